@@ -1,0 +1,56 @@
+"""sessionauth: server-side session authentication for ASGI applications.
+
+The browser holds an opaque, signed cookie; the server holds the session in a store (SQLite,
+Redis, PostgreSQL, or memory for tests). See the README for a tour.
+"""
+
+from sessionauth.config import CookieConfig
+from sessionauth.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    CSRFError,
+    DuplicateUser,
+    InvalidCredentials,
+    PasswordPolicyError,
+    PermissionDenied,
+    SessionAuthError,
+    StoreError,
+    StoreUnavailable,
+    TooManyAttempts,
+    UserError,
+    UserNotFound,
+)
+from sessionauth.middleware import SessionMiddleware
+from sessionauth.policy import TimeoutPolicy
+from sessionauth.record import RecordUpdate, SessionRecord
+from sessionauth.session import Session
+from sessionauth.stores import MemoryStore, SessionStore, open_store
+from sessionauth.tokens import Keyring
+
+__all__ = [
+    "AuthenticationError",
+    "CSRFError",
+    "ConfigurationError",
+    "CookieConfig",
+    "DuplicateUser",
+    "InvalidCredentials",
+    "Keyring",
+    "MemoryStore",
+    "PasswordPolicyError",
+    "PermissionDenied",
+    "RecordUpdate",
+    "Session",
+    "SessionAuthError",
+    "SessionMiddleware",
+    "SessionRecord",
+    "SessionStore",
+    "StoreError",
+    "StoreUnavailable",
+    "TimeoutPolicy",
+    "TooManyAttempts",
+    "UserError",
+    "UserNotFound",
+    "open_store",
+]
+
+__version__ = "0.1.0"

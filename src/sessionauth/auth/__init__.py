@@ -1,0 +1,1 @@
+"""Authentication on top of sessions: passwords, users, login flows, throttling, guards."""

@@ -1,0 +1,82 @@
+"""Typed, validated settings for the session cookie.
+
+Every field is keyword-only and checked when the object is built, so a misconfiguration fails at
+start-up with a message that says the fix, never at the first request. The defaults are the
+secure ones; :meth:`CookieConfig.development` is the single relaxation for plain-HTTP localhost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from sessionauth.errors import ConfigurationError
+
+__all__ = ["CookieConfig"]
+
+SameSite = Literal["lax", "strict", "none"]
+
+_TOKEN_CHARS = frozenset(
+    "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CookieConfig:
+    """How the session cookie is named and flagged.
+
+    Attributes:
+        secure: Send the cookie over HTTPS only. Turn off only for plain-HTTP development.
+        name: Cookie name; defaults to ``__Host-session`` when ``secure`` (the browser then
+            refuses the cookie unless it is Secure, host-only and on ``/``, which stops
+            subdomains from planting or overwriting it) and ``session`` otherwise.
+        same_site: ``lax`` (default), ``strict``, or ``none`` (requires ``secure``).
+        path: Cookie path; must be ``/`` for ``__Host-`` names.
+        domain: Cookie domain; ``None`` (default) keeps the cookie host-only.
+        persistent: Give the cookie a ``Max-Age`` reaching the session's absolute deadline, so
+            it survives browser restarts; ``False`` makes it a browser-session cookie.
+
+    The cookie is always ``HttpOnly``: scripts never need the session token.
+    """
+
+    secure: bool = True
+    name: str = field(default="")
+    same_site: SameSite = "lax"
+    path: str = "/"
+    domain: str | None = None
+    persistent: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            object.__setattr__(self, "name", "__Host-session" if self.secure else "session")
+        if not set(self.name) <= _TOKEN_CHARS:
+            raise ConfigurationError(f"invalid cookie name {self.name!r}")
+        if self.same_site not in ("lax", "strict", "none"):
+            raise ConfigurationError("same_site must be 'lax', 'strict' or 'none'")
+        if self.same_site == "none" and not self.secure:
+            raise ConfigurationError("same_site='none' requires secure=True (browsers drop it)")
+        if self.name.startswith("__Host-") and (
+            not self.secure or self.path != "/" or self.domain is not None
+        ):
+            raise ConfigurationError(
+                "a __Host- cookie must be secure, on path '/', with no domain; "
+                "pick another name or drop the domain"
+            )
+        if self.name.startswith("__Secure-") and not self.secure:
+            raise ConfigurationError("a __Secure- cookie must be secure")
+
+    @classmethod
+    def development(cls) -> CookieConfig:
+        """Plain-HTTP localhost: drops ``Secure`` and the ``__Host-`` prefix, nothing else."""
+        return cls(secure=False)
+
+    def attributes(self) -> str:
+        """Return the ``Set-Cookie`` attributes shared by setting and clearing the cookie."""
+        parts = [f"Path={self.path}"]
+        if self.domain:
+            parts.append(f"Domain={self.domain}")
+        parts.append("HttpOnly")
+        if self.secure:
+            parts.append("Secure")
+        parts.append(f"SameSite={self.same_site.capitalize()}")
+        return "; ".join(parts)

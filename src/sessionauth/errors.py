@@ -1,0 +1,114 @@
+"""The exceptions sessionauth raises, in one tree.
+
+Domain code raises these; only the edge (the middleware, the reference server) maps them to
+HTTP status codes. Catch the most specific class you can handle::
+
+    SessionAuthError
+    ├── ConfigurationError          settings that are unsafe or inconsistent (raised at start-up)
+    ├── StoreError
+    │   └── StoreUnavailable        the backend did not answer in time or refused: HTTP 503
+    ├── AuthenticationError
+    │   ├── InvalidCredentials      unknown email, wrong password or disabled account: HTTP 401
+    │   ├── PasswordPolicyError     a password too short, too long or otherwise refused: HTTP 400
+    │   └── TooManyAttempts         login throttled; carries ``retry_after`` seconds: HTTP 429
+    ├── PermissionDenied            authenticated but not allowed: HTTP 403
+    ├── CSRFError                   a state-changing request failed the origin or token check;
+    │                               carries a named ``reason``: HTTP 403
+    └── UserError
+        ├── UserNotFound            no such user: HTTP 404
+        └── DuplicateUser           the email is taken: HTTP 409
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthenticationError",
+    "CSRFError",
+    "ConfigurationError",
+    "DuplicateUser",
+    "InvalidCredentials",
+    "PasswordPolicyError",
+    "PermissionDenied",
+    "SessionAuthError",
+    "StoreError",
+    "StoreUnavailable",
+    "TooManyAttempts",
+    "UserError",
+    "UserNotFound",
+]
+
+
+class SessionAuthError(Exception):
+    """Base class of every exception sessionauth raises on purpose."""
+
+
+class ConfigurationError(SessionAuthError, ValueError):
+    """Settings that are unsafe or inconsistent; the message says how to fix them."""
+
+
+class StoreError(SessionAuthError):
+    """A session or user store failed."""
+
+
+class StoreUnavailable(StoreError):
+    """The backend is down, unreachable or too slow; the request must fail closed (HTTP 503).
+
+    Attributes:
+        retry_after: Seconds a client should wait before retrying.
+    """
+
+    def __init__(self, message: str = "session store unavailable", *, retry_after: int = 1):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class AuthenticationError(SessionAuthError):
+    """Authentication failed."""
+
+
+class InvalidCredentials(AuthenticationError):
+    """Unknown email, wrong password or disabled account, deliberately indistinguishable."""
+
+
+class PasswordPolicyError(AuthenticationError, ValueError):
+    """A password that the policy refuses (length, emptiness); checked before any hashing."""
+
+
+class TooManyAttempts(AuthenticationError):
+    """Too many failed logins for an account or a client address.
+
+    Attributes:
+        retry_after: Seconds until the next attempt is allowed.
+    """
+
+    def __init__(self, retry_after: int):
+        super().__init__(f"too many attempts, retry in {retry_after} s")
+        self.retry_after = retry_after
+
+
+class PermissionDenied(SessionAuthError):
+    """The user is authenticated but lacks the role or the recent authentication required."""
+
+
+class CSRFError(SessionAuthError):
+    """A state-changing request failed the origin layer or the CSRF token check.
+
+    Attributes:
+        reason: One of the named reasons in :mod:`sessionauth.csrf`.
+    """
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class UserError(SessionAuthError):
+    """A user-store operation could not be carried out."""
+
+
+class UserNotFound(UserError, LookupError):
+    """No user with that id or email."""
+
+
+class DuplicateUser(UserError):
+    """A user with that (normalised) email already exists."""

@@ -1,0 +1,305 @@
+"""SessionMiddleware: server-side sessions for any ASGI application, in pure ASGI.
+
+Per HTTP request:
+
+1. Find the session cookie. A missing, malformed, duplicated or forged cookie means no session
+   and costs no store call (the MAC is checked first, see :mod:`sessionauth.tokens`).
+2. Otherwise load the record in one store round trip; an expired or missing record means no
+   session, and the stale cookie is cleared.
+3. Put a :class:`~sessionauth.session.Session` on ``scope["session"]`` and run the application.
+4. When the response starts, run at most the operations the request needs: delete (destroyed),
+   create (new with values, or regenerated), write only the changed keys, or a throttled touch.
+   Nothing is written on a 5xx. A store failure at either end answers 503 with ``Retry-After``:
+   the request fails closed, never as a 500, a hang, or an anonymous pass.
+
+Websocket and lifespan scopes pass through untouched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sessionauth.config import CookieConfig
+from sessionauth.errors import StoreUnavailable
+from sessionauth.policy import Clock, TimeoutPolicy, system_clock
+from sessionauth.record import RecordUpdate, SessionRecord
+from sessionauth.session import Session
+from sessionauth.stores.base import DEFAULT_TIMEOUT, SessionStore
+from sessionauth.tokens import COOKIE_VALUE_LENGTH, Keyring, storage_id
+
+__all__ = ["SessionMiddleware", "UnavailableResponder"]
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+UnavailableResponder = Callable[
+    [Scope, StoreUnavailable], tuple[int, list[tuple[bytes, bytes]], bytes]
+]
+"""Builds the (status, headers, body) sent when the store is unavailable."""
+
+logger = logging.getLogger("sessionauth.store")
+
+_NO_STORE = (b"cache-control", b"no-store")
+_VARY = b"vary"
+_CLEARED = "Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT"
+# Longest Cookie header worth parsing; browsers cap a host's cookies near 4 KiB each.
+_MAX_COOKIE_HEADER = 16 * 1024
+
+
+def json_unavailable(
+    scope: Scope, exc: StoreUnavailable
+) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """The default 503: ``{"error": ...}`` with ``Retry-After``, never cached."""
+    del scope
+    return (
+        503,
+        [
+            (b"content-type", b"application/json"),
+            (b"retry-after", str(exc.retry_after).encode()),
+            _NO_STORE,
+        ],
+        b'{"error":"Service temporarily unavailable, please retry"}',
+    )
+
+
+def find_cookie(header: str, name: str) -> str | None:
+    """Return the value of cookie ``name`` in a ``Cookie`` header, or ``None``.
+
+    ``None`` also when the name appears more than once: two cookies of one name mean a planted
+    cookie from a sibling domain or path, and guessing which one is real is how fixation works.
+    """
+    if name not in header or len(header) > _MAX_COOKIE_HEADER:
+        return None
+    found: str | None = None
+    for part in header.split(";"):
+        key, sep, value = part.partition("=")
+        if sep and key.strip() == name:
+            if found is not None:
+                return None
+            found = value.strip()
+    return found
+
+
+class SessionMiddleware:
+    """Loads, exposes and persists server-side sessions.
+
+    Args:
+        app: The ASGI application to wrap.
+        store: Where records live.
+        keyring: Secrets that sign the cookie.
+        cookie: Cookie name and flags; the defaults are the secure ones.
+        policy: Idle, absolute and renewal timeouts.
+        clock: Time source (inject a fake one in tests).
+        store_timeout: Seconds any store call may take before the request gets a 503.
+        on_unavailable: Builds the 503 response (the default is JSON).
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        store: SessionStore,
+        keyring: Keyring,
+        cookie: CookieConfig | None = None,
+        policy: TimeoutPolicy | None = None,
+        clock: Clock = system_clock,
+        store_timeout: float = DEFAULT_TIMEOUT,
+        on_unavailable: UnavailableResponder = json_unavailable,
+    ):
+        self.app = app
+        self.store = store
+        self.keyring = keyring
+        self.cookie = cookie or CookieConfig()
+        self.policy = policy or TimeoutPolicy()
+        self.clock = clock
+        self.store_timeout = store_timeout
+        self.on_unavailable = on_unavailable
+        self._attributes = self.cookie.attributes()
+        self._clear_header = (
+            b"set-cookie",
+            f"{self.cookie.name}=; {_CLEARED}; {self._attributes}".encode("latin-1"),
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one ASGI connection; only ``http`` scopes get a session."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        value = self._cookie_value(scope)
+        session: Session | None = None
+        if value is not None:
+            token = self.keyring.unsign(value)
+            if token is not None:
+                try:
+                    session = await self._load(token)
+                except StoreUnavailable as exc:
+                    await self._send_unavailable(scope, send, exc)
+                    return
+        stale_cookie = value is not None and session is None
+        if session is None:
+            session = Session()
+        scope["session"] = session
+        await self.app(scope, receive, _Committer(self, scope, send, session, stale_cookie))
+
+    def _cookie_value(self, scope: Scope) -> str | None:
+        name = self.cookie.name
+        found: str | None = None
+        for key, raw in scope["headers"]:
+            if key == b"cookie":
+                value = find_cookie(raw.decode("latin-1"), name)
+                if value is not None:
+                    if found is not None:  # the same name in two Cookie headers
+                        return ""
+                    found = value
+        if found is not None and len(found) != COOKIE_VALUE_LENGTH:
+            return ""  # present but malformed: no session, and clear it
+        return found
+
+    async def _load(self, token: str) -> Session | None:
+        sid = storage_id(token)
+        record = await self._call(self.store.load(sid))
+        if record is None or self.policy.is_expired(record.created, record.seen, self.clock()):
+            return None
+        return Session(
+            record.data,
+            token=token,
+            handle=sid,
+            user_id=record.user_id,
+            created=record.created,
+            seen=record.seen,
+            issued=record.issued,
+            meta=record.meta,
+        )
+
+    async def _call(self, operation: Awaitable[Any]) -> Any:
+        try:
+            async with asyncio.timeout(self.store_timeout):
+                return await operation
+        except TimeoutError:
+            logger.warning("session store timed out after %.1f s", self.store_timeout)
+            raise StoreUnavailable("session store timed out") from None
+        except StoreUnavailable:
+            logger.warning("session store unavailable", exc_info=True)
+            raise
+
+    async def _send_unavailable(self, scope: Scope, send: Send, exc: StoreUnavailable) -> None:
+        status, headers, body = self.on_unavailable(scope, exc)
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    def _set_header(self, token: str, created: float) -> tuple[bytes, bytes]:
+        value = self.keyring.sign(token)
+        if self.cookie.persistent:
+            max_age = max(int(created + self.policy.absolute_timeout - self.clock()), 0)
+            return (
+                b"set-cookie",
+                f"{self.cookie.name}={value}; Max-Age={max_age}; {self._attributes}".encode(),
+            )
+        return (b"set-cookie", f"{self.cookie.name}={value}; {self._attributes}".encode())
+
+    async def commit(self, session: Session, stale_cookie: bool) -> list[tuple[bytes, bytes]]:
+        """Persist what the request did to ``session``; return the headers to add.
+
+        Raises:
+            StoreUnavailable: If the store failed or timed out.
+        """
+        sid = session.handle
+        if session.destroyed or (sid is not None and session.modified and session.is_empty):
+            if sid is not None:
+                await self._call(self.store.delete(sid))
+            return [self._clear_header] if sid is not None or stale_cookie else []
+        now = self.clock()
+        if sid is None or session.regenerate_requested:
+            return await self._create(session, now, stale_cookie)
+        created = session.created if session.created is not None else now
+        if self.policy.needs_renewal(session.issued or created, now):
+            session.regenerate()
+            return await self._create(session, now, stale_cookie)
+        expires = self.policy.expires_at(created, now)
+        if session.modified:
+            changed, deleted = session.changes()
+            update = RecordUpdate(set=changed, delete=deleted, seen=now, expires=expires)
+            alive = await self._call(self.store.update(sid, update))
+        elif self.policy.needs_touch(session.seen or now, now):
+            alive = await self._call(self.store.touch(sid, seen=now, expires=expires))
+        else:
+            return []
+        # A revocation raced this request: the session stays dead and the browser forgets it.
+        return [] if alive else [self._clear_header]
+
+    async def _create(
+        self, session: Session, now: float, stale_cookie: bool
+    ) -> list[tuple[bytes, bytes]]:
+        old = session.handle
+        if session.is_empty and not session.keep_when_empty:
+            if old is not None:
+                await self._call(self.store.delete(old))
+            return [self._clear_header] if old is not None or stale_cookie else []
+        created = now if session.restarted or session.created is None else session.created
+        token = session.token
+        record = SessionRecord(
+            data=session.data(),
+            created=created,
+            seen=now,
+            issued=now,
+            expires=self.policy.expires_at(created, now),
+            user_id=session.user_id,
+            meta=session.meta,
+        )
+        new_sid = storage_id(token)
+        await self._call(self.store.create(new_sid, record))
+        if old is not None and old != new_sid:
+            await self._call(self.store.delete(old))
+        return [self._set_header(token, created)]
+
+
+class _Committer:
+    """The ``send`` wrapper: commits the session when the response starts."""
+
+    __slots__ = ("_done", "_middleware", "_replaced", "_scope", "_send", "_session", "_stale")
+
+    def __init__(
+        self, middleware: SessionMiddleware, scope: Scope, send: Send, session: Session, stale: bool
+    ):
+        self._middleware = middleware
+        self._scope = scope
+        self._send = send
+        self._session = session
+        self._stale = stale
+        self._replaced = False
+
+    async def __call__(self, message: Message) -> None:
+        if self._replaced:
+            return  # the application's response was swapped for a 503; drop the rest of it
+        if message["type"] != "http.response.start":
+            await self._send(message)
+            return
+        session = self._session
+        added: list[tuple[bytes, bytes]] = []
+        if message["status"] < 500:
+            try:
+                added = await self._middleware.commit(session, self._stale)
+            except StoreUnavailable as exc:
+                self._replaced = True
+                await self._middleware._send_unavailable(self._scope, self._send, exc)
+                return
+        if added or session.accessed or session.handle is not None:
+            message["headers"] = _private_headers(list(message.get("headers", ())), added)
+        await self._send(message)
+
+
+def _private_headers(
+    headers: list[tuple[bytes, bytes]], added: list[tuple[bytes, bytes]]
+) -> list[tuple[bytes, bytes]]:
+    """Add the session's cookies and mark the response private: ``no-store``, ``Vary: Cookie``."""
+    out = [h for h in headers if h[0].lower() not in (b"cache-control", _VARY)]
+    vary = [v for k, v in headers if k.lower() == _VARY]
+    out.append(_NO_STORE)
+    out.append((_VARY, b", ".join([*vary, b"Cookie"]) if vary else b"Cookie"))
+    out.extend(added)
+    return out

@@ -1,0 +1,75 @@
+"""The stored form of a session, and the one place where session values are serialised.
+
+Stores see :class:`SessionRecord` and :class:`RecordUpdate`, never requests or cookies. Values
+are encoded as msgpack (Redis) or JSON (SQL columns), both through msgspec; nothing is ever
+pickled, so stored bytes can never become code. A value that fails to decode makes the whole
+record count as no session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+
+__all__ = ["RecordUpdate", "SessionRecord", "decode_json", "encode_json"]
+
+
+class SessionRecord(msgspec.Struct, kw_only=True):
+    """One session as a store keeps it.
+
+    Attributes:
+        data: The application's values (JSON-compatible).
+        user_id: The authenticated user, or ``None``; stores index sessions by it.
+        created: When the session (or its login) began, POSIX seconds; the absolute timeout
+            counts from here.
+        seen: The last activity the store knows of; the idle timeout counts from here.
+        issued: When the current token was issued; renewal counts from here.
+        expires: When the record dies, precomputed from the policy so that stores can expire
+            records (TTL, purge) without knowing the policy.
+        meta: Facts about the client at login (``ip``, ``ua``, ``auth``), shown when listing
+            sessions; written only when the record is created.
+    """
+
+    data: dict[str, Any]
+    created: float
+    seen: float
+    issued: float
+    expires: float
+    user_id: str | None = None
+    meta: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class RecordUpdate(msgspec.Struct, kw_only=True, frozen=True):
+    """The changes one request made to an existing record.
+
+    Attributes:
+        set: Keys assigned during the request, with their new values.
+        delete: Keys deleted during the request.
+        seen: The new last-activity time.
+        expires: The new expiry time.
+    """
+
+    set: Mapping[str, Any]
+    delete: tuple[str, ...]
+    seen: float
+    expires: float
+
+
+_json_encoder = msgspec.json.Encoder()
+_json_decoder = msgspec.json.Decoder(dict[str, Any])
+
+
+def encode_json(data: Mapping[str, Any]) -> str:
+    """Encode a mapping of session values as a JSON object (text)."""
+    return _json_encoder.encode(data).decode()
+
+
+def decode_json(text: str | bytes) -> dict[str, Any]:
+    """Decode a JSON object of session values.
+
+    Raises:
+        msgspec.DecodeError: If ``text`` is not a JSON object; stores treat that as no session.
+    """
+    return _json_decoder.decode(text)

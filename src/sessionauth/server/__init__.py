@@ -1,0 +1,1 @@
+"""The reference server: a FastAPI application speaking the HTTP contract of DESIGN.md."""

@@ -1,0 +1,274 @@
+"""The session a request sees: a mutable mapping that records what changed.
+
+The middleware builds a :class:`Session` from the stored record (or an empty one) and puts it on
+``scope["session"]``, so ``request.session`` works in Starlette and FastAPI. When the response
+starts, the middleware reads the lifecycle flags and the change set to decide the one store
+operation to run: create, write the changed keys, touch, or delete.
+
+Assigning or deleting a key is tracked; mutating a stored list or dict in place is not, so call
+:meth:`Session.mark_changed` after doing that (as with Django's ``session.modified``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Iterator, MutableMapping
+from typing import Any
+
+from sessionauth.tokens import new_token
+
+__all__ = ["Session"]
+
+
+class Session(MutableMapping[str, Any]):
+    """Server-side session state for one request.
+
+    Args:
+        data: The stored values (owned by the session from now on).
+        token: The session token from the cookie, or ``None`` for a new session (one is made
+            when first needed).
+        handle: The stored session's handle, or ``None`` for a session not stored yet.
+        user_id: The authenticated user, if any.
+        created: When the session began (POSIX seconds), or ``None`` if new.
+        seen: Last recorded activity, or ``None`` if new.
+        issued: When the current token was issued, or ``None`` if new.
+        meta: Facts recorded at login (``ip``, ``ua``, ``auth`` time).
+    """
+
+    __slots__ = (
+        "_accessed",
+        "_changed",
+        "_data",
+        "_deleted",
+        "_destroyed",
+        "_handle",
+        "_keep_empty",
+        "_meta",
+        "_regenerate",
+        "_restart",
+        "_token",
+        "_user_id",
+        "created",
+        "issued",
+        "seen",
+    )
+
+    def __init__(
+        self,
+        data: dict[str, Any] | None = None,
+        *,
+        token: str | None = None,
+        handle: str | None = None,
+        user_id: str | None = None,
+        created: float | None = None,
+        seen: float | None = None,
+        issued: float | None = None,
+        meta: dict[str, Any] | None = None,
+    ):
+        self._data: dict[str, Any] = data if data is not None else {}
+        self._token = token
+        self._handle = handle
+        self._user_id = user_id
+        self._meta: dict[str, Any] = meta if meta is not None else {}
+        self.created = created
+        self.seen = seen
+        self.issued = issued
+        self._changed: set[str] = set()
+        self._deleted: set[str] = set()
+        self._accessed = False
+        self._regenerate = False
+        self._destroyed = False
+        self._keep_empty = False
+        self._restart = False
+
+    # -- mapping ---------------------------------------------------------------------------
+
+    def __getitem__(self, key: str) -> Any:
+        self._accessed = True
+        return self._data[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if not isinstance(key, str):
+            raise TypeError(f"session keys must be str, not {type(key).__name__}")
+        self._accessed = True
+        self._data[key] = value
+        self._changed.add(key)
+        self._deleted.discard(key)
+
+    def __delitem__(self, key: str) -> None:
+        self._accessed = True
+        del self._data[key]
+        self._changed.discard(key)
+        self._deleted.add(key)
+
+    def __iter__(self) -> Iterator[str]:
+        self._accessed = True
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        self._accessed = True
+        return len(self._data)
+
+    def __contains__(self, key: object) -> bool:
+        self._accessed = True
+        return key in self._data
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """Return the value for ``key``, or ``default``."""
+        self._accessed = True
+        return self._data.get(key, default)
+
+    def clear(self) -> None:
+        """Remove every value.
+
+        An anonymous session emptied this way is deleted when the response starts, as the
+        common ``session.clear()`` logout pattern expects.
+        """
+        self._accessed = True
+        for key in self._data:
+            self._deleted.add(key)
+        self._data.clear()
+        self._changed.clear()
+
+    def __repr__(self) -> str:
+        state = "new" if self._handle is None else "stored"
+        return f"<Session {state} user={self._user_id!r} keys={sorted(self._data)!r}>"
+
+    # -- identity and lifecycle ------------------------------------------------------------
+
+    @property
+    def handle(self) -> str | None:
+        """The stored session's revocation handle (not a credential), or ``None`` if new."""
+        return self._handle
+
+    @property
+    def is_new(self) -> bool:
+        """Whether this request started without a stored session."""
+        return self._handle is None
+
+    @property
+    def user_id(self) -> str | None:
+        """The authenticated user's id, or ``None`` for an anonymous session."""
+        self._accessed = True
+        return self._user_id
+
+    @property
+    def meta(self) -> dict[str, Any]:
+        """Facts recorded at login: ``ip``, ``ua`` and ``auth`` (POSIX seconds); read-only."""
+        return dict(self._meta)
+
+    @property
+    def is_empty(self) -> bool:
+        """Whether the session holds no values and no user (nothing worth storing)."""
+        return not self._data and self._user_id is None
+
+    @property
+    def modified(self) -> bool:
+        """Whether any value was assigned or deleted during this request."""
+        return bool(self._changed or self._deleted)
+
+    @property
+    def accessed(self) -> bool:
+        """Whether the request read or wrote the session (its response must not be cached)."""
+        return self._accessed
+
+    @property
+    def regenerate_requested(self) -> bool:
+        """Whether the session gets a new token when the response starts."""
+        return self._regenerate
+
+    @property
+    def destroyed(self) -> bool:
+        """Whether :meth:`destroy` was called."""
+        return self._destroyed
+
+    @property
+    def keep_when_empty(self) -> bool:
+        """Whether a new, empty session must still be stored.
+
+        True once something derived from its token (a CSRF token) was handed out.
+        """
+        return self._keep_empty
+
+    def mark_changed(self, key: str) -> None:
+        """Record that the value under ``key`` was mutated in place and must be written."""
+        if key not in self._data:
+            raise KeyError(key)
+        self._changed.add(key)
+
+    def keep(self) -> None:
+        """Store this session even if it holds no values (used when its token is relied on)."""
+        self._keep_empty = True
+
+    def changes(self) -> tuple[dict[str, Any], tuple[str, ...]]:
+        """Return the assigned keys with their values, and the deleted keys."""
+        return {key: self._data[key] for key in self._changed}, tuple(self._deleted)
+
+    def data(self) -> dict[str, Any]:
+        """Return a shallow copy of every value, without marking the session as read."""
+        return dict(self._data)
+
+    @property
+    def restarted(self) -> bool:
+        """Whether the session's lifetime restarts (a login): the absolute timeout counts anew."""
+        return self._restart
+
+    @property
+    def token(self) -> str:
+        """The session token, made now if the session has none yet. Never send it anywhere.
+
+        Only the middleware (to sign the cookie) and :meth:`bound_secret` use it.
+        """
+        if self._token is None:
+            self._token = new_token()
+        return self._token
+
+    def bound_secret(self, key: bytes) -> bytes:
+        """Return ``HMAC-SHA256(key, token)``: a secret tied to this session and its token.
+
+        CSRF tokens are derived this way, so they need no storage and change whenever the
+        token does (login, regeneration). Asking for one keeps even an empty session alive,
+        since the browser will come back with something bound to it.
+        """
+        self._accessed = True
+        self._keep_empty = True
+        return hmac.new(key, self.token.encode("ascii"), hashlib.sha256).digest()
+
+    def regenerate(self) -> None:
+        """Switch to a new token now and delete the old record when the response starts.
+
+        Values stay. Call it whenever privilege changes (login, role change, password change)
+        so that a token an attacker planted or observed before the change is worthless after.
+        """
+        self._accessed = True
+        self._regenerate = True
+        self._destroyed = False
+        self._token = new_token()
+
+    def set_user(self, user_id: str | None, *, meta: dict[str, Any] | None = None) -> None:
+        """Bind the session to ``user_id`` (``None``: anonymous) and regenerate it.
+
+        The user is part of the record's identity, so it only ever changes together with the
+        token: there is no way to authenticate an existing token in place (session fixation).
+
+        Args:
+            user_id: The user the session now belongs to.
+            meta: Facts about the login (``ip``, ``ua``, ``auth``) to store with the record.
+        """
+        self._user_id = user_id
+        self._meta = dict(meta or {})
+        self._restart = True
+        self.regenerate()
+
+    def destroy(self) -> None:
+        """Delete the session from the store and expire the cookie when the response starts."""
+        self._accessed = True
+        self._destroyed = True
+        self._regenerate = False
+        self._restart = False
+        self._keep_empty = False
+        self._user_id = None
+        self._data.clear()
+        self._changed.clear()
+        self._deleted.clear()

@@ -1,0 +1,68 @@
+"""Session stores: one contract (:class:`SessionStore`), one backend per module.
+
+Backends with optional dependencies are imported only when asked for, so ``import sessionauth``
+never needs redis-py or asyncpg. :func:`open_store` builds a store that owns its connections
+from a URL; close it with ``await store.aclose()`` (or ``async with``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sessionauth.errors import ConfigurationError
+from sessionauth.policy import Clock, system_clock
+from sessionauth.stores.base import DEFAULT_TIMEOUT, SessionStore
+from sessionauth.stores.memory import MemoryStore
+
+__all__ = ["MemoryStore", "SessionStore", "open_store"]
+
+_SCHEMES = "memory://, sqlite:///PATH, redis://, rediss://, redis+sentinel://, redis+cluster://, postgresql://"
+
+
+def missing_extra(extra: str, error: ImportError) -> ConfigurationError:
+    """Return the error for a backend whose optional dependency is not installed."""
+    return ConfigurationError(
+        f"this store needs the {extra!r} extra: pip install 'sessionauth[{extra}]' ({error})"
+    )
+
+
+async def open_store(
+    url: str,
+    *,
+    clock: Clock = system_clock,
+    timeout: float = DEFAULT_TIMEOUT,  # noqa: ASYNC109 - configures the store, not this call
+    **options: Any,
+) -> SessionStore:
+    """Open the store that ``url`` names; the store owns (and closes) its connections.
+
+    Args:
+        url: One of ``memory://``, ``sqlite:///path``, ``redis://…``, ``rediss://…``,
+            ``redis+sentinel://h1:p1,h2:p2/service``, ``redis+cluster://host:port``,
+            ``postgresql://…``.
+        clock: Time source for expiry decisions.
+        timeout: Seconds a store operation may take before raising ``StoreUnavailable``.
+        **options: Backend-specific keyword arguments (``prefix`` for Redis, ``table`` for SQL).
+
+    Raises:
+        ConfigurationError: For an unknown scheme or a backend whose extra is not installed.
+    """
+    scheme = url.partition("://")[0].lower()
+    if scheme == "memory":
+        return MemoryStore(clock=clock)
+    if scheme == "sqlite":
+        from sessionauth.stores.sqlite import SQLiteStore
+
+        return await SQLiteStore.from_url(url, clock=clock, timeout=timeout, **options)
+    if scheme in ("redis", "rediss", "redis+sentinel", "redis+cluster"):
+        try:
+            from sessionauth.stores.redis import RedisStore
+        except ImportError as exc:
+            raise missing_extra("redis", exc) from exc
+        return await RedisStore.from_url(url, clock=clock, timeout=timeout, **options)
+    if scheme in ("postgresql", "postgres"):
+        try:
+            from sessionauth.stores.postgres import PostgresStore
+        except ImportError as exc:
+            raise missing_extra("postgres", exc) from exc
+        return await PostgresStore.from_url(url, clock=clock, timeout=timeout, **options)
+    raise ConfigurationError(f"unknown session store URL {url!r}; use one of {_SCHEMES}")
