@@ -1,0 +1,330 @@
+"""The session-store contract: one suite, every backend, each over its real server."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from typing import Any
+
+import pytest
+
+from sessionauth.record import RecordUpdate, SessionRecord
+from sessionauth.tokens import new_token, storage_id
+from tests.contract.harness import Harness
+from tests.support.clock import FakeClock
+
+DAY = 86400.0
+
+
+def make_record(
+    clock: FakeClock, *, user: str | None = None, ttl: float = DAY, **data: Any
+) -> SessionRecord:
+    now = clock()
+    return SessionRecord(
+        data=dict(data),
+        created=now,
+        seen=now,
+        issued=now,
+        expires=now + ttl,
+        user_id=user,
+        meta={"ip": "127.0.0.1", "ua": "pytest"},
+    )
+
+
+def new_sid() -> str:
+    return storage_id(new_token())
+
+
+def new_user() -> str:
+    # Unique per test: stores are shared across a run, users must not collide.
+    return f"user-{secrets.token_hex(6)}"
+
+
+def update(
+    clock: FakeClock, *, ttl: float = DAY, delete: tuple[str, ...] = (), **values: Any
+) -> RecordUpdate:
+    return RecordUpdate(set=values, delete=delete, seen=clock(), expires=clock() + ttl)
+
+
+async def test_create_then_load_round_trips_every_field(harness: Harness, clock: FakeClock) -> None:
+    """A created record loads back with its values, user, timestamps and meta intact."""
+    sid, user = new_sid(), new_user()
+    values: dict[str, Any] = {
+        "userId": 1,
+        "role": "admin",
+        "ratio": 0.25,
+        "flag": True,
+        "nothing": None,
+        "cart": [1, "two", {"three": 3}],
+        "nested": {"a": {"b": [True, None]}},
+        "unicode ключ ✓": "значение ✓",
+        'odd."$[key]': "dots, quotes and brackets in keys",
+    }
+    record = make_record(clock, user=user, **values)
+    await harness.store.create(sid, record)
+    loaded = await harness.store.load(sid)
+    assert loaded is not None
+    assert loaded.data == values
+    assert loaded.user_id == user
+    assert loaded.meta == {"ip": "127.0.0.1", "ua": "pytest"}
+    assert loaded.created == pytest.approx(record.created, abs=1e-3)
+    assert loaded.seen == pytest.approx(record.seen, abs=1e-3)
+    assert loaded.issued == pytest.approx(record.issued, abs=1e-3)
+    assert loaded.expires == pytest.approx(record.expires, abs=1e-3)
+
+
+async def test_anonymous_record_has_no_user(harness: Harness, clock: FakeClock) -> None:
+    """A record without a user loads with user_id None and is in no user's index."""
+    sid = new_sid()
+    await harness.store.create(sid, make_record(clock, theme="dark"))
+    loaded = await harness.store.load(sid)
+    assert loaded is not None
+    assert loaded.user_id is None
+    assert loaded.data == {"theme": "dark"}
+
+
+async def test_load_of_unknown_id_is_none(harness: Harness) -> None:
+    """Loading an id that was never stored returns None."""
+    assert await harness.store.load(new_sid()) is None
+
+
+async def test_update_merges_changed_keys_and_deletes_removed_ones(
+    harness: Harness, clock: FakeClock
+) -> None:
+    """update writes only the given keys: others stay, deleted ones go, seen/expires move."""
+    sid = new_sid()
+    await harness.store.create(sid, make_record(clock, a=1, b=2, c=3))
+    clock.advance(120)
+    assert await harness.store.update(sid, update(clock, delete=("b",), a=10, d=[4]))
+    loaded = await harness.store.load(sid)
+    assert loaded is not None
+    assert loaded.data == {"a": 10, "c": 3, "d": [4]}
+    assert loaded.seen == pytest.approx(clock(), abs=1e-3)
+    assert loaded.expires == pytest.approx(clock() + DAY, abs=1e-3)
+
+
+async def test_update_can_store_none_and_delete_missing_keys(
+    harness: Harness, clock: FakeClock
+) -> None:
+    """Setting a key to None keeps the key; deleting a key that is not there is harmless."""
+    sid = new_sid()
+    await harness.store.create(sid, make_record(clock, a=1))
+    assert await harness.store.update(sid, update(clock, delete=("ghost",), a=None))
+    loaded = await harness.store.load(sid)
+    assert loaded is not None
+    assert loaded.data == {"a": None}
+
+
+async def test_update_of_missing_record_does_not_create_it(
+    harness: Harness, clock: FakeClock
+) -> None:
+    """update on an id with no record reports False and leaves nothing behind."""
+    sid = new_sid()
+    assert await harness.store.update(sid, update(clock, a=1)) is False
+    assert await harness.store.load(sid) is None
+
+
+async def test_touch_moves_seen_and_expiry_only(harness: Harness, clock: FakeClock) -> None:
+    """touch extends the record's life without changing its values."""
+    sid = new_sid()
+    await harness.store.create(sid, make_record(clock, ttl=100, a=1))
+    clock.advance(90)
+    assert await harness.store.touch(sid, seen=clock(), expires=clock() + 100)
+    clock.advance(90)  # past the original expiry, within the extended one
+    loaded = await harness.store.load(sid)
+    assert loaded is not None
+    assert loaded.data == {"a": 1}
+    assert loaded.seen == pytest.approx(clock() - 90, abs=1e-3)
+
+
+async def test_touch_of_missing_record_does_not_create_it(
+    harness: Harness, clock: FakeClock
+) -> None:
+    """touch on an id with no record reports False and leaves nothing behind."""
+    sid = new_sid()
+    assert await harness.store.touch(sid, seen=clock(), expires=clock() + 100) is False
+    assert await harness.store.load(sid) is None
+
+
+async def test_delete_is_idempotent_and_leaves_the_index(
+    harness: Harness, clock: FakeClock
+) -> None:
+    """delete removes the record and its index entry; deleting again is harmless."""
+    sid, user = new_sid(), new_user()
+    await harness.store.create(sid, make_record(clock, user=user))
+    await harness.store.delete(sid)
+    await harness.store.delete(sid)
+    assert await harness.store.load(sid) is None
+    assert await harness.store.list_user(user) == []
+
+
+async def test_expired_record_is_no_session_anywhere(harness: Harness, clock: FakeClock) -> None:
+    """Past its expiry a record is not loaded, updated, touched, listed or changed per user."""
+    sid, user = new_sid(), new_user()
+    await harness.store.create(sid, make_record(clock, user=user, ttl=60, a=1))
+    clock.advance(60)
+    assert await harness.store.load(sid) is None
+    assert await harness.store.update(sid, update(clock, a=2)) is False
+    assert await harness.store.touch(sid, seen=clock(), expires=clock() + DAY) is False
+    assert await harness.store.list_user(user) == []
+    assert await harness.store.update_user(user, {"role": "x"}) == 0
+    assert await harness.store.load(sid) is None
+
+
+async def test_list_user_returns_live_sessions_oldest_first(
+    harness: Harness, clock: FakeClock
+) -> None:
+    """list_user gives each live session of that user once, with its handle, oldest first."""
+    user, other = new_user(), new_user()
+    sids = []
+    for n in range(3):
+        sid = new_sid()
+        sids.append(sid)
+        await harness.store.create(sid, make_record(clock, user=user, n=n))
+        clock.advance(1)
+    await harness.store.create(new_sid(), make_record(clock, user=other))
+    listed = await harness.store.list_user(user)
+    assert [handle for handle, _ in listed] == sids
+    assert [record.data["n"] for _, record in listed] == [0, 1, 2]
+    assert all(record.user_id == user for _, record in listed)
+
+
+async def test_delete_user_removes_all_sessions_of_that_user_only(
+    harness: Harness, clock: FakeClock
+) -> None:
+    """delete_user revokes every session of the user and none of anyone else's."""
+    user, other = new_user(), new_user()
+    mine = [new_sid() for _ in range(3)]
+    theirs = new_sid()
+    for sid in mine:
+        await harness.store.create(sid, make_record(clock, user=user))
+    await harness.store.create(theirs, make_record(clock, user=other))
+    assert await harness.store.delete_user(user) == 3
+    assert [await harness.store.load(sid) for sid in mine] == [None, None, None]
+    assert await harness.store.list_user(user) == []
+    assert await harness.store.load(theirs) is not None
+
+
+async def test_delete_user_can_keep_the_current_session(harness: Harness, clock: FakeClock) -> None:
+    """delete_user(keep=...) revokes the others and leaves the current one alive."""
+    user = new_user()
+    current, *others = [new_sid() for _ in range(4)]
+    for sid in (current, *others):
+        await harness.store.create(sid, make_record(clock, user=user))
+    assert await harness.store.delete_user(user, keep=current) == 3
+    assert [handle for handle, _ in await harness.store.list_user(user)] == [current]
+    assert all([await harness.store.load(sid) is None for sid in others])
+
+
+async def test_update_user_sets_a_field_in_every_live_session(
+    harness: Harness, clock: FakeClock
+) -> None:
+    """update_user changes a value in all of the user's sessions at once, others untouched."""
+    user, other = new_user(), new_user()
+    mine = [new_sid() for _ in range(3)]
+    theirs = new_sid()
+    for sid in mine:
+        await harness.store.create(sid, make_record(clock, user=user, role="user", keep="me"))
+    await harness.store.create(theirs, make_record(clock, user=other, role="user"))
+    assert await harness.store.update_user(user, {"role": "admin"}) == 3
+    for sid in mine:
+        loaded = await harness.store.load(sid)
+        assert loaded is not None
+        assert loaded.data == {"role": "admin", "keep": "me"}
+    theirs_loaded = await harness.store.load(theirs)
+    assert theirs_loaded is not None
+    assert theirs_loaded.data["role"] == "user"
+
+
+async def test_update_user_does_not_revive_deleted_sessions(
+    harness: Harness, clock: FakeClock
+) -> None:
+    """A per-user update after a session's deletion leaves that session deleted."""
+    user = new_user()
+    sid = new_sid()
+    await harness.store.create(sid, make_record(clock, user=user, role="user"))
+    await harness.store.delete(sid)
+    assert await harness.store.update_user(user, {"role": "admin"}) == 0
+    assert await harness.store.load(sid) is None
+
+
+async def test_purge_expired_removes_only_dead_records(harness: Harness, clock: FakeClock) -> None:
+    """purge_expired deletes expired records (in batches) and never a live one."""
+    user = new_user()
+    dead = [new_sid() for _ in range(7)]
+    alive = new_sid()
+    for sid in dead:
+        await harness.store.create(sid, make_record(clock, user=user, ttl=30))
+    await harness.store.create(alive, make_record(clock, user=user, ttl=DAY))
+    clock.advance(31)
+    purged = await harness.store.purge_expired(batch_size=3)
+    if harness.expires_by_itself:
+        assert purged == 0  # the backend's TTL does this work
+    else:
+        assert purged >= len(dead)  # other tests' leftovers in a shared table may go too
+    assert [h for h, _ in await harness.store.list_user(user)] == [alive]
+    assert await harness.store.load(alive) is not None
+
+
+async def test_undecodable_record_is_no_session(byte_harness: Harness, clock: FakeClock) -> None:
+    """Bytes that no codec accepts make load return None, never raise."""
+    sid = new_sid()
+    await byte_harness.store.create(sid, make_record(clock, a=1))
+    assert byte_harness.corrupt is not None
+    await byte_harness.corrupt(sid)
+    assert await byte_harness.store.load(sid) is None
+
+
+async def test_fifty_concurrent_writers_of_different_keys_all_persist(
+    harness: Harness, clock: FakeClock
+) -> None:
+    """50 concurrent updates, each setting its own key of one session, leave all 50 keys."""
+    sid = new_sid()
+    await harness.store.create(sid, make_record(clock, base=0))
+    results = await asyncio.gather(
+        *(harness.store.update(sid, update(clock, **{f"k{n}": n})) for n in range(50))
+    )
+    assert all(results)
+    loaded = await harness.store.load(sid)
+    assert loaded is not None
+    assert loaded.data == {"base": 0, **{f"k{n}": n for n in range(50)}}
+
+
+async def test_writes_racing_a_delete_never_revive_the_session(
+    harness: Harness, clock: FakeClock
+) -> None:
+    """Updates and touches racing a delete, repeated 100 times, never bring the record back."""
+    user = new_user()
+    for _ in range(100):
+        sid = new_sid()
+        await harness.store.create(sid, make_record(clock, user=user, a=0))
+        await asyncio.gather(
+            harness.store.update(sid, update(clock, a=1)),
+            harness.store.delete(sid),
+            harness.store.touch(sid, seen=clock(), expires=clock() + DAY),
+            harness.store.update(sid, update(clock, b=2)),
+        )
+        assert await harness.store.load(sid) is None
+    assert await harness.store.list_user(user) == []
+
+
+async def test_revocation_racing_writes_never_revives_sessions(
+    harness: Harness, clock: FakeClock
+) -> None:
+    """delete_user racing per-session writes leaves the user with no session."""
+    user = new_user()
+    sids = [new_sid() for _ in range(10)]
+    for sid in sids:
+        await harness.store.create(sid, make_record(clock, user=user, a=0))
+    await asyncio.gather(
+        harness.store.delete_user(user),
+        *(harness.store.update(sid, update(clock, a=1)) for sid in sids),
+        *(harness.store.touch(sid, seen=clock(), expires=clock() + DAY) for sid in sids),
+    )
+    assert [await harness.store.load(sid) for sid in sids] == [None] * 10
+    assert await harness.store.list_user(user) == []
+
+
+async def test_ping_answers_when_the_backend_is_up(harness: Harness) -> None:
+    """ping returns quietly against a live backend."""
+    await harness.store.ping()

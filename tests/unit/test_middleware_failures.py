@@ -1,0 +1,87 @@
+"""A failing or hanging store makes requests fail closed and fast: 503, never 500 or a pass."""
+
+from __future__ import annotations
+
+from sessionauth.middleware import SessionMiddleware
+from sessionauth.tokens import storage_id
+from tests.unit.test_middleware import make_env
+
+
+async def test_store_outage_on_load_answers_503_with_retry_after() -> None:
+    """An unavailable store during load gives 503 JSON with Retry-After and no app call."""
+    env = make_env()
+    async with env.client:
+        cookie = await env.login()
+        env.store.fail = True
+        response = await env.get("/read", cookie)
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "1"
+    assert response.headers["content-type"] == "application/json"
+    assert "error" in response.json()
+    assert "user" not in response.text
+
+
+async def test_hanging_store_answers_503_within_the_store_timeout() -> None:
+    """A blackholed store is cut off by store_timeout and answered with 503."""
+    env = make_env(store_timeout=0.05)
+    async with env.client:
+        cookie = await env.login()
+        env.store.hang = True
+        response = await env.get("/read", cookie)
+    assert response.status_code == 503
+
+
+async def test_store_outage_on_commit_replaces_the_response_with_503() -> None:
+    """If the write at response start fails, the client gets 503, not the app's response."""
+    env = make_env()
+    async with env.client:
+        env.store.fail_writes = True
+        response = await env.get("/login")
+    assert response.status_code == 503
+    assert "set-cookie" not in response.headers
+    assert response.text != "logged in"
+
+
+async def test_store_recovers_without_restart() -> None:
+    """Once the store answers again, the same middleware serves sessions again."""
+    env = make_env()
+    async with env.client:
+        cookie = await env.login()
+        env.store.fail = True
+        assert (await env.get("/read", cookie)).status_code == 503
+        env.store.fail = False
+        assert (await env.get("/read", cookie)).json()["user"] == "1"
+
+
+async def test_revocation_racing_a_write_does_not_revive_the_session() -> None:
+    """A session deleted while its request runs stays deleted, and the cookie is cleared."""
+    env = make_env()
+    async with env.client:
+        cookie = await env.login()
+        original = env.memory.load
+
+        async def load_then_revoke(sid: str):  # type: ignore[no-untyped-def]
+            record = await original(sid)
+            await env.memory.delete(sid)  # an admin revokes it mid-request
+            return record
+
+        env.memory.load = load_then_revoke  # type: ignore[method-assign]
+        response = await env.get("/write?x=1", cookie)
+        env.memory.load = original  # type: ignore[method-assign]
+        assert "Max-Age=0" in response.headers["set-cookie"]
+        assert storage_id(cookie.split(".")[0]) not in env.memory._records
+        assert (await env.get("/read", cookie)).json()["user"] is None
+
+
+async def test_custom_unavailable_response() -> None:
+    """on_unavailable lets an HTML app render its own 503 page."""
+    env = make_env(
+        on_unavailable=lambda scope, exc: (503, [(b"content-type", b"text/html")], b"<h1>busy</h1>")
+    )
+    assert isinstance(env.middleware, SessionMiddleware)
+    async with env.client:
+        cookie = await env.login()
+        env.store.fail = True
+        response = await env.get("/read", cookie)
+    assert response.status_code == 503
+    assert response.text == "<h1>busy</h1>"

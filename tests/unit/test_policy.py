@@ -1,0 +1,58 @@
+"""Timeout policy decisions."""
+
+from __future__ import annotations
+
+import pytest
+
+from sessionauth.errors import ConfigurationError
+from sessionauth.policy import TimeoutPolicy
+
+HOUR = 3600.0
+
+
+def test_defaults_are_one_day_idle_and_seven_days_absolute() -> None:
+    """Default timeouts match the tutorial's 24 h maxAge and a 7-day absolute cap."""
+    policy = TimeoutPolicy()
+    assert policy.idle_timeout == 24 * HOUR
+    assert policy.absolute_timeout == 7 * 24 * HOUR
+    assert policy.renewal_interval is None
+
+
+def test_idle_deadline_counts_from_last_activity() -> None:
+    """A session expires idle_timeout after it was last seen."""
+    policy = TimeoutPolicy(idle_timeout=HOUR, absolute_timeout=10 * HOUR)
+    assert not policy.is_expired(0, 100, 100 + HOUR - 1)
+    assert policy.is_expired(0, 100, 100 + HOUR)
+
+
+def test_absolute_deadline_caps_activity() -> None:
+    """However recently seen, a session dies absolute_timeout after it was created."""
+    policy = TimeoutPolicy(idle_timeout=HOUR, absolute_timeout=2 * HOUR)
+    assert policy.expires_at(0, 2 * HOUR - 10) == 2 * HOUR
+    assert policy.is_expired(0, 2 * HOUR - 10, 2 * HOUR)
+
+
+def test_touch_and_renewal_intervals() -> None:
+    """Touch is due after touch_interval; renewal only when configured."""
+    policy = TimeoutPolicy(touch_interval=60, renewal_interval=600)
+    assert not policy.needs_touch(0, 59)
+    assert policy.needs_touch(0, 60)
+    assert not policy.needs_renewal(0, 599)
+    assert policy.needs_renewal(0, 600)
+    assert not TimeoutPolicy().needs_renewal(0, 10**9)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"idle_timeout": 0},
+        {"absolute_timeout": -1},
+        {"touch_interval": 0},
+        {"idle_timeout": 60, "touch_interval": 60},
+        {"renewal_interval": 0},
+    ],
+)
+def test_contradictory_policies_are_refused(kwargs: dict[str, float]) -> None:
+    """Non-positive durations, or a touch interval as long as the idle timeout, are refused."""
+    with pytest.raises(ConfigurationError):
+        TimeoutPolicy(**kwargs)

@@ -1,0 +1,103 @@
+"""The Session mapping's change tracking and lifecycle flags."""
+
+from __future__ import annotations
+
+import pytest
+
+from sessionauth.session import Session
+
+
+def test_new_session_is_empty_new_and_untouched() -> None:
+    """A fresh session has no handle, no values, no user and records no access."""
+    session = Session()
+    assert session.is_new
+    assert session.is_empty
+    assert not session.accessed
+    assert not session.modified
+
+
+def test_reads_mark_access_but_not_modification() -> None:
+    """Reading marks the session accessed (no caching) without marking it changed."""
+    session = Session({"a": 1}, handle="h")
+    assert session.get("a") == 1
+    assert session.accessed
+    assert not session.modified
+
+
+def test_assignments_and_deletions_are_tracked_per_key() -> None:
+    """changes() lists assigned keys with values and deleted keys, last action winning."""
+    session = Session({"a": 1, "b": 2, "c": 3}, handle="h")
+    session["a"] = 10
+    del session["b"]
+    session["b"] = 20  # re-assigned after deletion: a change, not a deletion
+    del session["c"]
+    changed, deleted = session.changes()
+    assert changed == {"a": 10, "b": 20}
+    assert deleted == ("c",)
+
+
+def test_clear_deletes_every_key() -> None:
+    """clear() turns every stored key into a deletion."""
+    session = Session({"a": 1, "b": 2}, handle="h")
+    session.clear()
+    changed, deleted = session.changes()
+    assert changed == {}
+    assert sorted(deleted) == ["a", "b"]
+    assert session.is_empty
+
+
+def test_in_place_mutation_needs_mark_changed() -> None:
+    """Mutating a stored list is invisible until mark_changed names the key."""
+    session = Session({"cart": [1]}, handle="h")
+    session["cart"].append(2)
+    assert not session.modified
+    session.mark_changed("cart")
+    assert session.changes() == ({"cart": [1, 2]}, ())
+    with pytest.raises(KeyError):
+        session.mark_changed("missing")
+
+
+def test_non_string_keys_are_refused() -> None:
+    """Keys must be strings, so every store can hold them."""
+    with pytest.raises(TypeError):
+        Session()[1] = "x"  # type: ignore[index]
+
+
+def test_regenerate_switches_token_now_and_keeps_values() -> None:
+    """regenerate() replaces the token immediately; values stay."""
+    session = Session({"a": 1}, token="t" * 43, handle="h")
+    session.regenerate()
+    assert session.regenerate_requested
+    assert session.token != "t" * 43
+    assert session.data() == {"a": 1}
+
+
+def test_set_user_regenerates_and_restarts_the_lifetime() -> None:
+    """Binding a user always regenerates and restarts the absolute timeout."""
+    session = Session(token="t" * 43, handle="h", created=5.0)
+    session.set_user("42", meta={"ip": "127.0.0.1"})
+    assert session.user_id == "42"
+    assert session.regenerate_requested
+    assert session.restarted
+    assert session.meta == {"ip": "127.0.0.1"}
+
+
+def test_destroy_forgets_everything() -> None:
+    """destroy() clears values and user, cancels regeneration and keep()."""
+    session = Session({"a": 1}, handle="h", user_id="1")
+    session.regenerate()
+    session.keep()
+    session.destroy()
+    assert session.destroyed
+    assert not session.regenerate_requested
+    assert not session.keep_when_empty
+    assert session.is_empty
+
+
+def test_bound_secret_depends_on_the_token_and_keeps_the_session() -> None:
+    """bound_secret differs per token and per key, and marks an empty session worth storing."""
+    one, two = Session(token="a" * 43), Session(token="b" * 43)
+    key = b"k" * 32
+    assert one.bound_secret(key) != two.bound_secret(key)
+    assert one.bound_secret(key) != one.bound_secret(b"j" * 32)
+    assert one.keep_when_empty
