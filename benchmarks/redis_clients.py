@@ -26,6 +26,7 @@ Candidates (``--only`` takes a comma separated subset):
 - ``redispy-autopipe``: redis-py, one connection, GETs issued while the previous
   batch is in flight are sent together in one ``pipeline(transaction=False)``.
 - ``coredis``: ``coredis.Redis`` (multiplexes commands on pooled connections).
+- ``coredis-1conn``: same with ``max_connections=1`` (all commands on one socket).
 - ``glide``: ``glide.GlideClient`` (valkey-glide, Rust core, one connection).
 - ``ref-proto``: floor; ``asyncio.Protocol`` + ``hiredis.Reader`` on one
   connection, one ``transport.write`` per GET, replies resolved FIFO.
@@ -56,8 +57,24 @@ KEY = b"sessionauth:bench:sid"
 VALUE = bytes(range(100))  # stands in for a ~100 byte msgpack session record
 CONCURRENCY = 32
 TIMEOUT_S = 1.0  # socket / request timeout given to every client
+# redis-py retries: None keeps the library default (8.x: 10 retries, exponential
+# backoff 10 ms..1 s, i.e. seconds of retrying before an error surfaces);
+# an int N means ``Retry(NoBackoff(), N)``. Set from ``--redispy-retries``.
+REDISPY_RETRIES: int | None = None
 
 Get = Callable[[bytes], Awaitable[Any]]
+
+
+def redispy_kwargs(timeouts: bool) -> dict[str, Any]:
+    kw: dict[str, Any] = {}
+    if timeouts:
+        kw = {"socket_timeout": TIMEOUT_S, "socket_connect_timeout": TIMEOUT_S}
+    if REDISPY_RETRIES is not None:
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+
+        kw["retry"] = Retry(NoBackoff(), REDISPY_RETRIES)
+    return kw
 
 
 def version(dist: str) -> str:
@@ -73,12 +90,10 @@ def version(dist: str) -> str:
 
 @contextlib.asynccontextmanager
 async def redispy_pool(port: int, timeouts: bool):
-    """a. redis-py asyncio, default ConnectionPool (grows to ~32 connections)."""
+    """Candidate a: redis-py asyncio, default ConnectionPool (grows to ~32 connections)."""
     import redis.asyncio as aredis
 
-    kw: dict[str, Any] = {}
-    if timeouts:
-        kw = {"socket_timeout": TIMEOUT_S, "socket_connect_timeout": TIMEOUT_S}
+    kw = redispy_kwargs(timeouts)
     r = aredis.Redis(host="127.0.0.1", port=port, max_connections=256, **kw)
     try:
         yield r.get, f"redis {version('redis')}"
@@ -91,7 +106,7 @@ async def redispy_pool(port: int, timeouts: bool):
 
 
 class AutoPipeline:
-    """b. Batch GETs issued while a batch is in flight into one pipeline call.
+    """Candidate b: batch GETs issued while a batch is in flight into one pipeline call.
 
     One flusher task owns the single connection. ``get`` queues a future and
     wakes the flusher; the flusher sends everything queued so far as one
@@ -103,8 +118,10 @@ class AutoPipeline:
         self._queue: list[tuple[bytes, asyncio.Future[Any]]] = []
         self._wake = asyncio.Event()
         self._task = asyncio.get_running_loop().create_task(self._run())
+        self.batches = self.commands = 0
 
     def get(self, key: bytes) -> asyncio.Future[Any]:
+        """Queue ``GET key``; the future resolves when its batch returns."""
         fut = asyncio.get_running_loop().create_future()
         self._queue.append((key, fut))
         self._wake.set()
@@ -118,6 +135,8 @@ class AutoPipeline:
             batch = [(k, f) for k, f in batch if not f.done()]  # drop cancelled callers
             if not batch:
                 continue
+            self.batches += 1
+            self.commands += len(batch)
             pipe = self._client.pipeline(transaction=False)
             for key, _ in batch:
                 pipe.get(key)
@@ -137,6 +156,7 @@ class AutoPipeline:
                     fut.set_result(res)
 
     async def aclose(self) -> None:
+        """Stop the flusher task (pending callers are left to their timeouts)."""
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
@@ -146,35 +166,38 @@ class AutoPipeline:
 async def redispy_autopipe(port: int, timeouts: bool):
     import redis.asyncio as aredis
 
-    kw: dict[str, Any] = {}
-    if timeouts:
-        kw = {"socket_timeout": TIMEOUT_S, "socket_connect_timeout": TIMEOUT_S}
+    kw = redispy_kwargs(timeouts)
     r = aredis.Redis(host="127.0.0.1", port=port, max_connections=1, **kw)
     ap = AutoPipeline(r)
     try:
         yield ap.get, f"redis {version('redis')}"
+        print(f"    [autopipe: {ap.commands / max(ap.batches, 1):.1f} GETs per pipeline]")
     finally:
         await ap.aclose()
         await r.aclose()
 
 
-@contextlib.asynccontextmanager
-async def coredis_client(port: int, timeouts: bool):
-    """c. coredis (anyio based; commands are multiplexed on pooled connections)."""
-    import coredis
+def coredis_client(max_connections: int | None):
+    """Candidate c: coredis (anyio based; commands are multiplexed on pooled connections)."""
 
-    kw: dict[str, Any] = {}
-    if timeouts:
-        kw = {"stream_timeout": TIMEOUT_S, "connect_timeout": TIMEOUT_S}
-    async with coredis.Redis(host="127.0.0.1", port=port, **kw) as r:
-        yield r.get, f"coredis {version('coredis')}"
-        pool = r.connection_pool
-        print(f"    [coredis: {len(pool._online_connections)} connections]")
+    @contextlib.asynccontextmanager
+    async def factory(port: int, timeouts: bool):
+        import coredis
+
+        kw: dict[str, Any] = {"max_connections": max_connections}
+        if timeouts:
+            kw |= {"stream_timeout": TIMEOUT_S, "connect_timeout": TIMEOUT_S}
+        async with coredis.Redis(host="127.0.0.1", port=port, **kw) as r:
+            yield r.get, f"coredis {version('coredis')}"
+            pool = r.connection_pool
+            print(f"    [coredis: {len(pool._online_connections)} connections]")
+
+    return factory
 
 
 @contextlib.asynccontextmanager
 async def glide_client(port: int, timeouts: bool):
-    """d. valkey-glide (Rust core on its own threads, one multiplexed connection)."""
+    """Candidate d: valkey-glide (Rust core on its own threads, one multiplexed connection)."""
     from glide import (
         AdvancedGlideClientConfiguration,
         GlideClient,
@@ -198,7 +221,7 @@ async def glide_client(port: int, timeouts: bool):
 
 
 class RespProtocol(asyncio.Protocol):
-    """e. Reference floor: pipelined RESP GETs on one socket, hiredis parser.
+    """Candidate e: reference floor: pipelined RESP GETs on one socket, hiredis parser.
 
     Replies arrive in request order, so a FIFO of futures is all the
     bookkeeping there is. With ``coalesce`` the writes issued in one loop
@@ -217,12 +240,14 @@ class RespProtocol(asyncio.Protocol):
         self._lost: Exception | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Keep the transport and disable Nagle."""
         self.transport = transport  # type: ignore[assignment]  # uvloop's is no subclass
         sock = transport.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def data_received(self, data: bytes) -> None:
+        """Parse every complete reply and resolve the oldest waiter with it."""
         self._reader.feed(data)
         while (reply := self._reader.gets()) is not False:
             fut = self._waiters.popleft()
@@ -234,6 +259,7 @@ class RespProtocol(asyncio.Protocol):
                 fut.set_result(reply)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        """Fail every waiter; this reference client does not reconnect."""
         self._lost = ConnectionError(f"redis connection lost: {exc!r}")
         while self._waiters:
             fut = self._waiters.popleft()
@@ -246,6 +272,7 @@ class RespProtocol(asyncio.Protocol):
             self.transport.write(b"".join(out))
 
     def get(self, key: bytes) -> asyncio.Future[Any]:
+        """Send ``GET key``; the future resolves with its reply."""
         fut = self._loop.create_future()
         if self._lost is not None or self.transport is None:
             fut.set_exception(self._lost or ConnectionError("not connected"))
@@ -276,10 +303,12 @@ def ref_proto(coalesce: bool):
     return factory
 
 
+DISTRIBUTIONS = {"redispy": "redis", "coredis": "coredis", "glide": "valkey-glide"}
 CANDIDATES: dict[str, Callable[[int, bool], Any]] = {
     "redispy-pool": redispy_pool,
     "redispy-autopipe": redispy_autopipe,
-    "coredis": coredis_client,
+    "coredis": coredis_client(max_connections=None),
+    "coredis-1conn": coredis_client(max_connections=1),
     "glide": glide_client,
     "ref-proto": ref_proto(coalesce=False),
     "ref-proto-coalesced": ref_proto(coalesce=True),
@@ -346,8 +375,14 @@ def run_all(args: argparse.Namespace) -> None:
     )
     print(f"{'client':22} {'version':22} {'CPU us/GET':>10} {'ops/s':>9} {'threads':>7}")
     for name in names:
+        dist = DISTRIBUTIONS.get(name.split("-")[0], "")
+        if dist and version(dist) == "-":
+            print(f"{name:22} skipped: {dist} is not installed")
+            continue
         cmd = [sys.executable, __file__, "--port", str(args.port), "--n", str(args.n)]
         cmd += ["--child", name] + ([] if args.timeouts else ["--no-timeouts"])
+        if args.redispy_retries is not None:
+            cmd += ["--redispy-retries", str(args.redispy_retries)]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)  # noqa: S603
         for line in proc.stdout.splitlines():
             if line.startswith("RESULT "):
@@ -372,9 +407,10 @@ def free_port() -> int:
 
 
 def start_server(port: int) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(  # noqa: S603
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1",  # noqa: S607
-         "--save", "", "--appendonly", "no", "--daemonize", "no"],
+    argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1"]
+    argv += ["--save", "", "--appendonly", "no", "--daemonize", "no"]
+    proc = subprocess.Popen(  # noqa: S603 - fixed argv, private throwaway server
+        argv,
         stdout=subprocess.DEVNULL,
     )
     for _ in range(100):
@@ -401,7 +437,7 @@ async def outage(name: str, sig: str, timeouts: bool) -> None:
                     async with asyncio.timeout(2) as cm:
                         await get(KEY)
                     outcome = "ok"
-                except Exception as exc:  # noqa: BLE001 - classifying is the point
+                except Exception as exc:
                     if isinstance(exc, TimeoutError) and cm.expired():
                         outcome = "HUNG (asyncio.timeout 2s fired)"
                     else:
@@ -429,8 +465,10 @@ async def outage(name: str, sig: str, timeouts: bool) -> None:
     server.kill()
     server.wait()
 
-    print(f"== {name} ({ver}) SIG{sig}, client timeouts {'on' if timeouts else 'off'}:"
-          f" down at {t_down:.2f}s, back at {t_up:.2f}s")
+    print(
+        f"== {name} ({ver}) SIG{sig}, client timeouts {'on' if timeouts else 'off'}:"
+        f" down at {t_down:.2f}s, back at {t_up:.2f}s"
+    )
     failures = [e for e in events if e[2] != "ok"]
     by_kind: dict[str, list[float]] = collections.defaultdict(list)
     for _, dur, outcome in failures:
@@ -441,8 +479,8 @@ async def outage(name: str, sig: str, timeouts: bool) -> None:
     if first_fail is not None:
         print(f"   first failure surfaced {first_fail - t_down:.2f}s after the outage began")
     ok_after = [s + d for s, d, o in events if o == "ok" and s >= t_up]
-    print(f"   recovered: {'yes, %.2fs after restore' % (min(ok_after) - t_up) if ok_after else 'NO'}"
-          f" ({len(ok_after)} ok calls after restore)")
+    recovered = f"yes, {min(ok_after) - t_up:.2f}s after restore" if ok_after else "NO"
+    print(f"   recovered: {recovered} ({len(ok_after)} ok calls after restore)")
 
 
 # ---------------------------------------------------------------- main
@@ -453,12 +491,24 @@ def main() -> None:
     p.add_argument("--port", type=int, default=0, help="port of an existing redis-server")
     p.add_argument("--n", type=int, default=50_000, help="GETs per client (after warm-up)")
     p.add_argument("--only", default="", help="comma separated candidate names")
-    p.add_argument("--no-timeouts", dest="timeouts", action="store_false",
-                   help="do not configure client socket/request timeouts")
+    p.add_argument(
+        "--no-timeouts",
+        dest="timeouts",
+        action="store_false",
+        help="do not configure client socket/request timeouts",
+    )
     p.add_argument("--outage", default="", help="run the server-outage test for these clients")
     p.add_argument("--signal", default="KILL", choices=["KILL", "STOP", "TERM"])
+    p.add_argument(
+        "--redispy-retries",
+        type=int,
+        default=None,
+        help="redis-py: Retry(NoBackoff(), N) instead of the library default",
+    )
     p.add_argument("--child", default="", help=argparse.SUPPRESS)
     args = p.parse_args()
+    global REDISPY_RETRIES  # a benchmark knob, set once
+    REDISPY_RETRIES = args.redispy_retries
 
     if args.outage:
         for name in args.outage.split(","):

@@ -22,4 +22,4 @@ class Harness:
     """Overwrite the record stored under a storage id with bytes no codec accepts; ``None`` for
     backends that keep objects rather than bytes."""
     expires_by_itself: bool = False
-    """True when the backend drops expired records itself (Redis TTL), so purge has nothing to do."""
+    """True when the backend drops expired records itself (Redis TTL): purge has nothing to do."""
