@@ -27,7 +27,7 @@ from sessionauth.errors import StoreUnavailable
 from sessionauth.policy import Clock, TimeoutPolicy, system_clock
 from sessionauth.record import RecordUpdate, SessionRecord
 from sessionauth.session import Session
-from sessionauth.stores.base import DEFAULT_TIMEOUT, SessionStore
+from sessionauth.stores.base import SessionStore
 from sessionauth.tokens import COOKIE_VALUE_LENGTH, Keyring, storage_id
 
 __all__ = ["SessionMiddleware", "UnavailableResponder"]
@@ -95,7 +95,9 @@ class SessionMiddleware:
         cookie: Cookie name and flags; the defaults are the secure ones.
         policy: Idle, absolute and renewal timeouts.
         clock: Time source (inject a fake one in tests).
-        store_timeout: Seconds any store call may take before the request gets a 503.
+        store_timeout: An outer bound, in seconds, on each store call. Built-in stores bound
+            every operation themselves (their ``timeout``, default 2 s), so the default
+            ``None`` adds no second timer to the hot path; set it for a third-party store.
         on_unavailable: Builds the 503 response (the default is JSON).
     """
 
@@ -108,7 +110,7 @@ class SessionMiddleware:
         cookie: CookieConfig | None = None,
         policy: TimeoutPolicy | None = None,
         clock: Clock = system_clock,
-        store_timeout: float = DEFAULT_TIMEOUT,
+        store_timeout: float | None = None,
         on_unavailable: UnavailableResponder = json_unavailable,
     ):
         self.app = app
@@ -178,6 +180,8 @@ class SessionMiddleware:
 
     async def _call(self, operation: Awaitable[Any]) -> Any:
         try:
+            if self.store_timeout is None:
+                return await operation
             async with asyncio.timeout(self.store_timeout):
                 return await operation
         except TimeoutError:

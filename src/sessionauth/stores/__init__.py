@@ -26,14 +26,17 @@ def missing_extra(extra: str, error: ImportError) -> ConfigurationError:
     )
 
 
-async def open_store(
+def open_store(
     url: str,
     *,
     clock: Clock = system_clock,
-    timeout: float = DEFAULT_TIMEOUT,  # noqa: ASYNC109 - configures the store, not this call
+    timeout: float = DEFAULT_TIMEOUT,
     **options: Any,
 ) -> SessionStore:
-    """Open the store that ``url`` names; the store owns (and closes) its connections.
+    """Return the store that ``url`` names; it owns (and closes) its connections.
+
+    Nothing connects yet: each store connects on first use, so the store can be built with the
+    application, before the event loop runs, and passed straight to ``SessionMiddleware``.
 
     Args:
         url: One of ``memory://``, ``sqlite:///path``, ``redis://…``, ``rediss://…``,
@@ -52,17 +55,17 @@ async def open_store(
     if scheme == "sqlite":
         from sessionauth.stores.sqlite import SQLiteStore
 
-        return await SQLiteStore.from_url(url, clock=clock, timeout=timeout, **options)
+        return SQLiteStore.from_url(url, clock=clock, timeout=timeout, **options)
     if scheme in ("redis", "rediss", "redis+sentinel", "redis+cluster"):
         try:
             from sessionauth.stores.redis import RedisStore
         except ImportError as exc:
             raise missing_extra("redis", exc) from exc
-        return await RedisStore.from_url(url, clock=clock, timeout=timeout, **options)
+        return RedisStore.from_url(url, clock=clock, timeout=timeout, **options)
     if scheme in ("postgresql", "postgres"):
         try:
             from sessionauth.stores.postgres import PostgresStore
         except ImportError as exc:
             raise missing_extra("postgres", exc) from exc
-        return await PostgresStore.from_url(url, clock=clock, timeout=timeout, **options)
+        return PostgresStore.from_url(url, clock=clock, timeout=timeout, **options)
     raise ConfigurationError(f"unknown session store URL {url!r}; use one of {_SCHEMES}")
