@@ -8,12 +8,14 @@ HTTP status codes. Catch the most specific class you can handle::
     ├── StoreError
     │   └── StoreUnavailable        the backend did not answer in time or refused: HTTP 503
     ├── AuthenticationError
+    │   ├── NotAuthenticated        the request has no authenticated session: HTTP 401
     │   ├── InvalidCredentials      unknown email, wrong password or disabled account: HTTP 401
     │   ├── PasswordPolicyError     a password too short, too long or otherwise refused: HTTP 400
     │   └── TooManyAttempts         login throttled; carries ``retry_after`` seconds: HTTP 429
     ├── PermissionDenied            authenticated but not allowed: HTTP 403
     ├── CSRFError                   a state-changing request failed the origin or token check;
     │                               carries a named ``reason``: HTTP 403
+    ├── SessionNotFound             no live session with that handle (for this user): HTTP 404
     └── UserError
         ├── UserNotFound            no such user: HTTP 404
         └── DuplicateUser           the email is taken: HTTP 409
@@ -27,9 +29,11 @@ __all__ = [
     "ConfigurationError",
     "DuplicateUser",
     "InvalidCredentials",
+    "NotAuthenticated",
     "PasswordPolicyError",
     "PermissionDenied",
     "SessionAuthError",
+    "SessionNotFound",
     "StoreError",
     "StoreUnavailable",
     "TooManyAttempts",
@@ -66,6 +70,10 @@ class AuthenticationError(SessionAuthError):
     """Authentication failed."""
 
 
+class NotAuthenticated(AuthenticationError):
+    """The request needs an authenticated session and has none."""
+
+
 class InvalidCredentials(AuthenticationError):
     """Unknown email, wrong password or disabled account, deliberately indistinguishable."""
 
@@ -100,6 +108,10 @@ class CSRFError(SessionAuthError):
     def __init__(self, reason: str):
         super().__init__(reason)
         self.reason = reason
+
+
+class SessionNotFound(SessionAuthError, LookupError):
+    """No live session with that handle belongs to the user asking."""
 
 
 class UserError(SessionAuthError):

@@ -8,6 +8,9 @@
 * Passwords are NFKC-normalised, so the same password typed on different keyboards (composed or
   decomposed accents, full-width digits) verifies. Length is checked, in characters after
   normalisation, before any hashing: a megabyte "password" costs nothing. Nothing is truncated.
+* A legacy bcrypt hash never matches a password longer than 72 UTF-8 bytes: bcrypt reads only
+  the first 72, so accepting one would mean accepting anything with the same prefix. Users who
+  signed up with such a password under a truncating library must reset it.
 * Hashing is CPU- and memory-heavy (about 19 MiB per argon2id call), so every call runs in a
   worker thread and a capacity limiter bounds how many run at once; a burst of logins queues
   instead of allocating 19 MiB each.
@@ -230,7 +233,9 @@ class PasswordHasher:
         normalized = self.policy.normalize(password)
         await anyio.to_thread.run_sync(self._dummy_verify_sync, normalized, limiter=self._limiter)
 
-    def _verify_sync(self, normalized: str, raw: str, password_hash: str) -> tuple[bool, str | None]:
+    def _verify_sync(
+        self, normalized: str, raw: str, password_hash: str
+    ) -> tuple[bool, str | None]:
         if Argon2Hasher.identify(password_hash):
             if not self._argon2.verify(normalized, password_hash):
                 return False, None

@@ -1,0 +1,241 @@
+"""A user store in PostgreSQL, through an asyncpg connection pool.
+
+Needs the ``postgres`` extra (``pip install 'sessionauth[postgres]'``); importing this module is
+the only thing that imports asyncpg. Each operation is one statement on a pooled connection,
+bounded by the store's ``timeout``; the table is created on open under an advisory lock, so
+several replicas starting at once do not trip over each other's ``CREATE TABLE``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any, get_args
+
+import asyncpg
+
+from sessionauth.auth.users import (
+    DEFAULT_TABLE,
+    DEFAULT_TIMEOUT,
+    Column,
+    User,
+    UserStore,
+    sql_table_name,
+)
+from sessionauth.errors import ConfigurationError, DuplicateUser, StoreUnavailable
+from sessionauth.policy import Clock, system_clock
+
+__all__ = ["PostgresUserStore"]
+
+_COLUMNS = "id, email, role, password_hash, disabled, created_at"
+
+# What "the database is not usable right now" looks like from asyncpg: the socket fails (OSError,
+# including connection refused), the connection drops or cannot be made (class 08), the server
+# is shutting down, starting up or cancelled the query (class 57), or it ran out of connections,
+# memory or disk (class 53). Anything else is a bug and should surface as one.
+_UNAVAILABLE = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.OperatorInterventionError,
+    asyncpg.InsufficientResourcesError,
+)
+
+
+def _user(record: asyncpg.Record) -> User:
+    return User(
+        id=record["id"],
+        email=record["email"],
+        role=record["role"],
+        password_hash=record["password_hash"],
+        disabled=record["disabled"],
+        created_at=record["created_at"],
+    )
+
+
+class PostgresUserStore(UserStore):
+    """Keeps users in one PostgreSQL table.
+
+    Build it with :meth:`from_url` (the store owns and closes its pool) or :meth:`with_pool`
+    (the caller does).
+
+    Args:
+        pool: An asyncpg pool.
+        table: The table name; a plain identifier.
+        clock: Time source for ``created_at``.
+        timeout: Seconds an operation may take before raising ``StoreUnavailable``.
+        owns_pool: Whether :meth:`aclose` closes ``pool``.
+    """
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool[asyncpg.Record],
+        *,
+        table: str = DEFAULT_TABLE,
+        clock: Clock = system_clock,
+        timeout: float = DEFAULT_TIMEOUT,
+        owns_pool: bool = False,
+    ):
+        self._pool = pool
+        self._table = sql_table_name(table)
+        self._clock = clock
+        self._timeout = timeout
+        self._owns_pool = owns_pool
+        # Identifiers cannot be bound parameters, so the table name is interpolated: it passed
+        # sql_table_name(), and every other part of these statements is a constant.
+        table = self._table
+        self._select = f"SELECT {_COLUMNS} FROM {table}"  # noqa: S608
+        self._insert_sql = (
+            f"INSERT INTO {table} (email, role, password_hash, disabled, created_at) "  # noqa: S608
+            f"VALUES ($1, $2, $3, FALSE, $4) RETURNING {_COLUMNS}"
+        )
+        self._update_sql = {
+            column: f"UPDATE {table} SET {column} = $1 WHERE id = $2 RETURNING {_COLUMNS}"  # noqa: S608
+            for column in get_args(Column)
+        }
+        self._delete_sql = f"DELETE FROM {table} WHERE id = $1 RETURNING id"  # noqa: S608
+
+    @classmethod
+    async def with_pool(
+        cls,
+        pool: asyncpg.Pool[asyncpg.Record],
+        *,
+        table: str = DEFAULT_TABLE,
+        clock: Clock = system_clock,
+        timeout: float = DEFAULT_TIMEOUT,  # noqa: ASYNC109 - configures the store
+    ) -> PostgresUserStore:
+        """Return a store on the caller's pool (left open by ``aclose``), table created.
+
+        Raises:
+            StoreUnavailable: If the database cannot be reached.
+        """
+        store = cls(pool, table=table, clock=clock, timeout=timeout)
+        await store._create_schema()
+        return store
+
+    @classmethod
+    async def from_url(
+        cls,
+        dsn: str,
+        *,
+        table: str = DEFAULT_TABLE,
+        clock: Clock = system_clock,
+        timeout: float = DEFAULT_TIMEOUT,  # noqa: ASYNC109 - configures the store
+        min_size: int = 1,
+        max_size: int = 10,
+    ) -> PostgresUserStore:
+        """Connect a pool to ``dsn`` (``postgresql://…``) and create the table if needed.
+
+        Args:
+            dsn: A libpq-style connection URL.
+            table: The table name; a plain identifier.
+            clock: Time source for ``created_at``.
+            timeout: Seconds for connecting and for each operation.
+            min_size: Connections the pool keeps open.
+            max_size: Most connections the pool opens.
+
+        Raises:
+            StoreUnavailable: If the database cannot be reached in time.
+            ConfigurationError: If the server refuses the credentials or the database name.
+        """
+        sql_table_name(table)  # a bad name fails before any connection is made
+        try:
+            async with asyncio.timeout(timeout * 2):  # connect, then a first query
+                pool = await asyncpg.create_pool(
+                    dsn,
+                    min_size=min_size,
+                    max_size=max_size,
+                    timeout=timeout,
+                    command_timeout=timeout,
+                )
+        except _UNAVAILABLE as exc:
+            # The DSN is not in the message: it may hold a password.
+            raise StoreUnavailable(f"cannot connect to the user database: {exc!r}") from exc
+        except asyncpg.PostgresError as exc:
+            # The server answered and said no: a wrong password or database name will not
+            # fix itself by retrying, so it is a configuration error rather than a 503.
+            raise ConfigurationError(f"the user database refused the connection: {exc!r}") from exc
+        store = cls(pool, table=table, clock=clock, timeout=timeout, owns_pool=True)
+        try:
+            await store._create_schema()
+        except BaseException:
+            pool.terminate()
+            raise
+        return store
+
+    @contextlib.asynccontextmanager
+    async def _guard(self) -> AsyncIterator[None]:
+        try:
+            async with asyncio.timeout(self._timeout):
+                yield
+        except _UNAVAILABLE as exc:
+            raise StoreUnavailable(f"the user database is unavailable: {exc!r}") from exc
+
+    async def _query(self, sql: str, *params: Any) -> builtins.list[User]:
+        async with self._guard():
+            records = await self._pool.fetch(sql, *params)
+        return [_user(record) for record in records]
+
+    async def _create_schema(self) -> None:
+        async with self._guard(), self._pool.acquire() as connection, connection.transaction():
+            # Concurrent CREATE TABLE IF NOT EXISTS can still fail on the catalog's unique
+            # index; a transaction-scoped advisory lock makes replicas take turns.
+            await connection.execute(
+                "SELECT pg_advisory_xact_lock(hashtext($1))", f"sessionauth:{self._table}"
+            )
+            await connection.execute(
+                f"""CREATE TABLE IF NOT EXISTS {self._table} (
+                    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                    email TEXT NOT NULL,
+                    role TEXT NOT NULL,
+                    password_hash TEXT NOT NULL,
+                    disabled BOOLEAN NOT NULL DEFAULT FALSE,
+                    created_at DOUBLE PRECISION NOT NULL,
+                    CONSTRAINT {self._table}_email_key UNIQUE (email)
+                )"""
+            )
+
+    async def _insert(self, email: str, password_hash: str, role: str) -> User:
+        try:
+            (user,) = await self._query(self._insert_sql, email, role, password_hash, self._clock())
+        except asyncpg.UniqueViolationError as exc:
+            raise DuplicateUser(f"a user with email {email!r} already exists") from exc
+        return user
+
+    async def _get(self, user_id: int) -> User | None:
+        users = await self._query(f"{self._select} WHERE id = $1", user_id)
+        return users[0] if users else None
+
+    async def _get_by_email(self, email: str) -> User | None:
+        users = await self._query(f"{self._select} WHERE email = $1", email)
+        return users[0] if users else None
+
+    async def list(self) -> builtins.list[User]:
+        """Return every account, oldest (lowest id) first."""
+        return await self._query(f"{self._select} ORDER BY id")
+
+    async def _update(self, user_id: int, column: Column, value: str | bool) -> User | None:
+        users = await self._query(self._update_sql[column], value, user_id)
+        return users[0] if users else None
+
+    async def _delete(self, user_id: int) -> bool:
+        async with self._guard():
+            deleted = await self._pool.fetchval(self._delete_sql, user_id)
+        return deleted is not None
+
+    async def ping(self) -> None:
+        """Raise ``StoreUnavailable`` unless the database answers a trivial query."""
+        async with self._guard():
+            await self._pool.fetchval("SELECT 1")
+
+    async def aclose(self) -> None:
+        """Close the pool if this store opened it, forcibly if that takes too long."""
+        if not self._owns_pool:
+            return
+        try:
+            async with asyncio.timeout(self._timeout):
+                await self._pool.close()
+        except TimeoutError:
+            self._pool.terminate()

@@ -1,0 +1,238 @@
+"""A user store in SQLite, through aiosqlite so queries never block the event loop.
+
+One connection serves the whole process: aiosqlite runs its queries in order on a dedicated
+thread, and every operation here is a single autocommitted statement, so nothing interleaves
+badly. WAL mode lets other processes (the CLI, a second worker) read while one writes, and
+``busy_timeout`` makes a writer wait for a lock instead of failing at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import contextlib
+import sqlite3
+from collections.abc import AsyncIterator, Iterable
+from pathlib import Path
+from typing import Any, get_args
+
+import aiosqlite
+
+from sessionauth.auth.users import (
+    DEFAULT_TABLE,
+    DEFAULT_TIMEOUT,
+    Column,
+    User,
+    UserStore,
+    sql_table_name,
+)
+from sessionauth.errors import ConfigurationError, DuplicateUser, StoreUnavailable
+from sessionauth.policy import Clock, system_clock
+
+__all__ = ["SQLiteUserStore"]
+
+_COLUMNS = "id, email, role, password_hash, disabled, created_at"
+
+
+def _user(row: Iterable[Any]) -> User:
+    user_id, email, role, password_hash, disabled, created_at = row
+    return User(
+        id=user_id,
+        email=email,
+        role=role,
+        password_hash=password_hash,
+        disabled=bool(disabled),
+        created_at=created_at,
+    )
+
+
+def _path_from_url(url: str) -> str:
+    """Return the database path of a ``sqlite:///path`` URL (four slashes for an absolute one).
+
+    Raises:
+        ConfigurationError: If the URL is not ``sqlite:///…`` or names no path.
+    """
+    prefix = "sqlite:///"
+    if not url.lower().startswith(prefix) or len(url) == len(prefix):
+        raise ConfigurationError(f"expected sqlite:///PATH, got {url!r}")
+    return url[len(prefix) :].partition("?")[0]
+
+
+def _connect(path: str | Path) -> sqlite3.Connection:
+    # Opened here, in a worker thread, rather than by aiosqlite.connect(): when that fails,
+    # aiosqlite's own thread reports back to the event loop after the caller has moved on and
+    # may find the loop closed. The connection is then used only on aiosqlite's thread
+    # (check_same_thread=False allows the hand-over). isolation_level=None means autocommit,
+    # so no statement leaves a transaction open.
+    return sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+
+
+class SQLiteUserStore(UserStore):
+    """Keeps users in one SQLite table.
+
+    Build it with :meth:`open` or :meth:`from_url` (the store owns and closes the connection)
+    or :meth:`with_connection` (the caller does).
+
+    Args:
+        connection: An open aiosqlite connection in autocommit mode.
+        table: The table name; a plain identifier.
+        clock: Time source for ``created_at``.
+        timeout: Seconds an operation may take before raising ``StoreUnavailable``.
+        owns_connection: Whether :meth:`aclose` closes ``connection``.
+    """
+
+    def __init__(
+        self,
+        connection: aiosqlite.Connection,
+        *,
+        table: str = DEFAULT_TABLE,
+        clock: Clock = system_clock,
+        timeout: float = DEFAULT_TIMEOUT,
+        owns_connection: bool = False,
+    ):
+        self._db = connection
+        self._table = sql_table_name(table)
+        self._clock = clock
+        self._timeout = timeout
+        self._owns_connection = owns_connection
+        # Identifiers cannot be bound parameters, so the table name is interpolated: it passed
+        # sql_table_name(), and every other part of these statements is a constant.
+        table = self._table
+        self._select = f"SELECT {_COLUMNS} FROM {table}"  # noqa: S608
+        self._insert_sql = (
+            f"INSERT INTO {table} (email, role, password_hash, disabled, created_at) "  # noqa: S608
+            f"VALUES (?, ?, ?, 0, ?) RETURNING {_COLUMNS}"
+        )
+        self._update_sql = {
+            column: f"UPDATE {table} SET {column} = ? WHERE id = ? RETURNING {_COLUMNS}"  # noqa: S608
+            for column in get_args(Column)
+        }
+        self._delete_sql = f"DELETE FROM {table} WHERE id = ? RETURNING id"  # noqa: S608
+
+    @classmethod
+    async def with_connection(
+        cls,
+        connection: aiosqlite.Connection,
+        *,
+        table: str = DEFAULT_TABLE,
+        clock: Clock = system_clock,
+        timeout: float = DEFAULT_TIMEOUT,  # noqa: ASYNC109 - configures the store
+    ) -> SQLiteUserStore:
+        """Return a store on the caller's connection (left open by ``aclose``), table created."""
+        store = cls(connection, table=table, clock=clock, timeout=timeout)
+        await store._create_schema()
+        return store
+
+    @classmethod
+    async def open(
+        cls,
+        path: str | Path,
+        *,
+        table: str = DEFAULT_TABLE,
+        clock: Clock = system_clock,
+        timeout: float = DEFAULT_TIMEOUT,  # noqa: ASYNC109 - configures the store
+    ) -> SQLiteUserStore:
+        """Open (or create) the database file at ``path`` in WAL mode and create the table.
+
+        Raises:
+            StoreUnavailable: If the file cannot be opened or created.
+        """
+        sql_table_name(table)  # a bad name fails before any file is touched
+        try:
+            raw = await asyncio.to_thread(_connect, path)
+        except sqlite3.OperationalError as exc:
+            raise StoreUnavailable(f"cannot open the user database: {exc}") from exc
+        connection = await aiosqlite.Connection(lambda: raw, iter_chunk_size=64)
+        store = cls(connection, table=table, clock=clock, timeout=timeout, owns_connection=True)
+        try:
+            async with store._guard():
+                await connection.execute("PRAGMA journal_mode=WAL")
+                await connection.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
+            await store._create_schema()
+        except BaseException:
+            await connection.close()
+            raise
+        return store
+
+    @classmethod
+    async def from_url(
+        cls,
+        url: str,
+        *,
+        table: str = DEFAULT_TABLE,
+        clock: Clock = system_clock,
+        timeout: float = DEFAULT_TIMEOUT,  # noqa: ASYNC109 - configures the store
+    ) -> SQLiteUserStore:
+        """Open the database a ``sqlite:///path`` URL names; see :meth:`open`."""
+        return await cls.open(_path_from_url(url), table=table, clock=clock, timeout=timeout)
+
+    @contextlib.asynccontextmanager
+    async def _guard(self) -> AsyncIterator[None]:
+        # "database is locked", disk I/O errors and a missing directory are all OperationalError:
+        # the database is there in principle but not usable now, which is what 503 means.
+        try:
+            async with asyncio.timeout(self._timeout):
+                yield
+        except TimeoutError as exc:
+            raise StoreUnavailable("the user database did not answer in time") from exc
+        except sqlite3.OperationalError as exc:
+            raise StoreUnavailable(f"the user database is unavailable: {exc}") from exc
+
+    async def _query(self, sql: str, *params: Any) -> builtins.list[User]:
+        # execute_fetchall steps the statement to completion, so an INSERT/UPDATE … RETURNING
+        # is committed before this returns (a half-read cursor would keep it pending).
+        async with self._guard():
+            rows = await self._db.execute_fetchall(sql, params)
+        return [_user(row) for row in rows]
+
+    async def _create_schema(self) -> None:
+        async with self._guard():
+            await self._db.execute(
+                f"""CREATE TABLE IF NOT EXISTS {self._table} (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    email TEXT NOT NULL,
+                    role TEXT NOT NULL,
+                    password_hash TEXT NOT NULL,
+                    disabled INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1)),
+                    created_at REAL NOT NULL,
+                    CONSTRAINT {self._table}_email_key UNIQUE (email)
+                )"""
+            )
+
+    async def _insert(self, email: str, password_hash: str, role: str) -> User:
+        try:
+            (user,) = await self._query(self._insert_sql, email, role, password_hash, self._clock())
+        except sqlite3.IntegrityError as exc:  # the UNIQUE constraint, the only one that can fail
+            raise DuplicateUser(f"a user with email {email!r} already exists") from exc
+        return user
+
+    async def _get(self, user_id: int) -> User | None:
+        users = await self._query(f"{self._select} WHERE id = ?", user_id)
+        return users[0] if users else None
+
+    async def _get_by_email(self, email: str) -> User | None:
+        users = await self._query(f"{self._select} WHERE email = ?", email)
+        return users[0] if users else None
+
+    async def list(self) -> builtins.list[User]:
+        """Return every account, oldest (lowest id) first."""
+        return await self._query(f"{self._select} ORDER BY id")
+
+    async def _update(self, user_id: int, column: Column, value: str | bool) -> User | None:
+        users = await self._query(self._update_sql[column], value, user_id)
+        return users[0] if users else None
+
+    async def _delete(self, user_id: int) -> bool:
+        async with self._guard():
+            rows = await self._db.execute_fetchall(self._delete_sql, (user_id,))
+        return bool(rows)
+
+    async def ping(self) -> None:
+        """Raise ``StoreUnavailable`` unless the database answers a trivial query."""
+        async with self._guard():
+            await self._db.execute_fetchall("SELECT 1")
+
+    async def aclose(self) -> None:
+        """Close the connection if this store opened it."""
+        if self._owns_connection:
+            await self._db.close()

@@ -1,0 +1,289 @@
+"""Users: the record, email normalisation, and the contract every user store keeps.
+
+A :class:`UserStore` keeps accounts in a SQL database: SQLite (:mod:`.sqlite_users`) or
+PostgreSQL (:mod:`.postgres_users`, needs the ``postgres`` extra). :func:`open_user_store`
+picks one from a URL. The contract, checked by ``tests/contract/test_user_store.py``:
+
+* Emails are stored normalised (:func:`normalize_email`), and the database enforces their
+  uniqueness: ``Alice@Example.com `` and ``alice@example.com`` are one account, even when two
+  sign-ups race.
+* User ids are integers assigned by the database and never reused (``AUTOINCREMENT`` in SQLite,
+  an identity column in PostgreSQL). Sessions refer to users by id, so reusing the id of a
+  deleted account could hand a stale reference to a stranger. Integers also match the
+  tutorial's API (``{"userId": 1}``); sessions keep the id as ``str(user.id)``.
+* Updates and deletes of a missing id raise :class:`~sessionauth.errors.UserNotFound`; a new
+  account whose email is taken raises :class:`~sessionauth.errors.DuplicateUser`.
+* Any failure to reach the database, or an operation slower than the store's ``timeout``,
+  raises :class:`~sessionauth.errors.StoreUnavailable`, never a driver exception.
+"""
+
+from __future__ import annotations
+
+import abc
+import builtins
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Final, Literal
+
+from sessionauth.errors import ConfigurationError, UserError, UserNotFound
+from sessionauth.policy import Clock, system_clock
+
+__all__ = [
+    "DEFAULT_TABLE",
+    "InvalidEmail",
+    "User",
+    "UserStore",
+    "normalize_email",
+    "open_user_store",
+    "sql_table_name",
+]
+
+DEFAULT_TABLE: Final = "sessionauth_users"
+"""The table user stores create and use unless told otherwise."""
+DEFAULT_TIMEOUT: Final = 2.0
+"""Seconds a user-store operation may take before it raises ``StoreUnavailable``."""
+MAX_EMAIL_LENGTH: Final = 254
+"""The longest usable address (RFC 5321 path limit), in characters after normalisation."""
+
+# Control, format (zero-width and bidi overrides, which make look-alike addresses), surrogate,
+# and line/paragraph separator characters have no business in an address; CR and LF in
+# particular turn into header injection wherever the address reaches an email.
+_FORBIDDEN_CATEGORIES: Final = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+# Table names are interpolated into SQL, so only plain identifiers pass; 48 characters leave
+# room for derived names (constraints, indexes) within PostgreSQL's 63.
+_TABLE_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,47}")
+_MAX_ROLE_LENGTH: Final = 64
+# The ids both databases can hold (signed 64-bit); anything else cannot name a user.
+_MAX_ID: Final = 2**63 - 1
+
+Column = Literal["role", "password_hash", "disabled"]
+"""The columns the update operations may set."""
+
+
+class InvalidEmail(UserError, ValueError):
+    """A string that cannot be a usable email address."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class User:
+    """One account, as stored.
+
+    Attributes:
+        id: Database-assigned, never reused.
+        email: The normalised address (see :func:`normalize_email`).
+        role: Free-form role name, for example ``"user"`` or ``"admin"``.
+        password_hash: An argon2 or legacy bcrypt hash; left out of ``repr`` so it never lands
+            in a log line or a traceback.
+        disabled: A disabled account cannot log in.
+        created_at: POSIX seconds, from the store's clock.
+    """
+
+    id: int
+    email: str
+    role: str
+    password_hash: str = field(repr=False)
+    disabled: bool
+    created_at: float
+
+
+def normalize_email(email: str) -> str:
+    """Return the canonical form of an address: NFKC, stripped, case-folded.
+
+    Case-folding the whole address (local part included) deviates from RFC 5321 on purpose: no
+    mainstream provider distinguishes ``Bob@`` from ``bob@``, and treating them as two accounts
+    invites impersonation.
+
+    Raises:
+        InvalidEmail: If the address has control or invisible characters, has no ``@`` with
+            text on both sides, or is longer than 254 characters.
+    """
+    # Bound the normalisation work before doing it (NFKC cannot shrink text fourfold).
+    if len(email) > MAX_EMAIL_LENGTH * 4:
+        raise InvalidEmail(f"email address longer than {MAX_EMAIL_LENGTH} characters")
+    # Normalise again after casefold(): folding can produce text NFKC would change (for example
+    # U+0130), and the result must be a fixed point, or one address could become two rows.
+    folded = unicodedata.normalize("NFKC", email).strip().casefold()
+    normalized = unicodedata.normalize("NFKC", folded)
+    if any(unicodedata.category(char) in _FORBIDDEN_CATEGORIES for char in normalized):
+        raise InvalidEmail("email address contains control or invisible characters")
+    if len(normalized) > MAX_EMAIL_LENGTH:
+        raise InvalidEmail(f"email address longer than {MAX_EMAIL_LENGTH} characters")
+    local, at, domain = normalized.rpartition("@")
+    if not (at and local and domain):
+        raise InvalidEmail("email address needs text on both sides of an '@'")
+    return normalized
+
+
+def sql_table_name(name: str) -> str:
+    """Return ``name`` if it is safe to put in SQL as a table name.
+
+    Raises:
+        ConfigurationError: Unless ``name`` is a plain identifier of at most 48 characters.
+    """
+    if not _TABLE_NAME.fullmatch(name):
+        raise ConfigurationError(
+            f"table name {name!r} must be letters, digits and '_' (at most 48, no leading digit)"
+        )
+    return name
+
+
+def _check_role(role: str) -> str:
+    if not role or len(role) > _MAX_ROLE_LENGTH or not role.isprintable() or role != role.strip():
+        raise ValueError(f"a role is 1 to {_MAX_ROLE_LENGTH} printable characters, unpadded")
+    return role
+
+
+def _valid_id(user_id: int) -> bool:
+    # Out-of-range ids would make the drivers raise OverflowError; they simply match no one.
+    return 1 <= user_id <= _MAX_ID
+
+
+class UserStore(abc.ABC):
+    """Abstract user store; see the module docstring for the contract.
+
+    The public methods normalise and validate their arguments once, here, so every backend
+    sees the same canonical values; backends implement the underscored primitives.
+    """
+
+    async def create(self, email: str, password_hash: str, role: str = "user") -> User:
+        """Add an account and return it.
+
+        Raises:
+            InvalidEmail: If ``email`` cannot be normalised.
+            ValueError: If ``role`` is empty, too long, padded or unprintable.
+            DuplicateUser: If an account with the same normalised email exists.
+        """
+        return await self._insert(normalize_email(email), password_hash, _check_role(role))
+
+    async def get(self, user_id: int) -> User | None:
+        """Return the account with this id, or ``None``."""
+        return await self._get(user_id) if _valid_id(user_id) else None
+
+    async def get_by_email(self, email: str) -> User | None:
+        """Return the account with this email (in any case or Unicode form), or ``None``.
+
+        A string that is not a valid address matches no account rather than raising, so a
+        login attempt with garbage takes the same path as one with an unknown address.
+        """
+        try:
+            normalized = normalize_email(email)
+        except InvalidEmail:
+            return None
+        return await self._get_by_email(normalized)
+
+    async def set_role(self, user_id: int, role: str) -> User:
+        """Change an account's role and return the updated account.
+
+        Raises:
+            ValueError: If ``role`` is empty, too long, padded or unprintable.
+            UserNotFound: If there is no such account.
+        """
+        return await self._set(user_id, "role", _check_role(role))
+
+    async def set_password(self, user_id: int, password_hash: str) -> User:
+        """Replace an account's password hash and return the updated account.
+
+        Raises:
+            UserNotFound: If there is no such account.
+        """
+        return await self._set(user_id, "password_hash", password_hash)
+
+    async def set_disabled(self, user_id: int, disabled: bool) -> User:
+        """Disable or re-enable an account and return the updated account.
+
+        Raises:
+            UserNotFound: If there is no such account.
+        """
+        return await self._set(user_id, "disabled", disabled)
+
+    async def delete(self, user_id: int) -> None:
+        """Delete an account.
+
+        Raises:
+            UserNotFound: If there is no such account.
+        """
+        if not _valid_id(user_id) or not await self._delete(user_id):
+            raise UserNotFound(f"no user with id {user_id}")
+
+    async def _set(self, user_id: int, column: Column, value: str | bool) -> User:
+        user = await self._update(user_id, column, value) if _valid_id(user_id) else None
+        if user is None:
+            raise UserNotFound(f"no user with id {user_id}")
+        return user
+
+    @abc.abstractmethod
+    async def list(self) -> builtins.list[User]:
+        """Return every account, oldest (lowest id) first."""
+
+    @abc.abstractmethod
+    async def ping(self) -> None:
+        """Raise ``StoreUnavailable`` unless the database answers."""
+
+    @abc.abstractmethod
+    async def aclose(self) -> None:
+        """Release the connections this store owns (none if it was handed a client)."""
+
+    @abc.abstractmethod
+    async def _insert(self, email: str, password_hash: str, role: str) -> User:
+        """Insert a new, enabled account; raise ``DuplicateUser`` if the email is taken."""
+
+    @abc.abstractmethod
+    async def _get(self, user_id: int) -> User | None:
+        """Return the account with this id, or ``None``."""
+
+    @abc.abstractmethod
+    async def _get_by_email(self, email: str) -> User | None:
+        """Return the account with this normalised email, or ``None``."""
+
+    @abc.abstractmethod
+    async def _update(self, user_id: int, column: Column, value: str | bool) -> User | None:
+        """Set one column and return the updated account, or ``None`` if there is none."""
+
+    @abc.abstractmethod
+    async def _delete(self, user_id: int) -> bool:
+        """Delete the account; return whether there was one."""
+
+    async def __aenter__(self) -> UserStore:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+
+async def open_user_store(
+    url: str,
+    *,
+    table: str = DEFAULT_TABLE,
+    clock: Clock = system_clock,
+    timeout: float = DEFAULT_TIMEOUT,  # noqa: ASYNC109 - configures the store, not this call
+) -> UserStore:
+    """Open the user store ``url`` names, creating its table if needed; it owns its connections.
+
+    Args:
+        url: ``sqlite:///relative/path``, ``sqlite:////absolute/path``, ``sqlite:///:memory:``
+            or ``postgresql://user@host:port/database``.
+        table: The table to use; a plain identifier.
+        clock: Time source for ``created_at``.
+        timeout: Seconds an operation may take before raising ``StoreUnavailable``.
+
+    Raises:
+        ConfigurationError: For an unknown scheme, a bad table name, or a missing extra.
+        StoreUnavailable: If the database cannot be reached.
+    """
+    scheme = url.partition("://")[0].lower()
+    if scheme == "sqlite":
+        from sessionauth.auth.sqlite_users import SQLiteUserStore
+
+        return await SQLiteUserStore.from_url(url, table=table, clock=clock, timeout=timeout)
+    if scheme in ("postgresql", "postgres"):
+        try:
+            from sessionauth.auth.postgres_users import PostgresUserStore
+        except ImportError as exc:
+            from sessionauth.stores import missing_extra
+
+            raise missing_extra("postgres", exc) from exc
+        return await PostgresUserStore.from_url(url, table=table, clock=clock, timeout=timeout)
+    raise ConfigurationError(
+        f"unknown user database URL {url!r}; use sqlite:///PATH or postgresql://…"
+    )
