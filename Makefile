@@ -1,0 +1,55 @@
+# sessionauth: the two commands are `make run` and `make test`.
+# Everything lives in .venv (created when missing); nothing is installed system-wide except,
+# for the browser tests, Debian's chromium (installed by .ci/run or `make browser`).
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+.PHONY: run test install lint typecheck pytest services browser bench clean
+
+## run: serve http://127.0.0.1:8000 on SQLite (users and sessions in ./sessionauth.db)
+run: $(STAMP)
+	$(BIN)/sessionauth serve --host $(HOST) --port $(PORT)
+
+## test: install everything, check the services, lint, type-check and run the whole suite
+test: $(STAMP) services lint typecheck pytest
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet -e '.[all,dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## services: Redis and PostgreSQL must answer (the suite starts its own extra servers)
+services: $(STAMP)
+	$(BIN)/python -m tests.support.check_services
+
+lint: $(STAMP)
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP)
+	$(BIN)/pytest
+
+## browser: Debian's chromium for the Playwright tests (Playwright's own download cannot work here)
+browser:
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+
+## bench: the headline comparison (see benchmarks/README.md)
+bench: $(STAMP)
+	../shared/bench/setup.sh
+	../shared/bench/compare.sh baseline ./benchmarks/library starsessions express
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov
