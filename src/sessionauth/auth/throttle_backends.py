@@ -1,0 +1,626 @@
+"""Attempt counters on SQLite, PostgreSQL and Redis (see :mod:`sessionauth.auth.throttle`).
+
+Each ``hit`` is one atomic server-side operation, so concurrent failures from several workers
+are all counted:
+
+* SQL: one ``INSERT … ON CONFLICT DO UPDATE … RETURNING`` that starts a new window when the
+  stored one has ended (``reset_at <= now``) and adds one otherwise. Ended rows count as zero
+  until :meth:`~SQLiteCounter.purge` deletes them.
+* Redis: one Lua script on one hash key, so it runs unchanged on a Redis Cluster. The key's TTL
+  (the window plus a minute) only collects garbage; whether a window has ended is decided from
+  the counter's clock, passed in as an argument, like the SQL backends do.
+
+Windows always come from the counter's clock, never the server's, so they agree with the
+``retry_after`` the throttle computes. redis-py and asyncpg are imported only when a counter
+for them is built, so neither is needed unless used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import math
+import os
+import re
+import sqlite3
+from collections.abc import Awaitable, Iterable, Sequence
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import unquote
+
+import aiosqlite
+
+from sessionauth.auth.throttle import DEFAULT_PREFIX, AttemptCounter
+from sessionauth.errors import ConfigurationError, StoreUnavailable
+from sessionauth.policy import Clock, system_clock
+from sessionauth.stores.base import DEFAULT_TIMEOUT
+
+if TYPE_CHECKING:
+    import asyncpg
+    from redis.asyncio import Redis
+    from redis.asyncio.cluster import RedisCluster
+
+__all__ = ["DEFAULT_TABLE", "PostgresCounter", "RedisCounter", "SQLiteCounter"]
+
+DEFAULT_TABLE = "sessionauth_attempts"
+"""The table SQL counters use unless told otherwise."""
+
+_T = TypeVar("_T")
+# At most 48 characters, so the index name derived from it fits PostgreSQL's 63 bytes.
+_NAME = r"[A-Za-z_][A-Za-z0-9_]{0,47}"
+_SENTINEL_PORT = 26379
+# Keeps a Redis key a little past its window, so clock skew between the application and Redis
+# never drops a live count; the window itself is decided from the counter's clock.
+_TTL_GRACE_MS = 60_000
+
+# One upsert for both SQL dialects ({p1}..{p3} become their placeholders). Inside DO UPDATE,
+# the table name refers to the stored row, ``excluded`` to the proposed one.
+_HIT = (
+    'INSERT INTO {table} AS t ("key", count, reset_at) VALUES ({p1}, 1, {p2})'
+    ' ON CONFLICT ("key") DO UPDATE SET'
+    " count = CASE WHEN t.reset_at <= {p3} THEN 1 ELSE t.count + 1 END,"
+    " reset_at = CASE WHEN t.reset_at <= {p3} THEN excluded.reset_at ELSE t.reset_at END"
+    " RETURNING count, reset_at"
+)
+_COUNT = 'SELECT count, reset_at FROM {table} WHERE "key" = {p1} AND reset_at > {p2}'
+_RESET = 'DELETE FROM {table} WHERE "key" = {p1}'
+_PURGE = "DELETE FROM {table} WHERE reset_at <= {p1}"
+
+
+def _check(table: str, timeout: float, *, schemas: bool) -> tuple[str, str]:
+    """Validate the options; return ``table`` quoted for SQL and its index's quoted name."""
+    pattern = rf"(?:{_NAME}\.)?{_NAME}" if schemas else _NAME
+    if not re.fullmatch(pattern, table):
+        raise ConfigurationError(
+            f"invalid table name {table!r}: use up to 48 letters, digits and _"
+            + (", optionally after a schema and a dot" if schemas else "")
+        )
+    if not timeout > 0:
+        raise ConfigurationError("the counter timeout must be a positive number of seconds")
+    name = table.rpartition(".")[2]
+    return ".".join(f'"{part}"' for part in table.split(".")), f'"{name}_reset_at"'
+
+
+def _schema(table: str, index: str, columns: str, options: str = "") -> tuple[str, str]:
+    return (
+        f"CREATE TABLE IF NOT EXISTS {table} ({columns}){options}",
+        # For purge; the index changes only when a new window starts, not on every hit.
+        f"CREATE INDEX IF NOT EXISTS {index} ON {table} (reset_at)",
+    )
+
+
+# --------------------------------------------------------------------------- SQLite
+
+# Errors that mean our own bug (bad SQL, bad parameters), not an unavailable backend.
+_SQLITE_BUGS = (
+    sqlite3.ProgrammingError,
+    sqlite3.IntegrityError,
+    sqlite3.DataError,
+    sqlite3.NotSupportedError,
+)
+
+
+class SQLiteCounter(AttemptCounter):
+    """Counts in a SQLite table, through aiosqlite's worker thread.
+
+    The database is opened (WAL mode, the table created if missing) on first use, and closed
+    by :meth:`aclose`. One connection serialises every statement, and each ``hit`` is a single
+    statement, so counts are exact across tasks and across processes sharing the file.
+
+    Args:
+        path: The database file (``:memory:`` for a private one); its directory is created.
+        clock: The time source deciding windows.
+        timeout: Seconds an operation (and the busy wait on a locked file) may take.
+        table: The table's name.
+
+    Raises:
+        ConfigurationError: For an invalid table name or timeout.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        clock: Clock = system_clock,
+        timeout: float = DEFAULT_TIMEOUT,
+        table: str = DEFAULT_TABLE,
+    ):
+        t, index = _check(table, timeout, schemas=False)
+        self._path = os.fspath(path)
+        self._clock = clock
+        self._timeout = timeout
+        self._db: aiosqlite.Connection | None = None
+        self._lock = asyncio.Lock()
+        self._closed = False
+        self._setup = (
+            "PRAGMA journal_mode = WAL",
+            "PRAGMA synchronous = NORMAL",
+            *_schema(
+                t,
+                index,
+                '"key" TEXT PRIMARY KEY NOT NULL, count INTEGER NOT NULL, reset_at REAL NOT NULL',
+                " WITHOUT ROWID",
+            ),
+        )
+        self._sql = {
+            "hit": _HIT.format(table=t, p1="?1", p2="?2", p3="?3"),
+            "count": _COUNT.format(table=t, p1="?1", p2="?2"),
+            "reset": _RESET.format(table=t, p1="?1"),
+            "purge": _PURGE.format(table=t, p1="?1"),
+        }
+
+    async def _connection(self) -> aiosqlite.Connection:
+        if self._db is not None:
+            return self._db
+        async with self._lock:
+            if self._closed:
+                raise StoreUnavailable("the SQLite attempt counter is closed")
+            if self._db is None:
+                self._db = await self._open()
+            return self._db
+
+    async def _open(self) -> aiosqlite.Connection:
+        if self._path != ":memory:":
+            try:
+                await asyncio.to_thread(Path(self._path).parent.mkdir, parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreUnavailable(f"cannot create the directory of {self._path!r}") from exc
+        # sqlite3's timeout is the busy timeout: a locked file is retried this long.
+        db = await self._run(
+            aiosqlite.connect(self._path, timeout=self._timeout, isolation_level=None)
+        )
+        try:
+            for statement in self._setup:
+                await self._run(db.execute_fetchall(statement))
+        except BaseException:
+            await db.close()
+            raise
+        return db
+
+    async def _run(self, operation: Awaitable[_T]) -> _T:
+        try:
+            async with asyncio.timeout(self._timeout):
+                return await operation
+        except _SQLITE_BUGS:
+            raise
+        except TimeoutError as exc:
+            raise StoreUnavailable(
+                f"SQLite attempt counter timed out after {self._timeout} s"
+            ) from exc
+        except sqlite3.DatabaseError as exc:
+            # "database is locked" after the busy timeout, I/O and disk-full errors.
+            raise StoreUnavailable(f"SQLite attempt counter failed: {exc}") from exc
+
+    async def _fetch(self, name: str, *params: Any) -> Iterable[Sequence[Any]]:
+        db = await self._connection()
+        return await self._run(db.execute_fetchall(self._sql[name], params))
+
+    async def hit(self, key: str, window: float) -> tuple[int, float]:
+        """Count one failure of ``key`` in one upsert."""
+        now = self._clock()
+        for count, reset_at in await self._fetch("hit", key, now + window, now):
+            return int(count), float(reset_at)
+        raise AssertionError("INSERT … RETURNING returned no row")  # pragma: no cover
+
+    async def count(self, key: str) -> tuple[int, float]:
+        """Return ``(count, reset_at)``, or ``(0, now)`` once the window is over."""
+        now = self._clock()
+        for count, reset_at in await self._fetch("count", key, now):
+            return int(count), float(reset_at)
+        return 0, now
+
+    async def reset(self, key: str) -> None:
+        """Delete ``key``'s row."""
+        await self._fetch("reset", key)
+
+    async def purge(self, now: float | None = None) -> int:
+        """Delete rows whose window ended at or before ``now``; return how many."""
+        db = await self._connection()
+        cutoff = self._clock() if now is None else now
+        cursor = await self._run(db.execute(self._sql["purge"], (cutoff,)))
+        return int(cursor.rowcount)
+
+    async def aclose(self) -> None:
+        """Close the connection (if one was opened)."""
+        async with self._lock:
+            self._closed = True
+            db, self._db = self._db, None
+        if db is not None:
+            await db.close()
+
+
+# --------------------------------------------------------------------------- PostgreSQL
+
+
+@cache
+def _postgres_unavailable() -> tuple[type[BaseException], ...]:
+    """What "the server is down, unreachable, too slow or refusing" looks like from asyncpg."""
+    import asyncpg
+    import asyncpg.exceptions as pg
+
+    return (
+        OSError,
+        TimeoutError,
+        asyncpg.PostgresConnectionError,
+        asyncpg.InterfaceError,
+        pg.OperatorInterventionError,
+        pg.InsufficientResourcesError,
+        pg.InvalidAuthorizationSpecificationError,
+        pg.InvalidCatalogNameError,
+        pg.ReadOnlySQLTransactionError,
+    )
+
+
+class PostgresCounter(AttemptCounter):
+    """Counts in a PostgreSQL table through an asyncpg pool.
+
+    Give it a DSN, and it creates (on first use) and closes (in :meth:`aclose`) its own pool;
+    or give it an open ``pool`` that you own and close. The table is created if missing, on
+    first use. Each ``hit`` is one upsert, serialised on the row's lock.
+
+    Args:
+        dsn: A ``postgresql://`` DSN; exactly one of ``dsn`` and ``pool``.
+        pool: An open asyncpg pool.
+        clock: The time source deciding windows.
+        timeout: Seconds an operation (pool acquire and connect included) may take.
+        table: The table's name, optionally ``schema.table``.
+
+    Raises:
+        ConfigurationError: For an invalid table name or timeout, or not exactly one of
+            ``dsn`` and ``pool``.
+    """
+
+    def __init__(
+        self,
+        dsn: str | None = None,
+        *,
+        pool: asyncpg.Pool | None = None,
+        clock: Clock = system_clock,
+        timeout: float = DEFAULT_TIMEOUT,
+        table: str = DEFAULT_TABLE,
+    ):
+        if (dsn is None) == (pool is None):
+            raise ConfigurationError("give PostgresCounter a DSN or a pool (exactly one)")
+        t, index = _check(table, timeout, schemas=True)
+        self._dsn = dsn
+        self._pool = pool
+        self._clock = clock
+        self._timeout = timeout
+        self._ready = False
+        self._closed = False
+        self._lock = asyncio.Lock()
+        self._schema = _schema(
+            t,
+            index,
+            '"key" text COLLATE "C" PRIMARY KEY, count integer NOT NULL,'
+            " reset_at double precision NOT NULL",
+        )
+        self._table = table
+        self._sql = {
+            "hit": _HIT.format(table=t, p1="$1", p2="$2", p3="$3"),
+            "count": _COUNT.format(table=t, p1="$1", p2="$2"),
+            "reset": _RESET.format(table=t, p1="$1"),
+            "purge": _PURGE.format(table=t, p1="$1"),
+        }
+
+    async def _ready_pool(self) -> asyncpg.Pool:
+        if self._ready and self._pool is not None:
+            return self._pool
+        async with self._lock:
+            if self._closed:
+                raise StoreUnavailable("the PostgreSQL attempt counter is closed")
+            if self._pool is None:
+                self._pool = await self._guard(self._create_pool())
+            if not self._ready:
+                await self._guard(self._create_table(self._pool))
+                self._ready = True
+            return self._pool
+
+    async def _create_pool(self) -> asyncpg.Pool:
+        try:
+            import asyncpg
+        except ImportError as exc:
+            from sessionauth.stores import missing_extra
+
+            raise missing_extra("postgres", exc) from exc
+        try:
+            return await asyncpg.create_pool(
+                self._dsn,
+                min_size=1,
+                max_size=10,
+                timeout=self._timeout,
+                command_timeout=self._timeout,
+                server_settings={"application_name": "sessionauth"},
+            )
+        except asyncpg.exceptions.ClientConfigurationError as exc:
+            raise ConfigurationError(f"invalid PostgreSQL attempt counter DSN: {exc}") from exc
+
+    async def _create_table(self, pool: asyncpg.Pool) -> None:
+        # Concurrent CREATE TABLE IF NOT EXISTS can still collide in the catalog, so workers
+        # starting together queue on an advisory lock named after the table.
+        digest = hashlib.sha256(f"sessionauth:{self._table}".encode()).digest()
+        lock_key = int.from_bytes(digest[:8], "big", signed=True)
+        async with pool.acquire() as connection, connection.transaction():
+            await connection.execute("SELECT pg_advisory_xact_lock($1)", lock_key)
+            for statement in self._schema:
+                await connection.execute(statement)
+
+    async def _guard(self, operation: Awaitable[_T]) -> _T:
+        try:
+            async with asyncio.timeout(self._timeout):
+                return await operation
+        except _postgres_unavailable() as exc:
+            raise StoreUnavailable(f"PostgreSQL attempt counter unavailable: {exc!r}") from exc
+
+    async def hit(self, key: str, window: float) -> tuple[int, float]:
+        """Count one failure of ``key`` in one upsert."""
+        pool = await self._ready_pool()
+        now = self._clock()
+        row = await self._guard(pool.fetchrow(self._sql["hit"], key, now + window, now))
+        assert row is not None  # noqa: S101 - INSERT … RETURNING always returns the row
+        return int(row[0]), float(row[1])
+
+    async def count(self, key: str) -> tuple[int, float]:
+        """Return ``(count, reset_at)``, or ``(0, now)`` once the window is over."""
+        pool = await self._ready_pool()
+        now = self._clock()
+        row = await self._guard(pool.fetchrow(self._sql["count"], key, now))
+        return (0, now) if row is None else (int(row[0]), float(row[1]))
+
+    async def reset(self, key: str) -> None:
+        """Delete ``key``'s row."""
+        pool = await self._ready_pool()
+        await self._guard(pool.execute(self._sql["reset"], key))
+
+    async def purge(self, now: float | None = None) -> int:
+        """Delete rows whose window ended at or before ``now``; return how many."""
+        pool = await self._ready_pool()
+        cutoff = self._clock() if now is None else now
+        status = await self._guard(pool.execute(self._sql["purge"], cutoff))
+        return int(status.rpartition(" ")[2])
+
+    async def aclose(self) -> None:
+        """Close the pool if this counter created it; an injected pool is left open."""
+        async with self._lock:
+            self._closed, self._ready = True, False
+            pool, owned = self._pool, self._dsn is not None
+            self._pool = None
+        if pool is not None and owned:
+            try:
+                async with asyncio.timeout(self._timeout):
+                    await pool.close()
+            except _postgres_unavailable():
+                pool.terminate()
+
+
+# --------------------------------------------------------------------------- Redis
+
+# KEYS[1]: the counter; ARGV: now, the new window's reset_at (both exact float reprs, returned
+# as stored: Lua would truncate a number reply to an integer), and the key's TTL in ms.
+_HIT_SCRIPT = """
+local reset_at = redis.call('HGET', KEYS[1], 'reset_at')
+if reset_at and tonumber(reset_at) > tonumber(ARGV[1]) then
+  return {redis.call('HINCRBY', KEYS[1], 'count', 1), reset_at}
+end
+redis.call('HSET', KEYS[1], 'count', 1, 'reset_at', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return {1, ARGV[2]}
+"""
+
+
+# Error replies that mean "not now" rather than a bug: a script running too long, a failover.
+_TRANSIENT_REPLIES = ("BUSY", "MASTERDOWN", "NOREPLICAS", "LOADING", "CLUSTERDOWN", "TRYAGAIN")
+
+
+@cache
+def _redis_errors() -> tuple[type[Exception], tuple[type[Exception], ...]]:
+    """Return redis-py's ``ResponseError`` and the errors that always mean "unavailable"."""
+    from redis import exceptions as r
+
+    return r.ResponseError, (
+        OSError,
+        TimeoutError,
+        r.ConnectionError,  # also authentication, loading, no master found by Sentinel
+        r.TimeoutError,
+        r.ClusterError,  # CLUSTERDOWN, MASTERDOWN
+        r.RedisClusterException,  # no node for a slot
+        r.TryAgainError,  # a slot being migrated
+        r.ReadOnlyError,  # a replica after a failover
+        r.OutOfMemoryError,  # maxmemory reached: the write is refused
+    )
+
+
+class RedisCounter(AttemptCounter):
+    """Counts in Redis hashes, one key per counter, updated by a Lua script.
+
+    Give it a ``redis.asyncio`` client (plain, Sentinel-managed or ``RedisCluster``) that you
+    own and close, or use :meth:`from_url`, which builds and closes its own.
+
+    Args:
+        client: The client; its ``decode_responses`` setting does not matter.
+        clock: The time source deciding windows.
+        prefix: Prepended to every key.
+        timeout: Seconds an operation may take.
+    """
+
+    def __init__(
+        self,
+        client: Redis | RedisCluster,
+        *,
+        clock: Clock = system_clock,
+        prefix: str = DEFAULT_PREFIX,
+        timeout: float = DEFAULT_TIMEOUT,
+    ):
+        if not timeout > 0:
+            raise ConfigurationError("the counter timeout must be a positive number of seconds")
+        self._client = client
+        self._clock = clock
+        self._prefix = prefix
+        self._timeout = timeout
+        self._hit = client.register_script(_HIT_SCRIPT)
+        self._owned: list[Redis | RedisCluster] = []
+        # A RedisCluster client must learn the topology before concurrent use: commands racing
+        # its lazy initialisation can be sent twice, so 50 concurrent INCRs on a fresh client
+        # count 52 (redis-py 8.1; see redis/redis-py#3935). Plain clients need nothing.
+        from redis.asyncio.cluster import RedisCluster
+
+        self._cluster = client if isinstance(client, RedisCluster) else None
+        self._initialized = self._cluster is None
+        self._init_lock = asyncio.Lock()
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        clock: Clock = system_clock,
+        prefix: str = DEFAULT_PREFIX,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> RedisCounter:
+        """Build a counter owning a client for ``url``; nothing connects until first use.
+
+        The URLs are those of :class:`~sessionauth.stores.redis.RedisStore`, so one setting
+        can name both: ``redis://…``, ``rediss://…`` (TLS),
+        ``redis+sentinel://[user:password@]h1:p1,h2:p2/service[?db=N]`` (the credentials are
+        the master's) and ``redis+cluster://[user:password@]host:port[,host:port]``. Socket
+        timeouts are ``timeout``; a dead pooled connection is retried once, nothing else is.
+
+        Raises:
+            ConfigurationError: For a malformed URL or a missing ``redis`` extra.
+        """
+        try:
+            from redis import exceptions as rx
+            from redis.asyncio import Redis
+            from redis.asyncio.cluster import ClusterNode, RedisCluster
+            from redis.asyncio.retry import Retry
+            from redis.asyncio.sentinel import Sentinel
+            from redis.backoff import NoBackoff
+        except ImportError as exc:
+            from sessionauth.stores import missing_extra
+
+            raise missing_extra("redis", exc) from exc
+        # Retrying a script whose reply was lost could count a failure twice, so only a
+        # connection found dead before sending (a stale pooled one) is retried.
+        options: dict[str, Any] = {
+            "socket_timeout": timeout,
+            "socket_connect_timeout": timeout,
+            "retry": Retry(NoBackoff(), 1, supported_errors=(rx.ConnectionError,)),
+        }
+        scheme = url.partition("://")[0].lower()
+        owned: list[Any] = []
+        client: Redis | RedisCluster
+        if scheme == "redis+cluster":
+            auth, nodes, path, query = _split_hosts(url, default_port=6379)
+            if path or query:
+                raise ConfigurationError("redis+cluster:// URLs take no database or options")
+            startup = [ClusterNode(host, port) for host, port in nodes]
+            client = RedisCluster(startup_nodes=startup, **options, **auth)
+        elif scheme == "redis+sentinel":
+            auth, nodes, service, query = _split_hosts(url, default_port=26379)
+            db = query.removeprefix("db=")
+            if not service or "/" in service or not (query == "" or db.isdigit()):
+                raise ConfigurationError(
+                    "expected redis+sentinel://h1:p1,h2:p2/service[?db=N] as the Redis URL"
+                )
+            sentinel_options = {**options, "retry": Retry(NoBackoff(), 0)}
+            # redis-py leaves Sentinel's __init__ unannotated.
+            sentinel = Sentinel(  # type: ignore[no-untyped-call]
+                nodes, sentinel_kwargs=sentinel_options, **options
+            )
+            client = sentinel.master_for(service, db=int(db or 0), **auth)
+            owned.extend(sentinel.sentinels)
+        else:
+            try:
+                client = Redis.from_url(url, **options)
+            except ValueError as exc:  # a bad port, db or query option
+                raise ConfigurationError(f"invalid Redis URL: {exc}") from exc
+        counter = cls(client, clock=clock, prefix=prefix, timeout=timeout)
+        counter._owned = [client, *owned]
+        return counter
+
+    async def _guard(self, operation: Awaitable[_T]) -> _T:
+        response_error, unavailable = _redis_errors()
+        try:
+            async with asyncio.timeout(self._timeout):
+                return await operation
+        except unavailable as exc:
+            raise StoreUnavailable(f"Redis attempt counter unavailable: {exc!r}") from exc
+        except response_error as exc:
+            if not str(exc).startswith(_TRANSIENT_REPLIES):
+                raise
+            raise StoreUnavailable(f"Redis attempt counter unavailable: {exc!r}") from exc
+
+    async def _initialize(self) -> None:
+        async with self._init_lock:
+            if not self._initialized and self._cluster is not None:
+                await self._guard(self._cluster.initialize())
+                self._initialized = True
+
+    async def hit(self, key: str, window: float) -> tuple[int, float]:
+        """Count one failure of ``key`` in one script run."""
+        if not self._initialized:
+            await self._initialize()
+        now = self._clock()
+        ttl_ms = math.ceil(window * 1000) + _TTL_GRACE_MS
+        args = (repr(now), repr(now + window), ttl_ms)
+        count, reset_at = await self._guard(self._hit(keys=[self._prefix + key], args=args))
+        return int(count), float(reset_at)
+
+    async def count(self, key: str) -> tuple[int, float]:
+        """Return ``(count, reset_at)``, or ``(0, now)`` once the window is over."""
+        if not self._initialized:
+            await self._initialize()
+        now = self._clock()
+        count, reset_at = await self._guard(
+            self._client.hmget(self._prefix + key, ["count", "reset_at"])
+        )
+        if count is None or reset_at is None or float(reset_at) <= now:
+            return 0, now
+        return int(count), float(reset_at)
+
+    async def reset(self, key: str) -> None:
+        """Delete ``key``."""
+        if not self._initialized:
+            await self._initialize()
+        await self._guard(self._client.delete(self._prefix + key))
+
+    async def aclose(self) -> None:
+        """Close the clients this counter built (see :meth:`from_url`)."""
+        owned, self._owned = self._owned, []
+        for client in owned:
+            await client.aclose()
+
+
+def _split_hosts(
+    url: str, *, default_port: int
+) -> tuple[dict[str, Any], list[tuple[str, int]], str, str]:
+    """Split a multi-host Redis URL into credentials, ``(host, port)`` pairs, path and query.
+
+    Raises:
+        ConfigurationError: For a URL without hosts or with a malformed ``host:port``.
+    """
+    rest = url.partition("://")[2]
+    rest, _, query = rest.partition("?")
+    netloc, _, path = rest.partition("/")
+    userinfo, at, hosts = netloc.rpartition("@")
+    auth: dict[str, Any] = {}
+    if at:
+        username, _, password = userinfo.partition(":")
+        auth = {"username": unquote(username), "password": unquote(password)}
+        auth = {name: value for name, value in auth.items() if value}
+    nodes = []
+    for item in hosts.split(",") if hosts else ():
+        if item.startswith("["):  # [IPv6] or [IPv6]:port
+            host, _, port = item[1:].partition("]")
+            port = port.removeprefix(":")
+        elif item.count(":") == 1:
+            host, _, port = item.partition(":")
+        else:  # a name or IPv4 address without a port
+            host, port = item, ""
+        if not host or not (port == "" or port.isdigit()) or (":" in host and "[" not in item):
+            raise ConfigurationError(f"bad host:port {item!r} in a Redis URL")
+        nodes.append((host, int(port or default_port)))
+    if not nodes:
+        raise ConfigurationError("the Redis URL names no host")
+    return auth, nodes, unquote(path), query

@@ -1,0 +1,467 @@
+"""Login throttling, counter construction and failure modes, and the client address."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+from redis import exceptions as rx
+
+from sessionauth.auth.client_address import client_address
+from sessionauth.auth.throttle import AttemptCounter, LoginThrottle, MemoryCounter, open_counter
+from sessionauth.auth.throttle_backends import PostgresCounter, RedisCounter, SQLiteCounter
+from sessionauth.errors import ConfigurationError, StoreUnavailable, TooManyAttempts
+from tests.support.clock import FakeClock
+from tests.support.services import free_port
+
+WINDOW = 15 * 60
+
+
+def account_key(email: str) -> str:
+    return "a:" + hashlib.sha256(email.encode()).hexdigest()
+
+
+class RecordingCounter(MemoryCounter):
+    """A memory counter that remembers every key it was asked about."""
+
+    def __init__(self, clock: FakeClock):
+        super().__init__(clock)
+        self.keys: set[str] = set()
+
+    async def hit(self, key: str, window: float) -> tuple[int, float]:
+        self.keys.add(key)
+        return await super().hit(key, window)
+
+    async def count(self, key: str) -> tuple[int, float]:
+        self.keys.add(key)
+        return await super().count(key)
+
+
+class BrokenCounter(MemoryCounter):
+    """A counter whose backend is down."""
+
+    async def count(self, key: str) -> tuple[int, float]:
+        raise StoreUnavailable("down")
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(1_000_000.0)
+
+
+@pytest.fixture
+def counter(clock: FakeClock) -> RecordingCounter:
+    return RecordingCounter(clock)
+
+
+@pytest.fixture
+def throttle(counter: MemoryCounter, clock: FakeClock) -> LoginThrottle:
+    return LoginThrottle(counter, clock=clock)
+
+
+async def fail(throttle: LoginThrottle, times: int, account: str, address: str) -> None:
+    for _ in range(times):
+        await throttle.check(account, address)
+        await throttle.failed(account, address)
+
+
+async def retry_after(throttle: LoginThrottle, account: str, address: str) -> int | None:
+    """Return the throttle's retry_after, or None when the attempt is allowed."""
+    try:
+        await throttle.check(account, address)
+    except TooManyAttempts as exc:
+        return exc.retry_after
+    return None
+
+
+# --------------------------------------------------------------------------- LoginThrottle
+
+
+async def test_sixth_attempt_within_the_window_is_refused(
+    throttle: LoginThrottle, clock: FakeClock
+) -> None:
+    """Five failures are allowed; the sixth attempt raises with the seconds left in the window."""
+    await fail(throttle, 5, "bob@example.com", "192.0.2.1")
+    clock.advance(100.5)
+    with pytest.raises(TooManyAttempts) as caught:
+        await throttle.check("bob@example.com", "192.0.2.1")
+    assert caught.value.retry_after == 800  # ceil(900 - 100.5)
+
+
+async def test_fifth_attempt_is_still_allowed(throttle: LoginThrottle) -> None:
+    """Four failures leave one attempt: the limit counts failures, not checks."""
+    await fail(throttle, 4, "bob@example.com", "192.0.2.1")
+    for _ in range(3):
+        await throttle.check("bob@example.com", "192.0.2.1")
+
+
+async def test_unknown_and_known_accounts_are_throttled_identically(clock: FakeClock) -> None:
+    """The same failures give the same answers for any account string, registered or not."""
+
+    async def scenario(account: str) -> list[int | None]:
+        throttle = LoginThrottle(MemoryCounter(clock), clock=clock)
+        answers = []
+        for _ in range(7):
+            answers.append(await retry_after(throttle, account, "192.0.2.1"))
+            await throttle.failed(account, "192.0.2.1")
+        return answers
+
+    known = await scenario("alice@example.com")
+    assert known == [None] * 5 + [WINDOW, WINDOW]
+    assert await scenario("nobody-registered@example.com") == known
+    assert await scenario("not an email at all") == known
+
+
+async def test_lockout_ends_with_the_window(throttle: LoginThrottle, clock: FakeClock) -> None:
+    """After retry_after seconds the account may try again, with a fresh budget of failures."""
+    await fail(throttle, 5, "bob@example.com", "192.0.2.1")
+    wait = await retry_after(throttle, "bob@example.com", "192.0.2.1")
+    assert wait == WINDOW
+    clock.advance(wait - 0.5)
+    assert await retry_after(throttle, "bob@example.com", "192.0.2.1") == 1
+    clock.advance(0.5)
+    await fail(throttle, 5, "bob@example.com", "192.0.2.1")
+    assert await retry_after(throttle, "bob@example.com", "192.0.2.1") == WINDOW
+
+
+async def test_success_resets_the_account_but_not_the_address(
+    counter: MemoryCounter, clock: FakeClock
+) -> None:
+    """`succeeded` clears the account's count; the address keeps its failures."""
+    throttle = LoginThrottle(counter, clock=clock, max_per_address=6)
+    await fail(throttle, 4, "bob@example.com", "192.0.2.1")
+    await throttle.succeeded("bob@example.com", "192.0.2.1")
+    assert await counter.count(account_key("bob@example.com")) == (0, clock())
+    assert (await counter.count("ip:192.0.2.1"))[0] == 4
+    await fail(throttle, 2, "bob@example.com", "192.0.2.1")
+    assert await retry_after(throttle, "bob@example.com", "192.0.2.1") == WINDOW
+
+
+async def test_address_limit_spans_accounts(throttle: LoginThrottle) -> None:
+    """50 failures from one address against 50 accounts block that address for every account."""
+    for n in range(50):
+        await fail(throttle, 1, f"user{n}@example.com", "198.51.100.7")
+    assert await retry_after(throttle, "fresh@example.com", "198.51.100.7") == WINDOW
+    assert await retry_after(throttle, "fresh@example.com", "198.51.100.8") is None
+
+
+async def test_retry_after_is_a_positive_whole_number(
+    throttle: LoginThrottle, clock: FakeClock
+) -> None:
+    """A window ending in a fraction of a second still asks for a wait of 1 whole second."""
+    await fail(throttle, 5, "bob@example.com", "192.0.2.1")
+    clock.advance(WINDOW - 0.2)
+    wait = await retry_after(throttle, "bob@example.com", "192.0.2.1")
+    assert wait == 1
+    assert type(wait) is int
+
+
+async def test_retry_after_waits_for_every_exhausted_limit(clock: FakeClock) -> None:
+    """When both limits are used up, retry_after is the later of the two resets."""
+    throttle = LoginThrottle(MemoryCounter(clock), clock=clock, max_per_address=2)
+    for _ in range(5):
+        await throttle.failed("bob@example.com", "192.0.2.2")
+    clock.advance(300)
+    for _ in range(2):
+        await throttle.failed("a@example.com", "192.0.2.1")
+    # The account resets in 600 s, the address in 900 s: the later one decides.
+    assert await retry_after(throttle, "bob@example.com", "192.0.2.1") == WINDOW
+    assert await retry_after(throttle, "bob@example.com", "192.0.2.3") == WINDOW - 300
+
+
+async def test_accounts_are_normalised_and_hashed(
+    throttle: LoginThrottle, counter: RecordingCounter
+) -> None:
+    """Case and spacing variants share one count, and no key holds the address in clear."""
+    for variant in ("Bob@Example.com", " bob@example.com", "BOB@EXAMPLE.COM "):
+        await fail(throttle, 1, variant, "192.0.2.1")
+    await fail(throttle, 2, "bob@example.com", "192.0.2.2")
+    assert await retry_after(throttle, "bob@example.com", "203.0.113.9") == WINDOW
+    assert account_key("bob@example.com") in counter.keys
+    assert not any("example" in key for key in counter.keys)
+
+
+async def test_ipv6_addresses_are_counted_per_64(counter: MemoryCounter, clock: FakeClock) -> None:
+    """Addresses in one IPv6 /64 share a count; another /64 has its own."""
+    throttle = LoginThrottle(counter, clock=clock, max_per_address=3)
+    for host in ("2001:db8::1", "2001:db8::2", "2001:db8::ffff:3"):
+        await fail(throttle, 1, f"{host}@example.com", host)
+    assert await retry_after(throttle, "x@example.com", "2001:db8::9") == WINDOW
+    assert await retry_after(throttle, "x@example.com", "2001:db8:0:1::1") is None
+    exact = LoginThrottle(MemoryCounter(clock), clock=clock, max_per_address=1, ipv6_prefix=128)
+    await fail(exact, 1, "y@example.com", "2001:db8::1")
+    assert await retry_after(exact, "z@example.com", "2001:db8::2") is None
+
+
+async def test_reaching_a_limit_is_logged_without_the_email(
+    throttle: LoginThrottle, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The security log records each limit once, when reached, and never the account's email."""
+    caplog.set_level(logging.WARNING, logger="sessionauth.security")
+    await fail(throttle, 5, "bob@example.com", "192.0.2.1")
+    await throttle.failed("bob@example.com", "192.0.2.1")
+    records = [r for r in caplog.records if r.name == "sessionauth.security"]
+    assert len(records) == 1
+    assert "account" in records[0].getMessage()
+    assert "bob" not in records[0].getMessage()
+
+
+async def test_throttle_fails_closed(clock: FakeClock) -> None:
+    """A counter that cannot answer makes `check` raise StoreUnavailable, not let the login in."""
+    throttle = LoginThrottle(BrokenCounter(clock), clock=clock)
+    with pytest.raises(StoreUnavailable):
+        await throttle.check("bob@example.com", "192.0.2.1")
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"max_per_account": 0},
+        {"max_per_address": 0},
+        {"account_window": 0},
+        {"address_window": -1},
+        {"ipv6_prefix": 0},
+        {"ipv6_prefix": 129},
+    ],
+)
+def test_throttle_refuses_unusable_settings(options: dict[str, Any]) -> None:
+    """A limit below one, a window that is not positive or a bad IPv6 prefix is refused."""
+    with pytest.raises(ConfigurationError):
+        LoginThrottle(MemoryCounter(), **options)
+
+
+# --------------------------------------------------------------------------- open_counter
+
+
+async def test_open_counter_builds_each_backend_without_connecting(tmp_path: Path) -> None:
+    """Each URL scheme gives its counter, and building one opens no connection."""
+    urls: dict[str, type[AttemptCounter]] = {
+        "memory://": MemoryCounter,
+        f"sqlite:///{tmp_path}/a.db": SQLiteCounter,
+        "postgresql://nobody@127.0.0.1:1/none": PostgresCounter,
+        "redis://127.0.0.1:1/0": RedisCounter,
+        "rediss://127.0.0.1:1/0": RedisCounter,
+        "redis+cluster://127.0.0.1:1,[::1]:2": RedisCounter,
+        "redis+sentinel://:pw@127.0.0.1:1,[::1]/mymaster?db=2": RedisCounter,
+    }
+    for url, kind in urls.items():
+        counter = open_counter(url)
+        assert type(counter) is kind
+        await counter.aclose()
+    assert not (tmp_path / "a.db").exists()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "memcached://127.0.0.1",
+        "sqlite://relative-without-third-slash",
+        "redis+sentinel://127.0.0.1:26379",
+        "redis+sentinel://127.0.0.1:26379/mymaster?db=x",
+        "redis+sentinel://127.0.0.1:port/mymaster",
+        "redis+cluster://127.0.0.1:7000/0",
+        "redis+cluster://",
+        "redis://127.0.0.1:port",
+    ],
+)
+def test_open_counter_refuses_bad_urls(url: str) -> None:
+    """An unknown scheme or a malformed URL is a configuration error, raised at once."""
+    with pytest.raises(ConfigurationError):
+        open_counter(url)
+
+
+def test_sql_counters_refuse_bad_settings(tmp_path: Path) -> None:
+    """An unsafe table name, a non-positive timeout or both DSN and pool are refused."""
+    with pytest.raises(ConfigurationError):
+        SQLiteCounter(tmp_path / "a.db", table="x; DROP TABLE users")
+    with pytest.raises(ConfigurationError):
+        SQLiteCounter(tmp_path / "a.db", timeout=0)
+    with pytest.raises(ConfigurationError):
+        PostgresCounter()
+    with pytest.raises(ConfigurationError):
+        PostgresCounter("postgresql://x/y", table='a"b')
+
+
+async def test_unreachable_redis_is_unavailable(clock: FakeClock) -> None:
+    """Every operation on a Redis nobody listens on raises StoreUnavailable."""
+    async with open_counter(f"redis://127.0.0.1:{free_port()}/0", timeout=0.5) as counter:
+        with pytest.raises(StoreUnavailable):
+            await counter.hit("k", WINDOW)
+        with pytest.raises(StoreUnavailable):
+            await counter.count("k")
+        with pytest.raises(StoreUnavailable):
+            await counter.reset("k")
+
+
+async def test_unreachable_postgres_is_unavailable() -> None:
+    """A PostgreSQL nobody listens on makes the first operation raise StoreUnavailable."""
+    dsn = f"postgresql://postgres@127.0.0.1:{free_port()}/none"
+    async with PostgresCounter(dsn, timeout=0.5) as counter:
+        with pytest.raises(StoreUnavailable):
+            await counter.count("k")
+
+
+async def test_unusable_sqlite_file_is_unavailable(tmp_path: Path) -> None:
+    """A database path that is a directory, or a closed counter, raises StoreUnavailable."""
+    async with SQLiteCounter(tmp_path) as counter:
+        with pytest.raises(StoreUnavailable):
+            await counter.hit("k", WINDOW)
+    counter = SQLiteCounter(tmp_path / "a.db")
+    assert (await counter.hit("k", WINDOW))[0] == 1
+    await counter.aclose()
+    with pytest.raises(StoreUnavailable):
+        await counter.count("k")
+
+
+async def test_sqlite_counter_keeps_counts_across_reopening(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    """Counts are in the file: a second counter on it (another worker) sees and adds to them."""
+    async with SQLiteCounter(tmp_path / "a.db", clock=clock) as first:
+        await first.hit("k", WINDOW)
+        async with SQLiteCounter(tmp_path / "a.db", clock=clock) as second:
+            assert (await second.hit("k", WINDOW))[0] == 2
+    with sqlite3.connect(tmp_path / "a.db") as db:
+        assert db.execute("SELECT count FROM sessionauth_attempts").fetchall() == [(2,)]
+
+
+class _FakeRedis:
+    """Just enough of a redis.asyncio client to make it answer with a chosen error."""
+
+    def __init__(self, error: Exception):
+        self.error = error
+
+    def register_script(self, script: str) -> Any:
+        return None
+
+    async def hmget(self, *args: Any) -> Any:
+        raise self.error
+
+
+async def test_redis_busy_reply_is_unavailable_but_a_bug_is_not() -> None:
+    """A BUSY/LOADING reply means unavailable; any other error reply is raised as the bug it is."""
+    busy = RedisCounter(_FakeRedis(rx.ResponseError("BUSY Redis is busy running a script")))  # type: ignore[arg-type]
+    with pytest.raises(StoreUnavailable):
+        await busy.count("k")
+    wrong = RedisCounter(_FakeRedis(rx.ResponseError("WRONGTYPE Operation against a key")))  # type: ignore[arg-type]
+    with pytest.raises(rx.ResponseError):
+        await wrong.count("k")
+
+
+# --------------------------------------------------------------------------- client_address
+
+
+def scope(peer: str | None, *headers: tuple[str, str]) -> dict[str, Any]:
+    return {
+        "type": "http",
+        "client": None if peer is None else (peer, 50123),
+        "headers": [(name.encode(), value.encode("latin-1")) for name, value in headers],
+    }
+
+
+PROXIES = ["10.0.0.0/8", "2001:db8:ffff::1"]
+
+
+def test_peer_address_without_trusted_proxies() -> None:
+    """With no trusted proxy configured, forwarding headers are ignored."""
+    request = scope("203.0.113.5", ("x-forwarded-for", "1.2.3.4"), ("forwarded", "for=1.2.3.4"))
+    assert client_address(request, []) == "203.0.113.5"
+    assert client_address(request, [], header="forwarded") == "203.0.113.5"
+
+
+def test_spoofed_header_from_an_untrusted_peer_is_ignored() -> None:
+    """A client that is not a trusted proxy cannot choose its address with X-Forwarded-For."""
+    request = scope("203.0.113.5", ("x-forwarded-for", "10.0.0.9, 1.2.3.4"))
+    assert client_address(request, PROXIES) == "203.0.113.5"
+
+
+def test_right_most_untrusted_hop_wins() -> None:
+    """Behind trusted proxies, addresses the client prepended are skipped, and proxies too."""
+    request = scope("10.0.0.1", ("x-forwarded-for", "6.6.6.6, 198.51.100.4, 10.0.0.2"))
+    assert client_address(request, PROXIES) == "198.51.100.4"
+    only_proxies = scope("10.0.0.1", ("x-forwarded-for", "10.0.0.3, 10.0.0.2"))
+    assert client_address(only_proxies, PROXIES) == "10.0.0.3"
+
+
+def test_repeated_header_lines_form_one_list() -> None:
+    """Two X-Forwarded-For lines read as one list, in order."""
+    request = scope("10.0.0.1", ("x-forwarded-for", "6.6.6.6"), ("x-forwarded-for", "198.51.100.4"))
+    assert client_address(request, PROXIES) == "198.51.100.4"
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("", "10.0.0.1"),
+        ("not-an-ip", "10.0.0.1"),
+        ("198.51.100.4, garbage", "10.0.0.1"),
+        ("198.51.100.4,,", "10.0.0.1"),
+        ("garbage, 198.51.100.4", "198.51.100.4"),
+        ("198.51.100.4:5678", "198.51.100.4"),
+        ("[2001:db8::7]:80", "2001:db8::7"),
+        ("2001:DB8:0:0::7", "2001:db8::7"),
+        ("::ffff:198.51.100.4", "198.51.100.4"),
+    ],
+)
+def test_x_forwarded_for_forms(header: str, expected: str) -> None:
+    """Ports, brackets and IPv6 are read; a malformed right-hand hop falls back to the peer."""
+    assert client_address(scope("10.0.0.1", ("x-forwarded-for", header)), PROXIES) == expected
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ('for="[2001:db8::1]:4711"', "2001:db8::1"),
+        ("for=192.0.2.60;proto=http;by=203.0.113.43", "192.0.2.60"),
+        ('For=6.6.6.6, for="198.51.100.4:80";proto=https, for=10.0.0.2', "198.51.100.4"),
+        ('for=198.51.100.4;host="a,b;c"', "198.51.100.4"),
+        ("for=198.51.100.4;", "198.51.100.4"),
+        ("for=unknown", "10.0.0.1"),
+        ("for=_hidden", "10.0.0.1"),
+        ("proto=https", "10.0.0.1"),
+        ('for="[2001:db8::1', "10.0.0.1"),
+        ("for=2001:db8::1", "10.0.0.1"),
+        ("for=198.51.100.4,,", "10.0.0.1"),
+        ("198.51.100.4", "10.0.0.1"),
+    ],
+)
+def test_forwarded_header_forms(header: str, expected: str) -> None:
+    """RFC 7239 `for=` is parsed with quotes, brackets and ports; anything malformed is ignored."""
+    request = scope("10.0.0.1", ("forwarded", header))
+    assert client_address(request, PROXIES, header="forwarded") == expected
+
+
+def test_only_the_configured_header_counts() -> None:
+    """A header the proxy does not maintain is the client's own, so it is never read."""
+    request = scope("10.0.0.1", ("x-forwarded-for", "198.51.100.4"), ("forwarded", "for=6.6.6.6"))
+    assert client_address(request, PROXIES) == "198.51.100.4"
+    assert client_address(request, PROXIES, header="forwarded") == "6.6.6.6"
+
+
+def test_ipv6_peers_and_cidr_trust() -> None:
+    """IPv6 peers are canonicalised and trusted by address or CIDR, IPv4-mapped ones as IPv4."""
+    assert client_address(scope("2001:DB8::0:5"), PROXIES) == "2001:db8::5"
+    trusted_v6 = scope("2001:db8:ffff::1", ("x-forwarded-for", "2001:db8::42"))
+    assert client_address(trusted_v6, PROXIES) == "2001:db8::42"
+    mapped = scope("::ffff:10.1.2.3", ("x-forwarded-for", "198.51.100.4"))
+    assert client_address(mapped, PROXIES) == "198.51.100.4"
+    outside = scope("11.0.0.1", ("x-forwarded-for", "198.51.100.4"))
+    assert client_address(outside, PROXIES) == "11.0.0.1"
+
+
+def test_missing_or_non_ip_peer() -> None:
+    """No peer gives "unknown"; a peer that is not an IP is returned as is, never trusted."""
+    assert client_address(scope(None, ("x-forwarded-for", "1.2.3.4")), PROXIES) == "unknown"
+    assert client_address(scope("testclient", ("x-forwarded-for", "1.2.3.4")), PROXIES) == (
+        "testclient"
+    )
+
+
+def test_invalid_trusted_proxy_is_a_configuration_error() -> None:
+    """A trusted-proxy entry that is not an address or network is refused."""
+    with pytest.raises(ConfigurationError):
+        client_address(scope("10.0.0.1"), ["10.0.0.0/33"])
