@@ -1,0 +1,445 @@
+"""Sessions in one PostgreSQL table, through an asyncpg connection pool.
+
+The table (``sessionauth_sessions`` by default) holds one row per session::
+
+    id text PRIMARY KEY, user_id text NULL, created/seen/issued/expires double precision,
+    data jsonb, meta jsonb
+
+with an index on ``(user_id, created)`` for the per-user operations and one on ``expires`` for
+:meth:`PostgresStore.purge_expired`. Times are POSIX seconds from the store's clock, never the
+server's ``now()``, so expiry agrees with the policy that computed it.
+
+Concurrency rests on PostgreSQL's row locks, one statement per operation:
+
+* ``update`` merges in SQL (``data || set - delete``) under ``WHERE expires > now``: concurrent
+  writers of different keys each merge into the latest version of the row, and a write that
+  lands after a delete finds no row, so it can never bring the session back.
+* The per-user operations lock the user's rows in ``id`` order, so two of them never deadlock.
+* ``purge_expired`` takes batches with ``FOR UPDATE SKIP LOCKED``: several replicas purging at
+  once split the work instead of waiting on (or double-counting) each other's rows.
+
+Nothing connects when the store is built: the pool (for :meth:`PostgresStore.from_url`) and the
+table are created on first use, so a store can be built before the event loop runs.
+
+Every operation runs under one deadline, ``timeout``, covering first-use setup, pool acquire,
+connect, query and release. When it passes mid-query the caller gets ``StoreUnavailable`` at
+once; asyncpg's cancellation of the query, and the connection's return to the pool (or its
+termination if the server never acknowledges), finish in the background within another
+``timeout``.
+
+JSON crosses the wire as text and is encoded and decoded here with msgspec (see
+:mod:`sessionauth.record`); casting in SQL (``::text``) keeps that independent of any jsonb codec
+the owner of an injected pool may have registered. A ``data`` or ``meta`` value that is not a
+JSON object counts as no session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import asyncpg
+import asyncpg.exceptions
+import msgspec
+
+from sessionauth.errors import ConfigurationError, StoreUnavailable
+from sessionauth.policy import Clock, system_clock
+from sessionauth.record import RecordUpdate, SessionRecord, decode_json, encode_json
+from sessionauth.stores.base import DEFAULT_TIMEOUT, SessionStore
+
+__all__ = ["DEFAULT_TABLE", "PostgresStore"]
+
+DEFAULT_TABLE = "sessionauth_sessions"
+
+# Table and schema names are interpolated into SQL, so only plain identifiers pass. The table
+# part stays short enough that the index names derived from it fit PostgreSQL's 63 bytes (longer
+# names would be truncated, and two truncated index names could collide).
+_TABLE_NAME = re.compile(r"(?:([A-Za-z_][A-Za-z0-9_]{0,62})\.)?([A-Za-z_][A-Za-z0-9_]{0,47})")
+
+# What "the backend is down, unreachable, too slow or refusing" looks like from asyncpg.
+_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OSError,  # connection refused, reset or unreachable
+    TimeoutError,  # connect, pool acquire or query past the store's timeout
+    asyncpg.PostgresConnectionError,  # class 08: the connection died mid-operation
+    asyncpg.InterfaceError,  # "connection is closed" when it dies between acquire and query
+    asyncpg.exceptions.OperatorInterventionError,  # class 57: shutting down, starting up
+    asyncpg.exceptions.InsufficientResourcesError,  # class 53: too many connections, disk full
+    asyncpg.exceptions.InvalidAuthorizationSpecificationError,  # class 28: login refused
+    asyncpg.exceptions.InvalidCatalogNameError,  # the database is gone
+    asyncpg.exceptions.ReadOnlySQLTransactionError,  # a standby after a failover
+)
+
+# Run as one simple-protocol script, hence one transaction. Concurrent CREATE ... IF NOT EXISTS
+# can still fail on the catalog's unique indexes, so processes starting together first queue on
+# a transaction-scoped advisory lock named after the table.
+_SCHEMA = (
+    "SELECT pg_advisory_xact_lock({lock_key})",
+    "CREATE TABLE IF NOT EXISTS {table} ("
+    ' id text COLLATE "C" PRIMARY KEY,'
+    ' user_id text COLLATE "C",'
+    " created double precision NOT NULL,"
+    " seen double precision NOT NULL,"
+    " issued double precision NOT NULL,"
+    " expires double precision NOT NULL,"
+    " data jsonb NOT NULL,"
+    " meta jsonb NOT NULL)",
+    # Anonymous sessions (user_id NULL) never need the per-user index, so they stay out of it.
+    'CREATE INDEX IF NOT EXISTS "{name}_user_idx" ON {table} (user_id, created)'
+    " WHERE user_id IS NOT NULL",
+    'CREATE INDEX IF NOT EXISTS "{name}_expires_idx" ON {table} (expires)',
+)
+
+_STATEMENTS = {
+    "load": (
+        "SELECT data::text, meta::text, user_id, created, seen, issued, expires"
+        " FROM {table} WHERE id = $1 AND expires > $2"
+    ),
+    "create": (
+        "INSERT INTO {table} AS t (id, user_id, created, seen, issued, expires, data, meta)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7::text::jsonb, $8::text::jsonb)"
+        " ON CONFLICT (id) DO UPDATE SET user_id = EXCLUDED.user_id,"
+        " created = EXCLUDED.created, seen = EXCLUDED.seen, issued = EXCLUDED.issued,"
+        " expires = EXCLUDED.expires, data = EXCLUDED.data, meta = EXCLUDED.meta"
+        # An expired leftover under the same id may be replaced; a live session never is.
+        " WHERE t.expires <= $9"
+    ),
+    # jsonb_typeof guards the merge: a corrupt (non-object) record is no session to write to.
+    "update": (
+        "UPDATE {table} SET data = (data || $2::text::jsonb) - $3::text[],"
+        " seen = $4, expires = $5"
+        " WHERE id = $1 AND expires > $6 AND jsonb_typeof(data) = 'object'"
+    ),
+    "touch": "UPDATE {table} SET seen = $2, expires = $3 WHERE id = $1 AND expires > $4",
+    "delete": "DELETE FROM {table} WHERE id = $1",
+    "list_user": (
+        "SELECT data::text, meta::text, user_id, created, seen, issued, expires, id"
+        " FROM {table}"
+        " WHERE user_id = $1 AND expires > $2 ORDER BY created, id"
+    ),
+    "delete_user": (
+        "WITH doomed AS (SELECT id FROM {table} WHERE user_id = $1 AND id IS DISTINCT FROM $2"
+        " ORDER BY id FOR UPDATE),"
+        " gone AS (DELETE FROM {table} t USING doomed WHERE t.id = doomed.id"
+        " RETURNING t.expires)"
+        " SELECT count(*) FILTER (WHERE expires > $3) FROM gone"
+    ),
+    "update_user": (
+        "UPDATE {table} SET data = data || $2::text::jsonb WHERE id IN"
+        " (SELECT id FROM {table} WHERE user_id = $1 AND expires > $3"
+        " AND jsonb_typeof(data) = 'object' ORDER BY id FOR UPDATE)"
+    ),
+    # = ANY(ARRAY(...)) rather than IN (...): the planner may turn IN into a hash join over a
+    # scan of the whole table, where ANY of an array always probes the primary key.
+    "purge": (
+        "DELETE FROM {table} WHERE id = ANY(ARRAY(SELECT id FROM {table} WHERE expires <= $1"
+        " LIMIT $2 FOR UPDATE SKIP LOCKED))"
+    ),
+}
+
+
+def _parse_table(table: str) -> tuple[str, str]:
+    """Return ``table`` quoted for SQL, and the bare name that prefixes its index names.
+
+    Raises:
+        ConfigurationError: If ``table`` is not ``name`` or ``schema.name`` made of letters,
+            digits and underscores.
+    """
+    match = _TABLE_NAME.fullmatch(table)
+    if match is None:
+        raise ConfigurationError(
+            f"invalid session table name {table!r}: use letters, digits and underscores"
+            " (at most 48), optionally prefixed by a schema and a dot"
+        )
+    schema, name = match.groups()
+    quoted = f'"{name}"' if schema is None else f'"{schema}"."{name}"'
+    return quoted, name
+
+
+def _unavailable(exc: BaseException) -> StoreUnavailable:
+    return StoreUnavailable(f"PostgreSQL session store unavailable: {exc!r}")
+
+
+def _affected(status: str) -> int:
+    """Return the row count of a command status such as ``UPDATE 3``."""
+    return int(status.rpartition(" ")[2])
+
+
+def _to_record(row: asyncpg.Record) -> SessionRecord | None:
+    try:
+        data, meta = decode_json(row[0]), decode_json(row[1])
+    except msgspec.DecodeError:
+        return None
+    return SessionRecord(
+        data=data,
+        meta=meta,
+        user_id=row[2],
+        created=row[3],
+        seen=row[4],
+        issued=row[5],
+        expires=row[6],
+    )
+
+
+async def _keep_session_state(connection: asyncpg.Connection) -> None:
+    """Pool reset hook for owned pools: skip asyncpg's reset query on every release.
+
+    The store never leaves session state behind (no ``SET``, ``LISTEN``, cursors or
+    session-level advisory locks), and asyncpg still rolls back an unfinished transaction, so
+    the default reset would only cost a round trip per operation.
+    """
+    del connection
+
+
+class PostgresStore(SessionStore):
+    """Keeps sessions in a PostgreSQL table through an asyncpg pool.
+
+    Build it with :meth:`from_url` (or ``url=``), which creates its own pool on first use and
+    closes it on :meth:`aclose`; or hand it an open pool that you own and close. Either way the
+    table and its indexes are created if missing, before the first operation.
+
+    Args:
+        pool: An open asyncpg pool (the caller owns it). Give it a connect ``timeout``.
+        url: A ``postgresql://`` DSN to open a pool on, on first use (the store owns it).
+        clock: The time source used to decide expiry.
+        timeout: Seconds any operation may take (first-use setup, pool acquire, connect,
+            query and release) before it raises ``StoreUnavailable``; also the connect
+            timeout of an owned pool.
+        table: The table name, optionally schema-qualified (``schema.table``); the schema
+            must exist.
+        min_size: Connections an owned pool keeps open.
+        max_size: Connections an owned pool may open.
+
+    Raises:
+        ConfigurationError: For an invalid table name, timeout or pool size, or unless exactly
+            one of ``pool`` and ``url`` is given.
+    """
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool[asyncpg.Record] | None = None,
+        *,
+        url: str | None = None,
+        clock: Clock = system_clock,
+        timeout: float = DEFAULT_TIMEOUT,
+        table: str = DEFAULT_TABLE,
+        min_size: int = 1,
+        max_size: int = 10,
+    ):
+        if (pool is None) == (url is None):
+            raise ConfigurationError("give the PostgreSQL store either a pool or a url")
+        if not timeout > 0:
+            raise ConfigurationError("the store timeout must be a positive number of seconds")
+        if not 0 <= min_size <= max_size or max_size < 1:
+            raise ConfigurationError("the pool sizes need 0 <= min_size <= max_size, max_size >= 1")
+        quoted, name = _parse_table(table)
+        digest = hashlib.sha256(f"sessionauth:{table}".encode()).digest()
+        lock_key = int.from_bytes(digest[:8], "big", signed=True)
+        self._pool = pool
+        self._url = url
+        self._pool_size = (min_size, max_size)
+        self._clock = clock
+        self._timeout = timeout
+        # False until the pool and the table exist, and again once closed: the one flag the
+        # hot path checks.
+        self._ready = False
+        self._closed = False
+        self._open_lock = asyncio.Lock()
+        self._releasing: set[asyncio.Task[None]] = set()
+        self._schema = ";\n".join(
+            sql.format(table=quoted, name=name, lock_key=lock_key) for sql in _SCHEMA
+        )
+        self._sql = {key: template.format(table=quoted) for key, template in _STATEMENTS.items()}
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        clock: Clock = system_clock,
+        timeout: float = DEFAULT_TIMEOUT,
+        table: str = DEFAULT_TABLE,
+        min_size: int = 1,
+        max_size: int = 10,
+    ) -> PostgresStore:
+        """Return a store that opens its own pool on ``url`` on first use and owns it.
+
+        Raises:
+            ConfigurationError: For an invalid table name, timeout or pool size.
+        """
+        return cls(
+            url=url,
+            clock=clock,
+            timeout=timeout,
+            table=table,
+            min_size=min_size,
+            max_size=max_size,
+        )
+
+    async def _open(self) -> None:
+        """Create the owned pool if needed, then the table (under the caller's deadline)."""
+        async with self._open_lock:
+            if self._closed:
+                raise StoreUnavailable("the PostgreSQL session store is closed")
+            if self._pool is None and self._url is not None:
+                min_size, max_size = self._pool_size
+                try:
+                    self._pool = await asyncpg.create_pool(
+                        self._url,
+                        min_size=min_size,
+                        max_size=max_size,
+                        timeout=self._timeout,
+                        # Bounds the cancel request asyncpg sends for a timed-out query.
+                        command_timeout=self._timeout,
+                        reset=_keep_session_state,
+                        server_settings={"application_name": "sessionauth"},
+                    )
+                except asyncpg.exceptions.ClientConfigurationError as exc:
+                    raise ConfigurationError(f"invalid PostgreSQL store URL: {exc}") from exc
+            if not self._ready:
+                await self._run("execute", self._schema)
+                self._ready = True
+
+    async def _call(self, method: str, sql: str, *args: Any) -> Any:
+        """Return ``connection.<method>(sql, *args)`` on a pooled connection, within the timeout.
+
+        One timer bounds the whole operation: there is no separate acquire or query timer.
+        """
+        try:
+            async with asyncio.timeout(self._timeout):
+                if not self._ready:
+                    await self._open()
+                return await self._run(method, sql, *args)
+        except _UNAVAILABLE as exc:
+            raise _unavailable(exc) from exc
+        except asyncpg.exceptions.UntranslatableCharacterError as exc:
+            # jsonb cannot hold U+0000 inside a string; retrying will not change that.
+            raise ValueError("PostgreSQL cannot store U+0000 (NUL) in session values") from exc
+
+    async def _run(self, method: str, sql: str, *args: Any) -> Any:
+        pool = self._pool
+        if pool is None:
+            raise StoreUnavailable("the PostgreSQL session store is not open")
+        connection = await pool.acquire()
+        try:
+            result = await getattr(connection, method)(sql, *args)
+        except BaseException:
+            self._release_later(pool, connection)
+            raise
+        await pool.release(connection)
+        return result
+
+    def _release_later(self, pool: asyncpg.Pool[asyncpg.Record], connection: Any) -> None:
+        # After a timeout or a cancellation asyncpg waits for the server to acknowledge the
+        # cancelled query before the connection can be reused. The caller must not wait for
+        # that (a frozen server never answers), so the release runs on its own, bounded by the
+        # timeout, after which asyncpg terminates the connection.
+        task = asyncio.get_running_loop().create_task(
+            pool.release(connection, timeout=self._timeout)
+        )
+        self._releasing.add(task)
+        task.add_done_callback(self._released)
+
+    def _released(self, task: asyncio.Task[None]) -> None:
+        self._releasing.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved: a failed release has already dropped the connection
+
+    async def load(self, sid: str) -> SessionRecord | None:
+        """Return the live record under ``sid``, or ``None`` (also for a corrupt one)."""
+        row = await self._call("fetchrow", self._sql["load"], sid, self._clock())
+        return None if row is None else _to_record(row)
+
+    async def create(self, sid: str, record: SessionRecord) -> None:
+        """Store ``record`` under ``sid`` (replacing only an expired record with that id)."""
+        await self._call(
+            "execute",
+            self._sql["create"],
+            sid,
+            record.user_id,
+            record.created,
+            record.seen,
+            record.issued,
+            record.expires,
+            encode_json(record.data),
+            encode_json(record.meta),
+            self._clock(),
+        )
+
+    async def update(self, sid: str, update: RecordUpdate) -> bool:
+        """Merge ``update`` into the live record in one statement; ``False`` if it is gone."""
+        status = await self._call(
+            "execute",
+            self._sql["update"],
+            sid,
+            encode_json(update.set),
+            list(update.delete),
+            update.seen,
+            update.expires,
+            self._clock(),
+        )
+        return _affected(status) == 1
+
+    async def touch(self, sid: str, *, seen: float, expires: float) -> bool:
+        """Move the live record's activity time and expiry; ``False`` if it is gone."""
+        status = await self._call("execute", self._sql["touch"], sid, seen, expires, self._clock())
+        return _affected(status) == 1
+
+    async def delete(self, sid: str) -> None:
+        """Delete the record under ``sid`` if present."""
+        await self._call("execute", self._sql["delete"], sid)
+
+    async def list_user(self, user_id: str) -> list[tuple[str, SessionRecord]]:
+        """Return the user's live sessions, oldest first (corrupt ones left out)."""
+        rows = await self._call("fetch", self._sql["list_user"], user_id, self._clock())
+        found = ((row[7], _to_record(row)) for row in rows)
+        return [(sid, record) for sid, record in found if record is not None]
+
+    async def delete_user(self, user_id: str, *, keep: str | None = None) -> int:
+        """Delete the user's sessions except ``keep``; count the live ones among them."""
+        count = await self._call("fetchval", self._sql["delete_user"], user_id, keep, self._clock())
+        return int(count)
+
+    async def update_user(self, user_id: str, values: Mapping[str, Any]) -> int:
+        """Set ``values`` in each of the user's live sessions in one statement."""
+        status = await self._call(
+            "execute", self._sql["update_user"], user_id, encode_json(values), self._clock()
+        )
+        return _affected(status)
+
+    async def purge_expired(self, *, batch_size: int = 500) -> int:
+        """Delete expired records, ``batch_size`` per statement, until a batch comes up short.
+
+        Each batch is its own short transaction, so purging never holds many locks for long;
+        rows that another purger has locked are skipped, and that purger deletes them.
+        """
+        if batch_size <= 0:
+            raise ValueError("batch_size must be positive")
+        total = 0
+        while True:
+            status = await self._call("execute", self._sql["purge"], self._clock(), batch_size)
+            deleted = _affected(status)
+            total += deleted
+            if deleted < batch_size:
+                return total
+
+    async def ping(self) -> None:
+        """Raise ``StoreUnavailable`` unless the server answers a query."""
+        await self._call("fetchval", "SELECT 1")
+
+    async def aclose(self) -> None:
+        """Stop serving; close the pool if this store opened it (an injected one stays open)."""
+        self._closed, self._ready = True, False
+        async with self._open_lock:  # a first-use open in flight finishes (or fails) first
+            pool, owned = self._pool, self._url is not None
+        if not owned or pool is None:
+            return
+        self._pool = None
+        try:
+            async with asyncio.timeout(self._timeout):
+                await pool.close()
+        except _UNAVAILABLE:
+            # Connections that will not close gracefully (the server is gone) are dropped.
+            pool.terminate()
