@@ -10,10 +10,21 @@ import pytest
 from tests.contract.harness import Harness
 from tests.support.clock import FakeClock
 
-# Every session store; each name has a module backend_<name>.py here.
-STORE_BACKENDS = ["memory", "sqlite", "redis", "redis_cluster", "redis_sentinel", "postgres"]
+# Every session store; each name has a module backend_<name>.py here. Marks let `-m redis`
+# or `-m "not postgres"` pick backends.
+_MARKS = {
+    "redis": pytest.mark.redis,
+    "redis_cluster": pytest.mark.redis,
+    "redis_sentinel": pytest.mark.redis,
+    "postgres": pytest.mark.postgres,
+}
+STORE_NAMES = ["memory", "sqlite", "redis", "redis_cluster", "redis_sentinel", "postgres"]
+STORE_BACKENDS = [
+    pytest.param(name, marks=[_MARKS[name]] if name in _MARKS else [], id=name)
+    for name in STORE_NAMES
+]
 # Those that keep bytes, so a record can be corrupted underneath them.
-BYTE_BACKENDS = [name for name in STORE_BACKENDS if name != "memory"]
+BYTE_BACKENDS = [param for param in STORE_BACKENDS if param.id != "memory"]
 
 
 @pytest.fixture
