@@ -1,0 +1,325 @@
+"""Authentication flows: turn sessions into logins, and keep them honest afterwards.
+
+:class:`Authenticator` is the one place where users, passwords, sessions and throttling meet:
+
+* ``authenticate`` gives unknown email, wrong password and disabled account the same exception
+  after the same work (exactly one password hash each, a dummy one for unknown emails), and is
+  throttled per account and per client address before any hashing.
+* ``login`` regenerates the session (new token, old record deleted, CSRF secret rotated with the
+  token) and records the client's address, user agent and the authentication time.
+* Every change of trust applies at once to every live session of the user: a password change
+  revokes the others and regenerates this one; disabling or deleting revokes all; a role change
+  rewrites the role in each session.
+
+Each event goes to the ``sessionauth.security`` logger and to the hooks you pass; neither ever
+sees a password or a session token (sessions are named by their handle).
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from sessionauth.auth.passwords import PasswordHasher
+from sessionauth.auth.throttle import LoginThrottle
+from sessionauth.auth.users import InvalidEmail, User, UserStore, normalize_email
+from sessionauth.errors import InvalidCredentials, NotAuthenticated, SessionNotFound
+from sessionauth.policy import Clock, system_clock
+from sessionauth.session import Session
+from sessionauth.stores.base import SessionStore
+
+__all__ = ["AuthEvent", "Authenticator", "SessionInfo"]
+
+security_log = logging.getLogger("sessionauth.security")
+
+# Longest user agent kept with a session: enough to tell devices apart, bounded storage.
+_MAX_USER_AGENT = 256
+
+EventKind = Literal["login", "login_failed", "logout", "revoked", "password_changed"]
+
+
+@dataclass(frozen=True, slots=True)
+class AuthEvent:
+    """Something security-relevant happened.
+
+    Attributes:
+        kind: ``login``, ``login_failed``, ``logout``, ``revoked`` or ``password_changed``.
+        user_id: The user concerned, when known.
+        address: The client address, when the event came from a request.
+        detail: A short, secret-free description (a revocation's scope, a failure's reason).
+    """
+
+    kind: EventKind
+    user_id: int | None = None
+    address: str | None = None
+    detail: str = ""
+
+
+Hook = Callable[[AuthEvent], Awaitable[None] | None]
+"""A callable notified of every :class:`AuthEvent`; may be sync or async."""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInfo:
+    """One live session of a user, as listed to that user or an admin.
+
+    Attributes:
+        handle: Names the session for revocation; never usable as a cookie.
+        created: When the login happened (POSIX seconds).
+        last_seen: Last recorded activity (updated at most once per touch interval).
+        ip: Client address at login.
+        user_agent: Browser at login.
+        current: Whether this is the session of the request that asked.
+    """
+
+    handle: str
+    created: float
+    last_seen: float
+    ip: str | None
+    user_agent: str | None
+    current: bool
+
+
+class Authenticator:
+    """Logins, logouts, password and role changes, and session revocation.
+
+    Args:
+        users: Where accounts live.
+        sessions: The session store the middleware uses (revocation acts on it directly).
+        hasher: Hashes and verifies passwords off the event loop.
+        throttle: Limits failed logins; ``None`` disables throttling (tests only).
+        clock: Time source for authentication times.
+        hooks: Notified of every :class:`AuthEvent`.
+    """
+
+    def __init__(
+        self,
+        *,
+        users: UserStore,
+        sessions: SessionStore,
+        hasher: PasswordHasher,
+        throttle: LoginThrottle | None,
+        clock: Clock = system_clock,
+        hooks: Sequence[Hook] = (),
+    ):
+        self.users = users
+        self.sessions = sessions
+        self.hasher = hasher
+        self.throttle = throttle
+        self.clock = clock
+        self.hooks = tuple(hooks)
+
+    async def _emit(self, event: AuthEvent) -> None:
+        level = logging.WARNING if event.kind in ("login_failed", "revoked") else logging.INFO
+        security_log.log(
+            level,
+            "%s user=%s address=%s %s",
+            event.kind,
+            event.user_id,
+            event.address,
+            event.detail,
+        )
+        for hook in self.hooks:
+            result = hook(event)
+            if inspect.isawaitable(result):
+                await result
+
+    async def authenticate(self, email: str, password: str, *, address: str) -> User:
+        """Return the active user whose email and password these are.
+
+        Raises:
+            TooManyAttempts: If the account or the address is throttled (before any hashing).
+            PasswordPolicyError: If the password is longer than the policy allows (refused
+                before hashing; the answer does not depend on the account).
+            InvalidCredentials: For an unknown email, a wrong password or a disabled account,
+                indistinguishably.
+        """
+        try:
+            account = normalize_email(email)
+        except InvalidEmail:
+            account = None
+        throttle_key = account if account is not None else email.strip().casefold()[:320]
+        if self.throttle is not None:
+            await self.throttle.check(throttle_key, address)
+        # Refuse an oversized password before the user lookup: no hashing, and the answer
+        # cannot depend on the account, not even through the lookup's timing.
+        self.hasher.policy.normalize(password)
+        user = await self.users.get_by_email(account) if account is not None else None
+        if user is None:
+            await self.hasher.dummy_verify(password)
+            ok, new_hash = False, None
+        else:
+            ok, new_hash = await self.hasher.verify(password, user.password_hash)
+        if user is None or not ok or user.disabled:
+            if self.throttle is not None:
+                await self.throttle.failed(throttle_key, address)
+            reason = "unknown" if user is None else ("disabled" if ok else "password")
+            await self._emit(
+                AuthEvent("login_failed", user.id if user else None, address, f"reason={reason}")
+            )
+            raise InvalidCredentials("Invalid credentials")
+        if new_hash is not None:
+            # Upgrade a bcrypt or weaker argon2 hash now that we hold the right password.
+            await self.users.set_password(user.id, new_hash)
+        if self.throttle is not None:
+            await self.throttle.succeeded(throttle_key, address)
+        return user
+
+    async def login(
+        self, session: Session, user: User, *, address: str | None, user_agent: str | None
+    ) -> None:
+        """Bind ``session`` to ``user``: new token, fresh lifetime, role and client recorded.
+
+        Values of an anonymous session (a cart) carry over; those of another user's session
+        do not, so a shared browser never hands one user's data to the next.
+        """
+        if session.user_id not in (None, str(user.id)):
+            session.clear()
+        session.set_user(
+            str(user.id),
+            meta={
+                "ip": address,
+                "ua": (user_agent or "")[:_MAX_USER_AGENT],
+                "auth": self.clock(),
+            },
+        )
+        session["role"] = user.role
+        await self._emit(AuthEvent("login", user.id, address))
+
+    async def logout(self, session: Session, *, address: str | None = None) -> None:
+        """Destroy ``session``: its record is deleted and its cookie cleared."""
+        user_id = session.user_id
+        session.destroy()
+        await self._emit(AuthEvent("logout", int(user_id) if user_id else None, address))
+
+    async def current_user(self, session: Session) -> User:
+        """Return the active user of an authenticated session.
+
+        Raises:
+            NotAuthenticated: If the session is anonymous, or its user is gone or disabled
+                (a session that outlived its account is destroyed on the spot).
+        """
+        user_id = session.user_id
+        if user_id is None:
+            raise NotAuthenticated("Authentication required")
+        user = await self.users.get(int(user_id))
+        if user is None or user.disabled:
+            session.destroy()
+            raise NotAuthenticated("Authentication required")
+        return user
+
+    async def change_password(
+        self, session: Session, current_password: str, new_password: str, *, address: str | None
+    ) -> int:
+        """Change the session user's password; return how many other sessions were revoked.
+
+        Checks the current password (the same uniform failure as a login), hashes the new one
+        under the policy, revokes every other session and regenerates this one.
+
+        Raises:
+            NotAuthenticated: Without an authenticated session.
+            InvalidCredentials: If ``current_password`` is wrong.
+            PasswordPolicyError: If the new password breaks the policy.
+        """
+        user = await self.current_user(session)
+        new_hash = await self.hasher.hash(new_password)  # policy errors before the check
+        ok, _ = await self.hasher.verify(current_password, user.password_hash)
+        if not ok:
+            await self._emit(AuthEvent("login_failed", user.id, address, "reason=password-change"))
+            raise InvalidCredentials("Invalid credentials")
+        await self.users.set_password(user.id, new_hash)
+        revoked = await self.sessions.delete_user(str(user.id), keep=session.handle)
+        session.regenerate()
+        await self._emit(AuthEvent("password_changed", user.id, address, f"revoked={revoked}"))
+        return revoked
+
+    async def set_password(self, user_id: int, new_password: str) -> int:
+        """Set a user's password (an admin reset); revoke all their sessions and return how many.
+
+        Raises:
+            UserNotFound: If there is no such user.
+            PasswordPolicyError: If the password breaks the policy.
+        """
+        new_hash = await self.hasher.hash(new_password)
+        await self.users.set_password(user_id, new_hash)
+        return await self._revoke_all(user_id, "password reset")
+
+    async def set_role(self, user_id: int, role: str) -> User:
+        """Change a user's role; every live session of theirs carries the new role at once.
+
+        Raises:
+            UserNotFound: If there is no such user.
+        """
+        user = await self.users.set_role(user_id, role)
+        await self.sessions.update_user(str(user_id), {"role": role})
+        return user
+
+    async def set_disabled(self, user_id: int, disabled: bool) -> User:
+        """Disable (revoking every session) or re-enable a user.
+
+        Raises:
+            UserNotFound: If there is no such user.
+        """
+        user = await self.users.set_disabled(user_id, disabled)
+        if disabled:
+            await self._revoke_all(user_id, "account disabled")
+        return user
+
+    async def delete_user(self, user_id: int) -> int:
+        """Delete a user and revoke all their sessions; return how many were revoked.
+
+        Raises:
+            UserNotFound: If there is no such user.
+        """
+        await self.users.delete(user_id)
+        return await self._revoke_all(user_id, "account deleted")
+
+    async def _revoke_all(self, user_id: int, why: str) -> int:
+        revoked = await self.sessions.delete_user(str(user_id))
+        await self._emit(AuthEvent("revoked", user_id, None, f"all={revoked} why={why}"))
+        return revoked
+
+    async def list_sessions(self, user_id: int, *, current: str | None = None) -> list[SessionInfo]:
+        """Return the live sessions of ``user_id``, oldest first; ``current`` is flagged."""
+        return [
+            SessionInfo(
+                handle=handle,
+                created=record.created,
+                last_seen=record.seen,
+                ip=record.meta.get("ip"),
+                user_agent=record.meta.get("ua"),
+                current=handle == current,
+            )
+            for handle, record in await self.sessions.list_user(str(user_id))
+        ]
+
+    async def revoke_session(
+        self, user_id: int, handle: str, *, address: str | None = None
+    ) -> None:
+        """Revoke one session of ``user_id`` by its handle.
+
+        Raises:
+            SessionNotFound: If ``user_id`` has no live session with that handle (someone
+                else's handle is treated exactly like a made-up one).
+        """
+        handles = {h for h, _ in await self.sessions.list_user(str(user_id))}
+        if handle not in handles:
+            raise SessionNotFound("no such session")
+        await self.sessions.delete(handle)
+        await self._emit(AuthEvent("revoked", user_id, address, "one"))
+
+    async def revoke_other_sessions(self, session: Session, *, address: str | None = None) -> int:
+        """Revoke every session of the current user but this one; return how many went.
+
+        Raises:
+            NotAuthenticated: Without an authenticated session.
+        """
+        user_id = session.user_id
+        if user_id is None:
+            raise NotAuthenticated("Authentication required")
+        revoked = await self.sessions.delete_user(user_id, keep=session.handle)
+        await self._emit(AuthEvent("revoked", int(user_id), address, f"others={revoked}"))
+        return revoked

@@ -1,0 +1,229 @@
+"""Route guards: authentication, roles and recent authentication, for FastAPI and Starlette.
+
+The checks are framework-free functions of the session (:func:`check_auth`, :func:`check_role`,
+:func:`check_recent_auth`) raising :class:`~sessionauth.errors.NotAuthenticated` or
+:class:`~sessionauth.errors.PermissionDenied`. Two thin adapters sit on top:
+
+* FastAPI dependencies: ``Depends(require_auth)``, ``Depends(require_role("admin"))``,
+  ``Depends(require_recent_auth(300))``; register :data:`exception_handlers` on the app so the
+  exceptions become the tutorial's answers.
+* Starlette decorators: ``@login_required``, ``@role_required("admin")``,
+  ``@recent_auth_required(300)`` on endpoint functions.
+
+Answers are exactly the tutorial's for API clients: 401 ``{"error":"Authentication required"}``
+and 403 ``{"error":"Insufficient permissions"}``. A browser navigation (``Accept: text/html``)
+that needs a login is redirected to ``/login?next=...`` instead; only a same-site relative
+``next`` is ever honoured (:func:`safe_next`), so the login page cannot become an open redirect.
+
+The role is read from the session (login stores it, and a role change rewrites it in every live
+session of the user at once), so guarding a route costs no user-store query.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+from urllib.parse import quote, unquote, urlsplit
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+
+from sessionauth.errors import NotAuthenticated, PermissionDenied
+from sessionauth.policy import Clock, system_clock
+from sessionauth.session import Session
+
+__all__ = [
+    "check_auth",
+    "check_recent_auth",
+    "check_role",
+    "error_response",
+    "exception_handlers",
+    "login_required",
+    "recent_auth_required",
+    "require_auth",
+    "require_recent_auth",
+    "require_role",
+    "role_required",
+    "safe_next",
+]
+
+AUTH_REQUIRED = "Authentication required"
+INSUFFICIENT = "Insufficient permissions"
+RECENT_AUTH_REQUIRED = "Recent authentication required"
+# How many layers of percent-encoding safe_next peels before refusing a ``next`` outright.
+_MAX_DECODES = 3
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def _session(request: Request) -> Session:
+    session = request.scope.get("session")
+    if not isinstance(session, Session):
+        raise TypeError("sessionauth guards need SessionMiddleware installed around the app")
+    return session
+
+
+def check_auth(session: Session) -> str:
+    """Return the session's user id.
+
+    Raises:
+        NotAuthenticated: If the session is anonymous.
+    """
+    user_id = session.user_id
+    if user_id is None:
+        raise NotAuthenticated(AUTH_REQUIRED)
+    return user_id
+
+
+def check_role(session: Session, roles: frozenset[str]) -> str:
+    """Return the user id if the session's role is one of ``roles``.
+
+    Raises:
+        NotAuthenticated: If the session is anonymous.
+        PermissionDenied: If the role is not allowed.
+    """
+    user_id = check_auth(session)
+    if session.get("role") not in roles:
+        raise PermissionDenied(INSUFFICIENT)
+    return user_id
+
+
+def check_recent_auth(session: Session, max_age: float, clock: Clock = system_clock) -> str:
+    """Return the user id if the user authenticated within ``max_age`` seconds.
+
+    Raises:
+        NotAuthenticated: If the session is anonymous.
+        PermissionDenied: If the last authentication is older than ``max_age``.
+    """
+    user_id = check_auth(session)
+    auth_time = session.meta.get("auth")
+    if not isinstance(auth_time, int | float) or clock() - auth_time > max_age:
+        raise PermissionDenied(RECENT_AUTH_REQUIRED)
+    return user_id
+
+
+# -- FastAPI dependencies -------------------------------------------------------------------
+
+
+async def require_auth(request: Request) -> str:
+    """FastAPI dependency: the authenticated user's id, or 401."""
+    return check_auth(_session(request))
+
+
+def require_role(*roles: str) -> Callable[[Request], Awaitable[str]]:
+    """FastAPI dependency factory: the user id if the session's role is one of ``roles``."""
+    allowed = frozenset(roles)
+
+    async def dependency(request: Request) -> str:
+        return check_role(_session(request), allowed)
+
+    return dependency
+
+
+def require_recent_auth(
+    max_age: float, *, clock: Clock = system_clock
+) -> Callable[[Request], Awaitable[str]]:
+    """FastAPI dependency factory: the user id if they logged in within ``max_age`` seconds."""
+
+    async def dependency(request: Request) -> str:
+        return check_recent_auth(_session(request), max_age, clock)
+
+    return dependency
+
+
+# -- answers --------------------------------------------------------------------------------
+
+
+def safe_next(value: str | None, default: str = "/") -> str:
+    r"""Return ``value`` if it is a same-site relative path, else ``default``.
+
+    Refuses absolute URLs, scheme-relative ``//host`` and ``/\\host`` (browsers read a
+    backslash as a slash), and anything with control characters. The same checks apply to the
+    percent-decoded forms too (``/%2F%2Fhost``, ``/%0d%0a…``): a login page or proxy that
+    decodes ``next`` once more before redirecting must not turn it into another site or a
+    header break.
+    """
+    if not value:
+        return default
+    forms = [value]
+    while (step := unquote(forms[-1])) != forms[-1]:
+        if len(forms) > _MAX_DECODES:  # nested deeper than any honest link; bounds the work
+            return default
+        forms.append(step)
+    for form in forms:
+        if not form.startswith("/") or form.startswith(("//", "/\\")) or "\\" in form:
+            return default
+        if any(ord(char) < 0x20 or ord(char) == 0x7F for char in form):
+            return default
+        parts = urlsplit(form)
+        if parts.scheme or parts.netloc:
+            return default
+    return value
+
+
+def wants_html(request: Request) -> bool:
+    """Whether the client is a browser navigating (asks for HTML rather than JSON)."""
+    accept = request.headers.get("accept", "")
+    return "text/html" in accept and "application/json" not in accept
+
+
+def error_response(request: Request, exc: NotAuthenticated | PermissionDenied) -> Response:
+    """The answer to a failed guard: the tutorial's JSON, or a login redirect for browsers."""
+    if isinstance(exc, NotAuthenticated):
+        if wants_html(request):
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(f"/login?next={quote(safe_next(target), safe='')}", 303)
+        return JSONResponse({"error": AUTH_REQUIRED}, status_code=401)
+    message = str(exc) if str(exc) == RECENT_AUTH_REQUIRED else INSUFFICIENT
+    return JSONResponse({"error": message}, status_code=403)
+
+
+async def _handle(request: Request, exc: Exception) -> Response:
+    if not isinstance(exc, NotAuthenticated | PermissionDenied):  # pragma: no cover
+        raise exc
+    return error_response(request, exc)
+
+
+# Typed as FastAPI's parameter wants it (a dict is invariant in its values); Starlette's
+# Mapping of handlers accepts the same value type.
+exception_handlers: dict[Any, Callable[[Request, Any], Coroutine[Any, Any, Response]]] = {
+    NotAuthenticated: _handle,
+    PermissionDenied: _handle,
+}
+"""Register on a FastAPI or Starlette app: ``FastAPI(exception_handlers=exception_handlers)``."""
+
+
+# -- Starlette decorators -------------------------------------------------------------------
+
+
+def _guarded(check: Callable[[Session], object]) -> Callable[[Endpoint], Endpoint]:
+    def decorate(endpoint: Endpoint) -> Endpoint:
+        @functools.wraps(endpoint)
+        async def guarded(request: Request) -> Response:
+            try:
+                check(_session(request))
+            except (NotAuthenticated, PermissionDenied) as exc:
+                return error_response(request, exc)
+            return await endpoint(request)
+
+        return guarded
+
+    return decorate
+
+
+login_required: Callable[[Endpoint], Endpoint] = _guarded(check_auth)
+"""Starlette decorator: 401 (or a login redirect) unless the session is authenticated."""
+
+
+def role_required(*roles: str) -> Callable[[Endpoint], Endpoint]:
+    """Starlette decorator: 403 unless the session's role is one of ``roles``."""
+    allowed = frozenset(roles)
+    return _guarded(lambda session: check_role(session, allowed))
+
+
+def recent_auth_required(
+    max_age: float, *, clock: Clock = system_clock
+) -> Callable[[Endpoint], Endpoint]:
+    """Starlette decorator: 403 unless the user authenticated within ``max_age`` seconds."""
+    return _guarded(lambda session: check_recent_auth(session, max_age, clock))
