@@ -1,0 +1,128 @@
+"""The ``sessionauth`` command: serve, manage users and sessions, purge, check the settings.
+
+Every command reads the same ``SESSIONAUTH_*`` environment as the server (DESIGN.md section 8).
+Exit codes: 0 success, 1 failure (the message says why, never with a traceback), 2 usage error.
+The ``users`` and ``sessions`` groups live in :mod:`sessionauth.cli_accounts`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from typing import Annotated, Any
+
+import typer
+
+from sessionauth.auth.flows import Authenticator
+from sessionauth.auth.throttle import open_counter
+from sessionauth.auth.users import open_user_store
+from sessionauth.cli_accounts import fail, run, sessions_app, settings_or_exit, users_app
+from sessionauth.errors import SessionAuthError
+from sessionauth.origins import validate_origins
+from sessionauth.server.settings import Settings, enforce, findings, load_keyring, new_secret
+from sessionauth.stores import open_store
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    help="Server-side session authentication: the reference server and its admin tools.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(users_app, name="users")
+app.add_typer(sessions_app, name="sessions")
+
+
+# -- server ---------------------------------------------------------------------------------
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+) -> None:
+    """Run the reference server (uvicorn, uvloop, httptools)."""
+    import uvicorn
+
+    settings = settings_or_exit()
+    try:
+        # Check here, once, so a bad configuration is one clear message, not a traceback per
+        # worker; this also makes development's secret and the users table before workers race.
+        asyncio.run(_preflight(settings))
+    except SessionAuthError as exc:
+        fail(str(exc))
+    if workers > 1 and settings.session_store_url.lower().startswith("memory:"):
+        fail("memory:// sessions are not shared between workers: use --workers 1 or a real store")
+    proxies = list(settings.trusted_proxies)
+    uvicorn.run(
+        "sessionauth.server.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        loop="uvloop",
+        http="httptools",
+        # Proxy headers count only from configured proxies (uvicorn trusts 127.0.0.1 by default).
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=proxies or None,
+        server_header=False,
+        log_config=_log_config(),
+    )
+
+
+async def _preflight(settings: Settings) -> None:
+    """Fail before starting uvicorn on what would fail every worker's start-up."""
+    enforce(settings)
+    load_keyring(settings)
+    validate_origins(settings.allowed_origins)
+    await open_store(settings.session_store_url).aclose()
+    await open_counter(settings.session_store_url).aclose()
+    users = await open_user_store(settings.database_url)
+    await users.aclose()
+
+
+def _log_config() -> dict[str, Any]:
+    """Uvicorn's logging, plus the library's loggers (security events, purges) at INFO."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["sessionauth"] = {"handlers": ["default"], "level": "INFO"}
+    return config
+
+
+@app.command()
+def check() -> None:
+    """Print every unsafe setting with its fix; exit 1 if there is any."""
+    found = findings(settings_or_exit())
+    for item in found:
+        typer.echo(f"- {item}")
+    if found:
+        raise typer.Exit(1)
+    typer.echo("no findings")
+
+
+@app.command()
+def secret() -> None:
+    """Print a fresh strong secret key for SESSIONAUTH_SECRET."""
+    typer.echo(new_secret())
+
+
+@app.command("purge-expired")
+def purge_expired() -> None:
+    """Delete expired sessions and login counters now (safe while servers run)."""
+    settings = settings_or_exit()
+
+    async def purge(auth: Authenticator) -> int:
+        async with open_counter(settings.session_store_url) as counter:
+            purged = await auth.sessions.purge_expired()
+            await counter.purge()
+        return purged
+
+    typer.echo(f"purged {run(purge)} expired sessions")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,257 @@
+"""``sessionauth users …`` and ``sessionauth sessions …``, and what every command shares.
+
+Each command opens the configured stores (``SESSIONAUTH_*``, as the server reads them), does
+its work through the library's :class:`~sessionauth.auth.flows.Authenticator` (so a role change,
+a password reset, a disable or a delete revokes sessions exactly as the API does), and closes
+them. Expected failures print ``error: …`` and exit 1; usage errors exit 2.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import re
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Annotated, NoReturn, TypeVar
+
+import typer
+
+from sessionauth.auth.flows import Authenticator
+from sessionauth.auth.passwords import PasswordHasher
+from sessionauth.auth.users import User, open_user_store
+from sessionauth.errors import ConfigurationError, SessionAuthError
+from sessionauth.server.settings import Settings, load_settings
+from sessionauth.stores import open_store
+
+__all__ = ["fail", "run", "sessions_app", "settings_or_exit", "users_app"]
+
+_T = TypeVar("_T")
+_ROLE = re.compile(r"[a-z][a-z0-9_-]{0,63}")
+
+users_app = typer.Typer(help="Manage user accounts.", no_args_is_help=True)
+sessions_app = typer.Typer(help="List and revoke sessions.", no_args_is_help=True)
+
+Email = Annotated[str, typer.Argument(help="The account's email address.")]
+Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+PasswordStdin = Annotated[
+    bool, typer.Option("--password-stdin", help="Read the password from the first stdin line.")
+]
+
+
+def fail(message: str) -> NoReturn:
+    """Print ``error: message`` to stderr and exit 1."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
+
+
+def settings_or_exit() -> Settings:
+    """Read the settings from the environment, or exit 1 naming what is invalid."""
+    try:
+        return load_settings()
+    except ConfigurationError as exc:
+        fail(str(exc))
+
+
+def _role(value: str) -> str:
+    if not _ROLE.fullmatch(value):
+        raise typer.BadParameter("a role is lower-case letters, digits, '-' or '_' (max 64)")
+    return value
+
+
+def _password(from_stdin: bool) -> str:
+    if from_stdin:
+        line = sys.stdin.readline()
+        return line[:-1] if line.endswith("\n") else line
+    return str(typer.prompt("Password", hide_input=True, confirmation_prompt=True))
+
+
+def _when(timestamp: float) -> str:
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+@contextlib.asynccontextmanager
+async def _authenticator(settings: Settings) -> AsyncIterator[Authenticator]:
+    store = open_store(settings.session_store_url)
+    async with contextlib.AsyncExitStack() as stack:
+        stack.push_async_callback(store.aclose)
+        users = await open_user_store(settings.database_url)
+        stack.push_async_callback(users.aclose)
+        yield Authenticator(users=users, sessions=store, hasher=PasswordHasher(), throttle=None)
+
+
+def run(work: Callable[[Authenticator], Awaitable[_T]]) -> _T:
+    """Run ``work`` against the configured stores; expected errors exit 1 with a message."""
+    settings = settings_or_exit()
+
+    async def main() -> _T:
+        async with _authenticator(settings) as auth:
+            return await work(auth)
+
+    try:
+        return asyncio.run(main())
+    except SessionAuthError as exc:
+        fail(str(exc) or type(exc).__name__)
+
+
+async def _user(auth: Authenticator, email: str) -> User:
+    user = await auth.users.get_by_email(email)
+    if user is None:
+        fail(f"no user with email {email!r}")
+    return user
+
+
+# -- users ----------------------------------------------------------------------------------
+
+
+@users_app.command("create")
+def users_create(
+    email: Email,
+    role: Annotated[str, typer.Option(callback=_role, help="The role.")] = "user",
+    password_stdin: PasswordStdin = False,
+) -> None:
+    """Create an account."""
+    password = _password(password_stdin)
+
+    async def create(auth: Authenticator) -> User:
+        return await auth.users.create(email, await auth.hasher.hash(password), role=role)
+
+    user = run(create)
+    typer.echo(f"created user {user.id} {user.email} ({user.role})")
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """List every account."""
+
+    async def everyone(auth: Authenticator) -> list[User]:
+        return await auth.users.list()
+
+    accounts = run(everyone)
+    for user in accounts:
+        status = "disabled" if user.disabled else "active"
+        typer.echo(f"{user.id}\t{user.email}\t{user.role}\t{status}\t{_when(user.created_at)}")
+    if not accounts:
+        typer.echo("no users")
+
+
+@users_app.command("set-role")
+def users_set_role(email: Email, role: Annotated[str, typer.Argument(callback=_role)]) -> None:
+    """Change a role; the user's live sessions carry it at once."""
+
+    async def change(auth: Authenticator) -> None:
+        await auth.set_role((await _user(auth, email)).id, role)
+
+    run(change)
+    typer.echo(f"{email} is now {role}")
+
+
+@users_app.command("set-password")
+def users_set_password(email: Email, password_stdin: PasswordStdin = False) -> None:
+    """Set a password; every session of the user is revoked."""
+    password = _password(password_stdin)
+
+    async def reset(auth: Authenticator) -> int:
+        return await auth.set_password((await _user(auth, email)).id, password)
+
+    revoked = run(reset)
+    typer.echo(f"password changed for {email}; {revoked} sessions revoked")
+
+
+def _set_disabled(email: str, disabled: bool) -> None:
+    async def change(auth: Authenticator) -> None:
+        await auth.set_disabled((await _user(auth, email)).id, disabled)
+
+    run(change)
+
+
+@users_app.command("disable")
+def users_disable(email: Email) -> None:
+    """Disable an account and revoke its sessions."""
+    _set_disabled(email, True)
+    typer.echo(f"{email} is disabled and signed out everywhere")
+
+
+@users_app.command("enable")
+def users_enable(email: Email) -> None:
+    """Re-enable a disabled account."""
+    _set_disabled(email, False)
+    typer.echo(f"{email} is enabled")
+
+
+@users_app.command("delete")
+def users_delete(email: Email, yes: Yes = False) -> None:
+    """Delete an account and revoke its sessions."""
+    if not yes:
+        typer.confirm(f"Delete {email} and sign them out everywhere?", abort=True)
+
+    async def delete(auth: Authenticator) -> int:
+        return await auth.delete_user((await _user(auth, email)).id)
+
+    revoked = run(delete)
+    typer.echo(f"deleted {email}; {revoked} sessions revoked")
+
+
+# -- sessions -------------------------------------------------------------------------------
+
+
+@sessions_app.command("list")
+def sessions_list(
+    user: Annotated[str | None, typer.Option("--user", help="Only this user's.")] = None,
+) -> None:
+    """List signed-in sessions: handle, user, created, last seen, address, browser.
+
+    Sessions are indexed by user, so anonymous ones (no login) are not listed.
+    """
+
+    async def listing(auth: Authenticator) -> list[tuple[User, list[str]]]:
+        accounts = [await _user(auth, user)] if user is not None else await auth.users.list()
+        rows = []
+        for account in accounts:
+            infos = await auth.list_sessions(account.id)
+            lines = [
+                f"{i.handle}\t{account.email}\t{_when(i.created)}\t{_when(i.last_seen)}"
+                f"\t{i.ip or '-'}\t{i.user_agent or '-'}"
+                for i in infos
+            ]
+            rows.append((account, lines))
+        return rows
+
+    lines = [line for _, account_lines in run(listing) for line in account_lines]
+    for line in lines:
+        typer.echo(line)
+    if not lines:
+        typer.echo("no sessions")
+
+
+@sessions_app.command("revoke")
+def sessions_revoke(
+    handle: Annotated[str | None, typer.Argument(help="The session's handle.")] = None,
+    user: Annotated[str | None, typer.Option("--user", help="Every session of a user.")] = None,
+    all_users: Annotated[bool, typer.Option("--all", help="Every signed-in session.")] = False,
+    yes: Yes = False,
+) -> None:
+    """Revoke one session (HANDLE), a user's (--user EMAIL), or everyone's (--all)."""
+    if sum((handle is not None, user is not None, all_users)) != 1:
+        raise typer.BadParameter("give exactly one of HANDLE, --user EMAIL or --all")
+    if not yes:
+        target = (
+            "this session"
+            if handle is not None
+            else f"every session of {user}"
+            if user is not None
+            else "every signed-in session"
+        )
+        typer.confirm(f"Revoke {target}?", abort=True)
+
+    async def revoke(auth: Authenticator) -> int:
+        if handle is not None:
+            if await auth.sessions.load(handle) is None:
+                fail("no live session with that handle")
+            await auth.sessions.delete(handle)
+            return 1
+        accounts = [await _user(auth, user)] if user is not None else await auth.users.list()
+        return sum([await auth.sessions.delete_user(str(a.id)) for a in accounts])
+
+    typer.echo(f"revoked {run(revoke)} sessions")

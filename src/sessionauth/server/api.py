@@ -1,0 +1,257 @@
+"""The JSON API of DESIGN.md section 7: the tutorial's routes, kept exact, and the rest.
+
+Every unsafe route runs behind the CSRF middleware (origin layer, then the token from
+``GET /csrf-token`` in ``X-CSRF-Token`` once the browser has a session), and the API's bodies
+must be JSON. Guards come from :mod:`sessionauth.auth.guards`; the role they check is the one in
+the session, which a role change rewrites in every live session at once. Errors are raised as
+domain exceptions and turned into ``{"error": ...}`` by :mod:`sessionauth.server.handlers`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException
+from fastapi import Path as PathParam
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from sessionauth.auth.client_address import client_address
+from sessionauth.auth.flows import Authenticator
+from sessionauth.auth.guards import require_auth, require_role
+from sessionauth.csrf import csrf_token
+from sessionauth.errors import StoreUnavailable, UserNotFound
+from sessionauth.server import schemas as s
+from sessionauth.server.metrics import CONTENT_TYPE, Metrics
+from sessionauth.session import Session
+
+__all__ = ["ADMIN", "router"]
+
+ADMIN = "admin"
+
+security_log = logging.getLogger("sessionauth.security")
+
+router = APIRouter()
+
+UserId = Annotated[str, Depends(require_auth)]
+AdminId = Annotated[str, Depends(require_role(ADMIN))]
+Handle = Annotated[str, PathParam(min_length=1, max_length=128)]
+
+
+def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI: these statuses answer ``{"error": ...}``."""
+    return {status: {"model": s.ErrorBody} for status in statuses}
+
+
+def _auth(request: Request) -> Authenticator:
+    auth: Authenticator = request.app.state.authenticator
+    return auth
+
+
+def _session(request: Request) -> Session:
+    session: Session = request.scope["session"]
+    return session
+
+
+def _address(request: Request) -> str:
+    return client_address(request.scope, request.app.state.trusted_proxies)
+
+
+# -- the tutorial's routes ------------------------------------------------------------------
+
+
+@router.post("/login", responses=_errors(400, 401, 403, 415, 429, 503))
+async def login(body: s.LoginBody, request: Request) -> s.LoginResult:
+    """Sign in: a new session (new token, fresh lifetime) bound to the user."""
+    auth = _auth(request)
+    address = _address(request)
+    user = await auth.authenticate(body.email, body.password, address=address)
+    await auth.login(
+        _session(request), user, address=address, user_agent=request.headers.get("user-agent")
+    )
+    return s.LoginResult(user=s.UserSummary.of(user))
+
+
+@router.post("/logout", responses=_errors(401, 403))
+async def logout(request: Request, user_id: UserId) -> s.Success:
+    """Sign out: the session is deleted and its cookie cleared."""
+    del user_id
+    await _auth(request).logout(_session(request), address=_address(request))
+    return s.Success()
+
+
+@router.get("/csrf-token")
+async def get_csrf_token(request: Request) -> s.CSRFToken:
+    """A freshly masked CSRF token for this session (send it as ``X-CSRF-Token``)."""
+    return s.CSRFToken(csrfToken=csrf_token(_session(request), request.app.state.keyring))
+
+
+@router.get("/dashboard", responses=_errors(401))
+async def dashboard(user_id: UserId) -> s.Dashboard:
+    """The signed-in user's id."""
+    return s.Dashboard(userId=int(user_id))
+
+
+@router.get("/admin", responses=_errors(401, 403))
+async def admin(user_id: AdminId) -> s.AdminArea:
+    """Administrators only."""
+    del user_id
+    return s.AdminArea()
+
+
+@router.delete("/users/{user_id}", responses=_errors(401, 403, 404))
+async def delete_user(request: Request, user_id: int, admin_id: AdminId) -> s.Success:
+    """Delete a user; every session of theirs ends at once."""
+    await _auth(request).delete_user(user_id)
+    security_log.warning("user %s deleted by admin %s", user_id, admin_id)
+    return s.Success()
+
+
+@router.post("/api/transfer", responses=_errors(400, 401, 403))
+async def transfer(body: s.TransferBody, user_id: UserId) -> s.TransferResult:
+    """The tutorial's example of a state-changing request (it moves no money)."""
+    del user_id
+    return s.TransferResult(amount=body.amount)
+
+
+# -- my account -----------------------------------------------------------------------------
+
+
+@router.get("/me", responses=_errors(401))
+async def me(request: Request) -> s.UserSummary:
+    """The signed-in user, read from the user database."""
+    return s.UserSummary.of(await _auth(request).current_user(_session(request)))
+
+
+@router.get("/sessions", responses=_errors(401))
+async def list_sessions(request: Request, user_id: UserId) -> s.SessionList:
+    """My live sessions, oldest first; ``current`` marks this one."""
+    infos = await _auth(request).list_sessions(int(user_id), current=_session(request).handle)
+    return s.SessionList(sessions=[s.SessionOut.of(info) for info in infos])
+
+
+@router.delete("/sessions/{handle}", responses=_errors(401, 403, 404))
+async def revoke_session(request: Request, handle: Handle, user_id: UserId) -> s.Success:
+    """Sign out one of my sessions (this one included) by its handle."""
+    session = _session(request)
+    auth = _auth(request)
+    if handle == session.handle:
+        await auth.logout(session, address=_address(request))
+    else:
+        await auth.revoke_session(int(user_id), handle, address=_address(request))
+    return s.Success()
+
+
+@router.post("/sessions/revoke-others", responses=_errors(401, 403))
+async def revoke_other_sessions(request: Request, user_id: UserId) -> s.Revoked:
+    """Sign out every session of mine but this one."""
+    del user_id
+    revoked = await _auth(request).revoke_other_sessions(
+        _session(request), address=_address(request)
+    )
+    return s.Revoked(revoked=revoked)
+
+
+@router.post("/password", responses=_errors(400, 401, 403))
+async def change_password(body: s.PasswordBody, request: Request, user_id: UserId) -> s.Revoked:
+    """Change my password: my other sessions end, this one gets a new token."""
+    del user_id
+    revoked = await _auth(request).change_password(
+        _session(request), body.current_password, body.new_password, address=_address(request)
+    )
+    return s.Revoked(revoked=revoked)
+
+
+# -- administration -------------------------------------------------------------------------
+
+
+@router.get("/users", responses=_errors(401, 403))
+async def list_users(request: Request, admin_id: AdminId) -> s.UserList:
+    """Every account, oldest first."""
+    del admin_id
+    return s.UserList(users=[s.UserDetail.of(u) for u in await _auth(request).users.list()])
+
+
+@router.post("/users", status_code=201, responses=_errors(400, 401, 403, 409))
+async def create_user(body: s.NewUserBody, request: Request, admin_id: AdminId) -> s.UserResult:
+    """Create an account."""
+    auth = _auth(request)
+    password_hash = await auth.hasher.hash(body.password)
+    user = await auth.users.create(body.email, password_hash, role=body.role)
+    security_log.info("user %s (%s) created by admin %s", user.id, user.role, admin_id)
+    return s.UserResult(user=s.UserDetail.of(user))
+
+
+@router.patch("/users/{user_id}", responses=_errors(400, 401, 403, 404))
+async def update_user(
+    body: s.UserPatchBody, request: Request, user_id: int, admin_id: AdminId
+) -> s.UserResult:
+    """Change a user's role (applies to their live sessions at once) or disable them."""
+    if body.role is None and body.disabled is None:
+        raise HTTPException(400, "Nothing to change: give role and/or disabled")
+    auth = _auth(request)
+    user = None
+    if body.role is not None:
+        user = await auth.set_role(user_id, body.role)
+    if body.disabled is not None:
+        user = await auth.set_disabled(user_id, body.disabled)
+    assert user is not None  # noqa: S101 - one of the two branches ran
+    security_log.warning(
+        "user %s changed by admin %s: %s", user_id, admin_id, body.model_dump(exclude_none=True)
+    )
+    return s.UserResult(user=s.UserDetail.of(user))
+
+
+@router.post("/users/{user_id}/revoke-sessions", responses=_errors(401, 403, 404))
+async def revoke_user_sessions(request: Request, user_id: int, admin_id: AdminId) -> s.Revoked:
+    """End every session of a user."""
+    auth = _auth(request)
+    if await auth.users.get(user_id) is None:
+        raise UserNotFound(f"no user with id {user_id}")
+    revoked = await auth.sessions.delete_user(str(user_id))
+    security_log.warning(
+        "revoked all=%d sessions of user %s by admin %s", revoked, user_id, admin_id
+    )
+    return s.Revoked(revoked=revoked)
+
+
+# -- operations -----------------------------------------------------------------------------
+
+
+@router.get("/healthz")
+async def healthz() -> s.Health:
+    """The process is up (touches no store)."""
+    return s.Health()
+
+
+@router.get("/readyz", response_model=s.Health, responses=_errors(503))
+async def readyz(request: Request) -> Response:
+    """Ready to serve: the session store and the user database both answer."""
+    auth = _auth(request)
+    checks = {"session store": auth.sessions.ping(), "user database": auth.users.ping()}
+    results = await asyncio.gather(*checks.values(), return_exceptions=True)
+    down = [name for name, result in zip(checks, results, strict=True) if result is not None]
+    for result in results:
+        if result is not None and not isinstance(result, StoreUnavailable):
+            raise result
+    if down:
+        return JSONResponse(
+            {"error": f"Not ready: {' and '.join(down)} unavailable"},
+            status_code=503,
+            headers={"Retry-After": "1", "Cache-Control": "no-store"},
+        )
+    return JSONResponse(s.Health().model_dump(), headers={"Cache-Control": "no-store"})
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE: {}}, "description": "Prometheus text format"}},
+)
+async def metrics(request: Request) -> Response:
+    """Prometheus metrics of this process (see :mod:`sessionauth.server.metrics`)."""
+    registry: Metrics = request.app.state.metrics
+    body, media_type = registry.render()
+    return Response(body, media_type=media_type)

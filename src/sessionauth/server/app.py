@@ -1,0 +1,174 @@
+"""``create_app()``: the reference server, assembled from the library and the settings.
+
+Run it with ``sessionauth serve``, or any ASGI server as a factory::
+
+    uvicorn sessionauth.server.app:create_app --factory
+
+The layers, outermost first::
+
+    TrustedCORSMiddleware   the trusted origins only, with credentials; answers preflights
+    SessionMiddleware       loads and commits the session; 503 (JSON or a page) on outage
+    CSRFMiddleware          origin layer + token; API bodies must be JSON (forms: /ui/...)
+    BodyLimitMiddleware     bodies over 64 KiB get 413 before anything buffers them
+    FastAPI                 the JSON API (api.py), the pages (pages.py), /static
+
+The lifespan opens the user database, builds the :class:`Authenticator` (on
+``app.state.authenticator``), creates the first administrator of an empty development
+database (see :mod:`sessionauth.server.bootstrap`), and runs the sweep of expired sessions
+(see :mod:`sessionauth.server.purge`). On shutdown it closes every store it opened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI
+
+from sessionauth import __version__
+from sessionauth.auth.flows import Authenticator
+from sessionauth.auth.passwords import PasswordHasher
+from sessionauth.auth.throttle import AttemptCounter, open_counter
+from sessionauth.auth.users import open_user_store
+from sessionauth.config import CookieConfig
+from sessionauth.csrf import CSRFMiddleware
+from sessionauth.middleware import SessionMiddleware
+from sessionauth.origins import TrustedCORSMiddleware, validate_origins
+from sessionauth.server import api, pages
+from sessionauth.server.bootstrap import bootstrap_admin
+from sessionauth.server.handlers import (
+    BodyLimitMiddleware,
+    csrf_responder,
+    install_handlers,
+    unavailable_responder,
+)
+from sessionauth.server.metrics import CountingThrottle, Metrics, TimedStore
+from sessionauth.server.purge import purge_lock, run_purger
+from sessionauth.server.settings import Settings, enforce, load_keyring, load_settings
+from sessionauth.server.templating import static_files
+from sessionauth.stores import open_store
+from sessionauth.stores.base import SessionStore
+
+__all__ = ["create_app", "is_api_request"]
+
+UI_PREFIX = "/ui/"
+"""HTML form posts go here (pages.py); every other path is the JSON API or a page GET."""
+
+_ANY_ADDRESS = ("0.0.0.0/0", "::/0")
+
+
+def is_api_request(scope: dict[str, Any]) -> bool:
+    """Whether a request is for the JSON API, whose unsafe requests must send JSON."""
+    return not str(scope["path"]).startswith(UI_PREFIX)
+
+
+def _trusted_proxies(settings: Settings) -> tuple[str, ...]:
+    # "*" (accepted in development only, see findings()) trusts every peer, like uvicorn's.
+    if "*" in settings.trusted_proxies:
+        return _ANY_ADDRESS
+    return settings.trusted_proxies
+
+
+def create_app(
+    settings: Settings | None = None, *, hasher: PasswordHasher | None = None
+) -> FastAPI:
+    """Build the reference server.
+
+    Args:
+        settings: The configuration; read from the ``SESSIONAUTH_*`` environment if omitted.
+        hasher: Hashes passwords. The default is argon2id at OWASP's parameters; tests pass
+            ``PasswordHasher.for_tests()`` (cheap and insecure) so creating users is fast.
+
+    Raises:
+        ConfigurationError: For an unsafe production configuration (each finding with its
+            fix, see :func:`~sessionauth.server.settings.findings`), a weak secret, a
+            wildcard or invalid origin, or an unknown store URL.
+    """
+    settings = load_settings() if settings is None else settings
+    enforce(settings)
+    keyring = load_keyring(settings)
+    origins = validate_origins(settings.allowed_origins)
+    policy = settings.policy()
+    metrics = Metrics()
+    store = TimedStore(open_store(settings.session_store_url), metrics)
+    counter = open_counter(settings.session_store_url)
+    hasher = hasher if hasher is not None else PasswordHasher()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            stack.push_async_callback(counter.aclose)
+            stack.push_async_callback(store.aclose)
+            users = await open_user_store(settings.database_url)
+            stack.push_async_callback(users.aclose)
+            if not settings.production:
+                await bootstrap_admin(users, hasher)
+            app.state.authenticator = Authenticator(
+                users=users,
+                sessions=store,
+                hasher=hasher,
+                throttle=CountingThrottle(counter, metrics=metrics),
+                hooks=[metrics.on_event],
+            )
+            await stack.enter_async_context(_purging(settings, store, counter))
+            yield
+
+    development = not settings.production
+    app = FastAPI(
+        title="sessionauth",
+        version=__version__,
+        summary="Server-side session authentication: the reference server's JSON API.",
+        lifespan=lifespan,
+        # Swagger UI loads its script from a CDN; production serves only /openapi.json.
+        docs_url="/docs" if development else None,
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.keyring = keyring
+    app.state.metrics = metrics
+    app.state.trusted_proxies = _trusted_proxies(settings)
+    install_handlers(app, metrics)
+    app.include_router(api.router)
+    app.include_router(pages.router)
+    app.mount("/static", static_files(), name="static")
+    # add_middleware wraps what is already there: innermost first, outermost last.
+    app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(
+        CSRFMiddleware,
+        keyring=keyring,
+        trusted_origins=origins,
+        require_json=is_api_request,
+        on_reject=csrf_responder(metrics),
+    )
+    app.add_middleware(
+        SessionMiddleware,
+        store=store,
+        keyring=keyring,
+        cookie=CookieConfig(secure=settings.secure_cookie),
+        policy=policy,
+        on_unavailable=unavailable_responder(metrics),
+    )
+    app.add_middleware(TrustedCORSMiddleware, trusted_origins=origins)
+    return app
+
+
+@contextlib.asynccontextmanager
+async def _purging(
+    settings: Settings, store: SessionStore, counter: AttemptCounter
+) -> AsyncIterator[None]:
+    """Run the sweep of expired records for the lifetime of the app, if the store needs one."""
+    lock = purge_lock(settings.session_store_url, settings.data_dir)
+    if lock is None:
+        yield
+        return
+    task = asyncio.create_task(
+        run_purger(store, counter, lock, settings.purge_interval), name="sessionauth-purge"
+    )
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -1,0 +1,210 @@
+"""Request and response bodies of the JSON API, as Pydantic models.
+
+Requests are strict and closed: a field of the wrong JSON type (``{"password": true}``) or an
+unknown field is a 400, never coerced or ignored. Strings are bounded so a body cannot make the
+server normalise or hash megabytes. Responses are typed so ``/openapi.json`` describes every
+answer exactly.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
+
+from sessionauth.auth.flows import SessionInfo
+from sessionauth.auth.users import User
+
+__all__ = [
+    "AdminArea",
+    "CSRFToken",
+    "Dashboard",
+    "ErrorBody",
+    "Health",
+    "LoginBody",
+    "LoginResult",
+    "NewUserBody",
+    "PasswordBody",
+    "Revoked",
+    "SessionList",
+    "SessionOut",
+    "Success",
+    "TransferBody",
+    "TransferResult",
+    "UserDetail",
+    "UserList",
+    "UserPatchBody",
+    "UserResult",
+    "UserSummary",
+]
+
+# Generous bounds, checked before anything else looks at the value: the password policy and
+# normalize_email apply their own, tighter limits afterwards.
+Email = Annotated[StrictStr, Field(min_length=1, max_length=320)]
+Password = Annotated[StrictStr, Field(max_length=4096)]
+Role = Annotated[StrictStr, Field(pattern=r"^[a-z][a-z0-9_-]{0,63}$")]
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class ErrorBody(BaseModel):
+    """Every error: ``{"error": "..."}``."""
+
+    error: str
+
+
+class LoginBody(_Request):
+    """``POST /login``."""
+
+    email: Email
+    password: Password
+
+
+class PasswordBody(_Request):
+    """``POST /password``."""
+
+    current_password: Password
+    new_password: Password
+
+
+class TransferBody(_Request):
+    """``POST /api/transfer``: a positive, finite amount (an integer stays an integer)."""
+
+    amount: Annotated[int | float, Field(gt=0, allow_inf_nan=False)]
+
+
+class NewUserBody(_Request):
+    """``POST /users`` (admin)."""
+
+    email: Email
+    password: Password
+    role: Role = "user"
+
+
+class UserPatchBody(_Request):
+    """``PATCH /users/{id}`` (admin): the fields to change."""
+
+    role: Role | None = None
+    disabled: StrictBool | None = None
+
+
+class UserSummary(BaseModel):
+    """A user as the tutorial shows one."""
+
+    id: int
+    email: str
+    role: str
+
+    @classmethod
+    def of(cls, user: User) -> UserSummary:
+        """Summarise ``user``."""
+        return cls(id=user.id, email=user.email, role=user.role)
+
+
+class UserDetail(UserSummary):
+    """A user as administrators see one."""
+
+    disabled: bool
+    created_at: float
+
+    @classmethod
+    def of(cls, user: User) -> UserDetail:
+        """Describe ``user``."""
+        return cls(
+            id=user.id,
+            email=user.email,
+            role=user.role,
+            disabled=user.disabled,
+            created_at=user.created_at,
+        )
+
+
+class Success(BaseModel):
+    """``{"success": true}``."""
+
+    success: Literal[True] = True
+
+
+class Revoked(Success):
+    """``{"success": true, "revoked": n}``: how many sessions were ended."""
+
+    revoked: int
+
+
+class LoginResult(Success):
+    """``POST /login`` succeeded."""
+
+    user: UserSummary
+
+
+class TransferResult(Success):
+    """``POST /api/transfer`` succeeded."""
+
+    amount: int | float
+
+
+class CSRFToken(BaseModel):
+    """``GET /csrf-token``."""
+
+    csrfToken: str  # noqa: N815 - the tutorial's exact field name
+
+
+class Dashboard(BaseModel):
+    """``GET /dashboard``."""
+
+    userId: int  # noqa: N815 - the tutorial's exact field name
+
+
+class AdminArea(BaseModel):
+    """``GET /admin``."""
+
+    message: Literal["Admin area"] = "Admin area"
+
+
+class SessionOut(BaseModel):
+    """One live session of the user asking; times are POSIX seconds."""
+
+    handle: str
+    created: float
+    last_seen: float
+    ip: str | None
+    user_agent: str | None
+    current: bool
+
+    @classmethod
+    def of(cls, info: SessionInfo) -> SessionOut:
+        """Describe one listed session."""
+        return cls(
+            handle=info.handle,
+            created=info.created,
+            last_seen=info.last_seen,
+            ip=info.ip,
+            user_agent=info.user_agent,
+            current=info.current,
+        )
+
+
+class SessionList(BaseModel):
+    """``GET /sessions``."""
+
+    sessions: list[SessionOut]
+
+
+class UserList(BaseModel):
+    """``GET /users`` (admin)."""
+
+    users: list[UserDetail]
+
+
+class UserResult(BaseModel):
+    """``POST /users`` and ``PATCH /users/{id}`` (admin)."""
+
+    user: UserDetail
+
+
+class Health(BaseModel):
+    """``GET /healthz`` and ``GET /readyz``."""
+
+    status: Literal["ok"] = "ok"
