@@ -28,7 +28,7 @@ from sessionauth.policy import Clock, TimeoutPolicy, system_clock
 from sessionauth.record import RecordUpdate, SessionRecord
 from sessionauth.session import Session
 from sessionauth.stores.base import SessionStore
-from sessionauth.tokens import COOKIE_VALUE_LENGTH, Keyring, storage_id
+from sessionauth.tokens import COOKIE_VALUE_LENGTHS, Keyring, storage_id
 
 __all__ = ["SessionMiddleware", "UnavailableResponder"]
 
@@ -158,7 +158,7 @@ class SessionMiddleware:
                     if found is not None:  # the same name in two Cookie headers
                         return ""
                     found = value
-        if found is not None and len(found) != COOKIE_VALUE_LENGTH:
+        if found is not None and len(found) not in COOKIE_VALUE_LENGTHS:
             return ""  # present but malformed: no session, and clear it
         return found
 

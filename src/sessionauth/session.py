@@ -221,7 +221,7 @@ class Session(MutableMapping[str, Any]):
         Only the middleware (to sign the cookie) and :meth:`bound_secret` use it.
         """
         if self._token is None:
-            self._token = new_token()
+            self._token = new_token(self._user_id)
         return self._token
 
     def bound_secret(self, key: bytes) -> bytes:
@@ -244,7 +244,8 @@ class Session(MutableMapping[str, Any]):
         self._accessed = True
         self._regenerate = True
         self._destroyed = False
-        self._token = new_token()
+        # A logged-in session's token names the user's group, so stores can group by user.
+        self._token = new_token(self._user_id)
 
     def set_user(self, user_id: str | None, *, meta: dict[str, Any] | None = None) -> None:
         """Bind the session to ``user_id`` (``None``: anonymous) and regenerate it.

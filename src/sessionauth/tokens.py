@@ -1,13 +1,21 @@
 """Session tokens, their signed cookie form, and their hashed storage form.
 
 A session token is 32 bytes from :mod:`secrets` (256 bits), written as 43 characters of
-unpadded base64url. The cookie carries the token followed by a MAC of it::
+unpadded base64url. The token of a logged-in session is prefixed with the user's *group*: 11
+characters naming a hash of the user id (:func:`user_group`), so that a store can keep all of a
+user's sessions under one key and find them from the token alone (the Redis store does: one
+key per user instead of a key per session plus an index). The cookie carries the token followed
+by a MAC of it::
 
-    <token: 43 chars>.<HMAC-SHA256(cookie key, token) truncated to 128 bits: 22 chars>
+    [<group: 11 chars>]<random: 43 chars>.<HMAC-SHA256(cookie key, token), 128 bits: 22 chars>
+
+The group hides nothing from the cookie's holder (a guessable user id can be found from it); it
+adds nothing to guessing a session, which still needs the 256 random bits.
 
 The MAC lets the middleware reject forged, truncated or guessed cookies without asking the store
 (a flood of random cookies costs CPU, never a database query). The store never sees the token:
-records are keyed by ``storage_id(token)``, its SHA-256. A dump of Redis or of the database
+records are keyed by ``storage_id(token)``, its SHA-256 (after the group, for a logged-in
+session: ``<group>.<sha256>``). A dump of Redis or of the database
 therefore yields no usable cookie, and the storage id doubles as the *handle* shown when listing
 a user's sessions: it can name (and revoke) a session but cannot be presented as one.
 
@@ -28,35 +36,70 @@ from collections.abc import Iterable
 
 from sessionauth.errors import ConfigurationError
 
-__all__ = ["COOKIE_VALUE_LENGTH", "Keyring", "new_token", "storage_id"]
+__all__ = [
+    "COOKIE_VALUE_LENGTHS",
+    "Keyring",
+    "group_of",
+    "new_token",
+    "storage_id",
+    "user_group",
+]
 
 TOKEN_BYTES = 32
-TOKEN_LENGTH = 43  # len(base64url(32 bytes)) without padding
+RANDOM_LENGTH = 43  # len(base64url(32 bytes)) without padding
+GROUP_BYTES = 8
+GROUP_LENGTH = 11  # len(base64url(8 bytes)) without padding
+TOKEN_LENGTHS = (RANDOM_LENGTH, GROUP_LENGTH + RANDOM_LENGTH)
 MAC_BYTES = 16
 MAC_LENGTH = 22  # len(base64url(16 bytes)) without padding
-COOKIE_VALUE_LENGTH = TOKEN_LENGTH + 1 + MAC_LENGTH
+COOKIE_VALUE_LENGTHS = frozenset(length + 1 + MAC_LENGTH for length in TOKEN_LENGTHS)
 MIN_KEY_BYTES = 32
 
 _BASE64URL = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 
 
-def new_token() -> str:
-    """Return a fresh session token: 256 bits from the OS CSPRNG, base64url without padding."""
-    return secrets.token_urlsafe(TOKEN_BYTES)
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def user_group(user_id: str) -> str:
+    """Return the 11-character group of ``user_id``: a 64-bit hash, base64url.
+
+    Deterministic, so a store can find every session of a user from the user id; two users may
+    share a group (stores filter by the record's user id), which costs nothing but a few bytes.
+    """
+    digest = hashlib.sha256(b"sessionauth/user-group/" + user_id.encode()).digest()
+    return _b64(digest[:GROUP_BYTES])
+
+
+def new_token(user_id: str | None = None) -> str:
+    """Return a fresh session token: 256 bits from the OS CSPRNG, base64url without padding.
+
+    Args:
+        user_id: The user a logged-in session belongs to; the token then starts with the
+            user's group (see :func:`user_group`).
+    """
+    random_part = secrets.token_urlsafe(TOKEN_BYTES)
+    return random_part if user_id is None else user_group(user_id) + random_part
 
 
 def storage_id(token: str) -> str:
     """Return the id a store keeps for ``token``: its SHA-256, base64url without padding.
 
-    The token has 256 bits of entropy, so an unkeyed hash is preimage-resistant on its own and
-    stays valid across secret rotations.
+    For a grouped token, the id is ``<group>.<sha256 of the whole token>``. The token has 256
+    random bits, so an unkeyed hash is preimage-resistant on its own and stays valid across
+    secret rotations.
     """
-    digest = hashlib.sha256(token.encode("ascii")).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+    digest = _b64(hashlib.sha256(token.encode("ascii")).digest())
+    if len(token) == RANDOM_LENGTH:
+        return digest
+    return f"{token[:GROUP_LENGTH]}.{digest}"
 
 
-def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+def group_of(sid: str) -> str | None:
+    """Return the user group a storage id names, or ``None`` for an anonymous session's id."""
+    group, dot, _ = sid.partition(".")
+    return group if dot else None
 
 
 class Keyring:
@@ -115,18 +158,21 @@ class Keyring:
         Checks the exact shape first (length, alphabet, separator), so oversized or odd input
         costs no hashing, then compares the MAC in constant time against every key.
         """
-        if len(value) != COOKIE_VALUE_LENGTH or value[TOKEN_LENGTH] != ".":
+        if len(value) not in COOKIE_VALUE_LENGTHS:
+            return None
+        length = len(value) - 1 - MAC_LENGTH
+        if value[length] != ".":
             return None
         raw = value.encode("ascii", "replace")
-        if not _BASE64URL.issuperset(raw[:TOKEN_LENGTH]) or not _BASE64URL.issuperset(
-            raw[TOKEN_LENGTH + 1 :]
+        if not _BASE64URL.issuperset(raw[:length]) or not _BASE64URL.issuperset(
+            raw[length + 1 :]
         ):
             return None
         try:
-            given = base64.urlsafe_b64decode(raw[TOKEN_LENGTH + 1 :] + b"==")
+            given = base64.urlsafe_b64decode(raw[length + 1 :] + b"==")
         except binascii.Error:  # pragma: no cover - the alphabet check above excludes it
             return None
-        token = raw[:TOKEN_LENGTH]
+        token = raw[:length]
         for key in self._cookie_keys:
             if hmac.compare_digest(
                 hmac.new(key, token, hashlib.sha256).digest()[:MAC_BYTES], given

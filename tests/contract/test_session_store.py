@@ -31,8 +31,9 @@ def make_record(
     )
 
 
-def new_sid() -> str:
-    return storage_id(new_token())
+def new_sid(user: str | None = None) -> str:
+    # A logged-in session's id comes from a token made for its user (tokens.new_token).
+    return storage_id(new_token(user))
 
 
 def new_user() -> str:
@@ -48,7 +49,8 @@ def update(
 
 async def test_create_then_load_round_trips_every_field(harness: Harness, clock: FakeClock) -> None:
     """A created record loads back with its values, user, timestamps and meta intact."""
-    sid, user = new_sid(), new_user()
+    user = new_user()
+    sid = new_sid(user)
     values: dict[str, Any] = {
         "userId": 1,
         "role": "admin",
@@ -150,7 +152,8 @@ async def test_delete_is_idempotent_and_leaves_the_index(
     harness: Harness, clock: FakeClock
 ) -> None:
     """delete removes the record and its index entry; deleting again is harmless."""
-    sid, user = new_sid(), new_user()
+    user = new_user()
+    sid = new_sid(user)
     await harness.store.create(sid, make_record(clock, user=user))
     await harness.store.delete(sid)
     await harness.store.delete(sid)
@@ -160,7 +163,8 @@ async def test_delete_is_idempotent_and_leaves_the_index(
 
 async def test_expired_record_is_no_session_anywhere(harness: Harness, clock: FakeClock) -> None:
     """Past its expiry a record is not loaded, updated, touched, listed or changed per user."""
-    sid, user = new_sid(), new_user()
+    user = new_user()
+    sid = new_sid(user)
     await harness.store.create(sid, make_record(clock, user=user, ttl=60, a=1))
     clock.advance(60)
     assert await harness.store.load(sid) is None
@@ -178,11 +182,11 @@ async def test_list_user_returns_live_sessions_oldest_first(
     user, other = new_user(), new_user()
     sids = []
     for n in range(3):
-        sid = new_sid()
+        sid = new_sid(user)
         sids.append(sid)
         await harness.store.create(sid, make_record(clock, user=user, n=n))
         clock.advance(1)
-    await harness.store.create(new_sid(), make_record(clock, user=other))
+    await harness.store.create(new_sid(other), make_record(clock, user=other))
     listed = await harness.store.list_user(user)
     assert [handle for handle, _ in listed] == sids
     assert [record.data["n"] for _, record in listed] == [0, 1, 2]
@@ -194,8 +198,8 @@ async def test_delete_user_removes_all_sessions_of_that_user_only(
 ) -> None:
     """delete_user revokes every session of the user and none of anyone else's."""
     user, other = new_user(), new_user()
-    mine = [new_sid() for _ in range(3)]
-    theirs = new_sid()
+    mine = [new_sid(user) for _ in range(3)]
+    theirs = new_sid(other)
     for sid in mine:
         await harness.store.create(sid, make_record(clock, user=user))
     await harness.store.create(theirs, make_record(clock, user=other))
@@ -208,7 +212,7 @@ async def test_delete_user_removes_all_sessions_of_that_user_only(
 async def test_delete_user_can_keep_the_current_session(harness: Harness, clock: FakeClock) -> None:
     """delete_user(keep=...) revokes the others and leaves the current one alive."""
     user = new_user()
-    current, *others = [new_sid() for _ in range(4)]
+    current, *others = [new_sid(user) for _ in range(4)]
     for sid in (current, *others):
         await harness.store.create(sid, make_record(clock, user=user))
     assert await harness.store.delete_user(user, keep=current) == 3
@@ -221,8 +225,8 @@ async def test_update_user_sets_a_field_in_every_live_session(
 ) -> None:
     """update_user changes a value in all of the user's sessions at once, others untouched."""
     user, other = new_user(), new_user()
-    mine = [new_sid() for _ in range(3)]
-    theirs = new_sid()
+    mine = [new_sid(user) for _ in range(3)]
+    theirs = new_sid(other)
     for sid in mine:
         await harness.store.create(sid, make_record(clock, user=user, role="user", keep="me"))
     await harness.store.create(theirs, make_record(clock, user=other, role="user"))
@@ -241,7 +245,7 @@ async def test_update_user_does_not_revive_deleted_sessions(
 ) -> None:
     """A per-user update after a session's deletion leaves that session deleted."""
     user = new_user()
-    sid = new_sid()
+    sid = new_sid(user)
     await harness.store.create(sid, make_record(clock, user=user, role="user"))
     await harness.store.delete(sid)
     assert await harness.store.update_user(user, {"role": "admin"}) == 0
@@ -251,8 +255,8 @@ async def test_update_user_does_not_revive_deleted_sessions(
 async def test_purge_expired_removes_only_dead_records(harness: Harness, clock: FakeClock) -> None:
     """purge_expired deletes expired records (in batches) and never a live one."""
     user = new_user()
-    dead = [new_sid() for _ in range(7)]
-    alive = new_sid()
+    dead = [new_sid(user) for _ in range(7)]
+    alive = new_sid(user)
     for sid in dead:
         await harness.store.create(sid, make_record(clock, user=user, ttl=30))
     await harness.store.create(alive, make_record(clock, user=user, ttl=DAY))
@@ -296,7 +300,7 @@ async def test_writes_racing_a_delete_never_revive_the_session(
     """Updates and touches racing a delete, repeated 100 times, never bring the record back."""
     user = new_user()
     for _ in range(100):
-        sid = new_sid()
+        sid = new_sid(user)
         await harness.store.create(sid, make_record(clock, user=user, a=0))
         await asyncio.gather(
             harness.store.update(sid, update(clock, a=1)),
@@ -313,7 +317,7 @@ async def test_revocation_racing_writes_never_revives_sessions(
 ) -> None:
     """delete_user racing per-session writes leaves the user with no session."""
     user = new_user()
-    sids = [new_sid() for _ in range(10)]
+    sids = [new_sid(user) for _ in range(10)]
     for sid in sids:
         await harness.store.create(sid, make_record(clock, user=user, a=0))
     await asyncio.gather(

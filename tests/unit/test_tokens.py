@@ -8,7 +8,9 @@ import hashlib
 import pytest
 
 from sessionauth.errors import ConfigurationError
-from sessionauth.tokens import COOKIE_VALUE_LENGTH, Keyring, new_token, storage_id
+from sessionauth.tokens import Keyring, group_of, new_token, storage_id, user_group
+
+COOKIE_VALUE_LENGTH = 66  # an anonymous session's cookie: 43 + 1 + 22
 
 KEY_A = "a" * 40
 KEY_B = "b" * 40
@@ -29,6 +31,34 @@ def test_storage_id_is_the_sha256_and_not_the_token() -> None:
     assert token not in sid
     expected = base64.urlsafe_b64encode(hashlib.sha256(token.encode()).digest()).rstrip(b"=")
     assert sid == expected.decode()
+
+
+def test_logged_in_tokens_start_with_the_user_group() -> None:
+    """A user's tokens share the user's group prefix and still carry 256 random bits."""
+    first, second = new_token("42"), new_token("42")
+    assert first[:11] == second[:11] == user_group("42")
+    assert first[11:] != second[11:]
+    assert len(base64.urlsafe_b64decode(first[11:] + "=")) == 32
+    assert user_group("42") != user_group("43")
+
+
+def test_storage_id_of_a_grouped_token_names_the_group() -> None:
+    """A logged-in session's storage id is '<group>.<sha256>'; an anonymous one has no group."""
+    token = new_token("7")
+    sid = storage_id(token)
+    digest = base64.urlsafe_b64encode(hashlib.sha256(token.encode()).digest()).rstrip(b"=")
+    assert sid == f"{user_group('7')}.{digest.decode()}"
+    assert group_of(sid) == user_group("7")
+    assert group_of(storage_id(new_token())) is None
+    assert token not in sid
+
+
+def test_grouped_cookie_round_trips() -> None:
+    """A logged-in session's longer cookie signs and verifies like an anonymous one."""
+    keyring = Keyring([KEY_A])
+    token = new_token("1")
+    assert keyring.unsign(keyring.sign(token)) == token
+    assert keyring.unsign(keyring.sign(token)[1:]) is None
 
 
 def test_signed_cookie_round_trips() -> None:

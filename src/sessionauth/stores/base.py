@@ -1,8 +1,10 @@
 """The contract every session store keeps.
 
 A store maps a *storage id* (the SHA-256 of a session token, see :mod:`sessionauth.tokens`) to a
-:class:`~sessionauth.record.SessionRecord`, and indexes records by user. The semantics below are
-what ``tests/contract/`` checks, against the real backend, for every store:
+:class:`~sessionauth.record.SessionRecord`, and indexes records by user. A record with a user is
+always stored under the id of a token made for that user, so its id starts with the user's group
+(``tokens.group_of``); stores may use that to keep a user's sessions together. The semantics
+below are what ``tests/contract/`` checks, against the real backend, for every store:
 
 * ``load`` returns ``None`` for a missing record, an expired one (``record.expires`` at or
   before the store's clock), and one that fails to decode.
@@ -11,7 +13,9 @@ what ``tests/contract/`` checks, against the real backend, for every store:
   different keys of one session both persist.
 * ``delete`` is idempotent. The ``*_user`` operations act on every live session of a user.
 * Every failure to reach the backend raises :class:`~sessionauth.errors.StoreUnavailable` within
-  the store's ``timeout``, never a hang and never a driver-specific exception.
+  the store's ``timeout``, never a hang and never a driver-specific exception. After a failed
+  write the outcome is unknown (the backend may have applied it), but a deleted session is
+  never revived either way.
 """
 
 from __future__ import annotations
