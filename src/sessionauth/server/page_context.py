@@ -1,0 +1,141 @@
+"""What the HTML pages need from a request: the signed-in user, flash messages, a CSRF token.
+
+Pages are for browsers, so a missing login always answers with a redirect to the login page
+(never the API's 401 JSON), carrying the page as ``next`` only in the form
+:func:`~sessionauth.auth.guards.safe_next` accepts. Flash messages ride in the session and are
+shown once, by the next page rendered after a form post (Post/Redirect/Get).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import quote
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse
+
+from sessionauth.auth.client_address import client_address as _client_address
+from sessionauth.auth.flows import Authenticator
+from sessionauth.auth.guards import safe_next
+from sessionauth.auth.users import User
+from sessionauth.csrf import csrf_token
+from sessionauth.errors import NotAuthenticated
+from sessionauth.session import Session
+from sessionauth.tokens import Keyring
+
+__all__ = [
+    "FLASH_KEY",
+    "Flash",
+    "authenticator",
+    "client_address",
+    "csrf_value",
+    "flash",
+    "login_redirect",
+    "page_user",
+    "pop_flashes",
+    "see_other",
+    "session_of",
+]
+
+FLASH_KEY = "_flash"
+# A user who never loads a page while posting forms must not grow the session record forever.
+_MAX_FLASHES = 5
+
+Level = Literal["success", "error", "info"]
+
+
+@dataclass(frozen=True, slots=True)
+class Flash:
+    """A one-time message shown on the next page.
+
+    Attributes:
+        level: ``success``, ``error`` or ``info`` (decides the colour and the ARIA role).
+        text: The message; escaped when rendered.
+    """
+
+    level: Level
+    text: str
+
+
+def session_of(request: Request) -> Session:
+    """Return the request's session (``SessionMiddleware`` must wrap the app)."""
+    session = request.scope.get("session")
+    if not isinstance(session, Session):
+        raise TypeError("the pages need SessionMiddleware installed around the app")
+    return session
+
+
+def authenticator(request: Request) -> Authenticator:
+    """Return the server's :class:`Authenticator` (``app.state.authenticator``)."""
+    auth: Authenticator = request.app.state.authenticator
+    return auth
+
+
+def _keyring(request: Request) -> Keyring:
+    keyring: Keyring = request.app.state.keyring
+    return keyring
+
+
+def client_address(request: Request) -> str:
+    """The client's address, believing proxy headers only from ``app.state.trusted_proxies``."""
+    return _client_address(request.scope, getattr(request.app.state, "trusted_proxies", ()))
+
+
+def csrf_value(request: Request) -> str:
+    """Return a masked CSRF token for the page's forms, or ``""`` for a session not stored.
+
+    A visitor without a session (the login page's usual reader) gets no token: asking for one
+    would store an empty session for every crawler that fetches ``/login``. Their login post
+    needs none either, as the CSRF middleware checks only the origin when there is no session.
+    """
+    session = session_of(request)
+    if session.is_new and not session.keep_when_empty:
+        return ""
+    return csrf_token(session, _keyring(request))
+
+
+def login_redirect(request: Request) -> RedirectResponse:
+    """Redirect to the login page, asking to come back to this page afterwards."""
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return see_other(f"/login?next={quote(safe_next(target), safe='/')}")
+
+
+def see_other(location: str) -> RedirectResponse:
+    """A 303 redirect: the browser follows it with a GET, so a reload never re-posts a form."""
+    return RedirectResponse(location, status_code=303)
+
+
+async def page_user(request: Request) -> User | None:
+    """Return the signed-in, enabled user, or ``None`` (answer with :func:`login_redirect`).
+
+    A session whose user was deleted or disabled meanwhile is destroyed on the way.
+    """
+    try:
+        return await authenticator(request).current_user(session_of(request))
+    except NotAuthenticated:
+        return None
+
+
+def flash(request: Request, level: Level, text: str) -> None:
+    """Queue a message for the next page this browser renders."""
+    session = session_of(request)
+    queued: list[dict[str, Any]] = list(session.get(FLASH_KEY) or [])
+    queued.append({"level": level, "text": text})
+    session[FLASH_KEY] = queued[-_MAX_FLASHES:]
+
+
+def pop_flashes(request: Request) -> list[Flash]:
+    """Return the queued messages and forget them (a write only when there were some)."""
+    session = session_of(request)
+    if session.is_new:
+        return []
+    queued = session.get(FLASH_KEY)
+    if not queued:
+        return []
+    del session[FLASH_KEY]
+    result = []
+    for item in queued:
+        if isinstance(item, dict) and item.get("level") in ("success", "error", "info"):
+            result.append(Flash(item["level"], str(item.get("text", ""))))
+    return result

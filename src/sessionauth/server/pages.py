@@ -1,0 +1,163 @@
+"""The HTML pages: ``/login``, ``/`` (dashboard), ``/account`` and ``/admin/users``.
+
+The JSON API keeps the tutorial's exact paths (``POST /login``, ``GET /admin``…), so the pages
+take only paths the API leaves free, and their forms post to ``/ui/...``
+(:mod:`sessionauth.server.ui_forms`), each answering with a 303 back to a page and a flash
+message. Everything works without JavaScript; ``/static/app.js`` only adds confirmations.
+
+Every page renders a fresh masked CSRF token into its forms' ``csrf_token`` field. A page that
+needs a login redirects an anonymous visitor to ``/login?next=<the page>``; the login page
+honours ``next`` only through :func:`~sessionauth.auth.guards.safe_next`, so it can never send
+anyone to another site.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import Response
+
+from sessionauth.auth.guards import safe_next
+from sessionauth.auth.users import User
+from sessionauth.server import ui_forms
+from sessionauth.server.page_context import (
+    authenticator,
+    csrf_value,
+    login_redirect,
+    page_user,
+    pop_flashes,
+    session_of,
+)
+from sessionauth.server.templating import render, render_error, time_ago
+
+__all__ = ["ADMIN_ROLE", "page", "router"]
+
+ADMIN_ROLE = "admin"
+
+# Fixed messages chosen by a code in the query string: the login page never echoes text from
+# the URL, so a crafted link cannot put words of an attacker's choosing on it.
+LOGIN_ERRORS = {
+    "invalid": "Invalid email or password.",
+    "throttled": "Too many failed attempts. Wait a few minutes, then try again.",
+    "unavailable": "Signing in is briefly unavailable. Please try again in a moment.",
+}
+LOGIN_NOTICES = {
+    "signed-out": "You have been signed out.",
+    "expired": "Your session has ended. Please sign in again.",
+}
+
+router = APIRouter(include_in_schema=False)
+
+
+def page(
+    request: Request,
+    template: str,
+    user: User | None,
+    *,
+    status: int = 200,
+    **context: Any,
+) -> Response:
+    """Render a page with what every page shows: the user, their flashes, a CSRF token."""
+    return render(
+        template,
+        {
+            "user": user,
+            "csrf": csrf_value(request),
+            "flashes": pop_flashes(request),
+            **context,
+        },
+        status=status,
+    )
+
+
+@router.get("/login")
+async def login_page(
+    request: Request, next: str | None = None, error: str | None = None, notice: str | None = None
+) -> Response:
+    """The sign-in form; ``next`` (a same-site path) is where a successful login goes."""
+    session = session_of(request)
+    user = await page_user(request) if session.user_id is not None else None
+    signed_in = (
+        f"You are signed in as {user.email}; signing in again replaces that." if user else None
+    )
+    return page(
+        request,
+        "login.html",
+        user,
+        title="Sign in",
+        active="login",
+        next=safe_next(next),
+        error=LOGIN_ERRORS.get(error or ""),
+        notice=LOGIN_NOTICES.get(notice or "") or signed_in,
+    )
+
+
+@router.get("/")
+async def dashboard_page(request: Request) -> Response:
+    """Who am I: email, role, when I signed in, and where to go next."""
+    user = await page_user(request)
+    if user is None:
+        return login_redirect(request)
+    signed_in = session_of(request).meta.get("auth")
+    return page(
+        request,
+        "dashboard.html",
+        user,
+        title="Dashboard",
+        active="dashboard",
+        signed_in=signed_in if isinstance(signed_in, int | float) else None,
+    )
+
+
+@router.get("/account")
+async def account_page(request: Request) -> Response:
+    """My sessions (with revocation) and the password change form."""
+    user = await page_user(request)
+    if user is None:
+        return login_redirect(request)
+    auth = authenticator(request)
+    sessions = await auth.list_sessions(user.id, current=session_of(request).handle)
+    # Newest activity first: the session being looked at is usually on top.
+    sessions.sort(key=lambda info: (not info.current, -info.last_seen))
+    now = auth.clock()
+    return page(
+        request,
+        "account.html",
+        user,
+        title="Account",
+        active="account",
+        sessions=sessions,
+        others=sum(1 for info in sessions if not info.current),
+        ago=lambda moment: time_ago(moment, now),
+        min_password=auth.hasher.policy.min_length,
+    )
+
+
+@router.get("/admin/users")
+async def admin_users_page(request: Request) -> Response:
+    """Every user, with their role, status and number of live sessions."""
+    user = await page_user(request)
+    if user is None:
+        return login_redirect(request)
+    if user.role != ADMIN_ROLE:
+        return render_error(request, 403, "This page is for administrators only.")
+    auth = authenticator(request)
+    rows = [
+        {"user": each, "sessions": len(await auth.sessions.list_user(str(each.id)))}
+        for each in await auth.users.list()
+    ]
+    return page(
+        request,
+        "admin_users.html",
+        user,
+        title="Users",
+        active="admin",
+        rows=rows,
+        roles=ui_forms.ROLES,
+        min_password=auth.hasher.policy.min_length,
+    )
+
+
+router.include_router(ui_forms.router)

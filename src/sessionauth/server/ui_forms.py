@@ -1,0 +1,297 @@
+"""The HTML forms' endpoints: ``POST /ui/...``, each answering 303 to a page with a flash message.
+
+They sit behind the same CSRF middleware as the API: the origin layer on every post, and the
+``csrf_token`` form field whenever the browser has a session. So a form another site (or
+another port of this host, which browsers count as the same *site* and send the cookie to)
+submits never gets here.
+
+Failures a user can fix (a wrong current password, a taken email) come back as flash messages
+on the page the form lives on; only a missing login (303 to the login page) or a missing admin
+role (the 403 page) leave it. A failed login redirects with a fixed error code instead of a
+flash, so a stranger's failed attempt never stores a session.
+"""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import quote
+
+from fastapi import APIRouter
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import Response
+
+from sessionauth.auth.guards import safe_next
+from sessionauth.auth.users import InvalidEmail, User
+from sessionauth.errors import (
+    DuplicateUser,
+    InvalidCredentials,
+    PasswordPolicyError,
+    SessionNotFound,
+    TooManyAttempts,
+    UserNotFound,
+)
+from sessionauth.server.page_context import (
+    authenticator,
+    client_address,
+    flash,
+    page_user,
+    see_other,
+    session_of,
+)
+from sessionauth.server.templating import render_error
+
+__all__ = ["ROLES", "router"]
+
+security_log = logging.getLogger("sessionauth.security")
+
+ROLES = ("user", "admin")
+"""The roles the admin page offers."""
+
+ACCOUNT = "/account"
+ADMIN_USERS = "/admin/users"
+
+router = APIRouter(prefix="/ui", include_in_schema=False)
+
+
+def _field(form: FormData, name: str) -> str:
+    value = form.get(name)
+    return value if isinstance(value, str) else ""
+
+
+def _to_login(page: str) -> Response:
+    return see_other(f"/login?next={quote(page, safe='/')}")
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    """Sign in from the login form, then go to its (safe) ``next`` page."""
+    form = await request.form()
+    target = safe_next(_field(form, "next"))
+    retry = f"&next={quote(target, safe='/')}" if target != "/" else ""
+    auth = authenticator(request)
+    address = client_address(request)
+    try:
+        user = await auth.authenticate(
+            _field(form, "email"), _field(form, "password"), address=address
+        )
+    except (InvalidCredentials, PasswordPolicyError):
+        return see_other(f"/login?error=invalid{retry}")
+    except TooManyAttempts:
+        return see_other(f"/login?error=throttled{retry}")
+    await auth.login(
+        session_of(request), user, address=address, user_agent=request.headers.get("user-agent")
+    )
+    return see_other(target)
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    """Sign out: the session is deleted and its cookie cleared."""
+    session = session_of(request)
+    if session.user_id is not None:
+        await authenticator(request).logout(session, address=client_address(request))
+    else:
+        session.destroy()
+    return see_other("/login?notice=signed-out")
+
+
+@router.post("/password")
+async def change_password(request: Request) -> Response:
+    """Change my password; every other session of mine is signed out."""
+    user = await page_user(request)
+    if user is None:
+        return _to_login(ACCOUNT)
+    form = await request.form()
+    new_password = _field(form, "new_password")
+    if new_password != _field(form, "confirm_password"):
+        flash(request, "error", "The new passwords do not match.")
+        return see_other(ACCOUNT)
+    try:
+        revoked = await authenticator(request).change_password(
+            session_of(request),
+            _field(form, "current_password"),
+            new_password,
+            address=client_address(request),
+        )
+    except InvalidCredentials:
+        flash(request, "error", "Your current password is not correct.")
+    except PasswordPolicyError as exc:
+        flash(request, "error", f"The new password was refused: {exc}.")
+    else:
+        others = f"{revoked} other session{'' if revoked == 1 else 's'}"
+        flash(request, "success", f"Password changed. {others} signed out.")
+    return see_other(ACCOUNT)
+
+
+@router.post("/sessions/revoke-others")
+async def revoke_other_sessions(request: Request) -> Response:
+    """Sign out every session of mine but this one."""
+    user = await page_user(request)
+    if user is None:
+        return _to_login(ACCOUNT)
+    revoked = await authenticator(request).revoke_other_sessions(
+        session_of(request), address=client_address(request)
+    )
+    flash(request, "success", f"Signed out {revoked} other session{'' if revoked == 1 else 's'}.")
+    return see_other(ACCOUNT)
+
+
+@router.post("/sessions/{handle}/revoke")
+async def revoke_session(request: Request, handle: str) -> Response:
+    """Sign out one other session of mine, named by its handle."""
+    user = await page_user(request)
+    if user is None:
+        return _to_login(ACCOUNT)
+    if handle == session_of(request).handle:
+        flash(request, "info", "To end the session on this device, use Sign out.")
+        return see_other(ACCOUNT)
+    try:
+        await authenticator(request).revoke_session(
+            user.id, handle, address=client_address(request)
+        )
+    except SessionNotFound:
+        flash(request, "error", "That session had already ended.")
+    else:
+        flash(request, "success", "Session revoked: that device is signed out.")
+    return see_other(ACCOUNT)
+
+
+# -- admin ----------------------------------------------------------------------------------
+
+
+async def _admin(request: Request) -> User | Response:
+    """Return the signed-in admin, or the answer for anyone else."""
+    user = await page_user(request)
+    if user is None:
+        return _to_login(ADMIN_USERS)
+    if user.role != "admin":
+        return render_error(request, 403, "Only administrators can manage users.")
+    return user
+
+
+async def _target(request: Request, user_id: str) -> User | Response:
+    """Return the user the form is about (never the admin: no locking yourself out here)."""
+    admin = await _admin(request)
+    if not isinstance(admin, User):
+        return admin
+    target = await authenticator(request).users.get(int(user_id)) if user_id.isdigit() else None
+    if target is None:
+        flash(request, "error", "That user no longer exists.")
+        return see_other(ADMIN_USERS)
+    if target.id == admin.id:
+        flash(request, "error", "You cannot change your own account here.")
+        return see_other(ADMIN_USERS)
+    return target
+
+
+def _audit(request: Request, target: User, change: str) -> None:
+    admin_id = session_of(request).user_id
+    security_log.warning("user %s changed by admin %s: %s", target.id, admin_id, change)
+
+
+@router.post("/admin/users")
+async def create_user(request: Request) -> Response:
+    """Create an account with an email, a password and a role."""
+    admin = await _admin(request)
+    if not isinstance(admin, User):
+        return admin
+    form = await request.form()
+    email, role = _field(form, "email"), _field(form, "role")
+    auth = authenticator(request)
+    if role not in ROLES:
+        flash(request, "error", f"Choose a role among: {', '.join(ROLES)}.")
+        return see_other(ADMIN_USERS)
+    try:
+        password_hash = await auth.hasher.hash(_field(form, "password"))
+        created = await auth.users.create(email, password_hash, role)
+    except PasswordPolicyError as exc:
+        flash(request, "error", f"The password was refused: {exc}.")
+    except InvalidEmail as exc:
+        flash(request, "error", f"That email address was refused: {exc}.")
+    except DuplicateUser:
+        flash(request, "error", "A user with that email already exists.")
+    else:
+        security_log.warning("user %s created by admin %s", created.id, admin.id)
+        flash(request, "success", f"Created {created.email} ({created.role}).")
+    return see_other(ADMIN_USERS)
+
+
+@router.post("/admin/users/{user_id}/role")
+async def set_role(request: Request, user_id: str) -> Response:
+    """Change a user's role; it applies at once to every session of theirs."""
+    target = await _target(request, user_id)
+    if not isinstance(target, User):
+        return target
+    role = _field(await request.form(), "role")
+    if role not in ROLES:
+        flash(request, "error", f"Choose a role among: {', '.join(ROLES)}.")
+        return see_other(ADMIN_USERS)
+    try:
+        updated = await authenticator(request).set_role(target.id, role)
+    except UserNotFound:
+        flash(request, "error", "That user no longer exists.")
+    else:
+        _audit(request, updated, f"role={role}")
+        flash(request, "success", f"{updated.email} is now {updated.role}.")
+    return see_other(ADMIN_USERS)
+
+
+@router.post("/admin/users/{user_id}/disable")
+async def set_disabled(request: Request, user_id: str) -> Response:
+    """Disable a user (signing them out everywhere) or enable them again."""
+    target = await _target(request, user_id)
+    if not isinstance(target, User):
+        return target
+    disabled = _field(await request.form(), "disabled") != "false"
+    try:
+        updated = await authenticator(request).set_disabled(target.id, disabled)
+    except UserNotFound:
+        flash(request, "error", "That user no longer exists.")
+    else:
+        _audit(request, updated, f"disabled={disabled}")
+        state = "disabled and signed out everywhere" if updated.disabled else "enabled"
+        flash(request, "success", f"{updated.email} is {state}.")
+    return see_other(ADMIN_USERS)
+
+
+@router.post("/admin/users/{user_id}/delete")
+async def delete_user(request: Request, user_id: str) -> Response:
+    """Delete a user and revoke all their sessions."""
+    target = await _target(request, user_id)
+    if not isinstance(target, User):
+        return target
+    try:
+        await authenticator(request).delete_user(target.id)
+    except UserNotFound:
+        flash(request, "error", "That user no longer exists.")
+    else:
+        _audit(request, target, "deleted")
+        flash(request, "success", f"Deleted {target.email}.")
+    return see_other(ADMIN_USERS)
+
+
+@router.post("/admin/users/{user_id}/revoke-sessions")
+async def revoke_user_sessions(request: Request, user_id: str) -> Response:
+    """Sign a user out everywhere (for the admin themselves: everywhere else)."""
+    admin = await _admin(request)
+    if not isinstance(admin, User):
+        return admin
+    auth = authenticator(request)
+    if user_id == str(admin.id):
+        revoked = await auth.revoke_other_sessions(
+            session_of(request), address=client_address(request)
+        )
+        flash(request, "success", f"Signed out {revoked} of your other sessions.")
+        return see_other(ADMIN_USERS)
+    target = await _target(request, user_id)
+    if not isinstance(target, User):
+        return target
+    # Authenticator has no public "revoke all of a user's sessions"; this is the store call
+    # it makes on disable and delete, as the API's POST /users/{id}/revoke-sessions does.
+    revoked = await auth.sessions.delete_user(str(target.id))
+    security_log.warning(
+        "revoked all=%d sessions of user %s by admin %s", revoked, target.id, admin.id
+    )
+    flash(request, "success", f"Signed {target.email} out of {revoked} session(s).")
+    return see_other(ADMIN_USERS)
