@@ -1,6 +1,8 @@
 """The HTML pages in a real headless Chromium against a real uvicorn server.
 
-Each test saves what it shows to ``docs/screenshots/`` (login, dashboard, account, admin).
+Each test saves what it shows (login, dashboard, account, admin) to ``$SESSIONAUTH_SCREENSHOTS``
+when set (``SESSIONAUTH_SCREENSHOTS=docs/screenshots`` refreshes the README's pictures), and to a
+temporary folder otherwise, so a test run never dirties the work tree.
 """
 
 from __future__ import annotations
@@ -8,6 +10,8 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterator
+import os
+import tempfile
 from pathlib import Path
 from urllib.parse import quote
 
@@ -18,7 +22,9 @@ from tests.browser.conftest import LiveServer, attacker_site
 
 pytestmark = pytest.mark.browser
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+SCREENSHOTS = Path(
+    os.environ.get("SESSIONAUTH_SCREENSHOTS") or tempfile.mkdtemp(prefix="sessionauth-shots-")
+)
 VIEWPORT = {"width": 1100, "height": 750}
 FIREFOX_MAC = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14.5; rv:128.0) Gecko/20100101 Firefox/128.0"
 COOKIE = "session"
