@@ -7,11 +7,11 @@ temporary folder otherwise, so a test run never dirties the work tree.
 
 from __future__ import annotations
 
+import os
 import re
+import tempfile
 import uuid
 from collections.abc import Iterator
-import os
-import tempfile
 from pathlib import Path
 from urllib.parse import quote
 
