@@ -29,13 +29,13 @@ import hmac
 import json
 import logging
 import secrets
-from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
 from urllib.parse import parse_qsl
 
 from starlette import formparsers
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sessionauth.errors import ConfigurationError, CSRFError
 from sessionauth.origins import (
@@ -68,11 +68,6 @@ __all__ = [
 REASON_NO_TOKEN = "CSRF token missing"  # noqa: S105 - a reason, not a password
 REASON_BAD_TOKEN = "CSRF token incorrect"  # noqa: S105 - a reason, not a password
 
-Scope = dict[str, Any]
-Message = dict[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 Headers = list[tuple[bytes, bytes]]
 RejectResponder = Callable[[Scope, str], tuple[int, Headers, bytes]]
 """Builds the (status, headers, body) sent when a request fails a check with a named reason."""

@@ -22,6 +22,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
 from sessionauth.config import CookieConfig
 from sessionauth.errors import StoreUnavailable
 from sessionauth.policy import Clock, TimeoutPolicy, system_clock
@@ -32,11 +34,6 @@ from sessionauth.tokens import COOKIE_VALUE_LENGTHS, Keyring, storage_id
 
 __all__ = ["SessionMiddleware", "UnavailableResponder"]
 
-Scope = dict[str, Any]
-Message = dict[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 UnavailableResponder = Callable[
     [Scope, StoreUnavailable], tuple[int, list[tuple[bytes, bytes]], bytes]
 ]

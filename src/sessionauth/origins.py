@@ -27,11 +27,12 @@ guards the login form against login CSRF:
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from typing import Any, cast
 from urllib.parse import urlsplit
 
 from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sessionauth.errors import ConfigurationError, CSRFError
 
@@ -56,11 +57,6 @@ REASON_BAD_ORIGIN = "origin not trusted"
 REASON_BAD_REFERER = "referer not trusted"
 REASON_NO_REFERER = "no origin or referer"
 
-Scope = dict[str, Any]
-Message = dict[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 CORS_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
 CORS_HEADERS = ("Content-Type", "CSRF-Token", "X-CSRF-Token")

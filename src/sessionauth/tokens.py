@@ -164,13 +164,16 @@ class Keyring:
         if value[length] != ".":
             return None
         raw = value.encode("ascii", "replace")
-        if not _BASE64URL.issuperset(raw[:length]) or not _BASE64URL.issuperset(
-            raw[length + 1 :]
-        ):
+        if not _BASE64URL.issuperset(raw[:length]) or not _BASE64URL.issuperset(raw[length + 1 :]):
             return None
+        mac_text = raw[length + 1 :]
         try:
-            given = base64.urlsafe_b64decode(raw[length + 1 :] + b"==")
+            given = base64.urlsafe_b64decode(mac_text + b"==")
         except binascii.Error:  # pragma: no cover - the alphabet check above excludes it
+            return None
+        # Only the canonical text: the last character carries 4 unused bits, and without this
+        # check 16 spellings of one cookie would all verify (a cookie the server never issued).
+        if base64.urlsafe_b64encode(given).rstrip(b"=") != mac_text:
             return None
         token = raw[:length]
         for key in self._cookie_keys:

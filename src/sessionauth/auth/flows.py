@@ -221,15 +221,26 @@ class Authenticator:
 
         Raises:
             NotAuthenticated: Without an authenticated session.
+            TooManyAttempts: If the account is throttled (failed checks count as failed logins).
             InvalidCredentials: If ``current_password`` is wrong.
             PasswordPolicyError: If the new password breaks the policy.
         """
         user = await self.current_user(session)
-        new_hash = await self.hasher.hash(new_password)  # policy errors before the check
+        # Both lengths before any hashing: an oversized password must cost no argon2 run.
+        self.hasher.policy.normalize(current_password)
+        self.hasher.policy.validate(new_password)
+        # A stolen cookie must not become an unthrottled oracle for the current password: the
+        # check counts against the account exactly like a login.
+        client = address or "unknown"
+        if self.throttle is not None:
+            await self.throttle.check(user.email, client)
         ok, _ = await self.hasher.verify(current_password, user.password_hash)
         if not ok:
+            if self.throttle is not None:
+                await self.throttle.failed(user.email, client)
             await self._emit(AuthEvent("login_failed", user.id, address, "reason=password-change"))
             raise InvalidCredentials("Invalid credentials")
+        new_hash = await self.hasher.hash(new_password)
         await self.users.set_password(user.id, new_hash)
         revoked = await self.sessions.delete_user(str(user.id), keep=session.handle)
         session.regenerate()

@@ -23,9 +23,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from typing import Any
 
 from fastapi import FastAPI
+from starlette.types import Scope
 
 from sessionauth import __version__
 from sessionauth.auth.flows import Authenticator
@@ -59,7 +59,7 @@ UI_PREFIX = "/ui/"
 _ANY_ADDRESS = ("0.0.0.0/0", "::/0")
 
 
-def is_api_request(scope: dict[str, Any]) -> bool:
+def is_api_request(scope: Scope) -> bool:
     """Whether a request is for the JSON API, whose unsafe requests must send JSON."""
     return not str(scope["path"]).startswith(UI_PREFIX)
 

@@ -15,13 +15,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from http import HTTPStatus
-from typing import Any
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sessionauth.auth.guards import error_response, wants_html
 from sessionauth.auth.users import InvalidEmail
@@ -52,11 +52,6 @@ logger = logging.getLogger("sessionauth.server")
 MAX_BODY = 64 * 1024
 """Largest request body accepted: every API body is a few hundred bytes."""
 
-Scope = dict[str, Any]
-Message = dict[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 Headers = list[tuple[bytes, bytes]]
 
 _PHRASES = {

@@ -21,6 +21,7 @@ import jinja2
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
 
 from sessionauth.auth.guards import wants_html
 from sessionauth.csrf import json_reject
@@ -232,14 +233,14 @@ def _raw_html(status: int, message: str, extra: Headers) -> tuple[int, Headers, 
     return status, headers, html.encode("utf-8")
 
 
-def html_csrf_reject(scope: dict[str, Any], reason: str) -> tuple[int, Headers, bytes]:
+def html_csrf_reject(scope: Scope, reason: str) -> tuple[int, Headers, bytes]:
     """``CSRFMiddleware(on_reject=...)``: a friendly 403 page for browsers, JSON for the rest."""
     if not wants_html(Request(scope)):
         return json_reject(scope, reason)
     return _raw_html(403, _CSRF_MESSAGE, [])
 
 
-def html_unavailable(scope: dict[str, Any], exc: StoreUnavailable) -> tuple[int, Headers, bytes]:
+def html_unavailable(scope: Scope, exc: StoreUnavailable) -> tuple[int, Headers, bytes]:
     """``SessionMiddleware(on_unavailable=...)``: a 503 page for browsers, JSON for the rest."""
     if not wants_html(Request(scope)):
         return json_unavailable(scope, exc)
