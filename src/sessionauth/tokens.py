@@ -50,6 +50,7 @@ RANDOM_LENGTH = 43  # len(base64url(32 bytes)) without padding
 GROUP_BYTES = 8
 GROUP_LENGTH = 11  # len(base64url(8 bytes)) without padding
 TOKEN_LENGTHS = (RANDOM_LENGTH, GROUP_LENGTH + RANDOM_LENGTH)
+DIGEST_BYTES = 16
 MAC_BYTES = 16
 MAC_LENGTH = 22  # len(base64url(16 bytes)) without padding
 COOKIE_VALUE_LENGTHS = frozenset(length + 1 + MAC_LENGTH for length in TOKEN_LENGTHS)
@@ -84,13 +85,15 @@ def new_token(user_id: str | None = None) -> str:
 
 
 def storage_id(token: str) -> str:
-    """Return the id a store keeps for ``token``: its SHA-256, base64url without padding.
+    """Return the id a store keeps for ``token``: a hash of it, base64url without padding.
 
-    For a grouped token, the id is ``<group>.<sha256 of the whole token>``. The token has 256
-    random bits, so an unkeyed hash is preimage-resistant on its own and stays valid across
-    secret rotations.
+    For a grouped token, the id is ``<group>.<digest of the whole token>``. The digest is
+    SHA-256 truncated to 128 bits: the token has 256 random bits, so finding a token for a
+    stored id still takes 2**128 hashes, and collisions between live sessions stay out of reach
+    (2**64 sessions), while every stored id and every Redis key is 21 bytes shorter. An unkeyed
+    hash stays valid across secret rotations.
     """
-    digest = _b64(hashlib.sha256(token.encode("ascii")).digest())
+    digest = _b64(hashlib.sha256(token.encode("ascii")).digest()[:DIGEST_BYTES])
     if len(token) == RANDOM_LENGTH:
         return digest
     return f"{token[:GROUP_LENGTH]}.{digest}"

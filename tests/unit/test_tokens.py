@@ -24,13 +24,13 @@ def test_tokens_carry_256_bits_and_never_repeat() -> None:
         assert len(base64.urlsafe_b64decode(token + "=")) == 32
 
 
-def test_storage_id_is_the_sha256_and_not_the_token() -> None:
-    """The store key is SHA-256(token); it never contains the token itself."""
+def test_storage_id_is_a_128_bit_sha256_and_not_the_token() -> None:
+    """The store key is SHA-256(token) truncated to 128 bits; it never holds the token."""
     token = new_token()
     sid = storage_id(token)
     assert token not in sid
-    expected = base64.urlsafe_b64encode(hashlib.sha256(token.encode()).digest()).rstrip(b"=")
-    assert sid == expected.decode()
+    digest = hashlib.sha256(token.encode()).digest()[:16]
+    assert sid == base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
 def test_logged_in_tokens_start_with_the_user_group() -> None:
@@ -46,8 +46,8 @@ def test_storage_id_of_a_grouped_token_names_the_group() -> None:
     """A logged-in session's storage id is '<group>.<sha256>'; an anonymous one has no group."""
     token = new_token("7")
     sid = storage_id(token)
-    digest = base64.urlsafe_b64encode(hashlib.sha256(token.encode()).digest()).rstrip(b"=")
-    assert sid == f"{user_group('7')}.{digest.decode()}"
+    digest = base64.urlsafe_b64encode(hashlib.sha256(token.encode()).digest()[:16])
+    assert sid == f"{user_group('7')}.{digest.rstrip(b'=').decode()}"
     assert group_of(sid) == user_group("7")
     assert group_of(storage_id(new_token())) is None
     assert token not in sid
