@@ -8,6 +8,7 @@ from a URL; close it with ``await store.aclose()`` (or ``async with``).
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import unquote
 
 from sessionauth.errors import ConfigurationError
 from sessionauth.policy import Clock, system_clock
@@ -17,6 +18,21 @@ from sessionauth.stores.memory import MemoryStore
 __all__ = ["MemoryStore", "SessionStore", "open_store"]
 
 _SCHEMES = "memory://, sqlite:///PATH, redis://, rediss://, redis+sentinel://, redis+cluster://, postgresql://"
+
+
+def _pop_query(url: str, name: str) -> tuple[str, str | None]:
+    """Remove option ``name`` from a URL's query; return the URL and the option's value."""
+    base, question, query = url.partition("?")
+    if not question:
+        return url, None
+    kept, value = [], None
+    for item in query.split("&"):
+        key, _, raw = item.partition("=")
+        if key == name:
+            value = unquote(raw)
+        elif item:
+            kept.append(item)
+    return (f"{base}?{'&'.join(kept)}" if kept else base), value
 
 
 def missing_extra(extra: str, error: ImportError) -> ConfigurationError:
@@ -45,6 +61,8 @@ def open_store(
         clock: Time source for expiry decisions.
         timeout: Seconds a store operation may take before raising ``StoreUnavailable``.
         **options: Backend-specific keyword arguments (``prefix`` for Redis, ``table`` for SQL).
+            A Redis URL may also carry the key prefix as ``?prefix=app1:`` (default ``sa:``),
+            so several deployments or test runs can share one Redis database.
 
     Raises:
         ConfigurationError: For an unknown scheme or a backend whose extra is not installed.
@@ -57,6 +75,9 @@ def open_store(
 
         return SQLiteStore.from_url(url, clock=clock, timeout=timeout, **options)
     if scheme in ("redis", "rediss", "redis+sentinel", "redis+cluster"):
+        url, prefix = _pop_query(url, "prefix")
+        if prefix is not None:
+            options.setdefault("prefix", prefix)
         try:
             from sessionauth.stores.redis import RedisStore
         except ImportError as exc:
