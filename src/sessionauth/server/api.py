@@ -101,7 +101,7 @@ async def admin(user_id: AdminId) -> s.AdminArea:
     return s.AdminArea()
 
 
-@router.delete("/users/{user_id}", responses=_errors(401, 403, 404))
+@router.delete("/users/{user_id}", responses=_errors(400, 401, 403, 404))
 async def delete_user(request: Request, user_id: int, admin_id: AdminId) -> s.Success:
     """Delete a user; every session of theirs ends at once."""
     await _auth(request).delete_user(user_id)
@@ -132,7 +132,7 @@ async def list_sessions(request: Request, user_id: UserId) -> s.SessionList:
     return s.SessionList(sessions=[s.SessionOut.of(info) for info in infos])
 
 
-@router.delete("/sessions/{handle}", responses=_errors(401, 403, 404))
+@router.delete("/sessions/{handle}", responses=_errors(400, 401, 403, 404))
 async def revoke_session(request: Request, handle: Handle, user_id: UserId) -> s.Success:
     """Sign out one of my sessions (this one included) by its handle."""
     session = _session(request)
@@ -204,7 +204,7 @@ async def update_user(
     return s.UserResult(user=s.UserDetail.of(user))
 
 
-@router.post("/users/{user_id}/revoke-sessions", responses=_errors(401, 403, 404))
+@router.post("/users/{user_id}/revoke-sessions", responses=_errors(400, 401, 403, 404))
 async def revoke_user_sessions(request: Request, user_id: int, admin_id: AdminId) -> s.Revoked:
     """End every session of a user."""
     auth = _auth(request)
