@@ -27,7 +27,6 @@ from collections.abc import Awaitable, Iterable, Sequence
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import unquote
 
 import aiosqlite
 
@@ -459,7 +458,7 @@ class RedisCounter(AttemptCounter):
         self._prefix = prefix
         self._timeout = timeout
         self._hit = client.register_script(_HIT_SCRIPT)
-        self._owned: list[Redis | RedisCluster] = []
+        self._owned: list[Any] = []
         # A RedisCluster client must learn the topology before concurrent use: commands racing
         # its lazy initialisation can be sent twice, so 50 concurrent INCRs on a fresh client
         # count 52 (redis-py 8.1; see redis/redis-py#3935). Plain clients need nothing.
@@ -490,53 +489,16 @@ class RedisCounter(AttemptCounter):
             ConfigurationError: For a malformed URL or a missing ``redis`` extra.
         """
         try:
-            from redis import exceptions as rx
-            from redis.asyncio import Redis
-            from redis.asyncio.cluster import ClusterNode, RedisCluster
-            from redis.asyncio.retry import Retry
-            from redis.asyncio.sentinel import Sentinel
-            from redis.backoff import NoBackoff
+            from sessionauth.stores.redis_urls import client_from_url
         except ImportError as exc:
             from sessionauth.stores import missing_extra
 
             raise missing_extra("redis", exc) from exc
-        # Retrying a script whose reply was lost could count a failure twice, so only a
-        # connection found dead before sending (a stale pooled one) is retried.
-        options: dict[str, Any] = {
-            "socket_timeout": timeout,
-            "socket_connect_timeout": timeout,
-            "retry": Retry(NoBackoff(), 1, supported_errors=(rx.ConnectionError,)),
-        }
-        scheme = url.partition("://")[0].lower()
-        owned: list[Any] = []
-        client: Redis | RedisCluster
-        if scheme == "redis+cluster":
-            auth, nodes, path, query = _split_hosts(url, default_port=6379)
-            if path or query:
-                raise ConfigurationError("redis+cluster:// URLs take no database or options")
-            startup = [ClusterNode(host, port) for host, port in nodes]
-            client = RedisCluster(startup_nodes=startup, **options, **auth)
-        elif scheme == "redis+sentinel":
-            auth, nodes, service, query = _split_hosts(url, default_port=26379)
-            db = query.removeprefix("db=")
-            if not service or "/" in service or not (query == "" or db.isdigit()):
-                raise ConfigurationError(
-                    "expected redis+sentinel://h1:p1,h2:p2/service[?db=N] as the Redis URL"
-                )
-            sentinel_options = {**options, "retry": Retry(NoBackoff(), 0)}
-            # redis-py leaves Sentinel's __init__ unannotated.
-            sentinel = Sentinel(  # type: ignore[no-untyped-call]
-                nodes, sentinel_kwargs=sentinel_options, **options
-            )
-            client = sentinel.master_for(service, db=int(db or 0), **auth)
-            owned.extend(sentinel.sentinels)
-        else:
-            try:
-                client = Redis.from_url(url, **options)
-            except ValueError as exc:  # a bad port, db or query option
-                raise ConfigurationError(f"invalid Redis URL: {exc}") from exc
-        counter = cls(client, clock=clock, prefix=prefix, timeout=timeout)
-        counter._owned = [client, *owned]
+        # The session store's parsing and fail-fast settings: only a connection found dead
+        # before sending is retried, so a lost script reply never counts a failure twice.
+        clients = client_from_url(url, timeout=timeout)
+        counter = cls(clients.client, clock=clock, prefix=prefix, timeout=timeout)
+        counter._owned = [clients]
         return counter
 
     async def _guard(self, operation: Awaitable[_T]) -> _T:
@@ -590,37 +552,3 @@ class RedisCounter(AttemptCounter):
         owned, self._owned = self._owned, []
         for client in owned:
             await client.aclose()
-
-
-def _split_hosts(
-    url: str, *, default_port: int
-) -> tuple[dict[str, Any], list[tuple[str, int]], str, str]:
-    """Split a multi-host Redis URL into credentials, ``(host, port)`` pairs, path and query.
-
-    Raises:
-        ConfigurationError: For a URL without hosts or with a malformed ``host:port``.
-    """
-    rest = url.partition("://")[2]
-    rest, _, query = rest.partition("?")
-    netloc, _, path = rest.partition("/")
-    userinfo, at, hosts = netloc.rpartition("@")
-    auth: dict[str, Any] = {}
-    if at:
-        username, _, password = userinfo.partition(":")
-        auth = {"username": unquote(username), "password": unquote(password)}
-        auth = {name: value for name, value in auth.items() if value}
-    nodes = []
-    for item in hosts.split(",") if hosts else ():
-        if item.startswith("["):  # [IPv6] or [IPv6]:port
-            host, _, port = item[1:].partition("]")
-            port = port.removeprefix(":")
-        elif item.count(":") == 1:
-            host, _, port = item.partition(":")
-        else:  # a name or IPv4 address without a port
-            host, port = item, ""
-        if not host or not (port == "" or port.isdigit()) or (":" in host and "[" not in item):
-            raise ConfigurationError(f"bad host:port {item!r} in a Redis URL")
-        nodes.append((host, int(port or default_port)))
-    if not nodes:
-        raise ConfigurationError("the Redis URL names no host")
-    return auth, nodes, unquote(path), query

@@ -30,12 +30,12 @@ class ReadBatcher:
 
     def __init__(self, client: Any):
         self._client = client
-        self._queue: list[tuple[tuple[bytes, ...], asyncio.Future[Any]]] = []
+        self._queue: list[tuple[tuple[str | bytes, ...], asyncio.Future[Any]]] = []
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
 
-    def read(self, *command: bytes) -> asyncio.Future[Any]:
-        """Queue a read (``b"GET", key`` or ``b"HGET", key, field``); await the future."""
+    def read(self, *command: str | bytes) -> asyncio.Future[Any]:
+        """Queue a read (``"GET", key`` or ``"HGET", key, field``); await the future."""
         loop = asyncio.get_running_loop()
         if self._task is None or self._task.done():
             self._wake = asyncio.Event()
@@ -58,7 +58,7 @@ class ReadBatcher:
             if batch:
                 await self._send(batch)
 
-    async def _send(self, batch: list[tuple[tuple[bytes, ...], asyncio.Future[Any]]]) -> None:
+    async def _send(self, batch: list[tuple[tuple[str | bytes, ...], asyncio.Future[Any]]]) -> None:
         pipe = self._client.pipeline(transaction=False)
         for command, _ in batch:
             pipe.execute_command(*command)

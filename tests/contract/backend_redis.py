@@ -1,0 +1,102 @@
+"""The Redis store under the contract suite, on the shared Redis, under a prefix of its own."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
+
+from sessionauth.errors import StoreUnavailable
+from sessionauth.record import SessionRecord
+from sessionauth.stores.redis import RedisStore
+from sessionauth.tokens import new_token, storage_id
+from tests.contract.harness import Harness
+from tests.support.clock import FakeClock
+
+# A byte that msgpack never uses: no decoder accepts a value made of it.
+INVALID_MSGPACK = b"\xc1"
+
+
+async def delete_keys(client: Redis | RedisCluster, prefix: str) -> int:
+    """Delete every key under ``prefix`` (SCAN MATCH, one key per DEL; never FLUSHDB).
+
+    Works on Cluster too: the scan visits every master and each DEL goes to its key's slot.
+    """
+    if not prefix or any(char in prefix for char in "*?[]\\"):
+        raise ValueError(f"refusing to delete by the prefix {prefix!r}: it must be literal")
+    keys = [key async for key in client.scan_iter(match=f"{prefix}*", count=500)]
+    for key in keys:
+        await client.delete(key)
+    return len(keys)
+
+
+async def corrupt_session(client: Redis | RedisCluster, prefix: str, sid: str) -> None:
+    """Overwrite the session's record with bytes msgpack refuses (a user's hash field, or an
+    anonymous session's string key).
+    """
+    group, dot, digest = sid.partition(".")
+    if not dot:
+        await client.set(f"{prefix}a:{sid}".encode(), INVALID_MSGPACK, keepttl=True)
+        return
+    field = base64.urlsafe_b64decode(digest + "=" * (-len(digest) % 4))
+    await client.hset(f"{prefix}u:{group}".encode(), field, INVALID_MSGPACK)
+
+
+async def until_replicas_acknowledge(store: RedisStore, *, within: float = 30.0) -> None:
+    """Wait until a session ``create`` (which WAITs for replicas) succeeds.
+
+    A replica that has just synced is listed as online, but the master streams to it only after
+    its first acknowledgement, up to a second later; until then every WAIT times out.
+    """
+    deadline = time.monotonic() + within
+    sid, now = storage_id(new_token()), time.time()
+    probe = SessionRecord(data={}, created=now, seen=now, issued=now, expires=now + 60)
+    while True:
+        try:
+            await store.create(sid, probe)
+            break
+        except StoreUnavailable:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.05)
+    await store.delete(sid)
+
+
+@asynccontextmanager
+async def redis_harness(
+    url: str, clock: FakeClock, prefix: str, **options: Any
+) -> AsyncIterator[Harness]:
+    """Yield a store on ``url`` under ``prefix``; afterwards delete every key under it."""
+    store = RedisStore.from_url(url, clock=clock, prefix=prefix, **options)
+    # A second store of our own for the backdoor and the cleanup: the suite closes the first.
+    backdoor = RedisStore.from_url(url, clock=clock, prefix=prefix, wait_replicas=0)
+    client = backdoor._client
+    if store._wait_replicas:
+        await until_replicas_acknowledge(store)
+
+    async def corrupt(sid: str) -> None:
+        await corrupt_session(client, prefix, sid)
+
+    try:
+        yield Harness(store=store, corrupt=corrupt, expires_by_itself=True)
+    finally:
+        try:
+            await delete_keys(client, prefix)
+        finally:
+            await backdoor.aclose()
+
+
+@asynccontextmanager
+async def open_harness(clock: FakeClock, request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
+    """Yield a store on the shared Redis (DB 13) under this test's own key prefix."""
+    url: str = request.getfixturevalue("redis_url")
+    prefix: str = request.getfixturevalue("redis_prefix")
+    async with redis_harness(url, clock, prefix) as harness:
+        yield harness
