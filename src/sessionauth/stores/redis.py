@@ -270,7 +270,7 @@ class RedisStore(SessionStore):
         # Leave room in the timeout for the write before the WAIT.
         self._wait_ms = max(1, _ms(min(timeout / 2, 0.5)))
         # A cluster pipeline may span servers; loads there go one by one.
-        self._batcher = None if cluster else ReadBatcher(client)
+        self._batcher = None if cluster else ReadBatcher(client, timeout=timeout)
         self._update_script = client.register_script(_UPDATE)
         self._create_script = client.register_script(_CREATE)
         self._delete_user_script = client.register_script(_DELETE_USER)
@@ -345,10 +345,16 @@ class RedisStore(SessionStore):
             return None
         key, field = located
         command = ("HGET", key, field) if field else ("GET", key)
-        if self._batcher is not None:
-            blob = await self._run(self._batcher.read(*command))
-        else:
+        if self._batcher is None:
             blob = await self._run(self._client.execute_command(*command))
+        else:
+            # The batcher bounds the round trip (one timer per batch, not per request).
+            try:
+                blob = await self._batcher.read(*command)
+            except (*_UNAVAILABLE, rx.ResponseError) as exc:
+                if not _is_outage(exc):
+                    raise
+                raise StoreUnavailable(f"Redis session store unavailable: {exc!r}") from exc
         return None if blob is None else _decode(blob, _ms(self._clock()))
 
     async def create(self, sid: str, record: SessionRecord) -> None:
