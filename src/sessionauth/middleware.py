@@ -262,7 +262,7 @@ class SessionMiddleware:
 class _Committer:
     """The ``send`` wrapper: commits the session when the response starts."""
 
-    __slots__ = ("_done", "_middleware", "_replaced", "_scope", "_send", "_session", "_stale")
+    __slots__ = ("_middleware", "_replaced", "_scope", "_send", "_session", "_stale")
 
     def __init__(
         self, middleware: SessionMiddleware, scope: Scope, send: Send, session: Session, stale: bool
@@ -298,8 +298,14 @@ def _private_headers(
     headers: list[tuple[bytes, bytes]], added: list[tuple[bytes, bytes]]
 ) -> list[tuple[bytes, bytes]]:
     """Add the session's cookies and mark the response private: ``no-store``, ``Vary: Cookie``."""
-    out = [h for h in headers if h[0].lower() not in (b"cache-control", _VARY)]
-    vary = [v for k, v in headers if k.lower() == _VARY]
+    # ASGI header names are lower-case, so exact comparisons suffice.
+    out, vary = [], []
+    for header in headers:
+        name = header[0]
+        if name == _VARY:
+            vary.append(header[1])
+        elif name != b"cache-control":
+            out.append(header)
     out.append(_NO_STORE)
     out.append((_VARY, b", ".join([*vary, b"Cookie"]) if vary else b"Cookie"))
     out.extend(added)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -45,8 +44,7 @@ async def corrupt_session(client: Redis | RedisCluster, prefix: str, sid: str) -
     if not dot:
         await client.set(f"{prefix}a:{sid}".encode(), INVALID_MSGPACK, keepttl=True)
         return
-    field = base64.urlsafe_b64decode(digest + "=" * (-len(digest) % 4))
-    await client.hset(f"{prefix}u:{group}".encode(), field, INVALID_MSGPACK)
+    await client.hset(f"{prefix}u:{group}".encode(), digest.encode(), INVALID_MSGPACK)
 
 
 async def until_replicas_acknowledge(store: RedisStore, *, within: float = 30.0) -> None:

@@ -151,7 +151,7 @@ def open_counter(
     url: str,
     *,
     clock: Clock = system_clock,
-    prefix: str = DEFAULT_PREFIX,
+    prefix: str | None = None,
     timeout: float = DEFAULT_TIMEOUT,
 ) -> AttemptCounter:
     """Build the counter that ``url`` names; it owns its connections and opens them lazily.
@@ -164,7 +164,9 @@ def open_counter(
             ``rediss://…``, ``redis+cluster://host:port`` or
             ``redis+sentinel://[:password@]h1:p1,h2:p2/service[/db]``.
         clock: The time source deciding windows.
-        prefix: The key prefix for Redis (ignored by the others).
+        prefix: The key prefix for Redis (ignored by the others). By default, a Redis URL's
+            ``?prefix=app1:`` (the session store's, see :func:`~sessionauth.stores.open_store`)
+            followed by ``attempts:``, else :data:`DEFAULT_PREFIX`.
         timeout: Seconds an operation may take before raising ``StoreUnavailable``.
 
     Raises:
@@ -182,6 +184,12 @@ def open_counter(
     if scheme in ("postgresql", "postgres"):
         return backends.PostgresCounter(url, clock=clock, timeout=timeout)
     if scheme in ("redis", "rediss", "redis+cluster", "redis+sentinel"):
+        from sessionauth.stores import _pop_query
+
+        # One URL names both the sessions and the counters: the store's namespace holds both.
+        url, url_prefix = _pop_query(url, "prefix")
+        if prefix is None:
+            prefix = DEFAULT_PREFIX if url_prefix is None else f"{url_prefix}attempts:"
         return backends.RedisCounter.from_url(url, clock=clock, prefix=prefix, timeout=timeout)
     raise ConfigurationError(f"unknown attempt counter URL {url!r}; use one of {_SCHEMES}")
 

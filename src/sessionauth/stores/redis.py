@@ -2,7 +2,7 @@
 
 Layout, under a key prefix (``sa:`` by default)::
 
-    {prefix}u:{group}   HASH: one field per logged-in session, the 16-byte digest of its token,
+    {prefix}u:{group}   HASH: one field per logged-in session (the digest part of its id),
                         holding the session's record; PEXPIREAT at the latest session expiry
     {prefix}a:{digest}  STRING: an anonymous session's record; PEXPIREAT at its expiry
 
@@ -40,8 +40,6 @@ is what makes this store small and exact:
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 from collections.abc import Awaitable, Mapping
 from typing import Any, TypeVar, cast
 
@@ -56,7 +54,7 @@ from sessionauth.record import RecordUpdate, SessionRecord
 from sessionauth.stores.base import DEFAULT_TIMEOUT, SessionStore
 from sessionauth.stores.redis_batch import ReadBatcher
 from sessionauth.stores.redis_urls import RedisClients, client_from_url
-from sessionauth.tokens import group_of, user_group
+from sessionauth.tokens import user_group
 
 __all__ = ["RedisStore"]
 
@@ -178,14 +176,6 @@ def _is_outage(exc: Exception) -> bool:
 
 def _ms(seconds: float) -> int:
     return round(seconds * 1000)
-
-
-def _digest(encoded: str) -> bytes | None:
-    """The raw bytes of a storage id's digest part, or ``None`` if it is not base64url."""
-    try:
-        return base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
-    except (binascii.Error, ValueError):
-        return None
 
 
 def _encode(record: SessionRecord) -> bytes:
@@ -317,16 +307,15 @@ class RedisStore(SessionStore):
 
     def _locate(self, sid: str) -> tuple[bytes, bytes] | None:
         """Return (key, field) for a storage id; field ``b""`` means an anonymous string key."""
-        group = group_of(sid)
-        if group is None:
+        group, dot, digest = sid.partition(".")
+        if not dot:
             return self._anon_prefix + sid.encode(), b""
-        digest = _digest(sid[len(group) + 1 :])
-        if digest is None:
+        if not digest:
             return None
-        return self._user_prefix + group.encode(), digest
+        return self._user_prefix + group.encode(), digest.encode()
 
     def _sid(self, group: str, field: bytes) -> str:
-        return f"{group}.{base64.urlsafe_b64encode(field).rstrip(b'=').decode()}"
+        return f"{group}.{field.decode()}"
 
     async def _run(self, operation: Awaitable[_T]) -> _T:
         """Await ``operation`` within the timeout, turning backend failures into ours."""
