@@ -37,9 +37,7 @@ async def delete_keys(client: Redis | RedisCluster, prefix: str) -> int:
 
 
 async def corrupt_session(client: Redis | RedisCluster, prefix: str, sid: str) -> None:
-    """Overwrite the session's record with bytes msgpack refuses (a user's hash field, or an
-    anonymous session's string key).
-    """
+    """Overwrite the session's record (a user's hash field, or a string key) with bad bytes."""
     group, dot, digest = sid.partition(".")
     if not dot:
         await client.set(f"{prefix}a:{sid}".encode(), INVALID_MSGPACK, keepttl=True)

@@ -1,0 +1,104 @@
+"""Benchmark app: Starlette + sessionauth's SessionMiddleware, speaking the bench contract.
+
+The contract is ../../../shared/bench/README.md's: POST /login (bcrypt cost 10), GET /dashboard,
+GET /admin, POST /logout, cookie ``sessionId`` on plain HTTP with a 24 h lifetime. The session
+store comes from ``BENCH_STORE_URL`` (default: ``REDIS_URL``), so the same app measures every
+store: ``redis://``, ``sqlite:///path``, ``postgresql://``.
+
+Only library code runs per request: no reference-server routes, no CSRF (the contract's clients
+send no token), as the peers do.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import bcrypt
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from sessionauth import CookieConfig, Keyring, SessionMiddleware, TimeoutPolicy, open_store
+
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+STORE_URL = os.environ.get("BENCH_STORE_URL") or REDIS_URL
+EMAIL = os.environ.get("BENCH_EMAIL", "bench@example.com")
+PASSWORD = os.environ.get("BENCH_PASSWORD", "correct-horse-battery-staple-bench-password-42")
+
+USER = {"id": 1, "email": EMAIL, "role": "admin"}
+PASSWORD_HASH = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=10))
+
+
+def unauthorized() -> JSONResponse:
+    return JSONResponse({"error": "Authentication required"}, status_code=401)
+
+
+async def login(request: Request) -> JSONResponse:
+    try:
+        body = await request.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        body = {}
+    password = body.get("password")
+    if (
+        body.get("email") != USER["email"]
+        or not isinstance(password, str)
+        or not await run_in_threadpool(bcrypt.checkpw, password.encode(), PASSWORD_HASH)
+    ):
+        return JSONResponse({"error": "Invalid credentials"}, status_code=401)
+    # set_user regenerates: new token, the pre-login record (if any) deleted.
+    request.session.set_user(str(USER["id"]))
+    request.session["role"] = USER["role"]
+    return JSONResponse({"success": True, "user": USER})
+
+
+async def dashboard(request: Request) -> JSONResponse:
+    user_id = request.session.user_id
+    if user_id is None:
+        return unauthorized()
+    return JSONResponse({"userId": int(user_id)})
+
+
+async def admin(request: Request) -> JSONResponse:
+    if request.session.user_id is None:
+        return unauthorized()
+    if request.session.get("role") != "admin":
+        return JSONResponse({"error": "Insufficient permissions"}, status_code=403)
+    return JSONResponse({"message": "Admin area"})
+
+
+async def logout(request: Request) -> JSONResponse:
+    request.session.destroy()
+    return JSONResponse({"success": True})
+
+
+store = open_store(STORE_URL)
+
+
+@asynccontextmanager
+async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    yield
+    await store.aclose()
+
+
+app = SessionMiddleware(
+    Starlette(
+        routes=[
+            Route("/login", login, methods=["POST"]),
+            Route("/dashboard", dashboard, methods=["GET"]),
+            Route("/admin", admin, methods=["GET"]),
+            Route("/logout", logout, methods=["POST"]),
+        ],
+        lifespan=lifespan,
+    ),
+    store=store,
+    keyring=Keyring([os.environ.get("BENCH_SECRET") or secrets.token_urlsafe(48)]),
+    cookie=CookieConfig(secure=False, name="sessionId"),
+    policy=TimeoutPolicy(idle_timeout=86400, absolute_timeout=86400),
+)
