@@ -42,6 +42,9 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    access_log: Annotated[
+        bool, typer.Option(help="Log every request (off behind a proxy that logs them).")
+    ] = True,
 ) -> None:
     """Run the reference server (uvicorn, uvloop, httptools)."""
     import uvicorn
@@ -68,6 +71,7 @@ def serve(
         proxy_headers=bool(proxies),
         forwarded_allow_ips=proxies or None,
         server_header=False,
+        access_log=access_log,
         log_config=_log_config(),
     )
 

@@ -32,7 +32,6 @@ from sessionauth.auth.flows import Authenticator
 from sessionauth.auth.passwords import PasswordHasher
 from sessionauth.auth.throttle import AttemptCounter, open_counter
 from sessionauth.auth.users import open_user_store
-from sessionauth.config import CookieConfig
 from sessionauth.csrf import CSRFMiddleware
 from sessionauth.middleware import SessionMiddleware
 from sessionauth.origins import TrustedCORSMiddleware, validate_origins
@@ -146,7 +145,7 @@ def create_app(
         SessionMiddleware,
         store=store,
         keyring=keyring,
-        cookie=CookieConfig(secure=settings.secure_cookie),
+        cookie=settings.cookie(),
         policy=policy,
         on_unavailable=unavailable_responder(metrics),
     )

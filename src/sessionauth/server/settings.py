@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from sessionauth.config import CookieConfig
 from sessionauth.errors import ConfigurationError
 from sessionauth.origins import validate_origins
 from sessionauth.policy import TimeoutPolicy
@@ -48,6 +49,8 @@ class Settings(BaseSettings):
         store_url: The session store URL; ``None`` means the same as ``database_url``.
         allowed_origins: Trusted origins for CORS and the CSRF origin layer.
         cookie_secure: Force the cookie's ``Secure`` flag; ``None`` means on in production.
+        cookie_name: The session cookie's name; ``None`` means ``__Host-session`` when Secure,
+            else ``session``.
         trusted_proxies: Addresses or networks whose ``X-Forwarded-*`` headers count.
         idle_timeout: Seconds of inactivity after which a session dies.
         absolute_timeout: Seconds after login after which a session dies regardless.
@@ -63,6 +66,7 @@ class Settings(BaseSettings):
     store_url: str | None = None
     allowed_origins: CSV = ()
     cookie_secure: bool | None = None
+    cookie_name: str | None = None
     trusted_proxies: CSV = ()
     idle_timeout: float = Field(default=24 * 3600, gt=0)
     absolute_timeout: float = Field(default=7 * 24 * 3600, gt=0)
@@ -75,7 +79,7 @@ class Settings(BaseSettings):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
 
-    @field_validator("secret", "store_url", "cookie_secure", mode="before")
+    @field_validator("secret", "store_url", "cookie_secure", "cookie_name", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         # `SESSIONAUTH_SECRET=` in a shell or compose file means "not set", not "empty key".
@@ -95,6 +99,10 @@ class Settings(BaseSettings):
     def secure_cookie(self) -> bool:
         """Whether the session cookie is ``Secure`` (forced, else on in production only)."""
         return self.production if self.cookie_secure is None else self.cookie_secure
+
+    def cookie(self) -> CookieConfig:
+        """Return the session cookie settings (validated: a bad name fails at start-up)."""
+        return CookieConfig(secure=self.secure_cookie, name=self.cookie_name or "")
 
     def policy(self) -> TimeoutPolicy:
         """Return the session timeout policy these settings describe.
