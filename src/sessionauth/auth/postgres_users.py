@@ -34,13 +34,17 @@ _COLUMNS = "id, email, role, password_hash, disabled, created_at"
 # What "the database is not usable right now" looks like from asyncpg: the socket fails (OSError,
 # including connection refused), the connection drops or cannot be made (class 08), the server
 # is shutting down, starting up or cancelled the query (class 57), or it ran out of connections,
-# memory or disk (class 53). Anything else is a bug and should surface as one.
+# memory or disk (class 53), or a pooled connection died before or while being used
+# ("connection is closed"; asyncpg#1069's "cannot switch to state"). Anything else is a bug and
+# should surface as one.
 _UNAVAILABLE = (
     OSError,
     TimeoutError,
     asyncpg.PostgresConnectionError,
     asyncpg.OperatorInterventionError,
     asyncpg.InsufficientResourcesError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
 )
 
 

@@ -248,6 +248,9 @@ def _postgres_unavailable() -> tuple[type[BaseException], ...]:
         pg.InvalidAuthorizationSpecificationError,
         pg.InvalidCatalogNameError,
         pg.ReadOnlySQLTransactionError,
+        # A pooled connection the server killed while idle (asyncpg#1069); the pool's reset
+        # fails on it and terminates it.
+        pg.InternalClientError,
     )
 
 

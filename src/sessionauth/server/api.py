@@ -5,6 +5,7 @@ Every unsafe route runs behind the CSRF middleware (origin layer, then the token
 must be JSON. Guards come from :mod:`sessionauth.auth.guards`; the role they check is the one in
 the session, which a role change rewrites in every live session at once. Errors are raised as
 domain exceptions and turned into ``{"error": ...}`` by :mod:`sessionauth.server.handlers`.
+The tutorial's three read routes live in :mod:`sessionauth.server.hot_routes`.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from starlette.responses import JSONResponse, Response
 from sessionauth.auth.client_address import client_address
 from sessionauth.auth.flows import Authenticator
 from sessionauth.auth.guards import require_auth, require_role
-from sessionauth.csrf import csrf_token
 from sessionauth.errors import StoreUnavailable, UserNotFound
 from sessionauth.server import schemas as s
 from sessionauth.server.metrics import CONTENT_TYPE, Metrics
@@ -80,25 +80,6 @@ async def logout(request: Request, user_id: UserId) -> s.Success:
     del user_id
     await _auth(request).logout(_session(request), address=_address(request))
     return s.Success()
-
-
-@router.get("/csrf-token")
-async def get_csrf_token(request: Request) -> s.CSRFToken:
-    """A freshly masked CSRF token for this session (send it as ``X-CSRF-Token``)."""
-    return s.CSRFToken(csrfToken=csrf_token(_session(request), request.app.state.keyring))
-
-
-@router.get("/dashboard", responses=_errors(401))
-async def dashboard(user_id: UserId) -> s.Dashboard:
-    """The signed-in user's id."""
-    return s.Dashboard(userId=int(user_id))
-
-
-@router.get("/admin", responses=_errors(401, 403))
-async def admin(user_id: AdminId) -> s.AdminArea:
-    """Administrators only."""
-    del user_id
-    return s.AdminArea()
 
 
 @router.delete("/users/{user_id}", responses=_errors(400, 401, 403, 404))

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
 
 from fastapi import FastAPI
 from starlette.types import Scope
@@ -35,7 +36,7 @@ from sessionauth.auth.users import open_user_store
 from sessionauth.csrf import CSRFMiddleware
 from sessionauth.middleware import SessionMiddleware
 from sessionauth.origins import TrustedCORSMiddleware, validate_origins
-from sessionauth.server import api, pages
+from sessionauth.server import api, hot_routes, pages
 from sessionauth.server.bootstrap import bootstrap_admin
 from sessionauth.server.handlers import (
     BodyLimitMiddleware,
@@ -56,6 +57,18 @@ UI_PREFIX = "/ui/"
 """HTML form posts go here (pages.py); every other path is the JSON API or a page GET."""
 
 _ANY_ADDRESS = ("0.0.0.0/0", "::/0")
+
+
+def _document_hot_routes(app: FastAPI) -> None:
+    """Make ``app.openapi()`` include the hot routes, which FastAPI's router does not know."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = hot_routes.document(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def is_api_request(scope: Scope) -> bool:
@@ -129,6 +142,9 @@ def create_app(
     app.state.metrics = metrics
     app.state.trusted_proxies = _trusted_proxies(settings)
     install_handlers(app, metrics)
+    # Ahead of everything: the requests a session serves most skip FastAPI's machinery.
+    app.router.routes[:0] = hot_routes.ROUTES
+    _document_hot_routes(app)
     app.include_router(api.router)
     app.include_router(pages.router)
     app.mount("/static", static_files(), name="static")

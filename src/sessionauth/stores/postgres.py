@@ -70,6 +70,10 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.InvalidAuthorizationSpecificationError,  # class 28: login refused
     asyncpg.exceptions.InvalidCatalogNameError,  # the database is gone
     asyncpg.exceptions.ReadOnlySQLTransactionError,  # a standby after a failover
+    # "cannot switch to state 12; another operation (2) is in progress": a pooled connection
+    # that got the server's FATAL (shutdown, pg_terminate_backend) while idle, before asyncpg
+    # saw the socket close (MagicStack/asyncpg#1069). _run terminates it.
+    asyncpg.exceptions.InternalClientError,
 )
 
 # Run as one simple-protocol script, hence one transaction. Concurrent CREATE ... IF NOT EXISTS
@@ -325,7 +329,10 @@ class PostgresStore(SessionStore):
         connection = await pool.acquire()
         try:
             result = await getattr(connection, method)(sql, *args)
-        except BaseException:
+        except BaseException as exc:
+            if isinstance(exc, asyncpg.exceptions.InternalClientError):
+                # Its protocol state is broken for good: the pool must open a fresh one.
+                connection.terminate()
             self._release_later(pool, connection)
             raise
         await pool.release(connection)
