@@ -59,16 +59,38 @@ UI_PREFIX = "/ui/"
 _ANY_ADDRESS = ("0.0.0.0/0", "::/0")
 
 
-def _document_hot_routes(app: FastAPI) -> None:
-    """Make ``app.openapi()`` include the hot routes, which FastAPI's router does not know."""
+def _complete_openapi(app: FastAPI) -> None:
+    """Make ``app.openapi()`` describe what the server really answers.
+
+    FastAPI's schema lacks the hot routes (not in its router), lists a 422 that the error
+    handlers turn into 400, and knows nothing of the answers the middleware gives before a
+    route runs: 413 and 415 for bodies, 503 when the store is down.
+    """
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = hot_routes.document(generate())
+            app.openapi_schema = _edge_answers(hot_routes.document(generate()))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _edge_answers(schema: dict[str, Any]) -> dict[str, Any]:
+    error = {
+        "description": "Error",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+    }
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            if responses.pop("422", None) is not None:
+                responses.setdefault("400", error)
+            if "requestBody" in operation:
+                responses.setdefault("413", error)
+                responses.setdefault("415", error)
+            responses.setdefault("503", error)
+    return schema
 
 
 def is_api_request(scope: Scope) -> bool:
@@ -144,7 +166,7 @@ def create_app(
     install_handlers(app, metrics)
     # Ahead of everything: the requests a session serves most skip FastAPI's machinery.
     app.router.routes[:0] = hot_routes.ROUTES
-    _document_hot_routes(app)
+    _complete_openapi(app)
     app.include_router(api.router)
     app.include_router(pages.router)
     app.mount("/static", static_files(), name="static")
