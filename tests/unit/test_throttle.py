@@ -256,6 +256,24 @@ async def test_open_counter_builds_each_backend_without_connecting(tmp_path: Pat
 
 
 @pytest.mark.parametrize(
+    ("url", "prefix"),
+    [
+        ("redis://127.0.0.1:1/0", "sessionauth:attempts:"),
+        ("redis://127.0.0.1:1/0?prefix=app1:", "app1:attempts:"),
+        ("redis+sentinel://127.0.0.1:1/mymaster?prefix=app1:", "app1:attempts:"),
+        ("redis+sentinel://127.0.0.1:1/mymaster?db=2&prefix=app1:", "app1:attempts:"),
+        ("redis+cluster://127.0.0.1:1?prefix=app1:", "app1:attempts:"),
+    ],
+)
+async def test_open_counter_keeps_to_the_store_urls_prefix(url: str, prefix: str) -> None:
+    """The session store URL's ``?prefix=`` namespaces the counters too, and is not sent on."""
+    counter = open_counter(url)
+    assert isinstance(counter, RedisCounter)
+    assert counter._prefix == prefix
+    await counter.aclose()
+
+
+@pytest.mark.parametrize(
     "url",
     [
         "memcached://127.0.0.1",

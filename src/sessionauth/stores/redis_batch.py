@@ -19,7 +19,7 @@ import contextlib
 import math
 from typing import Any
 
-from redis.exceptions import ResponseError
+from redis import exceptions as rx
 
 __all__ = ["ReadBatcher"]
 
@@ -98,6 +98,18 @@ class ReadBatcher:
                 future.set_result(reply)
 
     async def _round_trip(self, commands: list[tuple[str | bytes, ...]]) -> list[Any]:
+        """Send ``commands`` and read their replies; retry once if the connection was dead.
+
+        A pooled connection may have been closed while idle (a server restart, an idle
+        timeout). The reads are idempotent, so the batch is repeated once on a fresh
+        connection; a second failure is an outage.
+        """
+        try:
+            return await self._exchange(commands)
+        except rx.ConnectionError:
+            return await self._exchange(commands)
+
+    async def _exchange(self, commands: list[tuple[str | bytes, ...]]) -> list[Any]:
         """Write every command at once on one pooled connection, then read every reply.
 
         redis-py's ``Pipeline`` does the same with a per-command object, callback, retry and
@@ -114,7 +126,7 @@ class ReadBatcher:
                 try:
                     # The batch's own timeout bounds the reads: no timer per reply.
                     replies.append(await connection.read_response(timeout=math.inf))
-                except ResponseError as exc:  # one failed read; the rest still follow
+                except rx.ResponseError as exc:  # one failed read; the rest still follow
                     replies.append(exc)
         except BaseException:
             await connection.disconnect()
