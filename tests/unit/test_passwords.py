@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
 import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -14,7 +15,7 @@ import pytest
 from pwdlib.hashers.argon2 import Argon2Hasher
 from pwdlib.hashers.bcrypt import BcryptHasher
 
-from sessionauth.auth.passwords import PasswordHasher, PasswordPolicy
+from sessionauth.auth.passwords import HASH_THREAD_NICENESS, PasswordHasher, PasswordPolicy
 from sessionauth.errors import ConfigurationError, PasswordPolicyError
 
 PRODUCTION_PREFIX = "$argon2id$v=19$m=19456,t=2,p=1$"
@@ -326,3 +327,15 @@ async def test_concurrent_hashes_never_exceed_the_limit(monkeypatch: pytest.Monk
     results = await asyncio.gather(*(hasher.hash(f"password-{n}") for n in range(50)))
     assert len(set(results)) == 50
     assert peak == limit
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="per-thread niceness is Linux-only")
+async def test_hashing_threads_run_at_lower_priority_than_the_event_loop() -> None:
+    """Hashes run in threads whose niceness is raised, so they never starve request serving."""
+    hasher = PasswordHasher.for_tests()
+
+    def niceness() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    loop_niceness = niceness()
+    assert await hasher._run(niceness) == loop_niceness + HASH_THREAD_NICENESS

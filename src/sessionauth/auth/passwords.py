@@ -12,20 +12,31 @@
   the first 72, so accepting one would mean accepting anything with the same prefix. Users who
   signed up with such a password under a truncating library must reset it.
 * Hashing is CPU- and memory-heavy (about 19 MiB per argon2id call), so every call runs in a
-  worker thread and a capacity limiter bounds how many run at once; a burst of logins queues
-  instead of allocating 19 MiB each.
+  worker thread of the hasher's own pool, which bounds how many run at once: a burst of logins
+  queues instead of allocating 19 MiB each.
+* Those threads run at a slightly lower scheduling priority (Linux: niceness 3), and there are
+  only as many as usable cores. A hash releases the GIL: with Starlette's default 40-thread
+  pool, 32 concurrent logins took 32/33 of the core from the event loop and authenticated
+  requests waited 132 times longer at p99 (``benchmarks/scenarios.py``, login-burst). Now the
+  loop keeps about two thirds of a contended core (p99 1.8 times idle) while logins still
+  progress (3 bcrypt logins/s on a saturated core; all of it when requests are idle).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
 import os
 import secrets
+import sys
+import threading
 import unicodedata
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final, TypeVar
 
-import anyio
-import anyio.to_thread
 import argon2
 import argon2.exceptions
 from argon2.low_level import ARGON2_VERSION
@@ -109,6 +120,21 @@ class PasswordPolicy:
         return normalized
 
 
+_T = TypeVar("_T")
+
+HASH_THREAD_NICENESS: Final = 3
+"""How much lower the hashing threads' priority is than the event loop's (Linux niceness)."""
+
+
+def _lower_thread_priority() -> None:
+    # Per-thread niceness is Linux-specific: elsewhere PRIO_PROCESS would renice the whole
+    # process, event loop included, so other platforms keep the default priority.
+    if sys.platform == "linux":
+        # A sandbox that forbids it leaves the threads at normal priority.
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASH_THREAD_NICENESS)
+
+
 def _default_concurrency() -> int:
     # argon2id with p=1 keeps one core busy, so one hash per usable core saturates the CPU;
     # more threads would only add memory. sched_getaffinity respects container CPU pinning.
@@ -189,7 +215,11 @@ class PasswordHasher:
             memory_cost=memory_cost, time_cost=time_cost, parallelism=parallelism
         )
         self._bcrypt = BcryptHasher()
-        self._limiter = anyio.CapacityLimiter(concurrency)
+        self._executor = ThreadPoolExecutor(
+            max_workers=concurrency,
+            thread_name_prefix="sessionauth-hash",
+            initializer=_lower_thread_priority,
+        )
         # Made on first use, in a worker thread, rather than blocking the constructor.
         self._dummy_hash: str | None = None
 
@@ -200,7 +230,7 @@ class PasswordHasher:
             PasswordPolicyError: If the password breaks the policy (no hashing happens then).
         """
         normalized = self.policy.validate(password)
-        return await anyio.to_thread.run_sync(self._argon2.hash, normalized, limiter=self._limiter)
+        return await self._run(self._argon2.hash, normalized)
 
     async def verify(self, password: str, password_hash: str) -> tuple[bool, str | None]:
         """Check ``password`` against a stored argon2 or bcrypt hash.
@@ -216,9 +246,7 @@ class PasswordHasher:
             PasswordPolicyError: If the password is too long (no hashing happens then).
         """
         normalized = self.policy.normalize(password)
-        return await anyio.to_thread.run_sync(
-            self._verify_sync, normalized, password, password_hash, limiter=self._limiter
-        )
+        return await self._run(self._verify_sync, normalized, password, password_hash)
 
     async def dummy_verify(self, password: str) -> None:
         """Spend exactly what :meth:`verify` spends on an argon2 hash, for an unknown user.
@@ -231,7 +259,12 @@ class PasswordHasher:
             PasswordPolicyError: If the password is too long, exactly as :meth:`verify` would.
         """
         normalized = self.policy.normalize(password)
-        await anyio.to_thread.run_sync(self._dummy_verify_sync, normalized, limiter=self._limiter)
+        await self._run(self._dummy_verify_sync, normalized)
+
+    async def _run(self, function: Callable[..., _T], *args: Any) -> _T:
+        """Run ``function(*args)`` in the hasher's pool: bounded and at low priority."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(function, *args))
 
     def _verify_sync(
         self, normalized: str, raw: str, password_hash: str
