@@ -17,6 +17,7 @@ HTTP status codes. Catch the most specific class you can handle::
     │                               carries a named ``reason``: HTTP 403
     ├── SessionNotFound             no live session with that handle (for this user): HTTP 404
     └── UserError
+        ├── InvalidEmail            a string that cannot be a usable email address: HTTP 400
         ├── UserNotFound            no such user: HTTP 404
         └── DuplicateUser           the email is taken: HTTP 409
 """
@@ -29,6 +30,7 @@ __all__ = [
     "ConfigurationError",
     "DuplicateUser",
     "InvalidCredentials",
+    "InvalidEmail",
     "NotAuthenticated",
     "PasswordPolicyError",
     "PermissionDenied",
@@ -116,6 +118,10 @@ class SessionNotFound(SessionAuthError, LookupError):
 
 class UserError(SessionAuthError):
     """A user-store operation could not be carried out."""
+
+
+class InvalidEmail(UserError, ValueError):
+    """A string that cannot be a usable email address (see ``auth.users.normalize_email``)."""
 
 
 class UserNotFound(UserError, LookupError):

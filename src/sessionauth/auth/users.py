@@ -26,7 +26,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
-from sessionauth.errors import ConfigurationError, UserError, UserNotFound
+from sessionauth.errors import ConfigurationError, InvalidEmail, UserNotFound
 from sessionauth.policy import Clock, system_clock
 
 __all__ = [
@@ -59,10 +59,6 @@ _MAX_ID: Final = 2**63 - 1
 
 Column = Literal["role", "password_hash", "disabled"]
 """The columns the update operations may set."""
-
-
-class InvalidEmail(UserError, ValueError):
-    """A string that cannot be a usable email address."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
