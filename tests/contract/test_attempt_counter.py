@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from sessionauth.auth.throttle import AttemptCounter, MemoryCounter, open_counter
-from sessionauth.auth.throttle_backends import PostgresCounter, RedisCounter, SQLiteCounter
+from sessionauth.auth.throttle_redis import RedisCounter
+from sessionauth.auth.throttle_sql import PostgresCounter, SQLiteCounter
 from tests.support.clock import FakeClock
 
 WINDOW = 900.0

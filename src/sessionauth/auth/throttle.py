@@ -175,22 +175,24 @@ def open_counter(
     scheme = url.partition("://")[0].lower()
     if scheme == "memory":
         return MemoryCounter(clock)
-    from sessionauth.auth import throttle_backends as backends
-
     if scheme == "sqlite":
+        from sessionauth.auth.throttle_sql import SQLiteCounter
         from sessionauth.stores.sqlite import database_path
 
-        return backends.SQLiteCounter(database_path(url), clock=clock, timeout=timeout)
+        return SQLiteCounter(database_path(url), clock=clock, timeout=timeout)
     if scheme in ("postgresql", "postgres"):
-        return backends.PostgresCounter(url, clock=clock, timeout=timeout)
+        from sessionauth.auth.throttle_sql import PostgresCounter
+
+        return PostgresCounter(url, clock=clock, timeout=timeout)
     if scheme in ("redis", "rediss", "redis+cluster", "redis+sentinel"):
+        from sessionauth.auth.throttle_redis import RedisCounter
         from sessionauth.stores import _pop_query
 
         # One URL names both the sessions and the counters: the store's namespace holds both.
         url, url_prefix = _pop_query(url, "prefix")
         if prefix is None:
             prefix = DEFAULT_PREFIX if url_prefix is None else f"{url_prefix}attempts:"
-        return backends.RedisCounter.from_url(url, clock=clock, prefix=prefix, timeout=timeout)
+        return RedisCounter.from_url(url, clock=clock, prefix=prefix, timeout=timeout)
     raise ConfigurationError(f"unknown attempt counter URL {url!r}; use one of {_SCHEMES}")
 
 
