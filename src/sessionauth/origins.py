@@ -239,7 +239,8 @@ class TrustedCORSMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one ASGI connection; only trusted origins reach Starlette's CORS handling."""
-        if scope["type"] != "http":
+        if scope["type"] != "http" or not self.trusted_origins:
+            # Without trusted origins no answer depends on Origin: nothing to add or vary.
             await self.app(scope, receive, send)
             return
         # Browsers serialise the Origin header normalised, so the raw value must match exactly.
