@@ -336,8 +336,9 @@ async def test_sqlite_relative_urls_and_wal(
 
 async def test_sqlite_unopenable_path_is_store_unavailable(tmp_path: Path) -> None:
     """A database file that cannot be created raises StoreUnavailable, not a driver error."""
+    (tmp_path / "a-file").write_text("")  # its "directory" can never be made
     with pytest.raises(StoreUnavailable):
-        await open_user_store(f"sqlite:///{tmp_path / 'missing-dir' / 'users.db'}")
+        await open_user_store(f"sqlite:///{tmp_path / 'a-file' / 'users.db'}")
 
 
 async def test_sqlite_store_leaves_a_borrowed_connection_open(tmp_path: Path) -> None:

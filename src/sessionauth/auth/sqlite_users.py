@@ -28,6 +28,7 @@ from sessionauth.auth.users import (
 )
 from sessionauth.errors import ConfigurationError, DuplicateUser, StoreUnavailable
 from sessionauth.policy import Clock, system_clock
+from sessionauth.stores.sqlite import open_sqlite
 
 __all__ = ["SQLiteUserStore"]
 
@@ -56,15 +57,6 @@ def _path_from_url(url: str) -> str:
     if not url.lower().startswith(prefix) or len(url) == len(prefix):
         raise ConfigurationError(f"expected sqlite:///PATH, got {url!r}")
     return url[len(prefix) :].partition("?")[0]
-
-
-def _connect(path: str | Path) -> sqlite3.Connection:
-    # Opened here, in a worker thread, rather than by aiosqlite.connect(): when that fails,
-    # aiosqlite's own thread reports back to the event loop after the caller has moved on and
-    # may find the loop closed. The connection is then used only on aiosqlite's thread
-    # (check_same_thread=False allows the hand-over). isolation_level=None means autocommit,
-    # so no statement leaves a transaction open.
-    return sqlite3.connect(path, isolation_level=None, check_same_thread=False)
 
 
 class SQLiteUserStore(UserStore):
@@ -138,11 +130,7 @@ class SQLiteUserStore(UserStore):
             StoreUnavailable: If the file cannot be opened or created.
         """
         sql_table_name(table)  # a bad name fails before any file is touched
-        try:
-            raw = await asyncio.to_thread(_connect, path)
-        except sqlite3.OperationalError as exc:
-            raise StoreUnavailable(f"cannot open the user database: {exc}") from exc
-        connection = await aiosqlite.Connection(lambda: raw, iter_chunk_size=64)
+        connection = await open_sqlite(str(path), timeout=timeout)
         store = cls(connection, table=table, clock=clock, timeout=timeout, owns_connection=True)
         try:
             async with store._guard():

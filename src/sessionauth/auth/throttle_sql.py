@@ -17,7 +17,6 @@ import re
 import sqlite3
 from collections.abc import Awaitable, Iterable, Sequence
 from functools import cache
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import aiosqlite
@@ -26,6 +25,7 @@ from sessionauth.auth.throttle import AttemptCounter
 from sessionauth.errors import ConfigurationError, StoreUnavailable
 from sessionauth.policy import Clock, system_clock
 from sessionauth.stores.base import DEFAULT_TIMEOUT
+from sessionauth.stores.sqlite import open_sqlite
 
 if TYPE_CHECKING:
     import asyncpg
@@ -146,15 +146,7 @@ class SQLiteCounter(AttemptCounter):
             return self._db
 
     async def _open(self) -> aiosqlite.Connection:
-        if self._path != ":memory:":
-            try:
-                await asyncio.to_thread(Path(self._path).parent.mkdir, parents=True, exist_ok=True)
-            except OSError as exc:
-                raise StoreUnavailable(f"cannot create the directory of {self._path!r}") from exc
-        # sqlite3's timeout is the busy timeout: a locked file is retried this long.
-        db = await self._run(
-            aiosqlite.connect(self._path, timeout=self._timeout, isolation_level=None)
-        )
+        db = await open_sqlite(self._path, timeout=self._timeout)
         try:
             for statement in self._setup:
                 await self._run(db.execute_fetchall(statement))

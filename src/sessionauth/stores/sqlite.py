@@ -31,7 +31,12 @@ from sessionauth.policy import Clock, system_clock
 from sessionauth.record import RecordUpdate, SessionRecord, decode_json, encode_json
 from sessionauth.stores.base import DEFAULT_TIMEOUT, SessionStore
 
-__all__ = ["DEFAULT_TABLE", "SQLiteStore", "database_path"]
+__all__ = [
+    "DEFAULT_TABLE",
+    "SQLiteStore",
+    "database_path",
+    "open_sqlite",
+]
 
 DEFAULT_TABLE = "sessionauth_sessions"
 """The table a store uses unless told otherwise."""
@@ -195,20 +200,7 @@ class SQLiteStore(SessionStore):
         return cls(path=database_path(url), clock=clock, timeout=timeout, table=table)
 
     async def _open(self, path: str) -> aiosqlite.Connection:
-        if path != ":memory:":
-            try:
-                await asyncio.to_thread(Path(path).parent.mkdir, parents=True, exist_ok=True)
-            except OSError as exc:
-                raise StoreUnavailable(f"cannot create the directory of {path!r}: {exc}") from exc
-        try:
-            async with asyncio.timeout(self._timeout):
-                # sqlite3's timeout is the busy timeout: a locked database is retried for this
-                # long, then raises "database is locked".
-                connection = await aiosqlite.connect(
-                    path, timeout=self._timeout, isolation_level=None
-                )
-        except (sqlite3.Error, TimeoutError) as exc:
-            raise StoreUnavailable(f"cannot open the SQLite database {path!r}: {exc}") from exc
+        connection = await open_sqlite(path, timeout=self._timeout)
         self._db = connection
         try:
             await self._setup(_PRAGMAS)
@@ -353,6 +345,40 @@ class SQLiteStore(SessionStore):
         if self._owned and self._db is not None:
             self._owned = False
             await self._db.close()
+
+
+def _connect(path: str, timeout: float) -> sqlite3.Connection:
+    # sqlite3's timeout is the busy timeout: a locked database is retried this long, then
+    # raises "database is locked". Autocommit, so no statement leaves a transaction open.
+    # check_same_thread=False: opened here, used only on aiosqlite's thread afterwards.
+    return sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
+
+
+async def open_sqlite(
+    path: str,
+    *,
+    timeout: float,  # noqa: ASYNC109 - bounds the open and becomes the busy timeout
+) -> aiosqlite.Connection:
+    """Open a SQLite file (creating its directory) as an aiosqlite connection in autocommit.
+
+    The file is opened in a worker thread and then handed to aiosqlite, rather than by
+    ``aiosqlite.connect()``: when that fails, aiosqlite's thread reports back to the event loop
+    after the caller has moved on and may find the loop closed.
+
+    Raises:
+        StoreUnavailable: If the directory cannot be made or the file cannot be opened in time.
+    """
+    if path != ":memory:":
+        try:
+            await asyncio.to_thread(Path(path).parent.mkdir, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreUnavailable(f"cannot create the directory of {path!r}: {exc}") from exc
+    try:
+        async with asyncio.timeout(timeout):
+            raw = await asyncio.to_thread(_connect, path, timeout)
+    except (sqlite3.Error, TimeoutError) as exc:
+        raise StoreUnavailable(f"cannot open the SQLite database {path!r}: {exc}") from exc
+    return await aiosqlite.Connection(lambda: raw, iter_chunk_size=64)
 
 
 def _encode_values(values: Mapping[str, Any]) -> str:
