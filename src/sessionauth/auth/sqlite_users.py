@@ -26,9 +26,9 @@ from sessionauth.auth.users import (
     UserStore,
     sql_table_name,
 )
-from sessionauth.errors import ConfigurationError, DuplicateUser, StoreUnavailable
+from sessionauth.errors import DuplicateUser, StoreUnavailable
 from sessionauth.policy import Clock, system_clock
-from sessionauth.stores.sqlite import open_sqlite
+from sessionauth.stores.sqlite import database_path, open_sqlite
 
 __all__ = ["SQLiteUserStore"]
 
@@ -45,18 +45,6 @@ def _user(row: Iterable[Any]) -> User:
         disabled=bool(disabled),
         created_at=created_at,
     )
-
-
-def _path_from_url(url: str) -> str:
-    """Return the database path of a ``sqlite:///path`` URL (four slashes for an absolute one).
-
-    Raises:
-        ConfigurationError: If the URL is not ``sqlite:///…`` or names no path.
-    """
-    prefix = "sqlite:///"
-    if not url.lower().startswith(prefix) or len(url) == len(prefix):
-        raise ConfigurationError(f"expected sqlite:///PATH, got {url!r}")
-    return url[len(prefix) :].partition("?")[0]
 
 
 class SQLiteUserStore(UserStore):
@@ -152,7 +140,7 @@ class SQLiteUserStore(UserStore):
         timeout: float = DEFAULT_TIMEOUT,  # noqa: ASYNC109 - configures the store
     ) -> SQLiteUserStore:
         """Open the database a ``sqlite:///path`` URL names; see :meth:`open`."""
-        return await cls.open(_path_from_url(url), table=table, clock=clock, timeout=timeout)
+        return await cls.open(database_path(url), table=table, clock=clock, timeout=timeout)
 
     @contextlib.asynccontextmanager
     async def _guard(self) -> AsyncIterator[None]:
