@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
@@ -17,40 +17,16 @@ from starlette.routing import Route
 from sessionauth.config import CookieConfig
 from sessionauth.errors import StoreUnavailable
 from sessionauth.middleware import SessionMiddleware
-from sessionauth.record import RecordUpdate, SessionRecord
+from sessionauth.record import RecordUpdate
 from sessionauth.stores.redis import RedisStore
-from sessionauth.tokens import Keyring, new_token, storage_id
+from sessionauth.tokens import Keyring
+from tests.support.records import eventually, new_sid, record
 from tests.support.services import RedisServer
 
 pytestmark = pytest.mark.redis
 
-T = TypeVar("T")
 TIMEOUT = 0.5  # the store's timeout in these tests
 GUARD = 5.0  # a call taking longer than this is a hang, and fails the test
-
-
-def record(user: str = "1") -> SessionRecord:
-    now = time.time()
-    return SessionRecord(
-        data={"role": "admin"}, created=now, seen=now, issued=now, expires=now + 3600, user_id=user
-    )
-
-
-def new_sid(user: str | None = "1") -> str:
-    # The records here belong to user "1": their ids come from tokens made for that user.
-    return storage_id(new_token(user))
-
-
-async def eventually(operation: Callable[[], Awaitable[T]], *, within: float = 15.0) -> T:
-    """Retry ``operation`` while the store is unavailable, failing after ``within`` seconds."""
-    deadline = time.monotonic() + within
-    while True:
-        try:
-            return await operation()
-        except StoreUnavailable:
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.05)
 
 
 @pytest.fixture

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
@@ -17,43 +17,12 @@ from sessionauth.errors import ConfigurationError, StoreUnavailable
 from sessionauth.record import SessionRecord
 from sessionauth.stores import open_store
 from sessionauth.stores.redis import RedisStore
-from sessionauth.tokens import new_token, storage_id, user_group
+from sessionauth.tokens import user_group
 from tests.contract.backend_redis import delete_keys, until_replicas_acknowledge
 from tests.support.clock import FakeClock
+from tests.support.records import eventually, new_sid, record
 from tests.support.services import RedisCluster as ClusterSetup
 from tests.support.services import RedisSentinelSetup, RedisServer
-
-T = TypeVar("T")
-DAY = 86400.0
-
-
-def record(user: str | None = "1", *, ttl: float = DAY, **data: Any) -> SessionRecord:
-    now = time.time()
-    return SessionRecord(
-        data=data or {"role": "admin"},
-        created=now,
-        seen=now,
-        issued=now,
-        expires=now + ttl,
-        user_id=user,
-    )
-
-
-def new_sid(user: str | None = "1") -> str:
-    # A user's session id comes from a token made for that user (it names the user's group).
-    return storage_id(new_token(user))
-
-
-async def eventually(operation: Callable[[], Awaitable[T]], *, within: float = 30.0) -> T:
-    """Retry ``operation`` while the store is unavailable, failing after ``within`` seconds."""
-    deadline = time.monotonic() + within
-    while True:
-        try:
-            return await operation()
-        except StoreUnavailable:
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.05)
 
 
 @pytest.fixture

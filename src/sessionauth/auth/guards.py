@@ -46,6 +46,7 @@ __all__ = [
     "require_role",
     "role_required",
     "safe_next",
+    "session_of",
 ]
 
 AUTH_REQUIRED = "Authentication required"
@@ -57,7 +58,12 @@ _MAX_DECODES = 3
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def _session(request: Request) -> Session:
+def session_of(request: Request) -> Session:
+    """Return the request's session.
+
+    Raises:
+        TypeError: If no ``SessionMiddleware`` wraps the app.
+    """
     session = request.scope.get("session")
     if not isinstance(session, Session):
         raise TypeError("sessionauth guards need SessionMiddleware installed around the app")
@@ -108,7 +114,7 @@ def check_recent_auth(session: Session, max_age: float, clock: Clock = system_cl
 
 async def require_auth(request: Request) -> str:
     """FastAPI dependency: the authenticated user's id, or 401."""
-    return check_auth(_session(request))
+    return check_auth(session_of(request))
 
 
 def require_role(*roles: str) -> Callable[[Request], Awaitable[str]]:
@@ -116,7 +122,7 @@ def require_role(*roles: str) -> Callable[[Request], Awaitable[str]]:
     allowed = frozenset(roles)
 
     async def dependency(request: Request) -> str:
-        return check_role(_session(request), allowed)
+        return check_role(session_of(request), allowed)
 
     return dependency
 
@@ -127,7 +133,7 @@ def require_recent_auth(
     """FastAPI dependency factory: the user id if they logged in within ``max_age`` seconds."""
 
     async def dependency(request: Request) -> str:
-        return check_recent_auth(_session(request), max_age, clock)
+        return check_recent_auth(session_of(request), max_age, clock)
 
     return dependency
 
@@ -202,7 +208,7 @@ def _guarded(check: Callable[[Session], object]) -> Callable[[Endpoint], Endpoin
         @functools.wraps(endpoint)
         async def guarded(request: Request) -> Response:
             try:
-                check(_session(request))
+                check(session_of(request))
             except (NotAuthenticated, PermissionDenied) as exc:
                 return error_response(request, exc)
             return await endpoint(request)

@@ -19,13 +19,11 @@ from fastapi import Path as PathParam
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from sessionauth.auth.client_address import client_address
-from sessionauth.auth.flows import Authenticator
-from sessionauth.auth.guards import require_auth, require_role
+from sessionauth.auth.guards import require_auth, require_role, session_of
 from sessionauth.errors import StoreUnavailable, UserNotFound
 from sessionauth.server import schemas as s
 from sessionauth.server.metrics import CONTENT_TYPE, Metrics
-from sessionauth.session import Session
+from sessionauth.server.page_context import authenticator, client_address
 
 __all__ = ["ADMIN", "router"]
 
@@ -45,31 +43,17 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {status: {"model": s.ErrorBody} for status in statuses}
 
 
-def _auth(request: Request) -> Authenticator:
-    auth: Authenticator = request.app.state.authenticator
-    return auth
-
-
-def _session(request: Request) -> Session:
-    session: Session = request.scope["session"]
-    return session
-
-
-def _address(request: Request) -> str:
-    return client_address(request.scope, request.app.state.trusted_proxies)
-
-
 # -- the tutorial's routes ------------------------------------------------------------------
 
 
 @router.post("/login", responses=_errors(400, 401, 403, 415, 429, 503))
 async def login(body: s.LoginBody, request: Request) -> s.LoginResult:
     """Sign in: a new session (new token, fresh lifetime) bound to the user."""
-    auth = _auth(request)
-    address = _address(request)
+    auth = authenticator(request)
+    address = client_address(request)
     user = await auth.authenticate(body.email, body.password, address=address)
     await auth.login(
-        _session(request), user, address=address, user_agent=request.headers.get("user-agent")
+        session_of(request), user, address=address, user_agent=request.headers.get("user-agent")
     )
     return s.LoginResult(user=s.UserSummary.of(user))
 
@@ -78,14 +62,14 @@ async def login(body: s.LoginBody, request: Request) -> s.LoginResult:
 async def logout(request: Request, user_id: UserId) -> s.Success:
     """Sign out: the session is deleted and its cookie cleared."""
     del user_id
-    await _auth(request).logout(_session(request), address=_address(request))
+    await authenticator(request).logout(session_of(request), address=client_address(request))
     return s.Success()
 
 
 @router.delete("/users/{user_id}", responses=_errors(400, 401, 403, 404))
 async def delete_user(request: Request, user_id: int, admin_id: AdminId) -> s.Success:
     """Delete a user; every session of theirs ends at once."""
-    await _auth(request).delete_user(user_id)
+    await authenticator(request).delete_user(user_id)
     security_log.warning("user %s deleted by admin %s", user_id, admin_id)
     return s.Success()
 
@@ -103,25 +87,27 @@ async def transfer(body: s.TransferBody, user_id: UserId) -> s.TransferResult:
 @router.get("/me", responses=_errors(401))
 async def me(request: Request) -> s.UserSummary:
     """The signed-in user, read from the user database."""
-    return s.UserSummary.of(await _auth(request).current_user(_session(request)))
+    return s.UserSummary.of(await authenticator(request).current_user(session_of(request)))
 
 
 @router.get("/sessions", responses=_errors(401))
 async def list_sessions(request: Request, user_id: UserId) -> s.SessionList:
     """My live sessions, oldest first; ``current`` marks this one."""
-    infos = await _auth(request).list_sessions(int(user_id), current=_session(request).handle)
+    infos = await authenticator(request).list_sessions(
+        int(user_id), current=session_of(request).handle
+    )
     return s.SessionList(sessions=[s.SessionOut.of(info) for info in infos])
 
 
 @router.delete("/sessions/{handle}", responses=_errors(400, 401, 403, 404))
 async def revoke_session(request: Request, handle: Handle, user_id: UserId) -> s.Success:
     """Sign out one of my sessions (this one included) by its handle."""
-    session = _session(request)
-    auth = _auth(request)
+    session = session_of(request)
+    auth = authenticator(request)
     if handle == session.handle:
-        await auth.logout(session, address=_address(request))
+        await auth.logout(session, address=client_address(request))
     else:
-        await auth.revoke_session(int(user_id), handle, address=_address(request))
+        await auth.revoke_session(int(user_id), handle, address=client_address(request))
     return s.Success()
 
 
@@ -129,8 +115,8 @@ async def revoke_session(request: Request, handle: Handle, user_id: UserId) -> s
 async def revoke_other_sessions(request: Request, user_id: UserId) -> s.Revoked:
     """Sign out every session of mine but this one."""
     del user_id
-    revoked = await _auth(request).revoke_other_sessions(
-        _session(request), address=_address(request)
+    revoked = await authenticator(request).revoke_other_sessions(
+        session_of(request), address=client_address(request)
     )
     return s.Revoked(revoked=revoked)
 
@@ -139,8 +125,11 @@ async def revoke_other_sessions(request: Request, user_id: UserId) -> s.Revoked:
 async def change_password(body: s.PasswordBody, request: Request, user_id: UserId) -> s.Revoked:
     """Change my password: my other sessions end, this one gets a new token."""
     del user_id
-    revoked = await _auth(request).change_password(
-        _session(request), body.current_password, body.new_password, address=_address(request)
+    revoked = await authenticator(request).change_password(
+        session_of(request),
+        body.current_password,
+        body.new_password,
+        address=client_address(request),
     )
     return s.Revoked(revoked=revoked)
 
@@ -152,13 +141,13 @@ async def change_password(body: s.PasswordBody, request: Request, user_id: UserI
 async def list_users(request: Request, admin_id: AdminId) -> s.UserList:
     """Every account, oldest first."""
     del admin_id
-    return s.UserList(users=[s.UserDetail.of(u) for u in await _auth(request).users.list()])
+    return s.UserList(users=[s.UserDetail.of(u) for u in await authenticator(request).users.list()])
 
 
 @router.post("/users", status_code=201, responses=_errors(400, 401, 403, 409))
 async def create_user(body: s.NewUserBody, request: Request, admin_id: AdminId) -> s.UserResult:
     """Create an account."""
-    auth = _auth(request)
+    auth = authenticator(request)
     password_hash = await auth.hasher.hash(body.password)
     user = await auth.users.create(body.email, password_hash, role=body.role)
     security_log.info("user %s (%s) created by admin %s", user.id, user.role, admin_id)
@@ -172,7 +161,7 @@ async def update_user(
     """Change a user's role (applies to their live sessions at once) or disable them."""
     if body.role is None and body.disabled is None:
         raise HTTPException(400, "Nothing to change: give role and/or disabled")
-    auth = _auth(request)
+    auth = authenticator(request)
     user = None
     if body.role is not None:
         user = await auth.set_role(user_id, body.role)
@@ -188,7 +177,7 @@ async def update_user(
 @router.post("/users/{user_id}/revoke-sessions", responses=_errors(400, 401, 403, 404))
 async def revoke_user_sessions(request: Request, user_id: int, admin_id: AdminId) -> s.Revoked:
     """End every session of a user."""
-    auth = _auth(request)
+    auth = authenticator(request)
     if await auth.users.get(user_id) is None:
         raise UserNotFound(f"no user with id {user_id}")
     revoked = await auth.sessions.delete_user(str(user_id))
@@ -210,7 +199,7 @@ async def healthz() -> s.Health:
 @router.get("/readyz", response_model=s.Health, responses=_errors(503))
 async def readyz(request: Request) -> Response:
     """Ready to serve: the session store and the user database both answer."""
-    auth = _auth(request)
+    auth = authenticator(request)
     checks = {"session store": auth.sessions.ping(), "user database": auth.users.ping()}
     results = await asyncio.gather(*checks.values(), return_exceptions=True)
     down = [name for name, result in zip(checks, results, strict=True) if result is not None]

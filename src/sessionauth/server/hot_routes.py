@@ -18,10 +18,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from sessionauth.auth.guards import check_auth, check_role
+from sessionauth.auth.guards import check_auth, check_role, session_of
 from sessionauth.csrf import csrf_token
 from sessionauth.server import schemas as s
-from sessionauth.session import Session
 
 __all__ = ["ROUTES", "document"]
 
@@ -29,25 +28,20 @@ _ADMINS = frozenset({"admin"})
 _ADMIN_AREA = b'{"message":"Admin area"}'
 
 
-def _session(request: Request) -> Session:
-    session: Session = request.scope["session"]
-    return session
-
-
 async def dashboard(request: Request) -> Response:
     """The signed-in user's id."""
-    return JSONResponse({"userId": int(check_auth(_session(request)))})
+    return JSONResponse({"userId": int(check_auth(session_of(request)))})
 
 
 async def admin(request: Request) -> Response:
     """Administrators only."""
-    check_role(_session(request), _ADMINS)
+    check_role(session_of(request), _ADMINS)
     return Response(_ADMIN_AREA, media_type="application/json")
 
 
 async def get_csrf_token(request: Request) -> Response:
     """A freshly masked CSRF token for this session (send it as ``X-CSRF-Token``)."""
-    token = csrf_token(_session(request), request.app.state.keyring)
+    token = csrf_token(session_of(request), request.app.state.keyring)
     return JSONResponse({"csrfToken": token})
 
 

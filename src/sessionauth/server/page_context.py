@@ -17,11 +17,10 @@ from starlette.responses import RedirectResponse
 
 from sessionauth.auth.client_address import client_address as _client_address
 from sessionauth.auth.flows import Authenticator
-from sessionauth.auth.guards import safe_next
+from sessionauth.auth.guards import safe_next, session_of
 from sessionauth.auth.users import User
 from sessionauth.csrf import csrf_token
 from sessionauth.errors import NotAuthenticated
-from sessionauth.session import Session
 from sessionauth.tokens import Keyring
 
 __all__ = [
@@ -56,14 +55,6 @@ class Flash:
 
     level: Level
     text: str
-
-
-def session_of(request: Request) -> Session:
-    """Return the request's session (``SessionMiddleware`` must wrap the app)."""
-    session = request.scope.get("session")
-    if not isinstance(session, Session):
-        raise TypeError("the pages need SessionMiddleware installed around the app")
-    return session
 
 
 def authenticator(request: Request) -> Authenticator:
