@@ -25,8 +25,11 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 
+from sessionauth.tokens import Keyring, storage_id
 from tests.support.live_server import (
+    SECRET,
     Agent,
     LiveServer,
     LiveServers,
@@ -35,7 +38,7 @@ from tests.support.live_server import (
     live_servers,
     new_client,
 )
-from tests.support.services import PostgresServer, RedisSentinelSetup, RedisServer
+from tests.support.services import PostgresServer, RedisSentinelSetup, RedisServer, redis_call
 
 OUTAGE_BOUND = 2.5  # seconds: the 2 s store timeout plus scheduling slack; it is a contract
 RECOVERY_BOUND = 5.0  # seconds from the store answering again to a request succeeding
@@ -256,6 +259,7 @@ class Site:
     admin_email: str
     login_email: str
     client: httpx.AsyncClient
+    store_prefix: str = "sa:"
 
     def load(self) -> Load:
         return Load(self.server, self.client, self.admin_email, self.login_email)
@@ -268,7 +272,9 @@ def pool() -> Iterator[LiveServers]:
 
 
 @contextlib.asynccontextmanager
-async def open_site(pool: LiveServers, store_url: str, directory: Path) -> AsyncIterator[Site]:
+async def open_site(
+    pool: LiveServers, store_url: str, directory: Path, *, store_prefix: str = "sa:"
+) -> AsyncIterator[Site]:
     """Accounts in a SQLite file (so only the session store breaks), one server on the store."""
     settings = deployment_env(
         database_url=f"sqlite:///{directory / 'users.db'}",
@@ -280,7 +286,7 @@ async def open_site(pool: LiveServers, store_url: str, directory: Path) -> Async
     create_user(settings, login_email)
     server = await asyncio.to_thread(pool.start, settings)
     async with new_client() as client:
-        yield Site(server, admin_email, login_email, client)
+        yield Site(server, admin_email, login_email, client, store_prefix)
 
 
 @pytest.fixture
@@ -304,9 +310,31 @@ async def sentinel_site(
     redis_sentinel: RedisSentinelSetup, pool: LiveServers, tmp_path: Path, redis_run_prefix: str
 ) -> AsyncIterator[Site]:
     # The Sentinel setup is shared by the run: this test's keys live under a prefix of its own.
-    url = f"{redis_sentinel.url}?prefix={redis_run_prefix}faults-{uuid.uuid4().hex[:8]}:"
-    async with open_site(pool, url, tmp_path) as site:
+    prefix = f"{redis_run_prefix}faults-{uuid.uuid4().hex[:8]}:"
+    async with open_site(
+        pool, f"{redis_sentinel.url}?prefix={prefix}", tmp_path, store_prefix=prefix
+    ) as site:
         yield site
+
+
+def where_is(
+    agent: Agent, prefix: str, setup: RedisSentinelSetup, promoted: tuple[str, int]
+) -> str:
+    """Which servers hold an agent's session record, for a failure message."""
+    if agent.cookie is None:
+        return "the agent holds no cookie"
+    token = Keyring([SECRET]).unsign(agent.cookie)
+    if token is None:
+        return "the agent's cookie does not verify"
+    group, _, digest = storage_id(token).partition(".")
+    found = []
+    for server in setup.servers:
+        try:
+            held = redis_call(server.address, "HEXISTS", f"{prefix}u:{group}", digest)
+            found.append(f"{server.address} {'holds it' if held else 'lacks it'}")
+        except redis.RedisError as exc:
+            found.append(f"{server.address} unreachable ({exc!r})")
+    return f"promoted {promoted}, master now {setup.master_address()}; " + ", ".join(found)
 
 
 # --------------------------------------------------------------------------- the tests
@@ -407,14 +435,21 @@ async def test_a_sentinel_failover_keeps_sessions_and_resumes_by_itself(
         await load.warm_up()
         earlier = await load.sign_in(10)  # acknowledged by the replica just before the crash
         crashed = time.monotonic()
-        await asyncio.to_thread(redis_sentinel.failover)  # promoted, and the old master rejoined
+        # Promoted, and the old master rejoined.
+        promoted = await asyncio.to_thread(redis_sentinel.failover)
         switched = time.monotonic()
         await load.first_success(switched)
         await load.first_success(switched, login=True)
         # Every session made before the crash, by the workers or just now, still works.
-        for agent in [*load.agents, *earlier]:
+        named = [(f"worker {i}", a) for i, a in enumerate(load.agents)]
+        named += [(f"signed in before the crash {i}", a) for i, a in enumerate(earlier)]
+        for name, agent in named:
             check = await load._send(agent, "GET", "/dashboard")
-            assert check.status == 200, str(check)
+            if check.status != 200:
+                where = await asyncio.to_thread(
+                    where_is, agent, sentinel_site.store_prefix, redis_sentinel, promoted
+                )
+                raise AssertionError(f"{name}: {check}; {where}\n{sentinel_site.server.report()}")
     assert sentinel_site.server.pid == pid, "the server process was restarted"
     assert_never_broken(load, keeps_sessions=True)
     unavailable = [s for s in load.since(crashed) if s.status == 503]

@@ -339,7 +339,7 @@ class _Server:
 # --------------------------------------------------------------------------- Redis
 
 
-def _redis_call(address: tuple[str, int], *args: str | int, timeout: float = 1.0) -> Any:
+def redis_call(address: tuple[str, int], *args: str | int, timeout: float = 1.0) -> Any:
     """Send one command to a Redis (or Sentinel) server and return the raw decoded reply."""
     import redis
 
@@ -358,7 +358,7 @@ def _redis_answers(address: tuple[str, int]) -> bool:
     import redis
 
     try:
-        return bool(_redis_call(address, "PING"))
+        return bool(redis_call(address, "PING"))
     except redis.RedisError:
         return False
 
@@ -371,7 +371,7 @@ def _parse_info(raw: str) -> dict[str, str]:
 
 def _replication_info(address: tuple[str, int]) -> dict[str, Any]:
     """Return ``INFO replication`` as redis-py parses it (``slaveN`` values are mappings)."""
-    info: dict[str, Any] = _redis_call(address, "INFO", "replication")
+    info: dict[str, Any] = redis_call(address, "INFO", "replication")
     return info
 
 
@@ -488,7 +488,7 @@ class RedisCluster:
         import redis
 
         try:
-            infos = [_parse_info(_redis_call(node, "CLUSTER", "INFO")) for node in self.nodes]
+            infos = [_parse_info(redis_call(node, "CLUSTER", "INFO")) for node in self.nodes]
         except redis.RedisError:
             return False
         return all(
@@ -539,6 +539,8 @@ class _SentinelServer(RedisServer):
         # (but not after a first start that lost its port: that config names the old port).
         if not self._has_run:
             name = self.service_name
+            # 2 s, not less: on a busy shared machine a 1 s silence can start a spurious
+            # failover, and one that promotes a replica still in its first sync loses data.
             config.write_text(
                 f"port {self.port}\n"
                 f"bind {self.host}\n"
@@ -546,7 +548,7 @@ class _SentinelServer(RedisServer):
                 f"dir {self.directory}\n"
                 "sentinel resolve-hostnames no\n"
                 f"sentinel monitor {name} {self.monitor[0]} {self.monitor[1]} {self.quorum}\n"
-                f"sentinel down-after-milliseconds {name} 1000\n"
+                f"sentinel down-after-milliseconds {name} 2000\n"
                 f"sentinel failover-timeout {name} 5000\n"
             )
         return [_binary("redis-server"), str(config), "--sentinel"]
@@ -555,7 +557,7 @@ class _SentinelServer(RedisServer):
 class RedisSentinelSetup:
     """A private master, one replica and three Sentinels (quorum 2) watching them.
 
-    Sentinels declare the master down after 1 s, so `failover()` completes in seconds.
+    Sentinels declare the master down after 2 s, so `failover()` completes in seconds.
 
     Args:
         service_name: The name the Sentinels monitor the master under.
@@ -663,7 +665,7 @@ class RedisSentinelSetup:
     def _reported_master(self, sentinel: tuple[str, int]) -> tuple[str, int]:
         import redis
 
-        reply = _redis_call(sentinel, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", self.service_name)
+        reply = redis_call(sentinel, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", self.service_name)
         if not reply:
             raise redis.RedisError(f"{sentinel} does not know {self.service_name!r}")
         host, port = reply
@@ -672,8 +674,8 @@ class RedisSentinelSetup:
     def _sentinel_is_content(self, sentinel: tuple[str, int]) -> bool:
         """Whether this Sentinel sees a healthy master, replicas and all its peers."""
         name = self.service_name
-        master = _flat_dict(_redis_call(sentinel, "SENTINEL", "MASTER", name))
-        replicas = [_flat_dict(r) for r in _redis_call(sentinel, "SENTINEL", "REPLICAS", name)]
+        master = _flat_dict(redis_call(sentinel, "SENTINEL", "MASTER", name))
+        replicas = [_flat_dict(r) for r in redis_call(sentinel, "SENTINEL", "REPLICAS", name)]
         return (
             master.get("flags") == "master"
             and master.get("num-other-sentinels") == str(len(self.sentinels) - 1)
