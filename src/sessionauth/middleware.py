@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TypeVar
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -40,6 +40,8 @@ UnavailableResponder = Callable[
 """Builds the (status, headers, body) sent when the store is unavailable."""
 
 logger = logging.getLogger("sessionauth.store")
+
+_T = TypeVar("_T")
 
 _NO_STORE = (b"cache-control", b"no-store")
 _VARY = b"vary"
@@ -175,20 +177,26 @@ class SessionMiddleware:
             meta=record.meta,
         )
 
-    async def _call(self, operation: Awaitable[Any]) -> Any:
+    def _call(self, operation: Awaitable[_T]) -> Awaitable[_T]:
+        """Return ``operation``, bounded by ``store_timeout`` if one is set.
+
+        Without one (the default) the store's own awaitable is returned as it is: no extra
+        coroutine frame on the hot path.
+        """
+        if self.store_timeout is None:
+            return operation
+        return self._bounded(operation, self.store_timeout)
+
+    @staticmethod
+    async def _bounded(operation: Awaitable[_T], seconds: float) -> _T:
         try:
-            if self.store_timeout is None:
-                return await operation
-            async with asyncio.timeout(self.store_timeout):
+            async with asyncio.timeout(seconds):
                 return await operation
         except TimeoutError:
-            logger.warning("session store timed out after %.1f s", self.store_timeout)
-            raise StoreUnavailable("session store timed out") from None
-        except StoreUnavailable:
-            logger.warning("session store unavailable", exc_info=True)
-            raise
+            raise StoreUnavailable(f"session store timed out after {seconds:g} s") from None
 
     async def _send_unavailable(self, scope: Scope, send: Send, exc: StoreUnavailable) -> None:
+        logger.warning("session store unavailable: %s", exc, exc_info=exc)
         status, headers, body = self.on_unavailable(scope, exc)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})

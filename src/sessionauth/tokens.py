@@ -27,13 +27,14 @@ CSRF token or the other way round.
 
 from __future__ import annotations
 
-import base64
+import binascii
 import hashlib
 import hmac
 import secrets
 from collections.abc import Iterable
 
 from sessionauth.errors import ConfigurationError
+from sessionauth.hmac_sha256 import HmacSha256
 
 __all__ = [
     "COOKIE_VALUE_LENGTHS",
@@ -56,8 +57,17 @@ COOKIE_VALUE_LENGTHS = frozenset(length + 1 + MAC_LENGTH for length in TOKEN_LEN
 MIN_KEY_BYTES = 32
 
 
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
+
+
+def _b64_bytes(raw: bytes) -> bytes:
+    """base64url of ``raw``, padding kept (``base64.urlsafe_b64encode``, a third faster)."""
+    return binascii.b2a_base64(raw, newline=False).translate(_URLSAFE)
+
+
 def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+    """base64url of ``raw`` without padding."""
+    return _b64_bytes(raw).rstrip(b"=").decode("ascii")
 
 
 def user_group(user_id: str) -> str:
@@ -114,7 +124,7 @@ class Keyring:
         ConfigurationError: If there is no key, or a key is too short to resist guessing.
     """
 
-    __slots__ = ("_cookie_keys", "_keys")
+    __slots__ = ("_cookie_macs", "_keys")
 
     def __init__(self, keys: Iterable[str | bytes]):
         raw = [k.encode() if isinstance(k, str) else bytes(k) for k in keys]
@@ -127,7 +137,7 @@ class Keyring:
                     "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
                 )
         self._keys = tuple(raw)
-        self._cookie_keys = tuple(self._derive(key, b"cookie") for key in raw)
+        self._cookie_macs = tuple(HmacSha256(self._derive(key, b"cookie")) for key in raw)
 
     @classmethod
     def from_string(cls, value: str) -> Keyring:
@@ -149,7 +159,7 @@ class Keyring:
 
     def sign(self, token: str) -> str:
         """Return the cookie value for ``token``, MACed with the current key."""
-        mac = hmac.digest(self._cookie_keys[0], token.encode("ascii"), "sha256")
+        mac = self._cookie_macs[0].digest(token.encode("ascii"))
         return f"{token}.{_b64(mac[:MAC_BYTES])}"
 
     def unsign(self, value: str) -> str | None:
@@ -168,11 +178,11 @@ class Keyring:
         except UnicodeEncodeError:
             return None
         given, token = raw[length + 1 :], raw[:length]
-        for key in self._cookie_keys:
+        for mac in self._cookie_macs:
             # Compared in its encoded form: base64 leaves spare bits in the last character, and
             # decoding first would accept several spellings of one MAC. Only a token we MACed
             # passes, so its alphabet needs no separate check.
-            expected = base64.urlsafe_b64encode(hmac.digest(key, token, "sha256")[:MAC_BYTES])
+            expected = _b64_bytes(mac.digest(token)[:MAC_BYTES])
             if hmac.compare_digest(expected[:MAC_LENGTH], given):
                 return token.decode("ascii")
         return None

@@ -195,9 +195,11 @@ async def test_an_injected_client_stays_open(redis_url: str, redis_prefix: str) 
         store = RedisStore(client, prefix=redis_prefix)
         sid = new_sid(None)
         await store.create(sid, record(None))
+        assert await store.load(sid) is not None
         await store.aclose()
         assert await client.ping()
-        assert await RedisStore(client, prefix=redis_prefix).load(sid) is not None
+        async with RedisStore(client, prefix=redis_prefix) as again:
+            assert await again.load(sid) is not None
     finally:
         await delete_keys(client, redis_prefix)
         await client.aclose()

@@ -10,8 +10,8 @@ A logged-in session's token names its user's *group* (:func:`sessionauth.tokens.
 the store finds the user's hash from the session id alone. Keeping a user's sessions in one key
 is what makes this store small and exact:
 
-* ``load`` is one ``HGET`` (or ``GET``), the only store call most requests make. Concurrent
-  loads are sent as one pipeline (:class:`~sessionauth.stores.redis_batch.ReadBatcher`).
+* ``load`` is one ``HGET`` (or ``GET``), the only store call most requests make. Loads are
+  pipelined on a connection of their own (:class:`~sessionauth.stores.redis_reads.ReadPipeline`).
 * There is no separate per-user index to keep in step: listing a user's sessions is one
   ``HGETALL``; revoking them all (or all but one) and changing a value in all of them are one
   script each, atomic on one key, so they can never miss a session created or written at the
@@ -52,7 +52,7 @@ from sessionauth.errors import ConfigurationError, StoreUnavailable
 from sessionauth.policy import Clock, system_clock
 from sessionauth.record import RecordUpdate, SessionRecord
 from sessionauth.stores.base import DEFAULT_TIMEOUT, SessionStore
-from sessionauth.stores.redis_batch import ReadBatcher
+from sessionauth.stores.redis_reads import ReadPipeline
 from sessionauth.stores.redis_urls import RedisClients, client_from_url
 from sessionauth.tokens import user_group
 
@@ -219,7 +219,8 @@ class RedisStore(SessionStore):
     Build it with :meth:`from_url`, which owns (and on :meth:`aclose` closes) its client, or
     hand it a ``redis.asyncio.Redis`` or ``RedisCluster`` that you own and close. An injected
     client must not decode responses; its retry and socket settings are yours, and every
-    operation is still cut off after ``timeout``.
+    operation is still cut off after ``timeout``. Close the store either way (``aclose`` or
+    ``async with``): loads go over one connection of the store's own, made by the client's pool.
 
     Args:
         client: The redis-py asyncio client.
@@ -259,8 +260,8 @@ class RedisStore(SessionStore):
         self._wait_replicas = wait_replicas
         # Leave room in the timeout for the write before the WAIT.
         self._wait_ms = max(1, _ms(min(timeout / 2, 0.5)))
-        # A cluster pipeline may span servers; loads there go one by one.
-        self._batcher = None if cluster else ReadBatcher(client, timeout=timeout)
+        # On a cluster, keys live on many servers: loads there go through redis-py.
+        self._reads = None if cluster else ReadPipeline(client, timeout=timeout)
         self._update_script = client.register_script(_UPDATE)
         self._create_script = client.register_script(_CREATE)
         self._delete_user_script = client.register_script(_DELETE_USER)
@@ -333,13 +334,13 @@ class RedisStore(SessionStore):
         if located is None:
             return None
         key, field = located
-        command = ("HGET", key, field) if field else ("GET", key)
-        if self._batcher is None:
+        if self._reads is None:
+            command = ("HGET", key, field) if field else ("GET", key)
             blob = await self._run(self._client.execute_command(*command))
         else:
-            # The batcher bounds the round trip (one timer per batch, not per request).
+            # The pipeline bounds the read by the timeout itself (one timer per connection).
             try:
-                blob = await self._batcher.read(*command)
+                blob = await (self._reads.hget(key, field) if field else self._reads.get(key))
             except (*_UNAVAILABLE, rx.ResponseError) as exc:
                 if not _is_outage(exc):
                     raise
@@ -450,9 +451,9 @@ class RedisStore(SessionStore):
         await self._run(self._client.ping())
 
     async def aclose(self) -> None:
-        """Stop the read batcher; close the client if this store made it."""
-        if self._batcher is not None:
-            await self._batcher.aclose()
+        """Close the read pipeline; close the client if this store made it."""
+        if self._reads is not None:
+            await self._reads.aclose()
         owned, self._owned = self._owned, None
         if owned is not None:
             await owned.aclose()
