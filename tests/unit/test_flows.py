@@ -28,6 +28,7 @@ from sessionauth.errors import (
     NotAuthenticated,
     PasswordPolicyError,
     SessionNotFound,
+    StoreUnavailable,
     TooManyAttempts,
 )
 from sessionauth.middleware import SessionMiddleware
@@ -35,6 +36,7 @@ from sessionauth.session import Session
 from sessionauth.stores.memory import MemoryStore
 from sessionauth.tokens import Keyring, storage_id
 from tests.support.clock import FakeClock
+from tests.support.stores import InstrumentedStore
 
 KEYRING = Keyring(["f" * 40])
 NAME = "__Host-session"
@@ -434,6 +436,52 @@ async def test_disabling_or_deleting_revokes_all_the_users_sessions(env: Env, ac
     assert await env.whoami(bobs) == str(bob.id)
     assert env.events[-1].kind == "revoked"
     assert env.events[-1].user_id == alice.id
+
+
+@pytest.mark.parametrize("action", ["reset password", "disable", "delete"])
+async def test_a_session_store_outage_leaves_the_account_and_its_sessions_as_they_were(
+    env: Env, action: str
+) -> None:
+    """Revocation comes first: if the store is down, the account is not changed without it.
+
+    Changed first, a disabled account, reset password or deleted user would keep every live
+    session until it expired.
+    """
+    alice = await env.add_user(ALICE)
+    cookie = await env.login()
+    failing = InstrumentedStore(env.memory)
+    auth = Authenticator(users=env.users, sessions=failing, hasher=env.auth.hasher, throttle=None)
+    failing.fail = True
+    operations = {
+        "reset password": lambda: auth.set_password(alice.id, NEW_PASSWORD),
+        "disable": lambda: auth.set_disabled(alice.id, True),
+        "delete": lambda: auth.delete_user(alice.id),
+    }
+    with pytest.raises(StoreUnavailable):
+        await operations[action]()
+    assert failing.calls["delete_user"] == 1
+    assert await env.users.get(alice.id) == alice
+    assert await env.whoami(cookie) == str(alice.id)
+    failing.fail = False
+    await operations[action]()  # the retry does it all
+    assert await env.whoami(cookie) is None
+
+
+async def test_a_login_during_a_password_reset_is_revoked_too(env: Env) -> None:
+    """A session created while the account changes is caught by the second revocation."""
+    alice = await env.add_user(ALICE)
+    before = await env.login()
+    during: list[str] = []
+    original = env.users.set_password
+
+    async def set_password_while_someone_logs_in(user_id: int, password_hash: str) -> None:
+        during.append(await env.login())
+        await original(user_id, password_hash)
+
+    env.users.set_password = set_password_while_someone_logs_in  # type: ignore[method-assign]
+    assert await env.auth.set_password(alice.id, NEW_PASSWORD) == 2
+    assert await env.whoami(before) is None
+    assert await env.whoami(during[0]) is None
 
 
 # -- listing and revoking sessions ----------------------------------------------------------

@@ -21,7 +21,7 @@ import inspect
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeVar
 
 from sessionauth.auth.passwords import PasswordHasher
 from sessionauth.auth.throttle import LoginThrottle
@@ -32,6 +32,8 @@ from sessionauth.session import Session
 from sessionauth.stores.base import SessionStore
 
 __all__ = ["AuthEvent", "Authenticator", "SessionInfo"]
+
+_T = TypeVar("_T")
 
 security_log = logging.getLogger("sessionauth.security")
 
@@ -241,8 +243,9 @@ class Authenticator:
             await self._emit(AuthEvent("login_failed", user.id, address, "reason=password-change"))
             raise InvalidCredentials("Invalid credentials")
         new_hash = await self.hasher.hash(new_password)
-        await self.users.set_password(user.id, new_hash)
-        revoked = await self.sessions.delete_user(str(user.id), keep=session.handle)
+        _, revoked = await self._revoking(
+            user.id, lambda: self.users.set_password(user.id, new_hash), keep=session.handle
+        )
         session.regenerate()
         await self._emit(AuthEvent("password_changed", user.id, address, f"revoked={revoked}"))
         return revoked
@@ -255,8 +258,10 @@ class Authenticator:
             PasswordPolicyError: If the password breaks the policy.
         """
         new_hash = await self.hasher.hash(new_password)
-        await self.users.set_password(user_id, new_hash)
-        return await self._revoke_all(user_id, "password reset")
+        _, revoked = await self._revoke_all(
+            user_id, lambda: self.users.set_password(user_id, new_hash), "password reset"
+        )
+        return revoked
 
     async def set_role(self, user_id: int, role: str) -> User:
         """Change a user's role; every live session of theirs carries the new role at once.
@@ -274,9 +279,11 @@ class Authenticator:
         Raises:
             UserNotFound: If there is no such user.
         """
-        user = await self.users.set_disabled(user_id, disabled)
-        if disabled:
-            await self._revoke_all(user_id, "account disabled")
+        if not disabled:
+            return await self.users.set_disabled(user_id, False)
+        user, _ = await self._revoke_all(
+            user_id, lambda: self.users.set_disabled(user_id, True), "account disabled"
+        )
         return user
 
     async def delete_user(self, user_id: int) -> int:
@@ -285,13 +292,33 @@ class Authenticator:
         Raises:
             UserNotFound: If there is no such user.
         """
-        await self.users.delete(user_id)
-        return await self._revoke_all(user_id, "account deleted")
-
-    async def _revoke_all(self, user_id: int, why: str) -> int:
-        revoked = await self.sessions.delete_user(str(user_id))
-        await self._emit(AuthEvent("revoked", user_id, None, f"all={revoked} why={why}"))
+        _, revoked = await self._revoke_all(
+            user_id, lambda: self.users.delete(user_id), "account deleted"
+        )
         return revoked
+
+    async def _revoke_all(
+        self, user_id: int, change: Callable[[], Awaitable[_T]], why: str
+    ) -> tuple[_T, int]:
+        result, revoked = await self._revoking(user_id, change)
+        await self._emit(AuthEvent("revoked", user_id, None, f"all={revoked} why={why}"))
+        return result, revoked
+
+    async def _revoking(
+        self, user_id: int, change: Callable[[], Awaitable[_T]], *, keep: str | None = None
+    ) -> tuple[_T, int]:
+        """Apply ``change`` to the account between two revocations of its sessions (but ``keep``).
+
+        Fails closed when the session store fails: before the change, nothing has happened yet
+        (the caller gets ``StoreUnavailable`` and can retry); after it, the only sessions left
+        are ones logged in during the change itself. Revoking only after the change would leave
+        every session alive, with a new password or a disabled account, if the store failed.
+        Returns what ``change`` returned, and how many sessions went.
+        """
+        revoked = await self.sessions.delete_user(str(user_id), keep=keep)
+        result = await change()
+        revoked += await self.sessions.delete_user(str(user_id), keep=keep)
+        return result, revoked
 
     async def list_sessions(self, user_id: int, *, current: str | None = None) -> list[SessionInfo]:
         """Return the live sessions of ``user_id``, oldest first; ``current`` is flagged."""
