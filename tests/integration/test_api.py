@@ -533,6 +533,37 @@ async def test_health_ready_and_metrics(server: Server) -> None:
     assert 'sessionauth_store_seconds_count{operation="create"} 1.0' in response.text
 
 
+@pytest.mark.parametrize(
+    ("env", "token", "sent", "status"),
+    [
+        ("development", None, None, 200),
+        ("production", None, None, 404),
+        ("production", None, "Bearer anything", 404),
+        ("production", "m" * 32, None, 401),
+        ("production", "m" * 32, "Bearer " + "m" * 31, 401),
+        ("production", "m" * 32, "m" * 32, 401),
+        ("production", "m" * 32, "Bearer " + "m" * 32, 200),
+        ("development", "m" * 32, None, 401),
+    ],
+)
+async def test_metrics_need_the_token_when_one_is_set_and_are_off_in_production_without(
+    tmp_path: Path, env: str, token: str | None, sent: str | None, status: int
+) -> None:
+    """SESSIONAUTH_METRICS_TOKEN guards /metrics; production never serves them openly."""
+    settings = settings_for(tmp_path, env=env, metrics_token=token)
+    app = create_app(settings, hasher=PasswordHasher.for_tests())
+    async with app.router.lifespan_context(app):
+        headers = {"authorization": sent} if sent else {}
+        response = await Server(app).client().get("/metrics", headers=headers)
+    assert response.status_code == status
+    if status == 200:
+        assert "sessionauth_logins_total" in response.text
+    else:
+        assert "sessionauth" not in response.text
+    if status == 401:
+        assert response.headers["www-authenticate"] == "Bearer"
+
+
 async def test_openapi_lists_every_route(server: Server) -> None:
     """/openapi.json describes every API route with its method."""
     schema = (await server.client().get("/openapi.json")).json()

@@ -64,6 +64,7 @@ def production(tmp_path: Path, **overrides: Any) -> Settings:
         ({"trusted_proxies": ("*",)}, "list your proxies' addresses"),
         ({"trusted_proxies": ("proxy.local",)}, "not an IP address or network"),
         ({"database_url": "sqlite:///:memory:"}, "accounts vanish on restart"),
+        ({"metrics_token": "short"}, "SESSIONAUTH_METRICS_TOKEN is shorter than 16 bytes"),
     ],
 )
 def test_production_refuses_each_unsafe_setting_naming_the_fix(

@@ -11,6 +11,7 @@ The tutorial's three read routes live in :mod:`sessionauth.server.hot_routes`.
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 from typing import Annotated, Any
 
@@ -24,6 +25,7 @@ from sessionauth.errors import StoreUnavailable, UserNotFound
 from sessionauth.server import schemas as s
 from sessionauth.server.metrics import CONTENT_TYPE, Metrics
 from sessionauth.server.page_context import authenticator, client_address
+from sessionauth.server.settings import Settings
 
 __all__ = ["ADMIN", "router"]
 
@@ -218,10 +220,30 @@ async def readyz(request: Request) -> Response:
 @router.get(
     "/metrics",
     response_class=Response,
-    responses={200: {"content": {CONTENT_TYPE: {}}, "description": "Prometheus text format"}},
+    responses={
+        200: {"content": {CONTENT_TYPE: {}}, "description": "Prometheus text format"},
+        401: {"description": "SESSIONAUTH_METRICS_TOKEN is set and was not given as a Bearer"},
+        404: {"description": "Production without SESSIONAUTH_METRICS_TOKEN: not served"},
+    },
 )
 async def metrics(request: Request) -> Response:
-    """Prometheus metrics of this process (see :mod:`sessionauth.server.metrics`)."""
+    """Prometheus metrics of this process (see :mod:`sessionauth.server.metrics`).
+
+    With ``SESSIONAUTH_METRICS_TOKEN`` set, only for ``Authorization: Bearer <token>``; without
+    it, open in development and not served in production (login and error rates are nobody
+    else's business).
+    """
+    settings: Settings = request.app.state.settings
+    token = settings.metrics_token
+    if token is None and settings.production:
+        raise HTTPException(404, "Not Found")
+    if token is not None:
+        given = request.headers.get("authorization", "").encode()
+        expected = b"Bearer " + token.get_secret_value().encode()
+        if not hmac.compare_digest(given, expected):
+            raise HTTPException(
+                401, "Metrics need the metrics token", headers={"WWW-Authenticate": "Bearer"}
+            )
     registry: Metrics = request.app.state.metrics
     body, media_type = registry.render()
     return Response(body, media_type=media_type)

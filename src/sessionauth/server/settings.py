@@ -33,6 +33,7 @@ logger = logging.getLogger("sessionauth.server")
 
 SECRET_FILE = "secret"  # noqa: S105 - a file name, not a password
 _GENERATE = "generate one with `sessionauth secret`"
+MIN_METRICS_TOKEN_BYTES = 16
 
 CSV = Annotated[tuple[str, ...], NoDecode]
 """A comma-separated environment variable, read as a tuple of stripped, non-empty items."""
@@ -55,6 +56,8 @@ class Settings(BaseSettings):
         idle_timeout: Seconds of inactivity after which a session dies.
         absolute_timeout: Seconds after login after which a session dies regardless.
         purge_interval: Seconds between sweeps of expired sessions (SQL stores).
+        metrics_token: Bearer token ``/metrics`` asks for; without one, ``/metrics`` is open
+            in development and not served in production.
     """
 
     model_config = SettingsConfigDict(env_prefix="SESSIONAUTH_", extra="forbid", frozen=True)
@@ -71,6 +74,7 @@ class Settings(BaseSettings):
     idle_timeout: float = Field(default=24 * 3600, gt=0)
     absolute_timeout: float = Field(default=7 * 24 * 3600, gt=0)
     purge_interval: float = Field(default=300, gt=0)
+    metrics_token: SecretStr | None = None
 
     @field_validator("allowed_origins", "trusted_proxies", mode="before")
     @classmethod
@@ -79,7 +83,9 @@ class Settings(BaseSettings):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
 
-    @field_validator("secret", "store_url", "cookie_secure", "cookie_name", mode="before")
+    @field_validator(
+        "secret", "store_url", "cookie_secure", "cookie_name", "metrics_token", mode="before"
+    )
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         # `SESSIONAUTH_SECRET=` in a shell or compose file means "not set", not "empty key".
@@ -232,6 +238,12 @@ def findings(settings: Settings) -> list[str]:
             )
     out.extend(_origin_findings(settings))
     out.extend(_proxy_findings(settings))
+    token = settings.metrics_token
+    if token is not None and len(token.get_secret_value().encode()) < MIN_METRICS_TOKEN_BYTES:
+        out.append(
+            f"SESSIONAUTH_METRICS_TOKEN is shorter than {MIN_METRICS_TOKEN_BYTES} bytes: easy to "
+            f"guess; {_GENERATE}"
+        )
     try:
         settings.policy()
     except ConfigurationError as exc:
