@@ -24,10 +24,10 @@ Scenarios:
     (``--rounds``, default 3, order AB BA AB; medians reported). The sessions belong to
     distinct users, one user hash each (the worst case for the key count), and are written
     with ``redis-cli --pipe`` as the RedisStore writes them: its ``_locate`` for the key and
-    field, its ``_encode`` for the value, and ``PEXPIREAT`` at the record's expiry as its Lua
-    ``write`` does for a new hash. The template record is the one the app itself stored at
-    login; a few filled sessions are read back through ``store.load``. Target: 1M rps within
-    5% of 1k rps. Also reports Redis ``used_memory`` growth per session.
+    field, ``redis_codec.encode_record`` for the value, and ``PEXPIREAT`` at the record's
+    expiry as its Lua ``write`` does for a new hash. The template record is the one the app
+    itself stored at login; a few filled sessions are read back through ``store.load``.
+    Target: 1M rps within 5% of 1k rps. Also reports Redis ``used_memory`` growth per session.
 ``revoke-100``
     ``store.delete_user`` of a user with 100 live sessions (made with ``store.create``), median
     and p95 of 20 timed repetitions (after one untimed), on Redis (fresh prefix), PostgreSQL
@@ -63,7 +63,8 @@ import redis
 
 from sessionauth.record import SessionRecord
 from sessionauth.stores.base import SessionStore
-from sessionauth.stores.redis import RedisStore, _encode, _ms
+from sessionauth.stores.redis import RedisStore
+from sessionauth.stores.redis_codec import encode_record, to_ms
 from sessionauth.tokens import new_token, storage_id
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -441,7 +442,7 @@ def _fill_commands(
 
     Also yields one storage id per batch, so that the caller can check it loads.
     """
-    expires_ms = str(_ms(template.expires)).encode()
+    expires_ms = str(to_ms(template.expires)).encode()
     for start in range(first_uid, first_uid + count, FILL_BATCH):
         chunk = bytearray()
         sid = ""
@@ -461,7 +462,7 @@ def _fill_commands(
                 meta=template.meta,
             )
             # The store's Lua write for a new hash: HSET, then PEXPIREAT at the record's expiry.
-            chunk += _resp(b"HSET", key, hfield, _encode(record))
+            chunk += _resp(b"HSET", key, hfield, encode_record(record))
             chunk += _resp(b"PEXPIREAT", key, expires_ms)
         yield bytes(chunk), sid
 

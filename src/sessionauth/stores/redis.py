@@ -20,9 +20,8 @@ is what makes this store small and exact:
   and has not expired by the store's clock, so a write racing a logout or a revocation never
   brings the session back. Changed keys are merged into the record inside the script, so two
   requests changing different keys of one session both persist.
-* A record is msgpack ``[expires ms, created ms, seen - created, issued - created, user id,
-  meta JSON, {key: value JSON}]``: small integers and strings that Redis's Lua ``cmsgpack``
-  round-trips exactly (values stay opaque JSON text to the script). Nothing is ever pickled;
+* A record is a small msgpack array (:mod:`~sessionauth.stores.redis_codec`) that the Lua
+  scripts (:mod:`~sessionauth.stores.redis_scripts`) edit in place. Nothing is ever pickled;
   a record that fails to decode is no session. A tutorial session (user ``"1"``, role
   ``admin``) takes well under 200 bytes of ``MEMORY USAGE``.
 * Sentinel (``wait_replicas``, 1 by default for ``redis+sentinel://``): ``create`` (login,
@@ -43,7 +42,6 @@ import asyncio
 from collections.abc import Awaitable, Mapping
 from typing import Any, TypeVar, cast
 
-import msgspec
 from redis import exceptions as rx
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
@@ -51,7 +49,9 @@ from redis.asyncio.cluster import RedisCluster
 from sessionauth.errors import ConfigurationError, StoreUnavailable
 from sessionauth.policy import Clock, system_clock
 from sessionauth.record import RecordUpdate, SessionRecord
+from sessionauth.stores import redis_scripts as scripts
 from sessionauth.stores.base import DEFAULT_TIMEOUT, SessionStore
+from sessionauth.stores.redis_codec import decode_record, encode_record, to_ms, value_json
 from sessionauth.stores.redis_reads import ReadPipeline
 from sessionauth.stores.redis_urls import RedisClients, client_from_url
 from sessionauth.tokens import user_group
@@ -59,96 +59,6 @@ from sessionauth.tokens import user_group
 __all__ = ["RedisStore"]
 
 _T = TypeVar("_T")
-
-# Reads a record (from the hash field ARGV[1], or the string key when ARGV[1] is empty) that is
-# alive at ARGV[2]; shared by the scripts below.
-_READ = """
-local function read(key, field, now)
-  local blob
-  if field == '' then blob = redis.call('GET', key) else blob = redis.call('HGET', key, field) end
-  if not blob then return nil end
-  local ok, r = pcall(cmsgpack.unpack, blob)
-  if not ok or type(r) ~= 'table' or type(r[1]) ~= 'number' or r[1] <= now then return nil end
-  if type(r[7]) ~= 'table' then return nil end
-  return r
-end
-local function write(key, field, r)
-  local blob = cmsgpack.pack(r)
-  if field == '' then
-    redis.call('SET', key, blob, 'PXAT', r[1])
-  else
-    redis.call('HSET', key, field, blob)
-    if redis.call('PTTL', key) < 0 then redis.call('PEXPIREAT', key, r[1])
-    else redis.call('PEXPIREAT', key, r[1], 'GT') end
-  end
-end
-"""
-# KEYS[1]; ARGV: field ('' for an anonymous key), now ms, seen ms, expires ms ('' for both to
-# leave them), number of pairs, key/JSON pairs, keys to delete. Returns 1, or 0 if gone.
-_UPDATE = (
-    _READ
-    + """
-local key, field, now = KEYS[1], ARGV[1], tonumber(ARGV[2])
-local r = read(key, field, now)
-if not r then return 0 end
-local n = tonumber(ARGV[5])
-for i = 0, n - 1 do r[7][ARGV[6 + 2 * i]] = ARGV[7 + 2 * i] end
-for i = 6 + 2 * n, #ARGV do r[7][ARGV[i]] = nil end
-if ARGV[4] ~= '' then r[1] = tonumber(ARGV[4]); r[3] = tonumber(ARGV[3]) - r[2] end
-write(key, field, r)
-return 1
-"""
-)
-# KEYS[1] user hash; ARGV: field, record, now ms. Drops the user's expired sessions meanwhile.
-_CREATE = (
-    _READ
-    + """
-local key, now = KEYS[1], tonumber(ARGV[3])
-local fields = redis.call('HKEYS', key)
-for _, f in ipairs(fields) do
-  if not read(key, f, now) then redis.call('HDEL', key, f) end
-end
-local r = cmsgpack.unpack(ARGV[2])
-write(key, ARGV[1], r)
-return 1
-"""
-)
-# KEYS[1] user hash; ARGV: user id, now ms, field to keep ('' for none). Returns how many
-# live sessions went.
-_DELETE_USER = (
-    _READ
-    + """
-local key, now = KEYS[1], tonumber(ARGV[2])
-local gone = 0
-for _, f in ipairs(redis.call('HKEYS', key)) do
-  local r = read(key, f, now)
-  if not r then
-    redis.call('HDEL', key, f)
-  elseif r[5] == ARGV[1] and f ~= ARGV[3] then
-    redis.call('HDEL', key, f)
-    gone = gone + 1
-  end
-end
-return gone
-"""
-)
-# KEYS[1] user hash; ARGV: user id, now ms, then key/JSON pairs. Returns how many changed.
-_UPDATE_USER = (
-    _READ
-    + """
-local key, now = KEYS[1], tonumber(ARGV[2])
-local changed = 0
-for _, f in ipairs(redis.call('HKEYS', key)) do
-  local r = read(key, f, now)
-  if r and r[5] == ARGV[1] then
-    for i = 3, #ARGV, 2 do r[7][ARGV[i]] = ARGV[i + 1] end
-    redis.call('HSET', key, f, cmsgpack.pack(r))
-    changed = changed + 1
-  end
-end
-return changed
-"""
-)
 
 _UNAVAILABLE = (
     TimeoutError,  # asyncio.timeout around every operation
@@ -162,55 +72,10 @@ _UNAVAILABLE = (
 )
 _TRANSIENT_REPLIES = ("BUSY", "MASTERDOWN", "NOREPLICAS", "LOADING", "CLUSTERDOWN", "TRYAGAIN")
 
-_pack = msgspec.msgpack.Encoder().encode
-_unpack = msgspec.msgpack.Decoder(list[Any]).decode
-_to_json = msgspec.json.Encoder().encode
-_from_json = msgspec.json.Decoder().decode
-_meta_from_json = msgspec.json.Decoder(dict[str, Any]).decode
-
 
 def _is_outage(exc: Exception) -> bool:
     """Whether ``exc`` means Redis is unavailable (rather than a bug in this store)."""
     return isinstance(exc, _UNAVAILABLE) or str(exc).startswith(_TRANSIENT_REPLIES)
-
-
-def _ms(seconds: float) -> int:
-    return round(seconds * 1000)
-
-
-def _encode(record: SessionRecord) -> bytes:
-    created = _ms(record.created)
-    return _pack(
-        [
-            _ms(record.expires),
-            created,
-            _ms(record.seen) - created,
-            _ms(record.issued) - created,
-            record.user_id or "",
-            _to_json(record.meta).decode() if record.meta else "",
-            {key: _to_json(value).decode() for key, value in record.data.items()},
-        ]
-    )
-
-
-def _decode(blob: bytes, now_ms: int) -> SessionRecord | None:
-    """Build the record from its bytes, or ``None`` if expired or undecodable."""
-    try:
-        expires, created, seen, issued, user, meta, data = _unpack(blob)
-        if expires <= now_ms:
-            return None
-        return SessionRecord(
-            # Lua's cmsgpack writes an empty table as an empty array.
-            data={key: _from_json(value) for key, value in (data or {}).items()},
-            created=created / 1000,
-            seen=(created + seen) / 1000,
-            issued=(created + issued) / 1000,
-            expires=expires / 1000,
-            user_id=user or None,
-            meta=_meta_from_json(meta) if meta else {},
-        )
-    except (TypeError, ValueError, AttributeError, msgspec.DecodeError):
-        return None
 
 
 class RedisStore(SessionStore):
@@ -259,13 +124,13 @@ class RedisStore(SessionStore):
         self._anon_prefix = f"{prefix}a:".encode()
         self._wait_replicas = wait_replicas
         # Leave room in the timeout for the write before the WAIT.
-        self._wait_ms = max(1, _ms(min(timeout / 2, 0.5)))
+        self._wait_ms = max(1, to_ms(min(timeout / 2, 0.5)))
         # On a cluster, keys live on many servers: loads there go through redis-py.
         self._reads = None if cluster else ReadPipeline(client, timeout=timeout)
-        self._update_script = client.register_script(_UPDATE)
-        self._create_script = client.register_script(_CREATE)
-        self._delete_user_script = client.register_script(_DELETE_USER)
-        self._update_user_script = client.register_script(_UPDATE_USER)
+        self._update_script = client.register_script(scripts.UPDATE)
+        self._create_script = client.register_script(scripts.CREATE)
+        self._delete_user_script = client.register_script(scripts.DELETE_USER)
+        self._update_user_script = client.register_script(scripts.UPDATE_USER)
         self._owned: RedisClients | None = None
 
     @classmethod
@@ -345,7 +210,7 @@ class RedisStore(SessionStore):
                 if not _is_outage(exc):
                     raise
                 raise StoreUnavailable(f"Redis session store unavailable: {exc!r}") from exc
-        return None if blob is None else _decode(blob, _ms(self._clock()))
+        return None if blob is None else decode_record(blob, to_ms(self._clock()))
 
     async def create(self, sid: str, record: SessionRecord) -> None:
         """Store ``record`` under ``sid``; wait for replicas if configured.
@@ -357,20 +222,20 @@ class RedisStore(SessionStore):
         if located is None or (record.user_id is None) != (not located[1]):
             raise ValueError("a user's session needs an id from a token made for that user")
         key, field = located
-        blob = _encode(record)
+        blob = encode_record(record)
         if self._wait_replicas == 0:
             if field:
                 await self._run(
-                    self._create_script(keys=[key], args=[field, blob, _ms(self._clock())])
+                    self._create_script(keys=[key], args=[field, blob, to_ms(self._clock())])
                 )
             else:
-                await self._run(self._client.set(key, blob, pxat=_ms(record.expires)))
+                await self._run(self._client.set(key, blob, pxat=to_ms(record.expires)))
             return
         pipe = self._client.pipeline(transaction=False)
         if field:
-            pipe.eval(_CREATE, 1, key, field, blob, _ms(self._clock()))
+            pipe.eval(scripts.CREATE, 1, key, field, blob, to_ms(self._clock()))
         else:
-            pipe.set(key, blob, pxat=_ms(record.expires))
+            pipe.set(key, blob, pxat=to_ms(record.expires))
         pipe.wait(self._wait_replicas, self._wait_ms)
         replies = await self._run(pipe.execute())
         if replies[-1] < self._wait_replicas:
@@ -382,20 +247,20 @@ class RedisStore(SessionStore):
         """Merge ``update`` into the live record in one script call; ``False`` if it is gone."""
         changes: list[Any] = [len(update.set)]
         for name, value in update.set.items():
-            changes += [name, _to_json(value)]
+            changes += [name, value_json(value)]
         changes += list(update.delete)
-        return await self._write(sid, _ms(update.seen), _ms(update.expires), changes)
+        return await self._write(sid, to_ms(update.seen), to_ms(update.expires), changes)
 
     async def touch(self, sid: str, *, seen: float, expires: float) -> bool:
         """Move the live record's activity time and expiry; ``False`` if it is gone."""
-        return await self._write(sid, _ms(seen), _ms(expires), [0])
+        return await self._write(sid, to_ms(seen), to_ms(expires), [0])
 
     async def _write(self, sid: str, seen: int, expires: int, changes: list[Any]) -> bool:
         located = self._locate(sid)
         if located is None:
             return False
         key, field = located
-        args = [field, _ms(self._clock()), seen, expires, *changes]
+        args = [field, to_ms(self._clock()), seen, expires, *changes]
         return bool(await self._run(self._update_script(keys=[key], args=args)))
 
     async def delete(self, sid: str) -> None:
@@ -417,10 +282,10 @@ class RedisStore(SessionStore):
         """Return the user's live sessions, oldest first (one ``HGETALL``)."""
         group, key = self._user_key(user_id)
         rows = cast("dict[bytes, bytes]", await self._run(self._client.hgetall(key)))
-        now = _ms(self._clock())
+        now = to_ms(self._clock())
         found = []
         for field, blob in rows.items():
-            record = _decode(blob, now)
+            record = decode_record(blob, now)
             if record is not None and record.user_id == user_id:
                 found.append((self._sid(group, field), record))
         return sorted(found, key=lambda item: (item[1].created, item[0]))
@@ -430,15 +295,15 @@ class RedisStore(SessionStore):
         _, key = self._user_key(user_id)
         located = self._locate(keep) if keep is not None else None
         kept = located[1] if located is not None else b""
-        args: list[Any] = [user_id, _ms(self._clock()), kept]
+        args: list[Any] = [user_id, to_ms(self._clock()), kept]
         return int(await self._run(self._delete_user_script(keys=[key], args=args)))
 
     async def update_user(self, user_id: str, values: Mapping[str, Any]) -> int:
         """Set ``values`` in each of the user's live sessions, atomically; return how many."""
         _, key = self._user_key(user_id)
-        args: list[Any] = [user_id, _ms(self._clock())]
+        args: list[Any] = [user_id, to_ms(self._clock())]
         for name, value in values.items():
-            args += [name, _to_json(value)]
+            args += [name, value_json(value)]
         return int(await self._run(self._update_user_script(keys=[key], args=args)))
 
     async def purge_expired(self, *, batch_size: int = 500) -> int:
