@@ -438,6 +438,31 @@ async def test_disabling_or_deleting_revokes_all_the_users_sessions(env: Env, ac
     assert env.events[-1].user_id == alice.id
 
 
+async def test_a_role_change_that_fails_halfway_leaves_the_sessions_without_a_role(
+    env: Env,
+) -> None:
+    """Old role gone from the sessions first, new one only after the account changed."""
+    alice = await env.add_user(ALICE, role="admin")
+    cookie = await env.login()
+    assert (await env.call("GET", "/me", cookie)).json()["role"] == "admin"
+    failing = InstrumentedStore(env.memory)
+    auth = Authenticator(users=env.users, sessions=failing, hasher=env.auth.hasher, throttle=None)
+    failing.fail = True
+    with pytest.raises(StoreUnavailable):
+        await auth.set_role(alice.id, "user")
+    assert (await env.users.get(alice.id)) == alice  # nothing changed
+    assert (await env.call("GET", "/me", cookie)).json()["role"] == "admin"
+    failing.fail = False
+
+    async def user_store_down(user_id: int, role: str) -> User:
+        raise ConnectionError("user store down")
+
+    env.users.set_role = user_store_down  # type: ignore[method-assign]
+    with pytest.raises(ConnectionError):
+        await auth.set_role(alice.id, "user")
+    assert (await env.call("GET", "/me", cookie)).json()["role"] is None  # demoted, not kept
+
+
 @pytest.mark.parametrize("action", ["reset password", "disable", "delete"])
 async def test_a_session_store_outage_leaves_the_account_and_its_sessions_as_they_were(
     env: Env, action: str

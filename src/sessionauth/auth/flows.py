@@ -266,9 +266,15 @@ class Authenticator:
     async def set_role(self, user_id: int, role: str) -> User:
         """Change a user's role; every live session of theirs carries the new role at once.
 
+        Fails closed: the sessions lose the old role before the account changes and get the new
+        one only after it. A failure between the steps leaves them with no role (signed in,
+        nothing more; signing in again gives the account's role), never with a role the account
+        no longer has or was never given.
+
         Raises:
             UserNotFound: If there is no such user.
         """
+        await self.sessions.update_user(str(user_id), {"role": None})
         user = await self.users.set_role(user_id, role)
         await self.sessions.update_user(str(user_id), {"role": role})
         return user
