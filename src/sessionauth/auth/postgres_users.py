@@ -9,27 +9,18 @@ several replicas starting at once do not trip over each other's ``CREATE TABLE``
 from __future__ import annotations
 
 import asyncio
-import builtins
 import contextlib
-from collections.abc import AsyncIterator
-from typing import Any, get_args
+from collections.abc import AsyncIterator, Iterable, Sequence
+from typing import Any
 
 import asyncpg
 
-from sessionauth.auth.users import (
-    DEFAULT_TABLE,
-    DEFAULT_TIMEOUT,
-    Column,
-    User,
-    UserStore,
-    sql_table_name,
-)
-from sessionauth.errors import ConfigurationError, DuplicateUser, StoreUnavailable
+from sessionauth.auth.sql_users import SQLUserStore
+from sessionauth.auth.users import DEFAULT_TABLE, DEFAULT_TIMEOUT, sql_table_name
+from sessionauth.errors import ConfigurationError, StoreUnavailable
 from sessionauth.policy import Clock, system_clock
 
 __all__ = ["PostgresUserStore"]
-
-_COLUMNS = "id, email, role, password_hash, disabled, created_at"
 
 # What "the database is not usable right now" looks like from asyncpg: the socket fails (OSError,
 # including connection refused), the connection drops or cannot be made (class 08), the server
@@ -48,18 +39,7 @@ _UNAVAILABLE = (
 )
 
 
-def _user(record: asyncpg.Record) -> User:
-    return User(
-        id=record["id"],
-        email=record["email"],
-        role=record["role"],
-        password_hash=record["password_hash"],
-        disabled=record["disabled"],
-        created_at=record["created_at"],
-    )
-
-
-class PostgresUserStore(UserStore):
+class PostgresUserStore(SQLUserStore):
     """Keeps users in one PostgreSQL table.
 
     Build it with :meth:`from_url` (the store owns and closes its pool) or :meth:`with_pool`
@@ -73,6 +53,8 @@ class PostgresUserStore(UserStore):
         owns_pool: Whether :meth:`aclose` closes ``pool``.
     """
 
+    _duplicate = asyncpg.UniqueViolationError
+
     def __init__(
         self,
         pool: asyncpg.Pool[asyncpg.Record],
@@ -82,24 +64,9 @@ class PostgresUserStore(UserStore):
         timeout: float = DEFAULT_TIMEOUT,
         owns_pool: bool = False,
     ):
+        super().__init__(table=table, clock=clock, timeout=timeout, parameter=lambda n: f"${n}")
         self._pool = pool
-        self._table = sql_table_name(table)
-        self._clock = clock
-        self._timeout = timeout
         self._owns_pool = owns_pool
-        # Identifiers cannot be bound parameters, so the table name is interpolated: it passed
-        # sql_table_name(), and every other part of these statements is a constant.
-        table = self._table
-        self._select = f"SELECT {_COLUMNS} FROM {table}"  # noqa: S608
-        self._insert_sql = (
-            f"INSERT INTO {table} (email, role, password_hash, disabled, created_at) "  # noqa: S608
-            f"VALUES ($1, $2, $3, FALSE, $4) RETURNING {_COLUMNS}"
-        )
-        self._update_sql = {
-            column: f"UPDATE {table} SET {column} = $1 WHERE id = $2 RETURNING {_COLUMNS}"  # noqa: S608
-            for column in get_args(Column)
-        }
-        self._delete_sql = f"DELETE FROM {table} WHERE id = $1 RETURNING id"  # noqa: S608
 
     @classmethod
     async def with_pool(
@@ -177,10 +144,9 @@ class PostgresUserStore(UserStore):
         except _UNAVAILABLE as exc:
             raise StoreUnavailable(f"the user database is unavailable: {exc!r}") from exc
 
-    async def _query(self, sql: str, *params: Any) -> builtins.list[User]:
+    async def _fetch(self, sql: str, *params: Any) -> Sequence[Iterable[Any]]:
         async with self._guard():
-            records = await self._pool.fetch(sql, *params)
-        return [_user(record) for record in records]
+            return await self._pool.fetch(sql, *params)
 
     async def _create_schema(self) -> None:
         async with self._guard(), self._pool.acquire() as connection, connection.transaction():
@@ -200,34 +166,6 @@ class PostgresUserStore(UserStore):
                     CONSTRAINT {self._table}_email_key UNIQUE (email)
                 )"""
             )
-
-    async def _insert(self, email: str, password_hash: str, role: str) -> User:
-        try:
-            (user,) = await self._query(self._insert_sql, email, role, password_hash, self._clock())
-        except asyncpg.UniqueViolationError as exc:
-            raise DuplicateUser(f"a user with email {email!r} already exists") from exc
-        return user
-
-    async def _get(self, user_id: int) -> User | None:
-        users = await self._query(f"{self._select} WHERE id = $1", user_id)
-        return users[0] if users else None
-
-    async def _get_by_email(self, email: str) -> User | None:
-        users = await self._query(f"{self._select} WHERE email = $1", email)
-        return users[0] if users else None
-
-    async def list(self) -> builtins.list[User]:
-        """Return every account, oldest (lowest id) first."""
-        return await self._query(f"{self._select} ORDER BY id")
-
-    async def _update(self, user_id: int, column: Column, value: str | bool) -> User | None:
-        users = await self._query(self._update_sql[column], value, user_id)
-        return users[0] if users else None
-
-    async def _delete(self, user_id: int) -> bool:
-        async with self._guard():
-            deleted = await self._pool.fetchval(self._delete_sql, user_id)
-        return deleted is not None
 
     async def ping(self) -> None:
         """Raise ``StoreUnavailable`` unless the database answers a trivial query."""

@@ -9,45 +9,24 @@ badly. WAL mode lets other processes (the CLI, a second worker) read while one w
 from __future__ import annotations
 
 import asyncio
-import builtins
 import contextlib
 import sqlite3
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 
 import aiosqlite
 
-from sessionauth.auth.users import (
-    DEFAULT_TABLE,
-    DEFAULT_TIMEOUT,
-    Column,
-    User,
-    UserStore,
-    sql_table_name,
-)
-from sessionauth.errors import DuplicateUser, StoreUnavailable
+from sessionauth.auth.sql_users import SQLUserStore
+from sessionauth.auth.users import DEFAULT_TABLE, DEFAULT_TIMEOUT, sql_table_name
+from sessionauth.errors import StoreUnavailable
 from sessionauth.policy import Clock, system_clock
 from sessionauth.stores.sqlite import database_path, open_sqlite
 
 __all__ = ["SQLiteUserStore"]
 
-_COLUMNS = "id, email, role, password_hash, disabled, created_at"
 
-
-def _user(row: Iterable[Any]) -> User:
-    user_id, email, role, password_hash, disabled, created_at = row
-    return User(
-        id=user_id,
-        email=email,
-        role=role,
-        password_hash=password_hash,
-        disabled=bool(disabled),
-        created_at=created_at,
-    )
-
-
-class SQLiteUserStore(UserStore):
+class SQLiteUserStore(SQLUserStore):
     """Keeps users in one SQLite table.
 
     Build it with :meth:`open` or :meth:`from_url` (the store owns and closes the connection)
@@ -61,6 +40,8 @@ class SQLiteUserStore(UserStore):
         owns_connection: Whether :meth:`aclose` closes ``connection``.
     """
 
+    _duplicate = sqlite3.IntegrityError  # only the email's UNIQUE constraint can fail
+
     def __init__(
         self,
         connection: aiosqlite.Connection,
@@ -70,24 +51,9 @@ class SQLiteUserStore(UserStore):
         timeout: float = DEFAULT_TIMEOUT,
         owns_connection: bool = False,
     ):
+        super().__init__(table=table, clock=clock, timeout=timeout, parameter=lambda n: "?")
         self._db = connection
-        self._table = sql_table_name(table)
-        self._clock = clock
-        self._timeout = timeout
         self._owns_connection = owns_connection
-        # Identifiers cannot be bound parameters, so the table name is interpolated: it passed
-        # sql_table_name(), and every other part of these statements is a constant.
-        table = self._table
-        self._select = f"SELECT {_COLUMNS} FROM {table}"  # noqa: S608
-        self._insert_sql = (
-            f"INSERT INTO {table} (email, role, password_hash, disabled, created_at) "  # noqa: S608
-            f"VALUES (?, ?, ?, 0, ?) RETURNING {_COLUMNS}"
-        )
-        self._update_sql = {
-            column: f"UPDATE {table} SET {column} = ? WHERE id = ? RETURNING {_COLUMNS}"  # noqa: S608
-            for column in get_args(Column)
-        }
-        self._delete_sql = f"DELETE FROM {table} WHERE id = ? RETURNING id"  # noqa: S608
 
     @classmethod
     async def with_connection(
@@ -154,12 +120,11 @@ class SQLiteUserStore(UserStore):
         except sqlite3.OperationalError as exc:
             raise StoreUnavailable(f"the user database is unavailable: {exc}") from exc
 
-    async def _query(self, sql: str, *params: Any) -> builtins.list[User]:
+    async def _fetch(self, sql: str, *params: Any) -> Sequence[Iterable[Any]]:
         # execute_fetchall steps the statement to completion, so an INSERT/UPDATE … RETURNING
         # is committed before this returns (a half-read cursor would keep it pending).
         async with self._guard():
-            rows = await self._db.execute_fetchall(sql, params)
-        return [_user(row) for row in rows]
+            return list(await self._db.execute_fetchall(sql, params))
 
     async def _create_schema(self) -> None:
         async with self._guard():
@@ -174,34 +139,6 @@ class SQLiteUserStore(UserStore):
                     CONSTRAINT {self._table}_email_key UNIQUE (email)
                 )"""
             )
-
-    async def _insert(self, email: str, password_hash: str, role: str) -> User:
-        try:
-            (user,) = await self._query(self._insert_sql, email, role, password_hash, self._clock())
-        except sqlite3.IntegrityError as exc:  # the UNIQUE constraint, the only one that can fail
-            raise DuplicateUser(f"a user with email {email!r} already exists") from exc
-        return user
-
-    async def _get(self, user_id: int) -> User | None:
-        users = await self._query(f"{self._select} WHERE id = ?", user_id)
-        return users[0] if users else None
-
-    async def _get_by_email(self, email: str) -> User | None:
-        users = await self._query(f"{self._select} WHERE email = ?", email)
-        return users[0] if users else None
-
-    async def list(self) -> builtins.list[User]:
-        """Return every account, oldest (lowest id) first."""
-        return await self._query(f"{self._select} ORDER BY id")
-
-    async def _update(self, user_id: int, column: Column, value: str | bool) -> User | None:
-        users = await self._query(self._update_sql[column], value, user_id)
-        return users[0] if users else None
-
-    async def _delete(self, user_id: int) -> bool:
-        async with self._guard():
-            rows = await self._db.execute_fetchall(self._delete_sql, (user_id,))
-        return bool(rows)
 
     async def ping(self) -> None:
         """Raise ``StoreUnavailable`` unless the database answers a trivial query."""

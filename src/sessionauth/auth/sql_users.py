@@ -1,0 +1,104 @@
+"""What the SQL user stores share: one table, its statements, and the queries built on them.
+
+:class:`SQLUserStore` writes every statement once, with the driver's parameter markers, and
+implements the :class:`~sessionauth.auth.users.UserStore` primitives on a single subclass hook,
+``_fetch`` (run one statement, return its rows), which is where each driver applies its timeout
+and turns its outage errors into ``StoreUnavailable``.
+"""
+
+from __future__ import annotations
+
+import abc
+import builtins
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, ClassVar, get_args
+
+from sessionauth.auth.users import Column, User, UserStore, sql_table_name
+from sessionauth.errors import DuplicateUser
+from sessionauth.policy import Clock
+
+__all__ = ["SQLUserStore"]
+
+_COLUMNS = "id, email, role, password_hash, disabled, created_at"
+
+
+def _user(row: Iterable[Any]) -> User:
+    user_id, email, role, password_hash, disabled, created_at = row
+    return User(
+        id=user_id,
+        email=email,
+        role=role,
+        password_hash=password_hash,
+        disabled=bool(disabled),
+        created_at=created_at,
+    )
+
+
+class SQLUserStore(UserStore):
+    """A user store on one SQL table; the subclass runs the statements on its driver.
+
+    Args:
+        table: The table name; a plain identifier.
+        clock: Time source for ``created_at``.
+        timeout: Seconds an operation may take before raising ``StoreUnavailable``.
+        parameter: The driver's marker for the n-th bound parameter (``?``, ``$1``…).
+    """
+
+    _duplicate: ClassVar[type[Exception]]
+    """The driver's error for a violated UNIQUE constraint (the email's, the only one)."""
+
+    def __init__(
+        self, *, table: str, clock: Clock, timeout: float, parameter: Callable[[int], str]
+    ):
+        self._table = sql_table_name(table)
+        self._clock = clock
+        self._timeout = timeout
+        # Identifiers cannot be bound parameters, so the table name is interpolated: it passed
+        # sql_table_name(), and every other part of these statements is a constant.
+        table, p = self._table, parameter
+        self._select = f"SELECT {_COLUMNS} FROM {table}"  # noqa: S608
+        self._select_by_id = f"{self._select} WHERE id = {p(1)}"
+        self._select_by_email = f"{self._select} WHERE email = {p(1)}"
+        self._insert_sql = (
+            f"INSERT INTO {table} (email, role, password_hash, disabled, created_at) "  # noqa: S608
+            f"VALUES ({p(1)}, {p(2)}, {p(3)}, FALSE, {p(4)}) RETURNING {_COLUMNS}"
+        )
+        self._update_sql = {
+            column: f"UPDATE {table} SET {column} = {p(1)} WHERE id = {p(2)} "  # noqa: S608
+            f"RETURNING {_COLUMNS}"
+            for column in get_args(Column)
+        }
+        self._delete_sql = f"DELETE FROM {table} WHERE id = {p(1)} RETURNING id"  # noqa: S608
+
+    @abc.abstractmethod
+    async def _fetch(self, sql: str, *params: Any) -> Sequence[Iterable[Any]]:
+        """Run one statement to completion and return its rows (a write is committed)."""
+
+    async def _users(self, sql: str, *params: Any) -> builtins.list[User]:
+        return [_user(row) for row in await self._fetch(sql, *params)]
+
+    async def _insert(self, email: str, password_hash: str, role: str) -> User:
+        try:
+            (user,) = await self._users(self._insert_sql, email, role, password_hash, self._clock())
+        except self._duplicate as exc:
+            raise DuplicateUser(f"a user with email {email!r} already exists") from exc
+        return user
+
+    async def _get(self, user_id: int) -> User | None:
+        users = await self._users(self._select_by_id, user_id)
+        return users[0] if users else None
+
+    async def _get_by_email(self, email: str) -> User | None:
+        users = await self._users(self._select_by_email, email)
+        return users[0] if users else None
+
+    async def list(self) -> builtins.list[User]:
+        """Return every account, oldest (lowest id) first."""
+        return await self._users(f"{self._select} ORDER BY id")
+
+    async def _update(self, user_id: int, column: Column, value: str | bool) -> User | None:
+        users = await self._users(self._update_sql[column], value, user_id)
+        return users[0] if users else None
+
+    async def _delete(self, user_id: int) -> bool:
+        return bool(await self._fetch(self._delete_sql, user_id))
