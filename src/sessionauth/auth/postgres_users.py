@@ -167,11 +167,6 @@ class PostgresUserStore(SQLUserStore):
                 )"""
             )
 
-    async def ping(self) -> None:
-        """Raise ``StoreUnavailable`` unless the database answers a trivial query."""
-        async with self._guard():
-            await self._pool.fetchval("SELECT 1")
-
     async def aclose(self) -> None:
         """Close the pool if this store opened it, forcibly if that takes too long."""
         if not self._owns_pool:

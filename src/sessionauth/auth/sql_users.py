@@ -102,3 +102,7 @@ class SQLUserStore(UserStore):
 
     async def _delete(self, user_id: int) -> bool:
         return bool(await self._fetch(self._delete_sql, user_id))
+
+    async def ping(self) -> None:
+        """Raise ``StoreUnavailable`` unless the database answers a trivial query."""
+        await self._fetch("SELECT 1")

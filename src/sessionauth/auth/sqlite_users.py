@@ -140,11 +140,6 @@ class SQLiteUserStore(SQLUserStore):
                 )"""
             )
 
-    async def ping(self) -> None:
-        """Raise ``StoreUnavailable`` unless the database answers a trivial query."""
-        async with self._guard():
-            await self._db.execute_fetchall("SELECT 1")
-
     async def aclose(self) -> None:
         """Close the connection if this store opened it."""
         if self._owns_connection:
