@@ -28,7 +28,8 @@ from typing import Any
 
 import httpx
 
-from tests.support import services
+from tests.support.services.policy import ServiceUnavailable
+from tests.support.services.process import ServerProcess, spawn
 
 COOKIE = "session"
 """The development cookie name."""
@@ -49,7 +50,7 @@ def _console_script() -> str:
     """The ``sessionauth`` script of the interpreter running the tests (the venv's)."""
     script = Path(sys.executable).parent / "sessionauth"
     if not script.exists():
-        raise services.ServiceUnavailable(f"no sessionauth console script next to {sys.executable}")
+        raise ServiceUnavailable(f"no sessionauth console script next to {sys.executable}")
     return str(script)
 
 
@@ -88,7 +89,7 @@ def _process_env(settings: Mapping[str, str]) -> dict[str, str]:
     return env
 
 
-class LiveServer(services._Server):
+class LiveServer(ServerProcess):
     """``sessionauth serve`` on a free loopback port, in its own process group.
 
     Args:
@@ -122,7 +123,7 @@ class LiveServer(services._Server):
         ]  # fmt: skip
 
     def _spawn(self) -> subprocess.Popen[bytes]:
-        return services._spawn(
+        return spawn(
             self._command(),
             log_path=self.log_path,
             cwd=self.directory,

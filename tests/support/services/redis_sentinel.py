@@ -1,0 +1,217 @@
+"""A private Redis master, replica and Sentinels, with a failover on demand."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Self
+
+from tests.support.services.policy import ServiceUnavailable
+from tests.support.services.process import binary, wait_until
+from tests.support.services.redis_servers import RedisServer, redis_call, replication_info
+
+
+def _flat_dict(reply: Any) -> dict[str, str]:
+    """Turn a Sentinel reply (a flat ``[key, value, ...]`` list) into a mapping."""
+    if isinstance(reply, dict):
+        return {str(key): str(value) for key, value in reply.items()}
+    return {str(key): str(value) for key, value in zip(reply[::2], reply[1::2], strict=True)}
+
+
+class _SentinelServer(RedisServer):
+    """A ``redis-server --sentinel`` process monitoring one master."""
+
+    kind = "sentinel"
+
+    def __init__(self, *, monitor: tuple[str, int], service_name: str, quorum: int) -> None:
+        self.monitor = monitor
+        self.service_name = service_name
+        self.quorum = quorum
+        super().__init__()
+
+    def _command(self) -> list[str]:
+        config = self.directory / "sentinel.conf"
+        # Sentinel rewrites its own config as it learns the topology: keep that on a restart
+        # (but not after a first start that lost its port: that config names the old port).
+        if not self._has_run:
+            name = self.service_name
+            # 2 s, not less: on a busy shared machine a 1 s silence can start a spurious
+            # failover, and one that promotes a replica still in its first sync loses data.
+            config.write_text(
+                f"port {self.port}\n"
+                f"bind {self.host}\n"
+                "daemonize no\n"
+                f"dir {self.directory}\n"
+                "sentinel resolve-hostnames no\n"
+                f"sentinel monitor {name} {self.monitor[0]} {self.monitor[1]} {self.quorum}\n"
+                f"sentinel down-after-milliseconds {name} 2000\n"
+                f"sentinel failover-timeout {name} 5000\n"
+            )
+        return [binary("redis-server"), str(config), "--sentinel"]
+
+
+class RedisSentinelSetup:
+    """A private master, one replica and three Sentinels (quorum 2) watching them.
+
+    Sentinels declare the master down after 2 s, so `failover()` completes in seconds.
+
+    Args:
+        service_name: The name the Sentinels monitor the master under.
+    """
+
+    def __init__(self, *, service_name: str = "mymaster") -> None:
+        self.service_name = service_name
+        master = RedisServer()
+        self.servers = [master, RedisServer(replicaof=master.address)]
+        self.sentinel_servers = [
+            _SentinelServer(monitor=master.address, service_name=service_name, quorum=2)
+            for _ in range(3)
+        ]
+        self._started = False
+
+    @property
+    def sentinels(self) -> list[tuple[str, int]]:
+        """``(host, port)`` of every Sentinel."""
+        return [sentinel.address for sentinel in self.sentinel_servers]
+
+    @property
+    def url(self) -> str:
+        """A ``redis+sentinel://host:port,.../service_name`` URL naming every Sentinel."""
+        hosts = ",".join(f"{host}:{port}" for host, port in self.sentinels)
+        return f"redis+sentinel://{hosts}/{self.service_name}"
+
+    def start(self) -> Self:
+        """Start everything and wait until all Sentinels agree on a master with a live replica.
+
+        Raises:
+            ServiceUnavailable: a process did not start or the setup did not settle in time.
+        """
+        try:
+            if self._started:
+                for server in [*self.servers, *self.sentinel_servers]:
+                    server.start()
+            else:
+                # Wire the addresses only once the master runs: a first start may change port.
+                master, replica = self.servers
+                master.start()
+                replica.replicaof = master.address
+                replica.start()
+                for sentinel in self.sentinel_servers:
+                    sentinel.monitor = master.address
+                    sentinel.start()
+                self._started = True
+            wait_until(self._settled, what="Sentinels to agree on a master with a live replica")
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def master_address(self) -> tuple[str, int]:
+        """Return the master's ``(host, port)`` as the first Sentinel that answers reports it.
+
+        Raises:
+            ServiceUnavailable: no Sentinel answered.
+        """
+        import redis
+
+        for sentinel in self.sentinels:
+            with contextlib.suppress(redis.RedisError):
+                return self._reported_master(sentinel)
+        raise ServiceUnavailable(f"no Sentinel knows a master named {self.service_name!r}")
+
+    def failover(self, *, timeout: float = 30.0, rejoin: bool = True) -> tuple[str, int]:
+        """Crash the master with SIGKILL and wait until every Sentinel names a new master.
+
+        Args:
+            timeout: Seconds to wait for the switch (and again for the rejoin).
+            rejoin: Then restart the crashed server as a replica of the new master and wait
+                until the setup is healthy again, so that it can fail over once more.
+
+        Returns:
+            The new master's ``(host, port)``.
+        """
+        import redis
+
+        old = self.master_address()
+        crashed = next(server for server in self.servers if server.address == old)
+        crashed.kill()
+
+        def switched() -> bool:
+            try:
+                reported = {self._reported_master(sentinel) for sentinel in self.sentinels}
+                if len(reported) != 1 or old in reported:
+                    return False
+                info = replication_info(reported.pop())
+            except redis.RedisError:
+                return False
+            return info.get("role") == "master"
+
+        wait_until(switched, what="Sentinels to promote a new master", timeout=timeout)
+        new = self.master_address()
+        # Keep each server's own idea of its role right, so a later stop()/start() agrees.
+        next(server for server in self.servers if server.address == new).replicaof = None
+        crashed.replicaof = new
+        if rejoin:
+            crashed.start()
+            wait_until(self._settled, what="the old master to rejoin as a replica", timeout=timeout)
+        return new
+
+    def _reported_master(self, sentinel: tuple[str, int]) -> tuple[str, int]:
+        import redis
+
+        reply = redis_call(sentinel, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", self.service_name)
+        if not reply:
+            raise redis.RedisError(f"{sentinel} does not know {self.service_name!r}")
+        host, port = reply
+        return (str(host), int(port))
+
+    def _sentinel_is_content(self, sentinel: tuple[str, int]) -> bool:
+        """Whether this Sentinel sees a healthy master, replicas and all its peers."""
+        name = self.service_name
+        master = _flat_dict(redis_call(sentinel, "SENTINEL", "MASTER", name))
+        replicas = [_flat_dict(r) for r in redis_call(sentinel, "SENTINEL", "REPLICAS", name)]
+        return (
+            master.get("flags") == "master"
+            and master.get("num-other-sentinels") == str(len(self.sentinels) - 1)
+            and bool(replicas)
+            and all(replica.get("flags") == "slave" for replica in replicas)
+        )
+
+    def _settled(self) -> bool:
+        import redis
+
+        try:
+            masters = {self._reported_master(sentinel) for sentinel in self.sentinels}
+            if len(masters) != 1:
+                return False
+            master = masters.pop()
+            if not all(self._sentinel_is_content(sentinel) for sentinel in self.sentinels):
+                return False
+            info = replication_info(master)
+        except redis.RedisError:
+            return False
+        # Sentinel refreshes replica details only every 10 s, so ask the master directly.
+        online = [
+            key
+            for key, value in info.items()
+            if key.startswith("slave")
+            and isinstance(value, dict)
+            and value.get("state") == "online"
+        ]
+        expected = sum(1 for s in self.servers if s.running and s.address != master)
+        return info.get("role") == "master" and len(online) == expected
+
+    def stop(self) -> None:
+        """Stop every process (Sentinels first, so that they start no failover)."""
+        for server in [*self.sentinel_servers, *self.servers]:
+            server.stop()
+
+    def close(self) -> None:
+        """Stop every process and delete their directories."""
+        for server in [*self.sentinel_servers, *self.servers]:
+            server.close()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
