@@ -21,7 +21,7 @@ from sessionauth.auth.sql_users import SQLUserStore
 from sessionauth.auth.users import DEFAULT_TABLE, DEFAULT_TIMEOUT, sql_table_name
 from sessionauth.errors import StoreUnavailable
 from sessionauth.policy import Clock, system_clock
-from sessionauth.stores.sqlite import database_path, open_sqlite
+from sessionauth.stores.sqlite_files import database_path, open_sqlite
 
 __all__ = ["SQLiteUserStore"]
 

@@ -177,7 +177,7 @@ def open_counter(
         return MemoryCounter(clock)
     if scheme == "sqlite":
         from sessionauth.auth.throttle_sql import SQLiteCounter
-        from sessionauth.stores.sqlite import database_path
+        from sessionauth.stores.sqlite_files import database_path
 
         return SQLiteCounter(database_path(url), clock=clock, timeout=timeout)
     if scheme in ("postgresql", "postgres"):

@@ -25,7 +25,7 @@ from sessionauth.auth.throttle import AttemptCounter
 from sessionauth.errors import ConfigurationError, StoreUnavailable
 from sessionauth.policy import Clock, system_clock
 from sessionauth.stores.base import DEFAULT_TIMEOUT
-from sessionauth.stores.sqlite import open_sqlite
+from sessionauth.stores.sqlite_files import open_sqlite
 
 if TYPE_CHECKING:
     import asyncpg

@@ -20,7 +20,6 @@ import asyncio
 import re
 import sqlite3
 from collections.abc import Awaitable, Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import Any, TypeVar
 
 import aiosqlite
@@ -30,19 +29,14 @@ from sessionauth.errors import ConfigurationError, StoreError, StoreUnavailable
 from sessionauth.policy import Clock, system_clock
 from sessionauth.record import RecordUpdate, SessionRecord, decode_json, encode_json
 from sessionauth.stores.base import DEFAULT_TIMEOUT, SessionStore
+from sessionauth.stores.sqlite_files import database_path, open_sqlite
 
-__all__ = [
-    "DEFAULT_TABLE",
-    "SQLiteStore",
-    "database_path",
-    "open_sqlite",
-]
+__all__ = ["DEFAULT_TABLE", "SQLiteStore"]
 
 DEFAULT_TABLE = "sessionauth_sessions"
 """The table a store uses unless told otherwise."""
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
-_URL_PREFIX = "sqlite:///"
 _COLUMNS = "data, user_id, created, seen, issued, expires, meta"
 # Per connection, so only for connections the store opens; WAL also persists in the file.
 _PRAGMAS = ("PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL")
@@ -56,26 +50,6 @@ _BUGS = (
     sqlite3.DataError,
     sqlite3.NotSupportedError,
 )
-
-
-def database_path(url: str) -> str:
-    """Return the database file that a ``sqlite:///`` URL names.
-
-    ``sqlite:///relative/path``, ``sqlite:////absolute/path`` and ``sqlite:///:memory:``.
-
-    Raises:
-        ConfigurationError: For another scheme, a host part, an empty path or a query string.
-    """
-    if url[: len(_URL_PREFIX)].lower() != _URL_PREFIX:
-        raise ConfigurationError(
-            f"not a SQLite URL: {url!r}; use sqlite:///relative/path or sqlite:////abs/path"
-        )
-    path = url[len(_URL_PREFIX) :]
-    if not path or path.endswith("/"):
-        raise ConfigurationError(f"the SQLite URL {url!r} names no database file")
-    if "?" in path or "#" in path:
-        raise ConfigurationError(f"the SQLite URL {url!r} has options; none are supported")
-    return path
 
 
 def _check_options(table: str, timeout: float) -> None:
@@ -345,40 +319,6 @@ class SQLiteStore(SessionStore):
         if self._owned and self._db is not None:
             self._owned = False
             await self._db.close()
-
-
-def _connect(path: str, timeout: float) -> sqlite3.Connection:
-    # sqlite3's timeout is the busy timeout: a locked database is retried this long, then
-    # raises "database is locked". Autocommit, so no statement leaves a transaction open.
-    # check_same_thread=False: opened here, used only on aiosqlite's thread afterwards.
-    return sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
-
-
-async def open_sqlite(
-    path: str,
-    *,
-    timeout: float,  # noqa: ASYNC109 - bounds the open and becomes the busy timeout
-) -> aiosqlite.Connection:
-    """Open a SQLite file (creating its directory) as an aiosqlite connection in autocommit.
-
-    The file is opened in a worker thread and then handed to aiosqlite, rather than by
-    ``aiosqlite.connect()``: when that fails, aiosqlite's thread reports back to the event loop
-    after the caller has moved on and may find the loop closed.
-
-    Raises:
-        StoreUnavailable: If the directory cannot be made or the file cannot be opened in time.
-    """
-    if path != ":memory:":
-        try:
-            await asyncio.to_thread(Path(path).parent.mkdir, parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StoreUnavailable(f"cannot create the directory of {path!r}: {exc}") from exc
-    try:
-        async with asyncio.timeout(timeout):
-            raw = await asyncio.to_thread(_connect, path, timeout)
-    except (sqlite3.Error, TimeoutError) as exc:
-        raise StoreUnavailable(f"cannot open the SQLite database {path!r}: {exc}") from exc
-    return await aiosqlite.Connection(lambda: raw, iter_chunk_size=64)
 
 
 def _encode_values(values: Mapping[str, Any]) -> str:

@@ -1,0 +1,74 @@
+"""How every SQLite database of sessionauth is named and opened: sessions, attempts and users.
+
+The session store, the login-attempt counter and the user store each keep a SQLite file. They
+parse its ``sqlite:///`` URL and open it here, the same way: directory created, autocommit, a
+busy timeout, and the opening done in a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import aiosqlite
+
+from sessionauth.errors import ConfigurationError, StoreUnavailable
+
+__all__ = ["database_path", "open_sqlite"]
+
+_URL_PREFIX = "sqlite:///"
+
+
+def database_path(url: str) -> str:
+    """Return the database file that a ``sqlite:///`` URL names.
+
+    ``sqlite:///relative/path``, ``sqlite:////absolute/path`` and ``sqlite:///:memory:``.
+
+    Raises:
+        ConfigurationError: For another scheme, a host part, an empty path or a query string.
+    """
+    if url[: len(_URL_PREFIX)].lower() != _URL_PREFIX:
+        raise ConfigurationError(
+            f"not a SQLite URL: {url!r}; use sqlite:///relative/path or sqlite:////abs/path"
+        )
+    path = url[len(_URL_PREFIX) :]
+    if not path or path.endswith("/"):
+        raise ConfigurationError(f"the SQLite URL {url!r} names no database file")
+    if "?" in path or "#" in path:
+        raise ConfigurationError(f"the SQLite URL {url!r} has options; none are supported")
+    return path
+
+
+def _connect(path: str, timeout: float) -> sqlite3.Connection:
+    # sqlite3's timeout is the busy timeout: a locked database is retried this long, then
+    # raises "database is locked". Autocommit, so no statement leaves a transaction open.
+    # check_same_thread=False: opened here, used only on aiosqlite's thread afterwards.
+    return sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
+
+
+async def open_sqlite(
+    path: str,
+    *,
+    timeout: float,  # noqa: ASYNC109 - bounds the open and becomes the busy timeout
+) -> aiosqlite.Connection:
+    """Open a SQLite file (creating its directory) as an aiosqlite connection in autocommit.
+
+    The file is opened in a worker thread and then handed to aiosqlite, rather than by
+    ``aiosqlite.connect()``: when that fails, aiosqlite's thread reports back to the event loop
+    after the caller has moved on and may find the loop closed.
+
+    Raises:
+        StoreUnavailable: If the directory cannot be made or the file cannot be opened in time.
+    """
+    if path != ":memory:":
+        try:
+            await asyncio.to_thread(Path(path).parent.mkdir, parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreUnavailable(f"cannot create the directory of {path!r}: {exc}") from exc
+    try:
+        async with asyncio.timeout(timeout):
+            raw = await asyncio.to_thread(_connect, path, timeout)
+    except (sqlite3.Error, TimeoutError) as exc:
+        raise StoreUnavailable(f"cannot open the SQLite database {path!r}: {exc}") from exc
+    return await aiosqlite.Connection(lambda: raw, iter_chunk_size=64)
