@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -49,15 +48,11 @@ from sessionauth.errors import ConfigurationError, StoreUnavailable
 from sessionauth.policy import Clock, system_clock
 from sessionauth.record import RecordUpdate, SessionRecord, decode_json, encode_json
 from sessionauth.stores.base import DEFAULT_TIMEOUT, SessionStore
+from sessionauth.stores.postgres_sql import SCHEMA, STATEMENTS, parse_table
 
 __all__ = ["DEFAULT_TABLE", "PostgresStore"]
 
 DEFAULT_TABLE = "sessionauth_sessions"
-
-# Table and schema names are interpolated into SQL, so only plain identifiers pass. The table
-# part stays short enough that the index names derived from it fit PostgreSQL's 63 bytes (longer
-# names would be truncated, and two truncated index names could collide).
-_TABLE_NAME = re.compile(r"(?:([A-Za-z_][A-Za-z0-9_]{0,62})\.)?([A-Za-z_][A-Za-z0-9_]{0,47})")
 
 # What "the backend is down, unreachable, too slow or refusing" looks like from asyncpg.
 _UNAVAILABLE: tuple[type[BaseException], ...] = (
@@ -75,91 +70,6 @@ _UNAVAILABLE: tuple[type[BaseException], ...] = (
     # saw the socket close (MagicStack/asyncpg#1069). _run terminates it.
     asyncpg.exceptions.InternalClientError,
 )
-
-# Run as one simple-protocol script, hence one transaction. Concurrent CREATE ... IF NOT EXISTS
-# can still fail on the catalog's unique indexes, so processes starting together first queue on
-# a transaction-scoped advisory lock named after the table.
-_SCHEMA = (
-    "SELECT pg_advisory_xact_lock({lock_key})",
-    "CREATE TABLE IF NOT EXISTS {table} ("
-    ' id text COLLATE "C" PRIMARY KEY,'
-    ' user_id text COLLATE "C",'
-    " created double precision NOT NULL,"
-    " seen double precision NOT NULL,"
-    " issued double precision NOT NULL,"
-    " expires double precision NOT NULL,"
-    " data jsonb NOT NULL,"
-    " meta jsonb NOT NULL)",
-    # Anonymous sessions (user_id NULL) never need the per-user index, so they stay out of it.
-    'CREATE INDEX IF NOT EXISTS "{name}_user_idx" ON {table} (user_id, created)'
-    " WHERE user_id IS NOT NULL",
-    'CREATE INDEX IF NOT EXISTS "{name}_expires_idx" ON {table} (expires)',
-)
-
-_STATEMENTS = {
-    "load": (
-        "SELECT data::text, meta::text, user_id, created, seen, issued, expires"
-        " FROM {table} WHERE id = $1 AND expires > $2"
-    ),
-    "create": (
-        "INSERT INTO {table} AS t (id, user_id, created, seen, issued, expires, data, meta)"
-        " VALUES ($1, $2, $3, $4, $5, $6, $7::text::jsonb, $8::text::jsonb)"
-        " ON CONFLICT (id) DO UPDATE SET user_id = EXCLUDED.user_id,"
-        " created = EXCLUDED.created, seen = EXCLUDED.seen, issued = EXCLUDED.issued,"
-        " expires = EXCLUDED.expires, data = EXCLUDED.data, meta = EXCLUDED.meta"
-        # An expired leftover under the same id may be replaced; a live session never is.
-        " WHERE t.expires <= $9"
-    ),
-    # jsonb_typeof guards the merge: a corrupt (non-object) record is no session to write to.
-    "update": (
-        "UPDATE {table} SET data = (data || $2::text::jsonb) - $3::text[],"
-        " seen = $4, expires = $5"
-        " WHERE id = $1 AND expires > $6 AND jsonb_typeof(data) = 'object'"
-    ),
-    "touch": "UPDATE {table} SET seen = $2, expires = $3 WHERE id = $1 AND expires > $4",
-    "delete": "DELETE FROM {table} WHERE id = $1",
-    "list_user": (
-        "SELECT data::text, meta::text, user_id, created, seen, issued, expires, id"
-        " FROM {table}"
-        " WHERE user_id = $1 AND expires > $2 ORDER BY created, id"
-    ),
-    "delete_user": (
-        "WITH doomed AS (SELECT id FROM {table} WHERE user_id = $1 AND id IS DISTINCT FROM $2"
-        " ORDER BY id FOR UPDATE),"
-        " gone AS (DELETE FROM {table} t USING doomed WHERE t.id = doomed.id"
-        " RETURNING t.expires)"
-        " SELECT count(*) FILTER (WHERE expires > $3) FROM gone"
-    ),
-    "update_user": (
-        "UPDATE {table} SET data = data || $2::text::jsonb WHERE id IN"
-        " (SELECT id FROM {table} WHERE user_id = $1 AND expires > $3"
-        " AND jsonb_typeof(data) = 'object' ORDER BY id FOR UPDATE)"
-    ),
-    # = ANY(ARRAY(...)) rather than IN (...): the planner may turn IN into a hash join over a
-    # scan of the whole table, where ANY of an array always probes the primary key.
-    "purge": (
-        "DELETE FROM {table} WHERE id = ANY(ARRAY(SELECT id FROM {table} WHERE expires <= $1"
-        " LIMIT $2 FOR UPDATE SKIP LOCKED))"
-    ),
-}
-
-
-def _parse_table(table: str) -> tuple[str, str]:
-    """Return ``table`` quoted for SQL, and the bare name that prefixes its index names.
-
-    Raises:
-        ConfigurationError: If ``table`` is not ``name`` or ``schema.name`` made of letters,
-            digits and underscores.
-    """
-    match = _TABLE_NAME.fullmatch(table)
-    if match is None:
-        raise ConfigurationError(
-            f"invalid session table name {table!r}: use letters, digits and underscores"
-            " (at most 48), optionally prefixed by a schema and a dot"
-        )
-    schema, name = match.groups()
-    quoted = f'"{name}"' if schema is None else f'"{schema}"."{name}"'
-    return quoted, name
 
 
 def _unavailable(exc: BaseException) -> StoreUnavailable:
@@ -238,7 +148,7 @@ class PostgresStore(SessionStore):
             raise ConfigurationError("the store timeout must be a positive number of seconds")
         if not 0 <= min_size <= max_size or max_size < 1:
             raise ConfigurationError("the pool sizes need 0 <= min_size <= max_size, max_size >= 1")
-        quoted, name = _parse_table(table)
+        quoted, name = parse_table(table)
         digest = hashlib.sha256(f"sessionauth:{table}".encode()).digest()
         lock_key = int.from_bytes(digest[:8], "big", signed=True)
         self._pool = pool
@@ -253,9 +163,9 @@ class PostgresStore(SessionStore):
         self._open_lock = asyncio.Lock()
         self._releasing: set[asyncio.Task[None]] = set()
         self._schema = ";\n".join(
-            sql.format(table=quoted, name=name, lock_key=lock_key) for sql in _SCHEMA
+            sql.format(table=quoted, name=name, lock_key=lock_key) for sql in SCHEMA
         )
-        self._sql = {key: template.format(table=quoted) for key, template in _STATEMENTS.items()}
+        self._sql = {key: template.format(table=quoted) for key, template in STATEMENTS.items()}
 
     @classmethod
     def from_url(
