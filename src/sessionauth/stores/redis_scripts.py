@@ -13,7 +13,7 @@ __all__ = ["CREATE", "DELETE_USER", "UPDATE", "UPDATE_USER"]
 
 # Reads a record (from the hash field ARGV[1], or the string key when ARGV[1] is empty) that is
 # alive at ARGV[2]; shared by the scripts below.
-READ = """
+_READ = """
 local function read(key, field, now)
   local blob
   if field == '' then blob = redis.call('GET', key) else blob = redis.call('HGET', key, field) end
@@ -37,7 +37,7 @@ end
 # KEYS[1]; ARGV: field ('' for an anonymous key), now ms, seen ms, expires ms ('' for both to
 # leave them), number of pairs, key/JSON pairs, keys to delete. Returns 1, or 0 if gone.
 UPDATE = (
-    READ
+    _READ
     + """
 local key, field, now = KEYS[1], ARGV[1], tonumber(ARGV[2])
 local r = read(key, field, now)
@@ -52,7 +52,7 @@ return 1
 )
 # KEYS[1] user hash; ARGV: field, record, now ms. Drops the user's expired sessions meanwhile.
 CREATE = (
-    READ
+    _READ
     + """
 local key, now = KEYS[1], tonumber(ARGV[3])
 local fields = redis.call('HKEYS', key)
@@ -67,7 +67,7 @@ return 1
 # KEYS[1] user hash; ARGV: user id, now ms, field to keep ('' for none). Returns how many
 # live sessions went.
 DELETE_USER = (
-    READ
+    _READ
     + """
 local key, now = KEYS[1], tonumber(ARGV[2])
 local gone = 0
@@ -85,7 +85,7 @@ return gone
 )
 # KEYS[1] user hash; ARGV: user id, now ms, then key/JSON pairs. Returns how many changed.
 UPDATE_USER = (
-    READ
+    _READ
     + """
 local key, now = KEYS[1], tonumber(ARGV[2])
 local changed = 0
