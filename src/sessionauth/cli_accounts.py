@@ -252,6 +252,6 @@ def sessions_revoke(
             await auth.sessions.delete(handle)
             return 1
         accounts = [await _user(auth, user)] if user is not None else await auth.users.list()
-        return sum([await auth.sessions.delete_user(str(a.id)) for a in accounts])
+        return sum([await auth.revoke_all_sessions(a.id) for a in accounts])
 
     typer.echo(f"revoked {run(revoke)} sessions")

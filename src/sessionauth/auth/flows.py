@@ -303,6 +303,20 @@ class Authenticator:
         )
         return revoked
 
+    async def revoke_all_sessions(self, user_id: int, *, by: int | str | None = None) -> int:
+        """End every session of ``user_id`` (an administrator's "sign out everywhere").
+
+        Args:
+            user_id: Whose sessions end.
+            by: The administrator who asked, for the security log.
+
+        Returns:
+            How many live sessions ended.
+        """
+        revoked = await self.sessions.delete_user(str(user_id))
+        await self._emit(AuthEvent("revoked", user_id, None, f"all={revoked} why=admin {by}"))
+        return revoked
+
     async def _revoke_all(
         self, user_id: int, change: Callable[[], Awaitable[_T]], why: str
     ) -> tuple[_T, int]:

@@ -67,6 +67,17 @@ def _check(table: str, timeout: float, *, schemas: bool) -> tuple[str, str]:
     return ".".join(f'"{part}"' for part in table.split(".")), f'"{name}_reset_at"'
 
 
+def _statements(table: str, marker: str) -> dict[str, str]:
+    """The counter's statements on ``table``, with ``marker`` + n as the n-th parameter."""
+    p1, p2, p3 = (f"{marker}{n}" for n in (1, 2, 3))
+    return {
+        "hit": _HIT.format(table=table, p1=p1, p2=p2, p3=p3),
+        "count": _COUNT.format(table=table, p1=p1, p2=p2),
+        "reset": _RESET.format(table=table, p1=p1),
+        "purge": _PURGE.format(table=table, p1=p1),
+    }
+
+
 def _schema(table: str, index: str, columns: str, options: str = "") -> tuple[str, str]:
     return (
         f"CREATE TABLE IF NOT EXISTS {table} ({columns}){options}",
@@ -128,12 +139,7 @@ class SQLiteCounter(AttemptCounter):
                 " WITHOUT ROWID",
             ),
         )
-        self._sql = {
-            "hit": _HIT.format(table=t, p1="?1", p2="?2", p3="?3"),
-            "count": _COUNT.format(table=t, p1="?1", p2="?2"),
-            "reset": _RESET.format(table=t, p1="?1"),
-            "purge": _PURGE.format(table=t, p1="?1"),
-        }
+        self._sql = _statements(t, "?")
 
     async def _connection(self) -> aiosqlite.Connection:
         if self._db is not None:
@@ -277,12 +283,7 @@ class PostgresCounter(AttemptCounter):
             " reset_at double precision NOT NULL",
         )
         self._table = table
-        self._sql = {
-            "hit": _HIT.format(table=t, p1="$1", p2="$2", p3="$3"),
-            "count": _COUNT.format(table=t, p1="$1", p2="$2"),
-            "reset": _RESET.format(table=t, p1="$1"),
-            "purge": _PURGE.format(table=t, p1="$1"),
-        }
+        self._sql = _statements(t, "$")
 
     async def _ready_pool(self) -> asyncpg.Pool:
         if self._ready and self._pool is not None:

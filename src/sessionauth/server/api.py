@@ -182,11 +182,7 @@ async def revoke_user_sessions(request: Request, user_id: int, admin_id: AdminId
     auth = authenticator(request)
     if await auth.users.get(user_id) is None:
         raise UserNotFound(f"no user with id {user_id}")
-    revoked = await auth.sessions.delete_user(str(user_id))
-    security_log.warning(
-        "revoked all=%d sessions of user %s by admin %s", revoked, user_id, admin_id
-    )
-    return s.Revoked(revoked=revoked)
+    return s.Revoked(revoked=await auth.revoke_all_sessions(user_id, by=admin_id))
 
 
 # -- operations -----------------------------------------------------------------------------

@@ -8,7 +8,7 @@ answer exactly.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
@@ -93,14 +93,18 @@ class UserPatchBody(_Request):
 class UserSummary(BaseModel):
     """A user as the tutorial shows one."""
 
+    # Built from the User dataclass by attribute (``model_validate(user)``): its other fields,
+    # the password hash above all, are never copied.
+    model_config = ConfigDict(from_attributes=True)
+
     id: int
     email: str
     role: str
 
     @classmethod
-    def of(cls, user: User) -> UserSummary:
-        """Summarise ``user``."""
-        return cls(id=user.id, email=user.email, role=user.role)
+    def of(cls, user: User) -> Self:
+        """Describe ``user``."""
+        return cls.model_validate(user)
 
 
 class UserDetail(UserSummary):
@@ -108,17 +112,6 @@ class UserDetail(UserSummary):
 
     disabled: bool
     created_at: float
-
-    @classmethod
-    def of(cls, user: User) -> UserDetail:
-        """Describe ``user``."""
-        return cls(
-            id=user.id,
-            email=user.email,
-            role=user.role,
-            disabled=user.disabled,
-            created_at=user.created_at,
-        )
 
 
 class Success(BaseModel):
@@ -166,6 +159,8 @@ class AdminArea(BaseModel):
 class SessionOut(BaseModel):
     """One live session of the user asking; times are POSIX seconds."""
 
+    model_config = ConfigDict(from_attributes=True)
+
     handle: str
     created: float
     last_seen: float
@@ -174,16 +169,9 @@ class SessionOut(BaseModel):
     current: bool
 
     @classmethod
-    def of(cls, info: SessionInfo) -> SessionOut:
+    def of(cls, info: SessionInfo) -> Self:
         """Describe one listed session."""
-        return cls(
-            handle=info.handle,
-            created=info.created,
-            last_seen=info.last_seen,
-            ip=info.ip,
-            user_agent=info.user_agent,
-            current=info.current,
-        )
+        return cls.model_validate(info)
 
 
 class SessionList(BaseModel):

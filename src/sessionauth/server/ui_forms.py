@@ -287,11 +287,6 @@ async def revoke_user_sessions(request: Request, user_id: str) -> Response:
     target = await _target(request, user_id)
     if not isinstance(target, User):
         return target
-    # Authenticator has no public "revoke all of a user's sessions"; this is the store call
-    # it makes on disable and delete, as the API's POST /users/{id}/revoke-sessions does.
-    revoked = await auth.sessions.delete_user(str(target.id))
-    security_log.warning(
-        "revoked all=%d sessions of user %s by admin %s", revoked, target.id, admin.id
-    )
+    revoked = await auth.revoke_all_sessions(target.id, by=admin.id)
     flash(request, "success", f"Signed {target.email} out of {revoked} session(s).")
     return see_other(ADMIN_USERS)
