@@ -217,6 +217,30 @@ async def test_create_fails_when_no_replica_acknowledges(private_redis: RedisSer
 
 
 @pytest.mark.redis
+async def test_an_unacknowledged_session_is_deleted_and_reported(
+    private_redis: RedisServer,
+) -> None:
+    """A session no replica acknowledged is gone again, and the store says logins are degraded."""
+    store = RedisStore.from_url(private_redis.url, timeout=1.0, wait_replicas=1)
+    plain = RedisStore.from_url(private_redis.url)
+    try:
+        sids = [new_sid("refused") for _ in range(3)]
+        for sid in sids:
+            with pytest.raises(StoreUnavailable):
+                await asyncio.wait_for(store.create(sid, record("refused")), 5)
+        assert [await plain.load(sid) for sid in sids] == [None] * 3
+        assert await plain.list_user("refused") == []
+        assert store.acknowledgement_failure == (
+            "logins cannot be acknowledged: 0 of 1 replicas answered within 0.5 s"
+        )
+        await asyncio.wait_for(store.ping(), 5)  # Redis answers: ready, but still degraded
+        assert store.acknowledgement_failure is not None
+    finally:
+        await store.aclose()
+        await plain.aclose()
+
+
+@pytest.mark.redis
 @pytest.mark.slow
 async def test_sessions_survive_a_sentinel_failover(
     redis_sentinel: RedisSentinelSetup, redis_prefix: str
@@ -303,6 +327,12 @@ async def test_cluster_serves_users_and_anonymous_sessions_across_slots(
         "redis+sentinel://127.0.0.1:x/mymaster",
         "redis+sentinel://127.0.0.1:26379/mymaster?db=x",
         "redis+sentinel://127.0.0.1:26379/mymaster?ssl=1",
+        "redis+sentinel://127.0.0.1:26379/mymaster?wait_replicas=-1",
+        "redis+sentinel://127.0.0.1:26379/mymaster?wait_replicas=one",
+        "redis+sentinel://127.0.0.1:26379/mymaster?ack_timeout=0",
+        "redis+sentinel://127.0.0.1:26379/mymaster?ack_timeout=nan",
+        "redis+sentinel://127.0.0.1:26379/mymaster?ack_timeout=2",
+        "redis+sentinel://127.0.0.1:26379/mymaster?ack_timeout=",
         "redis+cluster://",
         "redis+cluster://127.0.0.1:7000/0",
         "redis+cluster://127.0.0.1:99999",
@@ -349,3 +379,16 @@ async def test_sentinel_urls_wait_for_one_replica_by_default() -> None:
     finally:
         for opened in (sentinel, plain, explicit):
             await opened.aclose()
+
+
+async def test_sentinel_urls_carry_the_acknowledgement_policy() -> None:
+    """?wait_replicas=N&ack_timeout=S set how many replicas a login waits for, and how long."""
+    url = "redis+sentinel://127.0.0.1:1/svc?db=2&wait_replicas=2&ack_timeout=0.25"
+    configured = RedisStore.from_url(url)
+    none = RedisStore.from_url("redis+sentinel://127.0.0.1:1/svc?wait_replicas=0")
+    try:
+        assert (configured._wait_replicas, configured._ack_timeout) == (2, 0.25)
+        assert none._wait_replicas == 0
+    finally:
+        await configured.aclose()
+        await none.aclose()

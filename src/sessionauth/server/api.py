@@ -194,9 +194,13 @@ async def healthz() -> s.Health:
     return s.Health()
 
 
-@router.get("/readyz", response_model=s.Health, responses=_errors(503))
+@router.get("/readyz", response_model=s.Readiness, responses=_errors(503))
 async def readyz(request: Request) -> Response:
-    """Ready to serve: the session store and the user database both answer."""
+    """Ready to serve: the session store and the user database both answer.
+
+    Logins that replicas cannot acknowledge (Redis Sentinel) make it ``degraded``, still 200:
+    every worker shares that condition, and sessions keep working meanwhile.
+    """
     auth = authenticator(request)
     checks = {"session store": auth.sessions.ping(), "user database": auth.users.ping()}
     results = await asyncio.gather(*checks.values(), return_exceptions=True)
@@ -210,7 +214,11 @@ async def readyz(request: Request) -> Response:
             status_code=503,
             headers={"Retry-After": "1", "Cache-Control": "no-store"},
         )
-    return JSONResponse(s.Health().model_dump(), headers={"Cache-Control": "no-store"})
+    ready = s.Readiness()
+    unacknowledged = auth.sessions.acknowledgement_failure
+    if unacknowledged is not None:
+        ready = s.Readiness(status="degraded", details={"session store": unacknowledged})
+    return JSONResponse(ready.model_dump(exclude_none=True), headers={"Cache-Control": "no-store"})
 
 
 @router.get(

@@ -191,6 +191,11 @@ class TimedStore(SessionStore):
         """Update a user's sessions, timed."""
         return await self._timed("update_user", lambda: self.inner.update_user(user_id, values))
 
+    @property
+    def acknowledgement_failure(self) -> str | None:
+        """The wrapped store's."""
+        return self.inner.acknowledgement_failure
+
     async def purge_expired(self, *, batch_size: int = 500) -> int:
         """Purge, timed."""
         return await self._timed(

@@ -25,6 +25,7 @@ __all__ = [
     "LoginResult",
     "NewUserBody",
     "PasswordBody",
+    "Readiness",
     "Revoked",
     "SessionList",
     "SessionOut",
@@ -193,6 +194,13 @@ class UserResult(BaseModel):
 
 
 class Health(BaseModel):
-    """``GET /healthz`` and ``GET /readyz``."""
+    """``GET /healthz``."""
 
     status: Literal["ok"] = "ok"
+
+
+class Readiness(BaseModel):
+    """``GET /readyz``: ``degraded`` (still 200) names what works only in part, and why."""
+
+    status: Literal["ok", "degraded"] = "ok"
+    details: dict[str, str] | None = None

@@ -75,6 +75,15 @@ class SessionStore(abc.ABC):
         del batch_size
         return 0
 
+    @property
+    def acknowledgement_failure(self) -> str | None:
+        """Why new sessions cannot be made durable now (replicas not acknowledging), or ``None``.
+
+        Sessions still load and change meanwhile, so this degrades readiness without failing
+        it. Only stores that wait for replicas (Redis Sentinel) ever report one.
+        """
+        return None
+
     @abc.abstractmethod
     async def ping(self) -> None:
         """Raise ``StoreUnavailable`` unless the backend answers."""

@@ -25,11 +25,14 @@ is what makes this store small and exact:
   a record that fails to decode is no session. A tutorial session (user ``"1"``, role
   ``admin``) takes well under 200 bytes of ``MEMORY USAGE``.
 * Sentinel (``wait_replicas``, 1 by default for ``redis+sentinel://``): ``create`` (login,
-  regeneration) returns only once that many replicas acknowledged the session (``WAIT``),
-  else it raises ``StoreUnavailable``. Sessions created with a replica acknowledgement survive a
-  Sentinel failover; later updates and touches are replicated asynchronously and may roll back
-  at most to that state. After a failover the store finds the new master by itself; a request
-  during the switch may get ``StoreUnavailable``, never a hang.
+  regeneration) returns only once that many replicas acknowledged the session (``WAIT``, for at
+  most ``ack_timeout``), else it deletes the session again (best effort: it was never handed
+  out) and raises ``StoreUnavailable``. Sessions created with a replica acknowledgement survive
+  a Sentinel failover; later updates and touches are replicated asynchronously and may roll
+  back at most to that state. While no replica acknowledges (after a master crash, until a
+  replica is attached and in sync again) logins fail but sessions still work:
+  :attr:`RedisStore.acknowledgement_failure` says so. After a failover the store finds the new
+  master by itself; a request during the switch may get ``StoreUnavailable``, never a hang.
 * Every backend failure (refused, reset, timed out, loading, read-only, cluster down) raises
   :class:`~sessionauth.errors.StoreUnavailable` within ``timeout``. Expiry is Redis's job (a
   user's hash lives until their last session ends; expired sessions inside it are dropped when
@@ -39,6 +42,7 @@ is what makes this store small and exact:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Mapping
 from typing import Any, TypeVar, cast
 
@@ -53,7 +57,7 @@ from sessionauth.stores import redis_scripts as scripts
 from sessionauth.stores.base import DEFAULT_TIMEOUT, SessionStore
 from sessionauth.stores.redis_codec import decode_record, encode_record, to_ms, value_json
 from sessionauth.stores.redis_reads import ReadPipeline
-from sessionauth.stores.redis_urls import RedisClients, client_from_url
+from sessionauth.stores.redis_urls import RedisClients, client_from_url, redact
 from sessionauth.tokens import user_group
 
 __all__ = ["RedisStore"]
@@ -94,10 +98,13 @@ class RedisStore(SessionStore):
         prefix: Prepended to every key.
         wait_replicas: Replicas that must acknowledge a new session before ``create`` returns
             (0: do not wait). Not available on Cluster.
+        ack_timeout: Seconds ``create`` waits for those acknowledgements; shorter than
+            ``timeout`` (the write before the wait needs time too). By default half the
+            timeout, at most 0.5 s.
 
     Raises:
-        ConfigurationError: For a decoding client, a bad timeout, or ``wait_replicas`` on
-            Cluster.
+        ConfigurationError: For a decoding client, a bad timeout or acknowledgement timeout, or
+            ``wait_replicas`` on Cluster.
     """
 
     def __init__(
@@ -108,6 +115,7 @@ class RedisStore(SessionStore):
         timeout: float = DEFAULT_TIMEOUT,
         prefix: str = "sa:",
         wait_replicas: int = 0,
+        ack_timeout: float | None = None,
     ):
         cluster = isinstance(client, RedisCluster)
         encoder = client.get_encoder() if cluster else client.connection_pool.get_encoder()  # type: ignore[union-attr]
@@ -117,14 +125,21 @@ class RedisStore(SessionStore):
             raise ConfigurationError("the store timeout must be a positive number of seconds")
         if wait_replicas < 0 or (wait_replicas and cluster):
             raise ConfigurationError("wait_replicas must be 0 on Cluster, and never negative")
+        if ack_timeout is None:
+            ack_timeout = min(timeout / 2, 0.5)
+        if not 0 < ack_timeout < timeout:
+            raise ConfigurationError(
+                f"ack_timeout must be above 0 and below the store timeout ({timeout:g} s)"
+            )
         self._client = client
         self._clock = clock
         self._timeout = timeout
         self._user_prefix = f"{prefix}u:".encode()
         self._anon_prefix = f"{prefix}a:".encode()
         self._wait_replicas = wait_replicas
-        # Leave room in the timeout for the write before the WAIT.
-        self._wait_ms = max(1, to_ms(min(timeout / 2, 0.5)))
+        self._ack_timeout = ack_timeout
+        self._wait_ms = max(1, to_ms(ack_timeout))
+        self._ack_failure: str | None = None
         # On a cluster, keys live on many servers: loads there go through redis-py.
         self._reads = None if cluster else ReadPipeline(client, timeout=timeout)
         self._update_script = client.register_script(scripts.UPDATE)
@@ -142,6 +157,7 @@ class RedisStore(SessionStore):
         timeout: float = DEFAULT_TIMEOUT,
         prefix: str = "sa:",
         wait_replicas: int | None = None,
+        ack_timeout: float | None = None,
     ) -> RedisStore:
         """Build a store that owns its client, from a URL (see :mod:`.redis_urls`).
 
@@ -153,21 +169,29 @@ class RedisStore(SessionStore):
             clock: The time source used to decide expiry.
             timeout: Seconds an operation may take before it raises ``StoreUnavailable``.
             prefix: Prepended to every key.
-            wait_replicas: See the class; by default 1 for Sentinel URLs, else 0.
+            wait_replicas: See the class; by default the URL's ``wait_replicas``, else 1 for
+                Sentinel URLs and 0 for the others.
+            ack_timeout: See the class; by default the URL's ``ack_timeout``.
 
         Raises:
             ConfigurationError: For a URL without a host, an unknown scheme or a bad option.
         """
         clients = client_from_url(url, timeout=timeout)
         if wait_replicas is None:
+            wait_replicas = clients.wait_replicas
+        if wait_replicas is None:
             wait_replicas = 1 if clients.scheme == "redis+sentinel" else 0
-        store = cls(
-            clients.client,
-            clock=clock,
-            timeout=timeout,
-            prefix=prefix,
-            wait_replicas=wait_replicas,
-        )
+        try:
+            store = cls(
+                clients.client,
+                clock=clock,
+                timeout=timeout,
+                prefix=prefix,
+                wait_replicas=wait_replicas,
+                ack_timeout=clients.ack_timeout if ack_timeout is None else ack_timeout,
+            )
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"{exc} (in the Redis URL {redact(url)!r})") from exc
         store._owned = clients
         return store
 
@@ -212,8 +236,32 @@ class RedisStore(SessionStore):
                 raise StoreUnavailable(f"Redis session store unavailable: {exc!r}") from exc
         return None if blob is None else decode_record(blob, to_ms(self._clock()))
 
+    @property
+    def acknowledgement_failure(self) -> str | None:
+        """Why new sessions cannot be acknowledged by replicas now, or ``None`` if they can.
+
+        Set and cleared by the last acknowledgement awaited: a login's (``create``) or a
+        readiness check's (``ping``). Always ``None`` without ``wait_replicas``.
+        """
+        return self._ack_failure
+
+    def _note_acknowledgements(self, acknowledged: int) -> bool:
+        """Record whether ``acknowledged`` replicas are enough; return whether they are."""
+        if acknowledged >= self._wait_replicas:
+            self._ack_failure = None
+            return True
+        self._ack_failure = (
+            f"logins cannot be acknowledged: {acknowledged} of {self._wait_replicas} replicas "
+            f"answered within {self._ack_timeout:g} s"
+        )
+        return False
+
     async def create(self, sid: str, record: SessionRecord) -> None:
         """Store ``record`` under ``sid``; wait for replicas if configured.
+
+        A session the replicas did not acknowledge is deleted again (best effort, within the
+        rest of the timeout) before the error: it was never handed out, so it must not linger
+        in the user's list. After an outage error the outcome stays unknown, as for any write.
 
         Raises:
             StoreUnavailable: Also when fewer than ``wait_replicas`` replicas acknowledged it.
@@ -238,7 +286,10 @@ class RedisStore(SessionStore):
             pipe.set(key, blob, pxat=to_ms(record.expires))
         pipe.wait(self._wait_replicas, self._wait_ms)
         replies = await self._run(pipe.execute())
-        if replies[-1] < self._wait_replicas:
+        if not self._note_acknowledgements(replies[-1]):
+            with contextlib.suppress(StoreUnavailable, TimeoutError):
+                async with asyncio.timeout(self._timeout - self._ack_timeout):
+                    await self.delete(sid)
             raise StoreUnavailable(
                 f"the new session reached {replies[-1]} of {self._wait_replicas} replicas in time"
             )
@@ -312,8 +363,17 @@ class RedisStore(SessionStore):
         return 0
 
     async def ping(self) -> None:
-        """Raise ``StoreUnavailable`` unless Redis answers ``PING``."""
-        await self._run(self._client.ping())
+        """Raise ``StoreUnavailable`` unless Redis answers ``PING``.
+
+        With ``wait_replicas``, the master answers ``WAIT`` instead, which also refreshes
+        :attr:`acknowledgement_failure`: replicas that are attached and in sync acknowledge at
+        once, missing ones make it wait ``ack_timeout``.
+        """
+        if not self._wait_replicas:
+            await self._run(self._client.ping())
+            return
+        acknowledged = await self._run(self._client.wait(self._wait_replicas, self._wait_ms))
+        self._note_acknowledgements(acknowledged)
 
     async def aclose(self) -> None:
         """Close the read pipeline; close the client if this store made it."""

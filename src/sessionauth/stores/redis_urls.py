@@ -3,8 +3,9 @@
 Shared by the session store and the login throttle so that both read the same URL the same way:
 
 * ``redis://[user:password@]host[:port][/db]`` and ``rediss://…`` (TLS);
-* ``redis+sentinel://[user:password@]h1:p1,h2:p2/service[?db=N]`` (credentials are the
-  master's);
+* ``redis+sentinel://[user:password@]h1:p1,h2:p2/service[?db=N&wait_replicas=N&ack_timeout=S]``
+  (credentials are the master's; ``wait_replicas`` and ``ack_timeout`` are the session store's
+  acknowledgement policy, see :class:`~sessionauth.stores.redis.RedisStore`);
 * ``redis+cluster://[user:password@]host:port[,host:port]``.
 
 Socket timeouts are the caller's ``timeout``; a pooled connection found dead is retried once,
@@ -34,11 +35,23 @@ class RedisClients:
     Attributes:
         client: The client to send commands with.
         scheme: The URL's scheme (``redis``, ``rediss``, ``redis+sentinel``, ``redis+cluster``).
+        wait_replicas: The URL's ``wait_replicas`` option, if it has one (Sentinel only).
+        ack_timeout: The URL's ``ack_timeout`` option in seconds, if it has one (Sentinel only).
     """
 
-    def __init__(self, client: Redis | RedisCluster, scheme: str, owned: list[Any]):
+    def __init__(
+        self,
+        client: Redis | RedisCluster,
+        scheme: str,
+        owned: list[Any],
+        *,
+        wait_replicas: int | None = None,
+        ack_timeout: float | None = None,
+    ):
         self.client = client
         self.scheme = scheme
+        self.wait_replicas = wait_replicas
+        self.ack_timeout = ack_timeout
         self._owned = owned
 
     async def aclose(self) -> None:
@@ -66,8 +79,8 @@ def client_from_url(url: str, *, timeout: float) -> RedisClients:
         client = _standalone_client(url, options)
         return RedisClients(client, scheme, [client])
     if scheme == "redis+sentinel":
-        master, sentinel = _sentinel_client(url, options)
-        return RedisClients(master, scheme, [master, sentinel])
+        master, sentinel, policy = _sentinel_client(url, options)
+        return RedisClients(master, scheme, [master, sentinel], **policy)
     if scheme == "redis+cluster":
         cluster = _cluster_client(url, options)
         return RedisClients(cluster, scheme, [cluster])
@@ -130,7 +143,34 @@ def _standalone_client(url: str, options: dict[str, Any]) -> Redis:
         raise ConfigurationError(f"bad Redis URL {redact(url)!r}: {exc}") from exc
 
 
-def _sentinel_client(url: str, options: dict[str, Any]) -> tuple[Redis, Sentinel]:
+def _sentinel_options(url: str, query: str) -> tuple[int, dict[str, Any]]:
+    """Parse a Sentinel URL's query: the database and the acknowledgement policy."""
+    db, policy = 0, dict[str, Any]()
+    for name, value in parse_qsl(query, keep_blank_values=True):
+        if name in ("db", "wait_replicas") and value.isdigit():
+            if name == "db":
+                db = int(value)
+            else:
+                policy[name] = int(value)
+        elif name == "ack_timeout" and _positive_seconds(value):
+            policy[name] = float(value)
+        else:
+            raise ConfigurationError(
+                f"bad option {name}={value!r} in the Sentinel URL {redact(url)!r}: it allows "
+                "db=N, wait_replicas=N (replicas) and ack_timeout=SECONDS (above 0)"
+            )
+    return db, policy
+
+
+def _positive_seconds(value: str) -> bool:
+    try:
+        seconds = float(value)
+    except ValueError:
+        return False
+    return 0 < seconds < float("inf")
+
+
+def _sentinel_client(url: str, options: dict[str, Any]) -> tuple[Redis, Sentinel, dict[str, Any]]:
     userinfo, items, path, query = _split(url)
     service = unquote(path)
     if not service or "/" in service:
@@ -139,11 +179,7 @@ def _sentinel_client(url: str, options: dict[str, Any]) -> tuple[Redis, Sentinel
             "redis+sentinel://h1:p1,h2:p2/service"
         )
     nodes = [_host_port(item, 26379, url) for item in items]
-    db = 0
-    for name, value in parse_qsl(query, keep_blank_values=True):
-        if name != "db" or not value.isdigit():
-            raise ConfigurationError(f"the Sentinel URL {redact(url)!r} allows only ?db=N")
-        db = int(value)
+    db, policy = _sentinel_options(url, query)
     sentinel_options = {
         "socket_timeout": options["socket_timeout"],
         "socket_connect_timeout": options["socket_connect_timeout"],
@@ -152,7 +188,7 @@ def _sentinel_client(url: str, options: dict[str, Any]) -> tuple[Redis, Sentinel
     # redis-py leaves Sentinel.__init__ unannotated.
     sentinel = Sentinel(nodes, sentinel_kwargs=sentinel_options, **options)  # type: ignore[no-untyped-call]
     master = sentinel.master_for(service, db=db, **_credentials(userinfo))
-    return master, sentinel
+    return master, sentinel, policy
 
 
 def _cluster_client(url: str, options: dict[str, Any]) -> RedisCluster:
