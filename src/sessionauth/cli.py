@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import logging
 from typing import Annotated, Any
 
 import typer
 
+from sessionauth import __version__
 from sessionauth.auth.flows import Authenticator
 from sessionauth.auth.throttle import open_counter
 from sessionauth.auth.users import open_user_store
@@ -34,46 +36,87 @@ app.add_typer(users_app, name="users")
 app.add_typer(sessions_app, name="sessions")
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"sessionauth {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version."
+        ),
+    ] = False,
+) -> None:
+    """Server-side session authentication: the reference server and its admin tools."""
+    del version
+    # Each command prints its own one-line outcome; the library's log lines (security events
+    # such as "revoked user=6 address=None ...") are for servers' logs, not an admin's screen.
+    # `serve` configures logging afresh, so the server still logs them.
+    logging.getLogger("sessionauth").addHandler(logging.NullHandler())
+
+
 # -- server ---------------------------------------------------------------------------------
 
 
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
     access_log: Annotated[
         bool, typer.Option(help="Log every request (off behind a proxy that logs them).")
     ] = True,
+    graceful_timeout: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="Seconds to drain on SIGTERM: requests in progress and those arriving on open "
+            "connections are answered (with Connection: close); then the rest are cancelled.",
+        ),
+    ] = 30.0,
 ) -> None:
     """Run the reference server (uvicorn, uvloop, httptools)."""
     import uvicorn
 
+    from sessionauth.server.serving import DRAINING_PROTOCOL, listen, serve_on
+
     settings = settings_or_exit()
+    if workers > 1 and settings.session_store_url.lower().startswith("memory:"):
+        fail("memory:// sessions are not shared between workers: use --workers 1 or a real store")
     try:
         # Check here, once, so a bad configuration is one clear message, not a traceback per
         # worker; this also makes development's secret and the users table before workers race.
         asyncio.run(_preflight(settings))
     except SessionAuthError as exc:
         fail(str(exc))
-    if workers > 1 and settings.session_store_url.lower().startswith("memory:"):
-        fail("memory:// sessions are not shared between workers: use --workers 1 or a real store")
+    # Bind before the application starts: a taken port must fail the start before the first
+    # start's one-time admin password is printed (by the start-up), or that password is lost.
+    try:
+        sock = listen(host, port)
+    except OSError as exc:
+        fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+    shown = f"[{host}]" if ":" in host else host
+    typer.echo(f"sessionauth: listening on http://{shown}:{port}", err=True)
     proxies = list(settings.trusted_proxies)
-    uvicorn.run(
+    config = uvicorn.Config(
         "sessionauth.server.app:create_app",
         factory=True,
-        host=host,
-        port=port,
         workers=workers,
         loop="uvloop",
-        http="httptools",
+        http=DRAINING_PROTOCOL,
         # Proxy headers count only from configured proxies (uvicorn trusts 127.0.0.1 by default).
         proxy_headers=bool(proxies),
         forwarded_allow_ips=proxies or None,
         server_header=False,
         access_log=access_log,
         log_config=_log_config(),
+        timeout_graceful_shutdown=graceful_timeout,  # type: ignore[arg-type]  # any seconds
     )
+    serve_on(sock, config)
 
 
 async def _preflight(settings: Settings) -> None:
@@ -96,10 +139,33 @@ def _log_config() -> dict[str, Any]:
     return config
 
 
+async def _unreachable(settings: Settings) -> list[str]:
+    """Say which of the session store and the users database does not answer, and why."""
+    found = []
+    try:
+        async with open_store(settings.session_store_url) as store:
+            await store.ping()
+    except SessionAuthError as exc:
+        found.append(f"the session store does not answer: {exc}")
+    try:
+        users = await open_user_store(settings.database_url)
+        try:
+            await users.ping()
+        finally:
+            await users.aclose()
+    except SessionAuthError as exc:
+        found.append(f"the users database does not answer: {exc}")
+    return found
+
+
 @app.command()
 def check() -> None:
-    """Print every unsafe setting with its fix; exit 1 if there is any."""
-    found = findings(settings_or_exit())
+    """Print every unsafe setting with its fix, and every store that does not answer.
+
+    Exits 1 if there is any.
+    """
+    settings = settings_or_exit()
+    found = findings(settings) + asyncio.run(_unreachable(settings))
     for item in found:
         typer.echo(f"- {item}")
     if found:
@@ -119,6 +185,9 @@ def purge_expired() -> None:
     settings = settings_or_exit()
 
     async def purge(auth: Authenticator) -> int:
+        # Stores that expire by themselves (Redis) purge nothing: "purged 0" must still mean
+        # the store answered.
+        await auth.sessions.ping()
         async with open_counter(settings.session_store_url) as counter:
             purged = await auth.sessions.purge_expired()
             await counter.purge()

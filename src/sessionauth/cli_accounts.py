@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import getpass
 import re
 import sys
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, NoReturn, TypeVar
 
@@ -64,7 +66,14 @@ def _password(from_stdin: bool) -> str:
     if from_stdin:
         line = sys.stdin.readline()
         return line[:-1] if line.endswith("\n") else line
-    return str(typer.prompt("Password", hide_input=True, confirmation_prompt=True))
+    try:
+        with warnings.catch_warnings():
+            # Without a terminal getpass warns that it cannot hide the input: the error below
+            # says what to do instead.
+            warnings.simplefilter("ignore", getpass.GetPassWarning)
+            return str(typer.prompt("Password", hide_input=True, confirmation_prompt=True))
+    except typer.Abort:
+        fail("no password given: type it at a terminal, or pipe it in with --password-stdin")
 
 
 def _when(timestamp: float) -> str:
@@ -167,8 +176,10 @@ def _set_disabled(email: str, disabled: bool) -> None:
 
 
 @users_app.command("disable")
-def users_disable(email: Email) -> None:
+def users_disable(email: Email, yes: Yes = False) -> None:
     """Disable an account and revoke its sessions."""
+    if not yes:
+        typer.confirm(f"Disable {email} and sign them out everywhere?", abort=True)
     _set_disabled(email, True)
     typer.echo(f"{email} is disabled and signed out everywhere")
 

@@ -345,7 +345,7 @@ def test_users_role_password_disable_delete(env: dict[str, str]) -> None:
     assert "1 sessions revoked" in reset.stdout
     assert live_sessions(env, ann) == []
     add_session(env, ann, "s2")
-    assert invoke(env, "users", "disable", "ann@example.com").exit_code == 0
+    assert invoke(env, "users", "disable", "ann@example.com", "--yes").exit_code == 0
     assert user_named(env, "ann@example.com").disabled  # type: ignore[union-attr]
     assert live_sessions(env, ann) == []
     declined = invoke(env, "users", "delete", "ann@example.com", input="n\n")

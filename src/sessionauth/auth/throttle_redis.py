@@ -16,7 +16,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sessionauth.auth.throttle import DEFAULT_PREFIX, AttemptCounter
-from sessionauth.errors import ConfigurationError, StoreUnavailable
+from sessionauth.errors import ConfigurationError
 from sessionauth.policy import Clock, system_clock
 from sessionauth.stores.base import DEFAULT_TIMEOUT
 
@@ -101,6 +101,11 @@ class RedisCounter(AttemptCounter):
         # count 52 (redis-py 8.1; see redis/redis-py#3935). Plain clients need nothing.
         from redis.asyncio.cluster import RedisCluster
 
+        from sessionauth.stores.redis_urls import outage, server_of
+
+        self._server = server_of(client)
+        self._outage = outage
+
         self._cluster = client if isinstance(client, RedisCluster) else None
         self._initialized = self._cluster is None
         self._init_lock = asyncio.Lock()
@@ -144,11 +149,11 @@ class RedisCounter(AttemptCounter):
             async with asyncio.timeout(self._timeout):
                 return await operation
         except unavailable as exc:
-            raise StoreUnavailable(f"Redis attempt counter unavailable: {exc!r}") from exc
+            raise self._outage("Redis attempt counter", self._server, exc) from exc
         except response_error as exc:
             if not str(exc).startswith(_TRANSIENT_REPLIES):
                 raise
-            raise StoreUnavailable(f"Redis attempt counter unavailable: {exc!r}") from exc
+            raise self._outage("Redis attempt counter", self._server, exc) from exc
 
     async def _initialize(self) -> None:
         async with self._init_lock:

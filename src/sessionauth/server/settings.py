@@ -91,6 +91,15 @@ class Settings(BaseSettings):
         # `SESSIONAUTH_SECRET=` in a shell or compose file means "not set", not "empty key".
         return None if isinstance(value, str) and not value.strip() else value
 
+    @field_validator("database_url")
+    @classmethod
+    def _users_database(cls, value: str) -> str:
+        # Checked here, so that the message names this variable: the session store defaults to
+        # the same URL and would otherwise refuse it as an unknown *session store*.
+        if value.partition("://")[0].lower() not in ("sqlite", "postgresql", "postgres"):
+            raise ValueError("not a users database URL: use sqlite:///PATH or postgresql://…")
+        return value
+
     @property
     def production(self) -> bool:
         """Whether this is a production configuration."""

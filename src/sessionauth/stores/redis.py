@@ -57,7 +57,13 @@ from sessionauth.stores import redis_scripts as scripts
 from sessionauth.stores.base import DEFAULT_TIMEOUT, SessionStore
 from sessionauth.stores.redis_codec import decode_record, encode_record, to_ms, value_json
 from sessionauth.stores.redis_reads import ReadPipeline
-from sessionauth.stores.redis_urls import RedisClients, client_from_url, redact
+from sessionauth.stores.redis_urls import (
+    RedisClients,
+    client_from_url,
+    outage,
+    redact,
+    server_of,
+)
 from sessionauth.tokens import user_group
 
 __all__ = ["RedisStore"]
@@ -73,6 +79,7 @@ _UNAVAILABLE = (
     rx.ClusterError,  # cluster down, master down
     rx.TryAgainError,
     rx.RedisClusterException,  # no reachable node, slot not covered
+    rx.InvalidResponse,  # something other than Redis answers at that address
 )
 _TRANSIENT_REPLIES = ("BUSY", "MASTERDOWN", "NOREPLICAS", "LOADING", "CLUSTERDOWN", "TRYAGAIN")
 
@@ -147,6 +154,7 @@ class RedisStore(SessionStore):
         self._delete_user_script = client.register_script(scripts.DELETE_USER)
         self._update_user_script = client.register_script(scripts.UPDATE_USER)
         self._owned: RedisClients | None = None
+        self._server = server_of(client)
 
     @classmethod
     def from_url(
@@ -215,7 +223,7 @@ class RedisStore(SessionStore):
         except (*_UNAVAILABLE, rx.ResponseError) as exc:
             if not _is_outage(exc):
                 raise
-            raise StoreUnavailable(f"Redis session store unavailable: {exc!r}") from exc
+            raise outage("Redis session store", self._server, exc) from exc
 
     async def load(self, sid: str) -> SessionRecord | None:
         """Return the live record under ``sid``, or ``None`` (also when it fails to decode)."""
@@ -233,7 +241,7 @@ class RedisStore(SessionStore):
             except (*_UNAVAILABLE, rx.ResponseError) as exc:
                 if not _is_outage(exc):
                     raise
-                raise StoreUnavailable(f"Redis session store unavailable: {exc!r}") from exc
+                raise outage("Redis session store", self._server, exc) from exc
         return None if blob is None else decode_record(blob, to_ms(self._clock()))
 
     @property

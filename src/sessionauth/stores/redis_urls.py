@@ -21,12 +21,12 @@ from redis import exceptions as rx
 from redis.asyncio import Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
-from redis.asyncio.sentinel import Sentinel
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import NoBackoff
 
-from sessionauth.errors import ConfigurationError
+from sessionauth.errors import ConfigurationError, StoreUnavailable
 
-__all__ = ["RedisClients", "client_from_url"]
+__all__ = ["RedisClients", "client_from_url", "outage", "server_of"]
 
 
 class RedisClients:
@@ -200,3 +200,37 @@ def _cluster_client(url: str, options: dict[str, Any]) -> RedisCluster:
         )
     nodes = [ClusterNode(*_host_port(item, 6379, url)) for item in items]
     return RedisCluster(startup_nodes=nodes, **options, **_credentials(userinfo))
+
+
+def server_of(client: Redis | RedisCluster) -> str:
+    """Name the server(s) ``client`` talks to, for error messages (never its credentials).
+
+    ``host:port``, the Sentinels and the service, or the Cluster's seed nodes.
+    """
+    if isinstance(client, RedisCluster):
+        return "Redis Cluster " + ",".join(client.nodes_manager.startup_nodes)
+    pool = client.connection_pool
+    if isinstance(pool, SentinelConnectionPool):
+        manager = pool.sentinel_manager
+        sentinels = ",".join(_address(sentinel.connection_pool) for sentinel in manager.sentinels)
+        return f"Sentinel {sentinels} (service {pool.service_name!r})"
+    return _address(pool)
+
+
+def _address(pool: Any) -> str:
+    kwargs = pool.connection_kwargs
+    if "path" in kwargs:
+        return str(kwargs["path"])
+    return f"{kwargs.get('host')}:{kwargs.get('port')}"
+
+
+def outage(what: str, server: str, exc: BaseException) -> StoreUnavailable:
+    """The ``StoreUnavailable`` for a Redis failure: what failed, where, and redis-py's words.
+
+    (redis-py 8's exceptions ``repr`` as ``network:ConnectionError`` alone: their text is what
+    says which address refused or timed out.)
+    """
+    detail = str(exc) or "no answer in time"
+    if len(detail) > 200:  # Sentinel's "no master found" lists every Sentinel client's repr
+        detail = detail[:199] + "…"
+    return StoreUnavailable(f"{what} at {server} unavailable: {type(exc).__name__}: {detail}")

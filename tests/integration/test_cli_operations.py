@@ -1,0 +1,206 @@
+"""The ``sessionauth`` CLI on a bad day: unreachable stores, taken ports, no terminal.
+
+Commands whose output depends on the process (logging, the terminal, binding a port) run as
+the real console script; the others through typer's runner.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from sessionauth import __version__
+from sessionauth.auth.users import User, open_user_store
+from sessionauth.cli import app as cli
+from sessionauth.record import SessionRecord
+from sessionauth.stores import open_store
+from sessionauth.tokens import new_token, storage_id
+from tests.support.services.ports import free_port
+
+PASSWORD = "correct horse battery"
+SCRIPT = str(Path(sys.executable).parent / "sessionauth")
+
+
+@pytest.fixture(autouse=True)
+def _no_sessionauth_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings come from the test alone, never from the developer's shell."""
+    for name in list(os.environ):
+        if name.startswith("SESSIONAUTH_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {
+        "SESSIONAUTH_ENV": "development",
+        "SESSIONAUTH_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
+        "SESSIONAUTH_DATA_DIR": str(tmp_path / "data"),
+        "SESSIONAUTH_SECRET": "k" * 48,
+    }
+
+
+@pytest.fixture
+def nobody_listens() -> str:
+    """A loopback ``host:port`` where nothing listens (a port just bound and released)."""
+    return f"127.0.0.1:{free_port()}"
+
+
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    """A loopback port this test holds open for listening."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield sock.getsockname()[1]
+
+
+def invoke(env: Mapping[str, str], *args: str, input: str | None = None) -> Any:
+    return CliRunner().invoke(cli, list(args), env=dict(env), input=input)
+
+
+def script(
+    env: Mapping[str, str], *args: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the console script (stdin from ``stdin``, else /dev/null: no terminal)."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("SESSIONAUTH_")}
+    return subprocess.run(  # noqa: S603 - the venv's own script, fixed arguments
+        [SCRIPT, *args],
+        input=stdin,
+        stdin=subprocess.DEVNULL if stdin is None else None,
+        env={**environment, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def user_named(env: Mapping[str, str], email: str) -> User | None:
+    async def find() -> User | None:
+        async with await open_user_store(env["SESSIONAUTH_DATABASE_URL"]) as users:
+            return await users.get_by_email(email)
+
+    return asyncio.run(find())
+
+
+def add_session(env: Mapping[str, str], user: User) -> None:
+    async def create() -> None:
+        async with open_store(env["SESSIONAUTH_DATABASE_URL"]) as store:
+            now = 1e10
+            record = SessionRecord(
+                data={}, created=now, seen=now, issued=now, expires=now + 60, user_id=str(user.id)
+            )
+            await store.create(storage_id(new_token(str(user.id))), record)
+
+    asyncio.run(create())
+
+
+def test_version_prints_the_package_version(env: dict[str, str]) -> None:
+    """`sessionauth --version` prints the version and exits 0."""
+    result = invoke(env, "--version")
+    assert (result.exit_code, result.stdout.strip()) == (0, f"sessionauth {__version__}")
+
+
+def test_check_reports_an_unreachable_session_store(
+    env: dict[str, str], nobody_listens: str
+) -> None:
+    """`check` with the store down is not "no findings": it names the store, exits 1."""
+    result = invoke({**env, "SESSIONAUTH_STORE_URL": f"redis://{nobody_listens}/0"}, "check")
+    assert result.exit_code == 1
+    assert "no findings" not in result.stdout
+    assert f"the session store does not answer: Redis session store at {nobody_listens}" in (
+        result.stdout
+    )
+
+
+def test_purge_expired_fails_when_the_store_is_unreachable(
+    env: dict[str, str], nobody_listens: str
+) -> None:
+    """`purge-expired` with Redis down exits 1 naming it, instead of "purged 0"."""
+    down = {**env, "SESSIONAUTH_STORE_URL": f"redis://{nobody_listens}/0"}
+    result = invoke(down, "purge-expired")
+    assert result.exit_code == 1
+    assert "purged" not in result.stdout
+    assert f"Redis session store at {nobody_listens} unavailable" in result.stderr
+
+
+def test_redis_errors_name_the_address_and_the_failure(
+    env: dict[str, str], nobody_listens: str
+) -> None:
+    """A Redis outage says which address failed and how, not just `network:ConnectionError`."""
+    invoke(env, "users", "create", "ann@example.com", "--password-stdin", input=PASSWORD)
+    down = {**env, "SESSIONAUTH_STORE_URL": f"redis://{nobody_listens}/0"}
+    result = invoke(down, "sessions", "list")
+    assert result.exit_code == 1
+    assert f"at {nobody_listens} unavailable: ConnectionError: " in result.stderr
+    assert f"connecting to {nobody_listens}" in result.stderr
+
+
+def test_an_unknown_database_url_names_its_own_variable(env: dict[str, str]) -> None:
+    """SESSIONAUTH_DATABASE_URL=mysql://x is blamed on that variable, not on the session store."""
+    result = invoke({**env, "SESSIONAUTH_DATABASE_URL": "mysql://x"}, "users", "list")
+    assert result.exit_code == 1
+    assert "SESSIONAUTH_DATABASE_URL" in result.stderr
+    assert "session store" not in result.stderr
+
+
+@pytest.mark.parametrize("port", ["0", "65536", "99999"])
+def test_serve_refuses_a_port_outside_1_to_65535(env: dict[str, str], port: str) -> None:
+    """`serve --port 99999` is a usage error, not a server on port 99999 % 65536."""
+    result = script(env, "serve", "--port", port)
+    assert result.returncode == 2
+    assert "--port" in result.stderr
+
+
+def test_a_taken_port_fails_the_start_before_the_admin_is_made(
+    env: dict[str, str], taken_port: int
+) -> None:
+    """The first start binds before it prints the one-time password: a taken port loses none."""
+    result = script(env, "serve", "--port", str(taken_port))
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{taken_port}" in result.stderr
+    assert "password" not in result.stdout + result.stderr
+    assert user_named(env, "admin@localhost") is None  # the next start makes it and says so
+
+
+def test_users_disable_asks_unless_yes(env: dict[str, str]) -> None:
+    """`users disable` asks like the other destructive commands, and takes --yes."""
+    invoke(env, "users", "create", "ann@example.com", "--password-stdin", input=PASSWORD)
+    declined = invoke(env, "users", "disable", "ann@example.com", input="n\n")
+    assert declined.exit_code == 1
+    assert not user_named(env, "ann@example.com").disabled  # type: ignore[union-attr]
+    agreed = invoke(env, "users", "disable", "ann@example.com", "--yes")
+    assert agreed.exit_code == 0
+    assert user_named(env, "ann@example.com").disabled  # type: ignore[union-attr]
+
+
+def test_a_disable_prints_one_human_line_and_no_security_log(env: dict[str, str]) -> None:
+    """The security log's `revoked user=…` lines stay off the CLI's stderr."""
+    script(env, "users", "create", "ann@example.com", "--password-stdin", stdin=PASSWORD)
+    ann = user_named(env, "ann@example.com")
+    assert ann is not None
+    add_session(env, ann)
+    result = script(env, "users", "disable", "ann@example.com", "--yes")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "ann@example.com is disabled and signed out everywhere\n"
+    assert result.stderr == ""
+
+
+def test_users_create_without_a_terminal_says_to_use_password_stdin(
+    env: dict[str, str],
+) -> None:
+    """No terminal and no --password-stdin: an error naming the flag, not a GetPassWarning."""
+    result = script(env, "users", "create", "ann@example.com")
+    assert result.returncode == 1
+    assert "--password-stdin" in result.stderr
+    assert "GetPassWarning" not in result.stderr
+    assert user_named(env, "ann@example.com") is None
