@@ -52,6 +52,20 @@ class DrainingHttpToolsProtocol(HttpToolsProtocol):
             self.cycle.keep_alive = False
 
 
+class _DrainingWorkers(Multiprocess):
+    """Uvicorn's worker supervisor, which also stops listening itself when told to stop.
+
+    The supervisor holds the listening socket too (to start replacement workers); left open
+    while the workers drain, it would let the kernel accept connections nobody serves.
+    """
+
+    def terminate_all(self) -> None:
+        """Close the supervisor's listening socket, then ask every worker to drain."""
+        for sock in self.sockets:
+            sock.close()
+        super().terminate_all()
+
+
 def listen(host: str, port: int) -> socket.socket:
     """Bind and listen on ``host:port`` (IPv6 when the host has a colon).
 
@@ -79,7 +93,7 @@ def serve_on(sock: socket.socket, config: Config) -> None:
     server = Server(config=config)
     try:
         if config.workers > 1:
-            Multiprocess(config, sockets=[sock]).run()
+            _DrainingWorkers(config, sockets=[sock]).run()
         else:
             server.run(sockets=[sock])
     except KeyboardInterrupt:
