@@ -21,6 +21,7 @@ from tests.support.services import (
     RedisServer,
     require_service,
 )
+from tests.support.services.redis_tls import RedisTLSServer
 
 # One id per test run: every shared-Redis key this run writes starts with this prefix.
 RUN_PREFIX = f"satest:{uuid.uuid4().hex[:12]}:"
@@ -78,6 +79,16 @@ def redis_sentinel() -> Iterator[RedisSentinelSetup]:
         yield setup
     finally:
         setup.close()
+
+
+@pytest.fixture(scope="session")
+def redis_tls() -> Iterator[RedisTLSServer]:
+    """A private Redis reachable only over TLS (a CA of its own) as a limited ACL user."""
+    server = require_service("a private redis-server with TLS", lambda: RedisTLSServer().start())
+    try:
+        yield server
+    finally:
+        server.close()
 
 
 @pytest.fixture

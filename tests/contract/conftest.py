@@ -16,9 +16,18 @@ _MARKS = {
     "redis": pytest.mark.redis,
     "redis_cluster": pytest.mark.redis,
     "redis_sentinel": pytest.mark.redis,
+    "redis_tls": pytest.mark.redis,
     "postgres": pytest.mark.postgres,
 }
-STORE_NAMES = ["memory", "sqlite", "redis", "redis_cluster", "redis_sentinel", "postgres"]
+STORE_NAMES = [
+    "memory",
+    "sqlite",
+    "redis",
+    "redis_cluster",
+    "redis_sentinel",
+    "redis_tls",
+    "postgres",
+]
 STORE_BACKENDS = [
     pytest.param(name, marks=[_MARKS[name]] if name in _MARKS else [], id=name)
     for name in STORE_NAMES

@@ -23,6 +23,7 @@ from tests.support.clock import FakeClock
 from tests.support.records import eventually, new_sid, record
 from tests.support.services import RedisCluster as ClusterSetup
 from tests.support.services import RedisSentinelSetup, RedisServer
+from tests.support.services.redis_tls import RedisTLSServer
 
 
 @pytest.fixture
@@ -392,3 +393,26 @@ async def test_sentinel_urls_carry_the_acknowledgement_policy() -> None:
     finally:
         await configured.aclose()
         await none.aclose()
+
+
+@pytest.mark.redis
+async def test_tls_with_an_acl_user_carries_the_pipelined_reads(
+    redis_tls: RedisTLSServer, redis_prefix: str
+) -> None:
+    """rediss:// as an ACL user: the read pipeline's connection is TLS; one context is shared."""
+    store = RedisStore.from_url(redis_tls.url, prefix=redis_prefix)
+    try:
+        sid = new_sid("tls")
+        await store.create(sid, record("tls"))
+        loaded = await asyncio.gather(*(store.load(sid) for _ in range(20)))
+        assert all(found is not None for found in loaded)
+        reads = store._reads
+        assert reads is not None
+        assert reads._protocol is not None
+        assert reads._protocol.transport.get_extra_info("ssl_object") is not None
+        pool = client_of(store).connection_pool
+        # redis-py builds a context (loading the system CA store) per connection otherwise.
+        assert pool.make_connection().ssl_context is pool.make_connection().ssl_context
+    finally:
+        await delete_keys(client_of(store), redis_prefix)
+        await store.aclose()

@@ -25,6 +25,7 @@ from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import NoBackoff
 
 from sessionauth.errors import ConfigurationError, StoreUnavailable
+from sessionauth.stores.redis_tls import SharedContextSSLConnection
 
 __all__ = ["RedisClients", "client_from_url", "outage", "server_of"]
 
@@ -136,11 +137,14 @@ def _standalone_client(url: str, options: dict[str, Any]) -> Redis:
         # redis-py would quietly use database 0 for a path that is not a number.
         if not parts.path.strip("/").isdigit() and parts.path not in ("", "/"):
             raise ConfigurationError(f"the Redis URL {redact(url)!r} names no database number")
-        return Redis.from_url(url, **options)
+        client = Redis.from_url(url, **options)
     except ValueError as exc:  # a bad port, db or query option
         if isinstance(exc, ConfigurationError):
             raise
         raise ConfigurationError(f"bad Redis URL {redact(url)!r}: {exc}") from exc
+    if url.lower().startswith("rediss:"):  # (the URL's scheme decides redis-py's class)
+        client.connection_pool.connection_class = SharedContextSSLConnection
+    return client
 
 
 def _sentinel_options(url: str, query: str) -> tuple[int, dict[str, Any]]:
