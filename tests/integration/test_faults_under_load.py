@@ -38,7 +38,14 @@ from tests.support.live_server import (
     live_servers,
     new_client,
 )
-from tests.support.services import PostgresServer, RedisSentinelSetup, RedisServer, redis_call
+from tests.support.services import (
+    PostgresServer,
+    RedisCluster,
+    RedisSentinelSetup,
+    RedisServer,
+    redis_call,
+    require_service,
+)
 
 OUTAGE_BOUND = 2.5  # seconds: the 2 s store timeout plus scheduling slack; it is a contract
 RECOVERY_BOUND = 5.0  # seconds from the store answering again to a request succeeding
@@ -317,6 +324,35 @@ async def sentinel_site(
         yield site
 
 
+@pytest.fixture
+def replicated_cluster() -> Iterator[RedisCluster]:
+    """A private Cluster of three masters with a replica each; nodes fail after 2 s of silence."""
+    cluster = require_service(
+        "a private Redis Cluster with replicas",
+        lambda: RedisCluster(replicas=1, node_timeout=2000).start(),
+    )
+    try:
+        yield cluster
+    finally:
+        cluster.close()
+
+
+@pytest.fixture
+async def cluster_site(
+    replicated_cluster: RedisCluster, pool: LiveServers, tmp_path: Path
+) -> AsyncIterator[Site]:
+    async with open_site(pool, replicated_cluster.url, tmp_path) as site:
+        yield site
+
+
+def user_key(agent: Agent, prefix: str) -> str:
+    """The Redis key holding the agent's user's sessions."""
+    assert agent.cookie is not None
+    token = Keyring([SECRET]).unsign(agent.cookie)
+    assert token is not None
+    return f"{prefix}u:{storage_id(token).partition('.')[0]}"
+
+
 def where_is(
     agent: Agent, prefix: str, setup: RedisSentinelSetup, promoted: tuple[str, int]
 ) -> str:
@@ -463,3 +499,38 @@ async def test_a_sentinel_failover_keeps_sessions_and_resumes_by_itself(
             f"slowest {max(s.latency for s in during):.3f} s"
         )
     print(f"failover (promotion and rejoin) took {switched - crashed:.1f} s")
+
+
+@pytest.mark.redis
+async def test_a_cluster_master_killed_fails_over_to_its_replica_keeping_sessions(
+    cluster_site: Site, replicated_cluster: RedisCluster
+) -> None:
+    """A Cluster master crashed: its replica takes over, 503 meanwhile (under 10 s), no loss."""
+    load = cluster_site.load()
+    pid = cluster_site.server.pid
+    async with load.running():
+        await load.warm_up()
+        earlier = await load.sign_in(10)
+        key = user_key(earlier[0], cluster_site.store_prefix)
+        # Cluster replication is asynchronous: wait until these sessions reached the replica.
+        await asyncio.to_thread(replicated_cluster.wait_replicated, key)
+        crashed = time.monotonic()
+        await asyncio.to_thread(replicated_cluster.fail_over, key)
+        switched = time.monotonic()
+        await load.first_success(switched)
+        await load.first_success(switched, login=True)
+        named = [(f"worker {i}", a) for i, a in enumerate(load.agents)]
+        named += [(f"signed in before the crash {i}", a) for i, a in enumerate(earlier)]
+        for name, agent in named:
+            check = await load._send(agent, "GET", "/dashboard")
+            assert check.status == 200, f"{name}: {check}\n{cluster_site.server.report()}"
+    assert cluster_site.server.pid == pid, "the server process was restarted"
+    assert_never_broken(load, keeps_sessions=True)
+    unavailable = [s for s in load.since(crashed) if s.status == 503]
+    assert unavailable, "the crash went unnoticed: was the master killed?"
+    window = max(s.ended for s in unavailable) - crashed
+    print(
+        f"{len(unavailable)} answers 503 in the {window:.2f} s after the crash; "
+        f"promotion took {switched - crashed:.1f} s"
+    )
+    assert window < 10.0

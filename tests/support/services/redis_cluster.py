@@ -17,14 +17,20 @@ def _parse_info(raw: str) -> dict[str, str]:
 
 
 class RedisCluster:
-    """A private Redis Cluster of master nodes only (three by default), no replicas.
+    """A private Redis Cluster: master nodes (three by default), each with ``replicas``.
 
     Args:
         masters: How many master nodes; Redis needs at least three.
+        replicas: Replicas per master (a killed master fails over to one of them).
+        node_timeout: Milliseconds before a silent node counts as failing.
     """
 
-    def __init__(self, *, masters: int = 3) -> None:
-        self.servers = [RedisServer(cluster_enabled=True) for _ in range(masters)]
+    def __init__(self, *, masters: int = 3, replicas: int = 0, node_timeout: int = 5000) -> None:
+        self.replicas = replicas
+        self.servers = [
+            RedisServer(cluster_enabled=True, cluster_node_timeout=node_timeout)
+            for _ in range(masters * (1 + replicas))
+        ]
         self._created = False
 
     @property
@@ -58,7 +64,7 @@ class RedisCluster:
     def _create(self) -> None:
         argv = [binary("redis-cli"), "--cluster", "create"]
         argv += [f"{host}:{port}" for host, port in self.nodes]
-        argv += ["--cluster-replicas", "0", "--cluster-yes"]
+        argv += ["--cluster-replicas", str(self.replicas), "--cluster-yes"]
         # The argv is built from fixed arguments and a path found with shutil.which.
         result = subprocess.run(  # noqa: S603
             argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60, check=False
@@ -70,8 +76,9 @@ class RedisCluster:
     def _healthy(self) -> bool:
         import redis
 
+        running = [server.address for server in self.servers if server.running]
         try:
-            infos = [_parse_info(redis_call(node, "CLUSTER", "INFO")) for node in self.nodes]
+            infos = [_parse_info(redis_call(node, "CLUSTER", "INFO")) for node in running]
         except redis.RedisError:
             return False
         return all(
@@ -80,6 +87,60 @@ class RedisCluster:
             and info.get("cluster_known_nodes") == str(len(self.nodes))
             for info in infos
         )
+
+    def master_of(self, key: str) -> RedisServer:
+        """The node serving ``key``'s slot now, as the first running node reports it."""
+        from redis.crc import key_slot
+
+        slot = key_slot(key.encode())
+        seed = next(server for server in self.servers if server.running)
+        for start, end, master, *_ in redis_call(seed.address, "CLUSTER", "SLOTS"):
+            if start <= slot <= end:
+                address = (str(master[0]), int(master[1]))
+                return next(server for server in self.servers if server.address == address)
+        raise ServiceUnavailable(f"no node serves slot {slot}")
+
+    def fail_over(self, key: str, *, timeout: float = 30.0) -> RedisServer:
+        """Crash (SIGKILL) the master serving ``key`` and wait until its replica has taken over.
+
+        Returns:
+            The promoted replica.
+        """
+        crashed = self.master_of(key)
+        crashed.kill()
+
+        def promoted() -> bool:
+            import redis
+
+            try:
+                return self.master_of(key) is not crashed and self._healthy_without(crashed)
+            except (redis.RedisError, StopIteration):
+                return False
+
+        wait_until(promoted, what="the Cluster to promote a replica", timeout=timeout)
+        return self.master_of(key)
+
+    def wait_replicated(self, key: str, *, timeout: float = 30.0) -> None:
+        """Wait until the replicas of ``key``'s master acknowledged all it had written so far."""
+        address = self.master_of(key).address
+        written = int(redis_call(address, "INFO", "replication")["master_repl_offset"])
+
+        def acknowledged() -> bool:
+            info = redis_call(address, "INFO", "replication")
+            replicas = [value for name, value in info.items() if name.startswith("slave")]
+            return bool(replicas) and all(int(r["offset"]) >= written for r in replicas)
+
+        wait_until(acknowledged, what=f"the replicas of {address} to catch up", timeout=timeout)
+
+    def _healthy_without(self, crashed: RedisServer) -> bool:
+        import redis
+
+        live = [server.address for server in self.servers if server is not crashed]
+        try:
+            infos = [_parse_info(redis_call(node, "CLUSTER", "INFO")) for node in live]
+        except redis.RedisError:
+            return False
+        return all(info.get("cluster_state") == "ok" for info in infos)
 
     def stop(self) -> None:
         """Stop every node (the cluster configuration survives for a later `start()`)."""

@@ -49,6 +49,7 @@ class RedisServer(ServerProcess):
         port: The port to use; a free one by default.
         replicaof: ``(host, port)`` of a master to replicate; read at every `start()`.
         cluster_enabled: Run as a Redis Cluster node (its bus port, port + 10000, is free too).
+        cluster_node_timeout: Milliseconds before a silent Cluster node counts as failing.
     """
 
     kind = "redis"
@@ -59,8 +60,10 @@ class RedisServer(ServerProcess):
         port: int | None = None,
         replicaof: tuple[str, int] | None = None,
         cluster_enabled: bool = False,
+        cluster_node_timeout: int = 5000,
     ) -> None:
         self.cluster_enabled = cluster_enabled
+        self.cluster_node_timeout = cluster_node_timeout
         self.replicaof = replicaof
         super().__init__(port=port)
 
@@ -86,7 +89,7 @@ class RedisServer(ServerProcess):
             argv += [
                 "--cluster-enabled", "yes",
                 "--cluster-config-file", "nodes.conf",
-                "--cluster-node-timeout", "5000",
+                "--cluster-node-timeout", str(self.cluster_node_timeout),
             ]  # fmt: skip
         if self.replicaof is not None:
             argv += ["--replicaof", self.replicaof[0], str(self.replicaof[1])]
