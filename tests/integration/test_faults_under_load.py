@@ -356,7 +356,12 @@ def user_key(agent: Agent, prefix: str) -> str:
 def where_is(
     agent: Agent, prefix: str, setup: RedisSentinelSetup, promoted: tuple[str, int]
 ) -> str:
-    """Which servers hold an agent's session record, for a failure message."""
+    """Which servers hold an agent's session record, and which one the server reads from.
+
+    For each Redis server: whether it holds the record, its role and replication link, and
+    its client connections (the sessionauth server's read pipeline among them), so that a
+    lost session says whether it was lost by Redis or read from a server that lacked it.
+    """
     if agent.cookie is None:
         return "the agent holds no cookie"
     token = Keyring([SECRET]).unsign(agent.cookie)
@@ -367,10 +372,21 @@ def where_is(
     for server in setup.servers:
         try:
             held = redis_call(server.address, "HEXISTS", f"{prefix}u:{group}", digest)
-            found.append(f"{server.address} {'holds it' if held else 'lacks it'}")
+            info = redis_call(server.address, "INFO", "replication")
+            clients = str(redis_call(server.address, "CLIENT", "LIST")).splitlines()
         except redis.RedisError as exc:
             found.append(f"{server.address} unreachable ({exc!r})")
-    return f"promoted {promoted}, master now {setup.master_address()}; " + ", ".join(found)
+            continue
+        wanted = ("addr", "flags", "cmd", "age")
+        connections = [
+            " ".join(w for w in line.split() if w.partition("=")[0] in wanted) for line in clients
+        ]
+        found.append(
+            f"{server.address} {'holds it' if held else 'lacks it'}, role {info.get('role')}, "
+            f"link {info.get('master_link_status', '-')}, "
+            f"syncing {info.get('master_sync_in_progress', '-')}, clients {connections}"
+        )
+    return f"promoted {promoted}, master now {setup.master_address()}; " + "; ".join(found)
 
 
 # --------------------------------------------------------------------------- the tests
