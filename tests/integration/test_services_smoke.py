@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
+import uuid
 
 import asyncpg
 import pytest
+import redis as sync_redis
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
@@ -14,7 +18,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from tests.support import services
-from tests.support.services import PostgresServer, RedisSentinelSetup, RedisServer
+from tests.support.services import PostgresServer, RedisSentinelSetup, RedisServer, redis_call
 
 
 def _client(url: str) -> aioredis.Redis:
@@ -88,6 +92,44 @@ async def test_sentinel_failover_moves_the_master(redis_sentinel: RedisSentinelS
             assert await master.set("satest:sentinel-smoke", "2", ex=60)
     finally:
         await sentinel.aclose()
+
+
+@pytest.mark.redis
+@pytest.mark.slow
+def test_a_master_stall_while_the_crashed_master_rejoins_keeps_acknowledged_data(
+    redis_sentinel: RedisSentinelSetup,
+) -> None:
+    """The crashed master rejoins empty; a stall of the new master meanwhile never promotes it."""
+    key = f"satest:rejoin:{uuid.uuid4().hex}"
+    old_master = redis_sentinel.master_address()
+    redis_call(old_master, "SET", key, "acknowledged", "EX", 600)
+    assert redis_call(old_master, "WAIT", 1, 2000) == 1
+    promoted = redis_sentinel.failover(rejoin=False)
+    new_master = next(s for s in redis_sentinel.servers if s.address == promoted)
+    watchers = [
+        sync_redis.Redis(*address, decode_responses=True) for address in redis_sentinel.sentinels
+    ]
+    events = [watcher.pubsub(ignore_subscribe_messages=True) for watcher in watchers]
+    for channel in events:
+        channel.subscribe("-failover-abort-no-good-slave", "+switch-master")
+    rejoining = threading.Thread(target=redis_sentinel.start)  # the crashed master, empty
+    new_master.pause()  # 2 s of silence: the Sentinels fail over, if they have a candidate
+    rejoining.start()
+    try:
+        deadline, outcome = time.monotonic() + 30, None
+        while outcome is None and time.monotonic() < deadline:
+            for channel in events:
+                message = channel.get_message(timeout=0.05)
+                outcome = outcome or (message and message["channel"])
+    finally:
+        new_master.resume()
+        rejoining.join()
+        for channel, watcher in zip(events, watchers, strict=True):
+            channel.close()
+            watcher.close()
+    assert outcome == "-failover-abort-no-good-slave"
+    assert redis_sentinel.master_address() == promoted
+    assert redis_call(promoted, "GET", key) == "acknowledged"
 
 
 @pytest.mark.redis

@@ -87,8 +87,14 @@ class RedisSentinelSetup:
         """
         try:
             if self._started:
+                rejoining = [server for server in self.servers if not server.running]
+                for server in rejoining:
+                    server.replica_priority = 0
                 for server in [*self.servers, *self.sentinel_servers]:
                     server.start()
+                wait_until(self._settled, what="Sentinels to agree on a master with a live replica")
+                for server in rejoining:
+                    self._promotable(server)
             else:
                 # Wire the addresses only once the master runs: a first start may change port.
                 master, replica = self.servers
@@ -151,9 +157,24 @@ class RedisSentinelSetup:
         next(server for server in self.servers if server.address == new).replicaof = None
         crashed.replicaof = new
         if rejoin:
+            crashed.replica_priority = 0
             crashed.start()
             wait_until(self._settled, what="the old master to rejoin as a replica", timeout=timeout)
+            self._promotable(crashed)
         return new
+
+    @staticmethod
+    def _promotable(server: RedisServer) -> None:
+        """Let Sentinel promote ``server`` again, now that it is a replica in sync.
+
+        A server without persistence restarts empty. Until its first sync completes it must
+        not be promotable: if the master stalls meanwhile (2 s on a busy machine is enough),
+        Sentinel would promote the empty server and every replica would then copy it, losing
+        every session, acknowledged or not. (Sentinel accepts such a replica: one that never
+        had a link reports no link-down time.)
+        """
+        server.replica_priority = 100
+        redis_call(server.address, "CONFIG", "SET", "replica-priority", "100")
 
     def _reported_master(self, sentinel: tuple[str, int]) -> tuple[str, int]:
         import redis

@@ -64,6 +64,9 @@ class RedisServer(ServerProcess):
     ) -> None:
         self.cluster_enabled = cluster_enabled
         self.cluster_node_timeout = cluster_node_timeout
+        # 0: Sentinel never promotes this server (set while it rejoins empty, see
+        # RedisSentinelSetup); read at every `start()`.
+        self.replica_priority = 100
         self.replicaof = replicaof
         super().__init__(port=port)
 
@@ -93,6 +96,7 @@ class RedisServer(ServerProcess):
             ]  # fmt: skip
         if self.replicaof is not None:
             argv += ["--replicaof", self.replicaof[0], str(self.replicaof[1])]
+            argv += ["--replica-priority", str(self.replica_priority)]
         return argv
 
     def _is_ready(self) -> bool:
