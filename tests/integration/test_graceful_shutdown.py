@@ -53,13 +53,13 @@ def test_sigterm_answers_requests_on_idle_keep_alive_connections(server: Drainin
         http.client.HTTPConnection(server.host, server.port, timeout=5) for _ in range(CLIENTS)
     ]
     try:
-        drain(server, clients)
+        assert_drained(server, clients)
     finally:
         for client in clients:
             client.close()
 
 
-def drain(server: DrainingServer, clients: list[http.client.HTTPConnection]) -> None:
+def assert_drained(server: DrainingServer, clients: list[http.client.HTTPConnection]) -> None:
     """Keep ``clients`` alive, SIGTERM the server, then send one more request on each."""
     for client in clients:
         client.request("GET", "/healthz")

@@ -213,7 +213,9 @@ def server_of(client: Redis | RedisCluster) -> str:
     """
     if isinstance(client, RedisCluster):
         return "Redis Cluster " + ",".join(client.nodes_manager.startup_nodes)
-    pool = client.connection_pool
+    pool = getattr(client, "connection_pool", None)
+    if pool is None:  # a client object of the caller's own making: no address to name
+        return "Redis"
     if isinstance(pool, SentinelConnectionPool):
         manager = pool.sentinel_manager
         sentinels = ",".join(_address(sentinel.connection_pool) for sentinel in manager.sentinels)
