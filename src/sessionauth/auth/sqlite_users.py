@@ -21,7 +21,7 @@ from sessionauth.auth.sql_users import SQLUserStore
 from sessionauth.auth.users import DEFAULT_TABLE, DEFAULT_TIMEOUT, sql_table_name
 from sessionauth.errors import StoreUnavailable
 from sessionauth.policy import Clock, system_clock
-from sessionauth.stores.sqlite_files import database_path, open_sqlite
+from sessionauth.stores.sqlite_files import database_path, open_sqlite, unavailable
 
 __all__ = ["SQLiteUserStore"]
 
@@ -118,7 +118,7 @@ class SQLiteUserStore(SQLUserStore):
         except TimeoutError as exc:
             raise StoreUnavailable("the user database did not answer in time") from exc
         except sqlite3.OperationalError as exc:
-            raise StoreUnavailable(f"the user database is unavailable: {exc}") from exc
+            raise unavailable(exc, "the user database") from exc
 
     async def _fetch(self, sql: str, *params: Any) -> Sequence[Iterable[Any]]:
         # execute_fetchall steps the statement to completion, so an INSERT/UPDATE … RETURNING

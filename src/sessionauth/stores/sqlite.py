@@ -29,7 +29,7 @@ from sessionauth.errors import ConfigurationError, StoreError, StoreUnavailable
 from sessionauth.policy import Clock, system_clock
 from sessionauth.record import RecordUpdate, SessionRecord, decode_json, encode_json
 from sessionauth.stores.base import DEFAULT_TIMEOUT, SessionStore
-from sessionauth.stores.sqlite_files import database_path, open_sqlite
+from sessionauth.stores.sqlite_files import database_path, open_sqlite, unavailable
 
 __all__ = ["DEFAULT_TABLE", "SQLiteStore"]
 
@@ -229,7 +229,7 @@ class SQLiteStore(SessionStore):
         except sqlite3.DatabaseError as exc:
             # "database is locked" (the busy timeout ran out), I/O and disk-full errors, a file
             # that is not a database.
-            raise StoreUnavailable(f"SQLite store failed: {exc}") from exc
+            raise unavailable(exc, "SQLite session store") from exc
 
     async def load(self, sid: str) -> SessionRecord | None:
         """Return the live record under ``sid``, or ``None`` (also when it fails to decode)."""

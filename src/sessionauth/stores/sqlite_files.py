@@ -1,8 +1,9 @@
-"""How every SQLite database of sessionauth is named and opened: sessions, attempts and users.
+"""How every SQLite database of sessionauth is named, opened and failing: sessions, attempts, users.
 
 The session store, the login-attempt counter and the user store each keep a SQLite file. They
 parse its ``sqlite:///`` URL and open it here, the same way: directory created, autocommit, a
-busy timeout, and the opening done in a worker thread.
+busy timeout, and the opening done in a worker thread. :func:`unavailable` says which
+exception a SQLite error becomes, the same for all three.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from pathlib import Path
 
 import aiosqlite
 
-from sessionauth.errors import ConfigurationError, StoreUnavailable
+from sessionauth.errors import ConfigurationError, StoreFull, StoreUnavailable
 
-__all__ = ["database_path", "open_sqlite"]
+__all__ = ["database_path", "open_sqlite", "unavailable"]
 
 _URL_PREFIX = "sqlite:///"
 
@@ -72,3 +73,21 @@ async def open_sqlite(
     except (sqlite3.Error, TimeoutError) as exc:
         raise StoreUnavailable(f"cannot open the SQLite database {path!r}: {exc}") from exc
     return await aiosqlite.Connection(lambda: raw, iter_chunk_size=64)
+
+
+def unavailable(exc: sqlite3.Error, what: str) -> StoreUnavailable:
+    """Return the exception to raise for a SQLite error that is not our own bug.
+
+    Args:
+        exc: "database is locked" after the busy timeout, an I/O error, a full disk or a
+            ``max_page_count`` reached, a file that is not a database.
+        what: Names the component in the message, e.g. ``"SQLite session store"``.
+
+    Returns:
+        ``StoreFull`` for "database or disk is full" (reads still work), else
+        ``StoreUnavailable``.
+    """
+    code = getattr(exc, "sqlite_errorcode", None) or 0
+    if code & 0xFF == sqlite3.SQLITE_FULL:  # the primary code, whatever the extended one
+        return StoreFull(f"{what} is full: {exc}")
+    return StoreUnavailable(f"{what} failed: {exc}")
