@@ -143,7 +143,9 @@ def create_app(
             users = await open_user_store(settings.database_url)
             stack.push_async_callback(users.aclose)
             if not settings.production:
-                await bootstrap_admin(users, hasher)
+                await bootstrap_admin(
+                    users, hasher, data_dir=settings.data_dir, database_url=settings.database_url
+                )
             app.state.authenticator = Authenticator(
                 users=users,
                 sessions=store,

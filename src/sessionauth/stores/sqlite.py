@@ -29,7 +29,7 @@ from sessionauth.errors import ConfigurationError, StoreError, StoreUnavailable
 from sessionauth.policy import Clock, system_clock
 from sessionauth.record import RecordUpdate, SessionRecord, decode_json, encode_json
 from sessionauth.stores.base import DEFAULT_TIMEOUT, SessionStore
-from sessionauth.stores.sqlite_files import database_path, open_sqlite, unavailable
+from sessionauth.stores.sqlite_files import DatabaseFile, database_path, open_sqlite, unavailable
 
 __all__ = ["DEFAULT_TABLE", "SQLiteStore"]
 
@@ -101,6 +101,7 @@ class SQLiteStore(SessionStore):
                 )
         self._db = connection
         self._path = path
+        self._file = None if path is None else DatabaseFile(path, "SQLite session store")
         self._clock = clock
         self._timeout = timeout
         # A store given a path opens (on first use) and closes its own connection.
@@ -176,6 +177,8 @@ class SQLiteStore(SessionStore):
     async def _open(self, path: str) -> aiosqlite.Connection:
         connection = await open_sqlite(path, timeout=self._timeout)
         self._db = connection
+        if self._file is not None:
+            await self._file.remember()
         try:
             await self._setup(_PRAGMAS)
         except BaseException:
@@ -310,8 +313,14 @@ class SQLiteStore(SessionStore):
                 return total
 
     async def ping(self) -> None:
-        """Raise ``StoreUnavailable`` unless the database answers a query."""
+        """Raise ``StoreUnavailable`` unless the database answers a query from its file.
+
+        Also when the file this store opened was deleted or replaced since (see
+        :class:`~sessionauth.stores.sqlite_files.DatabaseFile`).
+        """
         await self._fetch("SELECT 1", ())
+        if self._file is not None:
+            await self._file.check()
 
     async def aclose(self) -> None:
         """Close the connection if this store opened it; an injected one is left open."""
