@@ -105,7 +105,8 @@ class SessionMiddleware:
             request was served anyway (count it: sessions may expire early meanwhile).
         outage_log: Logs store outages as transitions (one line when one begins, one every
             few seconds while it lasts, one when it ends); the default logs to
-            ``sessionauth.store``.
+            ``sessionauth.store``. A full store (reads work, writes fail) has a log of its
+            own, ended by the next write that works, so reads do not end it line by line.
     """
 
     def __init__(
@@ -132,6 +133,7 @@ class SessionMiddleware:
         self.on_unavailable = on_unavailable
         self.on_touch_skipped = on_touch_skipped
         self.outage_log = outage_log or OutageLog("session store", logger=logger)
+        self._full_log = OutageLog("session store writes", logger=self.outage_log.logger)
         self._attributes = self.cookie.attributes()
         self._clear_header = (
             b"set-cookie",
@@ -208,8 +210,13 @@ class SessionMiddleware:
         except TimeoutError:
             raise StoreUnavailable(f"session store timed out after {seconds:g} s") from None
 
+    def _written(self) -> None:
+        """A write worked: the store is up and not full."""
+        self.outage_log.succeeded()
+        self._full_log.succeeded()
+
     async def _send_unavailable(self, scope: Scope, send: Send, exc: StoreUnavailable) -> None:
-        self.outage_log.failed(exc)
+        (self._full_log if isinstance(exc, StoreFull) else self.outage_log).failed(exc)
         status, headers, body = self.on_unavailable(scope, exc)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
@@ -234,7 +241,7 @@ class SessionMiddleware:
         if session.destroyed or (sid is not None and session.modified and session.is_empty):
             if sid is not None:
                 await self._call(self.store.delete(sid))
-                self.outage_log.succeeded()
+                self._written()
             return [self._clear_header] if sid is not None or stale_cookie else []
         now = self.clock()
         if sid is None or session.regenerate_requested:
@@ -259,7 +266,7 @@ class SessionMiddleware:
                 return []
         else:
             return []
-        self.outage_log.succeeded()
+        self._written()
         # A revocation raced this request: the session stays dead and the browser forgets it.
         return [] if alive else [self._clear_header]
 
@@ -286,7 +293,7 @@ class SessionMiddleware:
         await self._call(self.store.create(new_sid, record))
         if old is not None and old != new_sid:
             await self._call(self.store.delete(old))
-        self.outage_log.succeeded()
+        self._written()
         return [self._set_header(token, created)]
 
 

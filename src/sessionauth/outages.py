@@ -29,7 +29,7 @@ class OutageLog:
 
     Args:
         name: The component, as the lines name it (``"session store"``).
-        logger: Where the lines go.
+        logger: Where the lines go (also the attribute ``logger``).
         every: Seconds between "still unavailable" lines while failures continue.
         clock: Monotonic time source (inject a fake one in tests).
     """
@@ -44,7 +44,7 @@ class OutageLog:
     ):
         self.name = name
         self.every = every
-        self._logger = logger
+        self.logger = logger
         self._clock = clock
         self._began: float | None = None
         self._last_line = 0.0
@@ -59,9 +59,9 @@ class OutageLog:
     def failed(self, exc: BaseException) -> None:
         """Count one request that failed because of ``exc``; log if a line is due."""
         now = self._clock()
-        self._logger.debug("%s unavailable", self.name, exc_info=exc)
+        self.logger.debug("%s unavailable", self.name, exc_info=exc)
         if self._began is not None and now - self._last_failure >= self.every:
-            self._logger.warning(
+            self.logger.warning(
                 "%s: no failure for %.0f s, so the outage ended after %.1f s; %d requests failed",
                 self.name,
                 now - self._last_failure,
@@ -74,10 +74,10 @@ class OutageLog:
         self._last_failure = now
         if self._began is None:
             self._began = self._last_line = now
-            self._logger.warning("%s unavailable: %s", self.name, exc)
+            self.logger.warning("%s unavailable: %s", self.name, exc)
         elif now - self._last_line >= self.every:
             self._last_line = now
-            self._logger.warning(
+            self.logger.warning(
                 "%s still unavailable after %.0f s; %d requests failed so far: %s",
                 self.name,
                 now - self._began,
@@ -88,7 +88,7 @@ class OutageLog:
     def succeeded(self) -> None:
         """Note that the component answered; ends the outage in progress, if any."""
         if self._began is not None:
-            self._logger.warning(
+            self.logger.warning(
                 "%s available again after %.1f s; %d requests failed",
                 self.name,
                 self._clock() - self._began,

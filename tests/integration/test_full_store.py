@@ -6,6 +6,7 @@ Reads are still served and a due touch is skipped, while creates and updates ans
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import time
@@ -117,6 +118,31 @@ async def test_a_full_redis_skips_a_due_touch_but_refuses_creates_and_updates(
         filler.drain()
         assert (await client.get("/write?x=1", headers=headers)).status_code == 200
         assert len(skipped) == 1
+
+
+async def test_reads_between_refused_writes_do_not_end_the_logged_outage(
+    filler: Filler, redis_store: tuple[RedisStore, FakeClock], caplog: pytest.LogCaptureFixture
+) -> None:
+    """50 refused logins between served reads: one line for the full store, one when it ends."""
+    store, clock = redis_store
+    app = SessionMiddleware(Starlette(routes=ROUTES), store=store, keyring=KEYRING, clock=clock)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as client:
+        cookie = cookie_value(await client.get("/login"))
+        client.cookies.clear()
+        headers = {"cookie": f"{NAME}={cookie}"}
+        filler.fill()
+        with caplog.at_level(logging.INFO, logger="sessionauth"):
+            for _ in range(50):
+                assert (await client.get("/read", headers=headers)).status_code == 200
+                assert (await client.get("/login?user=2")).status_code == 503
+            filler.drain()
+            assert (await client.get("/login?user=2")).status_code == 200
+    messages = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(messages) == 2, messages
+    assert messages[0].startswith("session store writes unavailable: Redis session store is full")
+    assert messages[1].startswith("session store writes available again after ")
+    assert "50 requests failed" in messages[1]
 
 
 async def test_a_full_redis_raises_store_full_on_create(

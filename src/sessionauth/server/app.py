@@ -179,7 +179,9 @@ def create_app(
     app.state.keyring = keyring
     app.state.metrics = metrics
     app.state.readiness = readiness
-    app.state.outage_log = OutageLog("store", logger=logging.getLogger("sessionauth.server"))
+    server_log = logging.getLogger("sessionauth.server")
+    app.state.outage_log = OutageLog("store", logger=server_log)
+    app.state.full_store_log = OutageLog("store writes", logger=server_log)
     app.state.trusted_proxies = _trusted_proxies(settings)
     install_handlers(app, metrics)
     # Ahead of everything: the requests a session serves most skip FastAPI's machinery.

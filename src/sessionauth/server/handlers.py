@@ -32,6 +32,7 @@ from sessionauth.errors import (
     PasswordPolicyError,
     PermissionDenied,
     SessionNotFound,
+    StoreFull,
     StoreUnavailable,
     TooManyAttempts,
     UserNotFound,
@@ -106,7 +107,10 @@ def install_handlers(app: FastAPI, metrics: Metrics) -> None:
         metrics.store_errors.inc()
         retry = exc.retry_after if isinstance(exc, StoreUnavailable) else 1
         # One line per outage, not per request (see sessionauth.outages).
-        outage_log(request).failed(exc)
+        if isinstance(exc, StoreFull):
+            request.app.state.full_store_log.failed(exc)
+        else:
+            outage_log(request).failed(exc)
         return error(
             request,
             503,
@@ -155,7 +159,11 @@ def install_handlers(app: FastAPI, metrics: Metrics) -> None:
 
 
 def outage_log(request: Request) -> OutageLog:
-    """The app's log of outages seen by routes (user database, counter, session store)."""
+    """The app's log of outages seen by routes (user database, counter, session store).
+
+    A full store (``StoreFull``: reads work, writes fail) goes to ``app.state.full_store_log``
+    instead, which only a quiet spell ends: a passing ``/readyz`` says nothing about writes.
+    """
     found: OutageLog = request.app.state.outage_log
     return found
 

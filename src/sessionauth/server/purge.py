@@ -175,6 +175,11 @@ async def purge_once(
         return purged
 
 
+def _retry_delay(failures: int, interval: float) -> float:
+    """Seconds to wait after the ``failures``-th failure in a row: 1, 2, 4… up to ``interval``."""
+    return min(interval, 2.0 ** min(failures - 1, 20))
+
+
 async def run_purger(
     store: SessionStore,
     counter: AttemptCounter | None,
@@ -201,7 +206,7 @@ async def run_purger(
     if readiness is not None:
         readiness.ok(SWEEP, last_success=None)
     while True:
-        delay = interval if failures == 0 else min(interval, 2.0 ** (failures - 1))
+        delay = interval if failures == 0 else _retry_delay(failures, interval)
         # Jitter spreads workers that started together, so the lock rarely even contends.
         await asyncio.sleep(delay * random.uniform(0.9, 1.1))  # noqa: S311 - not a secret
         try:
@@ -212,7 +217,7 @@ async def run_purger(
             logger.warning(
                 "sweep of expired sessions failed (%d in a row), retrying in %.0f s: %s",
                 failures,
-                min(interval, 2.0 ** (failures - 1)),
+                _retry_delay(failures, interval),
                 reason,
             )
             logger.debug("sweep failure", exc_info=exc)
