@@ -1,4 +1,4 @@
-"""A SQLite database deleted under a running server is noticed, and never silently replaced."""
+"""A SQLite database deleted or corrupted under a server is noticed, never silently replaced."""
 
 from __future__ import annotations
 
@@ -10,9 +10,12 @@ import httpx
 import pytest
 
 from sessionauth.auth.passwords import PasswordHasher
+from sessionauth.auth.sqlite_users import SQLiteUserStore
+from sessionauth.errors import StoreUnavailable
 from sessionauth.server.app import create_app
 from sessionauth.server.bootstrap import ADMIN_EMAIL
 from sessionauth.server.settings import Settings
+from sessionauth.stores.sqlite import SQLiteStore
 
 
 @pytest.fixture(autouse=True)
@@ -90,3 +93,19 @@ async def test_a_new_data_directory_still_gets_its_first_administrator(tmp_path:
         async with app.router.lifespan_context(app):
             users = await app.state.authenticator.users.list()
             assert [user.email for user in users] == [ADMIN_EMAIL]
+
+
+async def test_a_file_that_is_not_a_database_is_an_outage_for_every_sqlite_store(
+    tmp_path: Path,
+) -> None:
+    """Session store and user store both raise StoreUnavailable on a corrupt file, not a 500."""
+    path = tmp_path / "garbage.db"
+    path.write_bytes(b"this is not a SQLite database, " * 200)
+    sessions = SQLiteStore.from_url(f"sqlite:///{path}")
+    try:
+        with pytest.raises(StoreUnavailable, match="not a database"):
+            await sessions.ping()
+    finally:
+        await sessions.aclose()
+    with pytest.raises(StoreUnavailable, match="not a database"):
+        await SQLiteUserStore.open(path)

@@ -21,7 +21,13 @@ from sessionauth.auth.sql_users import SQLUserStore
 from sessionauth.auth.users import DEFAULT_TABLE, DEFAULT_TIMEOUT, sql_table_name
 from sessionauth.errors import StoreUnavailable
 from sessionauth.policy import Clock, system_clock
-from sessionauth.stores.sqlite_files import DatabaseFile, database_path, open_sqlite, unavailable
+from sessionauth.stores.sqlite_files import (
+    BUGS,
+    DatabaseFile,
+    database_path,
+    open_sqlite,
+    unavailable,
+)
 
 __all__ = ["SQLiteUserStore"]
 
@@ -113,14 +119,16 @@ class SQLiteUserStore(SQLUserStore):
 
     @contextlib.asynccontextmanager
     async def _guard(self) -> AsyncIterator[None]:
-        # "database is locked", disk I/O errors and a missing directory are all OperationalError:
+        # "database is locked", disk I/O errors, a full disk, a file that is not a database:
         # the database is there in principle but not usable now, which is what 503 means.
         try:
             async with asyncio.timeout(self._timeout):
                 yield
         except TimeoutError as exc:
             raise StoreUnavailable("the user database did not answer in time") from exc
-        except sqlite3.OperationalError as exc:
+        except BUGS:
+            raise  # the email's UNIQUE constraint among them: DuplicateUser
+        except sqlite3.DatabaseError as exc:
             raise unavailable(exc, "the user database") from exc
 
     async def _fetch(self, sql: str, *params: Any) -> Sequence[Iterable[Any]]:

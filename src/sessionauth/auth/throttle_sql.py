@@ -24,7 +24,7 @@ from sessionauth.auth.throttle import AttemptCounter
 from sessionauth.errors import ConfigurationError, StoreUnavailable
 from sessionauth.policy import Clock, system_clock
 from sessionauth.stores.base import DEFAULT_TIMEOUT
-from sessionauth.stores.sqlite_files import open_sqlite, unavailable
+from sessionauth.stores.sqlite_files import BUGS, open_sqlite, unavailable
 
 if TYPE_CHECKING:
     import asyncpg
@@ -88,14 +88,6 @@ def _schema(table: str, index: str, columns: str, options: str = "") -> tuple[st
 
 
 # --------------------------------------------------------------------------- SQLite
-
-# Errors that mean our own bug (bad SQL, bad parameters), not an unavailable backend.
-_SQLITE_BUGS = (
-    sqlite3.ProgrammingError,
-    sqlite3.IntegrityError,
-    sqlite3.DataError,
-    sqlite3.NotSupportedError,
-)
 
 
 class SQLiteCounter(AttemptCounter):
@@ -166,7 +158,7 @@ class SQLiteCounter(AttemptCounter):
         try:
             async with asyncio.timeout(self._timeout):
                 return await operation
-        except _SQLITE_BUGS:
+        except BUGS:
             raise
         except TimeoutError as exc:
             raise StoreUnavailable(

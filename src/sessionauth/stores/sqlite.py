@@ -33,7 +33,13 @@ from sessionauth.policy import Clock, system_clock
 from sessionauth.record import RecordUpdate, SessionRecord, decode_json, encode_json
 from sessionauth.stores.base import DEFAULT_TIMEOUT, SessionStore
 from sessionauth.stores.binding import decode_bound_meta, encode_bound_meta
-from sessionauth.stores.sqlite_files import DatabaseFile, database_path, open_sqlite, unavailable
+from sessionauth.stores.sqlite_files import (
+    BUGS,
+    DatabaseFile,
+    database_path,
+    open_sqlite,
+    unavailable,
+)
 
 __all__ = ["DEFAULT_TABLE", "SQLiteStore"]
 
@@ -46,14 +52,6 @@ _COLUMNS = "data, user_id, created, seen, issued, expires, meta"
 _PRAGMAS = ("PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL")
 
 _T = TypeVar("_T")
-
-# Errors that mean our own bug (bad SQL, bad parameters), not an unavailable backend.
-_BUGS = (
-    sqlite3.ProgrammingError,
-    sqlite3.IntegrityError,
-    sqlite3.DataError,
-    sqlite3.NotSupportedError,
-)
 
 
 def _check_options(table: str, timeout: float) -> None:
@@ -228,7 +226,7 @@ class SQLiteStore(SessionStore):
         try:
             async with asyncio.timeout(self._timeout):
                 return await operation
-        except _BUGS:
+        except BUGS:
             raise
         except TimeoutError as exc:
             # Also an operation queued behind others on the connection's one thread too long.

@@ -24,9 +24,18 @@ import aiosqlite
 
 from sessionauth.errors import ConfigurationError, StoreFull, StoreUnavailable
 
-__all__ = ["DatabaseFile", "database_path", "open_sqlite", "unavailable"]
+__all__ = ["BUGS", "DatabaseFile", "database_path", "open_sqlite", "unavailable"]
 
 logger = logging.getLogger("sessionauth.store")
+
+BUGS: tuple[type[sqlite3.Error], ...] = (
+    sqlite3.ProgrammingError,
+    sqlite3.IntegrityError,
+    sqlite3.DataError,
+    sqlite3.NotSupportedError,
+)
+"""SQLite errors that mean our own bug (bad SQL or parameters) or a violated constraint; every
+other ``sqlite3.DatabaseError`` means the database is not usable now (:func:`unavailable`)."""
 
 _URL_PREFIX = "sqlite:///"
 
