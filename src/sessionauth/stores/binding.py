@@ -21,7 +21,13 @@ from typing import Any
 
 import msgspec
 
-__all__ = ["BINDING_LENGTH", "binding", "decode_bound_meta", "encode_bound_meta", "is_bound_to"]
+__all__ = [
+    "BINDING_LENGTH",
+    "binding",
+    "decode_bound_meta",
+    "encode_bound_meta",
+    "report_unbound",
+]
 
 BINDING_LENGTH = 11
 """Characters of the storage id a record keeps (the last ones: 64 bits of its digest)."""
@@ -37,10 +43,12 @@ def binding(sid: str) -> str:
     return sid[-BINDING_LENGTH:]
 
 
-def is_bound_to(sid: str, bound: object) -> bool:
-    """Whether a record carrying ``bound`` may be served as ``sid``'s; logs when not."""
-    if bound == sid[-BINDING_LENGTH:]:
-        return True
+def report_unbound(sid: str, bound: object) -> None:
+    """Log that the record read under ``sid`` carries ``bound``, another id's binding.
+
+    Readers compare ``bound == sid[-BINDING_LENGTH:]`` themselves (on the hot path a call costs
+    more than the comparison) and call this only when the comparison fails.
+    """
     _log.error(
         "the record read under session id %s is bound to another id (%r): not served; "
         "the store's backend, or something between it and this process, returned a record "
@@ -48,7 +56,6 @@ def is_bound_to(sid: str, bound: object) -> bool:
         sid,
         bound,
     )
-    return False
 
 
 def encode_bound_meta(sid: str, meta: dict[str, Any]) -> str:
@@ -70,4 +77,7 @@ def decode_bound_meta(sid: str, text: str | bytes) -> dict[str, Any] | None:
         bound, meta = _decode_meta(text)
     except msgspec.DecodeError:
         return None
-    return meta if is_bound_to(sid, bound) else None
+    if bound != sid[-BINDING_LENGTH:]:
+        report_unbound(sid, bound)
+        return None
+    return meta

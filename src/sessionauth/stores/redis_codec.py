@@ -17,7 +17,7 @@ from typing import Any
 import msgspec
 
 from sessionauth.record import SessionRecord
-from sessionauth.stores.binding import binding, is_bound_to
+from sessionauth.stores.binding import BINDING_LENGTH, binding, report_unbound
 
 __all__ = ["decode_record", "encode_record", "to_ms", "value_json"]
 
@@ -58,7 +58,10 @@ def decode_record(blob: bytes, now_ms: int, sid: str) -> SessionRecord | None:
     """
     try:
         expires, created, seen, issued, user, meta, data, bound = _unpack(blob)
-        if expires <= now_ms or not is_bound_to(sid, bound):
+        if bound != sid[-BINDING_LENGTH:]:
+            report_unbound(sid, bound)
+            return None
+        if expires <= now_ms:
             return None
         return SessionRecord(
             # Lua's cmsgpack writes an empty table as an empty array.
