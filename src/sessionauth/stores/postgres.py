@@ -51,6 +51,7 @@ from sessionauth.record import RecordUpdate, SessionRecord, decode_json, encode_
 from sessionauth.stores.base import DEFAULT_TIMEOUT, SessionStore
 from sessionauth.stores.binding import decode_bound_meta, encode_bound_meta
 from sessionauth.stores.postgres_calls import UNAVAILABLE, PooledCalls, unavailable
+from sessionauth.stores.postgres_loads import LoadBatcher
 from sessionauth.stores.postgres_sql import SCHEMA, STATEMENTS, parse_table
 
 __all__ = ["DEFAULT_TABLE", "PostgresStore"]
@@ -152,6 +153,7 @@ class PostgresStore(SessionStore):
             sql.format(table=quoted, name=name, lock_key=lock_key) for sql in SCHEMA
         )
         self._sql = {key: template.format(table=quoted) for key, template in STATEMENTS.items()}
+        self._loads = LoadBatcher(self._load_many, _to_record)
 
     @classmethod
     def from_url(
@@ -225,9 +227,17 @@ class PostgresStore(SessionStore):
         return await self._calls.run(pool, method, sql, *args)
 
     async def load(self, sid: str) -> SessionRecord | None:
-        """Return the live record under ``sid``, or ``None`` (also for a corrupt one)."""
-        row = await self._call("fetchrow", self._sql["load"], sid, self._clock())
-        return None if row is None else _to_record(row, sid)
+        """Return the live record under ``sid``, or ``None`` (also for a corrupt one).
+
+        Loads issued together share one query (:mod:`~sessionauth.stores.postgres_loads`).
+        """
+        return await self._loads.load(sid)
+
+    async def _load_many(self, sids: list[str]) -> list[asyncpg.Record]:
+        rows: list[asyncpg.Record] = await self._call(
+            "fetch", self._sql["load_many"], sids, self._clock()
+        )
+        return rows
 
     async def create(self, sid: str, record: SessionRecord) -> None:
         """Store ``record`` under ``sid`` (replacing only an expired record with that id)."""
