@@ -149,6 +149,7 @@ class RedisCounter(AttemptCounter):
             async with asyncio.timeout(self._timeout):
                 return await operation
         except unavailable as exc:
+            # (StoreFull when maxmemory refused the write.)
             raise self._outage("Redis attempt counter", self._server, exc) from exc
         except response_error as exc:
             if not str(exc).startswith(_TRANSIENT_REPLIES):

@@ -8,7 +8,7 @@ answer exactly.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
@@ -25,7 +25,6 @@ __all__ = [
     "LoginResult",
     "NewUserBody",
     "PasswordBody",
-    "Readiness",
     "Revoked",
     "SessionList",
     "SessionOut",
@@ -199,8 +198,11 @@ class Health(BaseModel):
     status: Literal["ok"] = "ok"
 
 
-class Readiness(BaseModel):
-    """``GET /readyz``: ``degraded`` (still 200) names what works only in part, and why."""
+class Ready(BaseModel):
+    """``GET /readyz`` when the stores serve reads: ``degraded`` if any condition is.
 
-    status: Literal["ok", "degraded"] = "ok"
-    details: dict[str, str] | None = None
+    Each check is ``{"status": "ok"|"degraded", "since": …, "reason"?: …, …details}``.
+    """
+
+    status: Literal["ok", "degraded"]
+    checks: dict[str, dict[str, Any]]

@@ -24,7 +24,7 @@ from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import NoBackoff
 
-from sessionauth.errors import ConfigurationError, StoreUnavailable
+from sessionauth.errors import ConfigurationError, StoreFull, StoreUnavailable
 from sessionauth.stores.redis_tls import SharedContextSSLConnection
 
 __all__ = ["RedisClients", "client_from_url", "outage", "server_of"]
@@ -233,10 +233,12 @@ def _address(pool: Any) -> str:
 def outage(what: str, server: str, exc: BaseException) -> StoreUnavailable:
     """The ``StoreUnavailable`` for a Redis failure: what failed, where, and redis-py's words.
 
-    (redis-py 8's exceptions ``repr`` as ``network:ConnectionError`` alone: their text is what
-    says which address refused or timed out.)
+    ``StoreFull`` when ``maxmemory`` refused a write. (redis-py 8's exceptions ``repr`` as
+    ``network:ConnectionError`` alone: their text is what says which address failed and how.)
     """
     detail = str(exc) or "no answer in time"
     if len(detail) > 200:  # Sentinel's "no master found" lists every Sentinel client's repr
         detail = detail[:199] + "…"
+    if isinstance(exc, rx.OutOfMemoryError):
+        return StoreFull(f"{what} at {server} is full: {detail}")
     return StoreUnavailable(f"{what} at {server} unavailable: {type(exc).__name__}: {detail}")
