@@ -240,5 +240,5 @@ def outage(what: str, server: str, exc: BaseException) -> StoreUnavailable:
     if len(detail) > 200:  # Sentinel's "no master found" lists every Sentinel client's repr
         detail = detail[:199] + "…"
     if isinstance(exc, rx.OutOfMemoryError):
-        return StoreFull(f"{what} at {server} is full: {detail}")
+        return StoreFull(f"{what} is full at {server}: {type(exc).__name__}: {detail}")
     return StoreUnavailable(f"{what} at {server} unavailable: {type(exc).__name__}: {detail}")
