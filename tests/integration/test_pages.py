@@ -458,7 +458,9 @@ async def test_admin_manages_users(app: FastAPI, client: httpx.AsyncClient) -> N
     assert await post(f"/ui/admin/users/{bob.id}/delete") == ["Deleted bob@example.com."]
     assert await auth.users.get(bob.id) is None
     assert await post(f"/ui/admin/users/{bob.id}/delete") == ["That user no longer exists."]
-    assert await post("/ui/admin/users/abc/delete") == ["That user no longer exists."]
+    token = await token_of(client, "/admin/users")
+    malformed = await client.post("/ui/admin/users/abc/delete", data={"csrf_token": token})
+    assert malformed.status_code == 404
 
 
 async def test_admin_cannot_lock_themselves_out(app: FastAPI, client: httpx.AsyncClient) -> None:

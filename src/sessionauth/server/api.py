@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from sessionauth.auth.guards import require_auth, require_role, session_of
+from sessionauth.auth.user_ids import parse_user_id
 from sessionauth.errors import StoreUnavailable, UserNotFound
 from sessionauth.server import schemas as s
 from sessionauth.server.metrics import CONTENT_TYPE, Metrics
@@ -38,6 +39,18 @@ router = APIRouter()
 UserId = Annotated[str, Depends(require_auth)]
 AdminId = Annotated[str, Depends(require_role(ADMIN))]
 Handle = Annotated[str, PathParam(min_length=1, max_length=128)]
+
+
+def _target_id(
+    user_id: Annotated[
+        str, PathParam(description="The user's id, 1 to 2**63-1 in plain ASCII digits.")
+    ],
+) -> int:
+    """The ``{user_id}`` of the path, in its one spelling (anything else is 404)."""
+    return parse_user_id(user_id)
+
+
+TargetId = Annotated[int, Depends(_target_id)]
 
 
 def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -69,7 +82,7 @@ async def logout(request: Request, user_id: UserId) -> s.Success:
 
 
 @router.delete("/users/{user_id}", responses=_errors(400, 401, 403, 404))
-async def delete_user(request: Request, user_id: int, admin_id: AdminId) -> s.Success:
+async def delete_user(request: Request, admin_id: AdminId, user_id: TargetId) -> s.Success:
     """Delete a user; every session of theirs ends at once."""
     await authenticator(request).delete_user(user_id)
     security_log.warning("user %s deleted by admin %s", user_id, admin_id)
@@ -158,7 +171,7 @@ async def create_user(body: s.NewUserBody, request: Request, admin_id: AdminId) 
 
 @router.patch("/users/{user_id}", responses=_errors(400, 401, 403, 404))
 async def update_user(
-    body: s.UserPatchBody, request: Request, user_id: int, admin_id: AdminId
+    body: s.UserPatchBody, request: Request, admin_id: AdminId, user_id: TargetId
 ) -> s.UserResult:
     """Change a user's role (applies to their live sessions at once) or disable them."""
     if body.role is None and body.disabled is None:
@@ -177,7 +190,7 @@ async def update_user(
 
 
 @router.post("/users/{user_id}/revoke-sessions", responses=_errors(400, 401, 403, 404))
-async def revoke_user_sessions(request: Request, user_id: int, admin_id: AdminId) -> s.Revoked:
+async def revoke_user_sessions(request: Request, admin_id: AdminId, user_id: TargetId) -> s.Revoked:
     """End every session of a user."""
     auth = authenticator(request)
     if await auth.users.get(user_id) is None:

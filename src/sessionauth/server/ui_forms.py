@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from sessionauth.auth.guards import safe_next
+from sessionauth.auth.user_ids import parse_user_id
 from sessionauth.auth.users import InvalidEmail, User
 from sessionauth.errors import (
     DuplicateUser,
@@ -175,7 +176,11 @@ async def _target(request: Request, user_id: str) -> User | Response:
     admin = await _admin(request)
     if not isinstance(admin, User):
         return admin
-    target = await authenticator(request).users.get(int(user_id)) if user_id.isdigit() else None
+    try:
+        target_id = parse_user_id(user_id)
+    except UserNotFound:
+        return render_error(request, 404, "There is no user with that id.")
+    target = await authenticator(request).users.get(target_id)
     if target is None:
         flash(request, "error", "That user no longer exists.")
         return see_other(ADMIN_USERS)
@@ -278,7 +283,7 @@ async def revoke_user_sessions(request: Request, user_id: str) -> Response:
     if not isinstance(admin, User):
         return admin
     auth = authenticator(request)
-    if user_id == str(admin.id):
+    if user_id == str(admin.id):  # the one spelling of the admin's id (see parse_user_id)
         revoked = await auth.revoke_other_sessions(
             session_of(request), address=client_address(request)
         )
