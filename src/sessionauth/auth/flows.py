@@ -4,7 +4,9 @@
 
 * ``authenticate`` gives unknown email, wrong password and disabled account the same exception
   after the same work (exactly one password hash each, a dummy one for unknown emails), and is
-  throttled per account and per client address before any hashing.
+  throttled per account and per client address before any hashing: each attempt is reserved
+  atomically first, so a burst of concurrent guesses verifies no more passwords than the
+  limit allows.
 * ``login`` regenerates the session (new token, old record deleted, CSRF secret rotated with the
   token) and records the client's address, user agent and the authentication time.
 * Every change of trust applies at once to every live session of the user: a password change
@@ -133,7 +135,8 @@ class Authenticator:
         """Return the active user whose email and password these are.
 
         Raises:
-            TooManyAttempts: If the account or the address is throttled (before any hashing).
+            TooManyAttempts: If the account or the address has no attempt left (refused before
+                any hashing; the attempt is reserved before the password is verified).
             PasswordPolicyError: If the password is longer than the policy allows (refused
                 before hashing; the answer does not depend on the account).
             InvalidCredentials: For an unknown email, a wrong password or a disabled account,
@@ -144,20 +147,25 @@ class Authenticator:
         except InvalidEmail:
             account = None
         throttle_key = account if account is not None else email.strip().casefold()[:320]
-        if self.throttle is not None:
-            await self.throttle.check(throttle_key, address)
-        # Refuse an oversized password before the user lookup: no hashing, and the answer
-        # cannot depend on the account, not even through the lookup's timing.
-        self.hasher.policy.normalize(password)
-        user = await self.users.get_by_email(account) if account is not None else None
-        if user is None:
-            await self.hasher.dummy_verify(password)
-            ok, new_hash = False, None
-        else:
-            ok, new_hash = await self.hasher.verify(password, user.password_hash)
+        attempt = await self.throttle.reserve(throttle_key, address) if self.throttle else None
+        try:
+            # Refuse an oversized password before the user lookup: no hashing, and the answer
+            # cannot depend on the account, not even through the lookup's timing.
+            self.hasher.policy.normalize(password)
+            user = await self.users.get_by_email(account) if account is not None else None
+            if user is None:
+                await self.hasher.dummy_verify(password)
+                ok, new_hash = False, None
+            else:
+                ok, new_hash = await self.hasher.verify(password, user.password_hash)
+        except BaseException:
+            # No password was judged (too long, an outage, a cancelled request): the attempt
+            # does not count.
+            if self.throttle is not None and attempt is not None:
+                await self.throttle.release(attempt)
+            raise
         if user is None or not ok or user.disabled:
-            if self.throttle is not None:
-                await self.throttle.failed(throttle_key, address)
+            # The reservation stays: it is this failure's count.
             reason = "unknown" if user is None else ("disabled" if ok else "password")
             await self._emit(
                 AuthEvent("login_failed", user.id if user else None, address, f"reason={reason}")
@@ -166,8 +174,8 @@ class Authenticator:
         if new_hash is not None:
             # Upgrade a bcrypt or weaker argon2 hash now that we hold the right password.
             await self.users.set_password(user.id, new_hash)
-        if self.throttle is not None:
-            await self.throttle.succeeded(throttle_key, address)
+        if self.throttle is not None and attempt is not None:
+            await self.throttle.succeeded(attempt)
         return user
 
     async def login(
@@ -234,14 +242,18 @@ class Authenticator:
         # A stolen cookie must not become an unthrottled oracle for the current password: the
         # check counts against the account exactly like a login.
         client = address or "unknown"
-        if self.throttle is not None:
-            await self.throttle.check(user.email, client)
-        ok, _ = await self.hasher.verify(current_password, user.password_hash)
+        attempt = await self.throttle.reserve(user.email, client) if self.throttle else None
+        try:
+            ok, _ = await self.hasher.verify(current_password, user.password_hash)
+        except BaseException:
+            if self.throttle is not None and attempt is not None:
+                await self.throttle.release(attempt)
+            raise
         if not ok:
-            if self.throttle is not None:
-                await self.throttle.failed(user.email, client)
             await self._emit(AuthEvent("login_failed", user.id, address, "reason=password-change"))
             raise InvalidCredentials("Invalid credentials")
+        if self.throttle is not None and attempt is not None:
+            await self.throttle.succeeded(attempt)
         new_hash = await self.hasher.hash(new_password)
         _, revoked = await self._revoking(
             user.id, lambda: self.users.set_password(user.id, new_hash), keep=session.handle

@@ -32,7 +32,7 @@ from prometheus_client import (
 )
 
 from sessionauth.auth.flows import AuthEvent
-from sessionauth.auth.throttle import AttemptCounter, LoginThrottle
+from sessionauth.auth.throttle import Attempt, AttemptCounter, LoginThrottle
 from sessionauth.errors import TooManyAttempts
 from sessionauth.record import RecordUpdate, SessionRecord
 from sessionauth.stores.base import SessionStore
@@ -219,10 +219,10 @@ class CountingThrottle(LoginThrottle):
         super().__init__(counter, **options)
         self._throttled = metrics.throttled
 
-    async def check(self, account: str, address: str) -> None:
-        """Refuse as the throttle does, counting each refusal."""
+    async def reserve(self, account: str, address: str) -> Attempt:
+        """Reserve or refuse as the throttle does, counting each refusal."""
         try:
-            await super().check(account, address)
+            return await super().reserve(account, address)
         except TooManyAttempts:
             self._throttled.inc()
             raise
