@@ -16,7 +16,14 @@ import typer
 from sessionauth.auth.flows import Authenticator
 from sessionauth.auth.throttle import open_counter
 from sessionauth.auth.users import open_user_store
-from sessionauth.cli_accounts import fail, run, sessions_app, settings_or_exit, users_app
+from sessionauth.cli_accounts import (
+    fail,
+    role_findings,
+    run,
+    sessions_app,
+    settings_or_exit,
+    users_app,
+)
 from sessionauth.errors import SessionAuthError
 from sessionauth.origins import validate_origins
 from sessionauth.server.settings import Settings, enforce, findings, load_keyring, new_secret
@@ -99,7 +106,8 @@ def _log_config() -> dict[str, Any]:
 @app.command()
 def check() -> None:
     """Print every unsafe setting with its fix; exit 1 if there is any."""
-    found = findings(settings_or_exit())
+    settings = settings_or_exit()
+    found = findings(settings) + role_findings(settings)
     for item in found:
         typer.echo(f"- {item}")
     if found:

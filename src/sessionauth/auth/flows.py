@@ -12,6 +12,9 @@
 * Every change of trust applies at once to every live session of the user: a password change
   revokes the others and regenerates this one; disabling or deleting revokes all; a role change
   rewrites the role in each session.
+* Account administration keeps the rules of :mod:`.admin_rules`: roles from the configured set,
+  never the last enabled administrator demoted, disabled or deleted (unless forced, from the
+  CLI), never an administrator acting on itself.
 
 Each event goes to the ``sessionauth.security`` logger and to the hooks you pass; neither ever
 sees a password or a session token (sessions are named by their handle).
@@ -21,14 +24,21 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
+from sessionauth.auth.admin_rules import DEFAULT_ROLES, check_removal, check_role, role_set
 from sessionauth.auth.passwords import PasswordHasher
 from sessionauth.auth.throttle import LoginThrottle
-from sessionauth.auth.users import InvalidEmail, User, UserStore, normalize_email
-from sessionauth.errors import InvalidCredentials, NotAuthenticated, SessionNotFound
+from sessionauth.auth.users import ADMIN_ROLE, InvalidEmail, User, UserStore, normalize_email
+from sessionauth.errors import (
+    AdminLockout,
+    InvalidCredentials,
+    NotAuthenticated,
+    SessionNotFound,
+    UserNotFound,
+)
 from sessionauth.policy import Clock, system_clock
 from sessionauth.session import Session
 from sessionauth.stores.base import SessionStore
@@ -97,6 +107,13 @@ class Authenticator:
         throttle: Limits failed logins; ``None`` disables throttling (tests only).
         clock: Time source for authentication times.
         hooks: Notified of every :class:`AuthEvent`.
+        roles: The roles accounts may have; must include ``admin``.
+
+    Attributes:
+        roles: The roles accounts may have.
+
+    Raises:
+        ConfigurationError: For an invalid role name or roles without ``admin``.
     """
 
     def __init__(
@@ -108,7 +125,9 @@ class Authenticator:
         throttle: LoginThrottle | None,
         clock: Clock = system_clock,
         hooks: Sequence[Hook] = (),
+        roles: Iterable[str] = DEFAULT_ROLES,
     ):
+        self.roles = role_set(roles)
         self.users = users
         self.sessions = sessions
         self.hasher = hasher
@@ -275,43 +294,97 @@ class Authenticator:
         )
         return revoked
 
-    async def set_role(self, user_id: int, role: str) -> User:
+    async def create_user(self, email: str, password: str, role: str = "user") -> User:
+        """Create an account with a password under the policy and a role from :attr:`roles`.
+
+        Raises:
+            InvalidRole: If ``role`` is not one of :attr:`roles`.
+            InvalidEmail: If ``email`` cannot be normalised.
+            PasswordPolicyError: If the password breaks the policy.
+            DuplicateUser: If the email is taken.
+        """
+        check_role(role, self.roles)
+        return await self.users.create(email, await self.hasher.hash(password), role=role)
+
+    async def set_role(
+        self, user_id: int, role: str, *, actor: int | None = None, force: bool = False
+    ) -> User:
         """Change a user's role; every live session of theirs carries the new role at once.
 
         Fails closed: the sessions lose the old role before the account changes and get the new
         one only after it. A failure between the steps leaves them with no role (signed in,
         nothing more; signing in again gives the account's role), never with a role the account
-        no longer has or was never given.
+        no longer has or was never given. A refused change gives the sessions their role back.
+
+        Args:
+            user_id: Whose role changes.
+            role: One of :attr:`roles`.
+            actor: The administrator asking through the API or a page (never themself).
+            force: Allow demoting the last enabled administrator (the CLI's ``--force``).
 
         Raises:
+            InvalidRole: If ``role`` is not one of :attr:`roles`.
             UserNotFound: If there is no such user.
+            AdminLockout: If this demotes ``actor`` or the last enabled administrator.
         """
+        check_role(role, self.roles)
+        if role == ADMIN_ROLE:
+            current = await self.users.get(user_id)
+            if current is None:
+                raise UserNotFound(f"no user with id {user_id}")
+        else:
+            current = await check_removal(self.users, user_id, actor=actor, force=force)
         await self.sessions.update_user(str(user_id), {"role": None})
-        user = await self.users.set_role(user_id, role)
+        try:
+            user = await self.users.set_role(user_id, role, keep_admin=not force)
+        except AdminLockout:
+            await self.sessions.update_user(str(user_id), {"role": current.role})
+            raise
         await self.sessions.update_user(str(user_id), {"role": role})
         return user
 
-    async def set_disabled(self, user_id: int, disabled: bool) -> User:
+    async def set_disabled(
+        self, user_id: int, disabled: bool, *, actor: int | None = None, force: bool = False
+    ) -> User:
         """Disable (revoking every session) or re-enable a user.
+
+        Args:
+            user_id: Who is disabled or enabled.
+            disabled: Which of the two.
+            actor: The administrator asking through the API or a page (never themself).
+            force: Allow disabling the last enabled administrator (the CLI's ``--force``).
 
         Raises:
             UserNotFound: If there is no such user.
+            AdminLockout: If this disables ``actor`` or the last enabled administrator.
         """
         if not disabled:
             return await self.users.set_disabled(user_id, False)
+        await check_removal(self.users, user_id, actor=actor, force=force)
         user, _ = await self._revoke_all(
-            user_id, lambda: self.users.set_disabled(user_id, True), "account disabled"
+            user_id,
+            lambda: self.users.set_disabled(user_id, True, keep_admin=not force),
+            "account disabled",
         )
         return user
 
-    async def delete_user(self, user_id: int) -> int:
+    async def delete_user(
+        self, user_id: int, *, actor: int | None = None, force: bool = False
+    ) -> int:
         """Delete a user and revoke all their sessions; return how many were revoked.
+
+        Args:
+            user_id: Who is deleted.
+            actor: The administrator asking through the API or a page (never themself).
+            force: Allow deleting the last enabled administrator (the CLI's ``--force``).
 
         Raises:
             UserNotFound: If there is no such user.
+            AdminLockout: If this deletes ``actor`` or the last enabled administrator.
         """
+        await check_removal(self.users, user_id, actor=actor, force=force)
         _, revoked = await self._revoke_all(
-            user_id, lambda: self.users.delete(user_id), "account deleted"
+            user_id, lambda: self.users.delete(user_id, keep_admin=not force), "account deleted"
         )
         return revoked
 

@@ -81,10 +81,13 @@ async def logout(request: Request, user_id: UserId) -> s.Success:
     return s.Success()
 
 
-@router.delete("/users/{user_id}", responses=_errors(400, 401, 403, 404))
+@router.delete("/users/{user_id}", responses=_errors(400, 401, 403, 404, 409))
 async def delete_user(request: Request, admin_id: AdminId, user_id: TargetId) -> s.Success:
-    """Delete a user; every session of theirs ends at once."""
-    await authenticator(request).delete_user(user_id)
+    """Delete a user; every session of theirs ends at once.
+
+    409 for your own account, or the last enabled administrator.
+    """
+    await authenticator(request).delete_user(user_id, actor=int(admin_id))
     security_log.warning("user %s deleted by admin %s", user_id, admin_id)
     return s.Success()
 
@@ -161,27 +164,29 @@ async def list_users(request: Request, admin_id: AdminId) -> s.UserList:
 
 @router.post("/users", status_code=201, responses=_errors(400, 401, 403, 409))
 async def create_user(body: s.NewUserBody, request: Request, admin_id: AdminId) -> s.UserResult:
-    """Create an account."""
-    auth = authenticator(request)
-    password_hash = await auth.hasher.hash(body.password)
-    user = await auth.users.create(body.email, password_hash, role=body.role)
+    """Create an account; the role must be one of ``SESSIONAUTH_ROLES`` (else 400)."""
+    user = await authenticator(request).create_user(body.email, body.password, role=body.role)
     security_log.info("user %s (%s) created by admin %s", user.id, user.role, admin_id)
     return s.UserResult(user=s.UserDetail.of(user))
 
 
-@router.patch("/users/{user_id}", responses=_errors(400, 401, 403, 404))
+@router.patch("/users/{user_id}", responses=_errors(400, 401, 403, 404, 409))
 async def update_user(
     body: s.UserPatchBody, request: Request, admin_id: AdminId, user_id: TargetId
 ) -> s.UserResult:
-    """Change a user's role (applies to their live sessions at once) or disable them."""
+    """Change a user's role (applies to their live sessions at once) or disable them.
+
+    The role must be one of ``SESSIONAUTH_ROLES`` (else 400). Demoting or disabling your own
+    account, or the last enabled administrator, is 409.
+    """
     if body.role is None and body.disabled is None:
         raise HTTPException(400, "Nothing to change: give role and/or disabled")
     auth = authenticator(request)
     user = None
     if body.role is not None:
-        user = await auth.set_role(user_id, body.role)
+        user = await auth.set_role(user_id, body.role, actor=int(admin_id))
     if body.disabled is not None:
-        user = await auth.set_disabled(user_id, body.disabled)
+        user = await auth.set_disabled(user_id, body.disabled, actor=int(admin_id))
     assert user is not None  # noqa: S101 - one of the two branches ran
     security_log.warning(
         "user %s changed by admin %s: %s", user_id, admin_id, body.model_dump(exclude_none=True)

@@ -146,6 +146,7 @@ def create_app(
                 hasher=hasher,
                 throttle=CountingThrottle(counter, metrics=metrics),
                 hooks=[metrics.on_event],
+                roles=settings.roles,
             )
             await stack.enter_async_context(_purging(settings, store, counter))
             # Everything made so far lives as long as the process: move it out of the cyclic

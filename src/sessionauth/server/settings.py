@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from sessionauth.auth.admin_rules import DEFAULT_ROLES, role_set
 from sessionauth.config import CookieConfig
 from sessionauth.errors import ConfigurationError
 from sessionauth.origins import validate_origins
@@ -58,6 +59,7 @@ class Settings(BaseSettings):
         purge_interval: Seconds between sweeps of expired sessions (SQL stores).
         metrics_token: Bearer token ``/metrics`` asks for; without one, ``/metrics`` is open
             in development and not served in production.
+        roles: The roles accounts may have (``SESSIONAUTH_ROLES``); must include ``admin``.
     """
 
     model_config = SettingsConfigDict(env_prefix="SESSIONAUTH_", extra="forbid", frozen=True)
@@ -75,8 +77,9 @@ class Settings(BaseSettings):
     absolute_timeout: float = Field(default=7 * 24 * 3600, gt=0)
     purge_interval: float = Field(default=300, gt=0)
     metrics_token: SecretStr | None = None
+    roles: CSV = DEFAULT_ROLES
 
-    @field_validator("allowed_origins", "trusted_proxies", mode="before")
+    @field_validator("allowed_origins", "trusted_proxies", "roles", mode="before")
     @classmethod
     def _split(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -90,6 +93,12 @@ class Settings(BaseSettings):
     def _blank_is_unset(cls, value: Any) -> Any:
         # `SESSIONAUTH_SECRET=` in a shell or compose file means "not set", not "empty key".
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("roles")
+    @classmethod
+    def _known_roles(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        role_set(value)  # raises a ValueError naming the problem
+        return value
 
     @property
     def production(self) -> bool:
