@@ -346,10 +346,12 @@ class LoginThrottle:
             taken.append((key, reset_at))
             if count == self._limits[kind]:
                 # Logged once per window, when the limit is used up; the key holds no email.
+                shown = key if kind == "address" else key[:14]
                 security_log.warning(
                     "login throttled: %s limit reached (%s)",
                     kind,
-                    key if kind == "address" else key[:14],
+                    shown,
+                    extra={"event": "login_throttled", "reason": f"{kind} limit", "detail": shown},
                 )
         if error is None and len(taken) == len(keys):
             return Attempt(account=taken[0], address=taken[1])

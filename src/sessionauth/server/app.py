@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -37,6 +38,7 @@ from sessionauth.auth.users import open_user_store
 from sessionauth.csrf import CSRFMiddleware
 from sessionauth.middleware import SessionMiddleware
 from sessionauth.origins import TrustedCORSMiddleware, validate_origins
+from sessionauth.outages import OutageLog
 from sessionauth.server import api, hot_routes, pages
 from sessionauth.server.bootstrap import bootstrap_admin
 from sessionauth.server.handlers import (
@@ -47,6 +49,7 @@ from sessionauth.server.handlers import (
 )
 from sessionauth.server.metrics import CountingThrottle, Metrics, TimedStore
 from sessionauth.server.purge import purge_lock, run_purger
+from sessionauth.server.readiness import Readiness
 from sessionauth.server.settings import Settings, enforce, load_keyring, load_settings
 from sessionauth.server.templating import static_files
 from sessionauth.stores import open_store
@@ -127,7 +130,8 @@ def create_app(
     origins = validate_origins(settings.allowed_origins)
     policy = settings.policy()
     metrics = Metrics()
-    store = TimedStore(open_store(settings.session_store_url), metrics)
+    readiness = Readiness()
+    store = TimedStore(open_store(settings.session_store_url), metrics, readiness)
     counter = open_counter(settings.session_store_url)
     hasher = hasher if hasher is not None else PasswordHasher()
 
@@ -139,16 +143,20 @@ def create_app(
             users = await open_user_store(settings.database_url)
             stack.push_async_callback(users.aclose)
             if not settings.production:
-                await bootstrap_admin(users, hasher)
+                await bootstrap_admin(
+                    users, hasher, data_dir=settings.data_dir, database_url=settings.database_url
+                )
             app.state.authenticator = Authenticator(
                 users=users,
                 sessions=store,
                 hasher=hasher,
-                throttle=CountingThrottle(counter, metrics=metrics),
+                throttle=CountingThrottle(counter, metrics=metrics, readiness=readiness),
                 hooks=[metrics.on_event],
                 roles=settings.roles,
             )
-            await stack.enter_async_context(_purging(settings, store, counter))
+            await stack.enter_async_context(
+                _purging(settings, store, counter, readiness=readiness, metrics=metrics)
+            )
             # Everything made so far lives as long as the process: move it out of the cyclic
             # collector's reach, so full collections scan only per-request garbage (they
             # stalled the event loop for tens of milliseconds and set the p99).
@@ -171,6 +179,10 @@ def create_app(
     app.state.settings = settings
     app.state.keyring = keyring
     app.state.metrics = metrics
+    app.state.readiness = readiness
+    server_log = logging.getLogger("sessionauth.server")
+    app.state.outage_log = OutageLog("store", logger=server_log)
+    app.state.full_store_log = OutageLog("store writes", logger=server_log)
     app.state.trusted_proxies = _trusted_proxies(settings)
     install_handlers(app, metrics)
     # Ahead of everything: the requests a session serves most skip FastAPI's machinery.
@@ -195,6 +207,7 @@ def create_app(
         cookie=settings.cookie(),
         policy=policy,
         on_unavailable=unavailable_responder(metrics),
+        on_touch_skipped=lambda exc: metrics.touches_skipped.inc(),
     )
     app.add_middleware(TrustedCORSMiddleware, trusted_origins=origins)
     return app
@@ -202,7 +215,12 @@ def create_app(
 
 @contextlib.asynccontextmanager
 async def _purging(
-    settings: Settings, store: SessionStore, counter: AttemptCounter
+    settings: Settings,
+    store: SessionStore,
+    counter: AttemptCounter,
+    *,
+    readiness: Readiness,
+    metrics: Metrics,
 ) -> AsyncIterator[None]:
     """Run the sweep of expired records for the lifetime of the app, if the store needs one."""
     lock = purge_lock(settings.session_store_url, settings.data_dir)
@@ -210,7 +228,10 @@ async def _purging(
         yield
         return
     task = asyncio.create_task(
-        run_purger(store, counter, lock, settings.purge_interval), name="sessionauth-purge"
+        run_purger(
+            store, counter, lock, settings.purge_interval, readiness=readiness, metrics=metrics
+        ),
+        name="sessionauth-purge",
     )
     try:
         yield

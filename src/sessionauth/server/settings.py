@@ -60,6 +60,8 @@ class Settings(BaseSettings):
         metrics_token: Bearer token ``/metrics`` asks for; without one, ``/metrics`` is open
             in development and not served in production.
         roles: The roles accounts may have (``SESSIONAUTH_ROLES``); must include ``admin``.
+        log_format: ``text`` (human lines) or ``json`` (one JSON object per line, security
+            events with structured fields; see :mod:`sessionauth.server.log_format`).
     """
 
     model_config = SettingsConfigDict(env_prefix="SESSIONAUTH_", extra="forbid", frozen=True)
@@ -78,6 +80,7 @@ class Settings(BaseSettings):
     purge_interval: float = Field(default=300, gt=0)
     metrics_token: SecretStr | None = None
     roles: CSV = DEFAULT_ROLES
+    log_format: Literal["text", "json"] = "text"
 
     @field_validator("allowed_origins", "trusted_proxies", "roles", mode="before")
     @classmethod
