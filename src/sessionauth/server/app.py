@@ -6,6 +6,7 @@ Run it with ``sessionauth serve``, or any ASGI server as a factory::
 
 The layers, outermost first::
 
+    SecurityHeadersMiddleware  nosniff on every response, HSTS in production
     TrustedCORSMiddleware   the trusted origins only, with credentials; answers preflights
     SessionMiddleware       loads and commits the session; 503 (JSON or a page) on outage
     CSRFMiddleware          origin layer + token; API bodies must be JSON (forms: /ui/...)
@@ -27,7 +28,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI
-from starlette.types import Scope
+from starlette.types import ASGIApp, Scope
 
 from sessionauth import __version__
 from sessionauth.auth.flows import Authenticator
@@ -47,6 +48,7 @@ from sessionauth.server.handlers import (
 )
 from sessionauth.server.metrics import CountingThrottle, Metrics, TimedStore
 from sessionauth.server.purge import purge_lock, run_purger
+from sessionauth.server.security_headers import SecurityHeadersMiddleware
 from sessionauth.server.settings import Settings, enforce, load_keyring, load_settings
 from sessionauth.server.templating import static_files
 from sessionauth.stores import open_store
@@ -196,7 +198,22 @@ def create_app(
         on_unavailable=unavailable_responder(metrics),
     )
     app.add_middleware(TrustedCORSMiddleware, trusted_origins=origins)
+    _wrap_outermost(app, settings.production)
     return app
+
+
+def _wrap_outermost(app: FastAPI, production: bool) -> None:
+    """Put :class:`SecurityHeadersMiddleware` around the whole stack.
+
+    Outside Starlette's own ``ServerErrorMiddleware`` too, which ``add_middleware`` cannot
+    reach: a 500 must carry the headers like every other answer.
+    """
+    build = app.build_middleware_stack
+
+    def build_with_headers() -> ASGIApp:
+        return SecurityHeadersMiddleware(build(), hsts=production)
+
+    app.build_middleware_stack = build_with_headers  # type: ignore[method-assign]
 
 
 @contextlib.asynccontextmanager
