@@ -58,7 +58,6 @@ def serve(
         fail(str(exc))
     if workers > 1 and settings.session_store_url.lower().startswith("memory:"):
         fail("memory:// sessions are not shared between workers: use --workers 1 or a real store")
-    proxies = list(settings.trusted_proxies)
     uvicorn.run(
         "sessionauth.server.app:create_app",
         factory=True,
@@ -67,9 +66,9 @@ def serve(
         workers=workers,
         loop="uvloop",
         http="httptools",
-        # Proxy headers count only from configured proxies (uvicorn trusts 127.0.0.1 by default).
-        proxy_headers=bool(proxies),
-        forwarded_allow_ips=proxies or None,
+        # The app resolves proxy headers itself, from SESSIONAUTH_TRUSTED_PROXIES only (see
+        # TrustedProxyMiddleware); uvicorn's handling would apply them a second time.
+        proxy_headers=False,
         server_header=False,
         access_log=access_log,
         log_config=_log_config(),

@@ -7,6 +7,7 @@ Run it with ``sessionauth serve``, or any ASGI server as a factory::
 The layers, outermost first::
 
     SecurityHeadersMiddleware  nosniff on every response, HSTS in production
+    TrustedProxyMiddleware  client address and scheme from trusted proxies' headers
     TrustedCORSMiddleware   the trusted origins only, with credentials; answers preflights
     SessionMiddleware       loads and commits the session; 503 (JSON or a page) on outage
     CSRFMiddleware          origin layer + token; API bodies must be JSON (forms: /ui/...)
@@ -31,6 +32,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Scope
 
 from sessionauth import __version__
+from sessionauth.auth.client_address import TrustedProxyMiddleware, trusted_networks
 from sessionauth.auth.flows import Authenticator
 from sessionauth.auth.passwords import PasswordHasher
 from sessionauth.auth.throttle import AttemptCounter, open_counter
@@ -58,8 +60,6 @@ __all__ = ["create_app", "is_api_request"]
 
 UI_PREFIX = "/ui/"
 """HTML form posts go here (pages.py); every other path is the JSON API or a page GET."""
-
-_ANY_ADDRESS = ("0.0.0.0/0", "::/0")
 
 
 def _complete_openapi(app: FastAPI) -> None:
@@ -101,13 +101,6 @@ def is_api_request(scope: Scope) -> bool:
     return not str(scope["path"]).startswith(UI_PREFIX)
 
 
-def _trusted_proxies(settings: Settings) -> tuple[str, ...]:
-    # "*" (accepted in development only, see findings()) trusts every peer, like uvicorn's.
-    if "*" in settings.trusted_proxies:
-        return _ANY_ADDRESS
-    return settings.trusted_proxies
-
-
 def create_app(
     settings: Settings | None = None, *, hasher: PasswordHasher | None = None
 ) -> FastAPI:
@@ -127,6 +120,7 @@ def create_app(
     enforce(settings)
     keyring = load_keyring(settings)
     origins = validate_origins(settings.allowed_origins)
+    trusted_networks(settings.trusted_proxies)  # refused in every environment, like '*' origins
     policy = settings.policy()
     metrics = Metrics()
     store = TimedStore(open_store(settings.session_store_url), metrics)
@@ -172,7 +166,6 @@ def create_app(
     app.state.settings = settings
     app.state.keyring = keyring
     app.state.metrics = metrics
-    app.state.trusted_proxies = _trusted_proxies(settings)
     install_handlers(app, metrics)
     # Ahead of everything: the requests a session serves most skip FastAPI's machinery.
     app.router.routes[:0] = hot_routes.ROUTES
@@ -198,6 +191,10 @@ def create_app(
         on_unavailable=unavailable_responder(metrics),
     )
     app.add_middleware(TrustedCORSMiddleware, trusted_origins=origins)
+    if settings.trusted_proxies:
+        # The one place proxy headers are read (uvicorn's own handling is off, see cli.serve):
+        # everything inside sees the client's address and scheme already resolved.
+        app.add_middleware(TrustedProxyMiddleware, trusted_proxies=settings.trusted_proxies)
     _wrap_outermost(app, settings.production)
     return app
 

@@ -69,8 +69,12 @@ def _keyring(request: Request) -> Keyring:
 
 
 def client_address(request: Request) -> str:
-    """The client's address, believing proxy headers only from ``app.state.trusted_proxies``."""
-    return _client_address(request.scope, getattr(request.app.state, "trusted_proxies", ()))
+    """The client's address, as resolved from trusted proxies' headers by the app's middleware.
+
+    The headers are not read again here: walking them twice would go one hop further left,
+    into what the client wrote.
+    """
+    return _client_address(request.scope)
 
 
 def csrf_value(request: Request) -> str:
