@@ -51,7 +51,7 @@ async def victim(make_browser: Callable[..., Browser]) -> tuple[Browser, str]:
 async def test_cross_site_fetch_metadata_is_refused_even_with_a_valid_token(
     victim: tuple[Browser, str], origin: str | None
 ) -> None:
-    """Sec-Fetch-Site: cross-site is refused, whatever the token says, unless the origin is trusted."""
+    """Sec-Fetch-Site: cross-site is refused, whatever the token, unless the origin is trusted."""
     browser, token = victim
     browser.origin = origin
     response = await browser.post(headers={"sec-fetch-site": "cross-site", "csrf-token": token})
