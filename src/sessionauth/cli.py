@@ -19,6 +19,7 @@ from sessionauth.auth.users import open_user_store
 from sessionauth.cli_accounts import fail, run, sessions_app, settings_or_exit, users_app
 from sessionauth.errors import SessionAuthError
 from sessionauth.origins import validate_origins
+from sessionauth.server.redis_eviction import enforce_no_eviction, eviction_findings
 from sessionauth.server.settings import Settings, enforce, findings, load_keyring, new_secret
 from sessionauth.stores import open_store
 
@@ -82,6 +83,10 @@ async def _preflight(settings: Settings) -> None:
     validate_origins(settings.allowed_origins)
     await open_store(settings.session_store_url).aclose()
     await open_counter(settings.session_store_url).aclose()
+    # Only the refusal here: each worker's start-up logs the warnings itself.
+    enforce_no_eviction(
+        await eviction_findings(settings.session_store_url), production=settings.production
+    )
     users = await open_user_store(settings.database_url)
     await users.aclose()
 
@@ -98,9 +103,17 @@ def _log_config() -> dict[str, Any]:
 @app.command()
 def check() -> None:
     """Print every unsafe setting with its fix; exit 1 if there is any."""
-    found = findings(settings_or_exit())
+    settings = settings_or_exit()
+    found = findings(settings)
+    try:
+        eviction = asyncio.run(eviction_findings(settings.session_store_url))
+    except SessionAuthError as exc:
+        fail(str(exc))
+    found += eviction.problems
     for item in found:
         typer.echo(f"- {item}")
+    for item in eviction.warnings:
+        typer.echo(f"- warning: {item}")
     if found:
         raise typer.Exit(1)
     typer.echo("no findings")

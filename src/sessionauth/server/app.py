@@ -14,10 +14,12 @@ The layers, outermost first::
     BodyLimitMiddleware     bodies over 64 KiB get 413 before anything buffers them
     FastAPI                 the JSON API (api.py), the pages (pages.py), /static
 
-The lifespan opens the user database, builds the :class:`Authenticator` (on
-``app.state.authenticator``), creates the first administrator of an empty development
-database (see :mod:`sessionauth.server.bootstrap`), and runs the sweep of expired sessions
-(see :mod:`sessionauth.server.purge`). On shutdown it closes every store it opened.
+The lifespan checks that a Redis store cannot evict keys (see
+:mod:`sessionauth.server.redis_eviction`), opens the user database, builds the
+:class:`Authenticator` (on ``app.state.authenticator``), creates the first administrator of an
+empty development database (see :mod:`sessionauth.server.bootstrap`), and runs the sweep of
+expired sessions (see :mod:`sessionauth.server.purge`). On shutdown it closes every store it
+opened.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -50,6 +53,7 @@ from sessionauth.server.handlers import (
 )
 from sessionauth.server.metrics import CountingThrottle, Metrics, TimedStore
 from sessionauth.server.purge import purge_lock, run_purger
+from sessionauth.server.redis_eviction import enforce_no_eviction, eviction_findings
 from sessionauth.server.security_headers import SecurityHeadersMiddleware
 from sessionauth.server.settings import Settings, enforce, load_keyring, load_settings
 from sessionauth.server.templating import static_files
@@ -57,6 +61,8 @@ from sessionauth.stores import open_store
 from sessionauth.stores.base import SessionStore
 
 __all__ = ["create_app", "is_api_request"]
+
+logger = logging.getLogger("sessionauth.server")
 
 UI_PREFIX = "/ui/"
 """HTML form posts go here (pages.py); every other path is the JSON API or a page GET."""
@@ -132,6 +138,7 @@ def create_app(
         async with contextlib.AsyncExitStack() as stack:
             stack.push_async_callback(counter.aclose)
             stack.push_async_callback(store.aclose)
+            await _check_eviction(settings)
             users = await open_user_store(settings.database_url)
             stack.push_async_callback(users.aclose)
             if not settings.production:
@@ -211,6 +218,13 @@ def _wrap_outermost(app: FastAPI, production: bool) -> None:
         return SecurityHeadersMiddleware(build(), hsts=production)
 
     app.build_middleware_stack = build_with_headers  # type: ignore[method-assign]
+
+
+async def _check_eviction(settings: Settings) -> None:
+    """Refuse (production) or warn about a Redis store that may evict sessions and counters."""
+    report = await eviction_findings(settings.session_store_url)
+    for line in enforce_no_eviction(report, production=settings.production):
+        logger.warning("configuration: %s", line)
 
 
 @contextlib.asynccontextmanager
