@@ -6,11 +6,14 @@ Per HTTP request:
    and costs no store call (the MAC is checked first, see :mod:`sessionauth.tokens`).
 2. Otherwise load the record in one store round trip; an expired or missing record means no
    session, and the stale cookie is cleared.
-3. Put a :class:`~sessionauth.session.Session` on ``scope["session"]`` and run the application.
+3. Put a :class:`~sessionauth.session.Session` on ``scope["session"]``, with the request's
+   pre-session cookie read (:mod:`sessionauth.presession`), and run the application.
 4. When the response starts, run at most the operations the request needs: delete (destroyed),
    create (new with values, or regenerated), write only the changed keys, or a throttled touch.
-   Nothing is written on a 5xx. A store failure at either end answers 503 with ``Retry-After``:
-   the request fails closed, never as a 500, a hang, or an anonymous pass.
+   Nothing is written on a 5xx, and nothing at all for a client that only asked for a CSRF
+   token: that sets the pre-session cookie instead, which a login clears. A store failure at
+   either end answers 503 with ``Retry-After``: the request fails closed, never as a 500, a
+   hang, or an anonymous pass.
 
 Websocket and lifespan scopes pass through untouched.
 """
@@ -27,6 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from sessionauth.config import CookieConfig
 from sessionauth.errors import StoreUnavailable
 from sessionauth.policy import Clock, TimeoutPolicy, system_clock
+from sessionauth.presession import MAX_AGE, PreSession, sign_nonce, unsign_nonce
 from sessionauth.record import RecordUpdate, SessionRecord
 from sessionauth.session import Session
 from sessionauth.stores.base import SessionStore
@@ -125,13 +129,18 @@ class SessionMiddleware:
             b"set-cookie",
             f"{self.cookie.name}=; {_CLEARED}; {self._attributes}".encode("latin-1"),
         )
+        self._presession_attributes = self.cookie.presession_attributes()
+        self._clear_presession = (
+            b"set-cookie",
+            f"{self.cookie.presession_name}=; {_CLEARED}; {self._presession_attributes}".encode(),
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one ASGI connection; only ``http`` scopes get a session."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        value = self._cookie_value(scope)
+        value = self._cookie_value(scope, self.cookie.name)
         session: Session | None = None
         if value is not None:
             token = self.keyring.unsign(value)
@@ -144,11 +153,14 @@ class SessionMiddleware:
         stale_cookie = value is not None and session is None
         if session is None:
             session = Session()
+        presession = self._presession_value(scope)
+        if presession is not None:
+            nonce = unsign_nonce(self.keyring, presession, self.clock())
+            session.presession = PreSession(nonce=nonce, cookie_sent=True)
         scope["session"] = session
         await self.app(scope, receive, _Committer(self, scope, send, session, stale_cookie))
 
-    def _cookie_value(self, scope: Scope) -> str | None:
-        name = self.cookie.name
+    def _cookie_value(self, scope: Scope, name: str) -> str | None:
         found: str | None = None
         for key, raw in scope["headers"]:
             if key == b"cookie":
@@ -157,9 +169,31 @@ class SessionMiddleware:
                     if found is not None:  # the same name in two Cookie headers
                         return ""
                     found = value
-        if found is not None and len(found) not in COOKIE_VALUE_LENGTHS:
+        if (
+            name == self.cookie.name
+            and found is not None
+            and len(found) not in COOKIE_VALUE_LENGTHS
+        ):
             return ""  # present but malformed: no session, and clear it
         return found
+
+    def _presession_value(self, scope: Scope) -> str | None:
+        """Return the pre-session cookie's value; ``""`` when sent twice (it then verifies nothing).
+
+        Present in any form, the cookie makes a token necessary: a duplicate must not turn a
+        client back into a cookieless one.
+        """
+        name = self.cookie.presession_name
+        value = self._cookie_value(scope, name)
+        if value is not None:
+            return value
+        for key, raw in scope["headers"]:
+            header = raw.decode("latin-1") if key == b"cookie" else ""
+            if name in header and any(
+                p.partition("=")[0].strip() == name for p in header.split(";")
+            ):
+                return ""
+        return None
 
     async def _load(self, token: str) -> Session | None:
         sid = storage_id(token)
@@ -210,6 +244,17 @@ class SessionMiddleware:
                 f"{self.cookie.name}={value}; Max-Age={max_age}; {self._attributes}".encode(),
             )
         return (b"set-cookie", f"{self.cookie.name}={value}; {self._attributes}".encode())
+
+    def presession_headers(self, session: Session) -> list[tuple[bytes, bytes]]:
+        """Set a pre-session cookie minted by this request, or clear one a login superseded."""
+        presession = session.presession
+        if presession.minted and presession.nonce is not None:
+            value = sign_nonce(self.keyring, presession.nonce, self.clock())
+            cookie = f"{self.cookie.presession_name}={value}; Max-Age={MAX_AGE}; "
+            return [(b"set-cookie", (cookie + self._presession_attributes).encode())]
+        if presession.cookie_sent and session.user_id is not None:
+            return [self._clear_presession]
+        return []
 
     async def commit(self, session: Session, stale_cookie: bool) -> list[tuple[bytes, bytes]]:
         """Persist what the request did to ``session``; return the headers to add.
@@ -297,6 +342,7 @@ class _Committer:
                 self._replaced = True
                 await self._middleware._send_unavailable(self._scope, self._send, exc)
                 return
+            added += self._middleware.presession_headers(session)
         if added or session.accessed or session.handle is not None:
             message["headers"] = _private_headers(list(message.get("headers", ())), added)
         await self._send(message)

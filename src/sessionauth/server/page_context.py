@@ -78,14 +78,15 @@ def client_address(request: Request) -> str:
 
 
 def csrf_value(request: Request) -> str:
-    """Return a masked CSRF token for the page's forms, or ``""`` for a session not stored.
+    """Return a masked CSRF token for the page's forms, or ``""`` for a cookieless visitor.
 
-    A visitor without a session (the login page's usual reader) gets no token: asking for one
-    would store an empty session for every crawler that fetches ``/login``. Their login post
-    needs none either, as the CSRF middleware checks only the origin when there is no session.
+    A visitor with neither a session nor a pre-session cookie (the login page's usual reader,
+    and every crawler) gets no token and no cookie: its login post is judged by the origin
+    layer alone. One holding a pre-session cookie (it asked ``/csrf-token`` before) must send
+    a token, so it gets one bound to that cookie (or to a fresh one, if it was stale).
     """
     session = session_of(request)
-    if session.is_new and not session.keep_when_empty:
+    if not session.will_be_stored and not session.presession.cookie_sent:
         return ""
     return csrf_token(session, _keyring(request))
 
