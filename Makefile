@@ -6,13 +6,14 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+SERVER := $(VENV)/.installed-server
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
 .PHONY: run test install lint typecheck pytest services browser bench clean
 
 ## run: serve http://127.0.0.1:8000 on SQLite (users and sessions in ./sessionauth.db)
-run: $(STAMP)
+run: $(SERVER)
 	$(BIN)/sessionauth serve --host $(HOST) --port $(PORT)
 
 ## test: install everything, check the services, lint, type-check and run the whole suite
@@ -22,9 +23,14 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# `make run` needs only the server extra; `make test` adds every backend and the dev tools.
+$(SERVER): pyproject.toml | $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet -e '.[server]'
+	touch $(SERVER)
+
 $(STAMP): pyproject.toml | $(VENV)/bin/python
-	$(BIN)/python -m pip install --quiet -e '.[all,dev]'
-	touch $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[all]' --group dev
+	touch $(STAMP) $(SERVER)
 
 install: $(STAMP)
 
@@ -35,6 +41,7 @@ services: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

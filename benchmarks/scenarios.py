@@ -462,7 +462,7 @@ def _fill_commands(
                 meta=template.meta,
             )
             # The store's Lua write for a new hash: HSET, then PEXPIREAT at the record's expiry.
-            chunk += _resp(b"HSET", key, hfield, encode_record(record))
+            chunk += _resp(b"HSET", key, hfield, encode_record(record, sid))
             chunk += _resp(b"PEXPIREAT", key, expires_ms)
         yield bytes(chunk), sid
 

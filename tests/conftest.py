@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support import services
+from tests.support.asserting import checks_something
 from tests.support.services import (
     PostgresServer,
     RedisCluster,
@@ -98,3 +99,14 @@ def private_postgres() -> Iterator[PostgresServer]:
         yield server
     finally:
         server.close()
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Fail a test that cannot fail: no assertion and no expected exception in its body."""
+    function = getattr(item, "function", None)
+    if function is not None and not checks_something(function):
+        pytest.fail(
+            f"{item.nodeid} asserts nothing: give it an assert, a pytest.raises, or an"
+            " assert_*/expect helper (tests/support/asserting.py)",
+            pytrace=False,
+        )

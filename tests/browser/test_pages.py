@@ -213,3 +213,22 @@ def test_admin_creates_a_user_and_changes_their_role(
     assert response is not None
     assert response.status == 403
     expect(user_page.get_by_role("heading", name="Access denied")).to_be_visible()
+
+
+@pytest.mark.parametrize("width", [320, 390])
+def test_no_page_scrolls_sideways_on_a_phone(
+    browser: Browser, contexts: list[BrowserContext], live_server: LiveServer, width: int
+) -> None:
+    """Every page, signed out and as an admin, fits a 320 and a 390 px wide screen."""
+    context = browser.new_context(viewport={"width": width, "height": 800})
+    contexts.append(context)
+    page = context.new_page()
+    widths = {}
+    page.goto(f"{live_server.url}/login")
+    widths["/login"] = page.evaluate("document.documentElement.scrollWidth")
+    sign_in(page, live_server, live_server.admin)
+    for path in ("/", "/account", "/admin/users", "/no-such-page"):
+        page.goto(f"{live_server.url}{path}")
+        widths[path] = page.evaluate("document.documentElement.scrollWidth")
+    screenshot(page, f"narrow-{width}")
+    assert widths == dict.fromkeys(widths, width)

@@ -34,8 +34,21 @@ async def open_harness(clock: FakeClock, request: pytest.FixtureRequest) -> Asyn
         finally:
             await connection.close()
 
+    async def transplant(source: str, target: str) -> None:
+        connection = await asyncpg.connect(dsn)
+        try:
+            await connection.execute(
+                f"UPDATE {table} SET (user_id, created, seen, issued, expires, data, meta)"  # noqa: S608 - our name
+                f" = (SELECT user_id, created, seen, issued, expires, data, meta"
+                f" FROM {table} WHERE id = $1) WHERE id = $2",
+                source,
+                target,
+            )
+        finally:
+            await connection.close()
+
     try:
-        yield Harness(store=store, corrupt=corrupt)
+        yield Harness(store=store, corrupt=corrupt, transplant=transplant)
     finally:
         await store.aclose()
         connection = await asyncpg.connect(dsn)

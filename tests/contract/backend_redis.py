@@ -38,11 +38,27 @@ async def delete_keys(client: Redis | RedisCluster, prefix: str) -> int:
 
 async def corrupt_session(client: Redis | RedisCluster, prefix: str, sid: str) -> None:
     """Overwrite the session's record (a user's hash field, or a string key) with bad bytes."""
+    await write_raw(client, prefix, sid, INVALID_MSGPACK)
+
+
+async def write_raw(client: Redis | RedisCluster, prefix: str, sid: str, blob: bytes) -> None:
+    """Store ``blob`` where the store keeps the record of ``sid``."""
     group, dot, digest = sid.partition(".")
     if not dot:
-        await client.set(f"{prefix}a:{sid}".encode(), INVALID_MSGPACK, keepttl=True)
+        await client.set(f"{prefix}a:{sid}".encode(), blob, keepttl=True)
         return
-    await client.hset(f"{prefix}u:{group}".encode(), digest.encode(), INVALID_MSGPACK)
+    await client.hset(f"{prefix}u:{group}".encode(), digest.encode(), blob)
+
+
+async def read_raw(client: Redis | RedisCluster, prefix: str, sid: str) -> bytes:
+    """The stored bytes of the record of ``sid``."""
+    group, dot, digest = sid.partition(".")
+    if not dot:
+        blob = await client.get(f"{prefix}a:{sid}".encode())
+    else:
+        blob = await client.hget(f"{prefix}u:{group}".encode(), digest.encode())
+    assert isinstance(blob, bytes), f"no record stored for {sid}"
+    return blob
 
 
 async def until_replicas_acknowledge(store: RedisStore, *, within: float = 30.0) -> None:
@@ -80,8 +96,11 @@ async def redis_harness(
     async def corrupt(sid: str) -> None:
         await corrupt_session(client, prefix, sid)
 
+    async def transplant(source: str, target: str) -> None:
+        await write_raw(client, prefix, target, await read_raw(client, prefix, source))
+
     try:
-        yield Harness(store=store, corrupt=corrupt, expires_by_itself=True)
+        yield Harness(store=store, corrupt=corrupt, transplant=transplant, expires_by_itself=True)
     finally:
         try:
             await delete_keys(client, prefix)

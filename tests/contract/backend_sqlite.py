@@ -28,4 +28,13 @@ async def open_harness(clock: FakeClock, request: pytest.FixtureRequest) -> Asyn
                 ("{not json", sid),
             )
 
-    yield Harness(store=store, corrupt=corrupt)
+    async def transplant(source: str, target: str) -> None:
+        async with aiosqlite.connect(path, isolation_level=None) as db:
+            await db.execute(
+                f"UPDATE {DEFAULT_TABLE} SET (user_id, created, seen, issued, expires, data, meta)"  # noqa: S608
+                f" = (SELECT user_id, created, seen, issued, expires, data, meta"
+                f" FROM {DEFAULT_TABLE} WHERE id = ?) WHERE id = ?",
+                (source, target),
+            )
+
+    yield Harness(store=store, corrupt=corrupt, transplant=transplant)

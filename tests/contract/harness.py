@@ -1,8 +1,9 @@
 """What the store contract suite needs from each backend.
 
 Each backend module in this package exposes ``open_harness(clock, context)``, an async context
-manager yielding a :class:`Harness`: a store bound to the fake clock plus a way to write a
-corrupt record directly into the backend (to prove undecodable records count as no session).
+manager yielding a :class:`Harness`: a store bound to the fake clock plus ways to tamper with the
+backend directly: write a corrupt record (to prove undecodable records count as no session) and
+copy one record's stored form under another id (to prove records are bound to their ids).
 """
 
 from __future__ import annotations
@@ -21,5 +22,8 @@ class Harness:
     corrupt: Callable[[str], Awaitable[None]] | None
     """Overwrite the record stored under a storage id with bytes no codec accepts; ``None`` for
     backends that keep objects rather than bytes."""
+    transplant: Callable[[str, str], Awaitable[None]] | None = None
+    """Copy the stored form of the record under the first storage id over the record under the
+    second, as a backup restored into the wrong key would; ``None`` where ``corrupt`` is."""
     expires_by_itself: bool = False
     """True when the backend drops expired records itself (Redis TTL): purge has nothing to do."""

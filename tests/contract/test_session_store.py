@@ -279,6 +279,33 @@ async def test_undecodable_record_is_no_session(byte_harness: Harness, clock: Fa
     assert await byte_harness.store.load(sid) is None
 
 
+@pytest.mark.parametrize("owner", ["user", None], ids=["logged-in", "anonymous"])
+async def test_a_record_moved_under_another_id_is_no_session(
+    byte_harness: Harness, clock: FakeClock, owner: str | None, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One session's stored bytes under another's id load as nothing and list nowhere.
+
+    A record is bound to the id it was stored under; the mismatch is logged with the id.
+    """
+    store, transplant = byte_harness.store, byte_harness.transplant
+    assert transplant is not None
+    mine_user = new_user() if owner else None
+    theirs_user = new_user() if owner else None
+    mine, theirs = new_sid(mine_user), new_sid(theirs_user)
+    await store.create(mine, make_record(clock, user=mine_user, role="admin"))
+    await store.create(theirs, make_record(clock, user=theirs_user, role="user"))
+    await transplant(mine, theirs)
+    with caplog.at_level("ERROR", logger="sessionauth.stores"):
+        assert await store.load(theirs) is None
+    assert [record.getMessage() for record in caplog.records if theirs in record.getMessage()]
+    loaded = await store.load(mine)
+    assert loaded is not None
+    assert loaded.data == {"role": "admin"}
+    if owner:
+        assert [sid for sid, _ in await store.list_user(mine_user)] == [mine]  # type: ignore[arg-type]
+        assert await store.list_user(theirs_user) == []  # type: ignore[arg-type]
+
+
 async def test_fifty_concurrent_writers_of_different_keys_all_persist(
     harness: Harness, clock: FakeClock
 ) -> None:
@@ -330,5 +357,5 @@ async def test_revocation_racing_writes_never_revives_sessions(
 
 
 async def test_ping_answers_when_the_backend_is_up(harness: Harness) -> None:
-    """ping returns quietly against a live backend."""
-    await harness.store.ping()
+    """ping returns quietly against a live backend, also when asked several times at once."""
+    assert await asyncio.gather(*(harness.store.ping() for _ in range(3))) == [None] * 3

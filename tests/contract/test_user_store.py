@@ -299,8 +299,8 @@ async def test_operations_on_a_missing_user_raise_user_not_found(
 
 
 async def test_ping_answers(store: UserStore) -> None:
-    """ping() returns quietly when the database is up."""
-    await store.ping()
+    """ping() returns quietly when the database is up, also when asked several times at once."""
+    assert await asyncio.gather(*(store.ping() for _ in range(3))) == [None] * 3
 
 
 # --------------------------------------------------------------------------- opening and failures

@@ -150,7 +150,7 @@ def admin_served(
     asgi.shutdown_lifespans()
 
 
-def _fuzz(
+def _assert_fuzzed_answers_conform(
     schema: schemathesis.BaseSchema,
     subtests: pytest.Subtests,
     send: Callable[[schemathesis.Case], Any],
@@ -185,7 +185,7 @@ def test_anonymous_requests_never_fail(
     anonymous_api: schemathesis.BaseSchema, subtests: pytest.Subtests
 ) -> None:
     """Any generated request without a session: no 5xx, documented answers conform."""
-    _fuzz(anonymous_api, subtests, lambda case: case.call())
+    _assert_fuzzed_answers_conform(anonymous_api, subtests, lambda case: case.call())
 
 
 def _admin_session(served: Served) -> tuple[asgi.ASGIClient, str]:
@@ -211,4 +211,6 @@ def test_admin_requests_never_fail(admin_served: Served, subtests: pytest.Subtes
             return case.call(session=client, headers={"X-CSRF-Token": token})
 
     # POST /login is fuzzed anonymously: here its failures would throttle the admin's logins.
-    _fuzz(admin_served.schema, subtests, send, skip=frozenset({"POST /login"}))
+    _assert_fuzzed_answers_conform(
+        admin_served.schema, subtests, send, skip=frozenset({"POST /login"})
+    )

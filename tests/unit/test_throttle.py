@@ -96,8 +96,8 @@ async def test_sixth_attempt_within_the_window_is_refused(
 async def test_fifth_attempt_is_still_allowed(throttle: LoginThrottle) -> None:
     """Four failures leave one attempt: the limit counts failures, not checks."""
     await fail(throttle, 4, "bob@example.com", "192.0.2.1")
-    for _ in range(3):
-        await throttle.check("bob@example.com", "192.0.2.1")
+    checks = [await throttle.check("bob@example.com", "192.0.2.1") for _ in range(3)]
+    assert checks == [None] * 3  # checked three times, refused none
 
 
 async def test_unknown_and_known_accounts_are_throttled_identically(clock: FakeClock) -> None:

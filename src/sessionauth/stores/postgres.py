@@ -3,7 +3,7 @@
 The table (``sessionauth_sessions`` by default) holds one row per session::
 
     id text PRIMARY KEY, user_id text NULL, created/seen/issued/expires double precision,
-    data jsonb, meta jsonb
+    data jsonb, meta jsonb ([binding, meta]: see :mod:`sessionauth.stores.binding`)
 
 with an index on ``(user_id, created)`` for the per-user operations and one on ``expires`` for
 :meth:`PostgresStore.purge_expired`. Times are POSIX seconds from the store's clock, never the
@@ -29,8 +29,8 @@ termination if the server never acknowledges), finish in the background within a
 
 JSON crosses the wire as text and is encoded and decoded here with msgspec (see
 :mod:`sessionauth.record`); casting in SQL (``::text``) keeps that independent of any jsonb codec
-the owner of an injected pool may have registered. A ``data`` or ``meta`` value that is not a
-JSON object counts as no session.
+the owner of an injected pool may have registered. A ``data`` value that is not a JSON object,
+or a ``meta`` value that is not bound to the row's id, counts as no session.
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ from sessionauth.errors import ConfigurationError, StoreUnavailable
 from sessionauth.policy import Clock, system_clock
 from sessionauth.record import RecordUpdate, SessionRecord, decode_json, encode_json
 from sessionauth.stores.base import DEFAULT_TIMEOUT, SessionStore
+from sessionauth.stores.binding import decode_bound_meta, encode_bound_meta
 from sessionauth.stores.postgres_sql import SCHEMA, STATEMENTS, parse_table
 
 __all__ = ["DEFAULT_TABLE", "PostgresStore"]
@@ -81,9 +82,13 @@ def _affected(status: str) -> int:
     return int(status.rpartition(" ")[2])
 
 
-def _to_record(row: asyncpg.Record) -> SessionRecord | None:
+def _to_record(row: asyncpg.Record, sid: str) -> SessionRecord | None:
+    """The record of a row read under ``sid``; ``None`` if corrupt or bound to another id."""
+    meta = decode_bound_meta(sid, row[1])
+    if meta is None:
+        return None
     try:
-        data, meta = decode_json(row[0]), decode_json(row[1])
+        data = decode_json(row[0])
     except msgspec.DecodeError:
         return None
     return SessionRecord(
@@ -267,7 +272,7 @@ class PostgresStore(SessionStore):
     async def load(self, sid: str) -> SessionRecord | None:
         """Return the live record under ``sid``, or ``None`` (also for a corrupt one)."""
         row = await self._call("fetchrow", self._sql["load"], sid, self._clock())
-        return None if row is None else _to_record(row)
+        return None if row is None else _to_record(row, sid)
 
     async def create(self, sid: str, record: SessionRecord) -> None:
         """Store ``record`` under ``sid`` (replacing only an expired record with that id)."""
@@ -281,7 +286,7 @@ class PostgresStore(SessionStore):
             record.issued,
             record.expires,
             encode_json(record.data),
-            encode_json(record.meta),
+            encode_bound_meta(sid, record.meta),
             self._clock(),
         )
 
@@ -311,7 +316,7 @@ class PostgresStore(SessionStore):
     async def list_user(self, user_id: str) -> list[tuple[str, SessionRecord]]:
         """Return the user's live sessions, oldest first (corrupt ones left out)."""
         rows = await self._call("fetch", self._sql["list_user"], user_id, self._clock())
-        found = ((row[7], _to_record(row)) for row in rows)
+        found = ((row[7], _to_record(row, row[7])) for row in rows)
         return [(sid, record) for sid, record in found if record is not None]
 
     async def delete_user(self, user_id: str, *, keep: str | None = None) -> int:

@@ -210,7 +210,7 @@ class RedisStore(SessionStore):
                 if not _is_outage(exc):
                     raise
                 raise StoreUnavailable(f"Redis session store unavailable: {exc!r}") from exc
-        return None if blob is None else decode_record(blob, to_ms(self._clock()))
+        return None if blob is None else decode_record(blob, to_ms(self._clock()), sid)
 
     async def create(self, sid: str, record: SessionRecord) -> None:
         """Store ``record`` under ``sid``; wait for replicas if configured.
@@ -222,7 +222,7 @@ class RedisStore(SessionStore):
         if located is None or (record.user_id is None) != (not located[1]):
             raise ValueError("a user's session needs an id from a token made for that user")
         key, field = located
-        blob = encode_record(record)
+        blob = encode_record(record, sid)
         if self._wait_replicas == 0:
             if field:
                 await self._run(
@@ -285,9 +285,10 @@ class RedisStore(SessionStore):
         now = to_ms(self._clock())
         found = []
         for field, blob in rows.items():
-            record = decode_record(blob, now)
+            sid = self._sid(group, field)
+            record = decode_record(blob, now, sid)
             if record is not None and record.user_id == user_id:
-                found.append((self._sid(group, field), record))
+                found.append((sid, record))
         return sorted(found, key=lambda item: (item[1].created, item[0]))
 
     async def delete_user(self, user_id: str, *, keep: str | None = None) -> int:

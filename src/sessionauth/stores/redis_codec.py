@@ -1,10 +1,13 @@
 """How the Redis store writes a session record: a msgpack array Redis's Lua can edit.
 
 ``[expires ms, created ms, seen - created, issued - created, user id, meta JSON,
-{key: value JSON}]``: small integers and strings that Redis's Lua ``cmsgpack`` round-trips
-exactly, so the scripts of :mod:`sessionauth.stores.redis_scripts` can merge changed keys into
-a record without understanding the values (they stay opaque JSON text). Nothing is ever pickled;
-a record that fails to decode is no session.
+{key: value JSON}, binding]``: small integers and strings that Redis's Lua ``cmsgpack``
+round-trips exactly, so the scripts of :mod:`sessionauth.stores.redis_scripts` can merge changed
+keys into a record without understanding the values (they stay opaque JSON text), and keep the
+elements they do not touch. The last element binds the record to its storage id
+(:mod:`sessionauth.stores.binding`): a record read under any other id is no session. Nothing is
+ever pickled; a record that fails to decode (or was written before records were bound) is no
+session.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from typing import Any
 import msgspec
 
 from sessionauth.record import SessionRecord
+from sessionauth.stores.binding import BINDING_LENGTH, binding, report_unbound
 
 __all__ = ["decode_record", "encode_record", "to_ms", "value_json"]
 
@@ -30,8 +34,8 @@ def to_ms(seconds: float) -> int:
     return round(seconds * 1000)
 
 
-def encode_record(record: SessionRecord) -> bytes:
-    """Return ``record`` as the store's msgpack array."""
+def encode_record(record: SessionRecord, sid: str) -> bytes:
+    """Return ``record``, to be stored under ``sid``, as the store's msgpack array."""
     created = to_ms(record.created)
     return _pack(
         [
@@ -42,14 +46,21 @@ def encode_record(record: SessionRecord) -> bytes:
             record.user_id or "",
             value_json(record.meta).decode() if record.meta else "",
             {key: value_json(value).decode() for key, value in record.data.items()},
+            binding(sid),
         ]
     )
 
 
-def decode_record(blob: bytes, now_ms: int) -> SessionRecord | None:
-    """Build the record from its bytes, or ``None`` if it expired by ``now_ms`` or is corrupt."""
+def decode_record(blob: bytes, now_ms: int, sid: str) -> SessionRecord | None:
+    """Build the record read under ``sid`` from its bytes.
+
+    Returns ``None`` if it expired by ``now_ms``, is corrupt, or is bound to another id.
+    """
     try:
-        expires, created, seen, issued, user, meta, data = _unpack(blob)
+        expires, created, seen, issued, user, meta, data, bound = _unpack(blob)
+        if bound != sid[-BINDING_LENGTH:]:
+            report_unbound(sid, bound)
+            return None
         if expires <= now_ms:
             return None
         return SessionRecord(

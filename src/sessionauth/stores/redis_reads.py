@@ -9,6 +9,15 @@ coroutine per reply and a timer per call dominate a read whose reply is ~150 byt
 * One connection, opened by redis-py (so address, Sentinel master discovery, TLS, ``AUTH`` and
   ``SELECT`` stay redis-py's job) and then driven by an :class:`asyncio.Protocol` with a
   ``hiredis`` reader. Redis answers in order, so a FIFO of futures is all the bookkeeping.
+* That connection speaks RESP2, whatever the client's default (redis-py 8 made it RESP3). In
+  RESP3 Redis mixes *push frames* into a connection's replies: client-tracking invalidations
+  that any client may redirect to this connection (``CLIENT TRACKING ON REDIRECT <id>``), and
+  the maintenance notices of managed Redis. Taken for a reply, one such frame would shift every
+  later reply by one read: a request would get another key's value, another user's session. In
+  RESP2 a connection that subscribes to nothing gets nothing but its own replies. Should a push
+  frame arrive all the same it is consumed, never matched to a read, and any other frame that
+  cannot answer a ``GET`` closes the connection. (The store also binds every record to its key,
+  :mod:`sessionauth.stores.binding`, so a reply that does reach the wrong read is no session.)
 * The reads issued in one event-loop iteration go out in one ``write``; later ones follow at
   once (pipelined), without waiting for the earlier replies.
 * One watchdog timer per connection, not one per read: it fires at the oldest unanswered read's
@@ -68,6 +77,14 @@ class _Replies(asyncio.Protocol):
         waiting = self.waiting
         try:
             while (reply := self._parser.gets()) is not _MORE:
+                if type(reply) is not bytes and reply is not None:
+                    if isinstance(reply, hiredis.PushNotification):
+                        continue  # out of band: never the reply to a read
+                    if not isinstance(reply, rx.ResponseError):
+                        # No GET or HGET is answered so: the stream cannot be trusted.
+                        unexpected = f"not a reply to a read: {type(reply).__name__}"
+                        self._owner._drop(self, rx.ConnectionError(unexpected))
+                        return
                 read = waiting.popleft()
                 if read.future.done():  # its caller gave up; the reply is consumed all the same
                     continue
@@ -142,8 +159,9 @@ class ReadPipeline:
             self._arm(protocol.waiting[0].deadline)
 
     async def _connect(self) -> None:
-        """Open a connection with redis-py, then take its transport over."""
-        connection = self._pool.make_connection()
+        """Open a RESP2 connection with redis-py (see the module), then take its transport over."""
+        pool = self._pool
+        connection = pool.connection_class(**{**pool.connection_kwargs, "protocol": 2})
         try:
             async with asyncio.timeout(self._timeout):
                 await connection.connect()
@@ -236,7 +254,7 @@ class ReadPipeline:
 def _take_writer(connection: Any) -> asyncio.StreamWriter:
     """Detach the connected stream from a redis-py connection, which then forgets it.
 
-    redis-py (5 to 8) keeps its stream pair in ``_reader``/``_writer``; clearing them makes the
+    redis-py 8 keeps its stream pair in ``_reader``/``_writer``; clearing them makes the
     connection object "not connected", so it neither closes nor warns about the transport we
     now drive. The Redis store's tests exercise this against the installed redis-py.
     """

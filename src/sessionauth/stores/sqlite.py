@@ -12,6 +12,9 @@ recursively. With every value wrapped, a patch entry is either ``[value]``, whic
 old value wholesale (``None`` and nested objects included), or ``null``, which deletes the key.
 No JSON path is ever built from a key, so keys with dots, quotes, brackets or any other
 character need no quoting (SQLite's path syntax cannot even express a key holding a ``"``).
+
+The ``meta`` column holds ``[binding, meta]``, binding the row to its id
+(:mod:`sessionauth.stores.binding`): a row read under any other id is no session.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from sessionauth.errors import ConfigurationError, StoreError, StoreUnavailable
 from sessionauth.policy import Clock, system_clock
 from sessionauth.record import RecordUpdate, SessionRecord, decode_json, encode_json
 from sessionauth.stores.base import DEFAULT_TIMEOUT, SessionStore
+from sessionauth.stores.binding import decode_bound_meta, encode_bound_meta
 from sessionauth.stores.sqlite_files import database_path, open_sqlite
 
 __all__ = ["DEFAULT_TABLE", "SQLiteStore"]
@@ -235,7 +239,7 @@ class SQLiteStore(SessionStore):
         """Return the live record under ``sid``, or ``None`` (also when it fails to decode)."""
         rows = await self._fetch(self._sql_load, (sid, self._clock()))
         for row in rows:
-            return _decode(row)
+            return _decode(row, sid)
         return None
 
     async def create(self, sid: str, record: SessionRecord) -> None:
@@ -252,7 +256,7 @@ class SQLiteStore(SessionStore):
             record.seen,
             record.issued,
             record.expires,
-            encode_json(record.meta),
+            encode_bound_meta(sid, record.meta),
             self._clock(),
         )
         if not await self._write(self._sql_create, params):
@@ -278,7 +282,7 @@ class SQLiteStore(SessionStore):
         rows = await self._fetch(self._sql_list_user, (user_id, self._clock()))
         found = []
         for sid, *columns in rows:
-            record = _decode(columns)
+            record = _decode(columns, sid)
             if record is not None:
                 found.append((sid, record))
         return found
@@ -325,11 +329,14 @@ def _encode_values(values: Mapping[str, Any]) -> str:
     return encode_json({key: (value,) for key, value in values.items()})
 
 
-def _decode(row: Sequence[Any]) -> SessionRecord | None:
+def _decode(row: Sequence[Any], sid: str) -> SessionRecord | None:
+    """The record of a row read under ``sid``; ``None`` if corrupt or bound to another id."""
     data, user_id, created, seen, issued, expires, meta = row
+    meta_values = decode_bound_meta(sid, meta)
+    if meta_values is None:
+        return None
     try:
         values = _unwrap(decode_json(data))
-        meta_values = decode_json(meta)
     except msgspec.DecodeError:
         return None
     if values is None:

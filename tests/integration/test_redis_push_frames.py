@@ -1,0 +1,218 @@
+"""Out-of-band frames never answer a read: client-tracking pushes aimed at the read connection.
+
+Redis 6+ lets any client turn on tracking with ``REDIRECT <id>``: the invalidation messages then
+go to connection ``<id>``, in RESP3 as push frames mixed with its replies. A read connection
+that matched replies by order alone took such a frame for the oldest read's reply and shifted
+every later reply by one: a request got another user's session. These tests aim a stream of
+invalidations at the store's own read connection while many reads are in flight, against a real
+Redis, at the pipeline, the store and the reference server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+
+from sessionauth.auth.passwords import PasswordHasher
+from sessionauth.server.app import create_app
+from sessionauth.server.settings import Settings
+from sessionauth.stores.redis import RedisStore
+from sessionauth.stores.redis_reads import ReadPipeline
+from tests.support.records import new_sid, record
+from tests.support.services import RedisServer
+
+pytestmark = pytest.mark.redis
+
+READERS = 8
+KEYS = 40
+PASSWORD = "correct horse battery"
+NAME = "sessionauth-reads-under-test"  # the client name that singles out the read connection
+
+
+async def read_connection_id(admin: Redis) -> int:
+    """The id of the one connection named ``NAME`` that has sent a command."""
+    for entry in await admin.client_list():
+        if entry.get("name") == NAME and entry.get("cmd") in {"get", "hget"}:
+            return int(entry["id"])
+    raise AssertionError(f"no read connection named {NAME} in CLIENT LIST")
+
+
+@contextlib.asynccontextmanager
+async def invalidations_aimed_at_reads(url: str, key: bytes) -> AsyncIterator[list[int]]:
+    """Keep writing ``key`` with tracking redirected to the read connection, until the block ends.
+
+    Each write sends the read connection an invalidation. Should the read connection be replaced
+    (a connection that choked on a frame is closed), the redirect follows the new one, so the
+    stream never stops. Yields ``[writes, read connections seen]``.
+    """
+    admin = Redis.from_url(url)
+    tracker = Redis.from_url(url, single_connection_client=True, protocol=3)
+    writer = Redis.from_url(url)
+    counts = [0, 0]
+    stop = asyncio.Event()
+
+    async def aim() -> int:
+        target = await read_connection_id(admin)
+        await tracker.execute_command("CLIENT", "TRACKING", "OFF")
+        await tracker.execute_command(
+            "CLIENT", "TRACKING", "ON", "REDIRECT", target, "BCAST", "PREFIX", key
+        )
+        counts[1] += 1
+        return target
+
+    async def write_forever() -> None:
+        target = await aim()
+        while not stop.is_set():
+            await writer.set(key + b"x", b"invalidate-me")
+            counts[0] += 1
+            if counts[0] % 25 == 0 and await read_connection_id(admin) != target:
+                target = await aim()
+            await asyncio.sleep(0)  # a yield to the readers, not a synchronisation point
+
+    task = asyncio.create_task(write_forever())
+    try:
+        yield counts
+    finally:
+        stop.set()
+        await task
+        for client in (tracker, writer, admin):
+            await client.aclose()
+
+
+async def hammer(
+    read: Callable[[int], Awaitable[Any]], check: Callable[[int, Any], bool], total: int
+) -> tuple[int, int]:
+    """Run ``total`` reads from ``READERS`` concurrent loops; return (wrong, failed) counts."""
+    wrong = failed = 0
+
+    async def loop(reader: int) -> None:
+        nonlocal wrong, failed
+        for n in range(reader, total, READERS):
+            index = n % KEYS
+            try:
+                value = await read(index)
+            except Exception:
+                failed += 1
+                continue
+            if not check(index, value):
+                wrong += 1
+
+    await asyncio.gather(*(loop(reader) for reader in range(READERS)))
+    return wrong, failed
+
+
+async def test_the_pipeline_never_hands_a_read_an_invalidation_or_another_keys_value(
+    private_redis: RedisServer,
+) -> None:
+    """12,000 GETs while invalidations stream at the read connection: every reply is its own."""
+    url = f"{private_redis.url}?client_name={NAME}"
+    admin = Redis.from_url(private_redis.url)
+    client = Redis.from_url(url)
+    reads = ReadPipeline(client, timeout=2.0)
+    await admin.mset({f"pt:k{n}": f"v{n}" for n in range(KEYS)})
+    try:
+        assert await reads.get(b"pt:k0") == b"v0"
+        async with invalidations_aimed_at_reads(private_redis.url, b"pt:") as counts:
+            wrong, failed = await hammer(
+                lambda n: reads.get(f"pt:k{n}".encode()),
+                lambda n, value: value == f"v{n}".encode(),
+                12_000,
+            )
+        assert counts[0] > 100  # the stream of invalidations really ran alongside the reads
+        # Every reply its own, no read failed, and no frame ever cost the connection.
+        assert (wrong, failed, counts[1]) == (0, 0, 1)
+    finally:
+        await reads.aclose()
+        await client.aclose()
+        await admin.aclose()
+
+
+async def test_the_store_never_loads_another_users_session_under_invalidations(
+    private_redis: RedisServer,
+) -> None:
+    """10,000 store loads of 40 users' sessions under invalidations: each its own user's."""
+    url = f"{private_redis.url}?client_name={NAME}"
+    admin = Redis.from_url(private_redis.url)
+    store = RedisStore.from_url(url, prefix="pt:")
+    sids = [new_sid(str(n + 1)) for n in range(KEYS)]
+    for n, sid in enumerate(sids):
+        await store.create(sid, record(str(n + 1)))
+    try:
+        assert await store.load(sids[0]) is not None
+        async with invalidations_aimed_at_reads(private_redis.url, b"pt:") as counts:
+            wrong, failed = await hammer(
+                lambda n: store.load(sids[n]),
+                lambda n, loaded: loaded is not None and loaded.user_id == str(n + 1),
+                10_000,
+            )
+        assert counts[0] > 100
+        assert (wrong, failed, counts[1]) == (0, 0, 1)
+    finally:
+        await store.aclose()
+        await admin.aclose()
+
+
+@pytest.fixture
+def _no_sessionauth_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings come from the test alone, never from the developer's shell."""
+    for name in list(os.environ):
+        if name.startswith("SESSIONAUTH_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.mark.usefixtures("_no_sessionauth_environment")
+async def test_the_server_answers_every_user_as_themselves_under_invalidations(
+    private_redis: RedisServer, tmp_path: Path
+) -> None:
+    """8 users x 150 GET /dashboard under invalidations: 1,200 answers, each the caller's id."""
+    settings = Settings(
+        env="development",
+        database_url=f"sqlite:///{tmp_path / 'users.db'}",
+        store_url=f"{private_redis.url}?client_name={NAME}",
+        data_dir=tmp_path / "data",
+        secret="s" * 40,
+    )
+    app = create_app(settings, hasher=PasswordHasher.for_tests())
+    admin = Redis.from_url(private_redis.url)
+    async with app.router.lifespan_context(app):
+        auth = app.state.authenticator
+        clients: list[tuple[int, httpx.AsyncClient]] = []
+        for n in range(READERS):
+            user = await auth.users.create(
+                f"user{n}@example.com", await auth.hasher.hash(PASSWORD), role="user"
+            )
+            client = httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+            )
+            login = {"email": f"user{n}@example.com", "password": PASSWORD}
+            assert (await client.post("/login", json=login)).status_code == 200
+            clients.append((user.id, client))
+        try:
+            assert (await clients[0][1].get("/dashboard")).status_code == 200
+            answers: list[tuple[int, int, Any]] = []
+
+            async def browse(user_id: int, client: httpx.AsyncClient) -> None:
+                for _ in range(150):
+                    response = await client.get("/dashboard")
+                    answers.append((user_id, response.status_code, response.json()))
+
+            async with invalidations_aimed_at_reads(private_redis.url, b"sa:") as counts:
+                await asyncio.gather(*(browse(user_id, client) for user_id, client in clients))
+            assert counts[0] > 100
+            assert len(answers) == READERS * 150
+            others = [a for a in answers if a[1] == 200 and a[2] != {"userId": a[0]}]
+            refused = [a for a in answers if a[1] != 200]
+            # Neither another user's session nor a spurious 401 (a read answered wrongly).
+            assert (len(others), len(refused)) == (0, 0)
+        finally:
+            for _, client in clients:
+                await client.aclose()
+            await admin.aclose()

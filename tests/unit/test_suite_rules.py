@@ -1,0 +1,52 @@
+"""The suite's own rule: a test that asserts nothing is refused (tests/support/asserting)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.support.asserting import checks_something
+
+
+def _no_check() -> None:
+    value = 1 + 1
+    print(value)
+
+
+def _asserts() -> None:
+    assert 1 + 1 == 2
+
+
+def _expects_an_exception() -> None:
+    with pytest.raises(ZeroDivisionError):
+        print(1 / 0)
+
+
+def _uses_an_assert_helper(page: Any) -> None:
+    _assert_page_fits(page)
+
+
+def _uses_expect(page: Any) -> None:
+    expect(page).to_have_title("x")
+
+
+def _assert_page_fits(page: Any) -> None:
+    assert page
+
+
+def expect(page: Any) -> Any:
+    return page
+
+
+def test_a_function_without_assertion_or_expected_exception_checks_nothing() -> None:
+    """A body that only runs code is judged as checking nothing."""
+    assert checks_something(_no_check) is False
+
+
+@pytest.mark.parametrize(
+    "function", [_asserts, _expects_an_exception, _uses_an_assert_helper, _uses_expect]
+)
+def test_asserts_expected_exceptions_and_checking_helpers_count(function: Any) -> None:
+    """assert, pytest.raises, an assert_* helper and expect(...) each count as a check."""
+    assert checks_something(function) is True
