@@ -134,12 +134,13 @@ def verify_csrf_token(session: Session, keyring: Keyring, token: str) -> bool:
     if raw is None:
         return False
     candidate = _xor(raw[:SECRET_BYTES], raw[SECRET_BYTES:])
+    presession = session.presession
     matched = False
     for key in keyring.subkeys(PURPOSE):
         if not session.is_new or session.keep_when_empty:
             matched |= hmac.compare_digest(candidate, session.bound_secret(key))
-        if session.user_id is None:
-            pre = session.presession.secret(key, mint=False)
+        if presession is not None and session.user_id is None:
+            pre = presession.secret(key, mint=False)
             matched |= pre is not None and hmac.compare_digest(candidate, pre)
     return matched
 
@@ -228,7 +229,8 @@ class CSRFMiddleware:
             # a login, which the origin layer covers (a cookieless POST /login keeps working).
             # Once either exists the token is required: a valid cookie cannot be presented
             # without it, and a forged or expired one does not lift the requirement.
-            if not session.is_new or session.presession.cookie_sent:
+            presession = session.presession
+            if not session.is_new or (presession is not None and presession.cookie_sent):
                 receive = await self._check_token(scope, receive, session)
         except CSRFError as exc:
             _log(scope, exc.reason)

@@ -129,6 +129,7 @@ class SessionMiddleware:
             b"set-cookie",
             f"{self.cookie.name}=; {_CLEARED}; {self._attributes}".encode("latin-1"),
         )
+        self._presession_name = self.cookie.presession_name.encode("latin-1")
         self._presession_attributes = self.cookie.presession_attributes()
         self._clear_presession = (
             b"set-cookie",
@@ -140,7 +141,7 @@ class SessionMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        value = self._cookie_value(scope, self.cookie.name)
+        value = self._cookie_value(scope)
         session: Session | None = None
         if value is not None:
             token = self.keyring.unsign(value)
@@ -160,7 +161,8 @@ class SessionMiddleware:
         scope["session"] = session
         await self.app(scope, receive, _Committer(self, scope, send, session, stale_cookie))
 
-    def _cookie_value(self, scope: Scope, name: str) -> str | None:
+    def _cookie_value(self, scope: Scope) -> str | None:
+        name = self.cookie.name
         found: str | None = None
         for key, raw in scope["headers"]:
             if key == b"cookie":
@@ -169,11 +171,7 @@ class SessionMiddleware:
                     if found is not None:  # the same name in two Cookie headers
                         return ""
                     found = value
-        if (
-            name == self.cookie.name
-            and found is not None
-            and len(found) not in COOKIE_VALUE_LENGTHS
-        ):
+        if found is not None and len(found) not in COOKIE_VALUE_LENGTHS:
             return ""  # present but malformed: no session, and clear it
         return found
 
@@ -181,19 +179,18 @@ class SessionMiddleware:
         """Return the pre-session cookie's value; ``""`` when sent twice (it then verifies nothing).
 
         Present in any form, the cookie makes a token necessary: a duplicate must not turn a
-        client back into a cookieless one.
+        client back into a cookieless one. Headers that do not name it are not even decoded.
         """
-        name = self.cookie.presession_name
-        value = self._cookie_value(scope, name)
-        if value is not None:
-            return value
+        name, found = self._presession_name, None
         for key, raw in scope["headers"]:
-            header = raw.decode("latin-1") if key == b"cookie" else ""
-            if name in header and any(
-                p.partition("=")[0].strip() == name for p in header.split(";")
-            ):
-                return ""
-        return None
+            if key == b"cookie" and name in raw:
+                for part in raw.split(b";"):
+                    cookie, sep, value = part.partition(b"=")
+                    if sep and cookie.strip() == name:
+                        if found is not None:
+                            return ""
+                        found = value.strip().decode("latin-1")
+        return found
 
     async def _load(self, token: str) -> Session | None:
         sid = storage_id(token)
@@ -245,9 +242,10 @@ class SessionMiddleware:
             )
         return (b"set-cookie", f"{self.cookie.name}={value}; {self._attributes}".encode())
 
-    def presession_headers(self, session: Session) -> list[tuple[bytes, bytes]]:
+    def presession_headers(
+        self, presession: PreSession, session: Session
+    ) -> list[tuple[bytes, bytes]]:
         """Set a pre-session cookie minted by this request, or clear one a login superseded."""
-        presession = session.presession
         if presession.minted and presession.nonce is not None:
             value = sign_nonce(self.keyring, presession.nonce, self.clock())
             cookie = f"{self.cookie.presession_name}={value}; Max-Age={MAX_AGE}; "
@@ -342,7 +340,8 @@ class _Committer:
                 self._replaced = True
                 await self._middleware._send_unavailable(self._scope, self._send, exc)
                 return
-            added += self._middleware.presession_headers(session)
+            if session.presession is not None:
+                added += self._middleware.presession_headers(session.presession, session)
         if added or session.accessed or session.handle is not None:
             message["headers"] = _private_headers(list(message.get("headers", ())), added)
         await self._send(message)

@@ -83,7 +83,7 @@ class Session(MutableMapping[str, Any]):
         self._destroyed = False
         self._keep_empty = False
         self._restart = False
-        self._presession = PreSession()
+        self._presession: PreSession | None = None
 
     # -- mapping ---------------------------------------------------------------------------
 
@@ -239,12 +239,17 @@ class Session(MutableMapping[str, Any]):
         return hmac.new(key, self.token.encode("ascii"), hashlib.sha256).digest()
 
     @property
-    def presession(self) -> PreSession:
-        """The request's pre-session (see :mod:`sessionauth.presession`); set by the middleware."""
+    def presession(self) -> PreSession | None:
+        """The request's pre-session (see :mod:`sessionauth.presession`), if it has one.
+
+        The middleware sets it when the request carries the cookie; :meth:`presession_secret`
+        makes one when a token is handed out without a session. ``None`` otherwise (most
+        requests), which costs nothing on the hot path.
+        """
         return self._presession
 
     @presession.setter
-    def presession(self, value: PreSession) -> None:
+    def presession(self, value: PreSession | None) -> None:
         self._presession = value
 
     @property
@@ -263,6 +268,8 @@ class Session(MutableMapping[str, Any]):
         the middleware sets the pre-session cookie instead.
         """
         self._accessed = True
+        if self._presession is None:
+            self._presession = PreSession()
         secret = self._presession.secret(key, mint=True)
         assert secret is not None  # noqa: S101 - minted above when missing
         return secret

@@ -86,7 +86,8 @@ def csrf_value(request: Request) -> str:
     a token, so it gets one bound to that cookie (or to a fresh one, if it was stale).
     """
     session = session_of(request)
-    if not session.will_be_stored and not session.presession.cookie_sent:
+    presession = session.presession
+    if not session.will_be_stored and (presession is None or not presession.cookie_sent):
         return ""
     return csrf_token(session, _keyring(request))
 
