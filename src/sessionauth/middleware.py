@@ -141,7 +141,7 @@ class SessionMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        value = self._cookie_value(scope)
+        value, presession_sent = self._cookie_value(scope)
         session: Session | None = None
         if value is not None:
             token = self.keyring.unsign(value)
@@ -154,26 +154,34 @@ class SessionMiddleware:
         stale_cookie = value is not None and session is None
         if session is None:
             session = Session()
-        presession = self._presession_value(scope)
-        if presession is not None:
-            nonce = unsign_nonce(self.keyring, presession, self.clock())
-            session.presession = PreSession(nonce=nonce, cookie_sent=True)
+        if presession_sent:
+            presession = self._presession_value(scope)
+            if presession is not None:
+                nonce = unsign_nonce(self.keyring, presession, self.clock())
+                session.presession = PreSession(nonce=nonce, cookie_sent=True)
         scope["session"] = session
         await self.app(scope, receive, _Committer(self, scope, send, session, stale_cookie))
 
-    def _cookie_value(self, scope: Scope) -> str | None:
+    def _cookie_value(self, scope: Scope) -> tuple[str | None, bool]:
+        """Return the session cookie's value, and whether the pre-session cookie may be there.
+
+        One pass over the headers for both: most requests carry no pre-session cookie, and
+        should not pay for a second look.
+        """
         name = self.cookie.name
         found: str | None = None
+        presession = False
         for key, raw in scope["headers"]:
             if key == b"cookie":
+                presession = presession or self._presession_name in raw
                 value = find_cookie(raw.decode("latin-1"), name)
                 if value is not None:
                     if found is not None:  # the same name in two Cookie headers
-                        return ""
+                        return "", presession
                     found = value
         if found is not None and len(found) not in COOKIE_VALUE_LENGTHS:
-            return ""  # present but malformed: no session, and clear it
-        return found
+            return "", presession  # present but malformed: no session, and clear it
+        return found, presession
 
     def _presession_value(self, scope: Scope) -> str | None:
         """Return the pre-session cookie's value; ``""`` when sent twice (it then verifies nothing).
