@@ -72,7 +72,7 @@ def serve(
         proxy_headers=False,
         server_header=False,
         access_log=access_log,
-        log_config=_log_config(),
+        log_config=_log_config(settings.log_format),
     )
 
 
@@ -91,13 +91,18 @@ async def _preflight(settings: Settings) -> None:
     await users.aclose()
 
 
-def _log_config() -> dict[str, Any]:
-    """Uvicorn's logging, plus the library's loggers (security events, purges) at INFO."""
+def _log_config(log_format: str) -> dict[str, Any]:
+    """Uvicorn's logging, plus the library's loggers (security events, purges) at INFO.
+
+    ``SESSIONAUTH_LOG_FORMAT=json`` makes every line a JSON object.
+    """
     from uvicorn.config import LOGGING_CONFIG
+
+    from sessionauth.server.log_format import log_config
 
     config = copy.deepcopy(LOGGING_CONFIG)
     config["loggers"]["sessionauth"] = {"handlers": ["default"], "level": "INFO"}
-    return config
+    return log_config(config, log_format)
 
 
 @app.command()

@@ -289,13 +289,23 @@ _ERRORS = {
 def _log(scope: Scope, reason: str) -> None:
     # Never the token or the cookie; the origin is public and says who sent the request.
     client = scope.get("client")
+    origin = single_header(scope, b"origin", repeated="(repeated)")
+    address = client[0] if client else None
     logger.warning(
         "CSRF check failed: %s (method=%s path=%r origin=%r client=%s)",
         reason,
         scope["method"],
         scope["path"],
-        single_header(scope, b"origin", repeated="(repeated)"),
-        client[0] if client else None,
+        origin,
+        address,
+        extra={
+            "event": "csrf_rejected",
+            "reason": reason,
+            "method": scope["method"],
+            "path": scope["path"],
+            "origin": origin,
+            "address": address,
+        },
     )
 
 

@@ -7,6 +7,8 @@ HTTP status codes. Catch the most specific class you can handle::
     ├── ConfigurationError          settings that are unsafe or inconsistent (raised at start-up)
     ├── StoreError
     │   └── StoreUnavailable        the backend did not answer in time or refused: HTTP 503
+    │       └── StoreFull           the backend is out of memory or disk: writes fail (503),
+    │                               reads still work, so a mere touch can be skipped
     ├── AuthenticationError
     │   ├── NotAuthenticated        the request has no authenticated session: HTTP 401
     │   ├── InvalidCredentials      unknown email, wrong password or disabled account: HTTP 401
@@ -37,6 +39,7 @@ __all__ = [
     "SessionAuthError",
     "SessionNotFound",
     "StoreError",
+    "StoreFull",
     "StoreUnavailable",
     "TooManyAttempts",
     "UserError",
@@ -66,6 +69,15 @@ class StoreUnavailable(StoreError):
     def __init__(self, message: str = "session store unavailable", *, retry_after: int = 1):
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class StoreFull(StoreUnavailable):
+    """The backend refused a write for lack of room (memory, disk or a size limit).
+
+    Redis at ``maxmemory`` with ``noeviction``, PostgreSQL's SQLSTATE class 53, a SQLite
+    database that is full. Reads still work. A write that matters (a login, a change) still
+    fails with HTTP 503; one that can wait (extending an idle deadline) may be skipped.
+    """
 
 
 class AuthenticationError(SessionAuthError):

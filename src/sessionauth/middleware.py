@@ -13,7 +13,9 @@ Per HTTP request:
    Nothing is written on a 5xx, and nothing at all for a client that only asked for a CSRF
    token: that sets the pre-session cookie instead, which a login clears. A store failure at
    either end answers 503 with ``Retry-After``: the request fails closed, never as a 500, a
-   hang, or an anonymous pass.
+   hang, or an anonymous pass. The one exception is a touch refused by a full store
+   (``StoreFull``): the idle deadline can wait, so the response is served and the skip
+   reported to ``on_touch_skipped``.
 
 Websocket and lifespan scopes pass through untouched.
 """
@@ -28,7 +30,8 @@ from typing import TypeVar
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sessionauth.config import CookieConfig
-from sessionauth.errors import StoreUnavailable
+from sessionauth.errors import StoreFull, StoreUnavailable
+from sessionauth.outages import OutageLog
 from sessionauth.policy import Clock, TimeoutPolicy, system_clock
 from sessionauth.presession import MAX_AGE, PreSession, sign_nonce, unsign_nonce
 from sessionauth.record import RecordUpdate, SessionRecord
@@ -102,6 +105,12 @@ class SessionMiddleware:
             every operation themselves (their ``timeout``, default 2 s), so the default
             ``None`` adds no second timer to the hot path; set it for a third-party store.
         on_unavailable: Builds the 503 response (the default is JSON).
+        on_touch_skipped: Called with the error when a full store refused a touch and the
+            request was served anyway (count it: sessions may expire early meanwhile).
+        outage_log: Logs store outages as transitions (one line when one begins, one every
+            few seconds while it lasts, one when it ends); the default logs to
+            ``sessionauth.store``. A full store (reads work, writes fail) has a log of its
+            own, ended by the next write that works, so reads do not end it line by line.
     """
 
     def __init__(
@@ -115,6 +124,8 @@ class SessionMiddleware:
         clock: Clock = system_clock,
         store_timeout: float | None = None,
         on_unavailable: UnavailableResponder = json_unavailable,
+        on_touch_skipped: Callable[[StoreFull], None] | None = None,
+        outage_log: OutageLog | None = None,
     ):
         self.app = app
         self.store = store
@@ -124,6 +135,9 @@ class SessionMiddleware:
         self.clock = clock
         self.store_timeout = store_timeout
         self.on_unavailable = on_unavailable
+        self.on_touch_skipped = on_touch_skipped
+        self.outage_log = outage_log or OutageLog("session store", logger=logger)
+        self._full_log = OutageLog("session store writes", logger=self.outage_log.logger)
         self._attributes = self.cookie.attributes()
         self._clear_header = (
             b"set-cookie",
@@ -151,6 +165,7 @@ class SessionMiddleware:
                 except StoreUnavailable as exc:
                     await self._send_unavailable(scope, send, exc)
                     return
+                self.outage_log.succeeded()
         stale_cookie = value is not None and session is None
         if session is None:
             session = Session()
@@ -234,8 +249,13 @@ class SessionMiddleware:
         except TimeoutError:
             raise StoreUnavailable(f"session store timed out after {seconds:g} s") from None
 
+    def _written(self) -> None:
+        """A write worked: the store is up and not full."""
+        self.outage_log.succeeded()
+        self._full_log.succeeded()
+
     async def _send_unavailable(self, scope: Scope, send: Send, exc: StoreUnavailable) -> None:
-        logger.warning("session store unavailable: %s", exc, exc_info=exc)
+        (self._full_log if isinstance(exc, StoreFull) else self.outage_log).failed(exc)
         status, headers, body = self.on_unavailable(scope, exc)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
@@ -272,6 +292,7 @@ class SessionMiddleware:
         if session.destroyed or (sid is not None and session.modified and session.is_empty):
             if sid is not None:
                 await self._call(self.store.delete(sid))
+                self._written()
             return [self._clear_header] if sid is not None or stale_cookie else []
         now = self.clock()
         if sid is None or session.regenerate_requested:
@@ -286,9 +307,17 @@ class SessionMiddleware:
             update = RecordUpdate(set=changed, delete=deleted, seen=now, expires=expires)
             alive = await self._call(self.store.update(sid, update))
         elif self.policy.needs_touch(session.seen or now, now):
-            alive = await self._call(self.store.touch(sid, seen=now, expires=expires))
+            try:
+                alive = await self._call(self.store.touch(sid, seen=now, expires=expires))
+            except StoreFull as exc:
+                # Only the idle deadline moves: the session stays valid until it, so answering
+                # beats a 503 for every signed-in user while the store is full.
+                if self.on_touch_skipped is not None:
+                    self.on_touch_skipped(exc)
+                return []
         else:
             return []
+        self._written()
         # A revocation raced this request: the session stays dead and the browser forgets it.
         return [] if alive else [self._clear_header]
 
@@ -315,6 +344,7 @@ class SessionMiddleware:
         await self._call(self.store.create(new_sid, record))
         if old is not None and old != new_sid:
             await self._call(self.store.delete(old))
+        self._written()
         return [self._set_header(token, created)]
 
 

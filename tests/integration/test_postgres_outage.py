@@ -206,7 +206,9 @@ async def test_concurrent_purges_from_two_stores_delete_each_expired_row_once(
                 f"INSERT INTO {shared_table}"  # noqa: S608 - a generated table name
                 " (id, user_id, created, seen, issued, expires, data, meta)"
                 " SELECT 'sid-' || n, NULL, $1::float8, $1::float8, $1::float8,"
-                " $1::float8 + CASE WHEN n <= $2 THEN 10 ELSE 3600 END, '{}', '{}'"
+                " $1::float8 + CASE WHEN n <= $2 THEN 10 ELSE 3600 END, '{}',"
+                # meta holds [binding, meta]; the binding is the id's last 11 characters.
+                " jsonb_build_array(right('sid-' || n, 11), '{}'::jsonb)"
                 " FROM generate_series(1, $3::int) AS n",
                 clock(),
                 expired,

@@ -160,6 +160,39 @@ async def test_the_store_never_loads_another_users_session_under_invalidations(
         await admin.aclose()
 
 
+@pytest.mark.parametrize("handed_in", [True, False], ids=["resp3-client", "resp3-url"])
+async def test_the_read_connection_speaks_resp2_even_for_a_resp3_client(
+    private_redis: RedisServer, handed_in: bool
+) -> None:
+    """A RESP3 client, handed in or asked for in the URL, still reads over a RESP2 connection.
+
+    In RESP2 a connection that subscribes to nothing is sent no push frame at all; the store's
+    other commands keep the client's protocol.
+    """
+    admin = Redis.from_url(private_redis.url)
+    client = Redis.from_url(f"{private_redis.url}?client_name={NAME}", protocol=3)
+    if handed_in:
+        store = RedisStore(client, prefix="pt:")
+    else:
+        store = RedisStore.from_url(f"{private_redis.url}?client_name={NAME}&protocol=3")
+    try:
+        sid = new_sid("1")
+        await store.create(sid, record("1"))
+        loaded = await store.load(sid)
+        assert loaded is not None
+        assert loaded.user_id == "1"
+        spoken = {
+            entry["cmd"]: entry["resp"]
+            for entry in await admin.client_list()
+            if entry.get("name") == NAME
+        }
+        assert spoken == {"hget": "2", "evalsha": "3"}
+    finally:
+        await store.aclose()
+        await client.aclose()
+        await admin.aclose()
+
+
 @pytest.fixture
 def _no_sessionauth_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """Settings come from the test alone, never from the developer's shell."""

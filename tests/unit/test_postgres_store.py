@@ -20,7 +20,7 @@ class BrokenConnection:
     async def execute(self, *args: object) -> str:
         return "CREATE TABLE"  # the first-use schema script
 
-    async def fetchrow(self, *args: object) -> None:
+    async def fetch(self, *args: object) -> None:
         raise asyncpg.exceptions.InternalClientError(
             "cannot switch to state 12; another operation (2) is in progress"
         )

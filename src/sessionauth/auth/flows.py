@@ -123,6 +123,13 @@ class Authenticator:
             event.user_id,
             event.address,
             event.detail,
+            # The same, as fields: JSON logs (SESSIONAUTH_LOG_FORMAT=json) carry them as they are.
+            extra={
+                "event": event.kind,
+                "user": event.user_id,
+                "address": event.address,
+                "detail": event.detail,
+            },
         )
         for hook in self.hooks:
             result = hook(event)

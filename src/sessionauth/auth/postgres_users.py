@@ -2,8 +2,11 @@
 
 Needs the ``postgres`` extra (``pip install 'sessionauth[postgres]'``); importing this module is
 the only thing that imports asyncpg. Each operation is one statement on a pooled connection,
-bounded by the store's ``timeout``; the table is created on open under an advisory lock, so
-several replicas starting at once do not trip over each other's ``CREATE TABLE``.
+bounded by the store's ``timeout`` and classified like the session store's errors (see
+:mod:`sessionauth.stores.postgres_calls`: a failed call never waits for its connection's
+release, and a read-only standby is an outage, not a bug); the table is created on open under
+an advisory lock, so several replicas starting at once do not trip over each other's
+``CREATE TABLE``.
 """
 
 from __future__ import annotations
@@ -17,25 +20,17 @@ import asyncpg
 
 from sessionauth.auth.sql_users import SQLUserStore
 from sessionauth.auth.users import DEFAULT_TABLE, DEFAULT_TIMEOUT, sql_table_name
-from sessionauth.errors import ConfigurationError, StoreUnavailable
+from sessionauth.errors import ConfigurationError
 from sessionauth.policy import Clock, system_clock
+from sessionauth.stores.postgres_calls import UNAVAILABLE, PooledCalls, unavailable
 
 __all__ = ["PostgresUserStore"]
 
-# What "the database is not usable right now" looks like from asyncpg: the socket fails (OSError,
-# including connection refused), the connection drops or cannot be made (class 08), the server
-# is shutting down, starting up or cancelled the query (class 57), or it ran out of connections,
-# memory or disk (class 53), or a pooled connection died before or while being used
-# ("connection is closed"; asyncpg#1069's "cannot switch to state"). Anything else is a bug and
-# should surface as one.
-_UNAVAILABLE = (
-    OSError,
-    TimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.OperatorInterventionError,
-    asyncpg.InsufficientResourcesError,
-    asyncpg.InterfaceError,
-    asyncpg.exceptions.InternalClientError,
+# Refusals that are outages once running (a database dropped, a role's login revoked) but
+# mistakes in the settings when they happen on the very first connection.
+_REFUSED = (
+    asyncpg.exceptions.InvalidAuthorizationSpecificationError,
+    asyncpg.exceptions.InvalidCatalogNameError,
 )
 
 
@@ -67,6 +62,7 @@ class PostgresUserStore(SQLUserStore):
         super().__init__(table=table, clock=clock, timeout=timeout, parameter=lambda n: f"${n}")
         self._pool = pool
         self._owns_pool = owns_pool
+        self._calls = PooledCalls(timeout)
 
     @classmethod
     async def with_pool(
@@ -121,12 +117,13 @@ class PostgresUserStore(SQLUserStore):
                     timeout=timeout,
                     command_timeout=timeout,
                 )
-        except _UNAVAILABLE as exc:
-            # The DSN is not in the message: it may hold a password.
-            raise StoreUnavailable(f"cannot connect to the user database: {exc!r}") from exc
-        except asyncpg.PostgresError as exc:
+        except _REFUSED as exc:
             # The server answered and said no: a wrong password or database name will not
-            # fix itself by retrying, so it is a configuration error rather than a 503.
+            # fix itself by retrying, so at start-up it is a configuration error, not a 503.
+            raise ConfigurationError(f"the user database refused the connection: {exc!r}") from exc
+        except UNAVAILABLE as exc:
+            raise unavailable(exc, "the user database") from exc
+        except asyncpg.PostgresError as exc:
             raise ConfigurationError(f"the user database refused the connection: {exc!r}") from exc
         store = cls(pool, table=table, clock=clock, timeout=timeout, owns_pool=True)
         try:
@@ -141,12 +138,13 @@ class PostgresUserStore(SQLUserStore):
         try:
             async with asyncio.timeout(self._timeout):
                 yield
-        except _UNAVAILABLE as exc:
-            raise StoreUnavailable(f"the user database is unavailable: {exc!r}") from exc
+        except UNAVAILABLE as exc:
+            raise unavailable(exc, "the user database") from exc
 
     async def _fetch(self, sql: str, *params: Any) -> Sequence[Iterable[Any]]:
         async with self._guard():
-            return await self._pool.fetch(sql, *params)
+            rows: Sequence[Iterable[Any]] = await self._calls.run(self._pool, "fetch", sql, *params)
+            return rows
 
     async def _create_schema(self) -> None:
         async with self._guard(), self._pool.acquire() as connection, connection.transaction():

@@ -21,7 +21,13 @@ from sessionauth.auth.sql_users import SQLUserStore
 from sessionauth.auth.users import DEFAULT_TABLE, DEFAULT_TIMEOUT, sql_table_name
 from sessionauth.errors import StoreUnavailable
 from sessionauth.policy import Clock, system_clock
-from sessionauth.stores.sqlite_files import database_path, open_sqlite
+from sessionauth.stores.sqlite_files import (
+    BUGS,
+    DatabaseFile,
+    database_path,
+    open_sqlite,
+    unavailable,
+)
 
 __all__ = ["SQLiteUserStore"]
 
@@ -54,6 +60,7 @@ class SQLiteUserStore(SQLUserStore):
         super().__init__(table=table, clock=clock, timeout=timeout, parameter=lambda n: "?")
         self._db = connection
         self._owns_connection = owns_connection
+        self._file: DatabaseFile | None = None
 
     @classmethod
     async def with_connection(
@@ -86,11 +93,13 @@ class SQLiteUserStore(SQLUserStore):
         sql_table_name(table)  # a bad name fails before any file is touched
         connection = await open_sqlite(str(path), timeout=timeout)
         store = cls(connection, table=table, clock=clock, timeout=timeout, owns_connection=True)
+        store._file = DatabaseFile(str(path), "user database")
         try:
             async with store._guard():
                 await connection.execute("PRAGMA journal_mode=WAL")
                 await connection.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
             await store._create_schema()
+            await store._file.remember()
         except BaseException:
             await connection.close()
             raise
@@ -110,21 +119,33 @@ class SQLiteUserStore(SQLUserStore):
 
     @contextlib.asynccontextmanager
     async def _guard(self) -> AsyncIterator[None]:
-        # "database is locked", disk I/O errors and a missing directory are all OperationalError:
+        # "database is locked", disk I/O errors, a full disk, a file that is not a database:
         # the database is there in principle but not usable now, which is what 503 means.
         try:
             async with asyncio.timeout(self._timeout):
                 yield
         except TimeoutError as exc:
             raise StoreUnavailable("the user database did not answer in time") from exc
-        except sqlite3.OperationalError as exc:
-            raise StoreUnavailable(f"the user database is unavailable: {exc}") from exc
+        except BUGS:
+            raise  # the email's UNIQUE constraint among them: DuplicateUser
+        except sqlite3.DatabaseError as exc:
+            raise unavailable(exc, "the user database") from exc
 
     async def _fetch(self, sql: str, *params: Any) -> Sequence[Iterable[Any]]:
         # execute_fetchall steps the statement to completion, so an INSERT/UPDATE … RETURNING
         # is committed before this returns (a half-read cursor would keep it pending).
         async with self._guard():
             return list(await self._db.execute_fetchall(sql, params))
+
+    async def ping(self) -> None:
+        """Raise ``StoreUnavailable`` unless the database answers, from the file it opened.
+
+        A store that opened its own file also fails once that file was deleted or replaced
+        (see :class:`~sessionauth.stores.sqlite_files.DatabaseFile`).
+        """
+        await super().ping()
+        if self._file is not None:
+            await self._file.check()
 
     async def _create_schema(self) -> None:
         async with self._guard():

@@ -293,10 +293,12 @@ class LoginThrottle:
         for (kind, key), (count, _) in zip(keys.items(), hits, strict=True):
             if count == self._limits[kind]:
                 # Logged once per window, when the limit is reached; the key holds no email.
+                shown = key if kind == "address" else key[:14]
                 security_log.warning(
                     "login throttled: %s limit reached (%s)",
                     kind,
-                    key if kind == "address" else key[:14],
+                    shown,
+                    extra={"event": "login_throttled", "reason": f"{kind} limit", "detail": shown},
                 )
 
     async def succeeded(self, account: str, address: str) -> None:

@@ -16,7 +16,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sessionauth.auth.throttle import DEFAULT_PREFIX, AttemptCounter
-from sessionauth.errors import ConfigurationError, StoreUnavailable
+from sessionauth.errors import ConfigurationError, StoreFull, StoreUnavailable
 from sessionauth.policy import Clock, system_clock
 from sessionauth.stores.base import DEFAULT_TIMEOUT
 
@@ -144,6 +144,10 @@ class RedisCounter(AttemptCounter):
             async with asyncio.timeout(self._timeout):
                 return await operation
         except unavailable as exc:
+            from redis.exceptions import OutOfMemoryError
+
+            if isinstance(exc, OutOfMemoryError):  # maxmemory refused the write
+                raise StoreFull(f"Redis attempt counter is full: {exc!r}") from exc
             raise StoreUnavailable(f"Redis attempt counter unavailable: {exc!r}") from exc
         except response_error as exc:
             if not str(exc).startswith(_TRANSIENT_REPLIES):

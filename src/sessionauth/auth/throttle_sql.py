@@ -16,7 +16,6 @@ import os
 import re
 import sqlite3
 from collections.abc import Awaitable, Iterable, Sequence
-from functools import cache
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import aiosqlite
@@ -25,10 +24,12 @@ from sessionauth.auth.throttle import AttemptCounter
 from sessionauth.errors import ConfigurationError, StoreUnavailable
 from sessionauth.policy import Clock, system_clock
 from sessionauth.stores.base import DEFAULT_TIMEOUT
-from sessionauth.stores.sqlite_files import open_sqlite
+from sessionauth.stores.sqlite_files import BUGS, open_sqlite, unavailable
 
 if TYPE_CHECKING:
     import asyncpg
+
+    from sessionauth.stores.postgres_calls import PooledCalls
 
 __all__ = ["DEFAULT_TABLE", "PostgresCounter", "SQLiteCounter"]
 
@@ -87,14 +88,6 @@ def _schema(table: str, index: str, columns: str, options: str = "") -> tuple[st
 
 
 # --------------------------------------------------------------------------- SQLite
-
-# Errors that mean our own bug (bad SQL, bad parameters), not an unavailable backend.
-_SQLITE_BUGS = (
-    sqlite3.ProgrammingError,
-    sqlite3.IntegrityError,
-    sqlite3.DataError,
-    sqlite3.NotSupportedError,
-)
 
 
 class SQLiteCounter(AttemptCounter):
@@ -165,7 +158,7 @@ class SQLiteCounter(AttemptCounter):
         try:
             async with asyncio.timeout(self._timeout):
                 return await operation
-        except _SQLITE_BUGS:
+        except BUGS:
             raise
         except TimeoutError as exc:
             raise StoreUnavailable(
@@ -173,7 +166,7 @@ class SQLiteCounter(AttemptCounter):
             ) from exc
         except sqlite3.DatabaseError as exc:
             # "database is locked" after the busy timeout, I/O and disk-full errors.
-            raise StoreUnavailable(f"SQLite attempt counter failed: {exc}") from exc
+            raise unavailable(exc, "SQLite attempt counter") from exc
 
     async def _fetch(self, name: str, *params: Any) -> Iterable[Sequence[Any]]:
         db = await self._connection()
@@ -214,28 +207,6 @@ class SQLiteCounter(AttemptCounter):
 
 
 # --------------------------------------------------------------------------- PostgreSQL
-
-
-@cache
-def _postgres_unavailable() -> tuple[type[BaseException], ...]:
-    """What "the server is down, unreachable, too slow or refusing" looks like from asyncpg."""
-    import asyncpg
-    import asyncpg.exceptions as pg
-
-    return (
-        OSError,
-        TimeoutError,
-        asyncpg.PostgresConnectionError,
-        asyncpg.InterfaceError,
-        pg.OperatorInterventionError,
-        pg.InsufficientResourcesError,
-        pg.InvalidAuthorizationSpecificationError,
-        pg.InvalidCatalogNameError,
-        pg.ReadOnlySQLTransactionError,
-        # A pooled connection the server killed while idle (asyncpg#1069); the pool's reset
-        # fails on it and terminates it.
-        pg.InternalClientError,
-    )
 
 
 class PostgresCounter(AttemptCounter):
@@ -284,19 +255,24 @@ class PostgresCounter(AttemptCounter):
         )
         self._table = table
         self._sql = _statements(t, "$")
+        self._calls: PooledCalls | None = None
 
-    async def _ready_pool(self) -> asyncpg.Pool:
-        if self._ready and self._pool is not None:
-            return self._pool
+    async def _ready_pool(self) -> tuple[asyncpg.Pool, PooledCalls]:
+        if self._ready and self._pool is not None and self._calls is not None:
+            return self._pool, self._calls
         async with self._lock:
             if self._closed:
                 raise StoreUnavailable("the PostgreSQL attempt counter is closed")
             if self._pool is None:
-                self._pool = await self._guard(self._create_pool())
+                self._pool = await self._create_pool()
+            if self._calls is None:
+                from sessionauth.stores.postgres_calls import PooledCalls
+
+                self._calls = PooledCalls(self._timeout)
             if not self._ready:
-                await self._guard(self._create_table(self._pool))
+                await self._create_table(self._pool)
                 self._ready = True
-            return self._pool
+            return self._pool, self._calls
 
     async def _create_pool(self) -> asyncpg.Pool:
         try:
@@ -327,38 +303,38 @@ class PostgresCounter(AttemptCounter):
             for statement in self._schema:
                 await connection.execute(statement)
 
-    async def _guard(self, operation: Awaitable[_T]) -> _T:
+    async def _call(self, method: str, sql: str, *args: Any) -> Any:
+        """Run one statement, first use's setup included, under one deadline."""
+        from sessionauth.stores.postgres_calls import UNAVAILABLE, unavailable
+
         try:
             async with asyncio.timeout(self._timeout):
-                return await operation
-        except _postgres_unavailable() as exc:
-            raise StoreUnavailable(f"PostgreSQL attempt counter unavailable: {exc!r}") from exc
+                pool, calls = await self._ready_pool()
+                return await calls.run(pool, method, sql, *args)
+        except UNAVAILABLE as exc:
+            raise unavailable(exc, "PostgreSQL attempt counter") from exc
 
     async def hit(self, key: str, window: float) -> tuple[int, float]:
         """Count one failure of ``key`` in one upsert."""
-        pool = await self._ready_pool()
         now = self._clock()
-        row = await self._guard(pool.fetchrow(self._sql["hit"], key, now + window, now))
+        row = await self._call("fetchrow", self._sql["hit"], key, now + window, now)
         assert row is not None  # noqa: S101 - INSERT … RETURNING always returns the row
         return int(row[0]), float(row[1])
 
     async def count(self, key: str) -> tuple[int, float]:
         """Return ``(count, reset_at)``, or ``(0, now)`` once the window is over."""
-        pool = await self._ready_pool()
         now = self._clock()
-        row = await self._guard(pool.fetchrow(self._sql["count"], key, now))
+        row = await self._call("fetchrow", self._sql["count"], key, now)
         return (0, now) if row is None else (int(row[0]), float(row[1]))
 
     async def reset(self, key: str) -> None:
         """Delete ``key``'s row."""
-        pool = await self._ready_pool()
-        await self._guard(pool.execute(self._sql["reset"], key))
+        await self._call("execute", self._sql["reset"], key)
 
     async def purge(self, now: float | None = None) -> int:
         """Delete rows whose window ended at or before ``now``; return how many."""
-        pool = await self._ready_pool()
         cutoff = self._clock() if now is None else now
-        status = await self._guard(pool.execute(self._sql["purge"], cutoff))
+        status = await self._call("execute", self._sql["purge"], cutoff)
         return int(status.rpartition(" ")[2])
 
     async def aclose(self) -> None:
@@ -371,5 +347,5 @@ class PostgresCounter(AttemptCounter):
             try:
                 async with asyncio.timeout(self._timeout):
                     await pool.close()
-            except _postgres_unavailable():
+            except (OSError, TimeoutError):  # the server is gone: drop what will not close
                 pool.terminate()

@@ -24,8 +24,10 @@ from sessionauth.auth.guards import require_auth, require_role, session_of
 from sessionauth.csrf import csrf_token
 from sessionauth.errors import StoreUnavailable, UserNotFound
 from sessionauth.server import schemas as s
+from sessionauth.server.handlers import outage_log
 from sessionauth.server.metrics import CONTENT_TYPE, Metrics
 from sessionauth.server.page_context import authenticator, client_address
+from sessionauth.server.readiness import Readiness
 from sessionauth.server.settings import Settings
 
 __all__ = ["ADMIN", "router"]
@@ -197,9 +199,13 @@ async def healthz() -> s.Health:
     return s.Health()
 
 
-@router.get("/readyz", response_model=s.Health, responses=_errors(503))
+@router.get("/readyz", response_model=s.Ready, responses=_errors(503))
 async def readyz(request: Request) -> Response:
-    """Ready to serve: the session store and the user database both answer."""
+    """Ready to serve: 503 unless both stores serve reads; ``degraded`` when something else fails.
+
+    The conditions (a full store, a failing sweep, …) come from
+    :mod:`sessionauth.server.readiness`: they leave the worker in the load balancer.
+    """
     auth = authenticator(request)
     checks = {"session store": auth.sessions.ping(), "user database": auth.users.ping()}
     results = await asyncio.gather(*checks.values(), return_exceptions=True)
@@ -208,12 +214,15 @@ async def readyz(request: Request) -> Response:
         if result is not None and not isinstance(result, StoreUnavailable):
             raise result
     if down:
+        outage_log(request).failed(next(r for r in results if isinstance(r, StoreUnavailable)))
         return JSONResponse(
             {"error": f"Not ready: {' and '.join(down)} unavailable"},
             status_code=503,
             headers={"Retry-After": "1", "Cache-Control": "no-store"},
         )
-    return JSONResponse(s.Health().model_dump(), headers={"Cache-Control": "no-store"})
+    outage_log(request).succeeded()
+    readiness: Readiness = request.app.state.readiness
+    return JSONResponse(readiness.report(), headers={"Cache-Control": "no-store"})
 
 
 @router.get(

@@ -43,6 +43,7 @@ from sessionauth.auth.users import open_user_store
 from sessionauth.csrf import CSRFMiddleware
 from sessionauth.middleware import SessionMiddleware
 from sessionauth.origins import TrustedCORSMiddleware, validate_origins
+from sessionauth.outages import OutageLog
 from sessionauth.server import api, hot_routes, pages
 from sessionauth.server.bootstrap import bootstrap_admin
 from sessionauth.server.handlers import (
@@ -53,6 +54,7 @@ from sessionauth.server.handlers import (
 )
 from sessionauth.server.metrics import CountingThrottle, Metrics, TimedStore
 from sessionauth.server.purge import purge_lock, run_purger
+from sessionauth.server.readiness import Readiness
 from sessionauth.server.redis_eviction import enforce_no_eviction, eviction_findings
 from sessionauth.server.security_headers import SecurityHeadersMiddleware
 from sessionauth.server.settings import Settings, enforce, load_keyring, load_settings
@@ -129,7 +131,8 @@ def create_app(
     trusted_networks(settings.trusted_proxies)  # refused in every environment, like '*' origins
     policy = settings.policy()
     metrics = Metrics()
-    store = TimedStore(open_store(settings.session_store_url), metrics)
+    readiness = Readiness()
+    store = TimedStore(open_store(settings.session_store_url), metrics, readiness)
     counter = open_counter(settings.session_store_url)
     hasher = hasher if hasher is not None else PasswordHasher()
 
@@ -142,15 +145,19 @@ def create_app(
             users = await open_user_store(settings.database_url)
             stack.push_async_callback(users.aclose)
             if not settings.production:
-                await bootstrap_admin(users, hasher)
+                await bootstrap_admin(
+                    users, hasher, data_dir=settings.data_dir, database_url=settings.database_url
+                )
             app.state.authenticator = Authenticator(
                 users=users,
                 sessions=store,
                 hasher=hasher,
-                throttle=CountingThrottle(counter, metrics=metrics),
+                throttle=CountingThrottle(counter, metrics=metrics, readiness=readiness),
                 hooks=[metrics.on_event],
             )
-            await stack.enter_async_context(_purging(settings, store, counter))
+            await stack.enter_async_context(
+                _purging(settings, store, counter, readiness=readiness, metrics=metrics)
+            )
             # Everything made so far lives as long as the process: move it out of the cyclic
             # collector's reach, so full collections scan only per-request garbage (they
             # stalled the event loop for tens of milliseconds and set the p99).
@@ -173,6 +180,10 @@ def create_app(
     app.state.settings = settings
     app.state.keyring = keyring
     app.state.metrics = metrics
+    app.state.readiness = readiness
+    server_log = logging.getLogger("sessionauth.server")
+    app.state.outage_log = OutageLog("store", logger=server_log)
+    app.state.full_store_log = OutageLog("store writes", logger=server_log)
     install_handlers(app, metrics)
     # Ahead of everything: the requests a session serves most skip FastAPI's machinery.
     app.router.routes[:0] = hot_routes.ROUTES
@@ -196,6 +207,7 @@ def create_app(
         cookie=settings.cookie(),
         policy=policy,
         on_unavailable=unavailable_responder(metrics),
+        on_touch_skipped=lambda exc: metrics.touches_skipped.inc(),
     )
     app.add_middleware(TrustedCORSMiddleware, trusted_origins=origins)
     if settings.trusted_proxies:
@@ -229,7 +241,12 @@ async def _check_eviction(settings: Settings) -> None:
 
 @contextlib.asynccontextmanager
 async def _purging(
-    settings: Settings, store: SessionStore, counter: AttemptCounter
+    settings: Settings,
+    store: SessionStore,
+    counter: AttemptCounter,
+    *,
+    readiness: Readiness,
+    metrics: Metrics,
 ) -> AsyncIterator[None]:
     """Run the sweep of expired records for the lifetime of the app, if the store needs one."""
     lock = purge_lock(settings.session_store_url, settings.data_dir)
@@ -237,7 +254,10 @@ async def _purging(
         yield
         return
     task = asyncio.create_task(
-        run_purger(store, counter, lock, settings.purge_interval), name="sessionauth-purge"
+        run_purger(
+            store, counter, lock, settings.purge_interval, readiness=readiness, metrics=metrics
+        ),
+        name="sessionauth-purge",
     )
     try:
         yield

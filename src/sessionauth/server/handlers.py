@@ -32,10 +32,12 @@ from sessionauth.errors import (
     PasswordPolicyError,
     PermissionDenied,
     SessionNotFound,
+    StoreFull,
     StoreUnavailable,
     TooManyAttempts,
     UserNotFound,
 )
+from sessionauth.outages import OutageLog
 from sessionauth.server.metrics import Metrics
 from sessionauth.server.templating import html_csrf_reject, html_unavailable, render_error
 
@@ -44,6 +46,7 @@ __all__ = [
     "BodyLimitMiddleware",
     "csrf_responder",
     "install_handlers",
+    "outage_log",
     "unavailable_responder",
 ]
 
@@ -103,7 +106,11 @@ def install_handlers(app: FastAPI, metrics: Metrics) -> None:
     async def unavailable(request: Request, exc: Exception) -> Response:
         metrics.store_errors.inc()
         retry = exc.retry_after if isinstance(exc, StoreUnavailable) else 1
-        logger.warning("store unavailable during %s %s: %s", request.method, request.url.path, exc)
+        # One line per outage, not per request (see sessionauth.outages).
+        if isinstance(exc, StoreFull):
+            request.app.state.full_store_log.failed(exc)
+        else:
+            outage_log(request).failed(exc)
         return error(
             request,
             503,
@@ -149,6 +156,16 @@ def install_handlers(app: FastAPI, metrics: Metrics) -> None:
     app.add_exception_handler(RequestValidationError, invalid)
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(Exception, internal)
+
+
+def outage_log(request: Request) -> OutageLog:
+    """The app's log of outages seen by routes (user database, counter, session store).
+
+    A full store (``StoreFull``: reads work, writes fail) goes to ``app.state.full_store_log``
+    instead, which only a quiet spell ends: a passing ``/readyz`` says nothing about writes.
+    """
+    found: OutageLog = request.app.state.outage_log
+    return found
 
 
 def _default_detail(status: int) -> str:

@@ -9,6 +9,12 @@ Instrumentation is cheap and sits at the edges, never inside the library:
 * :class:`CountingThrottle` counts logins refused by throttling, whichever route asked.
 * The app's responders count CSRF rejections by reason, and requests answered 503 because a
   store failed (``store_errors``: one per failed request, whichever store it was).
+* The sweep of expired sessions sets the time of its last success and counts its failures;
+  the middleware counts the touches it skipped because the store was full.
+
+:class:`TimedStore` and :class:`CountingThrottle` also report a full store (``StoreFull`` on a
+write) to the :class:`~sessionauth.server.readiness.Readiness` behind ``/readyz``, and its end
+on the next write that succeeds.
 
 Each process keeps its own counts. With several workers (``sessionauth serve --workers N``),
 either scrape each worker, or set ``PROMETHEUS_MULTIPROC_DIR`` to an empty directory before
@@ -27,14 +33,16 @@ from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
 )
 
 from sessionauth.auth.flows import AuthEvent
 from sessionauth.auth.throttle import AttemptCounter, LoginThrottle
-from sessionauth.errors import TooManyAttempts
+from sessionauth.errors import StoreFull, TooManyAttempts
 from sessionauth.record import RecordUpdate, SessionRecord
+from sessionauth.server.readiness import ATTEMPT_COUNTER, STORE_WRITES, Readiness
 from sessionauth.stores.base import SessionStore
 
 __all__ = ["CONTENT_TYPE", "CountingThrottle", "Metrics", "TimedStore"]
@@ -72,6 +80,11 @@ class Metrics:
         csrf_rejections: ``sessionauth_csrf_rejections_total{reason}``.
         store_errors: ``sessionauth_store_errors_total``: requests answered 503.
         store_latency: ``sessionauth_store_seconds{operation}``: session store call durations.
+        touches_skipped: ``sessionauth_touches_skipped_total``: requests served without moving
+            the session's idle deadline because the store was full.
+        sweep_last_success: ``sessionauth_sweep_last_success_timestamp_seconds``: when the
+            sweep of expired sessions last succeeded (0 before the first success).
+        sweep_failures: ``sessionauth_sweep_failures_total``: sweeps that failed.
     """
 
     def __init__(self) -> None:
@@ -105,6 +118,22 @@ class Metrics:
             "Session store call duration.",
             ["operation"],
             buckets=_BUCKETS,
+            registry=registry,
+        )
+        self.touches_skipped = Counter(
+            "sessionauth_touches_skipped",
+            "Requests served without a touch because the store was full.",
+            registry=registry,
+        )
+        self.sweep_last_success = Gauge(
+            "sessionauth_sweep_last_success_timestamp_seconds",
+            "When the sweep of expired sessions last succeeded (POSIX seconds).",
+            registry=registry,
+            multiprocess_mode="max",
+        )
+        self.sweep_failures = Counter(
+            "sessionauth_sweep_failures",
+            "Sweeps of expired sessions that failed.",
             registry=registry,
         )
         self._ok = self.logins.labels("ok")
@@ -142,12 +171,14 @@ class TimedStore(SessionStore):
     Args:
         inner: The real store; it is closed with this one.
         metrics: Where durations and counts go.
+        readiness: Told when writes fail for lack of room (``StoreFull``) and when they work.
     """
 
-    def __init__(self, inner: SessionStore, metrics: Metrics):
+    def __init__(self, inner: SessionStore, metrics: Metrics, readiness: Readiness | None = None):
         self.inner = inner
         self._metrics = metrics
         self._timers = metrics.timers
+        self._readiness = readiness
 
     async def _timed(self, operation: str, call: Callable[[], Awaitable[_T]]) -> _T:
         started = time.perf_counter()
@@ -156,22 +187,36 @@ class TimedStore(SessionStore):
         finally:
             self._timers[operation].observe(time.perf_counter() - started)
 
+    async def _written(self, operation: str, call: Callable[[], Awaitable[_T]]) -> _T:
+        """``_timed`` for a write: a full store, and its recovery, go to the readiness."""
+        try:
+            result = await self._timed(operation, call)
+        except StoreFull as exc:
+            if self._readiness is not None:
+                self._readiness.degraded(STORE_WRITES, f"the session store refuses writes: {exc}")
+            raise
+        if self._readiness is not None:
+            self._readiness.ok(STORE_WRITES)
+        return result
+
     async def load(self, sid: str) -> SessionRecord | None:
         """Load, timed."""
         return await self._timed("load", lambda: self.inner.load(sid))
 
     async def create(self, sid: str, record: SessionRecord) -> None:
         """Create, timed and counted."""
-        await self._timed("create", lambda: self.inner.create(sid, record))
+        await self._written("create", lambda: self.inner.create(sid, record))
         self._metrics.sessions_created.inc()
 
     async def update(self, sid: str, update: RecordUpdate) -> bool:
         """Update, timed."""
-        return await self._timed("update", lambda: self.inner.update(sid, update))
+        return await self._written("update", lambda: self.inner.update(sid, update))
 
     async def touch(self, sid: str, *, seen: float, expires: float) -> bool:
         """Touch, timed."""
-        return await self._timed("touch", lambda: self.inner.touch(sid, seen=seen, expires=expires))
+        return await self._written(
+            "touch", lambda: self.inner.touch(sid, seen=seen, expires=expires)
+        )
 
     async def delete(self, sid: str) -> None:
         """Delete, timed."""
@@ -189,7 +234,7 @@ class TimedStore(SessionStore):
 
     async def update_user(self, user_id: str, values: Mapping[str, Any]) -> int:
         """Update a user's sessions, timed."""
-        return await self._timed("update_user", lambda: self.inner.update_user(user_id, values))
+        return await self._written("update_user", lambda: self.inner.update_user(user_id, values))
 
     async def purge_expired(self, *, batch_size: int = 500) -> int:
         """Purge, timed."""
@@ -212,12 +257,21 @@ class CountingThrottle(LoginThrottle):
     Args:
         counter: Where the failure counts live.
         metrics: Where refusals are counted.
+        readiness: Told when the counter is full (``StoreFull``) and when it works again.
         **options: The throttle's limits and windows.
     """
 
-    def __init__(self, counter: AttemptCounter, *, metrics: Metrics, **options: Any):
+    def __init__(
+        self,
+        counter: AttemptCounter,
+        *,
+        metrics: Metrics,
+        readiness: Readiness | None = None,
+        **options: Any,
+    ):
         super().__init__(counter, **options)
         self._throttled = metrics.throttled
+        self._readiness = readiness
 
     async def check(self, account: str, address: str) -> None:
         """Refuse as the throttle does, counting each refusal."""
@@ -226,3 +280,14 @@ class CountingThrottle(LoginThrottle):
         except TooManyAttempts:
             self._throttled.inc()
             raise
+
+    async def failed(self, account: str, address: str) -> None:
+        """Count a failure as the throttle does; a full counter goes to the readiness."""
+        try:
+            await super().failed(account, address)
+        except StoreFull as exc:
+            if self._readiness is not None:
+                self._readiness.degraded(ATTEMPT_COUNTER, f"the counter refuses writes: {exc}")
+            raise
+        if self._readiness is not None:
+            self._readiness.ok(ATTEMPT_COUNTER)

@@ -12,7 +12,12 @@ and the others skip that round:
   dies). The sweep itself runs on the store's pool.
 
 Purging is safe to run concurrently anyway (batched deletes; PostgreSQL skips locked rows); the
-lock only saves the duplicate work. A failed sweep is logged and retried next interval.
+lock only saves the duplicate work.
+
+The sweep never dies of a failure: whatever a sweep raises (an outage, a timeout, a dropped
+connection, a bug) is logged in one line (the traceback at debug level) and the sweep is
+retried after 1, 2, 4… seconds, at most ``interval`` apart. Each outcome goes to ``/readyz``
+(the ``expired_session_sweep`` condition, with ``last_success``) and to ``/metrics``.
 """
 
 from __future__ import annotations
@@ -25,11 +30,14 @@ import hashlib
 import logging
 import os
 import random
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from sessionauth.auth.throttle import AttemptCounter
 from sessionauth.errors import StoreUnavailable
+from sessionauth.server.metrics import Metrics
+from sessionauth.server.readiness import SWEEP, Readiness
 from sessionauth.stores.base import DEFAULT_TIMEOUT, SessionStore
 
 __all__ = [
@@ -167,17 +175,65 @@ async def purge_once(
         return purged
 
 
+def _retry_delay(failures: int, interval: float) -> float:
+    """Seconds to wait after the ``failures``-th failure in a row: 1, 2, 4… up to ``interval``."""
+    return min(interval, 2.0 ** min(failures - 1, 20))
+
+
 async def run_purger(
-    store: SessionStore, counter: AttemptCounter | None, lock: PurgeLock, interval: float
+    store: SessionStore,
+    counter: AttemptCounter | None,
+    lock: PurgeLock,
+    interval: float,
+    *,
+    readiness: Readiness | None = None,
+    metrics: Metrics | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> None:
-    """Sweep every ``interval`` seconds (with jitter) until cancelled."""
+    """Sweep every ``interval`` seconds (with jitter) until cancelled; survive every failure.
+
+    Args:
+        store: The session store to sweep.
+        counter: The login-attempt counter to sweep too, if any.
+        lock: Decides which process sweeps each round.
+        interval: Seconds between sweeps; also the longest wait after a failure.
+        readiness: Told the outcome of each sweep (``expired_session_sweep``).
+        metrics: Gets the time of the last success and the count of failures.
+        clock: Time source for ``last_success``.
+    """
+    failures = 0
+    last_success: float | None = None
+    if readiness is not None:
+        readiness.ok(SWEEP, last_success=None)
     while True:
+        delay = interval if failures == 0 else _retry_delay(failures, interval)
         # Jitter spreads workers that started together, so the lock rarely even contends.
-        await asyncio.sleep(interval * random.uniform(0.9, 1.1))  # noqa: S311 - not a secret
+        await asyncio.sleep(delay * random.uniform(0.9, 1.1))  # noqa: S311 - not a secret
         try:
             purged = await purge_once(store, counter, lock)
-        except StoreUnavailable as exc:
-            logger.warning("purge of expired sessions failed, retrying later: %s", exc)
+        except Exception as exc:  # logged below: the loop must outlive any one failure
+            failures += 1
+            reason = f"{type(exc).__name__}: {exc}"
+            logger.warning(
+                "sweep of expired sessions failed (%d in a row), retrying in %.0f s: %s",
+                failures,
+                _retry_delay(failures, interval),
+                reason,
+            )
+            logger.debug("sweep failure", exc_info=exc)
+            if metrics is not None:
+                metrics.sweep_failures.inc()
+            if readiness is not None:
+                readiness.degraded(SWEEP, reason, last_success=last_success, failures=failures)
             continue
-        if purged:
-            logger.info("purged %d expired sessions", purged)
+        if failures:
+            logger.info("sweep of expired sessions works again after %d failures", failures)
+        failures = 0
+        if purged is not None:  # None: another process holds the lock and swept this round
+            last_success = clock()
+            if metrics is not None:
+                metrics.sweep_last_success.set(last_success)
+            if purged:
+                logger.info("purged %d expired sessions", purged)
+        if readiness is not None:
+            readiness.ok(SWEEP, last_success=last_success, failures=0)

@@ -8,7 +8,7 @@ answer exactly.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
@@ -194,6 +194,16 @@ class UserResult(BaseModel):
 
 
 class Health(BaseModel):
-    """``GET /healthz`` and ``GET /readyz``."""
+    """``GET /healthz``."""
 
     status: Literal["ok"] = "ok"
+
+
+class Ready(BaseModel):
+    """``GET /readyz`` when the stores serve reads: ``degraded`` if any condition is.
+
+    Each check is ``{"status": "ok"|"degraded", "since": …, "reason"?: …, …details}``.
+    """
+
+    status: Literal["ok", "degraded"]
+    checks: dict[str, dict[str, Any]]

@@ -62,6 +62,8 @@ class Settings(BaseSettings):
         purge_interval: Seconds between sweeps of expired sessions (SQL stores).
         metrics_token: Bearer token ``/metrics`` asks for; without one, ``/metrics`` is open
             in development and not served in production.
+        log_format: ``text`` (human lines) or ``json`` (one JSON object per line, security
+            events with structured fields; see :mod:`sessionauth.server.log_format`).
     """
 
     model_config = SettingsConfigDict(env_prefix="SESSIONAUTH_", extra="forbid", frozen=True)
@@ -80,6 +82,7 @@ class Settings(BaseSettings):
     absolute_timeout: float = Field(default=7 * 24 * 3600, gt=0)
     purge_interval: float = Field(default=300, gt=0)
     metrics_token: SecretStr | None = None
+    log_format: Literal["text", "json"] = "text"
 
     @field_validator("allowed_origins", "trusted_proxies", mode="before")
     @classmethod

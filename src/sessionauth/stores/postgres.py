@@ -25,7 +25,8 @@ Every operation runs under one deadline, ``timeout``, covering first-use setup, 
 connect, query and release. When it passes mid-query the caller gets ``StoreUnavailable`` at
 once; asyncpg's cancellation of the query, and the connection's return to the pool (or its
 termination if the server never acknowledges), finish in the background within another
-``timeout``.
+``timeout`` (see :mod:`sessionauth.stores.postgres_calls`, shared with the user store and the
+attempt counter, which also classifies the errors).
 
 JSON crosses the wire as text and is encoded and decoded here with msgspec (see
 :mod:`sessionauth.record`); casting in SQL (``::text``) keeps that independent of any jsonb codec
@@ -49,32 +50,13 @@ from sessionauth.policy import Clock, system_clock
 from sessionauth.record import RecordUpdate, SessionRecord, decode_json, encode_json
 from sessionauth.stores.base import DEFAULT_TIMEOUT, SessionStore
 from sessionauth.stores.binding import decode_bound_meta, encode_bound_meta
+from sessionauth.stores.postgres_calls import UNAVAILABLE, PooledCalls, unavailable
+from sessionauth.stores.postgres_loads import LoadBatcher
 from sessionauth.stores.postgres_sql import SCHEMA, STATEMENTS, parse_table
 
 __all__ = ["DEFAULT_TABLE", "PostgresStore"]
 
 DEFAULT_TABLE = "sessionauth_sessions"
-
-# What "the backend is down, unreachable, too slow or refusing" looks like from asyncpg.
-_UNAVAILABLE: tuple[type[BaseException], ...] = (
-    OSError,  # connection refused, reset or unreachable
-    TimeoutError,  # connect, pool acquire or query past the store's timeout
-    asyncpg.PostgresConnectionError,  # class 08: the connection died mid-operation
-    asyncpg.InterfaceError,  # "connection is closed" when it dies between acquire and query
-    asyncpg.exceptions.OperatorInterventionError,  # class 57: shutting down, starting up
-    asyncpg.exceptions.InsufficientResourcesError,  # class 53: too many connections, disk full
-    asyncpg.exceptions.InvalidAuthorizationSpecificationError,  # class 28: login refused
-    asyncpg.exceptions.InvalidCatalogNameError,  # the database is gone
-    asyncpg.exceptions.ReadOnlySQLTransactionError,  # a standby after a failover
-    # "cannot switch to state 12; another operation (2) is in progress": a pooled connection
-    # that got the server's FATAL (shutdown, pg_terminate_backend) while idle, before asyncpg
-    # saw the socket close (MagicStack/asyncpg#1069). _run terminates it.
-    asyncpg.exceptions.InternalClientError,
-)
-
-
-def _unavailable(exc: BaseException) -> StoreUnavailable:
-    return StoreUnavailable(f"PostgreSQL session store unavailable: {exc!r}")
 
 
 def _affected(status: str) -> int:
@@ -166,11 +148,12 @@ class PostgresStore(SessionStore):
         self._ready = False
         self._closed = False
         self._open_lock = asyncio.Lock()
-        self._releasing: set[asyncio.Task[None]] = set()
+        self._calls = PooledCalls(timeout)
         self._schema = ";\n".join(
             sql.format(table=quoted, name=name, lock_key=lock_key) for sql in SCHEMA
         )
         self._sql = {key: template.format(table=quoted) for key, template in STATEMENTS.items()}
+        self._loads = LoadBatcher(self._load_many, _to_record)
 
     @classmethod
     def from_url(
@@ -231,8 +214,8 @@ class PostgresStore(SessionStore):
                 if not self._ready:
                     await self._open()
                 return await self._run(method, sql, *args)
-        except _UNAVAILABLE as exc:
-            raise _unavailable(exc) from exc
+        except UNAVAILABLE as exc:
+            raise unavailable(exc, "PostgreSQL session store") from exc
         except asyncpg.exceptions.UntranslatableCharacterError as exc:
             # jsonb cannot hold U+0000 inside a string; retrying will not change that.
             raise ValueError("PostgreSQL cannot store U+0000 (NUL) in session values") from exc
@@ -241,38 +224,20 @@ class PostgresStore(SessionStore):
         pool = self._pool
         if pool is None:
             raise StoreUnavailable("the PostgreSQL session store is not open")
-        connection = await pool.acquire()
-        try:
-            result = await getattr(connection, method)(sql, *args)
-        except BaseException as exc:
-            if isinstance(exc, asyncpg.exceptions.InternalClientError):
-                # Its protocol state is broken for good: the pool must open a fresh one.
-                connection.terminate()
-            self._release_later(pool, connection)
-            raise
-        await pool.release(connection)
-        return result
-
-    def _release_later(self, pool: asyncpg.Pool[asyncpg.Record], connection: Any) -> None:
-        # After a timeout or a cancellation asyncpg waits for the server to acknowledge the
-        # cancelled query before the connection can be reused. The caller must not wait for
-        # that (a frozen server never answers), so the release runs on its own, bounded by the
-        # timeout, after which asyncpg terminates the connection.
-        task = asyncio.get_running_loop().create_task(
-            pool.release(connection, timeout=self._timeout)
-        )
-        self._releasing.add(task)
-        task.add_done_callback(self._released)
-
-    def _released(self, task: asyncio.Task[None]) -> None:
-        self._releasing.discard(task)
-        if not task.cancelled():
-            task.exception()  # retrieved: a failed release has already dropped the connection
+        return await self._calls.run(pool, method, sql, *args)
 
     async def load(self, sid: str) -> SessionRecord | None:
-        """Return the live record under ``sid``, or ``None`` (also for a corrupt one)."""
-        row = await self._call("fetchrow", self._sql["load"], sid, self._clock())
-        return None if row is None else _to_record(row, sid)
+        """Return the live record under ``sid``, or ``None`` (also for a corrupt one).
+
+        Loads issued together share one query (:mod:`~sessionauth.stores.postgres_loads`).
+        """
+        return await self._loads.load(sid)
+
+    async def _load_many(self, sids: list[str]) -> list[asyncpg.Record]:
+        rows: list[asyncpg.Record] = await self._call(
+            "fetch", self._sql["load_many"], sids, self._clock()
+        )
+        return rows
 
     async def create(self, sid: str, record: SessionRecord) -> None:
         """Store ``record`` under ``sid`` (replacing only an expired record with that id)."""
@@ -362,6 +327,6 @@ class PostgresStore(SessionStore):
         try:
             async with asyncio.timeout(self._timeout):
                 await pool.close()
-        except _UNAVAILABLE:
+        except UNAVAILABLE:
             # Connections that will not close gracefully (the server is gone) are dropped.
             pool.terminate()

@@ -46,7 +46,7 @@ from redis import exceptions as rx
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
-from sessionauth.errors import ConfigurationError, StoreUnavailable
+from sessionauth.errors import ConfigurationError, StoreFull, StoreUnavailable
 from sessionauth.policy import Clock, system_clock
 from sessionauth.record import RecordUpdate, SessionRecord
 from sessionauth.stores import redis_scripts as scripts
@@ -76,6 +76,13 @@ _TRANSIENT_REPLIES = ("BUSY", "MASTERDOWN", "NOREPLICAS", "LOADING", "CLUSTERDOW
 def _is_outage(exc: Exception) -> bool:
     """Whether ``exc`` means Redis is unavailable (rather than a bug in this store)."""
     return isinstance(exc, _UNAVAILABLE) or str(exc).startswith(_TRANSIENT_REPLIES)
+
+
+def _unavailable(exc: Exception) -> StoreUnavailable:
+    """The exception an outage becomes: ``StoreFull`` when ``maxmemory`` refused a write."""
+    if isinstance(exc, rx.OutOfMemoryError):
+        return StoreFull(f"Redis session store is full: {exc!r}")
+    return StoreUnavailable(f"Redis session store unavailable: {exc!r}")
 
 
 class RedisStore(SessionStore):
@@ -191,7 +198,7 @@ class RedisStore(SessionStore):
         except (*_UNAVAILABLE, rx.ResponseError) as exc:
             if not _is_outage(exc):
                 raise
-            raise StoreUnavailable(f"Redis session store unavailable: {exc!r}") from exc
+            raise _unavailable(exc) from exc
 
     async def load(self, sid: str) -> SessionRecord | None:
         """Return the live record under ``sid``, or ``None`` (also when it fails to decode)."""
@@ -209,7 +216,7 @@ class RedisStore(SessionStore):
             except (*_UNAVAILABLE, rx.ResponseError) as exc:
                 if not _is_outage(exc):
                     raise
-                raise StoreUnavailable(f"Redis session store unavailable: {exc!r}") from exc
+                raise _unavailable(exc) from exc
         return None if blob is None else decode_record(blob, to_ms(self._clock()), sid)
 
     async def create(self, sid: str, record: SessionRecord) -> None:

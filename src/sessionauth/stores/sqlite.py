@@ -33,7 +33,13 @@ from sessionauth.policy import Clock, system_clock
 from sessionauth.record import RecordUpdate, SessionRecord, decode_json, encode_json
 from sessionauth.stores.base import DEFAULT_TIMEOUT, SessionStore
 from sessionauth.stores.binding import decode_bound_meta, encode_bound_meta
-from sessionauth.stores.sqlite_files import database_path, open_sqlite
+from sessionauth.stores.sqlite_files import (
+    BUGS,
+    DatabaseFile,
+    database_path,
+    open_sqlite,
+    unavailable,
+)
 
 __all__ = ["DEFAULT_TABLE", "SQLiteStore"]
 
@@ -46,14 +52,6 @@ _COLUMNS = "data, user_id, created, seen, issued, expires, meta"
 _PRAGMAS = ("PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL")
 
 _T = TypeVar("_T")
-
-# Errors that mean our own bug (bad SQL, bad parameters), not an unavailable backend.
-_BUGS = (
-    sqlite3.ProgrammingError,
-    sqlite3.IntegrityError,
-    sqlite3.DataError,
-    sqlite3.NotSupportedError,
-)
 
 
 def _check_options(table: str, timeout: float) -> None:
@@ -105,6 +103,7 @@ class SQLiteStore(SessionStore):
                 )
         self._db = connection
         self._path = path
+        self._file = None if path is None else DatabaseFile(path, "SQLite session store")
         self._clock = clock
         self._timeout = timeout
         # A store given a path opens (on first use) and closes its own connection.
@@ -180,6 +179,8 @@ class SQLiteStore(SessionStore):
     async def _open(self, path: str) -> aiosqlite.Connection:
         connection = await open_sqlite(path, timeout=self._timeout)
         self._db = connection
+        if self._file is not None:
+            await self._file.remember()
         try:
             await self._setup(_PRAGMAS)
         except BaseException:
@@ -225,7 +226,7 @@ class SQLiteStore(SessionStore):
         try:
             async with asyncio.timeout(self._timeout):
                 return await operation
-        except _BUGS:
+        except BUGS:
             raise
         except TimeoutError as exc:
             # Also an operation queued behind others on the connection's one thread too long.
@@ -233,7 +234,7 @@ class SQLiteStore(SessionStore):
         except sqlite3.DatabaseError as exc:
             # "database is locked" (the busy timeout ran out), I/O and disk-full errors, a file
             # that is not a database.
-            raise StoreUnavailable(f"SQLite store failed: {exc}") from exc
+            raise unavailable(exc, "SQLite session store") from exc
 
     async def load(self, sid: str) -> SessionRecord | None:
         """Return the live record under ``sid``, or ``None`` (also when it fails to decode)."""
@@ -314,8 +315,14 @@ class SQLiteStore(SessionStore):
                 return total
 
     async def ping(self) -> None:
-        """Raise ``StoreUnavailable`` unless the database answers a query."""
+        """Raise ``StoreUnavailable`` unless the database answers a query from its file.
+
+        Also when the file this store opened was deleted or replaced since (see
+        :class:`~sessionauth.stores.sqlite_files.DatabaseFile`).
+        """
         await self._fetch("SELECT 1", ())
+        if self._file is not None:
+            await self._file.check()
 
     async def aclose(self) -> None:
         """Close the connection if this store opened it; an injected one is left open."""

@@ -1,21 +1,41 @@
-"""How every SQLite database of sessionauth is named and opened: sessions, attempts and users.
+"""How every SQLite database of sessionauth is named, opened and failing: sessions, attempts, users.
 
 The session store, the login-attempt counter and the user store each keep a SQLite file. They
 parse its ``sqlite:///`` URL and open it here, the same way: directory created, autocommit, a
-busy timeout, and the opening done in a worker thread.
+busy timeout, and the opening done in a worker thread. :func:`unavailable` says which
+exception a SQLite error becomes, the same for all three.
+
+A SQLite database is a file, and a file can be deleted (or replaced) under a running server:
+the open connection goes on serving the deleted file, which no other process sees, while a
+process started afterwards creates a new, empty one. :class:`DatabaseFile` remembers which
+file (device and inode) was opened, so a store can notice that its path now names another
+file or none, and say so (``ping`` fails: ``/readyz`` answers 503).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import sqlite3
 from pathlib import Path
 
 import aiosqlite
 
-from sessionauth.errors import ConfigurationError, StoreUnavailable
+from sessionauth.errors import ConfigurationError, StoreFull, StoreUnavailable
 
-__all__ = ["database_path", "open_sqlite"]
+__all__ = ["BUGS", "DatabaseFile", "database_path", "open_sqlite", "unavailable"]
+
+logger = logging.getLogger("sessionauth.store")
+
+BUGS: tuple[type[sqlite3.Error], ...] = (
+    sqlite3.ProgrammingError,
+    sqlite3.IntegrityError,
+    sqlite3.DataError,
+    sqlite3.NotSupportedError,
+)
+"""SQLite errors that mean our own bug (bad SQL or parameters) or a violated constraint; every
+other ``sqlite3.DatabaseError`` means the database is not usable now (:func:`unavailable`)."""
 
 _URL_PREFIX = "sqlite:///"
 
@@ -72,3 +92,72 @@ async def open_sqlite(
     except (sqlite3.Error, TimeoutError) as exc:
         raise StoreUnavailable(f"cannot open the SQLite database {path!r}: {exc}") from exc
     return await aiosqlite.Connection(lambda: raw, iter_chunk_size=64)
+
+
+def unavailable(exc: sqlite3.Error, what: str) -> StoreUnavailable:
+    """Return the exception to raise for a SQLite error that is not our own bug.
+
+    Args:
+        exc: "database is locked" after the busy timeout, an I/O error, a full disk or a
+            ``max_page_count`` reached, a file that is not a database.
+        what: Names the component in the message, e.g. ``"SQLite session store"``.
+
+    Returns:
+        ``StoreFull`` for "database or disk is full" (reads still work), else
+        ``StoreUnavailable``.
+    """
+    code = getattr(exc, "sqlite_errorcode", None) or 0
+    if code & 0xFF == sqlite3.SQLITE_FULL:  # the primary code, whatever the extended one
+        return StoreFull(f"{what} is full: {exc}")
+    return StoreUnavailable(f"{what} failed: {exc}")
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    """Return ``(st_dev, st_ino)`` of the file at ``path``, or ``None`` if there is none."""
+    try:
+        found = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return found.st_dev, found.st_ino
+
+
+class DatabaseFile:
+    """The file a SQLite connection was opened on, to notice when its path stops naming it.
+
+    Args:
+        path: The database file (``:memory:`` is never checked).
+        what: Names the component in messages, e.g. ``"session store"``.
+    """
+
+    def __init__(self, path: str, what: str):
+        self.path = path
+        self.what = what
+        self._opened: tuple[int, int] | None = None
+        self._reported = False
+
+    async def remember(self) -> None:
+        """Record the file the path names now; call it right after opening the connection."""
+        if self.path != ":memory:":
+            self._opened = await asyncio.to_thread(_identity, self.path)
+
+    async def check(self) -> None:
+        """Raise unless the path still names the file opened; log the first time it does not.
+
+        Raises:
+            StoreUnavailable: If the file was deleted or replaced since it was opened.
+        """
+        if self._opened is None:
+            return
+        now = await asyncio.to_thread(_identity, self.path)
+        if now == self._opened:
+            return
+        change = "was deleted" if now is None else "was replaced by another file"
+        message = (
+            f"the SQLite database {self.path} {change} while the {self.what} had it open: this "
+            "process now serves a file that other processes do not see; restore the file, or "
+            "restart every worker on the new one"
+        )
+        if not self._reported:
+            self._reported = True
+            logger.error("%s", message)
+        raise StoreUnavailable(message)
