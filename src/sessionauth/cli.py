@@ -26,6 +26,7 @@ from sessionauth.cli_accounts import (
 )
 from sessionauth.errors import SessionAuthError
 from sessionauth.origins import validate_origins
+from sessionauth.server.redis_eviction import enforce_no_eviction, eviction_findings
 from sessionauth.server.settings import Settings, enforce, findings, load_keyring, new_secret
 from sessionauth.stores import open_store
 
@@ -65,7 +66,6 @@ def serve(
         fail(str(exc))
     if workers > 1 and settings.session_store_url.lower().startswith("memory:"):
         fail("memory:// sessions are not shared between workers: use --workers 1 or a real store")
-    proxies = list(settings.trusted_proxies)
     uvicorn.run(
         "sessionauth.server.app:create_app",
         factory=True,
@@ -74,9 +74,9 @@ def serve(
         workers=workers,
         loop="uvloop",
         http="httptools",
-        # Proxy headers count only from configured proxies (uvicorn trusts 127.0.0.1 by default).
-        proxy_headers=bool(proxies),
-        forwarded_allow_ips=proxies or None,
+        # The app resolves proxy headers itself, from SESSIONAUTH_TRUSTED_PROXIES only (see
+        # TrustedProxyMiddleware); uvicorn's handling would apply them a second time.
+        proxy_headers=False,
         server_header=False,
         access_log=access_log,
         log_config=_log_config(settings.log_format),
@@ -90,6 +90,10 @@ async def _preflight(settings: Settings) -> None:
     validate_origins(settings.allowed_origins)
     await open_store(settings.session_store_url).aclose()
     await open_counter(settings.session_store_url).aclose()
+    # Only the refusal here: each worker's start-up logs the warnings itself.
+    enforce_no_eviction(
+        await eviction_findings(settings.session_store_url), production=settings.production
+    )
     users = await open_user_store(settings.database_url)
     await users.aclose()
 
@@ -113,8 +117,15 @@ def check() -> None:
     """Print every unsafe setting with its fix; exit 1 if there is any."""
     settings = settings_or_exit()
     found = findings(settings) + role_findings(settings)
+    try:
+        eviction = asyncio.run(eviction_findings(settings.session_store_url))
+    except SessionAuthError as exc:
+        fail(str(exc))
+    found += eviction.problems
     for item in found:
         typer.echo(f"- {item}")
+    for item in eviction.warnings:
+        typer.echo(f"- warning: {item}")
     if found:
         raise typer.Exit(1)
     typer.echo("no findings")

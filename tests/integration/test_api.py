@@ -99,7 +99,11 @@ async def test_login_answers_the_user_and_sets_a_new_session_cookie(server: Serv
     user = await server.add_user("alice@example.com")
     response = await login(server.client(), "Alice@Example.com")
     assert response.status_code == 200
-    assert response.json() == {
+    body = response.json()
+    token = body.pop("csrfToken")  # the session's, fresh: see test_presession.py
+    assert isinstance(token, str)
+    assert len(token) == 86
+    assert body == {
         "success": True,
         "user": {"id": user.id, "email": "alice@example.com", "role": "user"},
     }

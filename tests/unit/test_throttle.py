@@ -515,10 +515,10 @@ def test_ipv6_peers_and_cidr_trust() -> None:
 
 
 def test_missing_or_non_ip_peer() -> None:
-    """No peer gives "unknown"; a peer that is not an IP is returned as is, never trusted."""
+    """No peer, or a peer that is not an IP, gives "unknown": never a key of its own choosing."""
     assert client_address(scope(None, ("x-forwarded-for", "1.2.3.4")), PROXIES) == "unknown"
     assert client_address(scope("testclient", ("x-forwarded-for", "1.2.3.4")), PROXIES) == (
-        "testclient"
+        "unknown"
     )
 
 

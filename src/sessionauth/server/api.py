@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, Response
 
 from sessionauth.auth.guards import require_auth, require_role, session_of
 from sessionauth.auth.user_ids import parse_user_id
+from sessionauth.csrf import csrf_token
 from sessionauth.errors import StoreUnavailable, UserNotFound
 from sessionauth.server import schemas as s
 from sessionauth.server.handlers import outage_log
@@ -69,10 +70,12 @@ async def login(body: s.LoginBody, request: Request) -> s.LoginResult:
     auth = authenticator(request)
     address = client_address(request)
     user = await auth.authenticate(body.email, body.password, address=address)
-    await auth.login(
-        session_of(request), user, address=address, user_agent=request.headers.get("user-agent")
-    )
-    return s.LoginResult(user=s.UserSummary.of(user))
+    session = session_of(request)
+    await auth.login(session, user, address=address, user_agent=request.headers.get("user-agent"))
+    # Login regenerated the session, so tokens fetched before it no longer verify: hand out one
+    # for the new session at once.
+    token = csrf_token(session, request.app.state.keyring)
+    return s.LoginResult(user=s.UserSummary.of(user), csrfToken=token)
 
 
 @router.post("/logout", responses=_errors(401, 403))
