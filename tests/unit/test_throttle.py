@@ -180,8 +180,8 @@ async def test_release_gives_back_both_places(counter: MemoryCounter, clock: Fak
     """An attempt that judged no password leaves neither count changed."""
     throttle = LoginThrottle(counter, clock=clock)
     await throttle.release(await throttle.reserve("bob@example.com", "192.0.2.1"))
-    assert await counter.count(account_key("bob@example.com")) == (0, clock() + WINDOW)
-    assert await counter.count("ip:192.0.2.1") == (0, clock() + WINDOW)
+    assert (await counter.count(account_key("bob@example.com")))[0] == 0
+    assert (await counter.count("ip:192.0.2.1"))[0] == 0
 
 
 async def test_address_limit_spans_accounts(throttle: LoginThrottle) -> None:

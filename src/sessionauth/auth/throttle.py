@@ -92,7 +92,8 @@ class AttemptCounter(abc.ABC):
         """Give back one attempt taken in ``key``'s window ending at ``reset_at``.
 
         Nothing happens once that window is over or the key was reset: a later window's
-        attempts are never given back, and a count never goes below zero.
+        attempts are never given back, and a count never goes below zero. A key given back
+        to zero may be forgotten altogether (its next attempt starts a new window).
 
         Raises:
             StoreUnavailable: If the backend failed or did not answer in time.
@@ -161,8 +162,10 @@ class MemoryCounter(AttemptCounter):
     async def release(self, key: str, reset_at: float) -> None:
         """Give back one attempt of the window ending at ``reset_at``, if it is still current."""
         count, current = self._entries.get(key, (0, reset_at))
-        if current == reset_at and count > 0:
+        if current == reset_at and count > 1:
             self._entries[key] = (count - 1, reset_at)
+        elif current == reset_at:
+            self._entries.pop(key, None)
 
     async def count(self, key: str) -> tuple[int, float]:
         """Return ``(count, reset_at)``, or ``(0, now)`` once the window is over."""

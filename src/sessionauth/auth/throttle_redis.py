@@ -50,10 +50,14 @@ return {1, 1, ARGV[2]}
 """
 
 # KEYS[1]: the counter; ARGV[1]: the reset_at of the window the attempt was taken in, as
-# reserve stored it. Another window's count (or a reset key) is left alone.
+# reserve stored it. Another window's count (or a reset key) is left alone; a count back at
+# zero is deleted, so a successful login leaves no key behind (anonymous traffic writes none).
 _RELEASE_SCRIPT = """
 if redis.call('HGET', KEYS[1], 'reset_at') == ARGV[1] then
-  if tonumber(redis.call('HGET', KEYS[1], 'count') or '0') > 0 then
+  local count = tonumber(redis.call('HGET', KEYS[1], 'count') or '0')
+  if count <= 1 then
+    redis.call('DEL', KEYS[1])
+  else
     redis.call('HINCRBY', KEYS[1], 'count', -1)
   end
 end
