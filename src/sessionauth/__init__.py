@@ -6,12 +6,14 @@ Redis, PostgreSQL, or memory for tests). See the README for a tour.
 
 from sessionauth.config import CookieConfig
 from sessionauth.errors import (
+    AdminLockout,
     AuthenticationError,
     ConfigurationError,
     CSRFError,
     DuplicateUser,
     InvalidCredentials,
     InvalidEmail,
+    InvalidRole,
     NotAuthenticated,
     PasswordPolicyError,
     PermissionDenied,
@@ -32,6 +34,7 @@ from sessionauth.stores import MemoryStore, SessionStore, open_store
 from sessionauth.tokens import Keyring
 
 __all__ = [
+    "AdminLockout",
     "AuthenticationError",
     "CSRFError",
     "ConfigurationError",
@@ -39,6 +42,7 @@ __all__ = [
     "DuplicateUser",
     "InvalidCredentials",
     "InvalidEmail",
+    "InvalidRole",
     "Keyring",
     "MemoryStore",
     "NotAuthenticated",

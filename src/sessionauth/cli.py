@@ -18,9 +18,17 @@ from sessionauth import __version__
 from sessionauth.auth.flows import Authenticator
 from sessionauth.auth.throttle import open_counter
 from sessionauth.auth.users import open_user_store
-from sessionauth.cli_accounts import fail, run, sessions_app, settings_or_exit, users_app
+from sessionauth.cli_accounts import (
+    fail,
+    role_findings,
+    run,
+    sessions_app,
+    settings_or_exit,
+    users_app,
+)
 from sessionauth.errors import SessionAuthError
 from sessionauth.origins import validate_origins
+from sessionauth.server.redis_eviction import enforce_no_eviction, eviction_findings
 from sessionauth.server.settings import Settings, enforce, findings, load_keyring, new_secret
 from sessionauth.stores import open_store
 
@@ -85,14 +93,14 @@ def serve(
     from sessionauth.server.serving import DRAINING_PROTOCOL, listen, serve_on
 
     settings = settings_or_exit()
-    if workers > 1 and settings.session_store_url.lower().startswith("memory:"):
-        fail("memory:// sessions are not shared between workers: use --workers 1 or a real store")
     try:
         # Check here, once, so a bad configuration is one clear message, not a traceback per
         # worker; this also makes development's secret and the users table before workers race.
         asyncio.run(_preflight(settings))
     except SessionAuthError as exc:
         fail(str(exc))
+    if workers > 1 and settings.session_store_url.lower().startswith("memory:"):
+        fail("memory:// sessions are not shared between workers: use --workers 1 or a real store")
     # Bind before the application starts: a taken port must fail the start before the first
     # start's one-time admin password is printed (by the start-up), or that password is lost.
     try:
@@ -101,16 +109,15 @@ def serve(
         fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
     shown = f"[{host}]" if ":" in host else host
     typer.echo(f"sessionauth: listening on http://{shown}:{port}", err=True)
-    proxies = list(settings.trusted_proxies)
     config = uvicorn.Config(
         "sessionauth.server.app:create_app",
         factory=True,
         workers=workers,
         loop="uvloop",
         http=DRAINING_PROTOCOL,
-        # Proxy headers count only from configured proxies (uvicorn trusts 127.0.0.1 by default).
-        proxy_headers=bool(proxies),
-        forwarded_allow_ips=proxies or None,
+        # The app resolves proxy headers itself, from SESSIONAUTH_TRUSTED_PROXIES only (see
+        # TrustedProxyMiddleware); uvicorn's handling would apply them a second time.
+        proxy_headers=False,
         server_header=False,
         access_log=access_log,
         log_config=_log_config(settings.log_format),
@@ -126,6 +133,10 @@ async def _preflight(settings: Settings) -> None:
     validate_origins(settings.allowed_origins)
     await open_store(settings.session_store_url).aclose()
     await open_counter(settings.session_store_url).aclose()
+    # Only the refusal here: each worker's start-up logs the warnings itself.
+    enforce_no_eviction(
+        await eviction_findings(settings.session_store_url), production=settings.production
+    )
     users = await open_user_store(settings.database_url)
     await users.aclose()
 
@@ -170,9 +181,16 @@ def check() -> None:
     Exits 1 if there is any.
     """
     settings = settings_or_exit()
-    found = findings(settings) + asyncio.run(_unreachable(settings))
+    found = findings(settings) + role_findings(settings) + asyncio.run(_unreachable(settings))
+    try:
+        eviction = asyncio.run(eviction_findings(settings.session_store_url))
+    except SessionAuthError as exc:
+        fail(str(exc))
+    found += eviction.problems
     for item in found:
         typer.echo(f"- {item}")
+    for item in eviction.warnings:
+        typer.echo(f"- warning: {item}")
     if found:
         raise typer.Exit(1)
     typer.echo("no findings")

@@ -12,10 +12,10 @@ import asyncio
 import contextlib
 import datetime as dt
 import getpass
-import re
 import sys
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Annotated, NoReturn, TypeVar
 
 import typer
@@ -23,14 +23,14 @@ import typer
 from sessionauth.auth.flows import Authenticator
 from sessionauth.auth.passwords import PasswordHasher
 from sessionauth.auth.users import User, open_user_store
-from sessionauth.errors import ConfigurationError, SessionAuthError
+from sessionauth.errors import ConfigurationError, SessionAuthError, StoreUnavailable
 from sessionauth.server.settings import Settings, load_settings
 from sessionauth.stores import open_store
+from sessionauth.stores.sqlite_files import database_path
 
-__all__ = ["fail", "run", "sessions_app", "settings_or_exit", "users_app"]
+__all__ = ["fail", "role_findings", "run", "sessions_app", "settings_or_exit", "users_app"]
 
 _T = TypeVar("_T")
-_ROLE = re.compile(r"[a-z][a-z0-9_-]{0,63}")
 
 users_app = typer.Typer(help="Manage user accounts.", no_args_is_help=True)
 sessions_app = typer.Typer(help="List and revoke sessions.", no_args_is_help=True)
@@ -39,6 +39,12 @@ Email = Annotated[str, typer.Argument(help="The account's email address.")]
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 PasswordStdin = Annotated[
     bool, typer.Option("--password-stdin", help="Read the password from the first stdin line.")
+]
+Force = Annotated[
+    bool,
+    typer.Option(
+        "--force", help="Allow demoting, disabling or deleting the last enabled administrator."
+    ),
 ]
 
 
@@ -54,12 +60,6 @@ def settings_or_exit() -> Settings:
         return load_settings()
     except ConfigurationError as exc:
         fail(str(exc))
-
-
-def _role(value: str) -> str:
-    if not _ROLE.fullmatch(value):
-        raise typer.BadParameter("a role is lower-case letters, digits, '-' or '_' (max 64)")
-    return value
 
 
 def _password(from_stdin: bool) -> str:
@@ -87,7 +87,13 @@ async def _authenticator(settings: Settings) -> AsyncIterator[Authenticator]:
         stack.push_async_callback(store.aclose)
         users = await open_user_store(settings.database_url)
         stack.push_async_callback(users.aclose)
-        yield Authenticator(users=users, sessions=store, hasher=PasswordHasher(), throttle=None)
+        yield Authenticator(
+            users=users,
+            sessions=store,
+            hasher=PasswordHasher(),
+            throttle=None,
+            roles=settings.roles,
+        )
 
 
 def run(work: Callable[[Authenticator], Awaitable[_T]]) -> _T:
@@ -111,20 +117,46 @@ async def _user(auth: Authenticator, email: str) -> User:
     return user
 
 
+def role_findings(settings: Settings) -> list[str]:
+    """Accounts whose role is outside ``SESSIONAUTH_ROLES``, as ``sessionauth check`` findings.
+
+    A SQLite database that does not exist yet has no accounts (and is not created here); one
+    that cannot be read is a finding of its own.
+    """
+    url = settings.database_url
+    if url.lower().startswith("sqlite") and not Path(database_path(url)).exists():
+        return []
+
+    async def strays() -> list[User]:
+        async with await open_user_store(url) as users:
+            return [user for user in await users.list() if user.role not in settings.roles]
+
+    try:
+        found = asyncio.run(strays())
+    except StoreUnavailable as exc:
+        return [f"the users database could not be read to check roles: {exc}"]
+    allowed = ", ".join(settings.roles)
+    return [
+        f"user {user.email} has the role {user.role!r}, which is not in SESSIONAUTH_ROLES "
+        f"({allowed}): add it there or run `sessionauth users set-role {user.email} ROLE`"
+        for user in found
+    ]
+
+
 # -- users ----------------------------------------------------------------------------------
 
 
 @users_app.command("create")
 def users_create(
     email: Email,
-    role: Annotated[str, typer.Option(callback=_role, help="The role.")] = "user",
+    role: Annotated[str, typer.Option(help="The role, one of SESSIONAUTH_ROLES.")] = "user",
     password_stdin: PasswordStdin = False,
 ) -> None:
     """Create an account."""
     password = _password(password_stdin)
 
     async def create(auth: Authenticator) -> User:
-        return await auth.users.create(email, await auth.hasher.hash(password), role=role)
+        return await auth.create_user(email, password, role=role)
 
     user = run(create)
     typer.echo(f"created user {user.id} {user.email} ({user.role})")
@@ -146,11 +178,15 @@ def users_list() -> None:
 
 
 @users_app.command("set-role")
-def users_set_role(email: Email, role: Annotated[str, typer.Argument(callback=_role)]) -> None:
+def users_set_role(
+    email: Email,
+    role: Annotated[str, typer.Argument(help="The role, one of SESSIONAUTH_ROLES.")],
+    force: Force = False,
+) -> None:
     """Change a role; the user's live sessions carry it at once."""
 
     async def change(auth: Authenticator) -> None:
-        await auth.set_role((await _user(auth, email)).id, role)
+        await auth.set_role((await _user(auth, email)).id, role, force=force)
 
     run(change)
     typer.echo(f"{email} is now {role}")
@@ -168,19 +204,19 @@ def users_set_password(email: Email, password_stdin: PasswordStdin = False) -> N
     typer.echo(f"password changed for {email}; {revoked} sessions revoked")
 
 
-def _set_disabled(email: str, disabled: bool) -> None:
+def _set_disabled(email: str, disabled: bool, *, force: bool = False) -> None:
     async def change(auth: Authenticator) -> None:
-        await auth.set_disabled((await _user(auth, email)).id, disabled)
+        await auth.set_disabled((await _user(auth, email)).id, disabled, force=force)
 
     run(change)
 
 
 @users_app.command("disable")
-def users_disable(email: Email, yes: Yes = False) -> None:
+def users_disable(email: Email, yes: Yes = False, force: Force = False) -> None:
     """Disable an account and revoke its sessions."""
     if not yes:
         typer.confirm(f"Disable {email} and sign them out everywhere?", abort=True)
-    _set_disabled(email, True)
+    _set_disabled(email, True, force=force)
     typer.echo(f"{email} is disabled and signed out everywhere")
 
 
@@ -192,13 +228,13 @@ def users_enable(email: Email) -> None:
 
 
 @users_app.command("delete")
-def users_delete(email: Email, yes: Yes = False) -> None:
+def users_delete(email: Email, yes: Yes = False, force: Force = False) -> None:
     """Delete an account and revoke its sessions."""
     if not yes:
         typer.confirm(f"Delete {email} and sign them out everywhere?", abort=True)
 
     async def delete(auth: Authenticator) -> int:
-        return await auth.delete_user((await _user(auth, email)).id)
+        return await auth.delete_user((await _user(auth, email)).id, force=force)
 
     revoked = run(delete)
     typer.echo(f"deleted {email}; {revoked} sessions revoked")

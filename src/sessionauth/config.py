@@ -35,8 +35,11 @@ class CookieConfig:
         domain: Cookie domain; ``None`` (default) keeps the cookie host-only.
         persistent: Give the cookie a ``Max-Age`` reaching the session's absolute deadline, so
             it survives browser restarts; ``False`` makes it a browser-session cookie.
+        presession_name: The pre-session cookie's name (see :mod:`sessionauth.presession`);
+            defaults to ``__Host-csrf`` when ``secure`` and ``csrf`` otherwise. It is always
+            host-only on ``/``, with the session cookie's ``Secure`` and ``SameSite``.
 
-    The cookie is always ``HttpOnly``: scripts never need the session token.
+    The cookies are always ``HttpOnly``: scripts never need the session token.
     """
 
     secure: bool = True
@@ -45,12 +48,20 @@ class CookieConfig:
     path: str = "/"
     domain: str | None = None
     persistent: bool = True
+    presession_name: str = field(default="")
 
     def __post_init__(self) -> None:
         if not self.name:
             object.__setattr__(self, "name", "__Host-session" if self.secure else "session")
-        if not set(self.name) <= _TOKEN_CHARS:
-            raise ConfigurationError(f"invalid cookie name {self.name!r}")
+        if not self.presession_name:
+            object.__setattr__(self, "presession_name", "__Host-csrf" if self.secure else "csrf")
+        for name in (self.name, self.presession_name):
+            if not set(name) <= _TOKEN_CHARS:
+                raise ConfigurationError(f"invalid cookie name {name!r}")
+        if self.presession_name == self.name:
+            raise ConfigurationError("the pre-session cookie needs a name of its own")
+        if self.presession_name.startswith(("__Host-", "__Secure-")) and not self.secure:
+            raise ConfigurationError("a __Host- or __Secure- cookie must be secure")
         if self.same_site not in ("lax", "strict", "none"):
             raise ConfigurationError("same_site must be 'lax', 'strict' or 'none'")
         if self.same_site == "none" and not self.secure:
@@ -75,6 +86,13 @@ class CookieConfig:
         parts = [f"Path={self.path}"]
         if self.domain:
             parts.append(f"Domain={self.domain}")
+        return self._flags(parts)
+
+    def presession_attributes(self) -> str:
+        """Return the pre-session cookie's attributes: host-only on ``/``, the session's flags."""
+        return self._flags(["Path=/"])
+
+    def _flags(self, parts: list[str]) -> str:
         parts.append("HttpOnly")
         if self.secure:
             parts.append("Secure")

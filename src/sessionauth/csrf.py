@@ -3,14 +3,18 @@
 Every request with an unsafe method (anything but GET, HEAD, OPTIONS and TRACE) must first pass
 the origin layer (:func:`sessionauth.origins.check_origin`: Fetch Metadata, ``Origin``,
 ``Referer``), which needs no session and so also protects the login form. A request that
-carries a stored session must then present a token, in the ``CSRF-Token`` or ``X-CSRF-Token``
-header or the ``csrf_token`` field of a urlencoded or multipart form. Never from the query string
+carries a stored session or a pre-session cookie (:mod:`sessionauth.presession`) must then
+present a token, in the ``CSRF-Token`` or ``X-CSRF-Token`` header or the ``csrf_token`` field of
+a urlencoded or multipart form. Never from the query string
 (it leaks into logs and Referers) nor a cookie (the browser attaches cookies to forged requests
 too, which is the whole attack).
 
 Tokens need no storage. The secret is ``HMAC(csrf subkey, session token)``
 (:meth:`Session.bound_secret`): it dies with the session, changes when login regenerates the
-token, and means nothing in another session. Each :func:`csrf_token` call hides it under a fresh
+token, and means nothing in another session. A client with no session (and about to store
+none) gets a token bound to its pre-session cookie instead, so asking for a token stores
+nothing; an anonymous session that starts storing values still accepts it while the cookie
+lives. Each :func:`csrf_token` call hides it under a fresh
 random mask (BREACH: a secret repeated byte for byte in compressed HTTPS responses can be
 recovered; a masked token never repeats). Tokens minted under older keys keep verifying while
 the keyring rotates.
@@ -94,10 +98,13 @@ def _xor(a: bytes, b: bytes) -> bytes:
 def csrf_token(session: Session, keyring: Keyring) -> str:
     """Return a freshly masked CSRF token for ``session``; hand one out with every page.
 
-    A new session asking for a token is kept (stored and given a cookie), since the browser
-    will come back with a token bound to it.
+    A session that is stored, or will be (it holds values or a user), gets a token bound to its
+    token. Any other gets one bound to its pre-session cookie, set with the response: asking
+    for a token stores nothing.
     """
-    secret = session.bound_secret(keyring.subkeys(PURPOSE)[0])
+    key = keyring.subkeys(PURPOSE)[0]
+    stored = session.will_be_stored
+    secret = session.bound_secret(key) if stored else session.presession_secret(key)
     mask = secrets.token_bytes(SECRET_BYTES)
     return base64.urlsafe_b64encode(mask + _xor(mask, secret)).rstrip(b"=").decode("ascii")
 
@@ -119,16 +126,22 @@ def _decode(token: str) -> bytes | None:
 def verify_csrf_token(session: Session, keyring: Keyring, token: str) -> bool:
     """Return whether ``token`` was issued for ``session`` under any key of ``keyring``.
 
-    A new session that has handed out no token verifies nothing, and checking does not make it
-    stored: a forged token must not mint a session.
+    A stored session's own tokens verify; so do tokens bound to the request's valid
+    pre-session cookie while the session has no user (a login makes the session's tokens the
+    only ones). Checking never stores anything: a forged token must not mint a session.
     """
     raw = _decode(token)
-    if raw is None or (session.is_new and not session.keep_when_empty):
+    if raw is None:
         return False
     candidate = _xor(raw[:SECRET_BYTES], raw[SECRET_BYTES:])
+    presession = session.presession
     matched = False
     for key in keyring.subkeys(PURPOSE):
-        matched |= hmac.compare_digest(candidate, session.bound_secret(key))
+        if not session.is_new or session.keep_when_empty:
+            matched |= hmac.compare_digest(candidate, session.bound_secret(key))
+        if presession is not None and session.user_id is None:
+            pre = presession.secret(key, mint=False)
+            matched |= pre is not None and hmac.compare_digest(candidate, pre)
     return matched
 
 
@@ -212,9 +225,12 @@ class CSRFMiddleware:
             check_origin(scope, self.trusted_origins)
             if self.require_json is not None and self.require_json(scope) and not _is_json(scope):
                 raise _Abort(415)  # noqa: TRY301 - one exit path for every early answer
-            # Without a stored session there is nothing to ride on but a login, which the
-            # origin layer covers; demanding a token there would only break the login form.
-            if not session.is_new:
+            # Without a stored session or a pre-session cookie there is nothing to ride on but
+            # a login, which the origin layer covers (a cookieless POST /login keeps working).
+            # Once either exists the token is required: a valid cookie cannot be presented
+            # without it, and a forged or expired one does not lift the requirement.
+            presession = session.presession
+            if not session.is_new or (presession is not None and presession.cookie_sent):
                 receive = await self._check_token(scope, receive, session)
         except CSRFError as exc:
             _log(scope, exc.reason)

@@ -21,18 +21,23 @@ HTTP status codes. Catch the most specific class you can handle::
     └── UserError
         ├── InvalidEmail            a string that cannot be a usable email address: HTTP 400
         ├── UserNotFound            no such user: HTTP 404
-        └── DuplicateUser           the email is taken: HTTP 409
+        ├── DuplicateUser           the email is taken: HTTP 409
+        ├── AdminLockout            the change would leave no enabled administrator, or an
+        │                           administrator would demote, disable or delete itself: 409
+        └── InvalidRole             a role outside the configured set: HTTP 400
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "AdminLockout",
     "AuthenticationError",
     "CSRFError",
     "ConfigurationError",
     "DuplicateUser",
     "InvalidCredentials",
     "InvalidEmail",
+    "InvalidRole",
     "NotAuthenticated",
     "PasswordPolicyError",
     "PermissionDenied",
@@ -142,3 +147,15 @@ class UserNotFound(UserError, LookupError):
 
 class DuplicateUser(UserError):
     """A user with that (normalised) email already exists."""
+
+
+class AdminLockout(UserError):
+    """A change that would lock the administrators out, refused.
+
+    Either it would leave no enabled administrator (demoting, disabling or deleting the last
+    one), or an administrator asked it of their own account through the API.
+    """
+
+
+class InvalidRole(UserError, ValueError):
+    """A role outside the configured set of roles."""

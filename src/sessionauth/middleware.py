@@ -6,13 +6,16 @@ Per HTTP request:
    and costs no store call (the MAC is checked first, see :mod:`sessionauth.tokens`).
 2. Otherwise load the record in one store round trip; an expired or missing record means no
    session, and the stale cookie is cleared.
-3. Put a :class:`~sessionauth.session.Session` on ``scope["session"]`` and run the application.
+3. Put a :class:`~sessionauth.session.Session` on ``scope["session"]``, with the request's
+   pre-session cookie read (:mod:`sessionauth.presession`), and run the application.
 4. When the response starts, run at most the operations the request needs: delete (destroyed),
    create (new with values, or regenerated), write only the changed keys, or a throttled touch.
-   Nothing is written on a 5xx. A store failure at either end answers 503 with ``Retry-After``:
-   the request fails closed, never as a 500, a hang, or an anonymous pass. The one exception is
-   a touch refused by a full store (``StoreFull``): the idle deadline can wait, so the response
-   is served and the skip reported to ``on_touch_skipped``.
+   Nothing is written on a 5xx, and nothing at all for a client that only asked for a CSRF
+   token: that sets the pre-session cookie instead, which a login clears. A store failure at
+   either end answers 503 with ``Retry-After``: the request fails closed, never as a 500, a
+   hang, or an anonymous pass. The one exception is a touch refused by a full store
+   (``StoreFull``): the idle deadline can wait, so the response is served and the skip
+   reported to ``on_touch_skipped``.
 
 Websocket and lifespan scopes pass through untouched.
 """
@@ -30,6 +33,7 @@ from sessionauth.config import CookieConfig
 from sessionauth.errors import StoreFull, StoreUnavailable
 from sessionauth.outages import OutageLog
 from sessionauth.policy import Clock, TimeoutPolicy, system_clock
+from sessionauth.presession import MAX_AGE, PreSession, sign_nonce, unsign_nonce
 from sessionauth.record import RecordUpdate, SessionRecord
 from sessionauth.session import Session
 from sessionauth.stores.base import SessionStore
@@ -139,13 +143,19 @@ class SessionMiddleware:
             b"set-cookie",
             f"{self.cookie.name}=; {_CLEARED}; {self._attributes}".encode("latin-1"),
         )
+        self._presession_name = self.cookie.presession_name.encode("latin-1")
+        self._presession_attributes = self.cookie.presession_attributes()
+        self._clear_presession = (
+            b"set-cookie",
+            f"{self.cookie.presession_name}=; {_CLEARED}; {self._presession_attributes}".encode(),
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one ASGI connection; only ``http`` scopes get a session."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        value = self._cookie_value(scope)
+        value, presession_sent = self._cookie_value(scope)
         session: Session | None = None
         if value is not None:
             token = self.keyring.unsign(value)
@@ -159,21 +169,50 @@ class SessionMiddleware:
         stale_cookie = value is not None and session is None
         if session is None:
             session = Session()
+        if presession_sent:
+            presession = self._presession_value(scope)
+            if presession is not None:
+                nonce = unsign_nonce(self.keyring, presession, self.clock())
+                session.presession = PreSession(nonce=nonce, cookie_sent=True)
         scope["session"] = session
         await self.app(scope, receive, _Committer(self, scope, send, session, stale_cookie))
 
-    def _cookie_value(self, scope: Scope) -> str | None:
+    def _cookie_value(self, scope: Scope) -> tuple[str | None, bool]:
+        """Return the session cookie's value, and whether the pre-session cookie may be there.
+
+        One pass over the headers for both: most requests carry no pre-session cookie, and
+        should not pay for a second look.
+        """
         name = self.cookie.name
         found: str | None = None
+        presession = False
         for key, raw in scope["headers"]:
             if key == b"cookie":
+                presession = presession or self._presession_name in raw
                 value = find_cookie(raw.decode("latin-1"), name)
                 if value is not None:
                     if found is not None:  # the same name in two Cookie headers
-                        return ""
+                        return "", presession
                     found = value
         if found is not None and len(found) not in COOKIE_VALUE_LENGTHS:
-            return ""  # present but malformed: no session, and clear it
+            return "", presession  # present but malformed: no session, and clear it
+        return found, presession
+
+    def _presession_value(self, scope: Scope) -> str | None:
+        """Return the pre-session cookie's value; ``""`` when sent twice (it then verifies nothing).
+
+        Present in any form, the cookie makes a token necessary: a duplicate must not turn a
+        client back into a cookieless one. Headers that do not name it are not even decoded.
+        """
+        name, found = self._presession_name, None
+        for key, raw in scope["headers"]:
+            if key == b"cookie" and name in raw:
+                for part in raw.split(b";"):
+                    cookie, sep, value = part.partition(b"=")
+                    if sep and cookie.strip() == name:
+                        if found is not None:
+                            return ""
+                        found = value.strip().decode("latin-1")
         return found
 
     async def _load(self, token: str) -> Session | None:
@@ -230,6 +269,18 @@ class SessionMiddleware:
                 f"{self.cookie.name}={value}; Max-Age={max_age}; {self._attributes}".encode(),
             )
         return (b"set-cookie", f"{self.cookie.name}={value}; {self._attributes}".encode())
+
+    def presession_headers(
+        self, presession: PreSession, session: Session
+    ) -> list[tuple[bytes, bytes]]:
+        """Set a pre-session cookie minted by this request, or clear one a login superseded."""
+        if presession.minted and presession.nonce is not None:
+            value = sign_nonce(self.keyring, presession.nonce, self.clock())
+            cookie = f"{self.cookie.presession_name}={value}; Max-Age={MAX_AGE}; "
+            return [(b"set-cookie", (cookie + self._presession_attributes).encode())]
+        if presession.cookie_sent and session.user_id is not None:
+            return [self._clear_presession]
+        return []
 
     async def commit(self, session: Session, stale_cookie: bool) -> list[tuple[bytes, bytes]]:
         """Persist what the request did to ``session``; return the headers to add.
@@ -327,6 +378,8 @@ class _Committer:
                 self._replaced = True
                 await self._middleware._send_unavailable(self._scope, self._send, exc)
                 return
+            if session.presession is not None:
+                added += self._middleware.presession_headers(session.presession, session)
         if added or session.accessed or session.handle is not None:
             message["headers"] = _private_headers(list(message.get("headers", ())), added)
         await self._send(message)

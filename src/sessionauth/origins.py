@@ -14,7 +14,11 @@ frames, ``data:`` URLs, some redirects) matches nothing, because anyone can prod
 The origin layer (:func:`check_origin`) runs on every unsafe request, session or not, so it also
 guards the login form against login CSRF:
 
-* ``Sec-Fetch-Site: cross-site`` is refused outright.
+* An ``Origin`` that is exactly a trusted origin passes, whatever ``Sec-Fetch-Site`` says:
+  trusting it is the operator's explicit decision, and the same list already grants it CORS, so
+  refusing its request after a successful preflight would only break it (a front end on
+  another site says ``cross-site``, one on a sibling subdomain ``same-site``).
+* Otherwise ``Sec-Fetch-Site: cross-site`` is refused outright.
 * Otherwise ``Origin``, or failing that ``Referer``, must name this site (the request's scheme
   and ``Host``) or a trusted origin. When the browser says ``same-site`` (a sibling subdomain)
   only a trusted origin passes: subdomains are often less guarded, and a taken-over one must not
@@ -107,8 +111,9 @@ def request_origin(scope: Scope) -> str | None:
     """Return this site's origin as the request addressed it: its scheme and ``Host`` header.
 
     A browser always sets ``Host`` to the server it talks to, so a page cannot forge it. Behind
-    a TLS-terminating proxy the scheme is right only if the server trusts the proxy's headers
-    (``uvicorn --proxy-headers``); otherwise list the public origin in the trusted origins.
+    a TLS-terminating proxy the scheme is right only if the proxy's headers are trusted
+    (:class:`~sessionauth.auth.client_address.TrustedProxyMiddleware`); otherwise list the
+    public origin in the trusted origins.
     """
     host = single_header(scope, b"host", repeated="")  # two Host headers: trust neither
     if host is None:
@@ -176,14 +181,16 @@ def check_origin(scope: Scope, trusted_origins: frozenset[str]) -> None:
     Raises:
         CSRFError: With the named reason the request is refused.
     """
+    # ``null`` and anything unparsable normalise to None, which is never allowed.
+    origin = single_header(scope, b"origin", repeated="null")
+    if origin is not None and normalize_origin(origin) in trusted_origins:
+        return
     site = single_header(scope, b"sec-fetch-site", repeated="cross-site")
     if site == "cross-site":
         raise CSRFError(REASON_CROSS_SITE)
     # A same-site request comes from a sibling origin, never this one: only a trusted one passes.
     own = None if site == "same-site" else request_origin(scope)
     allowed = trusted_origins if own is None else trusted_origins | {own}
-    # ``null`` and anything unparsable normalise to None, which is never allowed.
-    origin = single_header(scope, b"origin", repeated="null")
     if origin is not None:
         if normalize_origin(origin) not in allowed:
             raise CSRFError(REASON_BAD_ORIGIN)

@@ -16,6 +16,7 @@ import hmac
 from collections.abc import Iterator, MutableMapping
 from typing import Any
 
+from sessionauth.presession import PreSession
 from sessionauth.tokens import new_token
 
 __all__ = ["Session"]
@@ -45,6 +46,7 @@ class Session(MutableMapping[str, Any]):
         "_handle",
         "_keep_empty",
         "_meta",
+        "_presession",
         "_regenerate",
         "_restart",
         "_token",
@@ -81,6 +83,7 @@ class Session(MutableMapping[str, Any]):
         self._destroyed = False
         self._keep_empty = False
         self._restart = False
+        self._presession: PreSession | None = None
 
     # -- mapping ---------------------------------------------------------------------------
 
@@ -234,6 +237,42 @@ class Session(MutableMapping[str, Any]):
         self._accessed = True
         self._keep_empty = True
         return hmac.new(key, self.token.encode("ascii"), hashlib.sha256).digest()
+
+    @property
+    def presession(self) -> PreSession | None:
+        """The request's pre-session (see :mod:`sessionauth.presession`), if it has one.
+
+        The middleware sets it when the request carries the cookie; :meth:`presession_secret`
+        makes one when a token is handed out without a session. ``None`` otherwise (most
+        requests), which costs nothing on the hot path.
+        """
+        return self._presession
+
+    @presession.setter
+    def presession(self, value: PreSession | None) -> None:
+        self._presession = value
+
+    @property
+    def will_be_stored(self) -> bool:
+        """Whether the session is stored, or will be when the response starts.
+
+        False for an anonymous visitor who wrote nothing: what it is handed (a CSRF token) must
+        then not depend on a record, since none will exist.
+        """
+        return self._handle is not None or self._keep_empty or not self.is_empty
+
+    def presession_secret(self, key: bytes) -> bytes:
+        """Return ``HMAC(key, pre-session nonce)``, making the nonce (and cookie) if needed.
+
+        CSRF tokens of a session that is not stored are derived this way: nothing is stored,
+        the middleware sets the pre-session cookie instead.
+        """
+        self._accessed = True
+        if self._presession is None:
+            self._presession = PreSession()
+        secret = self._presession.secret(key, mint=True)
+        assert secret is not None  # noqa: S101 - minted above when missing
+        return secret
 
     def regenerate(self) -> None:
         """Switch to a new token now and delete the old record when the response starts.

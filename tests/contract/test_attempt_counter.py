@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from sessionauth.auth.throttle import AttemptCounter, MemoryCounter, open_counter
+from sessionauth.auth.flows import Authenticator
+from sessionauth.auth.passwords import PasswordHasher
+from sessionauth.auth.throttle import AttemptCounter, LoginThrottle, MemoryCounter, open_counter
 from sessionauth.auth.throttle_redis import RedisCounter
 from sessionauth.auth.throttle_sql import PostgresCounter, SQLiteCounter
+from sessionauth.auth.users import open_user_store
+from sessionauth.errors import InvalidCredentials, TooManyAttempts
+from sessionauth.session import Session
+from sessionauth.stores.memory import MemoryStore
 from tests.support.clock import FakeClock
 
 WINDOW = 900.0
@@ -81,13 +89,23 @@ def counter(backend: Backend) -> AttemptCounter:
     return backend.counter
 
 
+NO_LIMIT = 1_000_000
+
+
+async def hit(counter: AttemptCounter, key: str, window: float) -> tuple[int, float]:
+    """Reserve an attempt under a limit never reached; return ``(count, reset_at)``."""
+    granted, count, reset_at = await counter.reserve(key, window, NO_LIMIT)
+    assert granted
+    return count, reset_at
+
+
 async def test_hits_count_up_within_one_window(counter: AttemptCounter, clock: FakeClock) -> None:
-    """`hit` returns 1, 2, 3 and the same reset time: the window starts at the first failure."""
+    """`reserve` returns 1, 2, 3 and the same reset time: the window starts at the first failure."""
     start = clock()
-    first = await counter.hit("k", WINDOW)
+    first = await hit(counter, "k", WINDOW)
     clock.advance(10)
-    second = await counter.hit("k", WINDOW)
-    third = await counter.hit("k", WINDOW)
+    second = await hit(counter, "k", WINDOW)
+    third = await hit(counter, "k", WINDOW)
     assert first == (1, start + WINDOW)
     assert second == (2, start + WINDOW)
     assert third == (3, start + WINDOW)
@@ -95,10 +113,10 @@ async def test_hits_count_up_within_one_window(counter: AttemptCounter, clock: F
 
 
 async def test_reset_time_round_trips_exactly(counter: AttemptCounter, clock: FakeClock) -> None:
-    """Fractional clock times come back bit for bit from `hit` and `count`."""
+    """Fractional clock times come back bit for bit from `reserve` and `count`."""
     clock.now += 0.123456789
     expected = clock() + 0.1
-    assert await counter.hit("k", 0.1) == (1, expected)
+    assert await hit(counter, "k", 0.1) == (1, expected)
     assert await counter.count("k") == (1, expected)
 
 
@@ -109,8 +127,8 @@ async def test_count_of_unknown_key_is_zero(counter: AttemptCounter, clock: Fake
 
 async def test_count_holds_until_the_window_ends(counter: AttemptCounter, clock: FakeClock) -> None:
     """A count is kept until just before reset_at and is zero from reset_at on."""
-    _, reset_at = await counter.hit("k", WINDOW)
-    await counter.hit("k", WINDOW)
+    _, reset_at = await hit(counter, "k", WINDOW)
+    await hit(counter, "k", WINDOW)
     clock.now = reset_at - 0.001
     assert (await counter.count("k"))[0] == 2
     clock.now = reset_at
@@ -120,31 +138,31 @@ async def test_count_holds_until_the_window_ends(counter: AttemptCounter, clock:
 async def test_hit_after_the_window_starts_a_new_one(
     counter: AttemptCounter, clock: FakeClock
 ) -> None:
-    """The first hit after a window ended counts 1 again, with a fresh window of its own."""
+    """The first reserve after a window ended counts 1 again, with a fresh window of its own."""
     for _ in range(4):
-        await counter.hit("k", WINDOW)
+        await hit(counter, "k", WINDOW)
     clock.advance(WINDOW + 3600)
-    assert await counter.hit("k", 60) == (1, clock() + 60)
-    assert await counter.hit("k", 60) == (2, clock() + 60)
+    assert await hit(counter, "k", 60) == (1, clock() + 60)
+    assert await hit(counter, "k", 60) == (2, clock() + 60)
 
 
 async def test_reset_forgets_the_key(counter: AttemptCounter, clock: FakeClock) -> None:
-    """`reset` clears a key's count, the next hit starts at 1, and resetting nothing is fine."""
-    await counter.hit("k", WINDOW)
-    await counter.hit("k", WINDOW)
+    """`reset` clears a key's count, the next reserve starts at 1, and resetting nothing is fine."""
+    await hit(counter, "k", WINDOW)
+    await hit(counter, "k", WINDOW)
     await counter.reset("k")
     await counter.reset("absent")
     assert await counter.count("k") == (0, clock())
-    assert (await counter.hit("k", WINDOW))[0] == 1
+    assert (await hit(counter, "k", WINDOW))[0] == 1
 
 
 async def test_keys_are_independent(counter: AttemptCounter, clock: FakeClock) -> None:
-    """Hitting or resetting one key leaves another key's count and window alone."""
+    """Reserving or resetting one key leaves another key's count and window alone."""
     start = clock()
-    await counter.hit("a:1", WINDOW)
-    await counter.hit("a:1", WINDOW)
+    await hit(counter, "a:1", WINDOW)
+    await hit(counter, "a:1", WINDOW)
     clock.advance(5)
-    await counter.hit("ip:1", 60)
+    await hit(counter, "ip:1", 60)
     await counter.reset("a:1")
     assert await counter.count("a:1") == (0, clock())
     assert await counter.count("ip:1") == (1, start + 5 + 60)
@@ -152,8 +170,8 @@ async def test_keys_are_independent(counter: AttemptCounter, clock: FakeClock) -
 
 
 async def test_concurrent_hits_are_all_counted(counter: AttemptCounter) -> None:
-    """50 concurrent hits on one key return 1..50, each once, and leave a count of 50."""
-    results = await asyncio.gather(*(counter.hit("race", WINDOW) for _ in range(50)))
+    """50 concurrent reserves on one key return 1..50, each once, and leave a count of 50."""
+    results = await asyncio.gather(*(hit(counter, "race", WINDOW) for _ in range(50)))
     assert sorted(count for count, _ in results) == list(range(1, 51))
     assert len({reset_at for _, reset_at in results}) == 1
     assert (await counter.count("race"))[0] == 50
@@ -162,11 +180,104 @@ async def test_concurrent_hits_are_all_counted(counter: AttemptCounter) -> None:
 async def test_purge_removes_only_ended_windows(backend: Backend, clock: FakeClock) -> None:
     """`purge` deletes keys whose window ended (where the backend needs it) and keeps live ones."""
     counter = backend.counter
-    await counter.hit("old", 10)
-    await counter.hit("live", WINDOW)
+    await hit(counter, "old", 10)
+    await hit(counter, "live", WINDOW)
     clock.advance(10)
     assert await counter.purge() == (1 if backend.purges else 0)
     assert await counter.purge() == 0
     assert (await counter.count("live"))[0] == 1
     assert (await counter.count("old"))[0] == 0
-    assert (await counter.hit("old", 10))[0] == 1
+    assert (await hit(counter, "old", 10))[0] == 1
+
+
+async def test_reserve_refuses_at_the_limit_and_changes_nothing(
+    counter: AttemptCounter, clock: FakeClock
+) -> None:
+    """At the limit `reserve` answers not granted, with the count and window, and counts nothing."""
+    start = clock()
+    answers = [await counter.reserve("k", WINDOW, 3) for _ in range(5)]
+    assert answers == [
+        (True, 1, start + WINDOW),
+        (True, 2, start + WINDOW),
+        (True, 3, start + WINDOW),
+        (False, 3, start + WINDOW),
+        (False, 3, start + WINDOW),
+    ]
+    assert await counter.count("k") == (3, start + WINDOW)
+    clock.now = start + WINDOW
+    assert await counter.reserve("k", 60, 3) == (True, 1, clock() + 60)
+
+
+async def test_concurrent_reserves_never_exceed_the_limit(counter: AttemptCounter) -> None:
+    """50 concurrent reserves under a limit of 5 grant exactly 5 (counts 1..5) and refuse 45."""
+    results = await asyncio.gather(*(counter.reserve("race", WINDOW, 5) for _ in range(50)))
+    granted = sorted(count for ok, count, _ in results if ok)
+    assert granted == [1, 2, 3, 4, 5]
+    assert sum(not ok for ok, _, _ in results) == 45
+    assert (await counter.count("race"))[0] == 5
+
+
+async def test_release_gives_back_one_attempt_of_its_own_window(
+    counter: AttemptCounter, clock: FakeClock
+) -> None:
+    """`release` takes one off the count it was reserved in, never below zero or in a new window."""
+    _, _, reset_at = await counter.reserve("k", WINDOW, 2)
+    await counter.reserve("k", WINDOW, 2)
+    assert (await counter.reserve("k", WINDOW, 2))[0] is False
+    await counter.release("k", reset_at)
+    assert await counter.reserve("k", WINDOW, 2) == (True, 2, reset_at)
+    for _ in range(3):
+        await counter.release("k", reset_at)
+    assert (await counter.count("k"))[0] == 0
+    await counter.release("absent", reset_at)
+    clock.now = reset_at
+    _, _, new_reset = await counter.reserve("k", WINDOW, 2)
+    await counter.release("k", reset_at)  # the old window's attempt: nothing to give back
+    assert await counter.count("k") == (1, new_reset)
+
+
+# -- the throttle over each backend ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("flow", ["login", "password change"])
+async def test_concurrent_wrong_passwords_verify_at_most_the_limit(
+    counter: AttemptCounter, clock: FakeClock, tmp_path: Path, flow: str
+) -> None:
+    """40 concurrent wrong passwords against one account verify 5 passwords; 35 are 429s."""
+    users = await open_user_store(f"sqlite:///{tmp_path / 'users.db'}", clock=clock)
+    hasher = PasswordHasher.for_tests()
+    alice = await users.create("alice@example.com", await hasher.hash("correct horse battery"))
+    verified: Counter[str] = Counter()
+    for name in ("verify", "dummy_verify"):
+        original = getattr(hasher, name)
+
+        async def counted(*args: Any, _name: str = name, _original: Any = original) -> Any:
+            verified[_name] += 1
+            return await _original(*args)
+
+        setattr(hasher, name, counted)
+    auth = Authenticator(
+        users=users,
+        sessions=MemoryStore(clock=clock),
+        hasher=hasher,
+        throttle=LoginThrottle(counter, clock=clock),
+        clock=clock,
+    )
+
+    async def guess(n: int) -> str:
+        try:
+            if flow == "login":
+                await auth.authenticate("alice@example.com", f"guess {n}", address="192.0.2.1")
+            else:
+                session = Session(user_id=str(alice.id))
+                await auth.change_password(session, f"guess {n}", "a new passphrase", address=None)
+        except (InvalidCredentials, TooManyAttempts) as exc:
+            return type(exc).__name__
+        return "accepted"
+
+    try:
+        outcomes = Counter(await asyncio.gather(*(guess(n) for n in range(40))))
+    finally:
+        await users.aclose()
+    assert sum(verified.values()) <= 5, verified
+    assert outcomes == {"InvalidCredentials": 5, "TooManyAttempts": 35}

@@ -22,7 +22,13 @@ from sessionauth.auth.users import (
     normalize_email,
     open_user_store,
 )
-from sessionauth.errors import ConfigurationError, DuplicateUser, StoreUnavailable, UserNotFound
+from sessionauth.errors import (
+    AdminLockout,
+    ConfigurationError,
+    DuplicateUser,
+    StoreUnavailable,
+    UserNotFound,
+)
 from tests.support.clock import FakeClock
 from tests.support.services import PostgresServer, free_port
 
@@ -284,6 +290,65 @@ MISSING_USER_OPERATIONS: dict[str, Callable[[UserStore, int], Awaitable[object]]
     "set_disabled": lambda store, user_id: store.set_disabled(user_id, True),
     "delete": lambda store, user_id: store.delete(user_id),
 }
+
+
+# --------------------------------------------------------------------------- the last admin
+
+ADMIN_REMOVALS: dict[str, Callable[[UserStore, int], Awaitable[object]]] = {
+    "demote": lambda store, user_id: store.set_role(user_id, "user", keep_admin=True),
+    "disable": lambda store, user_id: store.set_disabled(user_id, True, keep_admin=True),
+    "delete": lambda store, user_id: store.delete(user_id, keep_admin=True),
+}
+
+
+async def _enabled_admins(store: UserStore) -> list[int]:
+    return [u.id for u in await store.list() if u.role == "admin" and not u.disabled]
+
+
+@pytest.mark.parametrize("removal", ADMIN_REMOVALS)
+async def test_keep_admin_refuses_to_remove_the_last_enabled_admin(
+    store: UserStore, removal: str
+) -> None:
+    """With keep_admin, the last enabled admin stays; with another one, the change applies."""
+    root = await store.create("root@example.com", HASH, "admin")
+    off = await store.create("off@example.com", HASH, "admin")
+    await store.set_disabled(off.id, True)  # a disabled admin administers nothing
+    user = await store.create("user@example.com", HASH)
+    with pytest.raises(AdminLockout):
+        await ADMIN_REMOVALS[removal](store, root.id)
+    assert await store.get(root.id) == root
+    await ADMIN_REMOVALS[removal](store, user.id)  # not an admin: nothing to keep
+    await ADMIN_REMOVALS[removal](store, off.id)  # not enabled: nothing to keep
+    await store.create("second@example.com", HASH, "admin")
+    await ADMIN_REMOVALS[removal](store, root.id)
+    assert len(await _enabled_admins(store)) == 1
+
+
+async def test_without_keep_admin_the_last_admin_can_go(store: UserStore) -> None:
+    """keep_admin is opt-in: an unguarded change (the CLI's --force) demotes the last admin."""
+    root = await store.create("root@example.com", HASH, "admin")
+    assert (await store.set_role(root.id, "user")).role == "user"
+    assert (await store.set_role(root.id, "admin", keep_admin=True)).role == "admin"
+
+
+@pytest.mark.parametrize("removal", ADMIN_REMOVALS)
+async def test_two_admins_removing_each_other_at_once_leave_one(
+    backend: Backend, clock: FakeClock, removal: str
+) -> None:
+    """Two stores (two workers) removing the only two admins concurrently: one wins, one 409s."""
+    change = ADMIN_REMOVALS[removal]
+    async with await open_user_store(backend.url, table=backend.table, clock=clock) as other:
+        for round_ in range(15):
+            first = await backend.store.create(f"a{round_}@example.com", HASH, "admin")
+            second = await backend.store.create(f"b{round_}@example.com", HASH, "admin")
+            results = await asyncio.gather(
+                change(backend.store, second.id), change(other, first.id), return_exceptions=True
+            )
+            refused = [r for r in results if isinstance(r, AdminLockout)]
+            assert len(refused) == 1, results
+            (survivor,) = await _enabled_admins(backend.store)
+            # The next round starts with no admin again (an unguarded demotion).
+            await backend.store.set_role(survivor, "user")
 
 
 @pytest.mark.parametrize("operation", MISSING_USER_OPERATIONS)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import venv
@@ -9,6 +10,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
+from tests.support.services import RedisSentinelSetup
 
 pytestmark = pytest.mark.slow
 
@@ -84,3 +87,81 @@ def test_the_wheel_with_the_server_extra_runs_the_cli(dist: Path, tmp_path: Path
     assert helped.returncode == 0, helped.stderr
     assert "serve" in helped.stdout
     assert version.stdout.strip() == "0.1.0"
+
+
+# Loads 20 users' sessions at once (the read pipeline) and closes the store, for each URL given.
+SERVE_AND_CLOSE_REDIS_STORES = """
+import asyncio, sys, time
+from sessionauth.record import SessionRecord
+from sessionauth.stores.redis import RedisStore
+from sessionauth.tokens import new_token, storage_id
+
+async def serve_and_close(url, prefix):
+    store = RedisStore.from_url(url, prefix=prefix)
+    users = [str(n) for n in range(20)]
+    sids = [storage_id(new_token(user)) for user in users]
+    now = time.time()
+    for user, sid in zip(users, sids):
+        times = dict(created=now, seen=now, issued=now, expires=now + 60)
+        await store.create(sid, SessionRecord(data={}, user_id=user, **times))
+    loaded = await asyncio.gather(*(store.load(sid) for sid in sids))
+    assert [record.user_id for record in loaded] == users, loaded
+    for user in users:
+        await store.delete_user(user)
+    await store.aclose()
+    print("served and closed", url.partition("://")[0])
+
+for url in sys.argv[2:]:
+    asyncio.run(serve_and_close(url, sys.argv[1]))
+"""
+
+
+def lowest_versions(wheel: Path, extra: str) -> list[str]:
+    """``name==version`` for each requirement of ``extra``, at the lowest version it allows."""
+    with zipfile.ZipFile(wheel) as archive:
+        metadata_name = next(name for name in archive.namelist() if name.endswith("/METADATA"))
+        metadata = archive.read(metadata_name).decode()
+    pins = []
+    for line in metadata.splitlines():
+        requirement, _, marker = line.removeprefix("Requires-Dist:").partition(";")
+        if (
+            line.startswith("Requires-Dist:")
+            and marker.replace('"', "'").strip() == f"extra == '{extra}'"
+        ):
+            requirement = requirement.strip()
+            name = re.split(r"[\[<>=!~ ]", requirement, maxsplit=1)[0]
+            lowest = re.search(r">=\s*([0-9][^,;\s]*)", requirement)
+            assert lowest is not None, f"{requirement} has no lower bound"
+            pins.append(f"{name}=={lowest.group(1)}")
+    assert pins, f"the wheel declares no requirements for the {extra!r} extra"
+    return pins
+
+
+@pytest.mark.redis
+def test_the_lowest_redis_versions_the_extra_allows_serve_and_close_every_kind_of_store(
+    dist: Path,
+    tmp_path: Path,
+    redis_url: str,
+    redis_prefix: str,
+    redis_sentinel: RedisSentinelSetup,
+) -> None:
+    """The lowest redis and hiredis `[redis]` allows serve and close plain and Sentinel stores."""
+    wheel = next(dist.glob("*.whl"))
+    pins = lowest_versions(wheel, "redis")
+    bin_dir = fresh_venv(tmp_path / "lowest-redis")
+    installed = run(bin_dir / "pip", "install", "--quiet", f"{wheel}[redis]", *pins)
+    assert installed.returncode == 0, installed.stderr
+    served = run(
+        bin_dir / "python",
+        "-c",
+        SERVE_AND_CLOSE_REDIS_STORES,
+        redis_prefix,
+        redis_url,
+        redis_sentinel.url,
+        cwd=tmp_path,
+    )
+    assert served.returncode == 0, f"with {' '.join(pins)}:\n{served.stderr}"
+    assert served.stdout.split("\n")[:2] == [
+        "served and closed redis",
+        "served and closed redis+sentinel",
+    ]

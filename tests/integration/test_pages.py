@@ -428,7 +428,7 @@ async def test_admin_manages_users(app: FastAPI, client: httpx.AsyncClient) -> N
         "/ui/admin/users", email="bob@example.com", password=PASSWORD, role="user"
     ) == ["A user with that email already exists."]
     assert await post("/ui/admin/users", email="x@example.com", password=PASSWORD, role="god") == [
-        "Choose a role among: user, admin."
+        "Unknown role &#39;god&#39;: use one of admin, user."
     ]
     async with _client(app) as bobs:
         await sign_in(bobs, "bob@example.com")
@@ -458,11 +458,13 @@ async def test_admin_manages_users(app: FastAPI, client: httpx.AsyncClient) -> N
     assert await post(f"/ui/admin/users/{bob.id}/delete") == ["Deleted bob@example.com."]
     assert await auth.users.get(bob.id) is None
     assert await post(f"/ui/admin/users/{bob.id}/delete") == ["That user no longer exists."]
-    assert await post("/ui/admin/users/abc/delete") == ["That user no longer exists."]
+    token = await token_of(client, "/admin/users")
+    malformed = await client.post("/ui/admin/users/abc/delete", data={"csrf_token": token})
+    assert malformed.status_code == 404
 
 
 async def test_admin_cannot_lock_themselves_out(app: FastAPI, client: httpx.AsyncClient) -> None:
-    """Demoting, disabling or deleting yourself from the page is refused."""
+    """Demoting, disabling or deleting yourself from the page is refused, by the API's rule."""
     admin = await add_user(app, "root@example.com", role="admin")
     await sign_in(client, "root@example.com")
     for action, fields in (("role", {"role": "user"}), ("disable", {}), ("delete", {})):
@@ -471,7 +473,7 @@ async def test_admin_cannot_lock_themselves_out(app: FastAPI, client: httpx.Asyn
             f"/ui/admin/users/{admin.id}/{action}", data={**fields, "csrf_token": token}
         )
         html = (await client.get("/admin/users")).text
-        assert flashes(html) == ["You cannot change your own account here."]
+        assert flashes(html) == ["You cannot demote, disable or delete your own account."]
     user = await app.state.authenticator.users.get(admin.id)
     assert user.role == "admin"
     assert not user.disabled

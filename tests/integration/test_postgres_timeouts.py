@@ -96,12 +96,12 @@ async def test_user_store_and_counter_give_up_after_one_timeout_on_a_frozen_serv
     counter = PostgresCounter(dsn, timeout=TIMEOUT)
     try:
         await users.create("a@example.com", "hash")
-        await counter.hit("account:a@example.com", 60)
+        await counter.reserve("account:a@example.com", 60, 5)
         await blackhole.freeze()
         calls: dict[str, Callable[[], Awaitable[object]]] = {
             "users.get_by_email": lambda: users.get_by_email("a@example.com"),
             "users.list": users.list,
-            "counter.hit": lambda: counter.hit("account:a@example.com", 60),
+            "counter.reserve": lambda: counter.reserve("account:a@example.com", 60, 5),
             "counter.count": lambda: counter.count("account:a@example.com"),
         }
         took = {name: await elapsed_until_unavailable(call) for name, call in calls.items()}

@@ -35,6 +35,8 @@ READERS = 8
 KEYS = 40
 PASSWORD = "correct horse battery"
 NAME = "sessionauth-reads-under-test"  # the client name that singles out the read connection
+PACE = 10  # each reader waits for a fresh invalidation every PACE reads
+GUARD = 10.0  # seconds; a stream that stalls this long fails the test
 
 
 async def read_connection_id(admin: Redis) -> int:
@@ -45,18 +47,38 @@ async def read_connection_id(admin: Redis) -> int:
     raise AssertionError(f"no read connection named {NAME} in CLIENT LIST")
 
 
+class Invalidations:
+    """Counts of the invalidation stream, and a way for readers to let it keep pace."""
+
+    def __init__(self) -> None:
+        self.writes = 0
+        self.aimed = 0  # how many read connections the stream was aimed at (1 = never replaced)
+        self._changed = asyncio.Condition()
+
+    async def wrote(self) -> None:
+        async with self._changed:
+            self.writes += 1
+            self._changed.notify_all()
+
+    async def after_next_write(self) -> None:
+        """Return once one more invalidation has been sent: reads and pushes interleave."""
+        async with asyncio.timeout(GUARD), self._changed:
+            seen = self.writes
+            await self._changed.wait_for(lambda: self.writes > seen)
+
+
 @contextlib.asynccontextmanager
-async def invalidations_aimed_at_reads(url: str, key: bytes) -> AsyncIterator[list[int]]:
+async def invalidations_aimed_at_reads(url: str, key: bytes) -> AsyncIterator[Invalidations]:
     """Keep writing ``key`` with tracking redirected to the read connection, until the block ends.
 
     Each write sends the read connection an invalidation. Should the read connection be replaced
     (a connection that choked on a frame is closed), the redirect follows the new one, so the
-    stream never stops. Yields ``[writes, read connections seen]``.
+    stream never stops.
     """
     admin = Redis.from_url(url)
     tracker = Redis.from_url(url, single_connection_client=True, protocol=3)
     writer = Redis.from_url(url)
-    counts = [0, 0]
+    stream = Invalidations()
     stop = asyncio.Event()
 
     async def aim() -> int:
@@ -65,21 +87,20 @@ async def invalidations_aimed_at_reads(url: str, key: bytes) -> AsyncIterator[li
         await tracker.execute_command(
             "CLIENT", "TRACKING", "ON", "REDIRECT", target, "BCAST", "PREFIX", key
         )
-        counts[1] += 1
+        stream.aimed += 1
         return target
 
     async def write_forever() -> None:
         target = await aim()
         while not stop.is_set():
             await writer.set(key + b"x", b"invalidate-me")
-            counts[0] += 1
-            if counts[0] % 25 == 0 and await read_connection_id(admin) != target:
+            await stream.wrote()
+            if stream.writes % 25 == 0 and await read_connection_id(admin) != target:
                 target = await aim()
-            await asyncio.sleep(0)  # a yield to the readers, not a synchronisation point
 
     task = asyncio.create_task(write_forever())
     try:
-        yield counts
+        yield stream
     finally:
         stop.set()
         await task
@@ -88,14 +109,22 @@ async def invalidations_aimed_at_reads(url: str, key: bytes) -> AsyncIterator[li
 
 
 async def hammer(
-    read: Callable[[int], Awaitable[Any]], check: Callable[[int, Any], bool], total: int
+    stream: Invalidations,
+    read: Callable[[int], Awaitable[Any]],
+    check: Callable[[int, Any], bool],
+    total: int,
 ) -> tuple[int, int]:
-    """Run ``total`` reads from ``READERS`` concurrent loops; return (wrong, failed) counts."""
+    """Run ``total`` reads from ``READERS`` loops; return the (wrong, failed) counts.
+
+    Each loop waits for a fresh invalidation every ``PACE`` reads, so pushes arrive all along.
+    """
     wrong = failed = 0
 
     async def loop(reader: int) -> None:
         nonlocal wrong, failed
-        for n in range(reader, total, READERS):
+        for done, n in enumerate(range(reader, total, READERS)):
+            if done % PACE == 0:
+                await stream.after_next_write()
             index = n % KEYS
             try:
                 value = await read(index)
@@ -120,15 +149,16 @@ async def test_the_pipeline_never_hands_a_read_an_invalidation_or_another_keys_v
     await admin.mset({f"pt:k{n}": f"v{n}" for n in range(KEYS)})
     try:
         assert await reads.get(b"pt:k0") == b"v0"
-        async with invalidations_aimed_at_reads(private_redis.url, b"pt:") as counts:
+        async with invalidations_aimed_at_reads(private_redis.url, b"pt:") as stream:
             wrong, failed = await hammer(
+                stream,
                 lambda n: reads.get(f"pt:k{n}".encode()),
                 lambda n, value: value == f"v{n}".encode(),
                 12_000,
             )
-        assert counts[0] > 100  # the stream of invalidations really ran alongside the reads
+        assert stream.writes >= 12_000 // READERS // PACE  # pushes came all along the reads
         # Every reply its own, no read failed, and no frame ever cost the connection.
-        assert (wrong, failed, counts[1]) == (0, 0, 1)
+        assert (wrong, failed, stream.aimed) == (0, 0, 1)
     finally:
         await reads.aclose()
         await client.aclose()
@@ -147,16 +177,50 @@ async def test_the_store_never_loads_another_users_session_under_invalidations(
         await store.create(sid, record(str(n + 1)))
     try:
         assert await store.load(sids[0]) is not None
-        async with invalidations_aimed_at_reads(private_redis.url, b"pt:") as counts:
+        async with invalidations_aimed_at_reads(private_redis.url, b"pt:") as stream:
             wrong, failed = await hammer(
+                stream,
                 lambda n: store.load(sids[n]),
                 lambda n, loaded: loaded is not None and loaded.user_id == str(n + 1),
                 10_000,
             )
-        assert counts[0] > 100
-        assert (wrong, failed, counts[1]) == (0, 0, 1)
+        assert stream.writes >= 10_000 // READERS // PACE
+        assert (wrong, failed, stream.aimed) == (0, 0, 1)
     finally:
         await store.aclose()
+        await admin.aclose()
+
+
+@pytest.mark.parametrize("handed_in", [True, False], ids=["resp3-client", "resp3-url"])
+async def test_the_read_connection_speaks_resp2_even_for_a_resp3_client(
+    private_redis: RedisServer, handed_in: bool
+) -> None:
+    """A RESP3 client, handed in or asked for in the URL, still reads over a RESP2 connection.
+
+    In RESP2 a connection that subscribes to nothing is sent no push frame at all; the store's
+    other commands keep the client's protocol.
+    """
+    admin = Redis.from_url(private_redis.url)
+    client = Redis.from_url(f"{private_redis.url}?client_name={NAME}", protocol=3)
+    if handed_in:
+        store = RedisStore(client, prefix="pt:")
+    else:
+        store = RedisStore.from_url(f"{private_redis.url}?client_name={NAME}&protocol=3")
+    try:
+        sid = new_sid("1")
+        await store.create(sid, record("1"))
+        loaded = await store.load(sid)
+        assert loaded is not None
+        assert loaded.user_id == "1"
+        spoken = {
+            entry["cmd"]: entry["resp"]
+            for entry in await admin.client_list()
+            if entry.get("name") == NAME
+        }
+        assert spoken == {"hget": "2", "evalsha": "3"}
+    finally:
+        await store.aclose()
+        await client.aclose()
         await admin.aclose()
 
 
@@ -200,13 +264,15 @@ async def test_the_server_answers_every_user_as_themselves_under_invalidations(
             answers: list[tuple[int, int, Any]] = []
 
             async def browse(user_id: int, client: httpx.AsyncClient) -> None:
-                for _ in range(150):
+                for done in range(150):
+                    if done % PACE == 0:
+                        await stream.after_next_write()
                     response = await client.get("/dashboard")
                     answers.append((user_id, response.status_code, response.json()))
 
-            async with invalidations_aimed_at_reads(private_redis.url, b"sa:") as counts:
+            async with invalidations_aimed_at_reads(private_redis.url, b"sa:") as stream:
                 await asyncio.gather(*(browse(user_id, client) for user_id, client in clients))
-            assert counts[0] > 100
+            assert stream.writes >= 150 // PACE
             assert len(answers) == READERS * 150
             others = [a for a in answers if a[1] == 200 and a[2] != {"userId": a[0]}]
             refused = [a for a in answers if a[1] != 200]

@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
+from redis.asyncio import Redis
 
 from sessionauth.stores.redis import RedisStore
 from tests.support.records import new_sid, record
@@ -67,14 +68,23 @@ async def test_swapped_replies_are_no_session_not_the_other_users(
 
 
 async def test_a_push_frame_between_replies_answers_no_read(
-    proxy: RedisProxy, sessions: tuple[RedisStore, list[str]]
+    proxy: RedisProxy, sessions: tuple[RedisStore, list[str]], private_redis: RedisServer
 ) -> None:
-    """An invalidation slipped between two replies is consumed; each read gets its own reply."""
+    """An invalidation slipped between two replies is consumed: each read gets its own reply.
+
+    Consumed, not taken for garbage: the read connection is kept (no read is sent twice).
+    """
     store, sids = sessions
-    proxy.inject_after_next_reply(PUSH_FRAME)
-    assert await owners(store, sids) == ["1", "2"]
-    assert proxy.tampered.is_set()
-    assert await owners(store, sids[::-1]) == ["2", "1"]
+    admin = Redis.from_url(private_redis.url)
+    try:
+        connections = (await admin.info("stats"))["total_connections_received"]
+        proxy.inject_after_next_reply(PUSH_FRAME)
+        assert await owners(store, sids) == ["1", "2"]
+        assert proxy.tampered.is_set()
+        assert await owners(store, sids[::-1]) == ["2", "1"]
+        assert (await admin.info("stats"))["total_connections_received"] == connections
+    finally:
+        await admin.aclose()
 
 
 async def test_a_frame_no_read_is_answered_with_costs_the_connection_not_a_wrong_answer(

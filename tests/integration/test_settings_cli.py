@@ -324,8 +324,11 @@ def test_users_create_list_and_refusals(env: dict[str, str]) -> None:
     short = invoke(env, "users", "create", "c@example.com", "--password-stdin", input="short")
     assert short.exit_code == 1
     assert "shorter than 8" in short.stderr
-    bad_role = invoke(env, "users", "create", "d@example.com", "--role", "Boss", input="x")
-    assert bad_role.exit_code == 2
+    bad_role = invoke(
+        env, "users", "create", "d@example.com", "--role", "root", "--password-stdin", input="x"
+    )
+    assert bad_role.exit_code == 1
+    assert "Unknown role 'root': use one of admin, user" in bad_role.stderr
     assert "Traceback" not in duplicate.output + short.output + bad_role.output
 
 
@@ -345,7 +348,7 @@ def test_users_role_password_disable_delete(env: dict[str, str]) -> None:
     assert "1 sessions revoked" in reset.stdout
     assert live_sessions(env, ann) == []
     add_session(env, ann, "s2")
-    assert invoke(env, "users", "disable", "ann@example.com", "--yes").exit_code == 0
+    assert invoke(env, "users", "disable", "ann@example.com", "--yes", "--force").exit_code == 0
     assert user_named(env, "ann@example.com").disabled  # type: ignore[union-attr]
     assert live_sessions(env, ann) == []
     declined = invoke(env, "users", "delete", "ann@example.com", input="n\n")
@@ -356,6 +359,52 @@ def test_users_role_password_disable_delete(env: dict[str, str]) -> None:
     missing = invoke(env, "users", "set-role", "ann@example.com", "user")
     assert missing.exit_code == 1
     assert "no user with email" in missing.stderr
+
+
+def test_the_last_admin_needs_force_and_roles_come_from_the_setting(
+    env: dict[str, str],
+) -> None:
+    """Demoting, disabling or deleting the last enabled admin exits 1 unless --force is given."""
+    invoke(env, "users", "create", "ann@example.com", "--password-stdin", input=PASSWORD)
+    assert invoke(env, "users", "set-role", "ann@example.com", "admin").exit_code == 0
+    for command in (["set-role", "ann@example.com", "user"], ["disable", "ann@example.com"]):
+        refused = invoke(env, "users", *command)
+        assert refused.exit_code == 1, refused.output
+        assert "error: This would leave no enabled administrator" in refused.stderr
+    refused = invoke(env, "users", "delete", "ann@example.com", "--yes")
+    assert refused.exit_code == 1
+    assert user_named(env, "ann@example.com").role == "admin"  # type: ignore[union-attr]
+    unknown = invoke(env, "users", "set-role", "ann@example.com", "superuser")
+    assert unknown.exit_code == 1
+    assert "Unknown role 'superuser'" in unknown.stderr
+    forced = invoke(env, "users", "set-role", "ann@example.com", "user", "--force")
+    assert forced.exit_code == 0, forced.output
+    assert user_named(env, "ann@example.com").role == "user"  # type: ignore[union-attr]
+    custom = {**env, "SESSIONAUTH_ROLES": "admin,user,superuser"}
+    assert invoke(custom, "users", "set-role", "ann@example.com", "superuser").exit_code == 0
+
+
+def test_check_reports_users_whose_role_is_not_configured(env: dict[str, str]) -> None:
+    """`check` lists each account whose role is outside SESSIONAUTH_ROLES, with the fix."""
+    custom = {**env, "SESSIONAUTH_ROLES": "admin,user,editor"}
+    made = invoke(
+        custom,
+        "users",
+        "create",
+        "ed@example.com",
+        "--role",
+        "editor",
+        "--password-stdin",
+        input=PASSWORD,
+    )
+    assert made.exit_code == 0, made.output
+    clean = invoke(custom, "check")
+    assert "ed@example.com" not in clean.stdout
+    found = invoke(env, "check")
+    assert found.exit_code == 1
+    assert "user ed@example.com has the role 'editor', which is not in SESSIONAUTH_ROLES" in (
+        found.stdout
+    )
 
 
 def test_sessions_list_and_revoke(env: dict[str, str]) -> None:

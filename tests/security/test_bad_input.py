@@ -469,7 +469,11 @@ async def test_a_validly_signed_but_never_issued_token_is_never_adopted(world: W
     minted = await client.get("/csrf-token")
     assert minted.status_code == 200
     assert forged not in minted.headers.get("set-cookie", "")
-    login = await client.post("/login", json={"email": "alice@example.com", "password": PASSWORD})
+    login = await client.post(
+        "/login",
+        json={"email": "alice@example.com", "password": PASSWORD},
+        headers={"X-CSRF-Token": minted.json()["csrfToken"]},  # the pre-session cookie's
+    )
     assert login.status_code == 200
     assert forged not in login.headers["set-cookie"]
     again = world.client()

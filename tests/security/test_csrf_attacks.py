@@ -47,17 +47,44 @@ async def victim(make_browser: Callable[..., Browser]) -> tuple[Browser, str]:
     return browser, token
 
 
-@pytest.mark.parametrize("origin", [SITE, TRUSTED, "https://evil.example"])
+@pytest.mark.parametrize("origin", [SITE, "https://evil.example", None])
 async def test_cross_site_fetch_metadata_is_refused_even_with_a_valid_token(
-    victim: tuple[Browser, str], origin: str
+    victim: tuple[Browser, str], origin: str | None
 ) -> None:
-    """Sec-Fetch-Site: cross-site is refused whatever the Origin claims and the token says."""
+    """Sec-Fetch-Site: cross-site is refused, whatever the token, unless the origin is trusted."""
     browser, token = victim
-    response = await browser.post(
-        headers={"sec-fetch-site": "cross-site", "origin": origin, "csrf-token": token}
-    )
+    browser.origin = origin
+    response = await browser.post(headers={"sec-fetch-site": "cross-site", "csrf-token": token})
     assert response.status_code == 403
     assert response.json()["reason"] == csrf.REASON_CROSS_SITE
+
+
+@pytest.mark.parametrize("site", ["cross-site", "same-site", "same-origin", "none", None])
+async def test_a_trusted_origin_passes_whatever_fetch_metadata_says(
+    victim: tuple[Browser, str], site: str | None
+) -> None:
+    """A trusted origin whose preflight succeeds also gets its real request through."""
+    browser, token = victim
+    preflight = await browser.request(
+        "OPTIONS",
+        "/echo",
+        headers={
+            "origin": TRUSTED,
+            "access-control-request-method": "POST",
+            "access-control-request-headers": "csrf-token",
+        },
+    )
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] == TRUSTED
+    headers = {"origin": TRUSTED, "csrf-token": token}
+    if site is not None:
+        headers["sec-fetch-site"] = site
+    response = await browser.post(headers=headers)
+    assert response.status_code == 200
+    assert response.headers["access-control-allow-origin"] == TRUSTED
+    missing = await browser.post(headers={**headers, "csrf-token": "x" * 86})
+    assert missing.status_code == 403  # trusted origins still need the session's token
+    assert missing.json()["reason"] == csrf.REASON_BAD_TOKEN
 
 
 @pytest.mark.parametrize("origin", LOOKALIKE_ORIGINS)

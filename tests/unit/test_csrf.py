@@ -7,7 +7,7 @@ import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -86,33 +86,49 @@ def build_app(*, cors: bool = False, **options: Any) -> Any:
 
 @dataclass
 class Browser:
-    """A client that keeps its session cookie and sends ``Origin: origin`` by default."""
+    """A client that keeps its cookies by name and sends ``Origin: origin`` by default."""
 
     client: httpx.AsyncClient
     origin: str | None = SITE
-    cookie: str | None = None
+    cookies: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def cookie(self) -> str | None:
+        """The session cookie's value, if the browser holds one."""
+        return self.cookies.get(NAME)
+
+    @cookie.setter
+    def cookie(self, value: str | None) -> None:
+        if value is None:
+            self.cookies.pop(NAME, None)
+        else:
+            self.cookies[NAME] = value
 
     async def request(
         self, method: str, path: str, *, headers: Any = None, **kwargs: Any
     ) -> httpx.Response:
-        """Send a request with the cookie and default Origin; remember any new cookie."""
+        """Send a request with the cookies and default Origin; remember what the answer sets."""
         sent: list[tuple[str, str]] = []
         if self.origin is not None:
             sent.append(("origin", self.origin))
-        if self.cookie is not None:
-            sent.append(("cookie", f"{NAME}={self.cookie}"))
+        if self.cookies:
+            sent.append(("cookie", "; ".join(f"{k}={v}" for k, v in self.cookies.items())))
         items = headers.items() if isinstance(headers, dict) else headers or []
         names = {key.lower() for key, _ in items}
         sent = [h for h in sent if h[0] not in names] + list(items)
         response = await self.client.request(method, path, headers=sent, **kwargs)
         self.client.cookies.clear()  # this class alone decides which cookie goes out
-        if "set-cookie" in response.headers:
-            value = response.headers["set-cookie"].split(";")[0].split("=", 1)[1]
-            self.cookie = value or None
+        for header in response.headers.get_list("set-cookie"):
+            name, _, rest = header.partition("=")
+            value = rest.split(";")[0]
+            if value and "Max-Age=0" not in header:
+                self.cookies[name] = value
+            else:
+                self.cookies.pop(name, None)
         return response
 
     async def token(self) -> str:
-        """Fetch a token (and with it, a stored session)."""
+        """Fetch a token (bound to the session, or to a pre-session cookie without one)."""
         response = await self.request("GET", "/csrf-token")
         assert response.status_code == 200
         token: str = response.json()["csrfToken"]
@@ -244,12 +260,15 @@ def test_new_session_that_issued_nothing_verifies_nothing_and_stays_unstored() -
     assert not session.keep_when_empty
 
 
-def test_asking_for_a_token_keeps_a_new_session() -> None:
-    """A new session that hands out a token is kept, and that token then verifies."""
+def test_asking_for_a_token_leaves_a_new_session_unstored() -> None:
+    """A new, empty session's token is bound to a minted pre-session, not to a record."""
     session = Session()
     token = csrf_token(session, KEYRING)
-    assert session.keep_when_empty
+    assert not session.keep_when_empty
+    assert not session.will_be_stored
+    assert session.presession.minted
     assert verify_csrf_token(session, KEYRING, token)
+    assert not verify_csrf_token(Session(), KEYRING, token)  # without that pre-session cookie
 
 
 # -- origins --------------------------------------------------------------------------------
@@ -652,9 +671,13 @@ async def test_on_reject_renders_the_rejection(make_browser: Callable[..., Brows
 
 
 async def test_token_endpoint_response_is_private(browser: Browser) -> None:
-    """Handing out a token sets the session cookie and marks the response no-store."""
+    """Handing out a token sets the pre-session cookie (not a session) and marks it no-store."""
     response = await browser.request("GET", "/csrf-token")
     assert response.headers["cache-control"] == "no-store"
     assert "Cookie" in response.headers["vary"]
-    assert browser.cookie is not None
+    assert browser.cookie is None
+    assert set(browser.cookies) == {"__Host-csrf"}
     assert json.loads(response.text)["csrfToken"]
+    again = await browser.request("GET", "/csrf-token")  # the cookie is reused, not re-minted
+    assert "set-cookie" not in again.headers
+    assert again.headers["cache-control"] == "no-store"

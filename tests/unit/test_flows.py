@@ -443,6 +443,7 @@ async def test_a_role_change_that_fails_halfway_leaves_the_sessions_without_a_ro
 ) -> None:
     """Old role gone from the sessions first, new one only after the account changed."""
     alice = await env.add_user(ALICE, role="admin")
+    await env.add_user(BOB, role="admin")  # alice is not the last admin
     cookie = await env.login()
     assert (await env.call("GET", "/me", cookie)).json()["role"] == "admin"
     failing = InstrumentedStore(env.memory)
@@ -454,7 +455,7 @@ async def test_a_role_change_that_fails_halfway_leaves_the_sessions_without_a_ro
     assert (await env.call("GET", "/me", cookie)).json()["role"] == "admin"
     failing.fail = False
 
-    async def user_store_down(user_id: int, role: str) -> User:
+    async def user_store_down(user_id: int, role: str, **options: object) -> User:
         raise ConnectionError("user store down")
 
     env.users.set_role = user_store_down  # type: ignore[method-assign]

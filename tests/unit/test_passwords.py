@@ -144,6 +144,27 @@ async def test_bcrypt_never_matches_a_truncated_prefix(
     assert await hasher.verify(typed, legacy) == (False, None)
 
 
+@pytest.mark.parametrize("typed", ["a" * 73, "é" * 37, "password\x00suffix"])
+async def test_an_uncheckable_bcrypt_candidate_costs_the_dummy_verification(
+    hasher: PasswordHasher, monkeypatch: pytest.MonkeyPatch, typed: str
+) -> None:
+    """When bcrypt can check no form of the password, the unknown-account argon2 verify runs."""
+    legacy = bcrypt.hashpw(b"password", bcrypt.gensalt(4)).decode()
+    verifies = spy(monkeypatch, Argon2Hasher, "verify")
+    assert await hasher.verify(typed, legacy) == (False, None)
+    assert len(verifies.calls) == 1
+
+
+async def test_a_checked_bcrypt_candidate_costs_no_dummy_verification(
+    hasher: PasswordHasher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A wrong password bcrypt did check spends bcrypt's work only, no extra argon2 run."""
+    legacy = bcrypt.hashpw(b"password", bcrypt.gensalt(4)).decode()
+    verifies = spy(monkeypatch, Argon2Hasher, "verify")
+    assert await hasher.verify("not the password", legacy) == (False, None)
+    assert verifies.calls == []
+
+
 async def test_legacy_bcrypt_of_an_unnormalised_password_verifies(hasher: PasswordHasher) -> None:
     """A bcrypt hash of a decomposed (non-NFKC) password verifies with that password as typed."""
     typed = "cafe\u0301-password"

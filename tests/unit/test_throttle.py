@@ -33,9 +33,9 @@ class RecordingCounter(MemoryCounter):
         super().__init__(clock)
         self.keys: set[str] = set()
 
-    async def hit(self, key: str, window: float) -> tuple[int, float]:
+    async def reserve(self, key: str, window: float, limit: int) -> tuple[bool, int, float]:
         self.keys.add(key)
-        return await super().hit(key, window)
+        return await super().reserve(key, window, limit)
 
     async def count(self, key: str) -> tuple[int, float]:
         self.keys.add(key)
@@ -45,7 +45,7 @@ class RecordingCounter(MemoryCounter):
 class BrokenCounter(MemoryCounter):
     """A counter whose backend is down."""
 
-    async def count(self, key: str) -> tuple[int, float]:
+    async def reserve(self, key: str, window: float, limit: int) -> tuple[bool, int, float]:
         raise StoreUnavailable("down")
 
 
@@ -65,17 +65,27 @@ def throttle(counter: MemoryCounter, clock: FakeClock) -> LoginThrottle:
 
 
 async def fail(throttle: LoginThrottle, times: int, account: str, address: str) -> None:
+    """Make ``times`` failed attempts: a reservation neither succeeded nor released."""
     for _ in range(times):
-        await throttle.check(account, address)
-        await throttle.failed(account, address)
+        await throttle.reserve(account, address)
+
+
+async def attempt(throttle: LoginThrottle, account: str, address: str) -> int | None:
+    """Make one failed attempt; return its retry_after if refused, else None."""
+    try:
+        await throttle.reserve(account, address)
+    except TooManyAttempts as exc:
+        return exc.retry_after
+    return None
 
 
 async def retry_after(throttle: LoginThrottle, account: str, address: str) -> int | None:
-    """Return the throttle's retry_after, or None when the attempt is allowed."""
+    """Return the throttle's retry_after, or None when an attempt is allowed (then given back)."""
     try:
-        await throttle.check(account, address)
+        reserved = await throttle.reserve(account, address)
     except TooManyAttempts as exc:
         return exc.retry_after
+    await throttle.release(reserved)
     return None
 
 
@@ -89,15 +99,15 @@ async def test_sixth_attempt_within_the_window_is_refused(
     await fail(throttle, 5, "bob@example.com", "192.0.2.1")
     clock.advance(100.5)
     with pytest.raises(TooManyAttempts) as caught:
-        await throttle.check("bob@example.com", "192.0.2.1")
+        await throttle.reserve("bob@example.com", "192.0.2.1")
     assert caught.value.retry_after == 800  # ceil(900 - 100.5)
 
 
 async def test_fifth_attempt_is_still_allowed(throttle: LoginThrottle) -> None:
-    """Four failures leave one attempt: the limit counts failures, not checks."""
+    """Four failures leave one attempt; attempts given back do not count."""
     await fail(throttle, 4, "bob@example.com", "192.0.2.1")
-    checks = [await throttle.check("bob@example.com", "192.0.2.1") for _ in range(3)]
-    assert checks == [None] * 3  # checked three times, refused none
+    for _ in range(3):
+        assert await retry_after(throttle, "bob@example.com", "192.0.2.1") is None
 
 
 async def test_unknown_and_known_accounts_are_throttled_identically(clock: FakeClock) -> None:
@@ -107,8 +117,7 @@ async def test_unknown_and_known_accounts_are_throttled_identically(clock: FakeC
         throttle = LoginThrottle(MemoryCounter(clock), clock=clock)
         answers = []
         for _ in range(7):
-            answers.append(await retry_after(throttle, account, "192.0.2.1"))
-            await throttle.failed(account, "192.0.2.1")
+            answers.append(await attempt(throttle, account, "192.0.2.1"))
         return answers
 
     known = await scenario("alice@example.com")
@@ -135,11 +144,44 @@ async def test_success_resets_the_account_but_not_the_address(
     """`succeeded` clears the account's count; the address keeps its failures."""
     throttle = LoginThrottle(counter, clock=clock, max_per_address=6)
     await fail(throttle, 4, "bob@example.com", "192.0.2.1")
-    await throttle.succeeded("bob@example.com", "192.0.2.1")
+    await throttle.succeeded(await throttle.reserve("bob@example.com", "192.0.2.1"))
     assert await counter.count(account_key("bob@example.com")) == (0, clock())
     assert (await counter.count("ip:192.0.2.1"))[0] == 4
     await fail(throttle, 2, "bob@example.com", "192.0.2.1")
     assert await retry_after(throttle, "bob@example.com", "192.0.2.1") == WINDOW
+
+
+async def test_success_gives_back_only_its_own_place_on_the_address(
+    counter: MemoryCounter, clock: FakeClock
+) -> None:
+    """A good password returns its own reservation on the address, not the earlier failures."""
+    throttle = LoginThrottle(counter, clock=clock, max_per_address=3)
+    await fail(throttle, 2, "a@example.com", "192.0.2.1")
+    await throttle.succeeded(await throttle.reserve("b@example.com", "192.0.2.1"))
+    assert (await counter.count("ip:192.0.2.1"))[0] == 2
+    await fail(throttle, 1, "c@example.com", "192.0.2.1")
+    assert await retry_after(throttle, "d@example.com", "192.0.2.1") == WINDOW
+
+
+async def test_a_refused_key_gives_back_the_other_keys_reservation(
+    counter: MemoryCounter, clock: FakeClock
+) -> None:
+    """When the account refuses, the address's place is returned at once, and vice versa."""
+    throttle = LoginThrottle(counter, clock=clock, max_per_address=1)
+    for n in range(1, 6):
+        await fail(throttle, 1, "bob@example.com", f"192.0.2.{n}")
+    assert await attempt(throttle, "bob@example.com", "198.51.100.9") == WINDOW
+    assert (await counter.count("ip:198.51.100.9"))[0] == 0
+    assert await attempt(throttle, "alice@example.com", "192.0.2.1") == WINDOW
+    assert (await counter.count(account_key("alice@example.com")))[0] == 0
+
+
+async def test_release_gives_back_both_places(counter: MemoryCounter, clock: FakeClock) -> None:
+    """An attempt that judged no password leaves neither count changed."""
+    throttle = LoginThrottle(counter, clock=clock)
+    await throttle.release(await throttle.reserve("bob@example.com", "192.0.2.1"))
+    assert (await counter.count(account_key("bob@example.com")))[0] == 0
+    assert (await counter.count("ip:192.0.2.1"))[0] == 0
 
 
 async def test_address_limit_spans_accounts(throttle: LoginThrottle) -> None:
@@ -163,12 +205,10 @@ async def test_retry_after_is_a_positive_whole_number(
 
 async def test_retry_after_waits_for_every_exhausted_limit(clock: FakeClock) -> None:
     """When both limits are used up, retry_after is the later of the two resets."""
-    throttle = LoginThrottle(MemoryCounter(clock), clock=clock, max_per_address=2)
-    for _ in range(5):
-        await throttle.failed("bob@example.com", "192.0.2.2")
+    throttle = LoginThrottle(MemoryCounter(clock), clock=clock, max_per_address=5)
+    await fail(throttle, 5, "bob@example.com", "192.0.2.2")
     clock.advance(300)
-    for _ in range(2):
-        await throttle.failed("a@example.com", "192.0.2.1")
+    await fail(throttle, 5, "a@example.com", "192.0.2.1")
     # The account resets in 600 s, the address in 900 s: the later one decides.
     assert await retry_after(throttle, "bob@example.com", "192.0.2.1") == WINDOW
     assert await retry_after(throttle, "bob@example.com", "192.0.2.3") == WINDOW - 300
@@ -204,7 +244,7 @@ async def test_reaching_a_limit_is_logged_without_the_email(
     """The security log records each limit once, when reached, and never the account's email."""
     caplog.set_level(logging.WARNING, logger="sessionauth.security")
     await fail(throttle, 5, "bob@example.com", "192.0.2.1")
-    await throttle.failed("bob@example.com", "192.0.2.1")
+    assert await attempt(throttle, "bob@example.com", "192.0.2.1") == WINDOW
     records = [r for r in caplog.records if r.name == "sessionauth.security"]
     assert len(records) == 1
     assert "account" in records[0].getMessage()
@@ -212,10 +252,10 @@ async def test_reaching_a_limit_is_logged_without_the_email(
 
 
 async def test_throttle_fails_closed(clock: FakeClock) -> None:
-    """A counter that cannot answer makes `check` raise StoreUnavailable, not let the login in."""
+    """A counter that cannot answer makes `reserve` raise StoreUnavailable, not let anyone in."""
     throttle = LoginThrottle(BrokenCounter(clock), clock=clock)
     with pytest.raises(StoreUnavailable):
-        await throttle.check("bob@example.com", "192.0.2.1")
+        await throttle.reserve("bob@example.com", "192.0.2.1")
 
 
 @pytest.mark.parametrize(
@@ -309,7 +349,9 @@ async def test_unreachable_redis_is_unavailable(clock: FakeClock) -> None:
     """Every operation on a Redis nobody listens on raises StoreUnavailable."""
     async with open_counter(f"redis://127.0.0.1:{free_port()}/0", timeout=0.5) as counter:
         with pytest.raises(StoreUnavailable):
-            await counter.hit("k", WINDOW)
+            await counter.reserve("k", WINDOW, 5)
+        with pytest.raises(StoreUnavailable):
+            await counter.release("k", 1.0)
         with pytest.raises(StoreUnavailable):
             await counter.count("k")
         with pytest.raises(StoreUnavailable):
@@ -328,9 +370,9 @@ async def test_unusable_sqlite_file_is_unavailable(tmp_path: Path) -> None:
     """A database path that is a directory, or a closed counter, raises StoreUnavailable."""
     async with SQLiteCounter(tmp_path) as counter:
         with pytest.raises(StoreUnavailable):
-            await counter.hit("k", WINDOW)
+            await counter.reserve("k", WINDOW, 5)
     counter = SQLiteCounter(tmp_path / "a.db")
-    assert (await counter.hit("k", WINDOW))[0] == 1
+    assert (await counter.reserve("k", WINDOW, 5))[:2] == (True, 1)
     await counter.aclose()
     with pytest.raises(StoreUnavailable):
         await counter.count("k")
@@ -341,9 +383,9 @@ async def test_sqlite_counter_keeps_counts_across_reopening(
 ) -> None:
     """Counts are in the file: a second counter on it (another worker) sees and adds to them."""
     async with SQLiteCounter(tmp_path / "a.db", clock=clock) as first:
-        await first.hit("k", WINDOW)
+        await first.reserve("k", WINDOW, 5)
         async with SQLiteCounter(tmp_path / "a.db", clock=clock) as second:
-            assert (await second.hit("k", WINDOW))[0] == 2
+            assert (await second.reserve("k", WINDOW, 5))[1] == 2
     with sqlite3.connect(tmp_path / "a.db") as db:
         assert db.execute("SELECT count FROM sessionauth_attempts").fetchall() == [(2,)]
 
@@ -473,10 +515,10 @@ def test_ipv6_peers_and_cidr_trust() -> None:
 
 
 def test_missing_or_non_ip_peer() -> None:
-    """No peer gives "unknown"; a peer that is not an IP is returned as is, never trusted."""
+    """No peer, or a peer that is not an IP, gives "unknown": never a key of its own choosing."""
     assert client_address(scope(None, ("x-forwarded-for", "1.2.3.4")), PROXIES) == "unknown"
     assert client_address(scope("testclient", ("x-forwarded-for", "1.2.3.4")), PROXIES) == (
-        "testclient"
+        "unknown"
     )
 
 

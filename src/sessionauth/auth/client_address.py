@@ -1,4 +1,4 @@
-"""The client's IP address, believing proxy headers only from proxies you trust.
+"""The client's IP address and scheme, believing proxy headers only from proxies you trust.
 
 ``X-Forwarded-For`` and ``Forwarded`` are plain request headers: any client can send them, with
 any address in them. They mean something only when the immediate peer is a proxy you run,
@@ -9,7 +9,17 @@ one of them: everything further left was written by the client and is ignored.
 Only one header is read (``X-Forwarded-For`` by default, or RFC 7239 ``Forwarded``): a proxy
 that maintains one of them passes the other through untouched, so reading both would let a
 client choose its own address. A header that cannot be parsed where it matters falls back to
-the peer address, as if no proxy header were sent.
+the peer address, as if no proxy header were sent; a value that is not an IP address is never
+returned, so it can neither be stored nor become a throttling key.
+
+The scheme comes from the same hop: ``proto=`` of the ``Forwarded`` element that named the
+client, or ``X-Forwarded-Proto`` (one value, or one per ``X-Forwarded-For`` hop). Both are
+resolved here and applied to the scope once by :class:`TrustedProxyMiddleware`, so the ASGI
+server's own proxy handling stays off and nothing reads the headers twice.
+
+A trusted set that covers every IPv4 address (``0.0.0.0/0``, ``0.0.0.0/1`` with
+``128.0.0.0/1``, ``::ffff:0:0/96``) or every IPv6 address is refused: it trusts every client
+to name itself, exactly like ``*``.
 """
 
 from __future__ import annotations
@@ -18,11 +28,20 @@ import functools
 import ipaddress
 import re
 from collections.abc import Iterable, MutableMapping
+from dataclasses import dataclass
 from typing import Any, Literal
+
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from sessionauth.errors import ConfigurationError
 
-__all__ = ["ProxyHeader", "client_address"]
+__all__ = [
+    "ProxyHeader",
+    "TrustedProxyMiddleware",
+    "client_address",
+    "covers_every_address",
+    "trusted_networks",
+]
 
 ProxyHeader = Literal["x-forwarded-for", "forwarded"]
 
@@ -30,6 +49,10 @@ _IP = ipaddress.IPv4Address | ipaddress.IPv6Address
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 _UNKNOWN = "unknown"
+_SCHEMES = {"http": ("http", "https"), "websocket": ("ws", "wss")}
+_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
+_ALL_V4 = ipaddress.IPv4Network("0.0.0.0/0")
+_ALL_V6 = ipaddress.IPv6Network("::/0")
 
 # RFC 7239 section 4: forwarded-pair = token "=" ( token / quoted-string ), pairs joined by ";"
 # within an element and elements by ",", with optional whitespace around the separators.
@@ -38,12 +61,54 @@ _PAIR = re.compile(rf'[ \t]*({_TCHAR})=({_TCHAR}|"(?:[^"\\]|\\.)*")[ \t]*([;,]|$
 _NODE = re.compile(r"\[([0-9A-Fa-f:.]+(?:%[^\]]+)?)\](?::\d+)?|([0-9.]+)(?::\d+)?")
 
 
+def _as_ipv4(network: _Network) -> _Network:
+    # Dual-stack sockets show IPv4 clients as ::ffff:a.b.c.d, and _parse_ip reads them as IPv4:
+    # a mapped network means the IPv4 addresses inside it.
+    if isinstance(network, ipaddress.IPv6Network) and network.subnet_of(_MAPPED):
+        first = network.network_address.ipv4_mapped
+        assert first is not None  # noqa: S101 - inside ::ffff:0:0/96 by the test above
+        return ipaddress.IPv4Network(f"{first}/{network.prefixlen - 96}")
+    return network
+
+
 @functools.lru_cache(maxsize=64)
-def _networks(trusted: tuple[str | _Network | _IP, ...]) -> tuple[_Network, ...]:
+def trusted_networks(trusted: tuple[str | _Network | _IP, ...]) -> tuple[_Network, ...]:
+    """Parse trusted proxy entries into networks, IPv4-mapped IPv6 ones as IPv4.
+
+    Args:
+        trusted: Addresses and networks (``"10.0.0.0/8"``, ``"::1"``).
+
+    Raises:
+        ConfigurationError: If an entry is not an address or network, or is ``*``, or if
+            together they cover every IPv4 or every IPv6 address (see
+            :func:`covers_every_address`).
+    """
+    refusal = (
+        "trusted proxies cover every IPv4 or IPv6 address: every client could forge its "
+        "address in X-Forwarded-For and escape throttling; list your proxies' addresses"
+    )
+    if "*" in trusted:
+        raise ConfigurationError(refusal)
     try:
-        return tuple(ipaddress.ip_network(entry, strict=False) for entry in trusted)
+        networks = tuple(_as_ipv4(ipaddress.ip_network(e, strict=False)) for e in trusted)
     except ValueError as exc:
         raise ConfigurationError(f"invalid trusted proxy address or network: {exc}") from exc
+    if covers_every_address(networks):
+        raise ConfigurationError(refusal)
+    return networks
+
+
+def covers_every_address(networks: Iterable[_Network]) -> bool:
+    """Return whether ``networks`` together contain every IPv4 or every IPv6 address.
+
+    IPv4-mapped IPv6 networks (``::ffff:0:0/96``) count as the IPv4 addresses they map.
+    """
+    mapped = [_as_ipv4(network) for network in networks]
+    v4 = [n for n in mapped if isinstance(n, ipaddress.IPv4Network)]
+    v6 = [n for n in mapped if isinstance(n, ipaddress.IPv6Network)]
+    return list(ipaddress.collapse_addresses(v4)) == [_ALL_V4] or list(
+        ipaddress.collapse_addresses(v6)
+    ) == [_ALL_V6]
 
 
 def _parse_ip(text: str) -> _IP | None:
@@ -57,14 +122,21 @@ def _parse_ip(text: str) -> _IP | None:
     return ip
 
 
-def _forwarded_for_hops(value: str) -> list[_IP | None] | None:
-    """Return the ``for=`` address of each element of a ``Forwarded`` value, left to right.
+@dataclass(frozen=True, slots=True)
+class _Hop:
+    address: _IP | None
+    proto: str | None = None
+
+
+def _forwarded_hops(value: str) -> list[_Hop] | None:
+    """Return the ``for=`` address and ``proto=`` of each element of a ``Forwarded`` value.
 
     An element without ``for=``, or whose ``for=`` is ``unknown``, an obfuscated identifier or
-    not an address, gives ``None``. A value that breaks the grammar gives ``None`` overall.
+    not an address, has no address. A value that breaks the grammar gives ``None`` overall.
     """
-    hops: list[_IP | None] = []
-    current: _IP | None = None
+    hops: list[_Hop] = []
+    address: _IP | None = None
+    proto: str | None = None
     in_element = False
     position = 0
     while position < len(value):
@@ -76,31 +148,76 @@ def _forwarded_for_hops(value: str) -> list[_IP | None] | None:
             raw = re.sub(r"\\(.)", r"\1", raw[1:-1])
         if name.lower() == "for":
             node = _NODE.fullmatch(raw)
-            current = None if node is None else _parse_ip(node[1] or node[2])
+            address = None if node is None else _parse_ip(node[1] or node[2])
+        elif name.lower() == "proto":
+            proto = raw.lower()
         in_element = separator == ";"
         if not in_element:
-            hops.append(current)
-            current = None
+            hops.append(_Hop(address, proto))
+            address, proto = None, None
         position = match.end()
     if in_element:  # a trailing ";" ends the last element too
-        hops.append(current)
+        hops.append(_Hop(address, proto))
     return hops
 
 
-def _x_forwarded_for_hops(value: str) -> list[_IP | None]:
-    hops: list[_IP | None] = []
+def _x_forwarded_hops(value: str, protos: str | None) -> list[_Hop]:
+    addresses: list[_IP | None] = []
     for item in value.split(","):
         text = item.strip()
         node = _NODE.fullmatch(text)
         # A bare IPv6 address (the usual form here) or one of the bracketed/port forms.
-        hops.append(_parse_ip(text) if node is None else _parse_ip(node[1] or node[2]))
-    return hops
+        addresses.append(_parse_ip(text) if node is None else _parse_ip(node[1] or node[2]))
+    schemes = [] if protos is None else [p.strip().lower() for p in protos.split(",")]
+    # One value for the whole chain (proxies that overwrite), or one per hop (that append).
+    if len(schemes) == 1:
+        schemes *= len(addresses)
+    if len(schemes) != len(addresses):
+        schemes = [""] * len(addresses)
+    return [_Hop(a, p or None) for a, p in zip(addresses, schemes, strict=True)]
 
 
 def _header(scope: MutableMapping[str, Any], name: bytes) -> str | None:
     # Repeated header lines are one comma-separated list, in order (RFC 9110 section 5.3).
     values = [value.decode("latin-1") for key, value in scope.get("headers", ()) if key == name]
     return ", ".join(values) if values else None
+
+
+def _resolve(
+    scope: MutableMapping[str, Any], trusted: tuple[_Network, ...], header: ProxyHeader
+) -> tuple[str, str | None]:
+    """Return the client's address and, if a trusted proxy reported it, its scheme."""
+    client = scope.get("client")
+    peer = _parse_ip(client[0]) if client else None
+    if peer is None:
+        # No peer (a Unix socket) or one that is not an address: never a key of its own.
+        return _UNKNOWN, None
+
+    def is_trusted(ip: _IP) -> bool:
+        return any(ip.version == net.version and ip in net for net in trusted)
+
+    if not trusted or not is_trusted(peer):
+        return str(peer), None
+    if header == "forwarded":
+        value = _header(scope, b"forwarded")
+        hops = None if value is None else _forwarded_hops(value)
+    else:
+        value = _header(scope, b"x-forwarded-for")
+        protos = _header(scope, b"x-forwarded-proto")
+        hops = _x_forwarded_hops(value or "", protos)
+    if not hops:
+        return str(peer), None
+    # The right-most hop was written by the peer, a trusted proxy: its scheme holds even when
+    # the addresses cannot be followed.
+    nearest = hops[-1].proto
+    for hop in reversed(hops):
+        if hop.address is None:
+            # Unparseable before reaching an untrusted hop: our own proxy chain is garbled.
+            return str(peer), nearest
+        if not is_trusted(hop.address):
+            return str(hop.address), hop.proto
+    # Every hop is one of our proxies: the left-most is the furthest we know.
+    return str(hops[0].address), hops[0].proto
 
 
 def client_address(
@@ -111,6 +228,9 @@ def client_address(
 ) -> str:
     """Return the address of the client that sent the request in ``scope``.
 
+    Behind :class:`TrustedProxyMiddleware` the scope's client is already resolved: call this
+    without ``trusted_proxies`` there, or the headers would be walked a second time.
+
     Args:
         scope: An ASGI HTTP or WebSocket scope.
         trusted_proxies: Addresses and networks (``"10.0.0.0/8"``, ``"::1"``) of the proxies
@@ -119,35 +239,58 @@ def client_address(
 
     Returns:
         The client's IP address in canonical form (IPv4-mapped IPv6 as IPv4), or
-        ``"unknown"`` when the server reports no peer (a Unix socket, some test clients).
+        ``"unknown"`` when the server reports no peer (a Unix socket) or a peer that is not an
+        IP address.
 
     Raises:
-        ConfigurationError: If an entry of ``trusted_proxies`` is not an address or network.
+        ConfigurationError: If an entry of ``trusted_proxies`` is not an address or network,
+            or the entries cover every address.
     """
-    trusted = _networks(tuple(trusted_proxies))
-    client = scope.get("client")
-    peer = _parse_ip(client[0]) if client else None
-    if peer is None:
-        return client[0] if client and client[0] else _UNKNOWN
+    return _resolve(scope, trusted_networks(tuple(trusted_proxies)), header)[0]
 
-    def is_trusted(ip: _IP) -> bool:
-        return any(ip.version == net.version and ip in net for net in trusted)
 
-    if not trusted or not is_trusted(peer):
-        return str(peer)
-    if header == "forwarded":
-        value = _header(scope, b"forwarded")
-        hops = None if value is None else _forwarded_for_hops(value)
-    else:
-        value = _header(scope, b"x-forwarded-for")
-        hops = None if value is None else _x_forwarded_for_hops(value)
-    if not hops:
-        return str(peer)
-    for hop in reversed(hops):
-        if hop is None:
-            # Unparseable before reaching an untrusted hop: our own proxy chain is garbled.
-            return str(peer)
-        if not is_trusted(hop):
-            return str(hop)
-    # Every hop is one of our proxies: the left-most is the furthest we know.
-    return str(hops[0])
+class TrustedProxyMiddleware:
+    """Sets the scope's client address and scheme from the headers of trusted proxies.
+
+    The one place proxy headers are read: install it outermost and turn the ASGI server's own
+    proxy handling off (``uvicorn --no-proxy-headers``). Requests from other peers pass
+    unchanged, whatever headers they carry. A scheme is taken only if it is one the connection
+    type can have (``http``/``https``, ``ws``/``wss``).
+
+    Args:
+        app: The ASGI application to wrap.
+        trusted_proxies: Addresses and networks of the proxies in front of the application.
+        header: Which proxy header they maintain.
+
+    Raises:
+        ConfigurationError: If an entry is invalid or the entries cover every address.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        trusted_proxies: Iterable[str | _Network | _IP],
+        header: ProxyHeader = "x-forwarded-for",
+    ):
+        self.app = app
+        self.trusted = trusted_networks(tuple(trusted_proxies))
+        self.header: ProxyHeader = header
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one ASGI connection, resolving HTTP and WebSocket clients first."""
+        schemes = _SCHEMES.get(scope["type"])
+        if schemes is not None and self.trusted:
+            address, proto = _resolve(scope, self.trusted, self.header)
+            client = scope.get("client")
+            peer = _parse_ip(client[0]) if client else None
+            if address != _UNKNOWN and address != str(peer):
+                scope["client"] = (address, 0)  # a forwarded hop: its port is unknown
+            if proto is not None:
+                # A proxy reports the scheme of its own connection: http(s) even for websockets.
+                plain, secure = schemes
+                if proto in (plain, "http", "ws"):
+                    scope["scheme"] = plain
+                elif proto in (secure, "https", "wss"):
+                    scope["scheme"] = secure
+        await self.app(scope, receive, send)

@@ -4,12 +4,17 @@
 
 * ``authenticate`` gives unknown email, wrong password and disabled account the same exception
   after the same work (exactly one password hash each, a dummy one for unknown emails), and is
-  throttled per account and per client address before any hashing.
+  throttled per account and per client address before any hashing: each attempt is reserved
+  atomically first, so a burst of concurrent guesses verifies no more passwords than the
+  limit allows.
 * ``login`` regenerates the session (new token, old record deleted, CSRF secret rotated with the
   token) and records the client's address, user agent and the authentication time.
 * Every change of trust applies at once to every live session of the user: a password change
   revokes the others and regenerates this one; disabling or deleting revokes all; a role change
   rewrites the role in each session.
+* Account administration keeps the rules of :mod:`.admin_rules`: roles from the configured set,
+  never the last enabled administrator demoted, disabled or deleted (unless forced, from the
+  CLI), never an administrator acting on itself.
 
 Each event goes to the ``sessionauth.security`` logger and to the hooks you pass; neither ever
 sees a password or a session token (sessions are named by their handle).
@@ -19,14 +24,21 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
+from sessionauth.auth.admin_rules import DEFAULT_ROLES, check_removal, check_role, role_set
 from sessionauth.auth.passwords import PasswordHasher
 from sessionauth.auth.throttle import LoginThrottle
-from sessionauth.auth.users import InvalidEmail, User, UserStore, normalize_email
-from sessionauth.errors import InvalidCredentials, NotAuthenticated, SessionNotFound
+from sessionauth.auth.users import ADMIN_ROLE, InvalidEmail, User, UserStore, normalize_email
+from sessionauth.errors import (
+    AdminLockout,
+    InvalidCredentials,
+    NotAuthenticated,
+    SessionNotFound,
+    UserNotFound,
+)
 from sessionauth.policy import Clock, system_clock
 from sessionauth.session import Session
 from sessionauth.stores.base import SessionStore
@@ -95,6 +107,13 @@ class Authenticator:
         throttle: Limits failed logins; ``None`` disables throttling (tests only).
         clock: Time source for authentication times.
         hooks: Notified of every :class:`AuthEvent`.
+        roles: The roles accounts may have; must include ``admin``.
+
+    Attributes:
+        roles: The roles accounts may have.
+
+    Raises:
+        ConfigurationError: For an invalid role name or roles without ``admin``.
     """
 
     def __init__(
@@ -106,7 +125,9 @@ class Authenticator:
         throttle: LoginThrottle | None,
         clock: Clock = system_clock,
         hooks: Sequence[Hook] = (),
+        roles: Iterable[str] = DEFAULT_ROLES,
     ):
+        self.roles = role_set(roles)
         self.users = users
         self.sessions = sessions
         self.hasher = hasher
@@ -140,7 +161,8 @@ class Authenticator:
         """Return the active user whose email and password these are.
 
         Raises:
-            TooManyAttempts: If the account or the address is throttled (before any hashing).
+            TooManyAttempts: If the account or the address has no attempt left (refused before
+                any hashing; the attempt is reserved before the password is verified).
             PasswordPolicyError: If the password is longer than the policy allows (refused
                 before hashing; the answer does not depend on the account).
             InvalidCredentials: For an unknown email, a wrong password or a disabled account,
@@ -151,20 +173,25 @@ class Authenticator:
         except InvalidEmail:
             account = None
         throttle_key = account if account is not None else email.strip().casefold()[:320]
-        if self.throttle is not None:
-            await self.throttle.check(throttle_key, address)
-        # Refuse an oversized password before the user lookup: no hashing, and the answer
-        # cannot depend on the account, not even through the lookup's timing.
-        self.hasher.policy.normalize(password)
-        user = await self.users.get_by_email(account) if account is not None else None
-        if user is None:
-            await self.hasher.dummy_verify(password)
-            ok, new_hash = False, None
-        else:
-            ok, new_hash = await self.hasher.verify(password, user.password_hash)
+        attempt = await self.throttle.reserve(throttle_key, address) if self.throttle else None
+        try:
+            # Refuse an oversized password before the user lookup: no hashing, and the answer
+            # cannot depend on the account, not even through the lookup's timing.
+            self.hasher.policy.normalize(password)
+            user = await self.users.get_by_email(account) if account is not None else None
+            if user is None:
+                await self.hasher.dummy_verify(password)
+                ok, new_hash = False, None
+            else:
+                ok, new_hash = await self.hasher.verify(password, user.password_hash)
+        except BaseException:
+            # No password was judged (too long, an outage, a cancelled request): the attempt
+            # does not count.
+            if self.throttle is not None and attempt is not None:
+                await self.throttle.release(attempt)
+            raise
         if user is None or not ok or user.disabled:
-            if self.throttle is not None:
-                await self.throttle.failed(throttle_key, address)
+            # The reservation stays: it is this failure's count.
             reason = "unknown" if user is None else ("disabled" if ok else "password")
             await self._emit(
                 AuthEvent("login_failed", user.id if user else None, address, f"reason={reason}")
@@ -173,8 +200,8 @@ class Authenticator:
         if new_hash is not None:
             # Upgrade a bcrypt or weaker argon2 hash now that we hold the right password.
             await self.users.set_password(user.id, new_hash)
-        if self.throttle is not None:
-            await self.throttle.succeeded(throttle_key, address)
+        if self.throttle is not None and attempt is not None:
+            await self.throttle.succeeded(attempt)
         return user
 
     async def login(
@@ -241,14 +268,18 @@ class Authenticator:
         # A stolen cookie must not become an unthrottled oracle for the current password: the
         # check counts against the account exactly like a login.
         client = address or "unknown"
-        if self.throttle is not None:
-            await self.throttle.check(user.email, client)
-        ok, _ = await self.hasher.verify(current_password, user.password_hash)
+        attempt = await self.throttle.reserve(user.email, client) if self.throttle else None
+        try:
+            ok, _ = await self.hasher.verify(current_password, user.password_hash)
+        except BaseException:
+            if self.throttle is not None and attempt is not None:
+                await self.throttle.release(attempt)
+            raise
         if not ok:
-            if self.throttle is not None:
-                await self.throttle.failed(user.email, client)
             await self._emit(AuthEvent("login_failed", user.id, address, "reason=password-change"))
             raise InvalidCredentials("Invalid credentials")
+        if self.throttle is not None and attempt is not None:
+            await self.throttle.succeeded(attempt)
         new_hash = await self.hasher.hash(new_password)
         _, revoked = await self._revoking(
             user.id, lambda: self.users.set_password(user.id, new_hash), keep=session.handle
@@ -270,43 +301,97 @@ class Authenticator:
         )
         return revoked
 
-    async def set_role(self, user_id: int, role: str) -> User:
+    async def create_user(self, email: str, password: str, role: str = "user") -> User:
+        """Create an account with a password under the policy and a role from :attr:`roles`.
+
+        Raises:
+            InvalidRole: If ``role`` is not one of :attr:`roles`.
+            InvalidEmail: If ``email`` cannot be normalised.
+            PasswordPolicyError: If the password breaks the policy.
+            DuplicateUser: If the email is taken.
+        """
+        check_role(role, self.roles)
+        return await self.users.create(email, await self.hasher.hash(password), role=role)
+
+    async def set_role(
+        self, user_id: int, role: str, *, actor: int | None = None, force: bool = False
+    ) -> User:
         """Change a user's role; every live session of theirs carries the new role at once.
 
         Fails closed: the sessions lose the old role before the account changes and get the new
         one only after it. A failure between the steps leaves them with no role (signed in,
         nothing more; signing in again gives the account's role), never with a role the account
-        no longer has or was never given.
+        no longer has or was never given. A refused change gives the sessions their role back.
+
+        Args:
+            user_id: Whose role changes.
+            role: One of :attr:`roles`.
+            actor: The administrator asking through the API or a page (never themself).
+            force: Allow demoting the last enabled administrator (the CLI's ``--force``).
 
         Raises:
+            InvalidRole: If ``role`` is not one of :attr:`roles`.
             UserNotFound: If there is no such user.
+            AdminLockout: If this demotes ``actor`` or the last enabled administrator.
         """
+        check_role(role, self.roles)
+        if role == ADMIN_ROLE:
+            current = await self.users.get(user_id)
+            if current is None:
+                raise UserNotFound(f"no user with id {user_id}")
+        else:
+            current = await check_removal(self.users, user_id, actor=actor, force=force)
         await self.sessions.update_user(str(user_id), {"role": None})
-        user = await self.users.set_role(user_id, role)
+        try:
+            user = await self.users.set_role(user_id, role, keep_admin=not force)
+        except AdminLockout:
+            await self.sessions.update_user(str(user_id), {"role": current.role})
+            raise
         await self.sessions.update_user(str(user_id), {"role": role})
         return user
 
-    async def set_disabled(self, user_id: int, disabled: bool) -> User:
+    async def set_disabled(
+        self, user_id: int, disabled: bool, *, actor: int | None = None, force: bool = False
+    ) -> User:
         """Disable (revoking every session) or re-enable a user.
+
+        Args:
+            user_id: Who is disabled or enabled.
+            disabled: Which of the two.
+            actor: The administrator asking through the API or a page (never themself).
+            force: Allow disabling the last enabled administrator (the CLI's ``--force``).
 
         Raises:
             UserNotFound: If there is no such user.
+            AdminLockout: If this disables ``actor`` or the last enabled administrator.
         """
         if not disabled:
             return await self.users.set_disabled(user_id, False)
+        await check_removal(self.users, user_id, actor=actor, force=force)
         user, _ = await self._revoke_all(
-            user_id, lambda: self.users.set_disabled(user_id, True), "account disabled"
+            user_id,
+            lambda: self.users.set_disabled(user_id, True, keep_admin=not force),
+            "account disabled",
         )
         return user
 
-    async def delete_user(self, user_id: int) -> int:
+    async def delete_user(
+        self, user_id: int, *, actor: int | None = None, force: bool = False
+    ) -> int:
         """Delete a user and revoke all their sessions; return how many were revoked.
+
+        Args:
+            user_id: Who is deleted.
+            actor: The administrator asking through the API or a page (never themself).
+            force: Allow deleting the last enabled administrator (the CLI's ``--force``).
 
         Raises:
             UserNotFound: If there is no such user.
+            AdminLockout: If this deletes ``actor`` or the last enabled administrator.
         """
+        await check_removal(self.users, user_id, actor=actor, force=force)
         _, revoked = await self._revoke_all(
-            user_id, lambda: self.users.delete(user_id), "account deleted"
+            user_id, lambda: self.users.delete(user_id, keep_admin=not force), "account deleted"
         )
         return revoked
 

@@ -10,7 +10,9 @@
   normalisation, before any hashing: a megabyte "password" costs nothing. Nothing is truncated.
 * A legacy bcrypt hash never matches a password longer than 72 UTF-8 bytes: bcrypt reads only
   the first 72, so accepting one would mean accepting anything with the same prefix. Users who
-  signed up with such a password under a truncating library must reset it.
+  signed up with such a password under a truncating library must reset it. Whenever no hash
+  could be verified at all (such a password, a malformed stored hash), the dummy verification
+  of an unknown account runs instead, so the answer takes as long.
 * Hashing is CPU- and memory-heavy (about 19 MiB per argon2id call), so every call runs in a
   worker thread of the hasher's own pool, which bounds how many run at once: a burst of logins
   queues instead of allocating 19 MiB each.
@@ -276,15 +278,22 @@ class PasswordHasher:
                 return True, self._argon2.hash(normalized)
             return True, None
         if BcryptHasher.identify(password_hash):
-            if not self._bcrypt_verify(normalized, raw, password_hash):
+            matched = self._bcrypt_verify(normalized, raw, password_hash)
+            if matched is None:
+                # Nothing was verified: answering at once would tell this account (with its
+                # legacy hash) from an unknown email, which costs a dummy verification.
+                self._dummy_verify_sync(normalized)
+            if not matched:
                 return False, None
             return True, self._argon2.hash(normalized)
         self._dummy_verify_sync(normalized)
         return False, None
 
-    def _bcrypt_verify(self, normalized: str, raw: str, password_hash: str) -> bool:
+    def _bcrypt_verify(self, normalized: str, raw: str, password_hash: str) -> bool | None:
+        """Whether a candidate form of the password matches; ``None`` if none could be checked."""
         # Legacy hashes were made from the password as typed, without NFKC; try that form too.
         candidates = [normalized] if raw == normalized else [normalized, raw]
+        checked = False
         for candidate in candidates:
             encoded = candidate.encode()
             # bcrypt reads at most 72 bytes and, in C implementations, stops at a NUL: older
@@ -295,9 +304,10 @@ class PasswordHasher:
             try:
                 if self._bcrypt.verify(encoded, password_hash):
                     return True
-            except ValueError:  # a malformed salt or cost in the stored hash
-                return False
-        return False
+            except ValueError:  # a malformed salt or cost in the stored hash: no work done
+                return None
+            checked = True
+        return False if checked else None
 
     def _argon2_outdated(self, password_hash: str) -> bool:
         """Whether a verified argon2 hash is weaker than what this hasher makes.

@@ -146,6 +146,17 @@ class PostgresUserStore(SQLUserStore):
             rows: Sequence[Iterable[Any]] = await self._calls.run(self._pool, "fetch", sql, *params)
             return rows
 
+    async def _fetch_serialised(self, sql: str, *params: Any) -> Sequence[Iterable[Any]]:
+        # Under READ COMMITTED two guarded statements would each see the other's target still
+        # an admin (write skew): two admins demoting each other would both succeed. They queue
+        # on a transaction-scoped advisory lock instead; the statement after it takes a fresh
+        # snapshot, so it sees the change the previous holder committed.
+        async with self._guard(), self._pool.acquire() as connection, connection.transaction():
+            await connection.execute(
+                "SELECT pg_advisory_xact_lock(hashtext($1))", f"sessionauth-admins:{self._table}"
+            )
+            return await connection.fetch(sql, *params)
+
     async def _create_schema(self) -> None:
         async with self._guard(), self._pool.acquire() as connection, connection.transaction():
             # Concurrent CREATE TABLE IF NOT EXISTS can still fail on the catalog's unique

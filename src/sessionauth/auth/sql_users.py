@@ -13,7 +13,7 @@ import builtins
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar, get_args
 
-from sessionauth.auth.users import Column, User, UserStore, sql_table_name
+from sessionauth.auth.users import ADMIN_ROLE, Column, User, UserStore, sql_table_name
 from sessionauth.errors import DuplicateUser
 from sessionauth.policy import Clock
 
@@ -31,6 +31,14 @@ def _user(row: Iterable[Any]) -> User:
         password_hash=password_hash,
         disabled=bool(disabled),
         created_at=created_at,
+    )
+
+
+def _keeps_an_admin(table: str, user_id: str) -> str:
+    """The condition under which changing the account ``user_id`` leaves an enabled admin."""
+    return (
+        f" AND (role <> '{ADMIN_ROLE}' OR disabled OR EXISTS (SELECT 1 FROM {table} AS other"  # noqa: S608
+        f" WHERE other.id <> {user_id} AND other.role = '{ADMIN_ROLE}' AND NOT other.disabled))"
     )
 
 
@@ -64,11 +72,17 @@ class SQLUserStore(UserStore):
             f"VALUES ({p(1)}, {p(2)}, {p(3)}, FALSE, {p(4)}) RETURNING {_COLUMNS}"
         )
         self._update_sql = {
-            column: f"UPDATE {table} SET {column} = {p(1)} WHERE id = {p(2)} "  # noqa: S608
+            (column, guarded): f"UPDATE {table} SET {column} = {p(1)} "  # noqa: S608
+            f"WHERE id = {p(2)}{_keeps_an_admin(table, p(2)) if guarded else ''} "
             f"RETURNING {_COLUMNS}"
             for column in get_args(Column)
+            for guarded in (False, True)
         }
-        self._delete_sql = f"DELETE FROM {table} WHERE id = {p(1)} RETURNING id"  # noqa: S608
+        self._delete_sql = {
+            guarded: f"DELETE FROM {table} WHERE id = {p(1)}"  # noqa: S608
+            f"{_keeps_an_admin(table, p(1)) if guarded else ''} RETURNING id"
+            for guarded in (False, True)
+        }
 
     @abc.abstractmethod
     async def _fetch(self, sql: str, *params: Any) -> Sequence[Iterable[Any]]:
@@ -96,12 +110,26 @@ class SQLUserStore(UserStore):
         """Return every account, oldest (lowest id) first."""
         return await self._users(f"{self._select} ORDER BY id")
 
-    async def _update(self, user_id: int, column: Column, value: str | bool) -> User | None:
-        users = await self._users(self._update_sql[column], value, user_id)
+    async def _update(
+        self, user_id: int, column: Column, value: str | bool, *, guarded: bool
+    ) -> User | None:
+        sql = self._update_sql[column, guarded]
+        fetch = self._fetch_serialised if guarded else self._fetch
+        users = [_user(row) for row in await fetch(sql, value, user_id)]
         return users[0] if users else None
 
-    async def _delete(self, user_id: int) -> bool:
-        return bool(await self._fetch(self._delete_sql, user_id))
+    async def _delete(self, user_id: int, *, guarded: bool) -> bool:
+        fetch = self._fetch_serialised if guarded else self._fetch
+        return bool(await fetch(self._delete_sql[guarded], user_id))
+
+    async def _fetch_serialised(self, sql: str, *params: Any) -> Sequence[Iterable[Any]]:
+        """Run a guarded statement so that no other guarded statement interleaves with it.
+
+        SQLite needs nothing more than :meth:`_fetch`: a writing statement holds the
+        database's one write lock, on its latest snapshot, from its first read to its commit.
+        A database where concurrent statements read older snapshots overrides this.
+        """
+        return await self._fetch(sql, *params)
 
     async def ping(self) -> None:
         """Raise ``StoreUnavailable`` unless the database answers a trivial query."""

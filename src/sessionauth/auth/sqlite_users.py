@@ -57,7 +57,7 @@ class SQLiteUserStore(SQLUserStore):
         timeout: float = DEFAULT_TIMEOUT,
         owns_connection: bool = False,
     ):
-        super().__init__(table=table, clock=clock, timeout=timeout, parameter=lambda n: "?")
+        super().__init__(table=table, clock=clock, timeout=timeout, parameter=lambda n: f"?{n}")
         self._db = connection
         self._owns_connection = owns_connection
         self._file: DatabaseFile | None = None

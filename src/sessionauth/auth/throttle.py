@@ -1,19 +1,27 @@
-"""Login throttling: failure counters per account and per client address.
+"""Login throttling: attempt counters per account and per client address.
 
 A :class:`LoginThrottle` keeps two fixed-window counters in an :class:`AttemptCounter`:
 
-* ``a:<sha256 of the normalised account>``: failures against one account, from any address.
+* ``a:<sha256 of the normalised account>``: attempts against one account, from any address.
   The account is hashed so the backend never holds email addresses, and it is counted whether
   or not it exists: the throttle never consults the user store, so its answers cannot reveal
   which accounts are registered.
-* ``ip:<client address>``: failures from one address against any account, which slows down
+* ``ip:<client address>``: attempts from one address against any account, which slows down
   password spraying. IPv6 addresses are counted per /64 by default, since one host usually
   owns a whole /64 and could otherwise rotate through it.
 
-A window starts at the first failure and lasts ``*_window`` seconds; when it ends the count is
-zero again, so there is no permanent lockout for an attacker to impose on a victim. The login
-flow calls :meth:`LoginThrottle.check` *before* verifying the password (a throttled attempt
-costs no hashing), then :meth:`~LoginThrottle.failed` or :meth:`~LoginThrottle.succeeded`.
+A window starts at the first attempt and lasts ``*_window`` seconds; when it ends the count is
+zero again, so there is no permanent lockout for an attacker to impose on a victim.
+
+The login flow calls :meth:`LoginThrottle.reserve` *before* verifying the password: one atomic
+increment-and-compare per key takes an attempt or refuses it. Checking a count first and
+recording the failure after the hash would let every request of a burst pass the check
+together: 40 concurrent guesses were all verified. A reservation is the failure, unless the
+password was right (:meth:`~LoginThrottle.succeeded` clears the account and gives back this
+attempt's place on the address, never the address's other attempts) or no password was judged
+at all (:meth:`~LoginThrottle.release`). The two keys are reserved one by one, each in one
+command, so they may live on different Redis Cluster nodes; when one refuses, the other's
+reservation is given back.
 
 Counters live in the same backend as sessions (see :func:`open_counter`). Every backend failure
 raises :class:`~sessionauth.errors.StoreUnavailable`: the login fails closed rather than
@@ -29,14 +37,16 @@ import ipaddress
 import logging
 import math
 import unicodedata
+from dataclasses import dataclass
 from typing import Self
 
-from sessionauth.errors import ConfigurationError, TooManyAttempts
+from sessionauth.errors import ConfigurationError, StoreUnavailable, TooManyAttempts
 from sessionauth.policy import Clock, system_clock
 from sessionauth.stores.base import DEFAULT_TIMEOUT
 
 __all__ = [
     "DEFAULT_PREFIX",
+    "Attempt",
     "AttemptCounter",
     "LoginThrottle",
     "MemoryCounter",
@@ -54,18 +64,36 @@ security_log = logging.getLogger("sessionauth.security")
 
 
 class AttemptCounter(abc.ABC):
-    """Counts failures per key in a fixed window that starts at the key's first failure.
+    """Counts attempts per key in a fixed window that starts at the key's first attempt.
 
-    Every implementation is atomic per key (concurrent :meth:`hit` calls never lose a count)
-    and decides windows by its injected clock, never the backend's own.
+    Every implementation is atomic per key (concurrent :meth:`reserve` calls never lose a count
+    and never grant more than the limit) and decides windows by its injected clock, never the
+    backend's own.
     """
 
     @abc.abstractmethod
-    async def hit(self, key: str, window: float) -> tuple[int, float]:
-        """Count one failure of ``key`` and return ``(count, reset_at)``.
+    async def reserve(self, key: str, window: float, limit: int) -> tuple[bool, int, float]:
+        """Take one of ``key``'s ``limit`` attempts: one atomic increment-and-compare.
 
-        A key whose window is over (or that was never hit) starts a new window of ``window``
-        seconds with a count of 1; otherwise the count grows and ``reset_at`` stays.
+        A key whose window is over (or that was never used) starts a new window of ``window``
+        seconds with a count of 1. Otherwise the count grows by one while it is below
+        ``limit``; at the limit nothing changes and the attempt is refused.
+
+        Returns:
+            ``(granted, count, reset_at)``: whether the attempt was taken, the count after
+            this call, and when the key's window ends.
+
+        Raises:
+            StoreUnavailable: If the backend failed or did not answer in time.
+        """
+
+    @abc.abstractmethod
+    async def release(self, key: str, reset_at: float) -> None:
+        """Give back one attempt taken in ``key``'s window ending at ``reset_at``.
+
+        Nothing happens once that window is over or the key was reset: a later window's
+        attempts are never given back, and a count never goes below zero. A key given back
+        to zero may be forgotten altogether (its next attempt starts a new window).
 
         Raises:
             StoreUnavailable: If the backend failed or did not answer in time.
@@ -81,7 +109,7 @@ class AttemptCounter(abc.ABC):
 
     @abc.abstractmethod
     async def reset(self, key: str) -> None:
-        """Forget ``key``'s failures.
+        """Forget ``key``'s attempts.
 
         Raises:
             StoreUnavailable: If the backend failed or did not answer in time.
@@ -120,13 +148,24 @@ class MemoryCounter(AttemptCounter):
         self._clock = clock
         self._entries: dict[str, tuple[int, float]] = {}
 
-    async def hit(self, key: str, window: float) -> tuple[int, float]:
-        """Count one failure of ``key``; nothing is awaited, so this is atomic."""
+    async def reserve(self, key: str, window: float, limit: int) -> tuple[bool, int, float]:
+        """Take one attempt of ``key`` if below ``limit``; nothing is awaited, so it is atomic."""
         now = self._clock()
         count, reset_at = self._entries.get(key, (0, now))
-        entry = (count + 1, reset_at) if reset_at > now else (1, now + window)
-        self._entries[key] = entry
-        return entry
+        if reset_at <= now:
+            count, reset_at = 0, now + window
+        if count >= limit:
+            return False, count, reset_at
+        self._entries[key] = (count + 1, reset_at)
+        return True, count + 1, reset_at
+
+    async def release(self, key: str, reset_at: float) -> None:
+        """Give back one attempt of the window ending at ``reset_at``, if it is still current."""
+        count, current = self._entries.get(key, (0, reset_at))
+        if current == reset_at and count > 1:
+            self._entries[key] = (count - 1, reset_at)
+        elif current == reset_at:
+            self._entries.pop(key, None)
 
     async def count(self, key: str) -> tuple[int, float]:
         """Return ``(count, reset_at)``, or ``(0, now)`` once the window is over."""
@@ -205,16 +244,31 @@ def _account_key(account: str) -> str:
     return "a:" + hashlib.sha256(normalised.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One attempt reserved by :meth:`LoginThrottle.reserve`.
+
+    Attributes:
+        account: The account's counter key and the end of the window the attempt was taken in.
+        address: The same for the client address.
+    """
+
+    account: tuple[str, float]
+    address: tuple[str, float]
+
+
 class LoginThrottle:
-    """Limits failed logins per account and per client address.
+    """Limits login attempts per account and per client address.
 
     Args:
         counter: Where the counts live; share it between workers (not ``memory://``).
         clock: The time source for ``retry_after``; give the counter the same one.
-        max_per_account: Failures allowed per account within ``account_window``.
-        account_window: Seconds an account's window lasts from its first failure.
-        max_per_address: Failures allowed per client address within ``address_window``.
-        address_window: Seconds an address's window lasts from its first failure.
+        max_per_account: Attempts allowed per account within ``account_window`` (pending ones
+            included; a success clears the account).
+        account_window: Seconds an account's window lasts from its first attempt.
+        max_per_address: Attempts allowed per client address within ``address_window``
+            (successes are given back).
+        address_window: Seconds an address's window lasts from its first attempt.
         ipv6_prefix: IPv6 addresses are counted per network of this prefix length (128 counts
             each address on its own).
 
@@ -259,40 +313,42 @@ class LoginThrottle:
     def _keys(self, account: str, address: str) -> dict[str, str]:
         return {"account": _account_key(account), "address": self._address_key(address)}
 
-    async def check(self, account: str, address: str) -> None:
-        """Refuse the attempt if the account or the address has used up its failures.
+    async def reserve(self, account: str, address: str) -> Attempt:
+        """Take one attempt on the account and on the address, or refuse both.
 
-        Call it before verifying the password. The same answer comes for existing and
-        unknown accounts alike.
+        Call it before verifying the password: the attempt counts as a failure unless it is
+        then passed to :meth:`succeeded` or :meth:`release`. The same answer comes for existing
+        and unknown accounts alike.
 
         Raises:
             TooManyAttempts: With ``retry_after`` the whole seconds until every exhausted
-                limit has reset (at least 1).
-            StoreUnavailable: If the counter's backend failed.
+                limit has reset (at least 1); nothing stays reserved.
+            StoreUnavailable: If the counter's backend failed; nothing stays reserved that
+                the backend acknowledged.
         """
         keys = self._keys(account, address)
-        counts = await asyncio.gather(*(self._counter.count(key) for key in keys.values()))
-        now = self._clock()
-        wait = 0.0
-        for kind, (count, reset_at) in zip(keys, counts, strict=True):
-            if count >= self._limits[kind]:
-                wait = max(wait, reset_at - now)
-        if wait > 0:
-            raise TooManyAttempts(retry_after=max(1, math.ceil(wait)))
-
-    async def failed(self, account: str, address: str) -> None:
-        """Count a failed login against both the account and the address.
-
-        Raises:
-            StoreUnavailable: If the counter's backend failed.
-        """
-        keys = self._keys(account, address)
-        hits = await asyncio.gather(
-            *(self._counter.hit(key, self._windows[kind]) for kind, key in keys.items())
+        # One command per key, never one spanning both: on Redis Cluster they live in
+        # different slots. Whatever one key grants while the other refuses is given back.
+        answers = await asyncio.gather(
+            *(
+                self._counter.reserve(key, self._windows[kind], self._limits[kind])
+                for kind, key in keys.items()
+            ),
+            return_exceptions=True,
         )
-        for (kind, key), (count, _) in zip(keys.items(), hits, strict=True):
+        taken: list[tuple[str, float]] = []
+        wait, error = 0.0, None
+        for (kind, key), answer in zip(keys.items(), answers, strict=True):
+            if isinstance(answer, BaseException):
+                error = answer
+                continue
+            granted, count, reset_at = answer
+            if not granted:
+                wait = max(wait, reset_at - self._clock())
+                continue
+            taken.append((key, reset_at))
             if count == self._limits[kind]:
-                # Logged once per window, when the limit is reached; the key holds no email.
+                # Logged once per window, when the limit is used up; the key holds no email.
                 shown = key if kind == "address" else key[:14]
                 security_log.warning(
                     "login throttled: %s limit reached (%s)",
@@ -300,15 +356,36 @@ class LoginThrottle:
                     shown,
                     extra={"event": "login_throttled", "reason": f"{kind} limit", "detail": shown},
                 )
+        if error is None and len(taken) == len(keys):
+            return Attempt(account=taken[0], address=taken[1])
+        await self._give_back(taken)
+        if error is not None:
+            raise error
+        raise TooManyAttempts(retry_after=max(1, math.ceil(wait)))
 
-    async def succeeded(self, account: str, address: str) -> None:
-        """Clear the account's failures after a successful login.
+    async def succeeded(self, attempt: Attempt) -> None:
+        """Clear the account's attempts and give back this attempt's place on the address.
 
-        The address keeps its count: one good password must not buy a sprayer a fresh
-        budget against every other account.
+        The address keeps its other attempts: one good password must not buy a sprayer a
+        fresh budget against every other account.
 
         Raises:
             StoreUnavailable: If the counter's backend failed.
         """
-        del address
-        await self._counter.reset(_account_key(account))
+        await self._counter.reset(attempt.account[0])
+        await self._counter.release(*attempt.address)
+
+    async def release(self, attempt: Attempt) -> None:
+        """Give back an attempt that judged no password (refused before hashing, an outage).
+
+        Never raises for the backend: a place not given back only counts against the caller
+        until the window ends, and the error that stopped the attempt is the one to report.
+        """
+        await self._give_back([attempt.account, attempt.address])
+
+    async def _give_back(self, taken: list[tuple[str, float]]) -> None:
+        for key, reset_at in taken:
+            try:
+                await self._counter.release(key, reset_at)
+            except StoreUnavailable:
+                security_log.warning("throttle: an attempt could not be given back (%s)", key[:14])

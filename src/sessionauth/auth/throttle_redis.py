@@ -1,10 +1,10 @@
 """The Redis attempt counter (see :mod:`sessionauth.auth.throttle`).
 
-Each ``hit`` is one Lua script on one hash key, so it is atomic across workers and runs
-unchanged on Redis Cluster. The key's TTL (the window plus a minute) only collects garbage:
-whether a window has ended is decided from the counter's clock, passed in as an argument, so
-windows agree with the ``retry_after`` the throttle computes. redis-py is imported only when
-a counter is built.
+Each ``reserve`` (increment-and-compare) and ``release`` is one Lua script on one hash key,
+so it is atomic across workers and runs unchanged on Redis Cluster. The key's TTL (the window
+plus a minute) only collects garbage: whether a window has ended is decided from the counter's
+clock, passed in as an argument, so windows agree with the ``retry_after`` the throttle
+computes. redis-py is imported only when a counter is built.
 """
 
 from __future__ import annotations
@@ -33,15 +33,35 @@ _TTL_GRACE_MS = 60_000
 
 
 # KEYS[1]: the counter; ARGV: now, the new window's reset_at (both exact float reprs, returned
-# as stored: Lua would truncate a number reply to an integer), and the key's TTL in ms.
-_HIT_SCRIPT = """
+# as stored: Lua would truncate a number reply to an integer), the key's TTL in ms, and the
+# limit. Returns {granted (0 or 1), count, reset_at}.
+_RESERVE_SCRIPT = """
 local reset_at = redis.call('HGET', KEYS[1], 'reset_at')
 if reset_at and tonumber(reset_at) > tonumber(ARGV[1]) then
-  return {redis.call('HINCRBY', KEYS[1], 'count', 1), reset_at}
+  local count = tonumber(redis.call('HGET', KEYS[1], 'count') or '0')
+  if count >= tonumber(ARGV[4]) then
+    return {0, count, reset_at}
+  end
+  return {1, redis.call('HINCRBY', KEYS[1], 'count', 1), reset_at}
 end
 redis.call('HSET', KEYS[1], 'count', 1, 'reset_at', ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return {1, ARGV[2]}
+return {1, 1, ARGV[2]}
+"""
+
+# KEYS[1]: the counter; ARGV[1]: the reset_at of the window the attempt was taken in, as
+# reserve stored it. Another window's count (or a reset key) is left alone; a count back at
+# zero is deleted, so a successful login leaves no key behind (anonymous traffic writes none).
+_RELEASE_SCRIPT = """
+if redis.call('HGET', KEYS[1], 'reset_at') == ARGV[1] then
+  local count = tonumber(redis.call('HGET', KEYS[1], 'count') or '0')
+  if count <= 1 then
+    redis.call('DEL', KEYS[1])
+  else
+    redis.call('HINCRBY', KEYS[1], 'count', -1)
+  end
+end
+return 0
 """
 
 
@@ -94,7 +114,8 @@ class RedisCounter(AttemptCounter):
         self._clock = clock
         self._prefix = prefix
         self._timeout = timeout
-        self._hit = client.register_script(_HIT_SCRIPT)
+        self._reserve = client.register_script(_RESERVE_SCRIPT)
+        self._release = client.register_script(_RELEASE_SCRIPT)
         self._owned: list[Any] = []
         # A RedisCluster client must learn the topology before concurrent use: commands racing
         # its lazy initialisation can be sent twice, so 50 concurrent INCRs on a fresh client
@@ -162,15 +183,23 @@ class RedisCounter(AttemptCounter):
                 await self._guard(self._cluster.initialize())
                 self._initialized = True
 
-    async def hit(self, key: str, window: float) -> tuple[int, float]:
-        """Count one failure of ``key`` in one script run."""
+    async def reserve(self, key: str, window: float, limit: int) -> tuple[bool, int, float]:
+        """Take one attempt of ``key`` in one script run."""
         if not self._initialized:
             await self._initialize()
         now = self._clock()
         ttl_ms = math.ceil(window * 1000) + _TTL_GRACE_MS
-        args = (repr(now), repr(now + window), ttl_ms)
-        count, reset_at = await self._guard(self._hit(keys=[self._prefix + key], args=args))
-        return int(count), float(reset_at)
+        args = (repr(now), repr(now + window), ttl_ms, limit)
+        granted, count, reset_at = await self._guard(
+            self._reserve(keys=[self._prefix + key], args=args)
+        )
+        return bool(granted), int(count), float(reset_at)
+
+    async def release(self, key: str, reset_at: float) -> None:
+        """Give back one attempt of the window ending at ``reset_at``, in one script run."""
+        if not self._initialized:
+            await self._initialize()
+        await self._guard(self._release(keys=[self._prefix + key], args=(repr(reset_at),)))
 
     async def count(self, key: str) -> tuple[int, float]:
         """Return ``(count, reset_at)``, or ``(0, now)`` once the window is over."""

@@ -1,8 +1,11 @@
 """Attempt counters on SQLite and PostgreSQL (see :mod:`sessionauth.auth.throttle`).
 
-Each ``hit`` is one ``INSERT … ON CONFLICT DO UPDATE … RETURNING`` that starts a new window
-when the stored one has ended (``reset_at <= now``) and adds one otherwise, so concurrent
-failures from several workers are all counted. Ended rows count as zero until
+Each ``reserve`` is one ``INSERT … ON CONFLICT DO UPDATE … WHERE … RETURNING`` that starts a
+new window when the stored one has ended (``reset_at <= now``), adds one while the count is
+below the limit, and otherwise changes nothing and returns no row (refused): the row's lock
+serialises concurrent attempts from every worker, so no more than the limit are ever granted.
+``release`` takes one back only from the same window (same ``reset_at``). Ended rows count as
+zero until
 :meth:`~SQLiteCounter.purge` deletes them. Windows come from the counter's clock, never the
 server's, so they agree with the ``retry_after`` the throttle computes. asyncpg is imported
 only when a PostgreSQL counter is built. The Redis counter is :mod:`.throttle_redis`.
@@ -40,14 +43,19 @@ _T = TypeVar("_T")
 # At most 48 characters, so the index name derived from it fits PostgreSQL's 63 bytes.
 _NAME = r"[A-Za-z_][A-Za-z0-9_]{0,47}"
 
-# One upsert for both SQL dialects ({p1}..{p3} become their placeholders). Inside DO UPDATE,
-# the table name refers to the stored row, ``excluded`` to the proposed one.
-_HIT = (
+# One upsert for both SQL dialects ({p1}..{p4} become their placeholders). Inside DO UPDATE,
+# the table name refers to the stored row, ``excluded`` to the proposed one; a row the WHERE
+# leaves alone (a live window at the limit) is not returned.
+_RESERVE = (
     'INSERT INTO {table} AS t ("key", count, reset_at) VALUES ({p1}, 1, {p2})'
     ' ON CONFLICT ("key") DO UPDATE SET'
     " count = CASE WHEN t.reset_at <= {p3} THEN 1 ELSE t.count + 1 END,"
     " reset_at = CASE WHEN t.reset_at <= {p3} THEN excluded.reset_at ELSE t.reset_at END"
+    " WHERE t.reset_at <= {p3} OR t.count < {p4}"
     " RETURNING count, reset_at"
+)
+_RELEASE = (
+    'UPDATE {table} SET count = count - 1 WHERE "key" = {p1} AND reset_at = {p2} AND count > 0'
 )
 _COUNT = 'SELECT count, reset_at FROM {table} WHERE "key" = {p1} AND reset_at > {p2}'
 _RESET = 'DELETE FROM {table} WHERE "key" = {p1}'
@@ -70,9 +78,10 @@ def _check(table: str, timeout: float, *, schemas: bool) -> tuple[str, str]:
 
 def _statements(table: str, marker: str) -> dict[str, str]:
     """The counter's statements on ``table``, with ``marker`` + n as the n-th parameter."""
-    p1, p2, p3 = (f"{marker}{n}" for n in (1, 2, 3))
+    p1, p2, p3, p4 = (f"{marker}{n}" for n in (1, 2, 3, 4))
     return {
-        "hit": _HIT.format(table=table, p1=p1, p2=p2, p3=p3),
+        "reserve": _RESERVE.format(table=table, p1=p1, p2=p2, p3=p3, p4=p4),
+        "release": _RELEASE.format(table=table, p1=p1, p2=p2),
         "count": _COUNT.format(table=table, p1=p1, p2=p2),
         "reset": _RESET.format(table=table, p1=p1),
         "purge": _PURGE.format(table=table, p1=p1),
@@ -94,8 +103,8 @@ class SQLiteCounter(AttemptCounter):
     """Counts in a SQLite table, through aiosqlite's worker thread.
 
     The database is opened (WAL mode, the table created if missing) on first use, and closed
-    by :meth:`aclose`. One connection serialises every statement, and each ``hit`` is a single
-    statement, so counts are exact across tasks and across processes sharing the file.
+    by :meth:`aclose`. One connection serialises every statement, and each ``reserve`` is a
+    single statement, so counts are exact across tasks and across processes sharing the file.
 
     Args:
         path: The database file (``:memory:`` for a private one); its directory is created.
@@ -172,12 +181,16 @@ class SQLiteCounter(AttemptCounter):
         db = await self._connection()
         return await self._run(db.execute_fetchall(self._sql[name], params))
 
-    async def hit(self, key: str, window: float) -> tuple[int, float]:
-        """Count one failure of ``key`` in one upsert."""
+    async def reserve(self, key: str, window: float, limit: int) -> tuple[bool, int, float]:
+        """Take one attempt of ``key`` in one guarded upsert (see the module docstring)."""
         now = self._clock()
-        for count, reset_at in await self._fetch("hit", key, now + window, now):
-            return int(count), float(reset_at)
-        raise AssertionError("INSERT … RETURNING returned no row")  # pragma: no cover
+        for count, reset_at in await self._fetch("reserve", key, now + window, now, limit):
+            return True, int(count), float(reset_at)
+        return (False, *await self.count(key))
+
+    async def release(self, key: str, reset_at: float) -> None:
+        """Give back one attempt of the window ending at ``reset_at``."""
+        await self._fetch("release", key, reset_at)
 
     async def count(self, key: str) -> tuple[int, float]:
         """Return ``(count, reset_at)``, or ``(0, now)`` once the window is over."""
@@ -214,7 +227,7 @@ class PostgresCounter(AttemptCounter):
 
     Give it a DSN, and it creates (on first use) and closes (in :meth:`aclose`) its own pool;
     or give it an open ``pool`` that you own and close. The table is created if missing, on
-    first use. Each ``hit`` is one upsert, serialised on the row's lock.
+    first use. Each ``reserve`` is one upsert, serialised on the row's lock.
 
     Args:
         dsn: A ``postgresql://`` DSN; exactly one of ``dsn`` and ``pool``.
@@ -314,12 +327,17 @@ class PostgresCounter(AttemptCounter):
         except UNAVAILABLE as exc:
             raise unavailable(exc, "PostgreSQL attempt counter") from exc
 
-    async def hit(self, key: str, window: float) -> tuple[int, float]:
-        """Count one failure of ``key`` in one upsert."""
+    async def reserve(self, key: str, window: float, limit: int) -> tuple[bool, int, float]:
+        """Take one attempt of ``key`` in one guarded upsert (see the module docstring)."""
         now = self._clock()
-        row = await self._call("fetchrow", self._sql["hit"], key, now + window, now)
-        assert row is not None  # noqa: S101 - INSERT … RETURNING always returns the row
-        return int(row[0]), float(row[1])
+        row = await self._call("fetchrow", self._sql["reserve"], key, now + window, now, limit)
+        if row is None:
+            return (False, *await self.count(key))
+        return True, int(row[0]), float(row[1])
+
+    async def release(self, key: str, reset_at: float) -> None:
+        """Give back one attempt of the window ending at ``reset_at``."""
+        await self._call("execute", self._sql["release"], key, reset_at)
 
     async def count(self, key: str) -> tuple[int, float]:
         """Return ``(count, reset_at)``, or ``(0, now)`` once the window is over."""

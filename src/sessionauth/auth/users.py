@@ -24,12 +24,13 @@ import builtins
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from typing import Final, Literal
+from typing import Final, Literal, NoReturn
 
-from sessionauth.errors import ConfigurationError, InvalidEmail, UserNotFound
+from sessionauth.errors import AdminLockout, ConfigurationError, InvalidEmail, UserNotFound
 from sessionauth.policy import Clock, system_clock
 
 __all__ = [
+    "ADMIN_ROLE",
     "DEFAULT_TABLE",
     "InvalidEmail",
     "User",
@@ -56,6 +57,11 @@ _TABLE_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,47}")
 _MAX_ROLE_LENGTH: Final = 64
 # The ids both databases can hold (signed 64-bit); anything else cannot name a user.
 _MAX_ID: Final = 2**63 - 1
+
+ADMIN_ROLE: Final = "admin"
+"""The role that administers accounts; the last enabled account with it is protected."""
+LAST_ADMIN: Final = "This would leave no enabled administrator"
+"""Why a guarded change was refused (see ``keep_admin``)."""
 
 Column = Literal["role", "password_hash", "disabled"]
 """The columns the update operations may set."""
@@ -168,14 +174,21 @@ class UserStore(abc.ABC):
             return None
         return await self._get_by_email(normalized)
 
-    async def set_role(self, user_id: int, role: str) -> User:
+    async def set_role(self, user_id: int, role: str, *, keep_admin: bool = False) -> User:
         """Change an account's role and return the updated account.
+
+        Args:
+            user_id: The account.
+            role: Its new role.
+            keep_admin: Refuse, atomically, to demote the last enabled administrator.
 
         Raises:
             ValueError: If ``role`` is empty, too long, padded or unprintable.
             UserNotFound: If there is no such account.
+            AdminLockout: If ``keep_admin`` and no other enabled administrator would be left.
         """
-        return await self._set(user_id, "role", _check_role(role))
+        guarded = keep_admin and role != ADMIN_ROLE
+        return await self._set(user_id, "role", _check_role(role), guarded=guarded)
 
     async def set_password(self, user_id: int, password_hash: str) -> User:
         """Replace an account's password hash and return the updated account.
@@ -185,28 +198,48 @@ class UserStore(abc.ABC):
         """
         return await self._set(user_id, "password_hash", password_hash)
 
-    async def set_disabled(self, user_id: int, disabled: bool) -> User:
+    async def set_disabled(self, user_id: int, disabled: bool, *, keep_admin: bool = False) -> User:
         """Disable or re-enable an account and return the updated account.
 
+        Args:
+            user_id: The account.
+            disabled: Whether it is disabled from now on.
+            keep_admin: Refuse, atomically, to disable the last enabled administrator.
+
         Raises:
             UserNotFound: If there is no such account.
+            AdminLockout: If ``keep_admin`` and no other enabled administrator would be left.
         """
-        return await self._set(user_id, "disabled", disabled)
+        return await self._set(user_id, "disabled", disabled, guarded=keep_admin and disabled)
 
-    async def delete(self, user_id: int) -> None:
+    async def delete(self, user_id: int, *, keep_admin: bool = False) -> None:
         """Delete an account.
 
+        Args:
+            user_id: The account.
+            keep_admin: Refuse, atomically, to delete the last enabled administrator.
+
         Raises:
             UserNotFound: If there is no such account.
+            AdminLockout: If ``keep_admin`` and no other enabled administrator would be left.
         """
-        if not _valid_id(user_id) or not await self._delete(user_id):
-            raise UserNotFound(f"no user with id {user_id}")
+        if not _valid_id(user_id) or not await self._delete(user_id, guarded=keep_admin):
+            await self._refused(user_id, guarded=keep_admin)
 
-    async def _set(self, user_id: int, column: Column, value: str | bool) -> User:
-        user = await self._update(user_id, column, value) if _valid_id(user_id) else None
+    async def _set(
+        self, user_id: int, column: Column, value: str | bool, *, guarded: bool = False
+    ) -> User:
+        valid = _valid_id(user_id)
+        user = await self._update(user_id, column, value, guarded=guarded) if valid else None
         if user is None:
-            raise UserNotFound(f"no user with id {user_id}")
+            await self._refused(user_id, guarded=guarded)
         return user
+
+    async def _refused(self, user_id: int, *, guarded: bool) -> NoReturn:
+        """Raise why a change matched no row: the guard kept the last admin, or no account."""
+        if guarded and await self.get(user_id) is not None:
+            raise AdminLockout(LAST_ADMIN)
+        raise UserNotFound(f"no user with id {user_id}")
 
     @abc.abstractmethod
     async def list(self) -> builtins.list[User]:
@@ -233,12 +266,19 @@ class UserStore(abc.ABC):
         """Return the account with this normalised email, or ``None``."""
 
     @abc.abstractmethod
-    async def _update(self, user_id: int, column: Column, value: str | bool) -> User | None:
-        """Set one column and return the updated account, or ``None`` if there is none."""
+    async def _update(
+        self, user_id: int, column: Column, value: str | bool, *, guarded: bool
+    ) -> User | None:
+        """Set one column and return the updated account, or ``None`` if none was changed.
+
+        With ``guarded``, the change applies only if the account is not an enabled
+        administrator or another enabled administrator exists, decided atomically with the
+        change (two administrators demoting each other at once never leave none).
+        """
 
     @abc.abstractmethod
-    async def _delete(self, user_id: int) -> bool:
-        """Delete the account; return whether there was one."""
+    async def _delete(self, user_id: int, *, guarded: bool) -> bool:
+        """Delete the account; return whether it was deleted (``guarded`` as for ``_update``)."""
 
     async def __aenter__(self) -> UserStore:
         return self

@@ -21,6 +21,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from sessionauth.auth.guards import require_auth, require_role, session_of
+from sessionauth.auth.user_ids import parse_user_id
+from sessionauth.csrf import csrf_token
 from sessionauth.errors import StoreUnavailable, UserNotFound
 from sessionauth.server import schemas as s
 from sessionauth.server.handlers import outage_log
@@ -42,6 +44,18 @@ AdminId = Annotated[str, Depends(require_role(ADMIN))]
 Handle = Annotated[str, PathParam(min_length=1, max_length=128)]
 
 
+def _target_id(
+    user_id: Annotated[
+        str, PathParam(description="The user's id, 1 to 2**63-1 in plain ASCII digits.")
+    ],
+) -> int:
+    """The ``{user_id}`` of the path, in its one spelling (anything else is 404)."""
+    return parse_user_id(user_id)
+
+
+TargetId = Annotated[int, Depends(_target_id)]
+
+
 def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI: these statuses answer ``{"error": ...}``."""
     return {status: {"model": s.ErrorBody} for status in statuses}
@@ -56,10 +70,12 @@ async def login(body: s.LoginBody, request: Request) -> s.LoginResult:
     auth = authenticator(request)
     address = client_address(request)
     user = await auth.authenticate(body.email, body.password, address=address)
-    await auth.login(
-        session_of(request), user, address=address, user_agent=request.headers.get("user-agent")
-    )
-    return s.LoginResult(user=s.UserSummary.of(user))
+    session = session_of(request)
+    await auth.login(session, user, address=address, user_agent=request.headers.get("user-agent"))
+    # Login regenerated the session, so tokens fetched before it no longer verify: hand out one
+    # for the new session at once.
+    token = csrf_token(session, request.app.state.keyring)
+    return s.LoginResult(user=s.UserSummary.of(user), csrfToken=token)
 
 
 @router.post("/logout", responses=_errors(401, 403))
@@ -70,10 +86,13 @@ async def logout(request: Request, user_id: UserId) -> s.Success:
     return s.Success()
 
 
-@router.delete("/users/{user_id}", responses=_errors(400, 401, 403, 404))
-async def delete_user(request: Request, user_id: int, admin_id: AdminId) -> s.Success:
-    """Delete a user; every session of theirs ends at once."""
-    await authenticator(request).delete_user(user_id)
+@router.delete("/users/{user_id}", responses=_errors(400, 401, 403, 404, 409))
+async def delete_user(request: Request, admin_id: AdminId, user_id: TargetId) -> s.Success:
+    """Delete a user; every session of theirs ends at once.
+
+    409 for your own account, or the last enabled administrator.
+    """
+    await authenticator(request).delete_user(user_id, actor=int(admin_id))
     security_log.warning("user %s deleted by admin %s", user_id, admin_id)
     return s.Success()
 
@@ -150,27 +169,29 @@ async def list_users(request: Request, admin_id: AdminId) -> s.UserList:
 
 @router.post("/users", status_code=201, responses=_errors(400, 401, 403, 409))
 async def create_user(body: s.NewUserBody, request: Request, admin_id: AdminId) -> s.UserResult:
-    """Create an account."""
-    auth = authenticator(request)
-    password_hash = await auth.hasher.hash(body.password)
-    user = await auth.users.create(body.email, password_hash, role=body.role)
+    """Create an account; the role must be one of ``SESSIONAUTH_ROLES`` (else 400)."""
+    user = await authenticator(request).create_user(body.email, body.password, role=body.role)
     security_log.info("user %s (%s) created by admin %s", user.id, user.role, admin_id)
     return s.UserResult(user=s.UserDetail.of(user))
 
 
-@router.patch("/users/{user_id}", responses=_errors(400, 401, 403, 404))
+@router.patch("/users/{user_id}", responses=_errors(400, 401, 403, 404, 409))
 async def update_user(
-    body: s.UserPatchBody, request: Request, user_id: int, admin_id: AdminId
+    body: s.UserPatchBody, request: Request, admin_id: AdminId, user_id: TargetId
 ) -> s.UserResult:
-    """Change a user's role (applies to their live sessions at once) or disable them."""
+    """Change a user's role (applies to their live sessions at once) or disable them.
+
+    The role must be one of ``SESSIONAUTH_ROLES`` (else 400). Demoting or disabling your own
+    account, or the last enabled administrator, is 409.
+    """
     if body.role is None and body.disabled is None:
         raise HTTPException(400, "Nothing to change: give role and/or disabled")
     auth = authenticator(request)
     user = None
     if body.role is not None:
-        user = await auth.set_role(user_id, body.role)
+        user = await auth.set_role(user_id, body.role, actor=int(admin_id))
     if body.disabled is not None:
-        user = await auth.set_disabled(user_id, body.disabled)
+        user = await auth.set_disabled(user_id, body.disabled, actor=int(admin_id))
     assert user is not None  # noqa: S101 - one of the two branches ran
     security_log.warning(
         "user %s changed by admin %s: %s", user_id, admin_id, body.model_dump(exclude_none=True)
@@ -179,7 +200,7 @@ async def update_user(
 
 
 @router.post("/users/{user_id}/revoke-sessions", responses=_errors(400, 401, 403, 404))
-async def revoke_user_sessions(request: Request, user_id: int, admin_id: AdminId) -> s.Revoked:
+async def revoke_user_sessions(request: Request, admin_id: AdminId, user_id: TargetId) -> s.Revoked:
     """End every session of a user."""
     auth = authenticator(request)
     if await auth.users.get(user_id) is None:

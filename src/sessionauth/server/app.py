@@ -6,16 +6,20 @@ Run it with ``sessionauth serve``, or any ASGI server as a factory::
 
 The layers, outermost first::
 
+    SecurityHeadersMiddleware  nosniff on every response, HSTS in production
+    TrustedProxyMiddleware  client address and scheme from trusted proxies' headers
     TrustedCORSMiddleware   the trusted origins only, with credentials; answers preflights
     SessionMiddleware       loads and commits the session; 503 (JSON or a page) on outage
     CSRFMiddleware          origin layer + token; API bodies must be JSON (forms: /ui/...)
     BodyLimitMiddleware     bodies over 64 KiB get 413 before anything buffers them
     FastAPI                 the JSON API (api.py), the pages (pages.py), /static
 
-The lifespan opens the user database, builds the :class:`Authenticator` (on
-``app.state.authenticator``), creates the first administrator of an empty development
-database (see :mod:`sessionauth.server.bootstrap`), and runs the sweep of expired sessions
-(see :mod:`sessionauth.server.purge`). On shutdown it closes every store it opened.
+The lifespan checks that a Redis store cannot evict keys (see
+:mod:`sessionauth.server.redis_eviction`), opens the user database, builds the
+:class:`Authenticator` (on ``app.state.authenticator``), creates the first administrator of an
+empty development database (see :mod:`sessionauth.server.bootstrap`), and runs the sweep of
+expired sessions (see :mod:`sessionauth.server.purge`). On shutdown it closes every store it
+opened.
 """
 
 from __future__ import annotations
@@ -28,9 +32,10 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI
-from starlette.types import Scope
+from starlette.types import ASGIApp, Scope
 
 from sessionauth import __version__
+from sessionauth.auth.client_address import TrustedProxyMiddleware, trusted_networks
 from sessionauth.auth.flows import Authenticator
 from sessionauth.auth.passwords import PasswordHasher
 from sessionauth.auth.throttle import AttemptCounter, open_counter
@@ -50,6 +55,8 @@ from sessionauth.server.handlers import (
 from sessionauth.server.metrics import CountingThrottle, Metrics, TimedStore
 from sessionauth.server.purge import purge_lock, run_purger
 from sessionauth.server.readiness import Readiness
+from sessionauth.server.redis_eviction import enforce_no_eviction, eviction_findings
+from sessionauth.server.security_headers import SecurityHeadersMiddleware
 from sessionauth.server.settings import Settings, enforce, load_keyring, load_settings
 from sessionauth.server.templating import static_files
 from sessionauth.stores import open_store
@@ -57,10 +64,10 @@ from sessionauth.stores.base import SessionStore
 
 __all__ = ["create_app", "is_api_request"]
 
+logger = logging.getLogger("sessionauth.server")
+
 UI_PREFIX = "/ui/"
 """HTML form posts go here (pages.py); every other path is the JSON API or a page GET."""
-
-_ANY_ADDRESS = ("0.0.0.0/0", "::/0")
 
 
 def _complete_openapi(app: FastAPI) -> None:
@@ -102,13 +109,6 @@ def is_api_request(scope: Scope) -> bool:
     return not str(scope["path"]).startswith(UI_PREFIX)
 
 
-def _trusted_proxies(settings: Settings) -> tuple[str, ...]:
-    # "*" (accepted in development only, see findings()) trusts every peer, like uvicorn's.
-    if "*" in settings.trusted_proxies:
-        return _ANY_ADDRESS
-    return settings.trusted_proxies
-
-
 def create_app(
     settings: Settings | None = None, *, hasher: PasswordHasher | None = None
 ) -> FastAPI:
@@ -128,6 +128,7 @@ def create_app(
     enforce(settings)
     keyring = load_keyring(settings)
     origins = validate_origins(settings.allowed_origins)
+    trusted_networks(settings.trusted_proxies)  # refused in every environment, like '*' origins
     policy = settings.policy()
     metrics = Metrics()
     readiness = Readiness()
@@ -140,6 +141,7 @@ def create_app(
         async with contextlib.AsyncExitStack() as stack:
             stack.push_async_callback(counter.aclose)
             stack.push_async_callback(store.aclose)
+            await _check_eviction(settings)
             users = await open_user_store(settings.database_url)
             stack.push_async_callback(users.aclose)
             if not settings.production:
@@ -152,6 +154,7 @@ def create_app(
                 hasher=hasher,
                 throttle=CountingThrottle(counter, metrics=metrics, readiness=readiness),
                 hooks=[metrics.on_event],
+                roles=settings.roles,
             )
             await stack.enter_async_context(
                 _purging(settings, store, counter, readiness=readiness, metrics=metrics)
@@ -182,7 +185,6 @@ def create_app(
     server_log = logging.getLogger("sessionauth.server")
     app.state.outage_log = OutageLog("store", logger=server_log)
     app.state.full_store_log = OutageLog("store writes", logger=server_log)
-    app.state.trusted_proxies = _trusted_proxies(settings)
     install_handlers(app, metrics)
     # Ahead of everything: the requests a session serves most skip FastAPI's machinery.
     app.router.routes[:0] = hot_routes.ROUTES
@@ -209,7 +211,33 @@ def create_app(
         on_touch_skipped=lambda exc: metrics.touches_skipped.inc(),
     )
     app.add_middleware(TrustedCORSMiddleware, trusted_origins=origins)
+    if settings.trusted_proxies:
+        # The one place proxy headers are read (uvicorn's own handling is off, see cli.serve):
+        # everything inside sees the client's address and scheme already resolved.
+        app.add_middleware(TrustedProxyMiddleware, trusted_proxies=settings.trusted_proxies)
+    _wrap_outermost(app, settings.production)
     return app
+
+
+def _wrap_outermost(app: FastAPI, production: bool) -> None:
+    """Put :class:`SecurityHeadersMiddleware` around the whole stack.
+
+    Outside Starlette's own ``ServerErrorMiddleware`` too, which ``add_middleware`` cannot
+    reach: a 500 must carry the headers like every other answer.
+    """
+    build = app.build_middleware_stack
+
+    def build_with_headers() -> ASGIApp:
+        return SecurityHeadersMiddleware(build(), hsts=production)
+
+    app.build_middleware_stack = build_with_headers  # type: ignore[method-assign]
+
+
+async def _check_eviction(settings: Settings) -> None:
+    """Refuse (production) or warn about a Redis store that may evict sessions and counters."""
+    report = await eviction_findings(settings.session_store_url)
+    for line in enforce_no_eviction(report, production=settings.production):
+        logger.warning("configuration: %s", line)
 
 
 @contextlib.asynccontextmanager

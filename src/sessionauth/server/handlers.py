@@ -26,8 +26,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from sessionauth.auth.guards import error_response, wants_html
 from sessionauth.auth.users import InvalidEmail
 from sessionauth.errors import (
+    AdminLockout,
     DuplicateUser,
     InvalidCredentials,
+    InvalidRole,
     NotAuthenticated,
     PasswordPolicyError,
     PermissionDenied,
@@ -151,6 +153,8 @@ def install_handlers(app: FastAPI, metrics: Metrics) -> None:
     app.add_exception_handler(UserNotFound, fixed(404, "User not found"))
     app.add_exception_handler(SessionNotFound, fixed(404, "Session not found"))
     app.add_exception_handler(DuplicateUser, fixed(409, "A user with that email already exists"))
+    app.add_exception_handler(AdminLockout, fixed(409, None))
+    app.add_exception_handler(InvalidRole, fixed(400, None))
     app.add_exception_handler(PasswordPolicyError, fixed(400, None))
     app.add_exception_handler(InvalidEmail, fixed(400, None))
     app.add_exception_handler(RequestValidationError, invalid)

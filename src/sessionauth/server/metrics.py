@@ -39,7 +39,7 @@ from prometheus_client import (
 )
 
 from sessionauth.auth.flows import AuthEvent
-from sessionauth.auth.throttle import AttemptCounter, LoginThrottle
+from sessionauth.auth.throttle import Attempt, AttemptCounter, LoginThrottle
 from sessionauth.errors import StoreFull, TooManyAttempts
 from sessionauth.record import RecordUpdate, SessionRecord
 from sessionauth.server.readiness import (
@@ -300,21 +300,21 @@ class CountingThrottle(LoginThrottle):
         self._throttled = metrics.throttled
         self._readiness = readiness
 
-    async def check(self, account: str, address: str) -> None:
-        """Refuse as the throttle does, counting each refusal."""
+    async def reserve(self, account: str, address: str) -> Attempt:
+        """Reserve or refuse as the throttle does, counting each refusal.
+
+        A reservation is the counter's write: a full counter (``StoreFull``) goes to the
+        readiness as degraded, and a granted reservation reports it working again.
+        """
         try:
-            await super().check(account, address)
+            attempt = await super().reserve(account, address)
         except TooManyAttempts:
             self._throttled.inc()
             raise
-
-    async def failed(self, account: str, address: str) -> None:
-        """Count a failure as the throttle does; a full counter goes to the readiness."""
-        try:
-            await super().failed(account, address)
         except StoreFull as exc:
             if self._readiness is not None:
                 self._readiness.degraded(ATTEMPT_COUNTER, f"the counter refuses writes: {exc}")
             raise
         if self._readiness is not None:
             self._readiness.ok(ATTEMPT_COUNTER)
+        return attempt

@@ -69,19 +69,25 @@ def _keyring(request: Request) -> Keyring:
 
 
 def client_address(request: Request) -> str:
-    """The client's address, believing proxy headers only from ``app.state.trusted_proxies``."""
-    return _client_address(request.scope, getattr(request.app.state, "trusted_proxies", ()))
+    """The client's address, as resolved from trusted proxies' headers by the app's middleware.
+
+    The headers are not read again here: walking them twice would go one hop further left,
+    into what the client wrote.
+    """
+    return _client_address(request.scope)
 
 
 def csrf_value(request: Request) -> str:
-    """Return a masked CSRF token for the page's forms, or ``""`` for a session not stored.
+    """Return a masked CSRF token for the page's forms, or ``""`` for a cookieless visitor.
 
-    A visitor without a session (the login page's usual reader) gets no token: asking for one
-    would store an empty session for every crawler that fetches ``/login``. Their login post
-    needs none either, as the CSRF middleware checks only the origin when there is no session.
+    A visitor with neither a session nor a pre-session cookie (the login page's usual reader,
+    and every crawler) gets no token and no cookie: its login post is judged by the origin
+    layer alone. One holding a pre-session cookie (it asked ``/csrf-token`` before) must send
+    a token, so it gets one bound to that cookie (or to a fresh one, if it was stale).
     """
     session = session_of(request)
-    if session.is_new and not session.keep_when_empty:
+    presession = session.presession
+    if not session.will_be_stored and (presession is None or not presession.cookie_sent):
         return ""
     return csrf_token(session, _keyring(request))
 

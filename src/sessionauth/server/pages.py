@@ -155,7 +155,7 @@ async def admin_users_page(request: Request) -> Response:
         title="Users",
         active="admin",
         rows=rows,
-        roles=ui_forms.ROLES,
+        roles=ui_forms.offered_roles(auth.roles),
         min_password=auth.hasher.policy.min_length,
     )
 

@@ -127,9 +127,10 @@ class Revoked(Success):
 
 
 class LoginResult(Success):
-    """``POST /login`` succeeded."""
+    """``POST /login`` succeeded; ``csrfToken`` is bound to the new session."""
 
     user: UserSummary
+    csrfToken: str  # noqa: N815 - named like GET /csrf-token's field
 
 
 class TransferResult(Success):

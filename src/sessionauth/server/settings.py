@@ -21,6 +21,8 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from sessionauth.auth.admin_rules import DEFAULT_ROLES, role_set
+from sessionauth.auth.client_address import trusted_networks
 from sessionauth.config import CookieConfig
 from sessionauth.errors import ConfigurationError
 from sessionauth.origins import validate_origins
@@ -52,12 +54,16 @@ class Settings(BaseSettings):
         cookie_secure: Force the cookie's ``Secure`` flag; ``None`` means on in production.
         cookie_name: The session cookie's name; ``None`` means ``__Host-session`` when Secure,
             else ``session``.
-        trusted_proxies: Addresses or networks whose ``X-Forwarded-*`` headers count.
+        cookie_samesite: The cookies' ``SameSite``: ``lax`` (default), ``strict``, or ``none``
+            (front ends on another site; needs Secure).
+        trusted_proxies: Addresses or networks whose ``X-Forwarded-For`` and
+            ``X-Forwarded-Proto`` count; a set covering every address is refused like ``*``.
         idle_timeout: Seconds of inactivity after which a session dies.
         absolute_timeout: Seconds after login after which a session dies regardless.
         purge_interval: Seconds between sweeps of expired sessions (SQL stores).
         metrics_token: Bearer token ``/metrics`` asks for; without one, ``/metrics`` is open
             in development and not served in production.
+        roles: The roles accounts may have (``SESSIONAUTH_ROLES``); must include ``admin``.
         log_format: ``text`` (human lines) or ``json`` (one JSON object per line, security
             events with structured fields; see :mod:`sessionauth.server.log_format`).
     """
@@ -72,19 +78,26 @@ class Settings(BaseSettings):
     allowed_origins: CSV = ()
     cookie_secure: bool | None = None
     cookie_name: str | None = None
+    cookie_samesite: Literal["lax", "strict", "none"] = "lax"
     trusted_proxies: CSV = ()
     idle_timeout: float = Field(default=24 * 3600, gt=0)
     absolute_timeout: float = Field(default=7 * 24 * 3600, gt=0)
     purge_interval: float = Field(default=300, gt=0)
     metrics_token: SecretStr | None = None
+    roles: CSV = DEFAULT_ROLES
     log_format: Literal["text", "json"] = "text"
 
-    @field_validator("allowed_origins", "trusted_proxies", mode="before")
+    @field_validator("allowed_origins", "trusted_proxies", "roles", mode="before")
     @classmethod
     def _split(cls, value: Any) -> Any:
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
+
+    @field_validator("cookie_samesite", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator(
         "secret", "store_url", "cookie_secure", "cookie_name", "metrics_token", mode="before"
@@ -101,6 +114,12 @@ class Settings(BaseSettings):
         # the same URL and would otherwise refuse it as an unknown *session store*.
         if value.partition("://")[0].lower() not in ("sqlite", "postgresql", "postgres"):
             raise ValueError("not a users database URL: use sqlite:///PATH or postgresql://…")
+        return value
+
+    @field_validator("roles")
+    @classmethod
+    def _known_roles(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        role_set(value)  # raises a ValueError naming the problem
         return value
 
     @property
@@ -120,7 +139,9 @@ class Settings(BaseSettings):
 
     def cookie(self) -> CookieConfig:
         """Return the session cookie settings (validated: a bad name fails at start-up)."""
-        return CookieConfig(secure=self.secure_cookie, name=self.cookie_name or "")
+        return CookieConfig(
+            secure=self.secure_cookie, name=self.cookie_name or "", same_site=self.cookie_samesite
+        )
 
     def policy(self) -> TimeoutPolicy:
         """Return the session timeout policy these settings describe.
@@ -208,11 +229,6 @@ def _proxy_findings(settings: Settings) -> list[str]:
     out = []
     for proxy in settings.trusted_proxies:
         if proxy == "*":
-            if settings.production:
-                out.append(
-                    "SESSIONAUTH_TRUSTED_PROXIES is '*': every client could forge its address "
-                    "in X-Forwarded-For and escape throttling; list your proxies' addresses"
-                )
             continue
         try:
             ipaddress.ip_network(proxy, strict=False)
@@ -221,7 +237,15 @@ def _proxy_findings(settings: Settings) -> list[str]:
                 f"SESSIONAUTH_TRUSTED_PROXIES: {proxy!r} is not an IP address or network "
                 "(write 10.0.0.1 or 10.0.0.0/8)"
             )
-    return out
+    if out:
+        return out
+    # '*' and any set whose union is every address (0.0.0.0/0, ::/0, 0.0.0.0/1 with
+    # 128.0.0.0/1, ::ffff:0:0/96) let every client name itself: refused in every environment.
+    try:
+        trusted_networks(settings.trusted_proxies)
+    except ConfigurationError as exc:
+        return [f"SESSIONAUTH_TRUSTED_PROXIES: {exc}"]
+    return []
 
 
 def findings(settings: Settings) -> list[str]:
@@ -248,6 +272,11 @@ def findings(settings: Settings) -> list[str]:
                 "over plain HTTP; serve over HTTPS and set SESSIONAUTH_COOKIE_SECURE=true "
                 "(or unset it)"
             )
+    if settings.cookie_samesite == "none" and not settings.secure_cookie:
+        out.append(
+            "SESSIONAUTH_COOKIE_SAMESITE is none but the cookie is not Secure: browsers drop "
+            "such cookies; serve over HTTPS with SESSIONAUTH_COOKIE_SECURE=true, or use lax"
+        )
     out.extend(_origin_findings(settings))
     out.extend(_proxy_findings(settings))
     token = settings.metrics_token

@@ -5,10 +5,13 @@ They sit behind the same CSRF middleware as the API: the origin layer on every p
 another port of this host, which browsers count as the same *site* and send the cookie to)
 submits never gets here.
 
-Failures a user can fix (a wrong current password, a taken email) come back as flash messages
-on the page the form lives on; only a missing login (303 to the login page) or a missing admin
-role (the 403 page) leave it. A failed login redirects with a fixed error code instead of a
-flash, so a stranger's failed attempt never stores a session.
+Failures a user can fix (a wrong current password, a taken email, a role outside
+``SESSIONAUTH_ROLES``, a change the administrator rules refuse: see
+:mod:`sessionauth.auth.admin_rules`, which the API applies too) come back as flash messages on
+the page the form lives on; only a missing login (303 to the login page), a missing admin
+role (the 403 page) or a malformed user id (the 404 page) leave it. A failed login redirects
+with a fixed error code instead of a flash, so a stranger's failed attempt never stores a
+session.
 """
 
 from __future__ import annotations
@@ -22,10 +25,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from sessionauth.auth.guards import safe_next
-from sessionauth.auth.users import InvalidEmail, User
+from sessionauth.auth.user_ids import parse_user_id
+from sessionauth.auth.users import ADMIN_ROLE, InvalidEmail, User
 from sessionauth.errors import (
+    AdminLockout,
     DuplicateUser,
     InvalidCredentials,
+    InvalidRole,
     PasswordPolicyError,
     SessionNotFound,
     TooManyAttempts,
@@ -41,12 +47,9 @@ from sessionauth.server.page_context import (
 )
 from sessionauth.server.templating import render_error
 
-__all__ = ["ROLES", "router"]
+__all__ = ["offered_roles", "router"]
 
 security_log = logging.getLogger("sessionauth.security")
-
-ROLES = ("user", "admin")
-"""The roles the admin page offers."""
 
 ACCOUNT = "/account"
 ADMIN_USERS = "/admin/users"
@@ -165,29 +168,35 @@ async def _admin(request: Request) -> User | Response:
     user = await page_user(request)
     if user is None:
         return _to_login(ADMIN_USERS)
-    if user.role != "admin":
+    if user.role != ADMIN_ROLE:
         return render_error(request, 403, "Only administrators can manage users.")
     return user
 
 
-async def _target(request: Request, user_id: str) -> User | Response:
-    """Return the user the form is about (never the admin: no locking yourself out here)."""
+async def _target(request: Request, user_id: str) -> tuple[User, User] | Response:
+    """Return the signed-in admin and the user the form is about, or the answer instead."""
     admin = await _admin(request)
     if not isinstance(admin, User):
         return admin
-    target = await authenticator(request).users.get(int(user_id)) if user_id.isdigit() else None
+    try:
+        target_id = parse_user_id(user_id)
+    except UserNotFound:
+        return render_error(request, 404, "There is no user with that id.")
+    target = await authenticator(request).users.get(target_id)
     if target is None:
         flash(request, "error", "That user no longer exists.")
         return see_other(ADMIN_USERS)
-    if target.id == admin.id:
-        flash(request, "error", "You cannot change your own account here.")
-        return see_other(ADMIN_USERS)
-    return target
+    return admin, target
 
 
 def _audit(request: Request, target: User, change: str) -> None:
     admin_id = session_of(request).user_id
     security_log.warning("user %s changed by admin %s: %s", target.id, admin_id, change)
+
+
+def offered_roles(roles: frozenset[str]) -> list[str]:
+    """The configured roles in the order the page offers them: ``admin`` last, not preselected."""
+    return sorted(roles, key=lambda role: (role == ADMIN_ROLE, role))
 
 
 @router.post("/admin/users")
@@ -198,13 +207,10 @@ async def create_user(request: Request) -> Response:
         return admin
     form = await request.form()
     email, role = _field(form, "email"), _field(form, "role")
-    auth = authenticator(request)
-    if role not in ROLES:
-        flash(request, "error", f"Choose a role among: {', '.join(ROLES)}.")
-        return see_other(ADMIN_USERS)
     try:
-        password_hash = await auth.hasher.hash(_field(form, "password"))
-        created = await auth.users.create(email, password_hash, role)
+        created = await authenticator(request).create_user(email, _field(form, "password"), role)
+    except InvalidRole as exc:
+        flash(request, "error", f"{exc}.")
     except PasswordPolicyError as exc:
         flash(request, "error", f"The password was refused: {exc}.")
     except InvalidEmail as exc:
@@ -220,17 +226,17 @@ async def create_user(request: Request) -> Response:
 @router.post("/admin/users/{user_id}/role")
 async def set_role(request: Request, user_id: str) -> Response:
     """Change a user's role; it applies at once to every session of theirs."""
-    target = await _target(request, user_id)
-    if not isinstance(target, User):
-        return target
+    found = await _target(request, user_id)
+    if not isinstance(found, tuple):
+        return found
+    admin, target = found
     role = _field(await request.form(), "role")
-    if role not in ROLES:
-        flash(request, "error", f"Choose a role among: {', '.join(ROLES)}.")
-        return see_other(ADMIN_USERS)
     try:
-        updated = await authenticator(request).set_role(target.id, role)
+        updated = await authenticator(request).set_role(target.id, role, actor=admin.id)
     except UserNotFound:
         flash(request, "error", "That user no longer exists.")
+    except (InvalidRole, AdminLockout) as exc:
+        flash(request, "error", f"{exc}.")
     else:
         _audit(request, updated, f"role={role}")
         flash(request, "success", f"{updated.email} is now {updated.role}.")
@@ -240,14 +246,17 @@ async def set_role(request: Request, user_id: str) -> Response:
 @router.post("/admin/users/{user_id}/disable")
 async def set_disabled(request: Request, user_id: str) -> Response:
     """Disable a user (signing them out everywhere) or enable them again."""
-    target = await _target(request, user_id)
-    if not isinstance(target, User):
-        return target
+    found = await _target(request, user_id)
+    if not isinstance(found, tuple):
+        return found
+    admin, target = found
     disabled = _field(await request.form(), "disabled") != "false"
     try:
-        updated = await authenticator(request).set_disabled(target.id, disabled)
+        updated = await authenticator(request).set_disabled(target.id, disabled, actor=admin.id)
     except UserNotFound:
         flash(request, "error", "That user no longer exists.")
+    except AdminLockout as exc:
+        flash(request, "error", f"{exc}.")
     else:
         _audit(request, updated, f"disabled={disabled}")
         state = "disabled and signed out everywhere" if updated.disabled else "enabled"
@@ -258,13 +267,16 @@ async def set_disabled(request: Request, user_id: str) -> Response:
 @router.post("/admin/users/{user_id}/delete")
 async def delete_user(request: Request, user_id: str) -> Response:
     """Delete a user and revoke all their sessions."""
-    target = await _target(request, user_id)
-    if not isinstance(target, User):
-        return target
+    found = await _target(request, user_id)
+    if not isinstance(found, tuple):
+        return found
+    admin, target = found
     try:
-        await authenticator(request).delete_user(target.id)
+        await authenticator(request).delete_user(target.id, actor=admin.id)
     except UserNotFound:
         flash(request, "error", "That user no longer exists.")
+    except AdminLockout as exc:
+        flash(request, "error", f"{exc}.")
     else:
         _audit(request, target, "deleted")
         flash(request, "success", f"Deleted {target.email}.")
@@ -278,15 +290,16 @@ async def revoke_user_sessions(request: Request, user_id: str) -> Response:
     if not isinstance(admin, User):
         return admin
     auth = authenticator(request)
-    if user_id == str(admin.id):
+    if user_id == str(admin.id):  # the one spelling of the admin's id (see parse_user_id)
         revoked = await auth.revoke_other_sessions(
             session_of(request), address=client_address(request)
         )
         flash(request, "success", f"Signed out {revoked} of your other sessions.")
         return see_other(ADMIN_USERS)
-    target = await _target(request, user_id)
-    if not isinstance(target, User):
-        return target
+    found = await _target(request, user_id)
+    if not isinstance(found, tuple):
+        return found
+    _, target = found
     revoked = await auth.revoke_all_sessions(target.id, by=admin.id)
     flash(request, "success", f"Signed {target.email} out of {revoked} session(s).")
     return see_other(ADMIN_USERS)
