@@ -367,7 +367,10 @@ def test_the_last_admin_needs_force_and_roles_come_from_the_setting(
     """Demoting, disabling or deleting the last enabled admin exits 1 unless --force is given."""
     invoke(env, "users", "create", "ann@example.com", "--password-stdin", input=PASSWORD)
     assert invoke(env, "users", "set-role", "ann@example.com", "admin").exit_code == 0
-    for command in (["set-role", "ann@example.com", "user"], ["disable", "ann@example.com"]):
+    for command in (
+        ["set-role", "ann@example.com", "user"],
+        ["disable", "ann@example.com", "--yes"],
+    ):
         refused = invoke(env, "users", *command)
         assert refused.exit_code == 1, refused.output
         assert "error: This would leave no enabled administrator" in refused.stderr
