@@ -416,3 +416,37 @@ async def test_tls_with_an_acl_user_carries_the_pipelined_reads(
     finally:
         await delete_keys(client_of(store), redis_prefix)
         await store.aclose()
+
+
+async def test_a_deployment_redis_cannot_serve_is_unavailable_never_a_bug(
+    private_redis: RedisServer,
+) -> None:
+    """A key of another type under the prefix, or an ACL forbidding the keys: StoreUnavailable.
+
+    Both are the deployment's to fix; raised as anything else they would reach the client as a
+    500 instead of a 503 with Retry-After.
+    """
+    admin = Redis.from_url(private_redis.url)
+    sid = new_sid("1")
+    clashing = RedisStore.from_url(private_redis.url, prefix="clash:")
+    await clashing.create(sid, record("1"))
+    group_key = f"clash:u:{user_group('1')}"
+    await admin.delete(group_key)
+    await admin.set(group_key, b"a string where the store keeps a hash")
+    await admin.execute_command("ACL", "SETUSER", "app", "on", ">app-password", "~other:*", "+@all")
+    forbidden = RedisStore.from_url(
+        f"redis://app:app-password@{private_redis.host}:{private_redis.port}/0", prefix="sa:"
+    )
+    try:
+        with pytest.raises(StoreUnavailable, match="WRONGTYPE"):
+            await clashing.load(sid)
+        with pytest.raises(StoreUnavailable, match="WRONGTYPE"):
+            await clashing.touch(sid, seen=time.time(), expires=time.time() + 60)
+        with pytest.raises(StoreUnavailable, match=r"NOPERM|permission"):
+            await forbidden.load(new_sid("2"))
+        with pytest.raises(StoreUnavailable, match=r"NOPERM|permission"):
+            await forbidden.create(new_sid("2"), record("2"))
+    finally:
+        await clashing.aclose()
+        await forbidden.aclose()
+        await admin.aclose()

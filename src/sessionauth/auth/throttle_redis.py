@@ -65,8 +65,12 @@ return 0
 """
 
 
-# Error replies that mean "not now" rather than a bug: a script running too long, a failover.
-_TRANSIENT_REPLIES = ("BUSY", "MASTERDOWN", "NOREPLICAS", "LOADING", "CLUSTERDOWN", "TRYAGAIN")
+# Error replies that mean "not now" (a script running too long, a failover) or a deployment that
+# cannot serve (a key of another type under the prefix, a Cluster node behind redis://, an ACL).
+_TRANSIENT_REPLIES = (
+    "BUSY", "MASTERDOWN", "NOREPLICAS", "LOADING", "CLUSTERDOWN", "TRYAGAIN",
+    "WRONGTYPE", "MOVED", "ASK", "NOPERM",
+)  # fmt: skip
 
 
 @cache
@@ -84,6 +88,7 @@ def _redis_errors() -> tuple[type[Exception], tuple[type[Exception], ...]]:
         r.TryAgainError,  # a slot being migrated
         r.ReadOnlyError,  # a replica after a failover
         r.OutOfMemoryError,  # maxmemory reached: the write is refused
+        r.NoPermissionError,  # the ACL user may not touch the counters' keys
     )
 
 

@@ -80,8 +80,15 @@ _UNAVAILABLE = (
     rx.TryAgainError,
     rx.RedisClusterException,  # no reachable node, slot not covered
     rx.InvalidResponse,  # something other than Redis answers at that address
+    rx.NoPermissionError,  # the ACL user may not touch the store's keys: the deployment's to fix
 )
-_TRANSIENT_REPLIES = ("BUSY", "MASTERDOWN", "NOREPLICAS", "LOADING", "CLUSTERDOWN", "TRYAGAIN")
+# Error replies that mean "not now" (a script running too long, a failover), or a deployment
+# that cannot serve (a key of another type under the store's prefix, a Cluster node behind a
+# plain redis:// URL, an ACL that forbids a command): never a bug of this store, never a 500.
+_TRANSIENT_REPLIES = (
+    "BUSY", "MASTERDOWN", "NOREPLICAS", "LOADING", "CLUSTERDOWN", "TRYAGAIN",
+    "WRONGTYPE", "MOVED", "ASK", "NOPERM",
+)  # fmt: skip
 
 
 def _is_outage(exc: Exception) -> bool:
