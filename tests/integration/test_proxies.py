@@ -170,3 +170,24 @@ async def test_a_live_server_takes_the_scheme_from_its_proxy(
         as_http = {"x-forwarded-proto": "http", "origin": https_origin}
         refused = await agent.request("POST", f"{server.url}/logout", headers=as_http)
         assert refused.status_code == 403
+
+
+# Every address a TCP client can connect from, without the literal "all": IPv4 less only
+# multicast and the reserved class E (224.0.0.0/3), and IPv6's global unicast 2000::/3 (or
+# ::/1, which contains it). Any client on the Internet could then name itself.
+COVERING_EVERY_CLIENT = [
+    ("0.0.0.0/1", "128.0.0.0/2", "192.0.0.0/3"),
+    ("2000::/3",),
+    ("::/1",),
+]
+
+
+@pytest.mark.parametrize("proxies", COVERING_EVERY_CLIENT)
+def test_trusted_proxies_covering_every_unicast_address_are_refused(
+    tmp_path: Path, proxies: tuple[str, ...]
+) -> None:
+    """A set short of "all" only by addresses no client can have (multicast) is refused too."""
+    found = findings(_settings(tmp_path, "production", proxies))
+    assert len(found) == 1, found
+    with pytest.raises(ConfigurationError, match="every IPv4 or IPv6 address"):
+        create_app(_settings(tmp_path, "production", proxies))
