@@ -204,3 +204,37 @@ def test_users_create_without_a_terminal_says_to_use_password_stdin(
     assert "--password-stdin" in result.stderr
     assert "GetPassWarning" not in result.stderr
     assert user_named(env, "ann@example.com") is None
+
+
+def _past_the_last_database(redis_url: str) -> str:
+    """A URL on the shared Redis naming one database past its last (``redis://…/16``)."""
+    import redis
+
+    with redis.Redis.from_url(redis_url) as client:
+        databases = int(client.config_get("databases")["databases"])
+    base = redis_url.split("?", 1)[0].rsplit("/", 1)[0]
+    return f"{base}/{databases}"
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("command", ["check", "purge-expired"])
+def test_a_redis_database_out_of_range_is_reported_without_a_traceback(
+    env: dict[str, str], redis_url: str, command: str
+) -> None:
+    """`redis://host/16` on a 16-database Redis: one clear line and exit 1, never a traceback."""
+    result = script({**env, "SESSIONAUTH_STORE_URL": _past_the_last_database(redis_url)}, command)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stdout + result.stderr, result.stderr[-400:]
+    assert "DB index is out of range" in result.stdout + result.stderr
+
+
+def test_check_reports_an_unreachable_redis_cluster_without_a_traceback(
+    env: dict[str, str], nobody_listens: str
+) -> None:
+    """`check` against a Cluster URL where nothing listens names it and exits 1, no traceback."""
+    result = script({**env, "SESSIONAUTH_STORE_URL": f"redis+cluster://{nobody_listens}"}, "check")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stdout + result.stderr, result.stderr[-400:]
+    assert "the session store does not answer: Redis session store at Redis Cluster" in (
+        result.stdout
+    )

@@ -1,0 +1,83 @@
+"""A Redis URL the server cannot use (a database index past the last) is a 503, never a 500.
+
+``redis://host/16`` on a Redis with the default 16 databases connects, then ``SELECT 16`` is
+refused with ``ERR DB index is out of range``: a deployment the store cannot serve, like
+WRONGTYPE or NOPERM, which the store answers 503 with ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from sessionauth.auth.passwords import PasswordHasher
+from sessionauth.server.app import create_app
+from sessionauth.server.settings import Settings
+
+pytestmark = pytest.mark.redis
+
+
+@pytest.fixture(autouse=True)
+def _no_sessionauth_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings come from the test alone, never from the developer's shell."""
+    for name in list(os.environ):
+        if name.startswith("SESSIONAUTH_"):
+            monkeypatch.delenv(name)
+
+
+def _past_the_last_database(redis_url: str, prefix: str) -> str:
+    import redis
+
+    with redis.Redis.from_url(redis_url) as client:
+        databases = int(client.config_get("databases")["databases"])
+    base = redis_url.split("?", 1)[0].rsplit("/", 1)[0]
+    return f"{base}/{databases}?prefix={prefix}"
+
+
+@pytest.fixture
+async def client(
+    tmp_path: Path, redis_url: str, redis_prefix: str
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the server whose session store URL names a database Redis does not have."""
+    app: FastAPI = create_app(
+        Settings(
+            env="development",
+            store_url=_past_the_last_database(redis_url, redis_prefix),
+            database_url=f"sqlite:///{tmp_path / 'users.db'}",
+            data_dir=tmp_path / "data",
+            secret="s" * 40,
+        ),
+        hasher=PasswordHasher.for_tests(),
+    )
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
+            base_url="http://testserver",
+        ) as http,
+    ):
+        yield http
+
+
+async def test_readyz_is_503_when_the_redis_database_does_not_exist(
+    client: httpx.AsyncClient,
+) -> None:
+    """/readyz cannot read the store: 503, not an internal error."""
+    response = await client.get("/readyz")
+    assert response.status_code == 503, response.text
+
+
+async def test_login_is_503_when_the_redis_database_does_not_exist(
+    client: httpx.AsyncClient,
+) -> None:
+    """A login against an unusable store fails closed with 503 and Retry-After, not 500."""
+    response = await client.post(
+        "/login", json={"email": "ann@example.com", "password": "correct horse battery"}
+    )
+    assert response.status_code == 503, response.text
+    assert "retry-after" in response.headers
