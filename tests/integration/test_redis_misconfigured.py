@@ -81,3 +81,27 @@ async def test_login_is_503_when_the_redis_database_does_not_exist(
     )
     assert response.status_code == 503, response.text
     assert "retry-after" in response.headers
+
+
+async def test_the_server_starts_with_its_redis_cluster_down(tmp_path: Path) -> None:
+    """An unreachable Cluster at start-up is a warning and 503s, like plain Redis: no crash."""
+    from tests.support.services.ports import free_port
+
+    app: FastAPI = create_app(
+        Settings(
+            env="development",
+            store_url=f"redis+cluster://127.0.0.1:{free_port()}",
+            database_url=f"sqlite:///{tmp_path / 'users.db'}",
+            data_dir=tmp_path / "data",
+            secret="s" * 40,
+        ),
+        hasher=PasswordHasher.for_tests(),
+    )
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
+            base_url="http://testserver",
+        ) as http,
+    ):
+        assert (await http.get("/readyz")).status_code == 503
