@@ -70,6 +70,7 @@ return 0
 _TRANSIENT_REPLIES = (
     "BUSY", "MASTERDOWN", "NOREPLICAS", "LOADING", "CLUSTERDOWN", "TRYAGAIN",
     "WRONGTYPE", "MOVED", "ASK", "NOPERM",
+    "DB index is out of range",  # SELECT of a database the server does not have
 )  # fmt: skip
 
 

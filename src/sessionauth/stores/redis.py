@@ -88,6 +88,7 @@ _UNAVAILABLE = (
 _TRANSIENT_REPLIES = (
     "BUSY", "MASTERDOWN", "NOREPLICAS", "LOADING", "CLUSTERDOWN", "TRYAGAIN",
     "WRONGTYPE", "MOVED", "ASK", "NOPERM",
+    "DB index is out of range",  # SELECT of a database the server does not have
 )  # fmt: skip
 
 
