@@ -122,7 +122,7 @@ async def eviction_findings(url: str, *, socket_timeout: float = 2.0) -> Evictio
         for name, run in masters:
             policy = await asyncio.wait_for(_read_policy(run), socket_timeout * 2)
             _judge(report, name, policy)
-    except (rx.RedisError, OSError, TimeoutError) as exc:
+    except (rx.RedisError, rx.RedisClusterException, OSError, TimeoutError) as exc:
         report.warnings.append(
             f"could not read the Redis eviction policy of {redact(url)} ({exc}); make sure "
             f"maxmemory-policy is {SAFE_POLICY}"
