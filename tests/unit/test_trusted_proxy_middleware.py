@@ -153,3 +153,20 @@ def test_hops_left_of_the_client_cost_nothing(header: str) -> None:
     elapsed = time.perf_counter() - started
     assert address == "203.0.113.9"
     assert elapsed < 0.1, f"{elapsed:.2f} s to resolve one request's address"
+
+
+@pytest.mark.parametrize(
+    "forwarded", ["2001:db8::1%<script>", "2001:db8::1%a b c", "2001:db8::1%" + "z" * 2000]
+)
+async def test_a_forwarded_zone_id_is_not_text_that_gets_stored(forwarded: str) -> None:
+    """An IPv6 hop's %zone is free text: the client address must not carry it into storage."""
+    client, _ = await _resolved("10.0.0.1", ("x-forwarded-for", forwarded))
+    assert client[0] in ("2001:db8::1", "10.0.0.1"), client[0][:80]
+
+
+def test_zone_ids_do_not_split_an_address_throttle_bucket() -> None:
+    """With per-address IPv6 counting, 2001:db8::1%1 and %2 are one client, one bucket."""
+    from sessionauth.auth.throttle import LoginThrottle, MemoryCounter
+
+    throttle = LoginThrottle(MemoryCounter(), ipv6_prefix=128)
+    assert throttle._address_key("2001:db8::1%1") == throttle._address_key("2001:db8::1%2")
