@@ -119,6 +119,10 @@ def _parse_ip(text: str) -> _IP | None:
     # An IPv4 client reaching a dual-stack socket appears as ::ffff:a.b.c.d; count it as IPv4.
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         return ip.ipv4_mapped
+    # A %zone names a link on the host that saw it, in free text: never part of a client's
+    # address (it would be stored, and each spelling would be a throttle bucket of its own).
+    if isinstance(ip, ipaddress.IPv6Address) and ip.scope_id is not None:
+        return ipaddress.IPv6Address(ip.packed)
     return ip
 
 

@@ -305,6 +305,8 @@ class LoginThrottle:
         except ValueError:
             # Not an IP (a missing peer, a Unix socket): still one bucket of its own.
             return "ip:" + address
+        if isinstance(ip, ipaddress.IPv6Address) and ip.scope_id is not None:
+            ip = ipaddress.IPv6Address(ip.packed)  # a %zone is free text, not part of the host
         if ip.version == 6 and self._ipv6_prefix < 128:
             network = ipaddress.ip_network(f"{ip}/{self._ipv6_prefix}", strict=False)
             return f"ip:{network}"
