@@ -8,6 +8,7 @@ need it, except under ``CI=true`` where it fails them (see `require_service`).
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 
@@ -23,6 +24,15 @@ from tests.support.services import (
     require_service,
 )
 from tests.support.services.redis_tls import RedisTLSServer
+
+
+@pytest.fixture(autouse=True)
+def _no_sessionauth_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings come from each test alone, never from the developer's shell or CI's."""
+    for name in list(os.environ):
+        if name.startswith("SESSIONAUTH_"):
+            monkeypatch.delenv(name)
+
 
 # One id per test run: every shared-Redis key this run writes starts with this prefix.
 RUN_PREFIX = f"satest:{uuid.uuid4().hex[:12]}:"

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import os
 import threading
 import time
 import uuid
@@ -80,13 +79,6 @@ class LiveServer:
         email = f"{name}.{uuid.uuid4().hex[:4]}@example.com"
         create_accounts(self.database_url, self.hasher, {email: role})
         return email
-
-
-@pytest.fixture(autouse=True)
-def _no_sessionauth_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("SESSIONAUTH_"):
-            monkeypatch.delenv(name)
 
 
 @pytest.fixture(scope="module")

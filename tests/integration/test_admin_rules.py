@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -20,14 +19,6 @@ from sessionauth.server.settings import Settings
 
 PASSWORD = "correct horse battery"
 SELF = {"error": "You cannot demote, disable or delete your own account"}
-
-
-@pytest.fixture(autouse=True)
-def _no_sessionauth_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Settings come from the test alone, never from the developer's shell."""
-    for name in list(os.environ):
-        if name.startswith("SESSIONAUTH_"):
-            monkeypatch.delenv(name)
 
 
 async def _app(tmp_path: Path, **settings: Any) -> AsyncIterator[FastAPI]:

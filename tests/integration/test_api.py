@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -24,14 +23,6 @@ PASSWORD = "correct horse battery"
 AUTH_REQUIRED = {"error": "Authentication required"}
 INSUFFICIENT = {"error": "Insufficient permissions"}
 INVALID = {"error": "Invalid credentials"}
-
-
-@pytest.fixture(autouse=True)
-def _no_sessionauth_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Settings come from the test alone, never from the developer's shell."""
-    for name in list(os.environ):
-        if name.startswith("SESSIONAUTH_"):
-            monkeypatch.delenv(name)
 
 
 @dataclass

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -12,7 +11,6 @@ from typing import Any
 
 import asyncpg
 import httpx
-import pytest
 
 from sessionauth.auth.passwords import PasswordHasher
 from sessionauth.record import SessionRecord
@@ -24,14 +22,6 @@ from sessionauth.server.settings import Settings
 from sessionauth.stores.sqlite import SQLiteStore
 
 WAIT = 10.0  # a bound that catches a dead loop; the sweeps themselves take milliseconds
-
-
-@pytest.fixture(autouse=True)
-def _no_sessionauth_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Settings come from the test alone, never from the developer's shell."""
-    for name in list(os.environ):
-        if name.startswith("SESSIONAUTH_"):
-            monkeypatch.delenv(name)
 
 
 class FailingSweeps(SQLiteStore):

@@ -30,14 +30,6 @@ PASSWORD = "correct horse battery"
 SCRIPT = str(Path(sys.executable).parent / "sessionauth")
 
 
-@pytest.fixture(autouse=True)
-def _no_sessionauth_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Settings come from the test alone, never from the developer's shell."""
-    for name in list(os.environ):
-        if name.startswith("SESSIONAUTH_"):
-            monkeypatch.delenv(name)
-
-
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
     return {

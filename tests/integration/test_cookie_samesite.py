@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -17,14 +16,6 @@ from sessionauth.server.app import create_app
 from sessionauth.server.settings import Settings, findings, load_settings
 
 PASSWORD = "correct horse battery"
-
-
-@pytest.fixture(autouse=True)
-def _no_sessionauth_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Settings come from the test alone, never from the developer's shell."""
-    for name in list(os.environ):
-        if name.startswith("SESSIONAUTH_"):
-            monkeypatch.delenv(name)
 
 
 def _settings(tmp_path: Path, **overrides: Any) -> Settings:

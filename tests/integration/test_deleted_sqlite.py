@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import httpx
@@ -16,14 +15,6 @@ from sessionauth.server.app import create_app
 from sessionauth.server.bootstrap import ADMIN_EMAIL
 from sessionauth.server.settings import Settings
 from sessionauth.stores.sqlite import SQLiteStore
-
-
-@pytest.fixture(autouse=True)
-def _no_sessionauth_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Settings come from the test alone, never from the developer's shell."""
-    for name in list(os.environ):
-        if name.startswith("SESSIONAUTH_"):
-            monkeypatch.delenv(name)
 
 
 def settings_for(tmp_path: Path) -> Settings:

@@ -7,7 +7,6 @@ Reads are still served and a due touch is skipped, while creates and updates ans
 from __future__ import annotations
 
 import logging
-import os
 import secrets
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -33,14 +32,6 @@ from tests.support.services import RedisServer
 from tests.unit.test_middleware import KEYRING, NAME, ROUTES, cookie_value
 
 PASSWORD = "correct horse battery"
-
-
-@pytest.fixture(autouse=True)
-def _no_sessionauth_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Settings come from the test alone, never from the developer's shell."""
-    for name in list(os.environ):
-        if name.startswith("SESSIONAUTH_"):
-            monkeypatch.delenv(name)
 
 
 class Filler:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from pathlib import Path
 
 import httpx
@@ -17,14 +16,6 @@ from tests.support.services import RedisServer
 
 PASSWORD = "correct horse battery"
 REQUESTS = 300
-
-
-@pytest.fixture(autouse=True)
-def _no_sessionauth_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Settings come from the test alone, never from the developer's shell."""
-    for name in list(os.environ):
-        if name.startswith("SESSIONAUTH_"):
-            monkeypatch.delenv(name)
 
 
 async def test_a_redis_outage_under_load_logs_its_start_and_end_only(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -22,13 +21,6 @@ from sessionauth.server.templating import device_name, render_error, time_ago
 PASSWORD = "correct horse battery"
 ORIGIN = "http://testserver"
 HTML = {"Accept": "text/html,application/xhtml+xml", "Origin": ORIGIN}
-
-
-@pytest.fixture(autouse=True)
-def _no_sessionauth_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in list(os.environ):
-        if name.startswith("SESSIONAUTH_"):
-            monkeypatch.delenv(name)
 
 
 @pytest.fixture

@@ -31,14 +31,6 @@ TIMEOUT = 1.0
 MARGIN = 0.5
 
 
-@pytest.fixture(autouse=True)
-def _no_sessionauth_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Settings come from the test alone, never from the developer's shell."""
-    for name in list(os.environ):
-        if name.startswith("SESSIONAUTH_"):
-            monkeypatch.delenv(name)
-
-
 async def elapsed_until_unavailable(call: Callable[[], Awaitable[object]]) -> float:
     """Run ``call``, assert it raises StoreUnavailable, and return how long that took."""
     started = time.monotonic()

@@ -7,7 +7,6 @@ in development) and nothing is stored until a login or a written value.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -38,14 +37,6 @@ KEYRING = Keyring(["p" * 40])
 PASSWORD = "correct horse battery"
 SITE = "http://testserver"
 REQUESTS = 200
-
-
-@pytest.fixture(autouse=True)
-def _no_sessionauth_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Settings come from the test alone, never from the developer's shell."""
-    for name in list(os.environ):
-        if name.startswith("SESSIONAUTH_"):
-            monkeypatch.delenv(name)
 
 
 # -- counting what a store holds, by its own means ------------------------------------------

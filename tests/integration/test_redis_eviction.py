@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,14 +32,6 @@ from tests.support.services import (
 pytestmark = pytest.mark.redis
 
 LIMITED_PASSWORD = "limited-password-0123456789"
-
-
-@pytest.fixture(autouse=True)
-def _no_sessionauth_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Settings come from the test alone, never from the developer's shell."""
-    for name in list(os.environ):
-        if name.startswith("SESSIONAUTH_"):
-            monkeypatch.delenv(name)
 
 
 def _policy(address: tuple[str, int], policy: str) -> None:

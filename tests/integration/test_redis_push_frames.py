@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -224,15 +223,6 @@ async def test_the_read_connection_speaks_resp2_even_for_a_resp3_client(
         await admin.aclose()
 
 
-@pytest.fixture
-def _no_sessionauth_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Settings come from the test alone, never from the developer's shell."""
-    for name in list(os.environ):
-        if name.startswith("SESSIONAUTH_"):
-            monkeypatch.delenv(name)
-
-
-@pytest.mark.usefixtures("_no_sessionauth_environment")
 async def test_the_server_answers_every_user_as_themselves_under_invalidations(
     private_redis: RedisServer, tmp_path: Path
 ) -> None:

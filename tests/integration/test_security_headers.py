@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -53,14 +52,6 @@ REQUESTS: list[tuple[str, str, dict[str, str], bytes | None, int]] = [
     ("GET", "/broken", {}, None, 500),
     ("GET", "/down", {}, None, 503),
 ]
-
-
-@pytest.fixture(autouse=True)
-def _no_sessionauth_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Settings come from the test alone, never from the developer's shell."""
-    for name in list(os.environ):
-        if name.startswith("SESSIONAUTH_"):
-            monkeypatch.delenv(name)
 
 
 def _settings(tmp_path: Path, env: str) -> Settings:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import os
 import stat
 import time
 from pathlib import Path
@@ -27,14 +26,6 @@ from sessionauth.tokens import Keyring
 
 STRONG = "k" * 48
 PASSWORD = "correct horse battery"
-
-
-@pytest.fixture(autouse=True)
-def _no_sessionauth_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Settings come from the test alone, never from the developer's shell."""
-    for name in list(os.environ):
-        if name.startswith("SESSIONAUTH_"):
-            monkeypatch.delenv(name)
 
 
 def production(tmp_path: Path, **overrides: Any) -> Settings:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -66,14 +65,6 @@ ROUTES = [
     IdRoute("POST", "/ui/admin/users/{id}/delete", form=True),
     IdRoute("POST", "/ui/admin/users/{id}/revoke-sessions", form=True),
 ]
-
-
-@pytest.fixture(autouse=True)
-def _no_sessionauth_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Settings come from the test alone, never from the developer's shell."""
-    for name in list(os.environ):
-        if name.startswith("SESSIONAUTH_"):
-            monkeypatch.delenv(name)
 
 
 @pytest.fixture
