@@ -7,7 +7,6 @@ WRONGTYPE or NOPERM, which the store answers 503 with ``Retry-After``.
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -20,14 +19,6 @@ from sessionauth.server.app import create_app
 from sessionauth.server.settings import Settings
 
 pytestmark = pytest.mark.redis
-
-
-@pytest.fixture(autouse=True)
-def _no_sessionauth_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Settings come from the test alone, never from the developer's shell."""
-    for name in list(os.environ):
-        if name.startswith("SESSIONAUTH_"):
-            monkeypatch.delenv(name)
 
 
 def _past_the_last_database(redis_url: str, prefix: str) -> str:
