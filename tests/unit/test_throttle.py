@@ -404,13 +404,14 @@ class _FakeRedis:
 
 
 async def test_redis_busy_reply_is_unavailable_but_a_bug_is_not() -> None:
-    """A BUSY/LOADING reply means unavailable; any other error reply is raised as the bug it is."""
-    busy = RedisCounter(_FakeRedis(rx.ResponseError("BUSY Redis is busy running a script")))  # type: ignore[arg-type]
-    with pytest.raises(StoreUnavailable):
-        await busy.count("k")
-    wrong = RedisCounter(_FakeRedis(rx.ResponseError("WRONGTYPE Operation against a key")))  # type: ignore[arg-type]
+    """BUSY (not now) and WRONGTYPE (the deployment's) mean unavailable; a script error is a bug."""
+    for reply in ("BUSY Redis is busy running a script", "WRONGTYPE Operation against a key"):
+        unavailable = RedisCounter(_FakeRedis(rx.ResponseError(reply)))  # type: ignore[arg-type]
+        with pytest.raises(StoreUnavailable):
+            await unavailable.count("k")
+    bug = RedisCounter(_FakeRedis(rx.ResponseError("ERR user_script:1: Script attempted to")))  # type: ignore[arg-type]
     with pytest.raises(rx.ResponseError):
-        await wrong.count("k")
+        await bug.count("k")
 
 
 # --------------------------------------------------------------------------- client_address

@@ -131,15 +131,17 @@ async def test_the_proxy_scheme_counts_without_a_forwarded_address() -> None:
 
 
 @pytest.mark.parametrize("header", ["x-forwarded-for", "forwarded"])
-def test_hops_left_of_the_client_cost_nothing(header: str) -> None:
-    """A client's 1 MB of forged hops is never parsed: the walk stops at the first untrusted hop.
+def test_hops_left_of_the_client_are_never_parsed(header: str) -> None:
+    """A client's 100,000 forged hops, grammar broken among them: the client is still found.
 
-    Only the right-most hops (our proxies' and the client they saw) matter; parsing every hop
-    first costs ~12 µs each, so 100 000 forged hops held the event loop for over a second.
+    Only the right-most hops (our proxies' and the client they saw) matter. Parsing every hop
+    first cost ~12 µs each (100,000 forged hops held the event loop for over a second), and a
+    broken element anywhere made the whole chain unusable. The walk from the right parses
+    nothing left of the first untrusted hop, so neither the amount nor the grammar of what a
+    client wrote there changes the answer.
     """
-    import time
-
-    forged = ", ".join(["6.6.6.6" if header == "x-forwarded-for" else "for=6.6.6.6"] * 100_000)
+    forged_hop = "6.6.6.6, not-an-ip" if header == "x-forwarded-for" else "for=6.6.6.6;;=, x"
+    forged = ", ".join([forged_hop] * 50_000)
     tail = (
         "203.0.113.9, 10.0.0.2" if header == "x-forwarded-for" else "for=203.0.113.9, for=10.0.0.2"
     )
@@ -148,11 +150,7 @@ def test_hops_left_of_the_client_cost_nothing(header: str) -> None:
         "client": ("10.0.0.1", 4711),
         "headers": [(header.encode(), f"{forged}, {tail}".encode())],
     }
-    started = time.perf_counter()
-    address = client_address(scope, PROXIES, header=header)  # type: ignore[arg-type]
-    elapsed = time.perf_counter() - started
-    assert address == "203.0.113.9"
-    assert elapsed < 0.1, f"{elapsed:.2f} s to resolve one request's address"
+    assert client_address(scope, PROXIES, header=header) == "203.0.113.9"  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

@@ -17,9 +17,11 @@ client, or ``X-Forwarded-Proto`` (one value, or one per ``X-Forwarded-For`` hop)
 resolved here and applied to the scope once by :class:`TrustedProxyMiddleware`, so the ASGI
 server's own proxy handling stays off and nothing reads the headers twice.
 
-A trusted set that covers every IPv4 address (``0.0.0.0/0``, ``0.0.0.0/1`` with
-``128.0.0.0/1``, ``::ffff:0:0/96``) or every IPv6 address is refused: it trusts every client
-to name itself, exactly like ``*``.
+A trusted set that covers every unicast IPv4 address (``0.0.0.0/0``, ``0.0.0.0/1`` with
+``128.0.0.0/1``, ``::ffff:0:0/96``, or just ``0.0.0.0/1,128.0.0.0/2,192.0.0.0/3``) or every
+global unicast IPv6 address (``2000::/3``, ``::/1``, ``::/0``) is refused: it trusts every
+client on the internet to name itself, exactly like ``*``. Multicast and reserved ranges left
+out change nothing, since no client connects from them.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import re
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Callable, Iterable, MutableMapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -51,13 +53,18 @@ _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 _UNKNOWN = "unknown"
 _SCHEMES = {"http": ("http", "https"), "websocket": ("ws", "wss")}
 _MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
-_ALL_V4 = ipaddress.IPv4Network("0.0.0.0/0")
-_ALL_V6 = ipaddress.IPv6Network("::/0")
+# Every address a client can connect from: IPv4 but multicast (224/4) and reserved (240/4),
+# and IPv6's global unicast range (RFC 4291; everything else is local, multicast or unassigned).
+_UNICAST_V4 = tuple(ipaddress.IPv4Network(n) for n in ("0.0.0.0/1", "128.0.0.0/2", "192.0.0.0/3"))
+_UNICAST_V6 = (ipaddress.IPv6Network("2000::/3"),)
 
 # RFC 7239 section 4: forwarded-pair = token "=" ( token / quoted-string ), pairs joined by ";"
 # within an element and elements by ",", with optional whitespace around the separators.
 _TCHAR = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
 _PAIR = re.compile(rf'[ \t]*({_TCHAR})=({_TCHAR}|"(?:[^"\\]|\\.)*")[ \t]*([;,]|$)')
+# One element of a Forwarded value and the comma (or end) after it: anything but commas, and
+# quoted strings (which may hold them). Empty elements match too: they break the grammar.
+_ELEMENT = re.compile(r'((?:[^",]|"(?:[^"\\]|\\.)*")*)(,|$)')
 _NODE = re.compile(r"\[([0-9A-Fa-f:.]+(?:%[^\]]+)?)\](?::\d+)?|([0-9.]+)(?::\d+)?")
 
 
@@ -80,12 +87,13 @@ def trusted_networks(trusted: tuple[str | _Network | _IP, ...]) -> tuple[_Networ
 
     Raises:
         ConfigurationError: If an entry is not an address or network, or is ``*``, or if
-            together they cover every IPv4 or every IPv6 address (see
+            together they cover every unicast IPv4 or IPv6 address (see
             :func:`covers_every_address`).
     """
     refusal = (
-        "trusted proxies cover every IPv4 or IPv6 address: every client could forge its "
-        "address in X-Forwarded-For and escape throttling; list your proxies' addresses"
+        "trusted proxies cover every IPv4 or IPv6 address a client can connect from: every "
+        "client could forge its address in X-Forwarded-For and escape throttling; list your "
+        "proxies' addresses"
     )
     if "*" in trusted:
         raise ConfigurationError(refusal)
@@ -99,16 +107,21 @@ def trusted_networks(trusted: tuple[str | _Network | _IP, ...]) -> tuple[_Networ
 
 
 def covers_every_address(networks: Iterable[_Network]) -> bool:
-    """Return whether ``networks`` together contain every IPv4 or every IPv6 address.
+    """Return whether ``networks`` together contain every unicast IPv4 or IPv6 address.
 
     IPv4-mapped IPv6 networks (``::ffff:0:0/96``) count as the IPv4 addresses they map.
     """
     mapped = [_as_ipv4(network) for network in networks]
-    v4 = [n for n in mapped if isinstance(n, ipaddress.IPv4Network)]
-    v6 = [n for n in mapped if isinstance(n, ipaddress.IPv6Network)]
-    return list(ipaddress.collapse_addresses(v4)) == [_ALL_V4] or list(
-        ipaddress.collapse_addresses(v6)
-    ) == [_ALL_V6]
+    v4 = list(
+        ipaddress.collapse_addresses(n for n in mapped if isinstance(n, ipaddress.IPv4Network))
+    )
+    v6 = list(
+        ipaddress.collapse_addresses(n for n in mapped if isinstance(n, ipaddress.IPv6Network))
+    )
+    # Collapsed networks are maximal, so a block the union covers lies inside one of them.
+    return all(any(block.subnet_of(n) for n in v4) for block in _UNICAST_V4) or all(
+        any(block.subnet_of(n) for n in v6) for block in _UNICAST_V6
+    )
 
 
 def _parse_ip(text: str) -> _IP | None:
@@ -132,53 +145,80 @@ class _Hop:
     proto: str | None = None
 
 
-def _forwarded_hops(value: str) -> list[_Hop] | None:
-    """Return the ``for=`` address and ``proto=`` of each element of a ``Forwarded`` value.
+def _forwarded_hop(element: str) -> _Hop | None:
+    """Return the ``for=`` address and ``proto=`` of one ``Forwarded`` element.
 
     An element without ``for=``, or whose ``for=`` is ``unknown``, an obfuscated identifier or
-    not an address, has no address. A value that breaks the grammar gives ``None`` overall.
+    not an address, has no address. An element that breaks the grammar gives ``None``.
     """
-    hops: list[_Hop] = []
     address: _IP | None = None
     proto: str | None = None
-    in_element = False
     position = 0
-    while position < len(value):
-        match = _PAIR.match(value, position)
-        if match is None or match.end() == position:
+    while position < len(element):
+        match = _PAIR.match(element, position)
+        if match is None or match.end() == position or match[3] == ",":
             return None
-        name, raw, separator = match.groups()
+        name, raw = match[1].lower(), match[2]
         if raw.startswith('"'):
             raw = re.sub(r"\\(.)", r"\1", raw[1:-1])
-        if name.lower() == "for":
+        if name == "for":
             node = _NODE.fullmatch(raw)
             address = None if node is None else _parse_ip(node[1] or node[2])
-        elif name.lower() == "proto":
+        elif name == "proto":
             proto = raw.lower()
-        in_element = separator == ";"
-        if not in_element:
-            hops.append(_Hop(address, proto))
-            address, proto = None, None
         position = match.end()
-    if in_element:  # a trailing ";" ends the last element too
-        hops.append(_Hop(address, proto))
-    return hops
+    return _Hop(address, proto)
 
 
-def _x_forwarded_hops(value: str, protos: str | None) -> list[_Hop]:
-    addresses: list[_IP | None] = []
-    for item in value.split(","):
-        text = item.strip()
-        node = _NODE.fullmatch(text)
-        # A bare IPv6 address (the usual form here) or one of the bracketed/port forms.
-        addresses.append(_parse_ip(text) if node is None else _parse_ip(node[1] or node[2]))
-    schemes = [] if protos is None else [p.strip().lower() for p in protos.split(",")]
+def _forwarded_elements(value: str | None) -> list[str]:
+    """Split a ``Forwarded`` value into its elements; an unclosed quote makes one bad element."""
+    if not value:
+        return []
+    if '"' not in value:
+        return value.split(",")  # no quoted string, so every comma ends an element
+    elements, position = [], 0
+    for match in _ELEMENT.finditer(value):
+        if match.start() != position:
+            return ['"']  # the grammar breaks where no element could start: unparseable
+        elements.append(match[1])
+        position = match.end()
+        if not match[2]:
+            break
+    return elements
+
+
+def _x_forwarded_hop(item: str, proto: str | None) -> _Hop:
+    text = item.strip()
+    node = _NODE.fullmatch(text)
+    # A bare IPv6 address (the usual form here) or one of the bracketed/port forms.
+    address = _parse_ip(text) if node is None else _parse_ip(node[1] or node[2])
+    return _Hop(address, proto.strip().lower() or None if proto is not None else None)
+
+
+def _hops_from_the_right(
+    scope: MutableMapping[str, Any], header: ProxyHeader
+) -> tuple[int, Callable[[int], _Hop | None]]:
+    """Return how many hops the forwarding header lists, and a parser of hop ``i`` (0 = left).
+
+    Hops are parsed only when asked for: the walk from the right stops at the first untrusted
+    hop, and whatever a client wrote to the left of it (any amount of forged hops) is split
+    by C code and never parsed.
+    """
+    if header == "forwarded":
+        elements = _forwarded_elements(_header(scope, b"forwarded"))
+        return len(elements), lambda index: _forwarded_hop(elements[index])
+    items = (_header(scope, b"x-forwarded-for") or "").split(",")
+    protos = _header(scope, b"x-forwarded-proto")
+    schemes = [] if protos is None else protos.split(",")
     # One value for the whole chain (proxies that overwrite), or one per hop (that append).
-    if len(schemes) == 1:
-        schemes *= len(addresses)
-    if len(schemes) != len(addresses):
-        schemes = [""] * len(addresses)
-    return [_Hop(a, p or None) for a, p in zip(addresses, schemes, strict=True)]
+    if len(schemes) not in (1, len(items)):
+        schemes = []
+
+    def hop(index: int) -> _Hop:
+        proto = schemes[0 if len(schemes) == 1 else index] if schemes else None
+        return _x_forwarded_hop(items[index], proto)
+
+    return len(items), hop
 
 
 def _header(scope: MutableMapping[str, Any], name: bytes) -> str | None:
@@ -202,26 +242,27 @@ def _resolve(
 
     if not trusted or not is_trusted(peer):
         return str(peer), None
-    if header == "forwarded":
-        value = _header(scope, b"forwarded")
-        hops = None if value is None else _forwarded_hops(value)
-    else:
-        value = _header(scope, b"x-forwarded-for")
-        protos = _header(scope, b"x-forwarded-proto")
-        hops = _x_forwarded_hops(value or "", protos)
-    if not hops:
-        return str(peer), None
-    # The right-most hop was written by the peer, a trusted proxy: its scheme holds even when
-    # the addresses cannot be followed.
-    nearest = hops[-1].proto
-    for hop in reversed(hops):
+    count, hop_at = _hops_from_the_right(scope, header)
+    nearest: str | None = None
+    hop: _Hop | None = None
+    for index in range(count - 1, -1, -1):
+        hop = hop_at(index)
+        if hop is None:
+            # Our own proxies' part of the chain breaks the grammar: it cannot be followed.
+            return str(peer), nearest
+        if index == count - 1:
+            # The right-most hop was written by the peer, a trusted proxy: its scheme holds
+            # even when the addresses cannot be followed.
+            nearest = hop.proto
         if hop.address is None:
             # Unparseable before reaching an untrusted hop: our own proxy chain is garbled.
             return str(peer), nearest
         if not is_trusted(hop.address):
             return str(hop.address), hop.proto
+    if hop is None:
+        return str(peer), None
     # Every hop is one of our proxies: the left-most is the furthest we know.
-    return str(hops[0].address), hops[0].proto
+    return str(hop.address), hop.proto
 
 
 def client_address(
