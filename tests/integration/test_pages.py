@@ -223,11 +223,15 @@ async def test_failed_login_shows_a_fixed_message_and_keeps_next(
         "/ui/login", data={"email": "alice@example.com", "password": "wrong!", "next": "/account"}
     )
     assert response.status_code == 303
-    assert response.headers["location"] == "/login?error=invalid&next=/account"
+    location = "/login?error=invalid&email=alice@example.com&next=/account"
+    assert response.headers["location"] == location
     assert "set-cookie" not in response.headers
     page = await client.get(response.headers["location"])
     assert "Invalid email or password." in page.text
     assert '<input type="hidden" name="next" value="/account">' in page.text
+    assert 'value="alice@example.com"' in page.text  # only the password is typed again
+    forged = await client.get("/login", params={"email": '"><script>x</script>@a'})
+    assert "<script>x" not in forged.text
     reflected = await client.get("/login", params={"error": "<b>you were hacked</b>"})
     assert "hacked" not in reflected.text
 
@@ -237,9 +241,21 @@ async def test_throttled_login_says_so(app: FastAPI, client: httpx.AsyncClient) 
     await add_user(app, "alice@example.com")
     wrong = {"email": "alice@example.com", "password": "wrong password"}
     locations = [(await client.post("/ui/login", data=wrong)).headers["location"] for _ in range(6)]
-    assert locations[0] == "/login?error=invalid"
-    assert locations[-1] == "/login?error=throttled"
-    assert "Too many failed attempts" in (await client.get(locations[-1])).text
+    assert locations[0] == "/login?error=invalid&email=alice@example.com"
+    assert locations[-1].startswith("/login?error=throttled&wait=")
+    wait = int(locations[-1].split("wait=")[1].split("&")[0])
+    assert 840 < wait <= 900  # the account's 15-minute lock, from its first failure
+    page = (await client.get(locations[-1])).text
+    assert "Too many failed attempts. Try again in 15 minutes." in page
+    for wait_param, said in [
+        ("42", "in 42 seconds."),
+        ("60", "in 1 minute."),
+        ("61", "in 2 minutes."),
+    ]:
+        shown = (await client.get(f"/login?error=throttled&wait={wait_param}")).text
+        assert f"Too many failed attempts. Try again {said}" in shown
+    odd = (await client.get("/login?error=throttled&wait=<b>9</b>")).text
+    assert "Too many failed attempts. Wait a few minutes, then try again." in odd
 
 
 # -- errors ---------------------------------------------------------------------------------
@@ -477,9 +493,11 @@ async def test_posting_forms_without_a_login_goes_to_the_login_page(
     """An anonymous form post is sent to sign in, then back to the form's page."""
     response = await client.post("/ui/password", data={})
     assert response.status_code == 303
-    assert response.headers["location"] == "/login?next=/account"
+    assert response.headers["location"] == "/login?notice=expired&next=/account"
     response = await client.post("/ui/admin/users/1/delete", data={})
-    assert response.headers["location"] == "/login?next=/admin/users"
+    assert response.headers["location"] == "/login?notice=expired&next=/admin/users"
+    page = await client.get(response.headers["location"])
+    assert "Your session has ended. Please sign in again." in page.text
 
 
 # -- helpers --------------------------------------------------------------------------------

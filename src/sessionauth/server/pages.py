@@ -37,7 +37,8 @@ __all__ = ["ADMIN_ROLE", "page", "router"]
 ADMIN_ROLE = "admin"
 
 # Fixed messages chosen by a code in the query string: the login page never echoes text from
-# the URL, so a crafted link cannot put words of an attacker's choosing on it.
+# the URL, so a crafted link cannot put words of an attacker's choosing on it. (The email field
+# is filled from the URL, escaped, as what the user typed; the wait is a number.)
 LOGIN_ERRORS = {
     "invalid": "Invalid email or password.",
     "throttled": "Too many failed attempts. Wait a few minutes, then try again.",
@@ -72,9 +73,31 @@ def page(
     )
 
 
+def _login_error(error: str | None, wait: str | None) -> str | None:
+    """The fixed message for ``error``; for a throttled login, with the wait in it."""
+    if error == "throttled" and wait is not None and wait.isdigit() and 0 < int(wait) <= 86400:
+        seconds = int(wait)
+        minutes = -(-seconds // 60)
+        when = f"{seconds} seconds" if seconds < 60 else f"{minutes} minute" + "s" * (minutes > 1)
+        return f"Too many failed attempts. Try again in {when}."
+    return LOGIN_ERRORS.get(error or "")
+
+
+def _typed_email(email: str | None) -> str:
+    """The email to fill the form with: what the user typed, if it looks like one."""
+    if email and len(email) <= 254 and "@" in email and email.isprintable():
+        return email
+    return ""
+
+
 @router.get("/login")
 async def login_page(
-    request: Request, next: str | None = None, error: str | None = None, notice: str | None = None
+    request: Request,
+    next: str | None = None,
+    error: str | None = None,
+    notice: str | None = None,
+    email: str | None = None,
+    wait: str | None = None,
 ) -> Response:
     """The sign-in form; ``next`` (a same-site path) is where a successful login goes."""
     session = session_of(request)
@@ -89,8 +112,9 @@ async def login_page(
         title="Sign in",
         active="login",
         next=safe_next(next),
-        error=LOGIN_ERRORS.get(error or ""),
+        error=_login_error(error, wait),
         notice=LOGIN_NOTICES.get(notice or "") or signed_in,
+        email=_typed_email(email),
     )
 
 

@@ -63,7 +63,9 @@ def _field(form: FormData, name: str) -> str:
 
 
 def _to_login(page: str) -> Response:
-    return see_other(f"/login?next={quote(page, safe='/')}")
+    # A form is posted from a page that was shown signed in: its session has ended since
+    # (revoked, expired, signed out elsewhere), which the login page then says.
+    return see_other(f"/login?notice=expired&next={quote(page, safe='/')}")
 
 
 @router.post("/login")
@@ -71,17 +73,18 @@ async def login(request: Request) -> Response:
     """Sign in from the login form, then go to its (safe) ``next`` page."""
     form = await request.form()
     target = safe_next(_field(form, "next"))
-    retry = f"&next={quote(target, safe='/')}" if target != "/" else ""
+    email = _field(form, "email")
+    # The form comes back with the email filled in, so that only the password is typed again.
+    retry = f"&email={quote(email, safe='@')}" if email else ""
+    retry += f"&next={quote(target, safe='/')}" if target != "/" else ""
     auth = authenticator(request)
     address = client_address(request)
     try:
-        user = await auth.authenticate(
-            _field(form, "email"), _field(form, "password"), address=address
-        )
+        user = await auth.authenticate(email, _field(form, "password"), address=address)
     except (InvalidCredentials, PasswordPolicyError):
         return see_other(f"/login?error=invalid{retry}")
-    except TooManyAttempts:
-        return see_other(f"/login?error=throttled{retry}")
+    except TooManyAttempts as exc:
+        return see_other(f"/login?error=throttled&wait={exc.retry_after}{retry}")
     await auth.login(
         session_of(request), user, address=address, user_agent=request.headers.get("user-agent")
     )
