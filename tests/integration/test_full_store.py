@@ -17,16 +17,14 @@ import pytest
 import redis
 from starlette.applications import Starlette
 
-from sessionauth.auth.passwords import PasswordHasher
 from sessionauth.errors import StoreFull
 from sessionauth.middleware import SessionMiddleware
 from sessionauth.policy import TimeoutPolicy
 from sessionauth.record import RecordUpdate, SessionRecord
-from sessionauth.server.app import create_app
-from sessionauth.server.settings import Settings
 from sessionauth.stores.redis import RedisStore
 from sessionauth.stores.sqlite import SQLiteStore
 from sessionauth.stores.sqlite_files import open_sqlite
+from tests.support.apps import running_app
 from tests.support.clock import FakeClock
 from tests.support.services import RedisServer
 from tests.unit.test_middleware import KEYRING, NAME, ROUTES, cookie_value
@@ -180,15 +178,7 @@ async def test_readyz_is_degraded_not_503_while_the_store_refuses_writes(
     filler: Filler, private_redis: RedisServer, tmp_path: Path
 ) -> None:
     """A full store: login 503, signed-in reads 200, /readyz 200 degraded; then back to ok."""
-    settings = Settings(
-        env="development",
-        database_url=f"sqlite:///{tmp_path / 'users.db'}",
-        store_url=private_redis.url,
-        data_dir=tmp_path / "data",
-        secret="s" * 40,
-    )
-    app = create_app(settings, hasher=PasswordHasher.for_tests())
-    async with app.router.lifespan_context(app):
+    async with running_app(tmp_path, store_url=private_redis.url) as app:
         auth = app.state.authenticator
         await auth.users.create("a@example.com", await auth.hasher.hash(PASSWORD))
         await auth.users.create("b@example.com", await auth.hasher.hash(PASSWORD))

@@ -9,9 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from sessionauth.auth.passwords import PasswordHasher
-from sessionauth.server.app import create_app
-from sessionauth.server.settings import Settings
+from tests.support.apps import running_app
 from tests.support.services import RedisServer
 
 PASSWORD = "correct horse battery"
@@ -22,15 +20,7 @@ async def test_a_redis_outage_under_load_logs_its_start_and_end_only(
     private_redis: RedisServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """300 requests failing on a stopped Redis, then one served: 2 log lines, no traceback."""
-    settings = Settings(
-        env="development",
-        database_url=f"sqlite:///{tmp_path / 'users.db'}",
-        store_url=private_redis.url,
-        data_dir=tmp_path / "data",
-        secret="s" * 40,
-    )
-    app = create_app(settings, hasher=PasswordHasher.for_tests())
-    async with app.router.lifespan_context(app):
+    async with running_app(tmp_path, store_url=private_redis.url) as app:
         auth = app.state.authenticator
         await auth.users.create("a@example.com", await auth.hasher.hash(PASSWORD))
         transport = httpx.ASGITransport(app=app)

@@ -12,11 +12,9 @@ import pytest
 from fastapi import FastAPI
 from starlette.requests import Request
 
-from sessionauth.auth.passwords import PasswordHasher
 from sessionauth.auth.users import User
-from sessionauth.server.app import create_app
-from sessionauth.server.settings import Settings
 from sessionauth.server.templating import device_name, render_error, time_ago
+from tests.support.apps import running_app
 
 PASSWORD = "correct horse battery"
 ORIGIN = "http://testserver"
@@ -25,14 +23,7 @@ HTML = {"Accept": "text/html,application/xhtml+xml", "Origin": ORIGIN}
 
 @pytest.fixture
 async def app(tmp_path: Path) -> AsyncIterator[FastAPI]:
-    settings = Settings(
-        env="development",
-        database_url=f"sqlite:///{tmp_path / 'users.db'}",
-        data_dir=tmp_path / "data",
-        secret="s" * 40,
-    )
-    application = create_app(settings, hasher=PasswordHasher.for_tests())
-    async with application.router.lifespan_context(application):
+    async with running_app(tmp_path) as application:
         yield application
 
 

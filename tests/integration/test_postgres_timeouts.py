@@ -15,13 +15,11 @@ import asyncpg
 import httpx
 import pytest
 
-from sessionauth.auth.passwords import PasswordHasher
 from sessionauth.auth.postgres_users import PostgresUserStore
 from sessionauth.auth.throttle_sql import PostgresCounter
 from sessionauth.errors import StoreFull, StoreUnavailable
-from sessionauth.server.app import create_app
-from sessionauth.server.settings import Settings
 from sessionauth.stores.postgres_calls import unavailable
+from tests.support.apps import running_app
 from tests.support.services import PostgresServer
 
 pytestmark = pytest.mark.postgres
@@ -108,14 +106,7 @@ async def test_login_and_readyz_answer_503_within_the_timeout_on_a_frozen_server
     blackhole: Blackhole, tmp_path: Path
 ) -> None:
     """POST /login and GET /readyz answer 503 within 2 s (the default timeout) + a margin."""
-    settings = Settings(
-        env="development",
-        database_url=blackhole.server.dsn,
-        data_dir=tmp_path / "data",
-        secret="s" * 40,
-    )
-    app = create_app(settings, hasher=PasswordHasher.for_tests())
-    async with app.router.lifespan_context(app):
+    async with running_app(tmp_path, database_url=blackhole.server.dsn) as app:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             body = {"email": "admin@localhost", "password": "wrong password"}

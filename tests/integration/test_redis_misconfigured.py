@@ -12,11 +12,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
-from sessionauth.auth.passwords import PasswordHasher
-from sessionauth.server.app import create_app
-from sessionauth.server.settings import Settings
+from tests.support.apps import running_app
 
 pytestmark = pytest.mark.redis
 
@@ -35,18 +32,9 @@ async def client(
     tmp_path: Path, redis_url: str, redis_prefix: str
 ) -> AsyncIterator[httpx.AsyncClient]:
     """A client of the server whose session store URL names a database Redis does not have."""
-    app: FastAPI = create_app(
-        Settings(
-            env="development",
-            store_url=_past_the_last_database(redis_url, redis_prefix),
-            database_url=f"sqlite:///{tmp_path / 'users.db'}",
-            data_dir=tmp_path / "data",
-            secret="s" * 40,
-        ),
-        hasher=PasswordHasher.for_tests(),
-    )
+    store_url = _past_the_last_database(redis_url, redis_prefix)
     async with (
-        app.router.lifespan_context(app),
+        running_app(tmp_path, store_url=store_url) as app,
         httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
             base_url="http://testserver",
@@ -78,18 +66,8 @@ async def test_the_server_starts_with_its_redis_cluster_down(tmp_path: Path) -> 
     """An unreachable Cluster at start-up is a warning and 503s, like plain Redis: no crash."""
     from tests.support.services.ports import free_port
 
-    app: FastAPI = create_app(
-        Settings(
-            env="development",
-            store_url=f"redis+cluster://127.0.0.1:{free_port()}",
-            database_url=f"sqlite:///{tmp_path / 'users.db'}",
-            data_dir=tmp_path / "data",
-            secret="s" * 40,
-        ),
-        hasher=PasswordHasher.for_tests(),
-    )
     async with (
-        app.router.lifespan_context(app),
+        running_app(tmp_path, store_url=f"redis+cluster://127.0.0.1:{free_port()}") as app,
         httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
             base_url="http://testserver",

@@ -20,11 +20,9 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from sessionauth.auth.passwords import PasswordHasher
-from sessionauth.server.app import create_app
-from sessionauth.server.settings import Settings
 from sessionauth.stores.redis import RedisStore
 from sessionauth.stores.redis_reads import ReadPipeline
+from tests.support.apps import running_app
 from tests.support.records import new_sid, record
 from tests.support.services import RedisServer
 
@@ -227,16 +225,8 @@ async def test_the_server_answers_every_user_as_themselves_under_invalidations(
     private_redis: RedisServer, tmp_path: Path
 ) -> None:
     """8 users x 150 GET /dashboard under invalidations: 1,200 answers, each the caller's id."""
-    settings = Settings(
-        env="development",
-        database_url=f"sqlite:///{tmp_path / 'users.db'}",
-        store_url=f"{private_redis.url}?client_name={NAME}",
-        data_dir=tmp_path / "data",
-        secret="s" * 40,
-    )
-    app = create_app(settings, hasher=PasswordHasher.for_tests())
     admin = Redis.from_url(private_redis.url)
-    async with app.router.lifespan_context(app):
+    async with running_app(tmp_path, store_url=f"{private_redis.url}?client_name={NAME}") as app:
         auth = app.state.authenticator
         clients: list[tuple[int, httpx.AsyncClient]] = []
         for n in range(READERS):

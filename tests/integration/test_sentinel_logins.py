@@ -8,10 +8,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from sessionauth.auth.passwords import PasswordHasher
 from sessionauth.errors import StoreUnavailable
-from sessionauth.server.app import create_app
-from sessionauth.server.settings import Settings
+from tests.support.apps import running_app
 from tests.support.records import eventually
 from tests.support.services import RedisSentinelSetup, RedisServer
 
@@ -39,15 +37,9 @@ async def test_a_login_no_replica_acknowledges_leaves_no_session_and_degrades_re
     tmp_path: Path,
 ) -> None:
     """Replica frozen: 503 without cookie or stored session, /readyz degraded; thawed: all ok."""
-    settings = Settings(
-        env="development",
-        database_url=f"sqlite:///{tmp_path / 'users.db'}",
-        store_url=f"{redis_sentinel.url}?prefix={redis_prefix}",
-        data_dir=tmp_path / "data",
-        secret="s" * 40,
-    )
-    app = create_app(settings, hasher=PasswordHasher.for_tests())
-    async with app.router.lifespan_context(app):
+    async with running_app(
+        tmp_path, store_url=f"{redis_sentinel.url}?prefix={redis_prefix}"
+    ) as app:
         auth = app.state.authenticator
         user = await auth.users.create("a@example.com", await auth.hasher.hash(PASSWORD))
         transport = httpx.ASGITransport(app=app)

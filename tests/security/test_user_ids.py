@@ -12,11 +12,9 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from sessionauth.auth.passwords import PasswordHasher
 from sessionauth.auth.user_ids import MAX_USER_ID, parse_user_id
 from sessionauth.errors import UserNotFound
-from sessionauth.server.app import create_app
-from sessionauth.server.settings import Settings
+from tests.support.apps import running_app
 
 PASSWORD = "correct horse battery"
 BASE = "http://testserver"
@@ -70,14 +68,7 @@ ROUTES = [
 @pytest.fixture
 async def app(tmp_path: Path) -> AsyncIterator[FastAPI]:
     """The server with its first admin (id 1, made at start-up), root (2), users 3 to 18."""
-    settings = Settings(
-        env="development",
-        database_url=f"sqlite:///{tmp_path / 'users.db'}",
-        data_dir=tmp_path / "data",
-        secret="s" * 40,
-    )
-    application = create_app(settings, hasher=PasswordHasher.for_tests())
-    async with application.router.lifespan_context(application):
+    async with running_app(tmp_path) as application:
         auth = application.state.authenticator
         password_hash = await auth.hasher.hash(PASSWORD)
         await auth.users.create("root@example.com", password_hash, role="admin")

@@ -14,8 +14,8 @@ def _no_check() -> None:
     print(value)
 
 
-def _asserts() -> None:
-    assert 1 + 1 == 2
+def _asserts(page: Any) -> None:
+    assert page.ok
 
 
 def _expects_an_exception() -> None:
