@@ -24,7 +24,7 @@ import pytest
 import uvicorn
 
 from sessionauth.auth.passwords import PasswordHasher
-from sessionauth.auth.users import open_user_store
+from sessionauth.stores.users import open_user_store
 from sessionauth.server.app import create_app
 from sessionauth.server.settings import Settings
 from tests.support.services import LOOPBACK, ServiceUnavailable, free_port, require_service

@@ -15,9 +15,9 @@ import pytest
 from sessionauth.auth.flows import Authenticator
 from sessionauth.auth.passwords import PasswordHasher
 from sessionauth.auth.throttle import AttemptCounter, LoginThrottle, MemoryCounter, open_counter
-from sessionauth.auth.throttle_redis import RedisCounter
-from sessionauth.auth.throttle_sql import PostgresCounter, SQLiteCounter
-from sessionauth.auth.users import open_user_store
+from sessionauth.backends.redis.attempts import RedisCounter
+from sessionauth.backends.sql_attempts import PostgresCounter, SQLiteCounter
+from sessionauth.stores.users import open_user_store
 from sessionauth.errors import InvalidCredentials, TooManyAttempts
 from sessionauth.session import Session
 from sessionauth.stores.memory import MemoryStore

@@ -14,8 +14,8 @@ import aiosqlite
 import asyncpg
 import pytest
 
-from sessionauth.auth.sqlite_users import SQLiteUserStore
-from sessionauth.auth.users import (
+from sessionauth.backends.sqlite.users import SQLiteUserStore
+from sessionauth.stores.users import (
     InvalidEmail,
     User,
     UserStore,

@@ -13,7 +13,7 @@ import pytest
 from fastapi import FastAPI
 
 from sessionauth.auth.passwords import PasswordHasher
-from sessionauth.auth.users import User
+from sessionauth.stores.users import User
 from sessionauth.server.app import create_app
 from sessionauth.server.settings import Settings
 

@@ -19,7 +19,7 @@ from sessionauth.server.metrics import Metrics
 from sessionauth.server.purge import LOCK_FILE, NoLock, run_purger
 from sessionauth.server.readiness import SWEEP, Readiness
 from sessionauth.server.settings import Settings
-from sessionauth.stores.sqlite import SQLiteStore
+from sessionauth.backends.sqlite.sessions import SQLiteStore
 
 WAIT = 10.0  # a bound that catches a dead loop; the sweeps themselves take milliseconds
 

@@ -19,7 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from sessionauth import __version__
-from sessionauth.auth.users import User, open_user_store
+from sessionauth.stores.users import User, open_user_store
 from sessionauth.cli import app as cli
 from sessionauth.record import SessionRecord
 from sessionauth.stores import open_store

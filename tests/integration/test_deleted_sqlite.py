@@ -9,12 +9,12 @@ import httpx
 import pytest
 
 from sessionauth.auth.passwords import PasswordHasher
-from sessionauth.auth.sqlite_users import SQLiteUserStore
+from sessionauth.backends.sqlite.users import SQLiteUserStore
 from sessionauth.errors import StoreUnavailable
 from sessionauth.server.app import create_app
 from sessionauth.server.bootstrap import ADMIN_EMAIL
 from sessionauth.server.settings import Settings
-from sessionauth.stores.sqlite import SQLiteStore
+from sessionauth.backends.sqlite.sessions import SQLiteStore
 
 
 def settings_for(tmp_path: Path) -> Settings:

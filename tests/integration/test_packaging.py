@@ -93,7 +93,7 @@ def test_the_wheel_with_the_server_extra_runs_the_cli(dist: Path, tmp_path: Path
 SERVE_AND_CLOSE_REDIS_STORES = """
 import asyncio, sys, time
 from sessionauth.record import SessionRecord
-from sessionauth.stores.redis import RedisStore
+from sessionauth.backends.redis.sessions import RedisStore
 from sessionauth.tokens import new_token, storage_id
 
 async def serve_and_close(url, prefix):

@@ -12,7 +12,7 @@ import pytest
 from fastapi import FastAPI
 from starlette.requests import Request
 
-from sessionauth.auth.users import User
+from sessionauth.stores.users import User
 from sessionauth.server.templating import device_name, render_error, time_ago
 from tests.support.apps import running_app
 

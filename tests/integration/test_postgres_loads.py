@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from sessionauth.stores.postgres import PostgresStore
+from sessionauth.backends.postgres.sessions import PostgresStore
 from tests.support.records import new_sid, record
 
 pytestmark = pytest.mark.postgres

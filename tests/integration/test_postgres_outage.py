@@ -15,7 +15,7 @@ import pytest
 
 from sessionauth.errors import StoreUnavailable
 from sessionauth.record import RecordUpdate, SessionRecord
-from sessionauth.stores.postgres import PostgresStore
+from sessionauth.backends.postgres.sessions import PostgresStore
 from tests.support.clock import FakeClock
 from tests.support.services import PostgresServer
 

@@ -15,10 +15,10 @@ import asyncpg
 import httpx
 import pytest
 
-from sessionauth.auth.postgres_users import PostgresUserStore
-from sessionauth.auth.throttle_sql import PostgresCounter
+from sessionauth.backends.postgres.users import PostgresUserStore
+from sessionauth.backends.sql_attempts import PostgresCounter
 from sessionauth.errors import StoreFull, StoreUnavailable
-from sessionauth.stores.postgres_calls import unavailable
+from sessionauth.backends.postgres.calls import unavailable
 from tests.support.apps import running_app
 from tests.support.services import PostgresServer
 

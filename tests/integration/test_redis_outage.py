@@ -18,7 +18,7 @@ from sessionauth.config import CookieConfig
 from sessionauth.errors import StoreUnavailable
 from sessionauth.middleware import SessionMiddleware
 from sessionauth.record import RecordUpdate
-from sessionauth.stores.redis import RedisStore
+from sessionauth.backends.redis.sessions import RedisStore
 from sessionauth.tokens import Keyring
 from tests.support.records import eventually, new_sid, record
 from tests.support.services import RedisServer

@@ -10,7 +10,7 @@ import pytest
 from redis import exceptions as rx
 from redis.asyncio import Redis
 
-from sessionauth.stores.redis_reads import ReadPipeline
+from sessionauth.backends.redis.reads import ReadPipeline
 from tests.support.services import RedisServer
 
 pytestmark = pytest.mark.redis

@@ -16,7 +16,7 @@ from redis.crc import key_slot
 from sessionauth.errors import ConfigurationError, StoreUnavailable
 from sessionauth.record import SessionRecord
 from sessionauth.stores import open_store
-from sessionauth.stores.redis import RedisStore
+from sessionauth.backends.redis.sessions import RedisStore
 from sessionauth.tokens import user_group
 from tests.contract.backend_redis import delete_keys, until_replicas_acknowledge
 from tests.support.clock import FakeClock

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from sessionauth.stores.redis import RedisStore
+from sessionauth.backends.redis.sessions import RedisStore
 from tests.support.records import new_sid, record
 from tests.support.redis_proxy import RedisProxy, redis_proxy
 from tests.support.services import RedisServer

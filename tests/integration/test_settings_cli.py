@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from sessionauth.auth.passwords import PasswordHasher
-from sessionauth.auth.users import User, open_user_store
+from sessionauth.stores.users import User, open_user_store
 from sessionauth.cli import app as cli
 from sessionauth.errors import ConfigurationError
 from sessionauth.record import SessionRecord

@@ -26,7 +26,7 @@ from pwdlib.hashers.argon2 import Argon2Hasher
 from pwdlib.hashers.bcrypt import BcryptHasher
 
 from sessionauth.auth.passwords import PasswordHasher
-from sessionauth.auth.users import User, normalize_email
+from sessionauth.stores.users import User, normalize_email
 from sessionauth.server.app import create_app
 from sessionauth.server.settings import Settings
 from sessionauth.tokens import Keyring, new_token

@@ -47,7 +47,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from sessionauth.auth.passwords import PasswordHasher
-from sessionauth.auth.users import open_user_store
+from sessionauth.stores.users import open_user_store
 from sessionauth.server.app import create_app
 from sessionauth.server.settings import Settings
 

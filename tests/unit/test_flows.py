@@ -22,7 +22,7 @@ from sessionauth.auth.client_address import client_address
 from sessionauth.auth.flows import Authenticator, AuthEvent
 from sessionauth.auth.passwords import PasswordHasher
 from sessionauth.auth.throttle import LoginThrottle, MemoryCounter
-from sessionauth.auth.users import User, UserStore, open_user_store
+from sessionauth.stores.users import User, UserStore, open_user_store
 from sessionauth.errors import (
     InvalidCredentials,
     NotAuthenticated,

@@ -30,7 +30,7 @@ from sessionauth.auth.guards import (
     safe_next,
 )
 from sessionauth.auth.passwords import PasswordHasher
-from sessionauth.auth.users import User, UserStore, open_user_store
+from sessionauth.stores.users import User, UserStore, open_user_store
 from sessionauth.errors import NotAuthenticated, PermissionDenied
 from sessionauth.middleware import SessionMiddleware
 from sessionauth.policy import Clock

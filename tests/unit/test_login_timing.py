@@ -12,7 +12,7 @@ import pytest
 
 from sessionauth.auth.flows import Authenticator
 from sessionauth.auth.passwords import PasswordHasher
-from sessionauth.auth.users import open_user_store
+from sessionauth.stores.users import open_user_store
 from sessionauth.errors import InvalidCredentials
 from sessionauth.stores.memory import MemoryStore
 

@@ -8,7 +8,7 @@ import asyncpg
 import pytest
 
 from sessionauth.errors import StoreUnavailable
-from sessionauth.stores.postgres import PostgresStore
+from sessionauth.backends.postgres.sessions import PostgresStore
 
 
 class BrokenConnection:

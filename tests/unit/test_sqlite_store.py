@@ -12,8 +12,8 @@ import pytest
 
 from sessionauth.errors import ConfigurationError, StoreError, StoreUnavailable
 from sessionauth.record import RecordUpdate, SessionRecord
-from sessionauth.stores.sqlite import DEFAULT_TABLE, SQLiteStore
-from sessionauth.stores.sqlite_files import database_path
+from sessionauth.backends.sqlite.sessions import DEFAULT_TABLE, SQLiteStore
+from sessionauth.backends.sqlite.files import database_path
 from sessionauth.tokens import new_token, storage_id
 from tests.support.clock import FakeClock
 

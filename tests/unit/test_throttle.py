@@ -13,8 +13,8 @@ from redis import exceptions as rx
 
 from sessionauth.auth.client_address import client_address
 from sessionauth.auth.throttle import AttemptCounter, LoginThrottle, MemoryCounter, open_counter
-from sessionauth.auth.throttle_redis import RedisCounter
-from sessionauth.auth.throttle_sql import PostgresCounter, SQLiteCounter
+from sessionauth.backends.redis.attempts import RedisCounter
+from sessionauth.backends.sql_attempts import PostgresCounter, SQLiteCounter
 from sessionauth.errors import ConfigurationError, StoreUnavailable, TooManyAttempts
 from tests.support.clock import FakeClock
 from tests.support.services import free_port

@@ -31,7 +31,6 @@ from typing import Literal, TypeVar
 from sessionauth.auth.admin_rules import DEFAULT_ROLES, check_removal, check_role, role_set
 from sessionauth.auth.passwords import PasswordHasher
 from sessionauth.auth.throttle import LoginThrottle
-from sessionauth.auth.users import ADMIN_ROLE, InvalidEmail, User, UserStore, normalize_email
 from sessionauth.errors import (
     AdminLockout,
     InvalidCredentials,
@@ -42,6 +41,7 @@ from sessionauth.errors import (
 from sessionauth.policy import Clock, system_clock
 from sessionauth.session import Session
 from sessionauth.stores.base import SessionStore
+from sessionauth.stores.users import ADMIN_ROLE, InvalidEmail, User, UserStore, normalize_email
 
 __all__ = ["AuthEvent", "Authenticator", "SessionInfo"]
 

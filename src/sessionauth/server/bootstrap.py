@@ -28,9 +28,9 @@ from pathlib import Path
 from typing import TextIO
 
 from sessionauth.auth.passwords import PasswordHasher
-from sessionauth.auth.users import User, UserStore
+from sessionauth.backends.sqlite.files import database_path
 from sessionauth.errors import DuplicateUser
-from sessionauth.stores.sqlite_files import database_path
+from sessionauth.stores.users import User, UserStore
 
 __all__ = ["ACCOUNTS_FILE", "ADMIN_EMAIL", "bootstrap_admin"]
 

@@ -24,7 +24,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sessionauth.auth.guards import error_response, wants_html
-from sessionauth.auth.users import InvalidEmail
 from sessionauth.errors import (
     AdminLockout,
     DuplicateUser,
@@ -42,6 +41,7 @@ from sessionauth.errors import (
 from sessionauth.outages import OutageLog
 from sessionauth.server.metrics import Metrics
 from sessionauth.server.templating import html_csrf_reject, html_unavailable, render_error
+from sessionauth.stores.users import InvalidEmail
 
 __all__ = [
     "MAX_BODY",

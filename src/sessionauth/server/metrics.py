@@ -39,7 +39,7 @@ from prometheus_client import (
 )
 
 from sessionauth.auth.flows import AuthEvent
-from sessionauth.auth.throttle import Attempt, AttemptCounter, LoginThrottle
+from sessionauth.auth.throttle import Attempt, LoginThrottle
 from sessionauth.errors import StoreFull, TooManyAttempts
 from sessionauth.record import RecordUpdate, SessionRecord
 from sessionauth.server.readiness import (
@@ -48,6 +48,7 @@ from sessionauth.server.readiness import (
     STORE_WRITES,
     Readiness,
 )
+from sessionauth.stores.attempts import AttemptCounter
 from sessionauth.stores.base import SessionStore
 
 __all__ = ["CONTENT_TYPE", "CountingThrottle", "Metrics", "TimedStore"]

@@ -1,6 +1,6 @@
 """The Redis store's Lua scripts: each a single atomic step on one key (one Cluster slot).
 
-Records are msgpack arrays (see :mod:`sessionauth.stores.redis_codec`); the scripts read and
+Records are msgpack arrays (see :mod:`sessionauth.backends.redis.codec`); the scripts read and
 write them with Redis's built-in ``cmsgpack``, which round-trips the codec's integers and
 strings exactly. Times are milliseconds on the application's clock, passed in ``ARGV``, so that
 expiry is decided by the same clock as everywhere else. Every script that writes checks first

@@ -9,7 +9,7 @@ wait for each other: a load issued while a batch is in flight starts the next ba
 
 The rows come back keyed by their ``id`` column, so a row can only answer the load of its own
 id; each record is then checked against the id it is served for (its binding, see
-:mod:`sessionauth.stores.binding`) like every store's records.
+:mod:`sessionauth.backends.binding`) like every store's records.
 """
 
 from __future__ import annotations

@@ -14,32 +14,25 @@ No JSON path is ever built from a key, so keys with dots, quotes, brackets or an
 character need no quoting (SQLite's path syntax cannot even express a key holding a ``"``).
 
 The ``meta`` column holds ``[binding, meta]``, binding the row to its id
-(:mod:`sessionauth.stores.binding`): a row read under any other id is no session.
+(:mod:`sessionauth.backends.binding`): a row read under any other id is no session.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
-import sqlite3
-from collections.abc import Awaitable, Iterable, Mapping, Sequence
-from typing import Any, TypeVar
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import aiosqlite
 import msgspec
 
+from sessionauth.backends.binding import decode_bound_meta, encode_bound_meta
+from sessionauth.backends.sqlite.files import SQLiteDatabase, database_path
 from sessionauth.errors import ConfigurationError, StoreError, StoreUnavailable
 from sessionauth.policy import Clock, system_clock
 from sessionauth.record import RecordUpdate, SessionRecord, decode_json, encode_json
 from sessionauth.stores.base import DEFAULT_TIMEOUT, SessionStore
-from sessionauth.stores.binding import decode_bound_meta, encode_bound_meta
-from sessionauth.stores.sqlite_files import (
-    BUGS,
-    DatabaseFile,
-    database_path,
-    open_sqlite,
-    unavailable,
-)
 
 __all__ = ["DEFAULT_TABLE", "SQLiteStore"]
 
@@ -48,10 +41,7 @@ DEFAULT_TABLE = "sessionauth_sessions"
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 _COLUMNS = "data, user_id, created, seen, issued, expires, meta"
-# Per connection, so only for connections the store opens; WAL also persists in the file.
-_PRAGMAS = ("PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL")
-
-_T = TypeVar("_T")
+_WHAT = "SQLite session store"
 
 
 def _check_options(table: str, timeout: float) -> None:
@@ -66,7 +56,8 @@ class SQLiteStore(SessionStore):
 
     Build it with :meth:`from_url` (or ``path=``), which opens its own connection in WAL mode on
     first use and closes it on :meth:`aclose`, so the store can be built before the event loop
-    runs; or hand it an open aiosqlite connection that you own and close. An
+    runs; or hand it an open aiosqlite connection that you own and close; or get it from a
+    :class:`~sessionauth.backends.sqlite.SQLiteBackend`, whose connection it shares. An
     injected connection is used as configured (give it WAL and a ``timeout``); it must be in
     autocommit mode (``isolation_level=None``) and return rows as sequences. The table and its
     indexes are created if missing, before the first operation.
@@ -74,9 +65,12 @@ class SQLiteStore(SessionStore):
     Args:
         connection: An open aiosqlite connection (the caller owns it).
         path: A database file to open on first use (the store owns the connection).
+        database: A backend's shared connection (closed by :meth:`aclose` only if ``owned``).
         clock: The time source used to decide expiry.
-        timeout: Seconds an operation may take before it raises ``StoreUnavailable``.
+        timeout: Seconds an operation may take before it raises ``StoreUnavailable`` (a
+            ``database`` has its own).
         table: The table's name, a plain SQL identifier.
+        owned: Whether :meth:`aclose` closes ``database``.
 
     Raises:
         ConfigurationError: For an invalid table name, timeout or connection setting.
@@ -87,27 +81,24 @@ class SQLiteStore(SessionStore):
         connection: aiosqlite.Connection | None = None,
         *,
         path: str | None = None,
+        database: SQLiteDatabase | None = None,
         clock: Clock = system_clock,
         timeout: float = DEFAULT_TIMEOUT,
         table: str = DEFAULT_TABLE,
+        owned: bool = False,
     ):
         _check_options(table, timeout)
-        if (connection is None) == (path is None):
-            raise ConfigurationError("give the SQLite store either a connection or a path")
-        if connection is not None:
-            if connection.isolation_level is not None:
-                raise ConfigurationError("open the SQLite connection with isolation_level=None")
-            if connection.row_factory not in (None, sqlite3.Row):
-                raise ConfigurationError(
-                    "the SQLite connection's row_factory must return sequences"
-                )
-        self._db = connection
-        self._path = path
-        self._file = None if path is None else DatabaseFile(path, "SQLite session store")
+        if (connection is not None) + (path is not None) + (database is not None) != 1:
+            raise ConfigurationError(
+                "give the SQLite store exactly one of a connection, a path or a database"
+            )
+        if database is None:
+            # A store given a path opens (on first use) and closes its own connection.
+            database = SQLiteDatabase(path, connection=connection, timeout=timeout)
+            owned = path is not None
+        self._database = database
         self._clock = clock
-        self._timeout = timeout
-        # A store given a path opens (on first use) and closes its own connection.
-        self._owned = path is not None
+        self._owned = owned
         self._closed = False
         # False until the table exists, and again once closed: the one flag the hot path checks.
         self._ready = False
@@ -176,65 +167,32 @@ class SQLiteStore(SessionStore):
         """
         return cls(path=database_path(url), clock=clock, timeout=timeout, table=table)
 
-    async def _open(self, path: str) -> aiosqlite.Connection:
-        connection = await open_sqlite(path, timeout=self._timeout)
-        self._db = connection
-        if self._file is not None:
-            await self._file.remember()
-        try:
-            await self._setup(_PRAGMAS)
-        except BaseException:
-            self._db = None
-            await connection.close()
-            raise
-        return connection
-
-    def _connection(self) -> aiosqlite.Connection:
-        if self._db is None:
-            raise StoreUnavailable("the SQLite store is not open")
-        return self._db
-
-    async def _ensure_schema(self) -> None:
+    async def _ensure_schema(self) -> aiosqlite.Connection:
         if self._closed:
             raise StoreUnavailable("the SQLite store is closed")
         async with self._schema_lock:
-            if self._db is None and self._path is not None:
-                await self._open(self._path)
+            db = await self._database.connection()
             if not self._ready:
-                await self._setup(self._schema)
+                for statement in self._schema:
+                    await self._database.run(db.execute_fetchall(statement), _WHAT)
                 self._ready = True
+            return db
 
-    async def _setup(self, statements: Iterable[str]) -> None:
-        for statement in statements:
-            await self._run(self._connection().execute_fetchall(statement))
+    async def _connection(self) -> aiosqlite.Connection:
+        if not self._ready:
+            return await self._ensure_schema()
+        return await self._database.connection()
 
     async def _fetch(self, sql: str, params: Sequence[Any]) -> Iterable[Sequence[Any]]:
         """Run one statement and return its rows."""
-        if not self._ready:
-            await self._ensure_schema()
-        return await self._run(self._connection().execute_fetchall(sql, params))
+        db = await self._connection()
+        return await self._database.run(db.execute_fetchall(sql, params), _WHAT)
 
     async def _write(self, sql: str, params: Sequence[Any]) -> int:
         """Run one statement and return how many rows it changed."""
-        if not self._ready:
-            await self._ensure_schema()
-        cursor = await self._run(self._connection().execute(sql, params))
+        db = await self._connection()
+        cursor = await self._database.run(db.execute(sql, params), _WHAT)
         return cursor.rowcount
-
-    async def _run(self, operation: Awaitable[_T]) -> _T:
-        """Await an aiosqlite call within the timeout, turning backend failures into ours."""
-        try:
-            async with asyncio.timeout(self._timeout):
-                return await operation
-        except BUGS:
-            raise
-        except TimeoutError as exc:
-            # Also an operation queued behind others on the connection's one thread too long.
-            raise StoreUnavailable(f"SQLite store timed out after {self._timeout} s") from exc
-        except sqlite3.DatabaseError as exc:
-            # "database is locked" (the busy timeout ran out), I/O and disk-full errors, a file
-            # that is not a database.
-            raise unavailable(exc, "SQLite session store") from exc
 
     async def load(self, sid: str) -> SessionRecord | None:
         """Return the live record under ``sid``, or ``None`` (also when it fails to decode)."""
@@ -318,18 +276,17 @@ class SQLiteStore(SessionStore):
         """Raise ``StoreUnavailable`` unless the database answers a query from its file.
 
         Also when the file this store opened was deleted or replaced since (see
-        :class:`~sessionauth.stores.sqlite_files.DatabaseFile`).
+        :class:`~sessionauth.backends.sqlite.files.DatabaseFile`).
         """
         await self._fetch("SELECT 1", ())
-        if self._file is not None:
-            await self._file.check()
+        await self._database.check_file()
 
     async def aclose(self) -> None:
-        """Close the connection if this store opened it; an injected one is left open."""
+        """Stop serving; close the connection if this store owns it (an injected one stays open)."""
         self._closed, self._ready = True, False
-        if self._owned and self._db is not None:
+        if self._owned:
             self._owned = False
-            await self._db.close()
+            await self._database.aclose()
 
 
 def _encode_values(values: Mapping[str, Any]) -> str:

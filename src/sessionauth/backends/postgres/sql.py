@@ -1,8 +1,8 @@
 """The PostgreSQL session store's SQL: its schema, one statement per operation, its table name.
 
 Statements are templates with ``{table}`` (the quoted, validated table name) and asyncpg's
-``$n`` parameters; :class:`~sessionauth.stores.postgres.PostgresStore` formats them once. Why
-each statement is safe under concurrency is in that module's docstring.
+``$n`` parameters; :class:`~sessionauth.backends.postgres.sessions.PostgresStore` formats them
+once. Why each statement is safe under concurrency is in that module's docstring.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """What the SQL user stores share: one table, its statements, and the queries built on them.
 
 :class:`SQLUserStore` writes every statement once, with the driver's parameter markers, and
-implements the :class:`~sessionauth.auth.users.UserStore` primitives on a single subclass hook,
+implements the :class:`~sessionauth.stores.users.UserStore` primitives on a single subclass hook,
 ``_fetch`` (run one statement, return its rows), which is where each driver applies its timeout
 and turns its outage errors into ``StoreUnavailable``.
 """
@@ -10,16 +10,34 @@ from __future__ import annotations
 
 import abc
 import builtins
+import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, ClassVar, get_args
 
-from sessionauth.auth.users import ADMIN_ROLE, Column, User, UserStore, sql_table_name
-from sessionauth.errors import DuplicateUser
+from sessionauth.errors import ConfigurationError, DuplicateUser
 from sessionauth.policy import Clock
+from sessionauth.stores.users import ADMIN_ROLE, Column, User, UserStore
 
-__all__ = ["SQLUserStore"]
+__all__ = ["SQLUserStore", "sql_table_name"]
+
+# Table names are interpolated into SQL, so only plain identifiers pass; 48 characters leave
+# room for derived names (constraints, indexes) within PostgreSQL's 63.
+_TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,47}")
 
 _COLUMNS = "id, email, role, password_hash, disabled, created_at"
+
+
+def sql_table_name(name: str) -> str:
+    """Return ``name`` if it is safe to put in SQL as a table name.
+
+    Raises:
+        ConfigurationError: Unless ``name`` is a plain identifier of at most 48 characters.
+    """
+    if not _TABLE_NAME.fullmatch(name):
+        raise ConfigurationError(
+            f"table name {name!r} must be letters, digits and '_' (at most 48, no leading digit)"
+        )
+    return name
 
 
 def _user(row: Iterable[Any]) -> User:

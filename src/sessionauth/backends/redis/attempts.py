@@ -4,7 +4,7 @@ Each ``reserve`` (increment-and-compare) and ``release`` is one Lua script on on
 so it is atomic across workers and runs unchanged on Redis Cluster. The key's TTL (the window
 plus a minute) only collects garbage: whether a window has ended is decided from the counter's
 clock, passed in as an argument, so windows agree with the ``retry_after`` the throttle
-computes. redis-py is imported only when a counter is built.
+computes.
 """
 
 from __future__ import annotations
@@ -12,17 +12,17 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Awaitable
-from functools import cache
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TypeVar
 
-from sessionauth.auth.throttle import DEFAULT_PREFIX, AttemptCounter
+from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
+
+from sessionauth.backends.redis.errors import guarded
+from sessionauth.backends.redis.urls import RedisClients, server_of
 from sessionauth.errors import ConfigurationError
 from sessionauth.policy import Clock, system_clock
+from sessionauth.stores.attempts import DEFAULT_PREFIX, AttemptCounter
 from sessionauth.stores.base import DEFAULT_TIMEOUT
-
-if TYPE_CHECKING:
-    from redis.asyncio import Redis
-    from redis.asyncio.cluster import RedisCluster
 
 __all__ = ["RedisCounter"]
 
@@ -65,45 +65,19 @@ return 0
 """
 
 
-# Error replies that mean "not now" (a script running too long, a failover) or a deployment that
-# cannot serve (a key of another type under the prefix, a Cluster node behind redis://, an ACL).
-_TRANSIENT_REPLIES = (
-    "BUSY", "MASTERDOWN", "NOREPLICAS", "LOADING", "CLUSTERDOWN", "TRYAGAIN",
-    "WRONGTYPE", "MOVED", "ASK", "NOPERM",
-    "DB index is out of range",  # SELECT of a database the server does not have
-)  # fmt: skip
-
-
-@cache
-def _redis_errors() -> tuple[type[Exception], tuple[type[Exception], ...]]:
-    """Return redis-py's ``ResponseError`` and the errors that always mean "unavailable"."""
-    from redis import exceptions as r
-
-    return r.ResponseError, (
-        OSError,
-        TimeoutError,
-        r.ConnectionError,  # also authentication, loading, no master found by Sentinel
-        r.TimeoutError,
-        r.ClusterError,  # CLUSTERDOWN, MASTERDOWN
-        r.RedisClusterException,  # no node for a slot
-        r.TryAgainError,  # a slot being migrated
-        r.ReadOnlyError,  # a replica after a failover
-        r.OutOfMemoryError,  # maxmemory reached: the write is refused
-        r.NoPermissionError,  # the ACL user may not touch the counters' keys
-    )
-
-
 class RedisCounter(AttemptCounter):
     """Counts in Redis hashes, one key per counter, updated by a Lua script.
 
     Give it a ``redis.asyncio`` client (plain, Sentinel-managed or ``RedisCluster``) that you
-    own and close, or use :meth:`from_url`, which builds and closes its own.
+    own and close, or use :meth:`from_url`, which builds and closes its own, or get it from a
+    :class:`~sessionauth.backends.redis.RedisBackend`, whose client it shares.
 
     Args:
         client: The client; its ``decode_responses`` setting does not matter.
         clock: The time source deciding windows.
         prefix: Prepended to every key.
         timeout: Seconds an operation may take.
+        owner: Clients that :meth:`aclose` closes (those of a URL the counter was built from).
     """
 
     def __init__(
@@ -113,6 +87,7 @@ class RedisCounter(AttemptCounter):
         clock: Clock = system_clock,
         prefix: str = DEFAULT_PREFIX,
         timeout: float = DEFAULT_TIMEOUT,
+        owner: RedisClients | None = None,
     ):
         if not timeout > 0:
             raise ConfigurationError("the counter timeout must be a positive number of seconds")
@@ -122,17 +97,11 @@ class RedisCounter(AttemptCounter):
         self._timeout = timeout
         self._reserve = client.register_script(_RESERVE_SCRIPT)
         self._release = client.register_script(_RELEASE_SCRIPT)
-        self._owned: list[Any] = []
+        self._owned = owner
+        self._server = server_of(client)
         # A RedisCluster client must learn the topology before concurrent use: commands racing
         # its lazy initialisation can be sent twice, so 50 concurrent INCRs on a fresh client
         # count 52 (redis-py 8.1; see redis/redis-py#3935). Plain clients need nothing.
-        from redis.asyncio.cluster import RedisCluster
-
-        from sessionauth.stores.redis_urls import outage, server_of
-
-        self._server = server_of(client)
-        self._outage = outage
-
         self._cluster = client if isinstance(client, RedisCluster) else None
         self._initialized = self._cluster is None
         self._init_lock = asyncio.Lock()
@@ -143,45 +112,35 @@ class RedisCounter(AttemptCounter):
         url: str,
         *,
         clock: Clock = system_clock,
-        prefix: str = DEFAULT_PREFIX,
+        prefix: str | None = None,
         timeout: float = DEFAULT_TIMEOUT,
     ) -> RedisCounter:
         """Build a counter owning a client for ``url``; nothing connects until first use.
 
-        The URLs are those of :class:`~sessionauth.stores.redis.RedisStore`, so one setting
-        can name both: ``redis://…``, ``rediss://…`` (TLS),
-        ``redis+sentinel://[user:password@]h1:p1,h2:p2/service[?db=N]`` (the credentials are
-        the master's) and ``redis+cluster://[user:password@]host:port[,host:port]``. Socket
-        timeouts are ``timeout``; a dead pooled connection is retried once, nothing else is.
+        The URLs are those of :class:`~sessionauth.backends.redis.sessions.RedisStore` (see
+        :mod:`.urls`), so one setting can name both. Socket timeouts are ``timeout``; only a
+        connection found dead before sending is retried, so a lost script reply never counts
+        a failure twice.
+
+        Args:
+            url: Where Redis is.
+            clock: The time source deciding windows.
+            prefix: Prepended to every key; by default the URL's ``?prefix=`` followed by
+                ``attempts:``, else :data:`~sessionauth.stores.attempts.DEFAULT_PREFIX`.
+            timeout: Seconds an operation may take.
 
         Raises:
-            ConfigurationError: For a malformed URL or a missing ``redis`` extra.
+            ConfigurationError: For a malformed URL.
         """
-        try:
-            from sessionauth.stores.redis_urls import client_from_url
-        except ImportError as exc:
-            from sessionauth.stores import missing_extra
+        from sessionauth.backends.redis import RedisBackend
 
-            raise missing_extra("redis", exc) from exc
-        # The session store's parsing and fail-fast settings: only a connection found dead
-        # before sending is retried, so a lost script reply never counts a failure twice.
-        clients = client_from_url(url, timeout=timeout)
-        counter = cls(clients.client, clock=clock, prefix=prefix, timeout=timeout)
-        counter._owned = [clients]
-        return counter
+        backend = RedisBackend.from_url(url, clock=clock, timeout=timeout)
+        return backend.attempt_counter(owned=True, prefix=prefix)
 
     async def _guard(self, operation: Awaitable[_T]) -> _T:
-        response_error, unavailable = _redis_errors()
-        try:
-            async with asyncio.timeout(self._timeout):
-                return await operation
-        except unavailable as exc:
-            # (StoreFull when maxmemory refused the write.)
-            raise self._outage("Redis attempt counter", self._server, exc) from exc
-        except response_error as exc:
-            if not str(exc).startswith(_TRANSIENT_REPLIES):
-                raise
-            raise self._outage("Redis attempt counter", self._server, exc) from exc
+        return await guarded(
+            operation, timeout=self._timeout, what="Redis attempt counter", server=self._server
+        )
 
     async def _initialize(self) -> None:
         async with self._init_lock:
@@ -226,7 +185,7 @@ class RedisCounter(AttemptCounter):
         await self._guard(self._client.delete(self._prefix + key))
 
     async def aclose(self) -> None:
-        """Close the clients this counter built (see :meth:`from_url`)."""
-        owned, self._owned = self._owned, []
-        for client in owned:
-            await client.aclose()
+        """Close the clients this counter owns (see :meth:`from_url`)."""
+        owned, self._owned = self._owned, None
+        if owned is not None:
+            await owned.aclose()

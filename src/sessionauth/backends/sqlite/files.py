@@ -1,9 +1,11 @@
-"""How every SQLite database of sessionauth is named, opened and failing: sessions, attempts, users.
+"""One SQLite file: how it is named, opened, shared and failing.
 
-The session store, the login-attempt counter and the user store each keep a SQLite file. They
-parse its ``sqlite:///`` URL and open it here, the same way: directory created, autocommit, a
-busy timeout, and the opening done in a worker thread. :func:`unavailable` says which
-exception a SQLite error becomes, the same for all three.
+:class:`SQLiteDatabase` is the one connection a backend keeps to a file (see
+:class:`~sessionauth.backends.sqlite.SQLiteBackend`): the session store, the login-attempt
+counter and the user store on that file are views that run their statements on it. It parses
+the ``sqlite:///`` URL, opens the file on first use (directory created, autocommit, a busy
+timeout, WAL, the opening done in a worker thread) and says which exception a SQLite error
+becomes (:meth:`SQLiteDatabase.run`), the same for every view.
 
 A SQLite database is a file, and a file can be deleted (or replaced) under a running server:
 the open connection goes on serving the deleted file, which no other process sees, while a
@@ -18,13 +20,22 @@ import asyncio
 import logging
 import os
 import sqlite3
+from collections.abc import Awaitable
 from pathlib import Path
+from typing import TypeVar
 
 import aiosqlite
 
 from sessionauth.errors import ConfigurationError, StoreFull, StoreUnavailable
 
-__all__ = ["BUGS", "DatabaseFile", "database_path", "open_sqlite", "unavailable"]
+__all__ = [
+    "BUGS",
+    "DatabaseFile",
+    "SQLiteDatabase",
+    "database_path",
+    "open_sqlite",
+    "unavailable",
+]
 
 logger = logging.getLogger("sessionauth.store")
 
@@ -38,6 +49,10 @@ BUGS: tuple[type[sqlite3.Error], ...] = (
 other ``sqlite3.DatabaseError`` means the database is not usable now (:func:`unavailable`)."""
 
 _URL_PREFIX = "sqlite:///"
+# Per connection, so only for connections a backend opens; WAL also persists in the file.
+_PRAGMAS = ("PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL")
+
+_T = TypeVar("_T")
 
 
 def database_path(url: str) -> str:
@@ -161,3 +176,115 @@ class DatabaseFile:
             self._reported = True
             logger.error("%s", message)
         raise StoreUnavailable(message)
+
+
+class SQLiteDatabase:
+    """The connection to one SQLite file that every view of a backend shares.
+
+    aiosqlite runs a connection's statements in order on one thread, and every statement of
+    the views is a single autocommitted one, so sharing the connection serialises them
+    without interleaving badly.
+
+    Args:
+        path: The file to open on first use (this object owns the connection); ``:memory:``
+            for a private database.
+        connection: An open aiosqlite connection in autocommit mode, returning rows as
+            sequences (the caller owns and closes it). Exactly one of ``path`` and
+            ``connection``.
+        timeout: Seconds a statement (and the busy wait on a locked file) may take.
+
+    Raises:
+        ConfigurationError: For a bad timeout, a connection not in autocommit mode, or not
+            exactly one of ``path`` and ``connection``.
+    """
+
+    def __init__(
+        self,
+        path: str | None = None,
+        *,
+        connection: aiosqlite.Connection | None = None,
+        timeout: float,
+    ):
+        if (path is None) == (connection is None):
+            raise ConfigurationError("give the SQLite database either a path or a connection")
+        if not timeout > 0:
+            raise ConfigurationError("the store timeout must be a positive number of seconds")
+        if connection is not None:
+            if connection.isolation_level is not None:
+                raise ConfigurationError("open the SQLite connection with isolation_level=None")
+            if connection.row_factory not in (None, sqlite3.Row):
+                raise ConfigurationError(
+                    "the SQLite connection's row_factory must return sequences"
+                )
+        self.path = path
+        self.timeout = timeout
+        self._db = connection
+        self._owned = path is not None
+        self._file = None if path is None else DatabaseFile(path, "SQLite database")
+        self._lock = asyncio.Lock()
+        self._closed = False
+
+    async def connection(self) -> aiosqlite.Connection:
+        """Return the connection, opening the file on first use.
+
+        Raises:
+            StoreUnavailable: Once closed, or if the file cannot be opened in time.
+        """
+        db = self._db
+        if db is not None and not self._closed:
+            return db
+        async with self._lock:
+            if self._closed:
+                raise StoreUnavailable("the SQLite database is closed")
+            if self._db is None and self.path is not None:
+                self._db = await self._open(self.path)
+            assert self._db is not None  # noqa: S101 - given, or just opened
+            return self._db
+
+    async def _open(self, path: str) -> aiosqlite.Connection:
+        db = await open_sqlite(path, timeout=self.timeout)
+        try:
+            for pragma in _PRAGMAS:
+                await self.run(db.execute_fetchall(pragma), "SQLite database")
+            if self._file is not None:
+                await self._file.remember()
+        except BaseException:
+            await db.close()
+            raise
+        return db
+
+    async def run(self, operation: Awaitable[_T], what: str) -> _T:
+        """Await an aiosqlite call within the timeout, turning backend failures into ours.
+
+        Args:
+            operation: The call, on this database's connection.
+            what: Names the component in messages, e.g. ``"SQLite session store"``.
+
+        Raises:
+            StoreUnavailable: For a timeout (also a statement queued behind others on the
+                connection's one thread too long), "database is locked" after the busy
+                timeout, I/O errors, a file that is not a database.
+            StoreFull: For a full disk or ``max_page_count`` reached.
+        """
+        try:
+            async with asyncio.timeout(self.timeout):
+                return await operation
+        except BUGS:
+            raise  # the email's UNIQUE constraint among them: the user store's DuplicateUser
+        except TimeoutError as exc:
+            raise StoreUnavailable(f"{what} timed out after {self.timeout} s") from exc
+        except sqlite3.DatabaseError as exc:
+            raise unavailable(exc, what) from exc
+
+    async def check_file(self) -> None:
+        """Raise ``StoreUnavailable`` if the file opened was deleted or replaced since."""
+        if self._file is not None:
+            await self._file.check()
+
+    async def aclose(self) -> None:
+        """Close the connection if this object opened it; safe to call twice."""
+        async with self._lock:
+            self._closed = True
+            db, self._db = self._db, None
+        if self._owned and db is not None:
+            await db.close()

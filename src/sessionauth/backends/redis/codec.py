@@ -2,10 +2,10 @@
 
 ``[expires ms, created ms, seen - created, issued - created, user id, meta JSON,
 {key: value JSON}, binding]``: small integers and strings that Redis's Lua ``cmsgpack``
-round-trips exactly, so the scripts of :mod:`sessionauth.stores.redis_scripts` can merge changed
+round-trips exactly, so the scripts of :mod:`sessionauth.backends.redis.scripts` can merge changed
 keys into a record without understanding the values (they stay opaque JSON text), and keep the
 elements they do not touch. The last element binds the record to its storage id
-(:mod:`sessionauth.stores.binding`): a record read under any other id is no session. Nothing is
+(:mod:`sessionauth.backends.binding`): a record read under any other id is no session. Nothing is
 ever pickled; a record that fails to decode (or was written before records were bound) is no
 session.
 """
@@ -16,8 +16,8 @@ from typing import Any
 
 import msgspec
 
+from sessionauth.backends.binding import BINDING_LENGTH, binding, report_unbound
 from sessionauth.record import SessionRecord
-from sessionauth.stores.binding import BINDING_LENGTH, binding, report_unbound
 
 __all__ = ["decode_record", "encode_record", "to_ms", "value_json"]
 

@@ -17,7 +17,7 @@ coroutine per reply and a timer per call dominate a read whose reply is ~150 byt
   RESP2 a connection that subscribes to nothing gets nothing but its own replies. Should a push
   frame arrive all the same it is consumed, never matched to a read, and any other frame that
   cannot answer a ``GET`` closes the connection. (The store also binds every record to its key,
-  :mod:`sessionauth.stores.binding`, so a reply that does reach the wrong read is no session.)
+  :mod:`sessionauth.backends.binding`, so a reply that does reach the wrong read is no session.)
 * The reads issued in one event-loop iteration go out in one ``write``; later ones follow at
   once (pipelined), without waiting for the earlier replies.
 * One watchdog timer per connection, not one per read: it fires at the oldest unanswered read's

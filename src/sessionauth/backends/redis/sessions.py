@@ -11,7 +11,7 @@ the store finds the user's hash from the session id alone. Keeping a user's sess
 is what makes this store small and exact:
 
 * ``load`` is one ``HGET`` (or ``GET``), the only store call most requests make. Loads are
-  pipelined on a connection of their own (:class:`~sessionauth.stores.redis_reads.ReadPipeline`).
+  pipelined on a connection of their own (:class:`~sessionauth.backends.redis.reads.ReadPipeline`).
 * There is no separate per-user index to keep in step: listing a user's sessions is one
   ``HGETALL``; revoking them all (or all but one) and changing a value in all of them are one
   script each, atomic on one key, so they can never miss a session created or written at the
@@ -20,8 +20,8 @@ is what makes this store small and exact:
   and has not expired by the store's clock, so a write racing a logout or a revocation never
   brings the session back. Changed keys are merged into the record inside the script, so two
   requests changing different keys of one session both persist.
-* A record is a small msgpack array (:mod:`~sessionauth.stores.redis_codec`) that the Lua
-  scripts (:mod:`~sessionauth.stores.redis_scripts`) edit in place. Nothing is ever pickled;
+* A record is a small msgpack array (:mod:`~sessionauth.backends.redis.codec`) that the Lua
+  scripts (:mod:`~sessionauth.backends.redis.scripts`) edit in place. Nothing is ever pickled;
   a record that fails to decode is no session. A tutorial session (user ``"1"``, role
   ``admin``) takes well under 200 bytes of ``MEMORY USAGE``.
 * Sentinel (``wait_replicas``, 1 by default for ``redis+sentinel://``): ``create`` (login,
@@ -50,51 +50,21 @@ from redis import exceptions as rx
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
+from sessionauth.backends.redis import scripts
+from sessionauth.backends.redis.codec import decode_record, encode_record, to_ms, value_json
+from sessionauth.backends.redis.errors import UNAVAILABLE, guarded, is_outage, outage
+from sessionauth.backends.redis.reads import ReadPipeline
+from sessionauth.backends.redis.urls import RedisClients, server_of
 from sessionauth.errors import ConfigurationError, StoreUnavailable
 from sessionauth.policy import Clock, system_clock
 from sessionauth.record import RecordUpdate, SessionRecord
-from sessionauth.stores import redis_scripts as scripts
 from sessionauth.stores.base import DEFAULT_TIMEOUT, SessionStore
-from sessionauth.stores.redis_codec import decode_record, encode_record, to_ms, value_json
-from sessionauth.stores.redis_reads import ReadPipeline
-from sessionauth.stores.redis_urls import (
-    RedisClients,
-    client_from_url,
-    outage,
-    redact,
-    server_of,
-)
 from sessionauth.tokens import user_group
 
 __all__ = ["RedisStore"]
 
 _T = TypeVar("_T")
-
-_UNAVAILABLE = (
-    TimeoutError,  # asyncio.timeout around every operation
-    rx.ConnectionError,  # refused, reset, loading, auth, no master known to Sentinel
-    rx.TimeoutError,
-    rx.ReadOnlyError,  # a demoted master
-    rx.OutOfMemoryError,
-    rx.ClusterError,  # cluster down, master down
-    rx.TryAgainError,
-    rx.RedisClusterException,  # no reachable node, slot not covered
-    rx.InvalidResponse,  # something other than Redis answers at that address
-    rx.NoPermissionError,  # the ACL user may not touch the store's keys: the deployment's to fix
-)
-# Error replies that mean "not now" (a script running too long, a failover), or a deployment
-# that cannot serve (a key of another type under the store's prefix, a Cluster node behind a
-# plain redis:// URL, an ACL that forbids a command): never a bug of this store, never a 500.
-_TRANSIENT_REPLIES = (
-    "BUSY", "MASTERDOWN", "NOREPLICAS", "LOADING", "CLUSTERDOWN", "TRYAGAIN",
-    "WRONGTYPE", "MOVED", "ASK", "NOPERM",
-    "DB index is out of range",  # SELECT of a database the server does not have
-)  # fmt: skip
-
-
-def _is_outage(exc: Exception) -> bool:
-    """Whether ``exc`` means Redis is unavailable (rather than a bug in this store)."""
-    return isinstance(exc, _UNAVAILABLE) or str(exc).startswith(_TRANSIENT_REPLIES)
+_WHAT = "Redis session store"
 
 
 class RedisStore(SessionStore):
@@ -116,6 +86,7 @@ class RedisStore(SessionStore):
         ack_timeout: Seconds ``create`` waits for those acknowledgements; shorter than
             ``timeout`` (the write before the wait needs time too). By default half the
             timeout, at most 0.5 s.
+        owner: Clients that :meth:`aclose` closes (those of a URL the store was built from).
 
     Raises:
         ConfigurationError: For a decoding client, a bad timeout or acknowledgement timeout, or
@@ -131,6 +102,7 @@ class RedisStore(SessionStore):
         prefix: str = "sa:",
         wait_replicas: int = 0,
         ack_timeout: float | None = None,
+        owner: RedisClients | None = None,
     ):
         cluster = isinstance(client, RedisCluster)
         encoder = client.get_encoder() if cluster else client.connection_pool.get_encoder()  # type: ignore[union-attr]
@@ -161,7 +133,7 @@ class RedisStore(SessionStore):
         self._create_script = client.register_script(scripts.CREATE)
         self._delete_user_script = client.register_script(scripts.DELETE_USER)
         self._update_user_script = client.register_script(scripts.UPDATE_USER)
-        self._owned: RedisClients | None = None
+        self._owned = owner
         self._server = server_of(client)
 
     @classmethod
@@ -171,20 +143,20 @@ class RedisStore(SessionStore):
         *,
         clock: Clock = system_clock,
         timeout: float = DEFAULT_TIMEOUT,
-        prefix: str = "sa:",
+        prefix: str | None = None,
         wait_replicas: int | None = None,
         ack_timeout: float | None = None,
     ) -> RedisStore:
-        """Build a store that owns its client, from a URL (see :mod:`.redis_urls`).
+        """Build a store that owns its client, from a URL (see :mod:`.urls`).
 
         Nothing connects until the first operation, so the store can be built before the event
         loop runs.
 
         Args:
-            url: Where Redis is.
+            url: Where Redis is; it may carry the key prefix as ``?prefix=app1:``.
             clock: The time source used to decide expiry.
             timeout: Seconds an operation may take before it raises ``StoreUnavailable``.
-            prefix: Prepended to every key.
+            prefix: Prepended to every key; by default the URL's, else ``sa:``.
             wait_replicas: See the class; by default the URL's ``wait_replicas``, else 1 for
                 Sentinel URLs and 0 for the others.
             ack_timeout: See the class; by default the URL's ``ack_timeout``.
@@ -192,24 +164,12 @@ class RedisStore(SessionStore):
         Raises:
             ConfigurationError: For a URL without a host, an unknown scheme or a bad option.
         """
-        clients = client_from_url(url, timeout=timeout)
-        if wait_replicas is None:
-            wait_replicas = clients.wait_replicas
-        if wait_replicas is None:
-            wait_replicas = 1 if clients.scheme == "redis+sentinel" else 0
-        try:
-            store = cls(
-                clients.client,
-                clock=clock,
-                timeout=timeout,
-                prefix=prefix,
-                wait_replicas=wait_replicas,
-                ack_timeout=clients.ack_timeout if ack_timeout is None else ack_timeout,
-            )
-        except ConfigurationError as exc:
-            raise ConfigurationError(f"{exc} (in the Redis URL {redact(url)!r})") from exc
-        store._owned = clients
-        return store
+        from sessionauth.backends.redis import RedisBackend
+
+        backend = RedisBackend.from_url(url, clock=clock, timeout=timeout)
+        return backend.session_store(
+            owned=True, prefix=prefix, wait_replicas=wait_replicas, ack_timeout=ack_timeout
+        )
 
     def _locate(self, sid: str) -> tuple[bytes, bytes] | None:
         """Return (key, field) for a storage id; field ``b""`` means an anonymous string key."""
@@ -225,13 +185,7 @@ class RedisStore(SessionStore):
 
     async def _run(self, operation: Awaitable[_T]) -> _T:
         """Await ``operation`` within the timeout, turning backend failures into ours."""
-        try:
-            async with asyncio.timeout(self._timeout):
-                return await operation
-        except (*_UNAVAILABLE, rx.ResponseError) as exc:
-            if not _is_outage(exc):
-                raise
-            raise outage("Redis session store", self._server, exc) from exc
+        return await guarded(operation, timeout=self._timeout, what=_WHAT, server=self._server)
 
     async def load(self, sid: str) -> SessionRecord | None:
         """Return the live record under ``sid``, or ``None`` (also when it fails to decode)."""
@@ -246,10 +200,10 @@ class RedisStore(SessionStore):
             # The pipeline bounds the read by the timeout itself (one timer per connection).
             try:
                 blob = await (self._reads.hget(key, field) if field else self._reads.get(key))
-            except (*_UNAVAILABLE, rx.ResponseError) as exc:
-                if not _is_outage(exc):
+            except (*UNAVAILABLE, rx.ResponseError) as exc:
+                if not is_outage(exc):
                     raise
-                raise outage("Redis session store", self._server, exc) from exc
+                raise outage(_WHAT, self._server, exc) from exc
         return None if blob is None else decode_record(blob, to_ms(self._clock()), sid)
 
     @property

@@ -3,7 +3,7 @@
 The table (``sessionauth_sessions`` by default) holds one row per session::
 
     id text PRIMARY KEY, user_id text NULL, created/seen/issued/expires double precision,
-    data jsonb, meta jsonb ([binding, meta]: see :mod:`sessionauth.stores.binding`)
+    data jsonb, meta jsonb ([binding, meta]: see :mod:`sessionauth.backends.binding`)
 
 with an index on ``(user_id, created)`` for the per-user operations and one on ``expires`` for
 :meth:`PostgresStore.purge_expired`. Times are POSIX seconds from the store's clock, never the
@@ -18,14 +18,15 @@ Concurrency rests on PostgreSQL's row locks, one statement per operation:
 * ``purge_expired`` takes batches with ``FOR UPDATE SKIP LOCKED``: several replicas purging at
   once split the work instead of waiting on (or double-counting) each other's rows.
 
-Nothing connects when the store is built: the pool (for :meth:`PostgresStore.from_url`) and the
-table are created on first use, so a store can be built before the event loop runs.
+Nothing connects when the store is built: the pool (for :meth:`PostgresStore.from_url`, or the
+backend's, :mod:`sessionauth.backends.postgres.pool`) and the table are created on first use,
+so a store can be built before the event loop runs.
 
 Every operation runs under one deadline, ``timeout``, covering first-use setup, pool acquire,
 connect, query and release. When it passes mid-query the caller gets ``StoreUnavailable`` at
 once; asyncpg's cancellation of the query, and the connection's return to the pool (or its
 termination if the server never acknowledges), finish in the background within another
-``timeout`` (see :mod:`sessionauth.stores.postgres_calls`, shared with the user store and the
+``timeout`` (see :mod:`sessionauth.backends.postgres.calls`, shared with the user store and the
 attempt counter, which also classifies the errors).
 
 JSON crosses the wire as text and is encoded and decoded here with msgspec (see
@@ -37,7 +38,6 @@ or a ``meta`` value that is not bound to the row's id, counts as no session.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -45,14 +45,15 @@ import asyncpg
 import asyncpg.exceptions
 import msgspec
 
+from sessionauth.backends.binding import decode_bound_meta, encode_bound_meta
+from sessionauth.backends.postgres.calls import UNAVAILABLE, unavailable
+from sessionauth.backends.postgres.loads import LoadBatcher
+from sessionauth.backends.postgres.pool import PostgresPool, advisory_key
+from sessionauth.backends.postgres.sql import SCHEMA, STATEMENTS, parse_table
 from sessionauth.errors import ConfigurationError, StoreUnavailable
 from sessionauth.policy import Clock, system_clock
 from sessionauth.record import RecordUpdate, SessionRecord, decode_json, encode_json
 from sessionauth.stores.base import DEFAULT_TIMEOUT, SessionStore
-from sessionauth.stores.binding import decode_bound_meta, encode_bound_meta
-from sessionauth.stores.postgres_calls import UNAVAILABLE, PooledCalls, unavailable
-from sessionauth.stores.postgres_loads import LoadBatcher
-from sessionauth.stores.postgres_sql import SCHEMA, STATEMENTS, parse_table
 
 __all__ = ["DEFAULT_TABLE", "PostgresStore"]
 
@@ -84,22 +85,13 @@ def _to_record(row: asyncpg.Record, sid: str) -> SessionRecord | None:
     )
 
 
-async def _keep_session_state(connection: asyncpg.Connection) -> None:
-    """Pool reset hook for owned pools: skip asyncpg's reset query on every release.
-
-    The store never leaves session state behind (no ``SET``, ``LISTEN``, cursors or
-    session-level advisory locks), and asyncpg still rolls back an unfinished transaction, so
-    the default reset would only cost a round trip per operation.
-    """
-    del connection
-
-
 class PostgresStore(SessionStore):
     """Keeps sessions in a PostgreSQL table through an asyncpg pool.
 
     Build it with :meth:`from_url` (or ``url=``), which creates its own pool on first use and
-    closes it on :meth:`aclose`; or hand it an open pool that you own and close. Either way the
-    table and its indexes are created if missing, before the first operation.
+    closes it on :meth:`aclose`; or hand it an open pool that you own and close; or get it from a
+    :class:`~sessionauth.backends.postgres.PostgresBackend`, whose pool it shares. Either way
+    the table and its indexes are created if missing, before the first operation.
 
     Args:
         pool: An open asyncpg pool (the caller owns it). Give it a connect ``timeout``.
@@ -112,6 +104,9 @@ class PostgresStore(SessionStore):
             must exist.
         min_size: Connections an owned pool keeps open.
         max_size: Connections an owned pool may open.
+        database: A backend's shared pool instead of ``pool`` or ``url`` (closed by
+            :meth:`aclose` only if ``owned``).
+        owned: Whether :meth:`aclose` closes ``database``.
 
     Raises:
         ConfigurationError: For an invalid table name, timeout or pool size, or unless exactly
@@ -128,29 +123,32 @@ class PostgresStore(SessionStore):
         table: str = DEFAULT_TABLE,
         min_size: int = 1,
         max_size: int = 10,
+        database: PostgresPool | None = None,
+        owned: bool = False,
     ):
-        if (pool is None) == (url is None):
-            raise ConfigurationError("give the PostgreSQL store either a pool or a url")
-        if not timeout > 0:
-            raise ConfigurationError("the store timeout must be a positive number of seconds")
-        if not 0 <= min_size <= max_size or max_size < 1:
-            raise ConfigurationError("the pool sizes need 0 <= min_size <= max_size, max_size >= 1")
+        if (pool is not None) + (url is not None) + (database is not None) != 1:
+            raise ConfigurationError(
+                "give the PostgreSQL store exactly one of a pool, a url or a database"
+            )
         quoted, name = parse_table(table)
-        digest = hashlib.sha256(f"sessionauth:{table}".encode()).digest()
-        lock_key = int.from_bytes(digest[:8], "big", signed=True)
-        self._pool = pool
-        self._url = url
-        self._pool_size = (min_size, max_size)
+        if database is None:
+            database = PostgresPool(
+                url, pool=pool, timeout=timeout, min_size=min_size, max_size=max_size
+            )
+            owned = url is not None
+        self._database = database
+        self._owned = owned
+        self._pool: asyncpg.Pool[asyncpg.Record] | None = None
         self._clock = clock
-        self._timeout = timeout
+        self._timeout = database.timeout
         # False until the pool and the table exist, and again once closed: the one flag the
         # hot path checks.
         self._ready = False
         self._closed = False
         self._open_lock = asyncio.Lock()
-        self._calls = PooledCalls(timeout)
+        self._calls = database.calls
         self._schema = ";\n".join(
-            sql.format(table=quoted, name=name, lock_key=lock_key) for sql in SCHEMA
+            sql.format(table=quoted, name=name, lock_key=advisory_key(table)) for sql in SCHEMA
         )
         self._sql = {key: template.format(table=quoted) for key, template in STATEMENTS.items()}
         self._loads = LoadBatcher(self._load_many, _to_record)
@@ -185,21 +183,7 @@ class PostgresStore(SessionStore):
         async with self._open_lock:
             if self._closed:
                 raise StoreUnavailable("the PostgreSQL session store is closed")
-            if self._pool is None and self._url is not None:
-                min_size, max_size = self._pool_size
-                try:
-                    self._pool = await asyncpg.create_pool(
-                        self._url,
-                        min_size=min_size,
-                        max_size=max_size,
-                        timeout=self._timeout,
-                        # Bounds the cancel request asyncpg sends for a timed-out query.
-                        command_timeout=self._timeout,
-                        reset=_keep_session_state,
-                        server_settings={"application_name": "sessionauth"},
-                    )
-                except asyncpg.exceptions.ClientConfigurationError as exc:
-                    raise ConfigurationError(f"invalid PostgreSQL store URL: {exc}") from exc
+            self._pool = await self._database.get()
             if not self._ready:
                 await self._run("execute", self._schema)
                 self._ready = True
@@ -229,7 +213,7 @@ class PostgresStore(SessionStore):
     async def load(self, sid: str) -> SessionRecord | None:
         """Return the live record under ``sid``, or ``None`` (also for a corrupt one).
 
-        Loads issued together share one query (:mod:`~sessionauth.stores.postgres_loads`).
+        Loads issued together share one query (:mod:`~sessionauth.backends.postgres.loads`).
         """
         return await self._loads.load(sid)
 
@@ -317,16 +301,10 @@ class PostgresStore(SessionStore):
         await self._call("fetchval", "SELECT 1")
 
     async def aclose(self) -> None:
-        """Stop serving; close the pool if this store opened it (an injected one stays open)."""
+        """Stop serving; close the pool if this store owns it (an injected one stays open)."""
         self._closed, self._ready = True, False
         async with self._open_lock:  # a first-use open in flight finishes (or fails) first
-            pool, owned = self._pool, self._url is not None
-        if not owned or pool is None:
-            return
-        self._pool = None
-        try:
-            async with asyncio.timeout(self._timeout):
-                await pool.close()
-        except UNAVAILABLE:
-            # Connections that will not close gracefully (the server is gone) are dropped.
-            pool.terminate()
+            self._pool = None
+        if self._owned:
+            self._owned = False
+            await self._database.aclose()

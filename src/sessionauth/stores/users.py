@@ -1,8 +1,10 @@
 """Users: the record, email normalisation, and the contract every user store keeps.
 
-A :class:`UserStore` keeps accounts in a SQL database: SQLite (:mod:`.sqlite_users`) or
-PostgreSQL (:mod:`.postgres_users`, needs the ``postgres`` extra). :func:`open_user_store`
-picks one from a URL. The contract, checked by ``tests/contract/test_user_store.py``:
+A :class:`UserStore` keeps accounts in a SQL database: SQLite
+(:mod:`sessionauth.backends.sqlite.users`) or PostgreSQL
+(:mod:`sessionauth.backends.postgres.users`, needs the ``postgres`` extra); a backend builds
+one (``open_backend(url).user_store()``). The contract, checked by
+``tests/contract/test_user_store.py``:
 
 * Emails are stored normalised (:func:`normalize_email`), and the database enforces their
   uniqueness: ``Alice@Example.com `` and ``alice@example.com`` are one account, even when two
@@ -21,13 +23,11 @@ from __future__ import annotations
 
 import abc
 import builtins
-import re
 import unicodedata
 from dataclasses import dataclass, field
 from typing import Final, Literal, NoReturn
 
-from sessionauth.errors import AdminLockout, ConfigurationError, InvalidEmail, UserNotFound
-from sessionauth.policy import Clock, system_clock
+from sessionauth.errors import AdminLockout, InvalidEmail, UserNotFound
 
 __all__ = [
     "ADMIN_ROLE",
@@ -36,8 +36,6 @@ __all__ = [
     "User",
     "UserStore",
     "normalize_email",
-    "open_user_store",
-    "sql_table_name",
 ]
 
 DEFAULT_TABLE: Final = "sessionauth_users"
@@ -51,9 +49,6 @@ MAX_EMAIL_LENGTH: Final = 254
 # and line/paragraph separator characters have no business in an address; CR and LF in
 # particular turn into header injection wherever the address reaches an email.
 _FORBIDDEN_CATEGORIES: Final = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
-# Table names are interpolated into SQL, so only plain identifiers pass; 48 characters leave
-# room for derived names (constraints, indexes) within PostgreSQL's 63.
-_TABLE_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,47}")
 _MAX_ROLE_LENGTH: Final = 64
 # The ids both databases can hold (signed 64-bit); anything else cannot name a user.
 _MAX_ID: Final = 2**63 - 1
@@ -115,19 +110,6 @@ def normalize_email(email: str) -> str:
     if not (at and local and domain):
         raise InvalidEmail("email address needs text on both sides of an '@'")
     return normalized
-
-
-def sql_table_name(name: str) -> str:
-    """Return ``name`` if it is safe to put in SQL as a table name.
-
-    Raises:
-        ConfigurationError: Unless ``name`` is a plain identifier of at most 48 characters.
-    """
-    if not _TABLE_NAME.fullmatch(name):
-        raise ConfigurationError(
-            f"table name {name!r} must be letters, digits and '_' (at most 48, no leading digit)"
-        )
-    return name
 
 
 def _check_role(role: str) -> str:
@@ -285,41 +267,3 @@ class UserStore(abc.ABC):
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
-
-
-async def open_user_store(
-    url: str,
-    *,
-    table: str = DEFAULT_TABLE,
-    clock: Clock = system_clock,
-    timeout: float = DEFAULT_TIMEOUT,  # noqa: ASYNC109 - configures the store, not this call
-) -> UserStore:
-    """Open the user store ``url`` names, creating its table if needed; it owns its connections.
-
-    Args:
-        url: ``sqlite:///relative/path``, ``sqlite:////absolute/path``, ``sqlite:///:memory:``
-            or ``postgresql://user@host:port/database``.
-        table: The table to use; a plain identifier.
-        clock: Time source for ``created_at``.
-        timeout: Seconds an operation may take before raising ``StoreUnavailable``.
-
-    Raises:
-        ConfigurationError: For an unknown scheme, a bad table name, or a missing extra.
-        StoreUnavailable: If the database cannot be reached.
-    """
-    scheme = url.partition("://")[0].lower()
-    if scheme == "sqlite":
-        from sessionauth.auth.sqlite_users import SQLiteUserStore
-
-        return await SQLiteUserStore.from_url(url, table=table, clock=clock, timeout=timeout)
-    if scheme in ("postgresql", "postgres"):
-        try:
-            from sessionauth.auth.postgres_users import PostgresUserStore
-        except ImportError as exc:
-            from sessionauth.stores import missing_extra
-
-            raise missing_extra("postgres", exc) from exc
-        return await PostgresUserStore.from_url(url, table=table, clock=clock, timeout=timeout)
-    raise ConfigurationError(
-        f"unknown user database URL {url!r}; use sqlite:///PATH or postgresql://…"
-    )

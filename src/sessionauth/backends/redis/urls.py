@@ -5,7 +5,7 @@ Shared by the session store and the login throttle so that both read the same UR
 * ``redis://[user:password@]host[:port][/db]`` and ``rediss://…`` (TLS);
 * ``redis+sentinel://[user:password@]h1:p1,h2:p2/service[?db=N&wait_replicas=N&ack_timeout=S]``
   (credentials are the master's; ``wait_replicas`` and ``ack_timeout`` are the session store's
-  acknowledgement policy, see :class:`~sessionauth.stores.redis.RedisStore`);
+  acknowledgement policy, see :class:`~sessionauth.backends.redis.sessions.RedisStore`);
 * ``redis+cluster://[user:password@]host:port[,host:port]``.
 
 Socket timeouts are the caller's ``timeout``; a pooled connection found dead is retried once,
@@ -24,10 +24,10 @@ from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import NoBackoff
 
-from sessionauth.errors import ConfigurationError, StoreFull, StoreUnavailable
-from sessionauth.stores.redis_tls import SharedContextSSLConnection
+from sessionauth.backends.redis.tls import SharedContextSSLConnection
+from sessionauth.errors import ConfigurationError
 
-__all__ = ["RedisClients", "client_from_url", "outage", "server_of"]
+__all__ = ["RedisClients", "client_from_url", "redact", "server_of"]
 
 
 class RedisClients:
@@ -228,17 +228,3 @@ def _address(pool: Any) -> str:
     if "path" in kwargs:
         return str(kwargs["path"])
     return f"{kwargs.get('host')}:{kwargs.get('port')}"
-
-
-def outage(what: str, server: str, exc: BaseException) -> StoreUnavailable:
-    """The ``StoreUnavailable`` for a Redis failure: what failed, where, and redis-py's words.
-
-    ``StoreFull`` when ``maxmemory`` refused a write. (redis-py 8's exceptions ``repr`` as
-    ``network:ConnectionError`` alone: their text is what says which address failed and how.)
-    """
-    detail = str(exc) or "no answer in time"
-    if len(detail) > 200:  # Sentinel's "no master found" lists every Sentinel client's repr
-        detail = detail[:199] + "…"
-    if isinstance(exc, rx.OutOfMemoryError):
-        return StoreFull(f"{what} is full at {server}: {type(exc).__name__}: {detail}")
-    return StoreUnavailable(f"{what} at {server} unavailable: {type(exc).__name__}: {detail}")
