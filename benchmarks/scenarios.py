@@ -61,10 +61,10 @@ from typing import Any
 import httpx
 import redis
 
+from sessionauth.backends.redis.codec import encode_record, to_ms
+from sessionauth.backends.redis.sessions import RedisStore
 from sessionauth.record import SessionRecord
 from sessionauth.stores.base import SessionStore
-from sessionauth.backends.redis.sessions import RedisStore
-from sessionauth.backends.redis.codec import encode_record, to_ms
 from sessionauth.tokens import new_token, storage_id
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,12 +9,12 @@ import httpx
 import pytest
 
 from sessionauth.auth.passwords import PasswordHasher
+from sessionauth.backends.sqlite.sessions import SQLiteStore
 from sessionauth.backends.sqlite.users import SQLiteUserStore
 from sessionauth.errors import StoreUnavailable
 from sessionauth.server.app import create_app
 from sessionauth.server.bootstrap import ADMIN_EMAIL
 from sessionauth.server.settings import Settings
-from sessionauth.backends.sqlite.sessions import SQLiteStore
 
 
 def settings_for(tmp_path: Path) -> Settings:
@@ -98,5 +98,6 @@ async def test_a_file_that_is_not_a_database_is_an_outage_for_every_sqlite_store
             await sessions.ping()
     finally:
         await sessions.aclose()
-    with pytest.raises(StoreUnavailable, match="not a database"):
-        await SQLiteUserStore.open(path)
+    async with SQLiteUserStore(path=path) as users:
+        with pytest.raises(StoreUnavailable, match="not a database"):
+            await users.ping()

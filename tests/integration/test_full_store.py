@@ -17,13 +17,13 @@ import pytest
 import redis
 from starlette.applications import Starlette
 
+from sessionauth.backends.redis.sessions import RedisStore
+from sessionauth.backends.sqlite.files import open_sqlite
+from sessionauth.backends.sqlite.sessions import SQLiteStore
 from sessionauth.errors import StoreFull
 from sessionauth.middleware import SessionMiddleware
 from sessionauth.policy import TimeoutPolicy
 from sessionauth.record import RecordUpdate, SessionRecord
-from sessionauth.backends.redis.sessions import RedisStore
-from sessionauth.backends.sqlite.sessions import SQLiteStore
-from sessionauth.backends.sqlite.files import open_sqlite
 from tests.support.apps import running_app
 from tests.support.clock import FakeClock
 from tests.support.services import RedisServer

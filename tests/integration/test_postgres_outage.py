@@ -13,9 +13,9 @@ from typing import Any
 import asyncpg
 import pytest
 
+from sessionauth.backends.postgres.sessions import PostgresStore
 from sessionauth.errors import StoreUnavailable
 from sessionauth.record import RecordUpdate, SessionRecord
-from sessionauth.backends.postgres.sessions import PostgresStore
 from tests.support.clock import FakeClock
 from tests.support.services import PostgresServer
 

@@ -15,10 +15,10 @@ import asyncpg
 import httpx
 import pytest
 
-from sessionauth.backends.postgres.users import PostgresUserStore
-from sessionauth.backends.sql_attempts import PostgresCounter
-from sessionauth.errors import StoreFull, StoreUnavailable
+from sessionauth.backends.postgres.attempts import PostgresCounter
 from sessionauth.backends.postgres.calls import unavailable
+from sessionauth.backends.postgres.users import PostgresUserStore
+from sessionauth.errors import StoreFull, StoreUnavailable
 from tests.support.apps import running_app
 from tests.support.services import PostgresServer
 
@@ -82,7 +82,7 @@ async def test_user_store_and_counter_give_up_after_one_timeout_on_a_frozen_serv
 ) -> None:
     """Against a SIGSTOPped server, user store and counter raise after one timeout, not two."""
     dsn = blackhole.server.dsn
-    users = await PostgresUserStore.from_url(dsn, timeout=TIMEOUT)
+    users = PostgresUserStore.from_url(dsn, timeout=TIMEOUT)
     counter = PostgresCounter(dsn, timeout=TIMEOUT)
     try:
         await users.create("a@example.com", "hash")
@@ -132,7 +132,8 @@ async def test_login_and_readyz_answer_503_within_the_timeout_on_a_frozen_server
 async def test_a_read_only_standby_is_an_outage_for_the_user_store(postgres_dsn: str) -> None:
     """Writes on a read-only server (a standby after failover) raise StoreUnavailable: a 503."""
     table = f"users_{secrets.token_hex(6)}"
-    writable = await PostgresUserStore.from_url(postgres_dsn, table=table)
+    writable = PostgresUserStore.from_url(postgres_dsn, table=table)
+    await writable.ping()  # creates the table, as a primary would have before the failover
     read_only_session = {"default_transaction_read_only": "on"}
     pool = await asyncpg.create_pool(
         postgres_dsn, min_size=1, max_size=1, server_settings=read_only_session

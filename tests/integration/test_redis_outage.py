@@ -14,11 +14,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from sessionauth.backends.redis.sessions import RedisStore
 from sessionauth.config import CookieConfig
 from sessionauth.errors import StoreUnavailable
 from sessionauth.middleware import SessionMiddleware
 from sessionauth.record import RecordUpdate
-from sessionauth.backends.redis.sessions import RedisStore
 from sessionauth.tokens import Keyring
 from tests.support.records import eventually, new_sid, record
 from tests.support.services import RedisServer

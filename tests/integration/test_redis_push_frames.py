@@ -20,8 +20,8 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from sessionauth.backends.redis.sessions import RedisStore
 from sessionauth.backends.redis.reads import ReadPipeline
+from sessionauth.backends.redis.sessions import RedisStore
 from tests.support.apps import running_app
 from tests.support.records import new_sid, record
 from tests.support.services import RedisServer

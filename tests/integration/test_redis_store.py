@@ -13,10 +13,10 @@ from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.crc import key_slot
 
+from sessionauth.backends.redis.sessions import RedisStore
 from sessionauth.errors import ConfigurationError, StoreUnavailable
 from sessionauth.record import SessionRecord
 from sessionauth.stores import open_store
-from sessionauth.backends.redis.sessions import RedisStore
 from sessionauth.tokens import user_group
 from tests.contract.backend_redis import delete_keys, until_replicas_acknowledge
 from tests.support.clock import FakeClock

@@ -10,10 +10,10 @@ from typing import Any
 import aiosqlite
 import pytest
 
+from sessionauth.backends.sqlite.files import database_path
+from sessionauth.backends.sqlite.sessions import DEFAULT_TABLE, SQLiteStore
 from sessionauth.errors import ConfigurationError, StoreError, StoreUnavailable
 from sessionauth.record import RecordUpdate, SessionRecord
-from sessionauth.backends.sqlite.sessions import DEFAULT_TABLE, SQLiteStore
-from sessionauth.backends.sqlite.files import database_path
 from sessionauth.tokens import new_token, storage_id
 from tests.support.clock import FakeClock
 
