@@ -6,16 +6,18 @@ database is unavailable", and the identifier checks. The session store, the logi
 counter, the user store and the purge lock are views built from it, so a worker keeping
 sessions, counters and users in one database opens one connection or pool, not three.
 
-Views built by a backend never close what it owns: :meth:`Backend.aclose` does, once (closing
-twice is safe). A view built with ``owned=True`` closes its backend when it is closed itself,
-for callers that want one object (:func:`sessionauth.stores.open_store`).
+Views built by a backend never close what it owns: :meth:`Backend.aclose` closes the views
+(what each keeps of its own, such as the Redis read pipeline's connection), then the
+connection, once; closing twice is safe. A view built with ``owned=True`` is left out of that:
+it closes the connection itself when it is closed, for callers that want one object
+(:func:`sessionauth.stores.open_store`).
 """
 
 from __future__ import annotations
 
 import abc
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 from sessionauth.backends.locks import PurgeLock
 from sessionauth.errors import ConfigurationError
@@ -25,6 +27,8 @@ from sessionauth.stores.users import DEFAULT_TABLE, UserStore
 
 __all__ = ["Backend"]
 
+_View = TypeVar("_View", bound=SessionStore | AttemptCounter | UserStore)
+
 
 class Backend(abc.ABC):
     """One database, reached through one connection, pool or client per process.
@@ -32,6 +36,15 @@ class Backend(abc.ABC):
     Nothing connects when a backend is built: the first operation of any view does, so a
     backend can be built with the application, before the event loop runs.
     """
+
+    def __init__(self) -> None:
+        self._views: list[SessionStore | AttemptCounter | UserStore] = []
+
+    def _view(self, view: _View, *, owned: bool) -> _View:
+        """Return ``view``, remembered for :meth:`aclose` unless it closes the backend itself."""
+        if not owned:
+            self._views.append(view)
+        return view
 
     @abc.abstractmethod
     def session_store(self, *, owned: bool = False, **options: Any) -> SessionStore:
@@ -76,9 +89,18 @@ class Backend(abc.ABC):
     async def ping(self) -> None:
         """Raise ``StoreUnavailable`` unless the database answers."""
 
-    @abc.abstractmethod
     async def aclose(self) -> None:
-        """Close the connection, pool or client if this backend opened it; safe to repeat."""
+        """Close the views built so far, then the connection, pool or client; safe to repeat."""
+        views, self._views = self._views, []
+        try:
+            for view in views:
+                await view.aclose()
+        finally:
+            await self._close()
+
+    @abc.abstractmethod
+    async def _close(self) -> None:
+        """Close the connection, pool or client."""
 
     async def __aenter__(self) -> Self:
         return self

@@ -21,6 +21,7 @@ class MemoryBackend(Backend):
     """
 
     def __init__(self, *, clock: Clock = system_clock):
+        super().__init__()
         self._clock = clock
 
     @property
@@ -30,13 +31,11 @@ class MemoryBackend(Backend):
 
     def session_store(self, *, owned: bool = False, **options: Any) -> MemoryStore:
         """Return a new, empty in-process session store (it takes no options)."""
-        del owned
-        return MemoryStore(clock=self._clock, **options)
+        return self._view(MemoryStore(clock=self._clock, **options), owned=owned)
 
     def attempt_counter(self, *, owned: bool = False, **options: Any) -> MemoryCounter:
         """Return a new, empty in-process attempt counter (it takes no options)."""
-        del owned
-        return MemoryCounter(self._clock, **options)
+        return self._view(MemoryCounter(self._clock, **options), owned=owned)
 
     def purge_lock(self, lock_dir: Path) -> NoLock:
         """Return a lock always granted: the store is private to the process."""
@@ -46,5 +45,5 @@ class MemoryBackend(Backend):
     async def ping(self) -> None:
         """Return at once: memory is always there."""
 
-    async def aclose(self) -> None:
+    async def _close(self) -> None:
         """Nothing to close."""

@@ -53,6 +53,7 @@ class PostgresBackend(Backend):
             max_size=max_size,
             application_name=application_name,
         )
+        super().__init__()
         self._clock = clock
 
     @property
@@ -62,15 +63,18 @@ class PostgresBackend(Backend):
 
     def session_store(self, *, owned: bool = False, **options: Any) -> PostgresStore:
         """Return a session store on the pool (``table=`` names its table)."""
-        return PostgresStore(database=self.pool, clock=self._clock, owned=owned, **options)
+        view = PostgresStore(database=self.pool, clock=self._clock, owned=owned, **options)
+        return self._view(view, owned=owned)
 
     def attempt_counter(self, *, owned: bool = False, **options: Any) -> PostgresCounter:
         """Return an attempt counter on the pool (``table=`` names its table)."""
-        return PostgresCounter(database=self.pool, clock=self._clock, owned=owned, **options)
+        view = PostgresCounter(database=self.pool, clock=self._clock, owned=owned, **options)
+        return self._view(view, owned=owned)
 
     def user_store(self, *, table: str = DEFAULT_TABLE, owned: bool = False) -> PostgresUserStore:
         """Return the user store on the pool; its table is created on first use."""
-        return PostgresUserStore(database=self.pool, table=table, clock=self._clock, owned=owned)
+        view = PostgresUserStore(database=self.pool, table=table, clock=self._clock, owned=owned)
+        return self._view(view, owned=owned)
 
     def purge_lock(self, lock_dir: Path) -> PostgresLock:
         """Return an advisory lock taken on a connection of the pool."""
@@ -81,6 +85,6 @@ class PostgresBackend(Backend):
         """Raise ``StoreUnavailable`` unless the server answers a query."""
         await self.pool.ping()
 
-    async def aclose(self) -> None:
+    async def _close(self) -> None:
         """Close the pool; safe to call twice."""
         await self.pool.aclose()

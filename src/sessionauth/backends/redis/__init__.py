@@ -51,6 +51,7 @@ class RedisBackend(Backend):
         url: str = "",
     ):
         self.clients = clients
+        super().__init__()
         self._clock = clock
         self._timeout = timeout
         self._prefix = prefix
@@ -114,7 +115,7 @@ class RedisBackend(Backend):
         if prefix is None:
             prefix = DEFAULT_STORE_PREFIX if self._prefix is None else self._prefix
         try:
-            return RedisStore(
+            store = RedisStore(
                 clients.client,
                 clock=self._clock,
                 timeout=self._timeout,
@@ -125,6 +126,7 @@ class RedisBackend(Backend):
             )
         except ConfigurationError as exc:
             raise ConfigurationError(f"{exc} (in the Redis URL {redact(self._url)!r})") from exc
+        return self._view(store, owned=owned)
 
     def attempt_counter(
         self, *, owned: bool = False, prefix: str | None = None, **options: Any
@@ -142,19 +144,20 @@ class RedisBackend(Backend):
             raise ConfigurationError(f"the Redis counter takes no {', '.join(options)} option")
         if prefix is None:
             prefix = DEFAULT_PREFIX if self._prefix is None else f"{self._prefix}attempts:"
-        return RedisCounter(
+        counter = RedisCounter(
             self.clients.client,
             clock=self._clock,
             prefix=prefix,
             timeout=self._timeout,
             owner=self.clients if owned else None,
         )
+        return self._view(counter, owned=owned)
 
     async def ping(self) -> None:
         """Raise ``StoreUnavailable`` unless Redis answers ``PING``."""
         client = self.clients.client
         await guarded(client.ping(), timeout=self._timeout, what="Redis", server=server_of(client))
 
-    async def aclose(self) -> None:
+    async def _close(self) -> None:
         """Close the client (and the Sentinel connections); safe to call twice."""
         await self.clients.aclose()

@@ -32,6 +32,7 @@ class SQLiteBackend(Backend):
 
     def __init__(self, path: str, *, clock: Clock = system_clock, timeout: float = DEFAULT_TIMEOUT):
         self.database = SQLiteDatabase(path, timeout=timeout)
+        super().__init__()
         self._clock = clock
 
     @classmethod
@@ -52,15 +53,18 @@ class SQLiteBackend(Backend):
 
     def session_store(self, *, owned: bool = False, **options: Any) -> SQLiteStore:
         """Return a session store on the connection (``table=`` names its table)."""
-        return SQLiteStore(database=self.database, clock=self._clock, owned=owned, **options)
+        view = SQLiteStore(database=self.database, clock=self._clock, owned=owned, **options)
+        return self._view(view, owned=owned)
 
     def attempt_counter(self, *, owned: bool = False, **options: Any) -> SQLiteCounter:
         """Return an attempt counter on the connection (``table=`` names its table)."""
-        return SQLiteCounter(database=self.database, clock=self._clock, owned=owned, **options)
+        view = SQLiteCounter(database=self.database, clock=self._clock, owned=owned, **options)
+        return self._view(view, owned=owned)
 
     def user_store(self, *, table: str = DEFAULT_TABLE, owned: bool = False) -> SQLiteUserStore:
         """Return the user store on the connection; its table is created on first use."""
-        return SQLiteUserStore(database=self.database, table=table, clock=self._clock, owned=owned)
+        view = SQLiteUserStore(database=self.database, table=table, clock=self._clock, owned=owned)
+        return self._view(view, owned=owned)
 
     def purge_lock(self, lock_dir: Path) -> FileLock:
         """Return an ``flock`` on ``lock_dir/purge.lock``, shared by the processes of one host."""
@@ -72,6 +76,6 @@ class SQLiteBackend(Backend):
         await self.database.run(db.execute_fetchall("SELECT 1"), "SQLite database")
         await self.database.check_file()
 
-    async def aclose(self) -> None:
+    async def _close(self) -> None:
         """Close the connection; safe to call twice."""
         await self.database.aclose()
