@@ -39,7 +39,7 @@ SCHEMA = (
 )
 
 STATEMENTS = {
-    # The loads of one event-loop iteration, in one query (stores/postgres_loads.py); the id
+    # The loads of one event-loop iteration, in one query (loads.py); the id
     # comes last, as in list_user, so that rows are matched to the loads by their own id.
     "load_many": (
         "SELECT data::text, meta::text, user_id, created, seen, issued, expires, id"
