@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # Every name of every public package, imported from the installed wheel.
 IMPORT_EVERYTHING = """
 import importlib
-for package in ("sessionauth", "sessionauth.stores"):
+for package in ("sessionauth", "sessionauth.stores", "sessionauth.backends"):
     module = importlib.import_module(package)
     for name in module.__all__:
         getattr(module, name)

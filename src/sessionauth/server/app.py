@@ -144,6 +144,10 @@ def create_app(
         async with contextlib.AsyncExitStack() as stack:
             stack.push_async_callback(databases.aclose)
             await _check_eviction(settings)
+            # Open the user database (creating its file and table) before anything reads it:
+            # a database that cannot be reached fails the start, and the bootstrap below sees
+            # the file it will use.
+            await users.ping()
             if not settings.production:
                 await bootstrap_admin(
                     users, hasher, data_dir=settings.data_dir, database_url=settings.database_url

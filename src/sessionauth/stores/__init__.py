@@ -23,14 +23,8 @@ if TYPE_CHECKING:
     from sessionauth.backends.redis.sessions import RedisStore
     from sessionauth.backends.sqlite.sessions import SQLiteStore
 
-__all__ = [
-    "MemoryStore",
-    "PostgresStore",
-    "RedisStore",
-    "SQLiteStore",
-    "SessionStore",
-    "open_store",
-]
+# The stores on backends stay out of __all__: a star import must not need the extras.
+__all__ = ["MemoryStore", "SessionStore", "open_store"]
 
 # name: (module, the extra it needs)
 _LAZY = {

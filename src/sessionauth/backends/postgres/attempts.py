@@ -72,7 +72,7 @@ class PostgresCounter(AttemptCounter):
             '"key" text COLLATE "C" PRIMARY KEY, count integer NOT NULL,'
             " reset_at double precision NOT NULL",
         )
-        self._table = table
+        self._table, self._quoted = table, t
         self._sql = statements(t, "$")
 
     async def _ensure_table(self) -> None:
@@ -80,7 +80,7 @@ class PostgresCounter(AttemptCounter):
             if self._closed:
                 raise StoreUnavailable("the PostgreSQL attempt counter is closed")
             if not self._ready:
-                await self._database.create_tables(self._table, self._schema)
+                await self._database.create_tables(self._table, self._quoted, self._schema)
                 self._ready = True
 
     async def _call(self, method: str, sql: str, *args: Any) -> Any:

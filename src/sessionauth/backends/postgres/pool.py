@@ -129,13 +129,22 @@ class PostgresPool:
         except UNAVAILABLE as exc:
             raise unavailable(exc, "PostgreSQL") from exc
 
-    async def create_tables(self, name: str, statements: Sequence[str]) -> None:
-        """Run ``statements`` in one transaction, queued on an advisory lock named ``name``.
+    async def create_tables(self, name: str, table: str, statements: Sequence[str]) -> None:
+        """Unless ``table`` exists, run ``statements`` in one transaction, under a lock.
 
         Concurrent ``CREATE … IF NOT EXISTS`` can still collide in the catalog's unique
-        indexes, so replicas starting together take turns.
+        indexes, so replicas starting together take turns on an advisory lock named ``name``.
+        A table that exists already is left alone without writing anything, so a read-only
+        standby (after a failover) still serves reads.
+
+        Args:
+            name: Names the advisory lock.
+            table: The table, as SQL names it (quoted or not, optionally schema-qualified).
+            statements: Create the table and its indexes.
         """
         pool = await self.get()
+        if await self.calls.run(pool, "fetchval", "SELECT to_regclass($1) IS NOT NULL", table):
+            return
         async with pool.acquire() as connection, connection.transaction():
             await connection.execute("SELECT pg_advisory_xact_lock($1)", advisory_key(name))
             for statement in statements:

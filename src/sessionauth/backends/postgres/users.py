@@ -109,7 +109,9 @@ class PostgresUserStore(SQLUserStore):
             if self._closed:
                 raise StoreUnavailable("the PostgreSQL user store is closed")
             if not self._ready:
-                await self._database.create_tables(self._table, [self._create_table_sql])
+                await self._database.create_tables(
+                    self._table, self._table, [self._create_table_sql]
+                )
                 self._ready = True
 
     async def _fetch(self, sql: str, *params: Any) -> Sequence[Iterable[Any]]:
