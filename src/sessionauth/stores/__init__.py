@@ -19,9 +19,9 @@ from sessionauth.stores.base import DEFAULT_TIMEOUT, SessionStore
 from sessionauth.stores.memory import MemoryStore
 
 if TYPE_CHECKING:
-    from sessionauth.backends.postgres.sessions import PostgresStore
-    from sessionauth.backends.redis.sessions import RedisStore
-    from sessionauth.backends.sqlite.sessions import SQLiteStore
+    from sessionauth.backends.postgres.sessions import PostgresStore as PostgresStore
+    from sessionauth.backends.redis.sessions import RedisStore as RedisStore
+    from sessionauth.backends.sqlite.sessions import SQLiteStore as SQLiteStore
 
 # The stores on backends stay out of __all__: a star import must not need the extras.
 __all__ = ["MemoryStore", "SessionStore", "open_store"]
