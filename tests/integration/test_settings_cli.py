@@ -12,8 +12,10 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from sessionauth.auth.authenticator import Authenticator
+from sessionauth.auth.events import AuthEvent, UserCreated
 from sessionauth.auth.passwords import PasswordHasher
-from sessionauth.auth.users import User, open_user_store
+from sessionauth.auth.users import User, UserStore, open_user_store
 from sessionauth.cli import app as cli
 from sessionauth.errors import ConfigurationError
 from sessionauth.record import SessionRecord
@@ -122,30 +124,46 @@ def test_production_never_generates_a_secret(tmp_path: Path) -> None:
 # -- the first administrator ----------------------------------------------------------------
 
 
+def authenticator(users: UserStore, events: list[AuthEvent]) -> Authenticator:
+    """An Authenticator over ``users`` and a memory session store, recording its events."""
+    return Authenticator(
+        users=users,
+        sessions=MemoryStore(),
+        hasher=PasswordHasher.for_tests(),
+        throttle=None,
+        hooks=[events.append],
+    )
+
+
 async def test_empty_development_database_gets_exactly_one_admin(tmp_path: Path) -> None:
-    """bootstrap_admin creates admin@localhost once and prints its password once."""
-    hasher = PasswordHasher.for_tests()
+    """bootstrap_admin creates admin@localhost once, through the Authenticator, and prints once."""
+    events: list[AuthEvent] = []
     async with await open_user_store(f"sqlite:///{tmp_path / 'users.db'}") as users:
+        auth = authenticator(users, events)
         out = io.StringIO()
-        created = await bootstrap_admin(users, hasher, out=out)
+        created = await bootstrap_admin(auth, out=out)
         assert created is not None
         user, password = created
         assert (user.email, user.role) == (ADMIN_EMAIL, "admin")
         assert out.getvalue().count(password) == 1
+        assert events == [UserCreated(user_id=user.id, role="admin", actor=None)]
         again = io.StringIO()
-        assert await bootstrap_admin(users, hasher, out=again) is None
+        assert await bootstrap_admin(auth, out=again) is None
         assert again.getvalue() == ""
         assert [u.email for u in await users.list()] == [ADMIN_EMAIL]
-        assert (await hasher.verify(password, user.password_hash))[0]
+        assert (await auth.hasher.verify(password, user.password_hash))[0]
+        assert len(events) == 1
 
 
 async def test_bootstrap_leaves_a_database_with_accounts_alone(tmp_path: Path) -> None:
-    """A database that has any account gets no administrator and prints nothing."""
+    """A database that has any account gets no administrator, prints nothing, publishes nothing."""
+    events: list[AuthEvent] = []
     async with await open_user_store(f"sqlite:///{tmp_path / 'users.db'}") as users:
         await users.create("someone@example.com", "x")
         out = io.StringIO()
-        assert await bootstrap_admin(users, PasswordHasher.for_tests(), out=out) is None
+        assert await bootstrap_admin(authenticator(users, events), out=out) is None
         assert out.getvalue() == ""
+        assert events == []
 
 
 async def test_production_start_creates_no_account(tmp_path: Path) -> None:

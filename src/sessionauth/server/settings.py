@@ -124,8 +124,67 @@ class Settings(BaseSettings):
 
     @property
     def production(self) -> bool:
-        """Whether this is a production configuration."""
+        """Whether this is a production configuration (the properties below say what follows)."""
         return self.env == "production"
+
+    @property
+    def strict(self) -> bool:
+        """Whether any finding (see :func:`findings`), or a Redis that may evict, stops the start.
+
+        Production only: development logs them as warnings and starts.
+        """
+        return self.production
+
+    @property
+    def ephemeral_stores_allowed(self) -> bool:
+        """Whether ``memory://`` sessions and an in-memory SQLite user database are acceptable.
+
+        Development only: production must keep sessions and accounts across restarts.
+        """
+        return not self.production
+
+    @property
+    def generates_secret(self) -> bool:
+        """Whether a missing ``SESSIONAUTH_SECRET`` is generated into the data directory.
+
+        Development only: production needs a fixed secret of its own.
+        """
+        return not self.production
+
+    @property
+    def requires_secure_cookie(self) -> bool:
+        """Whether a cookie without ``Secure`` is a finding: production (served over HTTPS)."""
+        return self.production
+
+    @property
+    def docs_enabled(self) -> bool:
+        """Whether ``/docs`` serves Swagger UI (it loads its script from a CDN): development only.
+
+        ``/openapi.json`` is served either way.
+        """
+        return not self.production
+
+    @property
+    def bootstrap_enabled(self) -> bool:
+        """Whether an empty user database gets a first administrator: development only."""
+        return not self.production
+
+    @property
+    def metrics_access(self) -> Literal["token", "open", "off"]:
+        """Who may read ``/metrics``.
+
+        ``token`` (``Authorization: Bearer`` with :attr:`metrics_token`) when a token is set;
+        otherwise ``open`` in development and ``off`` (404) in production, where login and
+        error rates are nobody else's business.
+        """
+        if self.metrics_token is not None:
+            return "token"
+        return "off" if self.production else "open"
+
+    @property
+    def hsts(self) -> bool:
+        """Whether every response carries ``Strict-Transport-Security``: production only."""
+        return self.production
 
     @property
     def session_store_url(self) -> str:
@@ -135,7 +194,7 @@ class Settings(BaseSettings):
     @property
     def secure_cookie(self) -> bool:
         """Whether the session cookie is ``Secure`` (forced, else on in production only)."""
-        return self.production if self.cookie_secure is None else self.cookie_secure
+        return self.requires_secure_cookie if self.cookie_secure is None else self.cookie_secure
 
     def cookie(self) -> CookieConfig:
         """Return the session cookie settings (validated: a bad name fails at start-up)."""
@@ -189,7 +248,7 @@ def _secret_findings(settings: Settings) -> list[str]:
     out = []
     if settings.secret is not None and not keys:
         out.append(f"SESSIONAUTH_SECRET holds no key: {_GENERATE} and set it")
-    elif not keys and settings.production:
+    elif not keys and not settings.generates_secret:
         out.append(
             "SESSIONAUTH_SECRET is not set: production needs a fixed, strong secret key; "
             f"{_GENERATE} and set SESSIONAUTH_SECRET"
@@ -200,7 +259,7 @@ def _secret_findings(settings: Settings) -> list[str]:
                 f"SESSIONAUTH_SECRET key #{index} is weak (shorter than {MIN_KEY_BYTES} bytes): "
                 f"{_GENERATE} and use it instead"
             )
-    if not keys and not settings.production:
+    if not keys and settings.generates_secret:
         path = settings.data_dir / SECRET_FILE
         try:
             mode = path.stat().st_mode
@@ -255,7 +314,7 @@ def findings(settings: Settings) -> list[str]:
     any environment.
     """
     out = _secret_findings(settings)
-    if settings.production:
+    if not settings.ephemeral_stores_allowed:
         if settings.session_store_url.partition("://")[0].lower() == "memory":
             out.append(
                 "SESSIONAUTH_STORE_URL is memory://: sessions are lost on restart and not shared "
@@ -266,12 +325,12 @@ def findings(settings: Settings) -> list[str]:
                 "SESSIONAUTH_DATABASE_URL is an in-memory SQLite database: accounts vanish on "
                 "restart; use sqlite:///PATH or postgresql://…"
             )
-        if not settings.secure_cookie:
-            out.append(
-                "SESSIONAUTH_COOKIE_SECURE is off in production: the session cookie would travel "
-                "over plain HTTP; serve over HTTPS and set SESSIONAUTH_COOKIE_SECURE=true "
-                "(or unset it)"
-            )
+    if settings.requires_secure_cookie and not settings.secure_cookie:
+        out.append(
+            "SESSIONAUTH_COOKIE_SECURE is off in production: the session cookie would travel "
+            "over plain HTTP; serve over HTTPS and set SESSIONAUTH_COOKIE_SECURE=true "
+            "(or unset it)"
+        )
     if settings.cookie_samesite == "none" and not settings.secure_cookie:
         out.append(
             "SESSIONAUTH_COOKIE_SAMESITE is none but the cookie is not Secure: browsers drop "
@@ -299,7 +358,7 @@ def enforce(settings: Settings) -> None:
         ConfigurationError: In production, listing every finding.
     """
     found = findings(settings)
-    if found and settings.production:
+    if found and settings.strict:
         raise ConfigurationError(
             "refusing to start in production:\n" + "\n".join(f"- {item}" for item in found)
         )
@@ -322,7 +381,7 @@ def load_keyring(settings: Settings) -> Keyring:
             return Keyring(keys)
         except ConfigurationError as exc:
             raise ConfigurationError(f"SESSIONAUTH_SECRET: {exc}") from None
-    if settings.production:
+    if not settings.generates_secret:
         raise ConfigurationError(f"SESSIONAUTH_SECRET is not set: {_GENERATE} and set it")
     return Keyring([_development_secret(settings.data_dir)])
 
