@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import stat
 import time
 from pathlib import Path
@@ -448,6 +449,47 @@ def test_sessions_list_and_revoke(env: dict[str, str]) -> None:
     )
     assert invoke(env, "sessions", "list").stdout.strip() == "no sessions"
     assert invoke(env, "sessions", "revoke", "--yes").exit_code == 2
+
+
+def security_events(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
+    """The fields of each event the Authenticator published (its one log renderer's extra)."""
+    return [
+        {
+            key: record.__dict__[key]
+            for key in ("event", "user", "actor", "role", "count", "why")
+            if key in record.__dict__
+        }
+        for record in caplog.records
+        if record.name == "sessionauth.security" and "event" in record.__dict__
+    ]
+
+
+def test_cli_account_commands_go_through_the_authenticator(
+    env: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """users create, set-role, delete and sessions revoke HANDLE each publish their event."""
+    caplog.set_level(logging.INFO, logger="sessionauth.security")
+    made = invoke(env, "users", "create", "ann@example.com", "--password-stdin", input=PASSWORD)
+    assert made.exit_code == 0, made.output
+    ann = user_named(env, "ann@example.com")
+    assert ann is not None
+    assert security_events(caplog) == [
+        {"event": "user_created", "user": ann.id, "actor": None, "role": "user"}
+    ]
+    caplog.clear()
+    add_session(env, ann, "a1")
+    add_session(env, ann, "a2")
+    assert invoke(env, "sessions", "revoke", "a1", "--yes").exit_code == 0
+    assert security_events(caplog) == [{"event": "session_revoked", "user": ann.id, "actor": None}]
+    assert live_sessions(env, ann) == ["a2"]
+    caplog.clear()
+    assert invoke(env, "users", "set-role", "ann@example.com", "admin").exit_code == 0
+    assert invoke(env, "users", "delete", "ann@example.com", "--yes", "--force").exit_code == 0
+    assert security_events(caplog) == [
+        {"event": "role_changed", "user": ann.id, "actor": None, "role": "admin"},
+        {"event": "user_deleted", "user": ann.id, "actor": None},
+        {"event": "sessions_revoked", "user": ann.id, "actor": None, "count": 1, "why": "deleted"},
+    ]
 
 
 def test_purge_expired(env: dict[str, str]) -> None:

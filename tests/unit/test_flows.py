@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import bcrypt
 import httpx
@@ -294,7 +294,7 @@ async def test_failures_are_indistinguishable_and_cost_one_hash(env: Env, case: 
     assert str(caught.value) == "Invalid credentials"
     assert env.hashing["verify"] + env.hashing["dummy_verify"] == 1
     assert env.hashing["hash"] == 0
-    reason = {
+    reason: dict[str, Literal["unknown", "password", "disabled"]] = {
         "unknown email": "unknown",
         "wrong password": "password",
         "disabled account": "disabled",
