@@ -29,7 +29,9 @@ from sessionauth.cli_accounts import (
 from sessionauth.errors import SessionAuthError
 from sessionauth.origins import validate_origins
 from sessionauth.server.redis_eviction import enforce_no_eviction, eviction_findings
-from sessionauth.server.settings import Settings, enforce, findings, load_keyring, new_secret
+from sessionauth.server.secret_key import load_keyring, new_secret
+from sessionauth.server.settings import Settings
+from sessionauth.server.settings_findings import enforce, findings
 from sessionauth.stores import open_store
 
 __all__ = ["app", "main"]

@@ -23,7 +23,9 @@ from sessionauth.record import SessionRecord
 from sessionauth.server.app import create_app
 from sessionauth.server.bootstrap import ADMIN_EMAIL, bootstrap_admin
 from sessionauth.server.purge import FileLock, NoLock, PostgresLock, purge_once, run_purger
-from sessionauth.server.settings import Settings, findings, load_keyring, load_settings
+from sessionauth.server.secret_key import load_keyring
+from sessionauth.server.settings import Settings, load_settings
+from sessionauth.server.settings_findings import findings
 from sessionauth.stores import MemoryStore, open_store
 from sessionauth.tokens import Keyring
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from sessionauth.server.settings import Settings, findings
+from sessionauth.server.settings import Settings
+from sessionauth.server.settings_findings import findings
 
 STRONG = "k" * 48
 

@@ -56,8 +56,10 @@ from sessionauth.server.metrics import Metrics, TimedStore
 from sessionauth.server.purge import purge_lock, run_purger
 from sessionauth.server.readiness import Readiness
 from sessionauth.server.redis_eviction import enforce_no_eviction, eviction_findings
+from sessionauth.server.secret_key import load_keyring
 from sessionauth.server.security_headers import SecurityHeadersMiddleware
-from sessionauth.server.settings import Settings, enforce, load_keyring, load_settings
+from sessionauth.server.settings import Settings, load_settings
+from sessionauth.server.settings_findings import enforce
 from sessionauth.server.templating import static_files
 from sessionauth.server.watched_counter import WatchedCounter
 from sessionauth.stores import open_store
@@ -122,7 +124,7 @@ def create_app(
 
     Raises:
         ConfigurationError: For an unsafe production configuration (each finding with its
-            fix, see :func:`~sessionauth.server.settings.findings`), a weak secret, a
+            fix, see :func:`~sessionauth.server.settings_findings.findings`), a weak secret, a
             wildcard or invalid origin, or an unknown store URL.
     """
     settings = load_settings() if settings is None else settings
