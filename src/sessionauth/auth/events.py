@@ -22,8 +22,8 @@ The :class:`~sessionauth.auth.authenticator.Authenticator` publishes them (throu
         ├── AccountEnabled
         └── UserDeleted
 
-No event holds a password, a password hash, a session token or an email address: sessions
-are named by nobody, users by their id, so an event (and its log line) can be shipped anywhere.
+No event holds a password, a password hash, a session token, a session handle or an email
+address (users are named by their id), so an event and its log line can be shipped anywhere.
 """
 
 from __future__ import annotations
