@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from sessionauth import __version__
-from sessionauth.auth.flows import Authenticator
+from sessionauth.auth.authenticator import Authenticator
 from sessionauth.backends import open_backend
 from sessionauth.cli_accounts import (
     fail,
@@ -29,7 +29,9 @@ from sessionauth.errors import SessionAuthError
 from sessionauth.origins import validate_origins
 from sessionauth.server.databases import Databases
 from sessionauth.server.redis_eviction import enforce_no_eviction, eviction_findings
-from sessionauth.server.settings import Settings, enforce, findings, load_keyring, new_secret
+from sessionauth.server.secret_key import load_keyring, new_secret
+from sessionauth.server.settings import Settings
+from sessionauth.server.settings_findings import enforce, findings
 
 __all__ = ["app", "main"]
 
@@ -136,7 +138,7 @@ async def _preflight(settings: Settings) -> None:
         databases.sessions.attempt_counter()
         # Only the refusal here: each worker's start-up logs the warnings itself.
         enforce_no_eviction(
-            await eviction_findings(settings.session_store_url), production=settings.production
+            await eviction_findings(settings.session_store_url), production=settings.strict
         )
         # The accounts are needed from the first request: reach them (and create their table).
         await databases.users.user_store().ping()
