@@ -135,9 +135,11 @@ def verify_csrf_token(session: Session, keyring: Keyring, token: str) -> bool:
         return False
     candidate = _xor(raw[:SECRET_BYTES], raw[SECRET_BYTES:])
     presession = session.presession
+    stored = session.will_be_stored
     matched = False
     for key in keyring.subkeys(PURPOSE):
-        if not session.is_new or session.keep_when_empty:
+        # Only a session something could be bound to: asking a fresh one would mint it a token.
+        if stored:
             matched |= hmac.compare_digest(candidate, session.bound_secret(key))
         if presession is not None and session.user_id is None:
             pre = presession.secret(key, mint=False)

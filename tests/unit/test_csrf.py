@@ -257,14 +257,13 @@ def test_new_session_that_issued_nothing_verifies_nothing_and_stays_unstored() -
     session = Session()
     other = csrf_token(stored_session(), KEYRING)
     assert not verify_csrf_token(session, KEYRING, other)
-    assert not session.keep_when_empty
+    assert not session.will_be_stored
 
 
 def test_asking_for_a_token_leaves_a_new_session_unstored() -> None:
     """A new, empty session's token is bound to a minted pre-session, not to a record."""
     session = Session()
     token = csrf_token(session, KEYRING)
-    assert not session.keep_when_empty
     assert not session.will_be_stored
     assert session.presession.minted
     assert verify_csrf_token(session, KEYRING, token)
