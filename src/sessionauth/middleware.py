@@ -14,9 +14,9 @@ Per HTTP request:
    and nothing at all for a client that only asked for a CSRF token: that sets the
    pre-session cookie instead, which a login clears. A store failure at either end answers
    503 with ``Retry-After`` (the ``on_unavailable`` response): the request fails closed,
-   never as a 500, a hang, or an anonymous pass. The one exception is a touch refused by a full store
-   (``StoreFull``): the idle deadline can wait, so the response is served and the skip
-   reported to ``on_touch_skipped``.
+   never as a 500, a hang, or an anonymous pass. The one exception is a touch refused by a
+   full store (``StoreFull``): the idle deadline can wait, so the response is served and the
+   skip reported to ``on_touch_skipped``.
 
 Websocket and lifespan scopes pass through untouched.
 """
