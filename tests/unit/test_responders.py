@@ -43,7 +43,9 @@ async def sent(response: Response) -> tuple[int, dict[str, str], bytes]:
 
 async def test_default_unavailable_is_json_with_retry_after_and_no_store() -> None:
     """The library's 503 is the documented JSON body, Retry-After from the error, never cached."""
-    status, headers, body = await sent(json_unavailable(scope([]), StoreUnavailable("x", retry_after=7)))
+    status, headers, body = await sent(
+        json_unavailable(scope([]), StoreUnavailable("x", retry_after=7))
+    )
     assert status == 503
     assert headers["retry-after"] == "7"
     assert headers["cache-control"] == "no-store"
