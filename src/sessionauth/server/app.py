@@ -40,9 +40,10 @@ from sessionauth.auth.client_address import TrustedProxyMiddleware, trusted_netw
 from sessionauth.auth.passwords import PasswordHasher
 from sessionauth.auth.throttle import AttemptCounter, LoginThrottle, open_counter
 from sessionauth.auth.users import open_user_store
+from sessionauth.cors import TrustedCORSMiddleware
 from sessionauth.csrf import CSRFMiddleware
 from sessionauth.middleware import SessionMiddleware
-from sessionauth.origins import TrustedCORSMiddleware, validate_origins
+from sessionauth.origins import validate_origins
 from sessionauth.outages import OutageLog
 from sessionauth.server import api, hot_routes, pages
 from sessionauth.server.bootstrap import bootstrap_admin
