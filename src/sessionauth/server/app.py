@@ -39,9 +39,10 @@ from sessionauth.auth.authenticator import Authenticator
 from sessionauth.auth.client_address import TrustedProxyMiddleware, trusted_networks
 from sessionauth.auth.passwords import PasswordHasher
 from sessionauth.auth.throttle import LoginThrottle
+from sessionauth.cors import TrustedCORSMiddleware
 from sessionauth.csrf import CSRFMiddleware
 from sessionauth.middleware import SessionMiddleware
-from sessionauth.origins import TrustedCORSMiddleware, validate_origins
+from sessionauth.origins import validate_origins
 from sessionauth.outages import OutageLog
 from sessionauth.server import api, hot_routes, pages
 from sessionauth.server.bootstrap import bootstrap_admin
