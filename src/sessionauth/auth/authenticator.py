@@ -39,11 +39,11 @@ from sessionauth.auth.events import (
 )
 from sessionauth.auth.passwords import PasswordHasher
 from sessionauth.auth.throttle import Attempt, LoginThrottle
-from sessionauth.auth.users import InvalidEmail, User, UserStore, normalize_email
 from sessionauth.errors import InvalidCredentials, NotAuthenticated, TooManyAttempts
 from sessionauth.policy import Clock, system_clock
 from sessionauth.session import Session
 from sessionauth.stores.base import SessionStore
+from sessionauth.stores.users import InvalidEmail, User, UserStore, normalize_email
 
 __all__ = ["Authenticator"]
 

@@ -20,7 +20,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from sessionauth.auth.guards import safe_next
-from sessionauth.auth.users import User
 from sessionauth.server import ui_forms
 from sessionauth.server.page_context import (
     authenticator,
@@ -31,6 +30,7 @@ from sessionauth.server.page_context import (
     session_of,
 )
 from sessionauth.server.templating import render, render_error, time_ago
+from sessionauth.stores.users import User
 
 __all__ = ["ADMIN_ROLE", "page", "router"]
 
