@@ -8,6 +8,7 @@
 //   3. after a reload the token is gone: GET /csrf-token again gives one for the session.
 
 // The API's origin: ?api=http://host:port, else the reference server's default address.
+// --8<-- [start:call]
 const API = new URLSearchParams(location.search).get("api") || "http://127.0.0.1:8000";
 let csrfToken = null;
 
@@ -34,6 +35,7 @@ async function call(method, path, body) {
   }
   return data;
 }
+// --8<-- [end:call]
 
 function show(user) {
   document.getElementById("login").hidden = user !== null;
@@ -55,6 +57,7 @@ async function refresh() {
   }
 }
 
+// --8<-- [start:login]
 document.getElementById("login").addEventListener("submit", async (event) => {
   event.preventDefault();
   report(null);
@@ -69,6 +72,7 @@ document.getElementById("login").addEventListener("submit", async (event) => {
     report(error);
   }
 });
+// --8<-- [end:login]
 
 document.getElementById("logout").addEventListener("click", async () => {
   report(null);

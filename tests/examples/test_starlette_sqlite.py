@@ -27,10 +27,12 @@ async def client(example: ModuleType) -> AsyncIterator[httpx.AsyncClient]:
     app = example.app
     await example.add_user("alice@example.com", "correct horse battery", "admin")
     await example.add_user("bob@example.com", "another long password", "user")
+    # --8<-- [start:client]
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
             yield http
+    # --8<-- [end:client]
 
 
 async def sign_in(http: httpx.AsyncClient, email: str, password: str) -> httpx.Response:
