@@ -54,7 +54,7 @@ pytest: $(STAMP)
 
 ## docs: the documentation site, into site/ (open site/index.html); --strict fails on any warning
 docs: $(STAMP)
-	$(BIN)/mkdocs build --strict --site-dir site
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 ## browser: Debian's chromium for the Playwright tests (Playwright's own download cannot work here)
 browser:
