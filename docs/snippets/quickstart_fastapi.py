@@ -103,8 +103,8 @@ async def login(body: Credentials, request: Request) -> dict[str, object]:
     return {"user": {"id": user.id, "role": user.role}, "csrfToken": csrf_token(session, keyring)}
 
 
-@app.get("/me")
-async def me(request: Request, user_id: Annotated[str, Depends(require_auth)]) -> dict[str, object]:
+@app.get("/me", dependencies=[Depends(require_auth)])
+async def me(request: Request) -> dict[str, object]:
     """Any signed-in user; 401 for anyone else."""
     user = await authenticator(request).current_user(session_of(request))
     return {"id": user.id, "email": user.email, "role": user.role}
@@ -116,10 +116,8 @@ async def admin(user_id: Annotated[str, Depends(require_role("admin"))]) -> dict
     return {"message": f"Hello, admin {user_id}"}
 
 
-@app.post("/logout")
-async def logout(
-    request: Request, user_id: Annotated[str, Depends(require_auth)]
-) -> dict[str, bool]:
+@app.post("/logout", dependencies=[Depends(require_auth)])
+async def logout(request: Request) -> dict[str, bool]:
     """End the session: its record is deleted and the cookie cleared."""
     await authenticator(request).logout(session_of(request))
     return {"success": True}
