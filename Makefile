@@ -38,8 +38,8 @@ install: $(STAMP)
 services: $(STAMP)
 	$(BIN)/python -m tests.support.check_services
 
-# examples/ and docs/snippets/ are code users copy: linted and type-checked like the package.
-CHECKED := src tests benchmarks examples docs/snippets
+# examples/ and docs/snippets/ are code users copy, docs/hooks/ builds the site: all linted.
+CHECKED := src tests benchmarks examples docs/snippets docs/hooks
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check $(CHECKED)
