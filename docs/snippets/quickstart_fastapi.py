@@ -16,7 +16,7 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from pydantic import BaseModel
 
 from sessionauth import CookieConfig, Keyring, SessionMiddleware, open_store
-from sessionauth.auth.flows import Authenticator
+from sessionauth.auth.authenticator import Authenticator
 from sessionauth.auth.guards import exception_handlers, require_auth, require_role, session_of
 from sessionauth.auth.passwords import PasswordHasher
 from sessionauth.auth.throttle import LoginThrottle, open_counter

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import bcrypt
 
-from sessionauth.auth.flows import Authenticator
+from sessionauth.auth.authenticator import Authenticator
 from sessionauth.auth.passwords import PasswordHasher
 from sessionauth.auth.users import open_user_store
 from sessionauth.stores import MemoryStore
