@@ -20,9 +20,9 @@ import asyncio
 import logging
 import os
 import sqlite3
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import aiosqlite
 
@@ -32,6 +32,7 @@ __all__ = [
     "BUGS",
     "DatabaseFile",
     "SQLiteDatabase",
+    "Transaction",
     "database_path",
     "open_sqlite",
     "unavailable",
@@ -178,12 +179,34 @@ class DatabaseFile:
         raise StoreUnavailable(message)
 
 
+class Transaction:
+    """The statements of one :meth:`SQLiteDatabase.transaction`, run on its connection.
+
+    Args:
+        db: The connection, inside ``BEGIN IMMEDIATE``.
+    """
+
+    def __init__(self, db: aiosqlite.Connection):
+        self._db = db
+
+    async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Sequence[Any]]:
+        """Run one statement to completion and return its rows."""
+        rows: Iterable[Sequence[Any]] = await self._db.execute_fetchall(sql, params)
+        return list(rows)
+
+    async def many(self, sql: str, params: Iterable[Sequence[Any]]) -> None:
+        """Run one statement once per parameter tuple."""
+        await self._db.executemany(sql, params)
+
+
 class SQLiteDatabase:
     """The connection to one SQLite file that every view of a backend shares.
 
-    aiosqlite runs a connection's statements in order on one thread, and every statement of
-    the views is a single autocommitted one, so sharing the connection serialises them
-    without interleaving badly.
+    aiosqlite runs a connection's statements in order on one thread, and most statements of
+    the views are single autocommitted ones, so sharing the connection serialises them
+    without interleaving badly. The few operations that need several statements to be one
+    atomic step run through :meth:`transaction`, which keeps every other statement on the
+    connection out of the transaction while it is open.
 
     Args:
         path: The file to open on first use (this object owns the connection); ``:memory:``
@@ -223,6 +246,12 @@ class SQLiteDatabase:
         self._file = None if path is None else DatabaseFile(path, "SQLite database")
         self._lock = asyncio.Lock()
         self._closed = False
+        # Held by the transaction in progress. While one is open or waiting, every other
+        # statement queues on it too: a statement run inside someone else's transaction would
+        # be committed or rolled back with it.
+        self._transaction_lock = asyncio.Lock()
+        self._transactions = 0
+        self._aborting: set[asyncio.Task[None]] = set()
 
     async def connection(self) -> aiosqlite.Connection:
         """Return the connection, opening the file on first use.
@@ -268,13 +297,76 @@ class SQLiteDatabase:
         """
         try:
             async with asyncio.timeout(self.timeout):
-                return await operation
+                if not self._transactions:
+                    # Submitted to aiosqlite's queue before any transaction that starts later.
+                    return await operation
+                async with self._transaction_lock:
+                    return await operation
         except BUGS:
             raise  # the email's UNIQUE constraint among them: the user store's DuplicateUser
         except TimeoutError as exc:
             raise StoreUnavailable(f"{what} timed out after {self.timeout} s") from exc
         except sqlite3.DatabaseError as exc:
             raise unavailable(exc, what) from exc
+        finally:
+            if isinstance(operation, Coroutine):
+                operation.close()  # never started when the wait for a transaction timed out
+
+    async def transaction(self, work: Callable[[Transaction], Awaitable[_T]], what: str) -> _T:
+        """Run ``work`` in one ``BEGIN IMMEDIATE`` transaction, committed if it returns.
+
+        ``BEGIN IMMEDIATE`` takes the file's write lock at once (waiting up to the busy
+        timeout), so the transaction sees and writes the database alone, also across
+        processes. Other statements on this connection wait until it is over. The whole
+        transaction runs within the timeout; when it fails or times out, the caller gets its
+        error at once and the rollback finishes in the background, ahead of any other
+        statement.
+
+        Raises:
+            StoreUnavailable: As :meth:`run` does.
+            StoreFull: As :meth:`run` does.
+        """
+        db = await self.connection()
+        self._transactions += 1
+        held = False
+        try:
+            async with asyncio.timeout(self.timeout):
+                await self._transaction_lock.acquire()
+                held = True
+                await db.execute("BEGIN IMMEDIATE")
+                result = await work(Transaction(db))
+                await db.execute("COMMIT")
+        except BaseException as exc:
+            if held:
+                held = False  # released by the rollback
+                self._abort_later(db)
+            if isinstance(exc, BUGS) or not isinstance(exc, TimeoutError | sqlite3.DatabaseError):
+                raise
+            if isinstance(exc, TimeoutError):
+                raise StoreUnavailable(f"{what} timed out after {self.timeout} s") from exc
+            raise unavailable(exc, what) from exc
+        finally:
+            self._transactions -= 1
+            if held:
+                self._transaction_lock.release()
+        return result
+
+    def _abort_later(self, db: aiosqlite.Connection) -> None:
+        # Counted from now, so that no statement slips into the queue ahead of the rollback.
+        self._transactions += 1
+        task = asyncio.get_running_loop().create_task(self._rollback(db))
+        self._aborting.add(task)
+        task.add_done_callback(self._aborting.discard)
+
+    async def _rollback(self, db: aiosqlite.Connection) -> None:
+        try:
+            if db.in_transaction:
+                await db.execute("ROLLBACK")
+        except (sqlite3.Error, ValueError):
+            pass  # no transaction left (SQLite rolled back itself), or the connection is closed
+        finally:
+            self._transactions -= 1
+            self._transaction_lock.release()
 
     async def check_file(self) -> None:
         """Raise ``StoreUnavailable`` if the file opened was deleted or replaced since."""
