@@ -8,10 +8,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import msgspec
 import pytest
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
+from sessionauth.backends.binding import binding
 from sessionauth.backends.redis.sessions import RedisStore
 from sessionauth.errors import StoreUnavailable
 from sessionauth.record import SessionRecord
@@ -48,6 +50,26 @@ async def write_raw(client: Redis | RedisCluster, prefix: str, sid: str, blob: b
         await client.set(f"{prefix}a:{sid}".encode(), blob, keepttl=True)
         return
     await client.hset(f"{prefix}u:{group}".encode(), digest.encode(), blob)
+
+
+def encode_v1(record: SessionRecord, sid: str) -> bytes:
+    """``record`` as sessionauth 0.1 stored it: an array without a format version or an epoch.
+
+    The 8 elements of ``git show 8e71824:src/sessionauth/stores/redis_codec.py``.
+    """
+    created = round(record.created * 1000)
+    return msgspec.msgpack.encode(
+        [
+            round(record.expires * 1000),
+            created,
+            round(record.seen * 1000) - created,
+            round(record.issued * 1000) - created,
+            record.user_id or "",
+            msgspec.json.encode(record.meta).decode() if record.meta else "",
+            {key: msgspec.json.encode(value).decode() for key, value in record.data.items()},
+            binding(sid),
+        ]
+    )
 
 
 async def read_raw(client: Redis | RedisCluster, prefix: str, sid: str) -> bytes:
@@ -99,8 +121,19 @@ async def redis_harness(
     async def transplant(source: str, target: str) -> None:
         await write_raw(client, prefix, target, await read_raw(client, prefix, source))
 
+    async def write_v1(sid: str, record: SessionRecord) -> None:
+        await write_raw(client, prefix, sid, encode_v1(record, sid))
+        if record.user_id is None:
+            await client.pexpireat(f"{prefix}a:{sid}".encode(), round(record.expires * 1000))
+
     try:
-        yield Harness(store=store, corrupt=corrupt, transplant=transplant, expires_by_itself=True)
+        yield Harness(
+            store=store,
+            corrupt=corrupt,
+            transplant=transplant,
+            write_v1=write_v1,
+            expires_by_itself=True,
+        )
     finally:
         try:
             await delete_keys(client, prefix)
