@@ -43,13 +43,25 @@ async def corrupt_session(client: Redis | RedisCluster, prefix: str, sid: str) -
     await write_raw(client, prefix, sid, INVALID_MSGPACK)
 
 
-async def write_raw(client: Redis | RedisCluster, prefix: str, sid: str, blob: bytes) -> None:
-    """Store ``blob`` where the store keeps the record of ``sid``."""
+def location(prefix: str, sid: str) -> tuple[bytes, bytes]:
+    """Where the store keeps the record of ``sid``: (key, hash field; ``b""`` for a string key).
+
+    A user's session is the field named by the first 11 characters of its digest (the layout
+    in :mod:`sessionauth.backends.redis.sessions`).
+    """
     group, dot, digest = sid.partition(".")
     if not dot:
-        await client.set(f"{prefix}a:{sid}".encode(), blob, keepttl=True)
-        return
-    await client.hset(f"{prefix}u:{group}".encode(), digest.encode(), blob)
+        return f"{prefix}a:{sid}".encode(), b""
+    return f"{prefix}u:{group}".encode(), digest[:11].encode()
+
+
+async def write_raw(client: Redis | RedisCluster, prefix: str, sid: str, blob: bytes) -> None:
+    """Store ``blob`` where the store keeps the record of ``sid``."""
+    key, field = location(prefix, sid)
+    if field:
+        await client.hset(key, field, blob)  # type: ignore[misc]
+    else:
+        await client.set(key, blob, keepttl=True)
 
 
 def encode_v1(record: SessionRecord, sid: str) -> bytes:
@@ -74,11 +86,8 @@ def encode_v1(record: SessionRecord, sid: str) -> bytes:
 
 async def read_raw(client: Redis | RedisCluster, prefix: str, sid: str) -> bytes:
     """The stored bytes of the record of ``sid``."""
-    group, dot, digest = sid.partition(".")
-    if not dot:
-        blob = await client.get(f"{prefix}a:{sid}".encode())
-    else:
-        blob = await client.hget(f"{prefix}u:{group}".encode(), digest.encode())
+    key, field = location(prefix, sid)
+    blob = await (client.hget(key, field) if field else client.get(key))  # type: ignore[misc]
     assert isinstance(blob, bytes), f"no record stored for {sid}"
     return blob
 
