@@ -27,7 +27,9 @@ def new_sid(user: str | None) -> str:
     return storage_id(new_token(user))
 
 
-def make_record(clock: FakeClock, user: str | None, epoch: str | None, **data: object) -> SessionRecord:
+def make_record(
+    clock: FakeClock, user: str | None, epoch: str | None, **data: object
+) -> SessionRecord:
     now = clock()
     return SessionRecord(
         data=dict(data),
@@ -256,7 +258,9 @@ async def test_anonymous_sessions_ignore_principals(harness: Harness, clock: Fak
 async def test_no_login_outlives_a_racing_rotation(harness: Harness, clock: FakeClock) -> None:
     """A create racing a rotation is either refused or not served: never a live stale session."""
     user = new_user()
-    principal = await harness.store.install_principal(user, Principal(epoch=new_epoch(), role="user"))
+    principal = await harness.store.install_principal(
+        user, Principal(epoch=new_epoch(), role="user")
+    )
     for _ in range(20):
         sid = new_sid(user)
         create = harness.store.create(sid, make_record(clock, user, principal.epoch))
