@@ -417,13 +417,12 @@ def _encode_values(values: Mapping[str, Any]) -> str:
 def _decode(row: Sequence[Any], sid: str) -> SessionRecord | None:
     """The served record of a joined row read under ``sid``; ``None`` if it is no session."""
     data, user_id, created, seen, issued, expires, meta, epoch, version, *principal = row
-    ok, current = served(
-        user_id, epoch, version, None if principal[0] is None else tuple(principal)
-    )
-    if not ok:
-        return None
-    meta_values = decode_bound_meta(sid, meta)
+    meta_values = decode_bound_meta(sid, meta)  # first: another id's row is logged, served or not
     if meta_values is None:
+        return None
+    joined = None if principal[0] is None else (principal[0], principal[1], principal[2])
+    ok, current = served(user_id, epoch, version, joined)
+    if not ok:
         return None
     try:
         values = _unwrap(decode_json(data))
