@@ -40,8 +40,9 @@ async def open_harness(clock: FakeClock, request: pytest.FixtureRequest) -> Asyn
         connection = await asyncpg.connect(dsn)
         try:
             await connection.execute(
-                f"UPDATE {table} SET (user_id, created, seen, issued, expires, data, meta, epoch,"  # noqa: S608 - our name
-                f" version) = (SELECT user_id, created, seen, issued, expires, data, meta, epoch, version"
+                f"UPDATE {table} SET (user_id, created, seen, issued, expires, data,"  # noqa: S608 - our name
+                f" meta, epoch, version) = (SELECT user_id, created, seen, issued, expires,"
+                f" data, meta, epoch, version"
                 f" FROM {table} WHERE id = $1) WHERE id = $2",
                 source,
                 target,

@@ -33,8 +33,9 @@ async def open_harness(clock: FakeClock, request: pytest.FixtureRequest) -> Asyn
     async def transplant(source: str, target: str) -> None:
         async with aiosqlite.connect(path, isolation_level=None) as db:
             await db.execute(
-                f"UPDATE {DEFAULT_TABLE} SET (user_id, created, seen, issued, expires, data, meta, epoch,"  # noqa: S608
-                f" version) = (SELECT user_id, created, seen, issued, expires, data, meta, epoch, version"
+                f"UPDATE {DEFAULT_TABLE} SET (user_id, created, seen, issued, expires, data,"  # noqa: S608
+                f" meta, epoch, version) = (SELECT user_id, created, seen, issued, expires,"
+                f" data, meta, epoch, version"
                 f" FROM {DEFAULT_TABLE} WHERE id = ?) WHERE id = ?",
                 (source, target),
             )
