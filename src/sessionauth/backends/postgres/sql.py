@@ -123,6 +123,7 @@ STATEMENTS = {
     ),
     "list_user": (
         f"{_JOINED} WHERE s.user_id = $1 AND s.expires > $2 AND (s.created, s.id) < ($3, $4)"
+        # Served sessions only (see sql_sessions.served), so that pages come out full.
         " AND s.version = $6 AND (s.epoch IS NULL OR (p.epoch = s.epoch AND NOT p.disabled))"
         " ORDER BY s.created DESC, s.id DESC LIMIT $5"
     ),

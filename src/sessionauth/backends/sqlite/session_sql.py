@@ -83,6 +83,8 @@ def statements(t: str) -> dict[str, str]:
             f" s.epoch, s.version, {_PRINCIPAL}"
             f" FROM {t} AS s LEFT JOIN {p} AS p ON p.user_id = s.user_id"
             " WHERE s.user_id = ? AND s.expires > ? AND (s.created, s.id) < (?, ?)"
+            # Served sessions only (see sql_sessions.served), so that pages come out full.
+            " AND s.version = ? AND (s.epoch IS NULL OR (p.epoch = s.epoch AND NOT p.disabled))"
             " ORDER BY s.created DESC, s.id DESC LIMIT ?"
         ),
         "principal": f"SELECT epoch, role, disabled FROM {p} WHERE user_id = ?",  # noqa: S608

@@ -308,7 +308,11 @@ class SQLiteStore(SessionStore):
         if position is None:
             return SessionPage([], None)
         limit = max(1, min(limit, MAX_PAGE))
-        rows = list(await self._fetch("list_user", (user_id, self._clock(), *position, limit + 1)))
+        rows = list(
+            await self._fetch(
+                "list_user", (user_id, self._clock(), *position, FORMAT_VERSION, limit + 1)
+            )
+        )
         found = []
         for sid, *columns in rows[:limit]:
             record = _decode(columns, sid)
