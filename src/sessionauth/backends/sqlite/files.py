@@ -7,18 +7,13 @@ the ``sqlite:///`` URL, opens the file on first use (directory created, autocomm
 timeout, WAL, the opening done in a worker thread) and says which exception a SQLite error
 becomes (:meth:`SQLiteDatabase.run`), the same for every view.
 
-A SQLite database is a file, and a file can be deleted (or replaced) under a running server:
-the open connection goes on serving the deleted file, which no other process sees, while a
-process started afterwards creates a new, empty one. :class:`DatabaseFile` remembers which
-file (device and inode) was opened, so a store can notice that its path now names another
-file or none, and say so (``ping`` fails: ``/readyz`` answers 503).
+The file it opened is watched by :class:`~sessionauth.backends.sqlite.identity.DatabaseFile`
+(``ping`` fails once the path names another file or none).
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
-import os
 import sqlite3
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from pathlib import Path
@@ -26,11 +21,11 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
+from sessionauth.backends.sqlite.identity import DatabaseFile
 from sessionauth.errors import ConfigurationError, StoreFull, StoreUnavailable
 
 __all__ = [
     "BUGS",
-    "DatabaseFile",
     "SQLiteDatabase",
     "Transaction",
     "database_path",
@@ -38,7 +33,6 @@ __all__ = [
     "unavailable",
 ]
 
-logger = logging.getLogger("sessionauth.store")
 
 BUGS: tuple[type[sqlite3.Error], ...] = (
     sqlite3.ProgrammingError,
@@ -126,57 +120,6 @@ def unavailable(exc: sqlite3.Error, what: str) -> StoreUnavailable:
     if code & 0xFF == sqlite3.SQLITE_FULL:  # the primary code, whatever the extended one
         return StoreFull(f"{what} is full: {exc}")
     return StoreUnavailable(f"{what} failed: {exc}")
-
-
-def _identity(path: str) -> tuple[int, int] | None:
-    """Return ``(st_dev, st_ino)`` of the file at ``path``, or ``None`` if there is none."""
-    try:
-        found = os.stat(path)
-    except FileNotFoundError:
-        return None
-    return found.st_dev, found.st_ino
-
-
-class DatabaseFile:
-    """The file a SQLite connection was opened on, to notice when its path stops naming it.
-
-    Args:
-        path: The database file (``:memory:`` is never checked).
-        what: Names the component in messages, e.g. ``"session store"``.
-    """
-
-    def __init__(self, path: str, what: str):
-        self.path = path
-        self.what = what
-        self._opened: tuple[int, int] | None = None
-        self._reported = False
-
-    async def remember(self) -> None:
-        """Record the file the path names now; call it right after opening the connection."""
-        if self.path != ":memory:":
-            self._opened = await asyncio.to_thread(_identity, self.path)
-
-    async def check(self) -> None:
-        """Raise unless the path still names the file opened; log the first time it does not.
-
-        Raises:
-            StoreUnavailable: If the file was deleted or replaced since it was opened.
-        """
-        if self._opened is None:
-            return
-        now = await asyncio.to_thread(_identity, self.path)
-        if now == self._opened:
-            return
-        change = "was deleted" if now is None else "was replaced by another file"
-        message = (
-            f"the SQLite database {self.path} {change} while the {self.what} had it open: this "
-            "process now serves a file that other processes do not see; restore the file, or "
-            "restart every worker on the new one"
-        )
-        if not self._reported:
-            self._reported = True
-            logger.error("%s", message)
-        raise StoreUnavailable(message)
 
 
 class Transaction:

@@ -8,7 +8,9 @@ statements are safe together is in :mod:`sessionauth.backends.sqlite.sessions`.
 
 from __future__ import annotations
 
-__all__ = ["MIGRATIONS", "statements"]
+from sessionauth.backends.sqlite.files import Transaction
+
+__all__ = ["MIGRATIONS", "create_schema", "statements"]
 
 MIGRATIONS = {"epoch": "TEXT", "version": "INTEGER"}
 """Columns that tables created by sessionauth 0.1 lack, added on first use (NULL in old rows)."""
@@ -116,3 +118,14 @@ def statements(t: str) -> dict[str, str]:
         ),
         "touch": f"UPDATE {t} SET seen = ?, expires = ? WHERE id = ? AND expires > ?",  # noqa: S608
     }
+
+
+async def create_schema(tx: Transaction, *, sql: dict[str, str], table: str) -> None:
+    """Create the tables and indexes, or add what 0.1's table lacks (under the write lock)."""
+    await tx.fetch(sql["create_sessions"])
+    present = {name for (name,) in await tx.fetch(sql["columns"])}
+    for column, kind in MIGRATIONS.items():
+        if column not in present:
+            await tx.fetch(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+    for name in ("user_index", "expires_index", "create_principals"):
+        await tx.fetch(sql[name])

@@ -15,13 +15,8 @@ in WAL mode, so readers never wait for a writer and several processes (workers, 
   eviction of a login are one step that no rotation (in this process or another) can split,
   and the count of a user's sessions changes with the rows it counts.
 
-Values are kept as ``{key: [value]}``: each value wrapped in a one-element JSON array. That is
-what makes ``update`` a single atomic statement: SQLite's ``json_patch`` (RFC 7396) merges a
-patch object into the stored one, where a ``null`` deletes a key and an object merges
-recursively. With every value wrapped, a patch entry is either ``[value]``, which replaces the
-old value wholesale (``None`` and nested objects included), or ``null``, which deletes the key.
-No JSON path is ever built from a key, so keys with dots, quotes, brackets or any other
-character need no quoting (SQLite's path syntax cannot even express a key holding a ``"``).
+Values are kept as ``{key: [value]}`` so that ``update`` is one ``json_patch``
+(:mod:`sessionauth.backends.sqlite.rows`).
 
 The ``meta`` column holds ``[binding, meta]``, binding the row to its id
 (:mod:`sessionauth.backends.binding`): a row read under any other id is no session. The
@@ -34,24 +29,25 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from functools import partial
 from typing import Any, TypeVar
 
 import aiosqlite
-import msgspec
 
-from sessionauth.backends.binding import decode_bound_meta, encode_bound_meta
-from sessionauth.backends.sql_sessions import decode_cursor, encode_cursor, served
+from sessionauth.backends.binding import encode_bound_meta
+from sessionauth.backends.sql_sessions import decode_cursor, encode_cursor
+from sessionauth.backends.sqlite import writes
 from sessionauth.backends.sqlite.files import SQLiteDatabase, Transaction, database_path
-from sessionauth.backends.sqlite.session_sql import MIGRATIONS, statements
-from sessionauth.errors import ConfigurationError, SessionExists, StaleLogin, StoreUnavailable
+from sessionauth.backends.sqlite.rows import decode_row, encode_values
+from sessionauth.backends.sqlite.session_sql import create_schema, statements
+from sessionauth.errors import ConfigurationError, StoreUnavailable
 from sessionauth.policy import Clock, system_clock
 from sessionauth.principal import Principal, PrincipalChange
 from sessionauth.record import (
     FORMAT_VERSION,
     RecordUpdate,
     SessionRecord,
-    decode_json,
     encode_json,
 )
 from sessionauth.stores.base import (
@@ -173,20 +169,11 @@ class SQLiteStore(SessionStore):
         async with self._schema_lock:
             db = await self._database.connection()
             if not self._ready:
-                await self._database.transaction(self._create_schema, _WHAT)
+                await self._database.transaction(
+                    partial(create_schema, sql=self._sql, table=self._table), _WHAT
+                )
                 self._ready = True
             return db
-
-    async def _create_schema(self, tx: Transaction) -> None:
-        """Create the tables and indexes, or add what 0.1's table lacks (under the write lock)."""
-        sql = self._sql
-        await tx.fetch(sql["create_sessions"])
-        present = {name for (name,) in await tx.fetch(sql["columns"])}
-        for column, kind in MIGRATIONS.items():
-            if column not in present:
-                await tx.fetch(f"ALTER TABLE {self._table} ADD COLUMN {column} {kind}")
-        for name in ("user_index", "expires_index", "create_principals"):
-            await tx.fetch(sql[name])
 
     async def _connection(self) -> aiosqlite.Connection:
         if not self._ready:
@@ -215,7 +202,7 @@ class SQLiteStore(SessionStore):
         login whose principal is missing, disabled or has another epoch.
         """
         for row in await self._fetch("load", (sid, self._clock())):
-            return _decode(row, sid)
+            return decode_row(row, sid)
         return None
 
     async def create(self, sid: str, record: SessionRecord) -> Principal | None:
@@ -232,7 +219,7 @@ class SQLiteStore(SessionStore):
         now = self._clock()
         row = (
             sid,
-            _encode_values(record.data),
+            encode_values(record.data),
             record.user_id,
             record.created,
             record.seen,
@@ -243,43 +230,16 @@ class SQLiteStore(SessionStore):
             FORMAT_VERSION,
         )
 
-        async def work(tx: Transaction) -> Principal | None:
-            user_id, claimed = record.user_id, None
-            if user_id is not None:
-                if record.epoch is None:
-                    claimed = await tx.fetch(self._sql["claim_unchecked"], (user_id,))
-                else:
-                    claimed = await tx.fetch(self._sql["claim"], (user_id, record.epoch))
-                if not claimed:
-                    raise StaleLogin("the user's principal changed during the login")
-            if not await tx.fetch(self._sql["insert"], row):
-                replaced = await tx.fetch(self._sql["delete_dead"], (sid, now))
-                if not replaced:
-                    raise SessionExists("a live session already has this id")
-                await self._uncount(tx, replaced)
-                await tx.fetch(self._sql["insert"], row)
-            if user_id is None or claimed is None:
-                return None
-            epoch, role, _, count = claimed[0]
-            if count > self._max_sessions:
-                await self._evict(tx, user_id, sid, count - self._max_sessions, count)
-            return None if record.epoch is None else Principal(epoch=epoch, role=role)
-
-        return await self._transaction(work)
-
-    async def _evict(
-        self, tx: Transaction, user_id: str, sid: str, excess: int, count: int
-    ) -> None:
-        """Delete the user's ``excess`` oldest sessions but ``sid``, and count what is left."""
-        gone = await tx.fetch(self._sql["evict"], (user_id, sid, excess))
-        # Fewer rows than the count says: the count was too high (rows deleted by hand), and
-        # every other session of the user is gone now.
-        left = 1 if len(gone) < excess else count - sum(v is not None for (v,) in gone)
-        await tx.fetch(self._sql["set_count"], (left, user_id))
-
-    async def _uncount(self, tx: Transaction, gone: Iterable[Sequence[Any]]) -> None:
-        """Subtract deleted ``(user_id, version)`` rows from their users' counts."""
-        await tx.many(self._sql["uncount"], [(n, u) for u, n in _counted(gone).items()])
+        return await self._transaction(
+            lambda tx: writes.create(
+                tx,
+                self._sql,
+                row,
+                epoch=record.epoch,
+                now=now,
+                max_sessions=self._max_sessions,
+            )
+        )
 
     async def update(self, sid: str, update: RecordUpdate) -> bool:
         """Merge ``update`` into the live record in one statement; ``False`` if it is gone."""
@@ -294,11 +254,7 @@ class SQLiteStore(SessionStore):
 
     async def delete(self, sid: str) -> None:
         """Delete the record under ``sid`` if present (and uncount it, in one transaction)."""
-
-        async def work(tx: Transaction) -> None:
-            await self._uncount(tx, await tx.fetch(self._sql["delete"], (sid,)))
-
-        await self._transaction(work)
+        await self._transaction(lambda tx: writes.delete(tx, self._sql, sid))
 
     async def list_user(
         self, user_id: str, *, limit: int = MAX_PAGE, cursor: str | None = None
@@ -315,7 +271,7 @@ class SQLiteStore(SessionStore):
         )
         found = []
         for sid, *columns in rows[:limit]:
-            record = _decode(columns, sid)
+            record = decode_row(columns, sid)
             if record is not None:
                 found.append((sid, record))
         if len(rows) <= limit:
@@ -342,28 +298,9 @@ class SQLiteStore(SessionStore):
     ) -> tuple[Principal, int]:
         """Apply ``change`` in one transaction; a rotation deletes every session but ``keep``."""
         now = self._clock()
-
-        async def work(tx: Transaction) -> tuple[Principal, int]:
-            current = None
-            for epoch, role, disabled in await tx.fetch(self._sql["principal"], (user_id,)):
-                if epoch is not None:
-                    current = Principal(epoch=epoch, role=role, disabled=bool(disabled))
-            principal = change.apply(current)
-            params = (user_id, principal.epoch, principal.role, principal.disabled)
-            await tx.fetch(self._sql["set_principal"], params)
-            old = None if current is None else current.epoch
-            if principal.epoch == old:
-                return principal, 0
-            gone = await tx.fetch(self._sql["rotate"], (user_id, change.keep, now))
-            await tx.fetch(self._sql["restamp"], (principal.epoch, change.keep, user_id))
-            await self._uncount(tx, [(user_id, version) for _, _, version in gone])
-            served = sum(
-                old is not None and epoch == old and expires > now and version == FORMAT_VERSION
-                for epoch, expires, version in gone
-            )
-            return principal, served
-
-        return await self._transaction(work)
+        return await self._transaction(
+            lambda tx: writes.change_principal(tx, self._sql, user_id, change, now=now)
+        )
 
     async def purge_expired(self, *, batch_size: int = 500) -> int:
         """Delete expired records ``batch_size`` at a time until a batch comes up short.
@@ -375,14 +312,12 @@ class SQLiteStore(SessionStore):
         if batch_size <= 0:
             raise ValueError("batch_size must be positive")
 
-        async def batch(tx: Transaction) -> int:
-            gone = await tx.fetch(self._sql["purge"], (self._clock(), batch_size))
-            await self._uncount(tx, gone)
-            return len(gone)
-
         total = 0
         while True:
-            deleted = await self._transaction(batch)
+            now = self._clock()
+            deleted = await self._transaction(
+                partial(writes.purge_batch, sql=self._sql, now=now, batch_size=batch_size)
+            )
             total += deleted
             if deleted < batch_size:
                 return total
@@ -391,7 +326,7 @@ class SQLiteStore(SessionStore):
         """Raise ``StoreUnavailable`` unless the database answers a query from its file.
 
         Also when the file this store opened was deleted or replaced since (see
-        :class:`~sessionauth.backends.sqlite.files.DatabaseFile`).
+        :class:`~sessionauth.backends.sqlite.identity.DatabaseFile`).
         """
         db = await self._connection()
         await self._database.run(db.execute_fetchall("SELECT 1"), _WHAT)
@@ -403,55 +338,3 @@ class SQLiteStore(SessionStore):
         if self._owned:
             self._owned = False
             await self._database.aclose()
-
-
-def _counted(gone: Iterable[Sequence[Any]]) -> dict[str, int]:
-    """How many counted rows (``version`` set) each user lost, from ``(user_id, version)`` rows."""
-    lost: dict[str, int] = {}
-    for user_id, version in gone:
-        if user_id is not None and version is not None:
-            lost[user_id] = lost.get(user_id, 0) + 1
-    return lost
-
-
-def _encode_values(values: Mapping[str, Any]) -> str:
-    return encode_json({key: (value,) for key, value in values.items()})
-
-
-def _decode(row: Sequence[Any], sid: str) -> SessionRecord | None:
-    """The served record of a joined row read under ``sid``; ``None`` if it is no session."""
-    data, user_id, created, seen, issued, expires, meta, epoch, version, *principal = row
-    meta_values = decode_bound_meta(sid, meta)  # first: another id's row is logged, served or not
-    if meta_values is None:
-        return None
-    joined = None if principal[0] is None else (principal[0], principal[1], principal[2])
-    ok, current = served(user_id, epoch, version, joined)
-    if not ok:
-        return None
-    try:
-        values = _unwrap(decode_json(data))
-    except msgspec.DecodeError:
-        return None
-    if values is None:
-        return None
-    return SessionRecord(
-        data=values,
-        created=created,
-        seen=seen,
-        issued=issued,
-        expires=expires,
-        user_id=user_id,
-        meta=meta_values,
-        epoch=epoch,
-        principal=current,
-    )
-
-
-def _unwrap(wrapped: dict[str, Any]) -> dict[str, Any] | None:
-    # A value that is not a one-element array was not written by this store: no session.
-    values = {}
-    for key, box in wrapped.items():
-        if type(box) is not list or len(box) != 1:
-            return None
-        values[key] = box[0]
-    return values
