@@ -36,10 +36,7 @@ connection's return to the pool (or its termination if the server never acknowle
 in the background within another ``timeout`` (see :mod:`sessionauth.backends.postgres.calls`,
 shared with the user store and the attempt counter, which also classifies the errors).
 
-JSON crosses the wire as text and is encoded and decoded here with msgspec (see
-:mod:`sessionauth.record`); casting in SQL (``::text``) keeps that independent of any jsonb codec
-the owner of an injected pool may have registered. A ``data`` value that is not a JSON object,
-or a ``meta`` value that is not bound to the row's id, counts as no session.
+JSON crosses the wire as text (:mod:`~sessionauth.backends.postgres.rows`).
 """
 
 from __future__ import annotations
@@ -50,15 +47,15 @@ from typing import Any, TypeVar
 
 import asyncpg
 import asyncpg.exceptions
-import msgspec
 
-from sessionauth.backends.binding import decode_bound_meta, encode_bound_meta
+from sessionauth.backends.binding import encode_bound_meta
 from sessionauth.backends.postgres import writes
 from sessionauth.backends.postgres.calls import UNAVAILABLE, unavailable
 from sessionauth.backends.postgres.loads import LoadBatcher
 from sessionauth.backends.postgres.pool import PostgresPool, advisory_key
+from sessionauth.backends.postgres.rows import affected, to_record
 from sessionauth.backends.postgres.sql import READY, SCHEMA, STATEMENTS, parse_table
-from sessionauth.backends.sql_sessions import decode_cursor, encode_cursor, served
+from sessionauth.backends.sql_sessions import decode_cursor, encode_cursor
 from sessionauth.errors import ConfigurationError, StoreUnavailable
 from sessionauth.policy import Clock, system_clock
 from sessionauth.principal import Principal, PrincipalChange
@@ -66,7 +63,6 @@ from sessionauth.record import (
     FORMAT_VERSION,
     RecordUpdate,
     SessionRecord,
-    decode_json,
     encode_json,
 )
 from sessionauth.stores.base import (
@@ -83,37 +79,6 @@ __all__ = ["DEFAULT_TABLE", "PostgresStore"]
 DEFAULT_TABLE = "sessionauth_sessions"
 _WHAT = "PostgreSQL session store"
 _T = TypeVar("_T")
-
-
-def _affected(status: str) -> int:
-    """Return the row count of a command status such as ``UPDATE 3``."""
-    return int(status.rpartition(" ")[2])
-
-
-def _to_record(row: asyncpg.Record, sid: str) -> SessionRecord | None:
-    """The served record of a joined row read under ``sid``; ``None`` if it is no session."""
-    principal = None if row[9] is None else (row[9], row[10], row[11])
-    ok, current = served(row[2], row[7], row[8], principal)
-    if not ok:
-        return None
-    meta = decode_bound_meta(sid, row[1])
-    if meta is None:
-        return None
-    try:
-        data = decode_json(row[0])
-    except msgspec.DecodeError:
-        return None
-    return SessionRecord(
-        data=data,
-        meta=meta,
-        user_id=row[2],
-        created=row[3],
-        seen=row[4],
-        issued=row[5],
-        expires=row[6],
-        epoch=row[7],
-        principal=current,
-    )
 
 
 class PostgresStore(SessionStore):
@@ -192,7 +157,7 @@ class PostgresStore(SessionStore):
             key: template.format(table=quoted, principals=principals)
             for key, template in STATEMENTS.items()
         }
-        self._loads = LoadBatcher(self._load_many, _to_record)
+        self._loads = LoadBatcher(self._load_many, to_record)
 
     @classmethod
     def from_url(
@@ -329,12 +294,12 @@ class PostgresStore(SessionStore):
             update.expires,
             self._clock(),
         )
-        return _affected(status) == 1
+        return affected(status) == 1
 
     async def touch(self, sid: str, *, seen: float, expires: float) -> bool:
         """Move the live record's activity time and expiry; ``False`` if it is gone."""
         status = await self._call("execute", self._sql["touch"], sid, seen, expires, self._clock())
-        return _affected(status) == 1
+        return affected(status) == 1
 
     async def delete(self, sid: str) -> None:
         """Delete the record under ``sid`` if present, and uncount it from its user's."""
@@ -360,7 +325,7 @@ class PostgresStore(SessionStore):
             limit + 1,
             FORMAT_VERSION,
         )
-        found = [(row[-1], _to_record(row, row[-1])) for row in rows[:limit]]
+        found = [(row[-1], to_record(row, row[-1])) for row in rows[:limit]]
         page = [(sid, record) for sid, record in found if record is not None]
         if len(rows) <= limit:
             return SessionPage(page, None)
