@@ -19,7 +19,7 @@ from sessionauth.principal import Principal, PrincipalChange, new_epoch
 from sessionauth.record import SessionRecord
 from sessionauth.stores import open_store
 from sessionauth.tokens import user_group
-from tests.contract.backend_redis import delete_keys, until_replicas_acknowledge
+from tests.contract.backend_redis import delete_keys, encode_v1, until_replicas_acknowledge
 from tests.support.clock import FakeClock
 from tests.support.records import DAY, eventually, new_sid, record, sign_in
 from tests.support.services import RedisCluster as ClusterSetup
@@ -528,3 +528,27 @@ async def test_a_deployment_redis_cannot_serve_is_unavailable_never_a_bug(
         await clashing.aclose()
         await forbidden.aclose()
         await admin.aclose()
+
+
+@pytest.mark.redis
+async def test_a_hash_left_by_version_1_serves_nothing_and_a_rotation_clears_it(
+    store: RedisStore, redis_prefix: str
+) -> None:
+    """0.1's sessions (full-digest fields, no version) load as None; logins and rotations work.
+
+    An upgrade finds the user's hash as 0.1 left it: the session is no session, a new login
+    lands beside it, and the user's next rotation deletes the leftover field.
+    """
+    client = client_of(store)
+    old = new_sid("upgraded")
+    group, digest = old.split(".")
+    ukey = f"{redis_prefix}u:{group}".encode()
+    await client.hset(ukey, digest.encode(), encode_v1(record("upgraded", role="admin"), old))
+    assert await store.load(old) is None
+    fresh = new_sid("upgraded")
+    await sign_in(store, fresh, record("upgraded"))
+    assert await store.load(fresh) is not None
+    assert [sid for sid, _ in (await store.list_user("upgraded")).sessions] == [fresh]
+    assert (await store.change_principal("upgraded", rotation(keep=fresh)))[1] == 0
+    assert not await client.hexists(ukey, digest.encode())
+    assert await store.load(fresh) is not None
