@@ -39,7 +39,6 @@ from sessionauth.record import FORMAT_VERSION, SessionRecord
 __all__ = [
     "decode_principal",
     "decode_record",
-    "encode_principal",
     "encode_record",
     "to_ms",
     "value_json",
@@ -47,7 +46,11 @@ __all__ = [
 
 _pack = msgspec.msgpack.Encoder().encode
 _unpack = msgspec.msgpack.Decoder(list[Any]).decode
-_unpack_principals = msgspec.msgpack.Decoder().decode
+_unpack_principals = msgspec.msgpack.Decoder(dict[str, tuple[str, str, bool]]).decode
+# Principals maps by their bytes: every request of a user reads the same few bytes, and a
+# Principal built once (it is frozen) spares each load the decode (see benchmarks/hot_path.py).
+_principals_seen: dict[bytes, dict[str, Principal]] = {}
+_PRINCIPALS_KEPT = 1024
 value_json = msgspec.json.Encoder().encode
 """Encode one session value (or the meta mapping) as JSON bytes."""
 _from_json = msgspec.json.Decoder().decode
@@ -112,11 +115,6 @@ def decode_record(blob: bytes, now_ms: int, sid: str) -> SessionRecord | None:
         return None
 
 
-def encode_principal(principal: Principal) -> list[Any]:
-    """Return ``principal`` as the ``[epoch, role, disabled]`` entry of a principals map."""
-    return [principal.epoch, principal.role, principal.disabled]
-
-
 def decode_principal(blob: bytes | None, user_id: str) -> Principal | None:
     """Return the principal of ``user_id`` in a principals map (field ``p``), or ``None``.
 
@@ -124,13 +122,16 @@ def decode_principal(blob: bytes | None, user_id: str) -> Principal | None:
     """
     if blob is None:
         return None
-    try:
-        entry = _unpack_principals(blob).get(user_id)
-        if entry is None:
+    principals = _principals_seen.get(blob)
+    if principals is None:
+        try:
+            principals = {
+                user: Principal(epoch=epoch, role=role, disabled=disabled)
+                for user, (epoch, role, disabled) in _unpack_principals(blob).items()
+            }
+        except msgspec.DecodeError:  # also Lua's empty table, an empty array
             return None
-        epoch, role, disabled = entry
-        if type(epoch) is not str or type(role) is not str or type(disabled) is not bool:
-            return None
-        return Principal(epoch=epoch, role=role, disabled=disabled)
-    except (TypeError, ValueError, AttributeError, msgspec.DecodeError):
-        return None
+        if len(_principals_seen) >= _PRINCIPALS_KEPT:
+            _principals_seen.clear()
+        _principals_seen[blob] = principals
+    return principals.get(user_id)

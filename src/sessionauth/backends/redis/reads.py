@@ -47,8 +47,7 @@ __all__ = ["ReadPipeline"]
 _MORE = object()  # hiredis: no complete reply buffered yet
 _GET = b"*2\r\n$3\r\nGET\r\n$%d\r\n%b\r\n"
 _HGET = b"*3\r\n$4\r\nHGET\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n"
-_HMGET = b"*%d\r\n$5\r\nHMGET\r\n$%d\r\n%b\r\n"
-_ARGUMENT = b"$%d\r\n%b\r\n"
+_HMGET = b"*4\r\n$5\r\nHMGET\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n"
 
 
 class _Read:
@@ -142,12 +141,10 @@ class ReadPipeline:
         """Queue ``HGET key field``; await the future for the value (``None`` if absent)."""
         return self._queue_read(_HGET % (len(key), key, len(field), field), 0)
 
-    def hmget(self, key: bytes, *fields: bytes) -> asyncio.Future[Any]:
-        """Queue ``HMGET key field...``; await the future for the list of values (``None``s)."""
-        command = _HMGET % (len(fields) + 2, len(key), key) + b"".join(
-            [_ARGUMENT % (len(field), field) for field in fields]
-        )
-        return self._queue_read(command, len(fields))
+    def hmget(self, key: bytes, first: bytes, second: bytes) -> asyncio.Future[Any]:
+        """Queue ``HMGET key first second``; await the future for the two values (or ``None``)."""
+        command = _HMGET % (len(key), key, len(first), first, len(second), second)
+        return self._queue_read(command, 2)
 
     def _queue_read(self, command: bytes, fields: int) -> asyncio.Future[Any]:
         loop = asyncio.get_running_loop()

@@ -325,7 +325,7 @@ class RedisStore(SessionStore):
             self._ack_failure = None
             return True
         self._ack_failure = (
-            f"writes cannot be acknowledged: {acknowledged} of {self._wait_replicas} replicas "
+            f"logins cannot be acknowledged: {acknowledged} of {self._wait_replicas} replicas "
             f"answered within {self._ack_timeout:g} s"
         )
         return False
