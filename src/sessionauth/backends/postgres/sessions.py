@@ -56,7 +56,7 @@ from sessionauth.backends.postgres.pool import PostgresPool, advisory_key
 from sessionauth.backends.postgres.rows import affected, to_record
 from sessionauth.backends.postgres.sql import READY, SCHEMA, STATEMENTS, parse_table
 from sessionauth.backends.sql_sessions import decode_cursor, encode_cursor
-from sessionauth.errors import ConfigurationError, StoreUnavailable
+from sessionauth.errors import ConfigurationError, StaleLogin, StoreUnavailable
 from sessionauth.policy import Clock, system_clock
 from sessionauth.principal import Principal, PrincipalChange
 from sessionauth.record import (
@@ -251,7 +251,9 @@ class PostgresStore(SessionStore):
     async def create(self, sid: str, record: SessionRecord) -> Principal | None:
         """Store ``record`` under ``sid`` if its epoch is current; evict beyond the cap.
 
-        An anonymous record is one statement; a user's, one transaction
+        An anonymous record is one statement; a user's too (the ``login`` statement: epoch
+        check, count and insert), followed by a transaction that evicts the oldest when the
+        count exceeds the cap. An id already taken goes the slow way, one transaction
         (:func:`~sessionauth.backends.postgres.writes.create`).
 
         Raises:
@@ -276,11 +278,25 @@ class PostgresStore(SessionStore):
             if not await self._call("fetchval", self._sql["insert"], *row):
                 await self._transact(lambda c: writes.insert(c, self._sql, row, now=now))
             return None
-        return await self._transact(
-            lambda c: writes.create(
-                c, self._sql, row, epoch=record.epoch, now=now, max_sessions=self._max_sessions
+        login = "login" if record.epoch is not None else "login_unchecked"
+        try:
+            claimed = await self._call("fetchrow", self._sql[login], *row)
+        except asyncpg.UniqueViolationError:  # the id is taken: live (refused) or expired
+            return await self._transact(
+                lambda c: writes.create(
+                    c, self._sql, row, epoch=record.epoch, now=now, max_sessions=self._max_sessions
+                )
             )
-        )
+        if claimed is None:
+            raise StaleLogin("the user's principal changed during the login")
+        if claimed["sessions"] > self._max_sessions:
+            cap = self._max_sessions
+            await self._transact(
+                lambda c: writes.evict(c, self._sql, user_id, sid, count=None, cap=cap)
+            )
+        if record.epoch is None:
+            return None
+        return Principal(epoch=claimed["epoch"], role=claimed["role"])
 
     async def update(self, sid: str, update: RecordUpdate) -> bool:
         """Merge ``update`` into the live record in one statement; ``False`` if it is gone."""

@@ -62,6 +62,12 @@ _JOINED = (
     " FROM {table} s LEFT JOIN {principals} p ON p.user_id = s.user_id"
 )
 
+_INSERT_CLAIMED = (
+    "INSERT INTO {table} (id, user_id, created, seen, issued, expires, data, meta, epoch,"
+    " version) SELECT $1, $2, $3, $4, $5, $6, $7::text::jsonb, $8::text::jsonb, $9, $10"
+    " FROM claim"
+)
+
 STATEMENTS = {
     # The loads of one event-loop iteration, in one query (loads.py), each row joined with its
     # user's principal; the id comes last, so that rows are matched to the loads by their id.
@@ -78,6 +84,25 @@ STATEMENTS = {
         " ON CONFLICT (user_id) DO UPDATE SET sessions = p.sessions + 1"
         " RETURNING epoch, role, sessions"
     ),
+    # A login in one statement (autocommitted): the claim's row, once locked, feeds the insert,
+    # so the principal's row is locked before the session's is written. A claim that finds no
+    # current principal inserts nothing; an id already taken fails the whole statement (unique
+    # violation), and the store takes the slow path, a transaction over the statements above.
+    "login": (
+        "WITH claim AS (UPDATE {principals} SET sessions = sessions + 1"  # noqa: S608 - templates
+        " WHERE user_id = $2 AND epoch = $9 AND NOT disabled RETURNING epoch, role, sessions),"
+        f" stored AS ({_INSERT_CLAIMED})"
+        " SELECT epoch, role, sessions FROM claim"
+    ),
+    "login_unchecked": (
+        "WITH claim AS (INSERT INTO {principals} AS p (user_id, sessions) VALUES ($2, 1)"  # noqa: S608
+        " ON CONFLICT (user_id) DO UPDATE SET sessions = p.sessions + 1"
+        " RETURNING epoch, role, sessions),"
+        f" stored AS ({_INSERT_CLAIMED})"
+        " SELECT epoch, role, sessions FROM claim"
+    ),
+    # The count of a user's sessions, its row locked for the eviction that follows.
+    "count": "SELECT sessions FROM {principals} WHERE user_id = $1 FOR UPDATE",
     "insert": (
         "INSERT INTO {table} (id, user_id, created, seen, issued, expires, data, meta, epoch,"
         " version) VALUES ($1, $2, $3, $4, $5, $6, $7::text::jsonb, $8::text::jsonb, $9, $10)"
