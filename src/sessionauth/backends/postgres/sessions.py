@@ -320,7 +320,7 @@ class PostgresStore(SessionStore):
     async def delete(self, sid: str) -> None:
         """Delete the record under ``sid`` if present, and uncount it from its user's."""
         if group_of(sid) is None:  # an anonymous session's id: no principal's row to lock
-            await self._call("execute", self._sql["delete"], sid)
+            await self._call("execute", self._sql["delete_any"], sid)
             return
         await self._transact(lambda c: writes.delete(c, self._sql, sid))
 

@@ -117,13 +117,19 @@ STATEMENTS = {
     ),
     "set_count": "UPDATE {principals} SET sessions = $2 WHERE user_id = $1",
     "uncount": "UPDATE {principals} SET sessions = greatest(sessions - $2, 0) WHERE user_id = $1",
-    # The principal's row of the session's user, locked before the session's row (the order
-    # every transaction here takes them in, so none deadlocks with another).
-    "lock_owner": (
-        "SELECT p.user_id FROM {table} s JOIN {principals} p ON p.user_id = s.user_id"
-        " WHERE s.id = $1 FOR UPDATE OF p"
-    ),
+    # A logout reads the session's user, locks that user's principal row, then deletes the
+    # session only if it still has that user (a row that appeared since was made after the
+    # logout, which leaves it alone): the principal's row is always locked first.
+    "owner": "SELECT user_id FROM {table} WHERE id = $1",
+    "lock_user": "SELECT 1 FROM {principals} WHERE user_id = $1 FOR UPDATE",
     "delete": (
+        "WITH gone AS (DELETE FROM {table} WHERE id = $1 AND user_id IS NOT DISTINCT FROM $2"
+        " RETURNING user_id, version)"
+        " UPDATE {principals} p SET sessions = greatest(p.sessions - 1, 0) FROM gone"
+        " WHERE p.user_id = gone.user_id AND gone.version IS NOT NULL"
+    ),
+    # An anonymous session's id (no user group in it): nothing to lock first.
+    "delete_any": (
         "WITH gone AS (DELETE FROM {table} WHERE id = $1 RETURNING user_id, version)"
         " UPDATE {principals} p SET sessions = greatest(p.sessions - 1, 0) FROM gone"
         " WHERE p.user_id = gone.user_id AND gone.version IS NOT NULL"

@@ -15,8 +15,8 @@ that user's sessions, so no two of them wait on each other in a cycle:
   second transaction that locks the principal's row again first;
 * a principal change locks the row first (``lock_principal``, creating it if missing), then
   deletes the user's sessions, re-stamps the kept one and writes the principal;
-* a logout locks the principal of the session's user (``lock_owner``) before it deletes the
-  session and uncounts it in one statement;
+* a logout reads the session's user and locks that user's principal row before it deletes
+  the session (if it still has that user) and uncounts it in one statement;
 * a purge locks its candidate session rows and then the principals' rows with ``SKIP
   LOCKED``, so it never waits while holding rows: sessions of users whose principal another
   transaction holds are left for the next batch.
@@ -123,8 +123,10 @@ async def insert(
 
 async def delete(connection: Connection, sql: dict[str, str], sid: str) -> None:
     """Delete the session ``sid`` and uncount it, its principal's row locked first."""
-    await connection.fetchval(sql["lock_owner"], sid)
-    await connection.execute(sql["delete"], sid)
+    owner = await connection.fetchval(sql["owner"], sid)
+    if owner is not None:
+        await connection.execute(sql["lock_user"], owner)
+    await connection.execute(sql["delete"], sid, owner)
 
 
 async def change_principal(
