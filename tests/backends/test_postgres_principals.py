@@ -185,7 +185,10 @@ async def test_the_cap_finds_the_oldest_through_the_index(
     )
     await admin.execute(f"ANALYZE {table}")
     evict = STATEMENTS["evict"].format(table=f'"{table}"', principals=f'"{table}_principals"')
-    plan = "\n".join(row[0] for row in await admin.fetch(f"EXPLAIN {evict}", "big", "s2", 1))
+    await admin.execute(
+        f"INSERT INTO {table}_principals (user_id, epoch, sessions) VALUES ('big', 'e', 20001)"  # noqa: S608
+    )
+    plan = "\n".join(row[0] for row in await admin.fetch(f"EXPLAIN {evict}", "big", "s2", 20000))
     assert f"Index Scan using {table}_user_idx" in plan, plan
     assert "Seq Scan" not in plan, plan
     # Rows come in index order (created); only ties on created are sorted (incrementally), so

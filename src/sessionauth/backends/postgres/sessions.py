@@ -252,8 +252,8 @@ class PostgresStore(SessionStore):
         """Store ``record`` under ``sid`` if its epoch is current; evict beyond the cap.
 
         An anonymous record is one statement; a user's too (the ``login`` statement: epoch
-        check, count and insert), followed by a transaction that evicts the oldest when the
-        count exceeds the cap. An id already taken goes the slow way, one transaction
+        check, count and insert), followed by one that evicts the oldest when the count
+        exceeds the cap. An id already taken goes the slow way, one transaction
         (:func:`~sessionauth.backends.postgres.writes.create`).
 
         Raises:
@@ -290,10 +290,7 @@ class PostgresStore(SessionStore):
         if claimed is None:
             raise StaleLogin("the user's principal changed during the login")
         if claimed["sessions"] > self._max_sessions:
-            cap = self._max_sessions
-            await self._transact(
-                lambda c: writes.evict(c, self._sql, user_id, sid, count=None, cap=cap)
-            )
+            await self._call("execute", self._sql["evict"], user_id, sid, self._max_sessions)
         if record.epoch is None:
             return None
         return Principal(epoch=claimed["epoch"], role=claimed["role"])

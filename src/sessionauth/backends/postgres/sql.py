@@ -101,21 +101,27 @@ STATEMENTS = {
         f" stored AS ({_INSERT_CLAIMED})"
         " SELECT epoch, role, sessions FROM claim"
     ),
-    # The count of a user's sessions, its row locked for the eviction that follows.
-    "count": "SELECT sessions FROM {principals} WHERE user_id = $1 FOR UPDATE",
     "insert": (
         "INSERT INTO {table} (id, user_id, created, seen, issued, expires, data, meta, epoch,"
         " version) VALUES ($1, $2, $3, $4, $5, $6, $7::text::jsonb, $8::text::jsonb, $9, $10)"
         " ON CONFLICT (id) DO NOTHING RETURNING true"
     ),
     "delete_dead": "DELETE FROM {table} WHERE id = $1 AND expires <= $2 RETURNING user_id, version",
-    # The k oldest other sessions of the user, through the (user_id, created) index.
+    # The cap, in one statement: the principal's row locked (and its count read) first, then
+    # the user's oldest sessions but $2 beyond the cap $3 deleted through the (user_id,
+    # created) index, LIMIT k, and the count set to what is left. Fewer rows found than the
+    # count says means it was too high (rows deleted by hand) and only $2 is left: 1.
     "evict": (
-        "WITH gone AS (DELETE FROM {table} WHERE id = ANY(ARRAY(SELECT id FROM {table}"
-        " WHERE user_id = $1 AND id <> $2 ORDER BY created, id LIMIT $3)) RETURNING version)"
-        " SELECT count(*), count(version) FROM gone"
+        "WITH counted AS (SELECT sessions, greatest(sessions - $3, 0) AS excess"
+        " FROM {principals} WHERE user_id = $1 FOR UPDATE),"
+        " gone AS (DELETE FROM {table} WHERE id = ANY(ARRAY(SELECT id FROM {table}"
+        " WHERE user_id = $1 AND id <> $2 ORDER BY created, id"
+        " LIMIT (SELECT excess FROM counted))) RETURNING version)"
+        " UPDATE {principals} p SET sessions = CASE WHEN g.found < c.excess THEN 1"
+        " ELSE c.sessions - g.counted END"
+        " FROM counted c, (SELECT count(*) AS found, count(version) AS counted FROM gone) g"
+        " WHERE p.user_id = $1 AND c.excess > 0"
     ),
-    "set_count": "UPDATE {principals} SET sessions = $2 WHERE user_id = $1",
     "uncount": "UPDATE {principals} SET sessions = greatest(sessions - $2, 0) WHERE user_id = $1",
     # A logout reads the session's user, locks that user's principal row, then deletes the
     # session only if it still has that user (a row that appeared since was made after the

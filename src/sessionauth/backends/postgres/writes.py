@@ -12,7 +12,7 @@ that user's sessions, so no two of them wait on each other in a cycle:
   A rotation that comes first makes it find the new epoch (``StaleLogin``); a rotation that
   comes second waits for the login to commit, then deletes the session it made. Either way
   no session outlives the rotation with the old epoch. The cap's eviction, when due, is a
-  second transaction that locks the principal's row again first;
+  second statement (``evict``) that locks the principal's row again first;
 * a principal change locks the row first (``lock_principal``, creating it if missing), then
   deletes the user's sessions, re-stamps the kept one and writes the principal;
 * a logout reads the session's user and locks that user's principal row before it deletes
@@ -36,7 +36,7 @@ from sessionauth.errors import SessionExists, StaleLogin
 from sessionauth.principal import Principal, PrincipalChange
 from sessionauth.record import FORMAT_VERSION
 
-__all__ = ["change_principal", "create", "delete", "evict", "insert", "purge_batch"]
+__all__ = ["change_principal", "create", "delete", "insert", "purge_batch"]
 
 if TYPE_CHECKING:  # asyncpg's classes are generic only to the type checker
     Connection: TypeAlias = asyncpg.Connection[Any] | asyncpg.pool.PoolConnectionProxy[Any]
@@ -69,36 +69,11 @@ async def create(
     if claimed is None:
         raise StaleLogin("the user's principal changed during the login")
     await insert(connection, sql, row, now=now)
-    await evict(connection, sql, user_id, sid, count=claimed["sessions"], cap=max_sessions)
+    if claimed["sessions"] > max_sessions:
+        await connection.execute(sql["evict"], user_id, sid, max_sessions)
     if epoch is None:
         return None
     return Principal(epoch=claimed["epoch"], role=claimed["role"])
-
-
-async def evict(
-    connection: Connection,
-    sql: dict[str, str],
-    user_id: str,
-    sid: str,
-    *,
-    count: int | None,
-    cap: int,
-) -> None:
-    """Delete the user's oldest sessions but ``sid`` while their count exceeds ``cap``.
-
-    ``count`` is the count read under the principal row's lock in this transaction; ``None``
-    reads (and locks) it first.
-    """
-    if count is None:
-        count = await connection.fetchval(sql["count"], user_id)
-    if count is None or count <= cap:
-        return
-    excess = count - cap
-    found, counted = await connection.fetchrow(sql["evict"], user_id, sid, excess) or (0, 0)
-    # Fewer rows than the count says: it was too high (rows deleted by hand), and every other
-    # session of the user is gone now.
-    left = 1 if found < excess else count - counted
-    await connection.execute(sql["set_count"], user_id, left)
 
 
 async def insert(
