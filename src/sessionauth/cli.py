@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from sessionauth import __version__
-from sessionauth.auth.flows import Authenticator
+from sessionauth.auth.authenticator import Authenticator
 from sessionauth.auth.throttle import open_counter
 from sessionauth.auth.users import open_user_store
 from sessionauth.cli_accounts import (
@@ -29,7 +29,9 @@ from sessionauth.cli_accounts import (
 from sessionauth.errors import SessionAuthError
 from sessionauth.origins import validate_origins
 from sessionauth.server.redis_eviction import enforce_no_eviction, eviction_findings
-from sessionauth.server.settings import Settings, enforce, findings, load_keyring, new_secret
+from sessionauth.server.secret_key import load_keyring, new_secret
+from sessionauth.server.settings import Settings
+from sessionauth.server.settings_findings import enforce, findings
 from sessionauth.stores import open_store
 
 __all__ = ["app", "main"]
@@ -135,7 +137,7 @@ async def _preflight(settings: Settings) -> None:
     await open_counter(settings.session_store_url).aclose()
     # Only the refusal here: each worker's start-up logs the warnings itself.
     enforce_no_eviction(
-        await eviction_findings(settings.session_store_url), production=settings.production
+        await eviction_findings(settings.session_store_url), production=settings.strict
     )
     users = await open_user_store(settings.database_url)
     await users.aclose()

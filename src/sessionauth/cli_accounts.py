@@ -1,9 +1,10 @@
 """``sessionauth users …`` and ``sessionauth sessions …``, and what every command shares.
 
 Each command opens the configured stores (``SESSIONAUTH_*``, as the server reads them), does
-its work through the library's :class:`~sessionauth.auth.flows.Authenticator` (so a role change,
-a password reset, a disable or a delete revokes sessions exactly as the API does), and closes
-them. Expected failures print ``error: …`` and exit 1; usage errors exit 2.
+its work through the library's :class:`~sessionauth.auth.authenticator.Authenticator` (so a
+role change, a password reset, a disable or a delete revokes sessions exactly as the API does,
+and publishes the same events), and closes them. Expected failures print ``error: …`` and
+exit 1; usage errors exit 2.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Annotated, NoReturn, TypeVar
 
 import typer
 
-from sessionauth.auth.flows import Authenticator
+from sessionauth.auth.authenticator import Authenticator
 from sessionauth.auth.passwords import PasswordHasher
 from sessionauth.auth.users import User, open_user_store
 from sessionauth.errors import ConfigurationError, SessionAuthError, StoreUnavailable
@@ -111,7 +112,7 @@ def run(work: Callable[[Authenticator], Awaitable[_T]]) -> _T:
 
 
 async def _user(auth: Authenticator, email: str) -> User:
-    user = await auth.users.get_by_email(email)
+    user = await auth.find_user(email)
     if user is None:
         fail(f"no user with email {email!r}")
     return user
@@ -167,7 +168,7 @@ def users_list() -> None:
     """List every account."""
 
     async def everyone(auth: Authenticator) -> list[User]:
-        return await auth.users.list()
+        return await auth.list_users()
 
     accounts = run(everyone)
     for user in accounts:
@@ -253,7 +254,7 @@ def sessions_list(
     """
 
     async def listing(auth: Authenticator) -> list[tuple[User, list[str]]]:
-        accounts = [await _user(auth, user)] if user is not None else await auth.users.list()
+        accounts = [await _user(auth, user)] if user is not None else await auth.list_users()
         rows = []
         for account in accounts:
             infos = await auth.list_sessions(account.id)
@@ -294,11 +295,9 @@ def sessions_revoke(
 
     async def revoke(auth: Authenticator) -> int:
         if handle is not None:
-            if await auth.sessions.load(handle) is None:
-                fail("no live session with that handle")
-            await auth.sessions.delete(handle)
+            await auth.revoke_handle(handle)
             return 1
-        accounts = [await _user(auth, user)] if user is not None else await auth.users.list()
+        accounts = [await _user(auth, user)] if user is not None else await auth.list_users()
         return sum([await auth.revoke_all_sessions(a.id) for a in accounts])
 
     typer.echo(f"revoked {run(revoke)} sessions")

@@ -1,8 +1,8 @@
 """Cross-site request forgery protection: the origin layer, then masked per-session tokens.
 
 Every request with an unsafe method (anything but GET, HEAD, OPTIONS and TRACE) must first pass
-the origin layer (:func:`sessionauth.origins.check_origin`: Fetch Metadata, ``Origin``,
-``Referer``), which needs no session and so also protects the login form. A request that
+the origin layer (:func:`check_origin`: Fetch Metadata, ``Origin``, ``Referer``), which needs
+no session and so also protects the login form. A request that
 carries a stored session or a pre-session cookie (:mod:`sessionauth.presession`) must then
 present a token, in the ``CSRF-Token`` or ``X-CSRF-Token`` header or the ``csrf_token`` field of
 a urlencoded or multipart form. Never from the query string
@@ -24,30 +24,37 @@ its legitimate users cannot pass the origin layer. Webhooks send neither ``Origi
 ``Referer``, and OAuth or SAML ``form_post`` callbacks are cross-site by design (trusting the
 identity provider's origin instead would also grant it credentialed CORS). An exempt endpoint
 must authenticate its requests itself (a signature, a ``state`` value).
+
+A refusal names its reason, one of the ``REASON_*`` constants (as in Django): the default
+response is 403 ``{"error": "CSRF check failed", "reason": ...}``, the
+``sessionauth.security`` log says it, and ``on_reject`` receives it.
 """
 
 from __future__ import annotations
 
 import base64
 import hmac
-import json
 import logging
 import secrets
 from collections.abc import Callable, Iterable
-from urllib.parse import parse_qsl
 
-from starlette import formparsers
-from starlette.exceptions import HTTPException
-from starlette.requests import Request
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from sessionauth.csrf_body import (
+    FORM_TYPES,
+    BodyRefused,
+    buffer_body,
+    form_token,
+    is_json,
+    media_type,
+    replay,
+)
 from sessionauth.errors import ConfigurationError, CSRFError
 from sessionauth.origins import (
-    REASON_BAD_ORIGIN,
-    REASON_BAD_REFERER,
-    REASON_CROSS_SITE,
-    REASON_NO_REFERER,
-    check_origin,
+    normalize_origin,
+    referer_origin,
+    request_origin,
     single_header,
     validate_origins,
 )
@@ -63,18 +70,22 @@ __all__ = [
     "REASON_NO_TOKEN",
     "CSRFMiddleware",
     "RejectResponder",
+    "check_origin",
     "csrf_token",
     "json_reject",
     "verify_csrf_token",
 ]
 
-# The origin layer's reasons live in sessionauth.origins and are re-exported here.
+# Why a request was refused: the origin layer's four reasons, then the token's two.
+REASON_CROSS_SITE = "cross-site request"
+REASON_BAD_ORIGIN = "origin not trusted"
+REASON_BAD_REFERER = "referer not trusted"
+REASON_NO_REFERER = "no origin or referer"
 REASON_NO_TOKEN = "CSRF token missing"  # noqa: S105 - a reason, not a password
 REASON_BAD_TOKEN = "CSRF token incorrect"  # noqa: S105 - a reason, not a password
 
-Headers = list[tuple[bytes, bytes]]
-RejectResponder = Callable[[Scope, str], tuple[int, Headers, bytes]]
-"""Builds the (status, headers, body) sent when a request fails a check with a named reason."""
+RejectResponder = Callable[[Scope, str], Response]
+"""Builds the response sent when a request fails a check, from the scope and the reason."""
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 MAX_FORM_BODY = 1024 * 1024
@@ -86,9 +97,7 @@ logger = logging.getLogger("sessionauth.security")
 
 _BASE64URL = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 _TOKEN_HEADERS = (b"csrf-token", b"x-csrf-token")
-_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
-_NO_STORE = (b"cache-control", b"no-store")
-_JSON = (b"content-type", b"application/json")
+_NO_STORE = {"Cache-Control": "no-store"}
 
 
 def _xor(a: bytes, b: bytes) -> bytes:
@@ -135,9 +144,11 @@ def verify_csrf_token(session: Session, keyring: Keyring, token: str) -> bool:
         return False
     candidate = _xor(raw[:SECRET_BYTES], raw[SECRET_BYTES:])
     presession = session.presession
+    stored = session.will_be_stored
     matched = False
     for key in keyring.subkeys(PURPOSE):
-        if not session.is_new or session.keep_when_empty:
+        # Only a session something could be bound to: asking a fresh one would mint it a token.
+        if stored:
             matched |= hmac.compare_digest(candidate, session.bound_secret(key))
         if presession is not None and session.user_id is None:
             pre = presession.secret(key, mint=False)
@@ -145,19 +156,63 @@ def verify_csrf_token(session: Session, keyring: Keyring, token: str) -> bool:
     return matched
 
 
-def json_reject(scope: Scope, reason: str) -> tuple[int, Headers, bytes]:
+def check_origin(scope: Scope, trusted_origins: frozenset[str]) -> None:
+    """Run the origin layer on an unsafe request.
+
+    It runs on every unsafe request, session or not, so it also guards the login form against
+    login CSRF:
+
+    * An ``Origin`` that is exactly a trusted origin passes, whatever ``Sec-Fetch-Site`` says:
+      trusting it is the operator's explicit decision, and the same list already grants it CORS, so
+      refusing its request after a successful preflight would only break it (a front end on another
+      site says ``cross-site``, one on a sibling subdomain ``same-site``).
+    * Otherwise ``Sec-Fetch-Site: cross-site`` is refused outright.
+    * Otherwise ``Origin``, or failing that ``Referer``, must name this site (the request's scheme
+      and ``Host``) or a trusted origin. When the browser says ``same-site`` (a sibling subdomain)
+      only a trusted origin passes: subdomains are often less guarded, and a taken-over one must not
+      act as the user.
+    * With neither header, ``same-origin`` and ``none`` (typed or bookmarked by the user) pass:
+      pages cannot forge Fetch Metadata. Anything else is refused over HTTPS, as in Django: browsers
+      send ``Origin`` on unsafe requests, and a page that suppresses both is up to something. Plain
+      HTTP lets it pass (development, where proxies strip headers freely).
+
+    Args:
+        scope: The request.
+        trusted_origins: Normalised foreign origins allowed (see
+            :func:`~sessionauth.origins.validate_origins`).
+
+    Raises:
+        CSRFError: With the named reason the request is refused.
+    """
+    # ``null`` and anything unparsable normalise to None, which is never allowed.
+    origin = single_header(scope, b"origin", repeated="null")
+    if origin is not None and normalize_origin(origin) in trusted_origins:
+        return
+    site = single_header(scope, b"sec-fetch-site", repeated="cross-site")
+    if site == "cross-site":
+        raise CSRFError(REASON_CROSS_SITE)
+    # A same-site request comes from a sibling origin, never this one: only a trusted one passes.
+    own = None if site == "same-site" else request_origin(scope)
+    allowed = trusted_origins if own is None else trusted_origins | {own}
+    if origin is not None:
+        if normalize_origin(origin) not in allowed:
+            raise CSRFError(REASON_BAD_ORIGIN)
+        return
+    referer = single_header(scope, b"referer", repeated="")
+    if referer is not None:
+        if referer_origin(referer) not in allowed:
+            raise CSRFError(REASON_BAD_REFERER)
+        return
+    if site not in ("same-origin", "none") and (
+        site == "same-site" or scope.get("scheme") == "https"
+    ):
+        raise CSRFError(REASON_NO_REFERER)
+
+
+def json_reject(scope: Scope, reason: str) -> Response:
     """The default rejection: 403 ``{"error": "CSRF check failed", "reason": reason}``."""
     del scope
-    body = json.dumps({"error": "CSRF check failed", "reason": reason}).encode()
-    return 403, [_JSON, _NO_STORE], body
-
-
-class _Abort(Exception):
-    """Stop before the application: answer ``status``, or nothing if the client left."""
-
-    def __init__(self, status: int | None):
-        super().__init__(status)
-        self.status = status
+    return JSONResponse({"error": "CSRF check failed", "reason": reason}, 403, headers=_NO_STORE)
 
 
 class CSRFMiddleware:
@@ -223,8 +278,8 @@ class CSRFMiddleware:
             return
         try:
             check_origin(scope, self.trusted_origins)
-            if self.require_json is not None and self.require_json(scope) and not _is_json(scope):
-                raise _Abort(415)  # noqa: TRY301 - one exit path for every early answer
+            if self.require_json is not None and self.require_json(scope) and not is_json(scope):
+                raise BodyRefused(415)  # noqa: TRY301 - one exit path for every early answer
             # Without a stored session or a pre-session cookie there is nothing to ride on but
             # a login, which the origin layer covers (a cookieless POST /login keeps working).
             # Once either exists the token is required: a valid cookie cannot be presented
@@ -234,12 +289,12 @@ class CSRFMiddleware:
                 receive = await self._check_token(scope, receive, session)
         except CSRFError as exc:
             _log(scope, exc.reason)
-            status, headers, body = self.on_reject(scope, exc.reason)
-            await _send(send, status, headers, body)
+            await self.on_reject(scope, exc.reason)(scope, receive, send)
             return
-        except _Abort as abort:
-            if abort.status is not None:
-                await _send(send, abort.status, [_JSON, _NO_STORE], _ERRORS[abort.status])
+        except BodyRefused as refused:
+            if refused.status is not None:
+                answer = {"error": _ERRORS[refused.status]}
+                await JSONResponse(answer, refused.status, headers=_NO_STORE)(scope, receive, send)
             return
         await self.app(scope, receive, send)
 
@@ -250,40 +305,19 @@ class CSRFMiddleware:
             token = single_header(scope, name, repeated="")
             if token is not None:
                 break
-        media_type = _media_type(scope)
-        if token is None and media_type in _FORM_TYPES:
-            body = await self._buffer(scope, receive)
-            receive = _replay(body, receive)
-            token = await _form_token(scope, media_type, body)
+        media = media_type(scope)
+        if token is None and media in FORM_TYPES:
+            body = await buffer_body(scope, receive, self.max_form_body)
+            receive = replay(body, receive)
+            token = await form_token(scope, media, body)
         if token is None:
             raise CSRFError(REASON_NO_TOKEN)
         if not verify_csrf_token(session, self.keyring, token):
             raise CSRFError(REASON_BAD_TOKEN)
         return receive
 
-    async def _buffer(self, scope: Scope, receive: Receive) -> bytes:
-        declared = single_header(scope, b"content-length", repeated="")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_form_body:
-            raise _Abort(413)
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                raise _Abort(None)  # the client left
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_form_body:
-                raise _Abort(413)
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(chunks)
 
-
-_ERRORS = {
-    413: b'{"error":"Request body too large"}',
-    415: b'{"error":"Content-Type must be application/json"}',
-}
+_ERRORS = {413: "Request body too large", 415: "Content-Type must be application/json"}
 
 
 def _log(scope: Scope, reason: str) -> None:
@@ -307,64 +341,3 @@ def _log(scope: Scope, reason: str) -> None:
             "address": address,
         },
     )
-
-
-def _media_type(scope: Scope) -> str:
-    value = single_header(scope, b"content-type", repeated="") or ""
-    return value.split(";", 1)[0].strip().lower()
-
-
-def _is_json(scope: Scope) -> bool:
-    if single_header(scope, b"content-type", repeated="") is not None:
-        return _media_type(scope) == "application/json"
-    # No content type passes only without a body (a plain DELETE).
-    length = single_header(scope, b"content-length", repeated="")
-    te = single_header(scope, b"transfer-encoding", repeated="")
-    return te is None and length in (None, "0")
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """Return a ``receive`` that yields the buffered body once, then defers to ``receive``."""
-    pending = True
-
-    async def replay() -> Message:
-        nonlocal pending
-        if pending:
-            pending = False
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay
-
-
-async def _disconnected() -> Message:
-    return {"type": "http.disconnect"}
-
-
-async def _form_token(scope: Scope, media_type: str, body: bytes) -> str | None:
-    """Return the ``csrf_token`` field of a buffered form body, or ``None``.
-
-    Whatever a parser quirk yields here must still be a valid token, so a disagreement with the
-    application's own parser cannot let a forged request through.
-    """
-    if media_type == "application/x-www-form-urlencoded":
-        try:
-            fields = parse_qsl(body.decode("latin-1"), max_num_fields=1000)
-        except ValueError:  # too many fields
-            return None
-        return next((value for name, value in fields if name == "csrf_token"), None)
-    # Starlette parses multipart with python-multipart, which any app taking such forms has.
-    if getattr(formparsers, "parse_options_header", None) is None:  # pragma: no cover
-        return None
-    request = Request(scope, _replay(body, _disconnected))
-    try:
-        async with request.form(max_files=100, max_fields=1000) as form:
-            value = form.get("csrf_token")
-            return value if isinstance(value, str) else None
-    except (formparsers.MultiPartException, HTTPException):
-        return None
-
-
-async def _send(send: Send, status: int, headers: Headers, body: bytes) -> None:
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})

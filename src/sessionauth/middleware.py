@@ -8,14 +8,15 @@ Per HTTP request:
    session, and the stale cookie is cleared.
 3. Put a :class:`~sessionauth.session.Session` on ``scope["session"]``, with the request's
    pre-session cookie read (:mod:`sessionauth.presession`), and run the application.
-4. When the response starts, run at most the operations the request needs: delete (destroyed),
-   create (new with values, or regenerated), write only the changed keys, or a throttled touch.
-   Nothing is written on a 5xx, and nothing at all for a client that only asked for a CSRF
-   token: that sets the pre-session cookie instead, which a login clears. A store failure at
-   either end answers 503 with ``Retry-After``: the request fails closed, never as a 500, a
-   hang, or an anonymous pass. The one exception is a touch refused by a full store
-   (``StoreFull``): the idle deadline can wait, so the response is served and the skip
-   reported to ``on_touch_skipped``.
+4. When the response starts, run the session's commit plan (:mod:`sessionauth.commit_plan`):
+   create (new with values, or regenerated), write only the changed keys, a throttled touch,
+   delete (destroyed), or nothing; then set or clear the cookie. Nothing is written on a 5xx,
+   and nothing at all for a client that only asked for a CSRF token: that sets the
+   pre-session cookie instead, which a login clears. A store failure at either end answers
+   503 with ``Retry-After`` (the ``on_unavailable`` response): the request fails closed,
+   never as a 500, a hang, or an anonymous pass. The one exception is a touch refused by a
+   full store (``StoreFull``): the idle deadline can wait, so the response is served and the
+   skip reported to ``on_touch_skipped``.
 
 Websocket and lifespan scopes pass through untouched.
 """
@@ -27,24 +28,23 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from sessionauth.commit_plan import NOTHING, CommitPlan, Create, Delete, Touch, Update
 from sessionauth.config import CookieConfig
 from sessionauth.errors import StoreFull, StoreUnavailable
 from sessionauth.outages import OutageLog
 from sessionauth.policy import Clock, TimeoutPolicy, system_clock
 from sessionauth.presession import MAX_AGE, PreSession, sign_nonce, unsign_nonce
-from sessionauth.record import RecordUpdate, SessionRecord
 from sessionauth.session import Session
 from sessionauth.stores.base import SessionStore
 from sessionauth.tokens import COOKIE_VALUE_LENGTHS, Keyring, storage_id
 
-__all__ = ["SessionMiddleware", "UnavailableResponder"]
+__all__ = ["SessionMiddleware", "UnavailableResponder", "json_unavailable"]
 
-UnavailableResponder = Callable[
-    [Scope, StoreUnavailable], tuple[int, list[tuple[bytes, bytes]], bytes]
-]
-"""Builds the (status, headers, body) sent when the store is unavailable."""
+UnavailableResponder = Callable[[Scope, StoreUnavailable], Response]
+"""Builds the response sent when the store is unavailable; keep its ``Retry-After``."""
 
 logger = logging.getLogger("sessionauth.store")
 
@@ -57,19 +57,13 @@ _CLEARED = "Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT"
 _MAX_COOKIE_HEADER = 16 * 1024
 
 
-def json_unavailable(
-    scope: Scope, exc: StoreUnavailable
-) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+def json_unavailable(scope: Scope, exc: StoreUnavailable) -> Response:
     """The default 503: ``{"error": ...}`` with ``Retry-After``, never cached."""
     del scope
-    return (
+    return JSONResponse(
+        {"error": "Service temporarily unavailable, please retry"},
         503,
-        [
-            (b"content-type", b"application/json"),
-            (b"retry-after", str(exc.retry_after).encode()),
-            _NO_STORE,
-        ],
-        b'{"error":"Service temporarily unavailable, please retry"}',
+        headers={"Retry-After": str(exc.retry_after), "Cache-Control": "no-store"},
     )
 
 
@@ -163,7 +157,7 @@ class SessionMiddleware:
                 try:
                     session = await self._load(token)
                 except StoreUnavailable as exc:
-                    await self._send_unavailable(scope, send, exc)
+                    await self._send_unavailable(scope, receive, send, exc)
                     return
                 self.outage_log.succeeded()
         stale_cookie = value is not None and session is None
@@ -175,7 +169,8 @@ class SessionMiddleware:
                 nonce = unsign_nonce(self.keyring, presession, self.clock())
                 session.presession = PreSession(nonce=nonce, cookie_sent=True)
         scope["session"] = session
-        await self.app(scope, receive, _Committer(self, scope, send, session, stale_cookie))
+        committer = _Committer(self, scope, receive, send, session, stale_cookie)
+        await self.app(scope, receive, committer)
 
     def _cookie_value(self, scope: Scope) -> tuple[str | None, bool]:
         """Return the session cookie's value, and whether the pre-session cookie may be there.
@@ -254,16 +249,17 @@ class SessionMiddleware:
         self.outage_log.succeeded()
         self._full_log.succeeded()
 
-    async def _send_unavailable(self, scope: Scope, send: Send, exc: StoreUnavailable) -> None:
+    async def _send_unavailable(
+        self, scope: Scope, receive: Receive, send: Send, exc: StoreUnavailable
+    ) -> None:
         (self._full_log if isinstance(exc, StoreFull) else self.outage_log).failed(exc)
-        status, headers, body = self.on_unavailable(scope, exc)
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        response = self.on_unavailable(scope, exc)
+        await response(scope, receive, send)
 
-    def _set_header(self, token: str, created: float) -> tuple[bytes, bytes]:
+    def _set_header(self, token: str, created: float, now: float) -> tuple[bytes, bytes]:
         value = self.keyring.sign(token)
         if self.cookie.persistent:
-            max_age = max(int(created + self.policy.absolute_timeout - self.clock()), 0)
+            max_age = max(int(created + self.policy.absolute_timeout - now), 0)
             return (
                 b"set-cookie",
                 f"{self.cookie.name}={value}; Max-Age={max_age}; {self._attributes}".encode(),
@@ -283,81 +279,66 @@ class SessionMiddleware:
         return []
 
     async def commit(self, session: Session, stale_cookie: bool) -> list[tuple[bytes, bytes]]:
-        """Persist what the request did to ``session``; return the headers to add.
+        """Run ``session``'s commit plan against the store; return the headers to add.
 
         Raises:
             StoreUnavailable: If the store failed or timed out.
         """
-        sid = session.handle
-        if session.destroyed or (sid is not None and session.modified and session.is_empty):
-            if sid is not None:
-                await self._call(self.store.delete(sid))
-                self._written()
-            return [self._clear_header] if sid is not None or stale_cookie else []
-        now = self.clock()
-        if sid is None or session.regenerate_requested:
-            return await self._create(session, now, stale_cookie)
-        created = session.created if session.created is not None else now
-        if self.policy.needs_renewal(session.issued or created, now):
-            session.regenerate()
-            return await self._create(session, now, stale_cookie)
-        expires = self.policy.expires_at(created, now)
-        if session.modified:
-            changed, deleted = session.changes()
-            update = RecordUpdate(set=changed, delete=deleted, seen=now, expires=expires)
-            alive = await self._call(self.store.update(sid, update))
-        elif self.policy.needs_touch(session.seen or now, now):
+        plan = session.commit_plan(self.policy, self.clock(), stale_cookie=stale_cookie)
+        if plan is NOTHING:
+            return []
+        return await self._execute(plan)
+
+    async def _execute(self, plan: CommitPlan) -> list[tuple[bytes, bytes]]:
+        if isinstance(plan, Touch):
             try:
-                alive = await self._call(self.store.touch(sid, seen=now, expires=expires))
+                alive = await self._call(
+                    self.store.touch(plan.sid, seen=plan.seen, expires=plan.expires)
+                )
             except StoreFull as exc:
                 # Only the idle deadline moves: the session stays valid until it, so answering
                 # beats a 503 for every signed-in user while the store is full.
                 if self.on_touch_skipped is not None:
                     self.on_touch_skipped(exc)
                 return []
+        elif isinstance(plan, Update):
+            alive = await self._call(self.store.update(plan.sid, plan.update))
+        elif isinstance(plan, Create):
+            await self._call(self.store.create(plan.sid, plan.record))
+            if plan.replaces is not None:
+                await self._call(self.store.delete(plan.replaces))
+            self._written()
+            record = plan.record
+            return [self._set_header(plan.token, record.created, record.issued)]
+        elif isinstance(plan, Delete):
+            if plan.sid is not None:
+                await self._call(self.store.delete(plan.sid))
+                self._written()
+            return [self._clear_header]
         else:
             return []
         self._written()
         # A revocation raced this request: the session stays dead and the browser forgets it.
         return [] if alive else [self._clear_header]
 
-    async def _create(
-        self, session: Session, now: float, stale_cookie: bool
-    ) -> list[tuple[bytes, bytes]]:
-        old = session.handle
-        if session.is_empty and not session.keep_when_empty:
-            if old is not None:
-                await self._call(self.store.delete(old))
-            return [self._clear_header] if old is not None or stale_cookie else []
-        created = now if session.restarted or session.created is None else session.created
-        token = session.token
-        record = SessionRecord(
-            data=session.data(),
-            created=created,
-            seen=now,
-            issued=now,
-            expires=self.policy.expires_at(created, now),
-            user_id=session.user_id,
-            meta=session.meta,
-        )
-        new_sid = storage_id(token)
-        await self._call(self.store.create(new_sid, record))
-        if old is not None and old != new_sid:
-            await self._call(self.store.delete(old))
-        self._written()
-        return [self._set_header(token, created)]
-
 
 class _Committer:
     """The ``send`` wrapper: commits the session when the response starts."""
 
-    __slots__ = ("_middleware", "_replaced", "_scope", "_send", "_session", "_stale")
+    __slots__ = ("_middleware", "_receive", "_replaced", "_scope", "_send", "_session", "_stale")
 
     def __init__(
-        self, middleware: SessionMiddleware, scope: Scope, send: Send, session: Session, stale: bool
+        self,
+        middleware: SessionMiddleware,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        session: Session,
+        stale: bool,
     ):
         self._middleware = middleware
         self._scope = scope
+        self._receive = receive
         self._send = send
         self._session = session
         self._stale = stale
@@ -376,7 +357,9 @@ class _Committer:
                 added = await self._middleware.commit(session, self._stale)
             except StoreUnavailable as exc:
                 self._replaced = True
-                await self._middleware._send_unavailable(self._scope, self._send, exc)
+                await self._middleware._send_unavailable(
+                    self._scope, self._receive, self._send, exc
+                )
                 return
             if session.presession is not None:
                 added += self._middleware.presession_headers(session.presession, session)

@@ -2,8 +2,8 @@
 
 The middleware builds a :class:`Session` from the stored record (or an empty one) and puts it on
 ``scope["session"]``, so ``request.session`` works in Starlette and FastAPI. When the response
-starts, the middleware reads the lifecycle flags and the change set to decide the one store
-operation to run: create, write the changed keys, touch, or delete.
+starts, the middleware asks it for its :meth:`~Session.commit_plan` (see
+:mod:`sessionauth.commit_plan`): create, write the changed keys, touch, delete, or nothing.
 
 Assigning or deleting a key is tracked; mutating a stored list or dict in place is not, so call
 :meth:`Session.mark_changed` after doing that (as with Django's ``session.modified``).
@@ -16,10 +16,15 @@ import hmac
 from collections.abc import Iterator, MutableMapping
 from typing import Any
 
+from sessionauth.commit_plan import CommitPlan, Fate, plan_commit
+from sessionauth.policy import TimeoutPolicy
 from sessionauth.presession import PreSession
 from sessionauth.tokens import new_token
 
 __all__ = ["Session"]
+
+# Module constants: the hot path compares identities without an enum attribute lookup.
+_KEEP, _REGENERATE, _RESTART, _DESTROY = Fate.KEEP, Fate.REGENERATE, Fate.RESTART, Fate.DESTROY
 
 
 class Session(MutableMapping[str, Any]):
@@ -42,13 +47,11 @@ class Session(MutableMapping[str, Any]):
         "_changed",
         "_data",
         "_deleted",
-        "_destroyed",
+        "_fate",
         "_handle",
         "_keep_empty",
         "_meta",
         "_presession",
-        "_regenerate",
-        "_restart",
         "_token",
         "_user_id",
         "created",
@@ -79,10 +82,8 @@ class Session(MutableMapping[str, Any]):
         self._changed: set[str] = set()
         self._deleted: set[str] = set()
         self._accessed = False
-        self._regenerate = False
-        self._destroyed = False
+        self._fate = _KEEP
         self._keep_empty = False
-        self._restart = False
         self._presession: PreSession | None = None
 
     # -- mapping ---------------------------------------------------------------------------
@@ -162,11 +163,6 @@ class Session(MutableMapping[str, Any]):
         return dict(self._meta)
 
     @property
-    def is_empty(self) -> bool:
-        """Whether the session holds no values and no user (nothing worth storing)."""
-        return not self._data and self._user_id is None
-
-    @property
     def modified(self) -> bool:
         """Whether any value was assigned or deleted during this request."""
         return bool(self._changed or self._deleted)
@@ -175,24 +171,6 @@ class Session(MutableMapping[str, Any]):
     def accessed(self) -> bool:
         """Whether the request read or wrote the session (its response must not be cached)."""
         return self._accessed
-
-    @property
-    def regenerate_requested(self) -> bool:
-        """Whether the session gets a new token when the response starts."""
-        return self._regenerate
-
-    @property
-    def destroyed(self) -> bool:
-        """Whether :meth:`destroy` was called."""
-        return self._destroyed
-
-    @property
-    def keep_when_empty(self) -> bool:
-        """Whether a new, empty session must still be stored.
-
-        True once something derived from its token (a CSRF token) was handed out.
-        """
-        return self._keep_empty
 
     def mark_changed(self, key: str) -> None:
         """Record that the value under ``key`` was mutated in place and must be written."""
@@ -204,25 +182,43 @@ class Session(MutableMapping[str, Any]):
         """Store this session even if it holds no values (used when its token is relied on)."""
         self._keep_empty = True
 
-    def changes(self) -> tuple[dict[str, Any], tuple[str, ...]]:
-        """Return the assigned keys with their values, and the deleted keys."""
-        return {key: self._data[key] for key in self._changed}, tuple(self._deleted)
-
     def data(self) -> dict[str, Any]:
         """Return a shallow copy of every value, without marking the session as read."""
         return dict(self._data)
 
-    @property
-    def restarted(self) -> bool:
-        """Whether the session's lifetime restarts (a login): the absolute timeout counts anew."""
-        return self._restart
+    def commit_plan(
+        self, policy: TimeoutPolicy, now: float, *, stale_cookie: bool = False
+    ) -> CommitPlan:
+        """Return what the store must do for this session now that the response starts.
 
-    @property
-    def token(self) -> str:
-        """The session token, made now if the session has none yet. Never send it anywhere.
+        The middleware calls it once per response and runs the plan (see
+        :func:`sessionauth.commit_plan.plan_commit`, which decides it).
 
-        Only the middleware (to sign the cookie) and :meth:`bound_secret` use it.
+        Args:
+            policy: The timeouts.
+            now: The current time, POSIX seconds.
+            stale_cookie: Whether the request's session cookie named no live session.
         """
+        return plan_commit(
+            self._fate,
+            self._keep_empty,
+            self._handle,
+            self._token,
+            self._user_id,
+            self._data,
+            self._changed,
+            self._deleted,
+            self.created,
+            self.seen,
+            self.issued,
+            self._meta,
+            now=now,
+            policy=policy,
+            stale_cookie=stale_cookie,
+        )
+
+    def _current_token(self) -> str:
+        """The session token, made now if the session has none yet. Never send it anywhere."""
         if self._token is None:
             self._token = new_token(self._user_id)
         return self._token
@@ -236,7 +232,7 @@ class Session(MutableMapping[str, Any]):
         """
         self._accessed = True
         self._keep_empty = True
-        return hmac.new(key, self.token.encode("ascii"), hashlib.sha256).digest()
+        return hmac.new(key, self._current_token().encode("ascii"), hashlib.sha256).digest()
 
     @property
     def presession(self) -> PreSession | None:
@@ -259,7 +255,12 @@ class Session(MutableMapping[str, Any]):
         False for an anonymous visitor who wrote nothing: what it is handed (a CSRF token) must
         then not depend on a record, since none will exist.
         """
-        return self._handle is not None or self._keep_empty or not self.is_empty
+        return (
+            self._handle is not None
+            or self._keep_empty
+            or bool(self._data)
+            or self._user_id is not None
+        )
 
     def presession_secret(self, key: bytes) -> bytes:
         """Return ``HMAC(key, pre-session nonce)``, making the nonce (and cookie) if needed.
@@ -281,8 +282,8 @@ class Session(MutableMapping[str, Any]):
         so that a token an attacker planted or observed before the change is worthless after.
         """
         self._accessed = True
-        self._regenerate = True
-        self._destroyed = False
+        if self._fate is not _RESTART:  # a login stays a login
+            self._fate = _REGENERATE
         # A logged-in session's token names the user's group, so stores can group by user.
         self._token = new_token(self._user_id)
 
@@ -298,17 +299,16 @@ class Session(MutableMapping[str, Any]):
         """
         self._user_id = user_id
         self._meta = dict(meta or {})
-        self._restart = True
+        self._fate = _RESTART
         self.regenerate()
 
     def destroy(self) -> None:
         """Delete the session from the store and expire the cookie when the response starts."""
         self._accessed = True
-        self._destroyed = True
-        self._regenerate = False
-        self._restart = False
+        self._fate = _DESTROY
         self._keep_empty = False
         self._user_id = None
+        self._meta = {}
         self._data.clear()
         self._changed.clear()
         self._deleted.clear()

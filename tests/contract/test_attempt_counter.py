@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from sessionauth.auth.flows import Authenticator
+from sessionauth.auth.authenticator import Authenticator
 from sessionauth.auth.passwords import PasswordHasher
 from sessionauth.auth.throttle import AttemptCounter, LoginThrottle, MemoryCounter, open_counter
 from sessionauth.auth.throttle_redis import RedisCounter

@@ -13,7 +13,8 @@ from sessionauth.auth.passwords import PasswordHasher
 from sessionauth.cli import app as cli
 from sessionauth.errors import ConfigurationError
 from sessionauth.server.app import create_app
-from sessionauth.server.settings import Settings, findings, load_settings
+from sessionauth.server.settings import Settings, load_settings
+from sessionauth.server.settings_findings import findings
 
 PASSWORD = "correct horse battery"
 

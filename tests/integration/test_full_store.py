@@ -17,10 +17,13 @@ import pytest
 import redis
 from starlette.applications import Starlette
 
+from sessionauth.auth.throttle_redis import RedisCounter
 from sessionauth.errors import StoreFull
 from sessionauth.middleware import SessionMiddleware
 from sessionauth.policy import TimeoutPolicy
 from sessionauth.record import RecordUpdate, SessionRecord
+from sessionauth.server.readiness import ATTEMPT_COUNTER, Readiness
+from sessionauth.server.watched_counter import WatchedCounter
 from sessionauth.stores.redis import RedisStore
 from sessionauth.stores.sqlite import SQLiteStore
 from sessionauth.stores.sqlite_files import open_sqlite
@@ -210,3 +213,24 @@ async def test_readyz_is_degraded_not_503_while_the_store_refuses_writes(
             assert (await bob.post("/login", json=body)).status_code == 200
             ready = await bob.get("/readyz")
             assert ready.json()["status"] == "ok"
+
+
+async def test_a_full_attempt_counter_is_reported_degraded_until_it_takes_writes(
+    filler: Filler, private_redis: RedisServer
+) -> None:
+    """WatchedCounter: a refused reservation makes the counter degraded, the next one ok."""
+    readiness = Readiness()
+    async with RedisCounter.from_url(private_redis.url, clock=FakeClock()) as inner:
+        counter = WatchedCounter(inner, readiness)
+        assert (await counter.reserve("a:first", 60, 5))[0]
+        assert readiness.report()["status"] == "ok"
+        filler.fill()
+        with pytest.raises(StoreFull):
+            await counter.reserve("a:second", 60, 5)
+        report = readiness.report()
+        assert report["status"] == "degraded"
+        assert "OutOfMemoryError" in report["checks"][ATTEMPT_COUNTER]["reason"]
+        assert (await counter.count("a:first"))[0] == 1  # reads still pass through
+        filler.drain()
+        assert (await counter.reserve("a:second", 60, 5))[0]
+        assert readiness.report()["status"] == "ok"

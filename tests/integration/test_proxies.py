@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 from sessionauth.cli import app as cli
 from sessionauth.errors import ConfigurationError
 from sessionauth.server.app import create_app
-from sessionauth.server.settings import Settings, findings
+from sessionauth.server.settings import Settings
+from sessionauth.server.settings_findings import findings
 from tests.support.live_server import (
     Agent,
     LiveServer,

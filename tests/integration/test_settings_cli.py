@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import stat
 import time
 from pathlib import Path
@@ -12,15 +13,19 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from sessionauth.auth.authenticator import Authenticator
+from sessionauth.auth.events import AuthEvent, UserCreated
 from sessionauth.auth.passwords import PasswordHasher
-from sessionauth.auth.users import User, open_user_store
+from sessionauth.auth.users import User, UserStore, open_user_store
 from sessionauth.cli import app as cli
 from sessionauth.errors import ConfigurationError
 from sessionauth.record import SessionRecord
 from sessionauth.server.app import create_app
 from sessionauth.server.bootstrap import ADMIN_EMAIL, bootstrap_admin
 from sessionauth.server.purge import FileLock, NoLock, PostgresLock, purge_once, run_purger
-from sessionauth.server.settings import Settings, findings, load_keyring, load_settings
+from sessionauth.server.secret_key import load_keyring
+from sessionauth.server.settings import Settings, load_settings
+from sessionauth.server.settings_findings import findings
 from sessionauth.stores import MemoryStore, open_store
 from sessionauth.tokens import Keyring
 
@@ -122,30 +127,46 @@ def test_production_never_generates_a_secret(tmp_path: Path) -> None:
 # -- the first administrator ----------------------------------------------------------------
 
 
+def authenticator(users: UserStore, events: list[AuthEvent]) -> Authenticator:
+    """An Authenticator over ``users`` and a memory session store, recording its events."""
+    return Authenticator(
+        users=users,
+        sessions=MemoryStore(),
+        hasher=PasswordHasher.for_tests(),
+        throttle=None,
+        hooks=[events.append],
+    )
+
+
 async def test_empty_development_database_gets_exactly_one_admin(tmp_path: Path) -> None:
-    """bootstrap_admin creates admin@localhost once and prints its password once."""
-    hasher = PasswordHasher.for_tests()
+    """bootstrap_admin creates admin@localhost once, through the Authenticator, and prints once."""
+    events: list[AuthEvent] = []
     async with await open_user_store(f"sqlite:///{tmp_path / 'users.db'}") as users:
+        auth = authenticator(users, events)
         out = io.StringIO()
-        created = await bootstrap_admin(users, hasher, out=out)
+        created = await bootstrap_admin(auth, out=out)
         assert created is not None
         user, password = created
         assert (user.email, user.role) == (ADMIN_EMAIL, "admin")
         assert out.getvalue().count(password) == 1
+        assert events == [UserCreated(user_id=user.id, role="admin", actor=None)]
         again = io.StringIO()
-        assert await bootstrap_admin(users, hasher, out=again) is None
+        assert await bootstrap_admin(auth, out=again) is None
         assert again.getvalue() == ""
         assert [u.email for u in await users.list()] == [ADMIN_EMAIL]
-        assert (await hasher.verify(password, user.password_hash))[0]
+        assert (await auth.hasher.verify(password, user.password_hash))[0]
+        assert len(events) == 1
 
 
 async def test_bootstrap_leaves_a_database_with_accounts_alone(tmp_path: Path) -> None:
-    """A database that has any account gets no administrator and prints nothing."""
+    """A database that has any account gets no administrator, prints nothing, publishes nothing."""
+    events: list[AuthEvent] = []
     async with await open_user_store(f"sqlite:///{tmp_path / 'users.db'}") as users:
         await users.create("someone@example.com", "x")
         out = io.StringIO()
-        assert await bootstrap_admin(users, PasswordHasher.for_tests(), out=out) is None
+        assert await bootstrap_admin(authenticator(users, events), out=out) is None
         assert out.getvalue() == ""
+        assert events == []
 
 
 async def test_production_start_creates_no_account(tmp_path: Path) -> None:
@@ -430,6 +451,47 @@ def test_sessions_list_and_revoke(env: dict[str, str]) -> None:
     )
     assert invoke(env, "sessions", "list").stdout.strip() == "no sessions"
     assert invoke(env, "sessions", "revoke", "--yes").exit_code == 2
+
+
+def security_events(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
+    """The fields of each event the Authenticator published (its one log renderer's extra)."""
+    return [
+        {
+            key: record.__dict__[key]
+            for key in ("event", "user", "actor", "role", "count", "why")
+            if key in record.__dict__
+        }
+        for record in caplog.records
+        if record.name == "sessionauth.security" and "event" in record.__dict__
+    ]
+
+
+def test_cli_account_commands_go_through_the_authenticator(
+    env: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """users create, set-role, delete and sessions revoke HANDLE each publish their event."""
+    caplog.set_level(logging.INFO, logger="sessionauth.security")
+    made = invoke(env, "users", "create", "ann@example.com", "--password-stdin", input=PASSWORD)
+    assert made.exit_code == 0, made.output
+    ann = user_named(env, "ann@example.com")
+    assert ann is not None
+    assert security_events(caplog) == [
+        {"event": "user_created", "user": ann.id, "actor": None, "role": "user"}
+    ]
+    caplog.clear()
+    add_session(env, ann, "a1")
+    add_session(env, ann, "a2")
+    assert invoke(env, "sessions", "revoke", "a1", "--yes").exit_code == 0
+    assert security_events(caplog) == [{"event": "session_revoked", "user": ann.id, "actor": None}]
+    assert live_sessions(env, ann) == ["a2"]
+    caplog.clear()
+    assert invoke(env, "users", "set-role", "ann@example.com", "admin").exit_code == 0
+    assert invoke(env, "users", "delete", "ann@example.com", "--yes", "--force").exit_code == 0
+    assert security_events(caplog) == [
+        {"event": "role_changed", "user": ann.id, "actor": None, "role": "admin"},
+        {"event": "user_deleted", "user": ann.id, "actor": None},
+        {"event": "sessions_revoked", "user": ann.id, "actor": None, "count": 1, "why": "deleted"},
+    ]
 
 
 def test_purge_expired(env: dict[str, str]) -> None:

@@ -7,9 +7,9 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 
 from sessionauth import csrf
+from sessionauth.cors import TrustedCORSMiddleware
 from sessionauth.csrf import CSRFMiddleware
 from sessionauth.errors import ConfigurationError
-from sessionauth.origins import TrustedCORSMiddleware
 from sessionauth.tokens import Keyring
 from tests.unit.test_csrf import KEYRING, SITE, TRUSTED, Browser, browsers
 

@@ -14,15 +14,15 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from sessionauth import csrf
+from sessionauth.cors import TrustedCORSMiddleware
 from sessionauth.csrf import CSRFMiddleware, csrf_token, verify_csrf_token
 from sessionauth.errors import ConfigurationError
 from sessionauth.middleware import SessionMiddleware
 from sessionauth.origins import (
-    TrustedCORSMiddleware,
     normalize_origin,
     referer_origin,
     request_origin,
@@ -257,14 +257,13 @@ def test_new_session_that_issued_nothing_verifies_nothing_and_stays_unstored() -
     session = Session()
     other = csrf_token(stored_session(), KEYRING)
     assert not verify_csrf_token(session, KEYRING, other)
-    assert not session.keep_when_empty
+    assert not session.will_be_stored
 
 
 def test_asking_for_a_token_leaves_a_new_session_unstored() -> None:
     """A new, empty session's token is bound to a minted pre-session, not to a record."""
     session = Session()
     token = csrf_token(session, KEYRING)
-    assert not session.keep_when_empty
     assert not session.will_be_stored
     assert session.presession.minted
     assert verify_csrf_token(session, KEYRING, token)
@@ -660,13 +659,14 @@ async def test_exempt_predicate_exempts_matching_requests(
 async def test_on_reject_renders_the_rejection(make_browser: Callable[..., Browser]) -> None:
     """A custom on_reject decides status, headers and body from the reason."""
 
-    def html(scope: dict[str, Any], reason: str) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-        return 403, [(b"content-type", b"text/html")], f"<p>{reason}</p>".encode()
+    def html(scope: dict[str, Any], reason: str) -> Response:
+        return HTMLResponse(f"<p>{reason}</p>", 403, headers={"X-Reason": reason})
 
     browser = make_browser(on_reject=html)
     response = await browser.post(headers={"origin": "https://evil.example"})
     assert response.status_code == 403
-    assert response.headers["content-type"] == "text/html"
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
+    assert response.headers["x-reason"] == csrf.REASON_BAD_ORIGIN
     assert response.text == f"<p>{csrf.REASON_BAD_ORIGIN}</p>"
 
 

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import bcrypt
 import httpx
@@ -18,8 +18,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from sessionauth.auth.authenticator import Authenticator
 from sessionauth.auth.client_address import client_address
-from sessionauth.auth.flows import Authenticator, AuthEvent
+from sessionauth.auth.events import (
+    AccountDisabled,
+    AuthEvent,
+    LoggedOut,
+    LoginFailed,
+    LoginSucceeded,
+    PasswordChanged,
+    SessionRevoked,
+    SessionsRevoked,
+    UserDeleted,
+)
 from sessionauth.auth.passwords import PasswordHasher
 from sessionauth.auth.throttle import LoginThrottle, MemoryCounter
 from sessionauth.auth.users import User, UserStore, open_user_store
@@ -283,7 +294,13 @@ async def test_failures_are_indistinguishable_and_cost_one_hash(env: Env, case: 
     assert str(caught.value) == "Invalid credentials"
     assert env.hashing["verify"] + env.hashing["dummy_verify"] == 1
     assert env.hashing["hash"] == 0
-    assert env.events[-1].kind == "login_failed"
+    reason: dict[str, Literal["unknown", "password", "disabled"]] = {
+        "unknown email": "unknown",
+        "wrong password": "password",
+        "disabled account": "disabled",
+    }
+    user_id = None if case == "unknown email" else alice.id
+    assert env.events[-1] == LoginFailed(user_id=user_id, address=ADDRESS, reason=reason[case])
 
 
 async def test_bcrypt_hash_verifies_and_is_rehashed_to_argon2id_only_on_success(env: Env) -> None:
@@ -434,8 +451,16 @@ async def test_disabling_or_deleting_revokes_all_the_users_sessions(env: Env, ac
     assert await env.whoami(second) is None
     assert await env.memory.list_user(str(alice.id)) == []
     assert await env.whoami(bobs) == str(bob.id)
-    assert env.events[-1].kind == "revoked"
-    assert env.events[-1].user_id == alice.id
+    if action == "disable":
+        assert env.events[-2:] == [
+            AccountDisabled(user_id=alice.id, actor=None),
+            SessionsRevoked(user_id=alice.id, count=2, why="disabled", actor=None),
+        ]
+    else:
+        assert env.events[-2:] == [
+            UserDeleted(user_id=alice.id, actor=None),
+            SessionsRevoked(user_id=alice.id, count=2, why="deleted", actor=None),
+        ]
 
 
 async def test_a_role_change_that_fails_halfway_leaves_the_sessions_without_a_role(
@@ -540,7 +565,7 @@ async def test_revoking_another_users_session_is_not_found_and_revokes_nothing(
     assert response.status_code == 404
     assert len(env.memory) == 2
     assert await env.whoami(bobs) == str(bob.id)
-    assert not [e for e in env.events if e.kind == "revoked"]
+    assert not [e for e in env.events if isinstance(e, SessionRevoked | SessionsRevoked)]
 
 
 async def test_revoking_an_own_session_by_handle_ends_it(env: Env) -> None:
@@ -589,7 +614,7 @@ async def test_revoke_other_sessions_needs_a_login() -> None:
 async def test_hooks_and_security_log_see_events_but_no_secrets(
     env: Env, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Hooks get login, failure, logout and revocation; no log line holds a password or token."""
+    """Hooks get each event object in order; each is logged once; none holds a password or token."""
     caplog.set_level(logging.DEBUG)
     alice = await env.add_user(ALICE)
     failed = await env.call("POST", "/login", json={"email": ALICE, "password": WRONG})
@@ -601,26 +626,26 @@ async def test_hooks_and_security_log_see_events_but_no_secrets(
     await env.call("POST", "/logout", third)
     await env.call("POST", "/login", json={"email": "ghost@example.com", "password": WRONG})
 
-    kinds = [e.kind for e in env.events]
-    assert kinds == [
-        "login_failed",
-        "login",
-        "login",
-        "revoked",
-        "password_changed",
-        "logout",
-        "login_failed",
+    here = "127.0.0.1"
+    assert env.events == [
+        LoginFailed(user_id=alice.id, address=here, reason="password"),
+        LoginSucceeded(user_id=alice.id, address=here),
+        LoginSucceeded(user_id=alice.id, address=here),
+        SessionsRevoked(user_id=alice.id, address=here, count=1, why="others", actor=alice.id),
+        PasswordChanged(user_id=alice.id, address=here),
+        SessionsRevoked(
+            user_id=alice.id, address=here, count=0, why="password-changed", actor=alice.id
+        ),
+        LoggedOut(user_id=alice.id, address=here),
+        LoginFailed(user_id=None, address=here, reason="unknown"),
     ]
     assert env.async_events == env.events
-    assert {e.user_id for e in env.events[:-1]} == {alice.id}
-    assert env.events[-1].user_id is None
-    assert all(e.address == "127.0.0.1" for e in env.events)
 
     secrets = [WRONG, PASSWORD, NEW_PASSWORD]
     for cookie in (first, second, third):
         secrets += [cookie, cookie.split(".")[0]]
     security = [r for r in caplog.records if r.name == "sessionauth.security"]
-    assert len(security) >= len(kinds)
+    assert [r.__dict__["event"] for r in security] == [e.name for e in env.events]
     for record in caplog.records:
         text = record.getMessage() + repr(record.args)
         assert not [s for s in secrets if s in text], text

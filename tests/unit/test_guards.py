@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from sessionauth.auth import guards
-from sessionauth.auth.flows import Authenticator
+from sessionauth.auth.authenticator import Authenticator
 from sessionauth.auth.guards import (
     check_recent_auth,
     check_role,

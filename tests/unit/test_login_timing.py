@@ -10,7 +10,7 @@ from pathlib import Path
 import bcrypt
 import pytest
 
-from sessionauth.auth.flows import Authenticator
+from sessionauth.auth.authenticator import Authenticator
 from sessionauth.auth.passwords import PasswordHasher
 from sessionauth.auth.users import open_user_store
 from sessionauth.errors import InvalidCredentials

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from starlette.responses import HTMLResponse
+
 from sessionauth.middleware import SessionMiddleware
 from sessionauth.tokens import storage_id
 from tests.unit.test_middleware import make_env
@@ -75,9 +77,7 @@ async def test_revocation_racing_a_write_does_not_revive_the_session() -> None:
 
 async def test_custom_unavailable_response() -> None:
     """on_unavailable lets an HTML app render its own 503 page."""
-    env = make_env(
-        on_unavailable=lambda scope, exc: (503, [(b"content-type", b"text/html")], b"<h1>busy</h1>")
-    )
+    env = make_env(on_unavailable=lambda scope, exc: HTMLResponse("<h1>busy</h1>", 503))
     assert isinstance(env.middleware, SessionMiddleware)
     async with env.client:
         cookie = await env.login()
@@ -85,3 +85,4 @@ async def test_custom_unavailable_response() -> None:
         response = await env.get("/read", cookie)
     assert response.status_code == 503
     assert response.text == "<h1>busy</h1>"
+    assert response.headers["content-type"] == "text/html; charset=utf-8"

@@ -35,14 +35,15 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Scope
 
 from sessionauth import __version__
+from sessionauth.auth.authenticator import Authenticator
 from sessionauth.auth.client_address import TrustedProxyMiddleware, trusted_networks
-from sessionauth.auth.flows import Authenticator
 from sessionauth.auth.passwords import PasswordHasher
-from sessionauth.auth.throttle import AttemptCounter, open_counter
+from sessionauth.auth.throttle import AttemptCounter, LoginThrottle, open_counter
 from sessionauth.auth.users import open_user_store
+from sessionauth.cors import TrustedCORSMiddleware
 from sessionauth.csrf import CSRFMiddleware
 from sessionauth.middleware import SessionMiddleware
-from sessionauth.origins import TrustedCORSMiddleware, validate_origins
+from sessionauth.origins import validate_origins
 from sessionauth.outages import OutageLog
 from sessionauth.server import api, hot_routes, pages
 from sessionauth.server.bootstrap import bootstrap_admin
@@ -52,13 +53,16 @@ from sessionauth.server.handlers import (
     install_handlers,
     unavailable_responder,
 )
-from sessionauth.server.metrics import CountingThrottle, Metrics, TimedStore
+from sessionauth.server.metrics import Metrics, TimedStore
 from sessionauth.server.purge import purge_lock, run_purger
 from sessionauth.server.readiness import Readiness
 from sessionauth.server.redis_eviction import enforce_no_eviction, eviction_findings
+from sessionauth.server.secret_key import load_keyring
 from sessionauth.server.security_headers import SecurityHeadersMiddleware
-from sessionauth.server.settings import Settings, enforce, load_keyring, load_settings
+from sessionauth.server.settings import Settings, load_settings
+from sessionauth.server.settings_findings import enforce
 from sessionauth.server.templating import static_files
+from sessionauth.server.watched_counter import WatchedCounter
 from sessionauth.stores import open_store
 from sessionauth.stores.base import SessionStore
 
@@ -121,7 +125,7 @@ def create_app(
 
     Raises:
         ConfigurationError: For an unsafe production configuration (each finding with its
-            fix, see :func:`~sessionauth.server.settings.findings`), a weak secret, a
+            fix, see :func:`~sessionauth.server.settings_findings.findings`), a weak secret, a
             wildcard or invalid origin, or an unknown store URL.
     """
     settings = load_settings() if settings is None else settings
@@ -144,18 +148,19 @@ def create_app(
             await _check_eviction(settings)
             users = await open_user_store(settings.database_url)
             stack.push_async_callback(users.aclose)
-            if not settings.production:
-                await bootstrap_admin(
-                    users, hasher, data_dir=settings.data_dir, database_url=settings.database_url
-                )
-            app.state.authenticator = Authenticator(
+            auth = Authenticator(
                 users=users,
                 sessions=store,
                 hasher=hasher,
-                throttle=CountingThrottle(counter, metrics=metrics, readiness=readiness),
-                hooks=[metrics.on_event],
+                throttle=LoginThrottle(WatchedCounter(counter, readiness)),
                 roles=settings.roles,
             )
+            metrics.subscribe(auth.events)
+            if settings.bootstrap_enabled:
+                await bootstrap_admin(
+                    auth, data_dir=settings.data_dir, database_url=settings.database_url
+                )
+            app.state.authenticator = auth
             await stack.enter_async_context(
                 _purging(settings, store, counter, readiness=readiness, metrics=metrics)
             )
@@ -165,14 +170,13 @@ def create_app(
             gc.freeze()
             yield
 
-    development = not settings.production
     app = FastAPI(
         title="sessionauth",
         version=__version__,
         summary="Server-side session authentication: the reference server's JSON API.",
         lifespan=lifespan,
         # Swagger UI loads its script from a CDN; production serves only /openapi.json.
-        docs_url="/docs" if development else None,
+        docs_url="/docs" if settings.docs_enabled else None,
         redoc_url=None,
         # The server exports its own Prometheus metrics (/metrics). FastAPI's OpenTelemetry
         # hooks, on by default, consult the global providers on every request: 6 us each.
@@ -215,11 +219,11 @@ def create_app(
         # The one place proxy headers are read (uvicorn's own handling is off, see cli.serve):
         # everything inside sees the client's address and scheme already resolved.
         app.add_middleware(TrustedProxyMiddleware, trusted_proxies=settings.trusted_proxies)
-    _wrap_outermost(app, settings.production)
+    _wrap_outermost(app, hsts=settings.hsts)
     return app
 
 
-def _wrap_outermost(app: FastAPI, production: bool) -> None:
+def _wrap_outermost(app: FastAPI, *, hsts: bool) -> None:
     """Put :class:`SecurityHeadersMiddleware` around the whole stack.
 
     Outside Starlette's own ``ServerErrorMiddleware`` too, which ``add_middleware`` cannot
@@ -228,7 +232,7 @@ def _wrap_outermost(app: FastAPI, production: bool) -> None:
     build = app.build_middleware_stack
 
     def build_with_headers() -> ASGIApp:
-        return SecurityHeadersMiddleware(build(), hsts=production)
+        return SecurityHeadersMiddleware(build(), hsts=hsts)
 
     app.build_middleware_stack = build_with_headers  # type: ignore[method-assign]
 
@@ -236,7 +240,7 @@ def _wrap_outermost(app: FastAPI, production: bool) -> None:
 async def _check_eviction(settings: Settings) -> None:
     """Refuse (production) or warn about a Redis store that may evict sessions and counters."""
     report = await eviction_findings(settings.session_store_url)
-    for line in enforce_no_eviction(report, production=settings.production):
+    for line in enforce_no_eviction(report, production=settings.strict):
         logger.warning("configuration: %s", line)
 
 

@@ -27,8 +27,8 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from sessionauth.auth.passwords import PasswordHasher
-from sessionauth.auth.users import User, UserStore
+from sessionauth.auth.accounts import AccountAdministration
+from sessionauth.auth.users import ADMIN_ROLE, User
 from sessionauth.errors import DuplicateUser
 from sessionauth.stores.sqlite_files import database_path
 
@@ -82,8 +82,7 @@ def _is_replacement(record: Path, identity: dict[str, object] | None) -> bool:
 
 
 async def bootstrap_admin(
-    users: UserStore,
-    hasher: PasswordHasher,
+    accounts: AccountAdministration,
     *,
     out: TextIO | None = None,
     data_dir: Path | None = None,
@@ -92,8 +91,7 @@ async def bootstrap_admin(
     """Create the first administrator if the database has no account; print its password.
 
     Args:
-        users: The user store.
-        hasher: Hashes the generated password.
+        accounts: Creates the account (the Authenticator, which publishes ``UserCreated``).
         out: Where the one-time notice goes (default: stderr).
         data_dir: Where to remember which SQLite file holds the accounts.
         database_url: The user database's URL (only ``sqlite:///`` files are remembered).
@@ -106,7 +104,7 @@ async def bootstrap_admin(
     """
     identity = None if database_url is None else _sqlite_identity(database_url)
     record = None if data_dir is None or identity is None else data_dir / ACCOUNTS_FILE
-    if await users.list():
+    if await accounts.list_users():
         if record is not None and identity is not None:
             _remember(record, identity)
         return None
@@ -123,7 +121,7 @@ async def bootstrap_admin(
         return None
     password = secrets.token_urlsafe(18)
     try:
-        user = await users.create(ADMIN_EMAIL, await hasher.hash(password), role="admin")
+        user = await accounts.create_user(ADMIN_EMAIL, password, role=ADMIN_ROLE)
     except DuplicateUser:
         return None  # another worker won the race and printed the password
     if record is not None and identity is not None:

@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sessionauth.auth.guards import error_response, wants_html
 from sessionauth.auth.users import InvalidEmail
+from sessionauth.csrf import RejectResponder
 from sessionauth.errors import (
     AdminLockout,
     DuplicateUser,
@@ -39,6 +40,7 @@ from sessionauth.errors import (
     TooManyAttempts,
     UserNotFound,
 )
+from sessionauth.middleware import UnavailableResponder
 from sessionauth.outages import OutageLog
 from sessionauth.server.metrics import Metrics
 from sessionauth.server.templating import html_csrf_reject, html_unavailable, render_error
@@ -56,8 +58,6 @@ logger = logging.getLogger("sessionauth.server")
 
 MAX_BODY = 64 * 1024
 """Largest request body accepted: every API body is a few hundred bytes."""
-
-Headers = list[tuple[bytes, bytes]]
 
 _PHRASES = {
     400: "Bad request",
@@ -179,26 +179,22 @@ def _default_detail(status: int) -> str:
         return ""
 
 
-def unavailable_responder(
-    metrics: Metrics,
-) -> Callable[[Scope, StoreUnavailable], tuple[int, Headers, bytes]]:
+def unavailable_responder(metrics: Metrics) -> UnavailableResponder:
     """``SessionMiddleware(on_unavailable=...)``: JSON or the 503 page, counted."""
 
-    def respond(scope: Scope, exc: StoreUnavailable) -> tuple[int, Headers, bytes]:
+    def respond(scope: Scope, exc: StoreUnavailable) -> Response:
         metrics.store_errors.inc()
-        status, headers, body = html_unavailable(scope, exc)
-        return int(status), list(headers), body
+        return html_unavailable(scope, exc)
 
     return respond
 
 
-def csrf_responder(metrics: Metrics) -> Callable[[Scope, str], tuple[int, Headers, bytes]]:
+def csrf_responder(metrics: Metrics) -> RejectResponder:
     """``CSRFMiddleware(on_reject=...)``: JSON or the 403 page, counted by reason."""
 
-    def respond(scope: Scope, reason: str) -> tuple[int, Headers, bytes]:
+    def respond(scope: Scope, reason: str) -> Response:
         metrics.csrf_rejections.labels(reason).inc()
-        status, headers, body = html_csrf_reject(scope, reason)
-        return int(status), list(headers), body
+        return html_csrf_reject(scope, reason)
 
     return respond
 

@@ -2,8 +2,9 @@
 
 Every record becomes ``{"time", "level", "logger", "message"}``, plus the structured fields a
 security event carries (:data:`EVENT_FIELDS`: passed as ``extra=`` by
-:class:`~sessionauth.auth.flows.Authenticator`, the CSRF check and the login throttle), so a
-pipeline can filter on ``event`` and ``user`` without parsing the message. A traceback, when a
+:func:`~sessionauth.auth.event_hub.log_event` for the Authenticator's events, and by the CSRF
+check and the login throttle), so a pipeline can filter on ``event`` and ``user`` without
+parsing the message. A traceback, when a
 record has one, goes in ``exception``. Nothing secret is ever in these fields: the events
 carry user ids, addresses and handles, never a password or a token.
 """
@@ -17,7 +18,22 @@ from typing import Any
 
 __all__ = ["EVENT_FIELDS", "JsonFormatter", "log_config"]
 
-EVENT_FIELDS = ("event", "user", "address", "detail", "reason", "method", "path", "origin")
+EVENT_FIELDS = (
+    "event",
+    "user",
+    "address",
+    "actor",
+    "role",
+    "reason",
+    "count",
+    "why",
+    "retry_after",
+    "during",
+    "detail",
+    "method",
+    "path",
+    "origin",
+)
 """The ``extra=`` fields copied into a JSON line when a record has them."""
 
 

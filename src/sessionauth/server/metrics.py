@@ -2,19 +2,20 @@
 
 Instrumentation is cheap and sits at the edges, never inside the library:
 
-* :meth:`Metrics.on_event` is an :class:`~sessionauth.auth.flows.Authenticator` hook: logins
-  by result, revocations of single sessions.
+* :meth:`Metrics.subscribe` subscribes to the Authenticator's events (see
+  :mod:`sessionauth.auth.events`): logins by result, logins refused by throttling (whichever
+  route asked), sessions ended by revocation, one or many at a time.
 * :class:`TimedStore` wraps the session store, timing every call into a histogram and counting
-  the sessions it creates and revokes per user.
-* :class:`CountingThrottle` counts logins refused by throttling, whichever route asked.
+  the sessions it creates.
 * The app's responders count CSRF rejections by reason, and requests answered 503 because a
   store failed (``store_errors``: one per failed request, whichever store it was).
 * The sweep of expired sessions sets the time of its last success and counts its failures;
   the middleware counts the touches it skipped because the store was full.
 
-:class:`TimedStore` and :class:`CountingThrottle` also report a full store (``StoreFull`` on a
-write) to the :class:`~sessionauth.server.readiness.Readiness` behind ``/readyz``, and its end
-on the next write that succeeds.
+:class:`TimedStore` also reports a full store (``StoreFull`` on a write) to the
+:class:`~sessionauth.server.readiness.Readiness` behind ``/readyz``, and its end on the next
+write that succeeds (the attempt counter's writes are watched by
+:class:`~sessionauth.server.watched_counter.WatchedCounter`).
 
 Each process keeps its own counts. With several workers (``sessionauth serve --workers N``),
 either scrape each worker, or set ``PROMETHEUS_MULTIPROC_DIR`` to an empty directory before
@@ -38,19 +39,20 @@ from prometheus_client import (
     generate_latest,
 )
 
-from sessionauth.auth.flows import AuthEvent
-from sessionauth.auth.throttle import Attempt, AttemptCounter, LoginThrottle
-from sessionauth.errors import StoreFull, TooManyAttempts
-from sessionauth.record import RecordUpdate, SessionRecord
-from sessionauth.server.readiness import (
-    ATTEMPT_COUNTER,
-    LOGIN_ACKNOWLEDGEMENT,
-    STORE_WRITES,
-    Readiness,
+from sessionauth.auth.event_hub import EventHub
+from sessionauth.auth.events import (
+    LoginFailed,
+    LoginSucceeded,
+    LoginThrottled,
+    SessionRevoked,
+    SessionsRevoked,
 )
+from sessionauth.errors import StoreFull
+from sessionauth.record import RecordUpdate, SessionRecord
+from sessionauth.server.readiness import LOGIN_ACKNOWLEDGEMENT, STORE_WRITES, Readiness
 from sessionauth.stores.base import SessionStore
 
-__all__ = ["CONTENT_TYPE", "CountingThrottle", "Metrics", "TimedStore"]
+__all__ = ["CONTENT_TYPE", "Metrics", "TimedStore"]
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 """The media type of the text exposition format."""
@@ -146,15 +148,13 @@ class Metrics:
         # Bound once: a labelled child lookup per store call would cost a lock and a dict hit.
         self.timers = {op: self.store_latency.labels(op) for op in _OPERATIONS}
 
-    def on_event(self, event: AuthEvent) -> None:
-        """Authenticator hook: count logins and single-session revocations."""
-        if event.kind == "login":
-            self._ok.inc()
-        elif event.kind == "login_failed" and "password-change" not in event.detail:
-            self._failed.inc()
-        elif event.kind == "revoked" and event.detail == "one":
-            # Bulk revocations go through delete_user and are counted by TimedStore.
-            self.sessions_revoked.inc()
+    def subscribe(self, events: EventHub) -> None:
+        """Count from the Authenticator's events: logins, throttled logins, revocations."""
+        events.subscribe(LoginSucceeded, lambda event: self._ok.inc())
+        events.subscribe(LoginFailed, lambda event: self._failed.inc())
+        events.subscribe(LoginThrottled, lambda event: self.throttled.inc())
+        events.subscribe(SessionRevoked, lambda event: self.sessions_revoked.inc())
+        events.subscribe(SessionsRevoked, lambda event: self.sessions_revoked.inc(event.count))
 
     def render(self) -> tuple[bytes, str]:
         """Return the text exposition of every metric, and its media type.
@@ -246,10 +246,8 @@ class TimedStore(SessionStore):
         return await self._timed("list_user", lambda: self.inner.list_user(user_id))
 
     async def delete_user(self, user_id: str, *, keep: str | None = None) -> int:
-        """Revoke a user's sessions, timed and counted."""
-        count = await self._timed("delete_user", lambda: self.inner.delete_user(user_id, keep=keep))
-        self._metrics.sessions_revoked.inc(count)
-        return count
+        """Revoke a user's sessions, timed (counted from the Authenticator's events)."""
+        return await self._timed("delete_user", lambda: self.inner.delete_user(user_id, keep=keep))
 
     async def update_user(self, user_id: str, values: Mapping[str, Any]) -> int:
         """Update a user's sessions, timed."""
@@ -276,45 +274,3 @@ class TimedStore(SessionStore):
     async def aclose(self) -> None:
         """Close the wrapped store."""
         await self.inner.aclose()
-
-
-class CountingThrottle(LoginThrottle):
-    """A :class:`~sessionauth.auth.throttle.LoginThrottle` that counts the logins it refuses.
-
-    Args:
-        counter: Where the failure counts live.
-        metrics: Where refusals are counted.
-        readiness: Told when the counter is full (``StoreFull``) and when it works again.
-        **options: The throttle's limits and windows.
-    """
-
-    def __init__(
-        self,
-        counter: AttemptCounter,
-        *,
-        metrics: Metrics,
-        readiness: Readiness | None = None,
-        **options: Any,
-    ):
-        super().__init__(counter, **options)
-        self._throttled = metrics.throttled
-        self._readiness = readiness
-
-    async def reserve(self, account: str, address: str) -> Attempt:
-        """Reserve or refuse as the throttle does, counting each refusal.
-
-        A reservation is the counter's write: a full counter (``StoreFull``) goes to the
-        readiness as degraded, and a granted reservation reports it working again.
-        """
-        try:
-            attempt = await super().reserve(account, address)
-        except TooManyAttempts:
-            self._throttled.inc()
-            raise
-        except StoreFull as exc:
-            if self._readiness is not None:
-                self._readiness.degraded(ATTEMPT_COUNTER, f"the counter refuses writes: {exc}")
-            raise
-        if self._readiness is not None:
-            self._readiness.ok(ATTEMPT_COUNTER)
-        return attempt

@@ -15,8 +15,8 @@ from urllib.parse import quote
 from starlette.requests import Request
 from starlette.responses import RedirectResponse
 
+from sessionauth.auth.authenticator import Authenticator
 from sessionauth.auth.client_address import client_address as _client_address
-from sessionauth.auth.flows import Authenticator
 from sessionauth.auth.guards import safe_next, session_of
 from sessionauth.auth.users import User
 from sessionauth.csrf import csrf_token

@@ -169,8 +169,8 @@ async def admin_users_page(request: Request) -> Response:
         return render_error(request, 403, "This page is for administrators only.")
     auth = authenticator(request)
     rows = [
-        {"user": each, "sessions": len(await auth.sessions.list_user(str(each.id)))}
-        for each in await auth.users.list()
+        {"user": each, "sessions": await auth.count_sessions(each.id)}
+        for each in await auth.list_users()
     ]
     return page(
         request,

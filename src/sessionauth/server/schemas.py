@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
-from sessionauth.auth.flows import SessionInfo
+from sessionauth.auth.session_admin import SessionInfo
 from sessionauth.auth.users import User
 
 __all__ = [

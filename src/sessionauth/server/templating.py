@@ -19,7 +19,7 @@ from typing import Any
 
 import jinja2
 from starlette.requests import Request
-from starlette.responses import HTMLResponse
+from starlette.responses import HTMLResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
@@ -38,8 +38,6 @@ __all__ = [
 ]
 
 _HERE = Path(__file__).parent
-
-Headers = list[tuple[bytes, bytes]]
 
 # Pages use only same-origin CSS and JS, so the policy can forbid everything else: injected
 # markup can neither run script nor post a form elsewhere, and no site may frame the pages
@@ -222,26 +220,16 @@ def render_error(
     return render("error.html", _error_context(status, message), status=status, headers=headers)
 
 
-def _raw_html(status: int, message: str, extra: Headers) -> tuple[int, Headers, bytes]:
-    html = templates.get_template("error.html").render(_error_context(status, message))
-    headers = [
-        (b"content-type", b"text/html; charset=utf-8"),
-        (b"cache-control", b"no-store"),
-        *((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in SECURITY_HEADERS.items()),
-        *extra,
-    ]
-    return status, headers, html.encode("utf-8")
-
-
-def html_csrf_reject(scope: Scope, reason: str) -> tuple[int, Headers, bytes]:
+def html_csrf_reject(scope: Scope, reason: str) -> Response:
     """``CSRFMiddleware(on_reject=...)``: a friendly 403 page for browsers, JSON for the rest."""
     if not wants_html(Request(scope)):
         return json_reject(scope, reason)
-    return _raw_html(403, _CSRF_MESSAGE, [])
+    return render_error(None, 403, _CSRF_MESSAGE, headers={"Cache-Control": "no-store"})
 
 
-def html_unavailable(scope: Scope, exc: StoreUnavailable) -> tuple[int, Headers, bytes]:
+def html_unavailable(scope: Scope, exc: StoreUnavailable) -> Response:
     """``SessionMiddleware(on_unavailable=...)``: a 503 page for browsers, JSON for the rest."""
     if not wants_html(Request(scope)):
         return json_unavailable(scope, exc)
-    return _raw_html(503, _UNAVAILABLE_MESSAGE, [(b"retry-after", str(exc.retry_after).encode())])
+    headers = {"Cache-Control": "no-store", "Retry-After": str(exc.retry_after)}
+    return render_error(None, 503, _UNAVAILABLE_MESSAGE, headers=headers)

@@ -1,0 +1,208 @@
+"""Account administration: the only code that creates, changes or deletes a user.
+
+The API, the admin pages, the CLI and the first-admin bootstrap all come here, so that every
+change keeps the rules of :mod:`.admin_rules` (roles from the configured set; never the last
+enabled administrator demoted, disabled or deleted unless forced from the CLI; never an
+administrator acting on itself), applies at once to the user's live sessions (a role change
+rewrites the role in each; a password reset, a disable or a delete revokes them all), and is
+published as an :class:`~sessionauth.auth.events.AccountEvent`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sessionauth.auth.admin_rules import DEFAULT_ROLES, check_removal, check_role, role_set
+from sessionauth.auth.event_hub import EventHub
+from sessionauth.auth.events import (
+    AccountDisabled,
+    AccountEnabled,
+    PasswordReset,
+    RoleChanged,
+    UserCreated,
+    UserDeleted,
+)
+from sessionauth.auth.passwords import PasswordHasher
+from sessionauth.auth.session_admin import SessionAdministration
+from sessionauth.auth.users import ADMIN_ROLE, User, UserStore
+from sessionauth.errors import AdminLockout, UserNotFound
+from sessionauth.stores.base import SessionStore
+
+__all__ = ["AccountAdministration"]
+
+
+class AccountAdministration(SessionAdministration):
+    """Accounts: read, create, change roles, passwords and states, delete.
+
+    Args:
+        users: Where accounts live.
+        sessions: The session store the middleware uses.
+        hasher: Hashes passwords off the event loop.
+        events: Where events are published.
+        roles: The roles accounts may have; must include ``admin``.
+
+    Attributes:
+        users: Where accounts live.
+        hasher: Hashes passwords (its ``policy`` says what a password must be).
+        roles: The roles accounts may have.
+
+    Raises:
+        ConfigurationError: For an invalid role name or roles without ``admin``.
+    """
+
+    def __init__(
+        self,
+        *,
+        users: UserStore,
+        sessions: SessionStore,
+        hasher: PasswordHasher,
+        events: EventHub,
+        roles: Iterable[str] = DEFAULT_ROLES,
+    ):
+        super().__init__(sessions=sessions, events=events)
+        self.roles = role_set(roles)
+        self.users = users
+        self.hasher = hasher
+
+    async def list_users(self) -> list[User]:
+        """Return every account, oldest first."""
+        return await self.users.list()
+
+    async def get_user(self, user_id: int) -> User:
+        """Return the account with this id.
+
+        Raises:
+            UserNotFound: If there is none.
+        """
+        user = await self.users.get(user_id)
+        if user is None:
+            raise UserNotFound(f"no user with id {user_id}")
+        return user
+
+    async def find_user(self, email: str) -> User | None:
+        """Return the account with this email (normalised as stored), or ``None``."""
+        return await self.users.get_by_email(email)
+
+    async def create_user(
+        self, email: str, password: str, role: str = "user", *, actor: int | None = None
+    ) -> User:
+        """Create an account with a password under the policy and a role from :attr:`roles`.
+
+        Args:
+            email: The account's email address.
+            password: Its password, hashed here.
+            role: One of :attr:`roles`.
+            actor: The administrator asking (``None``: the CLI or the server itself).
+
+        Raises:
+            InvalidRole: If ``role`` is not one of :attr:`roles`.
+            InvalidEmail: If ``email`` cannot be normalised.
+            PasswordPolicyError: If the password breaks the policy.
+            DuplicateUser: If the email is taken.
+        """
+        check_role(role, self.roles)
+        user = await self.users.create(email, await self.hasher.hash(password), role=role)
+        await self.events.publish(UserCreated(user_id=user.id, role=user.role, actor=actor))
+        return user
+
+    async def set_role(
+        self, user_id: int, role: str, *, actor: int | None = None, force: bool = False
+    ) -> User:
+        """Change a user's role; every live session of theirs carries the new role at once.
+
+        Fails closed: the sessions lose the old role before the account changes and get the new
+        one only after it. A failure between the steps leaves them with no role (signed in,
+        nothing more; signing in again gives the account's role), never with a role the account
+        no longer has or was never given. A refused change gives the sessions their role back.
+
+        Args:
+            user_id: Whose role changes.
+            role: One of :attr:`roles`.
+            actor: The administrator asking through the API or a page (never themself).
+            force: Allow demoting the last enabled administrator (the CLI's ``--force``).
+
+        Raises:
+            InvalidRole: If ``role`` is not one of :attr:`roles`.
+            UserNotFound: If there is no such user.
+            AdminLockout: If this demotes ``actor`` or the last enabled administrator.
+        """
+        check_role(role, self.roles)
+        if role == ADMIN_ROLE:
+            current = await self.get_user(user_id)
+        else:
+            current = await check_removal(self.users, user_id, actor=actor, force=force)
+        await self.sessions.update_user(str(user_id), {"role": None})
+        try:
+            user = await self.users.set_role(user_id, role, keep_admin=not force)
+        except AdminLockout:
+            await self.sessions.update_user(str(user_id), {"role": current.role})
+            raise
+        await self.sessions.update_user(str(user_id), {"role": role})
+        await self.events.publish(RoleChanged(user_id=user_id, role=role, actor=actor))
+        return user
+
+    async def set_password(
+        self, user_id: int, new_password: str, *, actor: int | None = None
+    ) -> int:
+        """Set a user's password (an admin reset); revoke all their sessions and return how many.
+
+        Raises:
+            UserNotFound: If there is no such user.
+            PasswordPolicyError: If the password breaks the policy.
+        """
+        new_hash = await self.hasher.hash(new_password)
+        _, revoked = await self._revoking(
+            user_id, lambda: self.users.set_password(user_id, new_hash)
+        )
+        await self.events.publish(PasswordReset(user_id=user_id, actor=actor))
+        await self._revoked(user_id, revoked, "password-reset", actor=actor)
+        return revoked
+
+    async def set_disabled(
+        self, user_id: int, disabled: bool, *, actor: int | None = None, force: bool = False
+    ) -> User:
+        """Disable (revoking every session) or re-enable a user.
+
+        Args:
+            user_id: Who is disabled or enabled.
+            disabled: Which of the two.
+            actor: The administrator asking through the API or a page (never themself).
+            force: Allow disabling the last enabled administrator (the CLI's ``--force``).
+
+        Raises:
+            UserNotFound: If there is no such user.
+            AdminLockout: If this disables ``actor`` or the last enabled administrator.
+        """
+        if not disabled:
+            user = await self.users.set_disabled(user_id, False)
+            await self.events.publish(AccountEnabled(user_id=user_id, actor=actor))
+            return user
+        await check_removal(self.users, user_id, actor=actor, force=force)
+        user, revoked = await self._revoking(
+            user_id, lambda: self.users.set_disabled(user_id, True, keep_admin=not force)
+        )
+        await self.events.publish(AccountDisabled(user_id=user_id, actor=actor))
+        await self._revoked(user_id, revoked, "disabled", actor=actor)
+        return user
+
+    async def delete_user(
+        self, user_id: int, *, actor: int | None = None, force: bool = False
+    ) -> int:
+        """Delete a user and revoke all their sessions; return how many were revoked.
+
+        Args:
+            user_id: Who is deleted.
+            actor: The administrator asking through the API or a page (never themself).
+            force: Allow deleting the last enabled administrator (the CLI's ``--force``).
+
+        Raises:
+            UserNotFound: If there is no such user.
+            AdminLockout: If this deletes ``actor`` or the last enabled administrator.
+        """
+        await check_removal(self.users, user_id, actor=actor, force=force)
+        _, revoked = await self._revoking(
+            user_id, lambda: self.users.delete(user_id, keep_admin=not force)
+        )
+        await self.events.publish(UserDeleted(user_id=user_id, actor=actor))
+        await self._revoked(user_id, revoked, "deleted", actor=actor)
+        return revoked

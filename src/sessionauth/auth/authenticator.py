@@ -1,0 +1,253 @@
+"""The Authenticator: the one way into accounts and sessions.
+
+:class:`Authenticator` turns sessions into logins and keeps them honest afterwards; it is also
+an :class:`~sessionauth.auth.accounts.AccountAdministration` (accounts) and a
+:class:`~sessionauth.auth.session_admin.SessionAdministration` (sessions), so the API, the
+pages and the CLI change nothing any other way.
+
+* ``authenticate`` gives unknown email, wrong password and disabled account the same exception
+  after the same work (exactly one password hash each, a dummy one for unknown emails), and is
+  throttled per account and per client address before any hashing: each attempt is reserved
+  atomically first, so a burst of concurrent guesses verifies no more passwords than the
+  limit allows.
+* ``login`` regenerates the session (new token, old record deleted, CSRF secret rotated with the
+  token) and records the client's address, user agent and the authentication time.
+* Every change of trust applies at once to every live session of the user: a password change
+  revokes the others and regenerates this one.
+
+Each event (see :mod:`sessionauth.auth.events`) goes to the ``sessionauth.security`` logger and
+to the subscribers of :attr:`~Authenticator.events`; neither ever sees a password or a session
+token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Literal
+
+from sessionauth.auth.accounts import AccountAdministration
+from sessionauth.auth.admin_rules import DEFAULT_ROLES
+from sessionauth.auth.event_hub import EventHub, Hook
+from sessionauth.auth.events import (
+    AuthEvent,
+    LoggedOut,
+    LoginFailed,
+    LoginSucceeded,
+    LoginThrottled,
+    PasswordChanged,
+    PasswordChangeFailed,
+)
+from sessionauth.auth.passwords import PasswordHasher
+from sessionauth.auth.throttle import Attempt, LoginThrottle
+from sessionauth.auth.users import InvalidEmail, User, UserStore, normalize_email
+from sessionauth.errors import InvalidCredentials, NotAuthenticated, TooManyAttempts
+from sessionauth.policy import Clock, system_clock
+from sessionauth.session import Session
+from sessionauth.stores.base import SessionStore
+
+__all__ = ["Authenticator"]
+
+# Longest user agent kept with a session: enough to tell devices apart, bounded storage.
+_MAX_USER_AGENT = 256
+
+
+class Authenticator(AccountAdministration):
+    """Logins, logouts, password changes; with account and session administration.
+
+    Args:
+        users: Where accounts live.
+        sessions: The session store the middleware uses (revocation acts on it directly).
+        hasher: Hashes and verifies passwords off the event loop.
+        throttle: Limits failed logins; ``None`` disables throttling (the CLI, tests).
+        clock: Time source for authentication times.
+        hooks: Subscribed to every event (:class:`~sessionauth.auth.events.AuthEvent`); use
+            ``events.subscribe(SomeEvent, hook)`` for one type.
+        roles: The roles accounts may have; must include ``admin``.
+
+    Attributes:
+        throttle: The login throttle, if any.
+        clock: The time source.
+
+    Raises:
+        ConfigurationError: For an invalid role name or roles without ``admin``.
+    """
+
+    def __init__(
+        self,
+        *,
+        users: UserStore,
+        sessions: SessionStore,
+        hasher: PasswordHasher,
+        throttle: LoginThrottle | None,
+        clock: Clock = system_clock,
+        hooks: Sequence[Hook[AuthEvent]] = (),
+        roles: Iterable[str] = DEFAULT_ROLES,
+    ):
+        events = EventHub()
+        for hook in hooks:
+            events.subscribe(AuthEvent, hook)
+        super().__init__(users=users, sessions=sessions, hasher=hasher, events=events, roles=roles)
+        self.throttle = throttle
+        self.clock = clock
+
+    async def _reserve(
+        self,
+        account: str,
+        address: str,
+        *,
+        user_id: int | None,
+        during: Literal["login", "password-change"],
+    ) -> Attempt | None:
+        """Take an attempt from the throttle (``None`` without one); publish a refusal."""
+        if self.throttle is None:
+            return None
+        try:
+            return await self.throttle.reserve(account, address)
+        except TooManyAttempts as exc:
+            await self.events.publish(
+                LoginThrottled(
+                    user_id=user_id, address=address, retry_after=exc.retry_after, during=during
+                )
+            )
+            raise
+
+    async def _release(self, attempt: Attempt | None) -> None:
+        if self.throttle is not None and attempt is not None:
+            await self.throttle.release(attempt)
+
+    async def _succeeded(self, attempt: Attempt | None) -> None:
+        if self.throttle is not None and attempt is not None:
+            await self.throttle.succeeded(attempt)
+
+    async def authenticate(self, email: str, password: str, *, address: str) -> User:
+        """Return the active user whose email and password these are.
+
+        Raises:
+            TooManyAttempts: If the account or the address has no attempt left (refused before
+                any hashing; the attempt is reserved before the password is verified).
+            PasswordPolicyError: If the password is longer than the policy allows (refused
+                before hashing; the answer does not depend on the account).
+            InvalidCredentials: For an unknown email, a wrong password or a disabled account,
+                indistinguishably.
+        """
+        try:
+            account = normalize_email(email)
+        except InvalidEmail:
+            account = None
+        throttle_key = account if account is not None else email.strip().casefold()[:320]
+        attempt = await self._reserve(throttle_key, address, user_id=None, during="login")
+        try:
+            # Refuse an oversized password before the user lookup: no hashing, and the answer
+            # cannot depend on the account, not even through the lookup's timing.
+            self.hasher.policy.normalize(password)
+            user = await self.users.get_by_email(account) if account is not None else None
+            if user is None:
+                await self.hasher.dummy_verify(password)
+                ok, new_hash = False, None
+            else:
+                ok, new_hash = await self.hasher.verify(password, user.password_hash)
+        except BaseException:
+            # No password was judged (too long, an outage, a cancelled request): the attempt
+            # does not count.
+            await self._release(attempt)
+            raise
+        if user is None or not ok or user.disabled:
+            # The reservation stays: it is this failure's count.
+            reason: Literal["unknown", "password", "disabled"] = (
+                "unknown" if user is None else ("disabled" if ok else "password")
+            )
+            await self.events.publish(
+                LoginFailed(user_id=user.id if user else None, address=address, reason=reason)
+            )
+            raise InvalidCredentials("Invalid credentials")
+        if new_hash is not None:
+            # Upgrade a bcrypt or weaker argon2 hash now that we hold the right password.
+            await self.users.set_password(user.id, new_hash)
+        await self._succeeded(attempt)
+        return user
+
+    async def login(
+        self, session: Session, user: User, *, address: str | None, user_agent: str | None
+    ) -> None:
+        """Bind ``session`` to ``user``: new token, fresh lifetime, role and client recorded.
+
+        Values of an anonymous session (a cart) carry over; those of another user's session
+        do not, so a shared browser never hands one user's data to the next.
+        """
+        if session.user_id not in (None, str(user.id)):
+            session.clear()
+        session.set_user(
+            str(user.id),
+            meta={
+                "ip": address,
+                "ua": (user_agent or "")[:_MAX_USER_AGENT],
+                "auth": self.clock(),
+            },
+        )
+        session["role"] = user.role
+        await self.events.publish(LoginSucceeded(user_id=user.id, address=address))
+
+    async def logout(self, session: Session, *, address: str | None = None) -> None:
+        """Destroy ``session``: its record is deleted and its cookie cleared."""
+        user_id = session.user_id
+        session.destroy()
+        await self.events.publish(
+            LoggedOut(user_id=int(user_id) if user_id else None, address=address)
+        )
+
+    async def current_user(self, session: Session) -> User:
+        """Return the active user of an authenticated session.
+
+        Raises:
+            NotAuthenticated: If the session is anonymous, or its user is gone or disabled
+                (a session that outlived its account is destroyed on the spot).
+        """
+        user_id = session.user_id
+        if user_id is None:
+            raise NotAuthenticated("Authentication required")
+        user = await self.users.get(int(user_id))
+        if user is None or user.disabled:
+            session.destroy()
+            raise NotAuthenticated("Authentication required")
+        return user
+
+    async def change_password(
+        self, session: Session, current_password: str, new_password: str, *, address: str | None
+    ) -> int:
+        """Change the session user's password; return how many other sessions were revoked.
+
+        Checks the current password (the same uniform failure as a login), hashes the new one
+        under the policy, revokes every other session and regenerates this one.
+
+        Raises:
+            NotAuthenticated: Without an authenticated session.
+            TooManyAttempts: If the account is throttled (failed checks count as failed logins).
+            InvalidCredentials: If ``current_password`` is wrong.
+            PasswordPolicyError: If the new password breaks the policy.
+        """
+        user = await self.current_user(session)
+        # Both lengths before any hashing: an oversized password must cost no argon2 run.
+        self.hasher.policy.normalize(current_password)
+        self.hasher.policy.validate(new_password)
+        # A stolen cookie must not become an unthrottled oracle for the current password: the
+        # check counts against the account exactly like a login.
+        attempt = await self._reserve(
+            user.email, address or "unknown", user_id=user.id, during="password-change"
+        )
+        try:
+            ok, _ = await self.hasher.verify(current_password, user.password_hash)
+        except BaseException:
+            await self._release(attempt)
+            raise
+        if not ok:
+            await self.events.publish(PasswordChangeFailed(user_id=user.id, address=address))
+            raise InvalidCredentials("Invalid credentials")
+        await self._succeeded(attempt)
+        new_hash = await self.hasher.hash(new_password)
+        _, revoked = await self._revoking(
+            user.id, lambda: self.users.set_password(user.id, new_hash), keep=session.handle
+        )
+        session.regenerate()
+        await self.events.publish(PasswordChanged(user_id=user.id, address=address))
+        await self._revoked(user.id, revoked, "password-changed", actor=user.id, address=address)
+        return revoked

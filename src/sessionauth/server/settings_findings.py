@@ -1,0 +1,149 @@
+"""Everything unsafe about a configuration, each with its fix; production refuses to start on any.
+
+:func:`findings` lists them for any environment (``sessionauth check`` prints them all);
+:func:`enforce` refuses to start when the settings are
+:attr:`~sessionauth.server.settings.Settings.strict` (production) and logs them otherwise.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import stat
+
+from sessionauth.auth.client_address import trusted_networks
+from sessionauth.errors import ConfigurationError
+from sessionauth.origins import validate_origins
+from sessionauth.server.secret_key import GENERATE, SECRET_FILE, secret_keys
+from sessionauth.server.settings import Settings
+from sessionauth.tokens import MIN_KEY_BYTES
+
+__all__ = ["MIN_METRICS_TOKEN_BYTES", "enforce", "findings"]
+
+logger = logging.getLogger("sessionauth.server")
+
+MIN_METRICS_TOKEN_BYTES = 16
+"""A shorter ``SESSIONAUTH_METRICS_TOKEN`` is a finding: easy to guess."""
+
+
+def _secret_findings(settings: Settings) -> list[str]:
+    keys = secret_keys(settings)
+    out = []
+    if settings.secret is not None and not keys:
+        out.append(f"SESSIONAUTH_SECRET holds no key: {GENERATE} and set it")
+    elif not keys and not settings.generates_secret:
+        out.append(
+            "SESSIONAUTH_SECRET is not set: production needs a fixed, strong secret key; "
+            f"{GENERATE} and set SESSIONAUTH_SECRET"
+        )
+    for index, key in enumerate(keys, start=1):
+        if len(key.encode()) < MIN_KEY_BYTES:
+            out.append(
+                f"SESSIONAUTH_SECRET key #{index} is weak (shorter than {MIN_KEY_BYTES} bytes): "
+                f"{GENERATE} and use it instead"
+            )
+    if not keys and settings.generates_secret:
+        path = settings.data_dir / SECRET_FILE
+        try:
+            mode = path.stat().st_mode
+        except OSError:
+            mode = 0
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            out.append(f"the generated secret {path} is readable by others: chmod 600 {path}")
+    return out
+
+
+def _origin_findings(settings: Settings) -> list[str]:
+    origins = settings.allowed_origins
+    if any("*" in origin for origin in origins):
+        return [
+            "SESSIONAUTH_ALLOWED_ORIGINS contains '*': with credentials, any site could act as "
+            "the signed-in user; list each trusted origin exactly (https://app.example.com)"
+        ]
+    try:
+        validate_origins(origins)
+    except ConfigurationError as exc:
+        return [f"SESSIONAUTH_ALLOWED_ORIGINS: {exc}"]
+    return []
+
+
+def _proxy_findings(settings: Settings) -> list[str]:
+    out = []
+    for proxy in settings.trusted_proxies:
+        if proxy == "*":
+            continue
+        try:
+            ipaddress.ip_network(proxy, strict=False)
+        except ValueError:
+            out.append(
+                f"SESSIONAUTH_TRUSTED_PROXIES: {proxy!r} is not an IP address or network "
+                "(write 10.0.0.1 or 10.0.0.0/8)"
+            )
+    if out:
+        return out
+    # '*' and any set whose union is every address (0.0.0.0/0, ::/0, 0.0.0.0/1 with
+    # 128.0.0.0/1, ::ffff:0:0/96) let every client name itself: refused in every environment.
+    try:
+        trusted_networks(settings.trusted_proxies)
+    except ConfigurationError as exc:
+        return [f"SESSIONAUTH_TRUSTED_PROXIES: {exc}"]
+    return []
+
+
+def findings(settings: Settings) -> list[str]:
+    """Return every unsafe or inconsistent thing about ``settings``, each naming its fix.
+
+    Production must have none (see :func:`enforce`); ``sessionauth check`` prints them all for
+    any environment.
+    """
+    out = _secret_findings(settings)
+    if not settings.ephemeral_stores_allowed:
+        if settings.session_store_url.partition("://")[0].lower() == "memory":
+            out.append(
+                "SESSIONAUTH_STORE_URL is memory://: sessions are lost on restart and not shared "
+                "between workers; use sqlite:///PATH, redis://… or postgresql://…"
+            )
+        if settings.database_url.strip().lower() == "sqlite:///:memory:":
+            out.append(
+                "SESSIONAUTH_DATABASE_URL is an in-memory SQLite database: accounts vanish on "
+                "restart; use sqlite:///PATH or postgresql://…"
+            )
+    if settings.requires_secure_cookie and not settings.secure_cookie:
+        out.append(
+            "SESSIONAUTH_COOKIE_SECURE is off in production: the session cookie would travel "
+            "over plain HTTP; serve over HTTPS and set SESSIONAUTH_COOKIE_SECURE=true "
+            "(or unset it)"
+        )
+    if settings.cookie_samesite == "none" and not settings.secure_cookie:
+        out.append(
+            "SESSIONAUTH_COOKIE_SAMESITE is none but the cookie is not Secure: browsers drop "
+            "such cookies; serve over HTTPS with SESSIONAUTH_COOKIE_SECURE=true, or use lax"
+        )
+    out.extend(_origin_findings(settings))
+    out.extend(_proxy_findings(settings))
+    token = settings.metrics_token
+    if token is not None and len(token.get_secret_value().encode()) < MIN_METRICS_TOKEN_BYTES:
+        out.append(
+            f"SESSIONAUTH_METRICS_TOKEN is shorter than {MIN_METRICS_TOKEN_BYTES} bytes: easy to "
+            f"guess; {GENERATE}"
+        )
+    try:
+        settings.policy()
+    except ConfigurationError as exc:
+        out.append(f"SESSIONAUTH_IDLE_TIMEOUT / SESSIONAUTH_ABSOLUTE_TIMEOUT: {exc}")
+    return out
+
+
+def enforce(settings: Settings) -> None:
+    """Refuse a production configuration with findings; log them in development.
+
+    Raises:
+        ConfigurationError: In production, listing every finding.
+    """
+    found = findings(settings)
+    if found and settings.strict:
+        raise ConfigurationError(
+            "refusing to start in production:\n" + "\n".join(f"- {item}" for item in found)
+        )
+    for item in found:
+        logger.warning("configuration: %s", item)

@@ -1,0 +1,320 @@
+"""The commit plan: what a session needs from the store when its response starts, for every case."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import hmac
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from sessionauth.commit_plan import (
+    FORGET,
+    NOTHING,
+    CommitPlan,
+    Create,
+    Delete,
+    Fate,
+    Touch,
+    Update,
+    plan_commit,
+)
+from sessionauth.policy import TimeoutPolicy
+from sessionauth.record import RecordUpdate, SessionRecord
+from sessionauth.session import Session
+from sessionauth.tokens import new_token, storage_id
+
+POLICY = TimeoutPolicy(
+    idle_timeout=1000, absolute_timeout=10_000, renewal_interval=5000, touch_interval=60
+)
+NOW = 1_000_000.0
+CREATED = NOW - 500  # the stored session began 500 s ago...
+SEEN = NOW - 30  # ...was last written 30 s ago (a touch is not due)...
+TOKEN = new_token("1")
+SID = storage_id(TOKEN)  # ...and is stored under this id
+META = {"ip": "192.0.2.1"}
+
+Action = Callable[[Session], object]
+
+
+def new() -> Session:
+    """A session for a request that brought no (live) cookie."""
+    return Session()
+
+
+def stored(
+    data: dict[str, Any] | None = None,
+    *,
+    user: str | None = "1",
+    seen: float = SEEN,
+    issued: float = CREATED,
+    created: float = CREATED,
+) -> Callable[[], Session]:
+    """A factory of sessions loaded from the store."""
+
+    def make() -> Session:
+        return Session(
+            dict(data if data is not None else {"a": 1}),
+            token=TOKEN,
+            handle=SID,
+            user_id=user,
+            created=created,
+            seen=seen,
+            issued=issued,
+            meta=dict(META),
+        )
+
+    return make
+
+
+def put(key: str, value: Any) -> Action:
+    return lambda session: session.__setitem__(key, value)
+
+
+def drop(key: str) -> Action:
+    return lambda session: session.__delitem__(key)
+
+
+def call(name: str, *args: Any, **kwargs: Any) -> Action:
+    return lambda session: getattr(session, name)(*args, **kwargs)
+
+
+def record(
+    data: dict[str, Any],
+    *,
+    created: float = NOW,
+    user: str | None = None,
+    meta: dict[str, Any] | None = None,
+) -> SessionRecord:
+    """The record a Create at NOW stores."""
+    expires = min(NOW + POLICY.idle_timeout, created + POLICY.absolute_timeout)
+    return SessionRecord(
+        data=data,
+        created=created,
+        seen=NOW,
+        issued=NOW,
+        expires=expires,
+        user_id=user,
+        meta=meta or {},
+    )
+
+
+def create(rec: SessionRecord, replaces: str | None = None) -> Create:
+    """An expected Create; its random token and id are compared apart."""
+    return Create("*", "*", rec, replaces)
+
+
+def update(values: dict[str, Any], deleted: tuple[str, ...] = ()) -> Update:
+    expires = min(NOW + POLICY.idle_timeout, CREATED + POLICY.absolute_timeout)
+    return Update(SID, RecordUpdate(set=values, delete=deleted, seen=NOW, expires=expires))
+
+
+CASES = [
+    # -- no stored session --------------------------------------------------------------
+    pytest.param(new, (), False, NOTHING, id="anonymous untouched"),
+    pytest.param(new, (call("get", "a"),), False, NOTHING, id="anonymous read"),
+    pytest.param(new, (), True, FORGET, id="stale cookie, nothing to store"),
+    pytest.param(new, (put("a", 1),), False, create(record({"a": 1})), id="anonymous written"),
+    pytest.param(
+        new, (put("a", 1),), True, create(record({"a": 1})), id="stale cookie, then written"
+    ),
+    pytest.param(
+        new, (put("a", 1), drop("a")), False, NOTHING, id="anonymous written then emptied"
+    ),
+    pytest.param(new, (call("keep"),), False, create(record({})), id="anonymous kept empty"),
+    pytest.param(
+        new,
+        (call("bound_secret", b"k" * 32),),
+        False,
+        create(record({})),
+        id="anonymous handed a bound token",
+    ),
+    pytest.param(
+        new,
+        (call("set_user", "7", meta=META),),
+        False,
+        create(record({}, user="7", meta=META)),
+        id="login without a session",
+    ),
+    pytest.param(new, (call("destroy"),), False, NOTHING, id="destroyed, nothing stored"),
+    pytest.param(new, (call("destroy"),), True, FORGET, id="destroyed, stale cookie"),
+    # -- a stored session ---------------------------------------------------------------
+    pytest.param(stored(), (), False, NOTHING, id="stored untouched, no touch due"),
+    pytest.param(stored(), (call("get", "a"),), False, NOTHING, id="stored read"),
+    pytest.param(stored(seen=NOW - 59), (), False, NOTHING, id="touch one second before it is due"),
+    pytest.param(
+        stored(seen=NOW - 60),
+        (),
+        False,
+        Touch(SID, NOW, NOW + POLICY.idle_timeout),
+        id="touch due",
+    ),
+    pytest.param(
+        stored(seen=NOW - 60, created=NOW - 9500, issued=NOW - 10),
+        (),
+        False,
+        Touch(SID, NOW, NOW + 500),
+        id="touch capped by the absolute timeout",
+    ),
+    pytest.param(stored(), (put("b", 2),), False, update({"b": 2}), id="logged-in written"),
+    pytest.param(
+        stored(), (put("a", 5), put("a", 6)), False, update({"a": 6}), id="last write wins"
+    ),
+    pytest.param(stored(), (drop("a"),), False, update({}, ("a",)), id="logged-in key deleted"),
+    pytest.param(
+        stored(), (call("clear"),), False, update({}, ("a",)), id="logged-in emptied stays"
+    ),
+    pytest.param(
+        stored(), (call("mark_changed", "a"),), False, update({"a": 1}), id="mutated in place"
+    ),
+    pytest.param(stored(user=None), (drop("a"),), False, Delete(SID), id="anonymous emptied"),
+    pytest.param(stored(user=None), (call("clear"),), False, Delete(SID), id="anonymous cleared"),
+    pytest.param(
+        stored(issued=NOW - 5000),
+        (),
+        False,
+        create(record({"a": 1}, created=CREATED, user="1", meta=META), SID),
+        id="renewal due",
+    ),
+    pytest.param(
+        stored(issued=NOW - 4999), (), False, NOTHING, id="renewal one second before it is due"
+    ),
+    pytest.param(
+        stored(),
+        (call("regenerate"),),
+        False,
+        create(record({"a": 1}, created=CREATED, user="1", meta=META), SID),
+        id="regenerated",
+    ),
+    pytest.param(
+        stored({}, user=None),
+        (call("regenerate"),),
+        False,
+        Delete(SID),
+        id="empty session regenerated",
+    ),
+    pytest.param(
+        stored(user=None),
+        (call("set_user", "2", meta=META),),
+        False,
+        create(record({"a": 1}, user="2", meta=META), SID),
+        id="login in a stored session restarts its lifetime",
+    ),
+    pytest.param(
+        stored(),
+        (call("set_user", "2"), call("regenerate")),
+        False,
+        create(record({"a": 1}, user="2"), SID),
+        id="a login regenerated again is still a login",
+    ),
+    pytest.param(stored(), (call("destroy"),), False, Delete(SID), id="destroyed"),
+    pytest.param(
+        stored(), (call("destroy"), put("x", 1)), False, Delete(SID), id="destroyed then written"
+    ),
+    pytest.param(
+        stored(),
+        (call("destroy"), call("set_user", "3")),
+        False,
+        create(record({}, user="3"), SID),
+        id="destroyed then logged in again",
+    ),
+    pytest.param(
+        stored(),
+        (call("destroy"), call("regenerate"), put("x", 1)),
+        False,
+        create(record({"x": 1}, created=CREATED), SID),
+        id="destroyed then regenerated and written: a new anonymous session",
+    ),
+]
+
+
+def _comparable(plan: CommitPlan) -> CommitPlan:
+    if isinstance(plan, Create):
+        assert plan.sid == storage_id(plan.token)
+        return dataclasses.replace(plan, sid="*", token="*")
+    return plan
+
+
+@pytest.mark.parametrize(("build", "actions", "stale", "expected"), CASES)
+def test_each_case_has_its_plan(
+    build: Callable[[], Session], actions: tuple[Action, ...], stale: bool, expected: CommitPlan
+) -> None:
+    """A session after the request's actions plans exactly the expected store operation."""
+    session = build()
+    for action in actions:
+        action(session)
+    assert _comparable(session.commit_plan(POLICY, NOW, stale_cookie=stale)) == expected
+
+
+def test_nothing_to_do_is_the_shared_plan() -> None:
+    """The most common plan is one shared value: deciding it allocates no plan."""
+    assert stored()().commit_plan(POLICY, NOW) is NOTHING
+    assert new().commit_plan(POLICY, NOW) is NOTHING
+
+
+def test_a_created_record_carries_the_token_csrf_tokens_were_bound_to() -> None:
+    """After a login, the cookie's token is the one the response's CSRF token is bound to."""
+    session = stored()()
+    session.set_user("2")
+    key = b"k" * 32
+    secret = session.bound_secret(key)
+    plan = session.commit_plan(POLICY, NOW)
+    assert isinstance(plan, Create)
+    assert plan.token != TOKEN
+    assert plan.token.startswith(new_token("2")[:11])  # grouped under the new user
+    assert hmac.new(key, plan.token.encode(), hashlib.sha256).digest() == secret
+
+
+def test_a_kept_new_session_is_stored_under_the_token_it_handed_out() -> None:
+    """An anonymous session that handed out a bound secret is created under that same token."""
+    session = new()
+    key = b"k" * 32
+    secret = session.bound_secret(key)
+    plan = session.commit_plan(POLICY, NOW)
+    assert isinstance(plan, Create)
+    assert hmac.new(key, plan.token.encode(), hashlib.sha256).digest() == secret
+
+
+def test_renewal_mints_the_new_token_with_the_injected_minter() -> None:
+    """A renewal due asks ``mint`` for the user's new token and replaces the stored record."""
+    minted = new_token("1")
+    plan = plan_commit(
+        Fate.KEEP,
+        False,
+        SID,
+        TOKEN,
+        "1",
+        {"a": 1},
+        set(),
+        set(),
+        CREATED,
+        SEEN,
+        NOW - 5000,
+        {},
+        now=NOW,
+        policy=POLICY,
+        stale_cookie=False,
+        mint=lambda user: minted if user == "1" else "",
+    )
+    assert plan == Create(
+        storage_id(minted), minted, record({"a": 1}, created=CREATED, user="1"), SID
+    )
+
+
+def test_a_created_record_does_not_share_the_sessions_dicts() -> None:
+    """The record holds copies: the memory store keeps it, the session may still change."""
+    session = new()
+    session["a"] = {"nested": 1}
+    plan = session.commit_plan(POLICY, NOW)
+    assert isinstance(plan, Create)
+    session["b"] = 2
+    assert plan.record.data == {"a": {"nested": 1}}
+
+
+def test_without_renewal_interval_an_old_token_is_never_rotated() -> None:
+    """With no renewal interval configured, no age of token plans a rotation."""
+    policy = TimeoutPolicy(idle_timeout=1000, absolute_timeout=10_000, touch_interval=60)
+    session = stored(issued=NOW - 9_999)()
+    assert session.commit_plan(policy, NOW) is NOTHING
