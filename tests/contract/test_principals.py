@@ -266,3 +266,18 @@ async def test_no_login_outlives_a_racing_rotation(harness: Harness, clock: Fake
         assert not isinstance(results[1], BaseException)
         principal = results[1][0]
         assert await harness.store.load(sid) is None
+
+
+async def test_a_session_without_epoch_is_served_without_principal(
+    harness: Harness, clock: FakeClock
+) -> None:
+    """A user's record with no epoch (set_user without the Authenticator) loads, with no rights."""
+    user = new_user()
+    sid = new_sid(user)
+    assert await harness.store.create(sid, make_record(clock, user, None, cart=[4])) is None
+    loaded = await harness.store.load(sid)
+    assert loaded is not None and loaded.user_id == user and loaded.principal is None
+    page = await harness.store.list_user(user)
+    assert [listed for listed, _ in page.sessions] == [sid]
+    await harness.store.change_principal(user, change(rotate=True))
+    assert await harness.store.load(sid) is None
