@@ -83,7 +83,7 @@ def _when(timestamp: float) -> str:
 
 @contextlib.asynccontextmanager
 async def _authenticator(settings: Settings) -> AsyncIterator[Authenticator]:
-    store = open_store(settings.session_store_url)
+    store = open_store(settings.session_store_url, max_sessions=settings.max_sessions_per_user)
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(store.aclose)
         users = await open_user_store(settings.database_url)
@@ -257,7 +257,7 @@ def sessions_list(
         accounts = [await _user(auth, user)] if user is not None else await auth.list_users()
         rows = []
         for account in accounts:
-            infos = await auth.list_sessions(account.id)
+            infos = await auth.all_sessions(account.id)
             lines = [
                 f"{i.handle}\t{account.email}\t{_when(i.created)}\t{_when(i.last_seen)}"
                 f"\t{i.ip or '-'}\t{i.user_agent or '-'}"

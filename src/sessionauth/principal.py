@@ -70,7 +70,7 @@ class PrincipalChange(msgspec.Struct, frozen=True, kw_only=True):
     keep: str | None = None
 
     def apply(self, current: Principal | None) -> Principal:
-        """Return the principal after this change (a new epoch if rotating or if none was stored)."""
+        """Return the principal after this change (a new epoch if rotating or none was stored)."""
         if current is None:
             base = Principal(
                 epoch=new_epoch(), role=self.fallback_role, disabled=self.fallback_disabled

@@ -120,9 +120,7 @@ class Server:
         return client
 
 
-@pytest.fixture(
-    params=[pytest.param(name, marks=MARKS.get(name, []), id=name) for name in SETUPS]
-)
+@pytest.fixture(params=[pytest.param(name, marks=MARKS.get(name, []), id=name) for name in SETUPS])
 async def server(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Server]:
     """The server on one setup of users database and session store."""
     setup = SETUPS[request.param]
@@ -143,17 +141,23 @@ async def server(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
 Change = Callable[[Server, int, httpx.AsyncClient, httpx.AsyncClient], Awaitable[None]]
 
 
-async def _demote(server: Server, victim: int, admin: httpx.AsyncClient, own: httpx.AsyncClient) -> None:
+async def _demote(
+    server: Server, victim: int, admin: httpx.AsyncClient, own: httpx.AsyncClient
+) -> None:
     response = await admin.patch(f"/users/{victim}", json={"role": "user"})
     assert response.status_code == 200, response.text
 
 
-async def _disable(server: Server, victim: int, admin: httpx.AsyncClient, own: httpx.AsyncClient) -> None:
+async def _disable(
+    server: Server, victim: int, admin: httpx.AsyncClient, own: httpx.AsyncClient
+) -> None:
     response = await admin.patch(f"/users/{victim}", json={"disabled": True})
     assert response.status_code == 200, response.text
 
 
-async def _delete(server: Server, victim: int, admin: httpx.AsyncClient, own: httpx.AsyncClient) -> None:
+async def _delete(
+    server: Server, victim: int, admin: httpx.AsyncClient, own: httpx.AsyncClient
+) -> None:
     response = await admin.delete(f"/users/{victim}")
     assert response.status_code == 200, response.text
 
@@ -194,7 +198,12 @@ async def _assert_no_old_rights(kind: str, racer: httpx.AsyncClient, server: Ser
     if kind == "demote":
         assert (await racer.get("/admin")).status_code in (401, 403)
         promote = await racer.post(
-            "/users", json={"email": f"x-{secrets.token_hex(4)}@example.com", "password": PASSWORD, "role": "admin"}
+            "/users",
+            json={
+                "email": f"x-{secrets.token_hex(4)}@example.com",
+                "password": PASSWORD,
+                "role": "admin",
+            },
         )
         assert promote.status_code in (401, 403), promote.text
         return

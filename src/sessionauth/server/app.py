@@ -136,7 +136,11 @@ def create_app(
     policy = settings.policy()
     metrics = Metrics()
     readiness = Readiness()
-    store = TimedStore(open_store(settings.session_store_url), metrics, readiness)
+    store = TimedStore(
+        open_store(settings.session_store_url, max_sessions=settings.max_sessions_per_user),
+        metrics,
+        readiness,
+    )
     counter = open_counter(settings.session_store_url)
     hasher = hasher if hasher is not None else PasswordHasher()
 

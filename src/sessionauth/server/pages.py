@@ -14,6 +14,7 @@ anyone to another site.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter
 from starlette.requests import Request
@@ -29,6 +30,7 @@ from sessionauth.server.page_context import (
     page_user,
     pop_flashes,
     session_of,
+    session_role,
 )
 from sessionauth.server.templating import render, render_error, time_ago
 
@@ -136,15 +138,13 @@ async def dashboard_page(request: Request) -> Response:
 
 
 @router.get("/account")
-async def account_page(request: Request) -> Response:
-    """My sessions (with revocation) and the password change form."""
+async def account_page(request: Request, cursor: str | None = None) -> Response:
+    """My sessions, newest first, a page at a time (with revocation); the password change form."""
     user = await page_user(request)
     if user is None:
         return login_redirect(request)
     auth = authenticator(request)
-    sessions = await auth.list_sessions(user.id, current=session_of(request).handle)
-    # Newest activity first: the session being looked at is usually on top.
-    sessions.sort(key=lambda info: (not info.current, -info.last_seen))
+    listing = await auth.list_sessions(user.id, current=session_of(request).handle, cursor=cursor)
     now = auth.clock()
     return page(
         request,
@@ -152,8 +152,11 @@ async def account_page(request: Request) -> Response:
         user,
         title="Account",
         active="account",
-        sessions=sessions,
-        others=sum(1 for info in sessions if not info.current),
+        sessions=listing.sessions,
+        others=sum(1 for info in listing.sessions if not info.current),
+        older=f"/account?cursor={quote(listing.next_cursor, safe='')}"
+        if listing.next_cursor is not None
+        else None,
         ago=lambda moment: time_ago(moment, now),
         min_password=auth.hasher.policy.min_length,
     )
@@ -165,7 +168,7 @@ async def admin_users_page(request: Request) -> Response:
     user = await page_user(request)
     if user is None:
         return login_redirect(request)
-    if user.role != ADMIN_ROLE:
+    if session_role(request) != ADMIN_ROLE:
         return render_error(request, 403, "This page is for administrators only.")
     auth = authenticator(request)
     rows = [

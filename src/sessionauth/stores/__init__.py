@@ -12,7 +12,7 @@ from urllib.parse import unquote
 
 from sessionauth.errors import ConfigurationError
 from sessionauth.policy import Clock, system_clock
-from sessionauth.stores.base import DEFAULT_TIMEOUT, SessionStore
+from sessionauth.stores.base import DEFAULT_MAX_SESSIONS, DEFAULT_TIMEOUT, SessionStore
 from sessionauth.stores.memory import MemoryStore
 
 __all__ = ["MemoryStore", "SessionStore", "open_store"]
@@ -47,6 +47,7 @@ def open_store(
     *,
     clock: Clock = system_clock,
     timeout: float = DEFAULT_TIMEOUT,
+    max_sessions: int = DEFAULT_MAX_SESSIONS,
     **options: Any,
 ) -> SessionStore:
     """Return the store that ``url`` names; it owns (and closes) its connections.
@@ -60,6 +61,7 @@ def open_store(
             ``postgresql://…``.
         clock: Time source for expiry decisions.
         timeout: Seconds a store operation may take before raising ``StoreUnavailable``.
+        max_sessions: Live sessions a user may have; a login beyond it ends the oldest.
         **options: Backend-specific keyword arguments (``prefix`` for Redis, ``table`` for SQL).
             A Redis URL may also carry the key prefix as ``?prefix=app1:`` (default ``sa:``),
             so several deployments or test runs can share one Redis database.
@@ -69,7 +71,7 @@ def open_store(
     """
     scheme = url.partition("://")[0].lower()
     if scheme == "memory":
-        return MemoryStore(clock=clock)
+        return MemoryStore(clock=clock, max_sessions=max_sessions)
     if scheme == "sqlite":
         from sessionauth.stores.sqlite import SQLiteStore
 
