@@ -294,5 +294,6 @@ async def test_a_session_without_epoch_is_served_without_principal(
     assert loaded.principal is None
     page = await harness.store.list_user(user)
     assert [listed for listed, _ in page.sessions] == [sid]
-    await harness.store.change_principal(user, change(rotate=True))
+    _, ended = await harness.store.change_principal(user, change(rotate=True))
+    assert ended == 1
     assert await harness.store.load(sid) is None

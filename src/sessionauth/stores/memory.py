@@ -174,7 +174,9 @@ class MemoryStore(SessionStore):
                 if sid == change.keep and record is not None:
                     record.epoch = principal.epoch
                     continue
-                if record is not None and current is not None and record.epoch == current.epoch:
+                if record is not None and (
+                    record.epoch is None or (current is not None and record.epoch == current.epoch)
+                ):
                     deleted += 1  # a session that was being served until now
                 await self.delete(sid)
         return principal, deleted
