@@ -70,11 +70,14 @@ def make_app(auth: Authenticator) -> Starlette:
     async def login(request: Request) -> Response:
         body = await request.json()
         address = client_address(request.scope)
-        user = await auth.authenticate(body["email"], body["password"], address=address)
-        await auth.login(
-            _session(request), user, address=address, user_agent=request.headers.get("user-agent")
+        accepted = await auth.authenticate(body["email"], body["password"], address=address)
+        principal = await auth.login(
+            _session(request),
+            accepted,
+            address=address,
+            user_agent=request.headers.get("user-agent"),
         )
-        return JSONResponse({"id": user.id, "role": user.role})
+        return JSONResponse({"id": accepted.user.id, "role": principal.role})
 
     async def logout(request: Request) -> Response:
         await auth.logout(_session(request), address=client_address(request.scope))
@@ -82,8 +85,13 @@ def make_app(auth: Authenticator) -> Starlette:
 
     async def me(request: Request) -> Response:
         session = _session(request)
+        principal = session.principal
         return JSONResponse(
-            {"user": session.user_id, "role": session.get("role"), "data": session.data()}
+            {
+                "user": session.user_id,
+                "role": principal.role if principal is not None else None,
+                "data": session.data(),
+            }
         )
 
     async def remember(request: Request) -> Response:
@@ -103,9 +111,12 @@ def make_app(auth: Authenticator) -> Starlette:
     async def sessions(request: Request) -> Response:
         session = _session(request)
         user = await auth.current_user(session)
-        infos = await auth.list_sessions(user.id, current=session.handle)
+        listing = await auth.list_sessions(user.id, current=session.handle)
         return JSONResponse(
-            [{"handle": i.handle, "ua": i.user_agent, "current": i.current} for i in infos]
+            [
+                {"handle": i.handle, "ua": i.user_agent, "current": i.current}
+                for i in listing.sessions
+            ]
         )
 
     async def revoke_one(request: Request) -> Response:
@@ -272,8 +283,9 @@ async def fail_login(env: Env, email: str, address: str = ADDRESS) -> Exception:
 async def test_authenticate_returns_the_user_for_any_spelling_of_the_email(env: Env) -> None:
     """The right password logs in whatever the case and padding of the email, with one hash."""
     alice = await env.add_user(ALICE)
-    user = await env.auth.authenticate(" Alice@Example.COM ", PASSWORD, address=ADDRESS)
-    assert (user.id, user.email) == (alice.id, ALICE)
+    accepted = await env.auth.authenticate(" Alice@Example.COM ", PASSWORD, address=ADDRESS)
+    assert (accepted.user.id, accepted.user.email) == (alice.id, ALICE)
+    assert (accepted.principal.role, accepted.principal.disabled) == ("user", False)
     assert env.hashing == Counter(verify=1)
     stored = await env.users.get(alice.id)
     assert stored is not None
@@ -342,7 +354,7 @@ async def test_megabyte_password_is_refused_before_any_hashing(env: Env, email: 
 
 
 async def test_login_regenerates_and_records_the_client(env: Env) -> None:
-    """Login issues a new token, deletes the old record, stores ip, ua, auth time and role."""
+    """Login issues a new token, deletes the old record, stores ip, ua, auth time and epoch."""
     alice = await env.add_user(ALICE, role="editor")
     anonymous = cookie_value(await env.call("GET", "/remember?cart=7"))
     env.clock.advance(30)
@@ -354,7 +366,9 @@ async def test_login_regenerates_and_records_the_client(env: Env) -> None:
     assert record is not None
     assert record.user_id == str(alice.id)
     assert record.meta == {"ip": "127.0.0.1", "ua": "Firefox/128", "auth": env.clock.now}
-    assert record.data == {"cart": "7", "role": "editor"}
+    assert record.data == {"cart": "7"}  # the role is the principal's, never a session value
+    assert record.principal is not None
+    assert (record.epoch, record.principal.role) == (record.principal.epoch, "editor")
     assert len(env.memory) == 1
 
 
@@ -367,7 +381,7 @@ async def test_login_as_another_user_drops_the_previous_users_values(env: Env) -
     bob_cookie = await env.login(BOB, cookie=alice_cookie)
     record = await env.memory.load(handle_of(bob_cookie))
     assert record is not None
-    assert (record.user_id, record.data) == (str(bob.id), {"role": "user"})
+    assert (record.user_id, record.data) == (str(bob.id), {})
     assert await env.whoami(alice_cookie) is None
 
 
@@ -379,7 +393,7 @@ async def test_logout_destroys_the_session(env: Env) -> None:
     assert response.json() == {"success": True}
     assert "Max-Age=0" in response.headers["set-cookie"]
     assert len(env.memory) == 0
-    assert await env.memory.list_user(str(alice.id)) == []
+    assert (await env.memory.list_user(str(alice.id))).sessions == []
     assert await env.whoami(cookie) is None
 
 
@@ -400,7 +414,8 @@ async def test_change_password_revokes_others_and_regenerates_this_one(env: Env)
     assert await env.whoami(elsewhere) is None
     assert await env.whoami(renewed) == str(alice.id)
     assert await env.whoami(bobs) == str(bob.id)
-    assert [h for h, _ in await env.memory.list_user(str(alice.id))] == [handle_of(renewed)]
+    page = await env.memory.list_user(str(alice.id))
+    assert [h for h, _ in page.sessions] == [handle_of(renewed)]
     with pytest.raises(InvalidCredentials):
         await env.auth.authenticate(ALICE, PASSWORD, address=ADDRESS)
     await env.auth.authenticate(ALICE, NEW_PASSWORD, address=ADDRESS)
@@ -449,7 +464,7 @@ async def test_disabling_or_deleting_revokes_all_the_users_sessions(env: Env, ac
         assert await env.users.get(alice.id) is None
     assert await env.whoami(first) is None
     assert await env.whoami(second) is None
-    assert await env.memory.list_user(str(alice.id)) == []
+    assert (await env.memory.list_user(str(alice.id))).sessions == []
     assert await env.whoami(bobs) == str(bob.id)
     if action == "disable":
         assert env.events[-2:] == [
@@ -463,10 +478,10 @@ async def test_disabling_or_deleting_revokes_all_the_users_sessions(env: Env, ac
         ]
 
 
-async def test_a_role_change_that_fails_halfway_leaves_the_sessions_without_a_role(
+async def test_a_demotion_that_fails_halfway_leaves_the_sessions_demoted(
     env: Env,
 ) -> None:
-    """Old role gone from the sessions first, new one only after the account changed."""
+    """The principal is demoted before the account: a failure between leaves less, not more."""
     alice = await env.add_user(ALICE, role="admin")
     await env.add_user(BOB, role="admin")  # alice is not the last admin
     cookie = await env.login()
@@ -483,10 +498,16 @@ async def test_a_role_change_that_fails_halfway_leaves_the_sessions_without_a_ro
     async def user_store_down(user_id: int, role: str, **options: object) -> User:
         raise ConnectionError("user store down")
 
+    original = env.users.set_role
     env.users.set_role = user_store_down  # type: ignore[method-assign]
     with pytest.raises(ConnectionError):
         await auth.set_role(alice.id, "user")
-    assert (await env.call("GET", "/me", cookie)).json()["role"] is None  # demoted, not kept
+    assert (await env.call("GET", "/me", cookie)).json()["role"] == "user"  # demoted, not kept
+    stored = await env.users.get(alice.id)
+    assert stored is not None
+    assert stored.role == "admin"
+    env.users.set_role = original  # type: ignore[method-assign]
+    assert (await auth.set_role(alice.id, "user")).role == "user"  # the retry does the rest
 
 
 @pytest.mark.parametrize("action", ["reset password", "disable", "delete"])
@@ -510,7 +531,7 @@ async def test_a_session_store_outage_leaves_the_account_and_its_sessions_as_the
     }
     with pytest.raises(StoreUnavailable):
         await operations[action]()
-    assert failing.calls["delete_user"] == 1
+    assert failing.calls["change_principal"] == 1
     assert await env.users.get(alice.id) == alice
     assert await env.whoami(cookie) == str(alice.id)
     failing.fail = False
@@ -545,7 +566,7 @@ async def test_list_sessions_flags_the_current_one(env: Env) -> None:
     env.clock.advance(1)
     phone = await env.login(ua="Phone")
     listed = (await env.call("GET", "/sessions", phone)).json()
-    assert [(s["ua"], s["current"]) for s in listed] == [("Laptop", False), ("Phone", True)]
+    assert [(s["ua"], s["current"]) for s in listed] == [("Phone", True), ("Laptop", False)]
     assert {s["handle"] for s in listed} == {handle_of(laptop), handle_of(phone)}
     for entry in listed:
         assert entry["handle"] not in laptop + phone
