@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from sessionauth.auth.guards import safe_next
+from sessionauth.auth.session_admin import DEFAULT_PAGE
 from sessionauth.auth.users import User
 from sessionauth.server import ui_forms
 from sessionauth.server.page_context import (
@@ -33,6 +34,7 @@ from sessionauth.server.page_context import (
     session_role,
 )
 from sessionauth.server.templating import render, render_error, time_ago
+from sessionauth.stores.base import MAX_PAGE
 
 __all__ = ["ADMIN_ROLE", "page", "router"]
 
@@ -138,13 +140,22 @@ async def dashboard_page(request: Request) -> Response:
 
 
 @router.get("/account")
-async def account_page(request: Request, cursor: str | None = None) -> Response:
-    """My sessions, newest first, a page at a time (with revocation); the password change form."""
+async def account_page(
+    request: Request, cursor: str | None = None, limit: str | None = None
+) -> Response:
+    """My sessions, newest first, a page at a time (with revocation); the password change form.
+
+    ``limit`` (1 to 100, else the default 20) and ``cursor`` page as ``GET /sessions`` does.
+    """
     user = await page_user(request)
     if user is None:
         return login_redirect(request)
     auth = authenticator(request)
-    listing = await auth.list_sessions(user.id, current=session_of(request).handle, cursor=cursor)
+    size = int(limit) if limit is not None and limit.isdigit() and len(limit) < 4 else 0
+    size = size if 1 <= size <= MAX_PAGE else DEFAULT_PAGE
+    listing = await auth.list_sessions(
+        user.id, current=session_of(request).handle, limit=size, cursor=cursor
+    )
     now = auth.clock()
     return page(
         request,
@@ -154,7 +165,7 @@ async def account_page(request: Request, cursor: str | None = None) -> Response:
         active="account",
         sessions=listing.sessions,
         others=sum(1 for info in listing.sessions if not info.current),
-        older=f"/account?cursor={quote(listing.next_cursor, safe='')}"
+        older=f"/account?limit={size}&cursor={quote(listing.next_cursor, safe='')}"
         if listing.next_cursor is not None
         else None,
         ago=lambda moment: time_ago(moment, now),
