@@ -34,8 +34,8 @@ from sessionauth.auth.passwords import PasswordHasher
 from sessionauth.auth.users import User, UserStore, open_user_store
 from sessionauth.errors import NotAuthenticated, PermissionDenied
 from sessionauth.middleware import SessionMiddleware
-from sessionauth.principal import Principal, new_epoch
 from sessionauth.policy import Clock
+from sessionauth.principal import Principal, new_epoch
 from sessionauth.session import Session
 from sessionauth.stores.memory import MemoryStore
 from sessionauth.tokens import Keyring
