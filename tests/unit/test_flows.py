@@ -556,6 +556,51 @@ async def test_a_login_during_a_password_reset_is_revoked_too(env: Env) -> None:
     assert await env.whoami(during[0]) is None
 
 
+async def test_a_password_reset_between_a_logins_reads_refuses_the_old_password(env: Env) -> None:
+    """A reset landing after the login read the account, before its principal: no session."""
+    alice = await env.add_user(ALICE)
+    await env.login()  # the principal exists
+    original = env.memory.principal
+
+    async def principal_after_a_reset(user_id: str) -> Any:
+        env.memory.principal = original  # type: ignore[method-assign]
+        await env.auth.set_password(alice.id, NEW_PASSWORD)
+        return await original(user_id)
+
+    env.memory.principal = principal_after_a_reset  # type: ignore[method-assign]
+    with pytest.raises(InvalidCredentials):
+        await env.auth.authenticate(ALICE, PASSWORD, address=ADDRESS)
+    assert (await env.memory.list_user(str(alice.id))).sessions == []
+
+
+async def test_a_login_stale_because_its_principal_expired_is_retried_once(env: Env) -> None:
+    """A principal forgotten between the password check and the create is installed again."""
+    alice = await env.add_user(ALICE)
+    accepted = await env.auth.authenticate(ALICE, PASSWORD, address=ADDRESS)
+    env.memory._principals.pop(str(alice.id))  # the store forgot it (no session was left)
+    session = Session()
+    principal = await env.auth.login(session, accepted, address=ADDRESS, user_agent=None)
+    assert principal.epoch != accepted.principal.epoch
+    assert session.epoch == principal.epoch
+    assert session.handle is not None
+    record = await env.memory.load(session.handle)
+    assert record is not None
+    assert record.user_id == str(alice.id)
+
+
+async def test_a_login_stale_because_the_account_changed_is_the_uniform_401(env: Env) -> None:
+    """A rotation between the password check and the create: 401, a LoginFailed 'stale'."""
+    alice = await env.add_user(ALICE)
+    accepted = await env.auth.authenticate(ALICE, PASSWORD, address=ADDRESS)
+    await env.auth.revoke_all_sessions(alice.id)
+    session = Session()
+    with pytest.raises(InvalidCredentials):
+        await env.auth.login(session, accepted, address=ADDRESS, user_agent=None)
+    assert env.events[-1] == LoginFailed(user_id=alice.id, address=ADDRESS, reason="stale")
+    assert session.user_id is None
+    assert (await env.memory.list_user(str(alice.id))).sessions == []
+
+
 # -- listing and revoking sessions ----------------------------------------------------------
 
 
