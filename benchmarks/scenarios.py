@@ -61,10 +61,10 @@ from typing import Any
 import httpx
 import redis
 
+from sessionauth.backends.redis.codec import encode_record, to_ms
+from sessionauth.backends.redis.sessions import RedisStore
 from sessionauth.record import SessionRecord
 from sessionauth.stores.base import SessionStore
-from sessionauth.stores.redis import RedisStore
-from sessionauth.stores.redis_codec import encode_record, to_ms
 from sessionauth.tokens import new_token, storage_id
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -630,7 +630,7 @@ def _p95(samples: list[float]) -> float:
 async def scenario_revoke(
     procs: Processes, table: Table, postgres_url: str, *, skip_postgres: bool
 ) -> None:
-    from sessionauth.stores.sqlite import SQLiteStore
+    from sessionauth.backends.sqlite.sessions import SQLiteStore
 
     name = "revoke-100"
     backends: list[tuple[str, Callable[[], Awaitable[SessionStore]], Callable[[], Any]]] = []
@@ -645,7 +645,7 @@ async def scenario_revoke(
     table_name = f"bench_sessions_{secrets.token_hex(4)}"
 
     async def make_postgres() -> SessionStore:
-        from sessionauth.stores.postgres import PostgresStore
+        from sessionauth.backends.postgres.sessions import PostgresStore
 
         return PostgresStore.from_url(postgres_url, table=table_name)
 

@@ -16,8 +16,7 @@ import typer
 
 from sessionauth import __version__
 from sessionauth.auth.authenticator import Authenticator
-from sessionauth.auth.throttle import open_counter
-from sessionauth.auth.users import open_user_store
+from sessionauth.backends import open_backend
 from sessionauth.cli_accounts import (
     fail,
     role_findings,
@@ -28,11 +27,11 @@ from sessionauth.cli_accounts import (
 )
 from sessionauth.errors import SessionAuthError
 from sessionauth.origins import validate_origins
+from sessionauth.server.databases import Databases
 from sessionauth.server.redis_eviction import enforce_no_eviction, eviction_findings
 from sessionauth.server.secret_key import load_keyring, new_secret
 from sessionauth.server.settings import Settings
 from sessionauth.server.settings_findings import enforce, findings
-from sessionauth.stores import open_store
 
 __all__ = ["app", "main"]
 
@@ -133,14 +132,18 @@ async def _preflight(settings: Settings) -> None:
     enforce(settings)
     load_keyring(settings)
     validate_origins(settings.allowed_origins)
-    await open_store(settings.session_store_url).aclose()
-    await open_counter(settings.session_store_url).aclose()
-    # Only the refusal here: each worker's start-up logs the warnings itself.
-    enforce_no_eviction(
-        await eviction_findings(settings.session_store_url), production=settings.strict
-    )
-    users = await open_user_store(settings.database_url)
-    await users.aclose()
+    databases = Databases.open(settings)
+    try:
+        databases.sessions.session_store()
+        databases.sessions.attempt_counter()
+        # Only the refusal here: each worker's start-up logs the warnings itself.
+        enforce_no_eviction(
+            await eviction_findings(settings.session_store_url), production=settings.strict
+        )
+        # The accounts are needed from the first request: reach them (and create their table).
+        await databases.users.user_store().ping()
+    finally:
+        await databases.aclose()
 
 
 def _log_config(log_format: str) -> dict[str, Any]:
@@ -161,18 +164,20 @@ async def _unreachable(settings: Settings) -> list[str]:
     """Say which of the session store and the users database does not answer, and why."""
     found = []
     try:
-        async with open_store(settings.session_store_url) as store:
-            await store.ping()
+        databases = Databases.open(settings)
     except SessionAuthError as exc:
-        found.append(f"the session store does not answer: {exc}")
+        return [f"the session store does not answer: {exc}"]
     try:
-        users = await open_user_store(settings.database_url)
         try:
-            await users.ping()
-        finally:
-            await users.aclose()
-    except SessionAuthError as exc:
-        found.append(f"the users database does not answer: {exc}")
+            await databases.sessions.session_store().ping()
+        except SessionAuthError as exc:
+            found.append(f"the session store does not answer: {exc}")
+        try:
+            await databases.users.user_store().ping()
+        except SessionAuthError as exc:
+            found.append(f"the users database does not answer: {exc}")
+    finally:
+        await databases.aclose()
     return found
 
 
@@ -213,9 +218,9 @@ def purge_expired() -> None:
         # Stores that expire by themselves (Redis) purge nothing: "purged 0" must still mean
         # the store answered.
         await auth.sessions.ping()
-        async with open_counter(settings.session_store_url) as counter:
+        async with open_backend(settings.session_store_url) as backend:
             purged = await auth.sessions.purge_expired()
-            await counter.purge()
+            await backend.attempt_counter().purge()
         return purged
 
     typer.echo(f"purged {run(purge)} expired sessions")

@@ -23,11 +23,12 @@ import typer
 
 from sessionauth.auth.authenticator import Authenticator
 from sessionauth.auth.passwords import PasswordHasher
-from sessionauth.auth.users import User, open_user_store
+from sessionauth.backends import open_backend
+from sessionauth.backends.sqlite.files import database_path
 from sessionauth.errors import ConfigurationError, SessionAuthError, StoreUnavailable
+from sessionauth.server.databases import Databases
 from sessionauth.server.settings import Settings, load_settings
-from sessionauth.stores import open_store
-from sessionauth.stores.sqlite_files import database_path
+from sessionauth.stores.users import User
 
 __all__ = ["fail", "role_findings", "run", "sessions_app", "settings_or_exit", "users_app"]
 
@@ -83,14 +84,12 @@ def _when(timestamp: float) -> str:
 
 @contextlib.asynccontextmanager
 async def _authenticator(settings: Settings) -> AsyncIterator[Authenticator]:
-    store = open_store(settings.session_store_url, max_sessions=settings.max_sessions_per_user)
+    databases = Databases.open(settings)
     async with contextlib.AsyncExitStack() as stack:
-        stack.push_async_callback(store.aclose)
-        users = await open_user_store(settings.database_url)
-        stack.push_async_callback(users.aclose)
+        stack.push_async_callback(databases.aclose)
         yield Authenticator(
-            users=users,
-            sessions=store,
+            users=databases.users.user_store(),
+            sessions=databases.sessions.session_store(max_sessions=settings.max_sessions_per_user),
             hasher=PasswordHasher(),
             throttle=None,
             roles=settings.roles,
@@ -129,7 +128,8 @@ def role_findings(settings: Settings) -> list[str]:
         return []
 
     async def strays() -> list[User]:
-        async with await open_user_store(url) as users:
+        async with open_backend(url) as backend:
+            users = backend.user_store()
             return [user for user in await users.list() if user.role not in settings.roles]
 
     try:

@@ -24,9 +24,9 @@ import pytest
 import uvicorn
 
 from sessionauth.auth.passwords import PasswordHasher
-from sessionauth.auth.users import open_user_store
 from sessionauth.server.app import create_app
 from sessionauth.server.settings import Settings
+from tests.support.backends import user_store
 from tests.support.services import LOOPBACK, ServiceUnavailable, free_port, require_service
 
 CHROMIUM = "/usr/bin/chromium"
@@ -48,7 +48,7 @@ ADMIN = "root@example.com"
 async def _create_accounts(
     database_url: str, hasher: PasswordHasher, accounts: dict[str, str]
 ) -> None:
-    users = await open_user_store(database_url)
+    users = user_store(database_url)
     try:
         for email, role in accounts.items():
             await users.create(email, await hasher.hash(PASSWORD), role=role)

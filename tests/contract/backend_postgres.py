@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 import asyncpg
 import pytest
 
-from sessionauth.stores.postgres import PostgresStore
+from sessionauth.backends.postgres.sessions import PostgresStore
 from tests.contract.harness import Harness
 from tests.support.clock import FakeClock
 

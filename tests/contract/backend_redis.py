@@ -12,9 +12,9 @@ import pytest
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
+from sessionauth.backends.redis.sessions import RedisStore
 from sessionauth.errors import StoreUnavailable
 from sessionauth.record import SessionRecord
-from sessionauth.stores.redis import RedisStore
 from sessionauth.tokens import new_token, storage_id
 from tests.contract.harness import Harness
 from tests.support.clock import FakeClock

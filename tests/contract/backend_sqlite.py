@@ -9,7 +9,7 @@ from pathlib import Path
 import aiosqlite
 import pytest
 
-from sessionauth.stores.sqlite import DEFAULT_TABLE, SQLiteStore
+from sessionauth.backends.sqlite.sessions import DEFAULT_TABLE, SQLiteStore
 from tests.contract.harness import Harness
 from tests.support.clock import FakeClock
 

@@ -14,13 +14,15 @@ import pytest
 
 from sessionauth.auth.authenticator import Authenticator
 from sessionauth.auth.passwords import PasswordHasher
-from sessionauth.auth.throttle import AttemptCounter, LoginThrottle, MemoryCounter, open_counter
-from sessionauth.auth.throttle_redis import RedisCounter
-from sessionauth.auth.throttle_sql import PostgresCounter, SQLiteCounter
-from sessionauth.auth.users import open_user_store
+from sessionauth.auth.throttle import LoginThrottle
+from sessionauth.backends.postgres.attempts import PostgresCounter
+from sessionauth.backends.redis.attempts import RedisCounter
+from sessionauth.backends.sqlite.attempts import SQLiteCounter
 from sessionauth.errors import InvalidCredentials, TooManyAttempts
 from sessionauth.session import Session
-from sessionauth.stores.memory import MemoryStore
+from sessionauth.stores.attempts import AttemptCounter
+from sessionauth.stores.memory import MemoryCounter, MemoryStore
+from tests.support.backends import attempt_counter, user_store
 from tests.support.clock import FakeClock
 
 WINDOW = 900.0
@@ -75,7 +77,7 @@ async def backend(
     elif name == "redis":
         url, prefix = request.getfixturevalue("redis_url"), request.getfixturevalue("redis_prefix")
         # Keys live under this test's prefix, deleted with the run's prefix at session end.
-        async with open_counter(url, clock=clock, prefix=prefix) as counter:
+        async with attempt_counter(url, clock=clock, prefix=prefix) as counter:
             yield Backend(counter, purges=False)
     else:
         service = request.getfixturevalue(name)
@@ -244,7 +246,7 @@ async def test_concurrent_wrong_passwords_verify_at_most_the_limit(
     counter: AttemptCounter, clock: FakeClock, tmp_path: Path, flow: str
 ) -> None:
     """40 concurrent wrong passwords against one account verify 5 passwords; 35 are 429s."""
-    users = await open_user_store(f"sqlite:///{tmp_path / 'users.db'}", clock=clock)
+    users = user_store(f"sqlite:///{tmp_path / 'users.db'}", clock=clock)
     hasher = PasswordHasher.for_tests()
     alice = await users.create("alice@example.com", await hasher.hash("correct horse battery"))
     verified: Counter[str] = Counter()

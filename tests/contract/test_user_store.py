@@ -14,14 +14,7 @@ import aiosqlite
 import asyncpg
 import pytest
 
-from sessionauth.auth.sqlite_users import SQLiteUserStore
-from sessionauth.auth.users import (
-    InvalidEmail,
-    User,
-    UserStore,
-    normalize_email,
-    open_user_store,
-)
+from sessionauth.backends.sqlite.users import SQLiteUserStore
 from sessionauth.errors import (
     AdminLockout,
     ConfigurationError,
@@ -29,6 +22,13 @@ from sessionauth.errors import (
     StoreUnavailable,
     UserNotFound,
 )
+from sessionauth.stores.users import (
+    InvalidEmail,
+    User,
+    UserStore,
+    normalize_email,
+)
+from tests.support.backends import user_store
 from tests.support.clock import FakeClock
 from tests.support.services import PostgresServer, free_port
 
@@ -54,7 +54,7 @@ async def backend(
         url = f"sqlite:///{tmp_path / 'users.db'}"
     else:
         url = request.getfixturevalue("postgres_dsn")
-    store = await open_user_store(url, table=table, clock=clock)
+    store = user_store(url, table=table, clock=clock)
     try:
         yield Backend(store=store, url=url, table=table)
     finally:
@@ -136,7 +136,7 @@ async def test_a_second_store_on_the_same_table_sees_the_same_users(
 ) -> None:
     """Opening the store again keeps the existing table and its rows (idempotent schema)."""
     user = await backend.store.create("frank@example.com", HASH)
-    async with await open_user_store(backend.url, table=backend.table, clock=clock) as again:
+    async with user_store(backend.url, table=backend.table, clock=clock) as again:
         assert await again.get(user.id) == user
 
 
@@ -337,7 +337,7 @@ async def test_two_admins_removing_each_other_at_once_leave_one(
 ) -> None:
     """Two stores (two workers) removing the only two admins concurrently: one wins, one 409s."""
     change = ADMIN_REMOVALS[removal]
-    async with await open_user_store(backend.url, table=backend.table, clock=clock) as other:
+    async with user_store(backend.url, table=backend.table, clock=clock) as other:
         for round_ in range(15):
             first = await backend.store.create(f"a{round_}@example.com", HASH, "admin")
             second = await backend.store.create(f"b{round_}@example.com", HASH, "admin")
@@ -372,9 +372,16 @@ async def test_ping_answers(store: UserStore) -> None:
 
 
 async def test_unknown_url_scheme_is_a_configuration_error() -> None:
-    """open_user_store() refuses a URL scheme it does not know."""
-    with pytest.raises(ConfigurationError, match="unknown user database URL"):
-        await open_user_store("mysql://localhost/users")
+    """open_backend() refuses a URL scheme it does not know."""
+    with pytest.raises(ConfigurationError, match="unknown database URL"):
+        user_store("mysql://localhost/users")
+
+
+@pytest.mark.parametrize("url", ["memory://", "redis://127.0.0.1:6379/0"])
+async def test_backends_without_sql_cannot_keep_users(url: str) -> None:
+    """Asking memory:// or Redis for a user store names the URLs that can keep accounts."""
+    with pytest.raises(ConfigurationError, match="sqlite:///PATH or postgresql://"):
+        user_store(url)
 
 
 @pytest.mark.parametrize("table", ["users; drop table x", "1users", "users-x", "", "t" * 49])
@@ -382,7 +389,7 @@ async def test_unsafe_table_names_are_refused_before_opening(tmp_path: Path, tab
     """A table name that is not a plain identifier raises ConfigurationError and creates no file."""
     path = tmp_path / "users.db"
     with pytest.raises(ConfigurationError, match="table name"):
-        await open_user_store(f"sqlite:///{path}", table=table)
+        user_store(f"sqlite:///{path}", table=table)
     assert not path.exists()
 
 
@@ -391,7 +398,7 @@ async def test_sqlite_relative_urls_and_wal(
 ) -> None:
     """sqlite:///relative.db opens a file relative to the working directory, in WAL mode."""
     monkeypatch.chdir(tmp_path)
-    async with await open_user_store("sqlite:///relative.db") as store:
+    async with user_store("sqlite:///relative.db") as store:
         await store.create("trent@example.com", HASH)
     assert (tmp_path / "relative.db").exists()
     async with aiosqlite.connect(tmp_path / "relative.db") as connection:
@@ -402,14 +409,15 @@ async def test_sqlite_relative_urls_and_wal(
 async def test_sqlite_unopenable_path_is_store_unavailable(tmp_path: Path) -> None:
     """A database file that cannot be created raises StoreUnavailable, not a driver error."""
     (tmp_path / "a-file").write_text("")  # its "directory" can never be made
-    with pytest.raises(StoreUnavailable):
-        await open_user_store(f"sqlite:///{tmp_path / 'a-file' / 'users.db'}")
+    async with user_store(f"sqlite:///{tmp_path / 'a-file' / 'users.db'}") as store:
+        with pytest.raises(StoreUnavailable):
+            await store.ping()
 
 
 async def test_sqlite_store_leaves_a_borrowed_connection_open(tmp_path: Path) -> None:
     """A store built on the caller's connection does not close it on aclose()."""
     async with aiosqlite.connect(tmp_path / "users.db", isolation_level=None) as connection:
-        store = await SQLiteUserStore.with_connection(connection)
+        store = SQLiteUserStore(connection)
         await store.create("uma@example.com", HASH)
         await store.aclose()
         assert list(await connection.execute_fetchall("SELECT count(*) FROM sessionauth_users"))
@@ -419,17 +427,19 @@ async def test_sqlite_store_leaves_a_borrowed_connection_open(tmp_path: Path) ->
 async def test_unreachable_postgres_is_store_unavailable() -> None:
     """Connecting to a port where nothing listens raises StoreUnavailable promptly."""
     started = time.monotonic()
-    with pytest.raises(StoreUnavailable):
-        await open_user_store(f"postgresql://postgres@127.0.0.1:{free_port()}/x", timeout=1)
+    async with user_store(f"postgresql://postgres@127.0.0.1:{free_port()}/x", timeout=1) as store:
+        with pytest.raises(StoreUnavailable):
+            await store.ping()
     assert time.monotonic() - started < 5
 
 
 @pytest.mark.postgres
-async def test_postgres_refusing_the_database_is_a_configuration_error(postgres_dsn: str) -> None:
-    """A server that answers but refuses the database name raises ConfigurationError, not a 503."""
-    missing = postgres_dsn.rsplit("/", 1)[0] + f"/no_such_db_{secrets.token_hex(4)}"
-    with pytest.raises(ConfigurationError, match="refused"):
-        await open_user_store(missing)
+async def test_postgres_refusing_the_database_is_store_unavailable(postgres_dsn: str) -> None:
+    """A server refusing the database name is an outage naming the refusal, as for sessions."""
+    name = f"no_such_db_{secrets.token_hex(4)}"
+    async with user_store(postgres_dsn.rsplit("/", 1)[0] + f"/{name}") as store:
+        with pytest.raises(StoreUnavailable, match=f"InvalidCatalogNameError.*{name}"):
+            await store.ping()
 
 
 @pytest.mark.postgres
@@ -438,7 +448,7 @@ async def test_postgres_outage_and_freeze_are_store_unavailable(
     private_postgres: PostgresServer, clock: FakeClock
 ) -> None:
     """A stopped or frozen server raises StoreUnavailable within the timeout; then it recovers."""
-    store = await open_user_store(private_postgres.dsn, clock=clock, timeout=1)
+    store = user_store(private_postgres.dsn, clock=clock, timeout=1)
     try:
         user = await store.create("victor@example.com", HASH)
         private_postgres.stop()
@@ -449,8 +459,9 @@ async def test_postgres_outage_and_freeze_are_store_unavailable(
         # postmaster: what hangs is a new connection, as a second replica starting would see.
         private_postgres.pause()
         started = time.monotonic()
-        with pytest.raises(StoreUnavailable):
-            await open_user_store(private_postgres.dsn, clock=clock, timeout=1)
+        async with user_store(private_postgres.dsn, clock=clock, timeout=1) as second:
+            with pytest.raises(StoreUnavailable):
+                await second.ping()
         assert time.monotonic() - started < 3
         private_postgres.resume()
         # The pool drops the connection that broke in the outage and connects afresh.

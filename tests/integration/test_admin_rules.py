@@ -13,9 +13,9 @@ import pytest
 from fastapi import FastAPI
 
 from sessionauth.auth.passwords import PasswordHasher
-from sessionauth.auth.users import User
 from sessionauth.server.app import create_app
 from sessionauth.server.settings import Settings
+from sessionauth.stores.users import User
 
 PASSWORD = "correct horse battery"
 SELF = {"error": "You cannot demote, disable or delete your own account"}

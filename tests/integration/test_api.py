@@ -13,11 +13,11 @@ import pytest
 from fastapi import FastAPI
 
 from sessionauth.auth.passwords import PasswordHasher
-from sessionauth.auth.users import User
 from sessionauth.errors import StoreUnavailable
 from sessionauth.server.app import create_app
 from sessionauth.server.metrics import TimedStore
 from sessionauth.server.settings import Settings
+from sessionauth.stores.users import User
 
 PASSWORD = "correct horse battery"
 AUTH_REQUIRED = {"error": "Authentication required"}

@@ -13,13 +13,14 @@ import asyncpg
 import httpx
 
 from sessionauth.auth.passwords import PasswordHasher
+from sessionauth.backends.locks import LOCK_FILE, NoLock
+from sessionauth.backends.sqlite.sessions import SQLiteStore
 from sessionauth.record import SessionRecord
 from sessionauth.server.app import create_app
 from sessionauth.server.metrics import Metrics
-from sessionauth.server.purge import LOCK_FILE, NoLock, run_purger
+from sessionauth.server.purge import run_purger
 from sessionauth.server.readiness import SWEEP, Readiness
 from sessionauth.server.settings import Settings
-from sessionauth.stores.sqlite import SQLiteStore
 
 WAIT = 10.0  # a bound that catches a dead loop; the sweeps themselves take milliseconds
 

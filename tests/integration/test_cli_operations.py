@@ -19,11 +19,12 @@ import pytest
 from typer.testing import CliRunner
 
 from sessionauth import __version__
-from sessionauth.auth.users import User, open_user_store
 from sessionauth.cli import app as cli
 from sessionauth.record import SessionRecord
 from sessionauth.stores import open_store
+from sessionauth.stores.users import User
 from sessionauth.tokens import new_token, storage_id
+from tests.support.backends import user_store
 from tests.support.services.ports import free_port
 
 PASSWORD = "correct horse battery"
@@ -78,7 +79,7 @@ def script(
 
 def user_named(env: Mapping[str, str], email: str) -> User | None:
     async def find() -> User | None:
-        async with await open_user_store(env["SESSIONAUTH_DATABASE_URL"]) as users:
+        async with user_store(env["SESSIONAUTH_DATABASE_URL"]) as users:
             return await users.get_by_email(email)
 
     return asyncio.run(find())

@@ -17,16 +17,16 @@ import pytest
 import redis
 from starlette.applications import Starlette
 
-from sessionauth.auth.throttle_redis import RedisCounter
+from sessionauth.backends.redis.attempts import RedisCounter
+from sessionauth.backends.redis.sessions import RedisStore
+from sessionauth.backends.sqlite.files import open_sqlite
+from sessionauth.backends.sqlite.sessions import SQLiteStore
 from sessionauth.errors import StoreFull
 from sessionauth.middleware import SessionMiddleware
 from sessionauth.policy import TimeoutPolicy
 from sessionauth.record import RecordUpdate, SessionRecord
 from sessionauth.server.readiness import ATTEMPT_COUNTER, Readiness
 from sessionauth.server.watched_counter import WatchedCounter
-from sessionauth.stores.redis import RedisStore
-from sessionauth.stores.sqlite import SQLiteStore
-from sessionauth.stores.sqlite_files import open_sqlite
 from tests.support.apps import running_app
 from tests.support.clock import FakeClock
 from tests.support.services import RedisServer

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # Every name of every public package, imported from the installed wheel.
 IMPORT_EVERYTHING = """
 import importlib
-for package in ("sessionauth", "sessionauth.stores"):
+for package in ("sessionauth", "sessionauth.stores", "sessionauth.backends"):
     module = importlib.import_module(package)
     for name in module.__all__:
         getattr(module, name)
@@ -93,7 +93,7 @@ def test_the_wheel_with_the_server_extra_runs_the_cli(dist: Path, tmp_path: Path
 SERVE_AND_CLOSE_REDIS_STORES = """
 import asyncio, sys, time
 from sessionauth.record import SessionRecord
-from sessionauth.stores.redis import RedisStore
+from sessionauth.backends.redis.sessions import RedisStore
 from sessionauth.tokens import new_token, storage_id
 
 async def serve_and_close(url, prefix):

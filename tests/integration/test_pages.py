@@ -12,8 +12,8 @@ import pytest
 from fastapi import FastAPI
 from starlette.requests import Request
 
-from sessionauth.auth.users import User
 from sessionauth.server.templating import device_name, render_error, time_ago
+from sessionauth.stores.users import User
 from tests.support.apps import running_app
 
 PASSWORD = "correct horse battery"

@@ -16,18 +16,21 @@ from typer.testing import CliRunner
 from sessionauth.auth.authenticator import Authenticator
 from sessionauth.auth.events import AuthEvent, UserCreated
 from sessionauth.auth.passwords import PasswordHasher
-from sessionauth.auth.users import User, UserStore, open_user_store
+from sessionauth.backends.locks import FileLock, NoLock
+from sessionauth.backends.postgres import PostgresBackend
 from sessionauth.cli import app as cli
 from sessionauth.errors import ConfigurationError
 from sessionauth.record import SessionRecord
 from sessionauth.server.app import create_app
 from sessionauth.server.bootstrap import ADMIN_EMAIL, bootstrap_admin
-from sessionauth.server.purge import FileLock, NoLock, PostgresLock, purge_once, run_purger
+from sessionauth.server.purge import purge_once, run_purger
 from sessionauth.server.secret_key import load_keyring
 from sessionauth.server.settings import Settings, load_settings
 from sessionauth.server.settings_findings import findings
 from sessionauth.stores import MemoryStore, open_store
+from sessionauth.stores.users import User, UserStore
 from sessionauth.tokens import Keyring
+from tests.support.backends import user_store
 
 STRONG = "k" * 48
 PASSWORD = "correct horse battery"
@@ -141,7 +144,7 @@ def authenticator(users: UserStore, events: list[AuthEvent]) -> Authenticator:
 async def test_empty_development_database_gets_exactly_one_admin(tmp_path: Path) -> None:
     """bootstrap_admin creates admin@localhost once, through the Authenticator, and prints once."""
     events: list[AuthEvent] = []
-    async with await open_user_store(f"sqlite:///{tmp_path / 'users.db'}") as users:
+    async with user_store(f"sqlite:///{tmp_path / 'users.db'}") as users:
         auth = authenticator(users, events)
         out = io.StringIO()
         created = await bootstrap_admin(auth, out=out)
@@ -161,7 +164,7 @@ async def test_empty_development_database_gets_exactly_one_admin(tmp_path: Path)
 async def test_bootstrap_leaves_a_database_with_accounts_alone(tmp_path: Path) -> None:
     """A database that has any account gets no administrator, prints nothing, publishes nothing."""
     events: list[AuthEvent] = []
-    async with await open_user_store(f"sqlite:///{tmp_path / 'users.db'}") as users:
+    async with user_store(f"sqlite:///{tmp_path / 'users.db'}") as users:
         await users.create("someone@example.com", "x")
         out = io.StringIO()
         assert await bootstrap_admin(authenticator(users, events), out=out) is None
@@ -225,13 +228,14 @@ async def test_purger_sweeps_every_interval_until_cancelled(tmp_path: Path) -> N
 @pytest.mark.postgres
 async def test_postgres_purge_lock_admits_one_holder(postgres_dsn: str) -> None:
     """pg_try_advisory_xact_lock: a second holder is refused until the first commits."""
-    first, second = PostgresLock(postgres_dsn), PostgresLock(postgres_dsn)
-    async with first.hold() as leader:
-        assert leader
-        async with second.hold() as follower:
-            assert not follower
-    async with second.hold() as later:
-        assert later
+    async with PostgresBackend(postgres_dsn) as one, PostgresBackend(postgres_dsn) as two:
+        first, second = one.purge_lock(Path()), two.purge_lock(Path())
+        async with first.hold() as leader:
+            assert leader
+            async with second.hold() as follower:
+                assert not follower
+        async with second.hold() as later:
+            assert later
 
 
 # -- the CLI --------------------------------------------------------------------------------
@@ -253,7 +257,7 @@ def invoke(env: dict[str, str], *args: str, input: str | None = None) -> Any:
 
 def user_named(env: dict[str, str], email: str) -> User | None:
     async def find() -> User | None:
-        async with await open_user_store(env["SESSIONAUTH_DATABASE_URL"]) as users:
+        async with user_store(env["SESSIONAUTH_DATABASE_URL"]) as users:
             return await users.get_by_email(email)
 
     return asyncio.run(find())

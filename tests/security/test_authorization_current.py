@@ -22,13 +22,13 @@ from sessionauth.auth import guards
 from sessionauth.auth.authenticator import Authenticator
 from sessionauth.auth.guards import require_auth, require_role, session_of
 from sessionauth.auth.passwords import PasswordHasher
-from sessionauth.auth.users import open_user_store
 from sessionauth.middleware import SessionMiddleware
 from sessionauth.policy import TimeoutPolicy
 from sessionauth.principal import PrincipalChange
 from sessionauth.stores.memory import MemoryStore
 from sessionauth.tokens import Keyring
 from tests.support.apps import running_app
+from tests.support.backends import user_store
 from tests.support.clock import FakeClock
 
 PASSWORD = "correct horse battery"
@@ -221,7 +221,7 @@ async def library(tmp_path: Path) -> AsyncIterator[Library]:
     """A minimal app: login through the Authenticator, set_user, clear, and guarded routes."""
     clock = FakeClock()
     store = MemoryStore(clock=clock)
-    users = await open_user_store(f"sqlite:///{tmp_path / 'users.db'}")
+    users = user_store(f"sqlite:///{tmp_path / 'users.db'}")
     auth = Authenticator(
         users=users, sessions=store, hasher=PasswordHasher.for_tests(), throttle=None, clock=clock
     )

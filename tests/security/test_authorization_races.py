@@ -22,9 +22,9 @@ import pytest
 from fastapi import FastAPI
 
 from sessionauth.auth.passwords import PasswordHasher
-from sessionauth.auth.users import UserStore
 from sessionauth.errors import StoreUnavailable
 from sessionauth.server.app import create_app
+from sessionauth.stores.users import UserStore
 from tests.support.apps import server_settings
 
 PASSWORD = "correct horse battery"

@@ -26,9 +26,9 @@ from pwdlib.hashers.argon2 import Argon2Hasher
 from pwdlib.hashers.bcrypt import BcryptHasher
 
 from sessionauth.auth.passwords import PasswordHasher
-from sessionauth.auth.users import User, normalize_email
 from sessionauth.server.app import create_app
 from sessionauth.server.settings import Settings
+from sessionauth.stores.users import User, normalize_email
 from sessionauth.tokens import Keyring, new_token
 
 PASSWORD = "correct horse battery"

@@ -47,9 +47,9 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from sessionauth.auth.passwords import PasswordHasher
-from sessionauth.auth.users import open_user_store
 from sessionauth.server.app import create_app
 from sessionauth.server.settings import Settings
+from tests.support.backends import user_store
 
 PASSWORD = "correct horse battery"
 CHECKS = [
@@ -97,7 +97,7 @@ def _admin_email(number: int) -> str:
 
 
 async def _add_admin(database_url: str, email: str) -> None:
-    users = await open_user_store(database_url)
+    users = user_store(database_url)
     try:
         password_hash = await PasswordHasher.for_tests().hash(PASSWORD)
         await users.create(email, password_hash, role="admin")

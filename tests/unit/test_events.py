@@ -31,13 +31,14 @@ from sessionauth.auth.events import (
     UserDeleted,
 )
 from sessionauth.auth.passwords import PasswordHasher
-from sessionauth.auth.throttle import LoginThrottle, MemoryCounter
-from sessionauth.auth.users import User, open_user_store
+from sessionauth.auth.throttle import LoginThrottle
 from sessionauth.errors import AdminLockout, InvalidCredentials, TooManyAttempts
 from sessionauth.record import SessionRecord
 from sessionauth.server.log_format import EVENT_FIELDS
 from sessionauth.session import Session
-from sessionauth.stores.memory import MemoryStore
+from sessionauth.stores.memory import MemoryCounter, MemoryStore
+from sessionauth.stores.users import User
+from tests.support.backends import user_store
 from tests.support.clock import FakeClock
 
 PASSWORD = "correct horse battery"
@@ -102,7 +103,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     clock = FakeClock()
     events: list[AuthEvent] = []
     memory = MemoryStore(clock=clock)
-    async with await open_user_store(f"sqlite:///{tmp_path / 'users.db'}", clock=clock) as users:
+    async with user_store(f"sqlite:///{tmp_path / 'users.db'}", clock=clock) as users:
         auth = Authenticator(
             users=users,
             sessions=memory,

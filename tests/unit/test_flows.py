@@ -32,8 +32,7 @@ from sessionauth.auth.events import (
     UserDeleted,
 )
 from sessionauth.auth.passwords import PasswordHasher
-from sessionauth.auth.throttle import LoginThrottle, MemoryCounter
-from sessionauth.auth.users import User, UserStore, open_user_store
+from sessionauth.auth.throttle import LoginThrottle
 from sessionauth.errors import (
     InvalidCredentials,
     NotAuthenticated,
@@ -44,8 +43,10 @@ from sessionauth.errors import (
 )
 from sessionauth.middleware import SessionMiddleware
 from sessionauth.session import Session
-from sessionauth.stores.memory import MemoryStore
+from sessionauth.stores.memory import MemoryCounter, MemoryStore
+from sessionauth.stores.users import User, UserStore
 from sessionauth.tokens import Keyring, storage_id
+from tests.support.backends import user_store
 from tests.support.clock import FakeClock
 from tests.support.stores import InstrumentedStore
 
@@ -241,7 +242,7 @@ def handle_of(cookie: str) -> str:
 @pytest.fixture
 async def env(tmp_path: Path) -> AsyncIterator[Env]:
     clock = FakeClock()
-    users = await open_user_store(f"sqlite:///{tmp_path / 'users.db'}", clock=clock)
+    users = user_store(f"sqlite:///{tmp_path / 'users.db'}", clock=clock)
     memory = MemoryStore(clock=clock)
     hasher = PasswordHasher.for_tests()
     hashing = count_hashing(hasher)

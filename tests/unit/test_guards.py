@@ -31,14 +31,15 @@ from sessionauth.auth.guards import (
     safe_next,
 )
 from sessionauth.auth.passwords import PasswordHasher
-from sessionauth.auth.users import User, UserStore, open_user_store
 from sessionauth.errors import NotAuthenticated, PermissionDenied
 from sessionauth.middleware import SessionMiddleware
 from sessionauth.policy import Clock
 from sessionauth.principal import Principal, new_epoch
 from sessionauth.session import Session
 from sessionauth.stores.memory import MemoryStore
+from sessionauth.stores.users import User, UserStore
 from sessionauth.tokens import Keyring
+from tests.support.backends import user_store
 from tests.support.clock import FakeClock
 
 KEYRING = Keyring(["g" * 40])
@@ -158,7 +159,7 @@ class Env:
 @pytest.fixture
 async def env(tmp_path: Path) -> AsyncIterator[Env]:
     clock = FakeClock()
-    users = await open_user_store(f"sqlite:///{tmp_path / 'users.db'}", clock=clock)
+    users = user_store(f"sqlite:///{tmp_path / 'users.db'}", clock=clock)
     memory = MemoryStore(clock=clock)
     hasher = PasswordHasher.for_tests()
     auth = Authenticator(users=users, sessions=memory, hasher=hasher, throttle=None, clock=clock)

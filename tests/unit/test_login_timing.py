@@ -12,9 +12,9 @@ import pytest
 
 from sessionauth.auth.authenticator import Authenticator
 from sessionauth.auth.passwords import PasswordHasher
-from sessionauth.auth.users import open_user_store
 from sessionauth.errors import InvalidCredentials
 from sessionauth.stores.memory import MemoryStore
+from tests.support.backends import user_store
 
 LONG_PASSWORD = "x" * 100  # over bcrypt's 72 bytes: no bcrypt hash can be checked against it
 ROUNDS = 15  # interleaved pairs; medians of 15 shrug off a busy neighbour on a small machine
@@ -23,7 +23,7 @@ ROUNDS = 15  # interleaved pairs; medians of 15 shrug off a busy neighbour on a 
 @pytest.fixture
 async def auth(tmp_path: Path) -> AsyncIterator[Authenticator]:
     """An Authenticator with production argon2id costs and one legacy (bcrypt) account."""
-    users = await open_user_store(f"sqlite:///{tmp_path / 'users.db'}")
+    users = user_store(f"sqlite:///{tmp_path / 'users.db'}")
     legacy = bcrypt.hashpw(b"the tutorial's password", bcrypt.gensalt(4)).decode()
     await users.create("legacy@example.com", legacy)
     yield Authenticator(users=users, sessions=MemoryStore(), hasher=PasswordHasher(), throttle=None)

@@ -10,13 +10,14 @@ import pytest
 
 from sessionauth.auth.authenticator import Authenticator
 from sessionauth.auth.passwords import PasswordHasher
-from sessionauth.auth.throttle import LoginThrottle, MemoryCounter
-from sessionauth.auth.users import User, open_user_store
+from sessionauth.auth.throttle import LoginThrottle
 from sessionauth.errors import InvalidCredentials, TooManyAttempts
 from sessionauth.record import SessionRecord
 from sessionauth.server.metrics import Metrics, TimedStore
 from sessionauth.session import Session
-from sessionauth.stores.memory import MemoryStore
+from sessionauth.stores.memory import MemoryCounter, MemoryStore
+from sessionauth.stores.users import User
+from tests.support.backends import user_store
 from tests.support.clock import FakeClock
 
 PASSWORD = "correct horse battery"
@@ -56,7 +57,7 @@ class Counted:
 async def counted(tmp_path: Path) -> AsyncIterator[Counted]:
     clock = FakeClock()
     metrics = Metrics()
-    async with await open_user_store(f"sqlite:///{tmp_path / 'users.db'}", clock=clock) as users:
+    async with user_store(f"sqlite:///{tmp_path / 'users.db'}", clock=clock) as users:
         auth = Authenticator(
             users=users,
             sessions=TimedStore(MemoryStore(clock=clock), metrics),

@@ -7,8 +7,8 @@ from typing import Any, cast
 import asyncpg
 import pytest
 
+from sessionauth.backends.postgres.sessions import PostgresStore
 from sessionauth.errors import StoreUnavailable
-from sessionauth.stores.postgres import PostgresStore
 
 
 class BrokenConnection:

@@ -12,10 +12,13 @@ import pytest
 from redis import exceptions as rx
 
 from sessionauth.auth.client_address import client_address
-from sessionauth.auth.throttle import AttemptCounter, LoginThrottle, MemoryCounter, open_counter
-from sessionauth.auth.throttle_redis import RedisCounter
-from sessionauth.auth.throttle_sql import PostgresCounter, SQLiteCounter
+from sessionauth.auth.throttle import LoginThrottle
+from sessionauth.backends.postgres.attempts import PostgresCounter
+from sessionauth.backends.redis.attempts import RedisCounter
+from sessionauth.backends.sqlite.attempts import SQLiteCounter
 from sessionauth.errors import ConfigurationError, StoreUnavailable, TooManyAttempts
+from sessionauth.stores.memory import MemoryCounter
+from tests.support.backends import attempt_counter
 from tests.support.clock import FakeClock
 from tests.support.services import free_port
 
@@ -275,64 +278,6 @@ def test_throttle_refuses_unusable_settings(options: dict[str, Any]) -> None:
         LoginThrottle(MemoryCounter(), **options)
 
 
-# --------------------------------------------------------------------------- open_counter
-
-
-async def test_open_counter_builds_each_backend_without_connecting(tmp_path: Path) -> None:
-    """Each URL scheme gives its counter, and building one opens no connection."""
-    urls: dict[str, type[AttemptCounter]] = {
-        "memory://": MemoryCounter,
-        f"sqlite:///{tmp_path}/a.db": SQLiteCounter,
-        "postgresql://nobody@127.0.0.1:1/none": PostgresCounter,
-        "redis://127.0.0.1:1/0": RedisCounter,
-        "rediss://127.0.0.1:1/0": RedisCounter,
-        "redis+cluster://127.0.0.1:1,[::1]:2": RedisCounter,
-        "redis+sentinel://:pw@127.0.0.1:1,[::1]/mymaster?db=2": RedisCounter,
-    }
-    for url, kind in urls.items():
-        counter = open_counter(url)
-        assert type(counter) is kind
-        await counter.aclose()
-    assert not (tmp_path / "a.db").exists()
-
-
-@pytest.mark.parametrize(
-    ("url", "prefix"),
-    [
-        ("redis://127.0.0.1:1/0", "sessionauth:attempts:"),
-        ("redis://127.0.0.1:1/0?prefix=app1:", "app1:attempts:"),
-        ("redis+sentinel://127.0.0.1:1/mymaster?prefix=app1:", "app1:attempts:"),
-        ("redis+sentinel://127.0.0.1:1/mymaster?db=2&prefix=app1:", "app1:attempts:"),
-        ("redis+cluster://127.0.0.1:1?prefix=app1:", "app1:attempts:"),
-    ],
-)
-async def test_open_counter_keeps_to_the_store_urls_prefix(url: str, prefix: str) -> None:
-    """The session store URL's ``?prefix=`` namespaces the counters too, and is not sent on."""
-    counter = open_counter(url)
-    assert isinstance(counter, RedisCounter)
-    assert counter._prefix == prefix
-    await counter.aclose()
-
-
-@pytest.mark.parametrize(
-    "url",
-    [
-        "memcached://127.0.0.1",
-        "sqlite://relative-without-third-slash",
-        "redis+sentinel://127.0.0.1:26379",
-        "redis+sentinel://127.0.0.1:26379/mymaster?db=x",
-        "redis+sentinel://127.0.0.1:port/mymaster",
-        "redis+cluster://127.0.0.1:7000/0",
-        "redis+cluster://",
-        "redis://127.0.0.1:port",
-    ],
-)
-def test_open_counter_refuses_bad_urls(url: str) -> None:
-    """An unknown scheme or a malformed URL is a configuration error, raised at once."""
-    with pytest.raises(ConfigurationError):
-        open_counter(url)
-
-
 def test_sql_counters_refuse_bad_settings(tmp_path: Path) -> None:
     """An unsafe table name, a non-positive timeout or both DSN and pool are refused."""
     with pytest.raises(ConfigurationError):
@@ -347,7 +292,7 @@ def test_sql_counters_refuse_bad_settings(tmp_path: Path) -> None:
 
 async def test_unreachable_redis_is_unavailable(clock: FakeClock) -> None:
     """Every operation on a Redis nobody listens on raises StoreUnavailable."""
-    async with open_counter(f"redis://127.0.0.1:{free_port()}/0", timeout=0.5) as counter:
+    async with attempt_counter(f"redis://127.0.0.1:{free_port()}/0", timeout=0.5) as counter:
         with pytest.raises(StoreUnavailable):
             await counter.reserve("k", WINDOW, 5)
         with pytest.raises(StoreUnavailable):

@@ -164,7 +164,8 @@ async def test_a_forwarded_zone_id_is_not_text_that_gets_stored(forwarded: str) 
 
 def test_zone_ids_do_not_split_an_address_throttle_bucket() -> None:
     """With per-address IPv6 counting, 2001:db8::1%1 and %2 are one client, one bucket."""
-    from sessionauth.auth.throttle import LoginThrottle, MemoryCounter
+    from sessionauth.auth.throttle import LoginThrottle
+    from sessionauth.stores.memory import MemoryCounter
 
     throttle = LoginThrottle(MemoryCounter(), ipv6_prefix=128)
     assert throttle._address_key("2001:db8::1%1") == throttle._address_key("2001:db8::1%2")

@@ -30,9 +30,9 @@ from sessionauth.auth.events import (
 )
 from sessionauth.auth.passwords import PasswordHasher
 from sessionauth.auth.session_admin import SessionAdministration
-from sessionauth.auth.users import ADMIN_ROLE, User, UserStore
 from sessionauth.errors import AdminLockout, UserNotFound
 from sessionauth.stores.base import SessionStore
+from sessionauth.stores.users import ADMIN_ROLE, User, UserStore
 
 __all__ = ["AccountAdministration"]
 

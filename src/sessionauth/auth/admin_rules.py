@@ -6,7 +6,7 @@ Two rules keep an installation administrable, whoever asks (the API, the admin p
   contain ``admin``): a typo such as ``superuser`` or ``root`` is refused, not stored as a role
   nothing checks for.
 * Demoting, disabling or deleting the last enabled administrator is refused, atomically in the
-  user store (see :meth:`~sessionauth.auth.users.UserStore.set_role`'s ``keep_admin``), so two
+  user store (see :meth:`~sessionauth.stores.users.UserStore.set_role`'s ``keep_admin``), so two
   administrators removing each other at once cannot leave none. Through the API, an
   administrator also cannot demote, disable or delete itself. Only the CLI may override the
   first rule (``--force``), for an operator who has another way in.
@@ -22,8 +22,8 @@ import re
 from collections.abc import Iterable
 from typing import Final
 
-from sessionauth.auth.users import ADMIN_ROLE, LAST_ADMIN, User, UserStore
 from sessionauth.errors import AdminLockout, ConfigurationError, InvalidRole, UserNotFound
+from sessionauth.stores.users import ADMIN_ROLE, LAST_ADMIN, User, UserStore
 
 __all__ = ["DEFAULT_ROLES", "check_removal", "check_role", "role_set"]
 

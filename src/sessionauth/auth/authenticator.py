@@ -45,12 +45,12 @@ from sessionauth.auth.events import (
 from sessionauth.auth.logins import Login, principal_after_stale, read_account
 from sessionauth.auth.passwords import PasswordHasher
 from sessionauth.auth.throttle import Attempt, LoginThrottle
-from sessionauth.auth.users import InvalidEmail, User, UserStore, normalize_email
 from sessionauth.errors import InvalidCredentials, NotAuthenticated, StaleLogin, TooManyAttempts
 from sessionauth.policy import Clock, system_clock
 from sessionauth.principal import Principal
 from sessionauth.session import Session
 from sessionauth.stores.base import SessionStore
+from sessionauth.stores.users import InvalidEmail, User, UserStore, normalize_email
 from sessionauth.tokens import new_token, storage_id
 
 __all__ = ["Authenticator"]

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sessionauth.auth.users import User, UserStore
 from sessionauth.principal import Principal, new_epoch
 from sessionauth.stores.base import SessionStore
+from sessionauth.stores.users import User, UserStore
 
 __all__ = ["Login", "principal_after_stale", "principal_of", "read_account"]
 

@@ -16,11 +16,11 @@ from typing import TypeVar
 
 from sessionauth.auth.event_hub import EventHub
 from sessionauth.auth.events import RevocationReason, SessionRevoked, SessionsRevoked
-from sessionauth.auth.users import User, UserStore
 from sessionauth.errors import NotAuthenticated, SessionNotFound
 from sessionauth.principal import Principal, PrincipalChange
 from sessionauth.session import Session
 from sessionauth.stores.base import MAX_PAGE, SessionStore
+from sessionauth.stores.users import User, UserStore
 
 __all__ = ["DEFAULT_PAGE", "SessionAdministration", "SessionInfo", "SessionListing"]
 

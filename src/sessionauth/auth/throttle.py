@@ -23,14 +23,14 @@ at all (:meth:`~LoginThrottle.release`). The two keys are reserved one by one, e
 command, so they may live on different Redis Cluster nodes; when one refuses, the other's
 reservation is given back.
 
-Counters live in the same backend as sessions (see :func:`open_counter`). Every backend failure
+Counters live in the same backend as sessions (see
+:meth:`sessionauth.backends.Backend.attempt_counter`). Every backend failure
 raises :class:`~sessionauth.errors.StoreUnavailable`: the login fails closed rather than
 running unthrottled.
 """
 
 from __future__ import annotations
 
-import abc
 import asyncio
 import hashlib
 import ipaddress
@@ -38,201 +38,16 @@ import logging
 import math
 import unicodedata
 from dataclasses import dataclass
-from typing import Self
 
 from sessionauth.errors import ConfigurationError, StoreUnavailable, TooManyAttempts
 from sessionauth.policy import Clock, system_clock
-from sessionauth.stores.base import DEFAULT_TIMEOUT
+from sessionauth.stores.attempts import AttemptCounter
 
-__all__ = [
-    "DEFAULT_PREFIX",
-    "Attempt",
-    "AttemptCounter",
-    "LoginThrottle",
-    "MemoryCounter",
-    "open_counter",
-]
-
-DEFAULT_PREFIX = "sessionauth:attempts:"
-"""The key prefix Redis counters use unless told otherwise."""
-
-_SCHEMES = "memory://, sqlite:///PATH, postgresql://, redis://, rediss://, redis+cluster://, redis+sentinel://"
+__all__ = ["Attempt", "LoginThrottle"]
 
 _MAX_ACCOUNT = 4096
 
 security_log = logging.getLogger("sessionauth.security")
-
-
-class AttemptCounter(abc.ABC):
-    """Counts attempts per key in a fixed window that starts at the key's first attempt.
-
-    Every implementation is atomic per key (concurrent :meth:`reserve` calls never lose a count
-    and never grant more than the limit) and decides windows by its injected clock, never the
-    backend's own.
-    """
-
-    @abc.abstractmethod
-    async def reserve(self, key: str, window: float, limit: int) -> tuple[bool, int, float]:
-        """Take one of ``key``'s ``limit`` attempts: one atomic increment-and-compare.
-
-        A key whose window is over (or that was never used) starts a new window of ``window``
-        seconds with a count of 1. Otherwise the count grows by one while it is below
-        ``limit``; at the limit nothing changes and the attempt is refused.
-
-        Returns:
-            ``(granted, count, reset_at)``: whether the attempt was taken, the count after
-            this call, and when the key's window ends.
-
-        Raises:
-            StoreUnavailable: If the backend failed or did not answer in time.
-        """
-
-    @abc.abstractmethod
-    async def release(self, key: str, reset_at: float) -> None:
-        """Give back one attempt taken in ``key``'s window ending at ``reset_at``.
-
-        Nothing happens once that window is over or the key was reset: a later window's
-        attempts are never given back, and a count never goes below zero. A key given back
-        to zero may be forgotten altogether (its next attempt starts a new window).
-
-        Raises:
-            StoreUnavailable: If the backend failed or did not answer in time.
-        """
-
-    @abc.abstractmethod
-    async def count(self, key: str) -> tuple[int, float]:
-        """Return ``(count, reset_at)`` for ``key``; ``(0, now)`` once its window is over.
-
-        Raises:
-            StoreUnavailable: If the backend failed or did not answer in time.
-        """
-
-    @abc.abstractmethod
-    async def reset(self, key: str) -> None:
-        """Forget ``key``'s attempts.
-
-        Raises:
-            StoreUnavailable: If the backend failed or did not answer in time.
-        """
-
-    async def purge(self, now: float | None = None) -> int:
-        """Delete keys whose window ended at or before ``now`` (default: the clock's now).
-
-        Expired keys already count as zero; this only reclaims space. Backends that expire
-        keys by themselves (Redis TTLs) have nothing to do and return 0.
-        """
-        del now
-        return 0
-
-    async def aclose(self) -> None:
-        """Release connections this counter owns. The default owns none."""
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
-
-
-class MemoryCounter(AttemptCounter):
-    """Keeps counts in a dict in one process, for tests and development.
-
-    Counts are invisible to other workers and vanish on restart, so do not use it in
-    production.
-
-    Args:
-        clock: The time source deciding windows.
-    """
-
-    def __init__(self, clock: Clock = system_clock):
-        self._clock = clock
-        self._entries: dict[str, tuple[int, float]] = {}
-
-    async def reserve(self, key: str, window: float, limit: int) -> tuple[bool, int, float]:
-        """Take one attempt of ``key`` if below ``limit``; nothing is awaited, so it is atomic."""
-        now = self._clock()
-        count, reset_at = self._entries.get(key, (0, now))
-        if reset_at <= now:
-            count, reset_at = 0, now + window
-        if count >= limit:
-            return False, count, reset_at
-        self._entries[key] = (count + 1, reset_at)
-        return True, count + 1, reset_at
-
-    async def release(self, key: str, reset_at: float) -> None:
-        """Give back one attempt of the window ending at ``reset_at``, if it is still current."""
-        count, current = self._entries.get(key, (0, reset_at))
-        if current == reset_at and count > 1:
-            self._entries[key] = (count - 1, reset_at)
-        elif current == reset_at:
-            self._entries.pop(key, None)
-
-    async def count(self, key: str) -> tuple[int, float]:
-        """Return ``(count, reset_at)``, or ``(0, now)`` once the window is over."""
-        now = self._clock()
-        count, reset_at = self._entries.get(key, (0, now))
-        return (count, reset_at) if reset_at > now else (0, now)
-
-    async def reset(self, key: str) -> None:
-        """Forget ``key``."""
-        self._entries.pop(key, None)
-
-    async def purge(self, now: float | None = None) -> int:
-        """Drop keys whose window is over."""
-        cutoff = self._clock() if now is None else now
-        expired = [key for key, (_, reset_at) in self._entries.items() if reset_at <= cutoff]
-        for key in expired:
-            del self._entries[key]
-        return len(expired)
-
-
-def open_counter(
-    url: str,
-    *,
-    clock: Clock = system_clock,
-    prefix: str | None = None,
-    timeout: float = DEFAULT_TIMEOUT,
-) -> AttemptCounter:
-    """Build the counter that ``url`` names; it owns its connections and opens them lazily.
-
-    Nothing connects here: the first operation does, so a backend that is down at start-up
-    surfaces as ``StoreUnavailable`` on the first login, like any later outage.
-
-    Args:
-        url: ``memory://``, ``sqlite:///path``, ``postgresql://…``, ``redis://…``,
-            ``rediss://…``, ``redis+cluster://host:port`` or
-            ``redis+sentinel://[:password@]h1:p1,h2:p2/service[/db]``.
-        clock: The time source deciding windows.
-        prefix: The key prefix for Redis (ignored by the others). By default, a Redis URL's
-            ``?prefix=app1:`` (the session store's, see :func:`~sessionauth.stores.open_store`)
-            followed by ``attempts:``, else :data:`DEFAULT_PREFIX`.
-        timeout: Seconds an operation may take before raising ``StoreUnavailable``.
-
-    Raises:
-        ConfigurationError: For an unknown scheme, a malformed URL or a missing extra.
-    """
-    scheme = url.partition("://")[0].lower()
-    if scheme == "memory":
-        return MemoryCounter(clock)
-    if scheme == "sqlite":
-        from sessionauth.auth.throttle_sql import SQLiteCounter
-        from sessionauth.stores.sqlite_files import database_path
-
-        return SQLiteCounter(database_path(url), clock=clock, timeout=timeout)
-    if scheme in ("postgresql", "postgres"):
-        from sessionauth.auth.throttle_sql import PostgresCounter
-
-        return PostgresCounter(url, clock=clock, timeout=timeout)
-    if scheme in ("redis", "rediss", "redis+cluster", "redis+sentinel"):
-        from sessionauth.auth.throttle_redis import RedisCounter
-        from sessionauth.stores import _pop_query
-
-        # One URL names both the sessions and the counters: the store's namespace holds both.
-        url, url_prefix = _pop_query(url, "prefix")
-        if prefix is None:
-            prefix = DEFAULT_PREFIX if url_prefix is None else f"{url_prefix}attempts:"
-        return RedisCounter.from_url(url, clock=clock, prefix=prefix, timeout=timeout)
-    raise ConfigurationError(f"unknown attempt counter URL {url!r}; use one of {_SCHEMES}")
 
 
 def _account_key(account: str) -> str:

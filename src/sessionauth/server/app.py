@@ -14,12 +14,12 @@ The layers, outermost first::
     BodyLimitMiddleware     bodies over 64 KiB get 413 before anything buffers them
     FastAPI                 the JSON API (api.py), the pages (pages.py), /static
 
-The lifespan checks that a Redis store cannot evict keys (see
-:mod:`sessionauth.server.redis_eviction`), opens the user database, builds the
-:class:`Authenticator` (on ``app.state.authenticator``), creates the first administrator of an
-empty development database (see :mod:`sessionauth.server.bootstrap`), and runs the sweep of
-expired sessions (see :mod:`sessionauth.server.purge`). On shutdown it closes every store it
-opened.
+The stores are views of one backend per database (see :mod:`sessionauth.server.databases`);
+nothing connects before the first request. The lifespan checks that a Redis store cannot evict
+keys (see :mod:`sessionauth.server.redis_eviction`), builds the :class:`Authenticator` (on
+``app.state.authenticator``), creates the first administrator of an empty development database
+(see :mod:`sessionauth.server.bootstrap`), and runs the sweep of expired sessions (see
+:mod:`sessionauth.server.purge`). On shutdown it closes every backend once.
 """
 
 from __future__ import annotations
@@ -38,8 +38,7 @@ from sessionauth import __version__
 from sessionauth.auth.authenticator import Authenticator
 from sessionauth.auth.client_address import TrustedProxyMiddleware, trusted_networks
 from sessionauth.auth.passwords import PasswordHasher
-from sessionauth.auth.throttle import AttemptCounter, LoginThrottle, open_counter
-from sessionauth.auth.users import open_user_store
+from sessionauth.auth.throttle import LoginThrottle
 from sessionauth.cors import TrustedCORSMiddleware
 from sessionauth.csrf import CSRFMiddleware
 from sessionauth.middleware import SessionMiddleware
@@ -47,6 +46,7 @@ from sessionauth.origins import validate_origins
 from sessionauth.outages import OutageLog
 from sessionauth.server import api, hot_routes, pages
 from sessionauth.server.bootstrap import bootstrap_admin
+from sessionauth.server.databases import Databases
 from sessionauth.server.handlers import (
     BodyLimitMiddleware,
     csrf_responder,
@@ -54,7 +54,7 @@ from sessionauth.server.handlers import (
     unavailable_responder,
 )
 from sessionauth.server.metrics import Metrics, TimedStore
-from sessionauth.server.purge import purge_lock, run_purger
+from sessionauth.server.purge import run_purger
 from sessionauth.server.readiness import Readiness
 from sessionauth.server.redis_eviction import enforce_no_eviction, eviction_findings
 from sessionauth.server.secret_key import load_keyring
@@ -63,7 +63,7 @@ from sessionauth.server.settings import Settings, load_settings
 from sessionauth.server.settings_findings import enforce
 from sessionauth.server.templating import static_files
 from sessionauth.server.watched_counter import WatchedCounter
-from sessionauth.stores import open_store
+from sessionauth.stores.attempts import AttemptCounter
 from sessionauth.stores.base import SessionStore
 
 __all__ = ["create_app", "is_api_request"]
@@ -136,22 +136,27 @@ def create_app(
     policy = settings.policy()
     metrics = Metrics()
     readiness = Readiness()
+    # One backend (one connection or pool) per database: sessions, counters and users share
+    # it when they share a URL.
+    databases = Databases.open(settings)
     store = TimedStore(
-        open_store(settings.session_store_url, max_sessions=settings.max_sessions_per_user),
+        databases.sessions.session_store(max_sessions=settings.max_sessions_per_user),
         metrics,
         readiness,
     )
-    counter = open_counter(settings.session_store_url)
+    counter = databases.sessions.attempt_counter()
+    users = databases.users.user_store()
     hasher = hasher if hasher is not None else PasswordHasher()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
-            stack.push_async_callback(counter.aclose)
-            stack.push_async_callback(store.aclose)
+            stack.push_async_callback(databases.aclose)
             await _check_eviction(settings)
-            users = await open_user_store(settings.database_url)
-            stack.push_async_callback(users.aclose)
+            # Open the user database (creating its file and table) before anything reads it:
+            # a database that cannot be reached fails the start, and the bootstrap below sees
+            # the file it will use.
+            await users.ping()
             auth = Authenticator(
                 users=users,
                 sessions=store,
@@ -166,7 +171,7 @@ def create_app(
                 )
             app.state.authenticator = auth
             await stack.enter_async_context(
-                _purging(settings, store, counter, readiness=readiness, metrics=metrics)
+                _purging(databases, settings, store, counter, readiness=readiness, metrics=metrics)
             )
             # Everything made so far lives as long as the process: move it out of the cyclic
             # collector's reach, so full collections scan only per-request garbage (they
@@ -250,6 +255,7 @@ async def _check_eviction(settings: Settings) -> None:
 
 @contextlib.asynccontextmanager
 async def _purging(
+    databases: Databases,
     settings: Settings,
     store: SessionStore,
     counter: AttemptCounter,
@@ -258,7 +264,7 @@ async def _purging(
     metrics: Metrics,
 ) -> AsyncIterator[None]:
     """Run the sweep of expired records for the lifetime of the app, if the store needs one."""
-    lock = purge_lock(settings.session_store_url, settings.data_dir)
+    lock = databases.sessions.purge_lock(settings.data_dir)
     if lock is None:
         yield
         return

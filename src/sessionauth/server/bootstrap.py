@@ -28,9 +28,9 @@ from pathlib import Path
 from typing import TextIO
 
 from sessionauth.auth.accounts import AccountAdministration
-from sessionauth.auth.users import ADMIN_ROLE, User
+from sessionauth.backends.sqlite.files import database_path
 from sessionauth.errors import DuplicateUser
-from sessionauth.stores.sqlite_files import database_path
+from sessionauth.stores.users import ADMIN_ROLE, User
 
 __all__ = ["ACCOUNTS_FILE", "ADMIN_EMAIL", "bootstrap_admin"]
 

@@ -24,7 +24,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sessionauth.auth.guards import error_response, wants_html
-from sessionauth.auth.users import InvalidEmail
 from sessionauth.csrf import RejectResponder
 from sessionauth.errors import (
     AdminLockout,
@@ -44,6 +43,7 @@ from sessionauth.middleware import UnavailableResponder
 from sessionauth.outages import OutageLog
 from sessionauth.server.metrics import Metrics
 from sessionauth.server.templating import html_csrf_reject, html_unavailable, render_error
+from sessionauth.stores.users import InvalidEmail
 
 __all__ = [
     "MAX_BODY",

@@ -22,7 +22,6 @@ from starlette.responses import Response
 
 from sessionauth.auth.guards import safe_next
 from sessionauth.auth.session_admin import DEFAULT_PAGE
-from sessionauth.auth.users import User
 from sessionauth.server import ui_forms
 from sessionauth.server.page_context import (
     authenticator,
@@ -35,6 +34,7 @@ from sessionauth.server.page_context import (
 )
 from sessionauth.server.templating import render, render_error, time_ago
 from sessionauth.stores.base import MAX_PAGE
+from sessionauth.stores.users import User
 
 __all__ = ["ADMIN_ROLE", "page", "router"]
 

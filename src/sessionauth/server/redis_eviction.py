@@ -18,6 +18,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
+from sessionauth.backends import missing_extra
 from sessionauth.errors import ConfigurationError
 
 __all__ = ["EvictionReport", "enforce_no_eviction", "eviction_findings"]
@@ -96,10 +97,8 @@ async def eviction_findings(url: str, *, socket_timeout: float = 2.0) -> Evictio
         from redis import exceptions as rx
         from redis.asyncio.cluster import RedisCluster
 
-        from sessionauth.stores.redis_urls import client_from_url, redact
+        from sessionauth.backends.redis.urls import client_from_url, redact
     except ImportError as exc:
-        from sessionauth.stores import missing_extra
-
         raise missing_extra("redis", exc) from exc
     report = EvictionReport()
     clients = client_from_url(_without_store_options(url), timeout=socket_timeout)

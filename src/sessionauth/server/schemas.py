@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
 from sessionauth.auth.session_admin import SessionInfo
-from sessionauth.auth.users import User
+from sessionauth.stores.users import User
 
 __all__ = [
     "AdminArea",

@@ -25,7 +25,6 @@ from starlette.responses import Response
 
 from sessionauth.auth.guards import safe_next
 from sessionauth.auth.user_ids import parse_user_id
-from sessionauth.auth.users import ADMIN_ROLE, InvalidEmail, User
 from sessionauth.errors import (
     AdminLockout,
     DuplicateUser,
@@ -46,6 +45,7 @@ from sessionauth.server.page_context import (
     session_role,
 )
 from sessionauth.server.templating import render_error
+from sessionauth.stores.users import ADMIN_ROLE, InvalidEmail, User
 
 __all__ = ["offered_roles", "router"]
 

@@ -11,9 +11,9 @@ session store's writes.
 
 from __future__ import annotations
 
-from sessionauth.auth.throttle import AttemptCounter
 from sessionauth.errors import StoreFull
 from sessionauth.server.readiness import ATTEMPT_COUNTER, Readiness
+from sessionauth.stores.attempts import AttemptCounter
 
 __all__ = ["WatchedCounter"]
 

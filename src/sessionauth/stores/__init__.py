@@ -1,45 +1,54 @@
-"""Session stores: one contract (:class:`SessionStore`), one backend per module.
+"""Session stores: the contracts and their in-memory implementations.
 
-Backends with optional dependencies are imported only when asked for, so ``import sessionauth``
-never needs redis-py or asyncpg. :func:`open_store` builds a store that owns its connections
-from a URL; close it with ``await store.aclose()`` (or ``async with``).
+The contracts are :class:`SessionStore`, and for accounts and login attempts :mod:`.users`
+and :mod:`.attempts`.
+
+The stores on real databases are views of a backend (:mod:`sessionauth.backends`), which owns
+the connection. :func:`open_store` builds a store that owns its backend from a URL; close it
+with ``await store.aclose()`` (or ``async with``). ``RedisStore``, ``SQLiteStore`` and
+``PostgresStore`` can be imported from here too, lazily: an optional backend is imported only
+when asked for, so ``import sessionauth`` never needs redis-py or asyncpg.
 """
 
 from __future__ import annotations
 
-from typing import Any
-from urllib.parse import unquote
+from typing import TYPE_CHECKING, Any
 
-from sessionauth.errors import ConfigurationError
 from sessionauth.policy import Clock, system_clock
-from sessionauth.stores.base import DEFAULT_MAX_SESSIONS, DEFAULT_TIMEOUT, SessionStore
+from sessionauth.stores.base import DEFAULT_TIMEOUT, SessionStore
 from sessionauth.stores.memory import MemoryStore
 
+if TYPE_CHECKING:
+    from sessionauth.backends.postgres.sessions import PostgresStore as PostgresStore
+    from sessionauth.backends.redis.sessions import RedisStore as RedisStore
+    from sessionauth.backends.sqlite.sessions import SQLiteStore as SQLiteStore
+
+# The stores on backends stay out of __all__: a star import must not need the extras.
 __all__ = ["MemoryStore", "SessionStore", "open_store"]
 
-_SCHEMES = "memory://, sqlite:///PATH, redis://, rediss://, redis+sentinel://, redis+cluster://, postgresql://"
+# name: (module, the extra it needs)
+_LAZY = {
+    "PostgresStore": ("sessionauth.backends.postgres.sessions", "postgres"),
+    "RedisStore": ("sessionauth.backends.redis.sessions", "redis"),
+    "SQLiteStore": ("sessionauth.backends.sqlite.sessions", None),
+}
 
 
-def _pop_query(url: str, name: str) -> tuple[str, str | None]:
-    """Remove option ``name`` from a URL's query; return the URL and the option's value."""
-    base, question, query = url.partition("?")
-    if not question:
-        return url, None
-    kept, value = [], None
-    for item in query.split("&"):
-        key, _, raw = item.partition("=")
-        if key == name:
-            value = unquote(raw)
-        elif item:
-            kept.append(item)
-    return (f"{base}?{'&'.join(kept)}" if kept else base), value
+def __getattr__(name: str) -> Any:
+    """Import a store on a backend when it is first asked for."""
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
 
+    from sessionauth.backends import missing_extra
 
-def missing_extra(extra: str, error: ImportError) -> ConfigurationError:
-    """Return the error for a backend whose optional dependency is not installed."""
-    return ConfigurationError(
-        f"this store needs the {extra!r} extra: pip install 'sessionauth[{extra}]' ({error})"
-    )
+    module, extra = _LAZY[name]
+    try:
+        return getattr(importlib.import_module(module), name)
+    except ImportError as exc:
+        if extra is None:
+            raise
+        raise missing_extra(extra, exc) from exc
 
 
 def open_store(
@@ -47,10 +56,9 @@ def open_store(
     *,
     clock: Clock = system_clock,
     timeout: float = DEFAULT_TIMEOUT,
-    max_sessions: int = DEFAULT_MAX_SESSIONS,
     **options: Any,
 ) -> SessionStore:
-    """Return the store that ``url`` names; it owns (and closes) its connections.
+    """Return the store that ``url`` names; it owns (and closes) its backend.
 
     Nothing connects yet: each store connects on first use, so the store can be built with the
     application, before the event loop runs, and passed straight to ``SessionMiddleware``.
@@ -58,37 +66,16 @@ def open_store(
     Args:
         url: One of ``memory://``, ``sqlite:///path``, ``redis://…``, ``rediss://…``,
             ``redis+sentinel://h1:p1,h2:p2/service``, ``redis+cluster://host:port``,
-            ``postgresql://…``.
+            ``postgresql://…`` (see :func:`sessionauth.backends.open_backend`).
         clock: Time source for expiry decisions.
         timeout: Seconds a store operation may take before raising ``StoreUnavailable``.
-        max_sessions: Live sessions a user may have; a login beyond it ends the oldest.
-        **options: Backend-specific keyword arguments (``prefix`` for Redis, ``table`` for SQL).
-            A Redis URL may also carry the key prefix as ``?prefix=app1:`` (default ``sa:``),
-            so several deployments or test runs can share one Redis database.
+        **options: The store's options (``prefix`` for Redis, ``table`` for SQL). A Redis URL
+            may also carry the key prefix as ``?prefix=app1:`` (default ``sa:``), so several
+            deployments or test runs can share one Redis database.
 
     Raises:
         ConfigurationError: For an unknown scheme or a backend whose extra is not installed.
     """
-    scheme = url.partition("://")[0].lower()
-    if scheme == "memory":
-        return MemoryStore(clock=clock, max_sessions=max_sessions)
-    if scheme == "sqlite":
-        from sessionauth.stores.sqlite import SQLiteStore
+    from sessionauth.backends import open_backend
 
-        return SQLiteStore.from_url(url, clock=clock, timeout=timeout, **options)
-    if scheme in ("redis", "rediss", "redis+sentinel", "redis+cluster"):
-        url, prefix = _pop_query(url, "prefix")
-        if prefix is not None:
-            options.setdefault("prefix", prefix)
-        try:
-            from sessionauth.stores.redis import RedisStore
-        except ImportError as exc:
-            raise missing_extra("redis", exc) from exc
-        return RedisStore.from_url(url, clock=clock, timeout=timeout, **options)
-    if scheme in ("postgresql", "postgres"):
-        try:
-            from sessionauth.stores.postgres import PostgresStore
-        except ImportError as exc:
-            raise missing_extra("postgres", exc) from exc
-        return PostgresStore.from_url(url, clock=clock, timeout=timeout, **options)
-    raise ConfigurationError(f"unknown session store URL {url!r}; use one of {_SCHEMES}")
+    return open_backend(url, clock=clock, timeout=timeout).session_store(owned=True, **options)

@@ -1,4 +1,4 @@
-"""An in-process session store for tests and development.
+"""An in-process session store and attempt counter, for tests and development.
 
 Records live in a dict in one process: they vanish on restart and are invisible to other
 workers, so production configuration refuses this store. It keeps the whole store contract,
@@ -14,9 +14,10 @@ from sessionauth.errors import SessionExists, StaleLogin
 from sessionauth.policy import Clock, system_clock
 from sessionauth.principal import Principal, PrincipalChange
 from sessionauth.record import RecordUpdate, SessionRecord
+from sessionauth.stores.attempts import AttemptCounter
 from sessionauth.stores.base import DEFAULT_MAX_SESSIONS, MAX_PAGE, SessionPage, SessionStore
 
-__all__ = ["MemoryStore"]
+__all__ = ["MemoryCounter", "MemoryStore"]
 
 
 class MemoryStore(SessionStore):
@@ -192,6 +193,58 @@ class MemoryStore(SessionStore):
 
     async def ping(self) -> None:
         """Always answers: the store is in-process."""
+
+
+class MemoryCounter(AttemptCounter):
+    """Keeps counts in a dict in one process, for tests and development.
+
+    Counts are invisible to other workers and vanish on restart, so do not use it in
+    production.
+
+    Args:
+        clock: The time source deciding windows.
+    """
+
+    def __init__(self, clock: Clock = system_clock):
+        self._clock = clock
+        self._entries: dict[str, tuple[int, float]] = {}
+
+    async def reserve(self, key: str, window: float, limit: int) -> tuple[bool, int, float]:
+        """Take one attempt of ``key`` if below ``limit``; nothing is awaited, so it is atomic."""
+        now = self._clock()
+        count, reset_at = self._entries.get(key, (0, now))
+        if reset_at <= now:
+            count, reset_at = 0, now + window
+        if count >= limit:
+            return False, count, reset_at
+        self._entries[key] = (count + 1, reset_at)
+        return True, count + 1, reset_at
+
+    async def release(self, key: str, reset_at: float) -> None:
+        """Give back one attempt of the window ending at ``reset_at``, if it is still current."""
+        count, current = self._entries.get(key, (0, reset_at))
+        if current == reset_at and count > 1:
+            self._entries[key] = (count - 1, reset_at)
+        elif current == reset_at:
+            self._entries.pop(key, None)
+
+    async def count(self, key: str) -> tuple[int, float]:
+        """Return ``(count, reset_at)``, or ``(0, now)`` once the window is over."""
+        now = self._clock()
+        count, reset_at = self._entries.get(key, (0, now))
+        return (count, reset_at) if reset_at > now else (0, now)
+
+    async def reset(self, key: str) -> None:
+        """Forget ``key``."""
+        self._entries.pop(key, None)
+
+    async def purge(self, now: float | None = None) -> int:
+        """Drop keys whose window is over."""
+        cutoff = self._clock() if now is None else now
+        expired = [key for key, (_, reset_at) in self._entries.items() if reset_at <= cutoff]
+        for key in expired:
+            del self._entries[key]
+        return len(expired)
 
 
 def _cursor_position(cursor: str | None) -> int | None:

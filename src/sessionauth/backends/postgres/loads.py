@@ -1,0 +1,85 @@
+"""The PostgreSQL store's loads, batched: the loads of one event-loop iteration share one query.
+
+Almost every request costs the store one load. One query per load means one pool checkout and
+one round trip each: at 32 requests in flight on a pool of 10, requests queue for connections
+while each query carries a few hundred bytes. :class:`LoadBatcher` gathers the loads issued in
+one iteration of the event loop and answers them all from one
+``SELECT … WHERE id = ANY($1)``, the way the Redis store pipelines its reads. Batches do not
+wait for each other: a load issued while a batch is in flight starts the next batch at once.
+
+The rows come back keyed by their ``id`` column, so a row can only answer the load of its own
+id; each record is then checked against the id it is served for (its binding, see
+:mod:`sessionauth.backends.binding`) like every store's records.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from sessionauth.record import SessionRecord
+
+__all__ = ["LoadBatcher"]
+
+Fetch = Callable[[list[str]], Awaitable[Sequence[Any]]]
+Decode = Callable[[Any, str], SessionRecord | None]
+
+
+class LoadBatcher:
+    """Answers ``load(sid)`` calls in batches; see the module.
+
+    Args:
+        fetch: Runs the batched query for a list of ids (bounded by the store's timeout) and
+            returns rows whose last column is the row's id.
+        decode: Turns a row, read for an id, into its record (``None`` if corrupt or unbound).
+    """
+
+    def __init__(self, fetch: Fetch, decode: Decode):
+        self._fetch = fetch
+        self._decode = decode
+        self._pending: dict[str, list[asyncio.Future[SessionRecord | None]]] = {}
+        self._scheduled = False
+        self._batches: set[asyncio.Task[None]] = set()
+
+    def load(self, sid: str) -> asyncio.Future[SessionRecord | None]:
+        """Queue a load of ``sid``; await the future for its live record or ``None``."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[SessionRecord | None] = loop.create_future()
+        waiting = self._pending.get(sid)
+        if waiting is None:
+            self._pending[sid] = [future]
+        else:
+            waiting.append(future)
+        if not self._scheduled:
+            self._scheduled = True
+            loop.call_soon(self._send)
+        return future
+
+    def _send(self) -> None:
+        """Start one query for every load queued since the last batch."""
+        self._scheduled = False
+        batch, self._pending = self._pending, {}
+        task = asyncio.get_running_loop().create_task(self._answer(batch))
+        # Held until done: the loop keeps only a weak reference to its tasks.
+        self._batches.add(task)
+        task.add_done_callback(self._batches.discard)
+
+    async def _answer(self, batch: dict[str, list[asyncio.Future[SessionRecord | None]]]) -> None:
+        try:
+            rows = await self._fetch(list(batch))
+        except BaseException as exc:
+            for futures in batch.values():
+                for future in futures:
+                    if not future.done():
+                        future.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise  # cancelled (the store is closing): the loads above have their answer
+            return
+        by_id = {row[-1]: row for row in rows}
+        for sid, futures in batch.items():
+            row = by_id.get(sid)
+            for future in futures:
+                if not future.done():  # its caller may have given up
+                    # A record of its own for each caller: the middleware may change its copy.
+                    future.set_result(None if row is None else self._decode(row, sid))

@@ -1,0 +1,269 @@
+"""Users: the record, email normalisation, and the contract every user store keeps.
+
+A :class:`UserStore` keeps accounts in a SQL database: SQLite
+(:mod:`sessionauth.backends.sqlite.users`) or PostgreSQL
+(:mod:`sessionauth.backends.postgres.users`, needs the ``postgres`` extra); a backend builds
+one (``open_backend(url).user_store()``). The contract, checked by
+``tests/contract/test_user_store.py``:
+
+* Emails are stored normalised (:func:`normalize_email`), and the database enforces their
+  uniqueness: ``Alice@Example.com `` and ``alice@example.com`` are one account, even when two
+  sign-ups race.
+* User ids are integers assigned by the database and never reused (``AUTOINCREMENT`` in SQLite,
+  an identity column in PostgreSQL). Sessions refer to users by id, so reusing the id of a
+  deleted account could hand a stale reference to a stranger. Integers also match the
+  tutorial's API (``{"userId": 1}``); sessions keep the id as ``str(user.id)``.
+* Updates and deletes of a missing id raise :class:`~sessionauth.errors.UserNotFound`; a new
+  account whose email is taken raises :class:`~sessionauth.errors.DuplicateUser`.
+* Any failure to reach the database, or an operation slower than the store's ``timeout``,
+  raises :class:`~sessionauth.errors.StoreUnavailable`, never a driver exception.
+"""
+
+from __future__ import annotations
+
+import abc
+import builtins
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Final, Literal, NoReturn
+
+from sessionauth.errors import AdminLockout, InvalidEmail, UserNotFound
+
+__all__ = [
+    "ADMIN_ROLE",
+    "DEFAULT_TABLE",
+    "InvalidEmail",
+    "User",
+    "UserStore",
+    "normalize_email",
+]
+
+DEFAULT_TABLE: Final = "sessionauth_users"
+"""The table user stores create and use unless told otherwise."""
+DEFAULT_TIMEOUT: Final = 2.0
+"""Seconds a user-store operation may take before it raises ``StoreUnavailable``."""
+MAX_EMAIL_LENGTH: Final = 254
+"""The longest usable address (RFC 5321 path limit), in characters after normalisation."""
+
+# Control, format (zero-width and bidi overrides, which make look-alike addresses), surrogate,
+# and line/paragraph separator characters have no business in an address; CR and LF in
+# particular turn into header injection wherever the address reaches an email.
+_FORBIDDEN_CATEGORIES: Final = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+_MAX_ROLE_LENGTH: Final = 64
+# The ids both databases can hold (signed 64-bit); anything else cannot name a user.
+_MAX_ID: Final = 2**63 - 1
+
+ADMIN_ROLE: Final = "admin"
+"""The role that administers accounts; the last enabled account with it is protected."""
+LAST_ADMIN: Final = "This would leave no enabled administrator"
+"""Why a guarded change was refused (see ``keep_admin``)."""
+
+Column = Literal["role", "password_hash", "disabled"]
+"""The columns the update operations may set."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class User:
+    """One account, as stored.
+
+    Attributes:
+        id: Database-assigned, never reused.
+        email: The normalised address (see :func:`normalize_email`).
+        role: Free-form role name, for example ``"user"`` or ``"admin"``.
+        password_hash: An argon2 or legacy bcrypt hash; left out of ``repr`` so it never lands
+            in a log line or a traceback.
+        disabled: A disabled account cannot log in.
+        created_at: POSIX seconds, from the store's clock.
+    """
+
+    id: int
+    email: str
+    role: str
+    password_hash: str = field(repr=False)
+    disabled: bool
+    created_at: float
+
+
+def normalize_email(email: str) -> str:
+    """Return the canonical form of an address: NFKC, stripped, case-folded.
+
+    Case-folding the whole address (local part included) deviates from RFC 5321 on purpose: no
+    mainstream provider distinguishes ``Bob@`` from ``bob@``, and treating them as two accounts
+    invites impersonation.
+
+    Raises:
+        InvalidEmail: If the address has control or invisible characters, has no ``@`` with
+            text on both sides, or is longer than 254 characters.
+    """
+    # Bound the normalisation work before doing it (NFKC cannot shrink text fourfold).
+    if len(email) > MAX_EMAIL_LENGTH * 4:
+        raise InvalidEmail(f"email address longer than {MAX_EMAIL_LENGTH} characters")
+    # Normalise again after casefold(): folding can produce text NFKC would change (for example
+    # U+0130), and the result must be a fixed point, or one address could become two rows.
+    folded = unicodedata.normalize("NFKC", email).strip().casefold()
+    normalized = unicodedata.normalize("NFKC", folded)
+    if any(unicodedata.category(char) in _FORBIDDEN_CATEGORIES for char in normalized):
+        raise InvalidEmail("email address contains control or invisible characters")
+    if len(normalized) > MAX_EMAIL_LENGTH:
+        raise InvalidEmail(f"email address longer than {MAX_EMAIL_LENGTH} characters")
+    local, at, domain = normalized.rpartition("@")
+    if not (at and local and domain):
+        raise InvalidEmail("email address needs text on both sides of an '@'")
+    return normalized
+
+
+def _check_role(role: str) -> str:
+    if not role or len(role) > _MAX_ROLE_LENGTH or not role.isprintable() or role != role.strip():
+        raise ValueError(f"a role is 1 to {_MAX_ROLE_LENGTH} printable characters, unpadded")
+    return role
+
+
+def _valid_id(user_id: int) -> bool:
+    # Out-of-range ids would make the drivers raise OverflowError; they simply match no one.
+    return 1 <= user_id <= _MAX_ID
+
+
+class UserStore(abc.ABC):
+    """Abstract user store; see the module docstring for the contract.
+
+    The public methods normalise and validate their arguments once, here, so every backend
+    sees the same canonical values; backends implement the underscored primitives.
+    """
+
+    async def create(self, email: str, password_hash: str, role: str = "user") -> User:
+        """Add an account and return it.
+
+        Raises:
+            InvalidEmail: If ``email`` cannot be normalised.
+            ValueError: If ``role`` is empty, too long, padded or unprintable.
+            DuplicateUser: If an account with the same normalised email exists.
+        """
+        return await self._insert(normalize_email(email), password_hash, _check_role(role))
+
+    async def get(self, user_id: int) -> User | None:
+        """Return the account with this id, or ``None``."""
+        return await self._get(user_id) if _valid_id(user_id) else None
+
+    async def get_by_email(self, email: str) -> User | None:
+        """Return the account with this email (in any case or Unicode form), or ``None``.
+
+        A string that is not a valid address matches no account rather than raising, so a
+        login attempt with garbage takes the same path as one with an unknown address.
+        """
+        try:
+            normalized = normalize_email(email)
+        except InvalidEmail:
+            return None
+        return await self._get_by_email(normalized)
+
+    async def set_role(self, user_id: int, role: str, *, keep_admin: bool = False) -> User:
+        """Change an account's role and return the updated account.
+
+        Args:
+            user_id: The account.
+            role: Its new role.
+            keep_admin: Refuse, atomically, to demote the last enabled administrator.
+
+        Raises:
+            ValueError: If ``role`` is empty, too long, padded or unprintable.
+            UserNotFound: If there is no such account.
+            AdminLockout: If ``keep_admin`` and no other enabled administrator would be left.
+        """
+        guarded = keep_admin and role != ADMIN_ROLE
+        return await self._set(user_id, "role", _check_role(role), guarded=guarded)
+
+    async def set_password(self, user_id: int, password_hash: str) -> User:
+        """Replace an account's password hash and return the updated account.
+
+        Raises:
+            UserNotFound: If there is no such account.
+        """
+        return await self._set(user_id, "password_hash", password_hash)
+
+    async def set_disabled(self, user_id: int, disabled: bool, *, keep_admin: bool = False) -> User:
+        """Disable or re-enable an account and return the updated account.
+
+        Args:
+            user_id: The account.
+            disabled: Whether it is disabled from now on.
+            keep_admin: Refuse, atomically, to disable the last enabled administrator.
+
+        Raises:
+            UserNotFound: If there is no such account.
+            AdminLockout: If ``keep_admin`` and no other enabled administrator would be left.
+        """
+        return await self._set(user_id, "disabled", disabled, guarded=keep_admin and disabled)
+
+    async def delete(self, user_id: int, *, keep_admin: bool = False) -> None:
+        """Delete an account.
+
+        Args:
+            user_id: The account.
+            keep_admin: Refuse, atomically, to delete the last enabled administrator.
+
+        Raises:
+            UserNotFound: If there is no such account.
+            AdminLockout: If ``keep_admin`` and no other enabled administrator would be left.
+        """
+        if not _valid_id(user_id) or not await self._delete(user_id, guarded=keep_admin):
+            await self._refused(user_id, guarded=keep_admin)
+
+    async def _set(
+        self, user_id: int, column: Column, value: str | bool, *, guarded: bool = False
+    ) -> User:
+        valid = _valid_id(user_id)
+        user = await self._update(user_id, column, value, guarded=guarded) if valid else None
+        if user is None:
+            await self._refused(user_id, guarded=guarded)
+        return user
+
+    async def _refused(self, user_id: int, *, guarded: bool) -> NoReturn:
+        """Raise why a change matched no row: the guard kept the last admin, or no account."""
+        if guarded and await self.get(user_id) is not None:
+            raise AdminLockout(LAST_ADMIN)
+        raise UserNotFound(f"no user with id {user_id}")
+
+    @abc.abstractmethod
+    async def list(self) -> builtins.list[User]:
+        """Return every account, oldest (lowest id) first."""
+
+    @abc.abstractmethod
+    async def ping(self) -> None:
+        """Raise ``StoreUnavailable`` unless the database answers."""
+
+    @abc.abstractmethod
+    async def aclose(self) -> None:
+        """Release the connections this store owns (none if it was handed a client)."""
+
+    @abc.abstractmethod
+    async def _insert(self, email: str, password_hash: str, role: str) -> User:
+        """Insert a new, enabled account; raise ``DuplicateUser`` if the email is taken."""
+
+    @abc.abstractmethod
+    async def _get(self, user_id: int) -> User | None:
+        """Return the account with this id, or ``None``."""
+
+    @abc.abstractmethod
+    async def _get_by_email(self, email: str) -> User | None:
+        """Return the account with this normalised email, or ``None``."""
+
+    @abc.abstractmethod
+    async def _update(
+        self, user_id: int, column: Column, value: str | bool, *, guarded: bool
+    ) -> User | None:
+        """Set one column and return the updated account, or ``None`` if none was changed.
+
+        With ``guarded``, the change applies only if the account is not an enabled
+        administrator or another enabled administrator exists, decided atomically with the
+        change (two administrators demoting each other at once never leave none).
+        """
+
+    @abc.abstractmethod
+    async def _delete(self, user_id: int, *, guarded: bool) -> bool:
+        """Delete the account; return whether it was deleted (``guarded`` as for ``_update``)."""
+
+    async def __aenter__(self) -> UserStore:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
