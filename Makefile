@@ -10,14 +10,14 @@ SERVER := $(VENV)/.installed-server
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test install lint typecheck pytest services browser bench clean
+.PHONY: run test install lint typecheck pytest docs services browser bench clean
 
 ## run: serve http://127.0.0.1:8000 on SQLite (users and sessions in ./sessionauth.db)
 run: $(SERVER)
 	$(BIN)/sessionauth serve --host $(HOST) --port $(PORT)
 
-## test: install everything, check the services, lint, type-check and run the whole suite
-test: $(STAMP) services lint typecheck pytest
+## test: install everything, check the services, lint, type-check, build the docs, run the suite
+test: $(STAMP) services lint typecheck docs pytest
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,9 +38,12 @@ install: $(STAMP)
 services: $(STAMP)
 	$(BIN)/python -m tests.support.check_services
 
+# examples/ and docs/snippets/ are code users copy, docs/hooks/ builds the site: all linted.
+CHECKED := src tests benchmarks examples docs/snippets docs/hooks
+
 lint: $(STAMP)
-	$(BIN)/ruff format --check src tests benchmarks
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check $(CHECKED)
+	$(BIN)/ruff check $(CHECKED)
 	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
@@ -48,6 +51,10 @@ typecheck: $(STAMP)
 
 pytest: $(STAMP)
 	$(BIN)/pytest
+
+## docs: the documentation site, into site/ (open site/index.html); --strict fails on any warning
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 ## browser: Debian's chromium for the Playwright tests (Playwright's own download cannot work here)
 browser:
@@ -59,4 +66,4 @@ bench: $(STAMP)
 	../shared/bench/compare.sh baseline ./benchmarks/library starsessions express
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov site

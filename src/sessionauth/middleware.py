@@ -38,6 +38,7 @@ from sessionauth.commit_plan import NOTHING, Adopt, CommitPlan, Create, Delete, 
 from sessionauth.config import CookieConfig
 from sessionauth.errors import StaleLogin, StoreFull, StoreUnavailable
 from sessionauth.outages import OutageLog
+from sessionauth.plain_http import PlainHttpWarning
 from sessionauth.policy import Clock, TimeoutPolicy, system_clock
 from sessionauth.presession import MAX_AGE, PreSession, sign_nonce, unsign_nonce
 from sessionauth.session import Session
@@ -135,6 +136,7 @@ class SessionMiddleware:
         self.on_touch_skipped = on_touch_skipped
         self.outage_log = outage_log or OutageLog("session store", logger=logger)
         self._full_log = OutageLog("session store writes", logger=self.outage_log.logger)
+        self.plain_http = PlainHttpWarning(self.cookie)
         self._attributes = self.cookie.attributes()
         self._clear_header = (
             b"set-cookie",
@@ -392,6 +394,8 @@ class _Committer:
                 return
             if session.presession is not None:
                 added += self._middleware.presession_headers(session.presession, session)
+            if added:
+                self._middleware.plain_http.check(self._scope)
         if added or session.accessed or session.handle is not None:
             message["headers"] = _private_headers(list(message.get("headers", ())), added)
         await self._send(message)

@@ -57,7 +57,8 @@ def test_the_wheel_and_sdist_pass_twine_check_and_ship_license_and_types(dist: P
     names = zipfile.ZipFile(wheel).namelist()
     assert "sessionauth/py.typed" in names
     assert any(name.endswith("licenses/LICENSE") for name in names)
-    assert not any(name.startswith("tests/") for name in names)
+    # Only the package and its metadata: no tests, examples/ or docs/ snippets installed.
+    assert all(name.startswith(("sessionauth/", "sessionauth-")) for name in names)
 
 
 def test_the_bare_wheel_imports_everything_and_its_script_names_the_extra(

@@ -1,0 +1,24 @@
+"""Import accounts from another system, keeping their bcrypt hashes (no password reset)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sessionauth.auth.users import open_user_store
+
+
+async def import_users(database: str, rows: Iterable[tuple[str, str, str]]) -> int:
+    """Store ``(email, bcrypt_hash, role)`` rows as they are; return how many were imported.
+
+    A bcrypt hash (``$2a$``/``$2b$``, as Node's bcrypt and Flask-Bcrypt write them) verifies
+    at login and is replaced by an argon2id hash of the same password at that moment.
+    """
+    users = await open_user_store(database)
+    count = 0
+    try:
+        for email, bcrypt_hash, role in rows:
+            await users.create(email, bcrypt_hash, role=role)
+            count += 1
+    finally:
+        await users.aclose()
+    return count

@@ -1,0 +1,126 @@
+"""The FastAPI quickstart: login, logout, a protected route, a role check, CSRF.
+
+Accounts live in SQLite; sessions and login attempt counts in Redis (or SQLite: set
+``APP_STORE=sqlite:///app.db``).
+"""
+
+# --8<-- [start:imports]
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from pydantic import BaseModel
+
+from sessionauth import CookieConfig, Keyring, SessionMiddleware, open_store
+from sessionauth.auth.authenticator import Authenticator
+from sessionauth.auth.guards import exception_handlers, require_auth, require_role, session_of
+from sessionauth.auth.passwords import PasswordHasher
+from sessionauth.auth.throttle import LoginThrottle, open_counter
+from sessionauth.auth.users import open_user_store
+from sessionauth.csrf import CSRFMiddleware, csrf_token
+from sessionauth.errors import InvalidCredentials, TooManyAttempts
+
+# --8<-- [end:imports]
+
+# --8<-- [start:setup]
+DATABASE = os.environ.get("APP_DATABASE", "sqlite:///app.db")  # the accounts
+STORE = os.environ.get("APP_STORE", "redis://127.0.0.1:6379/0")  # sessions, attempt counts
+keyring = Keyring.from_string(os.environ["APP_SECRET"])
+sessions = open_store(STORE)
+counter = open_counter(STORE)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Open the user database; close every connection at shutdown."""
+    users = await open_user_store(DATABASE)
+    app.state.auth = Authenticator(
+        users=users, sessions=sessions, hasher=PasswordHasher(), throttle=LoginThrottle(counter)
+    )
+    try:
+        yield
+    finally:
+        await users.aclose()
+        await counter.aclose()
+        await sessions.aclose()
+
+
+# The guards raise NotAuthenticated / PermissionDenied; these handlers answer 401 / 403.
+app = FastAPI(lifespan=lifespan, exception_handlers=exception_handlers)
+app.add_middleware(CSRFMiddleware, keyring=keyring)  # added first: runs inside the sessions
+app.add_middleware(
+    SessionMiddleware,
+    store=sessions,
+    keyring=keyring,
+    # Secure cookies are dropped over plain http: keep them for https (APP_SECURE=1).
+    cookie=CookieConfig(secure=os.environ.get("APP_SECURE") == "1"),
+)
+
+
+def authenticator(request: Request) -> Authenticator:
+    """The Authenticator the lifespan made."""
+    auth: Authenticator = request.app.state.auth
+    return auth
+
+
+# --8<-- [end:setup]
+
+
+# --8<-- [start:routes]
+class Credentials(BaseModel):
+    """The login form."""
+
+    email: str
+    password: str
+
+
+@app.get("/csrf")
+async def get_csrf(request: Request) -> dict[str, str]:
+    """A CSRF token: send it back as ``X-CSRF-Token`` on every POST, PUT, PATCH, DELETE."""
+    return {"csrfToken": csrf_token(session_of(request), keyring)}
+
+
+@app.post("/login")
+async def login(body: Credentials, request: Request) -> dict[str, object]:
+    """Check the password, then bind the session to the user (a new session token)."""
+    auth = authenticator(request)
+    address = request.client.host if request.client else "unknown"
+    try:
+        user = await auth.authenticate(body.email, body.password, address=address)
+    except InvalidCredentials:
+        raise HTTPException(401, "Invalid credentials") from None
+    except TooManyAttempts as exc:
+        raise HTTPException(
+            429, "Too many attempts", {"Retry-After": str(exc.retry_after)}
+        ) from None
+    session = session_of(request)
+    await auth.login(session, user, address=address, user_agent=request.headers.get("user-agent"))
+    # The session has a new token now, so the CSRF token the client held is void: send a new one.
+    return {"user": {"id": user.id, "role": user.role}, "csrfToken": csrf_token(session, keyring)}
+
+
+@app.get("/me", dependencies=[Depends(require_auth)])
+async def me(request: Request) -> dict[str, object]:
+    """Any signed-in user; 401 for anyone else."""
+    user = await authenticator(request).current_user(session_of(request))
+    return {"id": user.id, "email": user.email, "role": user.role}
+
+
+@app.get("/admin")
+async def admin(user_id: Annotated[str, Depends(require_role("admin"))]) -> dict[str, str]:
+    """Administrators only: 401 signed out, 403 for any other role."""
+    return {"message": f"Hello, admin {user_id}"}
+
+
+@app.post("/logout", dependencies=[Depends(require_auth)])
+async def logout(request: Request) -> dict[str, bool]:
+    """End the session: its record is deleted and the cookie cleared."""
+    await authenticator(request).logout(session_of(request))
+    return {"success": True}
+
+
+# --8<-- [end:routes]

@@ -1,0 +1,157 @@
+"""A Starlette application on SQLite: login, logout, a protected route, a role check, CSRF.
+
+Everything lives in one SQLite file: the accounts, the sessions and the login attempt counts.
+
+Run it (from this folder, with ``pip install sessionauth uvicorn``)::
+
+    export APP_SECRET=$(python -c 'import secrets; print(secrets.token_urlsafe(48))')
+    python app.py add-user alice@example.com admin     # asks for a password
+    uvicorn app:app
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import os
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from sessionauth import CookieConfig, Keyring, SessionMiddleware, open_store
+from sessionauth.auth.authenticator import Authenticator
+from sessionauth.auth.guards import login_required, role_required, session_of
+from sessionauth.auth.passwords import PasswordHasher
+from sessionauth.auth.throttle import LoginThrottle, open_counter
+from sessionauth.auth.users import open_user_store
+from sessionauth.csrf import CSRFMiddleware, csrf_token
+from sessionauth.errors import InvalidCredentials, TooManyAttempts
+
+DATABASE = os.environ.get("APP_DATABASE", "sqlite:///example.db")
+
+
+def authenticator(request: Request) -> Authenticator:
+    """The application's Authenticator, made by the lifespan."""
+    auth: Authenticator = request.app.state.auth
+    return auth
+
+
+async def get_csrf(request: Request) -> Response:
+    """A CSRF token for this client: send it back as ``X-CSRF-Token`` on every POST."""
+    return JSONResponse({"csrfToken": csrf_token(session_of(request), request.app.state.keyring)})
+
+
+async def login(request: Request) -> Response:
+    """Check the email and password, then bind the session to the user (a new token)."""
+    body = await request.json()
+    auth = authenticator(request)
+    address = request.client.host if request.client else "unknown"
+    try:
+        user = await auth.authenticate(
+            str(body.get("email", "")), str(body.get("password", "")), address=address
+        )
+    except InvalidCredentials:
+        return JSONResponse({"error": "Invalid credentials"}, status_code=401)
+    except TooManyAttempts as exc:
+        headers = {"Retry-After": str(exc.retry_after)}
+        return JSONResponse({"error": "Too many attempts"}, status_code=429, headers=headers)
+    session = session_of(request)
+    await auth.login(session, user, address=address, user_agent=request.headers.get("user-agent"))
+    # The login gave the session a new token, so earlier CSRF tokens no longer verify.
+    token = csrf_token(session, request.app.state.keyring)
+    return JSONResponse({"user": {"id": user.id, "role": user.role}, "csrfToken": token})
+
+
+@login_required
+async def me(request: Request) -> Response:
+    """The signed-in user (401 for anyone else)."""
+    user = await authenticator(request).current_user(session_of(request))
+    return JSONResponse({"id": user.id, "email": user.email, "role": user.role})
+
+
+@role_required("admin")
+async def admin(request: Request) -> Response:
+    """Administrators only (401 when signed out, 403 for other roles)."""
+    return JSONResponse({"message": "Admin area"})
+
+
+@login_required
+async def logout(request: Request) -> Response:
+    """End the session: its record is deleted and the cookie cleared."""
+    await authenticator(request).logout(session_of(request))
+    return JSONResponse({"success": True})
+
+
+def create_app(*, database: str = DATABASE, secret: str, secure: bool = False) -> Starlette:
+    """Build the application.
+
+    Args:
+        database: A ``sqlite:///`` URL for accounts, sessions and attempt counts.
+        secret: Signs the cookies; comma-separated to rotate keys (the first is current).
+        secure: Secure cookies: turn on when the site is served over HTTPS.
+    """
+    keyring = Keyring.from_string(secret)
+    sessions = open_store(database)
+    counter = open_counter(database)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        users = await open_user_store(database)
+        app.state.keyring = keyring
+        app.state.auth = Authenticator(
+            users=users,
+            sessions=sessions,
+            hasher=PasswordHasher(),
+            throttle=LoginThrottle(counter),
+        )
+        try:
+            yield
+        finally:
+            await users.aclose()
+            await counter.aclose()
+            await sessions.aclose()
+
+    return Starlette(
+        routes=[
+            Route("/csrf", get_csrf),
+            Route("/login", login, methods=["POST"]),
+            Route("/logout", logout, methods=["POST"]),
+            Route("/me", me),
+            Route("/admin", admin),
+        ],
+        middleware=[
+            # Over plain http (local development) the cookie cannot be Secure.
+            Middleware(
+                SessionMiddleware,
+                store=sessions,
+                keyring=keyring,
+                cookie=CookieConfig(secure=secure),
+            ),
+            Middleware(CSRFMiddleware, keyring=keyring),
+        ],
+        lifespan=lifespan,
+    )
+
+
+async def add_user(email: str, password: str, role: str, *, database: str = DATABASE) -> int:
+    """Create an account with an argon2id hash of ``password``; return its id."""
+    users = await open_user_store(database)
+    try:
+        password_hash = await PasswordHasher().hash(password)
+        user = await users.create(email, password_hash, role=role)
+    finally:
+        await users.aclose()
+    return user.id
+
+
+app = create_app(secret=os.environ["APP_SECRET"], secure=os.environ.get("APP_SECURE") == "1")
+
+if __name__ == "__main__" and sys.argv[1:2] == ["add-user"]:
+    new_id = asyncio.run(add_user(sys.argv[2], getpass.getpass(), sys.argv[3]))
+    print(f"created user {new_id}")

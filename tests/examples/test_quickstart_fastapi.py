@@ -1,0 +1,79 @@
+"""docs/snippets/quickstart_fastapi.py: the FastAPI quickstart, as printed, on Redis and SQLite."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from types import ModuleType
+
+import httpx
+import pytest
+
+from tests.support.examples import load_file
+
+SECRET = "quickstart-secret-" * 3
+
+
+@pytest.fixture(params=["redis", "sqlite"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'sessions.db'}"
+    redis_url: str = request.getfixturevalue("redis_url")
+    prefix: str = request.getfixturevalue("redis_prefix")
+    return f"{redis_url}?prefix={prefix}"
+
+
+@pytest.fixture
+def quickstart(tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    monkeypatch.setenv("APP_SECRET", SECRET)
+    monkeypatch.setenv("APP_DATABASE", f"sqlite:///{tmp_path / 'app.db'}")
+    monkeypatch.setenv("APP_STORE", store_url)
+    monkeypatch.delenv("APP_SECURE", raising=False)
+    return load_file("docs/snippets/quickstart_fastapi.py", "quickstart_fastapi")
+
+
+@pytest.fixture
+async def client(quickstart: ModuleType, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    add_user = load_file("docs/snippets/add_user.py", "quickstart_add_user").add_user
+    database = f"sqlite:///{tmp_path / 'app.db'}"
+    assert await add_user("alice@example.com", "correct horse battery", "admin", database) == 1
+    assert await add_user("bob@example.com", "another long password", "user", database) == 2
+    app = quickstart.app
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            yield http
+
+
+async def test_quickstart_walk(client: httpx.AsyncClient) -> None:
+    """The quickstart's curl session: csrf, login, /me, /admin, logout with the new token."""
+    assert (await client.get("/me")).status_code == 401
+    token = (await client.get("/csrf")).json()["csrfToken"]
+    body = {"email": "alice@example.com", "password": "correct horse battery"}
+    login = await client.post("/login", json=body, headers={"X-CSRF-Token": token})
+    assert login.status_code == 200
+    assert login.json()["user"] == {"id": 1, "role": "admin"}
+    assert (await client.get("/me")).json() == {
+        "id": 1,
+        "email": "alice@example.com",
+        "role": "admin",
+    }
+    assert (await client.get("/admin")).json() == {"message": "Hello, admin 1"}
+    assert (await client.post("/logout", headers={"X-CSRF-Token": token})).status_code == 403
+    new_token = login.json()["csrfToken"]
+    assert (await client.post("/logout", headers={"X-CSRF-Token": new_token})).status_code == 200
+    assert (await client.get("/me")).status_code == 401
+
+
+async def test_quickstart_role_and_password_checks(client: httpx.AsyncClient) -> None:
+    """A wrong password is 401; a non-admin is 403 on /admin; no token after /csrf is 403."""
+    token = (await client.get("/csrf")).json()["csrfToken"]
+    wrong = {"email": "bob@example.com", "password": "not the password"}
+    refused = await client.post("/login", json=wrong, headers={"X-CSRF-Token": token})
+    assert refused.status_code == 401
+    right = {"email": "bob@example.com", "password": "another long password"}
+    assert (await client.post("/login", json=right)).status_code == 403
+    assert (await client.post("/login", json=right, headers={"X-CSRF-Token": token})).is_success
+    denied = await client.get("/admin")
+    assert denied.status_code == 403
+    assert denied.json() == {"error": "Insufficient permissions"}
