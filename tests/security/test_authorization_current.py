@@ -175,7 +175,7 @@ async def test_a_bad_limit_is_a_400(server: Server, limit: str) -> None:
     assert "limit" in response.json()["error"]
 
 
-@pytest.mark.parametrize("cursor", ["nonsense", "-1", "9" * 40, "0"])
+@pytest.mark.parametrize("cursor", ["nonsense", "-1", "9" * 40, "0", "x" * 300])
 async def test_a_bad_cursor_is_an_empty_last_page(server: Server, cursor: str) -> None:
     """An unknown or malformed cursor answers an empty page with no next cursor."""
     await server.account("alice@example.com")

@@ -45,10 +45,7 @@ Handle = Annotated[str, PathParam(min_length=1, max_length=128)]
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Sessions per page.")]
 Cursor = Annotated[
     str | None,
-    Query(
-        max_length=128,
-        description="The previous page's nextCursor; an unknown one gives an empty page.",
-    ),
+    Query(description="The previous page's nextCursor; any other value gives an empty page."),
 ]
 
 
