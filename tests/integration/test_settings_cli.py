@@ -268,7 +268,7 @@ def add_session(env: dict[str, str], user: User, sid: str) -> None:
         now = time.time()
         store = open_store(env["SESSIONAUTH_DATABASE_URL"])
         record = SessionRecord(
-            data={"role": user.role},
+            data={},
             created=now,
             seen=now,
             issued=now,
@@ -286,7 +286,8 @@ def live_sessions(env: dict[str, str], user: User) -> list[str]:
     async def listing() -> list[str]:
         store = open_store(env["SESSIONAUTH_DATABASE_URL"])
         try:
-            return [handle for handle, _ in await store.list_user(str(user.id))]
+            page = await store.list_user(str(user.id))
+            return [handle for handle, _ in page.sessions]
         finally:
             await store.aclose()
 

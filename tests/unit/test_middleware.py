@@ -46,7 +46,7 @@ async def delete_key(request: Request) -> Response:
 
 async def login(request: Request) -> Response:
     request.session.set_user(request.query_params.get("user", "1"), meta={"ip": "127.0.0.1"})
-    request.session["role"] = "admin"
+    request.session["theme"] = "dark"
     return PlainTextResponse("logged in")
 
 
@@ -177,7 +177,7 @@ async def test_unchanged_authenticated_request_is_one_load_and_no_write(env: Env
     cookie = await env.login()
     env.store.calls.clear()
     response = await env.get("/read", cookie)
-    assert response.json() == {"data": {"role": "admin"}, "user": "1"}
+    assert response.json() == {"data": {"theme": "dark"}, "user": "1"}
     assert dict(env.store.calls) == {"load": 1}
     assert "set-cookie" not in response.headers
     assert response.headers["cache-control"] == "no-store"
@@ -201,7 +201,7 @@ async def test_only_changed_keys_are_written(env: Env) -> None:
     assert [dict(u.set) for u in captured] == [{"a": "3"}, {}]
     assert [u.delete for u in captured] == [(), ("b",)]
     response = await env.get("/read", cookie)
-    assert response.json()["data"] == {"role": "admin", "a": "3"}
+    assert response.json()["data"] == {"theme": "dark", "a": "3"}
 
 
 @pytest.mark.parametrize(
@@ -276,7 +276,7 @@ async def test_login_regenerates_and_deletes_the_previous_record(env: Env) -> No
     assert storage_id(first.split(".")[0]) not in env.memory._records
     assert (await env.get("/read", first)).json()["user"] is None
     assert (await env.get("/read", second)).json() == {
-        "data": {"cart": "1", "role": "admin"},
+        "data": {"cart": "1", "theme": "dark"},
         "user": "1",
     }
 

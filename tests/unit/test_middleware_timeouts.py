@@ -81,7 +81,7 @@ async def test_renewal_rotates_the_token_and_keeps_the_session() -> None:
         response = await env.get("/read", old)
         new = cookie_value(response)
         assert new != old
-        assert (await env.get("/read", new)).json() == {"data": {"role": "admin"}, "user": "1"}
+        assert (await env.get("/read", new)).json() == {"data": {"theme": "dark"}, "user": "1"}
         assert (await env.get("/read", old)).json()["user"] is None
         assert storage_id(old.split(".")[0]) not in env.memory._records
 

@@ -119,7 +119,9 @@ class SessionStore(abc.ABC):
         """
 
     @abc.abstractmethod
-    async def change_principal(self, user_id: str, change: PrincipalChange) -> tuple[Principal, int]:
+    async def change_principal(
+        self, user_id: str, change: PrincipalChange
+    ) -> tuple[Principal, int]:
         """Apply ``change`` atomically; return the principal now and how many sessions went."""
 
     async def purge_expired(self, *, batch_size: int = 500) -> int:
