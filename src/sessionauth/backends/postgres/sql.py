@@ -179,11 +179,13 @@ STATEMENTS = {
         " RETURNING epoch, role, disabled"
     ),
     # A rotation: every session of the user but the kept one while it lives; counts those that
-    # were being served ($4: the old epoch) and those the principal's count included.
+    # were being served (of the old epoch $4, or set_user() ones without an epoch) and those
+    # the principal's count included.
     "rotate": (
         "WITH gone AS (DELETE FROM {table} WHERE user_id = $1"
         " AND (id IS DISTINCT FROM $2 OR expires <= $3) RETURNING epoch, expires, version)"
-        " SELECT count(*) FILTER (WHERE epoch = $4 AND expires > $3 AND version = $5),"
+        " SELECT count(*) FILTER (WHERE (epoch IS NULL OR epoch = $4) AND expires > $3"
+        " AND version = $5),"
         " count(version) FROM gone"
     ),
     "restamp": "UPDATE {table} SET epoch = $1 WHERE id = $2 AND user_id = $3",

@@ -97,8 +97,9 @@ async def change_principal(
     gone = await tx.fetch(sql["rotate"], (user_id, change.keep, now))
     await tx.fetch(sql["restamp"], (principal.epoch, change.keep, user_id))
     await uncount(tx, sql, [(user_id, version) for _, _, version in gone])
+    # Served until now: a live login of the old epoch, or a set_user() session (no epoch).
     served = sum(
-        old is not None and epoch == old and expires > now and version == FORMAT_VERSION
+        (epoch is None or epoch == old) and expires > now and version == FORMAT_VERSION
         for epoch, expires, version in gone
     )
     return principal, served
