@@ -241,3 +241,24 @@ async def test_a_replaced_expired_row_is_uncounted(
         assert await count_and_rows(admin, table, "x") == (1, 1)
     finally:
         await store.aclose()
+
+
+async def test_a_first_principal_without_rotation_keeps_set_user_sessions(
+    postgres_dsn: str, table: str
+) -> None:
+    """A role change that installs the first principal ends nothing; a rotation then does."""
+    clock = FakeClock()
+    store = PostgresStore.from_url(postgres_dsn, table=table, clock=clock)
+    try:
+        sid = sid_of("n")
+        assert await store.create(sid, record(clock, "n")) is None
+        grant = PrincipalChange(fallback_role="user", fallback_disabled=False, role="admin")
+        principal, ended = await store.change_principal("n", grant)
+        assert (principal.role, ended) == ("admin", 0)
+        loaded = await store.load(sid)
+        assert loaded is not None
+        assert loaded.principal is None  # a set_user() session has no rights, principal or not
+        assert (await store.change_principal("n", ROTATE))[1] == 1
+        assert await store.load(sid) is None
+    finally:
+        await store.aclose()

@@ -198,3 +198,19 @@ async def test_logins_racing_rotations_from_another_process_are_never_served(
             assert await store.load(sid) is None
             assert await other.load(sid) is None
     assert await count_matches_rows(db_path, "r") == (0, 0)
+
+
+async def test_a_first_principal_without_rotation_keeps_set_user_sessions(
+    store: SQLiteStore, clock: FakeClock
+) -> None:
+    """A role change that installs the first principal ends nothing; a rotation then does."""
+    sid = sid_of("n")
+    assert await store.create(sid, record(clock, "n", a=1)) is None
+    grant = PrincipalChange(fallback_role="user", fallback_disabled=False, role="admin")
+    principal, ended = await store.change_principal("n", grant)
+    assert (principal.role, ended) == ("admin", 0)
+    loaded = await store.load(sid)
+    assert loaded is not None
+    assert loaded.principal is None  # a set_user() session has no rights, principal or not
+    assert (await store.change_principal("n", ROTATE))[1] == 1
+    assert await store.load(sid) is None

@@ -121,7 +121,9 @@ async def change_principal(
         current = Principal(epoch=old, role=locked["role"], disabled=locked["disabled"])
     principal = change.apply(current)
     served = uncounted = 0
-    if principal.epoch != old:
+    # Only a rotation ends sessions: a first principal installed by a role change leaves the
+    # user's set_user() sessions (no epoch) as they were.
+    if change.rotate:
         counts = await connection.fetchrow(
             sql["rotate"], user_id, change.keep, now, old, FORMAT_VERSION
         )

@@ -92,7 +92,9 @@ async def change_principal(
     params = (user_id, principal.epoch, principal.role, principal.disabled)
     await tx.fetch(sql["set_principal"], params)
     old = None if current is None else current.epoch
-    if principal.epoch == old:
+    # Only a rotation ends sessions: a first principal installed by a role change leaves the
+    # user's set_user() sessions (no epoch) as they were.
+    if not change.rotate:
         return principal, 0
     gone = await tx.fetch(sql["rotate"], (user_id, change.keep, now))
     await tx.fetch(sql["restamp"], (principal.epoch, change.keep, user_id))
