@@ -32,8 +32,10 @@ from sessionauth.errors import AdminLockout, InvalidEmail, UserNotFound
 __all__ = [
     "ADMIN_ROLE",
     "DEFAULT_TABLE",
+    "MAX_PAGE",
     "InvalidEmail",
     "User",
+    "UserPage",
     "UserStore",
     "normalize_email",
 ]
@@ -52,6 +54,9 @@ _FORBIDDEN_CATEGORIES: Final = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 _MAX_ROLE_LENGTH: Final = 64
 # The ids both databases can hold (signed 64-bit); anything else cannot name a user.
 _MAX_ID: Final = 2**63 - 1
+
+MAX_PAGE: Final = 200
+"""The most accounts one :meth:`UserStore.page` returns."""
 
 ADMIN_ROLE: Final = "admin"
 """The role that administers accounts; the last enabled account with it is protected."""
@@ -84,6 +89,24 @@ class User:
     created_at: float
 
 
+@dataclass(frozen=True, slots=True)
+class UserPage:
+    """One page of accounts, lowest id first (see :meth:`UserStore.page`).
+
+    Attributes:
+        users: At most the page's ``limit`` accounts.
+        next_after: The ``after`` that asks for the next page; ``None`` on the last page.
+    """
+
+    users: builtins.list[User]
+    next_after: int | None
+
+
+def _fold(text: str) -> str:
+    """The form emails are stored in (see :func:`normalize_email`), without its validation."""
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).strip().casefold())
+
+
 def normalize_email(email: str) -> str:
     """Return the canonical form of an address: NFKC, stripped, case-folded.
 
@@ -100,8 +123,7 @@ def normalize_email(email: str) -> str:
         raise InvalidEmail(f"email address longer than {MAX_EMAIL_LENGTH} characters")
     # Normalise again after casefold(): folding can produce text NFKC would change (for example
     # U+0130), and the result must be a fixed point, or one address could become two rows.
-    folded = unicodedata.normalize("NFKC", email).strip().casefold()
-    normalized = unicodedata.normalize("NFKC", folded)
+    normalized = _fold(email)
     if any(unicodedata.category(char) in _FORBIDDEN_CATEGORIES for char in normalized):
         raise InvalidEmail("email address contains control or invisible characters")
     if len(normalized) > MAX_EMAIL_LENGTH:
@@ -223,9 +245,44 @@ class UserStore(abc.ABC):
             raise AdminLockout(LAST_ADMIN)
         raise UserNotFound(f"no user with id {user_id}")
 
+    async def page(self, *, search: str = "", after: int = 0, limit: int = 50) -> UserPage:
+        """Return the accounts after id ``after`` whose email contains ``search``, by id.
+
+        Pages are keyed on the id (``after`` is the last id of the previous page), so a page
+        never repeats or skips an account because others were added or deleted meanwhile.
+
+        Args:
+            search: Part of the email, matched in the form emails are stored in (so in any
+                case); every character matches literally, ``%`` and ``_`` included. Empty
+                matches every account.
+            after: Only accounts with a greater id; 0 starts at the first.
+            limit: The most accounts to return, 1 to :data:`MAX_PAGE`.
+
+        Raises:
+            ValueError: If ``limit`` or ``after`` is out of range.
+        """
+        if not 1 <= limit <= MAX_PAGE:
+            raise ValueError(f"a page holds 1 to {MAX_PAGE} accounts")
+        if after < 0:
+            raise ValueError("after is an account id, or 0 for the first page")
+        needle = _fold(search)
+        if after >= _MAX_ID or len(needle) > MAX_EMAIL_LENGTH:  # nothing can match
+            return UserPage(users=[], next_after=None)
+        # One row more than the page tells whether another page follows.
+        users = await self._page(needle, after, limit + 1)
+        more = len(users) > limit
+        return UserPage(users=users[:limit], next_after=users[limit - 1].id if more else None)
+
     @abc.abstractmethod
     async def list(self) -> builtins.list[User]:
         """Return every account, oldest (lowest id) first."""
+
+    @abc.abstractmethod
+    async def _page(self, needle: str, after: int, limit: int) -> builtins.list[User]:
+        """Return up to ``limit`` accounts above id ``after`` whose email contains ``needle``.
+
+        Lowest id first; ``needle`` (already in the stored form) matches literally.
+        """
 
     @abc.abstractmethod
     async def ping(self) -> None:
