@@ -589,3 +589,51 @@ async def test_page_after_the_largest_id_or_with_an_overlong_search_is_empty(
     assert await store.page(after=2**63) == UserPage(users=[], next_after=None)
     assert await store.page(search="x" * 300) == UserPage(users=[], next_after=None)
     assert (await store.page(limit=MAX_PAGE)).users[0].email == "dave@example.com"
+
+
+async def test_previous_before_walks_back_to_the_first_page(store: UserStore) -> None:
+    """A later page names the page before it; going back returns exactly the earlier users."""
+    created = [await store.create(f"user{n}@example.com", HASH) for n in range(7)]
+    first = await store.page(limit=3)
+    assert first.previous_before is None
+    second = await store.page(after=first.next_after or 0, limit=3)
+    assert second.users == created[3:6]
+    assert second.previous_before is not None
+    back = await store.page(before=second.previous_before, limit=3)
+    assert back == UserPage(users=created[:3], next_after=created[2].id, previous_before=None)
+    assert (await store.page(after=back.next_after or 0, limit=3)).users == created[3:6]
+
+
+async def test_before_gives_the_last_matches_below_an_id(store: UserStore) -> None:
+    """before=id: the `limit` matches just below it, in id order, with both neighbours named."""
+    created = [await store.create(f"user{n}@example.com", HASH) for n in range(7)]
+    page = await store.page(before=created[6].id, limit=2)
+    assert page.users == created[4:6]
+    assert page.previous_before == created[4].id
+    assert page.next_after == created[5].id  # user6 follows
+    earlier = await store.page(before=page.previous_before or 0, limit=2)
+    assert earlier.users == created[2:4]
+    last = await store.page(before=2**63, limit=2)
+    assert last.users == created[5:]
+    assert last.next_after is None
+
+
+async def test_before_with_search_skips_the_non_matches(store: UserStore) -> None:
+    """Going back with search lists only matches, and names no previous page past the first."""
+    created = [
+        await store.create(f"{'match' if n % 2 else 'other'}{n}@example.com", HASH)
+        for n in range(6)
+    ]
+    page = await store.page(search="MATCH", before=created[5].id, limit=5)
+    assert [user.email for user in page.users] == ["match1@example.com", "match3@example.com"]
+    assert page.previous_before is None
+    assert page.next_after == created[4].id  # match5 follows
+
+
+@pytest.mark.parametrize(("after", "before"), [(3, 5), (0, 0), (0, -1)])
+async def test_page_refuses_after_with_before_or_a_non_positive_before(
+    store: UserStore, after: int, before: int
+) -> None:
+    """after and before together, or before < 1: ValueError."""
+    with pytest.raises(ValueError, match="before"):
+        await store.page(after=after, before=before)

@@ -68,15 +68,17 @@ class AccountAdministration(SessionAdministration):
         """Return every account, oldest first."""
         return await self.users.list()
 
-    async def page_users(self, *, search: str = "", after: int = 0, limit: int = 50) -> UserPage:
+    async def page_users(
+        self, *, search: str = "", after: int = 0, before: int | None = None, limit: int = 50
+    ) -> UserPage:
         """Return one page of accounts whose email contains ``search``, by id.
 
         See :meth:`~sessionauth.stores.users.UserStore.page`.
 
         Raises:
-            ValueError: If ``limit`` or ``after`` is out of range.
+            ValueError: If ``limit``, ``after`` or ``before`` is out of range.
         """
-        return await self.users.page(search=search, after=after, limit=limit)
+        return await self.users.page(search=search, after=after, before=before, limit=limit)
 
     async def get_user(self, user_id: int) -> User:
         """Return the account with this id.

@@ -96,10 +96,12 @@ class UserPage:
     Attributes:
         users: At most the page's ``limit`` accounts.
         next_after: The ``after`` that asks for the next page; ``None`` on the last page.
+        previous_before: The ``before`` that asks for the previous page; ``None`` on the first.
     """
 
     users: builtins.list[User]
     next_after: int | None
+    previous_before: int | None = None
 
 
 def _fold(text: str) -> str:
@@ -245,43 +247,68 @@ class UserStore(abc.ABC):
             raise AdminLockout(LAST_ADMIN)
         raise UserNotFound(f"no user with id {user_id}")
 
-    async def page(self, *, search: str = "", after: int = 0, limit: int = 50) -> UserPage:
-        """Return the accounts after id ``after`` whose email contains ``search``, by id.
+    async def page(
+        self, *, search: str = "", after: int = 0, before: int | None = None, limit: int = 50
+    ) -> UserPage:
+        """Return one page of the accounts whose email contains ``search``, lowest id first.
 
-        Pages are keyed on the id (``after`` is the last id of the previous page), so a page
-        never repeats or skips an account because others were added or deleted meanwhile.
+        Pages are keyed on the id, so a page never repeats or skips an account because others
+        were added or deleted meanwhile: the next page is ``after`` the last id of this one
+        (:attr:`UserPage.next_after`), the previous one ``before`` its first id
+        (:attr:`UserPage.previous_before`).
 
         Args:
             search: Part of the email, matched in the form emails are stored in (so in any
                 case); every character matches literally, ``%`` and ``_`` included. Empty
                 matches every account.
-            after: Only accounts with a greater id; 0 starts at the first.
+            after: The first ``limit`` matches with a greater id; 0 starts at the first.
+            before: Instead, the last ``limit`` matches with a smaller id.
             limit: The most accounts to return, 1 to :data:`MAX_PAGE`.
 
         Raises:
-            ValueError: If ``limit`` or ``after`` is out of range.
+            ValueError: If ``limit``, ``after`` or ``before`` is out of range, or both
+                ``after`` and ``before`` are given.
         """
         if not 1 <= limit <= MAX_PAGE:
             raise ValueError(f"a page holds 1 to {MAX_PAGE} accounts")
-        if after < 0:
-            raise ValueError("after is an account id, or 0 for the first page")
+        if after < 0 or (before is not None and (before < 1 or after)):
+            raise ValueError("give after (an id, or 0) or before (an id), not both")
         needle = _fold(search)
-        if after >= _MAX_ID or len(needle) > MAX_EMAIL_LENGTH:  # nothing can match
-            return UserPage(users=[], next_after=None)
-        # One row more than the page tells whether another page follows.
-        users = await self._page(needle, after, limit + 1)
+        low, high = after + 1, _MAX_ID if before is None else min(before - 1, _MAX_ID)
+        if low > high or len(needle) > MAX_EMAIL_LENGTH:  # nothing can match
+            return UserPage(users=[], next_after=None, previous_before=None)
+        # One row more than the page tells whether another page follows on that side; one
+        # row on the other side whether a page precedes.
+        users = await self._page(needle, low, high, limit + 1, descending=before is not None)
         more = len(users) > limit
-        return UserPage(users=users[:limit], next_after=users[limit - 1].id if more else None)
+        users = users[:limit]
+        if before is None:
+            earlier = low > 1 and bool(await self._page(needle, 1, low - 1, 1, descending=True))
+            return UserPage(
+                users=users,
+                next_after=users[-1].id if more else None,
+                previous_before=low if earlier else None,
+            )
+        later = high < _MAX_ID and bool(await self._page(needle, high + 1, _MAX_ID, 1))
+        users.reverse()
+        return UserPage(
+            users=users,
+            next_after=high if later else None,
+            previous_before=users[0].id if more else None,
+        )
 
     @abc.abstractmethod
     async def list(self) -> builtins.list[User]:
         """Return every account, oldest (lowest id) first."""
 
     @abc.abstractmethod
-    async def _page(self, needle: str, after: int, limit: int) -> builtins.list[User]:
-        """Return up to ``limit`` accounts above id ``after`` whose email contains ``needle``.
+    async def _page(
+        self, needle: str, low: int, high: int, limit: int, *, descending: bool = False
+    ) -> builtins.list[User]:
+        """Return up to ``limit`` accounts with ids in ``low..high`` whose email has ``needle``.
 
-        Lowest id first; ``needle`` (already in the stored form) matches literally.
+        ``needle`` is in the stored form and matches literally. Lowest id first, or highest
+        first if ``descending``.
         """
 
     @abc.abstractmethod
