@@ -1,4 +1,4 @@
-"""``GET /users``: pages (limit, cursor) and search (q) for administrators, over real SQLite."""
+"""Paging and search of accounts: `GET /users` (limit, cursor, q) and the `/admin/users` page."""
 
 from __future__ import annotations
 
@@ -118,3 +118,42 @@ async def test_paging_stays_for_administrators(tmp_path: Path) -> None:
             assert (await client.get("/users", params={"q": "u"})).status_code == 401
             await client.post("/login", json={"email": "u@example.com", "password": PASSWORD})
             assert (await client.get("/users", params={"limit": 1})).status_code == 403
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["after=abc", "before=-3", "after=0", "before=" + "9" * 40, "q=" + "%25" * 5000],
+    ids=["after-text", "before-negative", "after-zero", "before-huge", "q-huge"],
+)
+async def test_the_admin_page_shows_the_first_page_for_a_malformed_bound(
+    admin: httpx.AsyncClient, query: str
+) -> None:
+    """/admin/users with a bad after/before shows page one; an absurd q shows no rows, no error."""
+    response = await admin.get(f"/admin/users?{query}", headers={"accept": "text/html"})
+    assert response.status_code == 200
+    if query.startswith("q="):
+        assert "user0@example.com" not in response.text
+    else:
+        assert "admin@localhost" in response.text  # the first account: page one
+        assert 'rel="prev"' not in response.text
+
+
+async def test_the_admin_page_links_the_next_page_keeping_the_search(tmp_path: Path) -> None:
+    """55 matches: page one shows 50 and a Next link with q and the last id; it shows 5 more."""
+    async with running_app(tmp_path) as app:
+        users = app.state.authenticator.users
+        password_hash = await PasswordHasher.for_tests().hash(PASSWORD)
+        await users.create("root@example.com", password_hash, role="admin")
+        bulk = [await users.create(f"bulk{n}@example.com", password_hash) for n in range(55)]
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            await client.post("/login", json={"email": "root@example.com", "password": PASSWORD})
+            first = await client.get("/admin/users?q=BULK", headers={"accept": "text/html"})
+            next_link = f'href="/admin/users?q=BULK&amp;after={bulk[49].id}" rel="next"'
+            assert next_link in first.text
+            assert first.text.count('<td class="email">') == 50
+            second = await client.get(
+                f"/admin/users?q=BULK&after={bulk[49].id}", headers={"accept": "text/html"}
+            )
+            assert second.text.count('<td class="email">') == 5
+            assert f'href="/admin/users?q=BULK&amp;before={bulk[50].id}" rel="prev"' in second.text

@@ -273,6 +273,8 @@ class UserStore(abc.ABC):
             raise ValueError(f"a page holds 1 to {MAX_PAGE} accounts")
         if after < 0 or (before is not None and (before < 1 or after)):
             raise ValueError("give after (an id, or 0) or before (an id), not both")
+        if len(search) > MAX_EMAIL_LENGTH * 4:  # bound the normalisation work, as for emails
+            return UserPage(users=[], next_after=None, previous_before=None)
         needle = _fold(search)
         low, high = after + 1, _MAX_ID if before is None else min(before - 1, _MAX_ID)
         if low > high or len(needle) > MAX_EMAIL_LENGTH:  # nothing can match
