@@ -8,17 +8,14 @@ import os
 import sys
 
 from sessionauth.auth.passwords import PasswordHasher
-from sessionauth.auth.users import open_user_store
+from sessionauth.backends import open_backend
 
 
 async def add_user(email: str, password: str, role: str, database: str) -> int:
     """Store an account with an argon2id hash of ``password``; return its id."""
-    users = await open_user_store(database)
-    try:
+    async with open_backend(database) as backend:
         password_hash = await PasswordHasher().hash(password)
-        user = await users.create(email, password_hash, role=role)
-    finally:
-        await users.aclose()
+        user = await backend.user_store().create(email, password_hash, role=role)
     return user.id
 
 

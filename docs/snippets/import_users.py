@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sessionauth.auth.users import open_user_store
+from sessionauth.backends import open_backend
 
 
 async def import_users(database: str, rows: Iterable[tuple[str, str, str]]) -> int:
@@ -13,12 +13,10 @@ async def import_users(database: str, rows: Iterable[tuple[str, str, str]]) -> i
     A bcrypt hash (``$2a$``/``$2b$``, as Node's bcrypt and Flask-Bcrypt write them) verifies
     at login and is replaced by an argon2id hash of the same password at that moment.
     """
-    users = await open_user_store(database)
     count = 0
-    try:
+    async with open_backend(database) as backend:
+        users = backend.user_store()
         for email, bcrypt_hash, role in rows:
             await users.create(email, bcrypt_hash, role=role)
             count += 1
-    finally:
-        await users.aclose()
     return count

@@ -15,12 +15,12 @@ from typing import Annotated
 from fastapi import Depends, FastAPI, HTTPException, Request
 from pydantic import BaseModel
 
-from sessionauth import CookieConfig, Keyring, SessionMiddleware, open_store
+from sessionauth import CookieConfig, Keyring, SessionMiddleware
 from sessionauth.auth.authenticator import Authenticator
 from sessionauth.auth.guards import exception_handlers, require_auth, require_role, session_of
 from sessionauth.auth.passwords import PasswordHasher
-from sessionauth.auth.throttle import LoginThrottle, open_counter
-from sessionauth.auth.users import open_user_store
+from sessionauth.auth.throttle import LoginThrottle
+from sessionauth.backends import open_backend
 from sessionauth.csrf import CSRFMiddleware, csrf_token
 from sessionauth.errors import InvalidCredentials, TooManyAttempts
 
@@ -30,23 +30,26 @@ from sessionauth.errors import InvalidCredentials, TooManyAttempts
 DATABASE = os.environ.get("APP_DATABASE", "sqlite:///app.db")  # the accounts
 STORE = os.environ.get("APP_STORE", "redis://127.0.0.1:6379/0")  # sessions, attempt counts
 keyring = Keyring.from_string(os.environ["APP_SECRET"])
-sessions = open_store(STORE)
-counter = open_counter(STORE)
+accounts = open_backend(DATABASE)  # one connection or pool per database, shared by its views
+store = open_backend(STORE) if STORE != DATABASE else accounts
+sessions = store.session_store()
+counter = store.attempt_counter()
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Open the user database; close every connection at shutdown."""
-    users = await open_user_store(DATABASE)
     app.state.auth = Authenticator(
-        users=users, sessions=sessions, hasher=PasswordHasher(), throttle=LoginThrottle(counter)
+        users=accounts.user_store(),  # its table is created on first use
+        sessions=sessions,
+        hasher=PasswordHasher(),
+        throttle=LoginThrottle(counter),
     )
     try:
         yield
     finally:
-        await users.aclose()
-        await counter.aclose()
-        await sessions.aclose()
+        await store.aclose()  # closes the views it built, then the connection
+        await accounts.aclose()
 
 
 # The guards raise NotAuthenticated / PermissionDenied; these handlers answer 401 / 403.
@@ -90,7 +93,7 @@ async def login(body: Credentials, request: Request) -> dict[str, object]:
     auth = authenticator(request)
     address = request.client.host if request.client else "unknown"
     try:
-        user = await auth.authenticate(body.email, body.password, address=address)
+        accepted = await auth.authenticate(body.email, body.password, address=address)
     except InvalidCredentials:
         raise HTTPException(401, "Invalid credentials") from None
     except TooManyAttempts as exc:
@@ -98,9 +101,13 @@ async def login(body: Credentials, request: Request) -> dict[str, object]:
             429, "Too many attempts", {"Retry-After": str(exc.retry_after)}
         ) from None
     session = session_of(request)
-    await auth.login(session, user, address=address, user_agent=request.headers.get("user-agent"))
+    principal = await auth.login(
+        session, accepted, address=address, user_agent=request.headers.get("user-agent")
+    )
     # The session has a new token now, so the CSRF token the client held is void: send a new one.
-    return {"user": {"id": user.id, "role": user.role}, "csrfToken": csrf_token(session, keyring)}
+    # The role shown is the principal's: the one the session's rights come from.
+    user = {"id": accepted.user.id, "role": principal.role}
+    return {"user": user, "csrfToken": csrf_token(session, keyring)}
 
 
 @app.get("/me", dependencies=[Depends(require_auth)])

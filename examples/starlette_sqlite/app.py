@@ -24,12 +24,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from sessionauth import CookieConfig, Keyring, SessionMiddleware, open_store
+from sessionauth import CookieConfig, Keyring, SessionMiddleware
 from sessionauth.auth.authenticator import Authenticator
 from sessionauth.auth.guards import login_required, role_required, session_of
 from sessionauth.auth.passwords import PasswordHasher
-from sessionauth.auth.throttle import LoginThrottle, open_counter
-from sessionauth.auth.users import open_user_store
+from sessionauth.auth.throttle import LoginThrottle
+from sessionauth.backends import open_backend
 from sessionauth.csrf import CSRFMiddleware, csrf_token
 from sessionauth.errors import InvalidCredentials, TooManyAttempts
 
@@ -53,7 +53,7 @@ async def login(request: Request) -> Response:
     auth = authenticator(request)
     address = request.client.host if request.client else "unknown"
     try:
-        user = await auth.authenticate(
+        accepted = await auth.authenticate(
             str(body.get("email", "")), str(body.get("password", "")), address=address
         )
     except InvalidCredentials:
@@ -62,10 +62,13 @@ async def login(request: Request) -> Response:
         headers = {"Retry-After": str(exc.retry_after)}
         return JSONResponse({"error": "Too many attempts"}, status_code=429, headers=headers)
     session = session_of(request)
-    await auth.login(session, user, address=address, user_agent=request.headers.get("user-agent"))
+    principal = await auth.login(
+        session, accepted, address=address, user_agent=request.headers.get("user-agent")
+    )
     # The login gave the session a new token, so earlier CSRF tokens no longer verify.
     token = csrf_token(session, request.app.state.keyring)
-    return JSONResponse({"user": {"id": user.id, "role": user.role}, "csrfToken": token})
+    user = {"id": accepted.user.id, "role": principal.role}  # the role the rights come from
+    return JSONResponse({"user": user, "csrfToken": token})
 
 
 @login_required
@@ -97,25 +100,23 @@ def create_app(*, database: str = DATABASE, secret: str, secure: bool = False) -
         secure: Secure cookies: turn on when the site is served over HTTPS.
     """
     keyring = Keyring.from_string(secret)
-    sessions = open_store(database)
-    counter = open_counter(database)
+    # One SQLite connection serves the sessions, the attempt counts and the accounts.
+    backend = open_backend(database)
+    sessions = backend.session_store()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        users = await open_user_store(database)
         app.state.keyring = keyring
         app.state.auth = Authenticator(
-            users=users,
+            users=backend.user_store(),
             sessions=sessions,
             hasher=PasswordHasher(),
-            throttle=LoginThrottle(counter),
+            throttle=LoginThrottle(backend.attempt_counter()),
         )
         try:
             yield
         finally:
-            await users.aclose()
-            await counter.aclose()
-            await sessions.aclose()
+            await backend.aclose()
 
     return Starlette(
         routes=[
@@ -141,12 +142,9 @@ def create_app(*, database: str = DATABASE, secret: str, secure: bool = False) -
 
 async def add_user(email: str, password: str, role: str, *, database: str = DATABASE) -> int:
     """Create an account with an argon2id hash of ``password``; return its id."""
-    users = await open_user_store(database)
-    try:
+    async with open_backend(database) as backend:
         password_hash = await PasswordHasher().hash(password)
-        user = await users.create(email, password_hash, role=role)
-    finally:
-        await users.aclose()
+        user = await backend.user_store().create(email, password_hash, role=role)
     return user.id
 
 

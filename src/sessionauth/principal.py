@@ -12,7 +12,7 @@ The epoch is random, not a counter: a principal lost and rebuilt (an expired Red
 restored backup) gets a fresh random epoch, which no old session can match, whereas a counter
 could count back up to an old session's value and bring it back to life.
 
-Order of writes (see :mod:`sessionauth.auth.authorization`): restrictions go to the session
+Order of writes (see :mod:`sessionauth.auth.accounts`): restrictions go to the session
 store first, then to the users database; grants the other way round. Either way a failure
 between the two writes leaves the sessions with less rights, never more.
 """
@@ -70,7 +70,7 @@ class PrincipalChange(msgspec.Struct, frozen=True, kw_only=True):
     keep: str | None = None
 
     def apply(self, current: Principal | None) -> Principal:
-        """Return the principal after this change (a new epoch if rotating or if none was stored)."""
+        """Return the principal after this change (a new epoch if rotating or none was stored)."""
         if current is None:
             base = Principal(
                 epoch=new_epoch(), role=self.fallback_role, disabled=self.fallback_disabled

@@ -104,7 +104,6 @@ async def read(request: Request) -> Response:
 
 async def login(request: Request) -> Response:
     request.session.set_user("1", meta={"ip": "127.0.0.1"})
-    request.session["role"] = "admin"
     return PlainTextResponse("logged in")
 
 

@@ -1,4 +1,4 @@
-"""The authorization-state contract: principals, create-if-current, the cap, pages; every backend."""
+"""The authorization-state contract: principals, create-if-current, cap, pages; every backend."""
 
 from __future__ import annotations
 
@@ -123,9 +123,11 @@ async def test_a_live_id_is_never_overwritten(harness: Harness, clock: FakeClock
     with pytest.raises(SessionExists):
         await harness.store.create(anonymous, make_record(clock, None, None, a=2))
     again = await harness.store.load(sid)
-    assert again is not None and again.data == {"cart": [1]}
+    assert again is not None
+    assert again.data == {"cart": [1]}
     other = await harness.store.load(anonymous)
-    assert other is not None and other.data == {"a": 1}
+    assert other is not None
+    assert other.data == {"a": 1}
 
 
 async def test_install_keeps_the_principal_in_force(harness: Harness) -> None:
@@ -146,9 +148,11 @@ async def test_a_role_change_keeps_sessions_and_applies_at_once(
     user = new_user()
     sid = await signed_in(harness, clock, user, role="admin")
     principal, deleted = await harness.store.change_principal(user, change(role="user"))
-    assert deleted == 0 and principal.role == "user"
+    assert deleted == 0
+    assert principal.role == "user"
     loaded = await harness.store.load(sid)
-    assert loaded is not None and loaded.principal == principal
+    assert loaded is not None
+    assert loaded.principal == principal
 
 
 async def test_a_rotation_ends_every_session(harness: Harness, clock: FakeClock) -> None:
@@ -158,7 +162,8 @@ async def test_a_rotation_ends_every_session(harness: Harness, clock: FakeClock)
     before = await harness.store.principal(user)
     principal, deleted = await harness.store.change_principal(user, change(rotate=True))
     assert deleted == 3
-    assert before is not None and principal.epoch != before.epoch
+    assert before is not None
+    assert principal.epoch != before.epoch
     assert [await harness.store.load(sid) for sid in sids] == [None, None, None]
     assert (await harness.store.list_user(user)).sessions == []
 
@@ -170,8 +175,10 @@ async def test_a_rotation_restamps_the_kept_session(harness: Harness, clock: Fak
     principal, deleted = await harness.store.change_principal(user, change(rotate=True, keep=kept))
     assert deleted == 1
     loaded = await harness.store.load(kept)
-    assert loaded is not None and loaded.epoch == principal.epoch
-    assert loaded.principal == principal and loaded.data == {"cart": [1]}
+    assert loaded is not None
+    assert loaded.epoch == principal.epoch
+    assert loaded.principal == principal
+    assert loaded.data == {"cart": [1]}
     assert await harness.store.load(other) is None
 
 
@@ -252,7 +259,9 @@ async def test_anonymous_sessions_ignore_principals(harness: Harness, clock: Fak
     sid = new_sid(None)
     await harness.store.create(sid, make_record(clock, None, None, cart=[3]))
     loaded = await harness.store.load(sid)
-    assert loaded is not None and loaded.principal is None and loaded.data == {"cart": [3]}
+    assert loaded is not None
+    assert loaded.principal is None
+    assert loaded.data == {"cart": [3]}
 
 
 async def test_no_login_outlives_a_racing_rotation(harness: Harness, clock: FakeClock) -> None:
@@ -270,3 +279,21 @@ async def test_no_login_outlives_a_racing_rotation(harness: Harness, clock: Fake
         assert not isinstance(results[1], BaseException)
         principal = results[1][0]
         assert await harness.store.load(sid) is None
+
+
+async def test_a_session_without_epoch_is_served_without_principal(
+    harness: Harness, clock: FakeClock
+) -> None:
+    """A user's record with no epoch (set_user without the Authenticator) loads, with no rights."""
+    user = new_user()
+    sid = new_sid(user)
+    assert await harness.store.create(sid, make_record(clock, user, None, cart=[4])) is None
+    loaded = await harness.store.load(sid)
+    assert loaded is not None
+    assert loaded.user_id == user
+    assert loaded.principal is None
+    page = await harness.store.list_user(user)
+    assert [listed for listed, _ in page.sessions] == [sid]
+    _, ended = await harness.store.change_principal(user, change(rotate=True))
+    assert ended == 1
+    assert await harness.store.load(sid) is None

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,9 @@ import pytest
 from fastapi import FastAPI
 
 from sessionauth.auth.passwords import PasswordHasher
+from sessionauth.errors import StoreUnavailable
 from sessionauth.server.app import create_app
+from sessionauth.stores.users import UserStore
 from tests.support.apps import server_settings
 
 PASSWORD = "correct horse battery"
@@ -88,6 +90,29 @@ def _store_url(kind: str, request: pytest.FixtureRequest) -> str:
     return f"{request.getfixturevalue('redis_cluster').url}?prefix={prefix}"
 
 
+class FailingWrites:
+    """The Authenticator's users store, whose next write (once armed) raises StoreUnavailable."""
+
+    _WRITES = frozenset({"set_role", "set_password", "set_disabled", "delete"})
+
+    def __init__(self, inner: UserStore):
+        self.inner = inner
+        self.armed = False
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self.inner, name)
+        if name not in self._WRITES:
+            return attribute
+
+        async def write(*args: Any, **kwargs: Any) -> Any:
+            if self.armed:
+                self.armed = False
+                raise StoreUnavailable("injected: the users database failed this write")
+            return await attribute(*args, **kwargs)
+
+        return write
+
+
 @dataclass
 class Server:
     """The reference server in process, its gated hasher, and a way to make accounts."""
@@ -95,6 +120,11 @@ class Server:
     app: FastAPI
     hasher: GatedHasher
     clients: list[httpx.AsyncClient]
+    users: FailingWrites = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.users = FailingWrites(self.auth.users)
+        self.auth.users = self.users
 
     @property
     def auth(self) -> Any:
@@ -138,49 +168,54 @@ async def server(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
             await client.aclose()
 
 
-Change = Callable[[Server, int, httpx.AsyncClient, httpx.AsyncClient], Awaitable[None]]
+Change = Callable[[Server, int, httpx.AsyncClient, httpx.AsyncClient], Awaitable[int]]
+"""Runs one change; returns its HTTP status (503 when a store failed it)."""
 
 
 async def _demote(
     server: Server, victim: int, admin: httpx.AsyncClient, own: httpx.AsyncClient
-) -> None:
+) -> int:
     response = await admin.patch(f"/users/{victim}", json={"role": "user"})
-    assert response.status_code == 200, response.text
+    return response.status_code
 
 
 async def _disable(
     server: Server, victim: int, admin: httpx.AsyncClient, own: httpx.AsyncClient
-) -> None:
+) -> int:
     response = await admin.patch(f"/users/{victim}", json={"disabled": True})
-    assert response.status_code == 200, response.text
+    return response.status_code
 
 
 async def _delete(
     server: Server, victim: int, admin: httpx.AsyncClient, own: httpx.AsyncClient
-) -> None:
+) -> int:
     response = await admin.delete(f"/users/{victim}")
-    assert response.status_code == 200, response.text
+    return response.status_code
 
 
 async def _change_password(
     server: Server, victim: int, admin: httpx.AsyncClient, own: httpx.AsyncClient
-) -> None:
+) -> int:
     body = {"current_password": PASSWORD, "new_password": NEW_PASSWORD}
     response = await own.post("/password", json=body)
-    assert response.status_code == 200, response.text
+    return response.status_code
 
 
 async def _reset_password(
     server: Server, victim: int, admin: httpx.AsyncClient, own: httpx.AsyncClient
-) -> None:
-    await server.auth.set_password(victim, NEW_PASSWORD)
+) -> int:
+    try:
+        await server.auth.set_password(victim, NEW_PASSWORD)
+    except StoreUnavailable:
+        return 503
+    return 200
 
 
 async def _revoke_others(
     server: Server, victim: int, admin: httpx.AsyncClient, own: httpx.AsyncClient
-) -> None:
+) -> int:
     response = await own.post("/sessions/revoke-others")
-    assert response.status_code == 200, response.text
+    return response.status_code
 
 
 CHANGES: dict[str, Change] = {
@@ -212,8 +247,25 @@ async def _assert_no_old_rights(kind: str, racer: httpx.AsyncClient, server: Ser
         assert response.status_code == 401, (path, response.status_code, response.text)
 
 
-async def _race(server: Server, kind: str, *, gated: bool) -> httpx.AsyncClient:
+@dataclass
+class Race:
+    """One race's parties: the racing login's client, and what the change needs to run again."""
+
+    racer: httpx.AsyncClient
+    victim: int
+    admin: httpx.AsyncClient
+    own: httpx.AsyncClient
+
+
+async def _race(
+    server: Server, kind: str, *, gated: bool, failing: bool = False
+) -> httpx.AsyncClient:
     """Run one login of the victim against the change; return the racing login's client."""
+    return (await _race_with(server, kind, gated=gated, failing=failing)).racer
+
+
+async def _race_with(server: Server, kind: str, *, gated: bool, failing: bool) -> Race:
+    """Like ``_race``; with ``failing``, the change's users-database write fails (a 503)."""
     admin_id, admin_email = await server.account("admin")
     del admin_id
     victim, email = await server.account("admin" if kind == "demote" else "user")
@@ -225,13 +277,18 @@ async def _race(server: Server, kind: str, *, gated: bool) -> httpx.AsyncClient:
     login = asyncio.create_task(racer.post("/login", json={"email": email, "password": PASSWORD}))
     if gated:
         await server.hasher.entered.wait()
-    await CHANGES[kind](server, victim, admin, own)
-    server.hasher.release.set()
+    server.users.armed = failing
+    try:
+        status = await CHANGES[kind](server, victim, admin, own)
+    finally:
+        server.users.armed = False
+        server.hasher.release.set()
+    assert status == (503 if failing else 200), status
     response = await login
     assert response.status_code in (200, 401), response.text
     if response.status_code == 200:
         racer.headers["X-CSRF-Token"] = response.json()["csrfToken"]
-    return racer
+    return Race(racer, victim, admin, own)
 
 
 @pytest.mark.parametrize("kind", CHANGES)
@@ -252,3 +309,18 @@ async def test_free_running_logins_get_no_old_rights(server: Server, kind: str) 
     for _ in range(5):
         racer = await _race(server, kind, gated=False)
         await _assert_no_old_rights(kind, racer, server)
+
+
+# Revoke-others writes nothing to the users database: nothing can fail between two writes.
+TWO_WRITES = [kind for kind in CHANGES if kind != "revoke_others"]
+
+
+@pytest.mark.parametrize("kind", TWO_WRITES)
+async def test_a_change_failing_between_its_writes_leaves_no_old_rights(
+    server: Server, kind: str
+) -> None:
+    """The users database fails after the session store changed: no old right; a retry works."""
+    race = await _race_with(server, kind, gated=True, failing=True)
+    await _assert_no_old_rights(kind, race.racer, server)
+    assert await CHANGES[kind](server, race.victim, race.admin, race.own) == 200
+    await _assert_no_old_rights(kind, race.racer, server)

@@ -10,12 +10,16 @@ from sessionauth.policy import TimeoutPolicy
 HOUR = 3600.0
 
 
-def test_defaults_are_one_day_idle_and_seven_days_absolute() -> None:
-    """Default timeouts match the tutorial's 24 h maxAge and a 7-day absolute cap."""
+def test_a_default_session_dies_after_a_day_idle_or_a_week_in_all() -> None:
+    """By default: 24 h after the last use (the tutorial's maxAge), 7 days in all, no renewal."""
     policy = TimeoutPolicy()
-    assert policy.idle_timeout == 24 * HOUR
-    assert policy.absolute_timeout == 7 * 24 * HOUR
-    assert policy.renewal_interval is None
+    day = 24 * HOUR
+    assert not policy.is_expired(0, 0, day - 1)
+    assert policy.is_expired(0, 0, day)
+    busy = 7 * day - 1  # seen a second ago, every second, for a week
+    assert not policy.is_expired(0, busy - 1, busy)
+    assert policy.is_expired(0, 7 * day - 1, 7 * day)
+    assert not policy.needs_renewal(0, 7 * day)
 
 
 def test_idle_deadline_counts_from_last_activity() -> None:

@@ -49,12 +49,18 @@ class MemoryStore(SessionStore):
             return None
         return record
 
-    def _current(self, record: SessionRecord) -> Principal | None:
-        """The principal a user's record is served under, or ``None`` if it is not current."""
+    def _current(self, record: SessionRecord) -> tuple[bool, Principal | None]:
+        """Whether a user's record is served, and the principal it is served under.
+
+        A record without an epoch (bound by ``Session.set_user`` without the Authenticator) is
+        served without a principal.
+        """
+        if record.epoch is None:
+            return True, None
         principal = self._principals.get(record.user_id or "")
         if principal is None or principal.disabled or principal.epoch != record.epoch:
-            return None
-        return principal
+            return False, None
+        return True, principal
 
     @staticmethod
     def _copy(record: SessionRecord, principal: Principal | None = None) -> SessionRecord:
@@ -78,8 +84,8 @@ class MemoryStore(SessionStore):
             return None
         if record.user_id is None:
             return self._copy(record)
-        principal = self._current(record)
-        return None if principal is None else self._copy(record, principal)
+        served, principal = self._current(record)
+        return self._copy(record, principal) if served else None
 
     async def create(self, sid: str, record: SessionRecord) -> Principal | None:
         """Store a copy of ``record`` under ``sid`` if its epoch is current; evict the oldest."""
@@ -89,8 +95,8 @@ class MemoryStore(SessionStore):
         if user_id is None:
             self._records[sid] = self._copy(record)
             return None
-        principal = self._current(record)
-        if principal is None:
+        served, principal = self._current(record)
+        if not served:
             raise StaleLogin("the user's principal changed during the login")
         self._records[sid] = self._copy(record)
         sessions = self._by_user.setdefault(user_id, {})
@@ -137,11 +143,14 @@ class MemoryStore(SessionStore):
             if position >= before:
                 continue
             record = self._live(sid)
-            if record is None or self._current(record) is None:
+            if record is None:
+                continue
+            served, principal = self._current(record)
+            if not served:
                 continue
             if len(found) == limit:
                 return SessionPage(found, str(self._by_user[user_id][found[-1][0]]))
-            found.append((sid, self._copy(record, self._principals[user_id])))
+            found.append((sid, self._copy(record, principal)))
         return SessionPage(found, None)
 
     async def principal(self, user_id: str) -> Principal | None:
@@ -166,7 +175,9 @@ class MemoryStore(SessionStore):
                 if sid == change.keep and record is not None:
                     record.epoch = principal.epoch
                     continue
-                if record is not None and current is not None and record.epoch == current.epoch:
+                if record is not None and (
+                    record.epoch is None or (current is not None and record.epoch == current.epoch)
+                ):
                     deleted += 1  # a session that was being served until now
                 await self.delete(sid)
         return principal, deleted
