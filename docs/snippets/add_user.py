@@ -7,8 +7,8 @@ import getpass
 import os
 import sys
 
-from sessionauth.auth.passwords import PasswordHasher
-from sessionauth.backends import open_backend
+from sessionauth import open_backend
+from sessionauth.auth import PasswordHasher
 
 
 async def add_user(email: str, password: str, role: str, database: str) -> int:

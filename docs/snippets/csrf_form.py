@@ -11,9 +11,15 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from sessionauth import CookieConfig, Keyring, SessionMiddleware, open_store
-from sessionauth.auth.guards import session_of
-from sessionauth.csrf import CSRFMiddleware, csrf_token
+from sessionauth import (
+    CookieConfig,
+    CSRFMiddleware,
+    Keyring,
+    SessionMiddleware,
+    csrf_token,
+    open_store,
+)
+from sessionauth.starlette import session_of
 
 keyring = Keyring.from_string(os.environ["APP_SECRET"])
 

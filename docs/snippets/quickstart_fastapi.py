@@ -15,14 +15,18 @@ from typing import Annotated
 from fastapi import Depends, FastAPI, HTTPException, Request
 from pydantic import BaseModel
 
-from sessionauth import CookieConfig, Keyring, SessionMiddleware
-from sessionauth.auth.authenticator import Authenticator
-from sessionauth.auth.guards import exception_handlers, require_auth, require_role, session_of
-from sessionauth.auth.passwords import PasswordHasher
-from sessionauth.auth.throttle import LoginThrottle
-from sessionauth.backends import open_backend
-from sessionauth.csrf import CSRFMiddleware, csrf_token
-from sessionauth.errors import InvalidCredentials, TooManyAttempts
+from sessionauth import (
+    CookieConfig,
+    CSRFMiddleware,
+    InvalidCredentials,
+    Keyring,
+    SessionMiddleware,
+    TooManyAttempts,
+    csrf_token,
+    open_backend,
+)
+from sessionauth.auth import Authenticator, LoginThrottle, PasswordHasher
+from sessionauth.fastapi import exception_handlers, require_auth, require_role, session_of
 
 # --8<-- [end:imports]
 

@@ -24,14 +24,18 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from sessionauth import CookieConfig, Keyring, SessionMiddleware
-from sessionauth.auth.authenticator import Authenticator
-from sessionauth.auth.guards import login_required, role_required, session_of
-from sessionauth.auth.passwords import PasswordHasher
-from sessionauth.auth.throttle import LoginThrottle
-from sessionauth.backends import open_backend
-from sessionauth.csrf import CSRFMiddleware, csrf_token
-from sessionauth.errors import InvalidCredentials, TooManyAttempts
+from sessionauth import (
+    CookieConfig,
+    CSRFMiddleware,
+    InvalidCredentials,
+    Keyring,
+    SessionMiddleware,
+    TooManyAttempts,
+    csrf_token,
+    open_backend,
+)
+from sessionauth.auth import Authenticator, LoginThrottle, PasswordHasher
+from sessionauth.starlette import login_required, role_required, session_of
 
 DATABASE = os.environ.get("APP_DATABASE", "sqlite:///example.db")
 

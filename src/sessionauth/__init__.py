@@ -2,9 +2,17 @@
 
 The browser holds an opaque, signed cookie; the server holds the session in a store (SQLite,
 Redis, PostgreSQL, or memory for tests). See the README for a tour.
+
+The public packages, each with a curated ``__all__``: this one (the middleware, the stores'
+entry points, every exception), :mod:`sessionauth.auth` (passwords, users, the
+``Authenticator``, throttling, guards, events), :mod:`sessionauth.stores`,
+:mod:`sessionauth.backends`, and the framework adapters :mod:`sessionauth.fastapi` and
+:mod:`sessionauth.starlette`.
 """
 
+from sessionauth.backends import open_backend
 from sessionauth.config import CookieConfig
+from sessionauth.csrf import CSRFMiddleware, csrf_token
 from sessionauth.errors import (
     AdminLockout,
     AuthenticationError,
@@ -37,6 +45,7 @@ __all__ = [
     "AdminLockout",
     "AuthenticationError",
     "CSRFError",
+    "CSRFMiddleware",
     "ConfigurationError",
     "CookieConfig",
     "DuplicateUser",
@@ -62,6 +71,8 @@ __all__ = [
     "TooManyAttempts",
     "UserError",
     "UserNotFound",
+    "csrf_token",
+    "open_backend",
     "open_store",
 ]
 

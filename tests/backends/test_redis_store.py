@@ -215,9 +215,9 @@ async def test_users_sharing_a_group_stay_apart(
     await sign_in(store, mine, record("a"), role="admin")
     # Another user's principal and session in a's hash, as a 64-bit group collision would put
     # them: the store finds b's hash where it finds a's.
-    a_key = store._user_key("a")
+    a_key = store._principals.key_of("a")
     with monkeypatch.context() as patched:
-        patched.setattr(store, "_user_key", lambda user_id: a_key)
+        patched.setattr(store._principals, "key_of", lambda user_id: a_key)
         await sign_in(store, theirs, record("b-collides"), role="user")
         b_before = await store.principal("b-collides")
         assert [sid for sid, _ in (await store.list_user("a")).sessions] == [mine]

@@ -23,8 +23,10 @@ from sessionauth.errors import (
     UserNotFound,
 )
 from sessionauth.stores.users import (
+    MAX_PAGE,
     InvalidEmail,
     User,
+    UserPage,
     UserStore,
     normalize_email,
 )
@@ -492,3 +494,146 @@ def test_normalize_email_is_idempotent(email: str) -> None:
     """normalize_email() of a normalised address returns it unchanged (a fixed point)."""
     once = normalize_email(email)
     assert normalize_email(once) == once
+
+
+# -- pages and search -----------------------------------------------------------------------
+
+
+async def test_page_walks_every_user_in_id_order_by_keyset(store: UserStore) -> None:
+    """page() returns `limit` users per page, lowest id first; next_after chains to the end."""
+    created = [await store.create(f"user{n}@example.com", HASH) for n in range(7)]
+    seen, after, pages = [], 0, 0
+    while True:
+        page = await store.page(after=after, limit=3)
+        seen.extend(page.users)
+        pages += 1
+        if page.next_after is None:
+            break
+        assert page.next_after == page.users[-1].id
+        after = page.next_after
+    assert seen == created
+    assert pages == 3  # 3 + 3 + 1: the last page says it is the last
+
+
+async def test_a_full_last_page_says_no_more(store: UserStore) -> None:
+    """A page that ends exactly at the last user has no next_after (no empty trailing page)."""
+    created = [await store.create(f"user{n}@example.com", HASH) for n in range(4)]
+    first = await store.page(limit=2)
+    second = await store.page(after=first.next_after or 0, limit=2)
+    assert first.users == created[:2]
+    assert second.users == created[2:]
+    assert second.next_after is None
+    assert await store.page() == UserPage(users=created, next_after=None)
+
+
+async def test_a_deletion_between_pages_neither_repeats_nor_skips(store: UserStore) -> None:
+    """Keyset paging: deleting a user already shown does not shift the next page."""
+    created = [await store.create(f"user{n}@example.com", HASH) for n in range(6)]
+    first = await store.page(limit=3)
+    await store.delete(created[0].id)
+    second = await store.page(after=first.next_after or 0, limit=3)
+    assert second.users == created[3:]
+
+
+async def test_search_matches_a_substring_of_the_email_in_any_case(store: UserStore) -> None:
+    """search finds emails containing it, case-insensitively (emails are stored case-folded)."""
+    alice = await store.create("Alice.Smith@Example.com", HASH)
+    await store.create("bob@example.org", HASH)
+    carol = await store.create("carol@smithing.example", HASH)
+    assert (await store.page(search="SMITH")).users == [alice, carol]
+    assert (await store.page(search="  example.COM ")).users == [alice]
+    assert (await store.page(search="nobody")).users == []
+    assert len((await store.page(search="")).users) == 3
+
+
+@pytest.mark.parametrize(
+    ("search", "expected"),
+    [("%", ["100%@example.com"]), ("_", ["a_b@example.com"]), ("\\", ["back\\slash@example.com"])],
+)
+async def test_search_wildcards_match_literally(
+    store: UserStore, search: str, expected: list[str]
+) -> None:
+    """`%`, `_` and the escape character match themselves, not any text (LIKE is escaped)."""
+    for email in ("100%@example.com", "a_b@example.com", "back\\slash@example.com", "axb@e.com"):
+        await store.create(email, HASH)
+    assert [user.email for user in (await store.page(search=search)).users] == expected
+
+
+async def test_search_pages_through_the_matches_only(store: UserStore) -> None:
+    """With search, pages hold only matches, and next_after chains over the non-matches."""
+    for n in range(6):
+        await store.create(f"{'match' if n % 2 else 'other'}{n}@example.com", HASH)
+    first = await store.page(search="match", limit=2)
+    assert [user.email for user in first.users] == ["match1@example.com", "match3@example.com"]
+    second = await store.page(search="match", after=first.next_after or 0, limit=2)
+    assert [user.email for user in second.users] == ["match5@example.com"]
+    assert second.next_after is None
+
+
+@pytest.mark.parametrize(
+    ("after", "limit"), [(0, 0), (0, MAX_PAGE + 1), (-1, 10)], ids=["zero", "too-many", "neg"]
+)
+async def test_page_refuses_an_out_of_range_limit_or_after(
+    store: UserStore, after: int, limit: int
+) -> None:
+    """limit must be 1..MAX_PAGE and after non-negative, else ValueError."""
+    with pytest.raises(ValueError, match=r"page|after"):
+        await store.page(after=after, limit=limit)
+
+
+async def test_page_after_the_largest_id_or_with_an_overlong_search_is_empty(
+    store: UserStore,
+) -> None:
+    """An after beyond every id, or a search longer than any email, matches no one."""
+    await store.create("dave@example.com", HASH)
+    assert await store.page(after=2**63) == UserPage(users=[], next_after=None)
+    assert await store.page(search="x" * 300) == UserPage(users=[], next_after=None)
+    assert (await store.page(limit=MAX_PAGE)).users[0].email == "dave@example.com"
+
+
+async def test_previous_before_walks_back_to_the_first_page(store: UserStore) -> None:
+    """A later page names the page before it; going back returns exactly the earlier users."""
+    created = [await store.create(f"user{n}@example.com", HASH) for n in range(7)]
+    first = await store.page(limit=3)
+    assert first.previous_before is None
+    second = await store.page(after=first.next_after or 0, limit=3)
+    assert second.users == created[3:6]
+    assert second.previous_before is not None
+    back = await store.page(before=second.previous_before, limit=3)
+    assert back == UserPage(users=created[:3], next_after=created[2].id, previous_before=None)
+    assert (await store.page(after=back.next_after or 0, limit=3)).users == created[3:6]
+
+
+async def test_before_gives_the_last_matches_below_an_id(store: UserStore) -> None:
+    """before=id: the `limit` matches just below it, in id order, with both neighbours named."""
+    created = [await store.create(f"user{n}@example.com", HASH) for n in range(7)]
+    page = await store.page(before=created[6].id, limit=2)
+    assert page.users == created[4:6]
+    assert page.previous_before == created[4].id
+    assert page.next_after == created[5].id  # user6 follows
+    earlier = await store.page(before=page.previous_before or 0, limit=2)
+    assert earlier.users == created[2:4]
+    last = await store.page(before=2**63, limit=2)
+    assert last.users == created[5:]
+    assert last.next_after is None
+
+
+async def test_before_with_search_skips_the_non_matches(store: UserStore) -> None:
+    """Going back with search lists only matches, and names no previous page past the first."""
+    created = [
+        await store.create(f"{'match' if n % 2 else 'other'}{n}@example.com", HASH)
+        for n in range(6)
+    ]
+    page = await store.page(search="MATCH", before=created[5].id, limit=5)
+    assert [user.email for user in page.users] == ["match1@example.com", "match3@example.com"]
+    assert page.previous_before is None
+    assert page.next_after == created[4].id  # match5 follows
+
+
+@pytest.mark.parametrize(("after", "before"), [(3, 5), (0, 0), (0, -1)])
+async def test_page_refuses_after_with_before_or_a_non_positive_before(
+    store: UserStore, after: int, before: int
+) -> None:
+    """after and before together, or before < 1: ValueError."""
+    with pytest.raises(ValueError, match="before"):
+        await store.page(after=after, before=before)

@@ -19,11 +19,26 @@ ROOT = Path(__file__).resolve().parents[2]
 # Every name of every public package, imported from the installed wheel.
 IMPORT_EVERYTHING = """
 import importlib
-for package in ("sessionauth", "sessionauth.stores", "sessionauth.backends"):
+packages = [
+    "sessionauth", "sessionauth.auth", "sessionauth.backends", "sessionauth.fastapi",
+    "sessionauth.starlette", "sessionauth.stores",
+]
+for package in packages:
     module = importlib.import_module(package)
     for name in module.__all__:
         getattr(module, name)
-print("imported", module.__name__)
+    exec(f"from {package} import *", {})
+# Lazy stores: SQLite needs no extra; the others name the extra they need.
+from sessionauth.stores import SQLiteStore
+from sessionauth.errors import ConfigurationError
+for name, extra in (("RedisStore", "redis"), ("PostgresStore", "postgres")):
+    try:
+        getattr(importlib.import_module("sessionauth.stores"), name)
+    except ConfigurationError as exc:
+        assert f"pip install 'sessionauth[{extra}]'" in str(exc), exc
+    else:
+        raise AssertionError(f"{name} imported without its extra")
+print("imported", len(packages), "packages")
 """
 
 
@@ -71,6 +86,7 @@ def test_the_bare_wheel_imports_everything_and_its_script_names_the_extra(
     assert installed.returncode == 0, installed.stderr
     imported = run(bin_dir / "python", "-c", IMPORT_EVERYTHING, cwd=tmp_path)
     assert imported.returncode == 0, imported.stderr
+    assert imported.stdout.strip() == "imported 6 packages"
     script = run(bin_dir / "sessionauth", "--help")
     assert script.returncode == 1
     assert "pip install 'sessionauth[server]'" in script.stderr

@@ -1089,7 +1089,7 @@ async def test_method_override_from_a_safe_method_changes_nothing(
         if route.template == "/users":
             # GET /users is a route of its own: it must answer the list, not create anyone.
             assert response.status_code == 200
-            assert list(response.json()) == ["users"]
+            assert list(response.json()) == ["users", "nextCursor"]
         else:
             assert denied(response.status_code), f"{route}"
     assert await world.state() == before

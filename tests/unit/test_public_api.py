@@ -1,17 +1,110 @@
-"""The curated public API of the root package."""
+"""The curated public API: each public package's ``__all__``, checked in httpx's way."""
 
 from __future__ import annotations
+import __future__
+
+import importlib
+from types import ModuleType
+
+import griffe
+import pytest
 
 import sessionauth
+from sessionauth.errors import ConfigurationError
+
+PACKAGES = (
+    "sessionauth",
+    "sessionauth.auth",
+    "sessionauth.backends",
+    "sessionauth.fastapi",
+    "sessionauth.starlette",
+    "sessionauth.stores",
+)
+# Importable from sessionauth.stores, but only on demand: each may need an extra.
+LAZY_STORES = ("PostgresStore", "RedisStore", "SQLiteStore")
 
 
-def test_all_is_sorted_and_complete() -> None:
-    """__all__ is sorted, and every name in it exists and is documented."""
-    names = list(sessionauth.__all__)
-    assert names == sorted(names)
-    for name in names:
-        obj = getattr(sessionauth, name)
-        assert obj.__doc__, f"{name} has no docstring"
+def public_names(module: ModuleType) -> list[str]:
+    """The names a module defines or imports that do not start with ``_``, submodules aside."""
+    return sorted(
+        name
+        for name, value in vars(module).items()
+        if not name.startswith("_")
+        and not isinstance(value, ModuleType)
+        and not isinstance(value, __future__._Feature)  # `from __future__ import annotations`
+    )
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_all_is_sorted_and_names_every_public_name(package: str) -> None:
+    """__all__ is sorted and is exactly the package's public names: none missing, none extra."""
+    module = importlib.import_module(package)
+    assert module.__all__ == sorted(module.__all__)
+    assert module.__all__ == public_names(module)
+
+
+@pytest.fixture(scope="module")
+def documented() -> griffe.Module:
+    """The package as the docs site reads it: through griffe, as mkdocstrings does."""
+    return griffe.load("sessionauth", resolve_aliases=True, resolve_external=False)
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_every_exported_name_is_documented(package: str, documented: griffe.Module) -> None:
+    """Each name in __all__ has a docstring where it is defined (the docs site shows it)."""
+    module = importlib.import_module(package)
+    prefix = package.removeprefix("sessionauth").removeprefix(".")
+    for name in module.__all__:
+        obj = documented[f"{prefix}.{name}" if prefix else name]
+        assert obj.docstring is not None, f"{package}.{name} has no docstring"
+        assert obj.docstring.value.strip(), f"{package}.{name} has an empty docstring"
+
+
+def test_the_auth_package_exports_what_the_readme_names() -> None:
+    """`from sessionauth.auth import Authenticator, PasswordHasher, ...` works (it did not)."""
+    from sessionauth.auth import (  # noqa: F401 - the import is the point
+        Authenticator,
+        LoginThrottle,
+        PasswordHasher,
+        PasswordPolicy,
+        User,
+        UserStore,
+        require_auth,
+    )
+
+    assert Authenticator.__module__ == "sessionauth.auth.authenticator"
+
+
+def test_the_framework_modules_reexport_the_guards_themselves() -> None:
+    """sessionauth.fastapi and .starlette hand out the guards' own objects, not copies."""
+    from sessionauth.auth import guards
+    from sessionauth.fastapi import require_auth, require_role
+    from sessionauth.starlette import login_required, role_required
+
+    assert require_auth is guards.require_auth
+    assert require_role is guards.require_role
+    assert login_required is guards.login_required
+    assert role_required is guards.role_required
+
+
+@pytest.mark.parametrize("name", LAZY_STORES)
+def test_the_stores_on_backends_import_lazily_from_stores(name: str) -> None:
+    """`from sessionauth.stores import RedisStore` gives the backend's class; dir() lists it."""
+    import sessionauth.stores as stores
+
+    store = getattr(stores, name)
+    assert store.__name__ == name
+    assert store.__module__.startswith("sessionauth.backends.")
+    assert name in dir(stores)
+    assert name not in stores.__all__  # a star import must not need the extras
+
+
+def test_an_unknown_name_of_stores_is_an_attribute_error() -> None:
+    """A name that is neither public nor lazy raises AttributeError, naming it."""
+    import sessionauth.stores as stores
+
+    with pytest.raises(AttributeError, match="NoSuchStore"):
+        stores.NoSuchStore  # noqa: B018 - the lookup is the point
 
 
 def test_every_exception_derives_from_the_base() -> None:
@@ -20,3 +113,4 @@ def test_every_exception_derives_from_the_base() -> None:
         obj = getattr(sessionauth, name)
         if isinstance(obj, type) and issubclass(obj, Exception):
             assert issubclass(obj, sessionauth.SessionAuthError), name
+    assert issubclass(ConfigurationError, sessionauth.SessionAuthError)

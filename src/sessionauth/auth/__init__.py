@@ -1,1 +1,101 @@
-"""Authentication on top of sessions: passwords, users, login flows, throttling, guards."""
+"""Authentication on top of sessions: passwords, users, login flows, throttling, guards.
+
+The names an application needs, importable from here:
+
+* :class:`Authenticator`: login, logout, password changes, accounts and session revocation,
+  over a :class:`UserStore`, a session store, a :class:`PasswordHasher` (with its
+  :class:`PasswordPolicy`) and a :class:`LoginThrottle`; its ``events`` (an
+  :class:`EventHub`) publish an :class:`AuthEvent` for each of them.
+* Guards, framework-free (:func:`check_auth`, :func:`check_role`, :func:`check_recent_auth`)
+  and their adapters: FastAPI dependencies (:func:`require_auth`, …, also in
+  :mod:`sessionauth.fastapi`) and Starlette decorators (:func:`login_required`, …, also in
+  :mod:`sessionauth.starlette`).
+* :class:`TrustedProxyMiddleware` and :func:`client_address`, for the address the throttle
+  counts behind a proxy.
+"""
+
+from sessionauth.auth.authenticator import Authenticator
+from sessionauth.auth.client_address import TrustedProxyMiddleware, client_address
+from sessionauth.auth.event_hub import EventHub
+from sessionauth.auth.events import (
+    AccountDisabled,
+    AccountEnabled,
+    AccountEvent,
+    AuthEvent,
+    LoggedOut,
+    LoginFailed,
+    LoginSucceeded,
+    LoginThrottled,
+    PasswordChanged,
+    PasswordChangeFailed,
+    PasswordReset,
+    RoleChanged,
+    SessionRevoked,
+    SessionsRevoked,
+    UserCreated,
+    UserDeleted,
+)
+from sessionauth.auth.guards import (
+    check_auth,
+    check_recent_auth,
+    check_role,
+    error_response,
+    exception_handlers,
+    login_required,
+    recent_auth_required,
+    require_auth,
+    require_recent_auth,
+    require_role,
+    role_required,
+    safe_next,
+    session_of,
+)
+from sessionauth.auth.passwords import PasswordHasher, PasswordPolicy
+from sessionauth.auth.session_admin import SessionInfo
+from sessionauth.auth.throttle import Attempt, LoginThrottle
+from sessionauth.stores.users import User, UserPage, UserStore, normalize_email
+
+__all__ = [
+    "AccountDisabled",
+    "AccountEnabled",
+    "AccountEvent",
+    "Attempt",
+    "AuthEvent",
+    "Authenticator",
+    "EventHub",
+    "LoggedOut",
+    "LoginFailed",
+    "LoginSucceeded",
+    "LoginThrottle",
+    "LoginThrottled",
+    "PasswordChangeFailed",
+    "PasswordChanged",
+    "PasswordHasher",
+    "PasswordPolicy",
+    "PasswordReset",
+    "RoleChanged",
+    "SessionInfo",
+    "SessionRevoked",
+    "SessionsRevoked",
+    "TrustedProxyMiddleware",
+    "User",
+    "UserCreated",
+    "UserDeleted",
+    "UserPage",
+    "UserStore",
+    "check_auth",
+    "check_recent_auth",
+    "check_role",
+    "client_address",
+    "error_response",
+    "exception_handlers",
+    "login_required",
+    "normalize_email",
+    "recent_auth_required",
+    "require_auth",
+    "require_recent_auth",
+    "require_role",
+    "role_required",
+    "safe_next",
+    "session_of",
+]

@@ -32,7 +32,7 @@ from sessionauth.auth.passwords import PasswordHasher
 from sessionauth.auth.session_admin import SessionAdministration
 from sessionauth.errors import AdminLockout, UserNotFound
 from sessionauth.stores.base import SessionStore
-from sessionauth.stores.users import ADMIN_ROLE, User, UserStore
+from sessionauth.stores.users import ADMIN_ROLE, User, UserPage, UserStore
 
 __all__ = ["AccountAdministration"]
 
@@ -72,6 +72,18 @@ class AccountAdministration(SessionAdministration):
     async def list_users(self) -> list[User]:
         """Return every account, oldest first."""
         return await self.users.list()
+
+    async def page_users(
+        self, *, search: str = "", after: int = 0, before: int | None = None, limit: int = 50
+    ) -> UserPage:
+        """Return one page of accounts whose email contains ``search``, by id.
+
+        See :meth:`~sessionauth.stores.users.UserStore.page`.
+
+        Raises:
+            ValueError: If ``limit``, ``after`` or ``before`` is out of range.
+        """
+        return await self.users.page(search=search, after=after, before=before, limit=limit)
 
     async def get_user(self, user_id: int) -> User:
         """Return the account with this id.

@@ -85,6 +85,12 @@ class SQLUserStore(UserStore):
         self._select = f"SELECT {_COLUMNS} FROM {table}"  # noqa: S608
         self._select_by_id = f"{self._select} WHERE id = {p(1)}"
         self._select_by_email = f"{self._select} WHERE email = {p(1)}"
+        self._select_page = {
+            descending: f"{self._select} WHERE id BETWEEN {p(1)} AND {p(2)} "
+            f"AND email LIKE {p(3)} ESCAPE '\\' "
+            f"ORDER BY id {'DESC' if descending else 'ASC'} LIMIT {p(4)}"
+            for descending in (False, True)
+        }
         self._insert_sql = (
             f"INSERT INTO {table} (email, role, password_hash, disabled, created_at) "  # noqa: S608
             f"VALUES ({p(1)}, {p(2)}, {p(3)}, FALSE, {p(4)}) RETURNING {_COLUMNS}"
@@ -127,6 +133,13 @@ class SQLUserStore(UserStore):
     async def list(self) -> builtins.list[User]:
         """Return every account, oldest (lowest id) first."""
         return await self._users(f"{self._select} ORDER BY id")
+
+    async def _page(
+        self, needle: str, low: int, high: int, limit: int, *, descending: bool = False
+    ) -> builtins.list[User]:
+        # The needle's own wildcards are escaped, so it matches as typed.
+        escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        return await self._users(self._select_page[descending], low, high, f"%{escaped}%", limit)
 
     async def _update(
         self, user_id: int, column: Column, value: str | bool, *, guarded: bool

@@ -32,6 +32,7 @@ from sessionauth.server.page_context import authenticator, client_address
 from sessionauth.server.readiness import Readiness
 from sessionauth.server.settings import Settings
 from sessionauth.stores.base import MAX_PAGE
+from sessionauth.stores.users import MAX_PAGE as MAX_USERS_PAGE
 
 __all__ = ["ADMIN", "router"]
 
@@ -178,11 +179,29 @@ async def change_password(body: s.PasswordBody, request: Request, user_id: UserI
 # -- administration -------------------------------------------------------------------------
 
 
-@router.get("/users", responses=_errors(401, 403))
-async def list_users(request: Request, admin_id: AdminId) -> s.UserList:
-    """Every account, oldest first."""
+@router.get("/users", responses=_errors(400, 401, 403))
+async def list_users(
+    request: Request,
+    admin_id: AdminId,
+    q: Annotated[str, Query(max_length=254, description="Part of the email, any case.")] = "",
+    limit: Annotated[int, Query(ge=1, le=MAX_USERS_PAGE)] = MAX_USERS_PAGE,
+    cursor: Annotated[
+        str | None, Query(pattern=r"^[1-9][0-9]{0,18}$", description="A nextCursor.")
+    ] = None,
+) -> s.UserList:
+    """Accounts, oldest first, a page at a time; ``q`` keeps those whose email contains it.
+
+    Follow ``nextCursor`` (with the same ``q`` and ``limit``) until it is null. Every
+    character of ``q`` matches literally (``%`` and ``_`` too).
+    """
     del admin_id
-    return s.UserList(users=[s.UserDetail.of(u) for u in await authenticator(request).list_users()])
+    page = await authenticator(request).page_users(
+        search=q, after=0 if cursor is None else int(cursor), limit=limit
+    )
+    return s.UserList(
+        users=[s.UserDetail.of(u) for u in page.users],
+        nextCursor=None if page.next_after is None else str(page.next_after),
+    )
 
 
 @router.post("/users", status_code=201, responses=_errors(400, 401, 403, 409))

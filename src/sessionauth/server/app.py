@@ -54,6 +54,7 @@ from sessionauth.server.handlers import (
     unavailable_responder,
 )
 from sessionauth.server.metrics import Metrics, TimedStore
+from sessionauth.server.openapi_security import declare_security, session_operations
 from sessionauth.server.purge import run_purger
 from sessionauth.server.readiness import Readiness
 from sessionauth.server.redis_eviction import enforce_no_eviction, eviction_findings
@@ -74,18 +75,23 @@ UI_PREFIX = "/ui/"
 """HTML form posts go here (pages.py); every other path is the JSON API or a page GET."""
 
 
-def _complete_openapi(app: FastAPI) -> None:
+def _complete_openapi(app: FastAPI, *, cookie_name: str) -> None:
     """Make ``app.openapi()`` describe what the server really answers.
 
     FastAPI's schema lacks the hot routes (not in its router), lists a 422 that the error
     handlers turn into 400, and knows nothing of the answers the middleware gives before a
-    route runs: 413 and 415 for bodies, 503 when the store is down.
+    route runs: 413 and 415 for bodies, 503 when the store is down; nor of the session cookie
+    and CSRF token the routes need (see :mod:`sessionauth.server.openapi_security`).
     """
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = _edge_answers(hot_routes.document(generate()))
+            app.openapi_schema = declare_security(
+                _edge_answers(hot_routes.document(generate())),
+                cookie_name=cookie_name,
+                operations=session_operations(),
+            )
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -201,7 +207,7 @@ def create_app(
     install_handlers(app, metrics)
     # Ahead of everything: the requests a session serves most skip FastAPI's machinery.
     app.router.routes[:0] = hot_routes.ROUTES
-    _complete_openapi(app)
+    _complete_openapi(app, cookie_name=settings.cookie().name)
     app.include_router(api.router)
     app.include_router(pages.router)
     app.mount("/static", static_files(), name="static")

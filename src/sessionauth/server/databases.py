@@ -12,8 +12,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from sessionauth.backends import Backend, open_backend, scheme_of
+from sessionauth.backends import Backend, open_backend
 from sessionauth.backends.sqlite.files import database_path
+from sessionauth.backends.urls import scheme_of
 from sessionauth.server.settings import Settings
 
 __all__ = ["Databases", "same_database"]

@@ -14,7 +14,7 @@ anyone to another site.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter
 from starlette.requests import Request
@@ -34,11 +34,15 @@ from sessionauth.server.page_context import (
 )
 from sessionauth.server.templating import render, render_error, time_ago
 from sessionauth.stores.base import MAX_PAGE
-from sessionauth.stores.users import User
+from sessionauth.stores.users import MAX_EMAIL_LENGTH, User
 
-__all__ = ["ADMIN_ROLE", "page", "router"]
+__all__ = ["ADMIN_PAGE_SIZE", "ADMIN_ROLE", "page", "router"]
 
 ADMIN_ROLE = "admin"
+ADMIN_PAGE_SIZE = 50
+"""Accounts per page of ``/admin/users``."""
+# A bound longer than this many digits cannot be an id (they fit in 63 bits).
+_MAX_ID_DIGITS = 19
 
 # Fixed messages chosen by a code in the query string: the login page never echoes text from
 # the URL, so a crafted link cannot put words of an attacker's choosing on it. (The email field
@@ -173,19 +177,41 @@ async def account_page(
     )
 
 
+def _page_bound(text: str | None) -> int | None:
+    """An ``after``/``before`` of the query string: an id in plain digits, else ``None``."""
+    if text is None or not (text.isascii() and text.isdigit()) or len(text) > _MAX_ID_DIGITS:
+        return None
+    return int(text) or None
+
+
+def _admin_link(search: str, **bound: int) -> str:
+    """The URL of one page of the admin list, keeping the search."""
+    query = {"q": search} if search else {}
+    return f"/admin/users?{urlencode({**query, **bound})}"
+
+
 @router.get("/admin/users")
 async def admin_users_page(request: Request) -> Response:
-    """Every user, with their role, status and number of live sessions."""
+    """Users, with their role, status and number of live sessions: searched and paged.
+
+    ``?q=`` keeps the accounts whose email contains it; pages of :data:`ADMIN_PAGE_SIZE`
+    follow each other by id (``?after=``/``?before=``, see
+    :meth:`~sessionauth.stores.users.UserStore.page`), so the list stays cheap with any
+    number of accounts. A malformed bound shows the first page.
+    """
     user = await page_user(request)
     if user is None:
         return login_redirect(request)
     if session_role(request) != ADMIN_ROLE:
         return render_error(request, 403, "This page is for administrators only.")
     auth = authenticator(request)
-    rows = [
-        {"user": each, "sessions": await auth.count_sessions(each.id)}
-        for each in await auth.list_users()
-    ]
+    search = request.query_params.get("q", "")[:MAX_EMAIL_LENGTH]
+    after = _page_bound(request.query_params.get("after"))
+    before = None if after else _page_bound(request.query_params.get("before"))
+    found = await auth.page_users(
+        search=search, after=after or 0, before=before, limit=ADMIN_PAGE_SIZE
+    )
+    rows = [{"user": each, "sessions": await auth.count_sessions(each.id)} for each in found.users]
     return page(
         request,
         "admin_users.html",
@@ -193,6 +219,11 @@ async def admin_users_page(request: Request) -> Response:
         title="Users",
         active="admin",
         rows=rows,
+        search=search,
+        previous_url=None
+        if found.previous_before is None
+        else _admin_link(search, before=found.previous_before),
+        next_url=None if found.next_after is None else _admin_link(search, after=found.next_after),
         roles=ui_forms.offered_roles(auth.roles),
         min_password=auth.hasher.policy.min_length,
     )

@@ -18,7 +18,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
-from sessionauth.backends import missing_extra
+from sessionauth.backends.urls import missing_extra
 from sessionauth.errors import ConfigurationError
 
 __all__ = ["EvictionReport", "enforce_no_eviction", "eviction_findings"]

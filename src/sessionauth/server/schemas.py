@@ -183,9 +183,13 @@ class SessionList(BaseModel):
 
 
 class UserList(BaseModel):
-    """``GET /users`` (admin)."""
+    """``GET /users`` (admin): one page of accounts, lowest id first."""
 
     users: list[UserDetail]
+    nextCursor: str | None = Field(  # noqa: N815 - the JSON API's spelling
+        default=None,
+        description="Pass as `cursor` for the next page; null on the last page.",
+    )
 
 
 class UserResult(BaseModel):

@@ -1,7 +1,7 @@
 """Session stores: the contracts and their in-memory implementations.
 
-The contracts are :class:`SessionStore`, and for accounts and login attempts :mod:`.users`
-and :mod:`.attempts`.
+The contracts are :class:`SessionStore`, :class:`UserStore` (accounts) and
+:class:`AttemptCounter` (login attempts).
 
 The stores on real databases are views of a backend (:mod:`sessionauth.backends`), which owns
 the connection. :func:`open_store` builds a store that owns its backend from a URL; close it
@@ -12,19 +12,32 @@ when asked for, so ``import sessionauth`` never needs redis-py or asyncpg.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+# The module, not names from it: this package's namespace holds its public API only.
+import typing
 
-from sessionauth.policy import Clock, system_clock
-from sessionauth.stores.base import DEFAULT_TIMEOUT, SessionStore
-from sessionauth.stores.memory import MemoryStore
+from sessionauth.stores.attempts import AttemptCounter
+from sessionauth.stores.base import SessionStore
+from sessionauth.stores.memory import MemoryCounter, MemoryStore
+from sessionauth.stores.opening import open_store
+from sessionauth.stores.users import User, UserPage, UserStore, normalize_email
 
-if TYPE_CHECKING:
+if typing.TYPE_CHECKING:
     from sessionauth.backends.postgres.sessions import PostgresStore as PostgresStore
     from sessionauth.backends.redis.sessions import RedisStore as RedisStore
     from sessionauth.backends.sqlite.sessions import SQLiteStore as SQLiteStore
 
 # The stores on backends stay out of __all__: a star import must not need the extras.
-__all__ = ["MemoryStore", "SessionStore", "open_store"]
+__all__ = [
+    "AttemptCounter",
+    "MemoryCounter",
+    "MemoryStore",
+    "SessionStore",
+    "User",
+    "UserPage",
+    "UserStore",
+    "normalize_email",
+    "open_store",
+]
 
 # name: (module, the extra it needs)
 _LAZY = {
@@ -34,13 +47,13 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     """Import a store on a backend when it is first asked for."""
     if name not in _LAZY:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     import importlib
 
-    from sessionauth.backends import missing_extra
+    from sessionauth.backends.urls import missing_extra
 
     module, extra = _LAZY[name]
     try:
@@ -51,31 +64,6 @@ def __getattr__(name: str) -> Any:
         raise missing_extra(extra, exc) from exc
 
 
-def open_store(
-    url: str,
-    *,
-    clock: Clock = system_clock,
-    timeout: float = DEFAULT_TIMEOUT,
-    **options: Any,
-) -> SessionStore:
-    """Return the store that ``url`` names; it owns (and closes) its backend.
-
-    Nothing connects yet: each store connects on first use, so the store can be built with the
-    application, before the event loop runs, and passed straight to ``SessionMiddleware``.
-
-    Args:
-        url: One of ``memory://``, ``sqlite:///path``, ``redis://…``, ``rediss://…``,
-            ``redis+sentinel://h1:p1,h2:p2/service``, ``redis+cluster://host:port``,
-            ``postgresql://…`` (see :func:`sessionauth.backends.open_backend`).
-        clock: Time source for expiry decisions.
-        timeout: Seconds a store operation may take before raising ``StoreUnavailable``.
-        **options: The store's options (``prefix`` for Redis, ``table`` for SQL). A Redis URL
-            may also carry the key prefix as ``?prefix=app1:`` (default ``sa:``), so several
-            deployments or test runs can share one Redis database.
-
-    Raises:
-        ConfigurationError: For an unknown scheme or a backend whose extra is not installed.
-    """
-    from sessionauth.backends import open_backend
-
-    return open_backend(url, clock=clock, timeout=timeout).session_store(owned=True, **options)
+def __dir__() -> list[str]:
+    """The public names, the lazily imported stores included."""
+    return sorted([*__all__, *_LAZY])

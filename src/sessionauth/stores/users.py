@@ -32,8 +32,10 @@ from sessionauth.errors import AdminLockout, InvalidEmail, UserNotFound
 __all__ = [
     "ADMIN_ROLE",
     "DEFAULT_TABLE",
+    "MAX_PAGE",
     "InvalidEmail",
     "User",
+    "UserPage",
     "UserStore",
     "normalize_email",
 ]
@@ -52,6 +54,9 @@ _FORBIDDEN_CATEGORIES: Final = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 _MAX_ROLE_LENGTH: Final = 64
 # The ids both databases can hold (signed 64-bit); anything else cannot name a user.
 _MAX_ID: Final = 2**63 - 1
+
+MAX_PAGE: Final = 200
+"""The most accounts one :meth:`UserStore.page` returns."""
 
 ADMIN_ROLE: Final = "admin"
 """The role that administers accounts; the last enabled account with it is protected."""
@@ -84,6 +89,26 @@ class User:
     created_at: float
 
 
+@dataclass(frozen=True, slots=True)
+class UserPage:
+    """One page of accounts, lowest id first (see :meth:`UserStore.page`).
+
+    Attributes:
+        users: At most the page's ``limit`` accounts.
+        next_after: The ``after`` that asks for the next page; ``None`` on the last page.
+        previous_before: The ``before`` that asks for the previous page; ``None`` on the first.
+    """
+
+    users: builtins.list[User]
+    next_after: int | None
+    previous_before: int | None = None
+
+
+def _fold(text: str) -> str:
+    """The form emails are stored in (see :func:`normalize_email`), without its validation."""
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).strip().casefold())
+
+
 def normalize_email(email: str) -> str:
     """Return the canonical form of an address: NFKC, stripped, case-folded.
 
@@ -100,8 +125,7 @@ def normalize_email(email: str) -> str:
         raise InvalidEmail(f"email address longer than {MAX_EMAIL_LENGTH} characters")
     # Normalise again after casefold(): folding can produce text NFKC would change (for example
     # U+0130), and the result must be a fixed point, or one address could become two rows.
-    folded = unicodedata.normalize("NFKC", email).strip().casefold()
-    normalized = unicodedata.normalize("NFKC", folded)
+    normalized = _fold(email)
     if any(unicodedata.category(char) in _FORBIDDEN_CATEGORIES for char in normalized):
         raise InvalidEmail("email address contains control or invisible characters")
     if len(normalized) > MAX_EMAIL_LENGTH:
@@ -223,9 +247,71 @@ class UserStore(abc.ABC):
             raise AdminLockout(LAST_ADMIN)
         raise UserNotFound(f"no user with id {user_id}")
 
+    async def page(
+        self, *, search: str = "", after: int = 0, before: int | None = None, limit: int = 50
+    ) -> UserPage:
+        """Return one page of the accounts whose email contains ``search``, lowest id first.
+
+        Pages are keyed on the id, so a page never repeats or skips an account because others
+        were added or deleted meanwhile: the next page is ``after`` the last id of this one
+        (:attr:`UserPage.next_after`), the previous one ``before`` its first id
+        (:attr:`UserPage.previous_before`).
+
+        Args:
+            search: Part of the email, matched in the form emails are stored in (so in any
+                case); every character matches literally, ``%`` and ``_`` included. Empty
+                matches every account.
+            after: The first ``limit`` matches with a greater id; 0 starts at the first.
+            before: Instead, the last ``limit`` matches with a smaller id.
+            limit: The most accounts to return, 1 to :data:`MAX_PAGE`.
+
+        Raises:
+            ValueError: If ``limit``, ``after`` or ``before`` is out of range, or both
+                ``after`` and ``before`` are given.
+        """
+        if not 1 <= limit <= MAX_PAGE:
+            raise ValueError(f"a page holds 1 to {MAX_PAGE} accounts")
+        if after < 0 or (before is not None and (before < 1 or after)):
+            raise ValueError("give after (an id, or 0) or before (an id), not both")
+        if len(search) > MAX_EMAIL_LENGTH * 4:  # bound the normalisation work, as for emails
+            return UserPage(users=[], next_after=None, previous_before=None)
+        needle = _fold(search)
+        low, high = after + 1, _MAX_ID if before is None else min(before - 1, _MAX_ID)
+        if low > high or len(needle) > MAX_EMAIL_LENGTH:  # nothing can match
+            return UserPage(users=[], next_after=None, previous_before=None)
+        # One row more than the page tells whether another page follows on that side; one
+        # row on the other side whether a page precedes.
+        users = await self._page(needle, low, high, limit + 1, descending=before is not None)
+        more = len(users) > limit
+        users = users[:limit]
+        if before is None:
+            earlier = low > 1 and bool(await self._page(needle, 1, low - 1, 1, descending=True))
+            return UserPage(
+                users=users,
+                next_after=users[-1].id if more else None,
+                previous_before=low if earlier else None,
+            )
+        later = high < _MAX_ID and bool(await self._page(needle, high + 1, _MAX_ID, 1))
+        users.reverse()
+        return UserPage(
+            users=users,
+            next_after=high if later else None,
+            previous_before=users[0].id if more else None,
+        )
+
     @abc.abstractmethod
     async def list(self) -> builtins.list[User]:
         """Return every account, oldest (lowest id) first."""
+
+    @abc.abstractmethod
+    async def _page(
+        self, needle: str, low: int, high: int, limit: int, *, descending: bool = False
+    ) -> builtins.list[User]:
+        """Return up to ``limit`` accounts with ids in ``low..high`` whose email has ``needle``.
+
+        ``needle`` is in the stored form and matches literally. Lowest id first, or highest
+        first if ``descending``.
+        """
 
     @abc.abstractmethod
     async def ping(self) -> None:

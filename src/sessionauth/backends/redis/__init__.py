@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sessionauth.backends import pop_query
 from sessionauth.backends.base import Backend
 from sessionauth.backends.redis.attempts import RedisCounter
 from sessionauth.backends.redis.errors import guarded
 from sessionauth.backends.redis.sessions import RedisStore
 from sessionauth.backends.redis.urls import RedisClients, client_from_url, redact, server_of
+from sessionauth.backends.urls import pop_query
 from sessionauth.errors import ConfigurationError
 from sessionauth.policy import Clock, system_clock
 from sessionauth.stores.attempts import DEFAULT_PREFIX

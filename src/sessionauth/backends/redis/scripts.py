@@ -226,7 +226,9 @@ if not current or current[1] ~= epoch then
           r[10] = epoch
           redis.call('HSET', key, f, cmsgpack.pack(r))
         else
-          if alive and current and r[10] == current[1] then deleted = deleted + 1 end
+          if alive and (r[10] == '' or (current and r[10] == current[1])) then
+            deleted = deleted + 1  -- a session that was being served until now
+          end
           redis.call('HDEL', key, f)
           unindex(key, q, r[11], f)
         end

@@ -69,8 +69,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable
-from typing import Any, TypeVar
+from typing import Any
 
 from redis import exceptions as rx
 from redis.asyncio import Redis
@@ -85,12 +84,19 @@ from sessionauth.backends.redis.codec import (
     to_ms,
     value_json,
 )
-from sessionauth.backends.redis.errors import UNAVAILABLE, guarded, is_outage, outage
+from sessionauth.backends.redis.errors import UNAVAILABLE, is_outage, outage
+from sessionauth.backends.redis.principals import (
+    PRINCIPAL_TTL,
+    PRINCIPALS_FIELD,
+    RedisPrincipals,
+    principal_of,
+)
 from sessionauth.backends.redis.reads import ReadPipeline
+from sessionauth.backends.redis.runner import Runner, Unacknowledged
 from sessionauth.backends.redis.urls import RedisClients, server_of
 from sessionauth.errors import ConfigurationError, SessionExists, StaleLogin, StoreUnavailable
 from sessionauth.policy import Clock, system_clock
-from sessionauth.principal import Principal, PrincipalChange, new_epoch
+from sessionauth.principal import Principal, PrincipalChange
 from sessionauth.record import RecordUpdate, SessionRecord
 from sessionauth.stores.base import (
     DEFAULT_MAX_SESSIONS,
@@ -99,20 +105,12 @@ from sessionauth.stores.base import (
     SessionPage,
     SessionStore,
 )
-from sessionauth.tokens import user_group
 
 __all__ = ["PRINCIPAL_TTL", "RedisStore"]
 
-_T = TypeVar("_T")
 _WHAT = "Redis session store"
 _FIELD_LENGTH = 11  # characters of the digest naming a session's field (see the module)
-_PRINCIPALS = b"p"
 _EXISTS, _STALE = 1, 2  # the create script's statuses
-_NO_CURSOR = 2**63  # "before" of a first page: newer than any sequence number
-
-PRINCIPAL_TTL = 86400.0
-"""Seconds a user hash lives at least after a principal write: a principal without sessions is
-forgotten after a day (the next login installs it again from the users database)."""
 
 
 class RedisStore(SessionStore):
@@ -173,28 +171,32 @@ class RedisStore(SessionStore):
         self._client = client
         self._clock = clock
         self._timeout = timeout
-        self._user_prefix = f"{prefix}u:".encode()
         self._anon_prefix = f"{prefix}a:".encode()
-        self._wait_replicas = wait_replicas
-        self._ack_timeout = ack_timeout
-        self._wait_ms = max(1, to_ms(ack_timeout))
-        self._ack_failure: str | None = None
         self._max_sessions = max_sessions
+        self._server = server_of(client)
+        self._runner = Runner(
+            client,
+            timeout=timeout,
+            what=_WHAT,
+            server=self._server,
+            wait_replicas=wait_replicas,
+            ack_timeout=ack_timeout,
+        )
+        self._principals = RedisPrincipals(
+            self._runner, clock=clock, user_prefix=f"{prefix}u:".encode()
+        )
+        self._user_prefix = f"{prefix}u:".encode()
         # On a cluster, keys live on many servers: loads there go through redis-py.
         self._reads = None if cluster else ReadPipeline(client, timeout=timeout)
-        self._scripts = {
-            source: client.register_script(source)
-            for source in (
-                scripts.UPDATE,
-                scripts.CREATE,
-                scripts.DELETE,
-                scripts.INSTALL,
-                scripts.CHANGE,
-                scripts.LIST,
-            )
-        }
         self._owned = owner
-        self._server = server_of(client)
+
+    @property
+    def _wait_replicas(self) -> int:
+        return self._runner.wait_replicas
+
+    @property
+    def _ack_timeout(self) -> float:
+        return self._runner.ack_timeout
 
     @classmethod
     def from_url(
@@ -246,34 +248,6 @@ class RedisStore(SessionStore):
             return None
         return self._user_prefix + group.encode(), digest[:_FIELD_LENGTH].encode()
 
-    def _user_key(self, user_id: str) -> tuple[str, bytes]:
-        group = user_group(user_id)
-        return group, self._user_prefix + group.encode()
-
-    async def _run(self, operation: Awaitable[_T]) -> _T:
-        """Await ``operation`` within the timeout, turning backend failures into ours."""
-        return await guarded(operation, timeout=self._timeout, what=_WHAT, server=self._server)
-
-    async def _script(self, source: str, key: bytes, args: list[Any]) -> Any:
-        """Run one of :mod:`.scripts` on ``key`` (EVALSHA, loading it if Redis lost it)."""
-        return await self._run(self._scripts[source](keys=[key], args=args))
-
-    async def _acknowledged_script(self, source: str, key: bytes, args: list[Any]) -> Any:
-        """Run a script, then wait for ``wait_replicas`` acknowledgements if configured.
-
-        Returns the script's reply. Raises ``_Unacknowledged`` (with the reply) when too few
-        replicas acknowledged the write in time.
-        """
-        if self._wait_replicas == 0:
-            return await self._script(source, key, args)
-        pipe = self._client.pipeline(transaction=False)
-        pipe.eval(source, 1, key, *args)
-        pipe.wait(self._wait_replicas, self._wait_ms)
-        reply, acknowledged = await self._run(pipe.execute())
-        if not self._note_acknowledgements(acknowledged):
-            raise _Unacknowledged(reply, acknowledged)
-        return reply
-
     async def load(self, sid: str) -> SessionRecord | None:
         """Return the live, served record under ``sid`` with its principal, or ``None``."""
         located = self._locate(sid)
@@ -283,16 +257,15 @@ class RedisStore(SessionStore):
         principals = None
         if self._reads is None:
             if field:
-                blob, principals = await self._run(
-                    self._client.execute_command("HMGET", key, field, _PRINCIPALS)
-                )
+                command = self._client.execute_command("HMGET", key, field, PRINCIPALS_FIELD)
+                blob, principals = await self._runner.run(command)
             else:
-                blob = await self._run(self._client.execute_command("GET", key))
+                blob = await self._runner.run(self._client.execute_command("GET", key))
         else:
             # The pipeline bounds the read by the timeout itself (one timer per connection).
             try:
                 if field:
-                    blob, principals = await self._reads.hmget(key, field, _PRINCIPALS)
+                    blob, principals = await self._reads.hmget(key, field, PRINCIPALS_FIELD)
                 else:
                     blob = await self._reads.get(key)
             except (*UNAVAILABLE, rx.ResponseError) as exc:
@@ -317,18 +290,7 @@ class RedisStore(SessionStore):
         Set and cleared by the last acknowledgement awaited: a login's, a principal write's or
         a readiness check's (``ping``). Always ``None`` without ``wait_replicas``.
         """
-        return self._ack_failure
-
-    def _note_acknowledgements(self, acknowledged: int) -> bool:
-        """Record whether ``acknowledged`` replicas are enough; return whether they are."""
-        if acknowledged >= self._wait_replicas:
-            self._ack_failure = None
-            return True
-        self._ack_failure = (
-            f"logins cannot be acknowledged: {acknowledged} of {self._wait_replicas} replicas "
-            f"answered within {self._ack_timeout:g} s"
-        )
-        return False
+        return self._runner.acknowledgement_failure
 
     async def create(self, sid: str, record: SessionRecord) -> Principal | None:
         """Store ``record`` under ``sid`` if its epoch is current; end the oldest beyond the cap.
@@ -348,8 +310,8 @@ class RedisStore(SessionStore):
         key, field = located
         args = [field, encode_record(record, sid), to_ms(self._clock()), self._max_sessions]
         try:
-            reply = await self._acknowledged_script(scripts.CREATE, key, args)
-        except _Unacknowledged as exc:
+            reply = await self._runner.acknowledged(scripts.CREATE, key, args)
+        except Unacknowledged as exc:
             if exc.reply[0] == 0:
                 with contextlib.suppress(StoreUnavailable, TimeoutError):
                     async with asyncio.timeout(self._timeout - self._ack_timeout):
@@ -362,7 +324,7 @@ class RedisStore(SessionStore):
             raise SessionExists("a live session already has this id")
         if reply[0] == _STALE:
             raise StaleLogin("the user's principal changed during the login")
-        return _principal(reply[1:]) if len(reply) > 1 else None
+        return principal_of(reply[1:]) if len(reply) > 1 else None
 
     async def update(self, sid: str, update: RecordUpdate) -> bool:
         """Merge ``update`` into the live record in one script call; ``False`` if it is gone."""
@@ -382,7 +344,7 @@ class RedisStore(SessionStore):
             return False
         key, field = located
         args = [field, binding(sid), to_ms(self._clock()), seen, expires, *changes]
-        return bool(await self._script(scripts.UPDATE, key, args))
+        return bool(await self._runner.script(scripts.UPDATE, key, args))
 
     async def delete(self, sid: str) -> None:
         """Delete the record under ``sid`` (and its index entry) if present."""
@@ -391,9 +353,9 @@ class RedisStore(SessionStore):
             return
         key, field = located
         if field:
-            await self._script(scripts.DELETE, key, [field, binding(sid)])
+            await self._runner.script(scripts.DELETE, key, [field, binding(sid)])
         else:
-            await self._run(self._client.delete(key))
+            await self._runner.run(self._client.delete(key))
 
     async def list_user(
         self, user_id: str, *, limit: int = MAX_PAGE, cursor: str | None = None
@@ -402,38 +364,11 @@ class RedisStore(SessionStore):
 
         The cursor is the creation sequence number of the page's last session.
         """
-        if limit < 1:
-            raise ValueError("a page holds at least one session")
-        limit = min(limit, MAX_PAGE)
-        if cursor is None:
-            before = _NO_CURSOR
-        elif cursor.isdigit() and len(cursor) < 19:
-            before = int(cursor)
-        else:
-            return SessionPage([], None)
-        group, key = self._user_key(user_id)
-        now = to_ms(self._clock())
-        reply = await self._script(scripts.LIST, key, [user_id, now, before, limit + 1])
-        principal = decode_principal(reply[0], user_id)
-        found: list[tuple[str, SessionRecord]] = []
-        sequences: list[int] = []
-        for at in range(1, len(reply), 3):
-            sid = f"{group}.{reply[at].decode()}"
-            record = decode_record(reply[at + 1], now, sid)
-            if record is None:
-                continue
-            record.principal = None if record.epoch is None else principal
-            found.append((sid, record))
-            sequences.append(reply[at + 2])
-        if len(found) <= limit:
-            return SessionPage(found, None)
-        return SessionPage(found[:limit], str(sequences[limit - 1]))
+        return await self._principals.page(user_id, limit=limit, cursor=cursor)
 
     async def principal(self, user_id: str) -> Principal | None:
         """Return the principal of ``user_id`` (one ``HGET``), or ``None``."""
-        _, key = self._user_key(user_id)
-        blob = await self._run(self._client.execute_command("HGET", key, _PRINCIPALS))
-        return decode_principal(blob, user_id)
+        return await self._principals.get(user_id)
 
     async def install_principal(self, user_id: str, principal: Principal) -> Principal:
         """Store ``principal`` unless the user has one (one script); return the one in force.
@@ -441,16 +376,7 @@ class RedisStore(SessionStore):
         Raises:
             StoreUnavailable: Also when fewer than ``wait_replicas`` replicas acknowledged it.
         """
-        _, key = self._user_key(user_id)
-        args: list[Any] = [
-            user_id,
-            principal.epoch,
-            principal.role,
-            _flag(principal.disabled),
-            to_ms(self._clock()),
-            to_ms(PRINCIPAL_TTL),
-        ]
-        return _principal(await self._principal_write(scripts.INSTALL, key, args))
+        return await self._principals.install(user_id, principal)
 
     async def change_principal(
         self, user_id: str, change: PrincipalChange
@@ -461,35 +387,9 @@ class RedisStore(SessionStore):
             StoreUnavailable: Also when fewer than ``wait_replicas`` replicas acknowledged it
                 (the change stands on the master all the same).
         """
-        _, key = self._user_key(user_id)
-        kept = self._locate(change.keep) if change.keep is not None else None
-        keep_field, keep_binding = (
-            (b"", "") if kept is None else (kept[1], binding(change.keep or ""))
-        )
-        args: list[Any] = [
-            user_id,
-            to_ms(self._clock()),
-            keep_field,
-            keep_binding,
-            new_epoch(),
-            change.fallback_role,
-            _flag(change.fallback_disabled),
-            change.role or "",
-            "" if change.disabled is None else _flag(change.disabled),
-            _flag(change.rotate),
-            to_ms(PRINCIPAL_TTL),
-        ]
-        reply = await self._principal_write(scripts.CHANGE, key, args)
-        return _principal(reply[:3]), int(reply[3])
-
-    async def _principal_write(self, source: str, key: bytes, args: list[Any]) -> Any:
-        try:
-            return await self._acknowledged_script(source, key, args)
-        except _Unacknowledged as exc:
-            raise StoreUnavailable(
-                f"the principal change reached {exc.acknowledged} of {self._wait_replicas} "
-                "replicas in time"
-            ) from None
+        kept = None if change.keep is None else self._locate(change.keep)
+        keep_field = b"" if kept is None else kept[1]
+        return await self._principals.change(user_id, change, keep_field=keep_field)
 
     async def purge_expired(self, *, batch_size: int = 500) -> int:
         """Return 0: Redis expires sessions by their TTL."""
@@ -503,11 +403,7 @@ class RedisStore(SessionStore):
         :attr:`acknowledgement_failure`: replicas that are attached and in sync acknowledge at
         once, missing ones make it wait ``ack_timeout``.
         """
-        if not self._wait_replicas:
-            await self._run(self._client.ping())
-            return
-        acknowledged = await self._run(self._client.wait(self._wait_replicas, self._wait_ms))
-        self._note_acknowledgements(acknowledged)
+        await self._runner.ping()
 
     async def aclose(self) -> None:
         """Close the read pipeline; close the client if this store made it."""
@@ -516,22 +412,3 @@ class RedisStore(SessionStore):
         owned, self._owned = self._owned, None
         if owned is not None:
             await owned.aclose()
-
-
-class _Unacknowledged(Exception):
-    """A write replicas did not acknowledge in time (internal to the store)."""
-
-    def __init__(self, reply: Any, acknowledged: int):
-        super().__init__(reply, acknowledged)
-        self.reply = reply
-        self.acknowledged = acknowledged
-
-
-def _flag(value: bool) -> str:
-    return "1" if value else "0"
-
-
-def _principal(reply: list[Any]) -> Principal:
-    """A principal from a script's ``[epoch, role, disabled]`` reply."""
-    epoch, role, disabled = reply[:3]
-    return Principal(epoch=epoch.decode(), role=role.decode(), disabled=bool(disabled))
