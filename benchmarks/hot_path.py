@@ -49,7 +49,6 @@ async def _serve(requests: int) -> None:
 
     async def login(request: Request) -> JSONResponse:
         request.session.set_user("1")
-        request.session["role"] = "admin"
         return JSONResponse({"success": True})
 
     async def dashboard(request: Request) -> JSONResponse:

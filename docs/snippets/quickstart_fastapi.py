@@ -97,7 +97,7 @@ async def login(body: Credentials, request: Request) -> dict[str, object]:
     auth = authenticator(request)
     address = request.client.host if request.client else "unknown"
     try:
-        user = await auth.authenticate(body.email, body.password, address=address)
+        accepted = await auth.authenticate(body.email, body.password, address=address)
     except InvalidCredentials:
         raise HTTPException(401, "Invalid credentials") from None
     except TooManyAttempts as exc:
@@ -105,9 +105,13 @@ async def login(body: Credentials, request: Request) -> dict[str, object]:
             429, "Too many attempts", {"Retry-After": str(exc.retry_after)}
         ) from None
     session = session_of(request)
-    await auth.login(session, user, address=address, user_agent=request.headers.get("user-agent"))
+    principal = await auth.login(
+        session, accepted, address=address, user_agent=request.headers.get("user-agent")
+    )
     # The session has a new token now, so the CSRF token the client held is void: send a new one.
-    return {"user": {"id": user.id, "role": user.role}, "csrfToken": csrf_token(session, keyring)}
+    # The role shown is the principal's: the one the session's rights come from.
+    user = {"id": accepted.user.id, "role": principal.role}
+    return {"user": user, "csrfToken": csrf_token(session, keyring)}
 
 
 @app.get("/me", dependencies=[Depends(require_auth)])

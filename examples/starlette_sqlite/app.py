@@ -57,7 +57,7 @@ async def login(request: Request) -> Response:
     auth = authenticator(request)
     address = request.client.host if request.client else "unknown"
     try:
-        user = await auth.authenticate(
+        accepted = await auth.authenticate(
             str(body.get("email", "")), str(body.get("password", "")), address=address
         )
     except InvalidCredentials:
@@ -66,10 +66,13 @@ async def login(request: Request) -> Response:
         headers = {"Retry-After": str(exc.retry_after)}
         return JSONResponse({"error": "Too many attempts"}, status_code=429, headers=headers)
     session = session_of(request)
-    await auth.login(session, user, address=address, user_agent=request.headers.get("user-agent"))
+    principal = await auth.login(
+        session, accepted, address=address, user_agent=request.headers.get("user-agent")
+    )
     # The login gave the session a new token, so earlier CSRF tokens no longer verify.
     token = csrf_token(session, request.app.state.keyring)
-    return JSONResponse({"user": {"id": user.id, "role": user.role}, "csrfToken": token})
+    user = {"id": accepted.user.id, "role": principal.role}  # the role the rights come from
+    return JSONResponse({"user": user, "csrfToken": token})
 
 
 @login_required

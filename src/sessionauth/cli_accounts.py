@@ -89,7 +89,7 @@ async def _authenticator(settings: Settings) -> AsyncIterator[Authenticator]:
         stack.push_async_callback(databases.aclose)
         yield Authenticator(
             users=databases.users.user_store(),
-            sessions=databases.sessions.session_store(),
+            sessions=databases.sessions.session_store(max_sessions=settings.max_sessions_per_user),
             hasher=PasswordHasher(),
             throttle=None,
             roles=settings.roles,
@@ -257,7 +257,7 @@ def sessions_list(
         accounts = [await _user(auth, user)] if user is not None else await auth.list_users()
         rows = []
         for account in accounts:
-            infos = await auth.list_sessions(account.id)
+            infos = await auth.all_sessions(account.id)
             lines = [
                 f"{i.handle}\t{account.email}\t{_when(i.created)}\t{_when(i.last_seen)}"
                 f"\t{i.ip or '-'}\t{i.user_agent or '-'}"

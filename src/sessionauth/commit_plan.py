@@ -4,7 +4,11 @@
 the clock and the :class:`~sessionauth.policy.TimeoutPolicy` into one :data:`CommitPlan`:
 
 * :class:`Create`: store a new record under a new token's id (a first write, a regeneration, a
-  login, a renewal due), deleting the record it ``replaces``; set the cookie.
+  login bound by ``set_user``, a renewal due), deleting the record it ``replaces``; set the
+  cookie. The record keeps the session's principal epoch, so a renewal or regeneration is
+  refused by the store (create-if-current) once the session was revoked.
+* :class:`Adopt`: a login the Authenticator already stored (eagerly, create-if-current): set
+  the cookie, delete the record it ``replaces``, write the keys changed after the login.
 * :class:`Update`: write only the changed keys of the stored record.
 * :class:`Touch`: push the stored record's idle deadline forward (at most once per
   ``touch_interval``).
@@ -21,7 +25,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from sessionauth.policy import TimeoutPolicy
@@ -31,6 +35,7 @@ from sessionauth.tokens import new_token, storage_id
 __all__ = [
     "FORGET",
     "NOTHING",
+    "Adopt",
     "CommitPlan",
     "Create",
     "Delete",
@@ -69,12 +74,33 @@ class Create:
         token: The token the cookie carries from now on.
         record: The record to store.
         replaces: The stored record this one supersedes (deleted after the create), or ``None``.
+        superseded: The record a login of this request replaced, deleted too (``None``: none).
     """
 
     sid: str
     token: str
     record: SessionRecord
     replaces: str | None
+    superseded: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Adopt:
+    """A login stored ``sid`` already: set the cookie, delete ``replaces``, write ``update``.
+
+    Attributes:
+        sid: The login's record, stored by the Authenticator.
+        token: The token the cookie carries from now on.
+        created: When the login's lifetime began (the cookie's ``Max-Age`` counts from it).
+        replaces: The session the login replaced (deleted now), or ``None``.
+        update: Keys the application changed after the login, or ``None``.
+    """
+
+    sid: str
+    token: str
+    created: float
+    replaces: str | None
+    update: RecordUpdate | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,13 +122,19 @@ class Touch:
 
 @dataclass(frozen=True, slots=True)
 class Delete:
-    """Delete the stored record ``sid`` (``None``: nothing is stored) and clear the cookie."""
+    """Delete the stored record ``sid`` (``None``: nothing is stored) and clear the cookie.
+
+    Attributes:
+        sid: The record to delete.
+        superseded: The record a login of this request replaced, deleted too (``None``: none).
+    """
 
     sid: str | None
+    superseded: str | None = None
 
 
-CommitPlan = Nothing | Create | Update | Touch | Delete
-"""One of the five plans; see the module docstring."""
+CommitPlan = Nothing | Create | Adopt | Update | Touch | Delete
+"""One of the six plans; see the module docstring."""
 
 NOTHING: Final = Nothing()
 """The plan of most requests, shared: deciding it allocates nothing."""
@@ -129,6 +161,9 @@ def plan_commit(
     policy: TimeoutPolicy,
     stale_cookie: bool,
     mint: Callable[[str | None], str] = new_token,
+    epoch: str | None = None,
+    adopted: bool = False,
+    superseded: str | None = None,
 ) -> CommitPlan:
     """Decide what the store must do for a session at the end of a request.
 
@@ -150,36 +185,57 @@ def plan_commit(
         policy: The timeouts.
         stale_cookie: Whether the request sent a session cookie that named no live session.
         mint: Makes a token for a user (``tokens.new_token``; inject one in tests).
+        epoch: The session's principal epoch; a record created from the session keeps it.
+        adopted: Whether ``sid`` is a login the Authenticator stored during this request
+            (its cookie is not set yet).
+        superseded: The record such a login replaced (deleted with whatever the plan does).
 
     Returns:
         The plan; :data:`NOTHING` for a stored session that needs no write.
     """
     empty = not data and user_id is None
     if fate is Fate.DESTROY or (sid is not None and empty and (changed or deleted)):
-        return _forget(sid, stale_cookie)
+        return _forget(sid, stale_cookie, superseded)
     if sid is None or fate is not Fate.KEEP:
         if empty and not keep:
-            return _forget(sid, stale_cookie)
+            return _forget(sid, stale_cookie, superseded)
         start = now if fate is Fate.RESTART or created is None else created
-        return _create(token or mint(user_id), sid, user_id, data, meta, start, now, policy)
+        plan = _create(token or mint(user_id), sid, user_id, data, meta, start, now, policy, epoch)
+        return plan if superseded is None else replace(plan, superseded=superseded)
     start = created if created is not None else now
-    if policy.needs_renewal(issued or start, now):
-        return _create(mint(user_id), sid, user_id, data, meta, start, now, policy)
-    if changed or deleted:
-        values = {key: data[key] for key in changed}
-        expires = policy.expires_at(start, now)
-        return Update(
-            sid, RecordUpdate(set=values, delete=tuple(deleted), seen=now, expires=expires)
+    if adopted:
+        # A login stored this record moments ago: nothing is due but the cookie and the keys
+        # changed since.
+        written = (
+            _update(data, changed, deleted, start, now, policy) if changed or deleted else None
         )
+        return Adopt(sid, token or "", start, superseded, written)
+    if policy.needs_renewal(issued or start, now):
+        return _create(mint(user_id), sid, user_id, data, meta, start, now, policy, epoch)
+    if changed or deleted:
+        return Update(sid, _update(data, changed, deleted, start, now, policy))
     if policy.needs_touch(seen or now, now):
         return Touch(sid, now, policy.expires_at(start, now))
     return NOTHING
 
 
-def _forget(sid: str | None, stale_cookie: bool) -> CommitPlan:
+def _update(
+    data: Mapping[str, Any],
+    changed: Collection[str],
+    deleted: Collection[str],
+    start: float,
+    now: float,
+    policy: TimeoutPolicy,
+) -> RecordUpdate:
+    values = {key: data[key] for key in changed}
+    expires = policy.expires_at(start, now)
+    return RecordUpdate(set=values, delete=tuple(deleted), seen=now, expires=expires)
+
+
+def _forget(sid: str | None, stale_cookie: bool, superseded: str | None) -> CommitPlan:
     """Delete what is stored; clear the cookie if the browser holds one."""
     if sid is not None:
-        return Delete(sid)
+        return Delete(sid, superseded)
     return FORGET if stale_cookie else NOTHING
 
 
@@ -192,6 +248,7 @@ def _create(
     created: float,
     now: float,
     policy: TimeoutPolicy,
+    epoch: str | None,
 ) -> Create:
     # Copies: the record may outlive the request (the memory store keeps it as it is).
     record = SessionRecord(
@@ -202,6 +259,7 @@ def _create(
         expires=policy.expires_at(created, now),
         user_id=user_id,
         meta=dict(meta),
+        epoch=epoch,
     )
     sid = storage_id(token)
     return Create(sid, token, record, None if replaces == sid else replaces)

@@ -6,9 +6,13 @@ HTTP status codes. Catch the most specific class you can handle::
     SessionAuthError
     ├── ConfigurationError          settings that are unsafe or inconsistent (raised at start-up)
     ├── StoreError
-    │   └── StoreUnavailable        the backend did not answer in time or refused: HTTP 503
-    │       └── StoreFull           the backend is out of memory or disk: writes fail (503),
-    │                               reads still work, so a mere touch can be skipped
+    │   ├── StoreUnavailable        the backend did not answer in time or refused: HTTP 503
+    │   │   └── StoreFull           the backend is out of memory or disk: writes fail (503),
+    │   │                           reads still work, so a mere touch can be skipped
+    │   ├── SessionExists           ``create`` under the id of a live session (a bug or a
+    │   │                           token collision; never overwritten)
+    │   └── StaleLogin              the user's principal changed (or went) while a login ran:
+    │                               its session is not stored
     ├── AuthenticationError
     │   ├── NotAuthenticated        the request has no authenticated session: HTTP 401
     │   ├── InvalidCredentials      unknown email, wrong password or disabled account: HTTP 401
@@ -42,7 +46,9 @@ __all__ = [
     "PasswordPolicyError",
     "PermissionDenied",
     "SessionAuthError",
+    "SessionExists",
     "SessionNotFound",
+    "StaleLogin",
     "StoreError",
     "StoreFull",
     "StoreUnavailable",
@@ -82,6 +88,23 @@ class StoreFull(StoreUnavailable):
     Redis at ``maxmemory`` with ``noeviction``, PostgreSQL's SQLSTATE class 53, a SQLite
     database that is full. Reads still work. A write that matters (a login, a change) still
     fails with HTTP 503; one that can wait (extending an idle deadline) may be skipped.
+    """
+
+
+class SessionExists(StoreError):
+    """``create`` was asked to store a record under the id of a live session.
+
+    Ids are digests of fresh random tokens, so this means a bug (or a broken random source),
+    never a normal race; the live session is left as it was.
+    """
+
+
+class StaleLogin(StoreError):
+    """A login's session was not stored: the user's principal changed while it ran.
+
+    The epoch the login read before verifying the password is no longer the principal's (a
+    password change, disable, delete or revocation happened meanwhile), or the principal is
+    gone or disabled. The login reads the account again, once, and the result decides.
     """
 
 

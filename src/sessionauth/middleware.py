@@ -9,8 +9,11 @@ Per HTTP request:
 3. Put a :class:`~sessionauth.session.Session` on ``scope["session"]``, with the request's
    pre-session cookie read (:mod:`sessionauth.presession`), and run the application.
 4. When the response starts, run the session's commit plan (:mod:`sessionauth.commit_plan`):
-   create (new with values, or regenerated), write only the changed keys, a throttled touch,
-   delete (destroyed), or nothing; then set or clear the cookie. Nothing is written on a 5xx,
+   create (new with values, or regenerated), adopt a login the Authenticator already stored,
+   write only the changed keys, a throttled touch, delete (destroyed), or nothing; then set or
+   clear the cookie. A renewed or regenerated record keeps the loaded record's principal
+   epoch; if the store refuses it (``StaleLogin``: the session was revoked meanwhile), the old
+   record is deleted, the cookie cleared and the response served. Nothing is written on a 5xx,
    and nothing at all for a client that only asked for a CSRF token: that sets the
    pre-session cookie instead, which a login clears. A store failure at either end answers
    503 with ``Retry-After`` (the ``on_unavailable`` response): the request fails closed,
@@ -31,9 +34,9 @@ from typing import TypeVar
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sessionauth.commit_plan import NOTHING, CommitPlan, Create, Delete, Touch, Update
+from sessionauth.commit_plan import NOTHING, Adopt, CommitPlan, Create, Delete, Touch, Update
 from sessionauth.config import CookieConfig
-from sessionauth.errors import StoreFull, StoreUnavailable
+from sessionauth.errors import StaleLogin, StoreFull, StoreUnavailable
 from sessionauth.outages import OutageLog
 from sessionauth.plain_http import PlainHttpWarning
 from sessionauth.policy import Clock, TimeoutPolicy, system_clock
@@ -164,7 +167,7 @@ class SessionMiddleware:
                 self.outage_log.succeeded()
         stale_cookie = value is not None and session is None
         if session is None:
-            session = Session()
+            session = Session(policy=self.policy)
         if presession_sent:
             presession = self._presession_value(scope)
             if presession is not None:
@@ -226,6 +229,9 @@ class SessionMiddleware:
             seen=record.seen,
             issued=record.issued,
             meta=record.meta,
+            epoch=record.epoch,
+            principal=record.principal,
+            policy=self.policy,
         )
 
     def _call(self, operation: Awaitable[_T]) -> Awaitable[_T]:
@@ -291,6 +297,23 @@ class SessionMiddleware:
             return []
         return await self._execute(plan)
 
+    async def _create(self, plan: Create) -> list[tuple[bytes, bytes]]:
+        """Store a new record; a refused one (the session was revoked meanwhile) ends it."""
+        try:
+            await self._call(self.store.create(plan.sid, plan.record))
+        except StaleLogin:
+            created = False
+        else:
+            created = True
+        for sid in (plan.replaces, plan.superseded):
+            if sid is not None:
+                await self._call(self.store.delete(sid))
+        self._written()
+        if not created:
+            return [self._clear_header]
+        record = plan.record
+        return [self._set_header(plan.token, record.created, record.issued)]
+
     async def _execute(self, plan: CommitPlan) -> list[tuple[bytes, bytes]]:
         if isinstance(plan, Touch):
             try:
@@ -306,15 +329,21 @@ class SessionMiddleware:
         elif isinstance(plan, Update):
             alive = await self._call(self.store.update(plan.sid, plan.update))
         elif isinstance(plan, Create):
-            await self._call(self.store.create(plan.sid, plan.record))
+            return await self._create(plan)
+        elif isinstance(plan, Adopt):
             if plan.replaces is not None:
                 await self._call(self.store.delete(plan.replaces))
+            alive = plan.update is None or await self._call(
+                self.store.update(plan.sid, plan.update)
+            )
             self._written()
-            record = plan.record
-            return [self._set_header(plan.token, record.created, record.issued)]
+            # Revoked between the login and now: the browser gets no cookie for a dead record.
+            return [self._set_header(plan.token, plan.created, self.clock())] if alive else []
         elif isinstance(plan, Delete):
+            for sid in (plan.sid, plan.superseded):
+                if sid is not None:
+                    await self._call(self.store.delete(sid))
             if plan.sid is not None:
-                await self._call(self.store.delete(plan.sid))
                 self._written()
             return [self._clear_header]
         else:

@@ -13,7 +13,16 @@ from typing import Any
 
 import msgspec
 
-__all__ = ["RecordUpdate", "SessionRecord", "decode_json", "encode_json"]
+from sessionauth.principal import Principal
+
+__all__ = ["FORMAT_VERSION", "RecordUpdate", "SessionRecord", "decode_json", "encode_json"]
+
+FORMAT_VERSION = 2
+"""The version of the stored record format; stores refuse (as no session) any other.
+
+1 was sessionauth 0.1's (no epoch; roles copied into the session's values): such sessions are
+no sessions, and their users sign in again. Each store writes the version with every record.
+"""
 
 
 class SessionRecord(msgspec.Struct, kw_only=True):
@@ -30,6 +39,11 @@ class SessionRecord(msgspec.Struct, kw_only=True):
             records (TTL, purge) without knowing the policy.
         meta: Facts about the client at login (``ip``, ``ua``, ``auth``), shown when listing
             sessions; written only when the record is created.
+        epoch: The user's principal epoch when the login began (see
+            :mod:`sessionauth.principal`); ``None`` for an anonymous session. The store serves
+            a user's record only while this is still the principal's epoch.
+        principal: The user's principal, as the store read it with the record (never stored
+            with the record itself); ``None`` for an anonymous session.
     """
 
     data: dict[str, Any]
@@ -39,6 +53,8 @@ class SessionRecord(msgspec.Struct, kw_only=True):
     expires: float
     user_id: str | None = None
     meta: dict[str, Any] = msgspec.field(default_factory=dict)
+    epoch: str | None = None
+    principal: Principal | None = None
 
 
 class RecordUpdate(msgspec.Struct, kw_only=True, frozen=True):

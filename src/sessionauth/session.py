@@ -19,12 +19,15 @@ from typing import Any
 from sessionauth.commit_plan import CommitPlan, Fate, plan_commit
 from sessionauth.policy import TimeoutPolicy
 from sessionauth.presession import PreSession
+from sessionauth.principal import Principal
+from sessionauth.record import SessionRecord
 from sessionauth.tokens import new_token
 
 __all__ = ["Session"]
 
 # Module constants: the hot path compares identities without an enum attribute lookup.
 _KEEP, _REGENERATE, _RESTART, _DESTROY = Fate.KEEP, Fate.REGENERATE, Fate.RESTART, Fate.DESTROY
+_DEFAULT_POLICY = TimeoutPolicy()
 
 
 class Session(MutableMapping[str, Any]):
@@ -40,18 +43,28 @@ class Session(MutableMapping[str, Any]):
         seen: Last recorded activity, or ``None`` if new.
         issued: When the current token was issued, or ``None`` if new.
         meta: Facts recorded at login (``ip``, ``ua``, ``auth`` time).
+        epoch: The principal epoch the stored record carries (``None``: anonymous, or bound by
+            :meth:`set_user` without the Authenticator).
+        principal: The user's principal as the store read it with the record.
+        policy: The timeouts a login record made by :meth:`login_record` gets (the middleware
+            passes its own).
     """
 
     __slots__ = (
         "_accessed",
+        "_adopted",
         "_changed",
         "_data",
         "_deleted",
+        "_epoch",
         "_fate",
         "_handle",
         "_keep_empty",
         "_meta",
+        "_policy",
         "_presession",
+        "_principal",
+        "_superseded",
         "_token",
         "_user_id",
         "created",
@@ -70,6 +83,9 @@ class Session(MutableMapping[str, Any]):
         seen: float | None = None,
         issued: float | None = None,
         meta: dict[str, Any] | None = None,
+        epoch: str | None = None,
+        principal: Principal | None = None,
+        policy: TimeoutPolicy | None = None,
     ):
         self._data: dict[str, Any] = data if data is not None else {}
         self._token = token
@@ -85,6 +101,11 @@ class Session(MutableMapping[str, Any]):
         self._fate = _KEEP
         self._keep_empty = False
         self._presession: PreSession | None = None
+        self._epoch = epoch
+        self._principal = principal
+        self._policy = policy
+        self._adopted = False
+        self._superseded: str | None = None
 
     # -- mapping ---------------------------------------------------------------------------
 
@@ -124,11 +145,15 @@ class Session(MutableMapping[str, Any]):
         return self._data.get(key, default)
 
     def clear(self) -> None:
-        """Remove every value.
+        """Remove every value; on a logged-in session, end the login.
 
-        An anonymous session emptied this way is deleted when the response starts, as the
-        common ``session.clear()`` logout pattern expects.
+        This is the common ``session.clear()`` logout: a logged-in session is destroyed (its
+        record deleted and its cookie cleared when the response starts, as :meth:`destroy`
+        does), an anonymous one emptied this way is deleted when the response starts.
         """
+        if self._user_id is not None:
+            self.destroy()
+            return
         self._accessed = True
         for key in self._data:
             self._deleted.add(key)
@@ -156,6 +181,21 @@ class Session(MutableMapping[str, Any]):
         """The authenticated user's id, or ``None`` for an anonymous session."""
         self._accessed = True
         return self._user_id
+
+    @property
+    def principal(self) -> Principal | None:
+        """The user's authorization state, as the store read it with the session; read-only.
+
+        Rights come from here only: ``None`` for an anonymous session and for one bound by
+        :meth:`set_user` without the Authenticator (authenticated, no role).
+        """
+        self._accessed = True
+        return self._principal
+
+    @property
+    def epoch(self) -> str | None:
+        """The principal epoch this session is stamped with (``None``: no principal)."""
+        return self._epoch
 
     @property
     def meta(self) -> dict[str, Any]:
@@ -215,6 +255,9 @@ class Session(MutableMapping[str, Any]):
             now=now,
             policy=policy,
             stale_cookie=stale_cookie,
+            epoch=self._epoch,
+            adopted=self._adopted,
+            superseded=self._superseded,
         )
 
     def _current_token(self) -> str:
@@ -299,8 +342,64 @@ class Session(MutableMapping[str, Any]):
         """
         self._user_id = user_id
         self._meta = dict(meta or {})
+        # Bound without the Authenticator: no principal, so no role (see ``principal``).
+        self._epoch = None
+        self._principal = None
         self._fate = _RESTART
         self.regenerate()
+
+    def login_record(
+        self, user_id: str, *, meta: dict[str, Any], epoch: str, now: float
+    ) -> SessionRecord:
+        """Return the record a login of ``user_id`` at ``now`` stores (the Authenticator's part).
+
+        Values of an anonymous session (a cart) and of the same user's session carry over;
+        another user's do not, so a shared browser never hands one user's data to the next.
+        """
+        policy = self._policy or _DEFAULT_POLICY
+        data = dict(self._data) if self._user_id in (None, user_id) else {}
+        return SessionRecord(
+            data=data,
+            created=now,
+            seen=now,
+            issued=now,
+            expires=policy.expires_at(now, now),
+            user_id=user_id,
+            meta=dict(meta),
+            epoch=epoch,
+        )
+
+    def adopt(self, token: str, sid: str, record: SessionRecord, principal: Principal) -> None:
+        """Become the session a login stored under ``sid`` (the id of ``token``).
+
+        The store already holds ``record`` (created eagerly, only if ``principal``'s epoch was
+        current): when the response starts the middleware sets the cookie, deletes the record
+        this one replaces, and writes only keys changed after the login.
+        """
+        self._accessed = True
+        if not self._adopted:
+            self._superseded = self._handle
+        self._adopted = True
+        self._fate = _KEEP
+        self._keep_empty = False
+        self._token = token
+        self._handle = sid
+        self._user_id = record.user_id
+        self._data = dict(record.data)
+        self._meta = dict(record.meta)
+        self.created, self.seen, self.issued = record.created, record.seen, record.issued
+        self._changed.clear()
+        self._deleted.clear()
+        self._epoch = record.epoch
+        self._principal = principal
+
+    def restamp(self, principal: Principal) -> None:
+        """Follow a rotation that kept this session: its record now has ``principal``'s epoch.
+
+        A regeneration or renewal later in the same request then stores the new epoch.
+        """
+        self._epoch = principal.epoch
+        self._principal = principal
 
     def destroy(self) -> None:
         """Delete the session from the store and expire the cookie when the response starts."""
@@ -309,6 +408,8 @@ class Session(MutableMapping[str, Any]):
         self._keep_empty = False
         self._user_id = None
         self._meta = {}
+        self._epoch = None
+        self._principal = None
         self._data.clear()
         self._changed.clear()
         self._deleted.clear()

@@ -88,7 +88,7 @@ async def test_the_redis_counter_keeps_to_the_store_urls_prefix(url: str, prefix
     async with open_backend(url) as backend:
         counter = backend.attempt_counter()
         assert isinstance(counter, RedisCounter)
-        assert counter._prefix == prefix
+        assert counter.prefix == prefix
 
 
 @pytest.mark.parametrize(

@@ -30,7 +30,7 @@ async def counted(postgres_dsn: str) -> AsyncIterator[tuple[PostgresStore, list[
         yield store, queries
     finally:
         await store.aclose()
-        await pool.execute(f"DROP TABLE IF EXISTS {table}")
+        await pool.execute(f"DROP TABLE IF EXISTS {table}, {table}_principals")
         await pool.close()
 
 

@@ -15,7 +15,9 @@ import pytest
 
 from sessionauth.backends.postgres.sessions import PostgresStore
 from sessionauth.errors import StoreUnavailable
-from sessionauth.record import RecordUpdate, SessionRecord
+from sessionauth.principal import Principal, PrincipalChange, new_epoch
+from sessionauth.record import FORMAT_VERSION, RecordUpdate, SessionRecord
+from sessionauth.tokens import new_token, storage_id
 from tests.support.clock import FakeClock
 from tests.support.services import PostgresServer
 
@@ -37,15 +39,19 @@ def every_operation(store: PostgresStore, sid: str) -> dict[str, Callable[[], Aw
     """One call of each store operation, by name."""
     now = time.time()
     change = RecordUpdate(set={"a": 2}, delete=(), seen=now, expires=now + 3600)
+    principal = Principal(epoch=new_epoch(), role="user")
+    rotation = PrincipalChange(fallback_role="user", fallback_disabled=False, rotate=True)
     return {
         "load": lambda: store.load(sid),
         "create": lambda: store.create(secrets.token_hex(16), record(now)),
         "update": lambda: store.update(sid, change),
         "touch": lambda: store.touch(sid, seen=now, expires=now + 3600),
         "delete": lambda: store.delete(secrets.token_hex(16)),
+        "delete_login": lambda: store.delete(storage_id(new_token("user-1"))),
         "list_user": lambda: store.list_user("user-1"),
-        "delete_user": lambda: store.delete_user("nobody"),
-        "update_user": lambda: store.update_user("user-1", {"role": "x"}),
+        "principal": lambda: store.principal("user-1"),
+        "install_principal": lambda: store.install_principal("user-1", principal),
+        "change_principal": lambda: store.change_principal("user-1", rotation),
         "purge_expired": lambda: store.purge_expired(),
         "ping": lambda: store.ping(),
     }
@@ -82,7 +88,7 @@ async def shared_table(postgres_dsn: str) -> AsyncIterator[str]:
     yield name
     connection = await asyncpg.connect(postgres_dsn)
     try:
-        await connection.execute(f"DROP TABLE IF EXISTS {name}")
+        await connection.execute(f"DROP TABLE IF EXISTS {name}, {name}_principals")
     finally:
         await connection.close()
 
@@ -204,15 +210,16 @@ async def test_concurrent_purges_from_two_stores_delete_each_expired_row_once(
         try:
             await connection.execute(
                 f"INSERT INTO {shared_table}"  # noqa: S608 - a generated table name
-                " (id, user_id, created, seen, issued, expires, data, meta)"
+                " (id, user_id, created, seen, issued, expires, data, meta, version)"
                 " SELECT 'sid-' || n, NULL, $1::float8, $1::float8, $1::float8,"
                 " $1::float8 + CASE WHEN n <= $2 THEN 10 ELSE 3600 END, '{}',"
                 # meta holds [binding, meta]; the binding is the id's last 11 characters.
-                " jsonb_build_array(right('sid-' || n, 11), '{}'::jsonb)"
+                " jsonb_build_array(right('sid-' || n, 11), '{}'::jsonb), $4"
                 " FROM generate_series(1, $3::int) AS n",
                 clock(),
                 expired,
                 expired + live,
+                FORMAT_VERSION,
             )
         finally:
             await connection.close()

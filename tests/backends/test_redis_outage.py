@@ -18,6 +18,7 @@ from sessionauth.backends.redis.sessions import RedisStore
 from sessionauth.config import CookieConfig
 from sessionauth.errors import StoreUnavailable
 from sessionauth.middleware import SessionMiddleware
+from sessionauth.principal import Principal, PrincipalChange, new_epoch
 from sessionauth.record import RecordUpdate
 from sessionauth.tokens import Keyring
 from tests.support.records import eventually, new_sid, record
@@ -40,6 +41,8 @@ async def store(private_redis: RedisServer) -> AsyncIterator[RedisStore]:
 
 def operations(store: RedisStore, sid: str) -> dict[str, Callable[[], Awaitable[Any]]]:
     change = RecordUpdate(set={"a": 1}, delete=(), seen=time.time(), expires=time.time() + 60)
+    principal = Principal(epoch=new_epoch(), role="user")
+    rotation = PrincipalChange(fallback_role="user", fallback_disabled=False, rotate=True)
     return {
         "load": lambda: store.load(sid),
         "create": lambda: store.create(new_sid(), record()),
@@ -47,8 +50,9 @@ def operations(store: RedisStore, sid: str) -> dict[str, Callable[[], Awaitable[
         "touch": lambda: store.touch(sid, seen=time.time(), expires=time.time() + 60),
         "delete": lambda: store.delete(sid),
         "list_user": lambda: store.list_user("1"),
-        "delete_user": lambda: store.delete_user("1"),
-        "update_user": lambda: store.update_user("1", {"role": "user"}),
+        "principal": lambda: store.principal("1"),
+        "install_principal": lambda: store.install_principal("1", principal),
+        "change_principal": lambda: store.change_principal("1", rotation),
         "ping": store.ping,
     }
 
@@ -72,7 +76,9 @@ async def test_stopped_redis_raises_store_unavailable_then_recovers(
     assert await store.update(fresh, RecordUpdate(set={"b": 2}, delete=(), seen=1, expires=9e9))
 
 
-@pytest.mark.parametrize("name", ["load", "create", "update", "touch", "delete_user", "ping"])
+@pytest.mark.parametrize(
+    "name", ["load", "create", "update", "touch", "list_user", "change_principal", "ping"]
+)
 async def test_frozen_redis_fails_within_the_store_timeout(
     store: RedisStore, private_redis: RedisServer, name: str
 ) -> None:
@@ -98,7 +104,6 @@ async def read(request: Request) -> Response:
 
 async def login(request: Request) -> Response:
     request.session.set_user("1", meta={"ip": "127.0.0.1"})
-    request.session["role"] = "admin"
     return PlainTextResponse("logged in")
 
 

@@ -23,7 +23,7 @@ from redis.asyncio import Redis
 from sessionauth.backends.redis.reads import ReadPipeline
 from sessionauth.backends.redis.sessions import RedisStore
 from tests.support.apps import running_app
-from tests.support.records import new_sid, record
+from tests.support.records import new_sid, record, sign_in
 from tests.support.services import RedisServer
 
 pytestmark = pytest.mark.redis
@@ -39,7 +39,7 @@ GUARD = 10.0  # seconds; a stream that stalls this long fails the test
 async def read_connection_id(admin: Redis) -> int:
     """The id of the one connection named ``NAME`` that has sent a command."""
     for entry in await admin.client_list():
-        if entry.get("name") == NAME and entry.get("cmd") in {"get", "hget"}:
+        if entry.get("name") == NAME and entry.get("cmd") in {"get", "hget", "hmget"}:
             return int(entry["id"])
     raise AssertionError(f"no read connection named {NAME} in CLIENT LIST")
 
@@ -171,14 +171,19 @@ async def test_the_store_never_loads_another_users_session_under_invalidations(
     store = RedisStore.from_url(url, prefix="pt:")
     sids = [new_sid(str(n + 1)) for n in range(KEYS)]
     for n, sid in enumerate(sids):
-        await store.create(sid, record(str(n + 1)))
+        await sign_in(store, sid, record(str(n + 1)), role=f"role-{n + 1}")
     try:
         assert await store.load(sids[0]) is not None
         async with invalidations_aimed_at_reads(private_redis.url, b"pt:") as stream:
             wrong, failed = await hammer(
                 stream,
                 lambda n: store.load(sids[n]),
-                lambda n, loaded: loaded is not None and loaded.user_id == str(n + 1),
+                lambda n, loaded: (
+                    loaded is not None
+                    and loaded.user_id == str(n + 1)
+                    and loaded.principal is not None
+                    and loaded.principal.role == f"role-{n + 1}"
+                ),
                 10_000,
             )
         assert stream.writes >= 10_000 // READERS // PACE
@@ -205,7 +210,7 @@ async def test_the_read_connection_speaks_resp2_even_for_a_resp3_client(
         store = RedisStore.from_url(f"{private_redis.url}?client_name={NAME}&protocol=3")
     try:
         sid = new_sid("1")
-        await store.create(sid, record("1"))
+        await sign_in(store, sid, record("1"))
         loaded = await store.load(sid)
         assert loaded is not None
         assert loaded.user_id == "1"
@@ -214,7 +219,7 @@ async def test_the_read_connection_speaks_resp2_even_for_a_resp3_client(
             for entry in await admin.client_list()
             if entry.get("name") == NAME
         }
-        assert spoken == {"hget": "2", "evalsha": "3"}
+        assert spoken == {"hmget": "2", "evalsha": "3"}
     finally:
         await store.aclose()
         await client.aclose()

@@ -13,14 +13,15 @@ from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.crc import key_slot
 
-from sessionauth.backends.redis.sessions import RedisStore
+from sessionauth.backends.redis.sessions import PRINCIPAL_TTL, RedisStore
 from sessionauth.errors import ConfigurationError, StoreUnavailable
+from sessionauth.principal import Principal, PrincipalChange, new_epoch
 from sessionauth.record import SessionRecord
 from sessionauth.stores import open_store
 from sessionauth.tokens import user_group
-from tests.contract.backend_redis import delete_keys, until_replicas_acknowledge
+from tests.contract.backend_redis import delete_keys, encode_v1, until_replicas_acknowledge
 from tests.support.clock import FakeClock
-from tests.support.records import eventually, new_sid, record
+from tests.support.records import DAY, eventually, new_sid, record, sign_in
 from tests.support.services import RedisCluster as ClusterSetup
 from tests.support.services import RedisSentinelSetup, RedisServer
 from tests.support.services.redis_tls import RedisTLSServer
@@ -40,37 +41,50 @@ def client_of(store: RedisStore) -> Any:
     return store._client
 
 
+def rotation(**fields: Any) -> PrincipalChange:
+    return PrincipalChange(fallback_role="user", fallback_disabled=False, rotate=True, **fields)
+
+
 @pytest.mark.redis
 async def test_tutorial_session_takes_at_most_200_bytes(private_redis: RedisServer) -> None:
-    """A tutorial login (user "1", role admin) adds one key of at most 200 bytes, all told."""
+    """A tutorial login (user "1", role admin) adds one key of at most 200 bytes, all told.
+
+    The key holds the session, the user's principal (the role lives there now) and the
+    session's index entry, every value within Redis's default 64-byte listpack limit.
+    """
     # A private server: on the shared one every key needs a longer, per-test prefix.
     store = RedisStore.from_url(private_redis.url)
     client = Redis.from_url(private_redis.url)
     try:
-        await store.create(new_sid("1"), record("1", role="admin"))
+        await sign_in(store, new_sid("1"), record("1"), role="admin")
         keys = [key async for key in client.scan_iter(match="*")]
         used = sum([await client.memory_usage(key) for key in keys])
         encoding = await client.object("ENCODING", keys[0])
     finally:
         await client.aclose()
         await store.aclose()
-    print(f"\nMEMORY USAGE of a tutorial session: {used} bytes in {len(keys)} key(s)")
+    print(
+        f"\nMEMORY USAGE of a tutorial session with its principal: {used} B in {len(keys)} key(s)"
+    )
     assert keys == [f"sa:u:{user_group('1')}".encode()]
     assert encoding == b"listpack"
     assert used <= 200
 
 
 @pytest.mark.redis
-@pytest.mark.parametrize(("user", "command"), [("1", "cmdstat_hget"), (None, "cmdstat_get")])
+@pytest.mark.parametrize(("user", "command"), [("1", "cmdstat_hmget"), (None, "cmdstat_get")])
 async def test_load_is_exactly_one_read(
     private_redis: RedisServer, user: str | None, command: str
 ) -> None:
-    """load costs the server one command (HGET, or GET for an anonymous session), nothing else."""
+    """load costs one command (HMGET of session and principal; GET if anonymous), nothing else."""
     store = RedisStore.from_url(private_redis.url)
     observer = Redis.from_url(private_redis.url)
     try:
         sid = new_sid(user)
-        await store.create(sid, record(user))
+        if user is None:
+            await store.create(sid, record(None))
+        else:
+            await sign_in(store, sid, record(user), role="admin")
         await store.load(sid)  # the connection handshake is behind us
 
         async def stats() -> dict[str, int]:
@@ -78,8 +92,10 @@ async def test_load_is_exactly_one_read(
             return {name: value["calls"] for name, value in info.items() if name != "cmdstat_info"}
 
         before = await stats()
-        assert await store.load(sid) is not None
+        loaded = await store.load(sid)
         after = await stats()
+        assert loaded is not None
+        assert (loaded.principal.role if loaded.principal else None) == (user and "admin")
     finally:
         await observer.aclose()
         await store.aclose()
@@ -95,7 +111,7 @@ async def test_concurrent_loads_share_one_pipeline(private_redis: RedisServer) -
     try:
         sids = [new_sid(str(n)) for n in range(32)]
         for n, sid in enumerate(sids):
-            await store.create(sid, record(str(n), n=n))
+            await sign_in(store, sid, record(str(n), n=n), role=f"role-{n}")
         await observer.config_resetstat()
         loaded = await asyncio.gather(*(store.load(sid) for sid in sids))
         info = await observer.info("commandstats")
@@ -103,24 +119,45 @@ async def test_concurrent_loads_share_one_pipeline(private_redis: RedisServer) -
         await observer.aclose()
         await store.aclose()
     assert [rec.data["n"] if rec else None for rec in loaded] == list(range(32))
-    assert info["cmdstat_hget"]["calls"] == 32
+    assert [rec.principal.role if rec and rec.principal else None for rec in loaded] == [
+        f"role-{n}" for n in range(32)
+    ]
+    assert info["cmdstat_hmget"]["calls"] == 32
 
 
 @pytest.mark.redis
 async def test_user_hash_lives_until_the_last_session_and_touches_extend_it(
     store: RedisStore, redis_prefix: str
 ) -> None:
-    """The user's hash expires with its latest session; a touch moves that forward."""
+    """The user's hash expires with its latest session; a touch moves that forward.
+
+    Sessions shorter than a day leave the hash living a day after the principal's install.
+    """
     client = client_of(store)
     ukey = f"{redis_prefix}u:{user_group('u1')}"
     short, long = new_sid("u1"), new_sid("u1")
-    rec_short, rec_long = record("u1", ttl=100), record("u1", ttl=500)
-    await store.create(short, rec_short)
-    await store.create(long, rec_long)
+    rec_short, rec_long = record("u1", ttl=2 * DAY), record("u1", ttl=3 * DAY)
+    await sign_in(store, short, rec_short)
+    await sign_in(store, long, rec_long)
     assert await client.pexpiretime(ukey) == round(rec_long.expires * 1000)
     seen = rec_short.created + 50
-    assert await store.touch(short, seen=seen, expires=seen + 1000)
-    assert await client.pexpiretime(ukey) == round((seen + 1000) * 1000)
+    assert await store.touch(short, seen=seen, expires=seen + 4 * DAY)
+    assert await client.pexpiretime(ukey) == round((seen + 4 * DAY) * 1000)
+
+
+@pytest.mark.redis
+async def test_a_principal_without_sessions_lives_a_day(
+    store: RedisStore, redis_prefix: str
+) -> None:
+    """A hash holding only a principal expires a day after the last principal write."""
+    client = client_of(store)
+    ukey = f"{redis_prefix}u:{user_group('lonely')}"
+    before = time.time()
+    await store.install_principal("lonely", Principal(epoch=new_epoch(), role="user"))
+    after = time.time()
+    expiry = await client.pexpiretime(ukey) / 1000
+    assert before + PRINCIPAL_TTL - 1 <= expiry <= after + PRINCIPAL_TTL + 1
+    assert await client.hkeys(ukey) == [b"p"]
 
 
 @pytest.mark.redis
@@ -137,18 +174,21 @@ async def test_expired_sessions_leave_the_users_hash_at_the_next_login(
         dead = SessionRecord(
             data={}, created=now, seen=now, issued=now, expires=now + 10, user_id="u2"
         )
-        await store.create(new_sid("u2"), dead)
+        gone = new_sid("u2")
+        await sign_in(store, gone, dead)
         clock.advance(20)  # dead by the store's clock, while Redis still keeps the hash
-        assert await client.hlen(ukey) == 1
-        assert await store.list_user("u2") == []
+        field = gone.split(".")[1][:11].encode()
+        assert await client.hexists(ukey, field)
+        assert (await store.list_user("u2")).sessions == []
         now = clock()
         alive = SessionRecord(
             data={}, created=now, seen=now, issued=now, expires=now + 60, user_id="u2"
         )
-        await store.create(new_sid("u2"), alive)
-        assert await client.hlen(ukey) == 1
-        assert await store.delete_user("u2") == 1
-        assert await client.exists(ukey) == 0
+        await sign_in(store, new_sid("u2"), alive)
+        assert not await client.hexists(ukey, field)
+        assert await client.hlen(ukey) == 4  # the live session, its index entry, p and q
+        assert (await store.change_principal("u2", rotation()))[1] == 1
+        assert sorted(await client.hkeys(ukey)) == [b"p", b"q"]
     finally:
         await delete_keys(client, redis_prefix)
         await store.aclose()
@@ -167,16 +207,27 @@ async def test_anonymous_sessions_are_one_string_key(store: RedisStore, redis_pr
 
 
 @pytest.mark.redis
-async def test_users_sharing_a_group_stay_apart(store: RedisStore) -> None:
+async def test_users_sharing_a_group_stay_apart(
+    store: RedisStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Two users whose sessions land in one hash never see or revoke each other's sessions."""
-    # Force a shared group: a's id names b's group's hash by construction of the token.
     mine, theirs = new_sid("a"), new_sid("a")
-    await store.create(mine, record("a"))
-    # A record for another user stored under a's group, as a 64-bit group collision would.
-    await store.create(theirs, record("b-collides"))
-    assert [sid for sid, _ in await store.list_user("a")] == [mine]
-    assert await store.delete_user("a") == 1
-    assert await store.load(theirs) is not None
+    await sign_in(store, mine, record("a"), role="admin")
+    # Another user's principal and session in a's hash, as a 64-bit group collision would put
+    # them: the store finds b's hash where it finds a's.
+    a_key = store._principals.key_of("a")
+    with monkeypatch.context() as patched:
+        patched.setattr(store._principals, "key_of", lambda user_id: a_key)
+        await sign_in(store, theirs, record("b-collides"), role="user")
+        b_before = await store.principal("b-collides")
+        assert [sid for sid, _ in (await store.list_user("a")).sessions] == [mine]
+        assert (await store.change_principal("a", rotation()))[1] == 1
+        assert await store.principal("b-collides") == b_before
+        assert [sid for sid, _ in (await store.list_user("b-collides")).sessions] == [theirs]
+    loaded = await store.load(theirs)
+    assert loaded is not None
+    assert loaded.principal == b_before
+    assert await store.load(mine) is None
 
 
 @pytest.mark.redis
@@ -230,12 +281,34 @@ async def test_an_unacknowledged_session_is_deleted_and_reported(
             with pytest.raises(StoreUnavailable):
                 await asyncio.wait_for(store.create(sid, record("refused")), 5)
         assert [await plain.load(sid) for sid in sids] == [None] * 3
-        assert await plain.list_user("refused") == []
+        assert (await plain.list_user("refused")).sessions == []
         assert store.acknowledgement_failure == (
             "logins cannot be acknowledged: 0 of 1 replicas answered within 0.5 s"
         )
         await asyncio.wait_for(store.ping(), 5)  # Redis answers: ready, but still degraded
         assert store.acknowledgement_failure is not None
+    finally:
+        await store.aclose()
+        await plain.aclose()
+
+
+@pytest.mark.redis
+async def test_unacknowledged_principal_writes_are_unavailable(private_redis: RedisServer) -> None:
+    """With wait_replicas and no replica, install and change raise StoreUnavailable."""
+    store = RedisStore.from_url(private_redis.url, timeout=1.0, wait_replicas=1)
+    plain = RedisStore.from_url(private_redis.url)
+    try:
+        principal = Principal(epoch=new_epoch(), role="admin")
+        with pytest.raises(StoreUnavailable, match="replicas"):
+            await asyncio.wait_for(store.install_principal("acked", principal), 5)
+        assert store.acknowledgement_failure is not None
+        change = PrincipalChange(fallback_role="user", fallback_disabled=False, disabled=True)
+        with pytest.raises(StoreUnavailable, match="replicas"):
+            await asyncio.wait_for(store.change_principal("acked", change), 5)
+        # The restriction stands on the master all the same: safer applied than not.
+        stands = await plain.principal("acked")
+        assert stands is not None
+        assert (stands.epoch, stands.role, stands.disabled) == (principal.epoch, "admin", True)
     finally:
         await store.aclose()
         await plain.aclose()
@@ -266,7 +339,7 @@ async def test_sessions_survive_a_sentinel_failover(
     try:
         await until_replicas_acknowledge(store)
         for sid in sids:
-            await store.create(sid, record("survivor"))
+            await sign_in(store, sid, record("survivor"))
         prober = asyncio.create_task(probe())
         try:
             # The crashed master comes back only afterwards: it restarts empty (no persistence),
@@ -280,7 +353,7 @@ async def test_sessions_survive_a_sentinel_failover(
         assert all(rec is not None for rec in loaded)
         await asyncio.to_thread(redis_sentinel.start)  # rejoin, and settle
         fresh = new_sid("survivor")
-        await eventually(lambda: store.create(fresh, record("survivor")))
+        await eventually(lambda: sign_in(store, fresh, record("survivor")))
         assert await store.load(fresh) is not None
     finally:
         await delete_keys(client_of(store), redis_prefix)
@@ -298,18 +371,23 @@ async def test_cluster_serves_users_and_anonymous_sessions_across_slots(
     try:
         sids = [new_sid("clustered") for _ in range(8)]
         for sid in sids:
-            await store.create(sid, record("clustered"))
+            await sign_in(store, sid, record("clustered"), role="admin")
         anonymous = [new_sid(None) for _ in range(8)]
         for sid in anonymous:
             await store.create(sid, record(None))
         # Anonymous sessions spread over slots; a user's sessions share one key, one slot.
         assert len({key_slot(f"{redis_prefix}a:{sid}".encode()) for sid in anonymous}) > 1
         assert all([await store.load(sid) is not None for sid in anonymous])
-        assert {sid for sid, _ in await store.list_user("clustered")} == set(sids)
-        assert await store.update_user("clustered", {"role": "user"}) == 8
-        assert await store.delete_user("clustered", keep=sids[0]) == 7
+        assert [sid for sid, _ in (await store.list_user("clustered")).sessions] == sids[::-1]
+        demotion = PrincipalChange(fallback_role="user", fallback_disabled=False, role="user")
+        assert (await store.change_principal("clustered", demotion))[1] == 0
+        loaded = await store.load(sids[1])
+        assert loaded is not None
+        assert loaded.principal is not None
+        assert loaded.principal.role == "user"
+        assert (await store.change_principal("clustered", rotation(keep=sids[0])))[1] == 7
         assert [await store.load(sid) is None for sid in sids] == [False] + [True] * 7
-        assert [sid for sid, _ in await store.list_user("clustered")] == [sids[0]]
+        assert [sid for sid, _ in (await store.list_user("clustered")).sessions] == [sids[0]]
     finally:
         await delete_keys(client_of(store), redis_prefix)
         await store.aclose()
@@ -403,7 +481,7 @@ async def test_tls_with_an_acl_user_carries_the_pipelined_reads(
     store = RedisStore.from_url(redis_tls.url, prefix=redis_prefix)
     try:
         sid = new_sid("tls")
-        await store.create(sid, record("tls"))
+        await sign_in(store, sid, record("tls"))
         loaded = await asyncio.gather(*(store.load(sid) for _ in range(20)))
         assert all(found is not None for found in loaded)
         reads = store._reads
@@ -450,3 +528,27 @@ async def test_a_deployment_redis_cannot_serve_is_unavailable_never_a_bug(
         await clashing.aclose()
         await forbidden.aclose()
         await admin.aclose()
+
+
+@pytest.mark.redis
+async def test_a_hash_left_by_version_1_serves_nothing_and_a_rotation_clears_it(
+    store: RedisStore, redis_prefix: str
+) -> None:
+    """0.1's sessions (full-digest fields, no version) load as None; logins and rotations work.
+
+    An upgrade finds the user's hash as 0.1 left it: the session is no session, a new login
+    lands beside it, and the user's next rotation deletes the leftover field.
+    """
+    client = client_of(store)
+    old = new_sid("upgraded")
+    group, digest = old.split(".")
+    ukey = f"{redis_prefix}u:{group}".encode()
+    await client.hset(ukey, digest.encode(), encode_v1(record("upgraded", role="admin"), old))
+    assert await store.load(old) is None
+    fresh = new_sid("upgraded")
+    await sign_in(store, fresh, record("upgraded"))
+    assert await store.load(fresh) is not None
+    assert [sid for sid, _ in (await store.list_user("upgraded")).sessions] == [fresh]
+    assert (await store.change_principal("upgraded", rotation(keep=fresh)))[1] == 0
+    assert not await client.hexists(ukey, digest.encode())
+    assert await store.load(fresh) is not None

@@ -13,9 +13,11 @@ import pytest
 from sessionauth.backends.sqlite.files import database_path
 from sessionauth.backends.sqlite.sessions import DEFAULT_TABLE, SQLiteStore
 from sessionauth.errors import ConfigurationError, StoreError, StoreUnavailable
+from sessionauth.principal import PrincipalChange
 from sessionauth.record import RecordUpdate, SessionRecord
 from sessionauth.tokens import new_token, storage_id
 from tests.support.clock import FakeClock
+from tests.support.records import sign_in
 
 DAY = 86400.0
 
@@ -117,8 +119,10 @@ async def test_from_url_creates_parent_directories_and_a_wal_database(tmp_path: 
         await store.ping()
         assert path.is_file()
         assert await raw(path, "PRAGMA journal_mode") == [("wal",)]
-        tables = await raw(path, "SELECT name FROM sqlite_master WHERE type = 'table'")
-        assert tables == [(DEFAULT_TABLE,)]
+        tables = await raw(
+            path, "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
+        )
+        assert tables == [(DEFAULT_TABLE,), (f"{DEFAULT_TABLE}_principals",)]
 
 
 async def test_relative_url_resolves_against_the_working_directory(
@@ -176,18 +180,6 @@ async def test_update_replaces_objects_and_lists_instead_of_merging_them(
     assert loaded.data == {"prefs": {"b": {"d": None}}, "cart": []}
 
 
-async def test_update_user_replaces_values_and_stores_none(
-    store: SQLiteStore, clock: FakeClock
-) -> None:
-    """update_user assigns values wholesale, None included, in every session of the user."""
-    sid = new_sid()
-    await store.create(sid, record(clock, user="u1", perms={"read": True}, team="x"))
-    assert await store.update_user("u1", {"perms": {"write": True}, "team": None}) == 1
-    loaded = await store.load(sid)
-    assert loaded is not None
-    assert loaded.data == {"perms": {"write": True}, "team": None}
-
-
 @pytest.mark.parametrize("stored", ["[1]", '"text"', '{"a": 1}', '{"a": [1, 2]}', "{broken"])
 async def test_rows_this_store_did_not_write_are_no_session_and_stay_dead(
     store: SQLiteStore, db_path: Path, clock: FakeClock, stored: str
@@ -197,10 +189,9 @@ async def test_rows_this_store_did_not_write_are_no_session_and_stay_dead(
     await store.create(sid, record(clock, user="u1", a=1))
     await raw(db_path, f"UPDATE {DEFAULT_TABLE} SET data = ? WHERE id = ?", stored, sid)  # noqa: S608
     assert await store.load(sid) is None
-    assert await store.list_user("u1") == []
+    assert (await store.list_user("u1")).sessions == []
     if stored in ("[1]", '"text"', "{broken"):
         assert await store.update(sid, change(clock, a=2)) is False
-        assert await store.update_user("u1", {"a": 3}) == 0
     assert await store.load(sid) is None
 
 
@@ -223,14 +214,15 @@ async def test_two_stores_on_one_file_see_each_others_writes(
     store: SQLiteStore, db_path: Path, clock: FakeClock
 ) -> None:
     """Two stores on one file, like two worker processes, share sessions and revocations."""
-    sid = new_sid()
+    sid = storage_id(new_token("u1"))
     async with SQLiteStore.from_url(f"sqlite:///{db_path}", clock=clock) as other:
-        await store.create(sid, record(clock, user="u1", a=1))
+        await sign_in(store, sid, record(clock, user="u1", a=1))
         assert await other.update(sid, change(clock, b=2))
         loaded = await store.load(sid)
         assert loaded is not None
         assert loaded.data == {"a": 1, "b": 2}
-        assert await other.delete_user("u1") == 1
+        rotation = PrincipalChange(fallback_role="user", fallback_disabled=False, rotate=True)
+        assert (await other.change_principal("u1", rotation))[1] == 1
         assert await store.load(sid) is None
 
 

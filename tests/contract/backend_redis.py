@@ -8,10 +8,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import msgspec
 import pytest
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
+from sessionauth.backends.binding import binding
 from sessionauth.backends.redis.sessions import RedisStore
 from sessionauth.errors import StoreUnavailable
 from sessionauth.record import SessionRecord
@@ -41,22 +43,51 @@ async def corrupt_session(client: Redis | RedisCluster, prefix: str, sid: str) -
     await write_raw(client, prefix, sid, INVALID_MSGPACK)
 
 
-async def write_raw(client: Redis | RedisCluster, prefix: str, sid: str, blob: bytes) -> None:
-    """Store ``blob`` where the store keeps the record of ``sid``."""
+def location(prefix: str, sid: str) -> tuple[bytes, bytes]:
+    """Where the store keeps the record of ``sid``: (key, hash field; ``b""`` for a string key).
+
+    A user's session is the field named by the first 11 characters of its digest (the layout
+    in :mod:`sessionauth.backends.redis.sessions`).
+    """
     group, dot, digest = sid.partition(".")
     if not dot:
-        await client.set(f"{prefix}a:{sid}".encode(), blob, keepttl=True)
-        return
-    await client.hset(f"{prefix}u:{group}".encode(), digest.encode(), blob)
+        return f"{prefix}a:{sid}".encode(), b""
+    return f"{prefix}u:{group}".encode(), digest[:11].encode()
+
+
+async def write_raw(client: Redis | RedisCluster, prefix: str, sid: str, blob: bytes) -> None:
+    """Store ``blob`` where the store keeps the record of ``sid``."""
+    key, field = location(prefix, sid)
+    if field:
+        await client.hset(key, field, blob)  # type: ignore[misc]
+    else:
+        await client.set(key, blob, keepttl=True)
+
+
+def encode_v1(record: SessionRecord, sid: str) -> bytes:
+    """``record`` as sessionauth 0.1 stored it: an array without a format version or an epoch.
+
+    The 8 elements of ``git show 8e71824:src/sessionauth/stores/redis_codec.py``.
+    """
+    created = round(record.created * 1000)
+    return msgspec.msgpack.encode(
+        [
+            round(record.expires * 1000),
+            created,
+            round(record.seen * 1000) - created,
+            round(record.issued * 1000) - created,
+            record.user_id or "",
+            msgspec.json.encode(record.meta).decode() if record.meta else "",
+            {key: msgspec.json.encode(value).decode() for key, value in record.data.items()},
+            binding(sid),
+        ]
+    )
 
 
 async def read_raw(client: Redis | RedisCluster, prefix: str, sid: str) -> bytes:
     """The stored bytes of the record of ``sid``."""
-    group, dot, digest = sid.partition(".")
-    if not dot:
-        blob = await client.get(f"{prefix}a:{sid}".encode())
-    else:
-        blob = await client.hget(f"{prefix}u:{group}".encode(), digest.encode())
+    key, field = location(prefix, sid)
+    blob = await (client.hget(key, field) if field else client.get(key))  # type: ignore[misc]
     assert isinstance(blob, bytes), f"no record stored for {sid}"
     return blob
 
@@ -99,8 +130,19 @@ async def redis_harness(
     async def transplant(source: str, target: str) -> None:
         await write_raw(client, prefix, target, await read_raw(client, prefix, source))
 
+    async def write_v1(sid: str, record: SessionRecord) -> None:
+        await write_raw(client, prefix, sid, encode_v1(record, sid))
+        if record.user_id is None:
+            await client.pexpireat(f"{prefix}a:{sid}".encode(), round(record.expires * 1000))
+
     try:
-        yield Harness(store=store, corrupt=corrupt, transplant=transplant, expires_by_itself=True)
+        yield Harness(
+            store=store,
+            corrupt=corrupt,
+            transplant=transplant,
+            write_v1=write_v1,
+            expires_by_itself=True,
+        )
     finally:
         try:
             await delete_keys(client, prefix)

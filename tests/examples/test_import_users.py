@@ -24,8 +24,10 @@ async def test_imported_bcrypt_hash_logs_in_and_becomes_argon2(tmp_path: Path) -
         auth = Authenticator(
             users=users, sessions=MemoryStore(), hasher=PasswordHasher.for_tests(), throttle=None
         )
-        user = await auth.authenticate("alice@example.com", "correct horse battery", address="::1")
-        assert user.role == "admin"
+        accepted = await auth.authenticate(
+            "alice@example.com", "correct horse battery", address="::1"
+        )
+        assert (accepted.user.role, accepted.principal.role) == ("admin", "admin")
         stored = await users.get_by_email("alice@example.com")
         assert stored is not None
         assert stored.password_hash.startswith("$argon2id$")

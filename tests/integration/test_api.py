@@ -295,16 +295,17 @@ async def test_me_answers_the_user_from_the_database(server: Server) -> None:
 
 
 async def test_sessions_list_and_revoke_one(server: Server) -> None:
-    """GET /sessions lists mine with the current flag; DELETE /sessions/{handle} ends one."""
+    """GET /sessions lists mine, newest first, flagging this one; DELETE /sessions/{h} ends one."""
     _, laptop = await server.signed_in("alice@example.com")
     phone = server.client()
     await login(phone, "alice@example.com")
     listing = (await laptop.get("/sessions", headers={"user-agent": "laptop"})).json()
+    assert listing["nextCursor"] is None
     sessions = listing["sessions"]
     assert len(sessions) == 2
     assert set(sessions[0]) == {"handle", "created", "last_seen", "ip", "user_agent", "current"}
-    assert [s["current"] for s in sessions] == [True, False]
-    other = sessions[1]["handle"]
+    assert [s["current"] for s in sessions] == [False, True]  # the phone signed in last
+    other = sessions[0]["handle"]
     response = await laptop.delete(f"/sessions/{other}", headers=await csrf(laptop))
     assert (response.status_code, response.json()) == (200, {"success": True})
     assert (await phone.get("/dashboard")).status_code == 401

@@ -6,39 +6,20 @@ the real console script; the others through typer's runner.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
 from sessionauth import __version__
-from sessionauth.cli import app as cli
-from sessionauth.record import SessionRecord
-from sessionauth.stores import open_store
-from sessionauth.stores.users import User
-from sessionauth.tokens import new_token, storage_id
-from tests.support.backends import user_store
+from tests.support.cli import PASSWORD, add_session, invoke, user_named
 from tests.support.services.ports import free_port
 
-PASSWORD = "correct horse battery"
 SCRIPT = str(Path(sys.executable).parent / "sessionauth")
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    return {
-        "SESSIONAUTH_ENV": "development",
-        "SESSIONAUTH_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
-        "SESSIONAUTH_DATA_DIR": str(tmp_path / "data"),
-        "SESSIONAUTH_SECRET": "k" * 48,
-    }
 
 
 @pytest.fixture
@@ -56,10 +37,6 @@ def taken_port() -> Iterator[int]:
         yield sock.getsockname()[1]
 
 
-def invoke(env: Mapping[str, str], *args: str, input: str | None = None) -> Any:
-    return CliRunner().invoke(cli, list(args), env=dict(env), input=input)
-
-
 def script(
     env: Mapping[str, str], *args: str, stdin: str | None = None
 ) -> subprocess.CompletedProcess[str]:
@@ -75,26 +52,6 @@ def script(
         timeout=60,
         check=False,
     )
-
-
-def user_named(env: Mapping[str, str], email: str) -> User | None:
-    async def find() -> User | None:
-        async with user_store(env["SESSIONAUTH_DATABASE_URL"]) as users:
-            return await users.get_by_email(email)
-
-    return asyncio.run(find())
-
-
-def add_session(env: Mapping[str, str], user: User) -> None:
-    async def create() -> None:
-        async with open_store(env["SESSIONAUTH_DATABASE_URL"]) as store:
-            now = 1e10
-            record = SessionRecord(
-                data={}, created=now, seen=now, issued=now, expires=now + 60, user_id=str(user.id)
-            )
-            await store.create(storage_id(new_token(str(user.id))), record)
-
-    asyncio.run(create())
 
 
 def test_version_prints_the_package_version(env: dict[str, str]) -> None:

@@ -123,8 +123,8 @@ async def serve_and_close(url, prefix):
         await store.create(sid, SessionRecord(data={}, user_id=user, **times))
     loaded = await asyncio.gather(*(store.load(sid) for sid in sids))
     assert [record.user_id for record in loaded] == users, loaded
-    for user in users:
-        await store.delete_user(user)
+    for sid in sids:
+        await store.delete(sid)
     await store.aclose()
     print("served and closed", url.partition("://")[0])
 

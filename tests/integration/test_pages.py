@@ -366,7 +366,8 @@ async def test_revoking_one_of_my_sessions(app: FastAPI, client: httpx.AsyncClie
         await sign_in(other, "alice@example.com")
         auth = app.state.authenticator
         phone = await current_handle(other)
-        (victim,) = [s for s in await auth.list_sessions(user.id) if s.handle == phone]
+        listing = await auth.list_sessions(user.id)
+        (victim,) = [s for s in listing.sessions if s.handle == phone]
         token = await token_of(client)
         response = await client.post(
             f"/ui/sessions/{victim.handle}/revoke", data={"csrf_token": token}

@@ -289,7 +289,7 @@ class World:
         users = await auth.users.list()
         sessions = []
         for user in users:
-            infos = await auth.list_sessions(user.id)
+            infos = await auth.all_sessions(user.id)
             sessions.append((user.id, tuple(sorted(info.handle for info in infos))))
         return State(
             users=tuple((u.id, u.email, u.role, u.disabled, u.password_hash) for u in users),

@@ -98,8 +98,7 @@ async def admin(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 async def _state(app: FastAPI) -> list[tuple[int, str, bool, int]]:
     auth = app.state.authenticator
     return [
-        (u.id, u.role, u.disabled, len(await auth.list_sessions(u.id)))
-        for u in await auth.users.list()
+        (u.id, u.role, u.disabled, await auth.count_sessions(u.id)) for u in await auth.users.list()
     ]
 
 

@@ -13,7 +13,7 @@ from sessionauth.auth.passwords import PasswordHasher
 from sessionauth.server.app import create_app
 from sessionauth.server.settings import Settings
 
-__all__ = ["running_app", "server_settings"]
+__all__ = ["production", "running_app", "server_settings"]
 
 
 def server_settings(tmp_path: Path, **overrides: Any) -> Settings:
@@ -34,3 +34,8 @@ async def running_app(tmp_path: Path, **overrides: Any) -> AsyncIterator[FastAPI
     app = create_app(server_settings(tmp_path, **overrides), hasher=PasswordHasher.for_tests())
     async with app.router.lifespan_context(app):
         yield app
+
+
+def production(tmp_path: Path, **overrides: Any) -> Settings:
+    """Safe production settings with users on SQLite in ``tmp_path``; ``overrides`` replace any."""
+    return server_settings(tmp_path, **{"env": "production", **overrides})

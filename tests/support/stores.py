@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Mapping
-from typing import Any
 
 from sessionauth.errors import StoreUnavailable
+from sessionauth.principal import Principal, PrincipalChange
 from sessionauth.record import RecordUpdate, SessionRecord
-from sessionauth.stores.base import SessionStore
+from sessionauth.stores.base import MAX_PAGE, SessionPage, SessionStore
 
 
 class InstrumentedStore(SessionStore):
@@ -39,9 +38,9 @@ class InstrumentedStore(SessionStore):
         await self._enter("load")
         return await self.inner.load(sid)
 
-    async def create(self, sid: str, record: SessionRecord) -> None:
+    async def create(self, sid: str, record: SessionRecord) -> Principal | None:
         await self._enter("create", write=True)
-        await self.inner.create(sid, record)
+        return await self.inner.create(sid, record)
 
     async def update(self, sid: str, update: RecordUpdate) -> bool:
         await self._enter("update", write=True)
@@ -55,17 +54,25 @@ class InstrumentedStore(SessionStore):
         await self._enter("delete", write=True)
         await self.inner.delete(sid)
 
-    async def list_user(self, user_id: str) -> list[tuple[str, SessionRecord]]:
+    async def list_user(
+        self, user_id: str, *, limit: int = MAX_PAGE, cursor: str | None = None
+    ) -> SessionPage:
         await self._enter("list_user")
-        return await self.inner.list_user(user_id)
+        return await self.inner.list_user(user_id, limit=limit, cursor=cursor)
 
-    async def delete_user(self, user_id: str, *, keep: str | None = None) -> int:
-        await self._enter("delete_user", write=True)
-        return await self.inner.delete_user(user_id, keep=keep)
+    async def principal(self, user_id: str) -> Principal | None:
+        await self._enter("principal")
+        return await self.inner.principal(user_id)
 
-    async def update_user(self, user_id: str, values: Mapping[str, Any]) -> int:
-        await self._enter("update_user", write=True)
-        return await self.inner.update_user(user_id, values)
+    async def install_principal(self, user_id: str, principal: Principal) -> Principal:
+        await self._enter("install_principal", write=True)
+        return await self.inner.install_principal(user_id, principal)
+
+    async def change_principal(
+        self, user_id: str, change: PrincipalChange
+    ) -> tuple[Principal, int]:
+        await self._enter("change_principal", write=True)
+        return await self.inner.change_principal(user_id, change)
 
     async def ping(self) -> None:
         await self._enter("ping")

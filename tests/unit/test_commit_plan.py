@@ -13,6 +13,7 @@ import pytest
 from sessionauth.commit_plan import (
     FORGET,
     NOTHING,
+    Adopt,
     CommitPlan,
     Create,
     Delete,
@@ -22,6 +23,7 @@ from sessionauth.commit_plan import (
     plan_commit,
 )
 from sessionauth.policy import TimeoutPolicy
+from sessionauth.principal import Principal
 from sessionauth.record import RecordUpdate, SessionRecord
 from sessionauth.session import Session
 from sessionauth.tokens import new_token, storage_id
@@ -35,6 +37,10 @@ SEEN = NOW - 30  # ...was last written 30 s ago (a touch is not due)...
 TOKEN = new_token("1")
 SID = storage_id(TOKEN)  # ...and is stored under this id
 META = {"ip": "192.0.2.1"}
+EPOCH = "E0"  # ...stamped with its user's principal epoch
+RESTAMPED = Principal(epoch="E2", role="user")
+LOGIN_TOKEN = new_token("7")
+LOGIN_SID = storage_id(LOGIN_TOKEN)
 
 Action = Callable[[Session], object]
 
@@ -64,6 +70,9 @@ def stored(
             seen=seen,
             issued=issued,
             meta=dict(META),
+            epoch=EPOCH if user is not None else None,
+            principal=Principal(epoch=EPOCH, role="user") if user is not None else None,
+            policy=POLICY,
         )
 
     return make
@@ -81,12 +90,23 @@ def call(name: str, *args: Any, **kwargs: Any) -> Action:
     return lambda session: getattr(session, name)(*args, **kwargs)
 
 
+def login() -> Action:
+    """What Authenticator.login does once the store took the login's record."""
+
+    def act(session: Session) -> None:
+        rec = session.login_record("7", meta=dict(META), epoch="E1", now=NOW)
+        session.adopt(LOGIN_TOKEN, LOGIN_SID, rec, Principal(epoch="E1", role="user"))
+
+    return act
+
+
 def record(
     data: dict[str, Any],
     *,
     created: float = NOW,
     user: str | None = None,
     meta: dict[str, Any] | None = None,
+    epoch: str | None = None,
 ) -> SessionRecord:
     """The record a Create at NOW stores."""
     expires = min(NOW + POLICY.idle_timeout, created + POLICY.absolute_timeout)
@@ -98,6 +118,7 @@ def record(
         expires=expires,
         user_id=user,
         meta=meta or {},
+        epoch=epoch,
     )
 
 
@@ -163,20 +184,30 @@ CASES = [
         stored(), (put("a", 5), put("a", 6)), False, update({"a": 6}), id="last write wins"
     ),
     pytest.param(stored(), (drop("a"),), False, update({}, ("a",)), id="logged-in key deleted"),
+    pytest.param(stored(), (call("clear"),), False, Delete(SID), id="logged-in cleared: logout"),
     pytest.param(
-        stored(), (call("clear"),), False, update({}, ("a",)), id="logged-in emptied stays"
+        stored(user=None), (put("b", 1), call("clear")), False, Delete(SID), id="anonymous cleared"
+    ),
+    pytest.param(
+        stored(),
+        (drop("a"),),
+        False,
+        update({}, ("a",)),
+        id="logged-in emptied key by key stays",
     ),
     pytest.param(
         stored(), (call("mark_changed", "a"),), False, update({"a": 1}), id="mutated in place"
     ),
     pytest.param(stored(user=None), (drop("a"),), False, Delete(SID), id="anonymous emptied"),
-    pytest.param(stored(user=None), (call("clear"),), False, Delete(SID), id="anonymous cleared"),
+    pytest.param(
+        stored(user=None), (call("clear"),), False, Delete(SID), id="anonymous cleared, untouched"
+    ),
     pytest.param(
         stored(issued=NOW - 5000),
         (),
         False,
-        create(record({"a": 1}, created=CREATED, user="1", meta=META), SID),
-        id="renewal due",
+        create(record({"a": 1}, created=CREATED, user="1", meta=META, epoch=EPOCH), SID),
+        id="renewal due keeps the epoch",
     ),
     pytest.param(
         stored(issued=NOW - 4999), (), False, NOTHING, id="renewal one second before it is due"
@@ -185,8 +216,62 @@ CASES = [
         stored(),
         (call("regenerate"),),
         False,
-        create(record({"a": 1}, created=CREATED, user="1", meta=META), SID),
-        id="regenerated",
+        create(record({"a": 1}, created=CREATED, user="1", meta=META, epoch=EPOCH), SID),
+        id="regenerated keeps the epoch",
+    ),
+    pytest.param(
+        stored(),
+        (call("restamp", RESTAMPED), call("regenerate")),
+        False,
+        create(record({"a": 1}, created=CREATED, user="1", meta=META, epoch="E2"), SID),
+        id="regenerated after a rotation that kept it: the new epoch",
+    ),
+    pytest.param(
+        stored(user=None),
+        (login(),),
+        False,
+        Adopt(LOGIN_SID, LOGIN_TOKEN, NOW, SID, None),
+        id="a login stored by the Authenticator: cookie, old record deleted",
+    ),
+    pytest.param(
+        new,
+        (login(),),
+        False,
+        Adopt(LOGIN_SID, LOGIN_TOKEN, NOW, None, None),
+        id="a login without a previous session",
+    ),
+    pytest.param(
+        stored(user=None),
+        (login(), put("b", 2)),
+        False,
+        Adopt(
+            LOGIN_SID,
+            LOGIN_TOKEN,
+            NOW,
+            SID,
+            RecordUpdate(set={"b": 2}, delete=(), seen=NOW, expires=NOW + POLICY.idle_timeout),
+        ),
+        id="a login, then a value written: the update rides along",
+    ),
+    pytest.param(
+        stored(user=None),
+        (login(), call("destroy")),
+        False,
+        Delete(LOGIN_SID, SID),
+        id="a login, then destroyed: both records go",
+    ),
+    pytest.param(
+        stored(user=None),
+        (login(), call("regenerate")),
+        False,
+        dataclasses.replace(
+            create(
+                record({"a": 1}, user="7", meta=META, epoch="E1"),
+                LOGIN_SID,
+            ),
+            superseded=SID,
+        ),
+        id="a login, then regenerated: the login's epoch, both old records go",
     ),
     pytest.param(
         stored({}, user=None),
@@ -207,7 +292,7 @@ CASES = [
         (call("set_user", "2"), call("regenerate")),
         False,
         create(record({"a": 1}, user="2"), SID),
-        id="a login regenerated again is still a login",
+        id="a login regenerated again is still a login, without an epoch",
     ),
     pytest.param(stored(), (call("destroy"),), False, Delete(SID), id="destroyed"),
     pytest.param(

@@ -71,11 +71,14 @@ def make_app(auth: Authenticator) -> Starlette:
     async def login(request: Request) -> Response:
         body = await request.json()
         address = client_address(request.scope)
-        user = await auth.authenticate(body["email"], body["password"], address=address)
-        await auth.login(
-            _session(request), user, address=address, user_agent=request.headers.get("user-agent")
+        accepted = await auth.authenticate(body["email"], body["password"], address=address)
+        principal = await auth.login(
+            _session(request),
+            accepted,
+            address=address,
+            user_agent=request.headers.get("user-agent"),
         )
-        return JSONResponse({"id": user.id, "role": user.role})
+        return JSONResponse({"id": accepted.user.id, "role": principal.role})
 
     async def logout(request: Request) -> Response:
         await auth.logout(_session(request), address=client_address(request.scope))
@@ -83,8 +86,13 @@ def make_app(auth: Authenticator) -> Starlette:
 
     async def me(request: Request) -> Response:
         session = _session(request)
+        principal = session.principal
         return JSONResponse(
-            {"user": session.user_id, "role": session.get("role"), "data": session.data()}
+            {
+                "user": session.user_id,
+                "role": principal.role if principal is not None else None,
+                "data": session.data(),
+            }
         )
 
     async def remember(request: Request) -> Response:
@@ -104,9 +112,12 @@ def make_app(auth: Authenticator) -> Starlette:
     async def sessions(request: Request) -> Response:
         session = _session(request)
         user = await auth.current_user(session)
-        infos = await auth.list_sessions(user.id, current=session.handle)
+        listing = await auth.list_sessions(user.id, current=session.handle)
         return JSONResponse(
-            [{"handle": i.handle, "ua": i.user_agent, "current": i.current} for i in infos]
+            [
+                {"handle": i.handle, "ua": i.user_agent, "current": i.current}
+                for i in listing.sessions
+            ]
         )
 
     async def revoke_one(request: Request) -> Response:
@@ -273,8 +284,9 @@ async def fail_login(env: Env, email: str, address: str = ADDRESS) -> Exception:
 async def test_authenticate_returns_the_user_for_any_spelling_of_the_email(env: Env) -> None:
     """The right password logs in whatever the case and padding of the email, with one hash."""
     alice = await env.add_user(ALICE)
-    user = await env.auth.authenticate(" Alice@Example.COM ", PASSWORD, address=ADDRESS)
-    assert (user.id, user.email) == (alice.id, ALICE)
+    accepted = await env.auth.authenticate(" Alice@Example.COM ", PASSWORD, address=ADDRESS)
+    assert (accepted.user.id, accepted.user.email) == (alice.id, ALICE)
+    assert (accepted.principal.role, accepted.principal.disabled) == ("user", False)
     assert env.hashing == Counter(verify=1)
     stored = await env.users.get(alice.id)
     assert stored is not None
@@ -343,7 +355,7 @@ async def test_megabyte_password_is_refused_before_any_hashing(env: Env, email: 
 
 
 async def test_login_regenerates_and_records_the_client(env: Env) -> None:
-    """Login issues a new token, deletes the old record, stores ip, ua, auth time and role."""
+    """Login issues a new token, deletes the old record, stores ip, ua, auth time and epoch."""
     alice = await env.add_user(ALICE, role="editor")
     anonymous = cookie_value(await env.call("GET", "/remember?cart=7"))
     env.clock.advance(30)
@@ -355,7 +367,9 @@ async def test_login_regenerates_and_records_the_client(env: Env) -> None:
     assert record is not None
     assert record.user_id == str(alice.id)
     assert record.meta == {"ip": "127.0.0.1", "ua": "Firefox/128", "auth": env.clock.now}
-    assert record.data == {"cart": "7", "role": "editor"}
+    assert record.data == {"cart": "7"}  # the role is the principal's, never a session value
+    assert record.principal is not None
+    assert (record.epoch, record.principal.role) == (record.principal.epoch, "editor")
     assert len(env.memory) == 1
 
 
@@ -368,7 +382,7 @@ async def test_login_as_another_user_drops_the_previous_users_values(env: Env) -
     bob_cookie = await env.login(BOB, cookie=alice_cookie)
     record = await env.memory.load(handle_of(bob_cookie))
     assert record is not None
-    assert (record.user_id, record.data) == (str(bob.id), {"role": "user"})
+    assert (record.user_id, record.data) == (str(bob.id), {})
     assert await env.whoami(alice_cookie) is None
 
 
@@ -380,7 +394,7 @@ async def test_logout_destroys_the_session(env: Env) -> None:
     assert response.json() == {"success": True}
     assert "Max-Age=0" in response.headers["set-cookie"]
     assert len(env.memory) == 0
-    assert await env.memory.list_user(str(alice.id)) == []
+    assert (await env.memory.list_user(str(alice.id))).sessions == []
     assert await env.whoami(cookie) is None
 
 
@@ -401,7 +415,8 @@ async def test_change_password_revokes_others_and_regenerates_this_one(env: Env)
     assert await env.whoami(elsewhere) is None
     assert await env.whoami(renewed) == str(alice.id)
     assert await env.whoami(bobs) == str(bob.id)
-    assert [h for h, _ in await env.memory.list_user(str(alice.id))] == [handle_of(renewed)]
+    page = await env.memory.list_user(str(alice.id))
+    assert [h for h, _ in page.sessions] == [handle_of(renewed)]
     with pytest.raises(InvalidCredentials):
         await env.auth.authenticate(ALICE, PASSWORD, address=ADDRESS)
     await env.auth.authenticate(ALICE, NEW_PASSWORD, address=ADDRESS)
@@ -450,7 +465,7 @@ async def test_disabling_or_deleting_revokes_all_the_users_sessions(env: Env, ac
         assert await env.users.get(alice.id) is None
     assert await env.whoami(first) is None
     assert await env.whoami(second) is None
-    assert await env.memory.list_user(str(alice.id)) == []
+    assert (await env.memory.list_user(str(alice.id))).sessions == []
     assert await env.whoami(bobs) == str(bob.id)
     if action == "disable":
         assert env.events[-2:] == [
@@ -464,10 +479,10 @@ async def test_disabling_or_deleting_revokes_all_the_users_sessions(env: Env, ac
         ]
 
 
-async def test_a_role_change_that_fails_halfway_leaves_the_sessions_without_a_role(
+async def test_a_demotion_that_fails_halfway_leaves_the_sessions_demoted(
     env: Env,
 ) -> None:
-    """Old role gone from the sessions first, new one only after the account changed."""
+    """The principal is demoted before the account: a failure between leaves less, not more."""
     alice = await env.add_user(ALICE, role="admin")
     await env.add_user(BOB, role="admin")  # alice is not the last admin
     cookie = await env.login()
@@ -484,10 +499,16 @@ async def test_a_role_change_that_fails_halfway_leaves_the_sessions_without_a_ro
     async def user_store_down(user_id: int, role: str, **options: object) -> User:
         raise ConnectionError("user store down")
 
+    original = env.users.set_role
     env.users.set_role = user_store_down  # type: ignore[method-assign]
     with pytest.raises(ConnectionError):
         await auth.set_role(alice.id, "user")
-    assert (await env.call("GET", "/me", cookie)).json()["role"] is None  # demoted, not kept
+    assert (await env.call("GET", "/me", cookie)).json()["role"] == "user"  # demoted, not kept
+    stored = await env.users.get(alice.id)
+    assert stored is not None
+    assert stored.role == "admin"
+    env.users.set_role = original  # type: ignore[method-assign]
+    assert (await auth.set_role(alice.id, "user")).role == "user"  # the retry does the rest
 
 
 @pytest.mark.parametrize("action", ["reset password", "disable", "delete"])
@@ -511,7 +532,7 @@ async def test_a_session_store_outage_leaves_the_account_and_its_sessions_as_the
     }
     with pytest.raises(StoreUnavailable):
         await operations[action]()
-    assert failing.calls["delete_user"] == 1
+    assert failing.calls["change_principal"] == 1
     assert await env.users.get(alice.id) == alice
     assert await env.whoami(cookie) == str(alice.id)
     failing.fail = False
@@ -536,6 +557,51 @@ async def test_a_login_during_a_password_reset_is_revoked_too(env: Env) -> None:
     assert await env.whoami(during[0]) is None
 
 
+async def test_a_password_reset_between_a_logins_reads_refuses_the_old_password(env: Env) -> None:
+    """A reset landing after the login read the account, before its principal: no session."""
+    alice = await env.add_user(ALICE)
+    await env.login()  # the principal exists
+    original = env.memory.principal
+
+    async def principal_after_a_reset(user_id: str) -> Any:
+        env.memory.principal = original  # type: ignore[method-assign]
+        await env.auth.set_password(alice.id, NEW_PASSWORD)
+        return await original(user_id)
+
+    env.memory.principal = principal_after_a_reset  # type: ignore[method-assign]
+    with pytest.raises(InvalidCredentials):
+        await env.auth.authenticate(ALICE, PASSWORD, address=ADDRESS)
+    assert (await env.memory.list_user(str(alice.id))).sessions == []
+
+
+async def test_a_login_stale_because_its_principal_expired_is_retried_once(env: Env) -> None:
+    """A principal forgotten between the password check and the create is installed again."""
+    alice = await env.add_user(ALICE)
+    accepted = await env.auth.authenticate(ALICE, PASSWORD, address=ADDRESS)
+    env.memory._principals.pop(str(alice.id))  # the store forgot it (no session was left)
+    session = Session()
+    principal = await env.auth.login(session, accepted, address=ADDRESS, user_agent=None)
+    assert principal.epoch != accepted.principal.epoch
+    assert session.epoch == principal.epoch
+    assert session.handle is not None
+    record = await env.memory.load(session.handle)
+    assert record is not None
+    assert record.user_id == str(alice.id)
+
+
+async def test_a_login_stale_because_the_account_changed_is_the_uniform_401(env: Env) -> None:
+    """A rotation between the password check and the create: 401, a LoginFailed 'stale'."""
+    alice = await env.add_user(ALICE)
+    accepted = await env.auth.authenticate(ALICE, PASSWORD, address=ADDRESS)
+    await env.auth.revoke_all_sessions(alice.id)
+    session = Session()
+    with pytest.raises(InvalidCredentials):
+        await env.auth.login(session, accepted, address=ADDRESS, user_agent=None)
+    assert env.events[-1] == LoginFailed(user_id=alice.id, address=ADDRESS, reason="stale")
+    assert session.user_id is None
+    assert (await env.memory.list_user(str(alice.id))).sessions == []
+
+
 # -- listing and revoking sessions ----------------------------------------------------------
 
 
@@ -546,7 +612,7 @@ async def test_list_sessions_flags_the_current_one(env: Env) -> None:
     env.clock.advance(1)
     phone = await env.login(ua="Phone")
     listed = (await env.call("GET", "/sessions", phone)).json()
-    assert [(s["ua"], s["current"]) for s in listed] == [("Laptop", False), ("Phone", True)]
+    assert [(s["ua"], s["current"]) for s in listed] == [("Phone", True), ("Laptop", False)]
     assert {s["handle"] for s in listed} == {handle_of(laptop), handle_of(phone)}
     for entry in listed:
         assert entry["handle"] not in laptop + phone

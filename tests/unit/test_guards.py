@@ -19,6 +19,7 @@ from starlette.routing import Route
 from sessionauth.auth import guards
 from sessionauth.auth.authenticator import Authenticator
 from sessionauth.auth.guards import (
+    check_auth,
     check_recent_auth,
     check_role,
     login_required,
@@ -33,6 +34,7 @@ from sessionauth.auth.passwords import PasswordHasher
 from sessionauth.errors import NotAuthenticated, PermissionDenied
 from sessionauth.middleware import SessionMiddleware
 from sessionauth.policy import Clock
+from sessionauth.principal import Principal, new_epoch
 from sessionauth.session import Session
 from sessionauth.stores.memory import MemoryStore
 from sessionauth.stores.users import User, UserStore
@@ -93,10 +95,10 @@ def make_app(auth: Authenticator, clock: Clock) -> FastAPI:
     @app.post("/login")
     async def login(request: Request) -> dict[str, Any]:
         body = await request.json()
-        user = await auth.authenticate(body["email"], body["password"], address="127.0.0.1")
+        accepted = await auth.authenticate(body["email"], body["password"], address="127.0.0.1")
         session = request.scope["session"]
         assert isinstance(session, Session)
-        await auth.login(session, user, address="127.0.0.1", user_agent=None)
+        await auth.login(session, accepted, address="127.0.0.1", user_agent=None)
         return {"success": True}
 
     @app.get("/dashboard")
@@ -296,12 +298,18 @@ async def test_role_change_applies_on_the_next_request_of_a_live_session(
 
 
 def test_framework_free_checks_read_only_the_session() -> None:
-    """check_role and check_recent_auth decide from the session's own role and auth time."""
+    """check_role reads the principal only; check_recent_auth the session's auth time."""
     clock = FakeClock(1000.0)
+    admin = Principal(epoch=new_epoch(), role="admin")
     anonymous = Session({"role": "admin"})
     with pytest.raises(NotAuthenticated):
         check_role(anonymous, frozenset({"admin"}))
-    user = Session({"role": "user"}, user_id="7", meta={"auth": 900.0})
+    user = Session(
+        user_id="7",
+        meta={"auth": 900.0},
+        epoch="e",
+        principal=Principal(epoch="e", role="user"),
+    )
     with pytest.raises(PermissionDenied):
         check_role(user, frozenset({"admin"}))
     assert check_role(user, frozenset({"admin", "user"})) == "7"
@@ -310,6 +318,29 @@ def test_framework_free_checks_read_only_the_session() -> None:
         check_recent_auth(user, 99, clock)
     with pytest.raises(PermissionDenied):  # no recorded authentication time at all
         check_recent_auth(Session(user_id="7"), 100, clock)
+    # A value the application wrote grants nothing: the role is the principal's.
+    claims = Session({"role": "admin"}, user_id="7", principal=Principal(epoch="e", role="user"))
+    with pytest.raises(PermissionDenied):
+        check_role(claims, frozenset({"admin"}))
+    assert check_role(Session(user_id="8", principal=admin), frozenset({"admin"})) == "8"
+
+
+def test_a_session_without_principal_is_authenticated_with_no_role() -> None:
+    """A session bound by set_user without the Authenticator passes check_auth, no role check."""
+    session = Session()
+    session.set_user("7")
+    assert check_auth(session) == "7"
+    with pytest.raises(PermissionDenied):
+        check_role(session, frozenset({"admin", "user"}))
+
+
+def test_a_disabled_principal_is_not_authenticated() -> None:
+    """A session whose principal is disabled is anonymous to every guard."""
+    session = Session(user_id="7", principal=Principal(epoch="e", role="admin", disabled=True))
+    with pytest.raises(NotAuthenticated):
+        check_auth(session)
+    with pytest.raises(NotAuthenticated):
+        check_role(session, frozenset({"admin"}))
 
 
 async def test_guards_without_the_middleware_fail_loudly() -> None:

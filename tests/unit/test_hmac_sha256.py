@@ -43,6 +43,7 @@ RFC_4231 = [
 
 @pytest.mark.parametrize(("key", "message", "mac"), RFC_4231)
 def test_rfc_4231_vectors(key: str, message: str, mac: str) -> None:
+    """Each RFC 4231 key and message gives the RFC's HMAC-SHA256, keys past a block included."""
     assert HmacSha256(bytes.fromhex(key)).digest(bytes.fromhex(message)).hex() == mac
 
 

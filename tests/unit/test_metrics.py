@@ -71,8 +71,9 @@ async def counted(tmp_path: Path) -> AsyncIterator[Counted]:
 
 async def test_logins_are_counted_by_result(counted: Counted) -> None:
     """One good login and one bad: ok 1, failed 1."""
-    user = await counted.user()
-    await counted.auth.login(Session(), user, address=ADDRESS, user_agent=None)
+    await counted.user()
+    accepted = await counted.auth.authenticate("alice@example.com", PASSWORD, address=ADDRESS)
+    await counted.auth.login(Session(), accepted, address=ADDRESS, user_agent=None)
     with pytest.raises(InvalidCredentials):
         await counted.auth.authenticate("alice@example.com", "not it at all", address=ADDRESS)
     assert counted.value("sessionauth_logins_total", result="ok") == 1

@@ -46,7 +46,7 @@ async def delete_key(request: Request) -> Response:
 
 async def login(request: Request) -> Response:
     request.session.set_user(request.query_params.get("user", "1"), meta={"ip": "127.0.0.1"})
-    request.session["role"] = "admin"
+    request.session["theme"] = "dark"
     return PlainTextResponse("logged in")
 
 
@@ -167,8 +167,10 @@ async def test_first_write_creates_a_hashed_record_and_a_secure_cookie(env: Env)
     assert not any(a.lower().startswith("domain") for a in attributes)
     assert any(a.startswith("Max-Age=") for a in attributes)
     token = cookie_value(response).split(".")[0]
-    assert list(env.memory._records) == [storage_id(token)]
-    assert token not in repr(env.memory._records)
+    stored = await env.memory.load(storage_id(token))
+    assert len(env.memory) == 1
+    assert stored is not None
+    assert token not in repr(stored)
     assert env.store.calls["create"] == 1
 
 
@@ -177,7 +179,7 @@ async def test_unchanged_authenticated_request_is_one_load_and_no_write(env: Env
     cookie = await env.login()
     env.store.calls.clear()
     response = await env.get("/read", cookie)
-    assert response.json() == {"data": {"role": "admin"}, "user": "1"}
+    assert response.json() == {"data": {"theme": "dark"}, "user": "1"}
     assert dict(env.store.calls) == {"load": 1}
     assert "set-cookie" not in response.headers
     assert response.headers["cache-control"] == "no-store"
@@ -201,7 +203,7 @@ async def test_only_changed_keys_are_written(env: Env) -> None:
     assert [dict(u.set) for u in captured] == [{"a": "3"}, {}]
     assert [u.delete for u in captured] == [(), ("b",)]
     response = await env.get("/read", cookie)
-    assert response.json()["data"] == {"role": "admin", "a": "3"}
+    assert response.json()["data"] == {"theme": "dark", "a": "3"}
 
 
 @pytest.mark.parametrize(
@@ -251,7 +253,7 @@ async def test_unissued_token_is_never_adopted(env: Env) -> None:
     response = await env.get("/write?x=1", planted)
     new_cookie = cookie_value(response)
     assert new_cookie != planted
-    assert storage_id(token) not in env.memory._records
+    assert await env.memory.load(storage_id(token)) is None
     assert env.store.calls["load"] == 1
 
 
@@ -273,10 +275,11 @@ async def test_login_regenerates_and_deletes_the_previous_record(env: Env) -> No
     first = cookie_value(await env.get("/write?cart=1"))
     second = cookie_value(await env.get("/login", first))
     assert second != first
-    assert storage_id(first.split(".")[0]) not in env.memory._records
+    assert await env.memory.load(storage_id(first.split(".")[0])) is None
+    assert len(env.memory) == 1
     assert (await env.get("/read", first)).json()["user"] is None
     assert (await env.get("/read", second)).json() == {
-        "data": {"cart": "1", "role": "admin"},
+        "data": {"cart": "1", "theme": "dark"},
         "user": "1",
     }
 

@@ -81,9 +81,10 @@ async def test_renewal_rotates_the_token_and_keeps_the_session() -> None:
         response = await env.get("/read", old)
         new = cookie_value(response)
         assert new != old
-        assert (await env.get("/read", new)).json() == {"data": {"role": "admin"}, "user": "1"}
+        assert (await env.get("/read", new)).json() == {"data": {"theme": "dark"}, "user": "1"}
         assert (await env.get("/read", old)).json()["user"] is None
-        assert storage_id(old.split(".")[0]) not in env.memory._records
+        assert await env.memory.load(storage_id(old.split(".")[0])) is None
+        assert len(env.memory) == 1
 
 
 async def test_renewal_keeps_the_absolute_deadline() -> None:

@@ -24,6 +24,7 @@ TEST_PREFIX = "$argon2id$v=19$m=1024,t=1,p=1$"
 
 @pytest.fixture
 def hasher() -> PasswordHasher:
+    """A hasher with the cheap test costs."""
     return PasswordHasher.for_tests()
 
 
@@ -351,12 +352,22 @@ async def test_concurrent_hashes_never_exceed_the_limit(monkeypatch: pytest.Monk
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="per-thread niceness is Linux-only")
-async def test_hashing_threads_run_at_lower_priority_than_the_event_loop() -> None:
+async def test_hashing_threads_run_at_lower_priority_than_the_event_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Hashes run in threads whose niceness is raised, so they never starve request serving."""
     hasher = PasswordHasher.for_tests()
+    seen: list[int] = []
+    original = Argon2Hasher.hash
 
     def niceness() -> int:
         return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
 
+    def hash_noting_niceness(self: Argon2Hasher, password: str, **kwargs: Any) -> str:
+        seen.append(niceness())
+        return original(self, password, **kwargs)
+
+    monkeypatch.setattr(Argon2Hasher, "hash", hash_noting_niceness)
     loop_niceness = niceness()
-    assert await hasher._run(niceness) == loop_niceness + HASH_THREAD_NICENESS
+    await hasher.hash("correct horse battery")
+    assert seen == [loop_niceness + HASH_THREAD_NICENESS]

@@ -17,6 +17,9 @@ class BrokenConnection:
     def __init__(self) -> None:
         self.terminated = False
 
+    async def fetchval(self, *args: object) -> bool:
+        return False  # the first-use check: the tables are missing
+
     async def execute(self, *args: object) -> str:
         return "CREATE TABLE"  # the first-use schema script
 

@@ -6,6 +6,7 @@ import pytest
 
 from sessionauth.commit_plan import NOTHING, Create, Delete, Update
 from sessionauth.policy import TimeoutPolicy
+from sessionauth.principal import Principal, new_epoch
 from sessionauth.session import Session
 
 POLICY = TimeoutPolicy()
@@ -56,13 +57,28 @@ def test_assignments_and_deletions_are_tracked_per_key() -> None:
 
 
 def test_clear_deletes_every_key() -> None:
-    """clear() turns every stored key into a deletion."""
-    session = Session({"a": 1, "b": 2}, handle="h", user_id="1")
+    """clear() on an anonymous session turns every stored key into a deletion."""
+    session = Session({"a": 1, "b": 2}, handle="h")
     session.clear()
-    changed, deleted = written(session)
-    assert changed == {}
-    assert sorted(deleted) == ["a", "b"]
     assert len(session) == 0
+    session["c"] = 3
+    changed, deleted = written(session)
+    assert changed == {"c": 3}
+    assert sorted(deleted) == ["a", "b"]
+
+
+def test_clear_on_a_logged_in_session_ends_the_login() -> None:
+    """clear() on a logged-in session is a logout: no user, no values, the record deleted."""
+    principal = Principal(epoch=new_epoch(), role="admin")
+    session = Session({"a": 1}, handle="h", user_id="1", epoch=principal.epoch, principal=principal)
+    session.clear()
+    assert (session.user_id, session.principal, session.epoch, len(session)) == (
+        None,
+        None,
+        None,
+        0,
+    )
+    assert session.commit_plan(TimeoutPolicy(), 1000.0) == Delete("h")
 
 
 def test_in_place_mutation_needs_mark_changed() -> None:

@@ -1,4 +1,4 @@
-"""What production implies, decided by the Settings alone: one test per implication."""
+"""Settings read from SESSIONAUTH_* variables, and what production implies (one test each)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from sessionauth.server.settings import Settings
+from sessionauth.errors import ConfigurationError
+from sessionauth.server.settings import Settings, load_settings
 from sessionauth.server.settings_findings import findings
 
 STRONG = "k" * 48
@@ -22,6 +23,23 @@ def settings(env: str, tmp_path: Path, **overrides: object) -> Settings:
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
+
+
+def test_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SESSIONAUTH_* variables fill the settings; lists are comma-separated."""
+    monkeypatch.setenv("SESSIONAUTH_ENV", "production")
+    monkeypatch.setenv("SESSIONAUTH_ALLOWED_ORIGINS", "https://a.example, https://b.example")
+    monkeypatch.setenv("SESSIONAUTH_TRUSTED_PROXIES", "10.0.0.0/8")
+    monkeypatch.setenv("SESSIONAUTH_DATABASE_URL", "sqlite:///x.db")
+    monkeypatch.setenv("SESSIONAUTH_COOKIE_SECURE", "")
+    loaded = load_settings()
+    assert loaded.allowed_origins == ("https://a.example", "https://b.example")
+    assert loaded.trusted_proxies == ("10.0.0.0/8",)
+    assert loaded.session_store_url == "sqlite:///x.db"
+    assert loaded.secure_cookie is True
+    monkeypatch.setenv("SESSIONAUTH_ENV", "staging")
+    with pytest.raises(ConfigurationError, match="SESSIONAUTH_ENV"):
+        load_settings()
 
 
 @pytest.mark.parametrize(("env", "expected"), [("production", True), ("development", False)])

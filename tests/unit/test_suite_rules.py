@@ -1,7 +1,9 @@
-"""The suite's own rule: a test that asserts nothing is refused (tests/support/asserting)."""
+"""The suite's own rules: a test asserts something (tests/support/asserting) and says what."""
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -50,3 +52,17 @@ def test_a_function_without_assertion_or_expected_exception_checks_nothing() -> 
 def test_asserts_expected_exceptions_and_checking_helpers_count(function: Any) -> None:
     """assert, pytest.raises, an assert_* helper and expect(...) each count as a check."""
     assert checks_something(function) is True
+
+
+def test_every_test_function_has_a_docstring() -> None:
+    """Each test function in the suite opens with a docstring naming the behaviour it pins."""
+    tests = Path(__file__).resolve().parents[1]
+    missing = [
+        f"{path.relative_to(tests)}:{node.lineno} {node.name}"
+        for path in sorted(tests.rglob("test_*.py"))
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.name.startswith("test_")
+        and not ast.get_docstring(node)
+    ]
+    assert missing == []

@@ -12,7 +12,9 @@ from sessionauth.auth.client_address import (
     covers_every_address,
     trusted_networks,
 )
-from sessionauth.errors import ConfigurationError
+from sessionauth.auth.throttle import LoginThrottle
+from sessionauth.errors import ConfigurationError, TooManyAttempts
+from sessionauth.stores.memory import MemoryCounter
 
 PROXIES = ["10.0.0.0/8", "::ffff:192.0.2.0/120"]
 
@@ -162,10 +164,10 @@ async def test_a_forwarded_zone_id_is_not_text_that_gets_stored(forwarded: str) 
     assert client[0] in ("2001:db8::1", "10.0.0.1"), client[0][:80]
 
 
-def test_zone_ids_do_not_split_an_address_throttle_bucket() -> None:
+async def test_zone_ids_do_not_split_an_address_throttle_bucket() -> None:
     """With per-address IPv6 counting, 2001:db8::1%1 and %2 are one client, one bucket."""
-    from sessionauth.auth.throttle import LoginThrottle
-    from sessionauth.stores.memory import MemoryCounter
-
-    throttle = LoginThrottle(MemoryCounter(), ipv6_prefix=128)
-    assert throttle._address_key("2001:db8::1%1") == throttle._address_key("2001:db8::1%2")
+    throttle = LoginThrottle(MemoryCounter(), ipv6_prefix=128, max_per_address=1)
+    await throttle.reserve("ann@example.com", "2001:db8::1%1")
+    with pytest.raises(TooManyAttempts):
+        await throttle.reserve("bob@example.com", "2001:db8::1%2")
+    await throttle.reserve("bob@example.com", "2001:db8::2%2")  # another host, its own bucket

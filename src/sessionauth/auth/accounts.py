@@ -3,9 +3,15 @@
 The API, the admin pages, the CLI and the first-admin bootstrap all come here, so that every
 change keeps the rules of :mod:`.admin_rules` (roles from the configured set; never the last
 enabled administrator demoted, disabled or deleted unless forced from the CLI; never an
-administrator acting on itself), applies at once to the user's live sessions (a role change
-rewrites the role in each; a password reset, a disable or a delete revokes them all), and is
-published as an :class:`~sessionauth.auth.events.AccountEvent`.
+administrator acting on itself), applies at once to the user's live sessions through the
+user's principal (see :mod:`sessionauth.principal`: a role change is read by every session on
+its next request; a password reset, a disable or a delete gives it a new epoch, which ends
+them all), and is published as an :class:`~sessionauth.auth.events.AccountEvent`.
+
+Order of writes: restrictions (demote, disable, delete, password reset) go to the session
+store first, then to the users database; grants (promote to admin, enable) the other way
+round. A failure between the two writes leaves the sessions with fewer rights, never more,
+and the change can simply be retried.
 """
 
 from __future__ import annotations
@@ -59,9 +65,8 @@ class AccountAdministration(SessionAdministration):
         events: EventHub,
         roles: Iterable[str] = DEFAULT_ROLES,
     ):
-        super().__init__(sessions=sessions, events=events)
+        super().__init__(sessions=sessions, events=events, users=users)
         self.roles = role_set(roles)
-        self.users = users
         self.hasher = hasher
 
     async def list_users(self) -> list[User]:
@@ -120,12 +125,12 @@ class AccountAdministration(SessionAdministration):
     async def set_role(
         self, user_id: int, role: str, *, actor: int | None = None, force: bool = False
     ) -> User:
-        """Change a user's role; every live session of theirs carries the new role at once.
+        """Change a user's role; every live session of theirs has the new role at once.
 
-        Fails closed: the sessions lose the old role before the account changes and get the new
-        one only after it. A failure between the steps leaves them with no role (signed in,
-        nothing more; signing in again gives the account's role), never with a role the account
-        no longer has or was never given. A refused change gives the sessions their role back.
+        Giving ``admin`` is a grant: the users database changes first, then the principal.
+        Any other role is treated as a restriction: the principal changes first (the sessions
+        lose the old role at once), then the users database; a refused change (the last
+        administrator) gives the principal its role back. Sessions are kept either way.
 
         Args:
             user_id: Whose role changes.
@@ -140,30 +145,31 @@ class AccountAdministration(SessionAdministration):
         """
         check_role(role, self.roles)
         if role == ADMIN_ROLE:
-            current = await self.get_user(user_id)
+            await self.get_user(user_id)
+            user = await self.users.set_role(user_id, role, keep_admin=not force)
+            await self._change_principal(user_id, role=role, account=user)
         else:
             current = await check_removal(self.users, user_id, actor=actor, force=force)
-        await self.sessions.update_user(str(user_id), {"role": None})
-        try:
-            user = await self.users.set_role(user_id, role, keep_admin=not force)
-        except AdminLockout:
-            await self.sessions.update_user(str(user_id), {"role": current.role})
-            raise
-        await self.sessions.update_user(str(user_id), {"role": role})
+            await self._change_principal(user_id, role=role, account=current)
+            try:
+                user = await self.users.set_role(user_id, role, keep_admin=not force)
+            except AdminLockout:
+                await self._change_principal(user_id, role=current.role, account=current)
+                raise
         await self.events.publish(RoleChanged(user_id=user_id, role=role, actor=actor))
         return user
 
     async def set_password(
         self, user_id: int, new_password: str, *, actor: int | None = None
     ) -> int:
-        """Set a user's password (an admin reset); revoke all their sessions and return how many.
+        """Set a user's password (an admin reset); end all their sessions and return how many.
 
         Raises:
             UserNotFound: If there is no such user.
             PasswordPolicyError: If the password breaks the policy.
         """
         new_hash = await self.hasher.hash(new_password)
-        _, revoked = await self._revoking(
+        _, revoked = await self._rotating(
             user_id, lambda: self.users.set_password(user_id, new_hash)
         )
         await self.events.publish(PasswordReset(user_id=user_id, actor=actor))
@@ -173,7 +179,10 @@ class AccountAdministration(SessionAdministration):
     async def set_disabled(
         self, user_id: int, disabled: bool, *, actor: int | None = None, force: bool = False
     ) -> User:
-        """Disable (revoking every session) or re-enable a user.
+        """Disable (ending every session) or re-enable a user.
+
+        Re-enabling brings no session back: they ended with the disable, and may have been
+        stolen.
 
         Args:
             user_id: Who is disabled or enabled.
@@ -187,12 +196,18 @@ class AccountAdministration(SessionAdministration):
         """
         if not disabled:
             user = await self.users.set_disabled(user_id, False)
+            await self._change_principal(user_id, disabled=False, account=user)
             await self.events.publish(AccountEnabled(user_id=user_id, actor=actor))
             return user
-        await check_removal(self.users, user_id, actor=actor, force=force)
-        user, revoked = await self._revoking(
-            user_id, lambda: self.users.set_disabled(user_id, True, keep_admin=not force)
+        current = await check_removal(self.users, user_id, actor=actor, force=force)
+        _, revoked = await self._change_principal(
+            user_id, disabled=True, rotate=True, account=current
         )
+        try:
+            user = await self.users.set_disabled(user_id, True, keep_admin=not force)
+        except AdminLockout:
+            await self._change_principal(user_id, disabled=current.disabled, account=current)
+            raise
         await self.events.publish(AccountDisabled(user_id=user_id, actor=actor))
         await self._revoked(user_id, revoked, "disabled", actor=actor)
         return user
@@ -200,7 +215,10 @@ class AccountAdministration(SessionAdministration):
     async def delete_user(
         self, user_id: int, *, actor: int | None = None, force: bool = False
     ) -> int:
-        """Delete a user and revoke all their sessions; return how many were revoked.
+        """Delete a user and end all their sessions; return how many ended.
+
+        The principal is disabled (with a new epoch) before the row goes: a tombstone that
+        refuses any login still in flight, until the store forgets it.
 
         Args:
             user_id: Who is deleted.
@@ -211,10 +229,46 @@ class AccountAdministration(SessionAdministration):
             UserNotFound: If there is no such user.
             AdminLockout: If this deletes ``actor`` or the last enabled administrator.
         """
-        await check_removal(self.users, user_id, actor=actor, force=force)
-        _, revoked = await self._revoking(
-            user_id, lambda: self.users.delete(user_id, keep_admin=not force)
+        current = await check_removal(self.users, user_id, actor=actor, force=force)
+        _, revoked = await self._change_principal(
+            user_id, disabled=True, rotate=True, account=current
         )
+        try:
+            await self.users.delete(user_id, keep_admin=not force)
+        except AdminLockout:
+            await self._change_principal(user_id, disabled=current.disabled, account=current)
+            raise
         await self.events.publish(UserDeleted(user_id=user_id, actor=actor))
         await self._revoked(user_id, revoked, "deleted", actor=actor)
         return revoked
+
+    async def principal_changed(self, user_id: int, *, end_sessions: bool) -> int:
+        """Apply a change made to an account outside the Authenticator to its sessions.
+
+        For applications that change roles, the disabled flag or passwords in their own code
+        (or straight in the users database): call it after the change. **Until it runs, the
+        old rights stand**: sessions keep the role, the enabled state and the password epoch
+        the session store last knew of.
+
+        Args:
+            user_id: The account that changed.
+            end_sessions: End every session of the user (a password change or reset, a
+                suspected theft). A disabled or deleted account always ends them.
+
+        Returns:
+            How many sessions ended.
+        """
+        user = await self.users.get(user_id)
+        if user is None:
+            _, ended = await self._change_principal(user_id, disabled=True, rotate=True)
+        else:
+            _, ended = await self._change_principal(
+                user_id,
+                role=user.role,
+                disabled=user.disabled,
+                rotate=end_sessions or user.disabled,
+                account=user,
+            )
+        if ended:
+            await self._revoked(user_id, ended, "account-changed", actor=None)
+        return ended

@@ -6,14 +6,19 @@ an :class:`~sessionauth.auth.accounts.AccountAdministration` (accounts) and a
 pages and the CLI change nothing any other way.
 
 * ``authenticate`` gives unknown email, wrong password and disabled account the same exception
-  after the same work (exactly one password hash each, a dummy one for unknown emails), and is
-  throttled per account and per client address before any hashing: each attempt is reserved
-  atomically first, so a burst of concurrent guesses verifies no more passwords than the
-  limit allows.
-* ``login`` regenerates the session (new token, old record deleted, CSRF secret rotated with the
-  token) and records the client's address, user agent and the authentication time.
-* Every change of trust applies at once to every live session of the user: a password change
-  revokes the others and regenerates this one.
+  after the same work (one principal read and exactly one password hash each, a dummy one for
+  unknown emails), and is throttled per account and per client address before any hashing:
+  each attempt is reserved atomically first, so a burst of concurrent guesses verifies no more
+  passwords than the limit allows. It reads the account's principal (see
+  :mod:`sessionauth.principal`) *before* the password check.
+* ``login`` stores the new session itself, eagerly, with that principal's epoch: the store
+  creates it only if the epoch is still current (create-if-current), so a login in flight
+  while the account is disabled, deleted, or its password changed never yields a session. A
+  login refused that way reads the account once more (:mod:`.logins`) and otherwise fails
+  like a wrong password. The session adopts the stored record (new token, CSRF secret rotated
+  with it); the middleware then only sets the cookie and deletes the record it replaced.
+* Every change of trust applies at once to every live session of the user (the principal is
+  read with each session): a password change ends the others and keeps this one.
 
 Each event (see :mod:`sessionauth.auth.events`) goes to the ``sessionauth.security`` logger and
 to the subscribers of :attr:`~Authenticator.events`; neither ever sees a password or a session
@@ -37,13 +42,16 @@ from sessionauth.auth.events import (
     PasswordChanged,
     PasswordChangeFailed,
 )
+from sessionauth.auth.logins import Login, principal_after_stale, read_account
 from sessionauth.auth.passwords import PasswordHasher
 from sessionauth.auth.throttle import Attempt, LoginThrottle
-from sessionauth.errors import InvalidCredentials, NotAuthenticated, TooManyAttempts
+from sessionauth.errors import InvalidCredentials, NotAuthenticated, StaleLogin, TooManyAttempts
 from sessionauth.policy import Clock, system_clock
+from sessionauth.principal import Principal
 from sessionauth.session import Session
 from sessionauth.stores.base import SessionStore
 from sessionauth.stores.users import InvalidEmail, User, UserStore, normalize_email
+from sessionauth.tokens import new_token, storage_id
 
 __all__ = ["Authenticator"]
 
@@ -119,8 +127,11 @@ class Authenticator(AccountAdministration):
         if self.throttle is not None and attempt is not None:
             await self.throttle.succeeded(attempt)
 
-    async def authenticate(self, email: str, password: str, *, address: str) -> User:
-        """Return the active user whose email and password these are.
+    async def authenticate(self, email: str, password: str, *, address: str) -> Login:
+        """Return the login of the active user whose email and password these are.
+
+        The account's principal is read before the password check (installed from a fresh
+        users read if the store holds none); pass the result to :meth:`login`.
 
         Raises:
             TooManyAttempts: If the account or the address has no attempt left (refused before
@@ -140,7 +151,7 @@ class Authenticator(AccountAdministration):
             # Refuse an oversized password before the user lookup: no hashing, and the answer
             # cannot depend on the account, not even through the lookup's timing.
             self.hasher.policy.normalize(password)
-            user = await self.users.get_by_email(account) if account is not None else None
+            user, principal = await read_account(self.users, self.sessions, account)
             if user is None:
                 await self.hasher.dummy_verify(password)
                 ok, new_hash = False, None
@@ -151,10 +162,14 @@ class Authenticator(AccountAdministration):
             # does not count.
             await self._release(attempt)
             raise
-        if user is None or not ok or user.disabled:
+        if user is None or not ok or user.disabled or principal is None or principal.disabled:
             # The reservation stays: it is this failure's count.
             reason: Literal["unknown", "password", "disabled"] = (
-                "unknown" if user is None else ("disabled" if ok else "password")
+                "password"
+                if user is not None and not ok
+                else "unknown"
+                if user is None or principal is None
+                else "disabled"
             )
             await self.events.publish(
                 LoginFailed(user_id=user.id if user else None, address=address, reason=reason)
@@ -163,29 +178,57 @@ class Authenticator(AccountAdministration):
         if new_hash is not None:
             # Upgrade a bcrypt or weaker argon2 hash now that we hold the right password.
             await self.users.set_password(user.id, new_hash)
+        # The password was judged right: the throttle settles it now. A login that then loses
+        # the race with an account change (stale) is refused without counting as a failure.
         await self._succeeded(attempt)
-        return user
+        return Login(user, principal, new_hash or user.password_hash)
 
     async def login(
-        self, session: Session, user: User, *, address: str | None, user_agent: str | None
-    ) -> None:
-        """Bind ``session`` to ``user``: new token, fresh lifetime, role and client recorded.
+        self, session: Session, login: Login, *, address: str | None, user_agent: str | None
+    ) -> Principal:
+        """Store a new session for ``login`` and make ``session`` that session.
 
-        Values of an anonymous session (a cart) carry over; those of another user's session
-        do not, so a shared browser never hands one user's data to the next.
+        The record (new token, fresh lifetime, the client's address and user agent, the
+        authentication time) is created now, and only while the principal ``authenticate``
+        read is still current. Values of an anonymous session (a cart) carry over; those of
+        another user's session do not, so a shared browser never hands one user's data to the
+        next.
+
+        Returns:
+            The principal in force: the rights the new session has (its ``role`` is the one
+            to show, even if an administrator changed it during the login).
+
+        Raises:
+            InvalidCredentials: If the account changed while the login ran (password changed,
+                disabled, deleted, sessions revoked) and reading it again does not allow the
+                login: the same answer as a wrong password.
         """
-        if session.user_id not in (None, str(user.id)):
-            session.clear()
-        session.set_user(
-            str(user.id),
-            meta={
-                "ip": address,
-                "ua": (user_agent or "")[:_MAX_USER_AGENT],
-                "auth": self.clock(),
-            },
+        user_id = str(login.user.id)
+        meta = {"ip": address, "ua": (user_agent or "")[:_MAX_USER_AGENT], "auth": self.clock()}
+        principal: Principal | None = login.principal
+        retried = False
+        while principal is not None:
+            token = new_token(user_id)
+            sid = storage_id(token)
+            record = session.login_record(
+                user_id, meta=meta, epoch=principal.epoch, now=self.clock()
+            )
+            try:
+                stored = await self.sessions.create(sid, record)
+            except StaleLogin:
+                if retried:
+                    break
+                retried = True
+                principal = await principal_after_stale(self.users, self.sessions, login)
+                continue
+            assert stored is not None  # noqa: S101 - a user's record always has a principal
+            session.adopt(token, sid, record, stored)
+            await self.events.publish(LoginSucceeded(user_id=login.user.id, address=address))
+            return stored
+        await self.events.publish(
+            LoginFailed(user_id=login.user.id, address=address, reason="stale")
         )
-        session["role"] = user.role
-        await self.events.publish(LoginSucceeded(user_id=user.id, address=address))
+        raise InvalidCredentials("Invalid credentials")
 
     async def logout(self, session: Session, *, address: str | None = None) -> None:
         """Destroy ``session``: its record is deleted and its cookie cleared."""
@@ -217,7 +260,8 @@ class Authenticator(AccountAdministration):
         """Change the session user's password; return how many other sessions were revoked.
 
         Checks the current password (the same uniform failure as a login), hashes the new one
-        under the policy, revokes every other session and regenerates this one.
+        under the policy, ends every other session (a new principal epoch, before and again
+        after the new hash is written: see ``_rotating``) and regenerates this one.
 
         Raises:
             NotAuthenticated: Without an authenticated session.
@@ -244,8 +288,8 @@ class Authenticator(AccountAdministration):
             raise InvalidCredentials("Invalid credentials")
         await self._succeeded(attempt)
         new_hash = await self.hasher.hash(new_password)
-        _, revoked = await self._revoking(
-            user.id, lambda: self.users.set_password(user.id, new_hash), keep=session.handle
+        _, revoked = await self._rotating(
+            user.id, lambda: self.users.set_password(user.id, new_hash), keep=session
         )
         session.regenerate()
         await self.events.publish(PasswordChanged(user_id=user.id, address=address))

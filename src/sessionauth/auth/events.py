@@ -6,14 +6,14 @@ The :class:`~sessionauth.auth.authenticator.Authenticator` publishes them (throu
 
     AuthEvent                   user_id, address (every event)
     ├── LoginSucceeded          a password was accepted and the session bound to the user
-    ├── LoginFailed             reason: unknown | password | disabled
+    ├── LoginFailed             reason: unknown | password | disabled | stale
     ├── LoginThrottled          retry_after; during: login | password-change
     ├── LoggedOut
     ├── PasswordChanged         by the user, with the current password
     ├── PasswordChangeFailed    the current password given was wrong
     ├── SessionRevoked          one session, by its owner or an operator (actor)
     ├── SessionsRevoked         count, why: others | password-changed | password-reset |
-    │                           disabled | deleted | admin
+    │                           disabled | deleted | admin | account-changed
     └── AccountEvent            actor: the administrator who asked (None: the CLI or the system)
         ├── UserCreated         role
         ├── RoleChanged         role
@@ -53,7 +53,13 @@ __all__ = [
 ]
 
 RevocationReason = Literal[
-    "others", "password-changed", "password-reset", "disabled", "deleted", "admin"
+    "others",
+    "password-changed",
+    "password-reset",
+    "disabled",
+    "deleted",
+    "admin",
+    "account-changed",
 ]
 """Why several sessions of a user ended at once."""
 
@@ -88,14 +94,16 @@ class LoginFailed(AuthEvent):
     """A login was refused with "Invalid credentials".
 
     Attributes:
-        reason: ``unknown`` (no such email, ``user_id`` is ``None``), ``password`` (wrong) or
-            ``disabled`` (right password, disabled account). The client never learns which.
+        reason: ``unknown`` (no such email, ``user_id`` is ``None``), ``password`` (wrong),
+            ``disabled`` (right password, disabled account) or ``stale`` (right password, but
+            the account changed while the login ran: a password change, disable, delete or
+            revocation). The client never learns which.
     """
 
     name: ClassVar[str] = "login_failed"
     level: ClassVar[int] = logging.WARNING
 
-    reason: Literal["unknown", "password", "disabled"]
+    reason: Literal["unknown", "password", "disabled", "stale"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

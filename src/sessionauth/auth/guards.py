@@ -15,8 +15,12 @@ and 403 ``{"error":"Insufficient permissions"}``. A browser navigation (``Accept
 that needs a login is redirected to ``/login?next=...`` instead; only a same-site relative
 ``next`` is ever honoured (:func:`safe_next`), so the login page cannot become an open redirect.
 
-The role is read from the session (login stores it, and a role change rewrites it in every live
-session of the user at once), so guarding a route costs no user-store query.
+Rights come only from the session's principal (:attr:`Session.principal
+<sessionauth.session.Session.principal>`), which the store reads with the session in the same
+command, so it is always current (a demotion or a disable applies to the next request) and
+guarding a route costs no user-store query. Nothing the application writes into the session's
+values can grant a role. A session bound with ``session.set_user()`` without the Authenticator
+has no principal: it is authenticated, with no role.
 """
 
 from __future__ import annotations
@@ -74,23 +78,27 @@ def check_auth(session: Session) -> str:
     """Return the session's user id.
 
     Raises:
-        NotAuthenticated: If the session is anonymous.
+        NotAuthenticated: If the session is anonymous, or its principal is disabled.
     """
     user_id = session.user_id
     if user_id is None:
+        raise NotAuthenticated(AUTH_REQUIRED)
+    principal = session.principal
+    if principal is not None and principal.disabled:
         raise NotAuthenticated(AUTH_REQUIRED)
     return user_id
 
 
 def check_role(session: Session, roles: frozenset[str]) -> str:
-    """Return the user id if the session's role is one of ``roles``.
+    """Return the user id if the principal's role is one of ``roles``.
 
     Raises:
-        NotAuthenticated: If the session is anonymous.
-        PermissionDenied: If the role is not allowed.
+        NotAuthenticated: If the session is anonymous, or its principal is disabled.
+        PermissionDenied: If the role is not allowed, or the session has no principal.
     """
     user_id = check_auth(session)
-    if session.get("role") not in roles:
+    principal = session.principal
+    if principal is None or principal.role not in roles:
         raise PermissionDenied(INSUFFICIENT)
     return user_id
 
@@ -118,7 +126,7 @@ async def require_auth(request: Request) -> str:
 
 
 def require_role(*roles: str) -> Callable[[Request], Awaitable[str]]:
-    """FastAPI dependency factory: the user id if the session's role is one of ``roles``."""
+    """FastAPI dependency factory: the user id if the principal's role is one of ``roles``."""
     allowed = frozenset(roles)
 
     async def dependency(request: Request) -> str:
@@ -223,7 +231,7 @@ login_required: Callable[[Endpoint], Endpoint] = _guarded(check_auth)
 
 
 def role_required(*roles: str) -> Callable[[Endpoint], Endpoint]:
-    """Starlette decorator: 403 unless the session's role is one of ``roles``."""
+    """Starlette decorator: 403 unless the principal's role is one of ``roles``."""
     allowed = frozenset(roles)
     return _guarded(lambda session: check_role(session, allowed))
 

@@ -17,12 +17,17 @@ from typing import TypeVar
 from sessionauth.auth.event_hub import EventHub
 from sessionauth.auth.events import RevocationReason, SessionRevoked, SessionsRevoked
 from sessionauth.errors import NotAuthenticated, SessionNotFound
+from sessionauth.principal import Principal, PrincipalChange
 from sessionauth.session import Session
-from sessionauth.stores.base import SessionStore
+from sessionauth.stores.base import MAX_PAGE, SessionStore
+from sessionauth.stores.users import User, UserStore
 
-__all__ = ["SessionAdministration", "SessionInfo"]
+__all__ = ["DEFAULT_PAGE", "SessionAdministration", "SessionInfo", "SessionListing"]
 
 _T = TypeVar("_T")
+
+DEFAULT_PAGE = 20
+"""Sessions per page when listing, unless asked otherwise (at most ``MAX_PAGE``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,25 +51,59 @@ class SessionInfo:
     current: bool
 
 
+@dataclass(frozen=True, slots=True)
+class SessionListing:
+    """One page of a user's live sessions, newest first.
+
+    Attributes:
+        sessions: The page.
+        next_cursor: Ask for it to get the next (older) page; ``None`` on the last one.
+    """
+
+    sessions: list[SessionInfo]
+    next_cursor: str | None
+
+
 class SessionAdministration:
     """The sessions of users: list, count, revoke one, revoke many.
+
+    Revocations of many sessions act on the user's principal (see
+    :mod:`sessionauth.principal`): a new epoch ends every session stamped with the old one, in
+    one atomic step, logins in flight included.
 
     Args:
         sessions: The session store the middleware uses (revocation acts on it directly).
         events: Where events are published.
+        users: Where accounts live (a principal the store lost is rebuilt from them).
 
     Attributes:
         sessions: The session store.
         events: The publisher; subscribe to it for the events you want.
+        users: Where accounts live.
     """
 
-    def __init__(self, *, sessions: SessionStore, events: EventHub):
+    def __init__(self, *, sessions: SessionStore, events: EventHub, users: UserStore):
         self.sessions = sessions
         self.events = events
+        self.users = users
 
-    async def list_sessions(self, user_id: int, *, current: str | None = None) -> list[SessionInfo]:
-        """Return the live sessions of ``user_id``, oldest first; ``current`` is flagged."""
-        return [
+    async def list_sessions(
+        self,
+        user_id: int,
+        *,
+        current: str | None = None,
+        limit: int = DEFAULT_PAGE,
+        cursor: str | None = None,
+    ) -> SessionListing:
+        """Return a page of the live sessions of ``user_id``, newest first; ``current`` is flagged.
+
+        Raises:
+            ValueError: If ``limit`` is not between 1 and ``MAX_PAGE``.
+        """
+        if not 1 <= limit <= MAX_PAGE:
+            raise ValueError(f"limit must be between 1 and {MAX_PAGE}")
+        page = await self.sessions.list_user(str(user_id), limit=limit, cursor=cursor)
+        infos = [
             SessionInfo(
                 handle=handle,
                 created=record.created,
@@ -73,12 +112,24 @@ class SessionAdministration:
                 user_agent=record.meta.get("ua"),
                 current=handle == current,
             )
-            for handle, record in await self.sessions.list_user(str(user_id))
+            for handle, record in page.sessions
         ]
+        return SessionListing(infos, page.next_cursor)
+
+    async def all_sessions(self, user_id: int) -> list[SessionInfo]:
+        """Return every live session of ``user_id``, newest first (walks every page)."""
+        found: list[SessionInfo] = []
+        cursor: str | None = None
+        while True:
+            page = await self.list_sessions(user_id, limit=MAX_PAGE, cursor=cursor)
+            found += page.sessions
+            if page.next_cursor is None:
+                return found
+            cursor = page.next_cursor
 
     async def count_sessions(self, user_id: int) -> int:
         """Return how many live sessions ``user_id`` has."""
-        return len(await self.sessions.list_user(str(user_id)))
+        return len(await self.all_sessions(user_id))
 
     async def revoke_session(
         self, user_id: int, handle: str, *, address: str | None = None
@@ -89,8 +140,8 @@ class SessionAdministration:
             SessionNotFound: If ``user_id`` has no live session with that handle (someone
                 else's handle is treated exactly like a made-up one).
         """
-        handles = {h for h, _ in await self.sessions.list_user(str(user_id))}
-        if handle not in handles:
+        record = await self.sessions.load(handle)
+        if record is None or record.user_id != str(user_id):
             raise SessionNotFound("no such session")
         await self.sessions.delete(handle)
         await self.events.publish(SessionRevoked(user_id=user_id, address=address, actor=user_id))
@@ -117,7 +168,7 @@ class SessionAdministration:
         user_id = session.user_id
         if user_id is None:
             raise NotAuthenticated("Authentication required")
-        revoked = await self.sessions.delete_user(user_id, keep=session.handle)
+        _, revoked = await self._change_principal(int(user_id), rotate=True, keep=session)
         await self._revoked(int(user_id), revoked, "others", actor=int(user_id), address=address)
         return revoked
 
@@ -131,7 +182,7 @@ class SessionAdministration:
         Returns:
             How many live sessions ended.
         """
-        revoked = await self.sessions.delete_user(str(user_id))
+        _, revoked = await self._change_principal(user_id, rotate=True)
         await self._revoked(user_id, revoked, "admin", actor=actor)
         return revoked
 
@@ -148,18 +199,49 @@ class SessionAdministration:
             SessionsRevoked(user_id=user_id, address=address, count=count, why=why, actor=actor)
         )
 
-    async def _revoking(
-        self, user_id: int, change: Callable[[], Awaitable[_T]], *, keep: str | None = None
-    ) -> tuple[_T, int]:
-        """Apply ``change`` to the account between two revocations of its sessions (but ``keep``).
+    async def _change_principal(
+        self,
+        user_id: int,
+        *,
+        role: str | None = None,
+        disabled: bool | None = None,
+        rotate: bool = False,
+        keep: Session | None = None,
+        account: User | None = None,
+    ) -> tuple[Principal, int]:
+        """Change the principal of ``user_id`` in one atomic step; return it and the sessions gone.
 
-        Fails closed when the session store fails: before the change, nothing has happened yet
-        (the caller gets ``StoreUnavailable`` and can retry); after it, the only sessions left
-        are ones logged in during the change itself. Revoking only after the change would leave
-        every session alive, with a new password or a disabled account, if the store failed.
-        Returns what ``change`` returned, and how many sessions went.
+        ``account`` is the users-database read the change starts from when the store holds no
+        principal (read now if not given; a missing account grants nothing). ``keep`` survives
+        a rotation and follows it: its record and the request's session take the new epoch.
         """
-        revoked = await self.sessions.delete_user(str(user_id), keep=keep)
+        if account is None:
+            account = await self.users.get(user_id)
+        change = PrincipalChange(
+            fallback_role=account.role if account is not None else "",
+            fallback_disabled=account.disabled if account is not None else True,
+            role=role,
+            disabled=disabled,
+            rotate=rotate,
+            keep=keep.handle if keep is not None else None,
+        )
+        principal, gone = await self.sessions.change_principal(str(user_id), change)
+        if keep is not None:
+            keep.restamp(principal)
+        return principal, gone
+
+    async def _rotating(
+        self, user_id: int, change: Callable[[], Awaitable[_T]], *, keep: Session | None = None
+    ) -> tuple[_T, int]:
+        """Apply ``change`` (a new password) between two rotations of the principal.
+
+        The first rotation ends every session (but ``keep``) before the users database
+        changes, so a failure of that write leaves fewer sessions, never more. The second ends
+        a login that read the old password hash between the two writes and verified the old
+        password: its session carries an epoch that is no longer the principal's. Returns what
+        ``change`` returned, and how many sessions went.
+        """
+        _, revoked = await self._change_principal(user_id, rotate=True, keep=keep)
         result = await change()
-        revoked += await self.sessions.delete_user(str(user_id), keep=keep)
-        return result, revoked
+        _, more = await self._change_principal(user_id, rotate=True, keep=keep)
+        return result, revoked + more

@@ -2,9 +2,10 @@
 
 Every unsafe route runs behind the CSRF middleware (origin layer, then the token from
 ``GET /csrf-token`` in ``X-CSRF-Token`` once the browser has a session), and the API's bodies
-must be JSON. Guards come from :mod:`sessionauth.auth.guards`; the role they check is the one in
-the session, which a role change rewrites in every live session at once. Errors are raised as
-domain exceptions and turned into ``{"error": ...}`` by :mod:`sessionauth.server.handlers`.
+must be JSON. Guards come from :mod:`sessionauth.auth.guards`; the role they check is the
+principal's, read with the session, so a role change applies to every live session at once.
+Errors are raised as domain exceptions and turned into ``{"error": ...}`` by
+:mod:`sessionauth.server.handlers`.
 The tutorial's three read routes live in :mod:`sessionauth.server.hot_routes`.
 """
 
@@ -20,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from sessionauth.auth.guards import require_auth, require_role, session_of
+from sessionauth.auth.session_admin import DEFAULT_PAGE
 from sessionauth.auth.user_ids import parse_user_id
 from sessionauth.csrf import csrf_token
 from sessionauth.errors import StoreUnavailable
@@ -29,7 +31,8 @@ from sessionauth.server.metrics import CONTENT_TYPE, Metrics
 from sessionauth.server.page_context import authenticator, client_address
 from sessionauth.server.readiness import Readiness
 from sessionauth.server.settings import Settings
-from sessionauth.stores.users import MAX_PAGE
+from sessionauth.stores.base import MAX_PAGE
+from sessionauth.stores.users import MAX_PAGE as MAX_USERS_PAGE
 
 __all__ = ["ADMIN", "router"]
 
@@ -40,6 +43,11 @@ router = APIRouter()
 UserId = Annotated[str, Depends(require_auth)]
 AdminId = Annotated[str, Depends(require_role(ADMIN))]
 Handle = Annotated[str, PathParam(min_length=1, max_length=128)]
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Sessions per page.")]
+Cursor = Annotated[
+    str | None,
+    Query(description="The previous page's nextCursor; any other value gives an empty page."),
+]
 
 
 def _target_id(
@@ -64,16 +72,22 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 @router.post("/login", responses=_errors(400, 401, 403, 415, 429, 503))
 async def login(body: s.LoginBody, request: Request) -> s.LoginResult:
-    """Sign in: a new session (new token, fresh lifetime) bound to the user."""
+    """Sign in: a new session (new token, fresh lifetime) bound to the user.
+
+    ``user.role`` is the role in force for the new session (the principal's).
+    """
     auth = authenticator(request)
     address = client_address(request)
-    user = await auth.authenticate(body.email, body.password, address=address)
+    accepted = await auth.authenticate(body.email, body.password, address=address)
     session = session_of(request)
-    await auth.login(session, user, address=address, user_agent=request.headers.get("user-agent"))
+    principal = await auth.login(
+        session, accepted, address=address, user_agent=request.headers.get("user-agent")
+    )
     # Login regenerated the session, so tokens fetched before it no longer verify: hand out one
     # for the new session at once.
     token = csrf_token(session, request.app.state.keyring)
-    return s.LoginResult(user=s.UserSummary.of(user), csrfToken=token)
+    user = s.UserSummary(id=accepted.user.id, email=accepted.user.email, role=principal.role)
+    return s.LoginResult(user=user, csrfToken=token)
 
 
 @router.post("/logout", responses=_errors(401, 403))
@@ -110,13 +124,21 @@ async def me(request: Request) -> s.UserSummary:
     return s.UserSummary.of(await authenticator(request).current_user(session_of(request)))
 
 
-@router.get("/sessions", responses=_errors(401))
-async def list_sessions(request: Request, user_id: UserId) -> s.SessionList:
-    """My live sessions, oldest first; ``current`` marks this one."""
-    infos = await authenticator(request).list_sessions(
-        int(user_id), current=session_of(request).handle
+@router.get("/sessions", responses=_errors(400, 401))
+async def list_sessions(
+    request: Request, user_id: UserId, limit: Limit = DEFAULT_PAGE, cursor: Cursor = None
+) -> s.SessionList:
+    """My live sessions, newest first, ``limit`` (1 to 100) at a time; ``current`` marks this one.
+
+    Pass ``nextCursor`` back as ``cursor`` for the next (older) page; it is ``null`` on the last.
+    """
+    listing = await authenticator(request).list_sessions(
+        int(user_id), current=session_of(request).handle, limit=limit, cursor=cursor
     )
-    return s.SessionList(sessions=[s.SessionOut.of(info) for info in infos])
+    return s.SessionList(
+        sessions=[s.SessionOut.of(info) for info in listing.sessions],
+        nextCursor=listing.next_cursor,
+    )
 
 
 @router.delete("/sessions/{handle}", responses=_errors(400, 401, 403, 404))
@@ -162,7 +184,7 @@ async def list_users(
     request: Request,
     admin_id: AdminId,
     q: Annotated[str, Query(max_length=254, description="Part of the email, any case.")] = "",
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = MAX_PAGE,
+    limit: Annotated[int, Query(ge=1, le=MAX_USERS_PAGE)] = MAX_USERS_PAGE,
     cursor: Annotated[
         str | None, Query(pattern=r"^[1-9][0-9]{0,18}$", description="A nextCursor.")
     ] = None,

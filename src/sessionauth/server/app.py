@@ -145,7 +145,11 @@ def create_app(
     # One backend (one connection or pool) per database: sessions, counters and users share
     # it when they share a URL.
     databases = Databases.open(settings)
-    store = TimedStore(databases.sessions.session_store(), metrics, readiness)
+    store = TimedStore(
+        databases.sessions.session_store(max_sessions=settings.max_sessions_per_user),
+        metrics,
+        readiness,
+    )
     counter = databases.sessions.attempt_counter()
     users = databases.users.user_store()
     hasher = hasher if hasher is not None else PasswordHasher()

@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -48,9 +48,10 @@ from sessionauth.auth.events import (
     SessionsRevoked,
 )
 from sessionauth.errors import StoreFull
+from sessionauth.principal import Principal, PrincipalChange
 from sessionauth.record import RecordUpdate, SessionRecord
 from sessionauth.server.readiness import LOGIN_ACKNOWLEDGEMENT, STORE_WRITES, Readiness
-from sessionauth.stores.base import SessionStore
+from sessionauth.stores.base import MAX_PAGE, SessionPage, SessionStore
 
 __all__ = ["CONTENT_TYPE", "Metrics", "TimedStore"]
 
@@ -67,8 +68,9 @@ _OPERATIONS = (
     "touch",
     "delete",
     "list_user",
-    "delete_user",
-    "update_user",
+    "principal",
+    "install_principal",
+    "change_principal",
     "purge_expired",
     "ping",
 )
@@ -219,13 +221,14 @@ class TimedStore(SessionStore):
         elif self._readiness.get(LOGIN_ACKNOWLEDGEMENT) is not None:
             self._readiness.ok(LOGIN_ACKNOWLEDGEMENT)
 
-    async def create(self, sid: str, record: SessionRecord) -> None:
+    async def create(self, sid: str, record: SessionRecord) -> Principal | None:
         """Create, timed and counted."""
         try:
-            await self._written("create", lambda: self.inner.create(sid, record))
+            principal = await self._written("create", lambda: self.inner.create(sid, record))
         finally:
             self._report_acknowledgements()
         self._metrics.sessions_created.inc()
+        return principal
 
     async def update(self, sid: str, update: RecordUpdate) -> bool:
         """Update, timed."""
@@ -241,17 +244,31 @@ class TimedStore(SessionStore):
         """Delete, timed."""
         await self._timed("delete", lambda: self.inner.delete(sid))
 
-    async def list_user(self, user_id: str) -> list[tuple[str, SessionRecord]]:
-        """List a user's sessions, timed."""
-        return await self._timed("list_user", lambda: self.inner.list_user(user_id))
+    async def list_user(
+        self, user_id: str, *, limit: int = MAX_PAGE, cursor: str | None = None
+    ) -> SessionPage:
+        """List a page of a user's sessions, timed."""
+        return await self._timed(
+            "list_user", lambda: self.inner.list_user(user_id, limit=limit, cursor=cursor)
+        )
 
-    async def delete_user(self, user_id: str, *, keep: str | None = None) -> int:
-        """Revoke a user's sessions, timed (counted from the Authenticator's events)."""
-        return await self._timed("delete_user", lambda: self.inner.delete_user(user_id, keep=keep))
+    async def principal(self, user_id: str) -> Principal | None:
+        """Read a principal, timed."""
+        return await self._timed("principal", lambda: self.inner.principal(user_id))
 
-    async def update_user(self, user_id: str, values: Mapping[str, Any]) -> int:
-        """Update a user's sessions, timed."""
-        return await self._written("update_user", lambda: self.inner.update_user(user_id, values))
+    async def install_principal(self, user_id: str, principal: Principal) -> Principal:
+        """Install a missing principal, timed."""
+        return await self._written(
+            "install_principal", lambda: self.inner.install_principal(user_id, principal)
+        )
+
+    async def change_principal(
+        self, user_id: str, change: PrincipalChange
+    ) -> tuple[Principal, int]:
+        """Change a principal, timed (revocations are counted from the Authenticator's events)."""
+        return await self._written(
+            "change_principal", lambda: self.inner.change_principal(user_id, change)
+        )
 
     @property
     def acknowledgement_failure(self) -> str | None:

@@ -35,6 +35,7 @@ __all__ = [
     "pop_flashes",
     "see_other",
     "session_of",
+    "session_role",
 ]
 
 FLASH_KEY = "_flash"
@@ -112,6 +113,12 @@ async def page_user(request: Request) -> User | None:
         return await authenticator(request).current_user(session_of(request))
     except NotAuthenticated:
         return None
+
+
+def session_role(request: Request) -> str | None:
+    """The role the session's principal grants (rights come from nowhere else), or ``None``."""
+    principal = session_of(request).principal
+    return principal.role if principal is not None else None
 
 
 def flash(request: Request, level: Level, text: str) -> None:

@@ -14,13 +14,14 @@ anyone to another site.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
 from sessionauth.auth.guards import safe_next
+from sessionauth.auth.session_admin import DEFAULT_PAGE
 from sessionauth.server import ui_forms
 from sessionauth.server.page_context import (
     authenticator,
@@ -29,8 +30,10 @@ from sessionauth.server.page_context import (
     page_user,
     pop_flashes,
     session_of,
+    session_role,
 )
 from sessionauth.server.templating import render, render_error, time_ago
+from sessionauth.stores.base import MAX_PAGE
 from sessionauth.stores.users import MAX_EMAIL_LENGTH, User
 
 __all__ = ["ADMIN_PAGE_SIZE", "ADMIN_ROLE", "page", "router"]
@@ -141,15 +144,22 @@ async def dashboard_page(request: Request) -> Response:
 
 
 @router.get("/account")
-async def account_page(request: Request) -> Response:
-    """My sessions (with revocation) and the password change form."""
+async def account_page(
+    request: Request, cursor: str | None = None, limit: str | None = None
+) -> Response:
+    """My sessions, newest first, a page at a time (with revocation); the password change form.
+
+    ``limit`` (1 to 100, else the default 20) and ``cursor`` page as ``GET /sessions`` does.
+    """
     user = await page_user(request)
     if user is None:
         return login_redirect(request)
     auth = authenticator(request)
-    sessions = await auth.list_sessions(user.id, current=session_of(request).handle)
-    # Newest activity first: the session being looked at is usually on top.
-    sessions.sort(key=lambda info: (not info.current, -info.last_seen))
+    size = int(limit) if limit is not None and limit.isdigit() and len(limit) < 4 else 0
+    size = size if 1 <= size <= MAX_PAGE else DEFAULT_PAGE
+    listing = await auth.list_sessions(
+        user.id, current=session_of(request).handle, limit=size, cursor=cursor
+    )
     now = auth.clock()
     return page(
         request,
@@ -157,8 +167,11 @@ async def account_page(request: Request) -> Response:
         user,
         title="Account",
         active="account",
-        sessions=sessions,
-        others=sum(1 for info in sessions if not info.current),
+        sessions=listing.sessions,
+        others=sum(1 for info in listing.sessions if not info.current),
+        older=f"/account?limit={size}&cursor={quote(listing.next_cursor, safe='')}"
+        if listing.next_cursor is not None
+        else None,
         ago=lambda moment: time_ago(moment, now),
         min_password=auth.hasher.policy.min_length,
     )
@@ -189,7 +202,7 @@ async def admin_users_page(request: Request) -> Response:
     user = await page_user(request)
     if user is None:
         return login_redirect(request)
-    if user.role != ADMIN_ROLE:
+    if session_role(request) != ADMIN_ROLE:
         return render_error(request, 403, "This page is for administrators only.")
     auth = authenticator(request)
     search = request.query_params.get("q", "")[:MAX_EMAIL_LENGTH]

@@ -176,9 +176,10 @@ class SessionOut(BaseModel):
 
 
 class SessionList(BaseModel):
-    """``GET /sessions``."""
+    """``GET /sessions``: a page, newest first; ``nextCursor`` fetches the next (``null``: last)."""
 
     sessions: list[SessionOut]
+    nextCursor: str | None  # noqa: N815 - camelCase like the tutorial's fields
 
 
 class UserList(BaseModel):

@@ -20,6 +20,7 @@ from sessionauth.auth.admin_rules import DEFAULT_ROLES, role_set
 from sessionauth.config import CookieConfig
 from sessionauth.errors import ConfigurationError
 from sessionauth.policy import TimeoutPolicy
+from sessionauth.stores.base import DEFAULT_MAX_SESSIONS
 
 __all__ = ["Settings", "load_settings"]
 
@@ -47,6 +48,8 @@ class Settings(BaseSettings):
         idle_timeout: Seconds of inactivity after which a session dies.
         absolute_timeout: Seconds after login after which a session dies regardless.
         purge_interval: Seconds between sweeps of expired sessions (SQL stores).
+        max_sessions_per_user: Live sessions one user may have (1 to 100,000); a login beyond
+            it ends the user's oldest session (``SESSIONAUTH_MAX_SESSIONS_PER_USER``).
         metrics_token: Bearer token ``/metrics`` asks for; without one, ``/metrics`` is open
             in development and not served in production.
         roles: The roles accounts may have (``SESSIONAUTH_ROLES``); must include ``admin``.
@@ -69,6 +72,7 @@ class Settings(BaseSettings):
     idle_timeout: float = Field(default=24 * 3600, gt=0)
     absolute_timeout: float = Field(default=7 * 24 * 3600, gt=0)
     purge_interval: float = Field(default=300, gt=0)
+    max_sessions_per_user: int = Field(default=DEFAULT_MAX_SESSIONS, ge=1, le=100_000)
     metrics_token: SecretStr | None = None
     roles: CSV = DEFAULT_ROLES
     log_format: Literal["text", "json"] = "text"

@@ -42,6 +42,7 @@ from sessionauth.server.page_context import (
     page_user,
     see_other,
     session_of,
+    session_role,
 )
 from sessionauth.server.templating import render_error
 from sessionauth.stores.users import ADMIN_ROLE, InvalidEmail, User
@@ -77,14 +78,17 @@ async def login(request: Request) -> Response:
     auth = authenticator(request)
     address = client_address(request)
     try:
-        user = await auth.authenticate(email, _field(form, "password"), address=address)
+        accepted = await auth.authenticate(email, _field(form, "password"), address=address)
+        await auth.login(
+            session_of(request),
+            accepted,
+            address=address,
+            user_agent=request.headers.get("user-agent"),
+        )
     except (InvalidCredentials, PasswordPolicyError):
         return see_other(f"/login?error=invalid{retry}")
     except TooManyAttempts as exc:
         return see_other(f"/login?error=throttled&wait={exc.retry_after}{retry}")
-    await auth.login(
-        session_of(request), user, address=address, user_agent=request.headers.get("user-agent")
-    )
     return see_other(target)
 
 
@@ -168,7 +172,7 @@ async def _admin(request: Request) -> User | Response:
     user = await page_user(request)
     if user is None:
         return _to_login(ADMIN_USERS)
-    if user.role != ADMIN_ROLE:
+    if session_role(request) != ADMIN_ROLE:
         return render_error(request, 403, "Only administrators can manage users.")
     return user
 

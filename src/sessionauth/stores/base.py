@@ -7,11 +7,23 @@ always stored under the id of a token made for that user, so its id starts with 
 below are what ``tests/contract/`` checks, against the real backend, for every store:
 
 * ``load`` returns ``None`` for a missing record, an expired one (``record.expires`` at or
-  before the store's clock), and one that fails to decode.
+  before the store's clock), one that fails to decode or has another format version, and a
+  user's record unless the user's principal exists, is enabled and has the record's epoch
+  (see :mod:`sessionauth.principal`). Record and principal are read in one command or
+  statement; the record returned carries the principal.
+* ``create`` never overwrites a live record (:class:`~sessionauth.errors.SessionExists`), and
+  stores a user's record only if, atomically with the write, the user's principal exists, is
+  enabled and has the record's epoch (else :class:`~sessionauth.errors.StaleLogin`). A user
+  keeps at most ``max_sessions`` live sessions: the oldest by creation go first, and a
+  login's cost does not grow with the number of sessions.
+* ``change_principal`` changes a principal in one atomic step; a rotation (new epoch) deletes
+  every session of the user but the one kept, which takes the new epoch. Stores that wait for
+  replicas (Sentinel) wait for them on principal changes as on logins. A store may forget a
+  principal once the user has no live session: the next login installs one again.
 * ``update`` and ``touch`` change a record only if it still exists: a write racing a logout or a
   revocation never brings the session back. Updates merge per key, so two requests changing
   different keys of one session both persist.
-* ``delete`` is idempotent. The ``*_user`` operations act on every live session of a user.
+* ``delete`` is idempotent. ``list_user`` pages through a user's live sessions, newest first.
 * Every failure to reach the backend raises :class:`~sessionauth.errors.StoreUnavailable` within
   the store's ``timeout``, never a hang and never a driver-specific exception. After a failed
   write the outcome is unknown (the backend may have applied it), but a deleted session is
@@ -21,15 +33,38 @@ below are what ``tests/contract/`` checks, against the real backend, for every s
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
 
+from sessionauth.principal import Principal, PrincipalChange
 from sessionauth.record import RecordUpdate, SessionRecord
 
-__all__ = ["DEFAULT_TIMEOUT", "SessionStore"]
+__all__ = [
+    "DEFAULT_MAX_SESSIONS",
+    "DEFAULT_TIMEOUT",
+    "MAX_PAGE",
+    "SessionPage",
+    "SessionStore",
+]
 
 DEFAULT_TIMEOUT = 2.0
 """Seconds a store operation may take before it raises ``StoreUnavailable``."""
+DEFAULT_MAX_SESSIONS = 50
+"""Live sessions a user may have; a login beyond it ends the user's oldest session."""
+MAX_PAGE = 100
+"""The most sessions one ``list_user`` page holds."""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionPage:
+    """One page of a user's live sessions, newest first.
+
+    Attributes:
+        sessions: ``(handle, record)`` pairs, newest first.
+        next_cursor: Pass it to ``list_user`` for the next (older) page; ``None`` on the last.
+    """
+
+    sessions: list[tuple[str, SessionRecord]]
+    next_cursor: str | None
 
 
 class SessionStore(abc.ABC):
@@ -40,8 +75,14 @@ class SessionStore(abc.ABC):
         """Return the live record stored under ``sid``, or ``None``."""
 
     @abc.abstractmethod
-    async def create(self, sid: str, record: SessionRecord) -> None:
-        """Store a new record under ``sid`` (a fresh id: it never overwrites a live session)."""
+    async def create(self, sid: str, record: SessionRecord) -> Principal | None:
+        """Store a new record under ``sid``; return the user's principal (``None``: anonymous).
+
+        Raises:
+            SessionExists: If ``sid`` holds a live record.
+            StaleLogin: If the record has a user whose principal is missing, disabled, or has
+                another epoch than ``record.epoch`` (nothing is written).
+        """
 
     @abc.abstractmethod
     async def update(self, sid: str, update: RecordUpdate) -> bool:
@@ -56,16 +97,32 @@ class SessionStore(abc.ABC):
         """Delete the record (and its index entry) if present."""
 
     @abc.abstractmethod
-    async def list_user(self, user_id: str) -> list[tuple[str, SessionRecord]]:
-        """Return ``(handle, record)`` for every live session of ``user_id``, oldest first."""
+    async def list_user(
+        self, user_id: str, *, limit: int = MAX_PAGE, cursor: str | None = None
+    ) -> SessionPage:
+        """Return a page of at most ``limit`` live sessions of ``user_id``, newest first.
+
+        An unknown or malformed ``cursor`` gives an empty last page, never an error.
+        """
 
     @abc.abstractmethod
-    async def delete_user(self, user_id: str, *, keep: str | None = None) -> int:
-        """Delete every session of ``user_id`` except ``keep``; return how many were deleted."""
+    async def principal(self, user_id: str) -> Principal | None:
+        """Return the principal of ``user_id``, or ``None`` if the store holds none."""
 
     @abc.abstractmethod
-    async def update_user(self, user_id: str, values: Mapping[str, Any]) -> int:
-        """Set ``values`` in every live session of ``user_id``; return how many were changed."""
+    async def install_principal(self, user_id: str, principal: Principal) -> Principal:
+        """Store ``principal`` for ``user_id`` only if it has none; return the one in force.
+
+        Build ``principal`` from a users-database read made *after* seeing it missing, so that
+        a change racing the install has either written its own principal first (and wins) or
+        had its users-database write seen by the read.
+        """
+
+    @abc.abstractmethod
+    async def change_principal(
+        self, user_id: str, change: PrincipalChange
+    ) -> tuple[Principal, int]:
+        """Apply ``change`` atomically; return the principal now and how many sessions went."""
 
     async def purge_expired(self, *, batch_size: int = 500) -> int:
         """Delete expired records in batches and return how many went.

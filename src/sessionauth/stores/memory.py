@@ -1,33 +1,44 @@
 """An in-process session store and attempt counter, for tests and development.
 
 Records live in a dict in one process: they vanish on restart and are invisible to other
-workers, so production configuration refuses this store.
+workers, so production configuration refuses this store. It keeps the whole store contract,
+principals included, so that it can stand in for the real stores in tests; every operation
+completes without awaiting anything, which makes each one atomic on the event loop.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+import itertools
 
+from sessionauth.errors import SessionExists, StaleLogin
 from sessionauth.policy import Clock, system_clock
+from sessionauth.principal import Principal, PrincipalChange
 from sessionauth.record import RecordUpdate, SessionRecord
 from sessionauth.stores.attempts import AttemptCounter
-from sessionauth.stores.base import SessionStore
+from sessionauth.stores.base import DEFAULT_MAX_SESSIONS, MAX_PAGE, SessionPage, SessionStore
 
 __all__ = ["MemoryCounter", "MemoryStore"]
 
 
 class MemoryStore(SessionStore):
-    """Keeps sessions in a dict; every operation completes without awaiting anything.
+    """Keeps sessions and principals in dicts.
 
     Args:
         clock: The time source used to decide expiry.
+        max_sessions: Live sessions a user may have; a login beyond it ends the oldest.
     """
 
-    def __init__(self, *, clock: Clock = system_clock):
+    def __init__(self, *, clock: Clock = system_clock, max_sessions: int = DEFAULT_MAX_SESSIONS):
+        if max_sessions < 1:
+            raise ValueError("max_sessions must be at least 1")
         self._clock = clock
+        self._max_sessions = max_sessions
         self._records: dict[str, SessionRecord] = {}
-        self._by_user: dict[str, set[str]] = {}
+        # Per user, their session ids in creation order (dicts keep insertion order), each
+        # with its sequence number: the cursor of a page.
+        self._by_user: dict[str, dict[str, int]] = {}
+        self._principals: dict[str, Principal] = {}
+        self._sequence = itertools.count(1)
 
     def __len__(self) -> int:
         return len(self._records)
@@ -38,8 +49,21 @@ class MemoryStore(SessionStore):
             return None
         return record
 
+    def _current(self, record: SessionRecord) -> tuple[bool, Principal | None]:
+        """Whether a user's record is served, and the principal it is served under.
+
+        A record without an epoch (bound by ``Session.set_user`` without the Authenticator) is
+        served without a principal.
+        """
+        if record.epoch is None:
+            return True, None
+        principal = self._principals.get(record.user_id or "")
+        if principal is None or principal.disabled or principal.epoch != record.epoch:
+            return False, None
+        return True, principal
+
     @staticmethod
-    def _copy(record: SessionRecord) -> SessionRecord:
+    def _copy(record: SessionRecord, principal: Principal | None = None) -> SessionRecord:
         # Callers own what they get: mutating it must not change the store behind our back.
         return SessionRecord(
             data=dict(record.data),
@@ -49,18 +73,38 @@ class MemoryStore(SessionStore):
             expires=record.expires,
             user_id=record.user_id,
             meta=dict(record.meta),
+            epoch=record.epoch,
+            principal=principal,
         )
 
     async def load(self, sid: str) -> SessionRecord | None:
-        """Return a copy of the live record under ``sid``, or ``None``."""
+        """Return a copy of the live record under ``sid`` with its principal, or ``None``."""
         record = self._live(sid)
-        return None if record is None else self._copy(record)
+        if record is None:
+            return None
+        if record.user_id is None:
+            return self._copy(record)
+        served, principal = self._current(record)
+        return self._copy(record, principal) if served else None
 
-    async def create(self, sid: str, record: SessionRecord) -> None:
-        """Store a copy of ``record`` under ``sid``."""
+    async def create(self, sid: str, record: SessionRecord) -> Principal | None:
+        """Store a copy of ``record`` under ``sid`` if its epoch is current; evict the oldest."""
+        if self._live(sid) is not None:
+            raise SessionExists("a live session already has this id")
+        user_id = record.user_id
+        if user_id is None:
+            self._records[sid] = self._copy(record)
+            return None
+        served, principal = self._current(record)
+        if not served:
+            raise StaleLogin("the user's principal changed during the login")
         self._records[sid] = self._copy(record)
-        if record.user_id is not None:
-            self._by_user.setdefault(record.user_id, set()).add(sid)
+        sessions = self._by_user.setdefault(user_id, {})
+        sessions.pop(sid, None)
+        sessions[sid] = next(self._sequence)
+        while len(sessions) > self._max_sessions:
+            await self.delete(next(iter(sessions)))
+        return principal
 
     async def update(self, sid: str, update: RecordUpdate) -> bool:
         """Merge ``update`` into the live record; ``False`` if it is gone."""
@@ -85,31 +129,58 @@ class MemoryStore(SessionStore):
         """Delete the record under ``sid`` if present."""
         record = self._records.pop(sid, None)
         if record is not None and record.user_id is not None:
-            self._by_user.get(record.user_id, set()).discard(sid)
+            self._by_user.get(record.user_id, {}).pop(sid, None)
 
-    async def list_user(self, user_id: str) -> list[tuple[str, SessionRecord]]:
-        """Return the user's live sessions, oldest first."""
-        live = [(sid, self._live(sid)) for sid in self._by_user.get(user_id, ())]
-        found = [(sid, self._copy(rec)) for sid, rec in live if rec is not None]
-        return sorted(found, key=lambda item: (item[1].created, item[0]))
-
-    async def delete_user(self, user_id: str, *, keep: str | None = None) -> int:
-        """Delete the user's sessions except ``keep``."""
-        doomed = [sid for sid in self._by_user.get(user_id, ()) if sid != keep]
-        live = sum(1 for sid in doomed if self._live(sid) is not None)
-        for sid in doomed:
-            await self.delete(sid)
-        return live
-
-    async def update_user(self, user_id: str, values: Mapping[str, Any]) -> int:
-        """Set ``values`` in each of the user's live sessions."""
-        count = 0
-        for sid in self._by_user.get(user_id, ()):
+    async def list_user(
+        self, user_id: str, *, limit: int = MAX_PAGE, cursor: str | None = None
+    ) -> SessionPage:
+        """Return a page of the user's live sessions, newest first."""
+        before = _cursor_position(cursor)
+        if before is None:
+            return SessionPage([], None)
+        found: list[tuple[str, SessionRecord]] = []
+        for sid, position in reversed(self._by_user.get(user_id, {}).items()):
+            if position >= before:
+                continue
             record = self._live(sid)
-            if record is not None:
-                record.data.update(values)
-                count += 1
-        return count
+            if record is None:
+                continue
+            served, principal = self._current(record)
+            if not served:
+                continue
+            if len(found) == limit:
+                return SessionPage(found, str(self._by_user[user_id][found[-1][0]]))
+            found.append((sid, self._copy(record, principal)))
+        return SessionPage(found, None)
+
+    async def principal(self, user_id: str) -> Principal | None:
+        """Return the principal of ``user_id``, or ``None``."""
+        return self._principals.get(user_id)
+
+    async def install_principal(self, user_id: str, principal: Principal) -> Principal:
+        """Store ``principal`` unless the user has one; return the one in force."""
+        return self._principals.setdefault(user_id, principal)
+
+    async def change_principal(
+        self, user_id: str, change: PrincipalChange
+    ) -> tuple[Principal, int]:
+        """Apply ``change``; a rotation deletes every session but ``change.keep``."""
+        current = self._principals.get(user_id)
+        principal = change.apply(current)
+        self._principals[user_id] = principal
+        deleted = 0
+        if principal.epoch != (current.epoch if current is not None else None):
+            for sid in list(self._by_user.get(user_id, {})):
+                record = self._live(sid)
+                if sid == change.keep and record is not None:
+                    record.epoch = principal.epoch
+                    continue
+                if record is not None and (
+                    record.epoch is None or (current is not None and record.epoch == current.epoch)
+                ):
+                    deleted += 1  # a session that was being served until now
+                await self.delete(sid)
+        return principal, deleted
 
     async def purge_expired(self, *, batch_size: int = 500) -> int:
         """Drop expired records (a test convenience; memory is reclaimed on restart anyway)."""
@@ -174,3 +245,10 @@ class MemoryCounter(AttemptCounter):
         for key in expired:
             del self._entries[key]
         return len(expired)
+
+
+def _cursor_position(cursor: str | None) -> int | None:
+    """The sequence number a cursor names (``None`` for a malformed one; no cursor: the end)."""
+    if cursor is None:
+        return 2**63
+    return int(cursor) if cursor.isdigit() and len(cursor) < 19 else None

@@ -15,12 +15,15 @@ so they time out alike and classify outages alike:
   before the connection can be reused, and against a frozen server that wait is a second
   timeout. So a failed call returns at once, and the connection's release (or, if the server
   never answers, its termination) finishes in the background, bounded by the timeout.
+  :meth:`PooledCalls.transact` does the same for a transaction: a caller that gives up gets
+  its error at once, and the rollback runs in the background before the connection goes back.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import asyncpg
 import asyncpg.exceptions as pg
@@ -28,6 +31,8 @@ import asyncpg.exceptions as pg
 from sessionauth.errors import StoreFull, StoreUnavailable
 
 __all__ = ["UNAVAILABLE", "PooledCalls", "unavailable"]
+
+_T = TypeVar("_T")
 
 UNAVAILABLE: tuple[type[BaseException], ...] = (
     OSError,  # connection refused, reset or unreachable
@@ -93,14 +98,53 @@ class PooledCalls:
         await pool.release(connection)
         return result
 
-    def _release_later(self, pool: asyncpg.Pool[Any], connection: Any) -> None:
-        task = asyncio.get_running_loop().create_task(
-            pool.release(connection, timeout=self._timeout)
-        )
+    async def transact(self, pool: asyncpg.Pool[Any], work: Callable[[Any], Awaitable[_T]]) -> _T:
+        """Return ``await work(connection)`` run in one transaction on a pooled connection.
+
+        The transaction runs in a task of its own: when the caller's deadline passes (or it is
+        cancelled), the caller's error propagates at once while the task is cancelled and rolls
+        back, and only then is the connection released, all in the background. An exception
+        raised by ``work`` rolls back before it propagates.
+        """
+        connection = await pool.acquire()
+        task = asyncio.get_running_loop().create_task(_in_transaction(connection, work))
+        try:
+            result = await asyncio.shield(task)
+        except BaseException as exc:
+            task.cancel()
+            if isinstance(exc, pg.InternalClientError):
+                connection.terminate()
+            self._release_later(pool, connection, after=task)
+            raise
+        await pool.release(connection)
+        return result
+
+    def _release_later(
+        self, pool: asyncpg.Pool[Any], connection: Any, after: asyncio.Task[Any] | None = None
+    ) -> None:
+        task = asyncio.get_running_loop().create_task(self._release(pool, connection, after))
         self._releasing.add(task)
         task.add_done_callback(self._released)
+
+    async def _release(
+        self, pool: asyncpg.Pool[Any], connection: Any, after: asyncio.Task[Any] | None
+    ) -> None:
+        if after is not None:
+            # The rollback first: a connection released mid-transaction would be reset by a
+            # ROLLBACK of asyncpg's own, with an error logged about it.
+            done, _ = await asyncio.wait({after}, timeout=self._timeout)
+            if not done:
+                connection.terminate()
+            elif not after.cancelled():
+                after.exception()  # retrieved: the caller has had its own error
+        await pool.release(connection, timeout=self._timeout)
 
     def _released(self, task: asyncio.Task[None]) -> None:
         self._releasing.discard(task)
         if not task.cancelled():
             task.exception()  # retrieved: a failed release has already dropped the connection
+
+
+async def _in_transaction(connection: Any, work: Callable[[Any], Awaitable[_T]]) -> _T:
+    async with connection.transaction():
+        return await work(connection)

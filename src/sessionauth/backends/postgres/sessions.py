@@ -1,88 +1,84 @@
-"""Sessions in one PostgreSQL table, through an asyncpg connection pool.
+"""Sessions and principals in two PostgreSQL tables, through an asyncpg connection pool.
 
-The table (``sessionauth_sessions`` by default) holds one row per session::
+The sessions table (``sessionauth_sessions`` by default) holds one row per session::
 
     id text PRIMARY KEY, user_id text NULL, created/seen/issued/expires double precision,
-    data jsonb, meta jsonb ([binding, meta]: see :mod:`sessionauth.backends.binding`)
+    data jsonb, meta jsonb ([binding, meta]: see :mod:`sessionauth.backends.binding`),
+    epoch text NULL, version smallint NULL
 
-with an index on ``(user_id, created)`` for the per-user operations and one on ``expires`` for
-:meth:`PostgresStore.purge_expired`. Times are POSIX seconds from the store's clock, never the
+with an index on ``(user_id, created)`` for the per-user operations (the cap's oldest, the
+pages) and one on ``expires`` for :meth:`PostgresStore.purge_expired`. Next to it,
+``<table>_principals`` holds each user's principal and session count (see
+:mod:`sessionauth.backends.sql_sessions`, shared with SQLite, for what the columns mean and
+how a row is judged served). Times are POSIX seconds from the store's clock, never the
 server's ``now()``, so expiry agrees with the policy that computed it.
 
-Concurrency rests on PostgreSQL's row locks, one statement per operation:
-
+* ``load`` is one statement, the session row ``LEFT JOIN`` its principal; the loads of one
+  event-loop iteration share it (:mod:`~sessionauth.backends.postgres.loads`).
 * ``update`` merges in SQL (``data || set - delete``) under ``WHERE expires > now``: concurrent
   writers of different keys each merge into the latest version of the row, and a write that
   lands after a delete finds no row, so it can never bring the session back.
-* The per-user operations lock the user's rows in ``id`` order, so two of them never deadlock.
-* ``purge_expired`` takes batches with ``FOR UPDATE SKIP LOCKED``: several replicas purging at
-  once split the work instead of waiting on (or double-counting) each other's rows.
+* A login, a logout, a principal change and each purge batch are one transaction each, which
+  lock a principal's row before its sessions' rows
+  (:mod:`~sessionauth.backends.postgres.writes` says why that is race- and deadlock-free).
+  An anonymous session is created and deleted by one statement.
 
 Nothing connects when the store is built: the pool (for :meth:`PostgresStore.from_url`, or the
-backend's, :mod:`sessionauth.backends.postgres.pool`) and the table are created on first use,
-so a store can be built before the event loop runs.
+backend's, :mod:`sessionauth.backends.postgres.pool`) and the tables are created on first use,
+so a store can be built before the event loop runs. Tables that are complete are left alone
+(a read-only standby still serves reads); a sessions table of 0.1 gets its ``epoch`` and
+``version`` columns then, and its rows, without a version, are no sessions.
 
 Every operation runs under one deadline, ``timeout``, covering first-use setup, pool acquire,
 connect, query and release. When it passes mid-query the caller gets ``StoreUnavailable`` at
-once; asyncpg's cancellation of the query, and the connection's return to the pool (or its
-termination if the server never acknowledges), finish in the background within another
-``timeout`` (see :mod:`sessionauth.backends.postgres.calls`, shared with the user store and the
-attempt counter, which also classifies the errors).
+once; asyncpg's cancellation of the query (or the transaction's rollback), and the
+connection's return to the pool (or its termination if the server never acknowledges), finish
+in the background within another ``timeout`` (see :mod:`sessionauth.backends.postgres.calls`,
+shared with the user store and the attempt counter, which also classifies the errors).
 
-JSON crosses the wire as text and is encoded and decoded here with msgspec (see
-:mod:`sessionauth.record`); casting in SQL (``::text``) keeps that independent of any jsonb codec
-the owner of an injected pool may have registered. A ``data`` value that is not a JSON object,
-or a ``meta`` value that is not bound to the row's id, counts as no session.
+JSON crosses the wire as text (:mod:`~sessionauth.backends.postgres.rows`).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import asyncpg
 import asyncpg.exceptions
-import msgspec
 
-from sessionauth.backends.binding import decode_bound_meta, encode_bound_meta
+from sessionauth.backends.binding import encode_bound_meta
+from sessionauth.backends.postgres import writes
 from sessionauth.backends.postgres.calls import UNAVAILABLE, unavailable
 from sessionauth.backends.postgres.loads import LoadBatcher
 from sessionauth.backends.postgres.pool import PostgresPool, advisory_key
-from sessionauth.backends.postgres.sql import SCHEMA, STATEMENTS, parse_table
-from sessionauth.errors import ConfigurationError, StoreUnavailable
+from sessionauth.backends.postgres.rows import affected, to_record
+from sessionauth.backends.postgres.sql import READY, SCHEMA, STATEMENTS, parse_table
+from sessionauth.backends.sql_sessions import decode_cursor, encode_cursor
+from sessionauth.errors import ConfigurationError, StaleLogin, StoreUnavailable
 from sessionauth.policy import Clock, system_clock
-from sessionauth.record import RecordUpdate, SessionRecord, decode_json, encode_json
-from sessionauth.stores.base import DEFAULT_TIMEOUT, SessionStore
+from sessionauth.principal import Principal, PrincipalChange
+from sessionauth.record import (
+    FORMAT_VERSION,
+    RecordUpdate,
+    SessionRecord,
+    encode_json,
+)
+from sessionauth.stores.base import (
+    DEFAULT_MAX_SESSIONS,
+    DEFAULT_TIMEOUT,
+    MAX_PAGE,
+    SessionPage,
+    SessionStore,
+)
+from sessionauth.tokens import group_of
 
 __all__ = ["DEFAULT_TABLE", "PostgresStore"]
 
 DEFAULT_TABLE = "sessionauth_sessions"
-
-
-def _affected(status: str) -> int:
-    """Return the row count of a command status such as ``UPDATE 3``."""
-    return int(status.rpartition(" ")[2])
-
-
-def _to_record(row: asyncpg.Record, sid: str) -> SessionRecord | None:
-    """The record of a row read under ``sid``; ``None`` if corrupt or bound to another id."""
-    meta = decode_bound_meta(sid, row[1])
-    if meta is None:
-        return None
-    try:
-        data = decode_json(row[0])
-    except msgspec.DecodeError:
-        return None
-    return SessionRecord(
-        data=data,
-        meta=meta,
-        user_id=row[2],
-        created=row[3],
-        seen=row[4],
-        issued=row[5],
-        expires=row[6],
-    )
+_WHAT = "PostgreSQL session store"
+_T = TypeVar("_T")
 
 
 class PostgresStore(SessionStore):
@@ -107,10 +103,11 @@ class PostgresStore(SessionStore):
         database: A backend's shared pool instead of ``pool`` or ``url`` (closed by
             :meth:`aclose` only if ``owned``).
         owned: Whether :meth:`aclose` closes ``database``.
+        max_sessions: Live sessions a user may have; a login beyond it ends the oldest.
 
     Raises:
-        ConfigurationError: For an invalid table name, timeout or pool size, or unless exactly
-            one of ``pool`` and ``url`` is given.
+        ConfigurationError: For an invalid table name, timeout, pool size or cap, or unless
+            exactly one of ``pool`` and ``url`` is given.
     """
 
     def __init__(
@@ -125,12 +122,17 @@ class PostgresStore(SessionStore):
         max_size: int = 10,
         database: PostgresPool | None = None,
         owned: bool = False,
+        max_sessions: int = DEFAULT_MAX_SESSIONS,
     ):
+        if max_sessions < 1:
+            raise ConfigurationError("max_sessions must be at least 1")
         if (pool is not None) + (url is not None) + (database is not None) != 1:
             raise ConfigurationError(
                 "give the PostgreSQL store exactly one of a pool, a url or a database"
             )
-        quoted, name = parse_table(table)
+        quoted, principals, name = parse_table(table)
+        self._max_sessions = max_sessions
+        self._names = (quoted, principals)
         if database is None:
             database = PostgresPool(
                 url, pool=pool, timeout=timeout, min_size=min_size, max_size=max_size
@@ -148,10 +150,14 @@ class PostgresStore(SessionStore):
         self._open_lock = asyncio.Lock()
         self._calls = database.calls
         self._schema = ";\n".join(
-            sql.format(table=quoted, name=name, lock_key=advisory_key(table)) for sql in SCHEMA
+            sql.format(table=quoted, principals=principals, name=name, lock_key=advisory_key(table))
+            for sql in SCHEMA
         )
-        self._sql = {key: template.format(table=quoted) for key, template in STATEMENTS.items()}
-        self._loads = LoadBatcher(self._load_many, _to_record)
+        self._sql = {
+            key: template.format(table=quoted, principals=principals)
+            for key, template in STATEMENTS.items()
+        }
+        self._loads = LoadBatcher(self._load_many, to_record)
 
     @classmethod
     def from_url(
@@ -163,6 +169,7 @@ class PostgresStore(SessionStore):
         table: str = DEFAULT_TABLE,
         min_size: int = 1,
         max_size: int = 10,
+        max_sessions: int = DEFAULT_MAX_SESSIONS,
     ) -> PostgresStore:
         """Return a store that opens its own pool on ``url`` on first use and owns it.
 
@@ -176,6 +183,7 @@ class PostgresStore(SessionStore):
             table=table,
             min_size=min_size,
             max_size=max_size,
+            max_sessions=max_sessions,
         )
 
     async def _open(self) -> None:
@@ -185,7 +193,9 @@ class PostgresStore(SessionStore):
                 raise StoreUnavailable("the PostgreSQL session store is closed")
             self._pool = await self._database.get()
             if not self._ready:
-                await self._run("execute", self._schema)
+                principals, table = self._names[1], self._names[0]
+                if not await self._run("fetchval", READY, principals, table):
+                    await self._run("execute", self._schema)
                 self._ready = True
 
     async def _call(self, method: str, sql: str, *args: Any) -> Any:
@@ -199,7 +209,7 @@ class PostgresStore(SessionStore):
                     await self._open()
                 return await self._run(method, sql, *args)
         except UNAVAILABLE as exc:
-            raise unavailable(exc, "PostgreSQL session store") from exc
+            raise unavailable(exc, _WHAT) from exc
         except asyncpg.exceptions.UntranslatableCharacterError as exc:
             # jsonb cannot hold U+0000 inside a string; retrying will not change that.
             raise ValueError("PostgreSQL cannot store U+0000 (NUL) in session values") from exc
@@ -209,6 +219,21 @@ class PostgresStore(SessionStore):
         if pool is None:
             raise StoreUnavailable("the PostgreSQL session store is not open")
         return await self._calls.run(pool, method, sql, *args)
+
+    async def _transact(self, work: Callable[[writes.Connection], Awaitable[_T]]) -> _T:
+        """Return ``await work(connection)`` run in one transaction, within the timeout."""
+        try:
+            async with asyncio.timeout(self._timeout):
+                if not self._ready:
+                    await self._open()
+                pool = self._pool
+                if pool is None:
+                    raise StoreUnavailable("the PostgreSQL session store is not open")
+                return await self._calls.transact(pool, work)
+        except UNAVAILABLE as exc:
+            raise unavailable(exc, _WHAT) from exc
+        except asyncpg.exceptions.UntranslatableCharacterError as exc:
+            raise ValueError("PostgreSQL cannot store U+0000 (NUL) in session values") from exc
 
     async def load(self, sid: str) -> SessionRecord | None:
         """Return the live record under ``sid``, or ``None`` (also for a corrupt one).
@@ -223,21 +248,52 @@ class PostgresStore(SessionStore):
         )
         return rows
 
-    async def create(self, sid: str, record: SessionRecord) -> None:
-        """Store ``record`` under ``sid`` (replacing only an expired record with that id)."""
-        await self._call(
-            "execute",
-            self._sql["create"],
+    async def create(self, sid: str, record: SessionRecord) -> Principal | None:
+        """Store ``record`` under ``sid`` if its epoch is current; evict beyond the cap.
+
+        An anonymous record is one statement; a user's too (the ``login`` statement: epoch
+        check, count and insert), followed by one that evicts the oldest when the count
+        exceeds the cap. An id already taken goes the slow way, one transaction
+        (:func:`~sessionauth.backends.postgres.writes.create`).
+
+        Raises:
+            SessionExists: If a live record has this id.
+            StaleLogin: If the user's principal is missing, disabled or has another epoch.
+        """
+        now = self._clock()
+        user_id = record.user_id
+        row = (
             sid,
-            record.user_id,
+            user_id,
             record.created,
             record.seen,
             record.issued,
             record.expires,
             encode_json(record.data),
             encode_bound_meta(sid, record.meta),
-            self._clock(),
+            None if user_id is None else record.epoch,
+            FORMAT_VERSION,
         )
+        if user_id is None:
+            if not await self._call("fetchval", self._sql["insert"], *row):
+                await self._transact(lambda c: writes.insert(c, self._sql, row, now=now))
+            return None
+        login = "login" if record.epoch is not None else "login_unchecked"
+        try:
+            claimed = await self._call("fetchrow", self._sql[login], *row)
+        except asyncpg.UniqueViolationError:  # the id is taken: live (refused) or expired
+            return await self._transact(
+                lambda c: writes.create(
+                    c, self._sql, row, epoch=record.epoch, now=now, max_sessions=self._max_sessions
+                )
+            )
+        if claimed is None:
+            raise StaleLogin("the user's principal changed during the login")
+        if claimed["sessions"] > self._max_sessions:
+            await self._call("execute", self._sql["evict"], user_id, sid, self._max_sessions)
+        if record.epoch is None:
+            return None
+        return Principal(epoch=claimed["epoch"], role=claimed["role"])
 
     async def update(self, sid: str, update: RecordUpdate) -> bool:
         """Merge ``update`` into the live record in one statement; ``False`` if it is gone."""
@@ -251,37 +307,74 @@ class PostgresStore(SessionStore):
             update.expires,
             self._clock(),
         )
-        return _affected(status) == 1
+        return affected(status) == 1
 
     async def touch(self, sid: str, *, seen: float, expires: float) -> bool:
         """Move the live record's activity time and expiry; ``False`` if it is gone."""
         status = await self._call("execute", self._sql["touch"], sid, seen, expires, self._clock())
-        return _affected(status) == 1
+        return affected(status) == 1
 
     async def delete(self, sid: str) -> None:
-        """Delete the record under ``sid`` if present."""
-        await self._call("execute", self._sql["delete"], sid)
+        """Delete the record under ``sid`` if present, and uncount it from its user's."""
+        if group_of(sid) is None:  # an anonymous session's id: no principal's row to lock
+            await self._call("execute", self._sql["delete_any"], sid)
+            return
+        await self._transact(lambda c: writes.delete(c, self._sql, sid))
 
-    async def list_user(self, user_id: str) -> list[tuple[str, SessionRecord]]:
-        """Return the user's live sessions, oldest first (corrupt ones left out)."""
-        rows = await self._call("fetch", self._sql["list_user"], user_id, self._clock())
-        found = ((row[7], _to_record(row, row[7])) for row in rows)
-        return [(sid, record) for sid, record in found if record is not None]
-
-    async def delete_user(self, user_id: str, *, keep: str | None = None) -> int:
-        """Delete the user's sessions except ``keep``; count the live ones among them."""
-        count = await self._call("fetchval", self._sql["delete_user"], user_id, keep, self._clock())
-        return int(count)
-
-    async def update_user(self, user_id: str, values: Mapping[str, Any]) -> int:
-        """Set ``values`` in each of the user's live sessions in one statement."""
-        status = await self._call(
-            "execute", self._sql["update_user"], user_id, encode_json(values), self._clock()
+    async def list_user(
+        self, user_id: str, *, limit: int = MAX_PAGE, cursor: str | None = None
+    ) -> SessionPage:
+        """Return a page of the user's served sessions, newest first (keyset on created, id)."""
+        position = decode_cursor(cursor)
+        if position is None:
+            return SessionPage([], None)
+        limit = max(1, min(limit, MAX_PAGE))
+        rows = await self._call(
+            "fetch",
+            self._sql["list_user"],
+            user_id,
+            self._clock(),
+            *position,
+            limit + 1,
+            FORMAT_VERSION,
         )
-        return _affected(status)
+        found = [(row[-1], to_record(row, row[-1])) for row in rows[:limit]]
+        page = [(sid, record) for sid, record in found if record is not None]
+        if len(rows) <= limit:
+            return SessionPage(page, None)
+        last = rows[limit - 1]
+        return SessionPage(page, encode_cursor(last[3], last[-1]))
+
+    async def principal(self, user_id: str) -> Principal | None:
+        """Return the principal of ``user_id``, or ``None``."""
+        row = await self._call("fetchrow", self._sql["principal"], user_id)
+        if row is None or row[0] is None:
+            return None
+        return Principal(epoch=row[0], role=row[1], disabled=row[2])
+
+    async def install_principal(self, user_id: str, principal: Principal) -> Principal:
+        """Store ``principal`` unless the user has one, in one upsert; return the one in force."""
+        row = await self._call(
+            "fetchrow",
+            self._sql["install"],
+            user_id,
+            principal.epoch,
+            principal.role,
+            principal.disabled,
+        )
+        return Principal(epoch=row[0], role=row[1], disabled=row[2])
+
+    async def change_principal(
+        self, user_id: str, change: PrincipalChange
+    ) -> tuple[Principal, int]:
+        """Apply ``change`` in one transaction; a rotation deletes every session but ``keep``."""
+        now = self._clock()
+        return await self._transact(
+            lambda c: writes.change_principal(c, self._sql, user_id, change, now=now)
+        )
 
     async def purge_expired(self, *, batch_size: int = 500) -> int:
-        """Delete expired records, ``batch_size`` per statement, until a batch comes up short.
+        """Delete expired records, ``batch_size`` per transaction, until a batch comes up short.
 
         Each batch is its own short transaction, so purging never holds many locks for long;
         rows that another purger has locked are skipped, and that purger deletes them.
@@ -290,11 +383,16 @@ class PostgresStore(SessionStore):
             raise ValueError("batch_size must be positive")
         total = 0
         while True:
-            status = await self._call("execute", self._sql["purge"], self._clock(), batch_size)
-            deleted = _affected(status)
+            candidates, deleted = await self._transact(self._purge_batch(batch_size))
             total += deleted
-            if deleted < batch_size:
+            if candidates < batch_size or not deleted:
                 return total
+
+    def _purge_batch(
+        self, batch_size: int
+    ) -> Callable[[writes.Connection], Awaitable[tuple[int, int]]]:
+        now = self._clock()
+        return lambda c: writes.purge_batch(c, self._sql, now=now, batch_size=batch_size)
 
     async def ping(self) -> None:
         """Raise ``StoreUnavailable`` unless the server answers a query."""

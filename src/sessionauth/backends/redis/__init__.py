@@ -19,7 +19,7 @@ from sessionauth.backends.urls import pop_query
 from sessionauth.errors import ConfigurationError
 from sessionauth.policy import Clock, system_clock
 from sessionauth.stores.attempts import DEFAULT_PREFIX
-from sessionauth.stores.base import DEFAULT_TIMEOUT
+from sessionauth.stores.base import DEFAULT_MAX_SESSIONS, DEFAULT_TIMEOUT
 
 __all__ = ["DEFAULT_STORE_PREFIX", "RedisBackend"]
 
@@ -90,6 +90,7 @@ class RedisBackend(Backend):
         prefix: str | None = None,
         wait_replicas: int | None = None,
         ack_timeout: float | None = None,
+        max_sessions: int = DEFAULT_MAX_SESSIONS,
         **options: Any,
     ) -> RedisStore:
         """Return a session store on the client.
@@ -100,6 +101,7 @@ class RedisBackend(Backend):
             wait_replicas: See :class:`RedisStore`; by default the URL's ``wait_replicas``,
                 else 1 for Sentinel URLs and 0 for the others.
             ack_timeout: See :class:`RedisStore`; by default the URL's ``ack_timeout``.
+            max_sessions: Live sessions a user may have; a login beyond it ends the oldest.
             **options: Nothing else is accepted (a ``table`` is for SQL stores).
 
         Raises:
@@ -122,6 +124,7 @@ class RedisBackend(Backend):
                 prefix=prefix,
                 wait_replicas=wait_replicas,
                 ack_timeout=clients.ack_timeout if ack_timeout is None else ack_timeout,
+                max_sessions=max_sessions,
                 owner=clients if owned else None,
             )
         except ConfigurationError as exc:

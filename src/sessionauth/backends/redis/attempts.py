@@ -106,6 +106,11 @@ class RedisCounter(AttemptCounter):
         self._initialized = self._cluster is None
         self._init_lock = asyncio.Lock()
 
+    @property
+    def prefix(self) -> str:
+        """What every key of this counter starts with: where to look for it in Redis."""
+        return self._prefix
+
     @classmethod
     def from_url(
         cls,

@@ -1,6 +1,7 @@
 """The hot-path reads of the Redis store, pipelined on one dedicated connection.
 
-Almost every request costs the store one ``HGET`` (or ``GET``). Through redis-py's asyncio
+Almost every request costs the store one ``HMGET`` (a session and its principal; ``GET`` for an
+anonymous session). Through redis-py's asyncio
 client that read cost about 67 µs of CPU at 32 requests in flight, and still about 10 µs when
 concurrent reads were batched into one redis-py pipeline: connection checkout, a reader
 coroutine per reply and a timer per call dominate a read whose reply is ~150 bytes
@@ -16,8 +17,10 @@ coroutine per reply and a timer per call dominate a read whose reply is ~150 byt
   later reply by one read: a request would get another key's value, another user's session. In
   RESP2 a connection that subscribes to nothing gets nothing but its own replies. Should a push
   frame arrive all the same it is consumed, never matched to a read, and any other frame that
-  cannot answer a ``GET`` closes the connection. (The store also binds every record to its key,
-  :mod:`sessionauth.backends.binding`, so a reply that does reach the wrong read is no session.)
+  cannot answer the read it would be matched to (an array for a ``GET``, a string or an array
+  of another length for an ``HMGET``) closes the connection. (The store also binds every
+  record to its key, :mod:`sessionauth.backends.binding`, so a reply that does reach the wrong
+  read is no session.)
 * The reads issued in one event-loop iteration go out in one ``write``; later ones follow at
   once (pipelined), without waiting for the earlier replies.
 * One watchdog timer per connection, not one per read: it fires at the oldest unanswered read's
@@ -44,17 +47,21 @@ __all__ = ["ReadPipeline"]
 _MORE = object()  # hiredis: no complete reply buffered yet
 _GET = b"*2\r\n$3\r\nGET\r\n$%d\r\n%b\r\n"
 _HGET = b"*3\r\n$4\r\nHGET\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n"
+_HMGET = b"*4\r\n$5\r\nHMGET\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n"
 
 
 class _Read:
     """One queued or in-flight read."""
 
-    __slots__ = ("command", "deadline", "future", "retried")
+    __slots__ = ("command", "deadline", "fields", "future", "retried")
 
-    def __init__(self, command: bytes, future: asyncio.Future[Any], deadline: float):
+    def __init__(
+        self, command: bytes, future: asyncio.Future[Any], deadline: float, fields: int
+    ) -> None:
         self.command = command
         self.future = future
         self.deadline = deadline
+        self.fields = fields  # HMGET: how many values the reply array holds; 0: one value
         self.retried = False
 
 
@@ -77,14 +84,19 @@ class _Replies(asyncio.Protocol):
         waiting = self.waiting
         try:
             while (reply := self._parser.gets()) is not _MORE:
-                if type(reply) is not bytes and reply is not None:
-                    if isinstance(reply, hiredis.PushNotification):
-                        continue  # out of band: never the reply to a read
-                    if not isinstance(reply, rx.ResponseError):
-                        # No GET or HGET is answered so: the stream cannot be trusted.
-                        unexpected = f"not a reply to a read: {type(reply).__name__}"
-                        self._owner._drop(self, rx.ConnectionError(unexpected))
-                        return
+                if type(reply) is list:
+                    fits = len(reply) == waiting[0].fields
+                elif type(reply) is bytes or reply is None:
+                    fits = not waiting[0].fields
+                elif isinstance(reply, hiredis.PushNotification):
+                    continue  # out of band: never the reply to a read
+                else:
+                    fits = isinstance(reply, rx.ResponseError)
+                if not fits:
+                    # Not how the oldest read is answered: the stream cannot be trusted.
+                    unexpected = f"not a reply to a read: {type(reply).__name__}"
+                    self._owner._drop(self, rx.ConnectionError(unexpected))
+                    return
                 read = waiting.popleft()
                 if read.future.done():  # its caller gave up; the reply is consumed all the same
                     continue
@@ -101,7 +113,7 @@ class _Replies(asyncio.Protocol):
 
 
 class ReadPipeline:
-    """Sends ``GET``/``HGET`` reads pipelined on one connection of its own; see the module.
+    """Sends ``GET``/``HGET``/``HMGET`` pipelined on one connection of its own; see the module.
 
     Args:
         client: A redis-py asyncio client, not a cluster client (one connection must reach the
@@ -123,19 +135,24 @@ class ReadPipeline:
 
     def get(self, key: bytes) -> asyncio.Future[Any]:
         """Queue ``GET key``; await the future for the value (``None`` if absent)."""
-        return self._queue_read(_GET % (len(key), key))
+        return self._queue_read(_GET % (len(key), key), 0)
 
     def hget(self, key: bytes, field: bytes) -> asyncio.Future[Any]:
         """Queue ``HGET key field``; await the future for the value (``None`` if absent)."""
-        return self._queue_read(_HGET % (len(key), key, len(field), field))
+        return self._queue_read(_HGET % (len(key), key, len(field), field), 0)
 
-    def _queue_read(self, command: bytes) -> asyncio.Future[Any]:
+    def hmget(self, key: bytes, first: bytes, second: bytes) -> asyncio.Future[Any]:
+        """Queue ``HMGET key first second``; await the future for the two values (or ``None``)."""
+        command = _HMGET % (len(key), key, len(first), first, len(second), second)
+        return self._queue_read(command, 2)
+
+    def _queue_read(self, command: bytes, fields: int) -> asyncio.Future[Any]:
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         if self._closed:
             future.set_exception(rx.ConnectionError("the Redis read pipeline is closed"))
             return future
-        self._queue.append(_Read(command, future, loop.time() + self._timeout))
+        self._queue.append(_Read(command, future, loop.time() + self._timeout, fields))
         if not self._flush_scheduled:
             self._flush_scheduled = True
             loop.call_soon(self._flush)

@@ -1,70 +1,116 @@
-"""The Redis session store: one key per user holding all of that user's sessions.
+"""The Redis session store: one key per user holding that user's sessions and principal.
 
 Layout, under a key prefix (``sa:`` by default)::
 
-    {prefix}u:{group}   HASH: one field per logged-in session (the digest part of its id),
-                        holding the session's record; PEXPIREAT at the latest session expiry
+    {prefix}u:{group}   HASH, the user's (and, rarely, of users sharing the group):
+        <11 chars>      a session's record: the field is the first 11 characters of the
+                        session's digest, the record's binding the last 11 (together, all of it)
+        p               the principals: msgpack {user id: [epoch, role, disabled]}
+        <n>             the creation index: decimal n -> the field of the n-th session created
+        q               msgpack [next n, head n, index entries]
+                        PEXPIREAT: the latest session expiry, and at least a day after the last
+                        principal write (a principal without sessions is forgotten after that)
     {prefix}a:{digest}  STRING: an anonymous session's record; PEXPIREAT at its expiry
 
 A logged-in session's token names its user's *group* (:func:`sessionauth.tokens.user_group`), so
-the store finds the user's hash from the session id alone. Keeping a user's sessions in one key
-is what makes this store small and exact:
+the store finds the user's hash from the session id alone. Keeping a user's sessions, principal
+and index in one key is what makes this store small and exact:
 
-* ``load`` is one ``HGET`` (or ``GET``), the only store call most requests make. Loads are
-  pipelined on a connection of their own (:class:`~sessionauth.backends.redis.reads.ReadPipeline`).
-* There is no separate per-user index to keep in step: listing a user's sessions is one
-  ``HGETALL``; revoking them all (or all but one) and changing a value in all of them are one
-  script each, atomic on one key, so they can never miss a session created or written at the
-  same moment. Everything works on Redis Cluster, where a script reaches one slot only.
-* ``update`` and ``touch`` are one script call each: it writes only if the session still exists
-  and has not expired by the store's clock, so a write racing a logout or a revocation never
-  brings the session back. Changed keys are merged into the record inside the script, so two
-  requests changing different keys of one session both persist.
-* A record is a small msgpack array (:mod:`~sessionauth.backends.redis.codec`) that the Lua
-  scripts (:mod:`~sessionauth.backends.redis.scripts`) edit in place. Nothing is ever pickled;
-  a record that fails to decode is no session. A tutorial session (user ``"1"``, role
-  ``admin``) takes well under 200 bytes of ``MEMORY USAGE``.
+* ``load`` is one ``HMGET key <field> p`` (or ``GET``), the only store call most requests make,
+  pipelined on a connection of its own
+  (:class:`~sessionauth.backends.redis.reads.ReadPipeline`). Whether the session is served is
+  decided here after the read: the record's epoch must be its user's principal's (compared as
+  strings), and the principal enabled. A record without an epoch (``session.set_user()``
+  without the Authenticator) is served without a principal, so with no role.
+* Every write is one script on one key (:mod:`~sessionauth.backends.redis.scripts`), so it is
+  atomic with the principal and the index: ``create`` refuses a live id (``SessionExists``)
+  and a stale or disabled epoch (``StaleLogin``) in the same step that writes; a principal
+  change with a new epoch deletes the user's other sessions in the step that changes it, so
+  a login racing it either lands before (and is deleted) or after (and is refused).
+* Logins cost O(1) amortised, whatever the number of sessions: the creation index gives the
+  oldest session without reading the others, which goes beyond ``max_sessions`` (see
+  :mod:`~sessionauth.backends.redis.scripts`). Expired sessions are dropped as the index's head
+  passes them; an expired session behind a live older one still counts against the cap until
+  then (the cap bounds the hash, which is what keeps it small). A rotation reads the whole hash
+  (O(sessions of the user)): it is rare. ``list_user`` walks the index from the newest entry.
+* ``update`` and ``touch`` write only if the session still exists and has not expired by the
+  store's clock, so a write racing a logout or a revocation never brings the session back.
+  Changed keys are merged into the record inside the script, so two requests changing
+  different keys of one session both persist.
+* Records are small msgpack arrays (:mod:`~sessionauth.backends.redis.codec`) carrying the
+  format version: sessionauth 0.1's records (no version, no epoch, under 22-character fields)
+  are no sessions. A tutorial session (user ``"1"``, no values), its principal and its index
+  entry take at most 200 bytes of ``MEMORY USAGE`` while every hash value stays within Redis's
+  default ``hash-max-listpack-value`` (64 bytes): a longer value (a browser's user agent in
+  the record's meta) turns the hash into a hashtable, which costs about 300 bytes more.
 * Sentinel (``wait_replicas``, 1 by default for ``redis+sentinel://``): ``create`` (login,
-  regeneration) returns only once that many replicas acknowledged the session (``WAIT``, for at
-  most ``ack_timeout``), else it deletes the session again (best effort: it was never handed
-  out) and raises ``StoreUnavailable``. Sessions created with a replica acknowledgement survive
-  a Sentinel failover; later updates and touches are replicated asynchronously and may roll
-  back at most to that state. While no replica acknowledges (after a master crash, until a
-  replica is attached and in sync again) logins fail but sessions still work:
-  :attr:`RedisStore.acknowledgement_failure` says so. After a failover the store finds the new
-  master by itself; a request during the switch may get ``StoreUnavailable``, never a hang.
+  regeneration), ``install_principal`` and ``change_principal`` return only once that many
+  replicas acknowledged the write (``WAIT``, for at most ``ack_timeout``). An unacknowledged
+  session is deleted again (best effort: it was never handed out); an unacknowledged principal
+  write stays (a restriction is safer applied than not) but raises ``StoreUnavailable`` all the
+  same, so the caller does not go on to believe it durable. Writes acknowledged so survive a
+  Sentinel failover; later updates and touches are replicated asynchronously and may roll back
+  at most to that state. While no replica acknowledges, logins and principal changes fail but
+  sessions still work: :attr:`RedisStore.acknowledgement_failure` says so.
+* Cluster: every script touches one key, so one slot, and needs no hash tags. Replication is
+  asynchronous and ``WAIT`` is not used, so a failover can roll back anything acknowledged in
+  the last moments before the master died, principal changes included: a demotion or
+  rotation can be lost (the old principal comes back with the sessions it served) if the
+  master dies before replicating it. Deployments that cannot accept that use Sentinel, or
+  repeat restrictions after a failover; the users database keeps the truth, and a principal
+  that is lost entirely is rebuilt from it with a fresh epoch.
 * Every backend failure (refused, reset, timed out, loading, read-only, cluster down) raises
-  :class:`~sessionauth.errors.StoreUnavailable` within ``timeout``. Expiry is Redis's job (a
-  user's hash lives until their last session ends; expired sessions inside it are dropped when
-  the user logs in again): :meth:`RedisStore.purge_expired` has nothing to do.
+  :class:`~sessionauth.errors.StoreUnavailable` within ``timeout``; ``SessionExists`` and
+  ``StaleLogin`` come from the create script's status reply, never from an error reply.
+  Expiry is Redis's job: :meth:`RedisStore.purge_expired` has nothing to do.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Mapping
-from typing import Any, TypeVar, cast
+from typing import Any
 
 from redis import exceptions as rx
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
+from sessionauth.backends.binding import binding
 from sessionauth.backends.redis import scripts
-from sessionauth.backends.redis.codec import decode_record, encode_record, to_ms, value_json
-from sessionauth.backends.redis.errors import UNAVAILABLE, guarded, is_outage, outage
+from sessionauth.backends.redis.codec import (
+    decode_principal,
+    decode_record,
+    encode_record,
+    to_ms,
+    value_json,
+)
+from sessionauth.backends.redis.errors import UNAVAILABLE, is_outage, outage
+from sessionauth.backends.redis.principals import (
+    PRINCIPAL_TTL,
+    PRINCIPALS_FIELD,
+    RedisPrincipals,
+    principal_of,
+)
 from sessionauth.backends.redis.reads import ReadPipeline
+from sessionauth.backends.redis.runner import Runner, Unacknowledged
 from sessionauth.backends.redis.urls import RedisClients, server_of
-from sessionauth.errors import ConfigurationError, StoreUnavailable
+from sessionauth.errors import ConfigurationError, SessionExists, StaleLogin, StoreUnavailable
 from sessionauth.policy import Clock, system_clock
+from sessionauth.principal import Principal, PrincipalChange
 from sessionauth.record import RecordUpdate, SessionRecord
-from sessionauth.stores.base import DEFAULT_TIMEOUT, SessionStore
-from sessionauth.tokens import user_group
+from sessionauth.stores.base import (
+    DEFAULT_MAX_SESSIONS,
+    DEFAULT_TIMEOUT,
+    MAX_PAGE,
+    SessionPage,
+    SessionStore,
+)
 
-__all__ = ["RedisStore"]
+__all__ = ["PRINCIPAL_TTL", "RedisStore"]
 
-_T = TypeVar("_T")
 _WHAT = "Redis session store"
+_FIELD_LENGTH = 11  # characters of the digest naming a session's field (see the module)
+_EXISTS, _STALE = 1, 2  # the create script's statuses
 
 
 class RedisStore(SessionStore):
@@ -81,16 +127,17 @@ class RedisStore(SessionStore):
         clock: The time source used to decide expiry.
         timeout: Seconds an operation may take before it raises ``StoreUnavailable``.
         prefix: Prepended to every key.
-        wait_replicas: Replicas that must acknowledge a new session before ``create`` returns
-            (0: do not wait). Not available on Cluster.
-        ack_timeout: Seconds ``create`` waits for those acknowledgements; shorter than
+        wait_replicas: Replicas that must acknowledge a new session or a principal write before
+            it returns (0: do not wait). Not available on Cluster.
+        ack_timeout: Seconds a write waits for those acknowledgements; shorter than
             ``timeout`` (the write before the wait needs time too). By default half the
             timeout, at most 0.5 s.
+        max_sessions: Live sessions a user may have; a login beyond it ends the oldest.
         owner: Clients that :meth:`aclose` closes (those of a URL the store was built from).
 
     Raises:
-        ConfigurationError: For a decoding client, a bad timeout or acknowledgement timeout, or
-            ``wait_replicas`` on Cluster.
+        ConfigurationError: For a decoding client, a bad timeout, acknowledgement timeout or
+            ``max_sessions``, or ``wait_replicas`` on Cluster.
     """
 
     def __init__(
@@ -102,6 +149,7 @@ class RedisStore(SessionStore):
         prefix: str = "sa:",
         wait_replicas: int = 0,
         ack_timeout: float | None = None,
+        max_sessions: int = DEFAULT_MAX_SESSIONS,
         owner: RedisClients | None = None,
     ):
         cluster = isinstance(client, RedisCluster)
@@ -118,23 +166,37 @@ class RedisStore(SessionStore):
             raise ConfigurationError(
                 f"ack_timeout must be above 0 and below the store timeout ({timeout:g} s)"
             )
+        if max_sessions < 1:
+            raise ConfigurationError("max_sessions must be at least 1")
         self._client = client
         self._clock = clock
         self._timeout = timeout
-        self._user_prefix = f"{prefix}u:".encode()
         self._anon_prefix = f"{prefix}a:".encode()
-        self._wait_replicas = wait_replicas
-        self._ack_timeout = ack_timeout
-        self._wait_ms = max(1, to_ms(ack_timeout))
-        self._ack_failure: str | None = None
+        self._max_sessions = max_sessions
+        self._server = server_of(client)
+        self._runner = Runner(
+            client,
+            timeout=timeout,
+            what=_WHAT,
+            server=self._server,
+            wait_replicas=wait_replicas,
+            ack_timeout=ack_timeout,
+        )
+        self._principals = RedisPrincipals(
+            self._runner, clock=clock, user_prefix=f"{prefix}u:".encode()
+        )
+        self._user_prefix = f"{prefix}u:".encode()
         # On a cluster, keys live on many servers: loads there go through redis-py.
         self._reads = None if cluster else ReadPipeline(client, timeout=timeout)
-        self._update_script = client.register_script(scripts.UPDATE)
-        self._create_script = client.register_script(scripts.CREATE)
-        self._delete_user_script = client.register_script(scripts.DELETE_USER)
-        self._update_user_script = client.register_script(scripts.UPDATE_USER)
         self._owned = owner
-        self._server = server_of(client)
+
+    @property
+    def _wait_replicas(self) -> int:
+        return self._runner.wait_replicas
+
+    @property
+    def _ack_timeout(self) -> float:
+        return self._runner.ack_timeout
 
     @classmethod
     def from_url(
@@ -146,6 +208,7 @@ class RedisStore(SessionStore):
         prefix: str | None = None,
         wait_replicas: int | None = None,
         ack_timeout: float | None = None,
+        max_sessions: int = DEFAULT_MAX_SESSIONS,
     ) -> RedisStore:
         """Build a store that owns its client, from a URL (see :mod:`.urls`).
 
@@ -160,6 +223,7 @@ class RedisStore(SessionStore):
             wait_replicas: See the class; by default the URL's ``wait_replicas``, else 1 for
                 Sentinel URLs and 0 for the others.
             ack_timeout: See the class; by default the URL's ``ack_timeout``.
+            max_sessions: Live sessions a user may have; a login beyond it ends the oldest.
 
         Raises:
             ConfigurationError: For a URL without a host, an unknown scheme or a bad option.
@@ -168,7 +232,11 @@ class RedisStore(SessionStore):
 
         backend = RedisBackend.from_url(url, clock=clock, timeout=timeout)
         return backend.session_store(
-            owned=True, prefix=prefix, wait_replicas=wait_replicas, ack_timeout=ack_timeout
+            owned=True,
+            prefix=prefix,
+            wait_replicas=wait_replicas,
+            ack_timeout=ack_timeout,
+            max_sessions=max_sessions,
         )
 
     def _locate(self, sid: str) -> tuple[bytes, bytes] | None:
@@ -176,93 +244,87 @@ class RedisStore(SessionStore):
         group, dot, digest = sid.partition(".")
         if not dot:
             return self._anon_prefix + sid.encode(), b""
-        if not digest:
+        if len(digest) <= _FIELD_LENGTH:
             return None
-        return self._user_prefix + group.encode(), digest.encode()
-
-    def _sid(self, group: str, field: bytes) -> str:
-        return f"{group}.{field.decode()}"
-
-    async def _run(self, operation: Awaitable[_T]) -> _T:
-        """Await ``operation`` within the timeout, turning backend failures into ours."""
-        return await guarded(operation, timeout=self._timeout, what=_WHAT, server=self._server)
+        return self._user_prefix + group.encode(), digest[:_FIELD_LENGTH].encode()
 
     async def load(self, sid: str) -> SessionRecord | None:
-        """Return the live record under ``sid``, or ``None`` (also when it fails to decode)."""
+        """Return the live, served record under ``sid`` with its principal, or ``None``."""
         located = self._locate(sid)
         if located is None:
             return None
         key, field = located
+        principals = None
         if self._reads is None:
-            command = ("HGET", key, field) if field else ("GET", key)
-            blob = await self._run(self._client.execute_command(*command))
+            if field:
+                command = self._client.execute_command("HMGET", key, field, PRINCIPALS_FIELD)
+                blob, principals = await self._runner.run(command)
+            else:
+                blob = await self._runner.run(self._client.execute_command("GET", key))
         else:
             # The pipeline bounds the read by the timeout itself (one timer per connection).
             try:
-                blob = await (self._reads.hget(key, field) if field else self._reads.get(key))
+                if field:
+                    blob, principals = await self._reads.hmget(key, field, PRINCIPALS_FIELD)
+                else:
+                    blob = await self._reads.get(key)
             except (*UNAVAILABLE, rx.ResponseError) as exc:
                 if not is_outage(exc):
                     raise
                 raise outage(_WHAT, self._server, exc) from exc
-        return None if blob is None else decode_record(blob, to_ms(self._clock()), sid)
+        if blob is None:
+            return None
+        record = decode_record(blob, to_ms(self._clock()), sid)
+        if record is None or not field or record.epoch is None:
+            return record
+        principal = decode_principal(principals, record.user_id or "")
+        if principal is None or principal.disabled or principal.epoch != record.epoch:
+            return None
+        record.principal = principal
+        return record
 
     @property
     def acknowledgement_failure(self) -> str | None:
-        """Why new sessions cannot be acknowledged by replicas now, or ``None`` if they can.
+        """Why writes cannot be acknowledged by replicas now, or ``None`` if they can.
 
-        Set and cleared by the last acknowledgement awaited: a login's (``create``) or a
-        readiness check's (``ping``). Always ``None`` without ``wait_replicas``.
+        Set and cleared by the last acknowledgement awaited: a login's, a principal write's or
+        a readiness check's (``ping``). Always ``None`` without ``wait_replicas``.
         """
-        return self._ack_failure
+        return self._runner.acknowledgement_failure
 
-    def _note_acknowledgements(self, acknowledged: int) -> bool:
-        """Record whether ``acknowledged`` replicas are enough; return whether they are."""
-        if acknowledged >= self._wait_replicas:
-            self._ack_failure = None
-            return True
-        self._ack_failure = (
-            f"logins cannot be acknowledged: {acknowledged} of {self._wait_replicas} replicas "
-            f"answered within {self._ack_timeout:g} s"
-        )
-        return False
-
-    async def create(self, sid: str, record: SessionRecord) -> None:
-        """Store ``record`` under ``sid``; wait for replicas if configured.
+    async def create(self, sid: str, record: SessionRecord) -> Principal | None:
+        """Store ``record`` under ``sid`` if its epoch is current; end the oldest beyond the cap.
 
         A session the replicas did not acknowledge is deleted again (best effort, within the
         rest of the timeout) before the error: it was never handed out, so it must not linger
         in the user's list. After an outage error the outcome stays unknown, as for any write.
 
         Raises:
+            SessionExists: If ``sid`` holds a live record.
+            StaleLogin: If the record's epoch is not its user's enabled principal's.
             StoreUnavailable: Also when fewer than ``wait_replicas`` replicas acknowledged it.
         """
         located = self._locate(sid)
         if located is None or (record.user_id is None) != (not located[1]):
             raise ValueError("a user's session needs an id from a token made for that user")
         key, field = located
-        blob = encode_record(record, sid)
-        if self._wait_replicas == 0:
-            if field:
-                await self._run(
-                    self._create_script(keys=[key], args=[field, blob, to_ms(self._clock())])
-                )
-            else:
-                await self._run(self._client.set(key, blob, pxat=to_ms(record.expires)))
-            return
-        pipe = self._client.pipeline(transaction=False)
-        if field:
-            pipe.eval(scripts.CREATE, 1, key, field, blob, to_ms(self._clock()))
-        else:
-            pipe.set(key, blob, pxat=to_ms(record.expires))
-        pipe.wait(self._wait_replicas, self._wait_ms)
-        replies = await self._run(pipe.execute())
-        if not self._note_acknowledgements(replies[-1]):
-            with contextlib.suppress(StoreUnavailable, TimeoutError):
-                async with asyncio.timeout(self._timeout - self._ack_timeout):
-                    await self.delete(sid)
+        args = [field, encode_record(record, sid), to_ms(self._clock()), self._max_sessions]
+        try:
+            reply = await self._runner.acknowledged(scripts.CREATE, key, args)
+        except Unacknowledged as exc:
+            if exc.reply[0] == 0:
+                with contextlib.suppress(StoreUnavailable, TimeoutError):
+                    async with asyncio.timeout(self._timeout - self._ack_timeout):
+                        await self.delete(sid)
             raise StoreUnavailable(
-                f"the new session reached {replies[-1]} of {self._wait_replicas} replicas in time"
-            )
+                f"the new session reached {exc.acknowledged} of {self._wait_replicas} "
+                "replicas in time"
+            ) from None
+        if reply[0] == _EXISTS:
+            raise SessionExists("a live session already has this id")
+        if reply[0] == _STALE:
+            raise StaleLogin("the user's principal changed during the login")
+        return principal_of(reply[1:]) if len(reply) > 1 else None
 
     async def update(self, sid: str, update: RecordUpdate) -> bool:
         """Merge ``update`` into the live record in one script call; ``False`` if it is gone."""
@@ -281,52 +343,53 @@ class RedisStore(SessionStore):
         if located is None:
             return False
         key, field = located
-        args = [field, to_ms(self._clock()), seen, expires, *changes]
-        return bool(await self._run(self._update_script(keys=[key], args=args)))
+        args = [field, binding(sid), to_ms(self._clock()), seen, expires, *changes]
+        return bool(await self._runner.script(scripts.UPDATE, key, args))
 
     async def delete(self, sid: str) -> None:
-        """Delete the record under ``sid`` if present."""
+        """Delete the record under ``sid`` (and its index entry) if present."""
         located = self._locate(sid)
         if located is None:
             return
         key, field = located
         if field:
-            await self._run(self._client.hdel(key, field))
+            await self._runner.script(scripts.DELETE, key, [field, binding(sid)])
         else:
-            await self._run(self._client.delete(key))
+            await self._runner.run(self._client.delete(key))
 
-    def _user_key(self, user_id: str) -> tuple[str, bytes]:
-        group = user_group(user_id)
-        return group, self._user_prefix + group.encode()
+    async def list_user(
+        self, user_id: str, *, limit: int = MAX_PAGE, cursor: str | None = None
+    ) -> SessionPage:
+        """Return a page of the user's served sessions, newest first (one script call).
 
-    async def list_user(self, user_id: str) -> list[tuple[str, SessionRecord]]:
-        """Return the user's live sessions, oldest first (one ``HGETALL``)."""
-        group, key = self._user_key(user_id)
-        rows = cast("dict[bytes, bytes]", await self._run(self._client.hgetall(key)))
-        now = to_ms(self._clock())
-        found = []
-        for field, blob in rows.items():
-            sid = self._sid(group, field)
-            record = decode_record(blob, now, sid)
-            if record is not None and record.user_id == user_id:
-                found.append((sid, record))
-        return sorted(found, key=lambda item: (item[1].created, item[0]))
+        The cursor is the creation sequence number of the page's last session.
+        """
+        return await self._principals.page(user_id, limit=limit, cursor=cursor)
 
-    async def delete_user(self, user_id: str, *, keep: str | None = None) -> int:
-        """Delete the user's sessions but ``keep``, atomically; return how many live ones went."""
-        _, key = self._user_key(user_id)
-        located = self._locate(keep) if keep is not None else None
-        kept = located[1] if located is not None else b""
-        args: list[Any] = [user_id, to_ms(self._clock()), kept]
-        return int(await self._run(self._delete_user_script(keys=[key], args=args)))
+    async def principal(self, user_id: str) -> Principal | None:
+        """Return the principal of ``user_id`` (one ``HGET``), or ``None``."""
+        return await self._principals.get(user_id)
 
-    async def update_user(self, user_id: str, values: Mapping[str, Any]) -> int:
-        """Set ``values`` in each of the user's live sessions, atomically; return how many."""
-        _, key = self._user_key(user_id)
-        args: list[Any] = [user_id, to_ms(self._clock())]
-        for name, value in values.items():
-            args += [name, value_json(value)]
-        return int(await self._run(self._update_user_script(keys=[key], args=args)))
+    async def install_principal(self, user_id: str, principal: Principal) -> Principal:
+        """Store ``principal`` unless the user has one (one script); return the one in force.
+
+        Raises:
+            StoreUnavailable: Also when fewer than ``wait_replicas`` replicas acknowledged it.
+        """
+        return await self._principals.install(user_id, principal)
+
+    async def change_principal(
+        self, user_id: str, change: PrincipalChange
+    ) -> tuple[Principal, int]:
+        """Apply ``change`` in one script; a new epoch deletes every session but ``change.keep``.
+
+        Raises:
+            StoreUnavailable: Also when fewer than ``wait_replicas`` replicas acknowledged it
+                (the change stands on the master all the same).
+        """
+        kept = None if change.keep is None else self._locate(change.keep)
+        keep_field = b"" if kept is None else kept[1]
+        return await self._principals.change(user_id, change, keep_field=keep_field)
 
     async def purge_expired(self, *, batch_size: int = 500) -> int:
         """Return 0: Redis expires sessions by their TTL."""
@@ -340,11 +403,7 @@ class RedisStore(SessionStore):
         :attr:`acknowledgement_failure`: replicas that are attached and in sync acknowledge at
         once, missing ones make it wait ``ack_timeout``.
         """
-        if not self._wait_replicas:
-            await self._run(self._client.ping())
-            return
-        acknowledged = await self._run(self._client.wait(self._wait_replicas, self._wait_ms))
-        self._note_acknowledgements(acknowledged)
+        await self._runner.ping()
 
     async def aclose(self) -> None:
         """Close the read pipeline; close the client if this store made it."""

@@ -7,37 +7,32 @@ the ``sqlite:///`` URL, opens the file on first use (directory created, autocomm
 timeout, WAL, the opening done in a worker thread) and says which exception a SQLite error
 becomes (:meth:`SQLiteDatabase.run`), the same for every view.
 
-A SQLite database is a file, and a file can be deleted (or replaced) under a running server:
-the open connection goes on serving the deleted file, which no other process sees, while a
-process started afterwards creates a new, empty one. :class:`DatabaseFile` remembers which
-file (device and inode) was opened, so a store can notice that its path now names another
-file or none, and say so (``ping`` fails: ``/readyz`` answers 503).
+The file it opened is watched by :class:`~sessionauth.backends.sqlite.identity.DatabaseFile`
+(``ping`` fails once the path names another file or none).
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
-import os
 import sqlite3
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import aiosqlite
 
+from sessionauth.backends.sqlite.identity import DatabaseFile
 from sessionauth.errors import ConfigurationError, StoreFull, StoreUnavailable
 
 __all__ = [
     "BUGS",
-    "DatabaseFile",
     "SQLiteDatabase",
+    "Transaction",
     "database_path",
     "open_sqlite",
     "unavailable",
 ]
 
-logger = logging.getLogger("sessionauth.store")
 
 BUGS: tuple[type[sqlite3.Error], ...] = (
     sqlite3.ProgrammingError,
@@ -127,63 +122,34 @@ def unavailable(exc: sqlite3.Error, what: str) -> StoreUnavailable:
     return StoreUnavailable(f"{what} failed: {exc}")
 
 
-def _identity(path: str) -> tuple[int, int] | None:
-    """Return ``(st_dev, st_ino)`` of the file at ``path``, or ``None`` if there is none."""
-    try:
-        found = os.stat(path)
-    except FileNotFoundError:
-        return None
-    return found.st_dev, found.st_ino
-
-
-class DatabaseFile:
-    """The file a SQLite connection was opened on, to notice when its path stops naming it.
+class Transaction:
+    """The statements of one :meth:`SQLiteDatabase.transaction`, run on its connection.
 
     Args:
-        path: The database file (``:memory:`` is never checked).
-        what: Names the component in messages, e.g. ``"session store"``.
+        db: The connection, inside ``BEGIN IMMEDIATE``.
     """
 
-    def __init__(self, path: str, what: str):
-        self.path = path
-        self.what = what
-        self._opened: tuple[int, int] | None = None
-        self._reported = False
+    def __init__(self, db: aiosqlite.Connection):
+        self._db = db
 
-    async def remember(self) -> None:
-        """Record the file the path names now; call it right after opening the connection."""
-        if self.path != ":memory:":
-            self._opened = await asyncio.to_thread(_identity, self.path)
+    async def fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Sequence[Any]]:
+        """Run one statement to completion and return its rows."""
+        rows: Iterable[Sequence[Any]] = await self._db.execute_fetchall(sql, params)
+        return list(rows)
 
-    async def check(self) -> None:
-        """Raise unless the path still names the file opened; log the first time it does not.
-
-        Raises:
-            StoreUnavailable: If the file was deleted or replaced since it was opened.
-        """
-        if self._opened is None:
-            return
-        now = await asyncio.to_thread(_identity, self.path)
-        if now == self._opened:
-            return
-        change = "was deleted" if now is None else "was replaced by another file"
-        message = (
-            f"the SQLite database {self.path} {change} while the {self.what} had it open: this "
-            "process now serves a file that other processes do not see; restore the file, or "
-            "restart every worker on the new one"
-        )
-        if not self._reported:
-            self._reported = True
-            logger.error("%s", message)
-        raise StoreUnavailable(message)
+    async def many(self, sql: str, params: Iterable[Sequence[Any]]) -> None:
+        """Run one statement once per parameter tuple."""
+        await self._db.executemany(sql, params)
 
 
 class SQLiteDatabase:
     """The connection to one SQLite file that every view of a backend shares.
 
-    aiosqlite runs a connection's statements in order on one thread, and every statement of
-    the views is a single autocommitted one, so sharing the connection serialises them
-    without interleaving badly.
+    aiosqlite runs a connection's statements in order on one thread, and most statements of
+    the views are single autocommitted ones, so sharing the connection serialises them
+    without interleaving badly. The few operations that need several statements to be one
+    atomic step run through :meth:`transaction`, which keeps every other statement on the
+    connection out of the transaction while it is open.
 
     Args:
         path: The file to open on first use (this object owns the connection); ``:memory:``
@@ -223,6 +189,12 @@ class SQLiteDatabase:
         self._file = None if path is None else DatabaseFile(path, "SQLite database")
         self._lock = asyncio.Lock()
         self._closed = False
+        # Held by the transaction in progress. While one is open or waiting, every other
+        # statement queues on it too: a statement run inside someone else's transaction would
+        # be committed or rolled back with it.
+        self._transaction_lock = asyncio.Lock()
+        self._transactions = 0
+        self._aborting: set[asyncio.Task[None]] = set()
 
     async def connection(self) -> aiosqlite.Connection:
         """Return the connection, opening the file on first use.
@@ -268,13 +240,76 @@ class SQLiteDatabase:
         """
         try:
             async with asyncio.timeout(self.timeout):
-                return await operation
+                if not self._transactions:
+                    # Submitted to aiosqlite's queue before any transaction that starts later.
+                    return await operation
+                async with self._transaction_lock:
+                    return await operation
         except BUGS:
             raise  # the email's UNIQUE constraint among them: the user store's DuplicateUser
         except TimeoutError as exc:
             raise StoreUnavailable(f"{what} timed out after {self.timeout} s") from exc
         except sqlite3.DatabaseError as exc:
             raise unavailable(exc, what) from exc
+        finally:
+            if isinstance(operation, Coroutine):
+                operation.close()  # never started when the wait for a transaction timed out
+
+    async def transaction(self, work: Callable[[Transaction], Awaitable[_T]], what: str) -> _T:
+        """Run ``work`` in one ``BEGIN IMMEDIATE`` transaction, committed if it returns.
+
+        ``BEGIN IMMEDIATE`` takes the file's write lock at once (waiting up to the busy
+        timeout), so the transaction sees and writes the database alone, also across
+        processes. Other statements on this connection wait until it is over. The whole
+        transaction runs within the timeout; when it fails or times out, the caller gets its
+        error at once and the rollback finishes in the background, ahead of any other
+        statement.
+
+        Raises:
+            StoreUnavailable: As :meth:`run` does.
+            StoreFull: As :meth:`run` does.
+        """
+        db = await self.connection()
+        self._transactions += 1
+        held = False
+        try:
+            async with asyncio.timeout(self.timeout):
+                await self._transaction_lock.acquire()
+                held = True
+                await db.execute("BEGIN IMMEDIATE")
+                result = await work(Transaction(db))
+                await db.execute("COMMIT")
+        except BaseException as exc:
+            if held:
+                held = False  # released by the rollback
+                self._abort_later(db)
+            if isinstance(exc, BUGS) or not isinstance(exc, TimeoutError | sqlite3.DatabaseError):
+                raise
+            if isinstance(exc, TimeoutError):
+                raise StoreUnavailable(f"{what} timed out after {self.timeout} s") from exc
+            raise unavailable(exc, what) from exc
+        finally:
+            self._transactions -= 1
+            if held:
+                self._transaction_lock.release()
+        return result
+
+    def _abort_later(self, db: aiosqlite.Connection) -> None:
+        # Counted from now, so that no statement slips into the queue ahead of the rollback.
+        self._transactions += 1
+        task = asyncio.get_running_loop().create_task(self._rollback(db))
+        self._aborting.add(task)
+        task.add_done_callback(self._aborting.discard)
+
+    async def _rollback(self, db: aiosqlite.Connection) -> None:
+        try:
+            if db.in_transaction:
+                await db.execute("ROLLBACK")
+        except (sqlite3.Error, ValueError):
+            pass  # no transaction left (SQLite rolled back itself), or the connection is closed
+        finally:
+            self._transactions -= 1
+            self._transaction_lock.release()
 
     async def check_file(self) -> None:
         """Raise ``StoreUnavailable`` if the file opened was deleted or replaced since."""

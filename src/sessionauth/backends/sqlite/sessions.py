@@ -1,38 +1,62 @@
-"""The embedded session store: one SQLite table, reached through aiosqlite.
+"""The embedded session store: a SQLite table of sessions and one of principals.
 
-Every statement runs on aiosqlite's worker thread, never on the event loop, in autocommit mode:
-each operation is one statement, so each is atomic on its own and no transaction is ever held
-open between awaits. The database runs in WAL mode, so readers never wait for a writer and
-several processes (workers, the ``purge-expired`` CLI) can share one file.
+Every statement runs on aiosqlite's worker thread, never on the event loop. The database runs
+in WAL mode, so readers never wait for a writer and several processes (workers, the
+``purge-expired`` CLI) can share one file.
 
-Values are kept as ``{key: [value]}``: each value wrapped in a one-element JSON array. That is
-what makes ``update`` a single atomic statement: SQLite's ``json_patch`` (RFC 7396) merges a
-patch object into the stored one, where a ``null`` deletes a key and an object merges
-recursively. With every value wrapped, a patch entry is either ``[value]``, which replaces the
-old value wholesale (``None`` and nested objects included), or ``null``, which deletes the key.
-No JSON path is ever built from a key, so keys with dots, quotes, brackets or any other
-character need no quoting (SQLite's path syntax cannot even express a key holding a ``"``).
+* ``load`` is one statement: the session row ``LEFT JOIN`` its user's principal row; whether
+  the row is served is decided in Python (:func:`~sessionauth.backends.sql_sessions.served`).
+* ``update`` and ``touch`` are single autocommitted statements guarded by ``expires > now``,
+  so a write racing a logout or a revocation finds no row and never brings a session back.
+* ``create``, ``delete``, ``change_principal`` and each batch of ``purge_expired`` are one
+  ``BEGIN IMMEDIATE`` transaction each
+  (:meth:`~sessionauth.backends.sqlite.files.SQLiteDatabase.transaction`): the file's write
+  lock is taken before the first read, so the epoch check, the insert, the count and the
+  eviction of a login are one step that no rotation (in this process or another) can split,
+  and the count of a user's sessions changes with the rows it counts.
+
+Values are kept as ``{key: [value]}`` so that ``update`` is one ``json_patch``
+(:mod:`sessionauth.backends.sqlite.rows`).
 
 The ``meta`` column holds ``[binding, meta]``, binding the row to its id
-(:mod:`sessionauth.backends.binding`): a row read under any other id is no session.
+(:mod:`sessionauth.backends.binding`): a row read under any other id is no session. The
+``version`` column holds the record format; tables of 0.1 get the ``epoch`` and ``version``
+columns on first use (``ALTER TABLE … ADD COLUMN``, in the schema's transaction, after a
+look at ``pragma_table_info``), and their rows, with no version, are no sessions.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from functools import partial
+from typing import Any, TypeVar
 
 import aiosqlite
-import msgspec
 
-from sessionauth.backends.binding import decode_bound_meta, encode_bound_meta
-from sessionauth.backends.sqlite.files import SQLiteDatabase, database_path
-from sessionauth.errors import ConfigurationError, StoreError, StoreUnavailable
+from sessionauth.backends.binding import encode_bound_meta
+from sessionauth.backends.sql_sessions import decode_cursor, encode_cursor
+from sessionauth.backends.sqlite import writes
+from sessionauth.backends.sqlite.files import SQLiteDatabase, Transaction, database_path
+from sessionauth.backends.sqlite.rows import decode_row, encode_values
+from sessionauth.backends.sqlite.session_sql import create_schema, statements
+from sessionauth.errors import ConfigurationError, StoreUnavailable
 from sessionauth.policy import Clock, system_clock
-from sessionauth.record import RecordUpdate, SessionRecord, decode_json, encode_json
-from sessionauth.stores.base import DEFAULT_TIMEOUT, SessionStore
+from sessionauth.principal import Principal, PrincipalChange
+from sessionauth.record import (
+    FORMAT_VERSION,
+    RecordUpdate,
+    SessionRecord,
+    encode_json,
+)
+from sessionauth.stores.base import (
+    DEFAULT_MAX_SESSIONS,
+    DEFAULT_TIMEOUT,
+    MAX_PAGE,
+    SessionPage,
+    SessionStore,
+)
 
 __all__ = ["DEFAULT_TABLE", "SQLiteStore"]
 
@@ -40,15 +64,17 @@ DEFAULT_TABLE = "sessionauth_sessions"
 """The table a store uses unless told otherwise."""
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
-_COLUMNS = "data, user_id, created, seen, issued, expires, meta"
 _WHAT = "SQLite session store"
+_T = TypeVar("_T")
 
 
-def _check_options(table: str, timeout: float) -> None:
+def _check_options(table: str, timeout: float, max_sessions: int) -> None:
     if not _IDENTIFIER.fullmatch(table):
         raise ConfigurationError(f"invalid table name {table!r}: use letters, digits and _")
     if not timeout > 0:
         raise ConfigurationError("the store timeout must be a positive number of seconds")
+    if max_sessions < 1:
+        raise ConfigurationError("max_sessions must be at least 1")
 
 
 class SQLiteStore(SessionStore):
@@ -69,11 +95,13 @@ class SQLiteStore(SessionStore):
         clock: The time source used to decide expiry.
         timeout: Seconds an operation may take before it raises ``StoreUnavailable`` (a
             ``database`` has its own).
-        table: The table's name, a plain SQL identifier.
+        table: The table's name, a plain SQL identifier; the principals go in
+            ``<table>_principals``.
         owned: Whether :meth:`aclose` closes ``database``.
+        max_sessions: Live sessions a user may have; a login beyond it ends the oldest.
 
     Raises:
-        ConfigurationError: For an invalid table name, timeout or connection setting.
+        ConfigurationError: For an invalid table name, timeout, cap or connection setting.
     """
 
     def __init__(
@@ -86,8 +114,9 @@ class SQLiteStore(SessionStore):
         timeout: float = DEFAULT_TIMEOUT,
         table: str = DEFAULT_TABLE,
         owned: bool = False,
+        max_sessions: int = DEFAULT_MAX_SESSIONS,
     ):
-        _check_options(table, timeout)
+        _check_options(table, timeout, max_sessions)
         if (connection is not None) + (path is not None) + (database is not None) != 1:
             raise ConfigurationError(
                 "give the SQLite store exactly one of a connection, a path or a database"
@@ -103,50 +132,10 @@ class SQLiteStore(SessionStore):
         # False until the table exists, and again once closed: the one flag the hot path checks.
         self._ready = False
         self._schema_lock = asyncio.Lock()
-        t = table
+        self._max_sessions = max_sessions
+        self._table = table
         # The table name is a validated identifier; every value goes in as a parameter.
-        self._schema = (
-            f"CREATE TABLE IF NOT EXISTS {t} ("
-            " id TEXT PRIMARY KEY NOT NULL, user_id TEXT,"
-            " created REAL NOT NULL, seen REAL NOT NULL, issued REAL NOT NULL,"
-            " expires REAL NOT NULL, data TEXT NOT NULL, meta TEXT NOT NULL"
-            ") WITHOUT ROWID",
-            # Partial: anonymous sessions (no user) stay out of the per-user index.
-            f"CREATE INDEX IF NOT EXISTS {t}_user ON {t} (user_id, created)"
-            " WHERE user_id IS NOT NULL",
-            f"CREATE INDEX IF NOT EXISTS {t}_expires ON {t} (expires)",
-        )
-        self._sql_load = f"SELECT {_COLUMNS} FROM {t} WHERE id = ? AND expires > ?"  # noqa: S608
-        self._sql_create = (
-            f"INSERT INTO {t} (id, {_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
-            " ON CONFLICT (id) DO UPDATE SET data = excluded.data, user_id = excluded.user_id,"
-            " created = excluded.created, seen = excluded.seen, issued = excluded.issued,"
-            f" expires = excluded.expires, meta = excluded.meta WHERE {t}.expires <= ?"
-        )
-        # A tampered row that is not a JSON object is left alone: json_patch would fail on
-        # malformed JSON, or replace a non-object wholesale and so revive a dead record.
-        is_object = "CASE WHEN json_valid(data) THEN json_type(data) = 'object' END"
-        self._sql_update = (
-            f"UPDATE {t} SET data = json_patch(data, ?), seen = ?, expires = ?"  # noqa: S608
-            f" WHERE id = ? AND expires > ? AND {is_object}"
-        )
-        self._sql_touch = f"UPDATE {t} SET seen = ?, expires = ? WHERE id = ? AND expires > ?"  # noqa: S608
-        self._sql_delete = f"DELETE FROM {t} WHERE id = ?"  # noqa: S608
-        self._sql_list_user = (
-            f"SELECT id, {_COLUMNS} FROM {t}"  # noqa: S608
-            " WHERE user_id = ? AND expires > ? ORDER BY created, id"
-        )
-        self._sql_delete_user = (
-            f"DELETE FROM {t} WHERE user_id = ? AND id IS NOT ? RETURNING expires"  # noqa: S608
-        )
-        self._sql_update_user = (
-            f"UPDATE {t} SET data = json_patch(data, ?)"  # noqa: S608
-            f" WHERE user_id = ? AND expires > ? AND {is_object}"
-        )
-        self._sql_purge = (
-            f"DELETE FROM {t} WHERE id IN"  # noqa: S608
-            f" (SELECT id FROM {t} WHERE expires <= ? LIMIT ?)"
-        )
+        self._sql = statements(table)
 
     @classmethod
     def from_url(
@@ -156,16 +145,23 @@ class SQLiteStore(SessionStore):
         clock: Clock = system_clock,
         timeout: float = DEFAULT_TIMEOUT,
         table: str = DEFAULT_TABLE,
+        max_sessions: int = DEFAULT_MAX_SESSIONS,
     ) -> SQLiteStore:
         """Return a store for the database a ``sqlite:///`` URL names; it owns its connection.
 
         Nothing is opened yet: on first use the parent directory is created if missing, the
-        database switched to WAL with ``synchronous=NORMAL``, and the table created.
+        database switched to WAL with ``synchronous=NORMAL``, and the tables created.
 
         Raises:
             ConfigurationError: For a bad URL or table name.
         """
-        return cls(path=database_path(url), clock=clock, timeout=timeout, table=table)
+        return cls(
+            path=database_path(url),
+            clock=clock,
+            timeout=timeout,
+            table=table,
+            max_sessions=max_sessions,
+        )
 
     async def _ensure_schema(self) -> aiosqlite.Connection:
         if self._closed:
@@ -173,8 +169,9 @@ class SQLiteStore(SessionStore):
         async with self._schema_lock:
             db = await self._database.connection()
             if not self._ready:
-                for statement in self._schema:
-                    await self._database.run(db.execute_fetchall(statement), _WHAT)
+                await self._database.transaction(
+                    partial(create_schema, sql=self._sql, table=self._table), _WHAT
+                )
                 self._ready = True
             return db
 
@@ -183,91 +180,144 @@ class SQLiteStore(SessionStore):
             return await self._ensure_schema()
         return await self._database.connection()
 
-    async def _fetch(self, sql: str, params: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    async def _fetch(self, name: str, params: Sequence[Any]) -> Iterable[Sequence[Any]]:
         """Run one statement and return its rows."""
         db = await self._connection()
-        return await self._database.run(db.execute_fetchall(sql, params), _WHAT)
+        return await self._database.run(db.execute_fetchall(self._sql[name], params), _WHAT)
 
-    async def _write(self, sql: str, params: Sequence[Any]) -> int:
+    async def _write(self, name: str, params: Sequence[Any]) -> int:
         """Run one statement and return how many rows it changed."""
         db = await self._connection()
-        cursor = await self._database.run(db.execute(sql, params), _WHAT)
+        cursor = await self._database.run(db.execute(self._sql[name], params), _WHAT)
         return cursor.rowcount
 
+    async def _transaction(self, work: Callable[[Transaction], Awaitable[_T]]) -> _T:
+        await self._connection()
+        return await self._database.transaction(work, _WHAT)
+
     async def load(self, sid: str) -> SessionRecord | None:
-        """Return the live record under ``sid``, or ``None`` (also when it fails to decode)."""
-        rows = await self._fetch(self._sql_load, (sid, self._clock()))
-        for row in rows:
-            return _decode(row, sid)
+        """Return the live record under ``sid`` with its principal, or ``None``.
+
+        ``None`` also for a row that fails to decode, has another format version, or is a
+        login whose principal is missing, disabled or has another epoch.
+        """
+        for row in await self._fetch("load", (sid, self._clock())):
+            return decode_row(row, sid)
         return None
 
-    async def create(self, sid: str, record: SessionRecord) -> None:
-        """Insert ``record`` under ``sid``, replacing only a dead record of the same id.
+    async def create(self, sid: str, record: SessionRecord) -> Principal | None:
+        """Insert ``record`` under ``sid`` if its epoch is current; evict beyond the cap.
+
+        One transaction: the principal's row is checked and counted, the row inserted (an
+        expired row with this id replaced), and the user's oldest sessions deleted while the
+        count exceeds ``max_sessions``.
 
         Raises:
-            StoreError: If a live record already has this id (impossible for a fresh token).
+            SessionExists: If a live record has this id.
+            StaleLogin: If the user's principal is missing, disabled or has another epoch.
         """
-        params = (
+        now = self._clock()
+        row = (
             sid,
-            _encode_values(record.data),
+            encode_values(record.data),
             record.user_id,
             record.created,
             record.seen,
             record.issued,
             record.expires,
             encode_bound_meta(sid, record.meta),
-            self._clock(),
+            record.epoch if record.user_id is not None else None,
+            FORMAT_VERSION,
         )
-        if not await self._write(self._sql_create, params):
-            raise StoreError("refusing to overwrite a live session with a new one")
+
+        return await self._transaction(
+            lambda tx: writes.create(
+                tx,
+                self._sql,
+                row,
+                epoch=record.epoch,
+                now=now,
+                max_sessions=self._max_sessions,
+            )
+        )
 
     async def update(self, sid: str, update: RecordUpdate) -> bool:
         """Merge ``update`` into the live record in one statement; ``False`` if it is gone."""
         patch: dict[str, Any] = {key: (value,) for key, value in update.set.items()}
         patch.update(dict.fromkeys(update.delete))
         params = (encode_json(patch), update.seen, update.expires, sid, self._clock())
-        return await self._write(self._sql_update, params) > 0
+        return await self._write("update", params) > 0
 
     async def touch(self, sid: str, *, seen: float, expires: float) -> bool:
         """Move the live record's activity time and expiry; ``False`` if it is gone."""
-        return await self._write(self._sql_touch, (seen, expires, sid, self._clock())) > 0
+        return await self._write("touch", (seen, expires, sid, self._clock())) > 0
 
     async def delete(self, sid: str) -> None:
-        """Delete the record under ``sid`` if present."""
-        await self._write(self._sql_delete, (sid,))
+        """Delete the record under ``sid`` if present (and uncount it, in one transaction)."""
+        await self._transaction(lambda tx: writes.delete(tx, self._sql, sid))
 
-    async def list_user(self, user_id: str) -> list[tuple[str, SessionRecord]]:
-        """Return the user's live sessions, oldest first, skipping any that fail to decode."""
-        rows = await self._fetch(self._sql_list_user, (user_id, self._clock()))
+    async def list_user(
+        self, user_id: str, *, limit: int = MAX_PAGE, cursor: str | None = None
+    ) -> SessionPage:
+        """Return a page of the user's served sessions, newest first (keyset on created, id)."""
+        position = decode_cursor(cursor)
+        if position is None:
+            return SessionPage([], None)
+        limit = max(1, min(limit, MAX_PAGE))
+        rows = list(
+            await self._fetch(
+                "list_user", (user_id, self._clock(), *position, FORMAT_VERSION, limit + 1)
+            )
+        )
         found = []
-        for sid, *columns in rows:
-            record = _decode(columns, sid)
+        for sid, *columns in rows[:limit]:
+            record = decode_row(columns, sid)
             if record is not None:
                 found.append((sid, record))
-        return found
+        if len(rows) <= limit:
+            return SessionPage(found, None)
+        last = rows[limit - 1]
+        return SessionPage(found, encode_cursor(last[3], last[0]))
 
-    async def delete_user(self, user_id: str, *, keep: str | None = None) -> int:
-        """Delete the user's sessions except ``keep``; return how many live ones went."""
+    async def principal(self, user_id: str) -> Principal | None:
+        """Return the principal of ``user_id``, or ``None``."""
+        for epoch, role, disabled in await self._fetch("principal", (user_id,)):
+            if epoch is not None:
+                return Principal(epoch=epoch, role=role, disabled=bool(disabled))
+        return None
+
+    async def install_principal(self, user_id: str, principal: Principal) -> Principal:
+        """Store ``principal`` unless the user has one, in one upsert; return the one in force."""
+        params = (user_id, principal.epoch, principal.role, principal.disabled)
+        for epoch, role, disabled in await self._fetch("install", params):
+            return Principal(epoch=epoch, role=role, disabled=bool(disabled))
+        raise AssertionError("an upsert with RETURNING returns its row")  # pragma: no cover
+
+    async def change_principal(
+        self, user_id: str, change: PrincipalChange
+    ) -> tuple[Principal, int]:
+        """Apply ``change`` in one transaction; a rotation deletes every session but ``keep``."""
         now = self._clock()
-        rows = await self._fetch(self._sql_delete_user, (user_id, keep))
-        return sum(1 for (expires,) in rows if expires > now)
-
-    async def update_user(self, user_id: str, values: Mapping[str, Any]) -> int:
-        """Set ``values`` in each of the user's live sessions, each row atomically."""
-        patch = _encode_values(values)
-        return await self._write(self._sql_update_user, (patch, user_id, self._clock()))
+        return await self._transaction(
+            lambda tx: writes.change_principal(tx, self._sql, user_id, change, now=now)
+        )
 
     async def purge_expired(self, *, batch_size: int = 500) -> int:
         """Delete expired records ``batch_size`` at a time until a batch comes up short.
 
-        Each batch is one short statement (bounded by the timeout), so other processes' writes
-        interleave between batches, and several purgers running at once only share the work.
+        Each batch is one short transaction (bounded by the timeout) that also uncounts the
+        rows it deleted, so other processes' writes interleave between batches, and several
+        purgers running at once only share the work.
         """
         if batch_size <= 0:
             raise ValueError("batch_size must be positive")
+
         total = 0
         while True:
-            deleted = await self._write(self._sql_purge, (self._clock(), batch_size))
+            now = self._clock()
+            deleted = await self._transaction(
+                partial(writes.purge_batch, sql=self._sql, now=now, batch_size=batch_size)
+            )
             total += deleted
             if deleted < batch_size:
                 return total
@@ -276,9 +326,10 @@ class SQLiteStore(SessionStore):
         """Raise ``StoreUnavailable`` unless the database answers a query from its file.
 
         Also when the file this store opened was deleted or replaced since (see
-        :class:`~sessionauth.backends.sqlite.files.DatabaseFile`).
+        :class:`~sessionauth.backends.sqlite.identity.DatabaseFile`).
         """
-        await self._fetch("SELECT 1", ())
+        db = await self._connection()
+        await self._database.run(db.execute_fetchall("SELECT 1"), _WHAT)
         await self._database.check_file()
 
     async def aclose(self) -> None:
@@ -287,40 +338,3 @@ class SQLiteStore(SessionStore):
         if self._owned:
             self._owned = False
             await self._database.aclose()
-
-
-def _encode_values(values: Mapping[str, Any]) -> str:
-    return encode_json({key: (value,) for key, value in values.items()})
-
-
-def _decode(row: Sequence[Any], sid: str) -> SessionRecord | None:
-    """The record of a row read under ``sid``; ``None`` if corrupt or bound to another id."""
-    data, user_id, created, seen, issued, expires, meta = row
-    meta_values = decode_bound_meta(sid, meta)
-    if meta_values is None:
-        return None
-    try:
-        values = _unwrap(decode_json(data))
-    except msgspec.DecodeError:
-        return None
-    if values is None:
-        return None
-    return SessionRecord(
-        data=values,
-        created=created,
-        seen=seen,
-        issued=issued,
-        expires=expires,
-        user_id=user_id,
-        meta=meta_values,
-    )
-
-
-def _unwrap(wrapped: dict[str, Any]) -> dict[str, Any] | None:
-    # A value that is not a one-element array was not written by this store: no session.
-    values = {}
-    for key, box in wrapped.items():
-        if type(box) is not list or len(box) != 1:
-            return None
-        values[key] = box[0]
-    return values

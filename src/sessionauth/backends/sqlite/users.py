@@ -119,7 +119,7 @@ class SQLiteUserStore(SQLUserStore):
         """Raise ``StoreUnavailable`` unless the database answers, from the file it opened.
 
         Also once that file was deleted or replaced (see
-        :class:`~sessionauth.backends.sqlite.files.DatabaseFile`).
+        :class:`~sessionauth.backends.sqlite.identity.DatabaseFile`).
         """
         await super().ping()
         await self._database.check_file()

@@ -1,0 +1,166 @@
+"""The ``sessionauth users`` and ``sessionauth sessions`` commands, through the Authenticator."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+
+from tests.support.cli import PASSWORD, add_session, invoke, live_sessions, user_named
+
+
+def test_users_create_list_and_refusals(env: dict[str, str]) -> None:
+    """`users create` reads the password from stdin or a twice-typed prompt; errors exit 1/2."""
+    made = invoke(env, "users", "create", "Ann@Example.com", "--password-stdin", input=PASSWORD)
+    assert made.exit_code == 0, made.output
+    assert "ann@example.com (user)" in made.stdout
+    typed_twice = f"{PASSWORD}\n{PASSWORD}\n"
+    prompted = invoke(
+        env, "users", "create", "bob@example.com", "--role", "admin", input=typed_twice
+    )
+    assert prompted.exit_code == 0, prompted.output
+    listing = invoke(env, "users", "list").stdout
+    assert "ann@example.com\tuser\tactive" in listing
+    assert "bob@example.com\tadmin\tactive" in listing
+    duplicate = invoke(
+        env, "users", "create", "ann@example.com", "--password-stdin", input=PASSWORD
+    )
+    assert duplicate.exit_code == 1
+    assert "already exists" in duplicate.stderr
+    short = invoke(env, "users", "create", "c@example.com", "--password-stdin", input="short")
+    assert short.exit_code == 1
+    assert "shorter than 8" in short.stderr
+    bad_role = invoke(
+        env, "users", "create", "d@example.com", "--role", "root", "--password-stdin", input="x"
+    )
+    assert bad_role.exit_code == 1
+    assert "Unknown role 'root': use one of admin, user" in bad_role.stderr
+    assert "Traceback" not in duplicate.output + short.output + bad_role.output
+
+
+def test_users_role_password_disable_delete(env: dict[str, str]) -> None:
+    """set-role, set-password (revokes sessions), disable and delete act on the account."""
+    invoke(env, "users", "create", "ann@example.com", "--password-stdin", input=PASSWORD)
+    ann = user_named(env, "ann@example.com")
+    assert ann is not None
+    assert invoke(env, "users", "set-role", "ann@example.com", "admin").exit_code == 0
+    assert user_named(env, "ann@example.com").role == "admin"  # type: ignore[union-attr]
+    add_session(env, ann, "s1")
+    new_password = "another long secret\n"
+    reset = invoke(
+        env, "users", "set-password", "ann@example.com", "--password-stdin", input=new_password
+    )
+    assert reset.exit_code == 0
+    assert "1 sessions revoked" in reset.stdout
+    assert live_sessions(env, ann) == []
+    add_session(env, ann, "s2")
+    assert invoke(env, "users", "disable", "ann@example.com", "--yes", "--force").exit_code == 0
+    assert user_named(env, "ann@example.com").disabled  # type: ignore[union-attr]
+    assert live_sessions(env, ann) == []
+    declined = invoke(env, "users", "delete", "ann@example.com", input="n\n")
+    assert declined.exit_code == 1
+    assert user_named(env, "ann@example.com") is not None
+    assert invoke(env, "users", "delete", "ann@example.com", "--yes").exit_code == 0
+    assert user_named(env, "ann@example.com") is None
+    missing = invoke(env, "users", "set-role", "ann@example.com", "user")
+    assert missing.exit_code == 1
+    assert "no user with email" in missing.stderr
+
+
+def test_the_last_admin_needs_force_and_roles_come_from_the_setting(
+    env: dict[str, str],
+) -> None:
+    """Demoting, disabling or deleting the last enabled admin exits 1 unless --force is given."""
+    invoke(env, "users", "create", "ann@example.com", "--password-stdin", input=PASSWORD)
+    assert invoke(env, "users", "set-role", "ann@example.com", "admin").exit_code == 0
+    for command in (
+        ["set-role", "ann@example.com", "user"],
+        ["disable", "ann@example.com", "--yes"],
+    ):
+        refused = invoke(env, "users", *command)
+        assert refused.exit_code == 1, refused.output
+        assert "error: This would leave no enabled administrator" in refused.stderr
+    refused = invoke(env, "users", "delete", "ann@example.com", "--yes")
+    assert refused.exit_code == 1
+    assert user_named(env, "ann@example.com").role == "admin"  # type: ignore[union-attr]
+    unknown = invoke(env, "users", "set-role", "ann@example.com", "superuser")
+    assert unknown.exit_code == 1
+    assert "Unknown role 'superuser'" in unknown.stderr
+    forced = invoke(env, "users", "set-role", "ann@example.com", "user", "--force")
+    assert forced.exit_code == 0, forced.output
+    assert user_named(env, "ann@example.com").role == "user"  # type: ignore[union-attr]
+    custom = {**env, "SESSIONAUTH_ROLES": "admin,user,superuser"}
+    assert invoke(custom, "users", "set-role", "ann@example.com", "superuser").exit_code == 0
+
+
+def test_sessions_list_and_revoke(env: dict[str, str]) -> None:
+    """`sessions list` shows signed-in sessions; revoke by handle, --user or --all."""
+    for email in ("ann@example.com", "bob@example.com"):
+        invoke(env, "users", "create", email, "--password-stdin", input=PASSWORD)
+    ann, bob = user_named(env, "ann@example.com"), user_named(env, "bob@example.com")
+    assert ann is not None
+    assert bob is not None
+    for sid in ("a1", "a2"):
+        add_session(env, ann, sid)
+    add_session(env, bob, "b1")
+    listing = invoke(env, "sessions", "list").stdout.splitlines()
+    assert sorted(line.split("\t")[0] for line in listing) == ["a1", "a2", "b1"]
+    assert "203.0.113.9" in listing[0]
+    only_bob = invoke(env, "sessions", "list", "--user", "bob@example.com").stdout
+    assert only_bob.startswith("b1\tbob@example.com")
+    one = invoke(env, "sessions", "revoke", "a1", "--yes")
+    assert (one.exit_code, one.stdout.strip()) == (0, "revoked 1 sessions")
+    gone = invoke(env, "sessions", "revoke", "a1", "--yes")
+    assert gone.exit_code == 1
+    assert "no live session" in gone.stderr
+    assert invoke(env, "sessions", "revoke", "--user", "ann@example.com", "--yes").exit_code == 0
+    assert live_sessions(env, ann) == []
+    assert live_sessions(env, bob) == ["b1"]
+    assert invoke(env, "sessions", "revoke", "--all", input="n\n").exit_code == 1
+    assert (
+        invoke(env, "sessions", "revoke", "--all", "--yes").stdout.strip() == "revoked 1 sessions"
+    )
+    assert invoke(env, "sessions", "list").stdout.strip() == "no sessions"
+    assert invoke(env, "sessions", "revoke", "--yes").exit_code == 2
+
+
+def security_events(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
+    """The fields of each event the Authenticator published (its one log renderer's extra)."""
+    return [
+        {
+            key: record.__dict__[key]
+            for key in ("event", "user", "actor", "role", "count", "why")
+            if key in record.__dict__
+        }
+        for record in caplog.records
+        if record.name == "sessionauth.security" and "event" in record.__dict__
+    ]
+
+
+def test_cli_account_commands_go_through_the_authenticator(
+    env: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """users create, set-role, delete and sessions revoke HANDLE each publish their event."""
+    caplog.set_level(logging.INFO, logger="sessionauth.security")
+    made = invoke(env, "users", "create", "ann@example.com", "--password-stdin", input=PASSWORD)
+    assert made.exit_code == 0, made.output
+    ann = user_named(env, "ann@example.com")
+    assert ann is not None
+    assert security_events(caplog) == [
+        {"event": "user_created", "user": ann.id, "actor": None, "role": "user"}
+    ]
+    caplog.clear()
+    add_session(env, ann, "a1")
+    add_session(env, ann, "a2")
+    assert invoke(env, "sessions", "revoke", "a1", "--yes").exit_code == 0
+    assert security_events(caplog) == [{"event": "session_revoked", "user": ann.id, "actor": None}]
+    assert live_sessions(env, ann) == ["a2"]
+    caplog.clear()
+    assert invoke(env, "users", "set-role", "ann@example.com", "admin").exit_code == 0
+    assert invoke(env, "users", "delete", "ann@example.com", "--yes", "--force").exit_code == 0
+    assert security_events(caplog) == [
+        {"event": "role_changed", "user": ann.id, "actor": None, "role": "admin"},
+        {"event": "user_deleted", "user": ann.id, "actor": None},
+        {"event": "sessions_revoked", "user": ann.id, "actor": None, "count": 1, "why": "deleted"},
+    ]
