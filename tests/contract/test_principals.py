@@ -297,3 +297,22 @@ async def test_a_session_without_epoch_is_served_without_principal(
     _, ended = await harness.store.change_principal(user, change(rotate=True))
     assert ended == 1
     assert await harness.store.load(sid) is None
+
+
+async def test_only_a_rotation_ends_sessions_without_epoch(
+    harness: Harness, clock: FakeClock
+) -> None:
+    """A first principal set by a role change keeps set_user() sessions; a rotation ends them."""
+    user = new_user()
+    sid = new_sid(user)
+    await harness.store.create(sid, make_record(clock, user, None, cart=[5]))
+    principal, deleted = await harness.store.change_principal(user, change(role="admin"))
+    assert deleted == 0
+    assert principal.role == "admin"
+    kept = await harness.store.load(sid)
+    assert kept is not None
+    assert kept.principal is None
+    assert kept.data == {"cart": [5]}
+    _, deleted = await harness.store.change_principal(user, change(rotate=True))
+    assert deleted == 1
+    assert await harness.store.load(sid) is None

@@ -164,12 +164,16 @@ class MemoryStore(SessionStore):
     async def change_principal(
         self, user_id: str, change: PrincipalChange
     ) -> tuple[Principal, int]:
-        """Apply ``change``; a rotation deletes every session but ``change.keep``."""
+        """Apply ``change``; a rotation deletes every session but ``change.keep``.
+
+        Only a rotation ends sessions: a first principal installed by a role change keeps the
+        user's ``set_user()`` sessions (they have no epoch to go stale).
+        """
         current = self._principals.get(user_id)
         principal = change.apply(current)
         self._principals[user_id] = principal
         deleted = 0
-        if principal.epoch != (current.epoch if current is not None else None):
+        if change.rotate:
             for sid in list(self._by_user.get(user_id, {})):
                 record = self._live(sid)
                 if sid == change.keep and record is not None:

@@ -192,8 +192,9 @@ return {current[1], current[2], flag(current[3])}
 # KEYS[1] the user hash; ARGV: user id, now ms, field to keep ('' for none), its binding, a new
 # epoch, fallback role, fallback disabled, role ('' unchanged), disabled ('', '1', '0'), rotate
 # ('1'/'0'), the TTL of a principal without sessions (ms). Applies the change like
-# PrincipalChange.apply; a new epoch deletes every session of the user but the one kept, which
-# takes the new epoch. Returns {epoch, role, disabled, sessions that were being served}.
+# PrincipalChange.apply; a rotation deletes every session of the user but the one kept, which
+# takes the new epoch (a first principal installed without one keeps set_user() sessions).
+# Returns {epoch, role, disabled, sessions that were being served}.
 CHANGE = (
     _HELPERS
     + """
@@ -211,7 +212,7 @@ if ARGV[9] ~= '' then disabled = ARGV[9] == '1' end
 p[user] = {epoch, role, disabled}
 redis.call('HSET', key, 'p', cmsgpack.pack(p))
 local deleted = 0
-if not current or current[1] ~= epoch then
+if ARGV[10] == '1' then
   local q = queue(key)
   local all = redis.call('HGETALL', key)
   for i = 1, #all, 2 do
