@@ -23,13 +23,12 @@ Scenarios:
     1,000,000 stored sessions, each in its own Redis with its own app, measured alternately
     (``--rounds``, default 3, order AB BA AB; medians reported). The sessions belong to
     distinct users, one user hash each (the worst case for the key count), and are written
-    with ``redis-cli --pipe`` as the RedisStore writes them: its ``_locate`` for the key and
-    field, ``redis_codec.encode_record`` for the value, and ``PEXPIREAT`` at the record's
-    expiry as its Lua ``write`` does for a new hash. The template record is the one the app
-    itself stored at login; a few filled sessions are read back through ``store.load``.
+    as logins write them: ``install_principal`` then ``create`` through the RedisStore, a
+    batch at a time. The template record is the one the app itself stored at login; a few
+    filled sessions are read back through ``store.load``.
     Target: 1M rps within 5% of 1k rps. Also reports Redis ``used_memory`` growth per session.
 ``revoke-100``
-    ``store.delete_user`` of a user with 100 live sessions (made with ``store.create``), median
+    ``store.change_principal`` rotating a user with 100 live sessions (made with ``create``), median
     and p95 of 20 timed repetitions (after one untimed), on Redis (fresh prefix), PostgreSQL
     (``--postgres-url``, own table ``bench_sessions_<random>``, dropped afterwards) and SQLite
     (a temporary file).
@@ -52,7 +51,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from http.cookiejar import CookieJar
 from pathlib import Path
@@ -61,10 +60,10 @@ from typing import Any
 import httpx
 import redis
 
-from sessionauth.backends.redis.codec import encode_record, to_ms
 from sessionauth.backends.redis.sessions import RedisStore
+from sessionauth.principal import Principal, PrincipalChange, new_epoch
 from sessionauth.record import SessionRecord
-from sessionauth.stores.base import SessionStore
+from sessionauth.stores.base import MAX_PAGE, SessionStore
 from sessionauth.tokens import new_token, storage_id
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -427,82 +426,39 @@ async def scenario_login_burst(procs: Processes, table: Table, seconds: float) -
 # --- many-sessions -------------------------------------------------------------------------
 
 
-def _resp(*parts: bytes) -> bytes:
-    """One command in the Redis protocol."""
-    out = [b"*%d\r\n" % len(parts)]
-    for part in parts:
-        out.append(b"$%d\r\n%s\r\n" % (len(part), part))
-    return b"".join(out)
+async def fill_sessions(store: RedisStore, template: SessionRecord, count: int) -> list[str]:
+    """Store ``count`` sessions of users 2, 3, ... as logins do, FILL_BATCH at a time.
 
-
-def _fill_commands(
-    store: RedisStore, template: SessionRecord, first_uid: int, count: int
-) -> Iterator[tuple[bytes, str]]:
-    """Yield batches of HSET + PEXPIREAT commands, one new user hash per session.
-
-    Also yields one storage id per batch, so that the caller can check it loads.
-    """
-    expires_ms = str(to_ms(template.expires)).encode()
-    for start in range(first_uid, first_uid + count, FILL_BATCH):
-        chunk = bytearray()
-        sid = ""
-        for uid in range(start, min(start + FILL_BATCH, first_uid + count)):
-            user = str(uid)
-            sid = storage_id(new_token(user))
-            located = store._locate(sid)  # the store's own key/field layout
-            assert located is not None  # noqa: S101 - a user token always locates
-            key, hfield = located
-            record = SessionRecord(
-                data=template.data,
-                created=template.created,
-                seen=template.seen,
-                issued=template.issued,
-                expires=template.expires,
-                user_id=user,
-                meta=template.meta,
-            )
-            # The store's Lua write for a new hash: HSET, then PEXPIREAT at the record's expiry.
-            chunk += _resp(b"HSET", key, hfield, encode_record(record, sid))
-            chunk += _resp(b"PEXPIREAT", key, expires_ms)
-        yield bytes(chunk), sid
-
-
-def fill_sessions(
-    procs: Processes,
-    server: RedisServer,
-    store: RedisStore,
-    template: SessionRecord,
-    count: int,
-) -> list[str]:
-    """Write ``count`` sessions of users 2, 3, ... through ``redis-cli --pipe`` (blocking).
-
-    ``store`` (on the app's prefix) provides the layout. Returns a few of the storage ids.
+    Each user gets a principal (``install_principal``) and one session stamped with its epoch
+    (``create``): the store's own scripts write the hash, its index and its expiry, so what is
+    measured is what a real deployment holds. Returns a few of the storage ids.
     """
     samples: list[str] = []
-    out_path = procs.workdir / f"fill-{server.port}.log"
     began = time.monotonic()
-    with out_path.open("wb") as out:
-        pipe = subprocess.Popen(  # noqa: S603 - fixed argv
-            [*CLIENT_PIN, "redis-cli", "-h", "127.0.0.1", "-p", str(server.port), "--pipe"],
-            stdin=subprocess.PIPE,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+
+    async def one(uid: int) -> str:
+        user = str(uid)
+        principal = await store.install_principal(
+            user, Principal(epoch=new_epoch(), role="user", disabled=False)
         )
-        procs.started.append(pipe)
-        try:
-            assert pipe.stdin is not None  # noqa: S101
-            for chunk, sid in _fill_commands(store, template, 2, count):
-                pipe.stdin.write(chunk)
-                samples.append(sid)
-            pipe.stdin.close()
-            pipe.wait(600)
-        finally:
-            procs.stop(pipe)
-    report = out_path.read_text(errors="replace")
-    expected = f"errors: 0, replies: {2 * count}"
-    if expected not in report:
-        raise RuntimeError(f"redis-cli --pipe: expected {expected!r}, got:\n{report}")
+        sid = storage_id(new_token(user))
+        record = SessionRecord(
+            data=template.data,
+            created=template.created,
+            seen=template.seen,
+            issued=template.issued,
+            expires=template.expires,
+            user_id=user,
+            meta=template.meta,
+            epoch=principal.epoch,
+        )
+        await store.create(sid, record)
+        return sid
+
+    for start in range(2, 2 + count, FILL_BATCH):
+        batch = range(start, min(start + FILL_BATCH, 2 + count))
+        sids = await asyncio.gather(*(one(uid) for uid in batch))
+        samples.append(sids[-1])
     log(f"filled {count:,} sessions in {time.monotonic() - began:.1f} s")
     return samples[-3:]
 
@@ -526,10 +482,10 @@ async def _many_setup(procs: Processes, total: int) -> ManySetup:
     cookie = await login(app.base)  # session 1 of `total`: the one wrk presents
     store = RedisStore.from_url(server.url)
     try:
-        ((_, template),) = await store.list_user("1")
+        ((_, template),) = (await store.list_user("1")).sessions
         client = server.client()
         before = int(client.info("memory")["used_memory"])
-        samples = fill_sessions(procs, server, store, template, total - 1)
+        samples = await fill_sessions(store, template, total - 1)
         for sid in samples:  # written exactly as the store writes: it reads them back
             record = await store.load(sid)
             if record is None or record.user_id is None:
@@ -587,37 +543,42 @@ async def scenario_many_sessions(
 # --- revoke-100 ----------------------------------------------------------------------------
 
 
-def _record(user: str, now: float) -> SessionRecord:
+def _record(user: str, now: float, epoch: str) -> SessionRecord:
     return SessionRecord(
-        data={"role": "admin"},
+        data={},
         created=now,
         seen=now,
         issued=now,
         expires=now + 86400,
         user_id=user,
         meta={"ip": "127.0.0.1", "ua": "scenarios.py", "auth": now},
+        epoch=epoch,
     )
 
 
 async def time_revoke(store: SessionStore) -> list[float]:
-    """Seconds each ``delete_user`` of 100 live sessions took (first repetition untimed)."""
+    """Seconds each rotation ending 100 live sessions took (first repetition untimed)."""
     user = f"revoke-{secrets.token_hex(4)}"
+    rotate = PrincipalChange(fallback_role="user", fallback_disabled=False, rotate=True)
     times = []
     for rep in range(REVOKE_REPS + 1):
         now = time.time()
+        principal = await store.install_principal(
+            user, Principal(epoch=new_epoch(), role="user", disabled=False)
+        )
         for _ in range(REVOKE_SESSIONS):
-            await store.create(storage_id(new_token(user)), _record(user, now))
-        listed = len(await store.list_user(user))
+            await store.create(storage_id(new_token(user)), _record(user, now, principal.epoch))
+        listed = len((await store.list_user(user, limit=MAX_PAGE)).sessions)
         if listed != REVOKE_SESSIONS:
             raise RuntimeError(f"{type(store).__name__}: {listed} sessions before the revoke")
         began = time.perf_counter()
-        gone = await store.delete_user(user)
+        _, gone = await store.change_principal(user, rotate)
         elapsed = time.perf_counter() - began
         if gone != REVOKE_SESSIONS:
-            raise RuntimeError(f"{type(store).__name__}.delete_user removed {gone}")
+            raise RuntimeError(f"{type(store).__name__}: the rotation ended {gone}")
         if rep:
             times.append(elapsed)
-    if await store.list_user(user):
+    if (await store.list_user(user)).sessions:
         raise RuntimeError(f"{type(store).__name__}: sessions left after the revoke")
     return times
 
@@ -638,7 +599,9 @@ async def scenario_revoke(
     server = start_redis(procs, "redis-revoke")
 
     async def make_redis() -> SessionStore:
-        return RedisStore.from_url(server.url, prefix=f"bench{secrets.token_hex(4)}:")
+        return RedisStore.from_url(
+            server.url, prefix=f"bench{secrets.token_hex(4)}:", max_sessions=REVOKE_SESSIONS
+        )
 
     backends.append(("redis", make_redis, lambda: None))
 
@@ -647,7 +610,7 @@ async def scenario_revoke(
     async def make_postgres() -> SessionStore:
         from sessionauth.backends.postgres.sessions import PostgresStore
 
-        return PostgresStore.from_url(postgres_url, table=table_name)
+        return PostgresStore.from_url(postgres_url, table=table_name, max_sessions=REVOKE_SESSIONS)
 
     async def drop_postgres() -> None:
         import asyncpg
@@ -662,7 +625,9 @@ async def scenario_revoke(
         backends.append(("postgresql", make_postgres, drop_postgres))
 
     async def make_sqlite() -> SessionStore:
-        return SQLiteStore.from_url(f"sqlite:///{procs.workdir}/revoke.db")
+        return SQLiteStore.from_url(
+            f"sqlite:///{procs.workdir}/revoke.db", max_sessions=REVOKE_SESSIONS
+        )
 
     backends.append(("sqlite", make_sqlite, lambda: None))
 
@@ -672,11 +637,11 @@ async def scenario_revoke(
             times = await time_revoke(store)
             table.add(
                 name,
-                f"{backend}: delete_user, {REVOKE_SESSIONS} sessions (n={len(times)})",
+                f"{backend}: rotation, {REVOKE_SESSIONS} sessions (n={len(times)})",
                 f"median {statistics.median(times) * 1000:.2f} ms, p95 {_p95(times) * 1000:.2f} ms",
             )
         except Exception as exc:
-            table.add(name, f"{backend}: delete_user", f"**failed: {exc!r}**"[:200])
+            table.add(name, f"{backend}: rotation", f"**failed: {exc!r}**"[:200])
         finally:
             await store.aclose()
             result = cleanup()
