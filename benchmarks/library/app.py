@@ -6,13 +6,16 @@ store comes from ``BENCH_STORE_URL`` (default: ``REDIS_URL``), so the same app m
 store: ``redis://``, ``sqlite:///path``, ``postgresql://``.
 
 Only library code runs per request: no reference-server routes, no CSRF (the contract's clients
-send no token), as the peers do.
+send no token), as the peers do. Rights come from the user's principal, read with the session in
+the same store command (the always-current authorization check): the login installs it and
+stores the session under its epoch, as ``Authenticator.login`` does, without a users database.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -24,6 +27,8 @@ from starlette.routing import Route
 
 from sessionauth import CookieConfig, Keyring, SessionMiddleware, TimeoutPolicy, open_store
 from sessionauth.auth.passwords import PasswordHasher
+from sessionauth.principal import Principal, new_epoch
+from sessionauth.tokens import new_token, storage_id
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 STORE_URL = os.environ.get("BENCH_STORE_URL") or REDIS_URL
@@ -55,10 +60,19 @@ async def login(request: Request) -> JSONResponse:
         or not (await HASHER.verify(password, PASSWORD_HASH))[0]
     ):
         return JSONResponse({"error": "Invalid credentials"}, status_code=401)
-    # set_user regenerates: new token, the pre-login record (if any) deleted.
-    request.session.set_user(str(USER["id"]))
-    request.session["role"] = USER["role"]
-    return JSONResponse({"success": True, "user": USER})
+    # As Authenticator.login does: the principal (installed once), then the session stored
+    # eagerly under its epoch; the middleware sets the cookie and deletes the pre-login record.
+    user_id = str(USER["id"])
+    principal = await store.install_principal(
+        user_id, Principal(epoch=new_epoch(), role=str(USER["role"]))
+    )
+    token = new_token(user_id)
+    sid = storage_id(token)
+    record = request.session.login_record(user_id, meta={}, epoch=principal.epoch, now=time.time())
+    stored = await store.create(sid, record)
+    assert stored is not None  # noqa: S101 - a user's record always has a principal
+    request.session.adopt(token, sid, record, stored)
+    return JSONResponse({"success": True, "user": {**USER, "role": stored.role}})
 
 
 async def dashboard(request: Request) -> JSONResponse:
@@ -71,7 +85,8 @@ async def dashboard(request: Request) -> JSONResponse:
 async def admin(request: Request) -> JSONResponse:
     if request.session.user_id is None:
         return unauthorized()
-    if request.session.get("role") != "admin":
+    principal = request.session.principal
+    if principal is None or principal.role != "admin":
         return JSONResponse({"error": "Insufficient permissions"}, status_code=403)
     return JSONResponse({"message": "Admin area"})
 
