@@ -104,19 +104,30 @@ async def test_a_disabled_accounts_sessions_answer_401_at_once(server: Server) -
 async def test_the_login_answers_the_principals_role_until_principal_changed(
     server: Server,
 ) -> None:
-    """A role changed behind the Authenticator's back counts only once principal_changed ran."""
+    """A role raised behind the Authenticator's back counts only once principal_changed ran."""
+    user_id = await server.account("alice@example.com", "user")
+    old, _ = await server.signed_in("alice@example.com")
+    await server.auth.users.set_role(user_id, "admin")  # the application's own code
+    _, body = await server.signed_in("alice@example.com")
+    assert body["user"]["role"] == "user"  # documented: until it runs, the old rights stand
+    assert (await old.get("/admin")).status_code == 403
+    assert await server.auth.principal_changed(user_id, end_sessions=False) == 0
+    assert (await old.get("/admin")).status_code == 200
+    _, body = await server.signed_in("alice@example.com")
+    assert body["user"]["role"] == "admin"
+
+
+async def test_a_login_applies_a_restriction_the_principal_missed(server: Server) -> None:
+    """A users row with fewer rights than the principal is applied at the user's next login."""
     user_id = await server.account("alice@example.com", "admin")
     await server.account("other@example.com", "admin")
     old, _ = await server.signed_in("alice@example.com")
     await server.auth.users.set_role(user_id, "user")  # the application's own code
-    _, body = await server.signed_in("alice@example.com")
-    assert body["user"]["role"] == "admin"  # documented: until it runs, the old rights stand
-    assert (await old.get("/admin")).status_code == 200
-    assert await server.auth.principal_changed(user_id, end_sessions=False) == 0
-    assert (await old.get("/admin")).status_code == 403
-    assert (await old.get("/dashboard")).status_code == 200
+    assert (await old.get("/admin")).status_code == 200  # no login yet: the old rights stand
     _, body = await server.signed_in("alice@example.com")
     assert body["user"]["role"] == "user"
+    assert (await old.get("/admin")).status_code == 403
+    assert (await old.get("/dashboard")).status_code == 200
 
 
 async def test_principal_changed_ends_sessions_when_asked(server: Server) -> None:

@@ -324,3 +324,23 @@ async def test_a_change_failing_between_its_writes_leaves_no_old_rights(
     await _assert_no_old_rights(kind, race.racer, server)
     assert await CHANGES[kind](server, race.victim, race.admin, race.own) == 200
     await _assert_no_old_rights(kind, race.racer, server)
+
+
+async def test_a_demotion_racing_a_promotion_leaves_no_hidden_admin(server: Server) -> None:
+    """Two admin changes of one account at once never leave the principal above the users row."""
+    _, admin_email = await server.account("admin")
+    admin = await server.signed_in(admin_email)
+    for _ in range(20):
+        victim, email = await server.account("admin")
+        own = await server.signed_in(email)  # an admin may raise itself: the promotion
+        promote, demote = await asyncio.gather(
+            own.patch(f"/users/{victim}", json={"role": "admin"}),
+            admin.patch(f"/users/{victim}", json={"role": "user"}),
+        )
+        assert {promote.status_code, demote.status_code} <= {200, 401, 403}, promote.text
+        account = await server.auth.get_user(victim)
+        principal = await server.auth.sessions.principal(str(victim))
+        assert principal is not None
+        assert principal.role == account.role or account.role == "admin", (account, principal)
+        if account.role != "admin":
+            assert (await own.get("/admin")).status_code == 403

@@ -28,6 +28,7 @@ from sessionauth.auth.events import (
     UserCreated,
     UserDeleted,
 )
+from sessionauth.auth.logins import missed_restriction
 from sessionauth.auth.passwords import PasswordHasher
 from sessionauth.auth.session_admin import SessionAdministration
 from sessionauth.errors import AdminLockout, UserNotFound
@@ -156,8 +157,25 @@ class AccountAdministration(SessionAdministration):
             except AdminLockout:
                 await self._change_principal(user_id, role=current.role, account=current)
                 raise
+        await self._settle_principal(user_id)
         await self.events.publish(RoleChanged(user_id=user_id, role=role, actor=actor))
         return user
+
+    async def _settle_principal(self, user_id: int) -> None:
+        """End a role or state change: the principal grants no more than the users database.
+
+        Run after the change's own writes, it reads the account again and repairs what a
+        concurrent change of the same account may have left (see ``missed_restriction``):
+        whichever of two racing changes finishes last reads the final users row, so the
+        principal ends equal to it or, at worst, with fewer rights.
+        """
+        user = await self.users.get(user_id)
+        principal = await self.sessions.principal(str(user_id))
+        if user is None or principal is None:
+            return
+        repair = missed_restriction(user, principal)
+        if repair is not None:
+            await self.sessions.change_principal(str(user_id), repair)
 
     async def set_password(
         self, user_id: int, new_password: str, *, actor: int | None = None
@@ -197,6 +215,7 @@ class AccountAdministration(SessionAdministration):
         if not disabled:
             user = await self.users.set_disabled(user_id, False)
             await self._change_principal(user_id, disabled=False, account=user)
+            await self._settle_principal(user_id)
             await self.events.publish(AccountEnabled(user_id=user_id, actor=actor))
             return user
         current = await check_removal(self.users, user_id, actor=actor, force=force)
@@ -208,6 +227,7 @@ class AccountAdministration(SessionAdministration):
         except AdminLockout:
             await self._change_principal(user_id, disabled=current.disabled, account=current)
             raise
+        await self._settle_principal(user_id)
         await self.events.publish(AccountDisabled(user_id=user_id, actor=actor))
         await self._revoked(user_id, revoked, "disabled", actor=actor)
         return user
@@ -248,7 +268,9 @@ class AccountAdministration(SessionAdministration):
         For applications that change roles, the disabled flag or passwords in their own code
         (or straight in the users database): call it after the change. **Until it runs, the
         old rights stand**: sessions keep the role, the enabled state and the password epoch
-        the session store last knew of.
+        the session store last knew of. (The user's next login does apply a demotion or a
+        disable it finds in the users database, see ``missed_restriction``; never a grant,
+        and never a password change.)
 
         Args:
             user_id: The account that changed.

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sessionauth.principal import Principal, new_epoch
+from sessionauth.principal import Principal, PrincipalChange, new_epoch
 from sessionauth.stores.base import SessionStore
-from sessionauth.stores.users import User, UserStore
+from sessionauth.stores.users import ADMIN_ROLE, User, UserStore
 
 __all__ = ["Login", "principal_after_stale", "principal_of", "read_account"]
 
@@ -50,6 +50,28 @@ def principal_of(user: User) -> Principal:
     return Principal(epoch=new_epoch(), role=user.role, disabled=user.disabled)
 
 
+def missed_restriction(user: User, principal: Principal) -> PrincipalChange | None:
+    """The change that brings ``principal`` down to ``user``'s rights, if it grants more.
+
+    Two changes of one account racing each other (a demotion and a promotion, each writing
+    the users database and the principal in its own order) can leave the principal with more
+    rights than the users database, which owns them. Only that direction is repaired: the
+    other (the users database granting more) is what a restriction in progress looks like,
+    since restrictions reach the principal first, and a grant completes itself.
+    """
+    demoted = user.role != principal.role and user.role != ADMIN_ROLE
+    disabled = user.disabled and not principal.disabled
+    if not (demoted or disabled):
+        return None
+    return PrincipalChange(
+        fallback_role=user.role,
+        fallback_disabled=user.disabled,
+        role=user.role if demoted else None,
+        disabled=True if disabled else None,
+        rotate=disabled,
+    )
+
+
 async def read_account(
     users: UserStore, sessions: SessionStore, account: str | None
 ) -> tuple[User | None, Principal | None]:
@@ -75,7 +97,11 @@ async def read_account(
         if fresh is None:
             return found, None
         principal = await sessions.install_principal(user_id, principal_of(fresh))
-    return await users.get(found.id), principal
+    again = await users.get(found.id)
+    repair = missed_restriction(again, principal) if again is not None else None
+    if repair is not None:
+        principal, _ = await sessions.change_principal(user_id, repair)
+    return again, principal
 
 
 async def principal_after_stale(
