@@ -7,6 +7,7 @@ import secrets
 
 import pytest
 
+from sessionauth.backends.sql_sessions import encode_cursor
 from sessionauth.errors import SessionExists, StaleLogin
 from sessionauth.principal import Principal, PrincipalChange, new_epoch
 from sessionauth.record import SessionRecord
@@ -238,7 +239,8 @@ async def test_a_bad_cursor_gives_an_empty_last_page(harness: Harness, clock: Fa
     """A malformed or foreign cursor is an empty last page, never an error."""
     user = new_user()
     await signed_in(harness, clock, user)
-    for cursor in ("", "garbage", "-1", "9" * 40, "\x00", "1:2:3"):
+    forged = encode_cursor(clock(), "a\x00b")  # a well-formed SQL cursor naming a NUL id
+    for cursor in ("", "garbage", "-1", "9" * 40, "\x00", "1:2:3", "\u00b2", "\u0661", forged):
         page = await harness.store.list_user(user, limit=5, cursor=cursor)
         assert (page.sessions, page.next_cursor) == ([], None), cursor
 

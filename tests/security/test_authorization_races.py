@@ -344,3 +344,18 @@ async def test_a_demotion_racing_a_promotion_leaves_no_hidden_admin(server: Serv
         assert principal.role == account.role or account.role == "admin", (account, principal)
         if account.role != "admin":
             assert (await own.get("/admin")).status_code == 403
+
+
+async def test_odd_handles_cursors_and_searches_are_not_errors(server: Server) -> None:
+    """NUL and non-ASCII digits in a handle, a cursor or a search answer 4xx or an empty page."""
+    _, email = await server.account("admin")
+    admin = await server.signed_in(email)
+    assert (await admin.delete("/sessions/abcdefghijk.%00abc")).status_code == 404
+    for cursor in ("%C2%B2", "%D9%A1", "%00"):
+        listed = await admin.get(f"/sessions?cursor={cursor}")
+        assert listed.status_code == 200, (cursor, listed.text)
+        assert listed.json() == {"sessions": [], "nextCursor": None}
+    searched = await admin.get("/users?q=a%00b")
+    assert searched.status_code in (200, 400), searched.text
+    if searched.status_code == 200:
+        assert searched.json()["users"] == []

@@ -10,6 +10,7 @@ it and is published as a :class:`~sessionauth.auth.events.SessionRevoked` or
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -23,6 +24,10 @@ from sessionauth.stores.base import MAX_PAGE, SessionStore
 from sessionauth.stores.users import User, UserStore
 
 __all__ = ["DEFAULT_PAGE", "SessionAdministration", "SessionInfo", "SessionListing"]
+
+# What a storage id can look like (base64url, a dot after a user's group): anything else names
+# no session, and must not reach a store (PostgreSQL refuses NUL in text with an error).
+_HANDLE = re.compile(r"[A-Za-z0-9_-]{1,64}(?:\.[A-Za-z0-9_-]{1,64})?")
 
 _T = TypeVar("_T")
 
@@ -140,7 +145,7 @@ class SessionAdministration:
             SessionNotFound: If ``user_id`` has no live session with that handle (someone
                 else's handle is treated exactly like a made-up one).
         """
-        record = await self.sessions.load(handle)
+        record = await self.sessions.load(handle) if _HANDLE.fullmatch(handle) else None
         if record is None or record.user_id != str(user_id):
             raise SessionNotFound("no such session")
         await self.sessions.delete(handle)
@@ -152,7 +157,7 @@ class SessionAdministration:
         Raises:
             SessionNotFound: If no live session has that handle.
         """
-        record = await self.sessions.load(handle)
+        record = await self.sessions.load(handle) if _HANDLE.fullmatch(handle) else None
         if record is None:
             raise SessionNotFound("no live session with that handle")
         await self.sessions.delete(handle)

@@ -34,6 +34,7 @@ from __future__ import annotations
 import base64
 import binascii
 import math
+import re
 
 import msgspec
 
@@ -87,6 +88,11 @@ def encode_cursor(created: float, sid: str) -> str:
     return base64.urlsafe_b64encode(_encode_pair((created, sid))).decode().rstrip("=")
 
 
+# A storage id is base64url (a dot after a user's group); a cursor naming anything else (NUL,
+# which PostgreSQL refuses in text) is no cursor.
+_SID = re.compile(r"[A-Za-z0-9_.-]+")
+
+
 def decode_cursor(cursor: str | None) -> tuple[float, str] | None:
     """Return the ``(created, id)`` a cursor names, :data:`FIRST_PAGE` for none, else ``None``."""
     if cursor is None:
@@ -98,6 +104,6 @@ def decode_cursor(cursor: str | None) -> tuple[float, str] | None:
         created, sid = _decode_pair(raw)
     except (binascii.Error, ValueError, msgspec.DecodeError):
         return None
-    if not math.isfinite(created) or not sid or len(sid) > _MAX_ID:
+    if not math.isfinite(created) or not sid or len(sid) > _MAX_ID or not _SID.fullmatch(sid):
         return None
     return created, sid

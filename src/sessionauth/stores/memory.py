@@ -255,4 +255,4 @@ def _cursor_position(cursor: str | None) -> int | None:
     """The sequence number a cursor names (``None`` for a malformed one; no cursor: the end)."""
     if cursor is None:
         return 2**63
-    return int(cursor) if cursor.isdigit() and len(cursor) < 19 else None
+    return int(cursor) if cursor.isascii() and cursor.isdigit() and len(cursor) < 19 else None

@@ -277,7 +277,8 @@ class UserStore(abc.ABC):
             return UserPage(users=[], next_after=None, previous_before=None)
         needle = _fold(search)
         low, high = after + 1, _MAX_ID if before is None else min(before - 1, _MAX_ID)
-        if low > high or len(needle) > MAX_EMAIL_LENGTH:  # nothing can match
+        # Nothing can match: emails never hold control characters (PostgreSQL refuses NUL).
+        if low > high or len(needle) > MAX_EMAIL_LENGTH or not needle.isprintable():
             return UserPage(users=[], next_after=None, previous_before=None)
         # One row more than the page tells whether another page follows on that side; one
         # row on the other side whether a page precedes.

@@ -76,7 +76,7 @@ class RedisPrincipals:
         limit = min(limit, MAX_PAGE)
         if cursor is None:
             before = _NO_CURSOR
-        elif cursor.isdigit() and len(cursor) < 19:
+        elif cursor.isascii() and cursor.isdigit() and len(cursor) < 19:
             before = int(cursor)
         else:
             return SessionPage([], None)
