@@ -94,24 +94,29 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         data_dir=directory / "data",
         secret="browser-tests-" + "s" * 40,
     )
+    with serving_in_thread(create_app(settings, hasher=hasher), name="uvicorn") as base:
+        yield LiveServer(base, database_url, hasher)
+
+
+@contextlib.contextmanager
+def serving_in_thread(app: Any, *, name: str) -> Iterator[str]:
+    """Serve ``app`` with uvicorn (lifespan on) on a free loopback port in a thread; yield its URL.
+
+    The in-process server lets a browser test reach the same objects the test prepared (its
+    fast hasher, its accounts); it stops when the block ends.
+    """
     port = free_port()
-    config = uvicorn.Config(
-        create_app(settings, hasher=hasher),
-        host=LOOPBACK,
-        port=port,
-        log_level="warning",
-        lifespan="on",
-    )
+    config = uvicorn.Config(app, host=LOOPBACK, port=port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
+    thread = threading.Thread(target=server.run, name=name, daemon=True)
     thread.start()
     deadline = time.monotonic() + 15
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
             pytest.fail("the uvicorn server did not start")
-        time.sleep(0.02)
+        time.sleep(0.02)  # a poll with a hard deadline: uvicorn has no started event
     try:
-        yield LiveServer(f"http://{LOOPBACK}:{port}", database_url, hasher)
+        yield f"http://{LOOPBACK}:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=10)

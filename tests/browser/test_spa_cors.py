@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -13,15 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from playwright.sync_api import Browser, Page, expect
 
 from sessionauth.auth.passwords import PasswordHasher
 from sessionauth.server.app import create_app
 from sessionauth.server.settings import Settings
-from tests.browser.conftest import PASSWORD, USER, create_accounts
+from tests.browser.conftest import PASSWORD, USER, create_accounts, serving_in_thread
 from tests.support.examples import ROOT
-from tests.support.services import LOOPBACK, free_port
+from tests.support.services import LOOPBACK
 
 pytestmark = pytest.mark.browser
 
@@ -69,27 +67,9 @@ def origins(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Origins]:
             secret="spa-example-" + "s" * 40,
             allowed_origins=front,
         )
-        port = free_port()
-        config = uvicorn.Config(
-            create_app(settings, hasher=hasher),
-            host=LOOPBACK,
-            port=port,
-            log_level="warning",
-            lifespan="on",
-        )
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, name="uvicorn-spa", daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 15
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                pytest.fail("the uvicorn server did not start")
-            time.sleep(0.02)
-        try:
-            yield Origins(front=front, api=f"http://{LOOPBACK}:{port}")
-        finally:
-            server.should_exit = True
-            thread.join(timeout=10)
+        app = create_app(settings, hasher=hasher)
+        with serving_in_thread(app, name="uvicorn-spa") as api:
+            yield Origins(front=front, api=api)
 
 
 @pytest.fixture
