@@ -18,7 +18,8 @@ pages and the CLI change nothing any other way.
   like a wrong password. The session adopts the stored record (new token, CSRF secret rotated
   with it); the middleware then only sets the cookie and deletes the record it replaced.
 * Every change of trust applies at once to every live session of the user (the principal is
-  read with each session): a password change ends the others and keeps this one.
+  read with each session): a password change ends the others and keeps this one, and so
+  does enabling or disabling a second factor (:mod:`.factor_admin`).
 
 Each event (see :mod:`sessionauth.auth.events`) goes to the ``sessionauth.security`` logger and
 to the subscribers of :attr:`~Authenticator.events`; neither ever sees a password or a session
@@ -28,11 +29,12 @@ token.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from sessionauth.auth.accounts import AccountAdministration
 from sessionauth.auth.admin_rules import DEFAULT_ROLES
 from sessionauth.auth.event_hub import EventHub, Hook
+from sessionauth.auth.factor_admin import FactorAdministration
 from sessionauth.auth.events import (
     AuthEvent,
     LoggedOut,
@@ -53,13 +55,16 @@ from sessionauth.stores.base import SessionStore
 from sessionauth.stores.users import InvalidEmail, User, UserStore, normalize_email
 from sessionauth.tokens import new_token, storage_id
 
+if TYPE_CHECKING:
+    from sessionauth.auth.factors import SecondFactors
+
 __all__ = ["Authenticator"]
 
 # Longest user agent kept with a session: enough to tell devices apart, bounded storage.
 _MAX_USER_AGENT = 256
 
 
-class Authenticator(AccountAdministration):
+class Authenticator(AccountAdministration, FactorAdministration):
     """Logins, logouts, password changes; with account and session administration.
 
     Args:
@@ -71,10 +76,13 @@ class Authenticator(AccountAdministration):
         hooks: Subscribed to every event (:class:`~sessionauth.auth.events.AuthEvent`); use
             ``events.subscribe(SomeEvent, hook)`` for one type.
         roles: The roles accounts may have; must include ``admin``.
+        factors: Second factors (TOTP, recovery codes); ``None`` offers none. See
+            :class:`~sessionauth.auth.factor_admin.FactorAdministration` for the methods.
 
     Attributes:
         throttle: The login throttle, if any.
         clock: The time source.
+        factors: The second factors, if any.
 
     Raises:
         ConfigurationError: For an invalid role name or roles without ``admin``.
@@ -90,6 +98,7 @@ class Authenticator(AccountAdministration):
         clock: Clock = system_clock,
         hooks: Sequence[Hook[AuthEvent]] = (),
         roles: Iterable[str] = DEFAULT_ROLES,
+        factors: SecondFactors | None = None,
     ):
         events = EventHub()
         for hook in hooks:
@@ -97,6 +106,7 @@ class Authenticator(AccountAdministration):
         super().__init__(users=users, sessions=sessions, hasher=hasher, events=events, roles=roles)
         self.throttle = throttle
         self.clock = clock
+        self.factors = factors
 
     async def _reserve(
         self,

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import msgspec
@@ -190,11 +190,11 @@ class RedisFactorStore(FactorStore):
     async def get_totp(self, user_id: str) -> TotpRecord | None:
         """Return the user's TOTP factor, or ``None``."""
         secret, confirmed, last = await self._call(
-            self._client.hmget(self._prefix + user_id, ["t:s", "t:c", "t:l"])  # type: ignore[misc]
+            self._client.hmget(self._prefix + user_id, ["t:s", "t:c", "t:l"])
         )
         if secret is None or confirmed is None or last is None:
             return None
-        return TotpRecord(secret=bytes(secret), confirmed=confirmed == b"1", last_step=int(last))
+        return TotpRecord(secret=_bytes(secret), confirmed=confirmed == b"1", last_step=int(last))
 
     async def accept_totp_step(
         self, user_id: str, secret: bytes, step: int, *, confirm: bool = False
@@ -205,7 +205,7 @@ class RedisFactorStore(FactorStore):
     async def delete_totp(self, user_id: str) -> bool:
         """Delete the TOTP factor; return whether there was one."""
         key = self._prefix + user_id
-        return bool(await self._call(self._client.hdel(key, "t:s", "t:c", "t:l")))  # type: ignore[misc]
+        return bool(await self._call(self._client.hdel(key, "t:s", "t:c", "t:l")))
 
     async def set_recovery_codes(self, user_id: str, hashes: Sequence[str]) -> None:
         """Replace the user's codes (one script)."""
@@ -214,12 +214,12 @@ class RedisFactorStore(FactorStore):
     async def consume_recovery_code(self, user_id: str, code_hash: str) -> bool:
         """Delete one code's field; only the ``HDEL`` that found it wins."""
         key = self._prefix + user_id
-        return bool(await self._call(self._client.hdel(key, f"r:{code_hash}")))  # type: ignore[misc]
+        return bool(await self._call(self._client.hdel(key, f"r:{code_hash}")))
 
     async def count_recovery_codes(self, user_id: str) -> int:
         """Return how many codes are left."""
-        fields = await self._call(self._client.hkeys(self._prefix + user_id))  # type: ignore[misc]
-        return sum(1 for field in fields if bytes(field).startswith(b"r:"))
+        fields = await self._call(self._client.hkeys(self._prefix + user_id))
+        return sum(1 for field in fields if _bytes(field).startswith(b"r:"))
 
     async def add_passkey(self, user_id: str, passkey: Passkey) -> bool:
         """Register a passkey unless the user has one with its id (one script)."""
@@ -238,9 +238,8 @@ class RedisFactorStore(FactorStore):
 
     async def list_passkeys(self, user_id: str) -> list[Passkey]:
         """Return the user's passkeys, oldest first."""
-        fields: dict[bytes, bytes] = await self._call(
-            self._client.hgetall(self._prefix + user_id)  # type: ignore[misc]
-        )
+        stored = await self._call(self._client.hgetall(self._prefix + user_id))
+        fields = {_bytes(name): _bytes(value) for name, value in stored.items()}
         found = []
         for field in fields:
             if field.startswith(b"p:"):
@@ -253,8 +252,14 @@ class RedisFactorStore(FactorStore):
         """Return one passkey, or ``None``."""
         fid = _field_id(credential_id)
         names = [f"p:{fid}", f"n:{fid}", f"u:{fid}"]
-        values = await self._call(self._client.hmget(self._prefix + user_id, names))  # type: ignore[misc]
-        return _decode(fid, {name.encode(): v for name, v in zip(names, values, strict=True)})
+        values = await self._call(self._client.hmget(self._prefix + user_id, names))
+        return _decode(
+            fid,
+            {
+                name.encode(): None if v is None else _bytes(v)
+                for name, v in zip(names, values, strict=True)
+            },
+        )
 
     async def rename_passkey(self, user_id: str, credential_id: bytes, name: str) -> bool:
         """Rename one passkey if it exists (one script)."""
@@ -264,7 +269,7 @@ class RedisFactorStore(FactorStore):
         """Delete one passkey if it exists."""
         fid = _field_id(credential_id)
         key = self._prefix + user_id
-        return bool(await self._call(self._client.hdel(key, f"p:{fid}", f"n:{fid}", f"u:{fid}")))  # type: ignore[misc]
+        return bool(await self._call(self._client.hdel(key, f"p:{fid}", f"n:{fid}", f"u:{fid}")))
 
     async def use_passkey(
         self, user_id: str, credential_id: bytes, *, sign_count: int, backed_up: bool, now: float
@@ -287,7 +292,12 @@ class RedisFactorStore(FactorStore):
             await owned.aclose()
 
 
-def _decode(fid: str, fields: dict[bytes, bytes | None]) -> Passkey | None:
+def _bytes(value: bytes | str) -> bytes:
+    """A reply as bytes (the client is built with ``decode_responses=False``)."""
+    return value.encode() if isinstance(value, str) else value
+
+
+def _decode(fid: str, fields: Mapping[bytes, bytes | None]) -> Passkey | None:
     """The passkey ``fid`` from its three fields, or ``None`` if any is missing or corrupt."""
     fixed_blob = fields.get(f"p:{fid}".encode())
     name = fields.get(f"n:{fid}".encode())
