@@ -70,7 +70,13 @@ class SoftAuthenticator:
         self.user_handle = unb64(options["user"]["id"])
         numbers = self.key.public_key().public_numbers()
         cose = cbor2.dumps(
-            {1: 2, 3: -7, -1: 1, -2: numbers.x.to_bytes(32, "big"), -3: numbers.y.to_bytes(32, "big")}
+            {
+                1: 2,
+                3: -7,
+                -1: 1,
+                -2: numbers.x.to_bytes(32, "big"),
+                -3: numbers.y.to_bytes(32, "big"),
+            }
         )
         auth_data = (
             hashlib.sha256(options["rp"]["id"].encode()).digest()

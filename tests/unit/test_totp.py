@@ -72,7 +72,9 @@ def test_secrets_are_160_random_bits() -> None:
 
 def test_otpauth_url_names_issuer_and_account() -> None:
     """The URL is otpauth://totp/Issuer:account with secret, issuer, 6 digits, 30 s."""
-    url = otpauth_url("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", account="ana@example.com", issuer="Example Co")
+    url = otpauth_url(
+        "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", account="ana@example.com", issuer="Example Co"
+    )
     parts = urlsplit(url)
     assert (parts.scheme, parts.netloc) == ("otpauth", "totp")
     assert parts.path == "/Example%20Co:ana%40example.com"

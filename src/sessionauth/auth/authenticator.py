@@ -34,7 +34,6 @@ from typing import TYPE_CHECKING, Literal
 from sessionauth.auth.accounts import AccountAdministration
 from sessionauth.auth.admin_rules import DEFAULT_ROLES
 from sessionauth.auth.event_hub import EventHub, Hook
-from sessionauth.auth.factor_admin import FactorAdministration
 from sessionauth.auth.events import (
     AuthEvent,
     LoggedOut,
@@ -44,6 +43,7 @@ from sessionauth.auth.events import (
     PasswordChanged,
     PasswordChangeFailed,
 )
+from sessionauth.auth.factor_admin import FactorAdministration
 from sessionauth.auth.logins import Login, principal_after_stale, read_account
 from sessionauth.auth.passwords import PasswordHasher
 from sessionauth.auth.throttle import Attempt, LoginThrottle

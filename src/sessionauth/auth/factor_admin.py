@@ -128,15 +128,15 @@ class FactorAdministration(SessionAdministration):
             raise InvalidCode("Invalid code")
         user_id = str(user.id)
         if code is not None:
-            await self._throttled(
-                user, address, "totp", lambda: factors.verify_totp(user_id, code)
-            )
+            await self._throttled(user, address, "totp", lambda: factors.verify_totp(user_id, code))
             return
         assert recovery_code is not None  # noqa: S101 - exactly one of the two, checked above
         left = await self._throttled(
             user, address, "recovery", lambda: factors.use_recovery_code(user_id, recovery_code)
         )
-        await self.events.publish(RecoveryCodeUsed(user_id=user.id, address=address, remaining=left))
+        await self.events.publish(
+            RecoveryCodeUsed(user_id=user.id, address=address, remaining=left)
+        )
 
     async def reset_factors(self, user_id: int, *, actor: int | None = None) -> int:
         """Remove every second factor of a user and end all their sessions; return how many.

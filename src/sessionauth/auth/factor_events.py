@@ -1,4 +1,6 @@
-"""Security events of second factors (see :mod:`sessionauth.auth.events` for the others)::
+"""Security events of second factors (see :mod:`sessionauth.auth.events` for the others).
+
+::
 
     AuthEvent
     ├── FactorEnabled               kind: totp | passkey

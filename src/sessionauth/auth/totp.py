@@ -146,4 +146,3 @@ class TotpCipher:
 
 def _bound(user_id: str) -> bytes:
     return b"sessionauth-totp:" + user_id.encode()
-

@@ -3,8 +3,9 @@
 A :class:`Backend` owns what a database needs once per process: the connection (SQLite), the
 pool (PostgreSQL) or the client (Redis), the URL's parsing, the table of errors that mean "the
 database is unavailable", and the identifier checks. The session store, the login-attempt
-counter, the user store, the second-factor store and the purge lock are views built from it, so a worker keeping
-sessions, counters and users in one database opens one connection or pool, not three.
+counter, the user store, the second-factor store and the purge lock are views built from
+it, so a worker keeping sessions, counters and users in one database opens one connection
+or pool, not three.
 
 Views built by a backend never close what it owns: :meth:`Backend.aclose` closes the views
 (what each keeps of its own, such as the Redis read pipeline's connection), then the

@@ -59,17 +59,15 @@ _STATEMENTS = {
     ),
     "count_codes": "SELECT count(*) FROM {recovery} WHERE user_id = {p1}",
     "add_passkey": (
-        "INSERT INTO {passkeys} (user_id, " + _PASSKEY_COLUMNS + ") VALUES"
+        "INSERT INTO {passkeys} (user_id, {columns}) VALUES"
         " ({p1}, {p2}, {p3}, {p4}, {p5}, {p6}, {p7}, {p8}, {p9}, {p10})"
         " ON CONFLICT (user_id, credential_id) DO NOTHING RETURNING user_id"
     ),
     "list_passkeys": (
-        "SELECT " + _PASSKEY_COLUMNS + " FROM {passkeys} WHERE user_id = {p1}"
-        " ORDER BY created, credential_id"
+        "SELECT {columns} FROM {passkeys} WHERE user_id = {p1} ORDER BY created, credential_id"
     ),
     "get_passkey": (
-        "SELECT " + _PASSKEY_COLUMNS + " FROM {passkeys}"
-        " WHERE user_id = {p1} AND credential_id = {p2}"
+        "SELECT {columns} FROM {passkeys} WHERE user_id = {p1} AND credential_id = {p2}"
     ),
     "rename_passkey": (
         "UPDATE {passkeys} SET name = {p3} WHERE user_id = {p1} AND credential_id = {p2}"
@@ -95,15 +93,16 @@ def tables(table: str, timeout: float, *, schemas: bool) -> dict[str, str]:
         ConfigurationError: For an invalid table name or timeout.
     """
     quoted, _ = check_options(table, timeout, schemas=schemas)
-    return {
-        role: quoted[:-1] + f'_{role}"' for role in ("totp", "recovery", "passkeys")
-    }
+    return {role: quoted[:-1] + f'_{role}"' for role in ("totp", "recovery", "passkeys")}
 
 
 def statements(names: dict[str, str], marker: str) -> dict[str, str]:
     """The statements on the tables ``names``, with ``marker`` + n as the n-th parameter."""
     params = {f"p{n}": f"{marker}{n}" for n in range(1, 11)}
-    return {key: sql.format(**names, **params) for key, sql in _STATEMENTS.items()}
+    return {
+        key: sql.format(**names, **params, columns=_PASSKEY_COLUMNS)
+        for key, sql in _STATEMENTS.items()
+    }
 
 
 def schema(names: dict[str, str], *, blob: str, integer: str, real: str) -> tuple[str, ...]:
@@ -243,5 +242,9 @@ class SQLFactorStore(FactorStore):
     async def reset(self, user_id: str) -> None:
         """Delete every factor of the user in one transaction."""
         await self._transaction(
-            [("reset_totp", (user_id,)), ("delete_codes", (user_id,)), ("reset_passkeys", (user_id,))]
+            [
+                ("reset_totp", (user_id,)),
+                ("delete_codes", (user_id,)),
+                ("reset_passkeys", (user_id,)),
+            ]
         )

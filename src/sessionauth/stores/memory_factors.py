@@ -10,7 +10,13 @@ from collections.abc import Sequence
 
 from msgspec.structs import replace as _replace
 
-from sessionauth.stores.factors import FactorStore, Passkey, PasskeyUse, TotpRecord, sign_count_grows
+from sessionauth.stores.factors import (
+    FactorStore,
+    Passkey,
+    PasskeyUse,
+    TotpRecord,
+    sign_count_grows,
+)
 
 __all__ = ["MemoryFactorStore"]
 
