@@ -10,6 +10,7 @@ from sessionauth.backends.locks import NoLock
 from sessionauth.policy import Clock, system_clock
 from sessionauth.stores.memory import MemoryCounter, MemoryStore
 from sessionauth.stores.memory_factors import MemoryFactorStore
+from sessionauth.stores.tokens import MemoryTokenStore
 
 __all__ = ["MemoryBackend"]
 
@@ -41,6 +42,10 @@ class MemoryBackend(Backend):
     def factor_store(self, *, owned: bool = False, **options: Any) -> MemoryFactorStore:
         """Return a new, empty in-process factor store (it takes no options)."""
         return self._view(MemoryFactorStore(**options), owned=owned)
+
+    def token_store(self, *, owned: bool = False, **options: Any) -> MemoryTokenStore:
+        """Return a new, empty in-process token store (it takes no options)."""
+        return self._view(MemoryTokenStore(self._clock, **options), owned=owned)
 
     def purge_lock(self, lock_dir: Path) -> NoLock:
         """Return a lock always granted: the store is private to the process."""

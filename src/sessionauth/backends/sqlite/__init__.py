@@ -11,6 +11,7 @@ from sessionauth.backends.sqlite.attempts import SQLiteCounter
 from sessionauth.backends.sqlite.factors import SQLiteFactorStore
 from sessionauth.backends.sqlite.files import SQLiteDatabase, database_path
 from sessionauth.backends.sqlite.sessions import SQLiteStore
+from sessionauth.backends.sqlite.tokens import SQLiteTokenStore
 from sessionauth.backends.sqlite.users import SQLiteUserStore
 from sessionauth.policy import Clock, system_clock
 from sessionauth.stores.base import DEFAULT_TIMEOUT
@@ -65,6 +66,11 @@ class SQLiteBackend(Backend):
     def factor_store(self, *, owned: bool = False, **options: Any) -> SQLiteFactorStore:
         """Return the factor store on the connection (``table=`` prefixes its tables)."""
         view = SQLiteFactorStore(database=self.database, owned=owned, **options)
+        return self._view(view, owned=owned)
+
+    def token_store(self, *, owned: bool = False, **options: Any) -> SQLiteTokenStore:
+        """Return the token store on the connection (``table=`` names its table)."""
+        view = SQLiteTokenStore(database=self.database, clock=self._clock, owned=owned, **options)
         return self._view(view, owned=owned)
 
     def user_store(self, *, table: str = DEFAULT_TABLE, owned: bool = False) -> SQLiteUserStore:
