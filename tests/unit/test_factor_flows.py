@@ -32,6 +32,7 @@ from sessionauth.auth.factor_events import (
     SecondFactorFailed,
 )
 from sessionauth.auth.factors import SecondFactors
+from sessionauth.auth.passkeys import ChallengeKeeper, Passkeys, RelyingParty
 from sessionauth.auth.passwords import PasswordHasher
 from sessionauth.auth.throttle import LoginThrottle
 from sessionauth.auth.totp import STEP_SECONDS, TotpCipher
@@ -51,6 +52,7 @@ from sessionauth.stores.users import User, UserStore
 from sessionauth.tokens import Keyring
 from tests.support.backends import user_store
 from tests.support.clock import FakeClock
+from tests.support.webauthn import ORIGIN, SoftAuthenticator
 
 KEYRING = Keyring(["m" * 40])
 NAME = "__Host-session"
@@ -84,6 +86,20 @@ def make_app(auth: Authenticator) -> Starlette:
         code = (await request.json())["code"]
         return JSONResponse({"recoveryCodes": await auth.confirm_totp(_session(request), code)})
 
+    async def passkey_options(request: Request) -> Response:
+        options = await auth.passkey_registration_options(_session(request))
+        return Response(options, media_type="application/json")
+
+    async def passkey_register(request: Request) -> Response:
+        passkey = await auth.register_passkey(_session(request), await request.json(), name="K")
+        return JSONResponse({"name": passkey.name})
+
+    async def passkey_delete(request: Request) -> Response:
+        ended = await auth.delete_passkey(
+            _session(request), bytes.fromhex(request.query_params["id"])
+        )
+        return JSONResponse({"ended": ended})
+
     async def disable(request: Request) -> Response:
         code = (await request.json())["code"]
         return JSONResponse({"ended": await auth.disable_totp(_session(request), code)})
@@ -102,6 +118,9 @@ def make_app(auth: Authenticator) -> Starlette:
             Route("/totp/setup", setup, methods=["POST"]),
             Route("/totp/confirm", confirm, methods=["POST"]),
             Route("/totp/disable", disable, methods=["POST"]),
+            Route("/passkeys/options", passkey_options, methods=["POST"]),
+            Route("/passkeys", passkey_register, methods=["POST"]),
+            Route("/passkeys", passkey_delete, methods=["DELETE"]),
         ],
         exception_handlers={
             NotAuthenticated: status(401),
@@ -176,6 +195,12 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
         hooks=[events.append],
         factors=SecondFactors(
             store=store, cipher=TotpCipher.from_keyring(KEYRING), issuer="Test", clock=clock
+        ),
+        passkeys=Passkeys(
+            store=store,
+            rp=RelyingParty(id="example.com", name="Test", origins=(ORIGIN,)),
+            challenges=ChallengeKeeper(MemoryCounter(clock), clock=clock),
+            clock=clock,
         ),
     )
     await users.create(ALICE, await auth.hasher.hash(PASSWORD), "user")
@@ -347,3 +372,31 @@ async def test_an_authenticator_without_factors_says_so(env: Env) -> None:
     )
     with pytest.raises(ConfigurationError):
         await bare.reset_factors((await alice(env)).id)
+
+
+async def test_adding_and_deleting_a_passkey_moves_the_epoch(env: Env) -> None:
+    """Registering or deleting a passkey ends the other sessions and keeps (renews) this one."""
+    here, elsewhere = await env.login(), await env.login()
+    device = SoftAuthenticator()
+    options = await env.call("POST", "/passkeys/options", here)
+    assert options.status_code == 200, options.text
+    # The challenge now lives in this session (same token, no new cookie).
+    added = await env.call("POST", "/passkeys", here, json=device.create(options.text))
+    assert added.status_code == 200, added.text
+    here = cookie_of(added)
+    assert await env.whoami(elsewhere) is None
+    user = await alice(env)
+    assert await env.whoami(here) == str(user.id)
+    assert len(await env.factors.list_passkeys(str(user.id))) == 1
+    again = await env.login()
+    deleted = await env.call("DELETE", f"/passkeys?id={device.credential_id.hex()}", here)
+    assert deleted.json() == {"ended": 1}
+    assert await env.whoami(again) is None
+    here = cookie_of(deleted)
+    assert await env.whoami(here) == str(user.id)
+    assert await env.factors.list_passkeys(str(user.id)) == []
+    missing = await env.call("DELETE", f"/passkeys?id={device.credential_id.hex()}", here)
+    assert missing.status_code == 409
+    kinds = [(type(e).__name__, getattr(e, "kind", None)) for e in env.events]
+    assert ("FactorEnabled", "passkey") in kinds
+    assert ("FactorDisabled", "passkey") in kinds

@@ -1,24 +1,17 @@
-"""Passkeys through py_webauthn, driven by a software authenticator built on ``cryptography``.
+"""Passkeys through py_webauthn, driven by a software authenticator (tests/support/webauthn.py).
 
-The authenticator makes real P-256 credentials and signs real attestation and assertion
-responses (``none`` attestation), so every check of py_webauthn and of our wrapper runs: RP ID
-hash, origin, challenge, user verification, signature, sign counter.
+Real P-256 credentials and real attestation and assertion responses (``none`` attestation), so
+every check of py_webauthn and of our wrapper runs: RP ID hash, origin, challenge, user
+verification, signature, sign counter.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import copy
-import hashlib
 import json
-import os
-from typing import Any
 
-import cbor2
 import pytest
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from sessionauth.auth.event_hub import EventHub
 from sessionauth.auth.events import AuthEvent
@@ -29,104 +22,10 @@ from sessionauth.session import Session
 from sessionauth.stores.memory import MemoryCounter
 from sessionauth.stores.memory_factors import MemoryFactorStore
 from tests.support.clock import FakeClock
+from tests.support.webauthn import SoftAuthenticator, b64, unb64
 
 RP = RelyingParty(id="example.com", name="Example", origins=("https://example.com",))
 USER = "42"
-
-_UP, _UV, _BE, _BS, _AT = 0x01, 0x04, 0x08, 0x10, 0x40
-
-
-def b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-class SoftAuthenticator:
-    """A platform authenticator in software: one discoverable P-256 credential."""
-
-    def __init__(self, *, verifies_user: bool = True, counts: bool = True):
-        self.key = ec.generate_private_key(ec.SECP256R1())
-        self.credential_id = os.urandom(16)
-        self.user_handle = b""
-        self.verifies_user = verifies_user
-        self.counter = 0
-        self.counts = counts
-
-    def _flags(self, *, attested: bool) -> bytes:
-        flags = _UP | _BE | _BS | (_UV if self.verifies_user else 0) | (_AT if attested else 0)
-        return bytes([flags])
-
-    def _client_data(self, kind: str, options: dict[str, Any], origin: str) -> bytes:
-        return json.dumps(
-            {"type": kind, "challenge": options["challenge"], "origin": origin}
-        ).encode()
-
-    def create(self, options_json: str, origin: str = RP.origins[0]) -> dict[str, Any]:
-        """The browser's answer to navigator.credentials.create(options)."""
-        options = json.loads(options_json)
-        self.user_handle = unb64(options["user"]["id"])
-        numbers = self.key.public_key().public_numbers()
-        cose = cbor2.dumps(
-            {
-                1: 2,
-                3: -7,
-                -1: 1,
-                -2: numbers.x.to_bytes(32, "big"),
-                -3: numbers.y.to_bytes(32, "big"),
-            }
-        )
-        auth_data = (
-            hashlib.sha256(options["rp"]["id"].encode()).digest()
-            + self._flags(attested=True)
-            + self.counter.to_bytes(4, "big")
-            + bytes(16)
-            + len(self.credential_id).to_bytes(2, "big")
-            + self.credential_id
-            + cose
-        )
-        attestation = cbor2.dumps({"fmt": "none", "attStmt": {}, "authData": auth_data})
-        return {
-            "id": b64(self.credential_id),
-            "rawId": b64(self.credential_id),
-            "type": "public-key",
-            "response": {
-                "clientDataJSON": b64(self._client_data("webauthn.create", options, origin)),
-                "attestationObject": b64(attestation),
-                "transports": ["internal", "hybrid"],
-            },
-            "clientExtensionResults": {},
-        }
-
-    def get(self, options_json: str, origin: str = RP.origins[0]) -> dict[str, Any]:
-        """The browser's answer to navigator.credentials.get(options), counting a signature."""
-        options = json.loads(options_json)
-        if self.counts:
-            self.counter += 1
-        client_data = self._client_data("webauthn.get", options, origin)
-        auth_data = (
-            # A registration's options name the RP as rp.id: for the misdirection test.
-            hashlib.sha256((options.get("rpId") or options["rp"]["id"]).encode()).digest()
-            + self._flags(attested=False)
-            + self.counter.to_bytes(4, "big")
-        )
-        signature = self.key.sign(
-            auth_data + hashlib.sha256(client_data).digest(), ec.ECDSA(hashes.SHA256())
-        )
-        return {
-            "id": b64(self.credential_id),
-            "rawId": b64(self.credential_id),
-            "type": "public-key",
-            "response": {
-                "clientDataJSON": b64(client_data),
-                "authenticatorData": b64(auth_data),
-                "signature": b64(signature),
-                "userHandle": b64(self.user_handle),
-            },
-            "clientExtensionResults": {},
-        }
 
 
 class Env:
@@ -286,3 +185,16 @@ async def test_unknown_or_deleted_passkeys_and_garbage_do_not_sign_in(env: Env) 
         env.passkeys.authentication_options(session)
         with pytest.raises(InvalidCode):
             await env.passkeys.authenticate(session, garbage)
+
+
+async def test_rename_trims_and_bounds_the_name(env: Env) -> None:
+    """rename stores a trimmed, printable name of at most 64 characters; unknown ids: False."""
+    device = SoftAuthenticator()
+    await env.register(device)
+    assert await env.passkeys.rename(USER, device.credential_id, "  Phone\x00\n" + "x" * 100)
+    (stored,) = await env.store.list_passkeys(USER)
+    assert stored.name == ("Phone" + "x" * 100)[:64]
+    assert await env.passkeys.rename(USER, device.credential_id, " \t ")
+    (stored,) = await env.store.list_passkeys(USER)
+    assert stored.name == "Passkey"
+    assert not await env.passkeys.rename(USER, b"unknown", "x")

@@ -57,6 +57,7 @@ from sessionauth.tokens import new_token, storage_id
 
 if TYPE_CHECKING:
     from sessionauth.auth.factors import SecondFactors
+    from sessionauth.auth.passkeys import Passkeys
 
 __all__ = ["Authenticator"]
 
@@ -78,11 +79,13 @@ class Authenticator(AccountAdministration, FactorAdministration):
         roles: The roles accounts may have; must include ``admin``.
         factors: Second factors (TOTP, recovery codes); ``None`` offers none. See
             :class:`~sessionauth.auth.factor_admin.FactorAdministration` for the methods.
+        passkeys: Passkeys; ``None`` offers none.
 
     Attributes:
         throttle: The login throttle, if any.
         clock: The time source.
         factors: The second factors, if any.
+        passkeys: The passkeys, if any.
 
     Raises:
         ConfigurationError: For an invalid role name or roles without ``admin``.
@@ -99,6 +102,7 @@ class Authenticator(AccountAdministration, FactorAdministration):
         hooks: Sequence[Hook[AuthEvent]] = (),
         roles: Iterable[str] = DEFAULT_ROLES,
         factors: SecondFactors | None = None,
+        passkeys: Passkeys | None = None,
     ):
         events = EventHub()
         for hook in hooks:
@@ -107,6 +111,7 @@ class Authenticator(AccountAdministration, FactorAdministration):
         self.throttle = throttle
         self.clock = clock
         self.factors = factors
+        self.passkeys = passkeys
 
     async def _reserve(
         self,

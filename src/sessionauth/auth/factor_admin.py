@@ -1,10 +1,10 @@
 """The Authenticator's part on second factors: enrolment, removal, and the code check.
 
-Enabling, disabling or resetting a factor changes what a login needs, so it gives the user's
-principal a new epoch *after* the factor changed (see :mod:`sessionauth.principal`): every
-other session of the user ends, and so does a two-step login that was pending under the old
-epoch, while the session that made the change takes the new epoch and a new token. An
-administrator's reset keeps no session of the user.
+Enabling, disabling or resetting a factor (TOTP; adding or deleting a passkey) changes what a
+login needs, so it gives the user's principal a new epoch *after* the factor changed (see
+:mod:`sessionauth.principal`): every other session of the user ends, and so does a two-step
+login that was pending under the old epoch, while the session that made the change takes the
+new epoch and a new token. An administrator's reset keeps no session of the user.
 
 Code checks of a signed-in user (disabling TOTP) and of the login's second step are throttled
 like passwords, on the same per-account and per-address counters: six digits are guessable
@@ -25,13 +25,17 @@ from sessionauth.auth.factor_events import (
     SecondFactorFailed,
 )
 from sessionauth.auth.session_admin import SessionAdministration
-from sessionauth.errors import ConfigurationError, InvalidCode, UserNotFound
+from sessionauth.errors import ConfigurationError, FactorConflict, InvalidCode, UserNotFound
 from sessionauth.session import Session
 from sessionauth.stores.users import User
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from sessionauth.auth.factors import SecondFactors, TotpSetup
+    from sessionauth.auth.passkeys import Passkeys
     from sessionauth.auth.throttle import LoginThrottle
+    from sessionauth.stores.factors import Passkey
 
 __all__ = ["FactorAdministration"]
 
@@ -42,14 +46,16 @@ class FactorAdministration(SessionAdministration):
     """TOTP enrolment and removal, administrators' resets, and the throttled code check.
 
     A mixin of :class:`~sessionauth.auth.authenticator.Authenticator`, which sets
-    :attr:`factors` and :attr:`throttle` and provides :meth:`current_user`.
+    :attr:`factors`, :attr:`passkeys` and :attr:`throttle` and provides :meth:`current_user`.
 
     Attributes:
-        factors: The second factors (``None``: the application offers none).
+        factors: TOTP and recovery codes (``None``: the application offers none).
+        passkeys: Passkeys (``None``: the application offers none).
         throttle: The login throttle, if any.
     """
 
     factors: SecondFactors | None
+    passkeys: Passkeys | None
     throttle: LoginThrottle | None
 
     @abc.abstractmethod
@@ -60,6 +66,61 @@ class FactorAdministration(SessionAdministration):
         if self.factors is None:
             raise ConfigurationError("this Authenticator was built without second factors")
         return self.factors
+
+    def _passkeys(self) -> Passkeys:
+        if self.passkeys is None:
+            raise ConfigurationError("this Authenticator was built without passkeys")
+        return self.passkeys
+
+    async def passkey_registration_options(self, session: Session) -> str:
+        """Return the options JSON that registers a passkey for the session's user.
+
+        Raises:
+            NotAuthenticated: Without an authenticated session.
+        """
+        user = await self.current_user(session)
+        return await self._passkeys().registration_options(
+            session, user_id=str(user.id), user_name=user.email
+        )
+
+    async def register_passkey(
+        self,
+        session: Session,
+        credential: str | dict[str, Any],
+        *,
+        name: str,
+        address: str | None = None,
+    ) -> Passkey:
+        """Verify and store a new passkey of the session's user; other sessions end.
+
+        Raises:
+            NotAuthenticated: Without an authenticated session.
+            InvalidCode: Without a current registration challenge in the session.
+            PasskeyRejected: If the response fails verification or is registered already.
+        """
+        user = await self.current_user(session)
+        passkey = await self._passkeys().register(
+            session, user_id=str(user.id), credential=credential, name=name
+        )
+        await self._factor_changed(user.id, session)
+        await self.events.publish(FactorEnabled(user_id=user.id, address=address, kind="passkey"))
+        return passkey
+
+    async def delete_passkey(
+        self, session: Session, credential_id: bytes, *, address: str | None = None
+    ) -> int:
+        """Delete one passkey of the session's user; return how many other sessions ended.
+
+        Raises:
+            NotAuthenticated: Without an authenticated session.
+            FactorConflict: If the user has no such passkey.
+        """
+        user = await self.current_user(session)
+        if not await self._passkeys().store.delete_passkey(str(user.id), credential_id):
+            raise FactorConflict("no such passkey")
+        ended = await self._factor_changed(user.id, session)
+        await self.events.publish(FactorDisabled(user_id=user.id, address=address, kind="passkey"))
+        return ended
 
     async def start_totp_setup(self, session: Session) -> TotpSetup:
         """Begin enabling TOTP for the session's user: a new pending secret, shown once.

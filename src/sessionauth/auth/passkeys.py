@@ -132,7 +132,10 @@ class ChallengeKeeper:
 
 
 class Passkeys:
-    """Registration, listing and discoverable sign-in with passkeys.
+    """Registration, renaming and discoverable sign-in with passkeys.
+
+    List them with ``store.list_passkeys``; add and delete them through the Authenticator
+    (:class:`~sessionauth.auth.factor_admin.FactorAdministration`), which moves the epoch.
 
     Args:
         store: Where passkeys live.
@@ -156,6 +159,10 @@ class Passkeys:
         self._challenges = challenges
         self._clock = clock
         self._events = events if events is not None else EventHub()
+
+    async def rename(self, user_id: str, credential_id: bytes, name: str) -> bool:
+        """Rename one passkey of the user (trimmed, at most 64 characters); False if none."""
+        return await self.store.rename_passkey(user_id, credential_id, _name(name))
 
     async def registration_options(
         self, session: Session, *, user_id: str, user_name: str, display_name: str = ""
@@ -213,7 +220,7 @@ class Passkeys:
             backup_eligible=verified.credential_device_type is CredentialDeviceType.MULTI_DEVICE,
             backed_up=verified.credential_backed_up,
             transports=_transports(credential),
-            name=(name.strip() or "Passkey")[:_MAX_NAME],
+            name=_name(name),
             created=self._clock(),
         )
         if not await self.store.add_passkey(user_id, passkey):
@@ -285,6 +292,12 @@ class Passkeys:
             created=stored.created,
             last_used=now,
         )
+
+
+def _name(name: str) -> str:
+    """A passkey's name as stored: trimmed, printable, bounded, never empty."""
+    cleaned = "".join(char for char in name if char.isprintable()).strip()
+    return cleaned[:_MAX_NAME] or "Passkey"
 
 
 def _fields(credential: str | dict[str, Any]) -> dict[str, Any]:
