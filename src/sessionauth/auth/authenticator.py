@@ -48,6 +48,7 @@ from sessionauth.auth.throttle import Attempt, LoginThrottle
 from sessionauth.errors import InvalidCredentials, NotAuthenticated, StaleLogin, TooManyAttempts
 from sessionauth.policy import Clock, system_clock
 from sessionauth.principal import Principal
+from sessionauth.record import REMEMBER
 from sessionauth.session import Session
 from sessionauth.stores.base import SessionStore
 from sessionauth.stores.users import InvalidEmail, User, UserStore, normalize_email
@@ -184,7 +185,13 @@ class Authenticator(AccountAdministration):
         return Login(user, principal, new_hash or user.password_hash)
 
     async def login(
-        self, session: Session, login: Login, *, address: str | None, user_agent: str | None
+        self,
+        session: Session,
+        login: Login,
+        *,
+        address: str | None,
+        user_agent: str | None,
+        remember: bool = False,
     ) -> Principal:
         """Store a new session for ``login`` and make ``session`` that session.
 
@@ -193,6 +200,11 @@ class Authenticator(AccountAdministration):
         read is still current. Values of an anonymous session (a cart) carry over; those of
         another user's session do not, so a shared browser never hands one user's data to the
         next.
+
+        ``remember`` ("keep me signed in") gives the session a persistent cookie and the
+        policy's ``absolute_timeout``; without it (the default) the cookie is a browser-session
+        cookie and the session ends ``short_absolute_timeout`` after the login, whatever the
+        browser keeps. The flag is stored in the record (``meta["remember"]``).
 
         Returns:
             The principal in force: the rights the new session has (its ``role`` is the one
@@ -204,7 +216,12 @@ class Authenticator(AccountAdministration):
                 login: the same answer as a wrong password.
         """
         user_id = str(login.user.id)
-        meta = {"ip": address, "ua": (user_agent or "")[:_MAX_USER_AGENT], "auth": self.clock()}
+        meta = {
+            "ip": address,
+            "ua": (user_agent or "")[:_MAX_USER_AGENT],
+            "auth": self.clock(),
+            REMEMBER: remember,
+        }
         principal: Principal | None = login.principal
         retried = False
         while principal is not None:

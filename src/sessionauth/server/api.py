@@ -81,7 +81,11 @@ async def login(body: s.LoginBody, request: Request) -> s.LoginResult:
     accepted = await auth.authenticate(body.email, body.password, address=address)
     session = session_of(request)
     principal = await auth.login(
-        session, accepted, address=address, user_agent=request.headers.get("user-agent")
+        session,
+        accepted,
+        address=address,
+        user_agent=request.headers.get("user-agent"),
+        remember=body.remember,
     )
     # Login regenerated the session, so tokens fetched before it no longer verify: hand out one
     # for the new session at once.
