@@ -174,10 +174,12 @@ async def test_a_session_not_remembered_dies_at_the_short_absolute_timeout(env: 
     remembered: str | None = cookie_of(await env.login(remember=True))[0]
     for _ in range(11):  # 11 h of hourly requests: touches and renewals, never idle
         env.clock.advance(HOUR)
-        assert forgetful is not None and remembered is not None
+        assert forgetful is not None
+        assert remembered is not None
         forgetful, remembered = await env.visit(forgetful), await env.visit(remembered)
     env.clock.advance(HOUR - 1)
-    assert forgetful is not None and remembered is not None
+    assert forgetful is not None
+    assert remembered is not None
     forgetful = await env.visit(forgetful)
     assert forgetful is not None
     # A second past 12 h after the login (Redis keeps milliseconds): the browser still sends
