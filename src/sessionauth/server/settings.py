@@ -55,6 +55,8 @@ class Settings(BaseSettings):
         roles: The roles accounts may have (``SESSIONAUTH_ROLES``); must include ``admin``.
         log_format: ``text`` (human lines) or ``json`` (one JSON object per line, security
             events with structured fields; see :mod:`sessionauth.server.log_format`).
+        require_verified: Refuse logins (403 ``Email not verified``, after a right password)
+            to accounts whose email is not confirmed (``SESSIONAUTH_REQUIRE_VERIFIED``).
     """
 
     model_config = SettingsConfigDict(env_prefix="SESSIONAUTH_", extra="forbid", frozen=True)
@@ -76,6 +78,7 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = None
     roles: CSV = DEFAULT_ROLES
     log_format: Literal["text", "json"] = "text"
+    require_verified: bool = False
 
     @field_validator("allowed_origins", "trusted_proxies", "roles", mode="before")
     @classmethod
