@@ -59,6 +59,8 @@ class Settings(BaseSettings):
         roles: The roles accounts may have (``SESSIONAUTH_ROLES``); must include ``admin``.
         log_format: ``text`` (human lines) or ``json`` (one JSON object per line, security
             events with structured fields; see :mod:`sessionauth.server.log_format`).
+        require_verified: Refuse logins (403 ``Email not verified``, after a right password)
+            to accounts whose email is not confirmed (``SESSIONAUTH_REQUIRE_VERIFIED``).
         smtp_url: Where account mail goes: ``smtp://user:pass@host:587`` (STARTTLS),
             ``smtps://…`` (TLS), ``smtp://host:25?starttls=false`` (plain, no credentials in
             production). Unset: development writes mail to files under ``data_dir/mail``;
@@ -87,6 +89,7 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = None
     roles: CSV = DEFAULT_ROLES
     log_format: Literal["text", "json"] = "text"
+    require_verified: bool = False
     smtp_url: SecretStr | None = None
     mail_from: str | None = None
     mail_templates: Path | None = None
