@@ -47,9 +47,16 @@ from sessionauth.auth.factor_admin import FactorAdministration
 from sessionauth.auth.logins import Login, principal_after_stale, read_account
 from sessionauth.auth.passwords import PasswordHasher
 from sessionauth.auth.throttle import Attempt, LoginThrottle
-from sessionauth.errors import InvalidCredentials, NotAuthenticated, StaleLogin, TooManyAttempts
+from sessionauth.errors import (
+    EmailNotVerified,
+    InvalidCredentials,
+    NotAuthenticated,
+    StaleLogin,
+    TooManyAttempts,
+)
 from sessionauth.policy import Clock, system_clock
 from sessionauth.principal import Principal
+from sessionauth.record import REMEMBER
 from sessionauth.session import Session
 from sessionauth.stores.base import SessionStore
 from sessionauth.stores.users import InvalidEmail, User, UserStore, normalize_email
@@ -77,6 +84,9 @@ class Authenticator(AccountAdministration, FactorAdministration):
         hooks: Subscribed to every event (:class:`~sessionauth.auth.events.AuthEvent`); use
             ``events.subscribe(SomeEvent, hook)`` for one type.
         roles: The roles accounts may have; must include ``admin``.
+        require_verified: Refuse logins to accounts whose email is not confirmed (with
+            :class:`~sessionauth.errors.EmailNotVerified`, and only once the password was
+            judged right).
         factors: Second factors (TOTP, recovery codes); ``None`` offers none. See
             :class:`~sessionauth.auth.factor_admin.FactorAdministration` for the methods.
         passkeys: Passkeys; ``None`` offers none.
@@ -84,6 +94,7 @@ class Authenticator(AccountAdministration, FactorAdministration):
     Attributes:
         throttle: The login throttle, if any.
         clock: The time source.
+        require_verified: Whether logins need a confirmed email.
         factors: The second factors, if any.
         passkeys: The passkeys, if any.
 
@@ -101,6 +112,7 @@ class Authenticator(AccountAdministration, FactorAdministration):
         clock: Clock = system_clock,
         hooks: Sequence[Hook[AuthEvent]] = (),
         roles: Iterable[str] = DEFAULT_ROLES,
+        require_verified: bool = False,
         factors: SecondFactors | None = None,
         passkeys: Passkeys | None = None,
     ):
@@ -110,6 +122,7 @@ class Authenticator(AccountAdministration, FactorAdministration):
         super().__init__(users=users, sessions=sessions, hasher=hasher, events=events, roles=roles)
         self.throttle = throttle
         self.clock = clock
+        self.require_verified = require_verified
         self.factors = factors
         self.passkeys = passkeys
 
@@ -155,6 +168,9 @@ class Authenticator(AccountAdministration, FactorAdministration):
                 before hashing; the answer does not depend on the account).
             InvalidCredentials: For an unknown email, a wrong password or a disabled account,
                 indistinguishably.
+            EmailNotVerified: With ``require_verified``, for the right password of an enabled
+                account whose email is not confirmed (never before the password is judged
+                right, so a wrong password looks the same on every account).
         """
         try:
             account = normalize_email(email)
@@ -196,10 +212,21 @@ class Authenticator(AccountAdministration, FactorAdministration):
         # The password was judged right: the throttle settles it now. A login that then loses
         # the race with an account change (stale) is refused without counting as a failure.
         await self._succeeded(attempt)
+        if self.require_verified and not user.email_verified:
+            await self.events.publish(
+                LoginFailed(user_id=user.id, address=address, reason="unverified")
+            )
+            raise EmailNotVerified("Email not verified")
         return Login(user, principal, new_hash or user.password_hash)
 
     async def login(
-        self, session: Session, login: Login, *, address: str | None, user_agent: str | None
+        self,
+        session: Session,
+        login: Login,
+        *,
+        address: str | None,
+        user_agent: str | None,
+        remember: bool = False,
     ) -> Principal:
         """Store a new session for ``login`` and make ``session`` that session.
 
@@ -208,6 +235,11 @@ class Authenticator(AccountAdministration, FactorAdministration):
         read is still current. Values of an anonymous session (a cart) carry over; those of
         another user's session do not, so a shared browser never hands one user's data to the
         next.
+
+        ``remember`` ("keep me signed in") gives the session a persistent cookie and the
+        policy's ``absolute_timeout``; without it (the default) the cookie is a browser-session
+        cookie and the session ends ``short_absolute_timeout`` after the login, whatever the
+        browser keeps. The flag is stored in the record (``meta["remember"]``).
 
         Returns:
             The principal in force: the rights the new session has (its ``role`` is the one
@@ -219,7 +251,12 @@ class Authenticator(AccountAdministration, FactorAdministration):
                 login: the same answer as a wrong password.
         """
         user_id = str(login.user.id)
-        meta = {"ip": address, "ua": (user_agent or "")[:_MAX_USER_AGENT], "auth": self.clock()}
+        meta = {
+            "ip": address,
+            "ua": (user_agent or "")[:_MAX_USER_AGENT],
+            "auth": self.clock(),
+            REMEMBER: remember,
+        }
         principal: Principal | None = login.principal
         retried = False
         while principal is not None:
