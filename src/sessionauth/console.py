@@ -2,7 +2,8 @@
 
 ``pip install sessionauth`` installs the library and this script; the CLI itself (typer) and the
 reference server it runs (FastAPI, uvicorn, Jinja2, pydantic-settings, prometheus-client) come
-with the ``server`` extra. Without them the script says so in one line instead of a traceback.
+with the ``server`` extra. Without them the script says so in one line instead of a traceback;
+``sessionauth --version`` answers either way.
 """
 
 from __future__ import annotations
@@ -20,6 +21,12 @@ _SERVER_MODULES = frozenset(
 
 def main() -> None:
     """Run the CLI (:mod:`sessionauth.cli`); exit 1 with an install hint if its extra is missing."""
+    if sys.argv[1:] == ["--version"]:
+        # Answered without the CLI, so that it works without the server extra too.
+        from sessionauth import __version__
+
+        sys.stdout.write(f"sessionauth {__version__}\n")
+        return
     try:
         from sessionauth.cli import main as cli_main
     except ModuleNotFoundError as exc:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import typing
 
 from sessionauth.stores.attempts import AttemptCounter
-from sessionauth.stores.base import SessionStore
+from sessionauth.stores.base import SessionPage, SessionStore
 from sessionauth.stores.memory import MemoryCounter, MemoryStore
 from sessionauth.stores.opening import open_store
 from sessionauth.stores.users import User, UserPage, UserStore, normalize_email
@@ -31,6 +31,7 @@ __all__ = [
     "AttemptCounter",
     "MemoryCounter",
     "MemoryStore",
+    "SessionPage",
     "SessionStore",
     "User",
     "UserPage",
