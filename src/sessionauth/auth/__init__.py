@@ -14,6 +14,8 @@ The names an application needs, importable from here:
   :mod:`sessionauth.starlette`).
 * :class:`TrustedProxyMiddleware` and :func:`client_address`, for the address the throttle
   counts behind a proxy.
+* :class:`SingleUseTokens`: the links of account mail (verify an address, reset a password),
+  each usable once; a consumed token gives a :class:`Claim`.
 """
 
 from sessionauth.auth.authenticator import Authenticator
@@ -55,6 +57,7 @@ from sessionauth.auth.guards import (
 from sessionauth.auth.logins import Login
 from sessionauth.auth.passwords import PasswordHasher, PasswordPolicy
 from sessionauth.auth.session_admin import SessionInfo, SessionListing
+from sessionauth.auth.single_use import Claim, SingleUseTokens
 from sessionauth.auth.throttle import Attempt, LoginThrottle
 from sessionauth.stores.users import User, UserPage, UserStore, normalize_email
 
@@ -65,6 +68,7 @@ __all__ = [
     "Attempt",
     "AuthEvent",
     "Authenticator",
+    "Claim",
     "EventHub",
     "LoggedOut",
     "Login",
@@ -82,6 +86,7 @@ __all__ = [
     "SessionListing",
     "SessionRevoked",
     "SessionsRevoked",
+    "SingleUseTokens",
     "TrustedProxyMiddleware",
     "User",
     "UserCreated",
