@@ -15,7 +15,7 @@ __all__ = ["main"]
 # The distributions of the `server` extra, by the top-level module each installs.
 _SERVER_MODULES = frozenset(
     {"typer", "fastapi", "uvicorn", "jinja2", "pydantic", "pydantic_settings",
-     "prometheus_client", "multipart", "python_multipart"}
+     "prometheus_client", "multipart", "python_multipart", "aiosmtplib"}
 )  # fmt: skip
 
 

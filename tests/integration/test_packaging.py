@@ -13,7 +13,8 @@ import pytest
 
 from tests.support.services import RedisSentinelSetup
 
-pytestmark = pytest.mark.slow
+# Building and installing into fresh environments downloads the extras: minutes on a busy machine.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE_URL = "https://github.com/sessionauth/sessionauth"
@@ -142,6 +143,11 @@ def test_the_wheel_with_the_server_extra_runs_the_cli(dist: Path, tmp_path: Path
     assert helped.returncode == 0, helped.stderr
     assert "serve" in helped.stdout
     assert version.stdout.strip() == version_of(wheel)
+    # The server extra brings the mail extra: every name of sessionauth.mail imports too.
+    mail = "import sessionauth.mail as m; print(len([getattr(m, n) for n in m.__all__]))"
+    imported = run(bin_dir / "python", "-c", mail, cwd=tmp_path)
+    assert imported.returncode == 0, imported.stderr
+    assert int(imported.stdout) >= 10
     # The CLI's own --version (another argument list than the bare `--version` alone).
     printed = run(bin_dir / "sessionauth", "--version", "users")
     assert (printed.returncode, printed.stdout) == (0, f"sessionauth {version_of(wheel)}\n")
