@@ -37,7 +37,7 @@ def example(
     monkeypatch.setenv("APP_DATABASE", f"sqlite+aiosqlite:///{tmp_path / 'accounts.db'}")
     monkeypatch.setenv("APP_STORE", f"{redis_url}?prefix={redis_prefix}")
     monkeypatch.delenv("APP_SECURE", raising=False)
-    module = load_file("examples/fastapi_sqlalchemy/app.py", "fastapi_sqlalchemy_app")
+    module = load_file("examples/fastapi_sqlalchemy/main.py", "fastapi_sqlalchemy_app")
     module.app.state.hasher = GatedHasher.gated()
     return module
 

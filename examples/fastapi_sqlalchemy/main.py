@@ -8,8 +8,8 @@ Run it (from this folder, with ``pip install 'sessionauth[redis]' fastapi uvicor
 'sqlalchemy[asyncio]'``)::
 
     export APP_SECRET=$(python -c 'import secrets; print(secrets.token_urlsafe(48))')
-    python app.py add-user alice@example.com admin     # asks for a password
-    uvicorn app:app
+    python main.py add-user alice@example.com admin    # asks for a password
+    uvicorn main:app
 """
 
 # No `from __future__ import annotations`: SQLAlchemy and FastAPI read the annotations at
