@@ -16,6 +16,8 @@ The names an application needs, importable from here:
   :mod:`sessionauth.auth.user_source`.
 * :class:`TrustedProxyMiddleware` and :func:`client_address`, for the address the throttle
   counts behind a proxy.
+* :class:`SingleUseTokens`: the links of account mail (verify an address, reset a password),
+  each usable once; a consumed token gives a :class:`Claim`.
 """
 
 from sessionauth.auth.authenticator import Authenticator
@@ -57,6 +59,7 @@ from sessionauth.auth.guards import (
 )
 from sessionauth.auth.passwords import PasswordHasher, PasswordPolicy
 from sessionauth.auth.session_admin import SessionInfo
+from sessionauth.auth.single_use import Claim, SingleUseTokens
 from sessionauth.auth.throttle import Attempt, LoginThrottle
 from sessionauth.auth.user_guards import Guards
 from sessionauth.auth.user_source import AccountLike, UserSource
@@ -70,6 +73,7 @@ __all__ = [
     "Attempt",
     "AuthEvent",
     "Authenticator",
+    "Claim",
     "CurrentUser",
     "EventHub",
     "Guards",
@@ -87,6 +91,7 @@ __all__ = [
     "SessionInfo",
     "SessionRevoked",
     "SessionsRevoked",
+    "SingleUseTokens",
     "TrustedProxyMiddleware",
     "User",
     "UserCreated",
