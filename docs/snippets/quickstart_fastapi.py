@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 
 from sessionauth import (
@@ -89,6 +90,12 @@ class Credentials(BaseModel):
 async def get_csrf(request: Request) -> dict[str, str]:
     """A CSRF token: send it back as ``X-CSRF-Token`` on every POST, PUT, PATCH, DELETE."""
     return {"csrfToken": csrf_token(session_of(request), keyring)}
+
+
+@app.get("/login", response_class=HTMLResponse)
+async def login_page() -> str:
+    """Where the guards send a browser that needs a login (with ``?next=``): your form here."""
+    return "<form method=post action=/login>...</form>"
 
 
 @app.post("/login")
