@@ -15,11 +15,13 @@ Each dependency declares the ``sessionCookie`` security scheme (an ``apiKey`` in
 ``/docs`` shows the lock on the routes that need a session. For integer ids, another login
 page or your own user objects, make :class:`Dependencies` from
 :class:`~sessionauth.auth.Guards` (``Dependencies(Guards(user_id_type=int))``). The checks are
-the framework-free ones of :mod:`sessionauth.auth.guards`; this module needs FastAPI.
+the framework-free ones of :mod:`sessionauth.auth.guards`; FastAPI is imported only when it
+inspects a dependency, so this module imports without it.
 """
 
 from sessionauth.auth.fastapi_dependencies import (
     Dependencies,
+    SecuredDependency,
     require_auth,
     require_recent_auth,
     require_role,
@@ -28,6 +30,7 @@ from sessionauth.auth.guards import error_response, exception_handlers, session_
 
 __all__ = [
     "Dependencies",
+    "SecuredDependency",
     "error_response",
     "exception_handlers",
     "require_auth",
