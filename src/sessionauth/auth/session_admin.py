@@ -20,6 +20,7 @@ from sessionauth.auth.events import RevocationReason, SessionRevoked, SessionsRe
 from sessionauth.auth.user_source import AccountLike, UserSource
 from sessionauth.errors import NotAuthenticated, SessionNotFound
 from sessionauth.principal import Principal, PrincipalChange
+from sessionauth.record import is_remembered
 from sessionauth.session import Session
 from sessionauth.stores.base import MAX_PAGE, SessionStore
 
@@ -46,6 +47,8 @@ class SessionInfo:
         ip: Client address at login.
         user_agent: Browser at login.
         current: Whether this is the session of the request that asked.
+        remembered: Whether its login asked to be remembered (a persistent cookie and the
+            long absolute timeout); sessions stored before remember-me existed are.
     """
 
     handle: str
@@ -54,6 +57,7 @@ class SessionInfo:
     ip: str | None
     user_agent: str | None
     current: bool
+    remembered: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +120,7 @@ class SessionAdministration:
                 ip=record.meta.get("ip"),
                 user_agent=record.meta.get("ua"),
                 current=handle == current,
+                remembered=is_remembered(record.meta),
             )
             for handle, record in page.sessions
         ]

@@ -38,6 +38,9 @@ class AccountLike(Protocol):
         password_hash: An argon2 (or legacy bcrypt) hash from
             :class:`~sessionauth.auth.PasswordHasher`.
         disabled: A disabled user cannot log in and has no session.
+
+    With ``Authenticator(require_verified=True)``, users also need a true ``email_verified``
+    attribute to log in (a user without it counts as unverified).
     """
 
     @property
