@@ -16,6 +16,7 @@ from starlette.routing import Route
 
 import sessionauth.fastapi
 from sessionauth.auth import Authenticator, CurrentUser, Guards, PasswordHasher, User, UserStore
+from sessionauth.errors import EmailNotVerified
 from sessionauth.fastapi import Dependencies
 from sessionauth.middleware import SessionMiddleware
 from sessionauth.session import Session
@@ -269,3 +270,52 @@ def test_account_administration_refuses_a_user_source_of_the_applications_own() 
     )
     with pytest.raises(TypeError, match="principal_changed"):
         auth.user_store()
+
+
+@dataclass(frozen=True)
+class OwnUser:
+    """A user of the application's own with the five attributes, and no email_verified."""
+
+    id: int
+    email: str
+    role: str
+    password_hash: str
+    disabled: bool = False
+
+
+class OwnUsers:
+    """The application's users, in a dict: a UserSource[OwnUser]."""
+
+    def __init__(self, user: OwnUser):
+        self.user = user
+
+    async def get(self, user_id: int) -> OwnUser | None:
+        return self.user if user_id == self.user.id else None
+
+    async def get_by_email(self, email: str) -> OwnUser | None:
+        return self.user if email == self.user.email else None
+
+    async def set_password(self, user_id: int, password_hash: str) -> None:
+        return None
+
+
+@pytest.mark.parametrize("require_verified", [False, True])
+async def test_an_own_user_source_logs_in_and_require_verified_fails_closed(
+    require_verified: bool,
+) -> None:
+    """Own users log in; with require_verified, a user without email_verified cannot."""
+    hasher = PasswordHasher.for_tests()
+    user = OwnUser(7, "own@example.com", "admin", await hasher.hash(PASSWORD))
+    auth = Authenticator(
+        users=OwnUsers(user),
+        sessions=MemoryStore(),
+        hasher=hasher,
+        throttle=None,
+        require_verified=require_verified,
+    )
+    if require_verified:
+        with pytest.raises(EmailNotVerified):
+            await auth.authenticate("own@example.com", PASSWORD, address="127.0.0.1")
+        return
+    accepted = await auth.authenticate("own@example.com", PASSWORD, address="127.0.0.1")
+    assert (accepted.user, accepted.principal.role) == (user, "admin")
