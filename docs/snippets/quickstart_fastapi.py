@@ -14,7 +14,7 @@ from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel
 
 from sessionauth import (
@@ -111,14 +111,21 @@ async def get_csrf(request: Request) -> dict[str, str]:
     return {"csrfToken": csrf_token(session_of(request), keyring)}
 
 
+@app.get("/login", response_class=HTMLResponse)
+async def login_page() -> str:
+    """Where the guards send a browser that needs a login (with ``?next=``): your form here."""
+    return "<form method=post action=/login>...</form>"
+
+
 @app.post("/login")
 async def login(body: Credentials, request: Request) -> dict[str, object]:
     """Check the password, then bind the session to the user (a new session token)."""
     auth = authenticator(request)
     address = request.client.host if request.client else "unknown"
-    # A wrong password raises InvalidCredentials (401), too many TooManyAttempts (429).
-    accepted = await auth.authenticate(body.email, body.password, address=address)
     session = session_of(request)
+    # A wrong password raises InvalidCredentials (401), too many TooManyAttempts (429); a
+    # login that lost a race with a change of the account fails like a wrong password.
+    accepted = await auth.authenticate(body.email, body.password, address=address)
     principal = await auth.login(
         session, accepted, address=address, user_agent=request.headers.get("user-agent")
     )

@@ -28,7 +28,7 @@ token.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Literal
+from typing import Literal, cast
 
 from sessionauth.auth.accounts import AccountAdministration
 from sessionauth.auth.admin_rules import DEFAULT_ROLES
@@ -45,12 +45,20 @@ from sessionauth.auth.events import (
 from sessionauth.auth.logins import Login, principal_after_stale, read_account
 from sessionauth.auth.passwords import PasswordHasher
 from sessionauth.auth.throttle import Attempt, LoginThrottle
-from sessionauth.errors import InvalidCredentials, NotAuthenticated, StaleLogin, TooManyAttempts
+from sessionauth.auth.user_source import AccountLike, UserSource
+from sessionauth.errors import (
+    EmailNotVerified,
+    InvalidCredentials,
+    NotAuthenticated,
+    StaleLogin,
+    TooManyAttempts,
+)
 from sessionauth.policy import Clock, system_clock
 from sessionauth.principal import Principal
+from sessionauth.record import REMEMBER
 from sessionauth.session import Session
 from sessionauth.stores.base import SessionStore
-from sessionauth.stores.users import InvalidEmail, User, UserStore, normalize_email
+from sessionauth.stores.users import InvalidEmail, User, normalize_email
 from sessionauth.tokens import new_token, storage_id
 
 __all__ = ["Authenticator"]
@@ -63,7 +71,9 @@ class Authenticator(AccountAdministration):
     """Logins, logouts, password changes; with account and session administration.
 
     Args:
-        users: Where accounts live.
+        users: Where accounts live: a built-in :class:`~sessionauth.stores.users.UserStore`
+            (with account administration) or any :class:`~sessionauth.auth.UserSource` of
+            the application's own (see :mod:`sessionauth.auth.user_source`).
         sessions: The session store the middleware uses (revocation acts on it directly).
         hasher: Hashes and verifies passwords off the event loop.
         throttle: Limits failed logins; ``None`` disables throttling (the CLI, tests).
@@ -71,10 +81,14 @@ class Authenticator(AccountAdministration):
         hooks: Subscribed to every event (:class:`~sessionauth.auth.events.AuthEvent`); use
             ``events.subscribe(SomeEvent, hook)`` for one type.
         roles: The roles accounts may have; must include ``admin``.
+        require_verified: Refuse logins to accounts whose email is not confirmed (with
+            :class:`~sessionauth.errors.EmailNotVerified`, and only once the password was
+            judged right).
 
     Attributes:
         throttle: The login throttle, if any.
         clock: The time source.
+        require_verified: Whether logins need a confirmed email.
 
     Raises:
         ConfigurationError: For an invalid role name or roles without ``admin``.
@@ -83,13 +97,14 @@ class Authenticator(AccountAdministration):
     def __init__(
         self,
         *,
-        users: UserStore,
+        users: UserSource[AccountLike],
         sessions: SessionStore,
         hasher: PasswordHasher,
         throttle: LoginThrottle | None,
         clock: Clock = system_clock,
         hooks: Sequence[Hook[AuthEvent]] = (),
         roles: Iterable[str] = DEFAULT_ROLES,
+        require_verified: bool = False,
     ):
         events = EventHub()
         for hook in hooks:
@@ -97,6 +112,7 @@ class Authenticator(AccountAdministration):
         super().__init__(users=users, sessions=sessions, hasher=hasher, events=events, roles=roles)
         self.throttle = throttle
         self.clock = clock
+        self.require_verified = require_verified
 
     async def _reserve(
         self,
@@ -140,6 +156,9 @@ class Authenticator(AccountAdministration):
                 before hashing; the answer does not depend on the account).
             InvalidCredentials: For an unknown email, a wrong password or a disabled account,
                 indistinguishably.
+            EmailNotVerified: With ``require_verified``, for the right password of an enabled
+                account whose email is not confirmed (never before the password is judged
+                right, so a wrong password looks the same on every account).
         """
         try:
             account = normalize_email(email)
@@ -181,10 +200,23 @@ class Authenticator(AccountAdministration):
         # The password was judged right: the throttle settles it now. A login that then loses
         # the race with an account change (stale) is refused without counting as a failure.
         await self._succeeded(attempt)
+        # email_verified is not part of AccountLike: users of an application's own without
+        # it count as unverified, so require_verified fails closed for them.
+        if self.require_verified and not getattr(user, "email_verified", False):
+            await self.events.publish(
+                LoginFailed(user_id=user.id, address=address, reason="unverified")
+            )
+            raise EmailNotVerified("Email not verified")
         return Login(user, principal, new_hash or user.password_hash)
 
     async def login(
-        self, session: Session, login: Login, *, address: str | None, user_agent: str | None
+        self,
+        session: Session,
+        login: Login,
+        *,
+        address: str | None,
+        user_agent: str | None,
+        remember: bool = False,
     ) -> Principal:
         """Store a new session for ``login`` and make ``session`` that session.
 
@@ -193,6 +225,11 @@ class Authenticator(AccountAdministration):
         read is still current. Values of an anonymous session (a cart) carry over; those of
         another user's session do not, so a shared browser never hands one user's data to the
         next.
+
+        ``remember`` ("keep me signed in") gives the session a persistent cookie and the
+        policy's ``absolute_timeout``; without it (the default) the cookie is a browser-session
+        cookie and the session ends ``short_absolute_timeout`` after the login, whatever the
+        browser keeps. The flag is stored in the record (``meta["remember"]``).
 
         Returns:
             The principal in force: the rights the new session has (its ``role`` is the one
@@ -204,7 +241,12 @@ class Authenticator(AccountAdministration):
                 login: the same answer as a wrong password.
         """
         user_id = str(login.user.id)
-        meta = {"ip": address, "ua": (user_agent or "")[:_MAX_USER_AGENT], "auth": self.clock()}
+        meta = {
+            "ip": address,
+            "ua": (user_agent or "")[:_MAX_USER_AGENT],
+            "auth": self.clock(),
+            REMEMBER: remember,
+        }
         principal: Principal | None = login.principal
         retried = False
         while principal is not None:
@@ -239,12 +281,18 @@ class Authenticator(AccountAdministration):
         )
 
     async def current_user(self, session: Session) -> User:
-        """Return the active user of an authenticated session.
+        """Return the active user of an authenticated session (a built-in store's ``User``).
+
+        With users of your own, :class:`~sessionauth.auth.CurrentUser` returns your user
+        object, typed.
 
         Raises:
             NotAuthenticated: If the session is anonymous, or its user is gone or disabled
                 (a session that outlived its account is destroyed on the spot).
         """
+        return cast(User, await self._active_account(session))
+
+    async def _active_account(self, session: Session) -> AccountLike:
         user_id = session.user_id
         if user_id is None:
             raise NotAuthenticated("Authentication required")
@@ -269,7 +317,7 @@ class Authenticator(AccountAdministration):
             InvalidCredentials: If ``current_password`` is wrong.
             PasswordPolicyError: If the new password breaks the policy.
         """
-        user = await self.current_user(session)
+        user = await self._active_account(session)
         # Both lengths before any hashing: an oversized password must cost no argon2 run.
         self.hasher.policy.normalize(current_password)
         self.hasher.policy.validate(new_password)

@@ -49,6 +49,7 @@ _MAX_ID_DIGITS = 19
 # is filled from the URL, escaped, as what the user typed; the wait is a number.)
 LOGIN_ERRORS = {
     "invalid": "Invalid email or password.",
+    "unverified": "Your email address is not verified yet. Confirm it first, then sign in.",
     "throttled": "Too many failed attempts. Wait a few minutes, then try again.",
     "unavailable": "Signing in is briefly unavailable. Please try again in a moment.",
 }
@@ -106,6 +107,7 @@ async def login_page(
     notice: str | None = None,
     email: str | None = None,
     wait: str | None = None,
+    remember: str | None = None,
 ) -> Response:
     """The sign-in form; ``next`` (a same-site path) is where a successful login goes."""
     session = session_of(request)
@@ -123,6 +125,7 @@ async def login_page(
         error=_login_error(error, wait),
         notice=LOGIN_NOTICES.get(notice or "") or signed_in,
         email=_typed_email(email),
+        remember=remember == "1",
     )
 
 

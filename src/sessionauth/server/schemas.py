@@ -56,10 +56,11 @@ class ErrorBody(BaseModel):
 
 
 class LoginBody(_Request):
-    """``POST /login``."""
+    """``POST /login``; ``remember`` ("keep me signed in") must be a JSON boolean."""
 
     email: Email
     password: Password
+    remember: StrictBool = False
 
 
 class PasswordBody(_Request):
@@ -112,6 +113,13 @@ class UserDetail(UserSummary):
 
     disabled: bool
     created_at: float
+    # camelCase like the tutorial's fields; read from the account's ``email_verified``.
+    emailVerified: bool = Field(  # noqa: N815
+        validation_alias="email_verified",
+        title="Email verified",
+        description="Whether the owner confirmed the email address (accounts made by an "
+        "administrator, and those older than this field, are verified).",
+    )
 
 
 class Success(BaseModel):
@@ -168,6 +176,7 @@ class SessionOut(BaseModel):
     ip: str | None
     user_agent: str | None
     current: bool
+    remembered: bool
 
     @classmethod
     def of(cls, info: SessionInfo) -> Self:

@@ -48,6 +48,9 @@ class Settings(BaseSettings):
             ``X-Forwarded-Proto`` count; a set covering every address is refused like ``*``.
         idle_timeout: Seconds of inactivity after which a session dies.
         absolute_timeout: Seconds after login after which a session dies regardless.
+        short_absolute_timeout: The absolute timeout of a login without "keep me signed in"
+            (``remember``), whose cookie is a browser-session cookie; at most
+            ``absolute_timeout`` applies.
         purge_interval: Seconds between sweeps of expired sessions (SQL stores).
         max_sessions_per_user: Live sessions one user may have (1 to 100,000); a login beyond
             it ends the user's oldest session (``SESSIONAUTH_MAX_SESSIONS_PER_USER``).
@@ -56,6 +59,8 @@ class Settings(BaseSettings):
         roles: The roles accounts may have (``SESSIONAUTH_ROLES``); must include ``admin``.
         log_format: ``text`` (human lines) or ``json`` (one JSON object per line, security
             events with structured fields; see :mod:`sessionauth.server.log_format`).
+        require_verified: Refuse logins (403 ``Email not verified``, after a right password)
+            to accounts whose email is not confirmed (``SESSIONAUTH_REQUIRE_VERIFIED``).
         smtp_url: Where account mail goes: ``smtp://user:pass@host:587`` (STARTTLS),
             ``smtps://…`` (TLS), ``smtp://host:25?starttls=false`` (plain, no credentials in
             production). Unset: development writes mail to files under ``data_dir/mail``;
@@ -78,11 +83,13 @@ class Settings(BaseSettings):
     trusted_proxies: CSV = ()
     idle_timeout: float = Field(default=24 * 3600, gt=0)
     absolute_timeout: float = Field(default=7 * 24 * 3600, gt=0)
+    short_absolute_timeout: float = Field(default=12 * 3600, gt=0)
     purge_interval: float = Field(default=300, gt=0)
     max_sessions_per_user: int = Field(default=DEFAULT_MAX_SESSIONS, ge=1, le=100_000)
     metrics_token: SecretStr | None = None
     roles: CSV = DEFAULT_ROLES
     log_format: Literal["text", "json"] = "text"
+    require_verified: bool = False
     smtp_url: SecretStr | None = None
     mail_from: str | None = None
     mail_templates: Path | None = None
@@ -248,6 +255,7 @@ class Settings(BaseSettings):
         return TimeoutPolicy(
             idle_timeout=self.idle_timeout,
             absolute_timeout=self.absolute_timeout,
+            short_absolute_timeout=self.short_absolute_timeout,
             touch_interval=touch,
         )
 
