@@ -29,7 +29,7 @@ token.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, cast
 
 from sessionauth.auth.accounts import AccountAdministration
 from sessionauth.auth.admin_rules import DEFAULT_ROLES
@@ -47,6 +47,7 @@ from sessionauth.auth.factor_admin import FactorAdministration
 from sessionauth.auth.logins import Login, principal_after_stale, read_account
 from sessionauth.auth.passwords import PasswordHasher
 from sessionauth.auth.throttle import Attempt, LoginThrottle
+from sessionauth.auth.user_source import AccountLike, UserSource
 from sessionauth.errors import (
     EmailNotVerified,
     InvalidCredentials,
@@ -59,7 +60,7 @@ from sessionauth.principal import Principal
 from sessionauth.record import REMEMBER
 from sessionauth.session import Session
 from sessionauth.stores.base import SessionStore
-from sessionauth.stores.users import InvalidEmail, User, UserStore, normalize_email
+from sessionauth.stores.users import InvalidEmail, User, normalize_email
 from sessionauth.tokens import new_token, storage_id
 
 if TYPE_CHECKING:
@@ -76,7 +77,9 @@ class Authenticator(AccountAdministration, FactorAdministration):
     """Logins, logouts, password changes; with account and session administration.
 
     Args:
-        users: Where accounts live.
+        users: Where accounts live: a built-in :class:`~sessionauth.stores.users.UserStore`
+            (with account administration) or any :class:`~sessionauth.auth.UserSource` of
+            the application's own (see :mod:`sessionauth.auth.user_source`).
         sessions: The session store the middleware uses (revocation acts on it directly).
         hasher: Hashes and verifies passwords off the event loop.
         throttle: Limits failed logins; ``None`` disables throttling (the CLI, tests).
@@ -105,7 +108,7 @@ class Authenticator(AccountAdministration, FactorAdministration):
     def __init__(
         self,
         *,
-        users: UserStore,
+        users: UserSource[AccountLike],
         sessions: SessionStore,
         hasher: PasswordHasher,
         throttle: LoginThrottle | None,
@@ -212,7 +215,9 @@ class Authenticator(AccountAdministration, FactorAdministration):
         # The password was judged right: the throttle settles it now. A login that then loses
         # the race with an account change (stale) is refused without counting as a failure.
         await self._succeeded(attempt)
-        if self.require_verified and not user.email_verified:
+        # email_verified is not part of AccountLike: users of an application's own without
+        # it count as unverified, so require_verified fails closed for them.
+        if self.require_verified and not getattr(user, "email_verified", False):
             await self.events.publish(
                 LoginFailed(user_id=user.id, address=address, reason="unverified")
             )
@@ -291,12 +296,18 @@ class Authenticator(AccountAdministration, FactorAdministration):
         )
 
     async def current_user(self, session: Session) -> User:
-        """Return the active user of an authenticated session.
+        """Return the active user of an authenticated session (a built-in store's ``User``).
+
+        With users of your own, :class:`~sessionauth.auth.CurrentUser` returns your user
+        object, typed.
 
         Raises:
             NotAuthenticated: If the session is anonymous, or its user is gone or disabled
                 (a session that outlived its account is destroyed on the spot).
         """
+        return cast(User, await self._active_account(session))
+
+    async def _active_account(self, session: Session) -> AccountLike:
         user_id = session.user_id
         if user_id is None:
             raise NotAuthenticated("Authentication required")
@@ -321,7 +332,7 @@ class Authenticator(AccountAdministration, FactorAdministration):
             InvalidCredentials: If ``current_password`` is wrong.
             PasswordPolicyError: If the new password breaks the policy.
         """
-        user = await self.current_user(session)
+        user = await self._active_account(session)
         # Both lengths before any hashing: an oversized password must cost no argon2 run.
         self.hasher.policy.normalize(current_password)
         self.hasher.policy.validate(new_password)

@@ -17,12 +17,12 @@ from typing import TypeVar
 
 from sessionauth.auth.event_hub import EventHub
 from sessionauth.auth.events import RevocationReason, SessionRevoked, SessionsRevoked
+from sessionauth.auth.user_source import AccountLike, UserSource
 from sessionauth.errors import NotAuthenticated, SessionNotFound
 from sessionauth.principal import Principal, PrincipalChange
 from sessionauth.record import is_remembered
 from sessionauth.session import Session
 from sessionauth.stores.base import MAX_PAGE, SessionStore
-from sessionauth.stores.users import User, UserStore
 
 __all__ = ["DEFAULT_PAGE", "SessionAdministration", "SessionInfo", "SessionListing"]
 
@@ -91,7 +91,7 @@ class SessionAdministration:
         users: Where accounts live.
     """
 
-    def __init__(self, *, sessions: SessionStore, events: EventHub, users: UserStore):
+    def __init__(self, *, sessions: SessionStore, events: EventHub, users: UserSource[AccountLike]):
         self.sessions = sessions
         self.events = events
         self.users = users
@@ -217,7 +217,7 @@ class SessionAdministration:
         disabled: bool | None = None,
         rotate: bool = False,
         keep: Session | None = None,
-        account: User | None = None,
+        account: AccountLike | None = None,
     ) -> tuple[Principal, int]:
         """Change the principal of ``user_id`` in one atomic step; return it and the sessions gone.
 

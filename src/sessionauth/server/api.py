@@ -265,7 +265,7 @@ async def readyz(request: Request) -> Response:
     :mod:`sessionauth.server.readiness`: they leave the worker in the load balancer.
     """
     auth = authenticator(request)
-    checks = {"session store": auth.sessions.ping(), "user database": auth.users.ping()}
+    checks = {"session store": auth.sessions.ping(), "user database": auth.user_store().ping()}
     results = await asyncio.gather(*checks.values(), return_exceptions=True)
     down = [name for name, result in zip(checks, results, strict=True) if result is not None]
     for result in results:
