@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from sessionauth.auth.factor_events import (
     FactorDisabled,
@@ -25,17 +25,16 @@ from sessionauth.auth.factor_events import (
     SecondFactorFailed,
 )
 from sessionauth.auth.session_admin import SessionAdministration
+from sessionauth.auth.throttle import LoginThrottle
 from sessionauth.errors import ConfigurationError, FactorConflict, InvalidCode, UserNotFound
 from sessionauth.session import Session
+from sessionauth.stores.factors import Passkey
 from sessionauth.stores.users import User
 
+# Imported for type checking only: these modules need the mfa extra (pyotp, py_webauthn).
 if TYPE_CHECKING:
-    from typing import Any
-
     from sessionauth.auth.factors import SecondFactors, TotpSetup
     from sessionauth.auth.passkeys import Passkeys
-    from sessionauth.auth.throttle import LoginThrottle
-    from sessionauth.stores.factors import Passkey
 
 __all__ = ["FactorAdministration"]
 
