@@ -143,6 +143,7 @@ class SessionMiddleware:
             f"{self.cookie.name}=; {_CLEARED}; {self._attributes}".encode("latin-1"),
         )
         self._presession_name = self.cookie.presession_name.encode("latin-1")
+        self._cookie_prefix = f"{self.cookie.name}=".encode("latin-1")
         self._presession_attributes = self.cookie.presession_attributes()
         self._clear_presession = (
             b"set-cookie",
@@ -208,7 +209,15 @@ class SessionMiddleware:
         for key, raw in scope["headers"]:
             if key == b"cookie":
                 presession = presession or self._presession_name in raw
-                value = find_cookie(raw.decode("latin-1"), name)
+                if (
+                    raw.startswith(self._cookie_prefix)
+                    and b";" not in raw
+                    and len(raw) <= _MAX_COOKIE_HEADER
+                ):
+                    # The session cookie alone: what find_cookie returns, without the split.
+                    value: str | None = raw[len(self._cookie_prefix) :].decode("latin-1").strip()
+                else:
+                    value = find_cookie(raw.decode("latin-1"), name)
                 if value is not None:
                     if found is not None:  # the same name in two Cookie headers
                         return "", presession
