@@ -16,6 +16,8 @@ HTTP status codes. Catch the most specific class you can handle::
     ├── AuthenticationError
     │   ├── NotAuthenticated        the request has no authenticated session: HTTP 401
     │   ├── InvalidCredentials      unknown email, wrong password or disabled account: HTTP 401
+    │   ├── EmailNotVerified        right password, but verified emails are required and the
+    │   │                           account's is not: HTTP 403
     │   ├── PasswordPolicyError     a password too short, too long or otherwise refused: HTTP 400
     │   └── TooManyAttempts         login throttled; carries ``retry_after`` seconds: HTTP 429
     ├── PermissionDenied            authenticated but not allowed: HTTP 403
@@ -39,6 +41,7 @@ __all__ = [
     "CSRFError",
     "ConfigurationError",
     "DuplicateUser",
+    "EmailNotVerified",
     "InvalidCredentials",
     "InvalidEmail",
     "InvalidRole",
@@ -118,6 +121,14 @@ class NotAuthenticated(AuthenticationError):
 
 class InvalidCredentials(AuthenticationError):
     """Unknown email, wrong password or disabled account, deliberately indistinguishable."""
+
+
+class EmailNotVerified(AuthenticationError):
+    """The password was right, but logins need a confirmed email and this account's is not.
+
+    Raised only after the password was judged right, so it tells nothing to someone who does
+    not already hold the password.
+    """
 
 
 class PasswordPolicyError(AuthenticationError, ValueError):

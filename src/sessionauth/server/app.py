@@ -53,6 +53,7 @@ from sessionauth.server.handlers import (
     install_handlers,
     unavailable_responder,
 )
+from sessionauth.server.mail import mail_templates, open_outbox
 from sessionauth.server.metrics import Metrics, TimedStore
 from sessionauth.server.openapi_security import declare_security, session_operations
 from sessionauth.server.purge import run_purger
@@ -153,6 +154,7 @@ def create_app(
     counter = databases.sessions.attempt_counter()
     users = databases.users.user_store()
     hasher = hasher if hasher is not None else PasswordHasher()
+    outbox = open_outbox(settings, metrics)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -169,6 +171,7 @@ def create_app(
                 hasher=hasher,
                 throttle=LoginThrottle(WatchedCounter(counter, readiness)),
                 roles=settings.roles,
+                require_verified=settings.require_verified,
             )
             metrics.subscribe(auth.events)
             if settings.bootstrap_enabled:
@@ -176,6 +179,10 @@ def create_app(
                     auth, data_dir=settings.data_dir, database_url=settings.database_url
                 )
             app.state.authenticator = auth
+            if outbox is not None:
+                # Mail goes out in the background: started before the first request, and
+                # given a moment to deliver what is queued when the server stops.
+                await stack.enter_async_context(outbox)
             await stack.enter_async_context(
                 _purging(databases, settings, store, counter, readiness=readiness, metrics=metrics)
             )
@@ -201,6 +208,8 @@ def create_app(
     app.state.keyring = keyring
     app.state.metrics = metrics
     app.state.readiness = readiness
+    app.state.outbox = outbox
+    app.state.mail_templates = mail_templates(settings)
     server_log = logging.getLogger("sessionauth.server")
     app.state.outage_log = OutageLog("store", logger=server_log)
     app.state.full_store_log = OutageLog("store writes", logger=server_log)

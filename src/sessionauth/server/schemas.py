@@ -112,6 +112,13 @@ class UserDetail(UserSummary):
 
     disabled: bool
     created_at: float
+    # camelCase like the tutorial's fields; read from the account's ``email_verified``.
+    emailVerified: bool = Field(  # noqa: N815
+        validation_alias="email_verified",
+        title="Email verified",
+        description="Whether the owner confirmed the email address (accounts made by an "
+        "administrator, and those older than this field, are verified).",
+    )
 
 
 class Success(BaseModel):

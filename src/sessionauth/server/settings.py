@@ -10,6 +10,7 @@ is listed by :mod:`sessionauth.server.settings_findings`; the secret key comes f
 
 from __future__ import annotations
 
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -55,6 +56,14 @@ class Settings(BaseSettings):
         roles: The roles accounts may have (``SESSIONAUTH_ROLES``); must include ``admin``.
         log_format: ``text`` (human lines) or ``json`` (one JSON object per line, security
             events with structured fields; see :mod:`sessionauth.server.log_format`).
+        require_verified: Refuse logins (403 ``Email not verified``, after a right password)
+            to accounts whose email is not confirmed (``SESSIONAUTH_REQUIRE_VERIFIED``).
+        smtp_url: Where account mail goes: ``smtp://user:pass@host:587`` (STARTTLS),
+            ``smtps://…`` (TLS), ``smtp://host:25?starttls=false`` (plain, no credentials in
+            production). Unset: development writes mail to files under ``data_dir/mail``;
+            production sends none.
+        mail_from: The ``From`` of account mail (``SESSIONAUTH_MAIL_FROM``).
+        mail_templates: A directory whose templates override the default mails.
     """
 
     model_config = SettingsConfigDict(env_prefix="SESSIONAUTH_", extra="forbid", frozen=True)
@@ -76,6 +85,10 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = None
     roles: CSV = DEFAULT_ROLES
     log_format: Literal["text", "json"] = "text"
+    require_verified: bool = False
+    smtp_url: SecretStr | None = None
+    mail_from: str | None = None
+    mail_templates: Path | None = None
 
     @field_validator("allowed_origins", "trusted_proxies", "roles", mode="before")
     @classmethod
@@ -90,7 +103,15 @@ class Settings(BaseSettings):
         return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator(
-        "secret", "store_url", "cookie_secure", "cookie_name", "metrics_token", mode="before"
+        "secret",
+        "store_url",
+        "cookie_secure",
+        "cookie_name",
+        "metrics_token",
+        "smtp_url",
+        "mail_from",
+        "mail_templates",
+        mode="before",
     )
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
@@ -104,6 +125,16 @@ class Settings(BaseSettings):
         # the same URL and would otherwise refuse it as an unknown *session store*.
         if value.partition("://")[0].lower() not in ("sqlite", "postgresql", "postgres"):
             raise ValueError("not a users database URL: use sqlite:///PATH or postgresql://…")
+        return value
+
+    @field_validator("mail_from")
+    @classmethod
+    def _sender(cls, value: str | None) -> str | None:
+        # Checked here, not as a finding: a From with a line break would inject headers.
+        if value is not None:
+            _, address = parseaddr(value)
+            if "\r" in value or "\n" in value or "@" not in address:
+                raise ValueError("not an address: write app@example.com or Name <app@example.com>")
         return value
 
     @field_validator("roles")
@@ -175,6 +206,24 @@ class Settings(BaseSettings):
     def hsts(self) -> bool:
         """Whether every response carries ``Strict-Transport-Security``: production only."""
         return self.production
+
+    @property
+    def plaintext_smtp_auth_allowed(self) -> bool:
+        """Whether SMTP credentials may travel without TLS (``starttls=false``): development."""
+        return not self.production
+
+    @property
+    def file_mail_allowed(self) -> bool:
+        """Whether mail without an SMTP URL goes to files in the data directory: development.
+
+        Production sends no mail without ``SESSIONAUTH_SMTP_URL``.
+        """
+        return not self.production
+
+    @property
+    def mail_sender(self) -> str:
+        """The ``From`` of account mail (``mail_from``, else ``sessionauth@localhost``)."""
+        return self.mail_from or "sessionauth@localhost"
 
     @property
     def session_store_url(self) -> str:
