@@ -230,12 +230,30 @@ class SQLiteDatabase:
                 await self.run(db.execute_fetchall(pragma), "SQLite database")
             if self._file is not None:
                 await self._file.remember()
-            if path != ":memory:":  # another connection to :memory: is another database
-                self._reader = await asyncio.to_thread(_connect_reader, path)
         except BaseException:
             await db.close()
             raise
         return db
+
+    async def open_reader(self) -> None:
+        """Open the connection :meth:`read_now` uses, once, on a file this object opened.
+
+        The session store asks for it when first used; other views do without.
+
+        Raises:
+            StoreUnavailable: If the file cannot be opened.
+        """
+        path = self.path
+        if self._reader is not None or path is None or path == ":memory:":
+            return  # another connection to :memory: would be another database
+        async with self._lock:
+            if self._reader is None and not self._closed:
+                try:
+                    self._reader = await asyncio.to_thread(_connect_reader, path)
+                except sqlite3.Error as exc:
+                    raise StoreUnavailable(
+                        f"cannot open the SQLite database {path!r}: {exc}"
+                    ) from exc
 
     def read_now(self, sql: str, params: Sequence[Any], what: str) -> list[Any] | None:
         """Run a small read on the event loop, without the worker thread; ``None``: go that way.

@@ -175,6 +175,7 @@ class SQLiteStore(SessionStore):
                 await self._database.transaction(
                     partial(create_schema, sql=self._sql, table=self._table), _WHAT
                 )
+                await self._database.open_reader()
                 self._ready = True
             return db
 
