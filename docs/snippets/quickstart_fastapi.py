@@ -12,7 +12,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel
 
 from sessionauth import (
@@ -56,8 +58,26 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await accounts.aclose()
 
 
-# The guards raise NotAuthenticated / PermissionDenied; these handlers answer 401 / 403.
-app = FastAPI(lifespan=lifespan, exception_handlers=exception_handlers)
+async def refused(request: Request, exc: Exception) -> JSONResponse:
+    """Every refusal as ``{"error": ...}``, the shape the guards' 401 and 403 answers have."""
+    if isinstance(exc, TooManyAttempts):
+        headers = {"Retry-After": str(exc.retry_after)}
+        return JSONResponse({"error": "Too many attempts"}, status_code=429, headers=headers)
+    if isinstance(exc, RequestValidationError):  # FastAPI's own would be {"detail": [...]}
+        return JSONResponse({"error": "Invalid request body"}, status_code=400)
+    return JSONResponse({"error": "Invalid credentials"}, status_code=401)
+
+
+# The guards raise NotAuthenticated / PermissionDenied: `exception_handlers` answers 401 / 403.
+app = FastAPI(
+    lifespan=lifespan,
+    exception_handlers={
+        **exception_handlers,
+        InvalidCredentials: refused,
+        TooManyAttempts: refused,
+        RequestValidationError: refused,
+    },
+)
 app.add_middleware(CSRFMiddleware, keyring=keyring)  # added first: runs inside the sessions
 app.add_middleware(
     SessionMiddleware,
@@ -91,20 +111,21 @@ async def get_csrf(request: Request) -> dict[str, str]:
     return {"csrfToken": csrf_token(session_of(request), keyring)}
 
 
+@app.get("/login", response_class=HTMLResponse)
+async def login_page() -> str:
+    """Where the guards send a browser that needs a login (with ``?next=``): your form here."""
+    return "<form method=post action=/login>...</form>"
+
+
 @app.post("/login")
 async def login(body: Credentials, request: Request) -> dict[str, object]:
     """Check the password, then bind the session to the user (a new session token)."""
     auth = authenticator(request)
     address = request.client.host if request.client else "unknown"
-    try:
-        accepted = await auth.authenticate(body.email, body.password, address=address)
-    except InvalidCredentials:
-        raise HTTPException(401, "Invalid credentials") from None
-    except TooManyAttempts as exc:
-        raise HTTPException(
-            429, "Too many attempts", {"Retry-After": str(exc.retry_after)}
-        ) from None
     session = session_of(request)
+    # A wrong password raises InvalidCredentials (401), too many TooManyAttempts (429); a
+    # login that lost a race with a change of the account fails like a wrong password.
+    accepted = await auth.authenticate(body.email, body.password, address=address)
     principal = await auth.login(
         session, accepted, address=address, user_agent=request.headers.get("user-agent")
     )

@@ -5,11 +5,17 @@ The names an application needs, importable from here:
 * :class:`Authenticator`: login, logout, password changes, accounts and session revocation,
   over a :class:`UserStore`, a session store, a :class:`PasswordHasher` (with its
   :class:`PasswordPolicy`) and a :class:`LoginThrottle`; its ``events`` (an
-  :class:`EventHub`) publish an :class:`AuthEvent` for each of them.
+  :class:`EventHub`) publish an :class:`AuthEvent` for each of them. What its methods
+  return: :class:`Login` (``authenticate``), :class:`User`, :class:`UserPage`,
+  :class:`SessionListing` of :class:`SessionInfo`.
 * Guards, framework-free (:func:`check_auth`, :func:`check_role`, :func:`check_recent_auth`)
   and their adapters: FastAPI dependencies (:func:`require_auth`, …, also in
   :mod:`sessionauth.fastapi`) and Starlette decorators (:func:`login_required`, …, also in
   :mod:`sessionauth.starlette`).
+* Users of the application's own: the :class:`UserSource` protocol (its users are
+  :class:`AccountLike`), :class:`Guards` (the guards with ``user_id_type`` and ``login_url``)
+  and :class:`CurrentUser` (the signed-in user's own object); see
+  :mod:`sessionauth.auth.user_source`.
 * :class:`TrustedProxyMiddleware` and :func:`client_address`, for the address the throttle
   counts behind a proxy.
 * :class:`SingleUseTokens`: the links of account mail (verify an address, reset a password),
@@ -18,6 +24,7 @@ The names an application needs, importable from here:
 
 from sessionauth.auth.authenticator import Authenticator
 from sessionauth.auth.client_address import TrustedProxyMiddleware, client_address
+from sessionauth.auth.current_user import CurrentUser, UserLookup
 from sessionauth.auth.event_hub import EventHub
 from sessionauth.auth.events import (
     AccountDisabled,
@@ -53,23 +60,30 @@ from sessionauth.auth.guards import (
     safe_next,
     session_of,
 )
+from sessionauth.auth.logins import Login
 from sessionauth.auth.passwords import PasswordHasher, PasswordPolicy
-from sessionauth.auth.session_admin import SessionInfo
+from sessionauth.auth.session_admin import SessionInfo, SessionListing
 from sessionauth.auth.single_use import Claim, SingleUseTokens
 from sessionauth.auth.throttle import Attempt, LoginThrottle
+from sessionauth.auth.user_guards import Guards
+from sessionauth.auth.user_source import AccountLike, UserSource
 from sessionauth.stores.users import User, UserPage, UserStore, normalize_email
 
 __all__ = [
     "AccountDisabled",
     "AccountEnabled",
     "AccountEvent",
+    "AccountLike",
     "Attempt",
     "AuthEvent",
     "Authenticator",
     "Claim",
+    "CurrentUser",
     "EmailVerified",
     "EventHub",
+    "Guards",
     "LoggedOut",
+    "Login",
     "LoginFailed",
     "LoginSucceeded",
     "LoginThrottle",
@@ -81,6 +95,7 @@ __all__ = [
     "PasswordReset",
     "RoleChanged",
     "SessionInfo",
+    "SessionListing",
     "SessionRevoked",
     "SessionsRevoked",
     "SingleUseTokens",
@@ -88,7 +103,9 @@ __all__ = [
     "User",
     "UserCreated",
     "UserDeleted",
+    "UserLookup",
     "UserPage",
+    "UserSource",
     "UserStore",
     "check_auth",
     "check_recent_auth",

@@ -107,6 +107,7 @@ async def login_page(
     notice: str | None = None,
     email: str | None = None,
     wait: str | None = None,
+    remember: str | None = None,
 ) -> Response:
     """The sign-in form; ``next`` (a same-site path) is where a successful login goes."""
     session = session_of(request)
@@ -124,6 +125,7 @@ async def login_page(
         error=_login_error(error, wait),
         notice=LOGIN_NOTICES.get(notice or "") or signed_in,
         email=_typed_email(email),
+        remember=remember == "1",
     )
 
 

@@ -56,10 +56,11 @@ class ErrorBody(BaseModel):
 
 
 class LoginBody(_Request):
-    """``POST /login``."""
+    """``POST /login``; ``remember`` ("keep me signed in") must be a JSON boolean."""
 
     email: Email
     password: Password
+    remember: StrictBool = False
 
 
 class PasswordBody(_Request):
@@ -175,6 +176,7 @@ class SessionOut(BaseModel):
     ip: str | None
     user_agent: str | None
     current: bool
+    remembered: bool
 
     @classmethod
     def of(cls, info: SessionInfo) -> Self:

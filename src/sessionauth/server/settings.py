@@ -48,6 +48,9 @@ class Settings(BaseSettings):
             ``X-Forwarded-Proto`` count; a set covering every address is refused like ``*``.
         idle_timeout: Seconds of inactivity after which a session dies.
         absolute_timeout: Seconds after login after which a session dies regardless.
+        short_absolute_timeout: The absolute timeout of a login without "keep me signed in"
+            (``remember``), whose cookie is a browser-session cookie; at most
+            ``absolute_timeout`` applies.
         purge_interval: Seconds between sweeps of expired sessions (SQL stores).
         max_sessions_per_user: Live sessions one user may have (1 to 100,000); a login beyond
             it ends the user's oldest session (``SESSIONAUTH_MAX_SESSIONS_PER_USER``).
@@ -80,6 +83,7 @@ class Settings(BaseSettings):
     trusted_proxies: CSV = ()
     idle_timeout: float = Field(default=24 * 3600, gt=0)
     absolute_timeout: float = Field(default=7 * 24 * 3600, gt=0)
+    short_absolute_timeout: float = Field(default=12 * 3600, gt=0)
     purge_interval: float = Field(default=300, gt=0)
     max_sessions_per_user: int = Field(default=DEFAULT_MAX_SESSIONS, ge=1, le=100_000)
     metrics_token: SecretStr | None = None
@@ -251,6 +255,7 @@ class Settings(BaseSettings):
         return TimeoutPolicy(
             idle_timeout=self.idle_timeout,
             absolute_timeout=self.absolute_timeout,
+            short_absolute_timeout=self.short_absolute_timeout,
             touch_interval=touch,
         )
 

@@ -153,7 +153,10 @@ def findings(settings: Settings) -> list[str]:
     try:
         settings.policy()
     except ConfigurationError as exc:
-        out.append(f"SESSIONAUTH_IDLE_TIMEOUT / SESSIONAUTH_ABSOLUTE_TIMEOUT: {exc}")
+        out.append(
+            "SESSIONAUTH_IDLE_TIMEOUT / SESSIONAUTH_ABSOLUTE_TIMEOUT / "
+            f"SESSIONAUTH_SHORT_ABSOLUTE_TIMEOUT: {exc}"
+        )
     return out
 
 
