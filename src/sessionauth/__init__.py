@@ -15,6 +15,7 @@ from sessionauth.config import CookieConfig
 from sessionauth.csrf import CSRFMiddleware, csrf_token
 from sessionauth.errors import (
     AdminLockout,
+    AlreadyVerified,
     AuthenticationError,
     ConfigurationError,
     CSRFError,
@@ -22,6 +23,7 @@ from sessionauth.errors import (
     InvalidCredentials,
     InvalidEmail,
     InvalidRole,
+    InvalidToken,
     NotAuthenticated,
     PasswordPolicyError,
     PermissionDenied,
@@ -43,6 +45,7 @@ from sessionauth.tokens import Keyring
 
 __all__ = [
     "AdminLockout",
+    "AlreadyVerified",
     "AuthenticationError",
     "CSRFError",
     "CSRFMiddleware",
@@ -52,6 +55,7 @@ __all__ = [
     "InvalidCredentials",
     "InvalidEmail",
     "InvalidRole",
+    "InvalidToken",
     "Keyring",
     "MemoryStore",
     "NotAuthenticated",
