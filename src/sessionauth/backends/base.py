@@ -3,8 +3,9 @@
 A :class:`Backend` owns what a database needs once per process: the connection (SQLite), the
 pool (PostgreSQL) or the client (Redis), the URL's parsing, the table of errors that mean "the
 database is unavailable", and the identifier checks. The session store, the login-attempt
-counter, the user store and the purge lock are views built from it, so a worker keeping
-sessions, counters and users in one database opens one connection or pool, not three.
+counter, the single-use token store, the user store and the purge lock are views built from
+it, so a worker keeping sessions, counters, tokens and users in one database opens one
+connection or pool, not four.
 
 Views built by a backend never close what it owns: :meth:`Backend.aclose` closes the views
 (what each keeps of its own, such as the Redis read pipeline's connection), then the
@@ -23,11 +24,12 @@ from sessionauth.backends.locks import PurgeLock
 from sessionauth.errors import ConfigurationError
 from sessionauth.stores.attempts import AttemptCounter
 from sessionauth.stores.base import SessionStore
+from sessionauth.stores.tokens import TokenStore
 from sessionauth.stores.users import DEFAULT_TABLE, UserStore
 
 __all__ = ["Backend"]
 
-_View = TypeVar("_View", bound=SessionStore | AttemptCounter | UserStore)
+_View = TypeVar("_View", bound=SessionStore | AttemptCounter | TokenStore | UserStore)
 
 
 class Backend(abc.ABC):
@@ -38,7 +40,7 @@ class Backend(abc.ABC):
     """
 
     def __init__(self) -> None:
-        self._views: list[SessionStore | AttemptCounter | UserStore] = []
+        self._views: list[SessionStore | AttemptCounter | TokenStore | UserStore] = []
 
     def _view(self, view: _View, *, owned: bool) -> _View:
         """Return ``view``, remembered for :meth:`aclose` unless it closes the backend itself."""
@@ -58,6 +60,15 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def attempt_counter(self, *, owned: bool = False, **options: Any) -> AttemptCounter:
         """Return a login-attempt counter on this backend (``owned`` as for the store)."""
+
+    @abc.abstractmethod
+    def token_store(self, *, owned: bool = False, **options: Any) -> TokenStore:
+        """Return the single-use token store on this backend (``owned`` as for the store).
+
+        Args:
+            owned: Whether closing the token store closes this backend too.
+            **options: ``table`` for SQL, ``prefix`` for Redis.
+        """
 
     def user_store(self, *, table: str = DEFAULT_TABLE, owned: bool = False) -> UserStore:
         """Return the user store on this backend; its table is created on first use.

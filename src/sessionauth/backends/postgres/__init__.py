@@ -13,6 +13,7 @@ from sessionauth.backends.postgres.attempts import PostgresCounter
 from sessionauth.backends.postgres.lock import PostgresLock
 from sessionauth.backends.postgres.pool import APPLICATION_NAME, PostgresPool
 from sessionauth.backends.postgres.sessions import PostgresStore
+from sessionauth.backends.postgres.tokens import PostgresTokenStore
 from sessionauth.backends.postgres.users import PostgresUserStore
 from sessionauth.policy import Clock, system_clock
 from sessionauth.stores.base import DEFAULT_TIMEOUT
@@ -69,6 +70,11 @@ class PostgresBackend(Backend):
     def attempt_counter(self, *, owned: bool = False, **options: Any) -> PostgresCounter:
         """Return an attempt counter on the pool (``table=`` names its table)."""
         view = PostgresCounter(database=self.pool, clock=self._clock, owned=owned, **options)
+        return self._view(view, owned=owned)
+
+    def token_store(self, *, owned: bool = False, **options: Any) -> PostgresTokenStore:
+        """Return the token store on the pool (``table=`` names its table)."""
+        view = PostgresTokenStore(database=self.pool, clock=self._clock, owned=owned, **options)
         return self._view(view, owned=owned)
 
     def user_store(self, *, table: str = DEFAULT_TABLE, owned: bool = False) -> PostgresUserStore:

@@ -14,12 +14,14 @@ from sessionauth.backends.base import Backend
 from sessionauth.backends.redis.attempts import RedisCounter
 from sessionauth.backends.redis.errors import guarded
 from sessionauth.backends.redis.sessions import RedisStore
+from sessionauth.backends.redis.tokens import RedisTokenStore
 from sessionauth.backends.redis.urls import RedisClients, client_from_url, redact, server_of
 from sessionauth.backends.urls import pop_query
 from sessionauth.errors import ConfigurationError
 from sessionauth.policy import Clock, system_clock
 from sessionauth.stores.attempts import DEFAULT_PREFIX
 from sessionauth.stores.base import DEFAULT_MAX_SESSIONS, DEFAULT_TIMEOUT
+from sessionauth.stores.tokens import DEFAULT_PREFIX as DEFAULT_TOKEN_PREFIX
 
 __all__ = ["DEFAULT_STORE_PREFIX", "RedisBackend"]
 
@@ -155,6 +157,30 @@ class RedisBackend(Backend):
             owner=self.clients if owned else None,
         )
         return self._view(counter, owned=owned)
+
+    def token_store(
+        self, *, owned: bool = False, prefix: str | None = None, **options: Any
+    ) -> RedisTokenStore:
+        """Return the single-use token store on the client.
+
+        Args:
+            owned: Whether closing the token store closes this backend's client.
+            prefix: Prepended to every key. By default the URL's ``?prefix=`` followed by
+                ``tokens:``, else :data:`~sessionauth.stores.tokens.DEFAULT_PREFIX`.
+            **options: Nothing else is accepted.
+        """
+        if options:
+            raise ConfigurationError(f"the Redis token store takes no {', '.join(options)} option")
+        if prefix is None:
+            prefix = DEFAULT_TOKEN_PREFIX if self._prefix is None else f"{self._prefix}tokens:"
+        store = RedisTokenStore(
+            self.clients.client,
+            clock=self._clock,
+            prefix=prefix,
+            timeout=self._timeout,
+            owner=self.clients if owned else None,
+        )
+        return self._view(store, owned=owned)
 
     async def ping(self) -> None:
         """Raise ``StoreUnavailable`` unless Redis answers ``PING``."""

@@ -10,6 +10,7 @@ from sessionauth.backends.locks import LOCK_FILE, FileLock
 from sessionauth.backends.sqlite.attempts import SQLiteCounter
 from sessionauth.backends.sqlite.files import SQLiteDatabase, database_path
 from sessionauth.backends.sqlite.sessions import SQLiteStore
+from sessionauth.backends.sqlite.tokens import SQLiteTokenStore
 from sessionauth.backends.sqlite.users import SQLiteUserStore
 from sessionauth.policy import Clock, system_clock
 from sessionauth.stores.base import DEFAULT_TIMEOUT
@@ -59,6 +60,11 @@ class SQLiteBackend(Backend):
     def attempt_counter(self, *, owned: bool = False, **options: Any) -> SQLiteCounter:
         """Return an attempt counter on the connection (``table=`` names its table)."""
         view = SQLiteCounter(database=self.database, clock=self._clock, owned=owned, **options)
+        return self._view(view, owned=owned)
+
+    def token_store(self, *, owned: bool = False, **options: Any) -> SQLiteTokenStore:
+        """Return the token store on the connection (``table=`` names its table)."""
+        view = SQLiteTokenStore(database=self.database, clock=self._clock, owned=owned, **options)
         return self._view(view, owned=owned)
 
     def user_store(self, *, table: str = DEFAULT_TABLE, owned: bool = False) -> SQLiteUserStore:
