@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Literal
 
 __all__ = ["Courier", "Letter", "LetterKind", "Postbox"]
@@ -26,18 +26,24 @@ __all__ = ["Courier", "Letter", "LetterKind", "Postbox"]
 logger = logging.getLogger("sessionauth.mail")
 
 LetterKind = Literal[
-    "verify-email",
-    "finish-signup",
-    "account-exists",
-    "reset-password",
-    "change-email",
-    "email-changed",
+    "verify_email",
+    "finish_signup",
+    "account_exists",
+    "reset_password",
+    "change_email",
+    "email_changed",
 ]
-"""Which mail: ``verify-email`` (confirm the address of a new account), ``finish-signup``
-(a sign-up for an address whose account was never confirmed: choose a password to finish it),
-``account-exists`` (a sign-up or an email change named an address that has an account),
-``reset-password``, ``change-email`` (confirm a new address) and ``email-changed`` (a notice
-to the old address)."""
+"""Which mail (the names of :class:`sessionauth.mail.MailTemplates`' templates):
+
+* ``verify_email``: confirm the address of a new account (``link``);
+* ``finish_signup``: a sign-up named an address whose account was never confirmed: choose
+  its password to finish (``link``);
+* ``account_exists``: a sign-up or an email change named an address that has an account
+  (``login_link``, ``reset_link``);
+* ``reset_password`` (``link``);
+* ``change_email``: confirm a new address (``link``, ``new_email``);
+* ``email_changed``: a notice to the old address (``new_email``, ``reset_link``).
+"""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -47,14 +53,15 @@ class Letter:
     Attributes:
         kind: Which mail (see :data:`LetterKind`).
         to: The recipient's address.
-        link: The absolute URL the mail's button opens (with its single-use token), if any.
-        new_email: The account's new address (``change-email`` and ``email-changed``).
+        context: What the mail's template shows: links (with their single-use token), the
+            new address of an email change.
+        lifetime: Seconds the link's token lives (``expires_in`` in the mail), if it has one.
     """
 
     kind: LetterKind
     to: str
-    link: str | None = None
-    new_email: str | None = None
+    context: Mapping[str, str] = field(default_factory=dict)
+    lifetime: float | None = None
 
 
 Postbox = Callable[[Letter], Awaitable[None]]

@@ -34,7 +34,13 @@ from typing import Final
 from sessionauth.auth.authenticator import Authenticator
 from sessionauth.auth.events import EmailVerified, UserCreated
 from sessionauth.auth.letters import Courier, Letter, LetterKind, Postbox
-from sessionauth.auth.single_use import CHANGE_EMAIL, RESET_PASSWORD, VERIFY_EMAIL, SingleUseTokens
+from sessionauth.auth.single_use import (
+    CHANGE_EMAIL,
+    LIFETIMES,
+    RESET_PASSWORD,
+    VERIFY_EMAIL,
+    SingleUseTokens,
+)
 from sessionauth.auth.throttle import LoginThrottle
 from sessionauth.errors import (
     AlreadyVerified,
@@ -115,7 +121,7 @@ class AccountLifecycle:
                 await self.auth.events.publish(
                     UserCreated(user_id=created.id, address=address, role=created.role, actor=None)
                 )
-                self.courier.dispatch(lambda: self._letter("verify-email", created, VERIFY_EMAIL))
+                self.courier.dispatch(lambda: self._letter("verify_email", created, VERIFY_EMAIL))
                 return
         if existing is not None:
             self.courier.dispatch(lambda: self._existing_account_letter(existing))
@@ -124,8 +130,8 @@ class AccountLifecycle:
         if user.disabled:
             return None
         if not user.email_verified:
-            return await self._letter("finish-signup", user, RESET_PASSWORD)
-        return Letter(kind="account-exists", to=user.email, link=f"{self.base_url}/login")
+            return await self._letter("finish_signup", user, RESET_PASSWORD)
+        return self._notice("account_exists", user.email)
 
     async def request_verification(self, session: Session, *, address: str) -> None:
         """Mail the session user a new link to confirm their address.
@@ -139,7 +145,7 @@ class AccountLifecycle:
         if user.email_verified:
             raise AlreadyVerified("Email already verified")
         await self._reserve(user.email, address)
-        self.courier.dispatch(lambda: self._letter("verify-email", user, VERIFY_EMAIL))
+        self.courier.dispatch(lambda: self._letter("verify_email", user, VERIFY_EMAIL))
 
     async def verify_email(self, token: object, *, session: Session | None = None) -> User:
         """Use a link sent to confirm an address (a new account's, or a new one of an account).
@@ -174,9 +180,8 @@ class AccountLifecycle:
             new_email = claim.payload or ""
             user = await users.set_email(claim.user.id, new_email, verified=True)
             old = claim.user.email
-            self.courier.dispatch(
-                lambda: self._notice("email-changed", old, new_email=user.email)
-            )
+            notice = self._notice("email_changed", old, new_email=user.email)
+            self.courier.dispatch(lambda: _ready(notice))
         await self.auth.events.publish(EmailVerified(user_id=user.id, actor=None))
         return user
 
@@ -205,10 +210,11 @@ class AccountLifecycle:
         await self._reserve(target, address)
         taken = await self.auth.users.get_by_email(target)
         if taken is not None:
-            self.courier.dispatch(lambda: self._notice("account-exists", target))
+            notice = self._notice("account_exists", target)
+            self.courier.dispatch(lambda: _ready(notice))
         else:
             self.courier.dispatch(
-                lambda: self._letter("change-email", user, CHANGE_EMAIL, to=target)
+                lambda: self._letter("change_email", user, CHANGE_EMAIL, to=target)
             )
 
     async def _check_password(self, user: User, password: str, address: str) -> None:
@@ -240,7 +246,7 @@ class AccountLifecycle:
         await self._reserve(account, address)
         user = await self.auth.users.get_by_email(account)
         if user is not None and not user.disabled:
-            self.courier.dispatch(lambda: self._letter("reset-password", user, RESET_PASSWORD))
+            self.courier.dispatch(lambda: self._letter("reset_password", user, RESET_PASSWORD))
 
     async def reset_password(self, token: object, new_password: str) -> int:
         """Set a new password with a reset link; end every session of the user.
@@ -278,19 +284,31 @@ class AccountLifecycle:
         self, kind: LetterKind, user: User, purpose: str, *, to: str | None = None
     ) -> Letter:
         """A letter with a link carrying a fresh token for ``user`` and ``purpose``."""
-        recipient = to or user.email
         payload = to if purpose == CHANGE_EMAIL else None
         token = await self.tokens.issue(user, purpose, payload=payload)
-        link = f"{self.base_url}{_PATHS[purpose]}?token={token}"
-        return Letter(kind=kind, to=recipient, link=link, new_email=payload)
+        context = {"link": f"{self.base_url}{_PATHS[purpose]}?token={token}"}
+        if payload is not None:
+            context["new_email"] = payload
+        return Letter(
+            kind=kind, to=to or user.email, context=context, lifetime=LIFETIMES[purpose]
+        )
 
-    async def _notice(
-        self, kind: LetterKind, to: str, *, new_email: str | None = None
-    ) -> Letter:
-        """A letter without a token: ``account-exists`` or ``email-changed``."""
-        link = f"{self.base_url}/login"
-        return Letter(kind=kind, to=to, link=link, new_email=new_email)
+    def _notice(self, kind: LetterKind, to: str, *, new_email: str | None = None) -> Letter:
+        """A letter without a token: ``account_exists`` or ``email_changed``."""
+        context = {
+            "login_link": f"{self.base_url}/login",
+            "reset_link": f"{self.base_url}/password/forgot",
+        }
+        if new_email is not None:
+            context["new_email"] = new_email
+        return Letter(kind=kind, to=to, context=context)
 
     async def drain(self) -> None:
         """Wait until every mail the flows dispatched has been posted (or has failed)."""
         await self.courier.drain()
+
+
+async def _ready(letter: Letter) -> Letter:
+    """A letter that needs no preparation, for :meth:`Courier.dispatch`."""
+    return letter
+

@@ -55,6 +55,10 @@ class Settings(BaseSettings):
         roles: The roles accounts may have (``SESSIONAUTH_ROLES``); must include ``admin``.
         log_format: ``text`` (human lines) or ``json`` (one JSON object per line, security
             events with structured fields; see :mod:`sessionauth.server.log_format`).
+        signup: ``off`` (the default: accounts are made by administrators; ``/signup`` is
+            404) or ``open`` (anyone may sign up; see :mod:`sessionauth.auth.lifecycle`).
+        public_url: The site's public URL (``https://host[:port]``), which mailed links
+            start with; never taken from a request's ``Host`` header, which a client writes.
     """
 
     model_config = SettingsConfigDict(env_prefix="SESSIONAUTH_", extra="forbid", frozen=True)
@@ -76,6 +80,8 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = None
     roles: CSV = DEFAULT_ROLES
     log_format: Literal["text", "json"] = "text"
+    signup: Literal["off", "open"] = "off"
+    public_url: str | None = None
 
     @field_validator("allowed_origins", "trusted_proxies", "roles", mode="before")
     @classmethod
@@ -84,13 +90,19 @@ class Settings(BaseSettings):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
 
-    @field_validator("cookie_samesite", mode="before")
+    @field_validator("cookie_samesite", "signup", mode="before")
     @classmethod
     def _lower(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
 
     @field_validator(
-        "secret", "store_url", "cookie_secure", "cookie_name", "metrics_token", mode="before"
+        "secret",
+        "store_url",
+        "cookie_secure",
+        "cookie_name",
+        "metrics_token",
+        "public_url",
+        mode="before",
     )
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
@@ -105,6 +117,17 @@ class Settings(BaseSettings):
         if value.partition("://")[0].lower() not in ("sqlite", "postgresql", "postgres"):
             raise ValueError("not a users database URL: use sqlite:///PATH or postgresql://…")
         return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _site_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        scheme, _, rest = value.partition("://")
+        host = rest.rstrip("/")
+        if scheme not in ("http", "https") or not host or any(c in host for c in "/?#@ "):
+            raise ValueError("not a site URL: use https://host or https://host:port")
+        return f"{scheme}://{host}"
 
     @field_validator("roles")
     @classmethod
@@ -175,6 +198,14 @@ class Settings(BaseSettings):
     def hsts(self) -> bool:
         """Whether every response carries ``Strict-Transport-Security``: production only."""
         return self.production
+
+    @property
+    def site_url(self) -> str:
+        """The URL mailed links start with: :attr:`public_url`, else ``make run``'s address.
+
+        Production without ``SESSIONAUTH_PUBLIC_URL`` is a finding when anything mails links.
+        """
+        return self.public_url or "http://127.0.0.1:8000"
 
     @property
     def session_store_url(self) -> str:

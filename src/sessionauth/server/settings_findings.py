@@ -90,6 +90,26 @@ def _proxy_findings(settings: Settings) -> list[str]:
     return []
 
 
+def _signup_findings(settings: Settings) -> list[str]:
+    out = []
+    if settings.signup == "open" and "user" not in settings.roles:
+        out.append(
+            "SESSIONAUTH_SIGNUP is open but SESSIONAUTH_ROLES has no 'user' role, the role "
+            "sign-ups get: add it, or set SESSIONAUTH_SIGNUP=off"
+        )
+    if settings.production and settings.public_url is None and settings.signup == "open":
+        out.append(
+            "SESSIONAUTH_PUBLIC_URL is not set: mailed links (verification, password reset) "
+            "would point at http://127.0.0.1:8000; set it to the site's https:// URL"
+        )
+    elif settings.production and not settings.site_url.startswith("https://"):
+        out.append(
+            "SESSIONAUTH_PUBLIC_URL is not https: mailed links would send tokens over plain "
+            "HTTP; use the site's https:// URL"
+        )
+    return out
+
+
 def findings(settings: Settings) -> list[str]:
     """Return every unsafe or inconsistent thing about ``settings``, each naming its fix.
 
@@ -121,6 +141,7 @@ def findings(settings: Settings) -> list[str]:
         )
     out.extend(_origin_findings(settings))
     out.extend(_proxy_findings(settings))
+    out.extend(_signup_findings(settings))
     token = settings.metrics_token
     if token is not None and len(token.get_secret_value().encode()) < MIN_METRICS_TOKEN_BYTES:
         out.append(
