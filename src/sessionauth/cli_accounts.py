@@ -172,7 +172,9 @@ def users_list() -> None:
 
     accounts = run(everyone)
     for user in accounts:
-        status = "disabled" if user.disabled else "active"
+        status = ("disabled" if user.disabled else "active") + (
+            "" if user.email_verified else ", unverified"
+        )
         typer.echo(f"{user.id}\t{user.email}\t{user.role}\t{status}\t{_when(user.created_at)}")
     if not accounts:
         typer.echo("no users")
@@ -226,6 +228,20 @@ def users_enable(email: Email) -> None:
     """Re-enable a disabled account."""
     _set_disabled(email, False)
     typer.echo(f"{email} is enabled")
+
+
+@users_app.command("verify")
+def users_verify(email: Email) -> None:
+    """Mark an account's email as confirmed (for SESSIONAUTH_REQUIRE_VERIFIED)."""
+
+    async def verify(auth: Authenticator) -> bool:
+        user = await _user(auth, email)
+        if not user.email_verified:
+            await auth.mark_email_verified(user.id)
+        return user.email_verified
+
+    already = run(verify)
+    typer.echo(f"{email} was already verified" if already else f"{email} is verified")
 
 
 @users_app.command("delete")

@@ -16,6 +16,8 @@ HTTP status codes. Catch the most specific class you can handle::
     ├── AuthenticationError
     │   ├── NotAuthenticated        the request has no authenticated session: HTTP 401
     │   ├── InvalidCredentials      unknown email, wrong password or disabled account: HTTP 401
+    │   ├── EmailNotVerified        right password, but verified emails are required and the
+    │   │                           account's is not: HTTP 403
     │   ├── PasswordPolicyError     a password too short, too long or otherwise refused: HTTP 400
     │   ├── InvalidToken            a mailed link's token that proves nothing (malformed,
     │   │                           unknown, used, expired, another purpose or user): HTTP 400
@@ -43,6 +45,7 @@ __all__ = [
     "CSRFError",
     "ConfigurationError",
     "DuplicateUser",
+    "EmailNotVerified",
     "InvalidCredentials",
     "InvalidEmail",
     "InvalidRole",
@@ -123,6 +126,14 @@ class NotAuthenticated(AuthenticationError):
 
 class InvalidCredentials(AuthenticationError):
     """Unknown email, wrong password or disabled account, deliberately indistinguishable."""
+
+
+class EmailNotVerified(AuthenticationError):
+    """The password was right, but logins need a confirmed email and this account's is not.
+
+    Raised only after the password was judged right, so it tells nothing to someone who does
+    not already hold the password.
+    """
 
 
 class PasswordPolicyError(AuthenticationError, ValueError):

@@ -23,6 +23,7 @@ from sessionauth.auth.event_hub import EventHub
 from sessionauth.auth.events import (
     AccountDisabled,
     AccountEnabled,
+    EmailVerified,
     PasswordReset,
     RoleChanged,
     UserCreated,
@@ -102,7 +103,13 @@ class AccountAdministration(SessionAdministration):
         return await self.users.get_by_email(email)
 
     async def create_user(
-        self, email: str, password: str, role: str = "user", *, actor: int | None = None
+        self,
+        email: str,
+        password: str,
+        role: str = "user",
+        *,
+        actor: int | None = None,
+        verified: bool = True,
     ) -> User:
         """Create an account with a password under the policy and a role from :attr:`roles`.
 
@@ -111,6 +118,8 @@ class AccountAdministration(SessionAdministration):
             password: Its password, hashed here.
             role: One of :attr:`roles`.
             actor: The administrator asking (``None``: the CLI or the server itself).
+            verified: Whether its email counts as confirmed: accounts an administrator or
+                the CLI makes do; a self sign-up passes ``False`` until the owner confirms.
 
         Raises:
             InvalidRole: If ``role`` is not one of :attr:`roles`.
@@ -119,8 +128,26 @@ class AccountAdministration(SessionAdministration):
             DuplicateUser: If the email is taken.
         """
         check_role(role, self.roles)
-        user = await self.users.create(email, await self.hasher.hash(password), role=role)
+        password_hash = await self.hasher.hash(password)
+        user = await self.users.create(email, password_hash, role=role, verified=verified)
         await self.events.publish(UserCreated(user_id=user.id, role=user.role, actor=actor))
+        return user
+
+    async def mark_email_verified(
+        self, user_id: int, *, email: str | None = None, actor: int | None = None
+    ) -> User:
+        """Record that a user's email is confirmed (see ``UserStore.mark_email_verified``).
+
+        Args:
+            user_id: The account.
+            email: Confirm only while this is still its email (a confirmation link's address).
+            actor: The administrator asking (``None``: the CLI, or the owner through a link).
+
+        Raises:
+            UserNotFound: If there is no such user, or it no longer has ``email``.
+        """
+        user = await self.users.mark_email_verified(user_id, email=email)
+        await self.events.publish(EmailVerified(user_id=user_id, actor=actor))
         return user
 
     async def set_role(

@@ -45,7 +45,13 @@ from sessionauth.auth.events import (
 from sessionauth.auth.logins import Login, principal_after_stale, read_account
 from sessionauth.auth.passwords import PasswordHasher
 from sessionauth.auth.throttle import Attempt, LoginThrottle
-from sessionauth.errors import InvalidCredentials, NotAuthenticated, StaleLogin, TooManyAttempts
+from sessionauth.errors import (
+    EmailNotVerified,
+    InvalidCredentials,
+    NotAuthenticated,
+    StaleLogin,
+    TooManyAttempts,
+)
 from sessionauth.policy import Clock, system_clock
 from sessionauth.principal import Principal
 from sessionauth.session import Session
@@ -71,10 +77,14 @@ class Authenticator(AccountAdministration):
         hooks: Subscribed to every event (:class:`~sessionauth.auth.events.AuthEvent`); use
             ``events.subscribe(SomeEvent, hook)`` for one type.
         roles: The roles accounts may have; must include ``admin``.
+        require_verified: Refuse logins to accounts whose email is not confirmed (with
+            :class:`~sessionauth.errors.EmailNotVerified`, and only once the password was
+            judged right).
 
     Attributes:
         throttle: The login throttle, if any.
         clock: The time source.
+        require_verified: Whether logins need a confirmed email.
 
     Raises:
         ConfigurationError: For an invalid role name or roles without ``admin``.
@@ -90,6 +100,7 @@ class Authenticator(AccountAdministration):
         clock: Clock = system_clock,
         hooks: Sequence[Hook[AuthEvent]] = (),
         roles: Iterable[str] = DEFAULT_ROLES,
+        require_verified: bool = False,
     ):
         events = EventHub()
         for hook in hooks:
@@ -97,6 +108,7 @@ class Authenticator(AccountAdministration):
         super().__init__(users=users, sessions=sessions, hasher=hasher, events=events, roles=roles)
         self.throttle = throttle
         self.clock = clock
+        self.require_verified = require_verified
 
     async def _reserve(
         self,
@@ -140,6 +152,9 @@ class Authenticator(AccountAdministration):
                 before hashing; the answer does not depend on the account).
             InvalidCredentials: For an unknown email, a wrong password or a disabled account,
                 indistinguishably.
+            EmailNotVerified: With ``require_verified``, for the right password of an enabled
+                account whose email is not confirmed (never before the password is judged
+                right, so a wrong password looks the same on every account).
         """
         try:
             account = normalize_email(email)
@@ -181,6 +196,11 @@ class Authenticator(AccountAdministration):
         # The password was judged right: the throttle settles it now. A login that then loses
         # the race with an account change (stale) is refused without counting as a failure.
         await self._succeeded(attempt)
+        if self.require_verified and not user.email_verified:
+            await self.events.publish(
+                LoginFailed(user_id=user.id, address=address, reason="unverified")
+            )
+            raise EmailNotVerified("Email not verified")
         return Login(user, principal, new_hash or user.password_hash)
 
     async def login(

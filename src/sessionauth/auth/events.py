@@ -6,7 +6,7 @@ The :class:`~sessionauth.auth.authenticator.Authenticator` publishes them (throu
 
     AuthEvent                   user_id, address (every event)
     ├── LoginSucceeded          a password was accepted and the session bound to the user
-    ├── LoginFailed             reason: unknown | password | disabled | stale
+    ├── LoginFailed             reason: unknown | password | disabled | stale | unverified
     ├── LoginThrottled          retry_after; during: login | password-change
     ├── LoggedOut
     ├── PasswordChanged         by the user, with the current password
@@ -20,6 +20,7 @@ The :class:`~sessionauth.auth.authenticator.Authenticator` publishes them (throu
         ├── PasswordReset
         ├── AccountDisabled
         ├── AccountEnabled
+        ├── EmailVerified
         └── UserDeleted
 
 No event holds a password, a password hash, a session token, a session handle or an email
@@ -37,6 +38,7 @@ __all__ = [
     "AccountEnabled",
     "AccountEvent",
     "AuthEvent",
+    "EmailVerified",
     "LoggedOut",
     "LoginFailed",
     "LoginSucceeded",
@@ -95,15 +97,17 @@ class LoginFailed(AuthEvent):
 
     Attributes:
         reason: ``unknown`` (no such email, ``user_id`` is ``None``), ``password`` (wrong),
-            ``disabled`` (right password, disabled account) or ``stale`` (right password, but
+            ``disabled`` (right password, disabled account), ``stale`` (right password, but
             the account changed while the login ran: a password change, disable, delete or
-            revocation). The client never learns which.
+            revocation) or ``unverified`` (right password, but verified emails are required
+            and this one is not: the only reason the client is told, as it holds the
+            password). The client never learns which of the others.
     """
 
     name: ClassVar[str] = "login_failed"
     level: ClassVar[int] = logging.WARNING
 
-    reason: Literal["unknown", "password", "disabled", "stale"]
+    reason: Literal["unknown", "password", "disabled", "stale", "unverified"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -236,6 +240,14 @@ class AccountEnabled(AccountEvent):
     """A disabled account was enabled again."""
 
     name: ClassVar[str] = "account_enabled"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EmailVerified(AccountEvent):
+    """An account's email was marked confirmed."""
+
+    name: ClassVar[str] = "email_verified"
+    level: ClassVar[int] = logging.INFO
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

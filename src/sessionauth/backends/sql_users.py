@@ -24,7 +24,7 @@ __all__ = ["SQLUserStore", "sql_table_name"]
 # room for derived names (constraints, indexes) within PostgreSQL's 63.
 _TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,47}")
 
-_COLUMNS = "id, email, role, password_hash, disabled, created_at"
+_COLUMNS = "id, email, role, password_hash, disabled, created_at, email_verified"
 
 
 def sql_table_name(name: str) -> str:
@@ -41,7 +41,7 @@ def sql_table_name(name: str) -> str:
 
 
 def _user(row: Iterable[Any]) -> User:
-    user_id, email, role, password_hash, disabled, created_at = row
+    user_id, email, role, password_hash, disabled, created_at, email_verified = row
     return User(
         id=user_id,
         email=email,
@@ -49,6 +49,7 @@ def _user(row: Iterable[Any]) -> User:
         password_hash=password_hash,
         disabled=bool(disabled),
         created_at=created_at,
+        email_verified=bool(email_verified),
     )
 
 
@@ -92,8 +93,15 @@ class SQLUserStore(UserStore):
             for descending in (False, True)
         }
         self._insert_sql = (
-            f"INSERT INTO {table} (email, role, password_hash, disabled, created_at) "  # noqa: S608
-            f"VALUES ({p(1)}, {p(2)}, {p(3)}, FALSE, {p(4)}) RETURNING {_COLUMNS}"
+            f"INSERT INTO {table} (email, role, password_hash, disabled, created_at, "  # noqa: S608
+            f"email_verified) VALUES ({p(1)}, {p(2)}, {p(3)}, FALSE, {p(4)}, {p(5)}) "
+            f"RETURNING {_COLUMNS}"
+        )
+        # The email and its state change together; with a current email, only while it is.
+        self._update_email_sql = (
+            f"UPDATE {table} SET email = COALESCE({p(1)}, email), "  # noqa: S608
+            f"email_verified = {p(2)} WHERE id = {p(3)} AND email = COALESCE({p(4)}, email) "
+            f"RETURNING {_COLUMNS}"
         )
         self._update_sql = {
             (column, guarded): f"UPDATE {table} SET {column} = {p(1)} "  # noqa: S608
@@ -115,12 +123,23 @@ class SQLUserStore(UserStore):
     async def _users(self, sql: str, *params: Any) -> builtins.list[User]:
         return [_user(row) for row in await self._fetch(sql, *params)]
 
-    async def _insert(self, email: str, password_hash: str, role: str) -> User:
+    async def _insert(self, email: str, password_hash: str, role: str, *, verified: bool) -> User:
         try:
-            (user,) = await self._users(self._insert_sql, email, role, password_hash, self._clock())
+            (user,) = await self._users(
+                self._insert_sql, email, role, password_hash, self._clock(), verified
+            )
         except self._duplicate as exc:
             raise DuplicateUser(f"a user with email {email!r} already exists") from exc
         return user
+
+    async def _update_email(
+        self, user_id: int, email: str | None, verified: bool, *, current: str | None = None
+    ) -> User | None:
+        try:
+            users = await self._users(self._update_email_sql, email, verified, user_id, current)
+        except self._duplicate as exc:
+            raise DuplicateUser(f"a user with email {email!r} already exists") from exc
+        return users[0] if users else None
 
     async def _get(self, user_id: int) -> User | None:
         users = await self._users(self._select_by_id, user_id)

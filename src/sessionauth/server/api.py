@@ -74,7 +74,9 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
 async def login(body: s.LoginBody, request: Request) -> s.LoginResult:
     """Sign in: a new session (new token, fresh lifetime) bound to the user.
 
-    ``user.role`` is the role in force for the new session (the principal's).
+    ``user.role`` is the role in force for the new session (the principal's). With
+    ``SESSIONAUTH_REQUIRE_VERIFIED``, the right password of an account whose email is not
+    confirmed gets 403 ``Email not verified`` (a wrong one the usual 401).
     """
     auth = authenticator(request)
     address = client_address(request)

@@ -169,6 +169,7 @@ def create_app(
                 hasher=hasher,
                 throttle=LoginThrottle(WatchedCounter(counter, readiness)),
                 roles=settings.roles,
+                require_verified=settings.require_verified,
             )
             metrics.subscribe(auth.events)
             if settings.bootstrap_enabled:

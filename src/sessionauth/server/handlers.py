@@ -29,6 +29,7 @@ from sessionauth.errors import (
     AdminLockout,
     AlreadyVerified,
     DuplicateUser,
+    EmailNotVerified,
     InvalidCredentials,
     InvalidRole,
     InvalidToken,
@@ -150,6 +151,7 @@ def install_handlers(app: FastAPI, metrics: Metrics) -> None:
     app.add_exception_handler(NotAuthenticated, guard)
     app.add_exception_handler(PermissionDenied, guard)
     app.add_exception_handler(InvalidCredentials, fixed(401, "Invalid credentials"))
+    app.add_exception_handler(EmailNotVerified, fixed(403, "Email not verified"))
     app.add_exception_handler(TooManyAttempts, throttled)
     app.add_exception_handler(StoreUnavailable, unavailable)
     app.add_exception_handler(UserNotFound, fixed(404, "User not found"))

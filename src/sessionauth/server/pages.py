@@ -49,6 +49,7 @@ _MAX_ID_DIGITS = 19
 # is filled from the URL, escaped, as what the user typed; the wait is a number.)
 LOGIN_ERRORS = {
     "invalid": "Invalid email or password.",
+    "unverified": "Your email address is not verified yet. Confirm it first, then sign in.",
     "throttled": "Too many failed attempts. Wait a few minutes, then try again.",
     "unavailable": "Signing in is briefly unavailable. Please try again in a moment.",
 }

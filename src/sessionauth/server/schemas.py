@@ -153,6 +153,8 @@ class UserDetail(UserSummary):
 
     disabled: bool
     created_at: float
+    # camelCase like the tutorial's fields; read from the account's ``email_verified``.
+    emailVerified: bool = Field(validation_alias="email_verified")  # noqa: N815
 
 
 class Success(BaseModel):

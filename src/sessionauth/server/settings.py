@@ -59,6 +59,8 @@ class Settings(BaseSettings):
             404) or ``open`` (anyone may sign up; see :mod:`sessionauth.auth.lifecycle`).
         public_url: The site's public URL (``https://host[:port]``), which mailed links
             start with; never taken from a request's ``Host`` header, which a client writes.
+        require_verified: Refuse logins (403 ``Email not verified``, after a right password)
+            to accounts whose email is not confirmed (``SESSIONAUTH_REQUIRE_VERIFIED``).
     """
 
     model_config = SettingsConfigDict(env_prefix="SESSIONAUTH_", extra="forbid", frozen=True)
@@ -82,6 +84,7 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     signup: Literal["off", "open"] = "off"
     public_url: str | None = None
+    require_verified: bool = False
 
     @field_validator("allowed_origins", "trusted_proxies", "roles", mode="before")
     @classmethod

@@ -28,6 +28,7 @@ from sessionauth.auth.user_ids import parse_user_id
 from sessionauth.errors import (
     AdminLockout,
     DuplicateUser,
+    EmailNotVerified,
     InvalidCredentials,
     InvalidRole,
     PasswordPolicyError,
@@ -87,6 +88,8 @@ async def login(request: Request) -> Response:
         )
     except (InvalidCredentials, PasswordPolicyError):
         return see_other(f"/login?error=invalid{retry}")
+    except EmailNotVerified:
+        return see_other(f"/login?error=unverified{retry}")
     except TooManyAttempts as exc:
         return see_other(f"/login?error=throttled&wait={exc.retry_after}{retry}")
     return see_other(target)

@@ -14,7 +14,11 @@ one (``open_backend(url).user_store()``). The contract, checked by
   deleted account could hand a stale reference to a stranger. Integers also match the
   tutorial's API (``{"userId": 1}``); sessions keep the id as ``str(user.id)``.
 * Updates and deletes of a missing id raise :class:`~sessionauth.errors.UserNotFound`; a new
-  account whose email is taken raises :class:`~sessionauth.errors.DuplicateUser`.
+  account, or a new email, that is taken raises :class:`~sessionauth.errors.DuplicateUser`.
+* Each account's email is verified or not (``email_verified``). Accounts are created verified
+  unless the caller says otherwise (a sign-up does), and accounts stored before the column
+  existed count as verified: the tables gain it with a default that says so. A new email set
+  with :meth:`UserStore.set_email` is verified only if the caller says it was confirmed.
 * Any failure to reach the database, or an operation slower than the store's ``timeout``,
   raises :class:`~sessionauth.errors.StoreUnavailable`, never a driver exception.
 """
@@ -63,7 +67,7 @@ ADMIN_ROLE: Final = "admin"
 LAST_ADMIN: Final = "This would leave no enabled administrator"
 """Why a guarded change was refused (see ``keep_admin``)."""
 
-Column = Literal["role", "password_hash", "disabled"]
+Column = Literal["role", "password_hash", "disabled", "email_verified"]
 """The columns the update operations may set."""
 
 
@@ -79,6 +83,8 @@ class User:
             in a log line or a traceback.
         disabled: A disabled account cannot log in.
         created_at: POSIX seconds, from the store's clock.
+        email_verified: Whether the owner of ``email`` confirmed it (accounts made by an
+            administrator, and those older than this field, count as verified).
     """
 
     id: int
@@ -87,6 +93,7 @@ class User:
     password_hash: str = field(repr=False)
     disabled: bool
     created_at: float
+    email_verified: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,15 +161,25 @@ class UserStore(abc.ABC):
     sees the same canonical values; backends implement the underscored primitives.
     """
 
-    async def create(self, email: str, password_hash: str, role: str = "user") -> User:
+    async def create(
+        self, email: str, password_hash: str, role: str = "user", *, verified: bool = True
+    ) -> User:
         """Add an account and return it.
+
+        Args:
+            email: Its address.
+            password_hash: Its password's hash.
+            role: Its role.
+            verified: Whether its email counts as confirmed: true for accounts an administrator
+                makes, false for a sign-up until the owner confirms the address.
 
         Raises:
             InvalidEmail: If ``email`` cannot be normalised.
             ValueError: If ``role`` is empty, too long, padded or unprintable.
             DuplicateUser: If an account with the same normalised email exists.
         """
-        return await self._insert(normalize_email(email), password_hash, _check_role(role))
+        email, role = normalize_email(email), _check_role(role)
+        return await self._insert(email, password_hash, role, verified=verified)
 
     async def get(self, user_id: int) -> User | None:
         """Return the account with this id, or ``None``."""
@@ -217,6 +234,49 @@ class UserStore(abc.ABC):
             AdminLockout: If ``keep_admin`` and no other enabled administrator would be left.
         """
         return await self._set(user_id, "disabled", disabled, guarded=keep_admin and disabled)
+
+    async def mark_email_verified(self, user_id: int, *, email: str | None = None) -> User:
+        """Record that the account's email is confirmed and return the updated account.
+
+        Args:
+            user_id: The account.
+            email: Confirm only if this is still the account's email (in any case or Unicode
+                form), decided atomically with the change: a confirmation link sent to an
+                address the account no longer has must not verify the one it has now.
+
+        Raises:
+            UserNotFound: If there is no such account, or it no longer has ``email``.
+        """
+        if email is None:
+            return await self._set(user_id, "email_verified", True)
+        try:
+            normalized = normalize_email(email)
+        except InvalidEmail:
+            normalized = None
+        valid = _valid_id(user_id) and normalized is not None
+        user = await self._update_email(user_id, None, True, current=normalized) if valid else None
+        if user is None:
+            raise UserNotFound(f"no user with id {user_id} and email {email!r}")
+        return user
+
+    async def set_email(self, user_id: int, email: str, *, verified: bool) -> User:
+        """Give the account a new email and return the updated account.
+
+        A change-of-email flow confirms the new address first (a token bound to the account
+        and that address) and then calls this with ``verified=True``; an administrator's
+        change with ``verified=False`` leaves the new address to be confirmed.
+
+        Raises:
+            InvalidEmail: If ``email`` cannot be normalised.
+            UserNotFound: If there is no such account.
+            DuplicateUser: If another account has this email.
+        """
+        normalized = normalize_email(email)
+        valid = _valid_id(user_id)
+        user = await self._update_email(user_id, normalized, verified) if valid else None
+        if user is None:
+            raise UserNotFound(f"no user with id {user_id}")
+        return user
 
     async def delete(self, user_id: int, *, keep_admin: bool = False) -> None:
         """Delete an account.
@@ -323,8 +383,19 @@ class UserStore(abc.ABC):
         """Release the connections this store owns (none if it was handed a client)."""
 
     @abc.abstractmethod
-    async def _insert(self, email: str, password_hash: str, role: str) -> User:
+    async def _insert(self, email: str, password_hash: str, role: str, *, verified: bool) -> User:
         """Insert a new, enabled account; raise ``DuplicateUser`` if the email is taken."""
+
+    @abc.abstractmethod
+    async def _update_email(
+        self, user_id: int, email: str | None, verified: bool, *, current: str | None = None
+    ) -> User | None:
+        """Set the email and its verified state; return the account, or ``None`` if unchanged.
+
+        ``email`` (normalised) replaces the stored one, or ``None`` keeps it; with ``current``,
+        the change applies only while the stored email is ``current``. Raise ``DuplicateUser``
+        if another account has ``email``.
+        """
 
     @abc.abstractmethod
     async def _get(self, user_id: int) -> User | None:

@@ -25,6 +25,12 @@ __all__ = ["APPLICATION_NAME", "PostgresPool", "advisory_key"]
 APPLICATION_NAME = "sessionauth"
 """The ``application_name`` of the pool's connections, as ``pg_stat_activity`` shows it."""
 
+# Whether the table exists (and, if a column is named, has that column).
+_PRESENT = (
+    "SELECT to_regclass($1) IS NOT NULL AND ($2::text IS NULL OR EXISTS (SELECT 1 FROM"
+    " pg_attribute WHERE attrelid = to_regclass($1) AND attname = $2 AND NOT attisdropped))"
+)
+
 
 def advisory_key(name: str) -> int:
     """The signed 64-bit advisory lock key for ``name`` (a table, a purpose)."""
@@ -129,7 +135,9 @@ class PostgresPool:
         except UNAVAILABLE as exc:
             raise unavailable(exc, "PostgreSQL") from exc
 
-    async def create_tables(self, name: str, table: str, statements: Sequence[str]) -> None:
+    async def create_tables(
+        self, name: str, table: str, statements: Sequence[str], *, column: str | None = None
+    ) -> None:
         """Unless ``table`` exists, run ``statements`` in one transaction, under a lock.
 
         Concurrent ``CREATE … IF NOT EXISTS`` can still collide in the catalog's unique
@@ -140,10 +148,12 @@ class PostgresPool:
         Args:
             name: Names the advisory lock.
             table: The table, as SQL names it (quoted or not, optionally schema-qualified).
-            statements: Create the table and its indexes.
+            statements: Create the table and its indexes (and add what older tables lack).
+            column: The table counts as existing only once it has this column, the last one
+                a release added: an older table gets ``statements`` run on it too.
         """
         pool = await self.get()
-        if await self.calls.run(pool, "fetchval", "SELECT to_regclass($1) IS NOT NULL", table):
+        if await self.calls.run(pool, "fetchval", _PRESENT, table, column):
             return
         async with pool.acquire() as connection, connection.transaction():
             await connection.execute("SELECT pg_advisory_xact_lock($1)", advisory_key(name))

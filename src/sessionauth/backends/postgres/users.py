@@ -7,7 +7,8 @@ attempt counter: :mod:`sessionauth.backends.postgres.pool`), bounded by the stor
 :mod:`sessionauth.backends.postgres.calls`: a failed call never waits for its connection's
 release, and a refused login, a missing database or a read-only standby is an outage, not a
 bug). The table is created on first use under an advisory lock, so several replicas starting
-at once do not trip over each other's ``CREATE TABLE``.
+at once do not trip over each other's ``CREATE TABLE``; a table of an older release gets the
+``email_verified`` column then, with every existing account verified.
 """
 
 from __future__ import annotations
@@ -110,7 +111,10 @@ class PostgresUserStore(SQLUserStore):
                 raise StoreUnavailable("the PostgreSQL user store is closed")
             if not self._ready:
                 await self._database.create_tables(
-                    self._table, self._table, [self._create_table_sql]
+                    self._table,
+                    self._table,
+                    [self._create_table_sql, self._add_email_verified_sql],
+                    column="email_verified",
                 )
                 self._ready = True
 
@@ -143,8 +147,17 @@ class PostgresUserStore(SQLUserStore):
             password_hash TEXT NOT NULL,
             disabled BOOLEAN NOT NULL DEFAULT FALSE,
             created_at DOUBLE PRECISION NOT NULL,
+            email_verified BOOLEAN NOT NULL DEFAULT TRUE,
             CONSTRAINT {self._table}_email_key UNIQUE (email)
         )"""
+
+    @property
+    def _add_email_verified_sql(self) -> str:
+        # An older table's accounts predate verification: the default marks them verified.
+        return (
+            f"ALTER TABLE {self._table} ADD COLUMN IF NOT EXISTS"
+            " email_verified BOOLEAN NOT NULL DEFAULT TRUE"
+        )
 
     async def aclose(self) -> None:
         """Stop serving; close the pool if this store owns it."""

@@ -5,7 +5,8 @@ counter on the same file (:class:`~sessionauth.backends.sqlite.SQLiteBackend`): 
 its queries in order on a dedicated thread, and every operation here is a single autocommitted
 statement, so nothing interleaves badly. WAL mode lets other processes (the CLI, a second
 worker) read while one writes, and the busy timeout makes a writer wait for a lock instead of
-failing at once. The table is created on first use.
+failing at once. The table is created on first use; a table of an older release gets the
+``email_verified`` column then, with every existing account verified.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 import aiosqlite
 
 from sessionauth.backends.sql_users import SQLUserStore
-from sessionauth.backends.sqlite.files import SQLiteDatabase, database_path
+from sessionauth.backends.sqlite.files import SQLiteDatabase, Transaction, database_path
 from sessionauth.errors import ConfigurationError, StoreUnavailable
 from sessionauth.policy import Clock, system_clock
 from sessionauth.stores.users import DEFAULT_TABLE, DEFAULT_TIMEOUT
@@ -27,6 +28,7 @@ from sessionauth.stores.users import DEFAULT_TABLE, DEFAULT_TIMEOUT
 __all__ = ["SQLiteUserStore"]
 
 _WHAT = "the user database"
+_EMAIL_VERIFIED = "email_verified INTEGER NOT NULL DEFAULT 1 CHECK (email_verified IN (0, 1))"
 
 
 class SQLiteUserStore(SQLUserStore):
@@ -105,7 +107,7 @@ class SQLiteUserStore(SQLUserStore):
                 raise StoreUnavailable("the SQLite user store is closed")
             db = await self._database.connection()
             if not self._ready:
-                await self._database.run(db.execute(self._create_table), _WHAT)
+                await self._database.transaction(self._create_schema, _WHAT)
                 self._ready = True
             return db
 
@@ -124,6 +126,14 @@ class SQLiteUserStore(SQLUserStore):
         await super().ping()
         await self._database.check_file()
 
+    async def _create_schema(self, tx: Transaction) -> None:
+        """Create the table, or add the column an older table lacks (under the write lock)."""
+        await tx.fetch(self._create_table)
+        columns = await tx.fetch(f"SELECT name FROM pragma_table_info('{self._table}')")  # noqa: S608
+        if ("email_verified",) not in {tuple(row) for row in columns}:
+            # The default marks the accounts already there verified: they predate verification.
+            await tx.fetch(f"ALTER TABLE {self._table} ADD COLUMN {_EMAIL_VERIFIED}")
+
     @property
     def _create_table(self) -> str:
         return f"""CREATE TABLE IF NOT EXISTS {self._table} (
@@ -133,6 +143,7 @@ class SQLiteUserStore(SQLUserStore):
             password_hash TEXT NOT NULL,
             disabled INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1)),
             created_at REAL NOT NULL,
+            {_EMAIL_VERIFIED},
             CONSTRAINT {self._table}_email_key UNIQUE (email)
         )"""
 
