@@ -169,20 +169,17 @@ class AccountLifecycle:
             claim = await self.tokens.consume(token, CHANGE_EMAIL, user_id=user_id)
         if claim is None:
             raise InvalidToken("Invalid or expired link")
-        users = self.auth.users
         if claim.purpose == VERIFY_EMAIL:
             try:
-                user = await users.mark_email_verified(claim.user.id, email=claim.user.email)
+                return await self.auth.mark_email_verified(claim.user.id, email=claim.user.email)
             except UserNotFound:
                 # Deleted, or given another address, since the token was checked.
                 raise InvalidToken("Invalid or expired link") from None
-        else:
-            new_email = claim.payload or ""
-            user = await users.set_email(claim.user.id, new_email, verified=True)
-            old = claim.user.email
-            notice = self._notice("email_changed", old, new_email=user.email)
-            self.courier.dispatch(lambda: _ready(notice))
+        user = await self.auth.users.set_email(claim.user.id, claim.payload or "", verified=True)
         await self.auth.events.publish(EmailVerified(user_id=user.id, actor=None))
+        # The old address hears of it: if the change was not its owner's, they can act.
+        notice = self._notice("email_changed", claim.user.email, new_email=user.email)
+        self.courier.dispatch(lambda: _ready(notice))
         return user
 
     # -- email change ------------------------------------------------------------------------
@@ -269,8 +266,7 @@ class AccountLifecycle:
         user = claim.user
         ended = await self.auth.set_password(user.id, new_password)
         if not user.email_verified:
-            await self.auth.users.mark_email_verified(user.id, email=user.email)
-            await self.auth.events.publish(EmailVerified(user_id=user.id, actor=None))
+            await self.auth.mark_email_verified(user.id)
         return ended
 
     # -- helpers -----------------------------------------------------------------------------
