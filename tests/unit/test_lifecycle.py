@@ -136,7 +136,9 @@ async def test_a_sign_up_makes_an_unverified_account_and_mails_a_verification_li
     """New address: an unverified account, no session, a link that verifies it once."""
     assert await world.flows.sign_up(" New@Example.com", PASSWORD, address=ADDRESS) is None
     user = await world.auth.users.get_by_email("new@example.com")
-    assert user is not None and not user.email_verified and user.role == "user"
+    assert user is not None
+    assert not user.email_verified
+    assert user.role == "user"
     assert await world.auth.count_sessions(user.id) == 0
     [letter] = await world.posted()
     assert (letter.kind, letter.to) == ("verify_email", "new@example.com")
@@ -144,7 +146,8 @@ async def test_a_sign_up_makes_an_unverified_account_and_mails_a_verification_li
     assert letter.lifetime == LIFETIMES["verify-email"]
 
     verified = await world.flows.verify_email(token_of(letter))
-    assert verified.id == user.id and verified.email_verified
+    assert verified.id == user.id
+    assert verified.email_verified
     with pytest.raises(InvalidToken):
         await world.flows.verify_email(token_of(letter))
 
@@ -175,7 +178,7 @@ async def test_sign_ups_of_new_and_existing_addresses_hash_once_and_mail_afterwa
         await release.wait()
         seen.append(letter.kind)
 
-    world.flows.courier._postbox = slow_postbox  # noqa: SLF001 - a mail server that hangs
+    world.flows.courier._postbox = slow_postbox
     for email in ("fresh@example.com", "taken@example.com"):
         before = world.hasher.hashes
         # Returns while the mail is still undelivered: the answer never waits for the mail.
@@ -202,7 +205,8 @@ async def test_a_sign_up_for_an_unconfirmed_account_mails_a_link_to_choose_the_p
         await world.flows.verify_email(token_of(letter))
     await world.flows.reset_password(token_of(letter), NEW_PASSWORD)
     user = await world.auth.users.get_by_email("victim@example.com")
-    assert user is not None and user.email_verified
+    assert user is not None
+    assert user.email_verified
     with pytest.raises(InvalidCredentials):
         await world.auth.authenticate("victim@example.com", "the squatter's password", address="x")
 

@@ -285,9 +285,7 @@ class AccountLifecycle:
         context = {"link": f"{self.base_url}{_PATHS[purpose]}?token={token}"}
         if payload is not None:
             context["new_email"] = payload
-        return Letter(
-            kind=kind, to=to or user.email, context=context, lifetime=LIFETIMES[purpose]
-        )
+        return Letter(kind=kind, to=to or user.email, context=context, lifetime=LIFETIMES[purpose])
 
     def _notice(self, kind: LetterKind, to: str, *, new_email: str | None = None) -> Letter:
         """A letter without a token: ``account_exists`` or ``email_changed``."""
@@ -307,4 +305,3 @@ class AccountLifecycle:
 async def _ready(letter: Letter) -> Letter:
     """A letter that needs no preparation, for :meth:`Courier.dispatch`."""
     return letter
-

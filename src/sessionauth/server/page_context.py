@@ -17,8 +17,8 @@ from starlette.responses import RedirectResponse
 
 from sessionauth.auth.authenticator import Authenticator
 from sessionauth.auth.client_address import client_address as _client_address
-from sessionauth.auth.lifecycle import AccountLifecycle
 from sessionauth.auth.guards import safe_next, session_of
+from sessionauth.auth.lifecycle import AccountLifecycle
 from sessionauth.csrf import csrf_token
 from sessionauth.errors import NotAuthenticated
 from sessionauth.stores.users import User
