@@ -17,6 +17,7 @@ PACKAGES = (
     "sessionauth.auth",
     "sessionauth.backends",
     "sessionauth.fastapi",
+    "sessionauth.mail",
     "sessionauth.starlette",
     "sessionauth.stores",
 )

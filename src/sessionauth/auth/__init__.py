@@ -12,6 +12,8 @@ The names an application needs, importable from here:
   :mod:`sessionauth.starlette`).
 * :class:`TrustedProxyMiddleware` and :func:`client_address`, for the address the throttle
   counts behind a proxy.
+* :class:`SingleUseTokens`: the links of account mail (verify an address, reset a password),
+  each usable once; a consumed token gives a :class:`Claim`.
 """
 
 from sessionauth.auth.authenticator import Authenticator
@@ -53,6 +55,7 @@ from sessionauth.auth.guards import (
 )
 from sessionauth.auth.passwords import PasswordHasher, PasswordPolicy
 from sessionauth.auth.session_admin import SessionInfo
+from sessionauth.auth.single_use import Claim, SingleUseTokens
 from sessionauth.auth.throttle import Attempt, LoginThrottle
 from sessionauth.stores.users import User, UserPage, UserStore, normalize_email
 
@@ -63,6 +66,7 @@ __all__ = [
     "Attempt",
     "AuthEvent",
     "Authenticator",
+    "Claim",
     "EmailVerified",
     "EventHub",
     "LoggedOut",
@@ -79,6 +83,7 @@ __all__ = [
     "SessionInfo",
     "SessionRevoked",
     "SessionsRevoked",
+    "SingleUseTokens",
     "TrustedProxyMiddleware",
     "User",
     "UserCreated",

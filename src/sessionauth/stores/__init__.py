@@ -1,7 +1,7 @@
 """Session stores: the contracts and their in-memory implementations.
 
 The contracts are :class:`SessionStore`, :class:`UserStore` (accounts) and
-:class:`AttemptCounter` (login attempts).
+:class:`AttemptCounter` (login attempts) and :class:`TokenStore` (single-use tokens).
 
 The stores on real databases are views of a backend (:mod:`sessionauth.backends`), which owns
 the connection. :func:`open_store` builds a store that owns its backend from a URL; close it
@@ -19,6 +19,7 @@ from sessionauth.stores.attempts import AttemptCounter
 from sessionauth.stores.base import SessionStore
 from sessionauth.stores.memory import MemoryCounter, MemoryStore
 from sessionauth.stores.opening import open_store
+from sessionauth.stores.tokens import MemoryTokenStore, TokenRecord, TokenStore
 from sessionauth.stores.users import User, UserPage, UserStore, normalize_email
 
 if typing.TYPE_CHECKING:
@@ -31,7 +32,10 @@ __all__ = [
     "AttemptCounter",
     "MemoryCounter",
     "MemoryStore",
+    "MemoryTokenStore",
     "SessionStore",
+    "TokenRecord",
+    "TokenStore",
     "User",
     "UserPage",
     "UserStore",
