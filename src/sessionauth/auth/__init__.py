@@ -14,6 +14,9 @@ The names an application needs, importable from here:
   counts behind a proxy.
 * :class:`SingleUseTokens`: the links of account mail (verify an address, reset a password),
   each usable once; a consumed token gives a :class:`Claim`.
+* :class:`AccountLifecycle`: sign-up, email verification and change, forgotten passwords,
+  over an Authenticator and SingleUseTokens; it hands each mail to a :data:`Postbox` as a
+  :class:`Letter`.
 """
 
 from sessionauth.auth.authenticator import Authenticator
@@ -53,6 +56,8 @@ from sessionauth.auth.guards import (
     safe_next,
     session_of,
 )
+from sessionauth.auth.letters import Letter, Postbox
+from sessionauth.auth.lifecycle import AccountLifecycle
 from sessionauth.auth.passwords import PasswordHasher, PasswordPolicy
 from sessionauth.auth.session_admin import SessionInfo
 from sessionauth.auth.single_use import Claim, SingleUseTokens
@@ -63,12 +68,14 @@ __all__ = [
     "AccountDisabled",
     "AccountEnabled",
     "AccountEvent",
+    "AccountLifecycle",
     "Attempt",
     "AuthEvent",
     "Authenticator",
     "Claim",
     "EmailVerified",
     "EventHub",
+    "Letter",
     "LoggedOut",
     "LoginFailed",
     "LoginSucceeded",
@@ -79,6 +86,7 @@ __all__ = [
     "PasswordHasher",
     "PasswordPolicy",
     "PasswordReset",
+    "Postbox",
     "RoleChanged",
     "SessionInfo",
     "SessionRevoked",

@@ -37,14 +37,18 @@ from starlette.types import ASGIApp, Scope
 from sessionauth import __version__
 from sessionauth.auth.authenticator import Authenticator
 from sessionauth.auth.client_address import TrustedProxyMiddleware, trusted_networks
+from sessionauth.auth.lifecycle import AccountLifecycle
 from sessionauth.auth.passwords import PasswordHasher
+from sessionauth.auth.single_use import SingleUseTokens
 from sessionauth.auth.throttle import LoginThrottle
 from sessionauth.cors import TrustedCORSMiddleware
 from sessionauth.csrf import CSRFMiddleware
+from sessionauth.mail import MailTemplates
 from sessionauth.middleware import SessionMiddleware
 from sessionauth.origins import validate_origins
 from sessionauth.outages import OutageLog
-from sessionauth.server import api, hot_routes, pages
+from sessionauth.server import api, hot_routes, lifecycle_api, lifecycle_pages, pages
+from sessionauth.server.account_mail import open_outbox, postbox
 from sessionauth.server.bootstrap import bootstrap_admin
 from sessionauth.server.databases import Databases
 from sessionauth.server.handlers import (
@@ -70,6 +74,11 @@ from sessionauth.stores.base import SessionStore
 __all__ = ["create_app", "is_api_request"]
 
 logger = logging.getLogger("sessionauth.server")
+
+MAILS_PER_RECIPIENT = 3
+"""Account mails one address may be sent per hour (sign-up, reset, verification links)."""
+MAILS_PER_ADDRESS = 20
+"""Requests for account mail one client address may make per hour."""
 
 UI_PREFIX = "/ui/"
 """HTML form posts go here (pages.py); every other path is the JSON API or a page GET."""
@@ -151,6 +160,7 @@ def create_app(
         readiness,
     )
     counter = databases.sessions.attempt_counter()
+    tokens = databases.sessions.token_store()
     users = databases.users.user_store()
     hasher = hasher if hasher is not None else PasswordHasher()
 
@@ -177,6 +187,26 @@ def create_app(
                     auth, data_dir=settings.data_dir, database_url=settings.database_url
                 )
             app.state.authenticator = auth
+            outbox = await stack.enter_async_context(open_outbox(settings))
+            lifecycle = AccountLifecycle(
+                auth=auth,
+                tokens=SingleUseTokens(tokens=tokens, users=users),
+                postbox=postbox(outbox, MailTemplates()),
+                base_url=settings.site_url,
+                throttle=LoginThrottle(
+                    WatchedCounter(counter, readiness),
+                    scope="mail:",
+                    max_per_account=MAILS_PER_RECIPIENT,
+                    account_window=3600,
+                    max_per_address=MAILS_PER_ADDRESS,
+                    address_window=3600,
+                ),
+            )
+            # Closed in reverse order: the letters in preparation reach the outbox first,
+            # which then delivers what it holds before it stops.
+            stack.push_async_callback(lifecycle.drain)
+            app.state.lifecycle = lifecycle
+            app.state.outbox = outbox
             await stack.enter_async_context(
                 _purging(databases, settings, store, counter, readiness=readiness, metrics=metrics)
             )
@@ -210,7 +240,9 @@ def create_app(
     app.router.routes[:0] = hot_routes.ROUTES
     _complete_openapi(app, cookie_name=settings.cookie().name)
     app.include_router(api.router)
+    app.include_router(lifecycle_api.router)
     app.include_router(pages.router)
+    app.include_router(lifecycle_pages.router)
     app.mount("/static", static_files(), name="static")
     # add_middleware wraps what is already there: innermost first, outermost last.
     app.add_middleware(BodyLimitMiddleware)

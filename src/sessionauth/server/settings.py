@@ -59,6 +59,10 @@ class Settings(BaseSettings):
             404) or ``open`` (anyone may sign up; see :mod:`sessionauth.auth.lifecycle`).
         public_url: The site's public URL (``https://host[:port]``), which mailed links
             start with; never taken from a request's ``Host`` header, which a client writes.
+        smtp_url: Where account mail goes (``smtp://user:pass@host:587``, STARTTLS; or
+            ``smtps://…``; see :mod:`sessionauth.mail.smtp`). Unset: development writes each
+            mail to a file under ``data_dir/mail``; production sends none.
+        mail_from: The ``From`` address of account mail.
         require_verified: Refuse logins (403 ``Email not verified``, after a right password)
             to accounts whose email is not confirmed (``SESSIONAUTH_REQUIRE_VERIFIED``).
     """
@@ -84,6 +88,8 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     signup: Literal["off", "open"] = "off"
     public_url: str | None = None
+    smtp_url: SecretStr | None = None
+    mail_from: str = "sessionauth <noreply@localhost>"
     require_verified: bool = False
 
     @field_validator("allowed_origins", "trusted_proxies", "roles", mode="before")
@@ -105,6 +111,7 @@ class Settings(BaseSettings):
         "cookie_name",
         "metrics_token",
         "public_url",
+        "smtp_url",
         mode="before",
     )
     @classmethod
