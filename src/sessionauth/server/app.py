@@ -99,7 +99,7 @@ def _complete_openapi(app: FastAPI, *, cookie_name: str) -> None:
             app.openapi_schema = declare_security(
                 _edge_answers(hot_routes.document(generate())),
                 cookie_name=cookie_name,
-                operations=session_operations(),
+                operations=session_operations([*api.router.routes, *lifecycle_api.router.routes]),
             )
         return app.openapi_schema
 

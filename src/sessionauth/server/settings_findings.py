@@ -97,12 +97,13 @@ def _signup_findings(settings: Settings) -> list[str]:
             "SESSIONAUTH_SIGNUP is open but SESSIONAUTH_ROLES has no 'user' role, the role "
             "sign-ups get: add it, or set SESSIONAUTH_SIGNUP=off"
         )
-    if settings.production and settings.public_url is None and settings.signup == "open":
+    mails = settings.signup == "open" or settings.smtp_url is not None
+    if settings.production and settings.public_url is None and mails:
         out.append(
             "SESSIONAUTH_PUBLIC_URL is not set: mailed links (verification, password reset) "
             "would point at http://127.0.0.1:8000; set it to the site's https:// URL"
         )
-    elif settings.production and not settings.site_url.startswith("https://"):
+    elif settings.production and not settings.site_url.startswith("https://") and mails:
         out.append(
             "SESSIONAUTH_PUBLIC_URL is not https: mailed links would send tokens over plain "
             "HTTP; use the site's https:// URL"
