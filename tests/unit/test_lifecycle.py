@@ -11,11 +11,12 @@ import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import get_args
 
 import pytest
 
 from sessionauth.auth.authenticator import Authenticator
-from sessionauth.auth.letters import Letter
+from sessionauth.auth.letters import Letter, LetterKind
 from sessionauth.auth.lifecycle import AccountLifecycle
 from sessionauth.auth.passwords import PasswordHasher
 from sessionauth.auth.single_use import LIFETIMES, RESET_PASSWORD, SingleUseTokens
@@ -29,6 +30,7 @@ from sessionauth.errors import (
     PasswordPolicyError,
     TooManyAttempts,
 )
+from sessionauth.mail import MailTemplates
 from sessionauth.session import Session
 from sessionauth.stores.memory import MemoryCounter, MemoryStore
 from sessionauth.stores.tokens import MemoryTokenStore
@@ -179,13 +181,15 @@ async def test_sign_ups_of_new_and_existing_addresses_hash_once_and_mail_afterwa
         seen.append(letter.kind)
 
     world.flows.courier._postbox = slow_postbox
-    for email in ("fresh@example.com", "taken@example.com"):
-        before = world.hasher.hashes
-        # Returns while the mail is still undelivered: the answer never waits for the mail.
-        await world.flows.sign_up(email, PASSWORD, address=ADDRESS)
-        assert world.hasher.hashes == before + 1
-    assert seen == []
-    release.set()
+    try:
+        for email in ("fresh@example.com", "taken@example.com"):
+            before = world.hasher.hashes
+            # Returns while the mail is still undelivered: the answer never waits for it.
+            await asyncio.wait_for(world.flows.sign_up(email, PASSWORD, address=ADDRESS), 10)
+            assert world.hasher.hashes == before + 1
+        assert seen == []
+    finally:
+        release.set()  # a failure above must not leave the fixture's drain waiting forever
     await world.flows.drain()
     assert sorted(seen) == ["account_exists", "verify_email"]
 
@@ -418,3 +422,20 @@ async def test_two_concurrent_uses_of_one_reset_link_one_wins(world: World) -> N
     assert sum(isinstance(r, InvalidToken) for r in results) == 1
     winner = "first new password" if isinstance(results[0], int) else "second new password"
     await world.auth.authenticate("me@example.com", winner, address=ADDRESS)
+
+
+@pytest.mark.parametrize("kind", get_args(LetterKind))
+def test_every_kind_of_letter_has_templates_that_render(kind: str) -> None:
+    """Each letter the flows send renders with the default mail templates and its context."""
+    context = {
+        "link": f"{BASE}/verify?token=abc",
+        "login_link": f"{BASE}/login",
+        "reset_link": f"{BASE}/password/forgot",
+        "new_email": "new@example.com",
+        "expires_in": "24 hours",
+    }
+    message = MailTemplates().render(kind, to="me@example.com", **context)
+    assert message.subject
+    assert message.html is not None
+    shown = [value for value in context.values() if value in message.text]
+    assert shown, message.text
