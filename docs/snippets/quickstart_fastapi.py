@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 
 from sessionauth import (
@@ -91,23 +92,30 @@ async def get_csrf(request: Request) -> dict[str, str]:
     return {"csrfToken": csrf_token(session_of(request), keyring)}
 
 
+@app.get("/login", response_class=HTMLResponse)
+async def login_page() -> str:
+    """Where the guards send a browser that needs a login (with ``?next=``): your form here."""
+    return "<form method=post action=/login>...</form>"
+
+
 @app.post("/login")
 async def login(body: Credentials, request: Request) -> dict[str, object]:
     """Check the password, then bind the session to the user (a new session token)."""
     auth = authenticator(request)
     address = request.client.host if request.client else "unknown"
+    session = session_of(request)
     try:
         accepted = await auth.authenticate(body.email, body.password, address=address)
+        # A login that lost a race with a change of the account fails like a wrong password.
+        principal = await auth.login(
+            session, accepted, address=address, user_agent=request.headers.get("user-agent")
+        )
     except InvalidCredentials:
         raise HTTPException(401, "Invalid credentials") from None
     except TooManyAttempts as exc:
         raise HTTPException(
             429, "Too many attempts", {"Retry-After": str(exc.retry_after)}
         ) from None
-    session = session_of(request)
-    principal = await auth.login(
-        session, accepted, address=address, user_agent=request.headers.get("user-agent")
-    )
     # The session has a new token now, so the CSRF token the client held is void: send a new one.
     # The role shown is the principal's: the one the session's rights come from.
     user = {"id": accepted.user.id, "role": principal.role}

@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from sessionauth.policy import TimeoutPolicy
-from sessionauth.record import RecordUpdate, SessionRecord
+from sessionauth.record import RecordUpdate, SessionRecord, is_remembered
 from sessionauth.tokens import new_token, storage_id
 
 __all__ = [
@@ -94,6 +94,7 @@ class Adopt:
         created: When the login's lifetime began (the cookie's ``Max-Age`` counts from it).
         replaces: The session the login replaced (deleted now), or ``None``.
         update: Keys the application changed after the login, or ``None``.
+        remembered: Whether the login asked to be remembered (a persistent cookie).
     """
 
     sid: str
@@ -101,6 +102,7 @@ class Adopt:
     created: float
     replaces: str | None
     update: RecordUpdate | None
+    remembered: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,7 +182,8 @@ def plan_commit(
         created: When the session's lifetime began, or ``None`` if new.
         seen: The stored activity time, or ``None`` if new.
         issued: When the stored token was issued, or ``None`` if new.
-        meta: Facts recorded at login, stored with a created record.
+        meta: Facts recorded at login, stored with a created record; whether the session is
+            remembered (:func:`sessionauth.record.is_remembered`) picks its absolute timeout.
         now: The current time, POSIX seconds.
         policy: The timeouts.
         stale_cookie: Whether the request sent a session cookie that named no live session.
@@ -206,16 +209,19 @@ def plan_commit(
     if adopted:
         # A login stored this record moments ago: nothing is due but the cookie and the keys
         # changed since.
+        remembered = is_remembered(meta)
         written = (
-            _update(data, changed, deleted, start, now, policy) if changed or deleted else None
+            _update(data, changed, deleted, start, now, policy, remembered)
+            if changed or deleted
+            else None
         )
-        return Adopt(sid, token or "", start, superseded, written)
+        return Adopt(sid, token or "", start, superseded, written, remembered)
     if policy.needs_renewal(issued or start, now):
         return _create(mint(user_id), sid, user_id, data, meta, start, now, policy, epoch)
     if changed or deleted:
-        return Update(sid, _update(data, changed, deleted, start, now, policy))
+        return Update(sid, _update(data, changed, deleted, start, now, policy, is_remembered(meta)))
     if policy.needs_touch(seen or now, now):
-        return Touch(sid, now, policy.expires_at(start, now))
+        return Touch(sid, now, policy.expires_at(start, now, is_remembered(meta)))
     return NOTHING
 
 
@@ -226,9 +232,10 @@ def _update(
     start: float,
     now: float,
     policy: TimeoutPolicy,
+    remembered: bool,
 ) -> RecordUpdate:
     values = {key: data[key] for key in changed}
-    expires = policy.expires_at(start, now)
+    expires = policy.expires_at(start, now, remembered)
     return RecordUpdate(set=values, delete=tuple(deleted), seen=now, expires=expires)
 
 
@@ -256,7 +263,7 @@ def _create(
         created=created,
         seen=now,
         issued=now,
-        expires=policy.expires_at(created, now),
+        expires=policy.expires_at(created, now, is_remembered(meta)),
         user_id=user_id,
         meta=dict(meta),
         epoch=epoch,

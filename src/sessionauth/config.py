@@ -33,8 +33,10 @@ class CookieConfig:
         same_site: ``lax`` (default), ``strict``, or ``none`` (requires ``secure``).
         path: Cookie path; must be ``/`` for ``__Host-`` names.
         domain: Cookie domain; ``None`` (default) keeps the cookie host-only.
-        persistent: Give the cookie a ``Max-Age`` reaching the session's absolute deadline, so
-            it survives browser restarts; ``False`` makes it a browser-session cookie.
+        persistent: Give a remembered session's cookie (a login with ``remember=True``, an
+            anonymous session) a ``Max-Age`` reaching its absolute deadline, so it survives
+            browser restarts; ``False`` makes every cookie a browser-session cookie. A login
+            without remember-me always gets a browser-session cookie.
         presession_name: The pre-session cookie's name (see :mod:`sessionauth.presession`);
             defaults to ``__Host-csrf`` when ``secure`` and ``csrf`` otherwise. It is always
             host-only on ``/``, with the session cookie's ``Secure`` and ``SameSite``.

@@ -1,4 +1,4 @@
-"""FastAPI adapters: the guards as dependencies, and the handlers that turn them into answers.
+"""FastAPI adapters: the guards as dependencies that declare the session cookie in OpenAPI.
 
 ::
 
@@ -11,20 +11,26 @@
     async def dashboard(user_id: str = Depends(require_auth)) -> dict[str, str]:
         return {"userId": user_id}
 
-They are thin layers over the framework-free checks of :mod:`sessionauth.auth.guards`; this
-module imports nothing from FastAPI itself.
+Each dependency declares the ``sessionCookie`` security scheme (an ``apiKey`` in a cookie), so
+``/docs`` shows the lock on the routes that need a session. For integer ids, another login
+page or your own user objects, make :class:`Dependencies` from
+:class:`~sessionauth.auth.Guards` (``Dependencies(Guards(user_id_type=int))``). The checks are
+the framework-free ones of :mod:`sessionauth.auth.guards`; FastAPI is imported only when it
+inspects a dependency, so this module imports without it.
 """
 
-from sessionauth.auth.guards import (
-    error_response,
-    exception_handlers,
+from sessionauth.auth.fastapi_dependencies import (
+    Dependencies,
+    SecuredDependency,
     require_auth,
     require_recent_auth,
     require_role,
-    session_of,
 )
+from sessionauth.auth.guards import error_response, exception_handlers, session_of
 
 __all__ = [
+    "Dependencies",
+    "SecuredDependency",
     "error_response",
     "exception_handlers",
     "require_auth",

@@ -41,6 +41,7 @@ from sessionauth.outages import OutageLog
 from sessionauth.plain_http import PlainHttpWarning
 from sessionauth.policy import Clock, TimeoutPolicy, system_clock
 from sessionauth.presession import MAX_AGE, PreSession, sign_nonce, unsign_nonce
+from sessionauth.record import REMEMBER, is_remembered
 from sessionauth.session import Session
 from sessionauth.stores.base import SessionStore
 from sessionauth.tokens import COOKIE_VALUE_LENGTHS, Keyring, storage_id
@@ -218,7 +219,10 @@ class SessionMiddleware:
     async def _load(self, token: str) -> Session | None:
         sid = storage_id(token)
         record = await self._call(self.store.load(sid))
-        if record is None or self.policy.is_expired(record.created, record.seen, self.clock()):
+        # Not is_remembered(): one call fewer on every authenticated request.
+        if record is None or self.policy.is_expired(
+            record.created, record.seen, self.clock(), record.meta.get(REMEMBER) is not False
+        ):
             return None
         return Session(
             record.data,
@@ -264,9 +268,13 @@ class SessionMiddleware:
         response = self.on_unavailable(scope, exc)
         await response(scope, receive, send)
 
-    def _set_header(self, token: str, created: float, now: float) -> tuple[bytes, bytes]:
+    def _set_header(
+        self, token: str, created: float, now: float, remembered: bool
+    ) -> tuple[bytes, bytes]:
         value = self.keyring.sign(token)
-        if self.cookie.persistent:
+        # Not remembered: no Max-Age, so the browser forgets the cookie when it closes; the
+        # record's short absolute timeout ends the session even if the browser keeps it.
+        if remembered and self.cookie.persistent:
             max_age = max(int(created + self.policy.absolute_timeout - now), 0)
             return (
                 b"set-cookie",
@@ -312,7 +320,9 @@ class SessionMiddleware:
         if not created:
             return [self._clear_header]
         record = plan.record
-        return [self._set_header(plan.token, record.created, record.issued)]
+        return [
+            self._set_header(plan.token, record.created, record.issued, is_remembered(record.meta))
+        ]
 
     async def _execute(self, plan: CommitPlan) -> list[tuple[bytes, bytes]]:
         if isinstance(plan, Touch):
@@ -338,7 +348,9 @@ class SessionMiddleware:
             )
             self._written()
             # Revoked between the login and now: the browser gets no cookie for a dead record.
-            return [self._set_header(plan.token, plan.created, self.clock())] if alive else []
+            if not alive:
+                return []
+            return [self._set_header(plan.token, plan.created, self.clock(), plan.remembered)]
         elif isinstance(plan, Delete):
             for sid in (plan.sid, plan.superseded):
                 if sid is not None:

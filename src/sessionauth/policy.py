@@ -5,6 +5,8 @@ session ends. Nothing here does I/O; the middleware asks and the store obeys.
 
 * ``idle_timeout``: a session unused for this long is dead (default 24 h).
 * ``absolute_timeout``: no session lives longer than this after login, however active (7 days).
+* ``short_absolute_timeout``: the absolute timeout of a login without "remember me" (12 h; never
+  longer than ``absolute_timeout``). Whether a session is remembered is in its record.
 * ``renewal_interval``: if set, the token is rotated this often while the session is used.
 * ``touch_interval``: the idle deadline is pushed forward at most this often, so an active
   session costs one store write per interval instead of one per request.
@@ -38,24 +40,36 @@ class TimeoutPolicy:
 
     idle_timeout: float = 24 * 3600
     absolute_timeout: float = 7 * 24 * 3600
+    short_absolute_timeout: float = 12 * 3600
     renewal_interval: float | None = None
     touch_interval: float = 60
 
     def __post_init__(self) -> None:
-        if self.idle_timeout <= 0 or self.absolute_timeout <= 0 or self.touch_interval <= 0:
+        if min(self.idle_timeout, self.absolute_timeout, self.short_absolute_timeout) <= 0 or (
+            self.touch_interval <= 0
+        ):
             raise ConfigurationError("session timeouts must be positive numbers of seconds")
         if self.touch_interval >= self.idle_timeout:
             raise ConfigurationError("touch_interval must be shorter than idle_timeout")
         if self.renewal_interval is not None and self.renewal_interval <= 0:
             raise ConfigurationError("renewal_interval must be positive (or None to disable)")
 
-    def expires_at(self, created: float, seen: float) -> float:
-        """Return when a session created at ``created`` and last seen at ``seen`` dies."""
-        return min(seen + self.idle_timeout, created + self.absolute_timeout)
+    def lifetime(self, remembered: bool) -> float:
+        """Return the absolute timeout of a remembered session, or of one that is not."""
+        if remembered:
+            return self.absolute_timeout
+        return min(self.short_absolute_timeout, self.absolute_timeout)
 
-    def is_expired(self, created: float, seen: float, now: float) -> bool:
+    def expires_at(self, created: float, seen: float, remembered: bool = True) -> float:
+        """Return when a session created at ``created`` and last seen at ``seen`` dies."""
+        absolute = self.absolute_timeout if remembered else self.lifetime(False)
+        return min(seen + self.idle_timeout, created + absolute)
+
+    def is_expired(self, created: float, seen: float, now: float, remembered: bool = True) -> bool:
         """Return whether the session is past its idle or absolute deadline at ``now``."""
-        return now >= self.expires_at(created, seen)
+        # expires_at's arithmetic inlined: every authenticated request asks this once.
+        absolute = self.absolute_timeout if remembered else self.lifetime(False)
+        return now >= seen + self.idle_timeout or now >= created + absolute
 
     def needs_touch(self, seen: float, now: float) -> bool:
         """Return whether the idle deadline should be extended (written) at ``now``."""

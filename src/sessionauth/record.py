@@ -15,14 +15,40 @@ import msgspec
 
 from sessionauth.principal import Principal
 
-__all__ = ["FORMAT_VERSION", "RecordUpdate", "SessionRecord", "decode_json", "encode_json"]
+__all__ = [
+    "FORMAT_VERSION",
+    "REMEMBER",
+    "RecordUpdate",
+    "SessionRecord",
+    "decode_json",
+    "encode_json",
+    "is_remembered",
+]
 
 FORMAT_VERSION = 2
 """The version of the stored record format; stores refuse (as no session) any other.
 
 1 was sessionauth 0.1's (no epoch; roles copied into the session's values): such sessions are
 no sessions, and their users sign in again. Each store writes the version with every record.
+
+Version 2 grew one optional fact, without a new version: ``meta["remember"]`` (see
+:data:`REMEMBER`), written by every login since remember-me. A record without it was written
+before, when every session was persistent, so it means remembered (the long absolute timeout
+and a persistent cookie): such records load and live on exactly as they would have.
 """
+
+REMEMBER = "remember"
+"""The ``meta`` key saying whether a login asked to be remembered (``True`` or ``False``).
+
+Absent (records written before remember-me, anonymous sessions) means remembered. It lives in
+``meta`` because ``meta`` is written once, when a record is created, and copied to the record
+a rotation creates: every store already keeps it, so the flag needed no new column.
+"""
+
+
+def is_remembered(meta: Mapping[str, Any]) -> bool:
+    """Return whether a record with this ``meta`` is remembered (absent means yes)."""
+    return meta.get(REMEMBER) is not False
 
 
 class SessionRecord(msgspec.Struct, kw_only=True):
@@ -37,8 +63,8 @@ class SessionRecord(msgspec.Struct, kw_only=True):
         issued: When the current token was issued; renewal counts from here.
         expires: When the record dies, precomputed from the policy so that stores can expire
             records (TTL, purge) without knowing the policy.
-        meta: Facts about the client at login (``ip``, ``ua``, ``auth``), shown when listing
-            sessions; written only when the record is created.
+        meta: Facts about the client at login (``ip``, ``ua``, ``auth``, and :data:`REMEMBER`),
+            shown when listing sessions; written only when the record is created.
         epoch: The user's principal epoch when the login began (see
             :mod:`sessionauth.principal`); ``None`` for an anonymous session. The store serves
             a user's record only while this is still the principal's epoch.

@@ -20,7 +20,7 @@ from sessionauth.commit_plan import CommitPlan, Fate, plan_commit
 from sessionauth.policy import TimeoutPolicy
 from sessionauth.presession import PreSession
 from sessionauth.principal import Principal
-from sessionauth.record import SessionRecord
+from sessionauth.record import REMEMBER, SessionRecord, is_remembered
 from sessionauth.tokens import new_token
 
 __all__ = ["Session"]
@@ -42,7 +42,7 @@ class Session(MutableMapping[str, Any]):
         created: When the session began (POSIX seconds), or ``None`` if new.
         seen: Last recorded activity, or ``None`` if new.
         issued: When the current token was issued, or ``None`` if new.
-        meta: Facts recorded at login (``ip``, ``ua``, ``auth`` time).
+        meta: Facts recorded at login (``ip``, ``ua``, ``auth`` time, ``remember``).
         epoch: The principal epoch the stored record carries (``None``: anonymous, or bound by
             :meth:`set_user` without the Authenticator).
         principal: The user's principal as the store read it with the record.
@@ -199,8 +199,21 @@ class Session(MutableMapping[str, Any]):
 
     @property
     def meta(self) -> dict[str, Any]:
-        """Facts recorded at login: ``ip``, ``ua`` and ``auth`` (POSIX seconds); read-only."""
+        """Facts recorded at login: ``ip``, ``ua``, ``auth`` (POSIX seconds), ``remember``.
+
+        Read-only.
+        """
         return dict(self._meta)
+
+    @property
+    def remembered(self) -> bool:
+        """Whether the login asked to be remembered: a persistent cookie, the long timeout.
+
+        ``False``: a browser-session cookie and the policy's ``short_absolute_timeout``.
+        Anonymous sessions, and records stored before remember-me existed, are remembered.
+        A regeneration or renewal keeps it; only a new login changes it.
+        """
+        return is_remembered(self._meta)
 
     @property
     def modified(self) -> bool:
@@ -330,7 +343,9 @@ class Session(MutableMapping[str, Any]):
         # A logged-in session's token names the user's group, so stores can group by user.
         self._token = new_token(self._user_id)
 
-    def set_user(self, user_id: str | None, *, meta: dict[str, Any] | None = None) -> None:
+    def set_user(
+        self, user_id: str | None, *, meta: dict[str, Any] | None = None, remember: bool = False
+    ) -> None:
         """Bind the session to ``user_id`` (``None``: anonymous) and regenerate it.
 
         The user is part of the record's identity, so it only ever changes together with the
@@ -339,9 +354,12 @@ class Session(MutableMapping[str, Any]):
         Args:
             user_id: The user the session now belongs to.
             meta: Facts about the login (``ip``, ``ua``, ``auth``) to store with the record.
+            remember: "Keep me signed in": a persistent cookie and the policy's
+                ``absolute_timeout``. ``False`` (the default): a browser-session cookie and
+                its ``short_absolute_timeout``.
         """
         self._user_id = user_id
-        self._meta = dict(meta or {})
+        self._meta = {**(meta or {}), REMEMBER: remember}
         # Bound without the Authenticator: no principal, so no role (see ``principal``).
         self._epoch = None
         self._principal = None
@@ -355,6 +373,7 @@ class Session(MutableMapping[str, Any]):
 
         Values of an anonymous session (a cart) and of the same user's session carry over;
         another user's do not, so a shared browser never hands one user's data to the next.
+        ``meta`` holds :data:`~sessionauth.record.REMEMBER`, which picks the absolute timeout.
         """
         policy = self._policy or _DEFAULT_POLICY
         data = dict(self._data) if self._user_id in (None, user_id) else {}
@@ -363,7 +382,7 @@ class Session(MutableMapping[str, Any]):
             created=now,
             seen=now,
             issued=now,
-            expires=policy.expires_at(now, now),
+            expires=policy.expires_at(now, now, is_remembered(meta)),
             user_id=user_id,
             meta=dict(meta),
             epoch=epoch,

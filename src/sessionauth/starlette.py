@@ -13,6 +13,11 @@
 
     routes = [Route("/dashboard", dashboard), Route("/admin", admin)]
 
+For integer ids or another login page, use the decorators of
+:class:`~sessionauth.auth.Guards` (``guards = Guards(user_id_type=int, login_url="/signin")``,
+then ``@guards.login_required``); :class:`~sessionauth.auth.CurrentUser` gives the signed-in
+user's own object (``await current_user(request)``, then also ``request.user``).
+
 A failed check answers at once (401 JSON, or a login redirect for a browser; 403); routes
 that raise the guards' exceptions themselves need :data:`exception_handlers` on the app. They
 are thin layers over the framework-free checks of :mod:`sessionauth.auth.guards`.

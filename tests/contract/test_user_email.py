@@ -199,10 +199,7 @@ async def test_a_stale_confirmation_racing_an_email_change_never_verifies_the_ne
 async def test_a_table_of_an_older_release_counts_its_accounts_verified(
     backend: Backend, clock: FakeClock
 ) -> None:
-    """Opening a table made by the old schema adds the column: old accounts verified, new not.
-
-    A second store opening the migrated table finds nothing left to do.
-    """
+    """Opening a table made by the old schema adds the column: old accounts verified, new not."""
     await backend.store.aclose()
     table = backend.table
     rows = "('old@example.com', 'admin', 'h', 0, 1.0), ('off@example.com', 'user', 'h', 1, 2.0)"
@@ -222,16 +219,24 @@ async def test_a_table_of_an_older_release_counts_its_accounts_verified(
             )
         finally:
             await connection.close()
-    for _ in range(2):
-        store = user_store(backend.url, table=table, clock=clock)
-        try:
-            old = await store.list()
-            assert [(u.email, u.disabled, u.email_verified) for u in old[:2]] == [
+    # Several processes opening the old table at once: each waits for the one that migrates.
+    stores = [user_store(backend.url, table=table, clock=clock) for _ in range(3)]
+    try:
+        listings = await asyncio.gather(*(store.list() for store in stores))
+        for old in listings:
+            assert [(u.email, u.disabled, u.email_verified) for u in old] == [
                 ("old@example.com", False, True),
                 ("off@example.com", True, True),
             ]
-            new = await store.create(f"new{len(old)}@example.com", HASH, verified=False)
-            assert (await store.get(new.id)) == new
-            assert new.email_verified is False
-        finally:
+        new = await stores[0].create("new@example.com", HASH, verified=False)
+        assert new.email_verified is False
+        assert await stores[1].get(new.id) == new
+    finally:
+        for store in stores:
             await store.aclose()
+    # Once migrated, a store opening the table finds nothing left to do.
+    again = user_store(backend.url, table=table, clock=clock)
+    try:
+        assert [u.email_verified for u in await again.list()] == [True, True, False]
+    finally:
+        await again.aclose()

@@ -77,3 +77,21 @@ async def test_quickstart_role_and_password_checks(client: httpx.AsyncClient) ->
     denied = await client.get("/admin")
     assert denied.status_code == 403
     assert denied.json() == {"error": "Insufficient permissions"}
+
+
+async def test_a_browser_sent_to_the_login_page_finds_it(client: httpx.AsyncClient) -> None:
+    """The guards' redirect leads to a page: GET /login is 200 (it was 405, POST only)."""
+    browser = {"accept": "text/html,application/xhtml+xml"}
+    redirect = await client.get("/me", headers=browser)
+    assert (redirect.status_code, redirect.headers["location"]) == (303, "/login?next=%2Fme")
+    page = await client.get(redirect.headers["location"], headers=browser)
+    assert page.status_code == 200
+
+
+async def test_the_guarded_routes_show_the_lock_in_openapi(client: httpx.AsyncClient) -> None:
+    """require_auth and require_role declare the session cookie; the login does not."""
+    schema = (await client.get("/openapi.json")).json()
+    assert schema["components"]["securitySchemes"]["sessionCookie"]["in"] == "cookie"
+    for method, path in (("get", "/me"), ("get", "/admin"), ("post", "/logout")):
+        assert schema["paths"][path][method]["security"] == [{"sessionCookie": []}], path
+    assert "security" not in schema["paths"]["/login"]["post"]

@@ -303,7 +303,15 @@ async def test_sessions_list_and_revoke_one(server: Server) -> None:
     assert listing["nextCursor"] is None
     sessions = listing["sessions"]
     assert len(sessions) == 2
-    assert set(sessions[0]) == {"handle", "created", "last_seen", "ip", "user_agent", "current"}
+    assert set(sessions[0]) == {
+        "handle",
+        "created",
+        "last_seen",
+        "ip",
+        "user_agent",
+        "current",
+        "remembered",
+    }
     assert [s["current"] for s in sessions] == [False, True]  # the phone signed in last
     other = sessions[0]["handle"]
     response = await laptop.delete(f"/sessions/{other}", headers=await csrf(laptop))

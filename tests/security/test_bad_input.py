@@ -677,6 +677,45 @@ async def test_wrong_json_types_are_a_400_never_coerced(world: World, kind: str)
     assert await world.state() == before
 
 
+REMEMBER_VALUES = {
+    **{kind: value for kind, value in BAD_VALUES.items() if not isinstance(value, bool)},
+    "string-true": "true",
+    "string-on": "on",
+    "string-empty": "",
+}
+
+
+@pytest.mark.parametrize("kind", list(REMEMBER_VALUES), ids=str)
+async def test_remember_must_be_a_json_boolean(world: World, kind: str) -> None:
+    """POST /login's remember: anything but true or false is a 400 naming it, and no login."""
+    before = await world.state()
+    client = world.client()
+    body = {"email": world.users["alice"].email, "password": PASSWORD}
+    response = await client.post(
+        "/login",
+        content=_dumps({**body, "remember": REMEMBER_VALUES[kind]}),
+        headers={"content-type": "application/json"},
+    )
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    # A body the JSON parser itself refuses (a huge integer) is refused before any field.
+    assert error.startswith("Invalid request") or error == "There was an error parsing the body"
+    assert "remember" in error or kind == "huge-int", error
+    assert "set-cookie" not in response.headers
+    assert await world.state() == before
+
+
+@pytest.mark.parametrize("remember", [True, False])
+async def test_remember_as_a_boolean_logs_in(world: World, remember: bool) -> None:
+    """The positive control: a JSON true or false in remember is a login."""
+    response = await world.client().post(
+        "/login",
+        json={"email": world.users["alice"].email, "password": PASSWORD, "remember": remember},
+    )
+    assert response.status_code == 200, response.text
+    assert ("Max-Age=" in response.headers["set-cookie"]) is remember
+
+
 @pytest.mark.parametrize("extra", ["role", "is_admin", "user_id", "__proto__", "email", "disabled"])
 async def test_unknown_fields_are_a_400(world: World, extra: str) -> None:
     """Mass assignment: a field a route does not take (role, user_id...) is a 400, not ignored."""

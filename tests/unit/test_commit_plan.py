@@ -24,7 +24,7 @@ from sessionauth.commit_plan import (
 )
 from sessionauth.policy import TimeoutPolicy
 from sessionauth.principal import Principal
-from sessionauth.record import RecordUpdate, SessionRecord
+from sessionauth.record import REMEMBER, RecordUpdate, SessionRecord
 from sessionauth.session import Session
 from sessionauth.tokens import new_token, storage_id
 
@@ -37,6 +37,9 @@ SEEN = NOW - 30  # ...was last written 30 s ago (a touch is not due)...
 TOKEN = new_token("1")
 SID = storage_id(TOKEN)  # ...and is stored under this id
 META = {"ip": "192.0.2.1"}
+# What set_user stores: the facts given, and that the login did not ask to be remembered.
+SIGNED_IN = {**META, REMEMBER: False}
+FORGETFUL = {REMEMBER: False}
 EPOCH = "E0"  # ...stamped with its user's principal epoch
 RESTAMPED = Principal(epoch="E2", role="user")
 LOGIN_TOKEN = new_token("7")
@@ -156,7 +159,7 @@ CASES = [
         new,
         (call("set_user", "7", meta=META),),
         False,
-        create(record({}, user="7", meta=META)),
+        create(record({}, user="7", meta=SIGNED_IN)),
         id="login without a session",
     ),
     pytest.param(new, (call("destroy"),), False, NOTHING, id="destroyed, nothing stored"),
@@ -284,14 +287,14 @@ CASES = [
         stored(user=None),
         (call("set_user", "2", meta=META),),
         False,
-        create(record({"a": 1}, user="2", meta=META), SID),
+        create(record({"a": 1}, user="2", meta=SIGNED_IN), SID),
         id="login in a stored session restarts its lifetime",
     ),
     pytest.param(
         stored(),
         (call("set_user", "2"), call("regenerate")),
         False,
-        create(record({"a": 1}, user="2"), SID),
+        create(record({"a": 1}, user="2", meta=FORGETFUL), SID),
         id="a login regenerated again is still a login, without an epoch",
     ),
     pytest.param(stored(), (call("destroy"),), False, Delete(SID), id="destroyed"),
@@ -302,7 +305,7 @@ CASES = [
         stored(),
         (call("destroy"), call("set_user", "3")),
         False,
-        create(record({}, user="3"), SID),
+        create(record({}, user="3", meta=FORGETFUL), SID),
         id="destroyed then logged in again",
     ),
     pytest.param(

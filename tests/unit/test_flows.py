@@ -366,7 +366,12 @@ async def test_login_regenerates_and_records_the_client(env: Env) -> None:
     record = await env.memory.load(handle_of(cookie))
     assert record is not None
     assert record.user_id == str(alice.id)
-    assert record.meta == {"ip": "127.0.0.1", "ua": "Firefox/128", "auth": env.clock.now}
+    assert record.meta == {
+        "ip": "127.0.0.1",
+        "ua": "Firefox/128",
+        "auth": env.clock.now,
+        "remember": False,
+    }
     assert record.data == {"cart": "7"}  # the role is the principal's, never a session value
     assert record.principal is not None
     assert (record.epoch, record.principal.role) == (record.principal.epoch, "editor")

@@ -45,7 +45,11 @@ async def delete_key(request: Request) -> Response:
 
 
 async def login(request: Request) -> Response:
-    request.session.set_user(request.query_params.get("user", "1"), meta={"ip": "127.0.0.1"})
+    request.session.set_user(
+        request.query_params.get("user", "1"),
+        meta={"ip": "127.0.0.1"},
+        remember=request.query_params.get("remember") == "1",
+    )
     request.session["theme"] = "dark"
     return PlainTextResponse("logged in")
 

@@ -104,8 +104,41 @@ async def test_renewal_keeps_the_absolute_deadline() -> None:
 
 
 async def test_cookie_max_age_reaches_the_absolute_deadline() -> None:
-    """A persistent cookie lives until the absolute deadline, not longer."""
+    """A remembered login's persistent cookie lives until the absolute deadline, not longer."""
     env = make_env(TimeoutPolicy(absolute_timeout=2 * HOUR))
     async with env.client:
-        response = await env.get("/login")
+        response = await env.get("/login?remember=1")
     assert f"Max-Age={int(2 * HOUR)}" in response.headers["set-cookie"]
+
+
+async def test_a_login_not_remembered_gets_a_browser_session_cookie() -> None:
+    """Without remember-me the cookie has neither Max-Age nor Expires, renewed or not."""
+    env = make_env(TimeoutPolicy(renewal_interval=HOUR))
+    async with env.client:
+        response = await env.get("/login")
+        env.clock.advance(HOUR)
+        renewed = await env.get("/read", cookie_value(response))
+    for header in (response.headers["set-cookie"], renewed.headers["set-cookie"]):
+        assert "max-age" not in header.lower()
+        assert "expires" not in header.lower()
+
+
+async def test_a_login_not_remembered_dies_at_the_short_absolute_timeout() -> None:
+    """However active, a session without remember-me dies short_absolute_timeout after login."""
+    env = make_env(
+        TimeoutPolicy(
+            idle_timeout=2 * HOUR, absolute_timeout=10 * HOUR, short_absolute_timeout=3 * HOUR
+        )
+    )
+    async with env.client:
+        forgetful = await env.login()
+        env.client.cookies.clear()  # a second browser: its login must not replace the first
+        remembered = cookie_value(await env.get("/login?remember=1"))
+        for _ in range(3):  # 2 h 15 min of requests, each within the idle timeout
+            env.clock.advance(45 * MINUTE)
+            assert (await env.get("/write?n=1", forgetful)).status_code == 200
+            assert (await env.get("/read", forgetful)).json()["user"] == "1"
+            assert (await env.get("/write?n=1", remembered)).status_code == 200
+        env.clock.advance(45 * MINUTE)  # 3 h after the login
+        assert (await env.get("/read", forgetful)).json()["user"] is None
+        assert (await env.get("/read", remembered)).json()["user"] == "1"

@@ -36,6 +36,26 @@ def test_absolute_deadline_caps_activity() -> None:
     assert policy.is_expired(0, 2 * HOUR - 10, 2 * HOUR)
 
 
+def test_a_session_not_remembered_dies_at_the_short_absolute_timeout() -> None:
+    """Not remembered: 12 h in all by default, however active; remembered: the week."""
+    policy = TimeoutPolicy()
+    short = 12 * HOUR
+    assert policy.lifetime(False) == short
+    assert policy.lifetime(True) == 7 * 24 * HOUR
+    assert policy.expires_at(0, short - 10, False) == short
+    assert not policy.is_expired(0, short - 10, short - 1, False)
+    assert policy.is_expired(0, short - 10, short, False)
+    assert not policy.is_expired(0, short - 10, short, True)
+    assert policy.is_expired(0, 0, 24 * HOUR, True)  # idle applies to both
+
+
+def test_the_short_absolute_timeout_never_exceeds_the_absolute_one() -> None:
+    """A short timeout longer than absolute_timeout is capped at it, not refused."""
+    policy = TimeoutPolicy(idle_timeout=HOUR, absolute_timeout=3 * HOUR)
+    assert policy.lifetime(False) == 3 * HOUR
+    assert policy.expires_at(0, 3 * HOUR - 1, False) == 3 * HOUR
+
+
 def test_touch_and_renewal_intervals() -> None:
     """Touch is due after touch_interval; renewal only when configured."""
     policy = TimeoutPolicy(touch_interval=60, renewal_interval=600)
@@ -51,6 +71,7 @@ def test_touch_and_renewal_intervals() -> None:
     [
         {"idle_timeout": 0},
         {"absolute_timeout": -1},
+        {"short_absolute_timeout": 0},
         {"touch_interval": 0},
         {"idle_timeout": 60, "touch_interval": 60},
         {"renewal_interval": 0},

@@ -77,13 +77,13 @@ def test_the_auth_package_exports_what_the_readme_names() -> None:
 
 
 def test_the_framework_modules_reexport_the_guards_themselves() -> None:
-    """sessionauth.fastapi and .starlette hand out the guards' own objects, not copies."""
+    """sessionauth.starlette and the FastAPI answers are the guards' own objects, not copies."""
     from sessionauth.auth import guards
-    from sessionauth.fastapi import require_auth, require_role
+    from sessionauth.fastapi import error_response, exception_handlers
     from sessionauth.starlette import login_required, role_required
 
-    assert require_auth is guards.require_auth
-    assert require_role is guards.require_role
+    assert error_response is guards.error_response
+    assert exception_handlers is guards.exception_handlers
     assert login_required is guards.login_required
     assert role_required is guards.role_required
 

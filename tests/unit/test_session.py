@@ -118,7 +118,7 @@ def test_set_user_regenerates_and_restarts_the_lifetime() -> None:
     session = Session(token="t" * 43, handle="h", created=NOW - 5)
     session.set_user("42", meta={"ip": "127.0.0.1"})
     assert session.user_id == "42"
-    assert session.meta == {"ip": "127.0.0.1"}
+    assert session.meta == {"ip": "127.0.0.1", "remember": False}
     plan = session.commit_plan(POLICY, NOW)
     assert isinstance(plan, Create)
     assert plan.replaces == "h"

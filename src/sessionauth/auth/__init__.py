@@ -10,6 +10,10 @@ The names an application needs, importable from here:
   and their adapters: FastAPI dependencies (:func:`require_auth`, …, also in
   :mod:`sessionauth.fastapi`) and Starlette decorators (:func:`login_required`, …, also in
   :mod:`sessionauth.starlette`).
+* Users of the application's own: the :class:`UserSource` protocol (its users are
+  :class:`AccountLike`), :class:`Guards` (the guards with ``user_id_type`` and ``login_url``)
+  and :class:`CurrentUser` (the signed-in user's own object); see
+  :mod:`sessionauth.auth.user_source`.
 * :class:`TrustedProxyMiddleware` and :func:`client_address`, for the address the throttle
   counts behind a proxy.
 * :class:`SingleUseTokens`: the links of account mail (verify an address, reset a password),
@@ -21,6 +25,7 @@ The names an application needs, importable from here:
 
 from sessionauth.auth.authenticator import Authenticator
 from sessionauth.auth.client_address import TrustedProxyMiddleware, client_address
+from sessionauth.auth.current_user import CurrentUser, UserLookup
 from sessionauth.auth.event_hub import EventHub
 from sessionauth.auth.events import (
     AccountDisabled,
@@ -62,6 +67,8 @@ from sessionauth.auth.passwords import PasswordHasher, PasswordPolicy
 from sessionauth.auth.session_admin import SessionInfo
 from sessionauth.auth.single_use import Claim, SingleUseTokens
 from sessionauth.auth.throttle import Attempt, LoginThrottle
+from sessionauth.auth.user_guards import Guards
+from sessionauth.auth.user_source import AccountLike, UserSource
 from sessionauth.stores.users import User, UserPage, UserStore, normalize_email
 
 __all__ = [
@@ -69,12 +76,15 @@ __all__ = [
     "AccountEnabled",
     "AccountEvent",
     "AccountLifecycle",
+    "AccountLike",
     "Attempt",
     "AuthEvent",
     "Authenticator",
     "Claim",
+    "CurrentUser",
     "EmailVerified",
     "EventHub",
+    "Guards",
     "Letter",
     "LoggedOut",
     "LoginFailed",
@@ -96,7 +106,9 @@ __all__ = [
     "User",
     "UserCreated",
     "UserDeleted",
+    "UserLookup",
     "UserPage",
+    "UserSource",
     "UserStore",
     "check_auth",
     "check_recent_auth",

@@ -17,6 +17,7 @@ and the change can simply be retried.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import cast
 
 from sessionauth.auth.admin_rules import DEFAULT_ROLES, check_removal, check_role, role_set
 from sessionauth.auth.event_hub import EventHub
@@ -32,6 +33,7 @@ from sessionauth.auth.events import (
 from sessionauth.auth.logins import missed_restriction
 from sessionauth.auth.passwords import PasswordHasher
 from sessionauth.auth.session_admin import SessionAdministration
+from sessionauth.auth.user_source import AccountLike, UserSource
 from sessionauth.errors import AdminLockout, UserNotFound
 from sessionauth.stores.base import SessionStore
 from sessionauth.stores.users import ADMIN_ROLE, User, UserPage, UserStore
@@ -61,7 +63,7 @@ class AccountAdministration(SessionAdministration):
     def __init__(
         self,
         *,
-        users: UserStore,
+        users: UserSource[AccountLike],
         sessions: SessionStore,
         hasher: PasswordHasher,
         events: EventHub,
@@ -71,9 +73,24 @@ class AccountAdministration(SessionAdministration):
         self.roles = role_set(roles)
         self.hasher = hasher
 
+    def user_store(self) -> UserStore:
+        """Return the built-in user store, for the administration only it offers.
+
+        Raises:
+            TypeError: If the users are the application's own (a :class:`UserSource` without
+                the store's writes): change them yourself and call :meth:`principal_changed`.
+        """
+        # Duck-typed rather than isinstance: a wrapper around a store (tests, metrics) counts.
+        if not callable(getattr(self.users, "create", None)):
+            raise TypeError(
+                "account administration needs a built-in UserStore; with your own users, "
+                "change them yourself and call principal_changed()"
+            )
+        return cast(UserStore, self.users)
+
     async def list_users(self) -> list[User]:
         """Return every account, oldest first."""
-        return await self.users.list()
+        return await self.user_store().list()
 
     async def page_users(
         self, *, search: str = "", after: int = 0, before: int | None = None, limit: int = 50
@@ -85,7 +102,7 @@ class AccountAdministration(SessionAdministration):
         Raises:
             ValueError: If ``limit``, ``after`` or ``before`` is out of range.
         """
-        return await self.users.page(search=search, after=after, before=before, limit=limit)
+        return await self.user_store().page(search=search, after=after, before=before, limit=limit)
 
     async def get_user(self, user_id: int) -> User:
         """Return the account with this id.
@@ -93,14 +110,14 @@ class AccountAdministration(SessionAdministration):
         Raises:
             UserNotFound: If there is none.
         """
-        user = await self.users.get(user_id)
+        user = await self.user_store().get(user_id)
         if user is None:
             raise UserNotFound(f"no user with id {user_id}")
         return user
 
     async def find_user(self, email: str) -> User | None:
         """Return the account with this email (normalised as stored), or ``None``."""
-        return await self.users.get_by_email(email)
+        return await self.user_store().get_by_email(email)
 
     async def create_user(
         self,
@@ -129,7 +146,7 @@ class AccountAdministration(SessionAdministration):
         """
         check_role(role, self.roles)
         password_hash = await self.hasher.hash(password)
-        user = await self.users.create(email, password_hash, role=role, verified=verified)
+        user = await self.user_store().create(email, password_hash, role=role, verified=verified)
         await self.events.publish(UserCreated(user_id=user.id, role=user.role, actor=actor))
         return user
 
@@ -146,7 +163,7 @@ class AccountAdministration(SessionAdministration):
         Raises:
             UserNotFound: If there is no such user, or it no longer has ``email``.
         """
-        user = await self.users.mark_email_verified(user_id, email=email)
+        user = await self.user_store().mark_email_verified(user_id, email=email)
         await self.events.publish(EmailVerified(user_id=user_id, actor=actor))
         return user
 
@@ -174,13 +191,13 @@ class AccountAdministration(SessionAdministration):
         check_role(role, self.roles)
         if role == ADMIN_ROLE:
             await self.get_user(user_id)
-            user = await self.users.set_role(user_id, role, keep_admin=not force)
+            user = await self.user_store().set_role(user_id, role, keep_admin=not force)
             await self._change_principal(user_id, role=role, account=user)
         else:
-            current = await check_removal(self.users, user_id, actor=actor, force=force)
+            current = await check_removal(self.user_store(), user_id, actor=actor, force=force)
             await self._change_principal(user_id, role=role, account=current)
             try:
-                user = await self.users.set_role(user_id, role, keep_admin=not force)
+                user = await self.user_store().set_role(user_id, role, keep_admin=not force)
             except AdminLockout:
                 await self._change_principal(user_id, role=current.role, account=current)
                 raise
@@ -240,17 +257,17 @@ class AccountAdministration(SessionAdministration):
             AdminLockout: If this disables ``actor`` or the last enabled administrator.
         """
         if not disabled:
-            user = await self.users.set_disabled(user_id, False)
+            user = await self.user_store().set_disabled(user_id, False)
             await self._change_principal(user_id, disabled=False, account=user)
             await self._settle_principal(user_id)
             await self.events.publish(AccountEnabled(user_id=user_id, actor=actor))
             return user
-        current = await check_removal(self.users, user_id, actor=actor, force=force)
+        current = await check_removal(self.user_store(), user_id, actor=actor, force=force)
         _, revoked = await self._change_principal(
             user_id, disabled=True, rotate=True, account=current
         )
         try:
-            user = await self.users.set_disabled(user_id, True, keep_admin=not force)
+            user = await self.user_store().set_disabled(user_id, True, keep_admin=not force)
         except AdminLockout:
             await self._change_principal(user_id, disabled=current.disabled, account=current)
             raise
@@ -276,12 +293,12 @@ class AccountAdministration(SessionAdministration):
             UserNotFound: If there is no such user.
             AdminLockout: If this deletes ``actor`` or the last enabled administrator.
         """
-        current = await check_removal(self.users, user_id, actor=actor, force=force)
+        current = await check_removal(self.user_store(), user_id, actor=actor, force=force)
         _, revoked = await self._change_principal(
             user_id, disabled=True, rotate=True, account=current
         )
         try:
-            await self.users.delete(user_id, keep_admin=not force)
+            await self.user_store().delete(user_id, keep_admin=not force)
         except AdminLockout:
             await self._change_principal(user_id, disabled=current.disabled, account=current)
             raise

@@ -28,7 +28,7 @@ token.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Literal
+from typing import Literal, cast
 
 from sessionauth.auth.accounts import AccountAdministration
 from sessionauth.auth.admin_rules import DEFAULT_ROLES
@@ -45,6 +45,7 @@ from sessionauth.auth.events import (
 from sessionauth.auth.logins import Login, principal_after_stale, read_account
 from sessionauth.auth.passwords import PasswordHasher
 from sessionauth.auth.throttle import Attempt, LoginThrottle
+from sessionauth.auth.user_source import AccountLike, UserSource
 from sessionauth.errors import (
     EmailNotVerified,
     InvalidCredentials,
@@ -54,9 +55,10 @@ from sessionauth.errors import (
 )
 from sessionauth.policy import Clock, system_clock
 from sessionauth.principal import Principal
+from sessionauth.record import REMEMBER
 from sessionauth.session import Session
 from sessionauth.stores.base import SessionStore
-from sessionauth.stores.users import InvalidEmail, User, UserStore, normalize_email
+from sessionauth.stores.users import InvalidEmail, User, normalize_email
 from sessionauth.tokens import new_token, storage_id
 
 __all__ = ["Authenticator"]
@@ -69,7 +71,9 @@ class Authenticator(AccountAdministration):
     """Logins, logouts, password changes; with account and session administration.
 
     Args:
-        users: Where accounts live.
+        users: Where accounts live: a built-in :class:`~sessionauth.stores.users.UserStore`
+            (with account administration) or any :class:`~sessionauth.auth.UserSource` of
+            the application's own (see :mod:`sessionauth.auth.user_source`).
         sessions: The session store the middleware uses (revocation acts on it directly).
         hasher: Hashes and verifies passwords off the event loop.
         throttle: Limits failed logins; ``None`` disables throttling (the CLI, tests).
@@ -93,7 +97,7 @@ class Authenticator(AccountAdministration):
     def __init__(
         self,
         *,
-        users: UserStore,
+        users: UserSource[AccountLike],
         sessions: SessionStore,
         hasher: PasswordHasher,
         throttle: LoginThrottle | None,
@@ -196,7 +200,9 @@ class Authenticator(AccountAdministration):
         # The password was judged right: the throttle settles it now. A login that then loses
         # the race with an account change (stale) is refused without counting as a failure.
         await self._succeeded(attempt)
-        if self.require_verified and not user.email_verified:
+        # email_verified is not part of AccountLike: users of an application's own without
+        # it count as unverified, so require_verified fails closed for them.
+        if self.require_verified and not getattr(user, "email_verified", False):
             await self.events.publish(
                 LoginFailed(user_id=user.id, address=address, reason="unverified")
             )
@@ -204,7 +210,13 @@ class Authenticator(AccountAdministration):
         return Login(user, principal, new_hash or user.password_hash)
 
     async def login(
-        self, session: Session, login: Login, *, address: str | None, user_agent: str | None
+        self,
+        session: Session,
+        login: Login,
+        *,
+        address: str | None,
+        user_agent: str | None,
+        remember: bool = False,
     ) -> Principal:
         """Store a new session for ``login`` and make ``session`` that session.
 
@@ -213,6 +225,11 @@ class Authenticator(AccountAdministration):
         read is still current. Values of an anonymous session (a cart) carry over; those of
         another user's session do not, so a shared browser never hands one user's data to the
         next.
+
+        ``remember`` ("keep me signed in") gives the session a persistent cookie and the
+        policy's ``absolute_timeout``; without it (the default) the cookie is a browser-session
+        cookie and the session ends ``short_absolute_timeout`` after the login, whatever the
+        browser keeps. The flag is stored in the record (``meta["remember"]``).
 
         Returns:
             The principal in force: the rights the new session has (its ``role`` is the one
@@ -224,7 +241,12 @@ class Authenticator(AccountAdministration):
                 login: the same answer as a wrong password.
         """
         user_id = str(login.user.id)
-        meta = {"ip": address, "ua": (user_agent or "")[:_MAX_USER_AGENT], "auth": self.clock()}
+        meta = {
+            "ip": address,
+            "ua": (user_agent or "")[:_MAX_USER_AGENT],
+            "auth": self.clock(),
+            REMEMBER: remember,
+        }
         principal: Principal | None = login.principal
         retried = False
         while principal is not None:
@@ -259,12 +281,18 @@ class Authenticator(AccountAdministration):
         )
 
     async def current_user(self, session: Session) -> User:
-        """Return the active user of an authenticated session.
+        """Return the active user of an authenticated session (a built-in store's ``User``).
+
+        With users of your own, :class:`~sessionauth.auth.CurrentUser` returns your user
+        object, typed.
 
         Raises:
             NotAuthenticated: If the session is anonymous, or its user is gone or disabled
                 (a session that outlived its account is destroyed on the spot).
         """
+        return cast(User, await self._active_account(session))
+
+    async def _active_account(self, session: Session) -> AccountLike:
         user_id = session.user_id
         if user_id is None:
             raise NotAuthenticated("Authentication required")
@@ -289,7 +317,7 @@ class Authenticator(AccountAdministration):
             InvalidCredentials: If ``current_password`` is wrong.
             PasswordPolicyError: If the new password breaks the policy.
         """
-        user = await self.current_user(session)
+        user = await self._active_account(session)
         # Both lengths before any hashing: an oversized password must cost no argon2 run.
         self.hasher.policy.normalize(current_password)
         self.hasher.policy.validate(new_password)

@@ -182,12 +182,23 @@ def wants_html(request: Request) -> bool:
     return "text/html" in accept and "application/json" not in accept
 
 
-def error_response(request: Request, exc: NotAuthenticated | PermissionDenied) -> Response:
-    """The answer to a failed guard: the tutorial's JSON, or a login redirect for browsers."""
+def error_response(
+    request: Request, exc: NotAuthenticated | PermissionDenied, *, login_url: str = "/login"
+) -> Response:
+    """The answer to a failed guard: the tutorial's JSON, or a login redirect for browsers.
+
+    Args:
+        request: The refused request.
+        exc: Why it was refused.
+        login_url: The login page a browser is sent to, with ``next`` (the refused path)
+            added to its query.
+    """
     if isinstance(exc, NotAuthenticated):
         if wants_html(request):
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-            return RedirectResponse(f"/login?next={quote(safe_next(target), safe='')}", 303)
+            joiner = "&" if "?" in login_url else "?"
+            next_ = quote(safe_next(target), safe="")
+            return RedirectResponse(f"{login_url}{joiner}next={next_}", 303)
         return JSONResponse({"error": AUTH_REQUIRED}, status_code=401)
     message = str(exc) if str(exc) == RECENT_AUTH_REQUIRED else INSUFFICIENT
     return JSONResponse({"error": message}, status_code=403)

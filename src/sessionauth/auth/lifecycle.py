@@ -69,12 +69,20 @@ class AccountLifecycle:
     """Sign-up, verification, email change and password reset (see the module docstring).
 
     Args:
-        auth: Accounts, password hashing and session revocation.
+        auth: Accounts, password hashing and session revocation; its users must be the
+            built-in :class:`~sessionauth.stores.users.UserStore` (sign-ups create accounts,
+            links change them).
         tokens: Issues and consumes the links' single-use tokens.
         postbox: Renders and sends a :class:`~sessionauth.auth.letters.Letter`.
         base_url: The site's public URL; links are ``base_url`` + ``/verify?token=…`` and
             ``/password/reset?token=…`` (the pages where a person uses them).
         throttle: Limits mail per recipient and per client address; ``None`` disables it.
+
+    Attributes:
+        users: The built-in user store of ``auth``.
+
+    Raises:
+        TypeError: If ``auth`` serves the application's own users (a ``UserSource``).
     """
 
     def __init__(
@@ -87,6 +95,7 @@ class AccountLifecycle:
         throttle: LoginThrottle | None,
     ):
         self.auth = auth
+        self.users = auth.user_store()
         self.tokens = tokens
         self.base_url = base_url.rstrip("/")
         self.throttle = throttle
@@ -105,7 +114,7 @@ class AccountLifecycle:
         account = normalize_email(email)
         self.auth.hasher.policy.validate(password)
         await self._reserve(account, address)
-        users = self.auth.users
+        users = self.users
         existing = await users.get_by_email(account)
         # The hash runs either way: an existing address must not answer sooner.
         password_hash = await self.auth.hasher.hash(password)
@@ -141,7 +150,7 @@ class AccountLifecycle:
             AlreadyVerified: If the address is confirmed already.
             TooManyAttempts: If this address or this client asked too often.
         """
-        user = await self.auth.current_user(session)
+        user = await self._current(session)
         if user.email_verified:
             raise AlreadyVerified("Email already verified")
         await self._reserve(user.email, address)
@@ -175,7 +184,7 @@ class AccountLifecycle:
             except UserNotFound:
                 # Deleted, or given another address, since the token was checked.
                 raise InvalidToken("Invalid or expired link") from None
-        user = await self.auth.users.set_email(claim.user.id, claim.payload or "", verified=True)
+        user = await self.users.set_email(claim.user.id, claim.payload or "", verified=True)
         await self.auth.events.publish(EmailVerified(user_id=user.id, actor=None))
         # The old address hears of it: if the change was not its owner's, they can act.
         notice = self._notice("email_changed", claim.user.email, new_email=user.email)
@@ -199,13 +208,13 @@ class AccountLifecycle:
             InvalidCredentials: If ``password`` is not the current password.
             TooManyAttempts: If the account, the new address or this client is throttled.
         """
-        user = await self.auth.current_user(session)
+        user = await self._current(session)
         target = normalize_email(new_email)
         if target == user.email:
             raise InvalidEmail("that is already the account's address")
         await self._check_password(user, password, address)
         await self._reserve(target, address)
-        taken = await self.auth.users.get_by_email(target)
+        taken = await self.users.get_by_email(target)
         if taken is not None:
             notice = self._notice("account_exists", target)
             self.courier.dispatch(lambda: _ready(notice))
@@ -241,7 +250,7 @@ class AccountLifecycle:
         """
         account = normalize_email(email)
         await self._reserve(account, address)
-        user = await self.auth.users.get_by_email(account)
+        user = await self.users.get_by_email(account)
         if user is not None and not user.disabled:
             self.courier.dispatch(lambda: self._letter("reset_password", user, RESET_PASSWORD))
 
@@ -270,6 +279,13 @@ class AccountLifecycle:
         return ended
 
     # -- helpers -----------------------------------------------------------------------------
+
+    async def _current(self, session: Session) -> User:
+        """The session's user, as the built-in store holds it."""
+        user = await self.auth.current_user(session)
+        if not isinstance(user, User):
+            raise TypeError("the account lifecycle needs the built-in UserStore")
+        return user
 
     async def _reserve(self, recipient: str, address: str) -> None:
         """Count one mail to ``recipient`` from ``address``; it stays counted (mail was sent)."""

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sessionauth.auth.user_source import AccountLike, UserSource
 from sessionauth.principal import Principal, PrincipalChange, new_epoch
 from sessionauth.stores.base import SessionStore
-from sessionauth.stores.users import ADMIN_ROLE, User, UserStore
+from sessionauth.stores.users import ADMIN_ROLE
 
 __all__ = ["Login", "principal_after_stale", "principal_of", "read_account"]
 
@@ -40,17 +41,17 @@ class Login:
         password_hash: The hash the password was verified against (or its upgrade, stored).
     """
 
-    user: User
+    user: AccountLike
     principal: Principal
     password_hash: str
 
 
-def principal_of(user: User) -> Principal:
+def principal_of(user: AccountLike) -> Principal:
     """A new principal (fresh epoch) with ``user``'s role and disabled flag."""
     return Principal(epoch=new_epoch(), role=user.role, disabled=user.disabled)
 
 
-def missed_restriction(user: User, principal: Principal) -> PrincipalChange | None:
+def missed_restriction(user: AccountLike, principal: Principal) -> PrincipalChange | None:
     """The change that brings ``principal`` down to ``user``'s rights, if it grants more.
 
     Two changes of one account racing each other (a demotion and a promotion, each writing
@@ -73,8 +74,8 @@ def missed_restriction(user: User, principal: Principal) -> PrincipalChange | No
 
 
 async def read_account(
-    users: UserStore, sessions: SessionStore, account: str | None
-) -> tuple[User | None, Principal | None]:
+    users: UserSource[AccountLike], sessions: SessionStore, account: str | None
+) -> tuple[AccountLike | None, Principal | None]:
     """Read the account of ``account`` (a normalised email) and its principal, in that order.
 
     Returns the account as read *after* the principal (its password hash is the one to
@@ -105,7 +106,7 @@ async def read_account(
 
 
 async def principal_after_stale(
-    users: UserStore, sessions: SessionStore, login: Login
+    users: UserSource[AccountLike], sessions: SessionStore, login: Login
 ) -> Principal | None:
     """The principal a login refused as stale may retry with, or ``None`` (refuse it).
 

@@ -17,11 +17,12 @@ from typing import TypeVar
 
 from sessionauth.auth.event_hub import EventHub
 from sessionauth.auth.events import RevocationReason, SessionRevoked, SessionsRevoked
+from sessionauth.auth.user_source import AccountLike, UserSource
 from sessionauth.errors import NotAuthenticated, SessionNotFound
 from sessionauth.principal import Principal, PrincipalChange
+from sessionauth.record import is_remembered
 from sessionauth.session import Session
 from sessionauth.stores.base import MAX_PAGE, SessionStore
-from sessionauth.stores.users import User, UserStore
 
 __all__ = ["DEFAULT_PAGE", "SessionAdministration", "SessionInfo", "SessionListing"]
 
@@ -46,6 +47,8 @@ class SessionInfo:
         ip: Client address at login.
         user_agent: Browser at login.
         current: Whether this is the session of the request that asked.
+        remembered: Whether its login asked to be remembered (a persistent cookie and the
+            long absolute timeout); sessions stored before remember-me existed are.
     """
 
     handle: str
@@ -54,6 +57,7 @@ class SessionInfo:
     ip: str | None
     user_agent: str | None
     current: bool
+    remembered: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +91,7 @@ class SessionAdministration:
         users: Where accounts live.
     """
 
-    def __init__(self, *, sessions: SessionStore, events: EventHub, users: UserStore):
+    def __init__(self, *, sessions: SessionStore, events: EventHub, users: UserSource[AccountLike]):
         self.sessions = sessions
         self.events = events
         self.users = users
@@ -116,6 +120,7 @@ class SessionAdministration:
                 ip=record.meta.get("ip"),
                 user_agent=record.meta.get("ua"),
                 current=handle == current,
+                remembered=is_remembered(record.meta),
             )
             for handle, record in page.sessions
         ]
@@ -212,7 +217,7 @@ class SessionAdministration:
         disabled: bool | None = None,
         rotate: bool = False,
         keep: Session | None = None,
-        account: User | None = None,
+        account: AccountLike | None = None,
     ) -> tuple[Principal, int]:
         """Change the principal of ``user_id`` in one atomic step; return it and the sessions gone.
 

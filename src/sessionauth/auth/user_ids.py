@@ -6,22 +6,29 @@ ids, and a superscript two is ``isdigit()`` while ``int()`` of it raises. A path
 ``DELETE /users/%20 1`` therefore addressed user 1, and ``/ui/admin/users/%C2%B2/disable`` was
 a 500. Every route (API and forms, path and body) parses ids with :func:`parse_user_id`, so each
 user has exactly one way to be named, and anything else is simply "no such user".
+
+Sessions keep a user's id as text. :func:`typed_user_id` turns it back into the application's
+``user_id_type`` (``int``, the built-in stores' ids, or ``str``), the one type the guards
+(:class:`~sessionauth.auth.user_guards.Guards`) hand to routes.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Final
+from typing import Final, TypeVar
 
 from sessionauth.errors import UserNotFound
 
-__all__ = ["MAX_USER_ID", "parse_user_id"]
+__all__ = ["MAX_USER_ID", "IdT", "parse_user_id", "typed_user_id"]
 
 MAX_USER_ID: Final = 2**63 - 1
 """The largest id a database assigns (a signed 64-bit integer)."""
 
 # Spelled out as [0-9], never \d, which matches every Unicode decimal digit.
 _USER_ID = re.compile(r"[1-9][0-9]{0,18}")
+
+IdT = TypeVar("IdT", int, str)
+"""A user id type: ``int`` or ``str`` (``user_id_type`` settings take one of the two)."""
 
 
 def parse_user_id(text: str) -> int:
@@ -34,3 +41,15 @@ def parse_user_id(text: str) -> int:
     if _USER_ID.fullmatch(text) is None or int(text) > MAX_USER_ID:
         raise UserNotFound("no such user")
     return int(text)
+
+
+def typed_user_id(text: str, user_id_type: type[IdT]) -> IdT:
+    """Return the session's user id ``text`` as ``user_id_type`` (``int`` or ``str``).
+
+    Raises:
+        UserNotFound: If ``user_id_type`` is ``int`` and ``text`` is not the one spelling of an
+            id (see :func:`parse_user_id`): such a session names no user of this application.
+    """
+    if issubclass(user_id_type, int):
+        return user_id_type(parse_user_id(text))
+    return user_id_type(text)

@@ -83,7 +83,11 @@ async def login(body: s.LoginBody, request: Request) -> s.LoginResult:
     accepted = await auth.authenticate(body.email, body.password, address=address)
     session = session_of(request)
     principal = await auth.login(
-        session, accepted, address=address, user_agent=request.headers.get("user-agent")
+        session,
+        accepted,
+        address=address,
+        user_agent=request.headers.get("user-agent"),
+        remember=body.remember,
     )
     # Login regenerated the session, so tokens fetched before it no longer verify: hand out one
     # for the new session at once.
@@ -261,7 +265,7 @@ async def readyz(request: Request) -> Response:
     :mod:`sessionauth.server.readiness`: they leave the worker in the load balancer.
     """
     auth = authenticator(request)
-    checks = {"session store": auth.sessions.ping(), "user database": auth.users.ping()}
+    checks = {"session store": auth.sessions.ping(), "user database": auth.user_store().ping()}
     results = await asyncio.gather(*checks.values(), return_exceptions=True)
     down = [name for name, result in zip(checks, results, strict=True) if result is not None]
     for result in results:

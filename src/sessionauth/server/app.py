@@ -43,12 +43,11 @@ from sessionauth.auth.single_use import SingleUseTokens
 from sessionauth.auth.throttle import LoginThrottle
 from sessionauth.cors import TrustedCORSMiddleware
 from sessionauth.csrf import CSRFMiddleware
-from sessionauth.mail import MailTemplates
 from sessionauth.middleware import SessionMiddleware
 from sessionauth.origins import validate_origins
 from sessionauth.outages import OutageLog
 from sessionauth.server import api, hot_routes, lifecycle_api, lifecycle_pages, pages
-from sessionauth.server.account_mail import open_outbox, postbox
+from sessionauth.server.account_mail import postbox
 from sessionauth.server.bootstrap import bootstrap_admin
 from sessionauth.server.databases import Databases
 from sessionauth.server.handlers import (
@@ -57,6 +56,7 @@ from sessionauth.server.handlers import (
     install_handlers,
     unavailable_responder,
 )
+from sessionauth.server.mail import mail_templates, open_outbox
 from sessionauth.server.metrics import Metrics, TimedStore
 from sessionauth.server.openapi_security import declare_security, session_operations
 from sessionauth.server.purge import run_purger
@@ -163,6 +163,8 @@ def create_app(
     tokens = databases.sessions.token_store()
     users = databases.users.user_store()
     hasher = hasher if hasher is not None else PasswordHasher()
+    outbox = open_outbox(settings, metrics)
+    templates = mail_templates(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -187,11 +189,14 @@ def create_app(
                     auth, data_dir=settings.data_dir, database_url=settings.database_url
                 )
             app.state.authenticator = auth
-            outbox = await stack.enter_async_context(open_outbox(settings))
+            if outbox is not None:
+                # Mail goes out in the background: started before the first request, and
+                # given a moment to deliver what is queued when the server stops.
+                await stack.enter_async_context(outbox)
             lifecycle = AccountLifecycle(
                 auth=auth,
                 tokens=SingleUseTokens(tokens=tokens, users=users),
-                postbox=postbox(outbox, MailTemplates()),
+                postbox=postbox(outbox, templates),
                 base_url=settings.site_url,
                 throttle=LoginThrottle(
                     WatchedCounter(counter, readiness),
@@ -206,7 +211,6 @@ def create_app(
             # which then delivers what it holds before it stops.
             stack.push_async_callback(lifecycle.drain)
             app.state.lifecycle = lifecycle
-            app.state.outbox = outbox
             await stack.enter_async_context(
                 _purging(databases, settings, store, counter, readiness=readiness, metrics=metrics)
             )
@@ -232,6 +236,8 @@ def create_app(
     app.state.keyring = keyring
     app.state.metrics = metrics
     app.state.readiness = readiness
+    app.state.outbox = outbox
+    app.state.mail_templates = templates
     server_log = logging.getLogger("sessionauth.server")
     app.state.outage_log = OutageLog("store", logger=server_log)
     app.state.full_store_log = OutageLog("store writes", logger=server_log)

@@ -20,7 +20,7 @@ from sessionauth.server import schemas as s
 from sessionauth.server.page_context import client_address, lifecycle
 from sessionauth.server.settings import Settings
 
-__all__ = ["router", "signup_open"]
+__all__ = ["mail_configured", "router", "signup_open"]
 
 router = APIRouter()
 
@@ -39,10 +39,23 @@ def signup_open(request: Request) -> None:
         raise HTTPException(404, "Not Found")
 
 
+def mail_configured(request: Request) -> None:
+    """Refuse (503) a request that would mail when no mail can be sent.
+
+    Production without ``SESSIONAUTH_SMTP_URL`` has no outbox: saying "check your inbox" would
+    be a lie, so the routes that mail say the server cannot, whatever the address.
+    """
+    if request.app.state.outbox is None:
+        raise HTTPException(503, "Account mail is not configured on this server")
+
+
+Mailing = [Depends(mail_configured)]
+
+
 @router.post(
     "/signup",
     status_code=202,
-    dependencies=[Depends(signup_open)],
+    dependencies=[Depends(signup_open), *Mailing],
     responses=_errors(400, 403, 404, 429),
 )
 async def signup(body: s.SignupBody, request: Request) -> s.Success:
@@ -55,7 +68,12 @@ async def signup(body: s.SignupBody, request: Request) -> s.Success:
     return s.Success()
 
 
-@router.post("/verify/request", status_code=202, responses=_errors(401, 403, 409, 429))
+@router.post(
+    "/verify/request",
+    status_code=202,
+    dependencies=Mailing,
+    responses=_errors(401, 403, 409, 429),
+)
 async def request_verification(request: Request, user_id: UserId) -> s.Success:
     """Mail me a new link to verify my address (409 if it is verified already)."""
     del user_id
@@ -75,7 +93,7 @@ async def verify(body: s.TokenBody, request: Request) -> s.Success:
     return s.Success()
 
 
-@router.post("/email", status_code=202, responses=_errors(400, 401, 403, 429))
+@router.post("/email", status_code=202, dependencies=Mailing, responses=_errors(400, 401, 403, 429))
 async def change_email(body: s.EmailChangeBody, request: Request, user_id: UserId) -> s.Success:
     """Change my address: a link goes to the new one, which replaces the old when followed.
 
@@ -88,7 +106,9 @@ async def change_email(body: s.EmailChangeBody, request: Request, user_id: UserI
     return s.Success()
 
 
-@router.post("/password/forgot", status_code=202, responses=_errors(400, 403, 429))
+@router.post(
+    "/password/forgot", status_code=202, dependencies=Mailing, responses=_errors(400, 403, 429)
+)
 async def forgot_password(body: s.ForgotBody, request: Request) -> s.Success:
     """Ask for a password reset link: the same 202 for every address."""
     await lifecycle(request).forgot_password(body.email, address=client_address(request))

@@ -80,6 +80,13 @@ def _signup_open(request: Request) -> bool:
     return settings.signup == "open"
 
 
+def _no_mail(request: Request) -> Response | None:
+    """The 503 page for a form that would mail when no mail can be sent (else ``None``)."""
+    if request.app.state.outbox is None:
+        return render_error(request, 503, "This server cannot send email: ask its administrators.")
+    return None
+
+
 def _error(request: Request, code: str | None) -> str | None:
     if code == "password":
         policy = authenticator(request).hasher.policy
@@ -118,6 +125,8 @@ async def signup(request: Request) -> Response:
     """Sign up from the form: the same "check your inbox" for every address."""
     if not _signup_open(request):
         return render_error(request, 404, "There is nothing at this address.")
+    if (refused := _no_mail(request)) is not None:
+        return refused
     form = await request.form()
     email, password = _field(form, "email"), _field(form, "password")
     retry = f"&email={quote(email, safe='@')}" if _typed_email(email) else ""
@@ -190,6 +199,8 @@ async def forgot_page(
 @router.post("/ui/password/forgot")
 async def forgot(request: Request) -> Response:
     """Ask for a reset link: the same "check your inbox" for every address."""
+    if (refused := _no_mail(request)) is not None:
+        return refused
     email = _field(await request.form(), "email")
     try:
         await lifecycle(request).forgot_password(email, address=client_address(request))

@@ -94,6 +94,8 @@ class Metrics:
         sweep_last_success: ``sessionauth_sweep_last_success_timestamp_seconds``: when the
             sweep of expired sessions last succeeded (0 before the first success).
         sweep_failures: ``sessionauth_sweep_failures_total``: sweeps that failed.
+        mail: ``sessionauth_mail_total{outcome}``: account mail ``sent``, ``retried`` (a try
+            failed), ``failed`` (given up) or ``dropped`` (outbox full or stopped).
     """
 
     def __init__(self) -> None:
@@ -144,6 +146,9 @@ class Metrics:
             "sessionauth_sweep_failures",
             "Sweeps of expired sessions that failed.",
             registry=registry,
+        )
+        self.mail = Counter(
+            "sessionauth_mail", "Account mail by outcome.", ["outcome"], registry=registry
         )
         self._ok = self.logins.labels("ok")
         self._failed = self.logins.labels("failed")

@@ -109,6 +109,7 @@ async def login_page(
     notice: str | None = None,
     email: str | None = None,
     wait: str | None = None,
+    remember: str | None = None,
 ) -> Response:
     """The sign-in form; ``next`` (a same-site path) is where a successful login goes."""
     session = session_of(request)
@@ -127,6 +128,8 @@ async def login_page(
         notice=LOGIN_NOTICES.get(notice or "") or signed_in,
         email=_typed_email(email),
         signup=request.app.state.settings.signup == "open",
+        mail=request.app.state.outbox is not None,
+        remember=remember == "1",
     )
 
 

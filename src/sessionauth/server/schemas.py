@@ -64,10 +64,11 @@ class ErrorBody(BaseModel):
 
 
 class LoginBody(_Request):
-    """``POST /login``."""
+    """``POST /login``; ``remember`` ("keep me signed in") must be a JSON boolean."""
 
     email: Email
     password: Password
+    remember: StrictBool = False
 
 
 class PasswordBody(_Request):
@@ -154,7 +155,12 @@ class UserDetail(UserSummary):
     disabled: bool
     created_at: float
     # camelCase like the tutorial's fields; read from the account's ``email_verified``.
-    emailVerified: bool = Field(validation_alias="email_verified")  # noqa: N815
+    emailVerified: bool = Field(  # noqa: N815
+        validation_alias="email_verified",
+        title="Email verified",
+        description="Whether the owner confirmed the email address (accounts made by an "
+        "administrator, and those older than this field, are verified).",
+    )
 
 
 class Success(BaseModel):
@@ -211,6 +217,7 @@ class SessionOut(BaseModel):
     ip: str | None
     user_agent: str | None
     current: bool
+    remembered: bool
 
     @classmethod
     def of(cls, info: SessionInfo) -> Self:

@@ -10,6 +10,7 @@ is listed by :mod:`sessionauth.server.settings_findings`; the secret key comes f
 
 from __future__ import annotations
 
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -47,6 +48,9 @@ class Settings(BaseSettings):
             ``X-Forwarded-Proto`` count; a set covering every address is refused like ``*``.
         idle_timeout: Seconds of inactivity after which a session dies.
         absolute_timeout: Seconds after login after which a session dies regardless.
+        short_absolute_timeout: The absolute timeout of a login without "keep me signed in"
+            (``remember``), whose cookie is a browser-session cookie; at most
+            ``absolute_timeout`` applies.
         purge_interval: Seconds between sweeps of expired sessions (SQL stores).
         max_sessions_per_user: Live sessions one user may have (1 to 100,000); a login beyond
             it ends the user's oldest session (``SESSIONAUTH_MAX_SESSIONS_PER_USER``).
@@ -59,12 +63,14 @@ class Settings(BaseSettings):
             404) or ``open`` (anyone may sign up; see :mod:`sessionauth.auth.lifecycle`).
         public_url: The site's public URL (``https://host[:port]``), which mailed links
             start with; never taken from a request's ``Host`` header, which a client writes.
-        smtp_url: Where account mail goes (``smtp://user:pass@host:587``, STARTTLS; or
-            ``smtps://…``; see :mod:`sessionauth.mail.smtp`). Unset: development writes each
-            mail to a file under ``data_dir/mail``; production sends none.
-        mail_from: The ``From`` address of account mail.
         require_verified: Refuse logins (403 ``Email not verified``, after a right password)
             to accounts whose email is not confirmed (``SESSIONAUTH_REQUIRE_VERIFIED``).
+        smtp_url: Where account mail goes: ``smtp://user:pass@host:587`` (STARTTLS),
+            ``smtps://…`` (TLS), ``smtp://host:25?starttls=false`` (plain, no credentials in
+            production). Unset: development writes mail to files under ``data_dir/mail``;
+            production sends none.
+        mail_from: The ``From`` of account mail (``SESSIONAUTH_MAIL_FROM``).
+        mail_templates: A directory whose templates override the default mails.
     """
 
     model_config = SettingsConfigDict(env_prefix="SESSIONAUTH_", extra="forbid", frozen=True)
@@ -81,6 +87,7 @@ class Settings(BaseSettings):
     trusted_proxies: CSV = ()
     idle_timeout: float = Field(default=24 * 3600, gt=0)
     absolute_timeout: float = Field(default=7 * 24 * 3600, gt=0)
+    short_absolute_timeout: float = Field(default=12 * 3600, gt=0)
     purge_interval: float = Field(default=300, gt=0)
     max_sessions_per_user: int = Field(default=DEFAULT_MAX_SESSIONS, ge=1, le=100_000)
     metrics_token: SecretStr | None = None
@@ -88,9 +95,10 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     signup: Literal["off", "open"] = "off"
     public_url: str | None = None
-    smtp_url: SecretStr | None = None
-    mail_from: str = "sessionauth <noreply@localhost>"
     require_verified: bool = False
+    smtp_url: SecretStr | None = None
+    mail_from: str | None = None
+    mail_templates: Path | None = None
 
     @field_validator("allowed_origins", "trusted_proxies", "roles", mode="before")
     @classmethod
@@ -112,6 +120,8 @@ class Settings(BaseSettings):
         "metrics_token",
         "public_url",
         "smtp_url",
+        "mail_from",
+        "mail_templates",
         mode="before",
     )
     @classmethod
@@ -138,6 +148,16 @@ class Settings(BaseSettings):
         if scheme not in ("http", "https") or not host or any(c in host for c in "/?#@ "):
             raise ValueError("not a site URL: use https://host or https://host:port")
         return f"{scheme}://{host}"
+
+    @field_validator("mail_from")
+    @classmethod
+    def _sender(cls, value: str | None) -> str | None:
+        # Checked here, not as a finding: a From with a line break would inject headers.
+        if value is not None:
+            _, address = parseaddr(value)
+            if "\r" in value or "\n" in value or "@" not in address:
+                raise ValueError("not an address: write app@example.com or Name <app@example.com>")
+        return value
 
     @field_validator("roles")
     @classmethod
@@ -218,6 +238,24 @@ class Settings(BaseSettings):
         return self.public_url or "http://127.0.0.1:8000"
 
     @property
+    def plaintext_smtp_auth_allowed(self) -> bool:
+        """Whether SMTP credentials may travel without TLS (``starttls=false``): development."""
+        return not self.production
+
+    @property
+    def file_mail_allowed(self) -> bool:
+        """Whether mail without an SMTP URL goes to files in the data directory: development.
+
+        Production sends no mail without ``SESSIONAUTH_SMTP_URL``.
+        """
+        return not self.production
+
+    @property
+    def mail_sender(self) -> str:
+        """The ``From`` of account mail (``mail_from``, else ``sessionauth@localhost``)."""
+        return self.mail_from or "sessionauth@localhost"
+
+    @property
     def session_store_url(self) -> str:
         """The session store URL in force (``store_url``, else ``database_url``)."""
         return self.store_url or self.database_url
@@ -243,6 +281,7 @@ class Settings(BaseSettings):
         return TimeoutPolicy(
             idle_timeout=self.idle_timeout,
             absolute_timeout=self.absolute_timeout,
+            short_absolute_timeout=self.short_absolute_timeout,
             touch_interval=touch,
         )
 

@@ -13,6 +13,7 @@ import stat
 
 from sessionauth.auth.client_address import trusted_networks
 from sessionauth.errors import ConfigurationError
+from sessionauth.mail.smtp import parse_smtp_url
 from sessionauth.origins import validate_origins
 from sessionauth.server.secret_key import GENERATE, SECRET_FILE, secret_keys
 from sessionauth.server.settings import Settings
@@ -111,6 +112,27 @@ def _signup_findings(settings: Settings) -> list[str]:
     return out
 
 
+def _mail_findings(settings: Settings) -> list[str]:
+    if settings.smtp_url is None:
+        return []
+    try:
+        smtp = parse_smtp_url(settings.smtp_url.get_secret_value())
+    except ConfigurationError as exc:
+        return [f"SESSIONAUTH_SMTP_URL: {exc}"]
+    out = []
+    if smtp.tls == "none" and smtp.username:
+        out.append(
+            "SESSIONAUTH_SMTP_URL sends its password without TLS (starttls=false): use "
+            "smtps://… or smtp://… with STARTTLS"
+        )
+    if settings.mail_from is None:
+        out.append(
+            "SESSIONAUTH_MAIL_FROM is not set: mail would come from sessionauth@localhost, "
+            "which receiving servers reject; set it to an address of your domain"
+        )
+    return out
+
+
 def findings(settings: Settings) -> list[str]:
     """Return every unsafe or inconsistent thing about ``settings``, each naming its fix.
 
@@ -143,6 +165,7 @@ def findings(settings: Settings) -> list[str]:
     out.extend(_origin_findings(settings))
     out.extend(_proxy_findings(settings))
     out.extend(_signup_findings(settings))
+    out.extend(_mail_findings(settings))
     token = settings.metrics_token
     if token is not None and len(token.get_secret_value().encode()) < MIN_METRICS_TOKEN_BYTES:
         out.append(
@@ -152,7 +175,10 @@ def findings(settings: Settings) -> list[str]:
     try:
         settings.policy()
     except ConfigurationError as exc:
-        out.append(f"SESSIONAUTH_IDLE_TIMEOUT / SESSIONAUTH_ABSOLUTE_TIMEOUT: {exc}")
+        out.append(
+            "SESSIONAUTH_IDLE_TIMEOUT / SESSIONAUTH_ABSOLUTE_TIMEOUT / "
+            f"SESSIONAUTH_SHORT_ABSOLUTE_TIMEOUT: {exc}"
+        )
     return out
 
 

@@ -76,6 +76,9 @@ async def login(request: Request) -> Response:
     # The form comes back with the email filled in, so that only the password is typed again.
     retry = f"&email={quote(email, safe='@')}" if email else ""
     retry += f"&next={quote(target, safe='/')}" if target != "/" else ""
+    # A checked box posts "on"; an unchecked one posts nothing.
+    remember = _field(form, "remember") == "on"
+    retry += "&remember=1" if remember else ""
     auth = authenticator(request)
     address = client_address(request)
     try:
@@ -85,6 +88,7 @@ async def login(request: Request) -> Response:
             accepted,
             address=address,
             user_agent=request.headers.get("user-agent"),
+            remember=remember,
         )
     except (InvalidCredentials, PasswordPolicyError):
         return see_other(f"/login?error=invalid{retry}")

@@ -1,0 +1,92 @@
+"""Bring your own users: what the Authenticator and the guards need of an application's users.
+
+An application that keeps accounts in its own table hands the
+:class:`~sessionauth.auth.Authenticator` any object with the three methods of
+:class:`UserSource`, returning its own user objects, which only need the five read-only
+attributes of :class:`AccountLike`. The built-in SQLite and PostgreSQL user stores
+(:class:`~sessionauth.stores.users.UserStore`) are two implementations; the documentation's
+SQLAlchemy model (``examples/fastapi_sqlalchemy``) is a third.
+
+Rights never come from these objects directly: they are copied into the user's *principal*
+(see :mod:`sessionauth.principal`), which the session store reads with each session. An
+application that changes a role, the disabled flag or a password in its own code calls
+:meth:`Authenticator.principal_changed()
+<sessionauth.auth.accounts.AccountAdministration.principal_changed>` afterwards; until then the
+old rights stand.
+
+Account administration (``create_user``, ``set_role``, ``set_disabled``, ``delete_user``,
+``list_users``, ``page_users``) needs a built-in :class:`~sessionauth.stores.users.UserStore`;
+with a user source of your own, you change accounts yourself and call ``principal_changed()``.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, TypeVar
+
+__all__ = ["AccountLike", "UserSource"]
+
+
+class AccountLike(Protocol):
+    """The attributes the Authenticator reads of a user object (read-only, any class).
+
+    Attributes:
+        id: The user's id, assigned by the application and never reused (sessions name users
+            by it, as text).
+        email: The login name, in the form :func:`~sessionauth.stores.users.normalize_email`
+            gives it (the Authenticator looks users up by that form).
+        role: The user's one role (``"user"``, ``"admin"``, ...).
+        password_hash: An argon2 (or legacy bcrypt) hash from
+            :class:`~sessionauth.auth.PasswordHasher`.
+        disabled: A disabled user cannot log in and has no session.
+
+    With ``Authenticator(require_verified=True)``, users also need a true ``email_verified``
+    attribute to log in (a user without it counts as unverified).
+    """
+
+    @property
+    def id(self) -> int:
+        """The user id."""
+        ...
+
+    @property
+    def email(self) -> str:
+        """The login name, normalised."""
+        ...
+
+    @property
+    def role(self) -> str:
+        """The one role."""
+        ...
+
+    @property
+    def password_hash(self) -> str:
+        """The password hash."""
+        ...
+
+    @property
+    def disabled(self) -> bool:
+        """Whether the user is disabled."""
+        ...
+
+
+UserT_co = TypeVar("UserT_co", bound=AccountLike, covariant=True)
+
+
+class UserSource(Protocol[UserT_co]):
+    """Where the Authenticator finds users: by id and by login name; and stores rehashes.
+
+    Every method may raise :class:`~sessionauth.errors.StoreUnavailable` when the database
+    cannot answer (the edge answers 503); anything else it raises is a bug.
+    """
+
+    async def get(self, user_id: int) -> UserT_co | None:
+        """Return the user with this id, or ``None``."""
+        ...
+
+    async def get_by_email(self, email: str) -> UserT_co | None:
+        """Return the user whose login name is ``email`` (already normalised), or ``None``."""
+        ...
+
+    async def set_password(self, user_id: int, password_hash: str) -> object:
+        """Store a new password hash for the user (a rehash at login, a password change)."""
+        ...
