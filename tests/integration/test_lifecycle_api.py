@@ -24,7 +24,7 @@ from fastapi import FastAPI
 from sessionauth.auth.passwords import PasswordHasher
 from sessionauth.server.app import create_app
 from sessionauth.stores.users import User
-from tests.support.apps import server_settings
+from tests.support.apps import production, server_settings
 from tests.support.services import free_port
 from tests.support.smtp_server import SMTPServer, smtp_server
 
@@ -303,3 +303,24 @@ async def test_an_smtp_outage_changes_no_answer(tmp_path: Path) -> None:
                 answers.add((response.status_code, response.text))
         assert answers == {(202, '{"success":true}')}
         assert await site.app.state.authenticator.users.get_by_email("free@example.com")
+
+
+async def test_without_mail_the_mailing_routes_say_so(tmp_path: Path) -> None:
+    """Production without SESSIONAUTH_SMTP_URL: 503 for every address, and no link to them."""
+    settings = production(tmp_path, signup="open", public_url="https://auth.example.com")
+    app = create_app(settings, hasher=PasswordHasher.for_tests())
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport,
+            base_url="https://testserver",
+            headers={"Origin": "https://testserver"},
+        ) as client:
+            for path, body in (
+                ("/signup", {"email": "a@example.com", "password": PASSWORD}),
+                ("/password/forgot", {"email": "a@example.com"}),
+            ):
+                answer = await client.post(path, json=body)
+                assert answer.status_code == 503, answer.text
+                assert answer.json() == {"error": "Account mail is not configured on this server"}
+            assert "/password/forgot" not in (await client.get("/login")).text
