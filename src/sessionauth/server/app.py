@@ -70,6 +70,7 @@ from sessionauth.server.templating import static_files
 from sessionauth.server.watched_counter import WatchedCounter
 from sessionauth.stores.attempts import AttemptCounter
 from sessionauth.stores.base import SessionStore
+from sessionauth.stores.tokens import TokenStore
 
 __all__ = ["create_app", "is_api_request"]
 
@@ -212,7 +213,15 @@ def create_app(
             stack.push_async_callback(lifecycle.drain)
             app.state.lifecycle = lifecycle
             await stack.enter_async_context(
-                _purging(databases, settings, store, counter, readiness=readiness, metrics=metrics)
+                _purging(
+                    databases,
+                    settings,
+                    store,
+                    counter,
+                    tokens=tokens,
+                    readiness=readiness,
+                    metrics=metrics,
+                )
             )
             # Everything made so far lives as long as the process: move it out of the cyclic
             # collector's reach, so full collections scan only per-request garbage (they
@@ -305,6 +314,7 @@ async def _purging(
     store: SessionStore,
     counter: AttemptCounter,
     *,
+    tokens: TokenStore,
     readiness: Readiness,
     metrics: Metrics,
 ) -> AsyncIterator[None]:
@@ -315,7 +325,13 @@ async def _purging(
         return
     task = asyncio.create_task(
         run_purger(
-            store, counter, lock, settings.purge_interval, readiness=readiness, metrics=metrics
+            store,
+            counter,
+            lock,
+            settings.purge_interval,
+            readiness=readiness,
+            metrics=metrics,
+            tokens=tokens,
         ),
         name="sessionauth-purge",
     )
