@@ -182,9 +182,11 @@ async def test_racing_sign_ups_create_one_account(store: UserStore) -> None:
 @pytest.mark.parametrize(
     "email",
     [
-        "robert');drop table users;--@example.com",
-        "x@example.com' or '1'='1",
-        '"; delete from sessionauth_users; --"@example.com',
+        # Quotes, comments and statement breaks that are still one plain address (a ';', '(',
+        # space or '"' makes it no address at all: see test_addr_spec.py).
+        "robert'--drop_table@example.com",
+        "x'or'1'='1@example.com",
+        "'||'*/@example.com",
         "%@example.com",
         "_@example.com",
         "$1@example.com",
@@ -548,13 +550,14 @@ async def test_search_matches_a_substring_of_the_email_in_any_case(store: UserSt
 
 @pytest.mark.parametrize(
     ("search", "expected"),
-    [("%", ["100%@example.com"]), ("_", ["a_b@example.com"]), ("\\", ["back\\slash@example.com"])],
+    # No address holds a backslash (it is refused), so the escape character matches nothing.
+    [("%", ["100%@example.com"]), ("_", ["a_b@example.com"]), ("\\", [])],
 )
 async def test_search_wildcards_match_literally(
     store: UserStore, search: str, expected: list[str]
 ) -> None:
     """`%`, `_` and the escape character match themselves, not any text (LIKE is escaped)."""
-    for email in ("100%@example.com", "a_b@example.com", "back\\slash@example.com", "axb@e.com"):
+    for email in ("100%@example.com", "a_b@example.com", "axb@e.com"):
         await store.create(email, HASH)
     assert [user.email for user in (await store.page(search=search)).users] == expected
 

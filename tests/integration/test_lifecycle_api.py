@@ -218,6 +218,53 @@ async def test_an_email_change_applies_when_the_new_address_confirms(site: Site)
     assert "new@example.com" in notice.as_string()
 
 
+# -- addresses that are really several, or carry a display name ----------------------------
+
+# Each is one string that a mail library reads as another recipient than the stored domain says.
+NOT_ONE_ADDRESS = [
+    "attacker@evil.com,victim@corp.com",
+    "attacker@evil.com;victim@corp.com",
+    "attacker@evil.com <x>@corp.com",
+    "Victim <attacker@evil.com>",
+    "attacker@evil.com (x@corp.com)",
+    '"attacker@evil.com"@corp.com',
+    "attacker@evil.com victim@corp.com",
+    "x@[127.0.0.1]",
+    "a\\@evil.com@corp.com",
+]
+
+
+@pytest.mark.parametrize("email", NOT_ONE_ADDRESS)
+async def test_no_mailing_route_takes_an_address_that_is_not_one_mailbox(
+    site: Site, email: str
+) -> None:
+    """/signup, /email, /password/forgot and admin /users: 400, no account, no mail at all."""
+    await site.add_user("me@example.com")
+    await site.app.state.authenticator.users.create(
+        "root@example.com", await site.app.state.authenticator.hasher.hash(PASSWORD), role="admin"
+    )
+    anonymous = site.client()
+    signed_in = await site.signed_in("me@example.com")
+    admin = await site.signed_in("root@example.com")
+    before = (await admin.get("/users")).json()["users"]
+    answers = [
+        await anonymous.post("/signup", json={"email": email, "password": PASSWORD}),
+        await anonymous.post("/password/forgot", json={"email": email}),
+        await signed_in.post(
+            "/email", json={"email": email, "password": PASSWORD}, headers=await csrf(signed_in)
+        ),
+        await admin.post(
+            "/users",
+            json={"email": email, "password": PASSWORD, "role": "user"},
+            headers=await csrf(admin),
+        ),
+    ]
+    assert [a.status_code for a in answers] == [400, 400, 400, 400], [a.text for a in answers]
+    assert await site.delivered() == []
+    assert (await signed_in.get("/me")).json()["email"] == "me@example.com"
+    assert (await admin.get("/users")).json()["users"] == before
+
+
 # -- forgotten passwords ---------------------------------------------------------------------
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import stat
 from collections import Counter
@@ -11,7 +12,7 @@ import pytest
 
 from sessionauth.mail import FileMailer, MailError, Message, Outbox, Outcome, SMTPMailer
 from tests.support.services.ports import free_port
-from tests.support.smtp_server import smtp_server
+from tests.support.smtp_server import BUSY_DOMAIN, REFUSED_DOMAIN, smtp_server
 
 TOKEN = "tok_SECRET_abcdefghijklmnopqrstuvwxyz0123456"
 MESSAGE = Message(to="alice@example.com", subject="Reset", text=f"link: {TOKEN}", html=None)
@@ -135,3 +136,78 @@ async def test_file_mailer_failure_is_a_mail_error(tmp_path: Path) -> None:
     blocker.write_text("")
     with pytest.raises(MailError):
         await FileMailer(blocker / "mail", sender="dev@localhost").send(MESSAGE)
+
+
+class GatedSleep:
+    """A backoff wait that lasts until the test opens the gate (records each wait asked)."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+        self.gate = asyncio.Event()
+
+    async def sleep(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        await self.gate.wait()
+
+
+async def test_a_refused_recipient_fails_at_once_and_a_busy_one_is_retried() -> None:
+    """550 from a real server: failed after one try; 451: retried (a 4xx may pass)."""
+    recorder = Recorder()
+    with smtp_server() as server:
+        mailer = SMTPMailer(f"smtp://127.0.0.1:{server.port}?starttls=false", sender="a@b.example")
+        async with Outbox(
+            mailer, retries=2, sleep=recorder.sleep, on_outcome=recorder.outcome
+        ) as outbox:
+            outbox.send(Message(to=f"x@{REFUSED_DOMAIN}", subject="s", text="t"))
+            await outbox.join()
+            assert recorder.outcomes == {"failed": 1}
+            assert recorder.waits == []
+            outbox.send(Message(to=f"x@{BUSY_DOMAIN}", subject="s", text="t"))
+            await outbox.join()
+    assert recorder.outcomes == {"failed": 2, "retried": 2}
+    assert recorder.waits == [2, 4]
+    assert server.messages == []
+
+
+@pytest.mark.parametrize(
+    "error", [MailError("550 refused", permanent=True), ValueError("bad message")]
+)
+async def test_a_permanent_failure_or_a_bug_is_not_retried(error: Exception) -> None:
+    """No waits, no retry: one try, counted as failed."""
+    recorder = Recorder()
+    mailer = FlakyMailer(1, error)
+    async with Outbox(mailer, sleep=recorder.sleep, on_outcome=recorder.outcome) as outbox:
+        outbox.send(MESSAGE)
+        await outbox.join()
+    assert (mailer.calls, recorder.waits) == (1, [])
+    assert recorder.outcomes == {"failed": 1}
+
+
+class OneBadRecipient:
+    """Fails every message to ``bad.example`` (transiently); delivers the rest in order."""
+
+    def __init__(self) -> None:
+        self.delivered: list[str] = []
+        self.good_sent = asyncio.Event()
+
+    async def send(self, message: Message) -> None:
+        if message.domain == "bad.example":
+            raise MailError("451 try later")
+        self.delivered.append(message.to)
+        self.good_sent.set()
+
+
+async def test_retries_wait_aside_so_mail_behind_them_goes_out_at_once() -> None:
+    """Two failing messages, then a good one: it is sent while their backoffs still run."""
+    mailer, waits = OneBadRecipient(), GatedSleep()
+    async with Outbox(mailer, retries=3, sleep=waits.sleep) as outbox:
+        outbox.send(Message(to="one@bad.example", subject="s", text="t"))
+        outbox.send(Message(to="two@bad.example", subject="s", text="t"))
+        outbox.send(Message(to="good@example.com", subject="s", text="t"))
+        # Bounded only so a broken outbox fails instead of hanging; no wait is ever released.
+        await asyncio.wait_for(mailer.good_sent.wait(), timeout=10)
+        assert mailer.delivered == ["good@example.com"]
+        assert waits.waits == [2, 2]  # both bad messages are parked, neither holds the worker
+        waits.gate.set()
+        await outbox.join()
+    assert mailer.delivered == ["good@example.com"]

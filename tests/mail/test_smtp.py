@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import ssl
 import time
@@ -167,3 +168,22 @@ def test_bad_smtp_urls(url: str) -> None:
     """Bad URLs are configuration errors."""
     with pytest.raises(ConfigurationError):
         parse_smtp_url(url)
+
+
+async def test_the_envelope_is_the_message_recipient_not_what_to_parses_as() -> None:
+    """RCPT TO is exactly ``message.to`` and MAIL FROM the sender's address, given explicitly.
+
+    ``Message`` refuses a list in ``to``; this forces one past it (as a future bug might) to show
+    the mailer never lets a header parser decide the recipients.
+    """
+    message = Message(to="attacker@evil.com", subject="s", text="t")
+    object.__setattr__(message, "to", "attacker@evil.com, victim@corp.com")
+    with smtp_server(tls="none") as server:
+        mailer = SMTPMailer(
+            f"smtp://127.0.0.1:{server.port}?starttls=false", sender="Site <app@example.com>"
+        )
+        with contextlib.suppress(MailError):  # the server may refuse the odd RCPT outright
+            await mailer.send(message)
+    recipients = [rcpt for envelope, _ in server.messages for rcpt in envelope.rcpt_tos]
+    assert "victim@corp.com" not in recipients
+    assert all(envelope.mail_from == "app@example.com" for envelope, _ in server.messages)

@@ -2,7 +2,8 @@
 
 :func:`smtp_server` starts one in the mode a test asks for: plain, STARTTLS (required) or
 implicit TLS, optionally requiring a login, with a certificate from a CA made for the test
-(``trustme``). Every message it accepts lands in :attr:`SMTPServer.messages`.
+(``trustme``). Every message it accepts lands in :attr:`SMTPServer.messages`. Recipients at
+:data:`REFUSED_DOMAIN` are refused for good (550), those at :data:`BUSY_DOMAIN` for now (451).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from tests.support.services.ports import free_port
 
 USER, PASSWORD = "mailer", "s3cret pässword"
+REFUSED_DOMAIN = "refused.example"
+BUSY_DOMAIN = "busy.example"
 
 
 @dataclass
@@ -40,6 +43,18 @@ class SMTPServer:
 class _Handler:
     def __init__(self, server: SMTPServer):
         self._server = server
+
+    async def handle_RCPT(  # noqa: N802
+        self, smtp: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        del smtp, session, options
+        domain = address.rpartition("@")[2]
+        if domain == REFUSED_DOMAIN:
+            return "550 5.1.1 no such mailbox"
+        if domain == BUSY_DOMAIN:
+            return "451 4.3.0 try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, smtp: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
         del smtp, session

@@ -30,8 +30,9 @@ from sessionauth.errors import NotAuthenticated
 
 __all__ = ["CurrentUser", "HasDisabled", "UserLookup"]
 
-# Where the loaded user is kept for the rest of the request (one users read per request).
-_SCOPE_KEY = "sessionauth.user"
+# Where loaded users are kept for the rest of the request (one users read per request), keyed
+# by the CurrentUser instance: two instances over different sources must not share a result.
+_SCOPE_KEY = "sessionauth.users"
 
 
 class HasDisabled(Protocol):
@@ -80,15 +81,16 @@ class CurrentUser(Generic[IdT, UserT]):
             NotAuthenticated: If the session is anonymous or disabled, or its user is gone
                 or disabled (such a session, which outlived its account, ends on the spot).
         """
-        cached = request.scope.get(_SCOPE_KEY)
+        loaded: dict[object, object] = request.scope.setdefault(_SCOPE_KEY, {})
+        cached = loaded.get(self)
         if cached is not None:
-            user: UserT = cached
+            user: UserT = cached  # type: ignore[assignment]  # only this instance stored it
             return user
         session = session_of(request)
         found = await self.users.get(self.guards.user_id(session))
         if found is None or found.disabled:
             session.destroy()
             raise NotAuthenticated(AUTH_REQUIRED)
-        request.scope[_SCOPE_KEY] = found
+        loaded[self] = found
         request.scope.setdefault("user", found)
         return found

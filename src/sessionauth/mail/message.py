@@ -12,13 +12,27 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Protocol
 
+from sessionauth.addr_spec import addr_spec_problem
 from sessionauth.errors import SessionAuthError
 
 __all__ = ["MailError", "Mailer", "Message"]
 
 
 class MailError(SessionAuthError):
-    """A message could not be delivered (server down, refused, timed out, TLS failed)."""
+    """A message could not be delivered (server down, refused, timed out, TLS failed).
+
+    Args:
+        reason: Why, without the message's body.
+        permanent: Trying again cannot help (the server refused the recipient or the message
+            with a 5xx answer): the outbox gives the message up at once instead of retrying.
+
+    Attributes:
+        permanent: See above; ``False`` (a transient failure, retried) unless said otherwise.
+    """
+
+    def __init__(self, reason: str, *, permanent: bool = False):
+        super().__init__(reason)
+        self.permanent = permanent
 
 
 def _one_line(value: str, what: str) -> str:
@@ -39,7 +53,9 @@ class Message:
         html: The HTML body, or ``None`` for a text-only message.
 
     Raises:
-        ValueError: If the recipient or subject contain a line break.
+        ValueError: If the recipient is not one plain ``local@domain`` address (a list or a
+            display name would send the mail elsewhere than ``to`` says), or the subject
+            contains a line break.
     """
 
     to: str
@@ -48,7 +64,9 @@ class Message:
     html: str | None = None
 
     def __post_init__(self) -> None:
-        _one_line(self.to, "recipient")
+        problem = addr_spec_problem(self.to)
+        if problem is not None:
+            raise ValueError(f"recipient: {problem}")
         _one_line(self.subject, "subject")
 
     @property

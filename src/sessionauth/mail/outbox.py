@@ -6,9 +6,13 @@ time, whether a message was queued or not, and whether the SMTP server is up or 
 worker task, started and stopped with the application (``async with outbox``), delivers the
 queue in order.
 
-A failed delivery is retried a bounded number of times, waiting ``backoff``, then twice that,
-and so on (never more than ``max_backoff``), through an injected ``sleep`` (tests do not
-wait). Each outcome is logged to ``sessionauth.mail`` without the message's body (it carries
+A permanent failure (a :class:`MailError` marked ``permanent``, such as a 5xx refusal, or any
+other exception, a bug) gives the message up at once. A transient one (4xx, timeout, lost
+connection) is retried a bounded number of times, waiting ``backoff``, then twice that, and so
+on (never more than ``max_backoff``), through an injected ``sleep`` (tests do not wait). The
+wait happens in a task of its own that puts the message back on the queue when it is over: the
+worker goes on with the next message meanwhile, so failing mail never holds up good mail.
+Each outcome is logged to ``sessionauth.mail`` without the message's body (it carries
 a token) and reported to ``on_outcome`` (the reference server counts them in ``/metrics``):
 ``sent``, ``retried``, ``failed`` (given up), ``dropped`` (queue full, or closed).
 """
@@ -74,8 +78,16 @@ class Outbox:
         self._drain_timeout = drain_timeout
         self._sleep = sleep
         self._on_outcome = on_outcome
-        self._queue: asyncio.Queue[Message] = asyncio.Queue(max_queue)
+        # Each entry is a message and how many times delivering it failed so far.
+        self._queue: asyncio.Queue[tuple[Message, int]] = asyncio.Queue(max_queue)
         self._worker: asyncio.Task[None] | None = None
+        # Messages waiting out their backoff before they go back on the queue.
+        self._delayed: dict[asyncio.Task[None], Message] = {}
+        # Messages accepted and not yet sent or given up (queued, being sent, or delayed); the
+        # queue's own count cannot say this, as a retry leaves it and comes back later.
+        self._pending = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     def send(self, message: Message) -> bool:
         """Queue ``message`` for delivery; return at once, never raise.
@@ -87,10 +99,18 @@ class Outbox:
         if self._worker is None or self._worker.done():
             return self._drop(message, "the outbox is not running")
         try:
-            self._queue.put_nowait(message)
+            self._queue.put_nowait((message, 0))
         except asyncio.QueueFull:
             return self._drop(message, "the outbox is full")
+        self._pending += 1
+        self._idle.clear()
         return True
+
+    def _settled(self) -> None:
+        # One accepted message was sent, given up or dropped.
+        self._pending -= 1
+        if self._pending == 0:
+            self._idle.set()
 
     def _drop(self, message: Message, why: str) -> bool:
         logger.error("mail to %s dropped: %s", message.domain, why)
@@ -113,50 +133,71 @@ class Outbox:
         worker.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await worker
+        delayed, self._delayed = self._delayed, {}
+        for task, message in delayed.items():
+            task.cancel()
+            self._drop(message, "the server stopped before a retry")
+            self._settled()
         while not self._queue.empty():
-            self._drop(self._queue.get_nowait(), "the server stopped before it was sent")
+            self._drop(self._queue.get_nowait()[0], "the server stopped before it was sent")
+            self._settled()
 
     async def join(self) -> None:
-        """Wait until every queued message was delivered or given up (for tests)."""
-        await self._queue.join()
+        """Wait until every message was delivered or given up, retries included (for tests)."""
+        await self._idle.wait()
 
     async def _run(self) -> None:
         while True:
-            message = await self._queue.get()
+            message, failures = await self._queue.get()
             try:
-                await self._deliver(message)
+                await self._deliver(message, failures)
             finally:
                 self._queue.task_done()
 
-    async def _deliver(self, message: Message) -> None:
-        wait = self._backoff
-        for attempt in range(self._retries + 1):
-            try:
-                await self.mailer.send(message)
-            except MailError as exc:
-                reason = str(exc)
-            except Exception as exc:
-                logger.exception("mail to %s: the mailer failed unexpectedly", message.domain)
-                reason = type(exc).__name__
-            else:
-                self._on_outcome("sent")
-                return
-            if attempt == self._retries:
-                logger.error(
-                    "mail to %s given up after %d tries: %s", message.domain, attempt + 1, reason
-                )
-                self._on_outcome("failed")
-                return
-            logger.warning(
-                "mail to %s failed (try %d), retrying in %.0f s: %s",
-                message.domain,
-                attempt + 1,
-                wait,
-                reason,
-            )
-            self._on_outcome("retried")
+    async def _deliver(self, message: Message, failures: int) -> None:
+        try:
+            await self.mailer.send(message)
+        except MailError as exc:
+            reason, permanent = str(exc), exc.permanent
+        except Exception as exc:
+            # A bug, not an outage: trying the same thing again would fail the same way.
+            logger.exception("mail to %s: the mailer failed unexpectedly", message.domain)
+            reason, permanent = type(exc).__name__, True
+        else:
+            self._on_outcome("sent")
+            self._settled()
+            return
+        tries = failures + 1
+        if permanent or failures >= self._retries:
+            logger.error("mail to %s given up after %d tries: %s", message.domain, tries, reason)
+            self._on_outcome("failed")
+            self._settled()
+            return
+        wait = min(self._backoff * 2**failures, self._max_backoff)
+        logger.warning(
+            "mail to %s failed (try %d), retrying in %.0f s: %s",
+            message.domain,
+            tries,
+            wait,
+            reason,
+        )
+        self._on_outcome("retried")
+        task = asyncio.get_running_loop().create_task(self._requeue(message, tries, wait))
+        self._delayed[task] = message
+
+    async def _requeue(self, message: Message, failures: int, wait: float) -> None:
+        """After ``wait`` seconds, put ``message`` back at the end of the queue."""
+        try:
             await self._sleep(wait)
-            wait = min(wait * 2, self._max_backoff)
+        finally:
+            current = asyncio.current_task()
+            if current is not None:
+                self._delayed.pop(current, None)
+        try:
+            self._queue.put_nowait((message, failures))
+        except asyncio.QueueFull:
+            self._drop(message, "the outbox is full")
+            self._settled()
 
     async def __aenter__(self) -> Self:
         await self.start()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ssl
 from dataclasses import dataclass
+from email.utils import parseaddr
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import aiosmtplib
@@ -118,6 +119,8 @@ class SMTPMailer:
         if not timeout > 0:
             raise ConfigurationError("the SMTP timeout must be a positive number of seconds")
         self.sender = sender
+        # The envelope sender: the bare address of a From such as "Site <noreply@example.com>".
+        self._envelope_sender = parseaddr(sender)[1] or sender
         self._timeout = timeout
         self._tls_context = tls_context or ssl.create_default_context()
 
@@ -129,8 +132,12 @@ class SMTPMailer:
         """
         s = self.settings
         try:
+            # The envelope is given, never derived from the headers: aiosmtplib would parse
+            # To/Cc themselves, and a parser's idea of a recipient list is not ours.
             await aiosmtplib.send(
                 message.to_email(self.sender),
+                sender=self._envelope_sender,
+                recipients=[message.to],
                 hostname=s.host,
                 port=s.port,
                 username=s.username,
@@ -143,5 +150,15 @@ class SMTPMailer:
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             # The reason, not the message: its body carries a token.
             raise MailError(
-                f"SMTP delivery via {s.host}:{s.port} failed: {type(exc).__name__}: {exc}"
+                f"SMTP delivery via {s.host}:{s.port} failed: {type(exc).__name__}: {exc}",
+                permanent=_permanent(exc),
             ) from exc
+
+
+def _permanent(exc: BaseException) -> bool:
+    """Whether the server refused for good (5xx): a 4xx, timeout or lost connection may pass."""
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        return all(500 <= refused.code < 600 for refused in exc.recipients)
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        return 500 <= exc.code < 600
+    return False

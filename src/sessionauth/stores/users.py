@@ -31,6 +31,8 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Final, Literal, NoReturn
 
+from sessionauth.addr_spec import MAX_EMAIL_LENGTH as MAX_EMAIL_LENGTH  # re-exported
+from sessionauth.addr_spec import addr_spec_problem
 from sessionauth.errors import AdminLockout, InvalidEmail, UserNotFound
 
 __all__ = [
@@ -48,8 +50,6 @@ DEFAULT_TABLE: Final = "sessionauth_users"
 """The table user stores create and use unless told otherwise."""
 DEFAULT_TIMEOUT: Final = 2.0
 """Seconds a user-store operation may take before it raises ``StoreUnavailable``."""
-MAX_EMAIL_LENGTH: Final = 254
-"""The longest usable address (RFC 5321 path limit), in characters after normalisation."""
 
 # Control, format (zero-width and bidi overrides, which make look-alike addresses), surrogate,
 # and line/paragraph separator characters have no business in an address; CR and LF in
@@ -124,8 +124,10 @@ def normalize_email(email: str) -> str:
     invites impersonation.
 
     Raises:
-        InvalidEmail: If the address has control or invisible characters, has no ``@`` with
-            text on both sides, or is longer than 254 characters.
+        InvalidEmail: If the address has control or invisible characters, is longer than 254
+            characters, or is not one plain ``local@domain`` (see
+            :func:`sessionauth.addr_spec.addr_spec_problem`): a list, a display name, a comment
+            or a quoted local part would let mail go somewhere the stored address does not say.
     """
     # Bound the normalisation work before doing it (NFKC cannot shrink text fourfold).
     if len(email) > MAX_EMAIL_LENGTH * 4:
@@ -137,9 +139,9 @@ def normalize_email(email: str) -> str:
         raise InvalidEmail("email address contains control or invisible characters")
     if len(normalized) > MAX_EMAIL_LENGTH:
         raise InvalidEmail(f"email address longer than {MAX_EMAIL_LENGTH} characters")
-    local, at, domain = normalized.rpartition("@")
-    if not (at and local and domain):
-        raise InvalidEmail("email address needs text on both sides of an '@'")
+    problem = addr_spec_problem(normalized)
+    if problem is not None:
+        raise InvalidEmail(problem)
     return normalized
 
 
