@@ -289,6 +289,28 @@ async def test_verification_is_requested_by_the_signed_in_user_only_while_unveri
         await world.flows.request_verification(Session(), address=ADDRESS)
 
 
+async def test_an_address_changed_between_consume_and_mark_is_not_verified(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A link for old@, taken just before the account moved to new@, verifies nothing."""
+    user = await world.user("old@example.com", verified=False)
+    await world.flows.request_verification(Session(user_id=str(user.id)), address=ADDRESS)
+    [letter] = await world.posted()
+    consume = world.flows.tokens.consume
+
+    async def consume_then_change(*args: object, **kwargs: object) -> object:
+        claim = await consume(*args, **kwargs)  # type: ignore[arg-type]
+        await world.auth.users.set_email(user.id, "new@example.com", verified=False)
+        return claim
+
+    monkeypatch.setattr(world.flows.tokens, "consume", consume_then_change)
+    with pytest.raises(InvalidToken):
+        await world.flows.verify_email(token_of(letter))
+    now = await world.auth.users.get(user.id)
+    assert now is not None
+    assert (now.email, now.email_verified) == ("new@example.com", False)
+
+
 async def test_a_signed_in_user_cannot_use_another_users_link(world: World) -> None:
     """Bob's session presenting Alice's link: refused, and Alice's link still works for her."""
     alice = await world.user("alice@example.com", verified=False)
