@@ -40,9 +40,9 @@ from sessionauth.starlette import login_required, role_required, session_of
 DATABASE = os.environ.get("APP_DATABASE", "sqlite:///example.db")
 
 
-def authenticator(request: Request) -> Authenticator:
+def authenticator(request: Request) -> Authenticator[int]:
     """The application's Authenticator, made by the lifespan."""
-    auth: Authenticator = request.app.state.auth
+    auth: Authenticator[int] = request.app.state.auth
     return auth
 
 
