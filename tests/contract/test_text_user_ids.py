@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 
 import httpx
@@ -92,6 +91,8 @@ HASH = asyncio.run(HASHER.hash(PASSWORD))
 
 @dataclass
 class Env:
+    """An Authenticator[str] over Members on the store under test, and what it published."""
+
     auth: Authenticator[str]
     members: Members
     events: list[AuthEvent]
@@ -100,7 +101,7 @@ class Env:
 
 
 @pytest.fixture
-async def env(harness: Harness, clock: FakeClock) -> AsyncIterator[Env]:
+async def env(harness: Harness, clock: FakeClock) -> Env:
     members = Members()
     events: list[AuthEvent] = []
 
@@ -116,7 +117,7 @@ async def env(harness: Harness, clock: FakeClock) -> AsyncIterator[Env]:
         hooks=[hook],
         user_id_type=str,
     )
-    yield Env(auth, members, events, harness, clock)
+    return Env(auth, members, events, harness, clock)
 
 
 async def _login(env: Env, member: Member) -> Session:
@@ -168,7 +169,8 @@ async def test_revoking_by_handle_and_others_keeps_the_str_id(env: Env) -> None:
     await env.auth.revoke_session(uid, other.handle)
     assert await env.auth.revoke_other_sessions(keep) == 1
     assert [s.handle for s in await env.auth.all_sessions(uid)] == [keep.handle]
-    assert third.handle is not None and await env.harness.store.load(third.handle) is None
+    assert third.handle is not None
+    assert await env.harness.store.load(third.handle) is None
     assert await env.auth.revoke_all_sessions(uid, actor="m-admin") == 1
     last = env.events[-1]
     assert isinstance(last, SessionsRevoked)
