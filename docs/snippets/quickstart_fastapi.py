@@ -12,8 +12,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.responses import HTMLResponse
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel
 
 from sessionauth import (
@@ -57,8 +58,26 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await accounts.aclose()
 
 
-# The guards raise NotAuthenticated / PermissionDenied; these handlers answer 401 / 403.
-app = FastAPI(lifespan=lifespan, exception_handlers=exception_handlers)
+async def refused(request: Request, exc: Exception) -> JSONResponse:
+    """Every refusal as ``{"error": ...}``, the shape the guards' 401 and 403 answers have."""
+    if isinstance(exc, TooManyAttempts):
+        headers = {"Retry-After": str(exc.retry_after)}
+        return JSONResponse({"error": "Too many attempts"}, status_code=429, headers=headers)
+    if isinstance(exc, RequestValidationError):  # FastAPI's own would be {"detail": [...]}
+        return JSONResponse({"error": "Invalid request body"}, status_code=400)
+    return JSONResponse({"error": "Invalid credentials"}, status_code=401)
+
+
+# The guards raise NotAuthenticated / PermissionDenied: `exception_handlers` answers 401 / 403.
+app = FastAPI(
+    lifespan=lifespan,
+    exception_handlers={
+        **exception_handlers,
+        InvalidCredentials: refused,
+        TooManyAttempts: refused,
+        RequestValidationError: refused,
+    },
+)
 app.add_middleware(CSRFMiddleware, keyring=keyring)  # added first: runs inside the sessions
 app.add_middleware(
     SessionMiddleware,
@@ -104,18 +123,12 @@ async def login(body: Credentials, request: Request) -> dict[str, object]:
     auth = authenticator(request)
     address = request.client.host if request.client else "unknown"
     session = session_of(request)
-    try:
-        accepted = await auth.authenticate(body.email, body.password, address=address)
-        # A login that lost a race with a change of the account fails like a wrong password.
-        principal = await auth.login(
-            session, accepted, address=address, user_agent=request.headers.get("user-agent")
-        )
-    except InvalidCredentials:
-        raise HTTPException(401, "Invalid credentials") from None
-    except TooManyAttempts as exc:
-        raise HTTPException(
-            429, "Too many attempts", {"Retry-After": str(exc.retry_after)}
-        ) from None
+    # A wrong password raises InvalidCredentials (401), too many TooManyAttempts (429); a
+    # login that lost a race with a change of the account fails like a wrong password.
+    accepted = await auth.authenticate(body.email, body.password, address=address)
+    principal = await auth.login(
+        session, accepted, address=address, user_agent=request.headers.get("user-agent")
+    )
     # The session has a new token now, so the CSRF token the client held is void: send a new one.
     # The role shown is the principal's: the one the session's rights come from.
     user = {"id": accepted.user.id, "role": principal.role}

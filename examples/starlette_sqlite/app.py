@@ -5,12 +5,13 @@ Everything lives in one SQLite file: the accounts, the sessions and the login at
 Run it (from this folder, with ``pip install sessionauth uvicorn``)::
 
     export APP_SECRET=$(python -c 'import secrets; print(secrets.token_urlsafe(48))')
-    python app.py add-user alice@example.com admin     # asks for a password
+    python app.py add-user alice@example.com admin     # asks for the password twice
     uvicorn app:app
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import getpass
 import os
@@ -29,6 +30,7 @@ from sessionauth import (
     CSRFMiddleware,
     InvalidCredentials,
     Keyring,
+    SessionAuthError,
     SessionMiddleware,
     TooManyAttempts,
     csrf_token,
@@ -38,6 +40,7 @@ from sessionauth.auth import Authenticator, LoginThrottle, PasswordHasher
 from sessionauth.starlette import login_required, role_required, session_of
 
 DATABASE = os.environ.get("APP_DATABASE", "sqlite:///example.db")
+ROLES = ("admin", "user")  # the Authenticator's default roles
 
 
 def authenticator(request: Request) -> Authenticator[int]:
@@ -152,8 +155,30 @@ async def add_user(email: str, password: str, role: str, *, database: str = DATA
     return user.id
 
 
-app = create_app(secret=os.environ["APP_SECRET"], secure=os.environ.get("APP_SECURE") == "1")
-
-if __name__ == "__main__" and sys.argv[1:2] == ["add-user"]:
-    new_id = asyncio.run(add_user(sys.argv[2], getpass.getpass(), sys.argv[3]))
+def main(argv: list[str]) -> int:
+    """``add-user EMAIL ROLE``: ask for the password, create the account; errors in one line."""
+    parser = argparse.ArgumentParser(prog="app.py", description="Create an account.")
+    parser.add_argument("command", choices=["add-user"])
+    parser.add_argument("email")
+    parser.add_argument("role", choices=ROLES)
+    args = parser.parse_args(argv)  # a usage line and exit 2 for missing or bad arguments
+    try:
+        password = getpass.getpass("Password (8 characters or more): ")
+        if getpass.getpass("Password again: ") != password:
+            print("error: the two passwords differ", file=sys.stderr)
+            return 1
+        new_id = asyncio.run(add_user(args.email, password, args.role))
+    except SessionAuthError as exc:  # a bad email or database URL, a short password, a duplicate
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except (EOFError, KeyboardInterrupt):
+        print("\ncancelled", file=sys.stderr)
+        return 1
     print(f"created user {new_id}")
+    return 0
+
+
+if __name__ == "__main__":  # python app.py add-user EMAIL ROLE: needs no APP_SECRET
+    sys.exit(main(sys.argv[1:]))
+
+app = create_app(secret=os.environ["APP_SECRET"], secure=os.environ.get("APP_SECURE") == "1")

@@ -3,16 +3,17 @@
 The browser holds an opaque, signed cookie; the server holds the session in a store (SQLite,
 Redis, PostgreSQL, or memory for tests). See the README for a tour.
 
-The public packages, each with a curated ``__all__``: this one (the middleware, the stores'
-entry points, every exception), :mod:`sessionauth.auth` (passwords, users, the
-``Authenticator``, throttling, guards, events), :mod:`sessionauth.stores`,
-:mod:`sessionauth.backends`, and the framework adapters :mod:`sessionauth.fastapi` and
-:mod:`sessionauth.starlette`.
+The public packages, each with a curated ``__all__``: this one (the middlewares, the
+stores' entry points, the types their signatures name, every exception),
+:mod:`sessionauth.auth` (passwords, users, the ``Authenticator``, throttling, guards,
+events), :mod:`sessionauth.stores`, :mod:`sessionauth.backends`, and the framework adapters
+:mod:`sessionauth.fastapi` and :mod:`sessionauth.starlette`.
 """
 
 from sessionauth.backends import open_backend
 from sessionauth.config import CookieConfig
-from sessionauth.csrf import CSRFMiddleware, csrf_token
+from sessionauth.cors import TrustedCORSMiddleware
+from sessionauth.csrf import CSRFMiddleware, csrf_token, verify_csrf_token
 from sessionauth.errors import (
     AdminLockout,
     AuthenticationError,
@@ -37,6 +38,7 @@ from sessionauth.errors import (
 )
 from sessionauth.middleware import SessionMiddleware
 from sessionauth.policy import TimeoutPolicy
+from sessionauth.principal import Principal, PrincipalChange
 from sessionauth.record import RecordUpdate, SessionRecord
 from sessionauth.session import Session
 from sessionauth.stores import MemoryStore, SessionStore, open_store
@@ -59,6 +61,8 @@ __all__ = [
     "NotAuthenticated",
     "PasswordPolicyError",
     "PermissionDenied",
+    "Principal",
+    "PrincipalChange",
     "RecordUpdate",
     "Session",
     "SessionAuthError",
@@ -71,11 +75,13 @@ __all__ = [
     "StoreUnavailable",
     "TimeoutPolicy",
     "TooManyAttempts",
+    "TrustedCORSMiddleware",
     "UserError",
     "UserNotFound",
     "csrf_token",
     "open_backend",
     "open_store",
+    "verify_csrf_token",
 ]
 
 __version__ = "0.1.0"

@@ -40,6 +40,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Click's plain help: Typer's rich panels label every flag `<bool>`, which reads as if
+    # `--yes` took a value.
+    rich_markup_mode=None,
 )
 app.add_typer(users_app, name="users")
 app.add_typer(sessions_app, name="sessions")
@@ -73,9 +76,11 @@ def _options(
 
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
-    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    host: Annotated[str, typer.Option(metavar="HOST", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option(min=1, max=65535, metavar="PORT", help="Port to listen on.")
+    ] = 8000,
+    workers: Annotated[int, typer.Option(min=1, metavar="N", help="Worker processes.")] = 1,
     access_log: Annotated[
         bool, typer.Option(help="Log every request (off behind a proxy that logs them).")
     ] = True,
@@ -83,6 +88,7 @@ def serve(
         float,
         typer.Option(
             min=0,
+            metavar="SECONDS",
             help="Seconds to drain on SIGTERM: requests in progress and those arriving on open "
             "connections are answered (with Connection: close); then the rest are cancelled.",
         ),

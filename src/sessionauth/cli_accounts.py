@@ -34,10 +34,13 @@ __all__ = ["fail", "role_findings", "run", "sessions_app", "settings_or_exit", "
 
 _T = TypeVar("_T")
 
-users_app = typer.Typer(help="Manage user accounts.", no_args_is_help=True)
-sessions_app = typer.Typer(help="List and revoke sessions.", no_args_is_help=True)
+# Plain help, like the main app's (see sessionauth.cli).
+users_app = typer.Typer(help="Manage user accounts.", no_args_is_help=True, rich_markup_mode=None)
+sessions_app = typer.Typer(
+    help="List and revoke sessions.", no_args_is_help=True, rich_markup_mode=None
+)
 
-Email = Annotated[str, typer.Argument(help="The account's email address.")]
+Email = Annotated[str, typer.Argument(metavar="EMAIL", help="The account's email address.")]
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 PasswordStdin = Annotated[
     bool, typer.Option("--password-stdin", help="Read the password from the first stdin line.")
@@ -150,7 +153,9 @@ def role_findings(settings: Settings) -> list[str]:
 @users_app.command("create")
 def users_create(
     email: Email,
-    role: Annotated[str, typer.Option(help="The role, one of SESSIONAUTH_ROLES.")] = "user",
+    role: Annotated[
+        str, typer.Option(metavar="ROLE", help="The role, one of SESSIONAUTH_ROLES.")
+    ] = "user",
     password_stdin: PasswordStdin = False,
 ) -> None:
     """Create an account."""
@@ -183,7 +188,9 @@ def users_list() -> None:
 @users_app.command("set-role")
 def users_set_role(
     email: Email,
-    role: Annotated[str, typer.Argument(help="The role, one of SESSIONAUTH_ROLES.")],
+    role: Annotated[
+        str, typer.Argument(metavar="ROLE", help="The role, one of SESSIONAUTH_ROLES.")
+    ],
     force: Force = False,
 ) -> None:
     """Change a role; the user's live sessions carry it at once."""
@@ -262,7 +269,9 @@ def users_delete(email: Email, yes: Yes = False, force: Force = False) -> None:
 
 @sessions_app.command("list")
 def sessions_list(
-    user: Annotated[str | None, typer.Option("--user", help="Only this user's.")] = None,
+    user: Annotated[
+        str | None, typer.Option("--user", metavar="EMAIL", help="Only this user's.")
+    ] = None,
 ) -> None:
     """List signed-in sessions: handle, user, created, last seen, address, browser.
 
@@ -291,8 +300,12 @@ def sessions_list(
 
 @sessions_app.command("revoke")
 def sessions_revoke(
-    handle: Annotated[str | None, typer.Argument(help="The session's handle.")] = None,
-    user: Annotated[str | None, typer.Option("--user", help="Every session of a user.")] = None,
+    handle: Annotated[
+        str | None, typer.Argument(metavar="HANDLE", help="The session's handle.")
+    ] = None,
+    user: Annotated[
+        str | None, typer.Option("--user", metavar="EMAIL", help="Every session of a user.")
+    ] = None,
     all_users: Annotated[bool, typer.Option("--all", help="Every signed-in session.")] = False,
     yes: Yes = False,
 ) -> None:

@@ -18,7 +18,7 @@ from urllib.parse import quote
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from tests.browser.conftest import LiveServer, attacker_site
+from tests.browser.conftest import LiveServer, attacker_site, create_accounts
 
 pytestmark = pytest.mark.browser
 
@@ -113,7 +113,10 @@ def test_revoked_session_is_sent_to_login_at_its_next_navigation(
     expect(laptop.locator("tbody tr")).to_have_count(1)
 
     phone.goto(f"{live_server.url}/account")
-    assert phone.url == f"{live_server.url}/login?next=/account"
+    assert phone.url == f"{live_server.url}/login?notice=expired&next=/account"
+    expect(phone.get_by_role("status")).to_have_text(
+        "Your session has ended. Please sign in again."
+    )
     assert session_cookies(phone_context) == []  # the dead cookie was cleared too
     laptop.goto(f"{live_server.url}/account")
     assert laptop.url == f"{live_server.url}/account"
@@ -215,20 +218,48 @@ def test_admin_creates_a_user_and_changes_their_role(
     expect(user_page.get_by_role("heading", name="Access denied")).to_be_visible()
 
 
+# Long, unbreakable data: an email of 143 characters without a space, and a browser whose
+# user agent names nothing the device names know.
+LONG_EMAIL = f"{'a-very-long-mailbox-name-' * 2}x@{'subdomain.' * 8}example.com"
+ODD_AGENT = "Mozilla/5.0 (X11; Linux x86_64) " + "AVeryLongBrowserNameWithoutAnySpaces" * 3 + "/1.0"
+
+
 @pytest.mark.parametrize("width", [320, 390])
 def test_no_page_scrolls_sideways_on_a_phone(
     browser: Browser, contexts: list[BrowserContext], live_server: LiveServer, width: int
 ) -> None:
-    """Every page, signed out and as an admin, fits a 320 and a 390 px wide screen."""
-    context = browser.new_context(viewport={"width": width, "height": 800})
+    """Every page fits 320 and 390 px, with a long email and each message of the login page.
+
+    The email (143 characters, no space) is in the login form, the dashboard, the sessions and
+    the admin list; the browser's user agent is a long name no device name knows.
+    """
+    email = f"{width}{LONG_EMAIL}"
+    create_accounts(live_server.database_url, live_server.hasher, {email: "admin"})
+    context = browser.new_context(viewport={"width": width, "height": 800}, user_agent=ODD_AGENT)
     contexts.append(context)
     page = context.new_page()
     widths = {}
+
+    def measure(name: str) -> None:
+        widths[name] = page.evaluate("document.documentElement.scrollWidth")
+
     page.goto(f"{live_server.url}/login")
-    widths["/login"] = page.evaluate("document.documentElement.scrollWidth")
-    sign_in(page, live_server, live_server.admin)
+    measure("/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill("not the password")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_label("Email")).to_have_value(email)
+    measure("/login, failed")
+    page.goto(f"{live_server.url}/login?error=throttled&wait=900&email={quote(email)}")
+    measure("/login, throttled")
+    page.goto(f"{live_server.url}/login?notice=expired&next=/account")
+    measure("/login, session ended")
+    sign_in(page, live_server, email)
     for path in ("/", "/account", "/admin/users", "/no-such-page"):
         page.goto(f"{live_server.url}{path}")
-        widths[path] = page.evaluate("document.documentElement.scrollWidth")
+        measure(path)
+    page.goto(f"{live_server.url}/admin/users?q={quote(email)}")
+    expect(page.locator("tbody td.email")).to_contain_text([email])
+    measure("/admin/users?q=")
     screenshot(page, f"narrow-{width}")
     assert widths == dict.fromkeys(widths, width)

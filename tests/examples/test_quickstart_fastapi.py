@@ -49,9 +49,11 @@ async def test_quickstart_walk(client: httpx.AsyncClient) -> None:
     """The quickstart's curl session: csrf, login, /me, /admin, logout with the new token."""
     assert (await client.get("/me")).status_code == 401
     token = (await client.get("/csrf")).json()["csrfToken"]
+    assert list(client.cookies) == ["csrf"]  # the names the page gives for plain http
     body = {"email": "alice@example.com", "password": "correct horse battery"}
     login = await client.post("/login", json=body, headers={"X-CSRF-Token": token})
     assert login.status_code == 200
+    assert list(client.cookies) == ["session"]
     assert login.json()["user"] == {"id": 1, "role": "admin"}
     assert (await client.get("/me")).json() == {
         "id": 1,
@@ -77,6 +79,21 @@ async def test_quickstart_role_and_password_checks(client: httpx.AsyncClient) ->
     denied = await client.get("/admin")
     assert denied.status_code == 403
     assert denied.json() == {"error": "Insufficient permissions"}
+
+
+async def test_quickstart_refusals_all_answer_error_json(client: httpx.AsyncClient) -> None:
+    """401, 429 (with Retry-After) and a bad body answer {"error": ...}, as the guards do."""
+    wrong = {"email": "bob@example.com", "password": "not the password"}
+    refused = await client.post("/login", json=wrong)
+    assert (refused.status_code, refused.json()) == (401, {"error": "Invalid credentials"})
+    for _ in range(4):  # five failures for one account within the window
+        assert (await client.post("/login", json=wrong)).status_code == 401
+    throttled = await client.post("/login", json=wrong)
+    assert (throttled.status_code, throttled.json()) == (429, {"error": "Too many attempts"})
+    assert 0 < int(throttled.headers["retry-after"]) <= 900
+    malformed = await client.post("/login", json={"email": "bob@example.com"})
+    assert (malformed.status_code, malformed.json()) == (400, {"error": "Invalid request body"})
+    assert (await client.get("/me")).json() == {"error": "Authentication required"}
 
 
 async def test_a_browser_sent_to_the_login_page_finds_it(client: httpx.AsyncClient) -> None:

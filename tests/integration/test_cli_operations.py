@@ -12,10 +12,13 @@ import subprocess
 import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
+import typer
 
 from sessionauth import __version__
+from sessionauth.cli import app as cli
 from tests.support.cli import PASSWORD, add_session, invoke, user_named
 from tests.support.services.ports import free_port
 
@@ -58,6 +61,32 @@ def test_version_prints_the_package_version(env: dict[str, str]) -> None:
     """`sessionauth --version` prints the version and exits 0."""
     result = invoke(env, "--version")
     assert (result.exit_code, result.stdout.strip()) == (0, f"sessionauth {__version__}")
+
+
+def every_command(group: Any, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    """The argv of each command and group under ``group`` (a click group), the group first."""
+    yield prefix
+    for name, command in group.commands.items():
+        if hasattr(command, "commands"):  # a group (Typer vendors its own click)
+            yield from every_command(command, (*prefix, name))
+        else:
+            yield (*prefix, name)
+
+
+def test_every_help_names_values_and_nothing_for_flags(env: dict[str, str]) -> None:
+    """No `<bool>` in any --help; options that take a value name it (HOST, EMAIL), no `<str>`."""
+    commands = list(every_command(typer.main.get_group(cli)))
+    assert len(commands) > 15
+    helps = {" ".join(argv): invoke(env, *argv, "--help") for argv in commands}
+    for argv, result in helps.items():
+        assert result.exit_code == 0, (argv, result.output)
+        assert "<bool>" not in result.stdout, (argv, result.stdout)
+        options = [line for line in result.stdout.splitlines() if line.startswith("  -")]
+        assert not [line for line in options if "<" in line], (argv, result.stdout)
+    assert "--yes " not in helps["users delete"].stdout.replace("-y, --yes  ", "")
+    assert "--host HOST" in helps["serve"].stdout
+    assert "--graceful-timeout SECONDS" in helps["serve"].stdout
+    assert "--user EMAIL" in helps["sessions revoke"].stdout
 
 
 def test_check_reports_an_unreachable_session_store(

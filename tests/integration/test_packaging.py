@@ -13,9 +13,13 @@ import pytest
 
 from tests.support.services import RedisSentinelSetup
 
-pytestmark = pytest.mark.slow
+# Building and installing into fresh environments downloads the extras: minutes on a busy machine.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
 
 ROOT = Path(__file__).resolve().parents[2]
+BASE_URL = "https://github.com/sessionauth/sessionauth"
+# Where the description's links may point: the repository, and its raw files for images.
+LINK_BASES = (f"{BASE_URL}/", f"{BASE_URL}#", "https://raw.githubusercontent.com/sessionauth/")
 # Every name of every public package, imported from the installed wheel.
 IMPORT_EVERYTHING = """
 import importlib
@@ -57,6 +61,18 @@ def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+def metadata_of(wheel: Path) -> str:
+    """The wheel's ``METADATA`` file: headers, a blank line, then the long description."""
+    with zipfile.ZipFile(wheel) as archive:
+        name = next(name for name in archive.namelist() if name.endswith(".dist-info/METADATA"))
+        return archive.read(name).decode()
+
+
+def version_of(wheel: Path) -> str:
+    """The version in the wheel's file name (``sessionauth-0.1.0-py3-none-any.whl``)."""
+    return wheel.name.split("-")[1]
+
+
 def fresh_venv(path: Path) -> Path:
     venv.create(path, with_pip=True)
     return path / "bin"
@@ -76,6 +92,27 @@ def test_the_wheel_and_sdist_pass_twine_check_and_ship_license_and_types(dist: P
     assert all(name.startswith(("sessionauth/", "sessionauth-")) for name in names)
 
 
+def test_the_description_has_only_absolute_links_and_the_project_urls(dist: Path) -> None:
+    """PyPI shows README.md out of the repository: every link and image is absolute, on one base."""
+    headers, _, description = metadata_of(next(dist.glob("*.whl"))).partition("\n\n")
+    assert "## The library" in description  # the README itself, not a stub
+    assert "## Changelog" in description
+    targets = re.findall(r"\]\(([^)\s]*)", description)
+    targets += re.findall(r"""(?:src|href)=["']([^"']*)""", description)
+    assert len(targets) >= 5
+    assert [target for target in targets if not target.startswith(LINK_BASES)] == []
+    # No path outside the repository either, linked or not (the benchmark harness's).
+    assert "../" not in description
+    urls = dict(
+        line.removeprefix("Project-URL: ").split(", ", 1)
+        for line in headers.splitlines()
+        if line.startswith("Project-URL: ")
+    )
+    assert set(urls) == {"Homepage", "Documentation", "Source", "Issues", "Changelog"}
+    assert all(url == BASE_URL or url.startswith(f"{BASE_URL}/") for url in urls.values())
+    assert "Description-Content-Type: text/markdown" in headers
+
+
 def test_the_bare_wheel_imports_everything_and_its_script_names_the_extra(
     dist: Path, tmp_path: Path
 ) -> None:
@@ -91,6 +128,8 @@ def test_the_bare_wheel_imports_everything_and_its_script_names_the_extra(
     assert script.returncode == 1
     assert "pip install 'sessionauth[server]'" in script.stderr
     assert "Traceback" not in script.stderr
+    version = run(bin_dir / "sessionauth", "--version")
+    assert (version.returncode, version.stdout) == (0, f"sessionauth {version_of(wheel)}\n")
 
 
 def test_the_wheel_with_the_server_extra_runs_the_cli(dist: Path, tmp_path: Path) -> None:
@@ -103,7 +142,15 @@ def test_the_wheel_with_the_server_extra_runs_the_cli(dist: Path, tmp_path: Path
     helped = run(bin_dir / "sessionauth", "--help")
     assert helped.returncode == 0, helped.stderr
     assert "serve" in helped.stdout
-    assert version.stdout.strip() == "0.1.0"
+    assert version.stdout.strip() == version_of(wheel)
+    # The server extra brings the mail extra: every name of sessionauth.mail imports too.
+    mail = "import sessionauth.mail as m; print(len([getattr(m, n) for n in m.__all__]))"
+    imported = run(bin_dir / "python", "-c", mail, cwd=tmp_path)
+    assert imported.returncode == 0, imported.stderr
+    assert int(imported.stdout) >= 10
+    # The CLI's own --version (another argument list than the bare `--version` alone).
+    printed = run(bin_dir / "sessionauth", "--version", "users")
+    assert (printed.returncode, printed.stdout) == (0, f"sessionauth {version_of(wheel)}\n")
 
 
 # Loads 20 users' sessions at once (the read pipeline) and closes the store, for each URL given.
@@ -135,9 +182,7 @@ for url in sys.argv[2:]:
 
 def lowest_versions(wheel: Path, extra: str) -> list[str]:
     """``name==version`` for each requirement of ``extra``, at the lowest version it allows."""
-    with zipfile.ZipFile(wheel) as archive:
-        metadata_name = next(name for name in archive.namelist() if name.endswith("/METADATA"))
-        metadata = archive.read(metadata_name).decode()
+    metadata = metadata_of(wheel)
     pins = []
     for line in metadata.splitlines():
         requirement, _, marker = line.removeprefix("Requires-Dist:").partition(";")

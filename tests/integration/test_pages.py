@@ -161,7 +161,7 @@ async def test_anonymous_visitors_are_sent_to_login_with_next(
     assert response.status_code == 303
     location = urlsplit(response.headers["location"])
     assert location.path == "/login"
-    assert parse_qs(location.query)["next"] == [path]
+    assert parse_qs(location.query) == {"next": [path]}  # no "your session has ended"
 
 
 async def test_login_form_goes_to_next_after_signing_in(
@@ -381,6 +381,22 @@ async def test_revoking_one_of_my_sessions(app: FastAPI, client: httpx.AsyncClie
         await client.post(f"/ui/sessions/{victim.handle}/revoke", data={"csrf_token": token})
         assert flashes((await client.get("/account")).text) == ["That session had already ended."]
         assert (await client.get("/")).status_code == 200
+
+
+async def test_a_page_load_after_the_session_ended_says_so(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """A revoked session's next page load goes to sign in with "Your session has ended"."""
+    user = await add_user(app, "alice@example.com")
+    await sign_in(client, "alice@example.com", next_page="/account")
+    await app.state.authenticator.revoke_all_sessions(user.id)
+    response = await client.get("/account")
+    assert response.status_code == 303
+    assert response.headers["location"] == "/login?notice=expired&next=/account"
+    page = await client.get(response.headers["location"])
+    assert "Your session has ended. Please sign in again." in page.text
+    # That answer cleared the dead cookie: from now on it is a plain visitor, told nothing.
+    assert (await client.get("/account")).headers["location"] == "/login?next=/account"
 
 
 async def current_handle(client: httpx.AsyncClient) -> str:

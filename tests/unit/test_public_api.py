@@ -4,6 +4,8 @@ from __future__ import annotations
 import __future__
 
 import importlib
+import typing
+from collections.abc import Callable, Iterator
 from types import ModuleType
 
 import griffe
@@ -115,3 +117,71 @@ def test_every_exception_derives_from_the_base() -> None:
         if isinstance(obj, type) and issubclass(obj, Exception):
             assert issubclass(obj, sessionauth.SessionAuthError), name
     assert issubclass(ConfigurationError, sessionauth.SessionAuthError)
+
+
+# Types that public signatures name but that applications never build or annotate: the
+# middleware's protocol with Session, and what a store's constructor takes from from_url().
+INTERNAL_TYPES = {
+    "sessionauth.backends.locks.PurgeLock",  # Backend.purge_lock(): the reference server's sweeps
+    "sessionauth.backends.redis.urls.RedisClients",  # RedisStore(...): use from_url / open_store
+    "sessionauth.backends.sqlite.files.SQLiteDatabase",  # SQLiteStore(...): the same
+    "sessionauth.commit_plan.Adopt",  # Session.commit_plan(): the middleware's
+    "sessionauth.commit_plan.Create",
+    "sessionauth.commit_plan.Delete",
+    "sessionauth.commit_plan.Nothing",
+    "sessionauth.commit_plan.Touch",
+    "sessionauth.commit_plan.Update",
+    "sessionauth.outages.OutageLog",  # SessionMiddleware(outage_log=): the reference server's
+    "sessionauth.presession.PreSession",  # Session.presession: the CSRF middleware's
+}
+
+
+def sessionauth_types(annotation: object) -> Iterator[type]:
+    """The classes of this package that a type annotation names, however nested."""
+    origin = typing.get_origin(annotation)
+    for candidate in (annotation, origin):
+        if isinstance(candidate, type) and candidate.__module__.startswith("sessionauth."):
+            yield candidate
+    for argument in typing.get_args(annotation):
+        yield from sessionauth_types(argument)
+
+
+def signatures_of(obj: object) -> Iterator[Callable[..., object]]:
+    """A function itself; a class's constructor, public methods and properties (inherited too)."""
+    if not isinstance(obj, type):
+        if callable(obj):
+            yield obj
+        return
+    yield obj.__init__
+    for cls in obj.__mro__:
+        if cls.__module__.startswith("sessionauth."):
+            for name, member in vars(cls).items():
+                if isinstance(member, property) and member.fget is not None:
+                    yield member.fget
+                elif not name.startswith("_") and callable(member):
+                    yield getattr(member, "__func__", member)
+
+
+def test_every_type_a_public_signature_names_is_public() -> None:
+    """The types public callables take and return (Login, Principal...) import from a package."""
+    exported: set[int] = set()
+    objects = []
+    for package in PACKAGES:
+        module = importlib.import_module(package)
+        names = [*module.__all__, *(LAZY_STORES if package == "sessionauth.stores" else ())]
+        for name in names:
+            obj = getattr(module, name)
+            exported.add(id(obj))
+            objects.append(obj)
+    named: set[type] = set()
+    for obj in objects:
+        for function in signatures_of(obj):
+            try:
+                hints = typing.get_type_hints(function)
+            except TypeError:  # asyncpg's Pool is not subscriptable at run time
+                continue
+            for annotation in hints.values():
+                named.update(sessionauth_types(annotation))
+    hidden = {f"{cls.__module__}.{cls.__qualname__}" for cls in named if id(cls) not in exported}
+    assert hidden - INTERNAL_TYPES == set()
+    assert INTERNAL_TYPES - hidden == set(), "an internal type is no longer named: drop it"

@@ -5,7 +5,9 @@ The names an application needs, importable from here:
 * :class:`Authenticator`: login, logout, password changes, accounts and session revocation,
   over a :class:`UserStore`, a session store, a :class:`PasswordHasher` (with its
   :class:`PasswordPolicy`) and a :class:`LoginThrottle`; its ``events`` (an
-  :class:`EventHub`) publish an :class:`AuthEvent` for each of them.
+  :class:`EventHub`) publish an :class:`AuthEvent` for each of them. What its methods
+  return: :class:`Login` (``authenticate``), :class:`User`, :class:`UserPage`,
+  :class:`SessionListing` of :class:`SessionInfo`.
 * Guards, framework-free (:func:`check_auth`, :func:`check_role`, :func:`check_recent_auth`)
   and their adapters: FastAPI dependencies (:func:`require_auth`, …, also in
   :mod:`sessionauth.fastapi`) and Starlette decorators (:func:`login_required`, …, also in
@@ -58,8 +60,9 @@ from sessionauth.auth.guards import (
     safe_next,
     session_of,
 )
+from sessionauth.auth.logins import Login
 from sessionauth.auth.passwords import PasswordHasher, PasswordPolicy
-from sessionauth.auth.session_admin import SessionInfo
+from sessionauth.auth.session_admin import SessionInfo, SessionListing
 from sessionauth.auth.single_use import Claim, SingleUseTokens
 from sessionauth.auth.throttle import Attempt, LoginThrottle
 from sessionauth.auth.user_guards import Guards
@@ -80,6 +83,7 @@ __all__ = [
     "EventHub",
     "Guards",
     "LoggedOut",
+    "Login",
     "LoginFailed",
     "LoginSucceeded",
     "LoginThrottle",
@@ -91,6 +95,7 @@ __all__ = [
     "PasswordReset",
     "RoleChanged",
     "SessionInfo",
+    "SessionListing",
     "SessionRevoked",
     "SessionsRevoked",
     "SingleUseTokens",

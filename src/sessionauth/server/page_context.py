@@ -94,9 +94,20 @@ def csrf_value(request: Request) -> str:
 
 
 def login_redirect(request: Request) -> RedirectResponse:
-    """Redirect to the login page, asking to come back to this page afterwards."""
+    """Redirect to the login page, asking to come back to this page afterwards.
+
+    A browser that still sent a session cookie had a session that ended since (revoked,
+    expired, its account disabled): the login page then says so, instead of silently asking
+    to sign in again.
+    """
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return see_other(f"/login?next={quote(safe_next(target), safe='/')}")
+    ended = "notice=expired&" if _session_cookie_sent(request) else ""
+    return see_other(f"/login?{ended}next={quote(safe_next(target), safe='/')}")
+
+
+def _session_cookie_sent(request: Request) -> bool:
+    name = request.app.state.settings.cookie().name
+    return bool(request.cookies.get(name))
 
 
 def see_other(location: str) -> RedirectResponse:

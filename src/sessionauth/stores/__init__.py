@@ -16,7 +16,7 @@ from __future__ import annotations
 import typing
 
 from sessionauth.stores.attempts import AttemptCounter
-from sessionauth.stores.base import SessionStore
+from sessionauth.stores.base import SessionPage, SessionStore
 from sessionauth.stores.memory import MemoryCounter, MemoryStore
 from sessionauth.stores.opening import open_store
 from sessionauth.stores.tokens import MemoryTokenStore, TokenRecord, TokenStore
@@ -33,6 +33,7 @@ __all__ = [
     "MemoryCounter",
     "MemoryStore",
     "MemoryTokenStore",
+    "SessionPage",
     "SessionStore",
     "TokenRecord",
     "TokenStore",
