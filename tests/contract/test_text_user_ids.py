@@ -22,7 +22,7 @@ from starlette.routing import Route
 
 from sessionauth.auth import Authenticator, Guards, PasswordHasher
 from sessionauth.auth.events import AuthEvent, LoggedOut, LoginSucceeded, SessionsRevoked
-from sessionauth.errors import InvalidCredentials
+from sessionauth.errors import InvalidCredentials, SessionNotFound
 from sessionauth.middleware import SessionMiddleware
 from sessionauth.session import Session
 from sessionauth.tokens import Keyring
@@ -189,7 +189,7 @@ async def test_lookalike_ids_never_reach_another_users_sessions(env: Env) -> Non
         assert session.handle not in {s.handle for s in listed}, lookalike
         assert len(listed) == 1, lookalike
         assert session.handle is not None
-        with pytest.raises(Exception, match="no such session"):
+        with pytest.raises(SessionNotFound):
             await env.auth.revoke_session(lookalike, session.handle)
         # The attacker's own demotion and sign-out-everywhere leave the victim untouched.
         assert await env.auth.principal_changed(lookalike, end_sessions=True) == 1, lookalike
