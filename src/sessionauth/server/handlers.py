@@ -27,10 +27,12 @@ from sessionauth.auth.guards import error_response, wants_html
 from sessionauth.csrf import RejectResponder
 from sessionauth.errors import (
     AdminLockout,
+    AlreadyVerified,
     DuplicateUser,
     EmailNotVerified,
     InvalidCredentials,
     InvalidRole,
+    InvalidToken,
     NotAuthenticated,
     PasswordPolicyError,
     PermissionDenied,
@@ -159,6 +161,8 @@ def install_handlers(app: FastAPI, metrics: Metrics) -> None:
     app.add_exception_handler(InvalidRole, fixed(400, None))
     app.add_exception_handler(PasswordPolicyError, fixed(400, None))
     app.add_exception_handler(InvalidEmail, fixed(400, None))
+    app.add_exception_handler(InvalidToken, fixed(400, "Invalid or expired link"))
+    app.add_exception_handler(AlreadyVerified, fixed(409, "Email already verified"))
     app.add_exception_handler(RequestValidationError, invalid)
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(Exception, internal)
@@ -204,6 +208,9 @@ def csrf_responder(metrics: Metrics) -> RejectResponder:
 _TOO_LARGE = b'{"error":"Request body too large"}'
 
 
+_HTTP1 = frozenset({"1.0", "1.1"})
+
+
 class _TooLarge(HTTPException):
     def __init__(self) -> None:
         super().__init__(413, _PHRASES[413])
@@ -229,17 +236,29 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        # HTTP/1 without Transfer-Encoding: the body is the declared Content-Length (the
+        # server delivers no more) or none at all (RFC 9112 §6.3). Such a request needs no
+        # counting ``receive``: the one check below is the whole limit.
+        bounded = scope.get("http_version") in _HTTP1
         for key, value in scope["headers"]:
-            if key == b"content-length" and value.isdigit() and int(value) > self.max_body:
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 413,
-                        "headers": [(b"content-type", b"application/json")],
-                    }
-                )
-                await send({"type": "http.response.body", "body": _TOO_LARGE})
-                return
+            if key == b"content-length":
+                if not value.isdigit():
+                    bounded = False
+                elif int(value) > self.max_body:
+                    await send(
+                        {
+                            "type": "http.response.start",
+                            "status": 413,
+                            "headers": [(b"content-type", b"application/json")],
+                        }
+                    )
+                    await send({"type": "http.response.body", "body": _TOO_LARGE})
+                    return
+            elif key == b"transfer-encoding":
+                bounded = False
+        if bounded:
+            await self.app(scope, receive, send)
+            return
         received = 0
 
         async def limited() -> Message:
