@@ -25,8 +25,8 @@ from sessionauth.auth.factor_events import (
     SecondFactorFailed,
 )
 from sessionauth.auth.session_admin import SessionAdministration
-from sessionauth.auth.user_ids import IdT
 from sessionauth.auth.throttle import LoginThrottle
+from sessionauth.auth.user_ids import IdT
 from sessionauth.errors import ConfigurationError, FactorConflict, InvalidCode, UserNotFound
 from sessionauth.session import Session
 from sessionauth.stores.factors import Passkey
