@@ -86,7 +86,7 @@ def _when(timestamp: float) -> str:
 
 
 @contextlib.asynccontextmanager
-async def _authenticator(settings: Settings) -> AsyncIterator[Authenticator]:
+async def _authenticator(settings: Settings) -> AsyncIterator[Authenticator[int]]:
     databases = Databases.open(settings)
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(databases.aclose)
@@ -99,7 +99,7 @@ async def _authenticator(settings: Settings) -> AsyncIterator[Authenticator]:
         )
 
 
-def run(work: Callable[[Authenticator], Awaitable[_T]]) -> _T:
+def run(work: Callable[[Authenticator[int]], Awaitable[_T]]) -> _T:
     """Run ``work`` against the configured stores; expected errors exit 1 with a message."""
     settings = settings_or_exit()
 
@@ -113,7 +113,7 @@ def run(work: Callable[[Authenticator], Awaitable[_T]]) -> _T:
         fail(str(exc) or type(exc).__name__)
 
 
-async def _user(auth: Authenticator, email: str) -> User:
+async def _user(auth: Authenticator[int], email: str) -> User:
     user = await auth.find_user(email)
     if user is None:
         fail(f"no user with email {email!r}")
@@ -161,7 +161,7 @@ def users_create(
     """Create an account."""
     password = _password(password_stdin)
 
-    async def create(auth: Authenticator) -> User:
+    async def create(auth: Authenticator[int]) -> User:
         return await auth.create_user(email, password, role=role)
 
     user = run(create)
@@ -172,7 +172,7 @@ def users_create(
 def users_list() -> None:
     """List every account."""
 
-    async def everyone(auth: Authenticator) -> list[User]:
+    async def everyone(auth: Authenticator[int]) -> list[User]:
         return await auth.list_users()
 
     accounts = run(everyone)
@@ -195,7 +195,7 @@ def users_set_role(
 ) -> None:
     """Change a role; the user's live sessions carry it at once."""
 
-    async def change(auth: Authenticator) -> None:
+    async def change(auth: Authenticator[int]) -> None:
         await auth.set_role((await _user(auth, email)).id, role, force=force)
 
     run(change)
@@ -207,7 +207,7 @@ def users_set_password(email: Email, password_stdin: PasswordStdin = False) -> N
     """Set a password; every session of the user is revoked."""
     password = _password(password_stdin)
 
-    async def reset(auth: Authenticator) -> int:
+    async def reset(auth: Authenticator[int]) -> int:
         return await auth.set_password((await _user(auth, email)).id, password)
 
     revoked = run(reset)
@@ -215,7 +215,7 @@ def users_set_password(email: Email, password_stdin: PasswordStdin = False) -> N
 
 
 def _set_disabled(email: str, disabled: bool, *, force: bool = False) -> None:
-    async def change(auth: Authenticator) -> None:
+    async def change(auth: Authenticator[int]) -> None:
         await auth.set_disabled((await _user(auth, email)).id, disabled, force=force)
 
     run(change)
@@ -241,7 +241,7 @@ def users_enable(email: Email) -> None:
 def users_verify(email: Email) -> None:
     """Mark an account's email as confirmed (for SESSIONAUTH_REQUIRE_VERIFIED)."""
 
-    async def verify(auth: Authenticator) -> bool:
+    async def verify(auth: Authenticator[int]) -> bool:
         user = await _user(auth, email)
         if not user.email_verified:
             await auth.mark_email_verified(user.id)
@@ -257,7 +257,7 @@ def users_delete(email: Email, yes: Yes = False, force: Force = False) -> None:
     if not yes:
         typer.confirm(f"Delete {email} and sign them out everywhere?", abort=True)
 
-    async def delete(auth: Authenticator) -> int:
+    async def delete(auth: Authenticator[int]) -> int:
         return await auth.delete_user((await _user(auth, email)).id, force=force)
 
     revoked = run(delete)
@@ -278,7 +278,7 @@ def sessions_list(
     Sessions are indexed by user, so anonymous ones (no login) are not listed.
     """
 
-    async def listing(auth: Authenticator) -> list[tuple[User, list[str]]]:
+    async def listing(auth: Authenticator[int]) -> list[tuple[User, list[str]]]:
         accounts = [await _user(auth, user)] if user is not None else await auth.list_users()
         rows = []
         for account in accounts:
@@ -322,7 +322,7 @@ def sessions_revoke(
         )
         typer.confirm(f"Revoke {target}?", abort=True)
 
-    async def revoke(auth: Authenticator) -> int:
+    async def revoke(auth: Authenticator[int]) -> int:
         if handle is not None:
             await auth.revoke_handle(handle)
             return 1
