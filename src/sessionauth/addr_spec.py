@@ -45,11 +45,13 @@ def addr_spec_problem(address: str) -> str | None:
         return "email address contains whitespace or control characters"
     if any(char in _SPECIALS for char in address):
         return "email address must be a single plain address (no name, list, comment or quotes)"
-    if address.count("@") != 1:
+    if address.count("@") > 1:
         return "email address needs exactly one '@'"
-    local, _, domain = address.partition("@")
-    if not 0 < len(local) <= _MAX_LOCAL_LENGTH:
-        return f"the part before '@' must be 1 to {_MAX_LOCAL_LENGTH} characters"
+    local, at, domain = address.partition("@")
+    if not (at and local and domain):
+        return "email address needs text on both sides of an '@'"
+    if len(local) > _MAX_LOCAL_LENGTH:
+        return f"the part before '@' must be at most {_MAX_LOCAL_LENGTH} characters"
     if not all(_label_ok(label) for label in domain.split(".")):
         return "the part after '@' must be a domain name (letters, digits, hyphens, dots)"
     return None
