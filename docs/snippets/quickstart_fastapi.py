@@ -20,10 +20,8 @@ from pydantic import BaseModel
 from sessionauth import (
     CookieConfig,
     CSRFMiddleware,
-    InvalidCredentials,
     Keyring,
     SessionMiddleware,
-    TooManyAttempts,
     csrf_token,
     open_backend,
 )
@@ -58,25 +56,17 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await accounts.aclose()
 
 
-async def refused(request: Request, exc: Exception) -> JSONResponse:
-    """Every refusal as ``{"error": ...}``, the shape the guards' 401 and 403 answers have."""
-    if isinstance(exc, TooManyAttempts):
-        headers = {"Retry-After": str(exc.retry_after)}
-        return JSONResponse({"error": "Too many attempts"}, status_code=429, headers=headers)
-    if isinstance(exc, RequestValidationError):  # FastAPI's own would be {"detail": [...]}
-        return JSONResponse({"error": "Invalid request body"}, status_code=400)
-    return JSONResponse({"error": "Invalid credentials"}, status_code=401)
+async def invalid_body(request: Request, exc: Exception) -> JSONResponse:
+    """A malformed body as ``{"error": ...}`` (FastAPI's own is 422 ``{"detail": [...]}``)."""
+    return JSONResponse({"error": "Invalid request body"}, status_code=400)
 
 
-# The guards raise NotAuthenticated / PermissionDenied: `exception_handlers` answers 401 / 403.
+# `exception_handlers` answers, as {"error": ...}: the guards' 401 / 403 (browsers are sent to
+# GET /login), InvalidCredentials 401, TooManyAttempts 429 and StoreUnavailable 503 (both
+# with Retry-After). So the routes need no try/except for them.
 app = FastAPI(
     lifespan=lifespan,
-    exception_handlers={
-        **exception_handlers,
-        InvalidCredentials: refused,
-        TooManyAttempts: refused,
-        RequestValidationError: refused,
-    },
+    exception_handlers={**exception_handlers, RequestValidationError: invalid_body},
 )
 app.add_middleware(CSRFMiddleware, keyring=keyring)  # added first: runs inside the sessions
 app.add_middleware(
@@ -123,8 +113,9 @@ async def login(body: Credentials, request: Request) -> dict[str, object]:
     auth = authenticator(request)
     address = request.client.host if request.client else "unknown"
     session = session_of(request)
-    # A wrong password raises InvalidCredentials (401), too many TooManyAttempts (429); a
-    # login that lost a race with a change of the account fails like a wrong password.
+    # A wrong password raises InvalidCredentials (401), too many TooManyAttempts (429), a
+    # store that cannot answer StoreUnavailable (503); a login that lost a race with a change
+    # of the account fails like a wrong password.
     accepted = await auth.authenticate(body.email, body.password, address=address)
     principal = await auth.login(
         session, accepted, address=address, user_agent=request.headers.get("user-agent")
