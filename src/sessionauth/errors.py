@@ -20,6 +20,12 @@ HTTP status codes. Catch the most specific class you can handle::
     │   │                           account's is not: HTTP 403
     │   ├── PasswordPolicyError     a password too short, too long or otherwise refused: HTTP 400
     │   └── TooManyAttempts         login throttled; carries ``retry_after`` seconds: HTTP 429
+    ├── FactorError                 a second factor (TOTP, recovery code, passkey) refused:
+    │   ├── InvalidCode             a wrong, expired or replayed code, or a failed passkey
+    │   │                           assertion: HTTP 401 (400 while enrolling)
+    │   ├── FactorConflict          the factor is not in the state the step needs (set up
+    │   │                           twice, confirmed without a setup, disabled when off): 409
+    │   └── PasskeyRejected         a passkey registration the server cannot accept: HTTP 400
     ├── PermissionDenied            authenticated but not allowed: HTTP 403
     ├── CSRFError                   a state-changing request failed the origin or token check;
     │                               carries a named ``reason``: HTTP 403
@@ -42,10 +48,14 @@ __all__ = [
     "ConfigurationError",
     "DuplicateUser",
     "EmailNotVerified",
+    "FactorConflict",
+    "FactorError",
+    "InvalidCode",
     "InvalidCredentials",
     "InvalidEmail",
     "InvalidRole",
     "NotAuthenticated",
+    "PasskeyRejected",
     "PasswordPolicyError",
     "PermissionDenied",
     "SessionAuthError",
@@ -145,6 +155,25 @@ class TooManyAttempts(AuthenticationError):
     def __init__(self, retry_after: int):
         super().__init__(f"too many attempts, retry in {retry_after} s")
         self.retry_after = retry_after
+
+
+class FactorError(SessionAuthError):
+    """A second factor was refused (see the subclasses)."""
+
+
+class InvalidCode(FactorError):
+    """A TOTP or recovery code that is wrong, expired or used already; a failed passkey login.
+
+    The message never says which: a guesser learns only "no".
+    """
+
+
+class FactorConflict(FactorError):
+    """The factor is not in the state this step needs (e.g. TOTP set up while enabled)."""
+
+
+class PasskeyRejected(FactorError, ValueError):
+    """A passkey registration that fails verification or the server's requirements."""
 
 
 class PermissionDenied(SessionAuthError):

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TypeVar
 
 from starlette.responses import JSONResponse, Response
@@ -144,6 +144,7 @@ class SessionMiddleware:
             f"{self.cookie.name}=; {_CLEARED}; {self._attributes}".encode("latin-1"),
         )
         self._presession_name = self.cookie.presession_name.encode("latin-1")
+        self._cookie_prefix = f"{self.cookie.name}=".encode("latin-1")
         self._presession_attributes = self.cookie.presession_attributes()
         self._clear_presession = (
             b"set-cookie",
@@ -160,12 +161,35 @@ class SessionMiddleware:
         if value is not None:
             token = self.keyring.unsign(value)
             if token is not None:
+                # The load, inline rather than in a coroutine of its own: every frame between
+                # the task and the store's future is stepped through again when it resumes.
+                sid = storage_id(token)
                 try:
-                    session = await self._load(token)
+                    record = await self._call(self.store.load(sid))
                 except StoreUnavailable as exc:
                     await self._send_unavailable(scope, receive, send, exc)
                     return
                 self.outage_log.succeeded()
+                # Not is_remembered(): one call fewer on every authenticated request.
+                if record is not None and not self.policy.is_expired(
+                    record.created,
+                    record.seen,
+                    self.clock(),
+                    record.meta.get(REMEMBER) is not False,
+                ):
+                    session = Session(
+                        record.data,
+                        token=token,
+                        handle=sid,
+                        user_id=record.user_id,
+                        created=record.created,
+                        seen=record.seen,
+                        issued=record.issued,
+                        meta=record.meta,
+                        epoch=record.epoch,
+                        principal=record.principal,
+                        policy=self.policy,
+                    )
         stale_cookie = value is not None and session is None
         if session is None:
             session = Session(policy=self.policy)
@@ -190,7 +214,15 @@ class SessionMiddleware:
         for key, raw in scope["headers"]:
             if key == b"cookie":
                 presession = presession or self._presession_name in raw
-                value = find_cookie(raw.decode("latin-1"), name)
+                if (
+                    raw.startswith(self._cookie_prefix)
+                    and b";" not in raw
+                    and len(raw) <= _MAX_COOKIE_HEADER
+                ):
+                    # The session cookie alone: what find_cookie returns, without the split.
+                    value: str | None = raw[len(self._cookie_prefix) :].decode("latin-1").strip()
+                else:
+                    value = find_cookie(raw.decode("latin-1"), name)
                 if value is not None:
                     if found is not None:  # the same name in two Cookie headers
                         return "", presession
@@ -215,28 +247,6 @@ class SessionMiddleware:
                             return ""
                         found = value.strip().decode("latin-1")
         return found
-
-    async def _load(self, token: str) -> Session | None:
-        sid = storage_id(token)
-        record = await self._call(self.store.load(sid))
-        # Not is_remembered(): one call fewer on every authenticated request.
-        if record is None or self.policy.is_expired(
-            record.created, record.seen, self.clock(), record.meta.get(REMEMBER) is not False
-        ):
-            return None
-        return Session(
-            record.data,
-            token=token,
-            handle=sid,
-            user_id=record.user_id,
-            created=record.created,
-            seen=record.seen,
-            issued=record.issued,
-            meta=record.meta,
-            epoch=record.epoch,
-            principal=record.principal,
-            policy=self.policy,
-        )
 
     def _call(self, operation: Awaitable[_T]) -> Awaitable[_T]:
         """Return ``operation``, bounded by ``store_timeout`` if one is set.
@@ -394,27 +404,32 @@ class _Committer:
             await self._send(message)
             return
         session = self._session
+        middleware = self._middleware
         added: list[tuple[bytes, bytes]] = []
         if message["status"] < 500:
-            try:
-                added = await self._middleware.commit(session, self._stale)
-            except StoreUnavailable as exc:
-                self._replaced = True
-                await self._middleware._send_unavailable(
-                    self._scope, self._receive, self._send, exc
-                )
-                return
+            # commit(), with the plan decided here: most requests need nothing from the store,
+            # and should not pay for a coroutine that finds that out.
+            plan = session.commit_plan(
+                middleware.policy, middleware.clock(), stale_cookie=self._stale
+            )
+            if plan is not NOTHING:
+                try:
+                    added = await middleware._execute(plan)
+                except StoreUnavailable as exc:
+                    self._replaced = True
+                    await middleware._send_unavailable(self._scope, self._receive, self._send, exc)
+                    return
             if session.presession is not None:
-                added += self._middleware.presession_headers(session.presession, session)
+                added += middleware.presession_headers(session.presession, session)
             if added:
-                self._middleware.plain_http.check(self._scope)
+                middleware.plain_http.check(self._scope)
         if added or session.accessed or session.handle is not None:
-            message["headers"] = _private_headers(list(message.get("headers", ())), added)
+            message["headers"] = _private_headers(message.get("headers", ()), added)
         await self._send(message)
 
 
 def _private_headers(
-    headers: list[tuple[bytes, bytes]], added: list[tuple[bytes, bytes]]
+    headers: Iterable[tuple[bytes, bytes]], added: list[tuple[bytes, bytes]]
 ) -> list[tuple[bytes, bytes]]:
     """Add the session's cookies and mark the response private: ``no-store``, ``Vary: Cookie``."""
     # ASGI header names are lower-case, so exact comparisons suffice.

@@ -149,6 +149,14 @@ class Keyring:
         """Return a keyring with one random key (tests and throwaway development servers)."""
         return cls([secrets.token_bytes(48)])
 
+    def derived_keys(self, purpose: str) -> tuple[bytes, ...]:
+        """Return a 32-byte key per secret for ``purpose``, newest first (HMAC-SHA256).
+
+        Each purpose gets keys of its own, so a key used for one thing (encrypting TOTP
+        secrets) reveals nothing about the keys of another (cookie signatures).
+        """
+        return tuple(self._derive(key, purpose.encode()) for key in self._keys)
+
     @staticmethod
     def _derive(key: bytes, purpose: bytes) -> bytes:
         return hmac.new(key, b"sessionauth/" + purpose, hashlib.sha256).digest()

@@ -325,3 +325,32 @@ async def test_closed_store_is_unavailable(db_path: Path, clock: FakeClock) -> N
         await store.load(new_sid())
     with pytest.raises(StoreUnavailable):
         await store.delete(new_sid())
+
+
+async def test_loads_neither_wait_for_an_open_transaction_nor_see_its_writes(
+    store: SQLiteStore, clock: FakeClock
+) -> None:
+    """While a transaction holds the connection, a load answers from committed data at once."""
+    sid, late = new_sid(), new_sid()
+    await store.create(sid, record(clock, a=1))
+    inside, release = asyncio.Event(), asyncio.Event()
+
+    async def slow(tx: Any) -> None:
+        await tx.fetch(
+            "INSERT INTO sessionauth_sessions (id, data, created, seen, issued, expires, meta,"
+            " version) SELECT ?, data, created, seen, issued, expires, meta, version"
+            " FROM sessionauth_sessions WHERE id = ?",
+            (late, sid),
+        )
+        inside.set()
+        await release.wait()
+
+    writing = asyncio.create_task(store._database.transaction(slow, "test"))
+    await inside.wait()
+    # The worker thread's connection is taken until `release`: through it, this would hang.
+    loaded = await asyncio.wait_for(store.load(sid), 1)
+    assert loaded is not None
+    assert loaded.data == {"a": 1}
+    assert await asyncio.wait_for(store.load(late), 1) is None  # not committed yet
+    release.set()
+    await writing

@@ -18,7 +18,8 @@ pages and the CLI change nothing any other way.
   like a wrong password. The session adopts the stored record (new token, CSRF secret rotated
   with it); the middleware then only sets the cookie and deletes the record it replaced.
 * Every change of trust applies at once to every live session of the user (the principal is
-  read with each session): a password change ends the others and keeps this one.
+  read with each session): a password change ends the others and keeps this one, and so
+  does enabling or disabling a second factor (:mod:`.factor_admin`).
 
 Each event (see :mod:`sessionauth.auth.events`) goes to the ``sessionauth.security`` logger and
 to the subscribers of :attr:`~Authenticator.events`; neither ever sees a password or a session
@@ -28,7 +29,7 @@ token.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Literal, cast
+from typing import TYPE_CHECKING, Literal, cast
 
 from sessionauth.auth.accounts import AccountAdministration
 from sessionauth.auth.admin_rules import DEFAULT_ROLES
@@ -42,6 +43,7 @@ from sessionauth.auth.events import (
     PasswordChanged,
     PasswordChangeFailed,
 )
+from sessionauth.auth.factor_admin import FactorAdministration
 from sessionauth.auth.logins import Login, principal_after_stale, read_account
 from sessionauth.auth.passwords import PasswordHasher
 from sessionauth.auth.throttle import Attempt, LoginThrottle
@@ -61,13 +63,17 @@ from sessionauth.stores.base import SessionStore
 from sessionauth.stores.users import InvalidEmail, User, normalize_email
 from sessionauth.tokens import new_token, storage_id
 
+if TYPE_CHECKING:
+    from sessionauth.auth.factors import SecondFactors
+    from sessionauth.auth.passkeys import Passkeys
+
 __all__ = ["Authenticator"]
 
 # Longest user agent kept with a session: enough to tell devices apart, bounded storage.
 _MAX_USER_AGENT = 256
 
 
-class Authenticator(AccountAdministration):
+class Authenticator(AccountAdministration, FactorAdministration):
     """Logins, logouts, password changes; with account and session administration.
 
     Args:
@@ -84,11 +90,16 @@ class Authenticator(AccountAdministration):
         require_verified: Refuse logins to accounts whose email is not confirmed (with
             :class:`~sessionauth.errors.EmailNotVerified`, and only once the password was
             judged right).
+        factors: Second factors (TOTP, recovery codes); ``None`` offers none. See
+            :class:`~sessionauth.auth.factor_admin.FactorAdministration` for the methods.
+        passkeys: Passkeys; ``None`` offers none.
 
     Attributes:
         throttle: The login throttle, if any.
         clock: The time source.
         require_verified: Whether logins need a confirmed email.
+        factors: The second factors, if any.
+        passkeys: The passkeys, if any.
 
     Raises:
         ConfigurationError: For an invalid role name or roles without ``admin``.
@@ -105,6 +116,8 @@ class Authenticator(AccountAdministration):
         hooks: Sequence[Hook[AuthEvent]] = (),
         roles: Iterable[str] = DEFAULT_ROLES,
         require_verified: bool = False,
+        factors: SecondFactors | None = None,
+        passkeys: Passkeys | None = None,
     ):
         events = EventHub()
         for hook in hooks:
@@ -113,6 +126,8 @@ class Authenticator(AccountAdministration):
         self.throttle = throttle
         self.clock = clock
         self.require_verified = require_verified
+        self.factors = factors
+        self.passkeys = passkeys
 
     async def _reserve(
         self,

@@ -3,9 +3,9 @@
 A :class:`Backend` owns what a database needs once per process: the connection (SQLite), the
 pool (PostgreSQL) or the client (Redis), the URL's parsing, the table of errors that mean "the
 database is unavailable", and the identifier checks. The session store, the login-attempt
-counter, the single-use token store, the user store and the purge lock are views built from
-it, so a worker keeping sessions, counters, tokens and users in one database opens one
-connection or pool, not four.
+counter, the single-use token store, the user store, the second-factor store and the purge
+lock are views built from it, so a worker keeping sessions, counters, tokens, users and
+factors in one database opens one connection or pool, not five.
 
 Views built by a backend never close what it owns: :meth:`Backend.aclose` closes the views
 (what each keeps of its own, such as the Redis read pipeline's connection), then the
@@ -24,12 +24,13 @@ from sessionauth.backends.locks import PurgeLock
 from sessionauth.errors import ConfigurationError
 from sessionauth.stores.attempts import AttemptCounter
 from sessionauth.stores.base import SessionStore
+from sessionauth.stores.factors import FactorStore
 from sessionauth.stores.tokens import TokenStore
 from sessionauth.stores.users import DEFAULT_TABLE, UserStore
 
 __all__ = ["Backend"]
 
-_View = TypeVar("_View", bound=SessionStore | AttemptCounter | TokenStore | UserStore)
+_View = TypeVar("_View", bound=SessionStore | AttemptCounter | TokenStore | UserStore | FactorStore)
 
 
 class Backend(abc.ABC):
@@ -40,7 +41,7 @@ class Backend(abc.ABC):
     """
 
     def __init__(self) -> None:
-        self._views: list[SessionStore | AttemptCounter | TokenStore | UserStore] = []
+        self._views: list[SessionStore | AttemptCounter | TokenStore | UserStore | FactorStore] = []
 
     def _view(self, view: _View, *, owned: bool) -> _View:
         """Return ``view``, remembered for :meth:`aclose` unless it closes the backend itself."""
@@ -60,6 +61,15 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def attempt_counter(self, *, owned: bool = False, **options: Any) -> AttemptCounter:
         """Return a login-attempt counter on this backend (``owned`` as for the store)."""
+
+    @abc.abstractmethod
+    def factor_store(self, *, owned: bool = False, **options: Any) -> FactorStore:
+        """Return the second-factor store on this backend (``owned`` as for the store).
+
+        Args:
+            owned: Whether closing the store closes this backend too.
+            **options: ``table`` (the SQL tables' prefix) or ``prefix`` (Redis keys).
+        """
 
     @abc.abstractmethod
     def token_store(self, *, owned: bool = False, **options: Any) -> TokenStore:

@@ -9,6 +9,7 @@ from sessionauth.backends.base import Backend
 from sessionauth.backends.locks import NoLock
 from sessionauth.policy import Clock, system_clock
 from sessionauth.stores.memory import MemoryCounter, MemoryStore
+from sessionauth.stores.memory_factors import MemoryFactorStore
 from sessionauth.stores.tokens import MemoryTokenStore
 
 __all__ = ["MemoryBackend"]
@@ -37,6 +38,10 @@ class MemoryBackend(Backend):
     def attempt_counter(self, *, owned: bool = False, **options: Any) -> MemoryCounter:
         """Return a new, empty in-process attempt counter (it takes no options)."""
         return self._view(MemoryCounter(self._clock, **options), owned=owned)
+
+    def factor_store(self, *, owned: bool = False, **options: Any) -> MemoryFactorStore:
+        """Return a new, empty in-process factor store (it takes no options)."""
+        return self._view(MemoryFactorStore(**options), owned=owned)
 
     def token_store(self, *, owned: bool = False, **options: Any) -> MemoryTokenStore:
         """Return a new, empty in-process token store (it takes no options)."""

@@ -3,8 +3,9 @@
 ``SESSIONAUTH_DATABASE_URL`` holds the accounts; ``SESSIONAUTH_STORE_URL`` (by default the
 same) holds the sessions and the login-attempt counters. When both name one database, the
 default (one SQLite file), one backend serves the session store, the counter and the user
-store, so a worker opens one connection (SQLite) or one pool (PostgreSQL) for all three; users
-on SQL with sessions on Redis make two backends.
+store, so a worker opens one connection (SQLite) or one pool (PostgreSQL) for all three (and,
+on SQLite, the session store's own connection for its loads on the event loop); users on SQL
+with sessions on Redis make two backends.
 """
 
 from __future__ import annotations

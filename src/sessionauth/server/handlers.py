@@ -204,6 +204,9 @@ def csrf_responder(metrics: Metrics) -> RejectResponder:
 _TOO_LARGE = b'{"error":"Request body too large"}'
 
 
+_HTTP1 = frozenset({"1.0", "1.1"})
+
+
 class _TooLarge(HTTPException):
     def __init__(self) -> None:
         super().__init__(413, _PHRASES[413])
@@ -229,17 +232,29 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        # HTTP/1 without Transfer-Encoding: the body is the declared Content-Length (the
+        # server delivers no more) or none at all (RFC 9112 §6.3). Such a request needs no
+        # counting ``receive``: the one check below is the whole limit.
+        bounded = scope.get("http_version") in _HTTP1
         for key, value in scope["headers"]:
-            if key == b"content-length" and value.isdigit() and int(value) > self.max_body:
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 413,
-                        "headers": [(b"content-type", b"application/json")],
-                    }
-                )
-                await send({"type": "http.response.body", "body": _TOO_LARGE})
-                return
+            if key == b"content-length":
+                if not value.isdigit():
+                    bounded = False
+                elif int(value) > self.max_body:
+                    await send(
+                        {
+                            "type": "http.response.start",
+                            "status": 413,
+                            "headers": [(b"content-type", b"application/json")],
+                        }
+                    )
+                    await send({"type": "http.response.body", "body": _TOO_LARGE})
+                    return
+            elif key == b"transfer-encoding":
+                bounded = False
+        if bounded:
+            await self.app(scope, receive, send)
+            return
         received = 0
 
         async def limited() -> Message:

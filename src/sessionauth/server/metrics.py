@@ -191,6 +191,7 @@ class TimedStore(SessionStore):
         self.inner = inner
         self._metrics = metrics
         self._timers = metrics.timers
+        self._load_timer = metrics.timers["load"]
         self._readiness = readiness
 
     async def _timed(self, operation: str, call: Callable[[], Awaitable[_T]]) -> _T:
@@ -213,8 +214,12 @@ class TimedStore(SessionStore):
         return result
 
     async def load(self, sid: str) -> SessionRecord | None:
-        """Load, timed."""
-        return await self._timed("load", lambda: self.inner.load(sid))
+        """Load, timed (``_timed`` inline: every request loads, and a frame less resumes)."""
+        started = time.perf_counter()
+        try:
+            return await self.inner.load(sid)
+        finally:
+            self._load_timer.observe(time.perf_counter() - started)
 
     def _report_acknowledgements(self) -> None:
         """Tell the readiness whether replicas acknowledge new sessions (stores that wait)."""

@@ -10,6 +10,7 @@ from typing import Any
 
 from sessionauth.backends.base import Backend
 from sessionauth.backends.postgres.attempts import PostgresCounter
+from sessionauth.backends.postgres.factors import PostgresFactorStore
 from sessionauth.backends.postgres.lock import PostgresLock
 from sessionauth.backends.postgres.pool import APPLICATION_NAME, PostgresPool
 from sessionauth.backends.postgres.sessions import PostgresStore
@@ -70,6 +71,11 @@ class PostgresBackend(Backend):
     def attempt_counter(self, *, owned: bool = False, **options: Any) -> PostgresCounter:
         """Return an attempt counter on the pool (``table=`` names its table)."""
         view = PostgresCounter(database=self.pool, clock=self._clock, owned=owned, **options)
+        return self._view(view, owned=owned)
+
+    def factor_store(self, *, owned: bool = False, **options: Any) -> PostgresFactorStore:
+        """Return the factor store on the pool (``table=`` prefixes its tables)."""
+        view = PostgresFactorStore(database=self.pool, owned=owned, **options)
         return self._view(view, owned=owned)
 
     def token_store(self, *, owned: bool = False, **options: Any) -> PostgresTokenStore:

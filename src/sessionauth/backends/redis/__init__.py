@@ -13,6 +13,7 @@ from typing import Any
 from sessionauth.backends.base import Backend
 from sessionauth.backends.redis.attempts import RedisCounter
 from sessionauth.backends.redis.errors import guarded
+from sessionauth.backends.redis.factors import RedisFactorStore
 from sessionauth.backends.redis.sessions import RedisStore
 from sessionauth.backends.redis.tokens import RedisTokenStore
 from sessionauth.backends.redis.urls import RedisClients, client_from_url, redact, server_of
@@ -21,6 +22,7 @@ from sessionauth.errors import ConfigurationError
 from sessionauth.policy import Clock, system_clock
 from sessionauth.stores.attempts import DEFAULT_PREFIX
 from sessionauth.stores.base import DEFAULT_MAX_SESSIONS, DEFAULT_TIMEOUT
+from sessionauth.stores.factors import DEFAULT_FACTOR_PREFIX
 from sessionauth.stores.tokens import DEFAULT_PREFIX as DEFAULT_TOKEN_PREFIX
 
 __all__ = ["DEFAULT_STORE_PREFIX", "RedisBackend"]
@@ -157,6 +159,30 @@ class RedisBackend(Backend):
             owner=self.clients if owned else None,
         )
         return self._view(counter, owned=owned)
+
+    def factor_store(
+        self, *, owned: bool = False, prefix: str | None = None, **options: Any
+    ) -> RedisFactorStore:
+        """Return the second-factor store on the client.
+
+        Args:
+            owned: Whether closing the store closes this backend's client.
+            prefix: Prepended to every key. By default the URL's ``?prefix=`` (else ``sa:``)
+                followed by ``factors:``, in the session store's namespace.
+            **options: Nothing else is accepted.
+        """
+        if options:
+            raise ConfigurationError(f"the Redis factor store takes no {', '.join(options)} option")
+        if prefix is None:
+            base = DEFAULT_STORE_PREFIX if self._prefix is None else self._prefix
+            prefix = base + DEFAULT_FACTOR_PREFIX
+        store = RedisFactorStore(
+            self.clients.client,
+            prefix=prefix,
+            timeout=self._timeout,
+            owner=self.clients if owned else None,
+        )
+        return self._view(store, owned=owned)
 
     def token_store(
         self, *, owned: bool = False, prefix: str | None = None, **options: Any

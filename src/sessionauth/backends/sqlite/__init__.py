@@ -8,6 +8,7 @@ from typing import Any
 from sessionauth.backends.base import Backend
 from sessionauth.backends.locks import LOCK_FILE, FileLock
 from sessionauth.backends.sqlite.attempts import SQLiteCounter
+from sessionauth.backends.sqlite.factors import SQLiteFactorStore
 from sessionauth.backends.sqlite.files import SQLiteDatabase, database_path
 from sessionauth.backends.sqlite.sessions import SQLiteStore
 from sessionauth.backends.sqlite.tokens import SQLiteTokenStore
@@ -60,6 +61,11 @@ class SQLiteBackend(Backend):
     def attempt_counter(self, *, owned: bool = False, **options: Any) -> SQLiteCounter:
         """Return an attempt counter on the connection (``table=`` names its table)."""
         view = SQLiteCounter(database=self.database, clock=self._clock, owned=owned, **options)
+        return self._view(view, owned=owned)
+
+    def factor_store(self, *, owned: bool = False, **options: Any) -> SQLiteFactorStore:
+        """Return the factor store on the connection (``table=`` prefixes its tables)."""
+        view = SQLiteFactorStore(database=self.database, owned=owned, **options)
         return self._view(view, owned=owned)
 
     def token_store(self, *, owned: bool = False, **options: Any) -> SQLiteTokenStore:

@@ -70,6 +70,14 @@ def database_path(url: str) -> str:
     return path
 
 
+def _connect_reader(path: str) -> sqlite3.Connection:
+    # No busy timeout: a read that would wait returns at once and goes to the worker thread,
+    # so the event loop never waits on a lock. query_only: this connection never writes.
+    reader = sqlite3.connect(path, timeout=0, isolation_level=None, check_same_thread=False)
+    reader.execute("PRAGMA query_only = ON")
+    return reader
+
+
 def _connect(path: str, timeout: float) -> sqlite3.Connection:
     # sqlite3's timeout is the busy timeout: a locked database is retried this long, then
     # raises "database is locked". Autocommit, so no statement leaves a transaction open.
@@ -195,6 +203,8 @@ class SQLiteDatabase:
         self._transaction_lock = asyncio.Lock()
         self._transactions = 0
         self._aborting: set[asyncio.Task[None]] = set()
+        # The event loop's own connection for point reads (see read_now); files only.
+        self._reader: sqlite3.Connection | None = None
 
     async def connection(self) -> aiosqlite.Connection:
         """Return the connection, opening the file on first use.
@@ -224,6 +234,63 @@ class SQLiteDatabase:
             await db.close()
             raise
         return db
+
+    async def open_reader(self) -> None:
+        """Open the connection :meth:`read_now` uses, once, on a file this object opened.
+
+        The session store asks for it when first used; other views do without.
+
+        Raises:
+            StoreUnavailable: If the file cannot be opened.
+        """
+        path = self.path
+        if self._reader is not None or path is None or path == ":memory:":
+            return  # another connection to :memory: would be another database
+        async with self._lock:
+            if self._reader is None and not self._closed:
+                try:
+                    self._reader = await asyncio.to_thread(_connect_reader, path)
+                except sqlite3.Error as exc:
+                    raise StoreUnavailable(
+                        f"cannot open the SQLite database {path!r}: {exc}"
+                    ) from exc
+
+    def read_now(self, sql: str, params: Sequence[Any], what: str) -> list[Any] | None:
+        """Run a small read on the event loop, without the worker thread; ``None``: go that way.
+
+        The hot path's one statement, a point read by primary key (``SELECT ... WHERE id = ?``),
+        takes a few microseconds from SQLite's page cache, where the hop to aiosqlite's
+        thread and back cost about 40 µs of CPU and two context switches per request
+        (``benchmarks/README.md``). So a file this object opened gets a second connection,
+        used only here, on the loop's thread: WAL readers never wait for a writer, and this one
+        has no busy timeout, so a read that would wait (a lock held during WAL recovery, a
+        database in exclusive locking mode) fails at once and the caller sends the statement
+        the usual way, through :meth:`run`, which waits within the timeout. It reads committed
+        data only, as another process would: a statement of a transaction still open on the
+        main connection is not seen, nor waited for.
+
+        Returns:
+            The rows, or ``None`` when there is no such connection (``:memory:``, an injected
+            connection, not opened yet, closed) or the read would have to wait.
+
+        Raises:
+            StoreUnavailable: As :meth:`run` does, for an I/O error or a file that is not a
+                database.
+        """
+        reader = self._reader
+        if reader is None or self._closed:
+            return None
+        try:
+            return reader.execute(sql, params).fetchall()
+        except BUGS:
+            raise
+        except sqlite3.OperationalError as exc:
+            code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+            if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+                return None
+            raise unavailable(exc, what) from exc
+        except sqlite3.DatabaseError as exc:
+            raise unavailable(exc, what) from exc
 
     async def run(self, operation: Awaitable[_T], what: str) -> _T:
         """Await an aiosqlite call within the timeout, turning backend failures into ours.
@@ -321,5 +388,8 @@ class SQLiteDatabase:
         async with self._lock:
             self._closed = True
             db, self._db = self._db, None
+            reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.close()
         if self._owned and db is not None:
             await db.close()

@@ -1,8 +1,11 @@
 """The embedded session store: a SQLite table of sessions and one of principals.
 
-Every statement runs on aiosqlite's worker thread, never on the event loop. The database runs
-in WAL mode, so readers never wait for a writer and several processes (workers, the
-``purge-expired`` CLI) can share one file.
+Every write runs on aiosqlite's worker thread, never on the event loop; so does every read
+but ``load`` on a file the store opened, which reads on the loop's own connection and falls
+back to the thread only when the read would wait
+(:meth:`~sessionauth.backends.sqlite.files.SQLiteDatabase.read_now`). The database runs in WAL
+mode, so readers never wait for a writer and several processes (workers, the ``purge-expired``
+CLI) can share one file.
 
 * ``load`` is one statement: the session row ``LEFT JOIN`` its user's principal row; whether
   the row is served is decided in Python (:func:`~sessionauth.backends.sql_sessions.served`).
@@ -172,6 +175,7 @@ class SQLiteStore(SessionStore):
                 await self._database.transaction(
                     partial(create_schema, sql=self._sql, table=self._table), _WHAT
                 )
+                await self._database.open_reader()
                 self._ready = True
             return db
 
@@ -201,7 +205,13 @@ class SQLiteStore(SessionStore):
         ``None`` also for a row that fails to decode, has another format version, or is a
         login whose principal is missing, disabled or has another epoch.
         """
-        for row in await self._fetch("load", (sid, self._clock())):
+        params = (sid, self._clock())
+        rows: Iterable[Sequence[Any]] | None = (
+            self._database.read_now(self._sql["load"], params, _WHAT) if self._ready else None
+        )
+        if rows is None:  # no reader connection, or the read would wait: the worker thread
+            rows = await self._fetch("load", params)
+        for row in rows:
             return decode_row(row, sid)
         return None
 

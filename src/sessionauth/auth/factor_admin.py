@@ -1,0 +1,252 @@
+"""The Authenticator's part on second factors: enrolment, removal, and the code check.
+
+Enabling, disabling or resetting a factor (TOTP; adding or deleting a passkey) changes what a
+login needs, so it gives the user's principal a new epoch *after* the factor changed (see
+:mod:`sessionauth.principal`): every other session of the user ends, and so does a two-step
+login that was pending under the old epoch, while the session that made the change takes the
+new epoch and a new token. An administrator's reset keeps no session of the user.
+
+Code checks of a signed-in user (disabling TOTP) and of the login's second step are throttled
+like passwords, on the same per-account and per-address counters: six digits are guessable
+without a limit.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+from sessionauth.auth.factor_events import (
+    FactorDisabled,
+    FactorEnabled,
+    FactorsReset,
+    RecoveryCodeUsed,
+    SecondFactorFailed,
+)
+from sessionauth.auth.session_admin import SessionAdministration
+from sessionauth.auth.throttle import LoginThrottle
+from sessionauth.errors import ConfigurationError, FactorConflict, InvalidCode, UserNotFound
+from sessionauth.session import Session
+from sessionauth.stores.factors import Passkey
+from sessionauth.stores.users import User
+
+# Imported for type checking only: these modules need the mfa extra (pyotp, py_webauthn).
+if TYPE_CHECKING:
+    from sessionauth.auth.factors import SecondFactors, TotpSetup
+    from sessionauth.auth.passkeys import Passkeys
+
+__all__ = ["FactorAdministration"]
+
+_T = TypeVar("_T")
+
+
+class FactorAdministration(SessionAdministration):
+    """TOTP enrolment and removal, administrators' resets, and the throttled code check.
+
+    A mixin of :class:`~sessionauth.auth.authenticator.Authenticator`, which sets
+    :attr:`factors`, :attr:`passkeys` and :attr:`throttle` and provides :meth:`current_user`.
+
+    Attributes:
+        factors: TOTP and recovery codes (``None``: the application offers none).
+        passkeys: Passkeys (``None``: the application offers none).
+        throttle: The login throttle, if any.
+    """
+
+    factors: SecondFactors | None
+    passkeys: Passkeys | None
+    throttle: LoginThrottle | None
+
+    @abc.abstractmethod
+    async def current_user(self, session: Session) -> User:
+        """Return the active user of an authenticated session (see the Authenticator)."""
+
+    def _second_factors(self) -> SecondFactors:
+        if self.factors is None:
+            raise ConfigurationError("this Authenticator was built without second factors")
+        return self.factors
+
+    def _passkeys(self) -> Passkeys:
+        if self.passkeys is None:
+            raise ConfigurationError("this Authenticator was built without passkeys")
+        return self.passkeys
+
+    async def passkey_registration_options(self, session: Session) -> str:
+        """Return the options JSON that registers a passkey for the session's user.
+
+        Raises:
+            NotAuthenticated: Without an authenticated session.
+        """
+        user = await self.current_user(session)
+        return await self._passkeys().registration_options(
+            session, user_id=str(user.id), user_name=user.email
+        )
+
+    async def register_passkey(
+        self,
+        session: Session,
+        credential: str | dict[str, Any],
+        *,
+        name: str,
+        address: str | None = None,
+    ) -> Passkey:
+        """Verify and store a new passkey of the session's user; other sessions end.
+
+        Raises:
+            NotAuthenticated: Without an authenticated session.
+            InvalidCode: Without a current registration challenge in the session.
+            PasskeyRejected: If the response fails verification or is registered already.
+        """
+        user = await self.current_user(session)
+        passkey = await self._passkeys().register(
+            session, user_id=str(user.id), credential=credential, name=name
+        )
+        await self._factor_changed(user.id, session)
+        await self.events.publish(FactorEnabled(user_id=user.id, address=address, kind="passkey"))
+        return passkey
+
+    async def delete_passkey(
+        self, session: Session, credential_id: bytes, *, address: str | None = None
+    ) -> int:
+        """Delete one passkey of the session's user; return how many other sessions ended.
+
+        Raises:
+            NotAuthenticated: Without an authenticated session.
+            FactorConflict: If the user has no such passkey.
+        """
+        user = await self.current_user(session)
+        if not await self._passkeys().store.delete_passkey(str(user.id), credential_id):
+            raise FactorConflict("no such passkey")
+        ended = await self._factor_changed(user.id, session)
+        await self.events.publish(FactorDisabled(user_id=user.id, address=address, kind="passkey"))
+        return ended
+
+    async def start_totp_setup(self, session: Session) -> TotpSetup:
+        """Begin enabling TOTP for the session's user: a new pending secret, shown once.
+
+        Nothing changes for sessions until :meth:`confirm_totp`.
+
+        Raises:
+            NotAuthenticated: Without an authenticated session.
+            FactorConflict: If TOTP is enabled already.
+        """
+        user = await self.current_user(session)
+        return await self._second_factors().start_totp(str(user.id), user.email)
+
+    async def confirm_totp(
+        self, session: Session, code: str, *, address: str | None = None
+    ) -> list[str]:
+        """Enable TOTP with a first code; return the recovery codes (shown only now).
+
+        The user's other sessions end; this one is kept, with a new token.
+
+        Raises:
+            NotAuthenticated: Without an authenticated session.
+            FactorConflict: Without a pending setup.
+            InvalidCode: If the code is not current for the pending secret.
+        """
+        user = await self.current_user(session)
+        codes = await self._second_factors().confirm_totp(str(user.id), code)
+        await self._factor_changed(user.id, session)
+        await self.events.publish(FactorEnabled(user_id=user.id, address=address, kind="totp"))
+        return codes
+
+    async def disable_totp(self, session: Session, code: str, *, address: str | None = None) -> int:
+        """Disable TOTP given a current code; return how many other sessions ended.
+
+        Raises:
+            NotAuthenticated: Without an authenticated session.
+            TooManyAttempts: If the account or address is throttled.
+            FactorConflict: If TOTP is not enabled.
+            InvalidCode: For a wrong or replayed code (counted by the throttle).
+        """
+        user = await self.current_user(session)
+        factors = self._second_factors()
+        await self._throttled(
+            user, address, "totp", lambda: factors.disable_totp(str(user.id), code)
+        )
+        ended = await self._factor_changed(user.id, session)
+        await self.events.publish(FactorDisabled(user_id=user.id, address=address, kind="totp"))
+        return ended
+
+    async def verify_second_factor(
+        self,
+        user: User,
+        *,
+        code: str | None = None,
+        recovery_code: str | None = None,
+        address: str | None = None,
+    ) -> None:
+        """Check the login's second step: a TOTP code or a recovery code (throttled).
+
+        Raises:
+            TooManyAttempts: If the account or address is throttled.
+            InvalidCode: For a wrong, replayed or used code, or neither or both given.
+        """
+        factors = self._second_factors()
+        if (code is None) == (recovery_code is None):
+            raise InvalidCode("Invalid code")
+        user_id = str(user.id)
+        if code is not None:
+            await self._throttled(user, address, "totp", lambda: factors.verify_totp(user_id, code))
+            return
+        assert recovery_code is not None  # noqa: S101 - exactly one of the two, checked above
+        left = await self._throttled(
+            user, address, "recovery", lambda: factors.use_recovery_code(user_id, recovery_code)
+        )
+        await self.events.publish(
+            RecoveryCodeUsed(user_id=user.id, address=address, remaining=left)
+        )
+
+    async def reset_factors(self, user_id: int, *, actor: int | None = None) -> int:
+        """Remove every second factor of a user and end all their sessions; return how many.
+
+        For a user who lost their authenticator (the CLI's ``users reset-mfa``).
+
+        Raises:
+            UserNotFound: If there is no such user.
+        """
+        if await self.users.get(user_id) is None:
+            raise UserNotFound(f"no user with id {user_id}")
+        await self._second_factors().reset(str(user_id))
+        _, ended = await self._change_principal(user_id, rotate=True)
+        await self.events.publish(FactorsReset(user_id=user_id, actor=actor))
+        await self._revoked(user_id, ended, "account-changed", actor=actor)
+        return ended
+
+    async def _factor_changed(self, user_id: int, session: Session) -> int:
+        """A new epoch for the user: other sessions end, ``session`` follows with a new token."""
+        _, ended = await self._change_principal(user_id, rotate=True, keep=session)
+        session.regenerate()
+        await self._revoked(user_id, ended, "account-changed", actor=user_id)
+        return ended
+
+    async def _throttled(
+        self,
+        user: User,
+        address: str | None,
+        kind: Literal["totp", "recovery"],
+        check: Callable[[], Awaitable[_T]],
+    ) -> _T:
+        """Run ``check`` on one attempt of the account's and the address's throttle.
+
+        A refused code keeps its attempt (it is the failure's count); a check that judged no
+        code (no factor, an outage) gives it back; an accepted one settles like a password.
+        """
+        attempt = None
+        if self.throttle is not None:
+            attempt = await self.throttle.reserve(user.email, address or "unknown")
+        try:
+            result = await check()
+        except InvalidCode:
+            await self.events.publish(
+                SecondFactorFailed(user_id=user.id, address=address, kind=kind)
+            )
+            raise
+        except BaseException:
+            if self.throttle is not None and attempt is not None:
+                await self.throttle.release(attempt)
+            raise
+        if self.throttle is not None and attempt is not None:
+            await self.throttle.succeeded(attempt)
+        return result

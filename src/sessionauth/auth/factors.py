@@ -1,0 +1,193 @@
+"""Second factors of one user: TOTP enrolment and checks, recovery codes.
+
+:class:`SecondFactors` is the logic over a :class:`~sessionauth.stores.factors.FactorStore`,
+without sessions or HTTP: the :class:`~sessionauth.auth.authenticator.Authenticator` adds what
+must happen to sessions (a new epoch, the caller's session kept; see
+:mod:`sessionauth.auth.factor_admin`), and the two-step login uses :meth:`SecondFactors.check`.
+
+TOTP goes through three states: none; pending (:meth:`SecondFactors.start_totp` stored an
+encrypted secret); enabled (:meth:`SecondFactors.confirm_totp` checked a first code, which
+also creates the recovery codes, returned once). Every accepted code moves the store's last
+accepted step forward in one compare-and-set, so a code works once, also under concurrent
+use; recovery codes are consumed by one atomic delete.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from sessionauth.auth import recovery
+from sessionauth.auth.totp import TotpCipher, matching_step, new_secret, otpauth_url
+from sessionauth.errors import FactorConflict, InvalidCode
+from sessionauth.policy import Clock, system_clock
+from sessionauth.stores.factors import FactorStore
+
+__all__ = ["DEFAULT_ISSUER", "SecondFactors", "TotpSetup"]
+
+DEFAULT_ISSUER = "sessionauth"
+"""The issuer authenticator apps show unless told otherwise."""
+
+_INVALID = "Invalid code"
+
+
+@dataclass(frozen=True, slots=True)
+class TotpSetup:
+    """What a user needs to add the TOTP factor to an authenticator app (shown once).
+
+    Attributes:
+        secret: The base32 secret, for typing in by hand.
+        otpauth_url: The same as an ``otpauth://`` URL, for a QR code.
+    """
+
+    secret: str
+    otpauth_url: str
+
+    def __repr__(self) -> str:
+        return "TotpSetup(<secret hidden>)"
+
+
+class SecondFactors:
+    """TOTP and recovery codes over a factor store.
+
+    Args:
+        store: Where factors live (the session store's backend:
+            :meth:`~sessionauth.backends.Backend.factor_store`).
+        cipher: Encrypts TOTP secrets at rest
+            (:meth:`~sessionauth.auth.totp.TotpCipher.from_keyring`).
+        issuer: The service's name in authenticator apps.
+        clock: The time source deciding TOTP steps.
+
+    Attributes:
+        store: The factor store.
+    """
+
+    def __init__(
+        self,
+        *,
+        store: FactorStore,
+        cipher: TotpCipher,
+        issuer: str = DEFAULT_ISSUER,
+        clock: Clock = system_clock,
+    ):
+        self.store = store
+        self._cipher = cipher
+        self._issuer = issuer
+        self._clock = clock
+
+    async def methods(self, user_id: str) -> list[Literal["totp", "recovery", "passkey"]]:
+        """Return the second factors ``user_id`` can sign in with (none: a password suffices)."""
+        found: list[Literal["totp", "recovery", "passkey"]] = []
+        totp = await self.store.get_totp(user_id)
+        if totp is not None and totp.confirmed:
+            found.append("totp")
+            if await self.store.count_recovery_codes(user_id):
+                found.append("recovery")
+        if await self.store.list_passkeys(user_id):
+            found.append("passkey")
+        return found
+
+    async def totp_enabled(self, user_id: str) -> bool:
+        """Whether ``user_id`` has a confirmed TOTP factor."""
+        totp = await self.store.get_totp(user_id)
+        return totp is not None and totp.confirmed
+
+    async def start_totp(self, user_id: str, account: str) -> TotpSetup:
+        """Store a new pending secret for ``user_id`` and return it (replacing a pending one).
+
+        Args:
+            user_id: Whose factor.
+            account: The name the app shows (the user's email).
+
+        Raises:
+            FactorConflict: If TOTP is enabled already (disabling it takes a code first).
+        """
+        secret = new_secret()
+        if not await self.store.begin_totp(user_id, self._cipher.encrypt(user_id, secret)):
+            raise FactorConflict("two-factor authentication is already enabled")
+        return TotpSetup(secret, otpauth_url(secret, account=account, issuer=self._issuer))
+
+    async def confirm_totp(self, user_id: str, code: str) -> list[str]:
+        """Enable the pending TOTP factor with its first code; return new recovery codes.
+
+        The codes replace any earlier ones; only their hashes are stored, so this is the one
+        time they can be shown.
+
+        Raises:
+            FactorConflict: Without a pending setup (none, or enabled already).
+            InvalidCode: If ``code`` is not a current code of the pending secret.
+        """
+        totp = await self.store.get_totp(user_id)
+        if totp is None or totp.confirmed:
+            raise FactorConflict("no two-factor setup is pending")
+        await self._accept(user_id, totp.secret, code, confirm=True)
+        codes = recovery.new_codes()
+        await self.store.set_recovery_codes(
+            user_id, [hashed for c in codes if (hashed := recovery.hash_code(user_id, c))]
+        )
+        return codes
+
+    async def verify_totp(self, user_id: str, code: str) -> None:
+        """Accept a code of the enabled TOTP factor, once.
+
+        Raises:
+            InvalidCode: If TOTP is not enabled, or the code is wrong, outside the drift
+                window, or of a step already accepted (replayed, even concurrently).
+        """
+        totp = await self.store.get_totp(user_id)
+        if totp is None or not totp.confirmed:
+            raise InvalidCode(_INVALID)
+        await self._accept(user_id, totp.secret, code, confirm=False)
+
+    async def disable_totp(self, user_id: str, code: str) -> None:
+        """Remove the TOTP factor and the recovery codes, given a current code.
+
+        Raises:
+            FactorConflict: If TOTP is not enabled.
+            InvalidCode: As :meth:`verify_totp`.
+        """
+        if not await self.totp_enabled(user_id):
+            raise FactorConflict("two-factor authentication is not enabled")
+        await self.verify_totp(user_id, code)
+        await self.store.delete_totp(user_id)
+        await self.store.set_recovery_codes(user_id, [])
+
+    async def use_recovery_code(self, user_id: str, code: str) -> int:
+        """Consume one recovery code (single use, also concurrently); return how many are left.
+
+        Raises:
+            InvalidCode: If the code is malformed, unknown or used already.
+        """
+        hashed = recovery.hash_code(user_id, code)
+        if hashed is None or not await self.store.consume_recovery_code(user_id, hashed):
+            raise InvalidCode(_INVALID)
+        return await self.store.count_recovery_codes(user_id)
+
+    async def new_recovery_codes(self, user_id: str) -> list[str]:
+        """Replace the recovery codes of a user with TOTP enabled; return the new ones.
+
+        Raises:
+            FactorConflict: If TOTP is not enabled.
+        """
+        if not await self.totp_enabled(user_id):
+            raise FactorConflict("two-factor authentication is not enabled")
+        codes = recovery.new_codes()
+        await self.store.set_recovery_codes(
+            user_id, [hashed for c in codes if (hashed := recovery.hash_code(user_id, c))]
+        )
+        return codes
+
+    async def reset(self, user_id: str) -> None:
+        """Remove every factor of ``user_id`` (an administrator's reset)."""
+        await self.store.reset(user_id)
+
+    async def _accept(self, user_id: str, sealed: bytes, code: str, *, confirm: bool) -> None:
+        secret = self._cipher.decrypt(user_id, sealed)
+        if secret is None:
+            # Encrypted under a key no longer in the keyring: no code can match.
+            raise InvalidCode(_INVALID)
+        step = matching_step(secret, code, self._clock())
+        if step is None or not await self.store.accept_totp_step(
+            user_id, sealed, step, confirm=confirm
+        ):
+            raise InvalidCode(_INVALID)
