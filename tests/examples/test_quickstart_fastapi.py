@@ -116,6 +116,17 @@ async def test_the_guarded_routes_show_the_lock_in_openapi(client: httpx.AsyncCl
     assert "security" not in schema["paths"]["/login"]["post"]
 
 
+async def test_openapi_names_the_cookie_the_middleware_sets(client: httpx.AsyncClient) -> None:
+    """/docs names ``session`` over plain http, the cookie the login sets (not __Host-session)."""
+    token = (await client.get("/csrf")).json()["csrfToken"]
+    body = {"email": "alice@example.com", "password": "correct horse battery"}
+    assert (await client.post("/login", json=body, headers={"X-CSRF-Token": token})).is_success
+    schema = (await client.get("/openapi.json")).json()
+    assert list(client.cookies) == [
+        schema["components"]["securitySchemes"]["sessionCookie"]["name"]
+    ]
+
+
 async def test_login_with_redis_down_is_a_fast_503(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
