@@ -21,6 +21,7 @@ from starlette.routing import Route
 
 from sessionauth import InvalidCredentials, StoreFull, StoreUnavailable, TooManyAttempts
 from sessionauth.auth import Guards
+from sessionauth.auth.guards import refusal_response
 from sessionauth.fastapi import exception_handlers as fastapi_handlers
 from sessionauth.starlette import exception_handlers as starlette_handlers
 
@@ -114,3 +115,10 @@ async def test_failed_logins_need_no_try_except(client: httpx.AsyncClient) -> No
 async def test_other_exceptions_stay_500(client: httpx.AsyncClient) -> None:
     """The handlers answer only the library's errors; an application's bug is not hidden."""
     assert (await client.get("/bug")).status_code == 500
+
+
+def test_refusal_response_raises_what_it_does_not_answer() -> None:
+    """Called directly on another exception, it re-raises it rather than inventing an answer."""
+    request = Request({"type": "http", "method": "GET", "path": "/", "headers": []})
+    with pytest.raises(ValueError, match="a bug"):
+        refusal_response(request, ValueError("a bug"))
