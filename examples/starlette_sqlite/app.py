@@ -22,7 +22,7 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from sessionauth import (
@@ -55,6 +55,11 @@ def authenticator(request: Request) -> Authenticator:
 async def get_csrf(request: Request) -> Response:
     """A CSRF token for this client: send it back as ``X-CSRF-Token`` on every POST."""
     return JSONResponse({"csrfToken": csrf_token(session_of(request), request.app.state.keyring)})
+
+
+async def login_page(request: Request) -> Response:
+    """Where the guards send a browser that needs a login (with ``?next=``): your form here."""
+    return HTMLResponse("<form method=post action=/login>...</form>")
 
 
 async def login(request: Request) -> Response:
@@ -127,6 +132,7 @@ def create_app(*, database: str = DATABASE, secret: str, secure: bool = False) -
     return Starlette(
         routes=[
             Route("/csrf", get_csrf),
+            Route("/login", login_page, methods=["GET"]),
             Route("/login", login, methods=["POST"]),
             Route("/logout", logout, methods=["POST"]),
             Route("/me", me),
