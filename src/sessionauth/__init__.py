@@ -16,6 +16,7 @@ from sessionauth.cors import TrustedCORSMiddleware
 from sessionauth.csrf import CSRFMiddleware, csrf_token, verify_csrf_token
 from sessionauth.errors import (
     AdminLockout,
+    AlreadyVerified,
     AuthenticationError,
     ConfigurationError,
     CSRFError,
@@ -24,6 +25,7 @@ from sessionauth.errors import (
     InvalidCredentials,
     InvalidEmail,
     InvalidRole,
+    InvalidToken,
     NotAuthenticated,
     PasswordPolicyError,
     PermissionDenied,
@@ -46,6 +48,7 @@ from sessionauth.tokens import Keyring
 
 __all__ = [
     "AdminLockout",
+    "AlreadyVerified",
     "AuthenticationError",
     "CSRFError",
     "CSRFMiddleware",
@@ -56,6 +59,7 @@ __all__ = [
     "InvalidCredentials",
     "InvalidEmail",
     "InvalidRole",
+    "InvalidToken",
     "Keyring",
     "MemoryStore",
     "NotAuthenticated",

@@ -19,7 +19,9 @@ HTTP status codes. Catch the most specific class you can handle::
     │   ├── EmailNotVerified        right password, but verified emails are required and the
     │   │                           account's is not: HTTP 403
     │   ├── PasswordPolicyError     a password too short, too long or otherwise refused: HTTP 400
-    │   └── TooManyAttempts         login throttled; carries ``retry_after`` seconds: HTTP 429
+    │   ├── InvalidToken            a mailed link's token that proves nothing (malformed,
+    │   │                           unknown, used, expired, another purpose or user): HTTP 400
+    │   └── TooManyAttempts         login (or mail) throttled; carries ``retry_after``: HTTP 429
     ├── FactorError                 a second factor (TOTP, recovery code, passkey) refused:
     │   ├── InvalidCode             a wrong, expired or replayed code, or a failed passkey
     │   │                           assertion: HTTP 401 (400 while enrolling)
@@ -36,6 +38,7 @@ HTTP status codes. Catch the most specific class you can handle::
         ├── DuplicateUser           the email is taken: HTTP 409
         ├── AdminLockout            the change would leave no enabled administrator, or an
         │                           administrator would demote, disable or delete itself: 409
+        ├── AlreadyVerified         a verification asked for an address already confirmed: 409
         └── InvalidRole             a role outside the configured set: HTTP 400
 """
 
@@ -43,6 +46,7 @@ from __future__ import annotations
 
 __all__ = [
     "AdminLockout",
+    "AlreadyVerified",
     "AuthenticationError",
     "CSRFError",
     "ConfigurationError",
@@ -54,6 +58,7 @@ __all__ = [
     "InvalidCredentials",
     "InvalidEmail",
     "InvalidRole",
+    "InvalidToken",
     "NotAuthenticated",
     "PasskeyRejected",
     "PasswordPolicyError",
@@ -145,6 +150,14 @@ class PasswordPolicyError(AuthenticationError, ValueError):
     """A password that the policy refuses (length, emptiness); checked before any hashing."""
 
 
+class InvalidToken(AuthenticationError, ValueError):
+    """A token from a mailed link that proves nothing, for whichever reason (never said which).
+
+    Malformed, unknown, already used, expired, issued for another purpose or another user, or
+    issued before the account's password or address changed.
+    """
+
+
 class TooManyAttempts(AuthenticationError):
     """Too many failed logins for an account or a client address.
 
@@ -218,6 +231,10 @@ class AdminLockout(UserError):
     Either it would leave no enabled administrator (demoting, disabling or deleting the last
     one), or an administrator asked it of their own account through the API.
     """
+
+
+class AlreadyVerified(UserError):
+    """The account's address is confirmed already: there is nothing to verify."""
 
 
 class InvalidRole(UserError, ValueError):

@@ -99,13 +99,14 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
 
 
 @contextlib.contextmanager
-def serving_in_thread(app: Any, *, name: str) -> Iterator[str]:
-    """Serve ``app`` with uvicorn (lifespan on) on a free loopback port in a thread; yield its URL.
+def serving_in_thread(app: Any, *, name: str, port: int | None = None) -> Iterator[str]:
+    """Serve ``app`` with uvicorn (lifespan on) on a loopback port in a thread; yield its URL.
 
     The in-process server lets a browser test reach the same objects the test prepared (its
-    fast hasher, its accounts); it stops when the block ends.
+    fast hasher, its accounts); it stops when the block ends. ``port`` (default: a free one)
+    lets an app be told its own URL before it starts (the links it mails).
     """
-    port = free_port()
+    port = free_port() if port is None else port
     config = uvicorn.Config(app, host=LOOPBACK, port=port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=name, daemon=True)

@@ -38,27 +38,31 @@ PASSWORD = "correct horse battery"
 class Filler:
     """Fills a private Redis (``maxmemory`` 2 MB, ``noeviction``) until it refuses writes."""
 
+    LIMIT = 2 * 1024 * 1024
+
     def __init__(self, server: RedisServer):
         self.client = redis.Redis(host=server.host, port=server.port)
         self.client.config_set("maxmemory-policy", "noeviction")
-        self.client.config_set("maxmemory", 2 * 1024 * 1024)
+        self.client.config_set("maxmemory", self.LIMIT)
 
     def fill(self) -> None:
-        # Smaller and smaller values: a refused big command frees its input buffer, which
-        # leaves room for small writes, and a session record is small.
-        size = 16_384
+        # Filling up to the limit leaves Redis a few KB short of it, and the memory it frees on
+        # its own (a client's query buffer shrunk by its cron) could let a small write through
+        # a moment later. So once the data reaches the limit, the limit drops well below what
+        # is used: every write is refused until drain() deletes the filler keys.
         for n in range(100_000):
             try:
-                self.client.set(f"filler:{n}", b"x" * size)
+                self.client.set(f"filler:{n}", b"x" * 16_384)
             except redis.exceptions.OutOfMemoryError:
-                size //= 4
-                if size < 4:
-                    return
+                used = int(self.client.info("memory")["used_memory"])
+                self.client.config_set("maxmemory", used - 512 * 1024)
+                return
         raise AssertionError("Redis never filled up")
 
     def drain(self) -> None:
         for key in self.client.scan_iter("filler:*"):
             self.client.delete(key)
+        self.client.config_set("maxmemory", self.LIMIT)
 
 
 @pytest.fixture

@@ -27,6 +27,8 @@ SESSION_OPERATIONS = {
     ("delete", "/users/{user_id}"): COOKIE_AND_CSRF,
     ("patch", "/users/{user_id}"): COOKIE_AND_CSRF,
     ("post", "/users/{user_id}/revoke-sessions"): COOKIE_AND_CSRF,
+    ("post", "/verify/request"): COOKIE_AND_CSRF,
+    ("post", "/email"): COOKIE_AND_CSRF,
 }
 
 
@@ -72,7 +74,17 @@ async def test_exactly_the_routes_that_need_a_session_require_the_cookie(tmp_pat
         if "security" in operation
     }
     assert declared == {key: [value] for key, value in SESSION_OPERATIONS.items()}
-    for open_route in ("/login", "/healthz", "/readyz", "/csrf-token", "/metrics"):
+    for open_route in (
+        "/login",
+        "/healthz",
+        "/readyz",
+        "/csrf-token",
+        "/metrics",
+        "/signup",
+        "/verify",
+        "/password/forgot",
+        "/password/reset",
+    ):
         for operation in schema["paths"][open_route].values():
             assert "security" not in operation, open_route
     assert "security" not in schema  # no global requirement that would cover /login

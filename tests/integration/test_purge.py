@@ -8,11 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from sessionauth.backends import open_backend
 from sessionauth.backends.locks import FileLock, NoLock
 from sessionauth.backends.postgres import PostgresBackend
 from sessionauth.record import SessionRecord
 from sessionauth.server.purge import purge_once, run_purger
 from sessionauth.stores import MemoryStore, open_store
+from sessionauth.stores.tokens import TokenRecord
 from tests.support.cli import invoke
 
 
@@ -84,3 +86,17 @@ def test_purge_expired(env: dict[str, str]) -> None:
     result = invoke(env, "purge-expired")
     assert (result.exit_code, result.stdout.strip()) == (0, "purged 1 expired sessions")
     assert invoke(env, "purge-expired").stdout.strip() == "purged 0 expired sessions"
+
+
+async def test_the_sweep_reclaims_expired_single_use_tokens(tmp_path: Path) -> None:
+    """purge_once with a token store deletes its expired rows (a live one stays usable)."""
+    backend = open_backend(f"sqlite:///{tmp_path / 's.db'}")
+    store, tokens = backend.session_store(), backend.token_store()
+    now = time.time()
+    for key, expires in (("expired", now - 1), ("live", now + 60)):
+        record = TokenRecord(user_id="1", purpose="reset-password", binding="b", expires=expires)
+        await tokens.add(key, record)
+    assert await purge_once(store, None, NoLock(), tokens=tokens) == 0
+    assert await tokens.purge_expired() == 0  # nothing left to reclaim: the sweep did it
+    assert await tokens.take("live") is not None
+    await backend.aclose()

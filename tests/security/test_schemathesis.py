@@ -125,6 +125,7 @@ def _serve(directory: Path) -> Served:
             data_dir=directory / "data",
             secret="s" * 40,
             allowed_origins=("https://app.example.com",),
+            signup="open",
         ),
         hasher=PasswordHasher.for_tests(),
     )
@@ -178,7 +179,14 @@ def _assert_fuzzed_answers_conform(
         with subtests.test(msg=operation.label):
             fuzz()
     # Guard the harness itself: the whole API was there to fuzz.
-    assert {"POST /login", "DELETE /users/{user_id}", "POST /password"} <= set(labels)
+    assert {
+        "POST /login",
+        "DELETE /users/{user_id}",
+        "POST /password",
+        "POST /signup",
+        "POST /verify",
+        "POST /password/reset",
+    } <= set(labels)
 
 
 def test_anonymous_requests_never_fail(
@@ -226,3 +234,4 @@ def test_admin_requests_never_fail(admin_served: Served, subtests: pytest.Subtes
     # Guard the harness: the fuzzed requests did reach the guarded handlers as an admin.
     assert ("GET /users", 200) in answered
     assert ("GET /sessions", 200) in answered
+    assert ("POST /verify/request", 409) in answered  # the administrator's address is verified

@@ -20,6 +20,9 @@ The names an application needs, importable from here:
   counts behind a proxy.
 * :class:`SingleUseTokens`: the links of account mail (verify an address, reset a password),
   each usable once; a consumed token gives a :class:`Claim`.
+* :class:`AccountLifecycle`: sign-up, email verification and change, forgotten passwords,
+  over an Authenticator and SingleUseTokens; it hands each mail to a :data:`Postbox` as a
+  :class:`Letter`.
 """
 
 from sessionauth.auth.authenticator import Authenticator
@@ -60,6 +63,8 @@ from sessionauth.auth.guards import (
     safe_next,
     session_of,
 )
+from sessionauth.auth.letters import Letter, Postbox
+from sessionauth.auth.lifecycle import AccountLifecycle
 from sessionauth.auth.logins import Login
 from sessionauth.auth.passwords import PasswordHasher, PasswordPolicy
 from sessionauth.auth.session_admin import SessionInfo, SessionListing
@@ -73,6 +78,7 @@ __all__ = [
     "AccountDisabled",
     "AccountEnabled",
     "AccountEvent",
+    "AccountLifecycle",
     "AccountLike",
     "Attempt",
     "AuthEvent",
@@ -82,6 +88,7 @@ __all__ = [
     "EmailVerified",
     "EventHub",
     "Guards",
+    "Letter",
     "LoggedOut",
     "Login",
     "LoginFailed",
@@ -93,6 +100,7 @@ __all__ = [
     "PasswordHasher",
     "PasswordPolicy",
     "PasswordReset",
+    "Postbox",
     "RoleChanged",
     "SessionInfo",
     "SessionListing",

@@ -23,6 +23,10 @@ at all (:meth:`~LoginThrottle.release`). The two keys are reserved one by one, e
 command, so they may live on different Redis Cluster nodes; when one refuses, the other's
 reservation is given back.
 
+The same class limits other requests that cost the server or a third party something: the
+account lifecycle (:mod:`sessionauth.auth.lifecycle`) keeps a throttle per kind of mail, each
+with its own ``scope`` (a key prefix), so sign-ups never use up anyone's login attempts.
+
 Counters live in the same backend as sessions (see
 :meth:`sessionauth.backends.Backend.attempt_counter`). Every backend failure
 raises :class:`~sessionauth.errors.StoreUnavailable`: the login fails closed rather than
@@ -36,6 +40,7 @@ import hashlib
 import ipaddress
 import logging
 import math
+import re
 import unicodedata
 from dataclasses import dataclass
 
@@ -46,6 +51,7 @@ from sessionauth.stores.attempts import AttemptCounter
 __all__ = ["Attempt", "LoginThrottle"]
 
 _MAX_ACCOUNT = 4096
+_SCOPE = re.compile(r"[a-z][a-z0-9-]{0,31}:")
 
 security_log = logging.getLogger("sessionauth.security")
 
@@ -86,9 +92,12 @@ class LoginThrottle:
         address_window: Seconds an address's window lasts from its first attempt.
         ipv6_prefix: IPv6 addresses are counted per network of this prefix length (128 counts
             each address on its own).
+        scope: Prefixed to every key, so throttles of different requests sharing one counter
+            count apart (``""``: the login throttle's keys).
 
     Raises:
-        ConfigurationError: For a limit below 1, a non-positive window or a bad prefix length.
+        ConfigurationError: For a limit below 1, a non-positive window, a bad prefix length
+            or a scope that is not lower-case letters, digits and ``-`` ending in ``:``.
     """
 
     def __init__(
@@ -101,6 +110,7 @@ class LoginThrottle:
         max_per_address: int = 50,
         address_window: float = 15 * 60,
         ipv6_prefix: int = 64,
+        scope: str = "",
     ):
         if max_per_account < 1 or max_per_address < 1:
             raise ConfigurationError("throttle limits must allow at least one attempt")
@@ -108,6 +118,9 @@ class LoginThrottle:
             raise ConfigurationError("throttle windows must be positive numbers of seconds")
         if not 1 <= ipv6_prefix <= 128:
             raise ConfigurationError("ipv6_prefix must be between 1 and 128")
+        if scope and not _SCOPE.fullmatch(scope):
+            raise ConfigurationError(f"invalid throttle scope {scope!r}: like 'signup:'")
+        self._scope = scope
         self._counter = counter
         self._clock = clock
         self._limits = {"account": max_per_account, "address": max_per_address}
@@ -128,7 +141,10 @@ class LoginThrottle:
         return f"ip:{ip}"
 
     def _keys(self, account: str, address: str) -> dict[str, str]:
-        return {"account": _account_key(account), "address": self._address_key(address)}
+        return {
+            "account": self._scope + _account_key(account),
+            "address": self._scope + self._address_key(address),
+        }
 
     async def reserve(self, account: str, address: str) -> Attempt:
         """Take one attempt on the account and on the address, or refuse both.
@@ -166,7 +182,7 @@ class LoginThrottle:
             taken.append((key, reset_at))
             if count == self._limits[kind]:
                 # Logged once per window, when the limit is used up; the key holds no email.
-                shown = key if kind == "address" else key[:14]
+                shown = key if kind == "address" else key[: len(self._scope) + 14]
                 security_log.warning(
                     "login throttled: %s limit reached (%s)",
                     kind,

@@ -37,14 +37,17 @@ from starlette.types import ASGIApp, Scope
 from sessionauth import __version__
 from sessionauth.auth.authenticator import Authenticator
 from sessionauth.auth.client_address import TrustedProxyMiddleware, trusted_networks
+from sessionauth.auth.lifecycle import AccountLifecycle
 from sessionauth.auth.passwords import PasswordHasher
+from sessionauth.auth.single_use import SingleUseTokens
 from sessionauth.auth.throttle import LoginThrottle
 from sessionauth.cors import TrustedCORSMiddleware
 from sessionauth.csrf import CSRFMiddleware
 from sessionauth.middleware import SessionMiddleware
 from sessionauth.origins import validate_origins
 from sessionauth.outages import OutageLog
-from sessionauth.server import api, hot_routes, pages
+from sessionauth.server import api, hot_routes, lifecycle_api, lifecycle_pages, pages
+from sessionauth.server.account_mail import postbox
 from sessionauth.server.bootstrap import bootstrap_admin
 from sessionauth.server.databases import Databases
 from sessionauth.server.handlers import (
@@ -67,10 +70,16 @@ from sessionauth.server.templating import static_files
 from sessionauth.server.watched_counter import WatchedCounter
 from sessionauth.stores.attempts import AttemptCounter
 from sessionauth.stores.base import SessionStore
+from sessionauth.stores.tokens import TokenStore
 
 __all__ = ["create_app", "is_api_request"]
 
 logger = logging.getLogger("sessionauth.server")
+
+MAILS_PER_RECIPIENT = 3
+"""Account mails one address may be sent per hour (sign-up, reset, verification links)."""
+MAILS_PER_ADDRESS = 20
+"""Requests for account mail one client address may make per hour."""
 
 UI_PREFIX = "/ui/"
 """HTML form posts go here (pages.py); every other path is the JSON API or a page GET."""
@@ -91,7 +100,7 @@ def _complete_openapi(app: FastAPI, *, cookie_name: str) -> None:
             app.openapi_schema = declare_security(
                 _edge_answers(hot_routes.document(generate())),
                 cookie_name=cookie_name,
-                operations=session_operations(),
+                operations=session_operations([*api.router.routes, *lifecycle_api.router.routes]),
             )
         return app.openapi_schema
 
@@ -152,9 +161,11 @@ def create_app(
         readiness,
     )
     counter = databases.sessions.attempt_counter()
+    tokens = databases.sessions.token_store()
     users = databases.users.user_store()
     hasher = hasher if hasher is not None else PasswordHasher()
     outbox = open_outbox(settings, metrics)
+    templates = mail_templates(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -183,8 +194,34 @@ def create_app(
                 # Mail goes out in the background: started before the first request, and
                 # given a moment to deliver what is queued when the server stops.
                 await stack.enter_async_context(outbox)
+            lifecycle = AccountLifecycle(
+                auth=auth,
+                tokens=SingleUseTokens(tokens=tokens, users=users),
+                postbox=postbox(outbox, templates),
+                base_url=settings.site_url,
+                throttle=LoginThrottle(
+                    WatchedCounter(counter, readiness),
+                    scope="mail:",
+                    max_per_account=MAILS_PER_RECIPIENT,
+                    account_window=3600,
+                    max_per_address=MAILS_PER_ADDRESS,
+                    address_window=3600,
+                ),
+            )
+            # Closed in reverse order: the letters in preparation reach the outbox first,
+            # which then delivers what it holds before it stops.
+            stack.push_async_callback(lifecycle.drain)
+            app.state.lifecycle = lifecycle
             await stack.enter_async_context(
-                _purging(databases, settings, store, counter, readiness=readiness, metrics=metrics)
+                _purging(
+                    databases,
+                    settings,
+                    store,
+                    counter,
+                    tokens=tokens,
+                    readiness=readiness,
+                    metrics=metrics,
+                )
             )
             # Everything made so far lives as long as the process: move it out of the cyclic
             # collector's reach, so full collections scan only per-request garbage (they
@@ -209,7 +246,7 @@ def create_app(
     app.state.metrics = metrics
     app.state.readiness = readiness
     app.state.outbox = outbox
-    app.state.mail_templates = mail_templates(settings)
+    app.state.mail_templates = templates
     server_log = logging.getLogger("sessionauth.server")
     app.state.outage_log = OutageLog("store", logger=server_log)
     app.state.full_store_log = OutageLog("store writes", logger=server_log)
@@ -218,7 +255,9 @@ def create_app(
     app.router.routes[:0] = hot_routes.ROUTES
     _complete_openapi(app, cookie_name=settings.cookie().name)
     app.include_router(api.router)
+    app.include_router(lifecycle_api.router)
     app.include_router(pages.router)
+    app.include_router(lifecycle_pages.router)
     app.mount("/static", static_files(), name="static")
     # add_middleware wraps what is already there: innermost first, outermost last.
     app.add_middleware(BodyLimitMiddleware)
@@ -275,6 +314,7 @@ async def _purging(
     store: SessionStore,
     counter: AttemptCounter,
     *,
+    tokens: TokenStore,
     readiness: Readiness,
     metrics: Metrics,
 ) -> AsyncIterator[None]:
@@ -285,7 +325,13 @@ async def _purging(
         return
     task = asyncio.create_task(
         run_purger(
-            store, counter, lock, settings.purge_interval, readiness=readiness, metrics=metrics
+            store,
+            counter,
+            lock,
+            settings.purge_interval,
+            readiness=readiness,
+            metrics=metrics,
+            tokens=tokens,
         ),
         name="sessionauth-purge",
     )

@@ -27,10 +27,12 @@ from sessionauth.auth.guards import error_response, wants_html
 from sessionauth.csrf import RejectResponder
 from sessionauth.errors import (
     AdminLockout,
+    AlreadyVerified,
     DuplicateUser,
     EmailNotVerified,
     InvalidCredentials,
     InvalidRole,
+    InvalidToken,
     NotAuthenticated,
     PasswordPolicyError,
     PermissionDenied,
@@ -159,6 +161,8 @@ def install_handlers(app: FastAPI, metrics: Metrics) -> None:
     app.add_exception_handler(InvalidRole, fixed(400, None))
     app.add_exception_handler(PasswordPolicyError, fixed(400, None))
     app.add_exception_handler(InvalidEmail, fixed(400, None))
+    app.add_exception_handler(InvalidToken, fixed(400, "Invalid or expired link"))
+    app.add_exception_handler(AlreadyVerified, fixed(409, "Email already verified"))
     app.add_exception_handler(RequestValidationError, invalid)
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(Exception, internal)

@@ -18,6 +18,7 @@ from starlette.responses import RedirectResponse
 from sessionauth.auth.authenticator import Authenticator
 from sessionauth.auth.client_address import client_address as _client_address
 from sessionauth.auth.guards import safe_next, session_of
+from sessionauth.auth.lifecycle import AccountLifecycle
 from sessionauth.csrf import csrf_token
 from sessionauth.errors import NotAuthenticated
 from sessionauth.stores.users import User
@@ -30,6 +31,7 @@ __all__ = [
     "client_address",
     "csrf_value",
     "flash",
+    "lifecycle",
     "login_redirect",
     "page_user",
     "pop_flashes",
@@ -62,6 +64,12 @@ def authenticator(request: Request) -> Authenticator:
     """Return the server's :class:`Authenticator` (``app.state.authenticator``)."""
     auth: Authenticator = request.app.state.authenticator
     return auth
+
+
+def lifecycle(request: Request) -> AccountLifecycle:
+    """Return the server's :class:`AccountLifecycle` (``app.state.lifecycle``)."""
+    flows: AccountLifecycle = request.app.state.lifecycle
+    return flows
 
 
 def _keyring(request: Request) -> Keyring:

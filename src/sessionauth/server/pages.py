@@ -56,6 +56,8 @@ LOGIN_ERRORS = {
 LOGIN_NOTICES = {
     "signed-out": "You have been signed out.",
     "expired": "Your session has ended. Please sign in again.",
+    "verified": "Your email address is confirmed. Sign in to continue.",
+    "password-reset": "Your password was changed and every session signed out. Sign in with it.",
 }
 
 router = APIRouter(include_in_schema=False)
@@ -125,6 +127,8 @@ async def login_page(
         error=_login_error(error, wait),
         notice=LOGIN_NOTICES.get(notice or "") or signed_in,
         email=_typed_email(email),
+        signup=request.app.state.settings.signup == "open",
+        mail=request.app.state.outbox is not None,
         remember=remember == "1",
     )
 

@@ -25,6 +25,7 @@ from sessionauth.server.metrics import Metrics
 from sessionauth.server.readiness import SWEEP, Readiness
 from sessionauth.stores.attempts import AttemptCounter
 from sessionauth.stores.base import SessionStore
+from sessionauth.stores.tokens import TokenStore
 
 __all__ = ["purge_once", "run_purger"]
 
@@ -32,9 +33,13 @@ logger = logging.getLogger("sessionauth.server")
 
 
 async def purge_once(
-    store: SessionStore, counter: AttemptCounter | None, lock: PurgeLock
+    store: SessionStore,
+    counter: AttemptCounter | None,
+    lock: PurgeLock,
+    *,
+    tokens: TokenStore | None = None,
 ) -> int | None:
-    """Sweep expired sessions and counters if this process wins ``lock``.
+    """Sweep expired sessions, counters and single-use tokens if this process wins ``lock``.
 
     Returns:
         How many sessions went, or ``None`` if another process holds the lock.
@@ -48,6 +53,9 @@ async def purge_once(
         purged = await store.purge_expired()
         if counter is not None:
             await counter.purge()
+        if tokens is not None:
+            # Expired tokens are already no tokens: this only reclaims their rows.
+            await tokens.purge_expired()
         return purged
 
 
@@ -65,6 +73,7 @@ async def run_purger(
     readiness: Readiness | None = None,
     metrics: Metrics | None = None,
     clock: Callable[[], float] = time.time,
+    tokens: TokenStore | None = None,
 ) -> None:
     """Sweep every ``interval`` seconds (with jitter) until cancelled; survive every failure.
 
@@ -76,6 +85,7 @@ async def run_purger(
         readiness: Told the outcome of each sweep (``expired_session_sweep``).
         metrics: Gets the time of the last success and the count of failures.
         clock: Time source for ``last_success``.
+        tokens: The single-use token store to sweep too, if any.
     """
     failures = 0
     last_success: float | None = None
@@ -86,7 +96,7 @@ async def run_purger(
         # Jitter spreads workers that started together, so the lock rarely even contends.
         await asyncio.sleep(delay * random.uniform(0.9, 1.1))  # noqa: S311 - not a secret
         try:
-            purged = await purge_once(store, counter, lock)
+            purged = await purge_once(store, counter, lock, tokens=tokens)
         except Exception as exc:  # logged below: the loop must outlive any one failure
             failures += 1
             reason = f"{type(exc).__name__}: {exc}"

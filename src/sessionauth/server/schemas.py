@@ -19,16 +19,21 @@ __all__ = [
     "AdminArea",
     "CSRFToken",
     "Dashboard",
+    "EmailChangeBody",
     "ErrorBody",
+    "ForgotBody",
     "Health",
     "LoginBody",
     "LoginResult",
     "NewUserBody",
     "PasswordBody",
+    "ResetBody",
     "Revoked",
     "SessionList",
     "SessionOut",
+    "SignupBody",
     "Success",
+    "TokenBody",
     "TransferBody",
     "TransferResult",
     "UserDetail",
@@ -43,6 +48,9 @@ __all__ = [
 Email = Annotated[StrictStr, Field(min_length=1, max_length=320)]
 Password = Annotated[StrictStr, Field(max_length=4096)]
 Role = Annotated[StrictStr, Field(pattern=r"^[a-z][a-z0-9_-]{0,63}$")]
+# A mailed link's token is 43 characters; anything up to this bound is looked at (and refused
+# as an invalid link, 400) rather than failing validation with a different message.
+Token = Annotated[StrictStr, Field(max_length=256, description="The token of the mailed link.")]
 
 
 class _Request(BaseModel):
@@ -68,6 +76,39 @@ class PasswordBody(_Request):
 
     current_password: Password
     new_password: Password
+
+
+class SignupBody(_Request):
+    """``POST /signup``."""
+
+    email: Email
+    password: Password
+
+
+class TokenBody(_Request):
+    """``POST /verify``: the token of a verification (or email change) link."""
+
+    token: Token
+
+
+class ForgotBody(_Request):
+    """``POST /password/forgot``."""
+
+    email: Email
+
+
+class ResetBody(_Request):
+    """``POST /password/reset``: the reset link's token and the new password."""
+
+    token: Token
+    password: Password
+
+
+class EmailChangeBody(_Request):
+    """``POST /email``: the new address, confirmed by the current password."""
+
+    email: Email
+    password: Password
 
 
 class TransferBody(_Request):

@@ -59,6 +59,10 @@ class Settings(BaseSettings):
         roles: The roles accounts may have (``SESSIONAUTH_ROLES``); must include ``admin``.
         log_format: ``text`` (human lines) or ``json`` (one JSON object per line, security
             events with structured fields; see :mod:`sessionauth.server.log_format`).
+        signup: ``off`` (the default: accounts are made by administrators; ``/signup`` is
+            404) or ``open`` (anyone may sign up; see :mod:`sessionauth.auth.lifecycle`).
+        public_url: The site's public URL (``https://host[:port]``), which mailed links
+            start with; never taken from a request's ``Host`` header, which a client writes.
         require_verified: Refuse logins (403 ``Email not verified``, after a right password)
             to accounts whose email is not confirmed (``SESSIONAUTH_REQUIRE_VERIFIED``).
         smtp_url: Where account mail goes: ``smtp://user:pass@host:587`` (STARTTLS),
@@ -89,6 +93,8 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = None
     roles: CSV = DEFAULT_ROLES
     log_format: Literal["text", "json"] = "text"
+    signup: Literal["off", "open"] = "off"
+    public_url: str | None = None
     require_verified: bool = False
     smtp_url: SecretStr | None = None
     mail_from: str | None = None
@@ -101,7 +107,7 @@ class Settings(BaseSettings):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
 
-    @field_validator("cookie_samesite", mode="before")
+    @field_validator("cookie_samesite", "signup", mode="before")
     @classmethod
     def _lower(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
@@ -112,6 +118,7 @@ class Settings(BaseSettings):
         "cookie_secure",
         "cookie_name",
         "metrics_token",
+        "public_url",
         "smtp_url",
         "mail_from",
         "mail_templates",
@@ -130,6 +137,17 @@ class Settings(BaseSettings):
         if value.partition("://")[0].lower() not in ("sqlite", "postgresql", "postgres"):
             raise ValueError("not a users database URL: use sqlite:///PATH or postgresql://…")
         return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _site_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        scheme, _, rest = value.partition("://")
+        host = rest.rstrip("/")
+        if scheme not in ("http", "https") or not host or any(c in host for c in "/?#@ "):
+            raise ValueError("not a site URL: use https://host or https://host:port")
+        return f"{scheme}://{host}"
 
     @field_validator("mail_from")
     @classmethod
@@ -210,6 +228,14 @@ class Settings(BaseSettings):
     def hsts(self) -> bool:
         """Whether every response carries ``Strict-Transport-Security``: production only."""
         return self.production
+
+    @property
+    def site_url(self) -> str:
+        """The URL mailed links start with: :attr:`public_url`, else ``make run``'s address.
+
+        Production without ``SESSIONAUTH_PUBLIC_URL`` is a finding when anything mails links.
+        """
+        return self.public_url or "http://127.0.0.1:8000"
 
     @property
     def plaintext_smtp_auth_allowed(self) -> bool:

@@ -91,6 +91,27 @@ def _proxy_findings(settings: Settings) -> list[str]:
     return []
 
 
+def _signup_findings(settings: Settings) -> list[str]:
+    out = []
+    if settings.signup == "open" and "user" not in settings.roles:
+        out.append(
+            "SESSIONAUTH_SIGNUP is open but SESSIONAUTH_ROLES has no 'user' role, the role "
+            "sign-ups get: add it, or set SESSIONAUTH_SIGNUP=off"
+        )
+    mails = settings.signup == "open" or settings.smtp_url is not None
+    if settings.production and settings.public_url is None and mails:
+        out.append(
+            "SESSIONAUTH_PUBLIC_URL is not set: mailed links (verification, password reset) "
+            "would point at http://127.0.0.1:8000; set it to the site's https:// URL"
+        )
+    elif settings.production and not settings.site_url.startswith("https://") and mails:
+        out.append(
+            "SESSIONAUTH_PUBLIC_URL is not https: mailed links would send tokens over plain "
+            "HTTP; use the site's https:// URL"
+        )
+    return out
+
+
 def _mail_findings(settings: Settings) -> list[str]:
     if settings.smtp_url is None:
         return []
@@ -143,6 +164,7 @@ def findings(settings: Settings) -> list[str]:
         )
     out.extend(_origin_findings(settings))
     out.extend(_proxy_findings(settings))
+    out.extend(_signup_findings(settings))
     out.extend(_mail_findings(settings))
     token = settings.metrics_token
     if token is not None and len(token.get_secret_value().encode()) < MIN_METRICS_TOKEN_BYTES:
