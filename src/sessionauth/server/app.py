@@ -37,16 +37,19 @@ from starlette.types import ASGIApp, Scope
 from sessionauth import __version__
 from sessionauth.auth.authenticator import Authenticator
 from sessionauth.auth.client_address import TrustedProxyMiddleware, trusted_networks
+from sessionauth.auth.factors import SecondFactors
 from sessionauth.auth.lifecycle import AccountLifecycle
 from sessionauth.auth.passwords import PasswordHasher
 from sessionauth.auth.single_use import SingleUseTokens
 from sessionauth.auth.throttle import LoginThrottle
+from sessionauth.auth.totp import TotpCipher
 from sessionauth.cors import TrustedCORSMiddleware
 from sessionauth.csrf import CSRFMiddleware
 from sessionauth.middleware import SessionMiddleware
 from sessionauth.origins import validate_origins
 from sessionauth.outages import OutageLog
-from sessionauth.server import api, hot_routes, lifecycle_api, lifecycle_pages, pages
+from sessionauth.policy import Clock, system_clock
+from sessionauth.server import api, hot_routes, lifecycle_api, lifecycle_pages, mfa_api, pages
 from sessionauth.server.account_mail import postbox
 from sessionauth.server.bootstrap import bootstrap_admin
 from sessionauth.server.databases import Databases
@@ -58,6 +61,7 @@ from sessionauth.server.handlers import (
 )
 from sessionauth.server.mail import mail_templates, open_outbox
 from sessionauth.server.metrics import Metrics, TimedStore
+from sessionauth.server.mfa_api import issuer_of
 from sessionauth.server.openapi_security import declare_security, session_operations
 from sessionauth.server.purge import run_purger
 from sessionauth.server.readiness import Readiness
@@ -100,7 +104,9 @@ def _complete_openapi(app: FastAPI, *, cookie_name: str) -> None:
             app.openapi_schema = declare_security(
                 _edge_answers(hot_routes.document(generate())),
                 cookie_name=cookie_name,
-                operations=session_operations([*api.router.routes, *lifecycle_api.router.routes]),
+                operations=session_operations(
+                    [*api.router.routes, *lifecycle_api.router.routes, *mfa_api.router.routes]
+                ),
             )
         return app.openapi_schema
 
@@ -130,7 +136,10 @@ def is_api_request(scope: Scope) -> bool:
 
 
 def create_app(
-    settings: Settings | None = None, *, hasher: PasswordHasher | None = None
+    settings: Settings | None = None,
+    *,
+    hasher: PasswordHasher | None = None,
+    clock: Clock = system_clock,
 ) -> FastAPI:
     """Build the reference server.
 
@@ -138,6 +147,8 @@ def create_app(
         settings: The configuration; read from the ``SESSIONAUTH_*`` environment if omitted.
         hasher: Hashes passwords. The default is argon2id at OWASP's parameters; tests pass
             ``PasswordHasher.for_tests()`` (cheap and insecure) so creating users is fast.
+        clock: The Authenticator's time source (login times, TOTP steps, held logins); tests
+            move one by hand.
 
     Raises:
         ConfigurationError: For an unsafe production configuration (each finding with its
@@ -183,6 +194,13 @@ def create_app(
                 throttle=LoginThrottle(WatchedCounter(counter, readiness)),
                 roles=settings.roles,
                 require_verified=settings.require_verified,
+                clock=clock,
+                factors=SecondFactors(
+                    store=databases.sessions.factor_store(),
+                    cipher=TotpCipher.from_keyring(keyring),
+                    issuer=issuer_of(settings.site_url),
+                    clock=clock,
+                ),
             )
             metrics.subscribe(auth.events)
             if settings.bootstrap_enabled:
@@ -256,6 +274,7 @@ def create_app(
     _complete_openapi(app, cookie_name=settings.cookie().name)
     app.include_router(api.router)
     app.include_router(lifecycle_api.router)
+    app.include_router(mfa_api.router)
     app.include_router(pages.router)
     app.include_router(lifecycle_pages.router)
     app.mount("/static", static_files(), name="static")
