@@ -37,12 +37,10 @@ from starlette.types import ASGIApp, Scope
 from sessionauth import __version__
 from sessionauth.auth.authenticator import Authenticator
 from sessionauth.auth.client_address import TrustedProxyMiddleware, trusted_networks
-from sessionauth.auth.factors import SecondFactors
 from sessionauth.auth.lifecycle import AccountLifecycle
 from sessionauth.auth.passwords import PasswordHasher
 from sessionauth.auth.single_use import SingleUseTokens
 from sessionauth.auth.throttle import LoginThrottle
-from sessionauth.auth.totp import TotpCipher
 from sessionauth.cors import TrustedCORSMiddleware
 from sessionauth.csrf import CSRFMiddleware
 from sessionauth.middleware import SessionMiddleware
@@ -61,7 +59,7 @@ from sessionauth.server.handlers import (
 )
 from sessionauth.server.mail import mail_templates, open_outbox
 from sessionauth.server.metrics import Metrics, TimedStore
-from sessionauth.server.mfa_api import issuer_of
+from sessionauth.server.mfa_api import second_factors
 from sessionauth.server.openapi_security import declare_security, session_operations
 from sessionauth.server.purge import run_purger
 from sessionauth.server.readiness import Readiness
@@ -195,12 +193,7 @@ def create_app(
                 roles=settings.roles,
                 require_verified=settings.require_verified,
                 clock=clock,
-                factors=SecondFactors(
-                    store=databases.sessions.factor_store(),
-                    cipher=TotpCipher.from_keyring(keyring),
-                    issuer=issuer_of(settings.site_url),
-                    clock=clock,
-                ),
+                factors=second_factors(settings, databases, keyring, clock=clock),
             )
             metrics.subscribe(auth.events)
             if settings.bootstrap_enabled:

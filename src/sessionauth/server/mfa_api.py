@@ -17,13 +17,19 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Depends, HTTPException
 from starlette.requests import Request
 
+from sessionauth.auth.factors import DEFAULT_ISSUER, SecondFactors
 from sessionauth.auth.guards import check_recent_auth, session_of
+from sessionauth.auth.totp import TotpCipher
 from sessionauth.csrf import csrf_token
 from sessionauth.errors import InvalidCode
+from sessionauth.policy import Clock, system_clock
 from sessionauth.server import schemas as s
+from sessionauth.server.databases import Databases
 from sessionauth.server.page_context import authenticator, client_address
+from sessionauth.server.settings import Settings
+from sessionauth.tokens import Keyring
 
-__all__ = ["RECENT_AUTH", "issuer_of", "router"]
+__all__ = ["RECENT_AUTH", "issuer_of", "router", "second_factors"]
 
 RECENT_AUTH = 600.0
 """Seconds since the login within which TOTP may be enabled or disabled."""
@@ -46,7 +52,23 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 def issuer_of(site_url: str) -> str:
     """The name authenticator apps show for this server: the site's host name."""
-    return urlsplit(site_url).hostname or "sessionauth"
+    return urlsplit(site_url).hostname or DEFAULT_ISSUER
+
+
+def second_factors(
+    settings: Settings, databases: Databases, keyring: Keyring, *, clock: Clock = system_clock
+) -> SecondFactors:
+    """The server's TOTP and recovery codes, kept in the session store's backend.
+
+    TOTP secrets are sealed under ``keyring`` (the secret key's), so a copy of the store alone
+    does not give the codes away.
+    """
+    return SecondFactors(
+        store=databases.sessions.factor_store(),
+        cipher=TotpCipher.from_keyring(keyring),
+        issuer=issuer_of(settings.site_url),
+        clock=clock,
+    )
 
 
 @router.post("/login/mfa", responses=_errors(400, 401, 403, 429))
