@@ -7,6 +7,7 @@ code is then of a step no earlier code used (a code works once).
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,8 @@ from tests.support.clock import FakeClock
 
 INVALID_CODE = {"error": "Invalid code"}
 STEP = 30
+HTML = {"Accept": "text/html", "Origin": "http://testserver"}
+JSON = {"Accept": "application/json"}
 
 
 class MfaServer(Server):
@@ -344,3 +347,57 @@ async def test_openapi_lists_the_second_factor_routes(server: MfaServer) -> None
         assert "post" in schema["paths"][path], path
         assert "400" in schema["paths"][path]["post"]["responses"] or path == "/mfa/totp/setup"
     assert "MfaRequired" in schema["components"]["schemas"]
+
+
+def _hidden_token(html: str) -> str:
+    return re.findall(r'<input type="hidden" name="csrf_token" value="([^"]*)">', html)[0]
+
+
+async def test_the_login_form_asks_for_the_code_and_grants_nothing_before(
+    server: MfaServer,
+) -> None:
+    """The HTML login of an account with TOTP holds the login; the code page completes it."""
+    _, _, codes = await _enrolled(server, "ann@example.com")
+    client = server.client()
+    client.headers.update(HTML)
+    token = _hidden_token((await client.get("/login")).text)
+    form = {"email": "ann@example.com", "password": PASSWORD, "next": "/account"}
+    posted = await client.post("/ui/login", data={**form, "csrf_token": token})
+    assert (posted.status_code, posted.headers["location"]) == (303, "/login/mfa?next=/account")
+    assert (await client.get("/me", headers=JSON)).status_code == 401
+    account = await client.get("/account")
+    assert account.status_code == 303
+    page = await client.get("/login/mfa?next=/account")
+    assert page.status_code == 200
+    assert 'action="/ui/login/mfa"' in page.text
+    wrong = await client.post(
+        "/ui/login/mfa",
+        data={"code": "000000", "next": "/account", "csrf_token": _hidden_token(page.text)},
+    )
+    assert wrong.headers["location"] == "/login/mfa?next=/account&error=invalid"
+    page = await client.get(wrong.headers["location"])
+    assert "That code is not valid" in page.text
+    done = await client.post(
+        "/ui/login/mfa",
+        data={
+            "recovery_code": codes[0],
+            "next": "/account",
+            "csrf_token": _hidden_token(page.text),
+        },
+    )
+    assert (done.status_code, done.headers["location"]) == (303, "/account")
+    assert (await client.get("/me", headers=JSON)).status_code == 200
+
+
+async def test_the_code_page_without_a_held_login_goes_to_the_login_page(
+    server: MfaServer,
+) -> None:
+    """Nothing held (or expired): the code page and its form send the browser to sign in."""
+    client = server.client()
+    client.headers.update(HTML)
+    page = await client.get("/login/mfa")
+    assert page.status_code == 303
+    assert page.headers["location"].startswith("/login?notice=expired")
+    token = _hidden_token((await client.get("/login")).text)
+    posted = await client.post("/ui/login/mfa", data={"code": "123456", "csrf_token": token})
+    assert posted.headers["location"].startswith("/login?notice=expired")

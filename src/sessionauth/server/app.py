@@ -47,7 +47,15 @@ from sessionauth.middleware import SessionMiddleware
 from sessionauth.origins import validate_origins
 from sessionauth.outages import OutageLog
 from sessionauth.policy import Clock, system_clock
-from sessionauth.server import api, hot_routes, lifecycle_api, lifecycle_pages, mfa_api, pages
+from sessionauth.server import (
+    api,
+    hot_routes,
+    lifecycle_api,
+    lifecycle_pages,
+    mfa_api,
+    mfa_pages,
+    pages,
+)
 from sessionauth.server.account_mail import postbox
 from sessionauth.server.bootstrap import bootstrap_admin
 from sessionauth.server.databases import Databases
@@ -270,6 +278,7 @@ def create_app(
     app.include_router(mfa_api.router)
     app.include_router(pages.router)
     app.include_router(lifecycle_pages.router)
+    app.include_router(mfa_pages.router)
     app.mount("/static", static_files(), name="static")
     # add_middleware wraps what is already there: innermost first, outermost last.
     app.add_middleware(BodyLimitMiddleware)

@@ -52,6 +52,7 @@ __all__ = ["offered_roles", "router"]
 
 ACCOUNT = "/account"
 ADMIN_USERS = "/admin/users"
+MFA_PAGE = "/login/mfa"
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
@@ -83,6 +84,12 @@ async def login(request: Request) -> Response:
     address = client_address(request)
     try:
         accepted = await auth.authenticate(email, _field(form, "password"), address=address)
+        if await auth.second_factor_methods(accepted):
+            # The code step completes it (sessionauth.server.mfa_pages); nothing granted yet.
+            auth.hold_login(session_of(request), accepted, remember=remember)
+            return see_other(
+                MFA_PAGE + (f"?next={quote(target, safe='/')}" if target != "/" else "")
+            )
         await auth.login(
             session_of(request),
             accepted,
