@@ -153,9 +153,9 @@ app.add_middleware(
 )
 
 
-def authenticator(request: Request) -> Authenticator:
+def authenticator(request: Request) -> Authenticator[int]:
     """The Authenticator the lifespan made."""
-    auth: Authenticator = request.app.state.auth
+    auth: Authenticator[int] = request.app.state.auth
     return auth
 
 

@@ -43,9 +43,9 @@ DATABASE = os.environ.get("APP_DATABASE", "sqlite:///example.db")
 ROLES = ("admin", "user")  # the Authenticator's default roles
 
 
-def authenticator(request: Request) -> Authenticator:
+def authenticator(request: Request) -> Authenticator[int]:
     """The application's Authenticator, made by the lifespan."""
-    auth: Authenticator = request.app.state.auth
+    auth: Authenticator[int] = request.app.state.auth
     return auth
 
 

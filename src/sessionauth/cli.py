@@ -220,7 +220,7 @@ def purge_expired() -> None:
     """Delete expired sessions and login counters now (safe while servers run)."""
     settings = settings_or_exit()
 
-    async def purge(auth: Authenticator) -> int:
+    async def purge(auth: Authenticator[int]) -> int:
         # Stores that expire by themselves (Redis) purge nothing: "purged 0" must still mean
         # the store answered.
         await auth.sessions.ping()

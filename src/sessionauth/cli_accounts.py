@@ -88,7 +88,7 @@ def _when(timestamp: float) -> str:
 
 
 @contextlib.asynccontextmanager
-async def _authenticator(settings: Settings, *, factors: bool) -> AsyncIterator[Authenticator]:
+async def _authenticator(settings: Settings, *, factors: bool) -> AsyncIterator[Authenticator[int]]:
     databases = Databases.open(settings)
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(databases.aclose)
@@ -104,7 +104,7 @@ async def _authenticator(settings: Settings, *, factors: bool) -> AsyncIterator[
         )
 
 
-def run(work: Callable[[Authenticator], Awaitable[_T]], *, factors: bool = False) -> _T:
+def run(work: Callable[[Authenticator[int]], Awaitable[_T]], *, factors: bool = False) -> _T:
     """Run ``work`` against the configured stores; expected errors exit 1 with a message.
 
     ``factors``: give the Authenticator the second factors, which needs the secret key (TOTP
@@ -122,7 +122,7 @@ def run(work: Callable[[Authenticator], Awaitable[_T]], *, factors: bool = False
         fail(str(exc) or type(exc).__name__)
 
 
-async def _user(auth: Authenticator, email: str) -> User:
+async def _user(auth: Authenticator[int], email: str) -> User:
     user = await auth.find_user(email)
     if user is None:
         fail(f"no user with email {email!r}")
@@ -170,7 +170,7 @@ def users_create(
     """Create an account."""
     password = _password(password_stdin)
 
-    async def create(auth: Authenticator) -> User:
+    async def create(auth: Authenticator[int]) -> User:
         return await auth.create_user(email, password, role=role)
 
     user = run(create)
@@ -181,7 +181,7 @@ def users_create(
 def users_list() -> None:
     """List every account."""
 
-    async def everyone(auth: Authenticator) -> list[User]:
+    async def everyone(auth: Authenticator[int]) -> list[User]:
         return await auth.list_users()
 
     accounts = run(everyone)
@@ -204,7 +204,7 @@ def users_set_role(
 ) -> None:
     """Change a role; the user's live sessions carry it at once."""
 
-    async def change(auth: Authenticator) -> None:
+    async def change(auth: Authenticator[int]) -> None:
         await auth.set_role((await _user(auth, email)).id, role, force=force)
 
     run(change)
@@ -216,7 +216,7 @@ def users_set_password(email: Email, password_stdin: PasswordStdin = False) -> N
     """Set a password; every session of the user is revoked."""
     password = _password(password_stdin)
 
-    async def reset(auth: Authenticator) -> int:
+    async def reset(auth: Authenticator[int]) -> int:
         return await auth.set_password((await _user(auth, email)).id, password)
 
     revoked = run(reset)
@@ -224,7 +224,7 @@ def users_set_password(email: Email, password_stdin: PasswordStdin = False) -> N
 
 
 def _set_disabled(email: str, disabled: bool, *, force: bool = False) -> None:
-    async def change(auth: Authenticator) -> None:
+    async def change(auth: Authenticator[int]) -> None:
         await auth.set_disabled((await _user(auth, email)).id, disabled, force=force)
 
     run(change)
@@ -250,7 +250,7 @@ def users_enable(email: Email) -> None:
 def users_verify(email: Email) -> None:
     """Mark an account's email as confirmed (for SESSIONAUTH_REQUIRE_VERIFIED)."""
 
-    async def verify(auth: Authenticator) -> bool:
+    async def verify(auth: Authenticator[int]) -> bool:
         user = await _user(auth, email)
         if not user.email_verified:
             await auth.mark_email_verified(user.id)
@@ -266,7 +266,7 @@ def users_delete(email: Email, yes: Yes = False, force: Force = False) -> None:
     if not yes:
         typer.confirm(f"Delete {email} and sign them out everywhere?", abort=True)
 
-    async def delete(auth: Authenticator) -> int:
+    async def delete(auth: Authenticator[int]) -> int:
         return await auth.delete_user((await _user(auth, email)).id, force=force)
 
     revoked = run(delete)
@@ -281,7 +281,7 @@ def users_reset_mfa(email: Email, yes: Yes = False) -> None:
             f"Remove every second factor of {email} and sign them out everywhere?", abort=True
         )
 
-    async def reset(auth: Authenticator) -> int:
+    async def reset(auth: Authenticator[int]) -> int:
         return await auth.reset_factors((await _user(auth, email)).id)
 
     revoked = run(reset, factors=True)
@@ -302,7 +302,7 @@ def sessions_list(
     Sessions are indexed by user, so anonymous ones (no login) are not listed.
     """
 
-    async def listing(auth: Authenticator) -> list[tuple[User, list[str]]]:
+    async def listing(auth: Authenticator[int]) -> list[tuple[User, list[str]]]:
         accounts = [await _user(auth, user)] if user is not None else await auth.list_users()
         rows = []
         for account in accounts:
@@ -346,7 +346,7 @@ def sessions_revoke(
         )
         typer.confirm(f"Revoke {target}?", abort=True)
 
-    async def revoke(auth: Authenticator) -> int:
+    async def revoke(auth: Authenticator[int]) -> int:
         if handle is not None:
             await auth.revoke_handle(handle)
             return 1

@@ -22,6 +22,7 @@ from sessionauth.presession import PreSession
 from sessionauth.principal import Principal
 from sessionauth.record import REMEMBER, SessionRecord, is_remembered
 from sessionauth.tokens import new_token
+from sessionauth.user_text import user_id_text
 
 __all__ = ["Session"]
 
@@ -178,7 +179,12 @@ class Session(MutableMapping[str, Any]):
 
     @property
     def user_id(self) -> str | None:
-        """The authenticated user's id, or ``None`` for an anonymous session."""
+        """The authenticated user's id as the text stores keep, or ``None`` when anonymous.
+
+        The id in the application's ``user_id_type`` comes from the guards
+        (:meth:`Guards.user_id <sessionauth.auth.Guards.user_id>`) or the Authenticator
+        (:meth:`~sessionauth.auth.Authenticator.session_user_id`).
+        """
         self._accessed = True
         return self._user_id
 
@@ -356,7 +362,11 @@ class Session(MutableMapping[str, Any]):
         self._token = new_token(self._user_id)
 
     def set_user(
-        self, user_id: str | None, *, meta: dict[str, Any] | None = None, remember: bool = False
+        self,
+        user_id: int | str | None,
+        *,
+        meta: dict[str, Any] | None = None,
+        remember: bool = False,
     ) -> None:
         """Bind the session to ``user_id`` (``None``: anonymous) and regenerate it.
 
@@ -364,13 +374,19 @@ class Session(MutableMapping[str, Any]):
         token: there is no way to authenticate an existing token in place (session fixation).
 
         Args:
-            user_id: The user the session now belongs to.
+            user_id: The user the session now belongs to, an ``int`` or a ``str``; the
+                session keeps it as text (:attr:`user_id` is ``"42"`` after ``set_user(42)``).
             meta: Facts about the login (``ip``, ``ua``, ``auth``) to store with the record.
             remember: "Keep me signed in": a persistent cookie and the policy's
                 ``absolute_timeout``. ``False`` (the default): a browser-session cookie and
                 its ``short_absolute_timeout``.
+
+        Raises:
+            ValueError: For an id no store can keep (see
+                :func:`~sessionauth.user_text.user_id_text`): nothing changes.
+            TypeError: For an id neither ``int`` nor ``str``.
         """
-        self._user_id = user_id
+        self._user_id = None if user_id is None else user_id_text(user_id)
         self._meta = {**(meta or {}), REMEMBER: remember}
         # Bound without the Authenticator: no principal, so no role (see ``principal``).
         self._epoch = None

@@ -33,16 +33,21 @@ from sessionauth.auth.events import (
 from sessionauth.auth.logins import missed_restriction
 from sessionauth.auth.passwords import PasswordHasher
 from sessionauth.auth.session_admin import SessionAdministration
+from sessionauth.auth.user_ids import IdT, UserId
 from sessionauth.auth.user_source import AccountLike, UserSource
 from sessionauth.errors import AdminLockout, UserNotFound
 from sessionauth.stores.base import SessionStore
 from sessionauth.stores.users import ADMIN_ROLE, User, UserPage, UserStore
+from sessionauth.user_text import user_id_text
 
 __all__ = ["AccountAdministration"]
 
 
-class AccountAdministration(SessionAdministration):
+class AccountAdministration(SessionAdministration[IdT]):
     """Accounts: read, create, change roles, passwords and states, delete.
+
+    The administration of accounts (everything but :meth:`principal_changed`) needs a built-in
+    :class:`~sessionauth.stores.users.UserStore`, whose ids are ``int``.
 
     Args:
         users: Where accounts live.
@@ -50,6 +55,7 @@ class AccountAdministration(SessionAdministration):
         hasher: Hashes passwords off the event loop.
         events: Where events are published.
         roles: The roles accounts may have; must include ``admin``.
+        user_id_type: ``int`` (the default) or ``str``: the type of the users' ids.
 
     Attributes:
         users: Where accounts live.
@@ -68,8 +74,10 @@ class AccountAdministration(SessionAdministration):
         hasher: PasswordHasher,
         events: EventHub,
         roles: Iterable[str] = DEFAULT_ROLES,
+        user_id_type: type[IdT] = int,  # type: ignore[assignment]  # see SessionAdministration
     ):
         super().__init__(sessions=sessions, events=events, users=users)
+        self.user_id_type = user_id_type
         self.roles = role_set(roles)
         self.hasher = hasher
 
@@ -205,7 +213,7 @@ class AccountAdministration(SessionAdministration):
         await self.events.publish(RoleChanged(user_id=user_id, role=role, actor=actor))
         return user
 
-    async def _settle_principal(self, user_id: int) -> None:
+    async def _settle_principal(self, user_id: UserId) -> None:
         """End a role or state change: the principal grants no more than the users database.
 
         Run after the change's own writes, it reads the account again and repairs what a
@@ -214,12 +222,12 @@ class AccountAdministration(SessionAdministration):
         principal ends equal to it or, at worst, with fewer rights.
         """
         user = await self.users.get(user_id)
-        principal = await self.sessions.principal(str(user_id))
+        principal = await self.sessions.principal(user_id_text(user_id))
         if user is None or principal is None:
             return
         repair = missed_restriction(user, principal)
         if repair is not None:
-            await self.sessions.change_principal(str(user_id), repair)
+            await self.sessions.change_principal(user_id_text(user_id), repair)
 
     async def set_password(
         self, user_id: int, new_password: str, *, actor: int | None = None
@@ -306,7 +314,7 @@ class AccountAdministration(SessionAdministration):
         await self._revoked(user_id, revoked, "deleted", actor=actor)
         return revoked
 
-    async def principal_changed(self, user_id: int, *, end_sessions: bool) -> int:
+    async def principal_changed(self, user_id: IdT, *, end_sessions: bool) -> int:
         """Apply a change made to an account outside the Authenticator to its sessions.
 
         For applications that change roles, the disabled flag or passwords in their own code
@@ -317,7 +325,7 @@ class AccountAdministration(SessionAdministration):
         and never a password change.)
 
         Args:
-            user_id: The account that changed.
+            user_id: The account that changed, of :attr:`user_id_type`.
             end_sessions: End every session of the user (a password change or reset, a
                 suspected theft). A disabled or deleted account always ends them.
 

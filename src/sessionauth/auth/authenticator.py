@@ -47,6 +47,7 @@ from sessionauth.auth.logins import Login, principal_after_stale, read_account
 from sessionauth.auth.passwords import PasswordHasher
 from sessionauth.auth.throttle import Attempt, LoginThrottle
 from sessionauth.auth.two_step import TwoStepLogin
+from sessionauth.auth.user_ids import IdT, UserId
 from sessionauth.auth.user_source import AccountLike, UserSource
 from sessionauth.errors import (
     EmailNotVerified,
@@ -62,6 +63,7 @@ from sessionauth.session import Session
 from sessionauth.stores.base import SessionStore
 from sessionauth.stores.users import InvalidEmail, User, normalize_email
 from sessionauth.tokens import new_token, storage_id
+from sessionauth.user_text import user_id_text
 
 if TYPE_CHECKING:
     from sessionauth.auth.factors import SecondFactors
@@ -73,8 +75,17 @@ __all__ = ["Authenticator"]
 _MAX_USER_AGENT = 256
 
 
-class Authenticator(AccountAdministration, TwoStepLogin):
+class Authenticator(AccountAdministration[IdT], TwoStepLogin[IdT]):
     """Logins, logouts, password changes; with account and session administration.
+
+    Generic in the user id type, ``int`` (the default: the built-in stores' ids) or ``str``
+    (text ids such as UUIDs, from a :class:`~sessionauth.auth.UserSource` of your own)::
+
+        auth = Authenticator(users=MyUsers(), sessions=store, hasher=hasher, throttle=None,
+                             user_id_type=str)            # an Authenticator[str]
+
+    Its methods take and its events carry ids of that type; sessions and stores keep them as
+    text.
 
     Args:
         users: Where accounts live: a built-in :class:`~sessionauth.stores.users.UserStore`
@@ -90,6 +101,8 @@ class Authenticator(AccountAdministration, TwoStepLogin):
         require_verified: Refuse logins to accounts whose email is not confirmed (with
             :class:`~sessionauth.errors.EmailNotVerified`, and only once the password was
             judged right).
+        user_id_type: ``int`` (the default) or ``str``: the type of the users' ids (each
+            user's ``id`` must be of it).
         factors: Second factors (TOTP, recovery codes); ``None`` offers none. See
             :class:`~sessionauth.auth.factor_admin.FactorAdministration` for the methods.
         passkeys: Passkeys; ``None`` offers none.
@@ -116,13 +129,21 @@ class Authenticator(AccountAdministration, TwoStepLogin):
         hooks: Sequence[Hook[AuthEvent]] = (),
         roles: Iterable[str] = DEFAULT_ROLES,
         require_verified: bool = False,
+        user_id_type: type[IdT] = int,  # type: ignore[assignment]  # see SessionAdministration
         factors: SecondFactors | None = None,
         passkeys: Passkeys | None = None,
     ):
         events = EventHub()
         for hook in hooks:
             events.subscribe(AuthEvent, hook)
-        super().__init__(users=users, sessions=sessions, hasher=hasher, events=events, roles=roles)
+        super().__init__(
+            users=users,
+            sessions=sessions,
+            hasher=hasher,
+            events=events,
+            roles=roles,
+        )
+        self.user_id_type = user_id_type
         self.throttle = throttle
         self.clock = clock
         self.require_verified = require_verified
@@ -134,7 +155,7 @@ class Authenticator(AccountAdministration, TwoStepLogin):
         account: str,
         address: str,
         *,
-        user_id: int | None,
+        user_id: UserId | None,
         during: Literal["login", "password-change"],
     ) -> Attempt | None:
         """Take an attempt from the throttle (``None`` without one); publish a refusal."""
@@ -255,7 +276,13 @@ class Authenticator(AccountAdministration, TwoStepLogin):
                 disabled, deleted, sessions revoked) and reading it again does not allow the
                 login: the same answer as a wrong password.
         """
-        user_id = str(login.user.id)
+        if not isinstance(login.user.id, self.user_id_type):
+            # Its session would name no user of this application: say so rather than log in.
+            raise TypeError(
+                f"the user source's ids are {type(login.user.id).__name__}, "
+                f"not the Authenticator's user_id_type {self.user_id_type.__name__}"
+            )
+        user_id = user_id_text(login.user.id)
         meta = {
             "ip": address,
             "ua": (user_agent or "")[:_MAX_USER_AGENT],
@@ -289,11 +316,9 @@ class Authenticator(AccountAdministration, TwoStepLogin):
 
     async def logout(self, session: Session, *, address: str | None = None) -> None:
         """Destroy ``session``: its record is deleted and its cookie cleared."""
-        user_id = session.user_id
+        user_id = self.session_user_id(session)
         session.destroy()
-        await self.events.publish(
-            LoggedOut(user_id=int(user_id) if user_id else None, address=address)
-        )
+        await self.events.publish(LoggedOut(user_id=user_id, address=address))
 
     async def current_user(self, session: Session) -> User:
         """Return the active user of an authenticated session (a built-in store's ``User``).
@@ -308,10 +333,11 @@ class Authenticator(AccountAdministration, TwoStepLogin):
         return cast(User, await self._active_account(session))
 
     async def _active_account(self, session: Session) -> AccountLike:
-        user_id = session.user_id
-        if user_id is None:
+        if session.user_id is None:
             raise NotAuthenticated("Authentication required")
-        user = await self.users.get(int(user_id))
+        user_id = self.session_user_id(session)
+        # A session whose id is not of user_id_type names no user of ours: it ends too.
+        user = await self.users.get(user_id) if user_id is not None else None
         if user is None or user.disabled:
             session.destroy()
             raise NotAuthenticated("Authentication required")

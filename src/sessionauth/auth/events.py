@@ -24,7 +24,8 @@ The :class:`~sessionauth.auth.authenticator.Authenticator` publishes them (throu
         └── UserDeleted
 
 No event holds a password, a password hash, a session token, a session handle or an email
-address (users are named by their id), so an event and its log line can be shipped anywhere.
+address (users are named by their id, of the Authenticator's ``user_id_type``: ``int`` or
+``str``), so an event and its log line can be shipped anywhere.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from typing import ClassVar, Literal
+
+from sessionauth.auth.user_ids import UserId
 
 __all__ = [
     "AccountDisabled",
@@ -80,7 +83,7 @@ class AuthEvent:
     name: ClassVar[str] = "auth_event"
     level: ClassVar[int] = logging.INFO
 
-    user_id: int | None
+    user_id: UserId | None
     address: str | None = None
 
 
@@ -159,7 +162,7 @@ class SessionRevoked(AuthEvent):
     name: ClassVar[str] = "session_revoked"
     level: ClassVar[int] = logging.WARNING
 
-    actor: int | None
+    actor: UserId | None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -177,7 +180,7 @@ class SessionsRevoked(AuthEvent):
 
     count: int
     why: RevocationReason
-    actor: int | None
+    actor: UserId | None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -191,7 +194,7 @@ class AccountEvent(AuthEvent):
     name: ClassVar[str] = "account_event"
     level: ClassVar[int] = logging.WARNING
 
-    actor: int | None
+    actor: UserId | None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -26,6 +26,7 @@ from sessionauth.auth.factor_events import (
 )
 from sessionauth.auth.session_admin import SessionAdministration
 from sessionauth.auth.throttle import LoginThrottle
+from sessionauth.auth.user_ids import IdT
 from sessionauth.errors import ConfigurationError, FactorConflict, InvalidCode, UserNotFound
 from sessionauth.session import Session
 from sessionauth.stores.factors import Passkey
@@ -41,7 +42,7 @@ __all__ = ["FactorAdministration"]
 _T = TypeVar("_T")
 
 
-class FactorAdministration(SessionAdministration):
+class FactorAdministration(SessionAdministration[IdT]):
     """TOTP enrolment and removal, administrators' resets, and the throttled code check.
 
     A mixin of :class:`~sessionauth.auth.authenticator.Authenticator`, which sets

@@ -88,7 +88,7 @@ class AccountLifecycle:
     def __init__(
         self,
         *,
-        auth: Authenticator,
+        auth: Authenticator[int],
         tokens: SingleUseTokens,
         postbox: Postbox,
         base_url: str,

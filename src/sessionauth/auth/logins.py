@@ -23,11 +23,13 @@ from sessionauth.auth.user_source import AccountLike, UserSource
 from sessionauth.principal import Principal, PrincipalChange, new_epoch
 from sessionauth.stores.base import SessionStore
 from sessionauth.stores.users import ADMIN_ROLE
+from sessionauth.user_text import user_id_text
 
 __all__ = ["Login", "principal_after_stale", "principal_of", "read_account"]
 
-# No account has id 0 (ids start at 1): its principal is read for unknown emails, so that an
-# unknown email costs the same store round trip as a known one.
+# No account has id 0 (int ids start at 1): its principal is read for unknown emails, so that
+# an unknown email costs the same store round trip as a known one. A text id "0" is harmless:
+# the read changes nothing.
 _NOBODY = "0"
 
 
@@ -91,7 +93,7 @@ async def read_account(
     if found is None:
         await sessions.principal(_NOBODY)
         return (await users.get_by_email(account) if account is not None else None), None
-    user_id = str(found.id)
+    user_id = user_id_text(found.id)
     principal = await sessions.principal(user_id)
     if principal is None:
         fresh = await users.get(found.id)
@@ -115,7 +117,7 @@ async def principal_after_stale(
     and still has the password hash just verified. A principal that exists has a new epoch or
     is disabled: the account changed while the login ran, and the login must not win.
     """
-    user_id = str(login.user.id)
+    user_id = user_id_text(login.user.id)
     if await sessions.principal(user_id) is not None:
         return None
     fresh = await users.get(login.user.id)

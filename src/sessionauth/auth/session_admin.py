@@ -13,16 +13,18 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 from sessionauth.auth.event_hub import EventHub
 from sessionauth.auth.events import RevocationReason, SessionRevoked, SessionsRevoked
+from sessionauth.auth.user_ids import IdT, UserId, typed_user_id
 from sessionauth.auth.user_source import AccountLike, UserSource
-from sessionauth.errors import NotAuthenticated, SessionNotFound
+from sessionauth.errors import NotAuthenticated, SessionNotFound, UserNotFound
 from sessionauth.principal import Principal, PrincipalChange
 from sessionauth.record import is_remembered
 from sessionauth.session import Session
 from sessionauth.stores.base import MAX_PAGE, SessionStore
+from sessionauth.user_text import user_id_text
 
 __all__ = ["DEFAULT_PAGE", "SessionAdministration", "SessionInfo", "SessionListing"]
 
@@ -73,8 +75,12 @@ class SessionListing:
     next_cursor: str | None
 
 
-class SessionAdministration:
+class SessionAdministration(Generic[IdT]):
     """The sessions of users: list, count, revoke one, revoke many.
+
+    Generic in the user id type: every method takes and every event carries ids of
+    ``user_id_type`` (``int`` by default, the built-in stores' ids; ``str`` for text ids such
+    as UUIDs). Stores keep ids as text (:func:`~sessionauth.user_text.user_id_text`).
 
     Revocations of many sessions act on the user's principal (see
     :mod:`sessionauth.principal`): a new epoch ends every session stamped with the old one, in
@@ -84,21 +90,48 @@ class SessionAdministration:
         sessions: The session store the middleware uses (revocation acts on it directly).
         events: Where events are published.
         users: Where accounts live (a principal the store lost is rebuilt from them).
+        user_id_type: ``int`` (the default) or ``str``: the type of the users' ids.
 
     Attributes:
         sessions: The session store.
         events: The publisher; subscribe to it for the events you want.
         users: Where accounts live.
+        user_id_type: The type of the users' ids.
     """
 
-    def __init__(self, *, sessions: SessionStore, events: EventHub, users: UserSource[AccountLike]):
+    def __init__(
+        self,
+        *,
+        sessions: SessionStore,
+        events: EventHub,
+        users: UserSource[AccountLike],
+        # A constrained TypeVar left open is its first constraint, int: the default's type.
+        user_id_type: type[IdT] = int,  # type: ignore[assignment]
+    ):
         self.sessions = sessions
         self.events = events
         self.users = users
+        self.user_id_type: type[IdT] = user_id_type
+
+    def session_user_id(self, session: Session) -> IdT | None:
+        """Return the user id of ``session`` as :attr:`user_id_type`; ``None`` if anonymous.
+
+        A session whose id is not of that type (``"m-7f3a"`` with ``int``) names no user
+        of this application: ``None`` too.
+        """
+        return self._typed(session.user_id)
+
+    def _typed(self, text: str | None) -> IdT | None:
+        if text is None:
+            return None
+        try:
+            return typed_user_id(text, self.user_id_type)
+        except UserNotFound:
+            return None
 
     async def list_sessions(
         self,
-        user_id: int,
+        user_id: IdT,
         *,
         current: str | None = None,
         limit: int = DEFAULT_PAGE,
@@ -111,7 +144,7 @@ class SessionAdministration:
         """
         if not 1 <= limit <= MAX_PAGE:
             raise ValueError(f"limit must be between 1 and {MAX_PAGE}")
-        page = await self.sessions.list_user(str(user_id), limit=limit, cursor=cursor)
+        page = await self.sessions.list_user(user_id_text(user_id), limit=limit, cursor=cursor)
         infos = [
             SessionInfo(
                 handle=handle,
@@ -126,7 +159,7 @@ class SessionAdministration:
         ]
         return SessionListing(infos, page.next_cursor)
 
-    async def all_sessions(self, user_id: int) -> list[SessionInfo]:
+    async def all_sessions(self, user_id: IdT) -> list[SessionInfo]:
         """Return every live session of ``user_id``, newest first (walks every page)."""
         found: list[SessionInfo] = []
         cursor: str | None = None
@@ -137,12 +170,12 @@ class SessionAdministration:
                 return found
             cursor = page.next_cursor
 
-    async def count_sessions(self, user_id: int) -> int:
+    async def count_sessions(self, user_id: IdT) -> int:
         """Return how many live sessions ``user_id`` has."""
         return len(await self.all_sessions(user_id))
 
     async def revoke_session(
-        self, user_id: int, handle: str, *, address: str | None = None
+        self, user_id: IdT, handle: str, *, address: str | None = None
     ) -> None:
         """Revoke one session of ``user_id`` by its handle, at that user's request.
 
@@ -151,7 +184,7 @@ class SessionAdministration:
                 else's handle is treated exactly like a made-up one).
         """
         record = await self.sessions.load(handle) if _HANDLE.fullmatch(handle) else None
-        if record is None or record.user_id != str(user_id):
+        if record is None or record.user_id != user_id_text(user_id):
             raise SessionNotFound("no such session")
         await self.sessions.delete(handle)
         await self.events.publish(SessionRevoked(user_id=user_id, address=address, actor=user_id))
@@ -166,8 +199,7 @@ class SessionAdministration:
         if record is None:
             raise SessionNotFound("no live session with that handle")
         await self.sessions.delete(handle)
-        owner = int(record.user_id) if record.user_id is not None else None
-        await self.events.publish(SessionRevoked(user_id=owner, actor=None))
+        await self.events.publish(SessionRevoked(user_id=self._typed(record.user_id), actor=None))
 
     async def revoke_other_sessions(self, session: Session, *, address: str | None = None) -> int:
         """Revoke every session of the current user but this one; return how many went.
@@ -175,14 +207,14 @@ class SessionAdministration:
         Raises:
             NotAuthenticated: Without an authenticated session.
         """
-        user_id = session.user_id
+        user_id = self.session_user_id(session)
         if user_id is None:
             raise NotAuthenticated("Authentication required")
-        _, revoked = await self._change_principal(int(user_id), rotate=True, keep=session)
-        await self._revoked(int(user_id), revoked, "others", actor=int(user_id), address=address)
+        _, revoked = await self._change_principal(user_id, rotate=True, keep=session)
+        await self._revoked(user_id, revoked, "others", actor=user_id, address=address)
         return revoked
 
-    async def revoke_all_sessions(self, user_id: int, *, actor: int | None = None) -> int:
+    async def revoke_all_sessions(self, user_id: IdT, *, actor: IdT | None = None) -> int:
         """End every session of ``user_id`` (an administrator's "sign out everywhere").
 
         Args:
@@ -198,11 +230,11 @@ class SessionAdministration:
 
     async def _revoked(
         self,
-        user_id: int,
+        user_id: UserId,
         count: int,
         why: RevocationReason,
         *,
-        actor: int | None,
+        actor: UserId | None,
         address: str | None = None,
     ) -> None:
         await self.events.publish(
@@ -211,7 +243,7 @@ class SessionAdministration:
 
     async def _change_principal(
         self,
-        user_id: int,
+        user_id: UserId,
         *,
         role: str | None = None,
         disabled: bool | None = None,
@@ -235,13 +267,13 @@ class SessionAdministration:
             rotate=rotate,
             keep=keep.handle if keep is not None else None,
         )
-        principal, gone = await self.sessions.change_principal(str(user_id), change)
+        principal, gone = await self.sessions.change_principal(user_id_text(user_id), change)
         if keep is not None:
             keep.restamp(principal)
         return principal, gone
 
     async def _rotating(
-        self, user_id: int, change: Callable[[], Awaitable[_T]], *, keep: Session | None = None
+        self, user_id: UserId, change: Callable[[], Awaitable[_T]], *, keep: Session | None = None
     ) -> tuple[_T, int]:
         """Apply ``change`` (a new password) between two rotations of the principal.
 

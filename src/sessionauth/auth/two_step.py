@@ -17,6 +17,7 @@ from typing import Any, cast
 
 from sessionauth.auth.factor_admin import FactorAdministration
 from sessionauth.auth.logins import Login
+from sessionauth.auth.user_ids import IdT
 from sessionauth.errors import InvalidCredentials
 from sessionauth.principal import Principal
 from sessionauth.session import Session
@@ -31,7 +32,7 @@ PENDING_TTL = 300.0
 """Seconds a held login waits for its code."""
 
 
-class TwoStepLogin(FactorAdministration):
+class TwoStepLogin(FactorAdministration[IdT]):
     """Hold a login that needs a second factor; complete it with a code.
 
     A mixin of :class:`~sessionauth.auth.authenticator.Authenticator`, which provides
@@ -70,7 +71,7 @@ class TwoStepLogin(FactorAdministration):
             session.set_user(None)
             session.clear()
         session[PENDING_KEY] = {
-            "uid": login.user.id,
+            "uid": str(login.user.id),
             "epoch": login.principal.epoch,
             "role": login.principal.role,
             "remember": remember,
@@ -107,7 +108,8 @@ class TwoStepLogin(FactorAdministration):
         held = self.pending_login(session)
         if held is None:
             raise InvalidCredentials("Invalid credentials")
-        user = await self.users.get(int(held["uid"]))
+        user_id = self._typed(str(held["uid"]))
+        user = await self.users.get(user_id) if user_id is not None else None
         if user is None or user.disabled:
             del session[PENDING_KEY]
             raise InvalidCredentials("Invalid credentials")

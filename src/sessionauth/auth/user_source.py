@@ -21,7 +21,7 @@ with a user source of your own, you change accounts yourself and call ``principa
 
 from __future__ import annotations
 
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 __all__ = ["AccountLike", "UserSource"]
 
@@ -30,8 +30,9 @@ class AccountLike(Protocol):
     """The attributes the Authenticator reads of a user object (read-only, any class).
 
     Attributes:
-        id: The user's id, assigned by the application and never reused (sessions name users
-            by it, as text).
+        id: The user's id, assigned by the application and never reused: an ``int`` (the
+            default) or a ``str`` (a UUID, say), of the Authenticator's ``user_id_type``
+            (sessions and stores keep it as text, see :mod:`sessionauth.user_text`).
         email: The login name, in the form :func:`~sessionauth.stores.users.normalize_email`
             gives it (the Authenticator looks users up by that form).
         role: The user's one role (``"user"``, ``"admin"``, ...).
@@ -44,7 +45,7 @@ class AccountLike(Protocol):
     """
 
     @property
-    def id(self) -> int:
+    def id(self) -> int | str:
         """The user id."""
         ...
 
@@ -79,14 +80,16 @@ class UserSource(Protocol[UserT_co]):
     cannot answer (the edge answers 503); anything else it raises is a bug.
     """
 
-    async def get(self, user_id: int) -> UserT_co | None:
-        """Return the user with this id, or ``None``."""
+    # The ids are Any here so that sources of int ids and of str ids both qualify; the
+    # Authenticator passes ids of its ``user_id_type``, which matches the source's own.
+    async def get(self, user_id: Any) -> UserT_co | None:
+        """Return the user with this id (of the Authenticator's ``user_id_type``), or ``None``."""
         ...
 
     async def get_by_email(self, email: str) -> UserT_co | None:
         """Return the user whose login name is ``email`` (already normalised), or ``None``."""
         ...
 
-    async def set_password(self, user_id: int, password_hash: str) -> object:
+    async def set_password(self, user_id: Any, password_hash: str) -> object:
         """Store a new password hash for the user (a rehash at login, a password change)."""
         ...

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi import Path as PathParam
@@ -99,7 +99,9 @@ async def login(body: s.LoginBody, request: Request) -> s.LoginResult | s.MfaReq
     # Login regenerated the session, so tokens fetched before it no longer verify: hand out one
     # for the new session at once.
     token = csrf_token(session, request.app.state.keyring)
-    user = s.UserSummary(id=accepted.user.id, email=accepted.user.email, role=principal.role)
+    # The reference server's users are a built-in UserStore: int ids.
+    user_id = cast(int, accepted.user.id)
+    user = s.UserSummary(id=user_id, email=accepted.user.email, role=principal.role)
     return s.LoginResult(user=user, csrfToken=token)
 
 

@@ -82,7 +82,7 @@ def _is_replacement(record: Path, identity: dict[str, object] | None) -> bool:
 
 
 async def bootstrap_admin(
-    accounts: AccountAdministration,
+    accounts: AccountAdministration[int],
     *,
     out: TextIO | None = None,
     data_dir: Path | None = None,

@@ -11,7 +11,7 @@ user's others.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, HTTPException
@@ -90,7 +90,9 @@ async def login_mfa(body: s.MfaLoginBody, request: Request) -> s.LoginResult:
         user_agent=request.headers.get("user-agent"),
     )
     token = csrf_token(session, request.app.state.keyring)
-    user = s.UserSummary(id=login.user.id, email=login.user.email, role=principal.role)
+    # The reference server's users are a built-in UserStore: int ids.
+    user_id = cast(int, login.user.id)
+    user = s.UserSummary(id=user_id, email=login.user.email, role=principal.role)
     return s.LoginResult(user=user, csrfToken=token)
 
 

@@ -60,9 +60,9 @@ class Flash:
     text: str
 
 
-def authenticator(request: Request) -> Authenticator:
+def authenticator(request: Request) -> Authenticator[int]:
     """Return the server's :class:`Authenticator` (``app.state.authenticator``)."""
-    auth: Authenticator = request.app.state.authenticator
+    auth: Authenticator[int] = request.app.state.authenticator
     return auth
 
 
