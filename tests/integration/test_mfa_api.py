@@ -401,3 +401,49 @@ async def test_the_code_page_without_a_held_login_goes_to_the_login_page(
     token = _hidden_token((await client.get("/login")).text)
     posted = await client.post("/ui/login/mfa", data={"code": "123456", "csrf_token": token})
     assert posted.headers["location"].startswith("/login?notice=expired")
+
+
+async def _html_sign_in(server: MfaServer, email: str) -> httpx.AsyncClient:
+    client = server.client()
+    client.headers.update(HTML)
+    token = _hidden_token((await client.get("/login")).text)
+    form = {"email": email, "password": PASSWORD, "csrf_token": token}
+    assert (await client.post("/ui/login", data=form)).headers["location"] == "/"
+    return client
+
+
+async def test_account_shows_the_factor_and_recovery_codes_left(server: MfaServer) -> None:
+    """/account says whether TOTP is on and how many recovery codes are left."""
+    await server.add_user("bob@example.com")
+    off = await (await _html_sign_in(server, "bob@example.com")).get("/account")
+    assert "Signing in needs only your password" in off.text
+    _, _, codes = await _enrolled(server, "ann@example.com")
+    client, token = await _held(server, "ann@example.com")
+    done = await client.post("/login/mfa", json={"recoveryCode": codes[0]}, headers=token)
+    assert done.status_code == 200
+    account = await client.get("/account", headers={"Accept": "text/html"})
+    assert '<strong id="recovery-left">9</strong>' in account.text
+
+
+async def test_admin_page_shows_factors_and_resets_them(server: MfaServer) -> None:
+    """/admin/users marks accounts with 2FA; its reset removes them and signs the user out."""
+    user, _, _ = await _enrolled(server, "ann@example.com")
+    await server.add_user("root@example.com", role="admin")
+    admin = await _html_sign_in(server, "root@example.com")
+    listing = await admin.get("/admin/users")
+    assert "2FA: totp, recovery" in listing.text
+    assert f'action="/ui/admin/users/{user.id}/reset-mfa"' in listing.text
+    reset = await admin.post(
+        f"/ui/admin/users/{user.id}/reset-mfa", data={"csrf_token": _hidden_token(listing.text)}
+    )
+    assert (reset.status_code, reset.headers["location"]) == (303, "/admin/users")
+    after = await admin.get("/admin/users")
+    assert "Removed the second factors of ann@example.com; 1 session(s) signed out." in after.text
+    assert "2FA:" not in after.text
+    assert (await login(server.client(), "ann@example.com")).json()["success"] is True
+    as_user = await _html_sign_in(server, "ann@example.com")
+    refused = await as_user.post(
+        f"/ui/admin/users/{user.id}/reset-mfa",
+        data={"csrf_token": _hidden_token((await as_user.get("/account")).text)},
+    )
+    assert refused.status_code == 403

@@ -315,3 +315,22 @@ async def revoke_user_sessions(request: Request, user_id: str) -> Response:
     revoked = await auth.revoke_all_sessions(target.id, actor=admin.id)
     flash(request, "success", f"Signed {target.email} out of {revoked} session(s).")
     return see_other(ADMIN_USERS)
+
+
+@router.post("/admin/users/{user_id}/reset-mfa")
+async def reset_user_factors(request: Request, user_id: str) -> Response:
+    """Remove every second factor of a user (a lost authenticator); they are signed out."""
+    admin = await _admin(request)
+    if not isinstance(admin, User):
+        return admin
+    found = await _target(request, user_id)
+    if not isinstance(found, tuple):
+        return found
+    _, target = found
+    revoked = await authenticator(request).reset_factors(target.id, actor=admin.id)
+    flash(
+        request,
+        "success",
+        f"Removed the second factors of {target.email}; {revoked} session(s) signed out.",
+    )
+    return see_other(ADMIN_USERS)
