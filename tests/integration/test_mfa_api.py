@@ -447,3 +447,17 @@ async def test_admin_page_shows_factors_and_resets_them(server: MfaServer) -> No
         data={"csrf_token": _hidden_token((await as_user.get("/account")).text)},
     )
     assert refused.status_code == 403
+
+
+async def test_a_held_login_replaces_the_session_of_someone_else(server: MfaServer) -> None:
+    """Bob signed in, then Ann's password in the same browser: Bob's rights and data are gone."""
+    await _enrolled(server, "ann@example.com")
+    _, client = await server.signed_in("bob@example.com")
+    response = await client.post(
+        "/login",
+        json={"email": "ann@example.com", "password": PASSWORD},
+        headers=await csrf(client),
+    )
+    assert response.json()["mfaRequired"] is True
+    assert (await client.get("/me")).status_code == 401
+    assert (await client.get("/dashboard")).status_code == 401
