@@ -20,15 +20,13 @@ from pydantic import BaseModel
 from sessionauth import (
     CookieConfig,
     CSRFMiddleware,
-    InvalidCredentials,
     Keyring,
     SessionMiddleware,
-    TooManyAttempts,
     csrf_token,
     open_backend,
 )
-from sessionauth.auth import Authenticator, LoginThrottle, PasswordHasher
-from sessionauth.fastapi import exception_handlers, require_auth, require_role, session_of
+from sessionauth.auth import Authenticator, Guards, LoginThrottle, PasswordHasher
+from sessionauth.fastapi import Dependencies, session_of
 
 # --8<-- [end:imports]
 
@@ -40,6 +38,11 @@ accounts = open_backend(DATABASE)  # one connection or pool per database, shared
 store = open_backend(STORE) if STORE != DATABASE else accounts
 sessions = store.session_store()
 counter = store.attempt_counter()
+# Secure cookies are dropped over plain http: keep them for https (APP_SECURE=1). One object
+# for the middleware and the guards, so /docs names the cookie really set.
+cookie = CookieConfig(secure=os.environ.get("APP_SECURE") == "1")
+guards = Guards(user_id_type=int, login_url="/login")  # ids are ints; browsers go to GET /login
+deps = Dependencies(guards, cookie=cookie)  # the guards as dependencies, with the /docs lock
 
 
 @asynccontextmanager
@@ -58,33 +61,24 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await accounts.aclose()
 
 
-async def refused(request: Request, exc: Exception) -> JSONResponse:
-    """Every refusal as ``{"error": ...}``, the shape the guards' 401 and 403 answers have."""
-    if isinstance(exc, TooManyAttempts):
-        headers = {"Retry-After": str(exc.retry_after)}
-        return JSONResponse({"error": "Too many attempts"}, status_code=429, headers=headers)
-    if isinstance(exc, RequestValidationError):  # FastAPI's own would be {"detail": [...]}
-        return JSONResponse({"error": "Invalid request body"}, status_code=400)
-    return JSONResponse({"error": "Invalid credentials"}, status_code=401)
+async def invalid_body(request: Request, exc: Exception) -> JSONResponse:
+    """A malformed body as ``{"error": ...}`` (FastAPI's own is 422 ``{"detail": [...]}``)."""
+    return JSONResponse({"error": "Invalid request body"}, status_code=400)
 
 
-# The guards raise NotAuthenticated / PermissionDenied: `exception_handlers` answers 401 / 403.
+# `guards.exception_handlers` answers, as {"error": ...}: the guards' 401 / 403 (browsers are
+# sent to GET /login), InvalidCredentials 401, TooManyAttempts 429 and StoreUnavailable 503
+# (both with Retry-After). So the routes need no try/except for them.
 app = FastAPI(
     lifespan=lifespan,
-    exception_handlers={
-        **exception_handlers,
-        InvalidCredentials: refused,
-        TooManyAttempts: refused,
-        RequestValidationError: refused,
-    },
+    exception_handlers={**guards.exception_handlers, RequestValidationError: invalid_body},
 )
 app.add_middleware(CSRFMiddleware, keyring=keyring)  # added first: runs inside the sessions
 app.add_middleware(
     SessionMiddleware,
     store=sessions,
     keyring=keyring,
-    # Secure cookies are dropped over plain http: keep them for https (APP_SECURE=1).
-    cookie=CookieConfig(secure=os.environ.get("APP_SECURE") == "1"),
+    cookie=cookie,
 )
 
 
@@ -123,8 +117,9 @@ async def login(body: Credentials, request: Request) -> dict[str, object]:
     auth = authenticator(request)
     address = request.client.host if request.client else "unknown"
     session = session_of(request)
-    # A wrong password raises InvalidCredentials (401), too many TooManyAttempts (429); a
-    # login that lost a race with a change of the account fails like a wrong password.
+    # A wrong password raises InvalidCredentials (401), too many TooManyAttempts (429), a
+    # store that cannot answer StoreUnavailable (503); a login that lost a race with a change
+    # of the account fails like a wrong password.
     accepted = await auth.authenticate(body.email, body.password, address=address)
     principal = await auth.login(
         session, accepted, address=address, user_agent=request.headers.get("user-agent")
@@ -135,7 +130,7 @@ async def login(body: Credentials, request: Request) -> dict[str, object]:
     return {"user": user, "csrfToken": csrf_token(session, keyring)}
 
 
-@app.get("/me", dependencies=[Depends(require_auth)])
+@app.get("/me", dependencies=[Depends(deps.require_auth)])
 async def me(request: Request) -> dict[str, object]:
     """Any signed-in user; 401 for anyone else."""
     user = await authenticator(request).current_user(session_of(request))
@@ -143,12 +138,12 @@ async def me(request: Request) -> dict[str, object]:
 
 
 @app.get("/admin")
-async def admin(user_id: Annotated[str, Depends(require_role("admin"))]) -> dict[str, str]:
+async def admin(user_id: Annotated[int, Depends(deps.require_role("admin"))]) -> dict[str, str]:
     """Administrators only: 401 signed out, 403 for any other role."""
     return {"message": f"Hello, admin {user_id}"}
 
 
-@app.post("/logout", dependencies=[Depends(require_auth)])
+@app.post("/logout", dependencies=[Depends(deps.require_auth)])
 async def logout(request: Request) -> dict[str, bool]:
     """End the session: its record is deleted and the cookie cleared."""
     await authenticator(request).logout(session_of(request))

@@ -5,7 +5,7 @@ The accounts are the application's (an ``accounts`` table it owns, with a column
 the principals (the rights in force) and the login attempt counts in Redis.
 
 Run it (from this folder, with ``pip install 'sessionauth[redis]' fastapi uvicorn
-'sqlalchemy[asyncio]'``)::
+'sqlalchemy[asyncio]' aiosqlite``)::
 
     export APP_SECRET=$(python -c 'import secrets; print(secrets.token_urlsafe(48))')
     python main.py add-user alice@example.com admin    # asks for a password
@@ -14,6 +14,7 @@ Run it (from this folder, with ``pip install 'sessionauth[redis]' fastapi uvicor
 
 # No `from __future__ import annotations`: SQLAlchemy and FastAPI read the annotations at
 # runtime, and this file is also loaded by path (by the tests), outside sys.modules.
+# --8<-- [start:imports]
 import asyncio
 import getpass
 import os
@@ -22,8 +23,9 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Annotated, Literal
 
-from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.responses import HTMLResponse
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import String, select, update
 from sqlalchemy.exc import OperationalError
@@ -33,11 +35,9 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sessionauth import (
     CookieConfig,
     CSRFMiddleware,
-    InvalidCredentials,
     Keyring,
     SessionMiddleware,
     StoreUnavailable,
-    TooManyAttempts,
     csrf_token,
     open_backend,
 )
@@ -46,6 +46,7 @@ from sessionauth.fastapi import Dependencies, session_of
 
 DATABASE = os.environ.get("APP_DATABASE", "sqlite+aiosqlite:///example.db")  # the accounts
 STORE = os.environ.get("APP_STORE", "redis://127.0.0.1:6379/0")  # sessions, attempt counts
+# --8<-- [end:imports]
 
 
 # --8<-- [start:model]
@@ -118,8 +119,11 @@ users = SQLAlchemyUsers(sessionmaker)
 store = open_backend(STORE)
 sessions = store.session_store()
 
+# Secure cookies are dropped over plain http: keep them for https (APP_SECURE=1). One object
+# for the middleware and the OpenAPI scheme, so /docs names the cookie really set.
+cookie = CookieConfig(secure=os.environ.get("APP_SECURE") == "1")
 guards = Guards(user_id_type=int, login_url="/login")  # ids are ints; browsers go to GET /login
-deps = Dependencies(guards, cookie_name=CookieConfig().name)  # declares the cookie: the lock
+deps = Dependencies(guards, cookie=cookie)  # declares the session cookie: the lock in /docs
 current_user = deps.current_user(users)  # Depends(current_user) -> Account
 AdminId = Annotated[int, Depends(deps.require_role("admin"))]
 
@@ -142,14 +146,25 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await engine.dispose()
 
 
-app = FastAPI(lifespan=lifespan, exception_handlers=guards.exception_handlers)
+async def invalid_body(request: Request, exc: Exception) -> JSONResponse:
+    """A malformed body as ``{"error": ...}`` (FastAPI's own is 422 ``{"detail": [...]}``)."""
+    return JSONResponse({"error": "Invalid request body"}, status_code=400)
+
+
+# 401 and 403 from the guards (browsers sent to GET /login), 401 for InvalidCredentials, 429
+# with Retry-After for TooManyAttempts, 503 with Retry-After for StoreUnavailable: all
+# {"error": ...}, so the routes need no try/except for them.
+app = FastAPI(
+    lifespan=lifespan,
+    exception_handlers={**guards.exception_handlers, RequestValidationError: invalid_body},
+)
 app.state.hasher = PasswordHasher()  # argon2id; replace before startup to tune it
 app.add_middleware(CSRFMiddleware, keyring=keyring)  # added first: runs inside the sessions
 app.add_middleware(
     SessionMiddleware,
     store=sessions,
     keyring=keyring,
-    cookie=CookieConfig(secure=os.environ.get("APP_SECURE") == "1"),
+    cookie=cookie,
 )
 
 
@@ -188,17 +203,13 @@ async def login(body: Credentials, request: Request) -> dict[str, object]:
     auth = authenticator(request)
     address = request.client.host if request.client else "unknown"
     session = session_of(request)
-    try:
-        accepted = await auth.authenticate(body.email, body.password, address=address)
-        # A login that lost a race with a change of the account fails like a wrong password.
-        principal = await auth.login(
-            session, accepted, address=address, user_agent=request.headers.get("user-agent")
-        )
-    except InvalidCredentials:
-        raise HTTPException(401, "Invalid credentials") from None
-    except TooManyAttempts as exc:
-        headers = {"Retry-After": str(exc.retry_after)}
-        raise HTTPException(429, "Too many attempts", headers) from None
+    # A wrong password raises InvalidCredentials (401), too many TooManyAttempts (429), a
+    # store that cannot answer StoreUnavailable (503); a login that lost a race with a change
+    # of the account fails like a wrong password.
+    accepted = await auth.authenticate(body.email, body.password, address=address)
+    principal = await auth.login(
+        session, accepted, address=address, user_agent=request.headers.get("user-agent")
+    )
     user = {"id": accepted.user.id, "role": principal.role}
     return {"user": user, "csrfToken": csrf_token(session, keyring)}
 
@@ -234,12 +245,10 @@ async def change_password(body: PasswordChange, request: Request) -> dict[str, o
     """Change my password: my other sessions end, this one gets a new token."""
     auth, session = authenticator(request), session_of(request)
     address = request.client.host if request.client else "unknown"
-    try:
-        ended = await auth.change_password(
-            session, body.current_password, body.new_password, address=address
-        )
-    except InvalidCredentials:
-        raise HTTPException(401, "Invalid credentials") from None
+    # A wrong current password raises InvalidCredentials: 401, as at login.
+    ended = await auth.change_password(
+        session, body.current_password, body.new_password, address=address
+    )
     return {"revoked": ended, "csrfToken": csrf_token(session, keyring)}
 
 
@@ -255,36 +264,43 @@ class AccountChange(BaseModel):
     password: str | None = None
 
 
-@app.patch("/users/{user_id}")
+@app.patch("/users/{user_id}", response_model=None)
 async def change_account(
     user_id: int, body: AccountChange, admin_id: AdminId, request: Request
-) -> dict[str, bool]:
+) -> dict[str, bool] | JSONResponse:
     """Change an account in the application's own table, then tell sessionauth."""
     auth = authenticator(request)
     new_hash = await auth.hasher.hash(body.password) if body.password is not None else None
     async with sessionmaker.begin() as db:
         account = await db.get(Account, user_id)
         if account is None:
-            raise HTTPException(404, "No such user")
+            return JSONResponse({"error": "No such user"}, status_code=404)
         if body.role is not None:
             account.role = body.role
         if body.disabled is not None:
             account.disabled = body.disabled
         if new_hash is not None:
             account.password_hash = new_hash
-    # Until this returns, the old rights stand: call it after every change of role, disabled
-    # or password. A new password or a disable ends every session of the account.
-    await auth.principal_changed(user_id, end_sessions=new_hash is not None or account.disabled)
+    # Until principal_changed() returns, the old rights stand: call it after every change of
+    # role, disabled or password. end_sessions is required, so each call says what it does:
+    if new_hash is not None or account.disabled:
+        # A new password or a disable: every session of the account ends.
+        await auth.principal_changed(user_id, end_sessions=True)
+    else:
+        # A role change: the sessions stay, with the new role from their next request on.
+        await auth.principal_changed(user_id, end_sessions=False)
     return {"success": True}
 
 
-@app.delete("/users/{user_id}")
-async def delete_account(user_id: int, admin_id: AdminId, request: Request) -> dict[str, bool]:
+@app.delete("/users/{user_id}", response_model=None)
+async def delete_account(
+    user_id: int, admin_id: AdminId, request: Request
+) -> dict[str, bool] | JSONResponse:
     """Delete an account, then end its sessions (a deleted account always ends them)."""
     async with sessionmaker.begin() as db:
         account = await db.get(Account, user_id)
         if account is None:
-            raise HTTPException(404, "No such user")
+            return JSONResponse({"error": "No such user"}, status_code=404)
         await db.delete(account)
     await authenticator(request).principal_changed(user_id, end_sessions=True)
     return {"success": True}

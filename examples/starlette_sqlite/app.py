@@ -22,22 +22,25 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from sessionauth import (
     CookieConfig,
     CSRFMiddleware,
-    InvalidCredentials,
     Keyring,
     SessionAuthError,
     SessionMiddleware,
-    TooManyAttempts,
     csrf_token,
     open_backend,
 )
 from sessionauth.auth import Authenticator, LoginThrottle, PasswordHasher
-from sessionauth.starlette import login_required, role_required, session_of
+from sessionauth.starlette import (
+    exception_handlers,
+    login_required,
+    role_required,
+    session_of,
+)
 
 DATABASE = os.environ.get("APP_DATABASE", "sqlite:///example.db")
 ROLES = ("admin", "user")  # the Authenticator's default roles
@@ -54,20 +57,21 @@ async def get_csrf(request: Request) -> Response:
     return JSONResponse({"csrfToken": csrf_token(session_of(request), request.app.state.keyring)})
 
 
+async def login_page(request: Request) -> Response:
+    """Where the guards send a browser that needs a login (with ``?next=``): your form here."""
+    return HTMLResponse("<form method=post action=/login>...</form>")
+
+
 async def login(request: Request) -> Response:
     """Check the email and password, then bind the session to the user (a new token)."""
     body = await request.json()
     auth = authenticator(request)
     address = request.client.host if request.client else "unknown"
-    try:
-        accepted = await auth.authenticate(
-            str(body.get("email", "")), str(body.get("password", "")), address=address
-        )
-    except InvalidCredentials:
-        return JSONResponse({"error": "Invalid credentials"}, status_code=401)
-    except TooManyAttempts as exc:
-        headers = {"Retry-After": str(exc.retry_after)}
-        return JSONResponse({"error": "Too many attempts"}, status_code=429, headers=headers)
+    # A wrong password raises InvalidCredentials (401), too many TooManyAttempts (429), a
+    # store that cannot answer StoreUnavailable (503): `exception_handlers` answers them.
+    accepted = await auth.authenticate(
+        str(body.get("email", "")), str(body.get("password", "")), address=address
+    )
     session = session_of(request)
     principal = await auth.login(
         session, accepted, address=address, user_agent=request.headers.get("user-agent")
@@ -128,6 +132,7 @@ def create_app(*, database: str = DATABASE, secret: str, secure: bool = False) -
     return Starlette(
         routes=[
             Route("/csrf", get_csrf),
+            Route("/login", login_page, methods=["GET"]),
             Route("/login", login, methods=["POST"]),
             Route("/logout", logout, methods=["POST"]),
             Route("/me", me),
@@ -144,6 +149,7 @@ def create_app(*, database: str = DATABASE, secret: str, secure: bool = False) -
             Middleware(CSRFMiddleware, keyring=keyring),
         ],
         lifespan=lifespan,
+        exception_handlers=exception_handlers,  # every refusal and outage as {"error": ...}
     )
 
 

@@ -11,9 +11,14 @@
     async def dashboard(user_id: str = Depends(require_auth)) -> dict[str, str]:
         return {"userId": user_id}
 
+``exception_handlers`` answers, as ``{"error": ...}``, the guards' 401 (or a redirect of a
+browser to ``/login``) and 403, ``InvalidCredentials`` (401), ``TooManyAttempts`` (429) and
+``StoreUnavailable`` (503), both with ``Retry-After``, so routes need no ``try``/``except``.
+
 Each dependency declares the ``sessionCookie`` security scheme (an ``apiKey`` in a cookie), so
-``/docs`` shows the lock on the routes that need a session. For integer ids, another login
-page or your own user objects, make :class:`Dependencies` from
+``/docs`` shows the lock on the routes that need a session (pass the middleware's
+``CookieConfig`` as ``Dependencies(guards, cookie=cookie)`` so it names the right cookie).
+For integer ids, another login page or your own user objects, make :class:`Dependencies` from
 :class:`~sessionauth.auth.Guards` (``Dependencies(Guards(user_id_type=int))``). The checks are
 the framework-free ones of :mod:`sessionauth.auth.guards`; FastAPI is imported only when it
 inspects a dependency, so this module imports without it.

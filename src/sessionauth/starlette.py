@@ -19,8 +19,10 @@ then ``@guards.login_required``); :class:`~sessionauth.auth.CurrentUser` gives t
 user's own object (``await current_user(request)``, then also ``request.user``).
 
 A failed check answers at once (401 JSON, or a login redirect for a browser; 403); routes
-that raise the guards' exceptions themselves need :data:`exception_handlers` on the app. They
-are thin layers over the framework-free checks of :mod:`sessionauth.auth.guards`.
+that raise themselves (``CurrentUser``, the Authenticator's ``InvalidCredentials``,
+``TooManyAttempts``, a ``StoreUnavailable``) need :data:`exception_handlers` on the app: 401,
+403, 429 and 503 as ``{"error": ...}``. The decorators are thin layers over the
+framework-free checks of :mod:`sessionauth.auth.guards`.
 """
 
 from sessionauth.auth.guards import (

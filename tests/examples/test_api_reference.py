@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 import re
 import subprocess
@@ -47,7 +48,9 @@ def test_every_public_name_has_an_entry_in_the_api_reference(anchors: set[str]) 
         for name in names:
             value = getattr(module, name)
             qualname = getattr(value, "__qualname__", "<locals>")
-            if "<locals>" not in qualname:  # a class or a function: where it is defined
+            # A class or a function is rendered where it is defined; a type alias such as
+            # Callable[[Letter], ...] forwards __qualname__ to its origin, so it is data too.
+            if (inspect.isclass(value) or inspect.isroutine(value)) and "<locals>" not in qualname:
                 defined = f"{value.__module__}.{qualname}"
             else:  # data, or a function a factory made: griffe knows where it is assigned
                 defined = loaded[f"{prefix}.{name}" if prefix else name].canonical_path

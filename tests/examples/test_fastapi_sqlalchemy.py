@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,9 +18,11 @@ from types import ModuleType
 
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from tests.security.test_authorization_races import GatedHasher
 from tests.support.examples import load_file
+from tests.support.services.ports import free_port
 
 pytestmark = pytest.mark.redis
 
@@ -117,14 +120,86 @@ async def test_wrong_passwords_and_unknown_emails_are_the_same_401(running: Runn
         {"email": "x@y.z", "password": PASSWORD},
     ):
         response = await client.post("/login", json=body, headers={"X-CSRF-Token": token})
-        assert (response.status_code, response.json()) == (401, {"detail": "Invalid credentials"})
+        assert (response.status_code, response.json()) == (401, {"error": "Invalid credentials"})
+
+
+async def test_every_refusal_is_an_error_object(running: Running) -> None:
+    """A malformed body, a missing account and a wrong current password: {"error": ...}."""
+    _, admin_email = await running.account("admin")
+    admin = await running.signed_in(admin_email)
+    bad_body = await admin.post("/password", json={"current_password": 1})
+    assert (bad_body.status_code, bad_body.json()) == (400, {"error": "Invalid request body"})
+    missing = await admin.patch("/users/999999", json={"role": "user"})
+    assert (missing.status_code, missing.json()) == (404, {"error": "No such user"})
+    body = {"current_password": "not the password", "new_password": NEW_PASSWORD}
+    wrong = await admin.post("/password", json=body)
+    assert (wrong.status_code, wrong.json()) == (401, {"error": "Invalid credentials"})
+
+
+async def test_an_unreachable_accounts_database_is_a_503(running: Running, tmp_path: Path) -> None:
+    """current_user's source raising StoreUnavailable: 503 with Retry-After, not a 500."""
+    _, email = await running.account("user")
+    client = await running.signed_in(email)
+    users = running.example.users
+    working = users.sessionmaker
+    # A real SQLAlchemy engine on a file that cannot be opened: OperationalError on each use.
+    gone = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'no' / 'such' / 'dir.db'}")
+    users.sessionmaker = async_sessionmaker(gone)
+    try:
+        response = await client.get("/me")
+    finally:
+        users.sessionmaker = working
+        await gone.dispose()
+    assert response.status_code == 503
+    assert response.json() == {"error": "Service temporarily unavailable, please retry"}
+    assert int(response.headers["retry-after"]) >= 1
+    assert (await client.get("/me")).status_code == 200  # the session survived the outage
+
+
+async def test_login_with_the_session_store_down_is_a_fast_503(
+    example: ModuleType, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Redis refusing connections: POST /login answers 503 quickly (it was a 500)."""
+    monkeypatch.setenv("APP_STORE", f"redis://127.0.0.1:{free_port()}/12")
+    down = load_file("examples/fastapi_sqlalchemy/main.py", "fastapi_sqlalchemy_down")
+    _, email = await Running(example, []).account("user")  # the accounts database works
+    app = down.app
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            token = (await client.get("/csrf")).json()["csrfToken"]
+            body = {"email": email, "password": PASSWORD}
+            started = time.monotonic()
+            response = await client.post("/login", json=body, headers={"X-CSRF-Token": token})
+            elapsed = time.monotonic() - started
+    assert response.status_code == 503, response.text
+    assert response.json() == {"error": "Service temporarily unavailable, please retry"}
+    assert int(response.headers["retry-after"]) >= 1
+    assert elapsed < 2.0  # a refused connection fails at once; no timeout waited out
+
+
+async def test_openapi_names_the_cookie_the_middleware_sets(
+    running: Running, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Over plain http the cookie is ``session``, and /docs says so (it said __Host-session)."""
+    _, email = await running.account("user")
+    client = await running.signed_in(email)
+    schema = (await client.get("/openapi.json")).json()
+    assert list(client.cookies) == [
+        schema["components"]["securitySchemes"]["sessionCookie"]["name"]
+    ]
+    assert list(client.cookies) == ["session"]
+    monkeypatch.setenv("APP_SECURE", "1")
+    secure = load_file("examples/fastapi_sqlalchemy/main.py", "fastapi_sqlalchemy_secure")
+    schema = secure.app.openapi()
+    assert schema["components"]["securitySchemes"]["sessionCookie"]["name"] == "__Host-session"
 
 
 async def test_openapi_shows_the_lock(running: Running) -> None:
     """/docs shows the session cookie on the guarded routes, not on the login."""
     schema = (await running.client().get("/openapi.json")).json()
     scheme = schema["components"]["securitySchemes"]["sessionCookie"]
-    assert (scheme["type"], scheme["in"], scheme["name"]) == ("apiKey", "cookie", "__Host-session")
+    assert (scheme["type"], scheme["in"], scheme["name"]) == ("apiKey", "cookie", "session")
     assert schema["paths"]["/me"]["get"]["security"] == [{"sessionCookie": []}]
     assert schema["paths"]["/users/{user_id}"]["patch"]["security"] == [{"sessionCookie": []}]
     assert "security" not in schema["paths"]["/login"]["post"]

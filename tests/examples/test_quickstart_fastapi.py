@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from types import ModuleType
@@ -10,6 +11,7 @@ import httpx
 import pytest
 
 from tests.support.examples import load_file
+from tests.support.services.ports import free_port
 
 SECRET = "quickstart-secret-" * 3
 
@@ -112,3 +114,41 @@ async def test_the_guarded_routes_show_the_lock_in_openapi(client: httpx.AsyncCl
     for method, path in (("get", "/me"), ("get", "/admin"), ("post", "/logout")):
         assert schema["paths"][path][method]["security"] == [{"sessionCookie": []}], path
     assert "security" not in schema["paths"]["/login"]["post"]
+
+
+async def test_openapi_names_the_cookie_the_middleware_sets(client: httpx.AsyncClient) -> None:
+    """/docs names ``session`` over plain http, the cookie the login sets (not __Host-session)."""
+    token = (await client.get("/csrf")).json()["csrfToken"]
+    body = {"email": "alice@example.com", "password": "correct horse battery"}
+    assert (await client.post("/login", json=body, headers={"X-CSRF-Token": token})).is_success
+    schema = (await client.get("/openapi.json")).json()
+    assert list(client.cookies) == [
+        schema["components"]["securitySchemes"]["sessionCookie"]["name"]
+    ]
+
+
+async def test_login_with_redis_down_is_a_fast_503(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Redis refusing connections: POST /login is the 503 the page promises (it was a 500)."""
+    monkeypatch.setenv("APP_SECRET", SECRET)
+    monkeypatch.setenv("APP_DATABASE", f"sqlite:///{tmp_path / 'app.db'}")
+    monkeypatch.setenv("APP_STORE", f"redis://127.0.0.1:{free_port()}/12")
+    monkeypatch.delenv("APP_SECURE", raising=False)
+    app = load_file("docs/snippets/quickstart_fastapi.py", "quickstart_fastapi_down").app
+    add_user = load_file("docs/snippets/add_user.py", "quickstart_add_user").add_user
+    await add_user(
+        "alice@example.com", "correct horse battery", "admin", f"sqlite:///{tmp_path / 'app.db'}"
+    )
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            token = (await client.get("/csrf")).json()["csrfToken"]
+            body = {"email": "alice@example.com", "password": "correct horse battery"}
+            started = time.monotonic()
+            response = await client.post("/login", json=body, headers={"X-CSRF-Token": token})
+            elapsed = time.monotonic() - started
+    assert response.status_code == 503, response.text
+    assert response.json() == {"error": "Service temporarily unavailable, please retry"}
+    assert int(response.headers["retry-after"]) >= 1
+    assert elapsed < 2.0  # a refused connection fails at once; no timeout waited out

@@ -83,3 +83,19 @@ async def test_login_without_token_after_csrf_cookie_is_refused(client: httpx.As
     refused = await client.post("/login", json=body)
     assert refused.status_code == 403
     assert (await client.get("/me")).status_code == 401
+
+
+async def test_the_login_redirect_leads_to_a_page(client: httpx.AsyncClient) -> None:
+    """A browser sent to /login?next=/me gets a page (it was 405: POST /login only)."""
+    browser = {"accept": "text/html,application/xhtml+xml"}
+    redirect = await client.get("/me", headers=browser)
+    assert (redirect.status_code, redirect.headers["location"]) == (303, "/login?next=%2Fme")
+    page = await client.get(redirect.headers["location"], headers=browser)
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+
+
+async def test_refusals_are_error_objects(client: httpx.AsyncClient) -> None:
+    """A wrong password is 401 {"error": ...} through exception_handlers, with no try/except."""
+    wrong = await sign_in(client, "alice@example.com", "not the password!")
+    assert (wrong.status_code, wrong.json()) == (401, {"error": "Invalid credentials"})

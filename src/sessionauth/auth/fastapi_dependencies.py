@@ -16,6 +16,7 @@ from starlette.requests import Request
 from sessionauth.auth.current_user import CurrentUser, UserLookup, UserT
 from sessionauth.auth.user_guards import Guards
 from sessionauth.auth.user_ids import IdT
+from sessionauth.config import CookieConfig
 from sessionauth.policy import Clock, system_clock
 
 __all__ = [
@@ -78,8 +79,11 @@ class Dependencies(Generic[IdT]):
 
     Args:
         guards: The checks, with the user id type and the login page.
-        cookie_name: The session cookie's name, as ``CookieConfig`` sets it (shown in the
-            schema; the guards read the session, never this value).
+        cookie: The ``CookieConfig`` given to ``SessionMiddleware``: the schema shows its
+            name (``session`` when not Secure, ``__Host-session`` when Secure). Pass the same
+            object to both, so ``/docs`` names the cookie the middleware really sets.
+        cookie_name: The session cookie's name, instead of ``cookie`` (shown in the schema;
+            the guards read the session, never this value).
 
     Attributes:
         guards: The checks.
@@ -87,9 +91,17 @@ class Dependencies(Generic[IdT]):
         require_auth: Dependency: the user id, or 401.
     """
 
-    def __init__(self, guards: Guards[IdT], *, cookie_name: str = "__Host-session"):
+    def __init__(
+        self,
+        guards: Guards[IdT],
+        *,
+        cookie: CookieConfig | None = None,
+        cookie_name: str | None = None,
+    ):
+        if cookie is not None and cookie_name is not None:
+            raise TypeError("give cookie or cookie_name, not both")
         self.guards: Guards[IdT] = guards
-        self.cookie_name = cookie_name
+        self.cookie_name = cookie.name if cookie is not None else cookie_name or "__Host-session"
         self.require_auth: SecuredDependency[IdT] = self.secured(guards.require_auth)
 
     def secured(self, check: Callable[[Request], Awaitable[_T]]) -> SecuredDependency[_T]:

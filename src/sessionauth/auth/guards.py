@@ -26,6 +26,7 @@ has no principal: it is authenticated, with no role.
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
@@ -33,7 +34,14 @@ from urllib.parse import quote, unquote, urlsplit
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
-from sessionauth.errors import NotAuthenticated, PermissionDenied
+from sessionauth.errors import (
+    InvalidCredentials,
+    NotAuthenticated,
+    PermissionDenied,
+    StoreUnavailable,
+    TooManyAttempts,
+)
+from sessionauth.middleware import json_unavailable
 from sessionauth.policy import Clock, system_clock
 from sessionauth.session import Session
 
@@ -45,6 +53,8 @@ __all__ = [
     "exception_handlers",
     "login_required",
     "recent_auth_required",
+    "refusal_handlers",
+    "refusal_response",
     "require_auth",
     "require_recent_auth",
     "require_role",
@@ -56,10 +66,22 @@ __all__ = [
 AUTH_REQUIRED = "Authentication required"
 INSUFFICIENT = "Insufficient permissions"
 RECENT_AUTH_REQUIRED = "Recent authentication required"
+INVALID_CREDENTIALS = "Invalid credentials"
+TOO_MANY_ATTEMPTS = "Too many attempts"
+# What the exception handlers answer (subclasses too: StoreFull is a StoreUnavailable).
+HANDLED = (
+    NotAuthenticated,
+    PermissionDenied,
+    InvalidCredentials,
+    TooManyAttempts,
+    StoreUnavailable,
+)
 # How many layers of percent-encoding safe_next peels before refusing a ``next`` outright.
 _MAX_DECODES = 3
 
 Endpoint = Callable[[Request], Awaitable[Response]]
+
+logger = logging.getLogger("sessionauth.store")
 
 
 def session_of(request: Request) -> Session:
@@ -204,19 +226,56 @@ def error_response(
     return JSONResponse({"error": message}, status_code=403)
 
 
-async def _handle(request: Request, exc: Exception) -> Response:
-    if not isinstance(exc, NotAuthenticated | PermissionDenied):  # pragma: no cover
-        raise exc
-    return error_response(request, exc)
+def refusal_response(request: Request, exc: Exception, *, login_url: str = "/login") -> Response:
+    """The answer to every error the library raises into a route, as ``{"error": ...}``.
+
+    * :class:`~sessionauth.errors.NotAuthenticated`, :class:`~sessionauth.errors.PermissionDenied`:
+      as :func:`error_response` (401 or a login redirect, 403);
+    * :class:`~sessionauth.errors.InvalidCredentials`: 401 ``{"error": "Invalid credentials"}``;
+    * :class:`~sessionauth.errors.TooManyAttempts`: 429 ``{"error": "Too many attempts"}`` with
+      ``Retry-After``;
+    * :class:`~sessionauth.errors.StoreUnavailable` (a session, attempt or user store, or a
+      user source, that cannot answer): the middleware's 503 ``{"error": "Service temporarily
+      unavailable, please retry"}`` with ``Retry-After``.
+
+    Raises:
+        Exception: ``exc`` itself, if it is none of these.
+    """
+    if isinstance(exc, NotAuthenticated | PermissionDenied):
+        return error_response(request, exc, login_url=login_url)
+    if isinstance(exc, InvalidCredentials):
+        return JSONResponse({"error": INVALID_CREDENTIALS}, status_code=401)
+    if isinstance(exc, TooManyAttempts):
+        headers = {"Retry-After": str(exc.retry_after)}
+        return JSONResponse({"error": TOO_MANY_ATTEMPTS}, status_code=429, headers=headers)
+    if isinstance(exc, StoreUnavailable):
+        # The outage itself is logged by whoever saw it fail; one traceback per request is noise.
+        logger.debug("store unavailable in a route", exc_info=exc)
+        return json_unavailable(request.scope, exc)
+    raise exc
+
+
+def refusal_handlers(
+    login_url: str = "/login",
+) -> dict[Any, Callable[[Request, Any], Coroutine[Any, Any, Response]]]:
+    """The exception handlers answering as :func:`refusal_response`, for one login page."""
+
+    async def handle(request: Request, exc: Exception) -> Response:
+        return refusal_response(request, exc, login_url=login_url)
+
+    return dict.fromkeys(HANDLED, handle)
 
 
 # Typed as FastAPI's parameter wants it (a dict is invariant in its values); Starlette's
 # Mapping of handlers accepts the same value type.
-exception_handlers: dict[Any, Callable[[Request, Any], Coroutine[Any, Any, Response]]] = {
-    NotAuthenticated: _handle,
-    PermissionDenied: _handle,
-}
-"""Register on a FastAPI or Starlette app: ``FastAPI(exception_handlers=exception_handlers)``."""
+exception_handlers: dict[Any, Callable[[Request, Any], Coroutine[Any, Any, Response]]] = (
+    refusal_handlers()
+)
+"""Register on a FastAPI or Starlette app: ``FastAPI(exception_handlers=exception_handlers)``.
+
+Answers the guards' refusals, failed logins and store outages raised in routes and
+dependencies (see :func:`refusal_response`), so routes need no ``try``/``except`` for them.
+"""
 
 
 # -- Starlette decorators -------------------------------------------------------------------

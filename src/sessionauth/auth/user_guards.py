@@ -29,6 +29,7 @@ from sessionauth.auth.guards import (
     check_recent_auth,
     check_role,
     error_response,
+    refusal_handlers,
     session_of,
 )
 from sessionauth.auth.user_ids import IdT, typed_user_id
@@ -115,17 +116,16 @@ class Guards(Generic[IdT]):
         """The answer to a failed guard: JSON 401/403, or a redirect to :attr:`login_url`."""
         return error_response(request, exc, login_url=self.login_url)
 
-    async def _handle(self, request: Request, exc: Exception) -> Response:
-        if not isinstance(exc, NotAuthenticated | PermissionDenied):  # pragma: no cover
-            raise exc
-        return self.error_response(request, exc)
-
     @property
     def exception_handlers(
         self,
     ) -> dict[Any, Callable[[Request, Any], Coroutine[Any, Any, Response]]]:
-        """Register on the app: ``FastAPI(exception_handlers=guards.exception_handlers)``."""
-        return {NotAuthenticated: self._handle, PermissionDenied: self._handle}
+        """Register on the app: ``FastAPI(exception_handlers=guards.exception_handlers)``.
+
+        They answer the guards' refusals (browsers sent to :attr:`login_url`), failed logins
+        (401, 429) and store outages (503 with ``Retry-After``): see ``refusal_response``.
+        """
+        return refusal_handlers(self.login_url)
 
     # -- Starlette decorators -----------------------------------------------------------------
 
