@@ -27,6 +27,8 @@ from sessionauth.backends import open_backend
 from sessionauth.backends.sqlite.files import database_path
 from sessionauth.errors import ConfigurationError, SessionAuthError, StoreUnavailable
 from sessionauth.server.databases import Databases
+from sessionauth.server.mfa_api import second_factors
+from sessionauth.server.secret_key import load_keyring
 from sessionauth.server.settings import Settings, load_settings
 from sessionauth.stores.users import User
 
@@ -86,7 +88,7 @@ def _when(timestamp: float) -> str:
 
 
 @contextlib.asynccontextmanager
-async def _authenticator(settings: Settings) -> AsyncIterator[Authenticator[int]]:
+async def _authenticator(settings: Settings, *, factors: bool) -> AsyncIterator[Authenticator[int]]:
     databases = Databases.open(settings)
     async with contextlib.AsyncExitStack() as stack:
         stack.push_async_callback(databases.aclose)
@@ -96,15 +98,22 @@ async def _authenticator(settings: Settings) -> AsyncIterator[Authenticator[int]
             hasher=PasswordHasher(),
             throttle=None,
             roles=settings.roles,
+            factors=(
+                second_factors(settings, databases, load_keyring(settings)) if factors else None
+            ),
         )
 
 
-def run(work: Callable[[Authenticator[int]], Awaitable[_T]]) -> _T:
-    """Run ``work`` against the configured stores; expected errors exit 1 with a message."""
+def run(work: Callable[[Authenticator[int]], Awaitable[_T]], *, factors: bool = False) -> _T:
+    """Run ``work`` against the configured stores; expected errors exit 1 with a message.
+
+    ``factors``: give the Authenticator the second factors, which needs the secret key (TOTP
+    secrets are encrypted under it); the other commands work without one.
+    """
     settings = settings_or_exit()
 
     async def main() -> _T:
-        async with _authenticator(settings) as auth:
+        async with _authenticator(settings, factors=factors) as auth:
             return await work(auth)
 
     try:
@@ -262,6 +271,21 @@ def users_delete(email: Email, yes: Yes = False, force: Force = False) -> None:
 
     revoked = run(delete)
     typer.echo(f"deleted {email}; {revoked} sessions revoked")
+
+
+@users_app.command("reset-mfa")
+def users_reset_mfa(email: Email, yes: Yes = False) -> None:
+    """Remove every second factor of an account (a lost authenticator); sign it out everywhere."""
+    if not yes:
+        typer.confirm(
+            f"Remove every second factor of {email} and sign them out everywhere?", abort=True
+        )
+
+    async def reset(auth: Authenticator[int]) -> int:
+        return await auth.reset_factors((await _user(auth, email)).id)
+
+    revoked = run(reset, factors=True)
+    typer.echo(f"second factors of {email} removed; {revoked} sessions revoked")
 
 
 # -- sessions -------------------------------------------------------------------------------

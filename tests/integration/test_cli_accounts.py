@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
+import pyotp
 import pytest
 
+from sessionauth.auth.factors import SecondFactors
+from sessionauth.auth.totp import TotpCipher
+from sessionauth.backends import open_backend
+from sessionauth.stores.users import User
+from sessionauth.tokens import Keyring
 from tests.support.cli import PASSWORD, add_session, invoke, live_sessions, user_named
 
 
@@ -164,3 +171,60 @@ def test_cli_account_commands_go_through_the_authenticator(
         {"event": "user_deleted", "user": ann.id, "actor": None},
         {"event": "sessions_revoked", "user": ann.id, "actor": None, "count": 1, "why": "deleted"},
     ]
+
+
+def _enable_totp(env: dict[str, str], user: User) -> None:
+    """Enable TOTP for ``user`` in the CLI's database, under the CLI's secret key."""
+    backend = open_backend(env["SESSIONAUTH_DATABASE_URL"])
+    factors = SecondFactors(
+        store=backend.factor_store(),
+        cipher=TotpCipher.from_keyring(Keyring([env["SESSIONAUTH_SECRET"]])),
+    )
+
+    async def enable() -> None:
+        try:
+            setup = await factors.start_totp(str(user.id), user.email)
+            await factors.confirm_totp(str(user.id), pyotp.TOTP(setup.secret).now())
+        finally:
+            await backend.aclose()
+
+    asyncio.run(enable())
+
+
+def _methods(env: dict[str, str], user: User) -> list[str]:
+    backend = open_backend(env["SESSIONAUTH_DATABASE_URL"])
+
+    async def read() -> list[str]:
+        try:
+            store = backend.factor_store()
+            totp = await store.get_totp(str(user.id))
+            codes = await store.count_recovery_codes(str(user.id))
+            return (["totp"] if totp is not None else []) + (["recovery"] if codes else [])
+        finally:
+            await backend.aclose()
+
+    return asyncio.run(read())
+
+
+def test_users_reset_mfa_asks_then_removes_the_factors_and_signs_out(
+    env: dict[str, str],
+) -> None:
+    """`users reset-mfa` asks (or takes --yes), removes TOTP and the codes, ends the sessions."""
+    invoke(env, "users", "create", "ann@example.com", "--password-stdin", input=PASSWORD)
+    ann = user_named(env, "ann@example.com")
+    assert ann is not None
+    _enable_totp(env, ann)
+    add_session(env, ann, "s1")
+    assert _methods(env, ann) == ["totp", "recovery"]
+    declined = invoke(env, "users", "reset-mfa", "ann@example.com", input="n\n")
+    assert declined.exit_code == 1
+    assert _methods(env, ann) == ["totp", "recovery"]
+    assert live_sessions(env, ann) == ["s1"]
+    done = invoke(env, "users", "reset-mfa", "ann@example.com", "--yes")
+    assert done.exit_code == 0, done.output
+    assert "second factors of ann@example.com removed; 1 sessions revoked" in done.stdout
+    assert _methods(env, ann) == []
+    assert live_sessions(env, ann) == []
+    unknown = invoke(env, "users", "reset-mfa", "nobody@example.com", "--yes")
+    assert unknown.exit_code == 1
+    assert "no user with email" in unknown.stderr

@@ -190,6 +190,9 @@ ROUTES = [
     ),
     Route("PATCH", "/users/{victim}", "admin", {"role": "admin", "disabled": True}),
     Route("POST", "/users/{victim}/revoke-sessions", "admin"),
+    Route("POST", "/mfa/totp/setup", "user"),
+    Route("POST", "/mfa/totp/confirm", "user", {"code": "123456"}),
+    Route("POST", "/mfa/totp/disable", "user", {"code": "123456"}),
     Route("POST", "/logout", "user"),
 ]
 ADMIN_ROUTES = [r for r in ROUTES if r.level == "admin"]

@@ -43,10 +43,10 @@ from sessionauth.auth.events import (
     PasswordChanged,
     PasswordChangeFailed,
 )
-from sessionauth.auth.factor_admin import FactorAdministration
 from sessionauth.auth.logins import Login, principal_after_stale, read_account
 from sessionauth.auth.passwords import PasswordHasher
 from sessionauth.auth.throttle import Attempt, LoginThrottle
+from sessionauth.auth.two_step import TwoStepLogin
 from sessionauth.auth.user_ids import IdT, UserId
 from sessionauth.auth.user_source import AccountLike, UserSource
 from sessionauth.errors import (
@@ -75,7 +75,7 @@ __all__ = ["Authenticator"]
 _MAX_USER_AGENT = 256
 
 
-class Authenticator(AccountAdministration[IdT], FactorAdministration[IdT]):
+class Authenticator(AccountAdministration[IdT], TwoStepLogin[IdT]):
     """Logins, logouts, password changes; with account and session administration.
 
     Generic in the user id type, ``int`` (the default: the built-in stores' ids) or ``str``

@@ -71,17 +71,24 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 @router.post("/login", responses=_errors(400, 401, 403, 415, 429, 503))
-async def login(body: s.LoginBody, request: Request) -> s.LoginResult:
+async def login(body: s.LoginBody, request: Request) -> s.LoginResult | s.MfaRequired:
     """Sign in: a new session (new token, fresh lifetime) bound to the user.
 
     ``user.role`` is the role in force for the new session (the principal's). With
     ``SESSIONAUTH_REQUIRE_VERIFIED``, the right password of an account whose email is not
-    confirmed gets 403 ``Email not verified`` (a wrong one the usual 401).
+    confirmed gets 403 ``Email not verified`` (a wrong one the usual 401). For an account with
+    a second factor the answer is ``{"success": false, "mfaRequired": true, "methods": [...]}``
+    and the session holds the login, granting nothing, until ``POST /login/mfa``.
     """
     auth = authenticator(request)
     address = client_address(request)
     accepted = await auth.authenticate(body.email, body.password, address=address)
     session = session_of(request)
+    methods = await auth.second_factor_methods(accepted)
+    if methods:
+        auth.hold_login(session, accepted, remember=body.remember)
+        token = csrf_token(session, request.app.state.keyring)
+        return s.MfaRequired(methods=methods, csrfToken=token)
     principal = await auth.login(
         session,
         accepted,

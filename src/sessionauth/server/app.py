@@ -46,7 +46,16 @@ from sessionauth.csrf import CSRFMiddleware
 from sessionauth.middleware import SessionMiddleware
 from sessionauth.origins import validate_origins
 from sessionauth.outages import OutageLog
-from sessionauth.server import api, hot_routes, lifecycle_api, lifecycle_pages, pages
+from sessionauth.policy import Clock, system_clock
+from sessionauth.server import (
+    api,
+    hot_routes,
+    lifecycle_api,
+    lifecycle_pages,
+    mfa_api,
+    mfa_pages,
+    pages,
+)
 from sessionauth.server.account_mail import postbox
 from sessionauth.server.bootstrap import bootstrap_admin
 from sessionauth.server.databases import Databases
@@ -58,6 +67,7 @@ from sessionauth.server.handlers import (
 )
 from sessionauth.server.mail import mail_templates, open_outbox
 from sessionauth.server.metrics import Metrics, TimedStore
+from sessionauth.server.mfa_api import second_factors
 from sessionauth.server.openapi_security import declare_security, session_operations
 from sessionauth.server.purge import run_purger
 from sessionauth.server.readiness import Readiness
@@ -100,7 +110,9 @@ def _complete_openapi(app: FastAPI, *, cookie_name: str) -> None:
             app.openapi_schema = declare_security(
                 _edge_answers(hot_routes.document(generate())),
                 cookie_name=cookie_name,
-                operations=session_operations([*api.router.routes, *lifecycle_api.router.routes]),
+                operations=session_operations(
+                    [*api.router.routes, *lifecycle_api.router.routes, *mfa_api.router.routes]
+                ),
             )
         return app.openapi_schema
 
@@ -130,7 +142,10 @@ def is_api_request(scope: Scope) -> bool:
 
 
 def create_app(
-    settings: Settings | None = None, *, hasher: PasswordHasher | None = None
+    settings: Settings | None = None,
+    *,
+    hasher: PasswordHasher | None = None,
+    clock: Clock = system_clock,
 ) -> FastAPI:
     """Build the reference server.
 
@@ -138,6 +153,8 @@ def create_app(
         settings: The configuration; read from the ``SESSIONAUTH_*`` environment if omitted.
         hasher: Hashes passwords. The default is argon2id at OWASP's parameters; tests pass
             ``PasswordHasher.for_tests()`` (cheap and insecure) so creating users is fast.
+        clock: The Authenticator's time source (login times, TOTP steps, held logins); tests
+            move one by hand.
 
     Raises:
         ConfigurationError: For an unsafe production configuration (each finding with its
@@ -183,6 +200,8 @@ def create_app(
                 throttle=LoginThrottle(WatchedCounter(counter, readiness)),
                 roles=settings.roles,
                 require_verified=settings.require_verified,
+                clock=clock,
+                factors=second_factors(settings, databases, keyring, clock=clock),
             )
             metrics.subscribe(auth.events)
             if settings.bootstrap_enabled:
@@ -256,8 +275,10 @@ def create_app(
     _complete_openapi(app, cookie_name=settings.cookie().name)
     app.include_router(api.router)
     app.include_router(lifecycle_api.router)
+    app.include_router(mfa_api.router)
     app.include_router(pages.router)
     app.include_router(lifecycle_pages.router)
+    app.include_router(mfa_pages.router)
     app.mount("/static", static_files(), name="static")
     # add_middleware wraps what is already there: innermost first, outermost last.
     app.add_middleware(BodyLimitMiddleware)

@@ -30,6 +30,8 @@ from sessionauth.errors import (
     AlreadyVerified,
     DuplicateUser,
     EmailNotVerified,
+    FactorConflict,
+    InvalidCode,
     InvalidCredentials,
     InvalidRole,
     InvalidToken,
@@ -163,6 +165,8 @@ def install_handlers(app: FastAPI, metrics: Metrics) -> None:
     app.add_exception_handler(InvalidEmail, fixed(400, None))
     app.add_exception_handler(InvalidToken, fixed(400, "Invalid or expired link"))
     app.add_exception_handler(AlreadyVerified, fixed(409, "Email already verified"))
+    app.add_exception_handler(InvalidCode, fixed(401, "Invalid code"))
+    app.add_exception_handler(FactorConflict, fixed(409, None))
     app.add_exception_handler(RequestValidationError, invalid)
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(Exception, internal)

@@ -181,7 +181,21 @@ async def account_page(
         else None,
         ago=lambda moment: time_ago(moment, now),
         min_password=auth.hasher.policy.min_length,
+        factors=await _factors(request, user.id),
+        recovery_left=await _recovery_left(request, user.id),
     )
+
+
+async def _factors(request: Request, user_id: int) -> list[str]:
+    """The second factors a user signs in with (none without the mfa wiring)."""
+    factors = authenticator(request).factors
+    return list(await factors.methods(str(user_id))) if factors is not None else []
+
+
+async def _recovery_left(request: Request, user_id: int) -> int:
+    """How many unused recovery codes a user has."""
+    factors = authenticator(request).factors
+    return await factors.store.count_recovery_codes(str(user_id)) if factors is not None else 0
 
 
 def _page_bound(text: str | None) -> int | None:
@@ -218,7 +232,14 @@ async def admin_users_page(request: Request) -> Response:
     found = await auth.page_users(
         search=search, after=after or 0, before=before, limit=ADMIN_PAGE_SIZE
     )
-    rows = [{"user": each, "sessions": await auth.count_sessions(each.id)} for each in found.users]
+    rows = [
+        {
+            "user": each,
+            "sessions": await auth.count_sessions(each.id),
+            "factors": await _factors(request, each.id),
+        }
+        for each in found.users
+    ]
     return page(
         request,
         "admin_users.html",

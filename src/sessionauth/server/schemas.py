@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, model_validator
 
 from sessionauth.auth.session_admin import SessionInfo
 from sessionauth.stores.users import User
@@ -25,8 +25,12 @@ __all__ = [
     "Health",
     "LoginBody",
     "LoginResult",
+    "MfaCodeBody",
+    "MfaLoginBody",
+    "MfaRequired",
     "NewUserBody",
     "PasswordBody",
+    "RecoveryCodes",
     "ResetBody",
     "Revoked",
     "SessionList",
@@ -34,6 +38,7 @@ __all__ = [
     "SignupBody",
     "Success",
     "TokenBody",
+    "TotpSetupResult",
     "TransferBody",
     "TransferResult",
     "UserDetail",
@@ -262,3 +267,55 @@ class Ready(BaseModel):
 
     status: Literal["ok", "degraded"]
     checks: dict[str, dict[str, Any]]
+
+
+# -- second factors -------------------------------------------------------------------------
+
+# A TOTP code is 6 digits and a recovery code 10 characters (a dash and spaces allowed): the
+# bound only keeps bodies small; the factor check judges the rest (401, or 400 while enrolling).
+Code = Annotated[StrictStr, Field(min_length=1, max_length=64)]
+
+
+class MfaRequired(BaseModel):
+    """``POST /login``: the password was right, and the account needs a second factor.
+
+    The session now holds the login (anonymous: it grants nothing) for ``POST /login/mfa``;
+    ``csrfToken`` is the token for that session.
+    """
+
+    success: Literal[False] = False
+    mfaRequired: Literal[True] = True  # noqa: N815 - the contract's name
+    methods: list[str]
+    csrfToken: str  # noqa: N815 - named like GET /csrf-token's field
+
+
+class MfaLoginBody(_Request):
+    """``POST /login/mfa``: exactly one of ``code`` (TOTP) and ``recoveryCode``."""
+
+    code: Code | None = None
+    recoveryCode: Code | None = None  # noqa: N815 - the contract's name
+
+    @model_validator(mode="after")
+    def _one_code(self) -> Self:
+        if (self.code is None) == (self.recoveryCode is None):
+            raise ValueError("send exactly one of code and recoveryCode")
+        return self
+
+
+class MfaCodeBody(_Request):
+    """``POST /mfa/totp/confirm`` and ``POST /mfa/totp/disable``: a current TOTP code."""
+
+    code: Code
+
+
+class TotpSetupResult(BaseModel):
+    """``POST /mfa/totp/setup``: the new secret, shown once (``otpauthUrl`` for a QR code)."""
+
+    secret: str
+    otpauthUrl: str  # noqa: N815 - the contract's name
+
+
+class RecoveryCodes(Success):
+    """``POST /mfa/totp/confirm``: TOTP is on; the recovery codes, shown only now."""
+
+    recoveryCodes: list[str]  # noqa: N815 - the contract's name

@@ -52,6 +52,7 @@ __all__ = ["offered_roles", "router"]
 
 ACCOUNT = "/account"
 ADMIN_USERS = "/admin/users"
+MFA_PAGE = "/login/mfa"
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
@@ -83,6 +84,12 @@ async def login(request: Request) -> Response:
     address = client_address(request)
     try:
         accepted = await auth.authenticate(email, _field(form, "password"), address=address)
+        if await auth.second_factor_methods(accepted):
+            # The code step completes it (sessionauth.server.mfa_pages); nothing granted yet.
+            auth.hold_login(session_of(request), accepted, remember=remember)
+            return see_other(
+                MFA_PAGE + (f"?next={quote(target, safe='/')}" if target != "/" else "")
+            )
         await auth.login(
             session_of(request),
             accepted,
@@ -307,4 +314,23 @@ async def revoke_user_sessions(request: Request, user_id: str) -> Response:
     _, target = found
     revoked = await auth.revoke_all_sessions(target.id, actor=admin.id)
     flash(request, "success", f"Signed {target.email} out of {revoked} session(s).")
+    return see_other(ADMIN_USERS)
+
+
+@router.post("/admin/users/{user_id}/reset-mfa")
+async def reset_user_factors(request: Request, user_id: str) -> Response:
+    """Remove every second factor of a user (a lost authenticator); they are signed out."""
+    admin = await _admin(request)
+    if not isinstance(admin, User):
+        return admin
+    found = await _target(request, user_id)
+    if not isinstance(found, tuple):
+        return found
+    _, target = found
+    revoked = await authenticator(request).reset_factors(target.id, actor=admin.id)
+    flash(
+        request,
+        "success",
+        f"Removed the second factors of {target.email}; {revoked} session(s) signed out.",
+    )
     return see_other(ADMIN_USERS)

@@ -1,0 +1,135 @@
+"""The two-step login: a password accepted for an account with a second factor, then its code.
+
+:meth:`TwoStepLogin.hold_login` keeps what the password step learned in the values of an
+*anonymous* session (the user id, the principal's epoch read before the password check, the
+remember-me choice and the time): such a session grants nothing, since every guard reads the
+session's user and there is none. :meth:`TwoStepLogin.complete_login` checks the code
+(throttled like a password, a recovery code consumed once) and then stores the session only if
+that epoch is still current (the store's create-if-current): a password change, a factor
+enabled, disabled or reset, a disable or a revocation in between gives the principal a new
+epoch, and the held login is refused like a wrong password.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Any, cast
+
+from sessionauth.auth.factor_admin import FactorAdministration
+from sessionauth.auth.logins import Login
+from sessionauth.auth.user_ids import IdT
+from sessionauth.errors import InvalidCredentials
+from sessionauth.principal import Principal
+from sessionauth.session import Session
+from sessionauth.stores.users import User
+
+__all__ = ["PENDING_KEY", "PENDING_TTL", "TwoStepLogin"]
+
+PENDING_KEY = "_sessionauth_mfa"
+"""The session value holding a login that waits for its second factor."""
+
+PENDING_TTL = 300.0
+"""Seconds a held login waits for its code."""
+
+
+class TwoStepLogin(FactorAdministration[IdT]):
+    """Hold a login that needs a second factor; complete it with a code.
+
+    A mixin of :class:`~sessionauth.auth.authenticator.Authenticator`, which provides
+    :meth:`login` and ``clock``.
+    """
+
+    @abc.abstractmethod
+    async def login(
+        self,
+        session: Session,
+        login: Login,
+        *,
+        address: str | None,
+        user_agent: str | None,
+        remember: bool = False,
+    ) -> Principal:
+        """Store a new session for ``login`` (see the Authenticator)."""
+
+    def _now(self) -> float:
+        clock = getattr(self, "clock", None)
+        return float(clock()) if clock is not None else 0.0
+
+    async def second_factor_methods(self, login: Login) -> list[str]:
+        """The second factors ``login``'s account must use (empty: the password suffices)."""
+        if self.factors is None:
+            return []
+        return list(await self.factors.methods(str(login.user.id)))
+
+    def hold_login(self, session: Session, login: Login, *, remember: bool = False) -> None:
+        """Keep ``login`` in ``session`` until its second factor: the session stays anonymous.
+
+        A session signed in as someone else is made anonymous first (new token, values
+        dropped), so the held login never rides on another user's rights or data.
+        """
+        if session.user_id is not None:
+            session.set_user(None)
+            session.clear()
+        session[PENDING_KEY] = {
+            "uid": str(login.user.id),
+            "epoch": login.principal.epoch,
+            "role": login.principal.role,
+            "remember": remember,
+            "at": self._now(),
+        }
+
+    def pending_login(self, session: Session) -> dict[str, Any] | None:
+        """The login ``session`` holds, if any and not expired."""
+        held = session.get(PENDING_KEY)
+        if not isinstance(held, dict) or session.user_id is not None:
+            return None
+        at = held.get("at")
+        if not isinstance(at, (int, float)) or self._now() - at > PENDING_TTL:
+            return None
+        return held
+
+    async def complete_login(
+        self,
+        session: Session,
+        *,
+        code: str | None = None,
+        recovery_code: str | None = None,
+        address: str | None,
+        user_agent: str | None,
+    ) -> tuple[Login, Principal]:
+        """Finish the held login with a TOTP or recovery code; return it and its principal.
+
+        Raises:
+            InvalidCredentials: Without a held login (none, expired, the account gone or
+                disabled), or if the account changed since the password step (a new epoch).
+            TooManyAttempts: If the account or address is throttled.
+            InvalidCode: For a wrong, replayed or used code (the login stays held).
+        """
+        held = self.pending_login(session)
+        if held is None:
+            raise InvalidCredentials("Invalid credentials")
+        user_id = self._typed(str(held["uid"]))
+        user = await self.users.get(user_id) if user_id is not None else None
+        if user is None or user.disabled:
+            del session[PENDING_KEY]
+            raise InvalidCredentials("Invalid credentials")
+        # Only the id and email are read, which every AccountLike has.
+        await self.verify_second_factor(
+            cast(User, user), code=code, recovery_code=recovery_code, address=address
+        )
+        # The principal the password step read: the session is created only while its epoch
+        # is current, so any account change since then refuses the login.
+        login = Login(
+            user,
+            Principal(epoch=str(held["epoch"]), role=str(held["role"]), disabled=False),
+            user.password_hash,
+        )
+        del session[PENDING_KEY]
+        principal = await self.login(
+            session,
+            login,
+            address=address,
+            user_agent=user_agent,
+            remember=bool(held.get("remember")),
+        )
+        return login, principal
