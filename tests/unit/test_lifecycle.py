@@ -13,16 +13,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import get_args
 
+import bcrypt
 import pytest
 
 from sessionauth.auth.authenticator import Authenticator
 from sessionauth.auth.letters import Letter, LetterKind
 from sessionauth.auth.lifecycle import AccountLifecycle
 from sessionauth.auth.passwords import PasswordHasher
-from sessionauth.auth.single_use import LIFETIMES, RESET_PASSWORD, SingleUseTokens
+from sessionauth.auth.single_use import LIFETIMES, RESET_PASSWORD, VERIFY_EMAIL, SingleUseTokens
 from sessionauth.auth.throttle import LoginThrottle
 from sessionauth.errors import (
     AlreadyVerified,
+    EmailNotVerified,
     InvalidCredentials,
     InvalidEmail,
     InvalidToken,
@@ -91,9 +93,8 @@ async def _world(tmp_path: Path, *, throttle: bool = False) -> AsyncIterator[Wor
     users = user_store(f"sqlite:///{tmp_path / 'users.db'}", clock=clock)
     hasher = CountingHasher.for_tests()
     assert isinstance(hasher, CountingHasher)
-    auth = Authenticator(
-        users=users, sessions=MemoryStore(clock=clock), hasher=hasher, throttle=None, clock=clock
-    )
+    sessions = MemoryStore(clock=clock)
+    auth = Authenticator(users=users, sessions=sessions, hasher=hasher, throttle=None, clock=clock)
     letters: list[Letter] = []
 
     async def postbox(letter: Letter) -> None:
@@ -101,7 +102,9 @@ async def _world(tmp_path: Path, *, throttle: bool = False) -> AsyncIterator[Wor
 
     flows = AccountLifecycle(
         auth=auth,
-        tokens=SingleUseTokens(tokens=MemoryTokenStore(clock), users=users, clock=clock),
+        tokens=SingleUseTokens(
+            tokens=MemoryTokenStore(clock), users=users, principals=sessions, clock=clock
+        ),
         postbox=postbox,
         base_url=BASE + "/",
         throttle=LoginThrottle(
@@ -373,6 +376,47 @@ async def test_an_email_change_happens_only_when_the_new_address_confirms(world:
         "old@example.com",
         "new@example.com",
     )
+
+
+async def _change_email(world: World, session: Session, new_email: str) -> None:
+    await world.flows.request_email_change(session, new_email, PASSWORD, address="x")
+    link = [letter for letter in await world.posted() if letter.kind == "change_email"][-1]
+    await world.flows.verify_email(token_of(link), session=session)
+
+
+async def test_an_address_changed_away_and_back_revives_no_link(world: World) -> None:
+    """A reset link mailed to A dies when the address goes A -> B -> A (attacker review F3)."""
+    await world.user("a@example.com")
+    session = await world.sign_in("a@example.com")
+    await world.flows.forgot_password("a@example.com", address=ADDRESS)
+    [reset] = await world.posted()
+    await _change_email(world, session, "b@example.com")
+    await _change_email(world, session, "a@example.com")
+    with pytest.raises(InvalidToken):
+        await world.flows.reset_password(token_of(reset), NEW_PASSWORD)
+
+
+async def test_a_confirmed_email_change_ends_the_other_sessions_and_keeps_this_one(
+    world: World,
+) -> None:
+    """A new address is a new credential: a new epoch; the session that confirmed it stays."""
+    user = await world.user("a@example.com")
+    here, elsewhere = await world.sign_in("a@example.com"), await world.sign_in("a@example.com")
+    await _change_email(world, here, "b@example.com")
+    listed = await world.auth.list_sessions(user.id)
+    assert [info.handle for info in listed.sessions] == [here.handle]
+    assert elsewhere.handle != here.handle
+
+
+async def test_a_refused_unverified_login_keeps_the_verification_link(world: World) -> None:
+    """A login refused as unverified does not rehash: the link mailed stays usable (F4)."""
+    legacy = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
+    user = await world.auth.users.create("old@example.com", legacy, verified=False)
+    link = await world.flows.tokens.issue(user, VERIFY_EMAIL)
+    world.auth.require_verified = True
+    with pytest.raises(EmailNotVerified):
+        await world.auth.authenticate("old@example.com", PASSWORD, address=ADDRESS)
+    assert (await world.flows.verify_email(link)).email_verified
 
 
 async def test_an_email_change_to_a_taken_address_answers_the_same(world: World) -> None:

@@ -18,6 +18,8 @@ from sessionauth.auth.single_use import (
     token_key,
 )
 from sessionauth.backends.sqlite import SQLiteBackend
+from sessionauth.principal import PrincipalChange
+from sessionauth.stores.memory import MemoryStore
 from sessionauth.stores.tokens import MemoryTokenStore
 from sessionauth.stores.users import User, UserStore
 from tests.support.clock import FakeClock
@@ -40,8 +42,15 @@ def store(clock: FakeClock) -> MemoryTokenStore:
 
 
 @pytest.fixture
-def tokens(store: MemoryTokenStore, users: UserStore, clock: FakeClock) -> SingleUseTokens:
-    return SingleUseTokens(tokens=store, users=users, clock=clock)
+def principals(clock: FakeClock) -> MemoryStore:
+    return MemoryStore(clock=clock)
+
+
+@pytest.fixture
+def tokens(
+    store: MemoryTokenStore, users: UserStore, principals: MemoryStore, clock: FakeClock
+) -> SingleUseTokens:
+    return SingleUseTokens(tokens=store, users=users, principals=principals, clock=clock)
 
 
 @pytest.fixture
@@ -204,6 +213,34 @@ async def test_refusals_are_logged_without_the_token(
 def test_bad_lifetimes_and_purposes_are_refused(users: UserStore) -> None:
     """A non-positive lifetime or an odd purpose is a programming error, raised at once."""
     with pytest.raises(ValueError, match="positive"):
-        SingleUseTokens(tokens=MemoryTokenStore(), users=users, lifetimes={VERIFY_EMAIL: 0})
+        SingleUseTokens(
+            tokens=MemoryTokenStore(),
+            users=users,
+            principals=MemoryStore(),
+            lifetimes={VERIFY_EMAIL: 0},
+        )
     with pytest.raises(ValueError, match="purpose"):
-        SingleUseTokens(tokens=MemoryTokenStore(), users=users, lifetimes={"Bad Purpose": 5})
+        SingleUseTokens(
+            tokens=MemoryTokenStore(),
+            users=users,
+            principals=MemoryStore(),
+            lifetimes={"Bad Purpose": 5},
+        )
+
+
+async def test_a_new_epoch_or_a_lost_principal_kills_tokens(
+    tokens: SingleUseTokens, principals: MemoryStore, alice: User
+) -> None:
+    """Bound to the principal's epoch: a rotation kills a token, a rebuilt principal too."""
+    rotated, lost = (
+        await tokens.issue(alice, RESET_PASSWORD),
+        await tokens.issue(alice, VERIFY_EMAIL),
+    )
+    kept = await tokens.issue(alice, CHANGE_EMAIL)
+    assert await tokens.consume(kept, CHANGE_EMAIL) is not None  # nothing changed: it works
+    await principals.change_principal(
+        str(alice.id), PrincipalChange(fallback_role="user", fallback_disabled=False, rotate=True)
+    )
+    assert await tokens.consume(rotated, RESET_PASSWORD) is None
+    principals._principals.clear()  # the principal is lost (an evicted key, a restore)
+    assert await tokens.consume(lost, VERIFY_EMAIL) is None

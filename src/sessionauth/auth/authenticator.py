@@ -230,9 +230,6 @@ class Authenticator(AccountAdministration[IdT], TwoStepLogin[IdT]):
                 LoginFailed(user_id=user.id if user else None, address=address, reason=reason)
             )
             raise InvalidCredentials("Invalid credentials")
-        if new_hash is not None:
-            # Upgrade a bcrypt or weaker argon2 hash now that we hold the right password.
-            await self.users.set_password(user.id, new_hash)
         # The password was judged right: the throttle settles it now. A login that then loses
         # the race with an account change (stale) is refused without counting as a failure.
         await self._succeeded(attempt)
@@ -243,6 +240,11 @@ class Authenticator(AccountAdministration[IdT], TwoStepLogin[IdT]):
                 LoginFailed(user_id=user.id, address=address, reason="unverified")
             )
             raise EmailNotVerified("Email not verified")
+        if new_hash is not None:
+            # Upgrade a bcrypt or weaker argon2 hash now that we hold the right password, and
+            # only for a login that goes on: a refused one (unverified) keeps the stored hash,
+            # and with it the mailed links bound to it.
+            await self.users.set_password(user.id, new_hash)
         return Login(user, principal, new_hash or user.password_hash)
 
     async def login(

@@ -185,6 +185,13 @@ class AccountLifecycle:
                 # Deleted, or given another address, since the token was checked.
                 raise InvalidToken("Invalid or expired link") from None
         user = await self.users.set_email(claim.user.id, claim.payload or "", verified=True)
+        # A new address is a new credential: the principal takes a new epoch, which ends the
+        # user's other sessions (this one stays, if it is the user's) and kills every link
+        # issued before, so an address changed back (A -> B -> A) revives none of them.
+        if session is not None and signed_in is not None:
+            await self.auth.revoke_other_sessions(session)
+        else:
+            await self.auth.revoke_all_sessions(user.id)
         await self.auth.events.publish(EmailVerified(user_id=user.id, actor=None))
         # The old address hears of it: if the change was not its owner's, they can act.
         notice = self._notice("email_changed", claim.user.email, new_email=user.email)

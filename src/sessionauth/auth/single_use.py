@@ -6,10 +6,14 @@
   only the SHA-256 digest of the purpose and the token (:func:`token_key`), so a dump of the
   store is useless, and a token presented for another purpose finds nothing (and stays valid
   for its own).
-* Each token is bound to its user and to a fingerprint of the account's password hash and
-  address (:func:`account_binding`): any password change (a new hash, with a new salt) or
-  address change kills every token issued before it, and a disabled or deleted account's
-  tokens are dead too. Consuming checks the binding against the account as it is now.
+* Each token is bound to its user, to the epoch of the user's principal, and to the account's
+  address and password hash (:func:`account_binding`). Every password change, "sign out
+  everywhere" and confirmed address change gives the principal a new epoch; the epoch only
+  moves forward (a new random value each time), so an address changed A -> B -> A brings no
+  old link back. The address and hash are there too so that an application changing either
+  without :meth:`~sessionauth.auth.Authenticator.principal_changed` still kills the links. A
+  disabled or deleted account's tokens are dead, and a principal lost meanwhile (an expired
+  Redis key) comes back with a fresh epoch, so its tokens fail closed.
 * Tokens expire (:data:`LIFETIMES`: 24 hours to verify an address, 30 minutes to reset a
   password), by the injected clock.
 * Consuming takes the record atomically (:meth:`~sessionauth.stores.tokens.TokenStore.take`):
@@ -36,6 +40,8 @@ from dataclasses import dataclass
 from typing import Final
 
 from sessionauth.policy import Clock, system_clock
+from sessionauth.principal import Principal, new_epoch
+from sessionauth.stores.base import SessionStore
 from sessionauth.stores.tokens import TokenRecord, TokenStore
 from sessionauth.stores.users import User, UserStore
 
@@ -102,16 +108,15 @@ def token_key(raw: object, purpose: str) -> str | None:
     return hashlib.sha256(_KEY_DOMAIN + purpose.encode() + b"\x00" + secret).hexdigest()
 
 
-def account_binding(user: User) -> str:
+def account_binding(epoch: str, user: User) -> str:
     """Return the fingerprint of the account state a token is issued for.
 
-    It covers the password hash (a new password, or the same one hashed again, has a new
-    salt) and the address, so changing either kills the tokens issued before. It reveals
-    nothing usable: a truncated digest of a hash.
+    It covers the epoch of the user's principal (which moves at every password change and
+    confirmed address change), the address and the password hash. It reveals nothing usable:
+    a truncated digest.
     """
-    digest = hashlib.sha256(
-        _BINDING_DOMAIN + user.password_hash.encode() + b"\x00" + user.email.encode()
-    ).digest()
+    state = b"\x00".join((epoch.encode(), user.email.encode(), user.password_hash.encode()))
+    digest = hashlib.sha256(_BINDING_DOMAIN + state).digest()
     return base64.urlsafe_b64encode(digest[:16]).rstrip(b"=").decode()
 
 
@@ -137,6 +142,8 @@ class SingleUseTokens:
         tokens: Where token digests live (the session store backend's
             :meth:`~sessionauth.backends.Backend.token_store`).
         users: The accounts tokens are bound to.
+        principals: The session store holding each user's principal (whose epoch a token is
+            bound to).
         clock: The time source deciding expiry (the token store's clock must be the same).
         lifetimes: Seconds a token of each purpose lives, over :data:`LIFETIMES`.
 
@@ -149,6 +156,7 @@ class SingleUseTokens:
         *,
         tokens: TokenStore,
         users: UserStore,
+        principals: SessionStore,
         clock: Clock = system_clock,
         lifetimes: Mapping[str, float] | None = None,
     ):
@@ -159,6 +167,7 @@ class SingleUseTokens:
                 raise ValueError(f"the lifetime of {purpose!r} tokens must be positive")
         self._tokens = tokens
         self._users = users
+        self._principals = principals
         self._clock = clock
         self._lifetimes = merged
 
@@ -188,7 +197,7 @@ class SingleUseTokens:
         record = TokenRecord(
             user_id=str(user.id),
             purpose=purpose,
-            binding=account_binding(user),
+            binding=account_binding(await self._epoch(user), user),
             expires=self._clock() + seconds,
             payload=payload,
         )
@@ -223,9 +232,25 @@ class SingleUseTokens:
         user = await self._users.get(account_id)
         if user is None or user.disabled:
             return self._refused("account deleted or disabled", purpose)
-        if not hmac.compare_digest(account_binding(user), record.binding):
+        principal = await self._principals.principal(record.user_id)
+        if principal is None or not hmac.compare_digest(
+            account_binding(principal.epoch, user), record.binding
+        ):
             return self._refused("password or address changed since it was issued", purpose)
         return Claim(user=user, purpose=purpose, payload=record.payload)
+
+    async def _epoch(self, user: User) -> str:
+        """The epoch of the user's principal, installing one if the store holds none."""
+        principal = await self._principals.principal(str(user.id))
+        if principal is None:
+            # The install contract: build it from a users read made after seeing it missing,
+            # so a change racing this install either wrote its principal first or is seen here.
+            account = await self._users.get(user.id) or user
+            principal = await self._principals.install_principal(
+                str(user.id),
+                Principal(role=account.role, disabled=account.disabled, epoch=new_epoch()),
+            )
+        return principal.epoch
 
     @staticmethod
     def _refused(reason: str, purpose: str) -> None:

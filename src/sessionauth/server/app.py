@@ -215,7 +215,7 @@ def create_app(
                 await stack.enter_async_context(outbox)
             lifecycle = AccountLifecycle(
                 auth=auth,
-                tokens=SingleUseTokens(tokens=tokens, users=users),
+                tokens=SingleUseTokens(tokens=tokens, users=users, principals=store),
                 postbox=postbox(outbox, templates),
                 base_url=settings.site_url,
                 throttle=LoginThrottle(
