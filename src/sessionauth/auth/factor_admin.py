@@ -21,6 +21,7 @@ from sessionauth.auth.factor_events import (
     FactorDisabled,
     FactorEnabled,
     FactorsReset,
+    RecoveryCodesRenewed,
     RecoveryCodeUsed,
     SecondFactorFailed,
 )
@@ -169,6 +170,38 @@ class FactorAdministration(SessionAdministration[IdT]):
         ended = await self._factor_changed(user.id, session)
         await self.events.publish(FactorDisabled(user_id=user.id, address=address, kind="totp"))
         return ended
+
+    async def new_recovery_codes(
+        self, session: Session, *, address: str | None = None
+    ) -> list[str]:
+        """Replace the recovery codes of the session's user; return the new ones (shown once).
+
+        The old codes stop working at once (the store swaps the whole set). The epoch does not
+        move and no session ends: what a login needs is unchanged (the password, then a TOTP
+        code or a recovery code), and a pending two-step login can only go on with a code
+        that is valid now. A user who fears a code was used against them signs out their
+        other sessions as a separate, visible step.
+
+        Raises:
+            NotAuthenticated: Without an authenticated session.
+            FactorConflict: If TOTP is not enabled (recovery codes stand in for it).
+        """
+        user = await self.current_user(session)
+        codes = await self._second_factors().new_recovery_codes(str(user.id))
+        await self.events.publish(RecoveryCodesRenewed(user_id=user.id, address=address))
+        return codes
+
+    async def pending_totp_setup(self, session: Session) -> TotpSetup | None:
+        """Return the session's user's TOTP setup still waiting for its first code, if any.
+
+        For a page that shows the secret again until it is confirmed (a reload, a second
+        look); ``None`` once TOTP is enabled, or without a setup.
+
+        Raises:
+            NotAuthenticated: Without an authenticated session.
+        """
+        user = await self.current_user(session)
+        return await self._second_factors().pending_totp(str(user.id), user.email)
 
     async def verify_second_factor(
         self,

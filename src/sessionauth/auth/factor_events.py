@@ -8,6 +8,7 @@
     ├── FactorsReset                actor: the administrator (None: the CLI)
     ├── SecondFactorFailed          kind: totp | recovery | passkey (a wrong or replayed code)
     ├── RecoveryCodeUsed            remaining: codes left
+    ├── RecoveryCodesRenewed        a new set replaced the old codes
     └── PasskeyCounterRegressed     a passkey's sign count did not grow: a cloned
                                     authenticator or a replayed assertion; refused
 
@@ -29,6 +30,7 @@ __all__ = [
     "FactorsReset",
     "PasskeyCounterRegressed",
     "RecoveryCodeUsed",
+    "RecoveryCodesRenewed",
     "SecondFactorFailed",
 ]
 
@@ -103,6 +105,14 @@ class RecoveryCodeUsed(AuthEvent):
     level: ClassVar[int] = logging.WARNING
 
     remaining: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RecoveryCodesRenewed(AuthEvent):
+    """A user replaced their recovery codes with a new set; the old ones no longer work."""
+
+    name: ClassVar[str] = "recovery_codes_renewed"
+    level: ClassVar[int] = logging.WARNING
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

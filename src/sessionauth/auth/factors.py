@@ -107,6 +107,20 @@ class SecondFactors:
             raise FactorConflict("two-factor authentication is already enabled")
         return TotpSetup(secret, otpauth_url(secret, account=account, issuer=self._issuer))
 
+    async def pending_totp(self, user_id: str, account: str) -> TotpSetup | None:
+        """Return the setup :meth:`start_totp` stored and no code confirmed yet, if any.
+
+        ``None`` without one, once TOTP is enabled, or if its secret was sealed under a key
+        no longer in the keyring (a new setup is then needed).
+        """
+        totp = await self.store.get_totp(user_id)
+        if totp is None or totp.confirmed:
+            return None
+        secret = self._cipher.decrypt(user_id, totp.secret)
+        if secret is None:
+            return None
+        return TotpSetup(secret, otpauth_url(secret, account=account, issuer=self._issuer))
+
     async def confirm_totp(self, user_id: str, code: str) -> list[str]:
         """Enable the pending TOTP factor with its first code; return new recovery codes.
 

@@ -55,6 +55,7 @@ from sessionauth.server import (
     mfa_api,
     mfa_pages,
     pages,
+    totp_pages,
 )
 from sessionauth.server.account_mail import postbox
 from sessionauth.server.bootstrap import bootstrap_admin
@@ -279,6 +280,7 @@ def create_app(
     app.include_router(pages.router)
     app.include_router(lifecycle_pages.router)
     app.include_router(mfa_pages.router)
+    app.include_router(totp_pages.router)
     app.mount("/static", static_files(), name="static")
     # add_middleware wraps what is already there: innermost first, outermost last.
     app.add_middleware(BodyLimitMiddleware)

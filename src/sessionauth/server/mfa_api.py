@@ -1,12 +1,12 @@
-"""The JSON routes of second factors: the login's code step and TOTP enrolment.
+"""The JSON routes of second factors: the login's code step, TOTP enrolment, recovery codes.
 
 ``POST /login`` (in :mod:`sessionauth.server.api`) answers ``mfaRequired`` for an account with
 a second factor and holds the login in an anonymous session; ``POST /login/mfa`` completes it
 (see :mod:`sessionauth.auth.two_step`). Enabling and disabling TOTP need a recent login
-(:data:`RECENT_AUTH` seconds): a session left open on a shared computer must not be enough
-to take over or strip the account's second factor. Every change keeps the caller's session,
-with a new token (fetch ``GET /csrf-token`` again, as after a password change), and ends the
-user's others.
+(:data:`RECENT_AUTH` seconds), and so does a new set of recovery codes: a session left open on
+a shared computer must not be enough to take over or strip the account's second factor. Enabling
+or disabling keeps the caller's session, with a new token (fetch ``GET /csrf-token`` again, as
+after a password change), and ends the user's others; new recovery codes change no session.
 """
 
 from __future__ import annotations
@@ -137,3 +137,16 @@ async def totp_disable(body: s.MfaCodeBody, request: Request, user_id: RecentUse
         session_of(request), body.code, address=client_address(request)
     )
     return s.Revoked(revoked=ended)
+
+
+@router.post("/mfa/recovery-codes", responses=_errors(401, 403, 409))
+async def recovery_codes(request: Request, user_id: RecentUserId) -> s.RecoveryCodes:
+    """Replace the recovery codes with 10 new ones, answered once; the old ones stop working.
+
+    409 if TOTP is not enabled; 403 ``Recent authentication required`` if the login is older
+    than 10 minutes. Sessions are kept, with the same token: what a login needs is unchanged.
+    """
+    codes = await authenticator(request).new_recovery_codes(
+        session_of(request), address=client_address(request)
+    )
+    return s.RecoveryCodes(recoveryCodes=codes)

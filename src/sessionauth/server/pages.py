@@ -58,6 +58,7 @@ LOGIN_NOTICES = {
     "expired": "Your session has ended. Please sign in again.",
     "verified": "Your email address is confirmed. Sign in to continue.",
     "password-reset": "Your password was changed and every session signed out. Sign in with it.",
+    "reauth": "To change your sign-in settings, confirm it is you: sign in again.",
 }
 
 router = APIRouter(include_in_schema=False)
@@ -69,6 +70,7 @@ def page(
     user: User | None,
     *,
     status: int = 200,
+    headers: dict[str, str] | None = None,
     **context: Any,
 ) -> Response:
     """Render a page with what every page shows: the user, their flashes, a CSRF token."""
@@ -81,6 +83,7 @@ def page(
             **context,
         },
         status=status,
+        headers=headers,
     )
 
 
@@ -182,6 +185,7 @@ async def account_page(
         ago=lambda moment: time_ago(moment, now),
         min_password=auth.hasher.policy.min_length,
         factors=await _factors(request, user.id),
+        totp_offered=auth.factors is not None,
         recovery_left=await _recovery_left(request, user.id),
     )
 
