@@ -1,0 +1,189 @@
+"""TOTP from the account page in a real Chromium: enrolment, the code login, recovery codes.
+
+Codes are computed with pyotp from the secret the page shows, as an authenticator app would.
+The server accepts each time step once, so a code after the enrolment's is the *next* step's
+(``at(now + 30)``), which the ±1 step drift window accepts: no waiting for the clock.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+
+import pyotp
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, expect
+
+from tests.browser.conftest import LiveServer
+from tests.browser.test_pages import open_page, screenshot, sign_in
+
+pytestmark = pytest.mark.browser
+
+INVALID = "That code is not valid. Try the current one, or a recovery code."
+
+
+@pytest.fixture
+def contexts(browser: Browser) -> Iterator[list[BrowserContext]]:
+    """Browser contexts (separate cookie jars) made by the test, closed after it."""
+    made: list[BrowserContext] = []
+    yield made
+    for context in made:
+        context.close()
+
+
+def enrol(page: Page, server: LiveServer) -> tuple[str, list[str]]:
+    """Turn TOTP on from the account page; return the secret shown and the recovery codes."""
+    page.goto(f"{server.url}/account")
+    expect(page.locator("#totp-status")).to_have_text("Off")
+    page.get_by_role("button", name="Set up an authenticator app").click()
+    page.wait_for_url(f"{server.url}/account/totp")
+    # The QR code is markup in the page (no image request, nothing the CSP would block).
+    assert page.locator("figure.qr-figure > svg").count() == 1
+    assert page.locator("figure.qr-figure svg path").count() >= 1
+    secret = page.locator("#totp-secret").inner_text().replace(" ", "")
+    assert re.fullmatch(r"[A-Z2-7]{32}", secret), secret
+    screenshot(page, "totp-setup")
+    page.get_by_label("The 6-digit code the app shows").fill(pyotp.TOTP(secret).now())
+    page.get_by_role("button", name="Turn on").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Save these recovery codes now")
+    codes = page.locator("#recovery-codes li").all_inner_texts()
+    assert len(codes) == 10
+    assert len(set(codes)) == 10
+    assert all(re.fullmatch(r"[0-9A-Z]{5}-[0-9A-Z]{5}", code) for code in codes), codes
+    return secret, codes
+
+
+def sign_out(page: Page, server: LiveServer) -> None:
+    page.get_by_role("button", name="Sign out", exact=True).click()
+    page.wait_for_url(f"{server.url}/login?notice=signed-out")
+
+
+def password_step(page: Page, server: LiveServer, email: str) -> None:
+    """The login form's password step, for an account that then needs a code."""
+    page.goto(f"{server.url}/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(server.password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{server.url}/login/mfa")
+
+
+def test_enrol_then_sign_in_with_a_code_and_with_a_recovery_code(
+    browser: Browser, contexts: list[BrowserContext], live_server: LiveServer
+) -> None:
+    """Enrolment from the page; a code from the shown secret signs in; a recovery code, once."""
+    email = live_server.new_user("totp")
+    _, page = open_page(browser, contexts)
+    sign_in(page, live_server, email)
+    secret, codes = enrol(page, live_server)
+    page.get_by_role("link", name="I have saved them").click()
+    expect(page.locator("#totp-status")).to_have_text("On")
+    expect(page.locator("#recovery-left")).to_have_text("10")
+    sign_out(page, live_server)
+
+    password_step(page, live_server, email)
+    # The next step's code: the enrolment's step was accepted and cannot be replayed.
+    page.get_by_label("Code from your authenticator app").fill(
+        pyotp.TOTP(secret).at(time.time() + 30)
+    )
+    page.get_by_role("button", name="Verify").click()
+    page.wait_for_url(f"{live_server.url}/")
+    expect(page.get_by_text(email).first).to_be_visible()
+    sign_out(page, live_server)
+
+    password_step(page, live_server, email)
+    page.get_by_label("Or a recovery code").fill(codes[3])
+    page.get_by_role("button", name="Verify").click()
+    page.wait_for_url(f"{live_server.url}/")
+    sign_out(page, live_server)
+
+    password_step(page, live_server, email)
+    page.get_by_label("Or a recovery code").fill(codes[3])
+    page.get_by_role("button", name="Verify").click()
+    page.wait_for_url(f"{live_server.url}/login/mfa?next=/&error=invalid")
+    expect(page.get_by_role("alert")).to_have_text(INVALID)
+    page.get_by_label("Or a recovery code").fill(codes[4])
+    page.get_by_role("button", name="Verify").click()
+    page.wait_for_url(f"{live_server.url}/")
+    page.goto(f"{live_server.url}/account")
+    expect(page.locator("#recovery-left")).to_have_text("8")
+
+
+def test_recovery_codes_are_counted_and_renewed_from_the_account_page(
+    browser: Browser, contexts: list[BrowserContext], live_server: LiveServer
+) -> None:
+    """One recovery code used leaves 9; new codes replace the set: an old one is refused."""
+    email = live_server.new_user("renew")
+    _, page = open_page(browser, contexts)
+    sign_in(page, live_server, email)
+    _, codes = enrol(page, live_server)
+    sign_out(page, live_server)
+    password_step(page, live_server, email)
+    page.get_by_label("Or a recovery code").fill(codes[0])
+    page.get_by_role("button", name="Verify").click()
+    page.wait_for_url(f"{live_server.url}/")
+    page.goto(f"{live_server.url}/account")
+    expect(page.locator("#recovery-left")).to_have_text("9")
+
+    page.get_by_role("button", name="New recovery codes").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Save these recovery codes now")
+    fresh = page.locator("#recovery-codes li").all_inner_texts()
+    assert len(fresh) == 10
+    assert not set(fresh) & set(codes)
+    page.goto(f"{live_server.url}/account")
+    expect(page.locator("#recovery-left")).to_have_text("10")
+    sign_out(page, live_server)
+
+    password_step(page, live_server, email)
+    page.get_by_label("Or a recovery code").fill(codes[1])
+    page.get_by_role("button", name="Verify").click()
+    page.wait_for_url(f"{live_server.url}/login/mfa?next=/&error=invalid")
+    page.get_by_label("Or a recovery code").fill(fresh[0])
+    page.get_by_role("button", name="Verify").click()
+    page.wait_for_url(f"{live_server.url}/")
+
+
+def test_disable_with_a_code_then_the_password_suffices(
+    browser: Browser, contexts: list[BrowserContext], live_server: LiveServer
+) -> None:
+    """A wrong code leaves TOTP on; a current one turns it off; the next login is password only."""
+    email = live_server.new_user("disable")
+    _, page = open_page(browser, contexts)
+    sign_in(page, live_server, email)
+    secret, _ = enrol(page, live_server)
+    page.goto(f"{live_server.url}/account")
+    page.get_by_label("Current code from your app").fill("000000")
+    page.get_by_role("button", name="Turn off").click()
+    page.wait_for_url(f"{live_server.url}/account")
+    expect(page.get_by_role("alert")).to_contain_text("That code is not valid")
+    expect(page.locator("#totp-status")).to_have_text("On")
+
+    page.get_by_label("Current code from your app").fill(pyotp.TOTP(secret).at(time.time() + 30))
+    page.get_by_role("button", name="Turn off").click()
+    page.wait_for_url(f"{live_server.url}/account")
+    expect(page.locator("#totp-status")).to_have_text("Off")
+    sign_out(page, live_server)
+
+    sign_in(page, live_server, email)
+    assert page.url == f"{live_server.url}/"
+
+
+def test_wrong_first_code_keeps_the_setup_and_says_so(
+    browser: Browser, contexts: list[BrowserContext], live_server: LiveServer
+) -> None:
+    """A wrong code on the enrolment page shows the fixed error, the same secret, TOTP still off."""
+    email = live_server.new_user("wrong")
+    _, page = open_page(browser, contexts)
+    sign_in(page, live_server, email)
+    page.goto(f"{live_server.url}/account")
+    page.get_by_role("button", name="Set up an authenticator app").click()
+    page.wait_for_url(f"{live_server.url}/account/totp")
+    secret = page.locator("#totp-secret").inner_text()
+    wrong = f"{(int(pyotp.TOTP(secret.replace(' ', '')).now()) + 1) % 1000000:06d}"
+    page.get_by_label("The 6-digit code the app shows").fill(wrong)
+    page.get_by_role("button", name="Turn on").click()
+    page.wait_for_url(f"{live_server.url}/account/totp?error=invalid")
+    expect(page.get_by_role("alert")).to_contain_text("That code does not match")
+    assert page.locator("#totp-secret").inner_text() == secret
+    page.goto(f"{live_server.url}/account")
+    expect(page.locator("#totp-status")).to_have_text("Off")
