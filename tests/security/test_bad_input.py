@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 import httpx
+import pyotp
 import pytest
 from fastapi import FastAPI
 from pwdlib.hashers.argon2 import Argon2Hasher
@@ -193,6 +194,7 @@ ROUTES = [
     Route("POST", "/mfa/totp/setup", "user"),
     Route("POST", "/mfa/totp/confirm", "user", {"code": "123456"}),
     Route("POST", "/mfa/totp/disable", "user", {"code": "123456"}),
+    Route("POST", "/mfa/recovery-codes", "user"),
     Route("POST", "/logout", "user"),
 ]
 ADMIN_ROUTES = [r for r in ROUTES if r.level == "admin"]
@@ -1301,3 +1303,109 @@ async def test_forged_admin_cookies_are_no_session(world: World, kind: str) -> N
         assert (response.status_code, response.json()) == (401, AUTH_REQUIRED), f"{route}"
     assert world.loads == []
     assert await world.state() == before
+
+
+# -- the TOTP forms of the account page (sessionauth.server.totp_pages) ----------------------
+
+TOTP_FORMS = [
+    "/ui/mfa/totp/setup",
+    "/ui/mfa/totp/confirm",
+    "/ui/mfa/recovery-codes",
+    "/ui/mfa/totp/disable",
+]
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+FORM_BODIES: dict[str, dict[str, Any]] = {
+    "no-body": {},
+    "no-code": {"data": {"other": "1"}},
+    "empty-code": {"data": {"code": ""}},
+    "long-code": {"data": {"code": "1" * 60_000}},
+    "nul": {"data": {"code": "123\x00456"}},
+    "crlf": {"data": {"code": "123456\r\nX-Injected: yes"}},
+    "other-digits": {"data": {"code": "\u0661\u0662\u0663\u0664\u0665\u0666"}},
+    "fullwidth-digits": {"data": {"code": "\uff11\uff12\uff13\uff14\uff15\uff16"}},
+    "negative": {"data": {"code": "-12345"}},
+    "repeated": {"content": b"code=123456&code=654321", "headers": FORM},
+    "bad-percent": {"content": b"code=%ZZ%&%%=%", "headers": FORM},
+    "file": {"files": {"code": ("code.txt", b"123456", "text/plain")}},
+    "json": {"json": {"code": ["123456"]}},
+    "oversized": {"content": b"code=" + b"1" * 2_000_000, "headers": FORM},
+}
+# Where a refused or judged form may send the browser: fixed pages, never text it sent.
+FORM_LOCATIONS = {"/account", "/account/totp", "/account/totp?error=invalid"}
+
+
+async def _enrol_alice(world: World) -> str:
+    """Turn TOTP on for alice (her CSRF token follows the new session token); the secret."""
+    client = world.clients["alice"]
+    setup = await client.post("/mfa/totp/setup", headers=world.csrf("alice"))
+    secret: str = setup.json()["secret"]
+    code = pyotp.TOTP(secret).now()
+    confirm = await client.post(
+        "/mfa/totp/confirm", json={"code": code}, headers=world.csrf("alice")
+    )
+    assert confirm.status_code == 200, confirm.text
+    world.tokens["alice"] = (await client.get("/csrf-token")).json()["csrfToken"]
+    return secret
+
+
+async def _factor_state(world: World) -> tuple[bool, int]:
+    factors = world.app.state.authenticator.factors
+    user_id = str(world.users["alice"].id)
+    return await factors.totp_enabled(user_id), await factors.store.count_recovery_codes(user_id)
+
+
+@pytest.mark.parametrize("kind", FORM_BODIES)
+@pytest.mark.parametrize("enrolled", [False, True], ids=["totp-off", "totp-on"])
+async def test_totp_forms_refuse_malformed_codes(world: World, kind: str, enrolled: bool) -> None:
+    """Odd, oversized, repeated or mistyped codes: 303 to a fixed page or a 4xx, TOTP as it was."""
+    if enrolled:
+        await _enrol_alice(world)
+    before = await _factor_state(world)
+    client = world.clients["alice"]
+    for path in TOTP_FORMS:
+        if path == "/ui/mfa/recovery-codes" and enrolled:
+            continue  # a valid request whatever the body: it renews the codes (tested elsewhere)
+        options = dict(FORM_BODIES[kind])
+        headers = {**world.csrf("alice"), **options.pop("headers", {})}
+        response = await client.post(path, headers=headers, **options)
+        assert response.status_code in (303, 400, 413, 415), f"{path}: {response.status_code}"
+        if response.status_code == 303:
+            assert response.headers["location"] in FORM_LOCATIONS, path
+        # A setup started by a bad request of another form must not stand in for the check.
+        if path == "/ui/mfa/totp/setup" and not enrolled:
+            continue
+        assert await _factor_state(world) == before, path
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "error=%3Cscript%3Ealert(1)%3C/script%3E",
+        "error=",
+        "error=invalid&error=x",
+        "error=" + "i" * 5000,
+    ],
+)
+async def test_enrolment_page_never_shows_text_from_the_url(world: World, query: str) -> None:
+    """The enrolment page's error comes from a fixed table: nothing of the query is echoed."""
+    client = world.clients["alice"]
+    await client.post("/mfa/totp/setup", headers=world.csrf("alice"))
+    page = await client.get(f"/account/totp?{query}", headers={"Accept": "text/html"})
+    assert page.status_code == 200
+    assert "<script>alert" not in page.text
+    assert "iiiiiiiiii" not in page.text
+    assert page.headers["cache-control"] == "no-store"
+
+
+async def test_totp_forms_without_a_session_or_token_change_nothing(world: World) -> None:
+    """Anonymous: 303 to the login page; signed in without the CSRF token: 403; TOTP unchanged."""
+    await _enrol_alice(world)
+    before = await _factor_state(world)
+    for path in TOTP_FORMS:
+        anonymous = await world.client().post(path, data={"code": "123456"}, headers=FORM)
+        assert anonymous.status_code in (303, 403), path
+        if anonymous.status_code == 303:
+            assert anonymous.headers["location"].startswith("/login?notice=expired&next=/account")
+        forged = await world.clients["alice"].post(path, data={"code": "123456"})
+        assert forged.status_code == 403, path
+    assert await _factor_state(world) == before

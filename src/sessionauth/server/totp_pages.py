@@ -91,8 +91,15 @@ def _sign_in_again(user: User, back_to: str) -> Response:
     )
 
 
-def _code(form_value: object) -> str:
-    return form_value.strip()[:64] if isinstance(form_value, str) else ""
+async def _posted_code(request: Request) -> str:
+    """The form's ``code`` field ("" if absent or a file); the form is closed after reading.
+
+    Closing matters for a multipart body: an uploaded "code" would otherwise leave its
+    spooled temporary file open.
+    """
+    async with request.form() as form:
+        value = form.get("code")
+    return value.strip()[:64] if isinstance(value, str) else ""
 
 
 def _grouped(secret: str) -> str:
@@ -164,10 +171,10 @@ async def confirm_form(request: Request) -> Response:
     user = await _signed_in_recently(request, SETUP_PAGE)
     if isinstance(user, Response):
         return user
-    form = await request.form()
+    code = await _posted_code(request)
     try:
         codes = await authenticator(request).confirm_totp(
-            session_of(request), _code(form.get("code")), address=client_address(request)
+            session_of(request), code, address=client_address(request)
         )
     except InvalidCode:
         return see_other(f"{SETUP_PAGE}?error=invalid")
@@ -199,10 +206,10 @@ async def disable_form(request: Request) -> Response:
     user = await _signed_in_recently(request, ACCOUNT)
     if isinstance(user, Response):
         return user
-    form = await request.form()
+    code = await _posted_code(request)
     try:
         ended = await authenticator(request).disable_totp(
-            session_of(request), _code(form.get("code")), address=client_address(request)
+            session_of(request), code, address=client_address(request)
         )
     except InvalidCode:
         flash(request, "error", "That code is not valid. Two-factor authentication is still on.")
