@@ -190,6 +190,7 @@ def _assert_fuzzed_answers_conform(
         "POST /mfa/totp/setup",
         "POST /mfa/totp/confirm",
         "POST /mfa/totp/disable",
+        "POST /mfa/recovery-codes",
     } <= set(labels)
 
 
