@@ -316,6 +316,6 @@ class TotpSetupResult(BaseModel):
 
 
 class RecoveryCodes(Success):
-    """``POST /mfa/totp/confirm``: TOTP is on; the recovery codes, shown only now."""
+    """``POST /mfa/totp/confirm`` and ``/mfa/recovery-codes``: the codes, shown only now."""
 
     recoveryCodes: list[str]  # noqa: N815 - the contract's name
