@@ -598,6 +598,7 @@ async def test_openapi_lists_every_route(server: Server) -> None:
         ("POST", "/mfa/totp/setup"),
         ("POST", "/mfa/totp/confirm"),
         ("POST", "/mfa/totp/disable"),
+        ("POST", "/mfa/recovery-codes"),
         ("GET", "/healthz"),
         ("GET", "/readyz"),
         ("GET", "/metrics"),
