@@ -187,3 +187,33 @@ def test_wrong_first_code_keeps_the_setup_and_says_so(
     assert page.locator("#totp-secret").inner_text() == secret
     page.goto(f"{live_server.url}/account")
     expect(page.locator("#totp-status")).to_have_text("Off")
+
+
+def test_the_totp_pages_fit_a_phone(
+    browser: Browser, contexts: list[BrowserContext], live_server: LiveServer
+) -> None:
+    """At 320 px the account page (off and on), the enrolment page and the codes page fit."""
+    email = live_server.new_user("phone")
+    context = browser.new_context(viewport={"width": 320, "height": 800})
+    contexts.append(context)
+    page = context.new_page()
+    sign_in(page, live_server, email)
+    widths = {}
+
+    def measure(name: str) -> None:
+        widths[name] = page.evaluate("document.documentElement.scrollWidth")
+
+    page.goto(f"{live_server.url}/account")
+    measure("account, off")
+    page.get_by_role("button", name="Set up an authenticator app").click()
+    page.wait_for_url(f"{live_server.url}/account/totp")
+    measure("enrolment")
+    secret = page.locator("#totp-secret").inner_text().replace(" ", "")
+    page.get_by_label("The 6-digit code the app shows").fill(pyotp.TOTP(secret).now())
+    page.get_by_role("button", name="Turn on").click()
+    expect(page.locator("#recovery-codes li")).to_have_count(10)
+    measure("recovery codes")
+    page.goto(f"{live_server.url}/account")
+    expect(page.locator("#totp-status")).to_have_text("On")
+    measure("account, on")
+    assert widths == dict.fromkeys(widths, 320)
