@@ -47,7 +47,7 @@ def location(prefix: str, sid: str) -> tuple[bytes, bytes]:
     """Where the store keeps the record of ``sid``: (key, hash field; ``b""`` for a string key).
 
     A user's session is the field named by the first 11 characters of its digest (the layout
-    in :mod:`sessionauth.backends.redis.sessions`).
+    in :mod:`sessionauth.backends.redis.keys`).
     """
     group, dot, digest = sid.partition(".")
     if not dot:

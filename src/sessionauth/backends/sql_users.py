@@ -67,19 +67,15 @@ class SQLUserStore(UserStore):
     Args:
         table: The table name; a plain identifier.
         clock: Time source for ``created_at``.
-        timeout: Seconds an operation may take before raising ``StoreUnavailable``.
         parameter: The driver's marker for the n-th bound parameter (``?``, ``$1``…).
     """
 
     _duplicate: ClassVar[type[Exception]]
     """The driver's error for a violated UNIQUE constraint (the email's, the only one)."""
 
-    def __init__(
-        self, *, table: str, clock: Clock, timeout: float, parameter: Callable[[int], str]
-    ):
+    def __init__(self, *, table: str, clock: Clock, parameter: Callable[[int], str]):
         self._table = sql_table_name(table)
         self._clock = clock
-        self._timeout = timeout
         # Identifiers cannot be bound parameters, so the table name is interpolated: it passed
         # sql_table_name(), and every other part of these statements is a constant.
         table, p = self._table, parameter

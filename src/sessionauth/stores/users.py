@@ -1,6 +1,8 @@
-"""Users: the record, email normalisation, and the contract every user store keeps.
+"""Users: the contract every user store keeps.
 
-A :class:`UserStore` keeps accounts in a SQL database: SQLite
+The record a store returns (:class:`User`, :class:`UserPage`) and the checks on what it
+accepts (:func:`normalize_email`) are defined in :mod:`sessionauth.stores.user_record` and
+importable from here too. A :class:`UserStore` keeps accounts in a SQL database: SQLite
 (:mod:`sessionauth.backends.sqlite.users`) or PostgreSQL
 (:mod:`sessionauth.backends.postgres.users`, needs the ``postgres`` extra); a backend builds
 one (``open_backend(url).user_store()``). The contract, checked by
@@ -27,13 +29,14 @@ from __future__ import annotations
 
 import abc
 import builtins
-import unicodedata
-from dataclasses import dataclass, field
 from typing import Final, Literal, NoReturn
 
 from sessionauth.addr_spec import MAX_EMAIL_LENGTH as MAX_EMAIL_LENGTH  # re-exported
-from sessionauth.addr_spec import addr_spec_problem
 from sessionauth.errors import AdminLockout, InvalidEmail, UserNotFound
+from sessionauth.stores.user_record import MAX_ID, check_role, fold_email, valid_id
+from sessionauth.stores.user_record import User as User  # re-exported
+from sessionauth.stores.user_record import UserPage as UserPage  # re-exported
+from sessionauth.stores.user_record import normalize_email as normalize_email  # re-exported
 
 __all__ = [
     "ADMIN_ROLE",
@@ -51,14 +54,6 @@ DEFAULT_TABLE: Final = "sessionauth_users"
 DEFAULT_TIMEOUT: Final = 2.0
 """Seconds a user-store operation may take before it raises ``StoreUnavailable``."""
 
-# Control, format (zero-width and bidi overrides, which make look-alike addresses), surrogate,
-# and line/paragraph separator characters have no business in an address; CR and LF in
-# particular turn into header injection wherever the address reaches an email.
-_FORBIDDEN_CATEGORIES: Final = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
-_MAX_ROLE_LENGTH: Final = 64
-# The ids both databases can hold (signed 64-bit); anything else cannot name a user.
-_MAX_ID: Final = 2**63 - 1
-
 MAX_PAGE: Final = 200
 """The most accounts one :meth:`UserStore.page` returns."""
 
@@ -69,91 +64,6 @@ LAST_ADMIN: Final = "This would leave no enabled administrator"
 
 Column = Literal["role", "password_hash", "disabled", "email_verified"]
 """The columns the update operations may set."""
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class User:
-    """One account, as stored.
-
-    Attributes:
-        id: Database-assigned, never reused.
-        email: The normalised address (see :func:`normalize_email`).
-        role: Free-form role name, for example ``"user"`` or ``"admin"``.
-        password_hash: An argon2 or legacy bcrypt hash; left out of ``repr`` so it never lands
-            in a log line or a traceback.
-        disabled: A disabled account cannot log in.
-        created_at: POSIX seconds, from the store's clock.
-        email_verified: Whether the owner of ``email`` confirmed it (accounts made by an
-            administrator, and those older than this field, count as verified).
-    """
-
-    id: int
-    email: str
-    role: str
-    password_hash: str = field(repr=False)
-    disabled: bool
-    created_at: float
-    email_verified: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class UserPage:
-    """One page of accounts, lowest id first (see :meth:`UserStore.page`).
-
-    Attributes:
-        users: At most the page's ``limit`` accounts.
-        next_after: The ``after`` that asks for the next page; ``None`` on the last page.
-        previous_before: The ``before`` that asks for the previous page; ``None`` on the first.
-    """
-
-    users: builtins.list[User]
-    next_after: int | None
-    previous_before: int | None = None
-
-
-def _fold(text: str) -> str:
-    """The form emails are stored in (see :func:`normalize_email`), without its validation."""
-    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).strip().casefold())
-
-
-def normalize_email(email: str) -> str:
-    """Return the canonical form of an address: NFKC, stripped, case-folded.
-
-    Case-folding the whole address (local part included) deviates from RFC 5321 on purpose: no
-    mainstream provider distinguishes ``Bob@`` from ``bob@``, and treating them as two accounts
-    invites impersonation.
-
-    Raises:
-        InvalidEmail: If the address has control or invisible characters, is longer than 254
-            characters, or is not one plain ``local@domain`` (see
-            :func:`sessionauth.addr_spec.addr_spec_problem`): a list, a display name, a comment
-            or a quoted local part would let mail go somewhere the stored address does not say.
-    """
-    # Bound the normalisation work before doing it (NFKC cannot shrink text fourfold).
-    if len(email) > MAX_EMAIL_LENGTH * 4:
-        raise InvalidEmail(f"email address longer than {MAX_EMAIL_LENGTH} characters")
-    # Normalise again after casefold(): folding can produce text NFKC would change (for example
-    # U+0130), and the result must be a fixed point, or one address could become two rows.
-    normalized = _fold(email)
-    if any(unicodedata.category(char) in _FORBIDDEN_CATEGORIES for char in normalized):
-        raise InvalidEmail("email address contains control or invisible characters")
-    if len(normalized) > MAX_EMAIL_LENGTH:
-        raise InvalidEmail(f"email address longer than {MAX_EMAIL_LENGTH} characters")
-    problem = addr_spec_problem(normalized)
-    if problem is not None:
-        raise InvalidEmail(problem)
-    return normalized
-
-
-def _check_role(role: str) -> str:
-    if not role or len(role) > _MAX_ROLE_LENGTH or not role.isprintable() or role != role.strip():
-        raise ValueError(f"a role is 1 to {_MAX_ROLE_LENGTH} printable characters, unpadded")
-    return role
-
-
-def _valid_id(user_id: int) -> bool:
-    # Out-of-range ids would make the drivers raise OverflowError; they simply match no one.
-    return 1 <= user_id <= _MAX_ID
 
 
 class UserStore(abc.ABC):
@@ -180,12 +90,12 @@ class UserStore(abc.ABC):
             ValueError: If ``role`` is empty, too long, padded or unprintable.
             DuplicateUser: If an account with the same normalised email exists.
         """
-        email, role = normalize_email(email), _check_role(role)
+        email, role = normalize_email(email), check_role(role)
         return await self._insert(email, password_hash, role, verified=verified)
 
     async def get(self, user_id: int) -> User | None:
         """Return the account with this id, or ``None``."""
-        return await self._get(user_id) if _valid_id(user_id) else None
+        return await self._get(user_id) if valid_id(user_id) else None
 
     async def get_by_email(self, email: str) -> User | None:
         """Return the account with this email (in any case or Unicode form), or ``None``.
@@ -213,7 +123,7 @@ class UserStore(abc.ABC):
             AdminLockout: If ``keep_admin`` and no other enabled administrator would be left.
         """
         guarded = keep_admin and role != ADMIN_ROLE
-        return await self._set(user_id, "role", _check_role(role), guarded=guarded)
+        return await self._set(user_id, "role", check_role(role), guarded=guarded)
 
     async def set_password(self, user_id: int, password_hash: str) -> User:
         """Replace an account's password hash and return the updated account.
@@ -255,7 +165,7 @@ class UserStore(abc.ABC):
             normalized = normalize_email(email)
         except InvalidEmail:
             normalized = None
-        valid = _valid_id(user_id) and normalized is not None
+        valid = valid_id(user_id) and normalized is not None
         user = await self._update_email(user_id, None, True, current=normalized) if valid else None
         if user is None:
             raise UserNotFound(f"no user with id {user_id} and email {email!r}")
@@ -274,7 +184,7 @@ class UserStore(abc.ABC):
             DuplicateUser: If another account has this email.
         """
         normalized = normalize_email(email)
-        valid = _valid_id(user_id)
+        valid = valid_id(user_id)
         user = await self._update_email(user_id, normalized, verified) if valid else None
         if user is None:
             raise UserNotFound(f"no user with id {user_id}")
@@ -291,13 +201,13 @@ class UserStore(abc.ABC):
             UserNotFound: If there is no such account.
             AdminLockout: If ``keep_admin`` and no other enabled administrator would be left.
         """
-        if not _valid_id(user_id) or not await self._delete(user_id, guarded=keep_admin):
+        if not valid_id(user_id) or not await self._delete(user_id, guarded=keep_admin):
             await self._refused(user_id, guarded=keep_admin)
 
     async def _set(
         self, user_id: int, column: Column, value: str | bool, *, guarded: bool = False
     ) -> User:
-        valid = _valid_id(user_id)
+        valid = valid_id(user_id)
         user = await self._update(user_id, column, value, guarded=guarded) if valid else None
         if user is None:
             await self._refused(user_id, guarded=guarded)
@@ -337,8 +247,8 @@ class UserStore(abc.ABC):
             raise ValueError("give after (an id, or 0) or before (an id), not both")
         if len(search) > MAX_EMAIL_LENGTH * 4:  # bound the normalisation work, as for emails
             return UserPage(users=[], next_after=None, previous_before=None)
-        needle = _fold(search)
-        low, high = after + 1, _MAX_ID if before is None else min(before - 1, _MAX_ID)
+        needle = fold_email(search)
+        low, high = after + 1, MAX_ID if before is None else min(before - 1, MAX_ID)
         # Nothing can match: emails never hold control characters (PostgreSQL refuses NUL).
         if low > high or len(needle) > MAX_EMAIL_LENGTH or not needle.isprintable():
             return UserPage(users=[], next_after=None, previous_before=None)
@@ -354,7 +264,7 @@ class UserStore(abc.ABC):
                 next_after=users[-1].id if more else None,
                 previous_before=low if earlier else None,
             )
-        later = high < _MAX_ID and bool(await self._page(needle, high + 1, _MAX_ID, 1))
+        later = high < MAX_ID and bool(await self._page(needle, high + 1, MAX_ID, 1))
         users.reverse()
         return UserPage(
             users=users,

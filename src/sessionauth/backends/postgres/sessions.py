@@ -23,40 +23,28 @@ server's ``now()``, so expiry agrees with the policy that computed it.
   (:mod:`~sessionauth.backends.postgres.writes` says why that is race- and deadlock-free).
   An anonymous session is created and deleted by one statement.
 
-Nothing connects when the store is built: the pool (for :meth:`PostgresStore.from_url`, or the
-backend's, :mod:`sessionauth.backends.postgres.pool`) and the tables are created on first use,
-so a store can be built before the event loop runs. Tables that are complete are left alone
-(a read-only standby still serves reads); a sessions table of 0.1 gets its ``epoch`` and
-``version`` columns then, and its rows, without a version, are no sessions.
-
-Every operation runs under one deadline, ``timeout``, covering first-use setup, pool acquire,
-connect, query and release. When it passes mid-query the caller gets ``StoreUnavailable`` at
-once; asyncpg's cancellation of the query (or the transaction's rollback), and the
-connection's return to the pool (or its termination if the server never acknowledges), finish
-in the background within another ``timeout`` (see :mod:`sessionauth.backends.postgres.calls`,
-shared with the user store and the attempt counter, which also classifies the errors).
+Nothing connects when the store is built, and every operation runs under one deadline,
+``timeout``: see :mod:`~sessionauth.backends.postgres.session_guard`, which opens the pool and
+the tables on first use and classifies the errors.
 
 JSON crosses the wire as text (:mod:`~sessionauth.backends.postgres.rows`).
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
 
 import asyncpg
-import asyncpg.exceptions
 
 from sessionauth.backends.binding import encode_bound_meta
 from sessionauth.backends.postgres import writes
-from sessionauth.backends.postgres.calls import UNAVAILABLE, unavailable
 from sessionauth.backends.postgres.loads import LoadBatcher
 from sessionauth.backends.postgres.pool import PostgresPool, advisory_key
 from sessionauth.backends.postgres.rows import affected, to_record
-from sessionauth.backends.postgres.sql import READY, SCHEMA, STATEMENTS, parse_table
+from sessionauth.backends.postgres.session_guard import SessionGuard
+from sessionauth.backends.postgres.sql import SCHEMA, STATEMENTS, parse_table
 from sessionauth.backends.sql_sessions import decode_cursor, encode_cursor
-from sessionauth.errors import ConfigurationError, StaleLogin, StoreUnavailable
+from sessionauth.errors import ConfigurationError, StaleLogin
 from sessionauth.policy import Clock, system_clock
 from sessionauth.principal import Principal, PrincipalChange
 from sessionauth.record import (
@@ -77,8 +65,6 @@ from sessionauth.tokens import group_of
 __all__ = ["DEFAULT_TABLE", "PostgresStore"]
 
 DEFAULT_TABLE = "sessionauth_sessions"
-_WHAT = "PostgreSQL session store"
-_T = TypeVar("_T")
 
 
 class PostgresStore(SessionStore):
@@ -132,26 +118,18 @@ class PostgresStore(SessionStore):
             )
         quoted, principals, name = parse_table(table)
         self._max_sessions = max_sessions
-        self._names = (quoted, principals)
         if database is None:
             database = PostgresPool(
                 url, pool=pool, timeout=timeout, min_size=min_size, max_size=max_size
             )
             owned = url is not None
-        self._database = database
-        self._owned = owned
-        self._pool: asyncpg.Pool[asyncpg.Record] | None = None
         self._clock = clock
-        self._timeout = database.timeout
-        # False until the pool and the table exist, and again once closed: the one flag the
-        # hot path checks.
-        self._ready = False
-        self._closed = False
-        self._open_lock = asyncio.Lock()
-        self._calls = database.calls
-        self._schema = ";\n".join(
+        schema = ";\n".join(
             sql.format(table=quoted, principals=principals, name=name, lock_key=advisory_key(table))
             for sql in SCHEMA
+        )
+        self._guard = SessionGuard(
+            database, schema=schema, table=quoted, principals=principals, owned=owned
         )
         self._sql = {
             key: template.format(table=quoted, principals=principals)
@@ -186,55 +164,6 @@ class PostgresStore(SessionStore):
             max_sessions=max_sessions,
         )
 
-    async def _open(self) -> None:
-        """Create the owned pool if needed, then the table (under the caller's deadline)."""
-        async with self._open_lock:
-            if self._closed:
-                raise StoreUnavailable("the PostgreSQL session store is closed")
-            self._pool = await self._database.get()
-            if not self._ready:
-                principals, table = self._names[1], self._names[0]
-                if not await self._run("fetchval", READY, principals, table):
-                    await self._run("execute", self._schema)
-                self._ready = True
-
-    async def _call(self, method: str, sql: str, *args: Any) -> Any:
-        """Return ``connection.<method>(sql, *args)`` on a pooled connection, within the timeout.
-
-        One timer bounds the whole operation: there is no separate acquire or query timer.
-        """
-        try:
-            async with asyncio.timeout(self._timeout):
-                if not self._ready:
-                    await self._open()
-                return await self._run(method, sql, *args)
-        except UNAVAILABLE as exc:
-            raise unavailable(exc, _WHAT) from exc
-        except asyncpg.exceptions.UntranslatableCharacterError as exc:
-            # jsonb cannot hold U+0000 inside a string; retrying will not change that.
-            raise ValueError("PostgreSQL cannot store U+0000 (NUL) in session values") from exc
-
-    async def _run(self, method: str, sql: str, *args: Any) -> Any:
-        pool = self._pool
-        if pool is None:
-            raise StoreUnavailable("the PostgreSQL session store is not open")
-        return await self._calls.run(pool, method, sql, *args)
-
-    async def _transact(self, work: Callable[[writes.Connection], Awaitable[_T]]) -> _T:
-        """Return ``await work(connection)`` run in one transaction, within the timeout."""
-        try:
-            async with asyncio.timeout(self._timeout):
-                if not self._ready:
-                    await self._open()
-                pool = self._pool
-                if pool is None:
-                    raise StoreUnavailable("the PostgreSQL session store is not open")
-                return await self._calls.transact(pool, work)
-        except UNAVAILABLE as exc:
-            raise unavailable(exc, _WHAT) from exc
-        except asyncpg.exceptions.UntranslatableCharacterError as exc:
-            raise ValueError("PostgreSQL cannot store U+0000 (NUL) in session values") from exc
-
     async def load(self, sid: str) -> SessionRecord | None:
         """Return the live record under ``sid``, or ``None`` (also for a corrupt one).
 
@@ -243,7 +172,7 @@ class PostgresStore(SessionStore):
         return await self._loads.load(sid)
 
     async def _load_many(self, sids: list[str]) -> list[asyncpg.Record]:
-        rows: list[asyncpg.Record] = await self._call(
+        rows: list[asyncpg.Record] = await self._guard.call(
             "fetch", self._sql["load_many"], sids, self._clock()
         )
         return rows
@@ -275,14 +204,14 @@ class PostgresStore(SessionStore):
             FORMAT_VERSION,
         )
         if user_id is None:
-            if not await self._call("fetchval", self._sql["insert"], *row):
-                await self._transact(lambda c: writes.insert(c, self._sql, row, now=now))
+            if not await self._guard.call("fetchval", self._sql["insert"], *row):
+                await self._guard.transact(lambda c: writes.insert(c, self._sql, row, now=now))
             return None
         login = "login" if record.epoch is not None else "login_unchecked"
         try:
-            claimed = await self._call("fetchrow", self._sql[login], *row)
+            claimed = await self._guard.call("fetchrow", self._sql[login], *row)
         except asyncpg.UniqueViolationError:  # the id is taken: live (refused) or expired
-            return await self._transact(
+            return await self._guard.transact(
                 lambda c: writes.create(
                     c, self._sql, row, epoch=record.epoch, now=now, max_sessions=self._max_sessions
                 )
@@ -290,14 +219,14 @@ class PostgresStore(SessionStore):
         if claimed is None:
             raise StaleLogin("the user's principal changed during the login")
         if claimed["sessions"] > self._max_sessions:
-            await self._call("execute", self._sql["evict"], user_id, sid, self._max_sessions)
+            await self._guard.call("execute", self._sql["evict"], user_id, sid, self._max_sessions)
         if record.epoch is None:
             return None
         return Principal(epoch=claimed["epoch"], role=claimed["role"])
 
     async def update(self, sid: str, update: RecordUpdate) -> bool:
         """Merge ``update`` into the live record in one statement; ``False`` if it is gone."""
-        status = await self._call(
+        status = await self._guard.call(
             "execute",
             self._sql["update"],
             sid,
@@ -311,15 +240,17 @@ class PostgresStore(SessionStore):
 
     async def touch(self, sid: str, *, seen: float, expires: float) -> bool:
         """Move the live record's activity time and expiry; ``False`` if it is gone."""
-        status = await self._call("execute", self._sql["touch"], sid, seen, expires, self._clock())
+        status = await self._guard.call(
+            "execute", self._sql["touch"], sid, seen, expires, self._clock()
+        )
         return affected(status) == 1
 
     async def delete(self, sid: str) -> None:
         """Delete the record under ``sid`` if present, and uncount it from its user's."""
         if group_of(sid) is None:  # an anonymous session's id: no principal's row to lock
-            await self._call("execute", self._sql["delete_any"], sid)
+            await self._guard.call("execute", self._sql["delete_any"], sid)
             return
-        await self._transact(lambda c: writes.delete(c, self._sql, sid))
+        await self._guard.transact(lambda c: writes.delete(c, self._sql, sid))
 
     async def list_user(
         self, user_id: str, *, limit: int = MAX_PAGE, cursor: str | None = None
@@ -329,7 +260,7 @@ class PostgresStore(SessionStore):
         if position is None:
             return SessionPage([], None)
         limit = max(1, min(limit, MAX_PAGE))
-        rows = await self._call(
+        rows = await self._guard.call(
             "fetch",
             self._sql["list_user"],
             user_id,
@@ -347,14 +278,14 @@ class PostgresStore(SessionStore):
 
     async def principal(self, user_id: str) -> Principal | None:
         """Return the principal of ``user_id``, or ``None``."""
-        row = await self._call("fetchrow", self._sql["principal"], user_id)
+        row = await self._guard.call("fetchrow", self._sql["principal"], user_id)
         if row is None or row[0] is None:
             return None
         return Principal(epoch=row[0], role=row[1], disabled=row[2])
 
     async def install_principal(self, user_id: str, principal: Principal) -> Principal:
         """Store ``principal`` unless the user has one, in one upsert; return the one in force."""
-        row = await self._call(
+        row = await self._guard.call(
             "fetchrow",
             self._sql["install"],
             user_id,
@@ -369,7 +300,7 @@ class PostgresStore(SessionStore):
     ) -> tuple[Principal, int]:
         """Apply ``change`` in one transaction; a rotation deletes every session but ``keep``."""
         now = self._clock()
-        return await self._transact(
+        return await self._guard.transact(
             lambda c: writes.change_principal(c, self._sql, user_id, change, now=now)
         )
 
@@ -383,7 +314,7 @@ class PostgresStore(SessionStore):
             raise ValueError("batch_size must be positive")
         total = 0
         while True:
-            candidates, deleted = await self._transact(self._purge_batch(batch_size))
+            candidates, deleted = await self._guard.transact(self._purge_batch(batch_size))
             total += deleted
             if candidates < batch_size or not deleted:
                 return total
@@ -396,13 +327,8 @@ class PostgresStore(SessionStore):
 
     async def ping(self) -> None:
         """Raise ``StoreUnavailable`` unless the server answers a query."""
-        await self._call("fetchval", "SELECT 1")
+        await self._guard.call("fetchval", "SELECT 1")
 
     async def aclose(self) -> None:
         """Stop serving; close the pool if this store owns it (an injected one stays open)."""
-        self._closed, self._ready = True, False
-        async with self._open_lock:  # a first-use open in flight finishes (or fails) first
-            self._pool = None
-        if self._owned:
-            self._owned = False
-            await self._database.aclose()
+        await self._guard.aclose()

@@ -13,17 +13,15 @@ at once do not trip over each other's ``CREATE TABLE``; a table of an older rele
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import asyncpg
 
-from sessionauth.backends.postgres.calls import UNAVAILABLE, unavailable
 from sessionauth.backends.postgres.pool import PostgresPool
+from sessionauth.backends.postgres.table_guard import TableGuard
 from sessionauth.backends.sql_users import SQLUserStore
-from sessionauth.errors import ConfigurationError, StoreUnavailable
+from sessionauth.errors import ConfigurationError
 from sessionauth.policy import Clock, system_clock
 from sessionauth.stores.users import DEFAULT_TABLE, DEFAULT_TIMEOUT
 
@@ -63,17 +61,21 @@ class PostgresUserStore(SQLUserStore):
         timeout: float = DEFAULT_TIMEOUT,
         owned: bool = False,
     ):
-        super().__init__(table=table, clock=clock, timeout=timeout, parameter=lambda n: f"${n}")
+        super().__init__(table=table, clock=clock, parameter=lambda n: f"${n}")
         if (pool is None) == (database is None):
             raise ConfigurationError("give the PostgreSQL user store a pool or a database")
         if database is None:
             database = PostgresPool(pool=pool, timeout=timeout)
-        self._database = database
-        self._timeout = database.timeout
-        self._owned = owned
-        self._ready = False
-        self._closed = False
-        self._lock = asyncio.Lock()
+        self._guard = TableGuard(
+            database,
+            table=self._table,
+            quoted=self._table,
+            schema=[self._create_table_sql, self._add_email_verified_sql],
+            what=_WHAT,
+            owned=owned,
+            column="email_verified",
+            name="PostgreSQL user store",
+        )
 
     @classmethod
     def from_url(
@@ -94,36 +96,9 @@ class PostgresUserStore(SQLUserStore):
         database = PostgresPool(dsn, timeout=timeout, min_size=min_size, max_size=max_size)
         return cls(database=database, table=table, clock=clock, owned=True)
 
-    @contextlib.asynccontextmanager
-    async def _guard(self) -> AsyncIterator[asyncpg.Pool[asyncpg.Record]]:
-        """Bound the operation (first use's table included) and classify its failures."""
-        try:
-            async with asyncio.timeout(self._timeout):
-                if not self._ready:
-                    await self._create_table()
-                yield await self._database.get()
-        except UNAVAILABLE as exc:
-            raise unavailable(exc, _WHAT) from exc
-
-    async def _create_table(self) -> None:
-        async with self._lock:
-            if self._closed:
-                raise StoreUnavailable("the PostgreSQL user store is closed")
-            if not self._ready:
-                await self._database.create_tables(
-                    self._table,
-                    self._table,
-                    [self._create_table_sql, self._add_email_verified_sql],
-                    column="email_verified",
-                )
-                self._ready = True
-
     async def _fetch(self, sql: str, *params: Any) -> Sequence[Iterable[Any]]:
-        async with self._guard() as pool:
-            rows: Sequence[Iterable[Any]] = await self._database.calls.run(
-                pool, "fetch", sql, *params
-            )
-            return rows
+        rows: Sequence[Iterable[Any]] = await self._guard.call("fetch", sql, *params)
+        return rows
 
     async def _fetch_serialised(self, sql: str, *params: Any) -> Sequence[Iterable[Any]]:
         # Under READ COMMITTED two guarded statements would each see the other's target still
@@ -132,7 +107,11 @@ class PostgresUserStore(SQLUserStore):
         # snapshot, so it sees the change the previous holder committed.
         # (The lock's name is the one earlier releases used, so old and new workers queue on it
         # together during a rolling upgrade.)
-        async with self._guard() as pool, pool.acquire() as connection, connection.transaction():
+        async with (
+            self._guard.pool() as pool,
+            pool.acquire() as connection,
+            connection.transaction(),
+        ):
             await connection.execute(
                 "SELECT pg_advisory_xact_lock(hashtext($1))", f"sessionauth-admins:{self._table}"
             )
@@ -161,8 +140,4 @@ class PostgresUserStore(SQLUserStore):
 
     async def aclose(self) -> None:
         """Stop serving; close the pool if this store owns it."""
-        async with self._lock:
-            self._closed, self._ready = True, False
-        if self._owned:
-            self._owned = False
-            await self._database.aclose()
+        await self._guard.aclose()

@@ -16,7 +16,8 @@ understanding the values (they stay opaque JSON text), and keep the elements the
   5 bytes of msgpack rather than 9 (a tutorial session must fit a 200-byte budget).
 * ``binding`` is the last characters of the storage id (:mod:`sessionauth.backends.binding`):
   a record read under any other id is no session. The hash field holds the first characters
-  of the digest (:meth:`RedisStore._locate`), so field and binding together check all of it.
+  of the digest (:meth:`~sessionauth.backends.redis.keys.SessionKeys.locate`), so field and
+  binding together check all of it.
 * ``epoch`` is the principal epoch the login began with (``""``: none, for an anonymous session
   or one bound by ``session.set_user()``); ``sequence`` is the record's place in its user hash's
   creation order (0 for an anonymous one), the key of its index entry.

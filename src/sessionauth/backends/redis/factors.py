@@ -16,7 +16,6 @@ The keys have no TTL: factors last as long as the account. A Redis that evicts k
 
 from __future__ import annotations
 
-import asyncio
 import base64
 from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any, TypeVar
@@ -25,9 +24,8 @@ import msgspec
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
-from sessionauth.backends.redis.errors import guarded
-from sessionauth.backends.redis.urls import RedisClients, server_of
-from sessionauth.errors import ConfigurationError
+from sessionauth.backends.redis.client_guard import ClientGuard
+from sessionauth.backends.redis.urls import RedisClients
 from sessionauth.stores.base import DEFAULT_TIMEOUT
 from sessionauth.stores.factors import (
     DEFAULT_FACTOR_PREFIX,
@@ -136,13 +134,9 @@ class RedisFactorStore(FactorStore):
         timeout: float = DEFAULT_TIMEOUT,
         owner: RedisClients | None = None,
     ):
-        if not timeout > 0:
-            raise ConfigurationError("the store timeout must be a positive number of seconds")
+        self._redis = ClientGuard(client, timeout=timeout, what="Redis factor store", owner=owner)
         self._client = client
         self._prefix = prefix
-        self._timeout = timeout
-        self._owned = owner
-        self._server = server_of(client)
         self._scripts = {
             name: client.register_script(source)
             for name, source in (
@@ -154,34 +148,17 @@ class RedisFactorStore(FactorStore):
                 ("use", _USE),
             )
         }
-        # As for the attempt counter: a Cluster client must learn the topology before
-        # concurrent use, or a command racing its lazy start can be sent twice (and a script
-        # run twice answers "lost" to the call that won).
-        self._cluster = client if isinstance(client, RedisCluster) else None
-        self._init_lock = asyncio.Lock()
-
-    async def _guard(self, operation: Awaitable[_T]) -> _T:
-        return await guarded(
-            operation, timeout=self._timeout, what="Redis factor store", server=self._server
-        )
-
-    async def _ready(self) -> None:
-        if self._cluster is not None:
-            async with self._init_lock:
-                if self._cluster is not None:
-                    await self._guard(self._cluster.initialize())
-                    self._cluster = None
 
     async def _run(self, script: str, user_id: str, *args: Any) -> int:
-        await self._ready()
-        reply = await self._guard(
+        await self._redis.ready()
+        reply = await self._redis.guard(
             self._scripts[script](keys=[self._prefix + user_id], args=list(args))
         )
         return int(reply)
 
     async def _call(self, operation: Awaitable[_T]) -> _T:
-        await self._ready()
-        return await self._guard(operation)
+        await self._redis.ready()
+        return await self._redis.guard(operation)
 
     async def begin_totp(self, user_id: str, secret: bytes) -> bool:
         """Store an unconfirmed secret unless a confirmed one exists (one script)."""
@@ -287,9 +264,7 @@ class RedisFactorStore(FactorStore):
 
     async def aclose(self) -> None:
         """Close the clients this store owns."""
-        owned, self._owned = self._owned, None
-        if owned is not None:
-            await owned.aclose()
+        await self._redis.aclose()
 
 
 def _bytes(value: bytes | str) -> bytes:

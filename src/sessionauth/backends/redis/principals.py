@@ -1,6 +1,6 @@
 """The Redis store's per-user operations: principals, their changes, and pages of sessions.
 
-Each is one script on the user's hash (see :mod:`.sessions` for the layout and
+Each is one script on the user's hash (see :mod:`.keys` for the layout and
 :mod:`.scripts`), so one Cluster slot, atomic with every login and session write of the user:
 
 * ``install`` stores a principal only if the user has none; ``change`` applies a

@@ -6,7 +6,7 @@ and strings exactly. Times are milliseconds on the application's clock, passed i
 that expiry is decided by the same clock as everywhere else. Every script that writes a session
 checks first that it is alive: a write racing a logout or a revocation never brings it back.
 
-A user hash (see :mod:`sessionauth.backends.redis.sessions` for the layout) keeps its sessions
+A user hash (see :mod:`sessionauth.backends.redis.keys` for the layout) keeps its sessions
 in creation order with an index: field ``<n>`` (a decimal sequence number) names the session
 field created n-th, the record carries ``n`` too, and field ``q`` holds ``[next, head, count]``:
 the next number to give, the oldest entry that may still be in the index, and how many entries

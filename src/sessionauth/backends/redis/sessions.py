@@ -1,20 +1,9 @@
 """The Redis session store: one key per user holding that user's sessions and principal.
 
-Layout, under a key prefix (``sa:`` by default)::
-
-    {prefix}u:{group}   HASH, the user's (and, rarely, of users sharing the group):
-        <11 chars>      a session's record: the field is the first 11 characters of the
-                        session's digest, the record's binding the last 11 (together, all of it)
-        p               the principals: msgpack {user id: [epoch, role, disabled]}
-        <n>             the creation index: decimal n -> the field of the n-th session created
-        q               msgpack [next n, head n, index entries]
-                        PEXPIREAT: the latest session expiry, and at least a day after the last
-                        principal write (a principal without sessions is forgotten after that)
-    {prefix}a:{digest}  STRING: an anonymous session's record; PEXPIREAT at its expiry
-
-A logged-in session's token names its user's *group* (:func:`sessionauth.tokens.user_group`), so
-the store finds the user's hash from the session id alone. Keeping a user's sessions, principal
-and index in one key is what makes this store small and exact:
+Each logged-in user's sessions, principal and session index are one hash, and each anonymous
+session one string (the layout, and how a session id names its key and field, are in
+:mod:`~sessionauth.backends.redis.keys`). Keeping a user's sessions, principal and index in one
+key is what makes this store small and exact:
 
 * ``load`` is one ``HMGET key <field> p`` (or ``GET``), the only store call most requests make,
   pipelined on a connection of its own
@@ -85,6 +74,7 @@ from sessionauth.backends.redis.codec import (
     value_json,
 )
 from sessionauth.backends.redis.errors import UNAVAILABLE, is_outage, outage
+from sessionauth.backends.redis.keys import SessionKeys
 from sessionauth.backends.redis.principals import (
     PRINCIPAL_TTL,
     PRINCIPALS_FIELD,
@@ -109,7 +99,6 @@ from sessionauth.stores.base import (
 __all__ = ["PRINCIPAL_TTL", "RedisStore"]
 
 _WHAT = "Redis session store"
-_FIELD_LENGTH = 11  # characters of the digest naming a session's field (see the module)
 _EXISTS, _STALE = 1, 2  # the create script's statuses
 
 
@@ -171,7 +160,7 @@ class RedisStore(SessionStore):
         self._client = client
         self._clock = clock
         self._timeout = timeout
-        self._anon_prefix = f"{prefix}a:".encode()
+        self._keys = SessionKeys(prefix)
         self._max_sessions = max_sessions
         self._server = server_of(client)
         self._runner = Runner(
@@ -183,9 +172,8 @@ class RedisStore(SessionStore):
             ack_timeout=ack_timeout,
         )
         self._principals = RedisPrincipals(
-            self._runner, clock=clock, user_prefix=f"{prefix}u:".encode()
+            self._runner, clock=clock, user_prefix=self._keys.user_prefix
         )
-        self._user_prefix = f"{prefix}u:".encode()
         # On a cluster, keys live on many servers: loads there go through redis-py.
         self._reads = None if cluster else ReadPipeline(client, timeout=timeout)
         self._owned = owner
@@ -239,18 +227,9 @@ class RedisStore(SessionStore):
             max_sessions=max_sessions,
         )
 
-    def _locate(self, sid: str) -> tuple[bytes, bytes] | None:
-        """Return (key, field) for a storage id; field ``b""`` means an anonymous string key."""
-        group, dot, digest = sid.partition(".")
-        if not dot:
-            return self._anon_prefix + sid.encode(), b""
-        if len(digest) <= _FIELD_LENGTH:
-            return None
-        return self._user_prefix + group.encode(), digest[:_FIELD_LENGTH].encode()
-
     async def load(self, sid: str) -> SessionRecord | None:
         """Return the live, served record under ``sid`` with its principal, or ``None``."""
-        located = self._locate(sid)
+        located = self._keys.locate(sid)
         if located is None:
             return None
         key, field = located
@@ -304,7 +283,7 @@ class RedisStore(SessionStore):
             StaleLogin: If the record's epoch is not its user's enabled principal's.
             StoreUnavailable: Also when fewer than ``wait_replicas`` replicas acknowledged it.
         """
-        located = self._locate(sid)
+        located = self._keys.locate(sid)
         if located is None or (record.user_id is None) != (not located[1]):
             raise ValueError("a user's session needs an id from a token made for that user")
         key, field = located
@@ -339,7 +318,7 @@ class RedisStore(SessionStore):
         return await self._write(sid, to_ms(seen), to_ms(expires), [0])
 
     async def _write(self, sid: str, seen: int, expires: int, changes: list[Any]) -> bool:
-        located = self._locate(sid)
+        located = self._keys.locate(sid)
         if located is None:
             return False
         key, field = located
@@ -348,7 +327,7 @@ class RedisStore(SessionStore):
 
     async def delete(self, sid: str) -> None:
         """Delete the record under ``sid`` (and its index entry) if present."""
-        located = self._locate(sid)
+        located = self._keys.locate(sid)
         if located is None:
             return
         key, field = located
@@ -387,7 +366,7 @@ class RedisStore(SessionStore):
             StoreUnavailable: Also when fewer than ``wait_replicas`` replicas acknowledged it
                 (the change stands on the master all the same).
         """
-        kept = None if change.keep is None else self._locate(change.keep)
+        kept = None if change.keep is None else self._keys.locate(change.keep)
         keep_field = b"" if kept is None else kept[1]
         return await self._principals.change(user_id, change, keep_field=keep_field)
 

@@ -1,8 +1,9 @@
 """One SQLite table (or a few) of a view: created on first use, refused once closed.
 
-The attempt counter and the single-use token store keep one table each on a backend's shared
-connection, and need the same guard around every statement: the schema run once before the
-first, ``StoreUnavailable`` once the view is closed, each statement through
+The attempt counter, the single-use token store, the factor store and the user store keep
+their tables on a backend's shared connection, and need the same guard around every
+statement: the schema run once before the first, ``StoreUnavailable`` once the view is
+closed, each statement through
 :meth:`~sessionauth.backends.sqlite.files.SQLiteDatabase.run` (the deadline and the error
 table), and the connection closed only by the view that owns it. :class:`TableGuard` is
 that guard, once.
@@ -11,15 +12,22 @@ that guard, once.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any, TypeVar
 
 import aiosqlite
 
-from sessionauth.backends.sqlite.files import SQLiteDatabase
+from sessionauth.backends.sqlite.files import SQLiteDatabase, Transaction
 from sessionauth.errors import StoreUnavailable
 
-__all__ = ["TableGuard"]
+__all__ = ["Schema", "TableGuard"]
+
+_T = TypeVar("_T")
+
+Schema = Sequence[str] | Callable[[Transaction], Awaitable[None]]
+"""How a view's tables come to be: the ``IF NOT EXISTS`` statements creating them, run one by
+one, or a function that creates (or upgrades) them in one transaction, for a schema whose
+steps depend on what is there already."""
 
 
 class TableGuard:
@@ -27,15 +35,25 @@ class TableGuard:
 
     Args:
         database: The connection the view runs on.
-        schema: The statements creating the view's table and indexes (``IF NOT EXISTS``).
+        schema: What creates the view's tables and indexes (see :data:`Schema`).
         what: The view's name in messages (``"SQLite token store"``).
         owned: Whether :meth:`aclose` closes ``database``.
+        name: The view's name in the closed message, where it differs from ``what``.
     """
 
-    def __init__(self, database: SQLiteDatabase, *, schema: Sequence[str], what: str, owned: bool):
+    def __init__(
+        self,
+        database: SQLiteDatabase,
+        *,
+        schema: Schema,
+        what: str,
+        owned: bool,
+        name: str | None = None,
+    ):
         self._database = database
         self._schema = schema
         self._what = what
+        self._name = what if name is None else name
         self._owned = owned
         self._lock = asyncio.Lock()
         self._ready = False
@@ -51,11 +69,14 @@ class TableGuard:
             return await self._database.connection()
         async with self._lock:
             if self._closed:
-                raise StoreUnavailable(f"the {self._what} is closed")
+                raise StoreUnavailable(f"the {self._name} is closed")
             db = await self._database.connection()
             if not self._ready:
-                for statement in self._schema:
-                    await self._database.run(db.execute_fetchall(statement), self._what)
+                if callable(self._schema):
+                    await self._database.transaction(self._schema, self._what)
+                else:
+                    for statement in self._schema:
+                        await self._database.run(db.execute_fetchall(statement), self._what)
                 self._ready = True
             return db
 
@@ -69,6 +90,11 @@ class TableGuard:
         db = await self.connection()
         cursor = await self._database.run(db.execute(sql, params), self._what)
         return int(cursor.rowcount)
+
+    async def transaction(self, work: Callable[[Transaction], Awaitable[_T]]) -> _T:
+        """Run ``work`` in one transaction (see ``SQLiteDatabase.transaction``), tables ready."""
+        await self.connection()
+        return await self._database.transaction(work, self._what)
 
     async def aclose(self) -> None:
         """Refuse further statements; close the connection if the view owns it."""

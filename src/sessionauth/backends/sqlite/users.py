@@ -11,7 +11,6 @@ failing at once. The table is created on first use; a table of an older release 
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -21,7 +20,8 @@ import aiosqlite
 
 from sessionauth.backends.sql_users import SQLUserStore
 from sessionauth.backends.sqlite.files import SQLiteDatabase, Transaction, database_path
-from sessionauth.errors import ConfigurationError, StoreUnavailable
+from sessionauth.backends.sqlite.table_guard import TableGuard
+from sessionauth.errors import ConfigurationError
 from sessionauth.policy import Clock, system_clock
 from sessionauth.stores.users import DEFAULT_TABLE, DEFAULT_TIMEOUT
 
@@ -67,7 +67,7 @@ class SQLiteUserStore(SQLUserStore):
         timeout: float = DEFAULT_TIMEOUT,
         owned: bool = False,
     ):
-        super().__init__(table=table, clock=clock, timeout=timeout, parameter=lambda n: f"?{n}")
+        super().__init__(table=table, clock=clock, parameter=lambda n: f"?{n}")
         if (connection is not None) + (path is not None) + (database is not None) != 1:
             raise ConfigurationError(
                 "give the SQLite user store exactly one of a connection, a path or a database"
@@ -78,10 +78,9 @@ class SQLiteUserStore(SQLUserStore):
             )
             owned = path is not None
         self._database = database
-        self._owned = owned
-        self._ready = False
-        self._closed = False
-        self._lock = asyncio.Lock()
+        self._guard = TableGuard(
+            database, schema=self._create_schema, what=_WHAT, owned=owned, name="SQLite user store"
+        )
 
     @classmethod
     def from_url(
@@ -99,23 +98,10 @@ class SQLiteUserStore(SQLUserStore):
         """
         return cls(path=database_path(url), table=table, clock=clock, timeout=timeout)
 
-    async def _connection(self) -> aiosqlite.Connection:
-        if self._ready:
-            return await self._database.connection()
-        async with self._lock:
-            if self._closed:
-                raise StoreUnavailable("the SQLite user store is closed")
-            db = await self._database.connection()
-            if not self._ready:
-                await self._database.transaction(self._create_schema, _WHAT)
-                self._ready = True
-            return db
-
     async def _fetch(self, sql: str, *params: Any) -> Sequence[Iterable[Any]]:
         # execute_fetchall steps the statement to completion, so an INSERT/UPDATE … RETURNING
         # is committed before this returns (a half-read cursor would keep it pending).
-        db = await self._connection()
-        return list(await self._database.run(db.execute_fetchall(sql, params), _WHAT))
+        return list(await self._guard.fetch(sql, params))
 
     async def ping(self) -> None:
         """Raise ``StoreUnavailable`` unless the database answers, from the file it opened.
@@ -149,8 +135,4 @@ class SQLiteUserStore(SQLUserStore):
 
     async def aclose(self) -> None:
         """Stop serving; close the connection if this store owns it."""
-        async with self._lock:
-            self._closed, self._ready = True, False
-        if self._owned:
-            self._owned = False
-            await self._database.aclose()
+        await self._guard.aclose()
