@@ -19,9 +19,7 @@ ACCOUNT_LIMIT = 5  # LoginThrottle's default max_per_account, which the server u
 
 
 @pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
-async def server(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> AsyncIterator[MfaServer]:
+async def server(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[MfaServer]:
     """The reference server, its counters on SQLite or on Redis."""
     overrides = {}
     if request.param == "redis":
