@@ -2,12 +2,12 @@
 
 :meth:`TwoStepLogin.hold_login` keeps what the password step learned in the values of an
 *anonymous* session (the user id, the principal's epoch read before the password check, the
-remember-me choice and the time): such a session grants nothing, since every guard reads the
-session's user and there is none. :meth:`TwoStepLogin.complete_login` checks the code
-(throttled like a password, a recovery code consumed once) and then stores the session only if
-that epoch is still current (the store's create-if-current): a password change, a factor
-enabled, disabled or reset, a disable or a revocation in between gives the principal a new
-epoch, and the held login is refused like a wrong password.
+remember-me choice and the time), under a new token: such a session grants nothing, since
+every guard reads the session's user and there is none. :meth:`TwoStepLogin.complete_login`
+checks the code (throttled like a password, a recovery code consumed once) and then stores
+the session only if that epoch is still current (the store's create-if-current): a password
+change, a factor enabled, disabled or reset, a disable or a revocation in between gives the
+principal a new epoch, and the held login is refused like a wrong password.
 """
 
 from __future__ import annotations
@@ -64,12 +64,15 @@ class TwoStepLogin(FactorAdministration[IdT]):
     def hold_login(self, session: Session, login: Login, *, remember: bool = False) -> None:
         """Keep ``login`` in ``session`` until its second factor: the session stays anonymous.
 
-        A session signed in as someone else is made anonymous first (new token, values
-        dropped), so the held login never rides on another user's rights or data.
+        The session always gets a new token: a token planted before the password step (session
+        fixation) must not own the held login, which one code of the victim's completes. A
+        session signed in as someone else is also emptied first, so the held login never
+        rides on another user's rights or data.
         """
         if session.user_id is not None:
             session.set_user(None)
             session.clear()
+        session.regenerate()
         session[PENDING_KEY] = {
             "uid": str(login.user.id),
             "epoch": login.principal.epoch,
