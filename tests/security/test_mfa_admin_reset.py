@@ -1,4 +1,6 @@
-"""Attack: the admin page's "Reset 2FA" strips a second factor without a recent login.
+"""The admin page's "Reset 2FA" needs a recent login and never acts on the admin's own row.
+
+Found by an attack review: the reset stripped a second factor without a recent login.
 
 ``POST /mfa/totp/disable`` needs a login within the last 10 minutes *and* a current code:
 "a session left open on a shared computer must not be enough to take over or strip the
@@ -29,10 +31,13 @@ async def server(tmp_path: Path) -> AsyncIterator[MfaServer]:
         yield running
 
 
-async def _stale_admin_resets(server: MfaServer, target_email: str | None) -> bool:
-    """An admin with TOTP leaves the session open; later it resets ``target_email``'s factors.
+async def _admin_resets(
+    server: MfaServer, target_email: str | None, *, after: float = STALE
+) -> tuple[bool, str]:
+    """An admin with TOTP waits ``after`` seconds, then resets ``target_email``'s factors.
 
-    Returns whether the target (the admin itself when ``None``) still has TOTP afterwards.
+    Returns whether the target (the admin itself when ``None``) still has TOTP afterwards,
+    and the admin page as it was listed before the reset.
     """
     auth = server.app.state.authenticator
     admin, client = await server.signed_in("root@example.com", role="admin")
@@ -41,7 +46,7 @@ async def _stale_admin_resets(server: MfaServer, target_email: str | None) -> bo
     if target_email is not None:
         target, other = await server.signed_in(target_email, role="admin")
         await _enrol(server, other)
-    server.clock.advance(STALE)
+    server.clock.advance(after)
     listing = await client.get("/admin/users", headers=HTML)
     assert listing.status_code == 200
     token = re.findall(r'name="csrf_token" value="([^"]*)"', listing.text)[0]
@@ -49,18 +54,38 @@ async def _stale_admin_resets(server: MfaServer, target_email: str | None) -> bo
         f"/ui/admin/users/{target.id}/reset-mfa", data={"csrf_token": token}, headers=HTML
     )
     enabled: bool = await auth.factors.totp_enabled(str(target.id))
-    return enabled
+    return enabled, listing.text
 
 
 async def test_a_stale_admin_session_cannot_strip_its_own_second_factor(
     server: MfaServer,
 ) -> None:
     """The admin's own TOTP survives a reset asked 10 minutes after the login."""
-    assert await _stale_admin_resets(server, None), "own TOTP removed by a stale session"
+    enabled, _ = await _admin_resets(server, None)
+    assert enabled, "own TOTP removed by a stale session"
 
 
 async def test_a_stale_admin_session_cannot_strip_another_admins_second_factor(
     server: MfaServer,
 ) -> None:
     """Another administrator's TOTP survives a reset asked by a stale admin session."""
-    assert await _stale_admin_resets(server, "second@example.com"), "peer admin TOTP removed"
+    enabled, _ = await _admin_resets(server, "second@example.com")
+    assert enabled, "peer admin TOTP removed"
+
+
+async def test_a_fresh_admin_session_cannot_strip_its_own_second_factor_either(
+    server: MfaServer,
+) -> None:
+    """The page offers no Reset 2FA on the admin's own row, and the form refuses it anyway."""
+    enabled, page = await _admin_resets(server, None, after=0)
+    assert enabled, "own TOTP removed through the admin reset"
+    assert "/reset-mfa" not in page
+
+
+async def test_a_fresh_admin_session_resets_a_peer_admins_second_factor(
+    server: MfaServer,
+) -> None:
+    """Within the recent-login window an administrator may reset another administrator's."""
+    enabled, page = await _admin_resets(server, "second@example.com", after=0)
+    assert not enabled, "a recent admin login could not reset a peer's lost authenticator"
+    assert page.count("/reset-mfa") == 1
