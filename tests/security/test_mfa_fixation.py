@@ -16,7 +16,15 @@ import pyotp
 import pytest
 
 from tests.integration.test_api import PASSWORD, csrf
-from tests.integration.test_mfa_api import STEP, MfaServer, _enrolled, _held, _server
+from tests.integration.test_mfa_api import (
+    HTML,
+    STEP,
+    MfaServer,
+    _enrolled,
+    _held,
+    _hidden_token,
+    _server,
+)
 
 
 @pytest.fixture
@@ -50,3 +58,26 @@ async def test_the_password_step_gives_the_held_login_a_new_session_token(
     taken = await attacker.post("/login/mfa", json={"code": code}, headers=attacker_token)
     assert taken.status_code == 401, f"attacker signed in as {taken.json().get('user')}"
     assert (await attacker.get("/me")).status_code == 401
+
+
+async def test_the_login_form_gives_the_held_login_a_new_session_token(
+    server: MfaServer,
+) -> None:
+    """The HTML login form's password step, too, moves the held login off a planted token."""
+    await _enrolled(server, "mallory@example.com")
+    await _enrolled(server, "ann@example.com")
+    attacker, _ = await _held(server, "mallory@example.com")
+    planted = dict(attacker.cookies)  # an anonymous session whose token the attacker knows
+    victim = server.client()
+    victim.headers.update(HTML)
+    victim.cookies.update(planted)
+    form_token = _hidden_token((await victim.get("/login")).text)
+    posted = await victim.post(
+        "/ui/login",
+        data={"email": "ann@example.com", "password": PASSWORD, "csrf_token": form_token},
+    )
+    assert posted.status_code == 303
+    assert posted.headers["location"].startswith("/login/mfa")
+    assert posted.cookies.get("session") not in (None, planted["session"]), "token kept"
+    # The planted token holds nothing of Ann's: the attacker's session is no held login now.
+    assert (await attacker.get("/login/mfa", headers=HTML)).status_code != 200
