@@ -1,4 +1,4 @@
-"""Attack: a deleted account's second factors stay behind in the factor store.
+"""Deleting a user deletes their second factors (found by an attack review: they stayed).
 
 ``Authenticator.delete_user`` disables the principal and deletes the users row, but never
 touches the factor store (``reset_factors`` is the only caller of ``FactorStore.reset``): the

@@ -1,4 +1,4 @@
-"""Attack: the held login rides on a session token the attacker may already know.
+"""The held login gets a new session token (found by an attack review: it kept a planted one).
 
 ``hold_login`` keeps the password step's result in the values of the *anonymous* session the
 request came with, without a new token. An attacker who planted that session's cookie in the

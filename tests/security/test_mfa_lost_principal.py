@@ -1,4 +1,4 @@
-"""Attack: a held login outlives a password reset once the principal is lost.
+"""A held login of the old password is refused after a reset, with the principal lost too.
 
 ``Authenticator.login`` retries a login refused as stale only for a principal that went
 missing, and only "if the account still has the password hash just verified"

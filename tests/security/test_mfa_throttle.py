@@ -1,4 +1,4 @@
-"""Attack: the second factor's guess budget is refilled by the password step.
+"""The password step never refills the code guesses (found by an attack review: it did).
 
 Wrong TOTP codes count on the same per-account counter as wrong passwords, but a right
 password *clears* that counter (``LoginThrottle.succeeded``). Whoever knows the password (the

@@ -1,4 +1,4 @@
-"""Attack: a deeply nested passkey response escapes the passkeys' error contract.
+"""A deeply nested passkey response is an invalid passkey (found by an attack review: a 500).
 
 ``Passkeys.authenticate`` promises ``InvalidCode`` "for any failure", and ``Passkeys.register``
 ``PasskeyRejected``: both parse the browser's JSON (``_fields``; py_webauthn's parser) and catch
