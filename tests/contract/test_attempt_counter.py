@@ -283,3 +283,21 @@ async def test_concurrent_wrong_passwords_verify_at_most_the_limit(
         await users.aclose()
     assert sum(verified.values()) <= 5, verified
     assert outcomes == {"InvalidCredentials": 5, "TooManyAttempts": 35}
+
+
+async def test_concurrent_code_guesses_take_at_most_the_limit(
+    counter: AttemptCounter, clock: FakeClock
+) -> None:
+    """40 concurrent code attempts on one account take 5 places; a right password frees none."""
+    throttle = LoginThrottle(counter, clock=clock)
+    outcomes = await asyncio.gather(
+        *(throttle.reserve_code("7", "192.0.2.1") for _ in range(40)), return_exceptions=True
+    )
+    assert Counter(type(outcome).__name__ for outcome in outcomes) == {
+        "Attempt": 5,
+        "TooManyAttempts": 35,
+    }
+    # The password step settles the account's password counter, never its code counter.
+    await throttle.succeeded(await throttle.reserve("alice@example.com", "192.0.2.1"))
+    with pytest.raises(TooManyAttempts):
+        await throttle.reserve_code("7", "192.0.2.1")

@@ -17,7 +17,7 @@ and the change can simply be retried.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from sessionauth.auth.admin_rules import DEFAULT_ROLES, check_removal, check_role, role_set
 from sessionauth.auth.event_hub import EventHub
@@ -40,6 +40,11 @@ from sessionauth.stores.base import SessionStore
 from sessionauth.stores.users import ADMIN_ROLE, User, UserPage, UserStore
 from sessionauth.user_text import user_id_text
 
+# Imported for type checking only: these modules need the mfa extra (pyotp, py_webauthn).
+if TYPE_CHECKING:
+    from sessionauth.auth.factors import SecondFactors
+    from sessionauth.auth.passkeys import Passkeys
+
 __all__ = ["AccountAdministration"]
 
 
@@ -61,10 +66,15 @@ class AccountAdministration(SessionAdministration[IdT]):
         users: Where accounts live.
         hasher: Hashes passwords (its ``policy`` says what a password must be).
         roles: The roles accounts may have.
+        factors: Second factors (set by the Authenticator; deleted with their user).
+        passkeys: Passkeys (set by the Authenticator; deleted with their user).
 
     Raises:
         ConfigurationError: For an invalid role name or roles without ``admin``.
     """
+
+    factors: SecondFactors | None = None
+    passkeys: Passkeys | None = None
 
     def __init__(
         self,
@@ -287,10 +297,12 @@ class AccountAdministration(SessionAdministration[IdT]):
     async def delete_user(
         self, user_id: int, *, actor: int | None = None, force: bool = False
     ) -> int:
-        """Delete a user and end all their sessions; return how many ended.
+        """Delete a user, their second factors, and end all their sessions; return how many.
 
         The principal is disabled (with a new epoch) before the row goes: a tombstone that
-        refuses any login still in flight, until the store forgets it.
+        refuses any login still in flight, until the store forgets it. The user's TOTP
+        secret, recovery codes and passkeys go after the row: kept secrets would outlive
+        their account, and an id that comes back must not inherit them.
 
         Args:
             user_id: Who is deleted.
@@ -310,9 +322,19 @@ class AccountAdministration(SessionAdministration[IdT]):
         except AdminLockout:
             await self._change_principal(user_id, disabled=current.disabled, account=current)
             raise
+        await self._forget_factors(str(user_id))
         await self.events.publish(UserDeleted(user_id=user_id, actor=actor))
         await self._revoked(user_id, revoked, "deleted", actor=actor)
         return revoked
+
+    async def _forget_factors(self, user_id: str) -> None:
+        """Delete every factor of a deleted user, in the passkeys' store too if it is apart."""
+        if self.factors is not None:
+            await self.factors.reset(user_id)
+        if self.passkeys is not None and (
+            self.factors is None or self.passkeys.store is not self.factors.store
+        ):
+            await self.passkeys.store.reset(user_id)
 
     async def principal_changed(self, user_id: IdT, *, end_sessions: bool) -> int:
         """Apply a change made to an account outside the Authenticator to its sessions.

@@ -7,8 +7,9 @@ login that was pending under the old epoch, while the session that made the chan
 new epoch and a new token. An administrator's reset keeps no session of the user.
 
 Code checks of a signed-in user (disabling TOTP) and of the login's second step are throttled
-like passwords, on the same per-account and per-address counters: six digits are guessable
-without a limit.
+like passwords (six digits are guessable without a limit): per account on a code counter of
+their own, which only an accepted code clears (a right password, a password or email change
+never refill the code guesses), and per address together with passwords.
 """
 
 from __future__ import annotations
@@ -265,11 +266,12 @@ class FactorAdministration(SessionAdministration[IdT]):
         """Run ``check`` on one attempt of the account's and the address's throttle.
 
         A refused code keeps its attempt (it is the failure's count); a check that judged no
-        code (no factor, an outage) gives it back; an accepted one settles like a password.
+        code (no factor, an outage) gives it back; an accepted one clears the account's code
+        counter (never its password counter) and gives back its place on the address.
         """
         attempt = None
         if self.throttle is not None:
-            attempt = await self.throttle.reserve(user.email, address or "unknown")
+            attempt = await self.throttle.reserve_code(str(user.id), address or "unknown")
         try:
             result = await check()
         except InvalidCode:

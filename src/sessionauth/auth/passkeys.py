@@ -211,7 +211,7 @@ class Passkeys:
                 expected_origin=list(self._rp.origins),
                 require_user_verification=True,
             )
-        except (wx.WebAuthnException, ValueError, KeyError, TypeError) as exc:
+        except (wx.WebAuthnException, ValueError, KeyError, TypeError, RecursionError) as exc:
             raise PasskeyRejected(f"the passkey could not be verified: {exc}") from None
         passkey = Passkey(
             credential_id=verified.credential_id,
@@ -261,7 +261,7 @@ class Passkeys:
                 credential_current_sign_count=0,  # the store's compare-and-set decides
                 require_user_verification=True,
             )
-        except (wx.WebAuthnException, ValueError, KeyError, TypeError):
+        except (wx.WebAuthnException, ValueError, KeyError, TypeError, RecursionError):
             raise InvalidCode("Invalid passkey") from None
         now = self._clock()
         used = await self.store.use_passkey(
@@ -301,6 +301,8 @@ def _name(name: str) -> str:
 
 
 def _fields(credential: str | dict[str, Any]) -> dict[str, Any]:
+    # json.loads of a body nested thousands deep raises RecursionError: every caller catches
+    # it with the malformed-input errors, so it is an invalid passkey, never a 500.
     parsed = json.loads(credential) if isinstance(credential, str) else credential
     if not isinstance(parsed, dict):
         raise InvalidCode("Invalid passkey")
@@ -313,7 +315,7 @@ def _identify(credential: str | dict[str, Any]) -> tuple[str, bytes]:
         fields = _fields(credential)
         handle = _unb64(fields["response"]["userHandle"]).decode("ascii")
         credential_id = _unb64(fields["rawId"])
-    except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError):
+    except (ValueError, KeyError, TypeError, AttributeError, UnicodeDecodeError, RecursionError):
         raise InvalidCode("Invalid passkey") from None
     return (handle if handle.isdigit() and handle.isascii() else ""), credential_id
 
@@ -321,6 +323,6 @@ def _identify(credential: str | dict[str, Any]) -> tuple[str, bytes]:
 def _transports(credential: str | dict[str, Any]) -> tuple[str, ...]:
     try:
         found = _fields(credential)["response"].get("transports") or []
-    except (ValueError, KeyError, TypeError, AttributeError, InvalidCode):
+    except (ValueError, KeyError, TypeError, AttributeError, InvalidCode, RecursionError):
         return ()
     return tuple(str(t)[:16] for t in found if isinstance(t, str))[:8]

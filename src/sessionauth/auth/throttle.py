@@ -9,6 +9,12 @@ A :class:`LoginThrottle` keeps two fixed-window counters in an :class:`AttemptCo
 * ``ip:<client address>``: attempts from one address against any account, which slows down
   password spraying. IPv6 addresses are counted per /64 by default, since one host usually
   owns a whole /64 and could otherwise rotate through it.
+* ``mfa:<sha256 of the user id>``: second-factor codes against one account
+  (:meth:`LoginThrottle.reserve_code`), with the same limit and window as the account's
+  passwords but a counter of its own, which only an accepted code clears. On the shared
+  counter a right password cleared the wrong codes too, and whoever knew the password (the
+  one case a second factor is there for) got a fresh budget of code guesses with each
+  password step. Codes count on the address key with passwords.
 
 A window starts at the first attempt and lasts ``*_window`` seconds; when it ends the count is
 zero again, so there is no permanent lockout for an attacker to impose on a victim.
@@ -54,6 +60,11 @@ _MAX_ACCOUNT = 4096
 _SCOPE = re.compile(r"[a-z][a-z0-9-]{0,31}:")
 
 security_log = logging.getLogger("sessionauth.security")
+
+
+def _code_key(user_id: str) -> str:
+    # Hashed like accounts: hex never holds a ':', so no other scope's key can equal it.
+    return "mfa:" + hashlib.sha256(user_id.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _account_key(account: str) -> str:
@@ -140,12 +151,6 @@ class LoginThrottle:
             return f"ip:{network}"
         return f"ip:{ip}"
 
-    def _keys(self, account: str, address: str) -> dict[str, str]:
-        return {
-            "account": self._scope + _account_key(account),
-            "address": self._scope + self._address_key(address),
-        }
-
     async def reserve(self, account: str, address: str) -> Attempt:
         """Take one attempt on the account and on the address, or refuse both.
 
@@ -159,7 +164,23 @@ class LoginThrottle:
             StoreUnavailable: If the counter's backend failed; nothing stays reserved that
                 the backend acknowledged.
         """
-        keys = self._keys(account, address)
+        return await self._reserve(self._scope + _account_key(account), address)
+
+    async def reserve_code(self, user_id: str, address: str) -> Attempt:
+        """Take one attempt at a second-factor code on the user's code counter and the address.
+
+        Like :meth:`reserve`, with the account's code counter in place of its password
+        counter: the password step (:meth:`succeeded` on a password's attempt) never clears
+        it, only an accepted code does.
+
+        Raises:
+            TooManyAttempts: As :meth:`reserve`.
+            StoreUnavailable: As :meth:`reserve`.
+        """
+        return await self._reserve(self._scope + _code_key(user_id), address)
+
+    async def _reserve(self, account_key: str, address: str) -> Attempt:
+        keys = {"account": account_key, "address": self._scope + self._address_key(address)}
         # One command per key, never one spanning both: on Redis Cluster they live in
         # different slots. Whatever one key grants while the other refuses is given back.
         answers = await asyncio.gather(
@@ -198,6 +219,9 @@ class LoginThrottle:
 
     async def succeeded(self, attempt: Attempt) -> None:
         """Clear the account's attempts and give back this attempt's place on the address.
+
+        Only the counter the attempt was taken on is cleared: a right password clears the
+        account's passwords, an accepted code its codes.
 
         The address keeps its other attempts: one good password must not buy a sprayer a
         fresh budget against every other account.

@@ -2,17 +2,20 @@
 
 :meth:`TwoStepLogin.hold_login` keeps what the password step learned in the values of an
 *anonymous* session (the user id, the principal's epoch read before the password check, the
-remember-me choice and the time): such a session grants nothing, since every guard reads the
-session's user and there is none. :meth:`TwoStepLogin.complete_login` checks the code
-(throttled like a password, a recovery code consumed once) and then stores the session only if
-that epoch is still current (the store's create-if-current): a password change, a factor
-enabled, disabled or reset, a disable or a revocation in between gives the principal a new
-epoch, and the held login is refused like a wrong password.
+remember-me choice, a digest of the verified password hash and the time), under a new token:
+such a session grants nothing, since every guard reads the session's user and there is none.
+:meth:`TwoStepLogin.complete_login` checks that the account's password hash is still the one
+verified, then the code (throttled, a recovery code consumed once), and then stores the
+session only if that epoch is still current (the store's create-if-current): a password
+change, a factor enabled, disabled or reset, a disable or a revocation in between gives the
+principal a new epoch, and the held login is refused like a wrong password.
 """
 
 from __future__ import annotations
 
 import abc
+import hashlib
+import hmac
 from typing import Any, cast
 
 from sessionauth.auth.factor_admin import FactorAdministration
@@ -30,6 +33,15 @@ PENDING_KEY = "_sessionauth_mfa"
 
 PENDING_TTL = 300.0
 """Seconds a held login waits for its code."""
+
+
+def _hash_digest(password_hash: str) -> str:
+    """A digest of a password hash, kept in the held login in place of the hash itself.
+
+    Session values may live in Redis, next to nothing that protects a password hash; the
+    digest only tells whether the account's hash is still the one verified.
+    """
+    return hashlib.sha256(password_hash.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class TwoStepLogin(FactorAdministration[IdT]):
@@ -64,16 +76,20 @@ class TwoStepLogin(FactorAdministration[IdT]):
     def hold_login(self, session: Session, login: Login, *, remember: bool = False) -> None:
         """Keep ``login`` in ``session`` until its second factor: the session stays anonymous.
 
-        A session signed in as someone else is made anonymous first (new token, values
-        dropped), so the held login never rides on another user's rights or data.
+        The session always gets a new token: a token planted before the password step (session
+        fixation) must not own the held login, which one code of the victim's completes. A
+        session signed in as someone else is also emptied first, so the held login never
+        rides on another user's rights or data.
         """
         if session.user_id is not None:
             session.set_user(None)
             session.clear()
+        session.regenerate()
         session[PENDING_KEY] = {
             "uid": str(login.user.id),
             "epoch": login.principal.epoch,
             "role": login.principal.role,
+            "pw": _hash_digest(login.password_hash),
             "remember": remember,
             "at": self._now(),
         }
@@ -110,7 +126,14 @@ class TwoStepLogin(FactorAdministration[IdT]):
             raise InvalidCredentials("Invalid credentials")
         user_id = self._typed(str(held["uid"]))
         user = await self.users.get(user_id) if user_id is not None else None
-        if user is None or user.disabled:
+        # The password verified at the first step must still be the account's: a reset in
+        # between ends the held login even if the store lost the principal whose epoch would
+        # have refused it (a lost principal is installed again by the next login).
+        if (
+            user is None
+            or user.disabled
+            or not hmac.compare_digest(str(held.get("pw")), _hash_digest(user.password_hash))
+        ):
             del session[PENDING_KEY]
             raise InvalidCredentials("Invalid credentials")
         # Only the id and email are read, which every AccountLike has.
@@ -118,7 +141,8 @@ class TwoStepLogin(FactorAdministration[IdT]):
             cast(User, user), code=code, recovery_code=recovery_code, address=address
         )
         # The principal the password step read: the session is created only while its epoch
-        # is current, so any account change since then refuses the login.
+        # is current, so any account change since then refuses the login. The hash is the one
+        # the password step verified (its digest matched above).
         login = Login(
             user,
             Principal(epoch=str(held["epoch"]), role=str(held["role"]), disabled=False),

@@ -23,7 +23,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
-from sessionauth.auth.guards import safe_next
+from sessionauth.auth.guards import check_recent_auth, safe_next
 from sessionauth.auth.user_ids import parse_user_id
 from sessionauth.errors import (
     AdminLockout,
@@ -32,10 +32,12 @@ from sessionauth.errors import (
     InvalidCredentials,
     InvalidRole,
     PasswordPolicyError,
+    PermissionDenied,
     SessionNotFound,
     TooManyAttempts,
     UserNotFound,
 )
+from sessionauth.server.mfa_api import RECENT_AUTH
 from sessionauth.server.page_context import (
     authenticator,
     client_address,
@@ -319,10 +321,28 @@ async def revoke_user_sessions(request: Request, user_id: str) -> Response:
 
 @router.post("/admin/users/{user_id}/reset-mfa")
 async def reset_user_factors(request: Request, user_id: str) -> Response:
-    """Remove every second factor of a user (a lost authenticator); they are signed out."""
+    """Remove every second factor of a user (a lost authenticator); they are signed out.
+
+    Like disabling TOTP, it needs a login within ``RECENT_AUTH``: an administrator's session
+    left open must not strip second factors. Never the administrator's own: they disable
+    theirs with a code (``POST /mfa/totp/disable``). Another administrator's is allowed, as
+    disabling that administrator is.
+    """
     admin = await _admin(request)
     if not isinstance(admin, User):
         return admin
+    if user_id == str(admin.id):  # the one spelling of the admin's id (see parse_user_id)
+        flash(request, "error", "Turn off your own two-factor sign-in on your account page.")
+        return see_other(ADMIN_USERS)
+    try:
+        check_recent_auth(session_of(request), RECENT_AUTH, authenticator(request).clock)
+    except PermissionDenied:
+        flash(
+            request,
+            "error",
+            "Sign in again to reset second factors: your last sign-in is over 10 minutes old.",
+        )
+        return see_other(ADMIN_USERS)
     found = await _target(request, user_id)
     if not isinstance(found, tuple):
         return found

@@ -165,6 +165,10 @@ class RedisBackend(Backend):
     ) -> RedisFactorStore:
         """Return the second-factor store on the client.
 
+        Only for accounts kept in this Redis, as durably: a lost key here lets the account
+        in with its password alone. With accounts in SQL, use the SQL backend's
+        ``factor_store()`` (see :mod:`sessionauth.backends.redis.factors`).
+
         Args:
             owned: Whether closing the store closes this backend's client.
             prefix: Prepended to every key. By default the URL's ``?prefix=`` (else ``sa:``)

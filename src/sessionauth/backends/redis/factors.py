@@ -12,6 +12,13 @@ key and runs unchanged on Redis Cluster:
 The keys have no TTL: factors last as long as the account. A Redis that evicts keys
 (``maxmemory-policy`` other than ``noeviction``) could drop them, so factors need the same
 ``noeviction`` deployment as sessions (see :mod:`sessionauth.server.redis_eviction`).
+
+Factors belong with the accounts (see :mod:`sessionauth.stores.factors`). Nothing else knows
+that an account had a second factor, so a key lost here (a restart without persistence, a
+flush, a failover to a replica that missed writes) fails open: the password alone signs in.
+Use this store only where Redis is kept as durably as the accounts themselves (an
+application whose own users live in this Redis, with persistence); with accounts in SQL, take
+the SQL backend's ``factor_store()``, as the reference server does.
 """
 
 from __future__ import annotations
