@@ -190,6 +190,13 @@ def _assert_fuzzed_answers_conform(
         "POST /mfa/totp/setup",
         "POST /mfa/totp/confirm",
         "POST /mfa/totp/disable",
+        "GET /passkeys",
+        "POST /passkeys/register/options",
+        "POST /passkeys/register",
+        "PATCH /passkeys/{credential_id}",
+        "DELETE /passkeys/{credential_id}",
+        "POST /passkeys/login/options",
+        "POST /passkeys/login",
     } <= set(labels)
 
 
@@ -238,4 +245,5 @@ def test_admin_requests_never_fail(admin_served: Served, subtests: pytest.Subtes
     # Guard the harness: the fuzzed requests did reach the guarded handlers as an admin.
     assert ("GET /users", 200) in answered
     assert ("GET /sessions", 200) in answered
+    assert ("GET /passkeys", 200) in answered
     assert ("POST /verify/request", 409) in answered  # the administrator's address is verified
