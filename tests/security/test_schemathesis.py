@@ -200,6 +200,8 @@ def _assert_fuzzed_answers_conform(
     } <= set(labels)
 
 
+# Every operation fuzzed in one test: more than the suite's 120 s per test on a busy machine.
+@pytest.mark.timeout(600)
 def test_anonymous_requests_never_fail(
     anonymous_api: schemathesis.BaseSchema, subtests: pytest.Subtests
 ) -> None:
@@ -221,6 +223,7 @@ def _admin_session(served: Served) -> tuple[asgi.ASGIClient, str]:
     raise AssertionError(f"cannot sign an administrator in: {login.status_code} {login.text}")
 
 
+@pytest.mark.timeout(600)
 def test_admin_requests_never_fail(admin_served: Served, subtests: pytest.Subtests) -> None:
     """Any generated request as a signed-in admin with a CSRF token: no 5xx, answers conform."""
     schemes = admin_served.schema.raw_schema["components"]["securitySchemes"]

@@ -33,9 +33,13 @@ Name = Annotated[
     StrictStr,
     Field(max_length=256, description="Trimmed to 64 printable characters; empty: 'Passkey'."),
 ]
+# A credential's JSON has six members; the bound keeps junk (and generated fuzz) small.
 Credential = Annotated[
     dict[str, Any],
-    Field(description="The PublicKeyCredential as JSON (id, rawId, type, response, ...)."),
+    Field(
+        max_length=16,
+        description="The PublicKeyCredential as JSON (id, rawId, type, response, ...).",
+    ),
 ]
 
 
