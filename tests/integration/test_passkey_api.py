@@ -32,7 +32,11 @@ RECENT = {"error": "Recent authentication required"}
 
 @pytest.fixture(params=["sqlite", "memory", "redis"])
 async def any_server(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[MfaServer]:
-    """The server with its sessions and factors on SQLite, in memory, or on Redis."""
+    """The server with its sessions and counters on SQLite, in memory, or on Redis.
+
+    The passkeys stay in the users database (SQLite); the contract test
+    (tests/contract/test_passkey_login.py) runs them on every backend.
+    """
     overrides: dict[str, Any] = {}
     if request.param == "memory":
         overrides["store_url"] = "memory://"

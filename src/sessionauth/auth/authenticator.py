@@ -105,7 +105,10 @@ class Authenticator(AccountAdministration[IdT], PasskeyLogin[IdT]):
             user's ``id`` must be of it).
         factors: Second factors (TOTP, recovery codes); ``None`` offers none. See
             :class:`~sessionauth.auth.factor_admin.FactorAdministration` for the methods.
-        passkeys: Passkeys; ``None`` offers none. See
+            Their store belongs with ``users`` (the accounts' database), not with
+            ``sessions``: a session store that loses its keys must not switch the second
+            factor off (see :mod:`sessionauth.stores.factors`).
+        passkeys: Passkeys; ``None`` offers none (their store belongs with ``users`` too). See
             :class:`~sessionauth.auth.passkey_login.PasskeyLogin` for the sign-in.
 
     Attributes:

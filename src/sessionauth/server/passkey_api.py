@@ -76,13 +76,16 @@ def passkeys_of(
     events: EventHub,
     clock: Clock = system_clock,
 ) -> Passkeys:
-    """The server's passkeys, kept in the session store's backend.
+    """The server's passkeys, kept with the accounts (the users database's backend).
 
-    Challenges are marked used on ``counter`` (the session store's attempt counter), and a
-    counter that went backwards is published on ``events`` (the Authenticator's).
+    Like the other factors, not in the session store: a store that loses its keys must not
+    lose the passkeys' counters (see :mod:`sessionauth.stores.factors`). Challenges are
+    marked used on ``counter`` (the session store's attempt counter: they live no longer than
+    the sessions holding them), and a counter that went backwards is published on ``events``
+    (the Authenticator's).
     """
     return Passkeys(
-        store=databases.sessions.factor_store(),
+        store=databases.users.factor_store(),
         rp=relying_party(settings),
         challenges=ChallengeKeeper(counter, clock=clock),
         clock=clock,
