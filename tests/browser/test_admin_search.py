@@ -43,7 +43,7 @@ def test_an_admin_searches_and_pages_through_users_on_a_phone(
         page.goto(f"{live_server.url}/login?next={quote('/admin/users', safe='')}")
         page.get_by_label("Email").fill(live_server.admin)
         page.get_by_label("Password").fill(live_server.password)
-        page.get_by_role("button", name="Sign in").click()
+        page.get_by_role("button", name="Sign in", exact=True).click()
         page.wait_for_url(f"{live_server.url}/admin/users")
 
         page.get_by_label("Search by email").fill("PAGER-")

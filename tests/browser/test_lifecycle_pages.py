@@ -109,7 +109,7 @@ def sign_in(page: Page, site: MailSite, email: str, password: str) -> None:
     page.goto(f"{site.url}/login")
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
 
 
 def test_sign_up_then_the_mailed_link_then_sign_in(

@@ -58,7 +58,7 @@ def sign_in(page: Page, server: LiveServer, email: str, next_path: str = "/") ->
     page.goto(f"{server.url}/login?next={quote(next_path, safe='')}")
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(server.password)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     page.wait_for_url(f"{server.url}{next_path}")
 
 
@@ -78,12 +78,12 @@ def test_login_form_leads_to_the_dashboard_without_javascript(
 
     page.get_by_label("Email").fill(live_server.user)
     page.get_by_label("Password").fill("not the password")
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     expect(page.get_by_role("alert")).to_have_text("Invalid email or password.")
 
     page.get_by_label("Email").fill(live_server.user)
     page.get_by_label("Password").fill(live_server.password)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     page.wait_for_url(f"{live_server.url}/")
     expect(page.get_by_role("heading", name="Welcome")).to_be_visible()
     expect(page.locator("dl.facts")).to_contain_text(live_server.user)
@@ -247,7 +247,7 @@ def test_no_page_scrolls_sideways_on_a_phone(
     measure("/login")
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill("not the password")
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     expect(page.get_by_label("Email")).to_have_value(email)
     measure("/login, failed")
     page.goto(f"{live_server.url}/login?error=throttled&wait=900&email={quote(email)}")

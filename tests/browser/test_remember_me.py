@@ -78,7 +78,7 @@ def sign_in(browser: Browser, made: list[BrowserContext], url: str, *, keep: boo
     expect(box).not_to_be_checked()
     if keep:
         box.check()
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     page.wait_for_url(f"{url}/")
     return page
 

@@ -15,6 +15,7 @@ import pytest
 
 from tests.integration.test_api import login
 from tests.integration.test_mfa_api import INVALID_CODE, MfaServer, _enrolled, _held, _server
+from tests.integration.test_passkey_api import INVALID_PASSKEY, passkey_login, with_passkey
 from tests.support.services import delete_redis_keys
 
 pytestmark = pytest.mark.redis
@@ -64,3 +65,17 @@ async def test_a_used_recovery_code_stays_used_after_the_session_store_is_lost(
     assert (reused.status_code, reused.json()) == (401, INVALID_CODE)
     fresh = await again.post("/login/mfa", json={"recoveryCode": codes[1]}, headers=token)
     assert fresh.status_code == 200, fresh.text
+
+
+async def test_a_passkey_and_its_counter_outlive_the_session_store(
+    split_server: MfaServer, redis_url: str, redis_prefix: str
+) -> None:
+    """After the loss the passkey still signs in, and a clone's stale counter is still refused."""
+    _, key = await with_passkey(split_server, "ann@example.com")
+    assert (await passkey_login(split_server.client(), key)).status_code == 200
+    await _lose_the_session_store(redis_url, redis_prefix)
+    clone_counter = key.counter  # a clone made now signs with the count already used
+    assert (await passkey_login(split_server.client(), key)).status_code == 200
+    key.counter = clone_counter - 1
+    cloned = await passkey_login(split_server.client(), key)
+    assert (cloned.status_code, cloned.json()) == (401, INVALID_PASSKEY)

@@ -29,6 +29,14 @@ SESSION_OPERATIONS = {
     ("post", "/users/{user_id}/revoke-sessions"): COOKIE_AND_CSRF,
     ("post", "/verify/request"): COOKIE_AND_CSRF,
     ("post", "/email"): COOKIE_AND_CSRF,
+    ("post", "/mfa/totp/setup"): COOKIE_AND_CSRF,
+    ("post", "/mfa/totp/confirm"): COOKIE_AND_CSRF,
+    ("post", "/mfa/totp/disable"): COOKIE_AND_CSRF,
+    ("get", "/passkeys"): COOKIE,
+    ("post", "/passkeys/register/options"): COOKIE_AND_CSRF,
+    ("post", "/passkeys/register"): COOKIE_AND_CSRF,
+    ("patch", "/passkeys/{credential_id}"): COOKIE_AND_CSRF,
+    ("delete", "/passkeys/{credential_id}"): COOKIE_AND_CSRF,
 }
 
 
@@ -84,6 +92,9 @@ async def test_exactly_the_routes_that_need_a_session_require_the_cookie(tmp_pat
         "/verify",
         "/password/forgot",
         "/password/reset",
+        "/login/mfa",
+        "/passkeys/login/options",
+        "/passkeys/login",
     ):
         for operation in schema["paths"][open_route].values():
             assert "security" not in operation, open_route

@@ -41,6 +41,7 @@ AUTH_REQUIRED = {"error": "Authentication required"}
 INSUFFICIENT = {"error": "Insufficient permissions"}
 INVALID = {"error": "Invalid credentials"}
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+PASSKEY_ID = "AAAAAAAAAAAAAAAAAAAAAA"  # 16 zero bytes: no passkey of anyone's
 
 RawHeaders = list[tuple[bytes, bytes]]
 
@@ -195,6 +196,11 @@ ROUTES = [
     Route("POST", "/mfa/totp/confirm", "user", {"code": "123456"}),
     Route("POST", "/mfa/totp/disable", "user", {"code": "123456"}),
     Route("POST", "/mfa/recovery-codes", "user"),
+    Route("GET", "/passkeys", "user"),
+    Route("POST", "/passkeys/register/options", "user"),
+    Route("POST", "/passkeys/register", "user", {"credential": {"id": "AAAA"}, "name": "Key"}),
+    Route("PATCH", "/passkeys/" + PASSKEY_ID, "user", {"name": "Key"}),
+    Route("DELETE", "/passkeys/" + PASSKEY_ID, "user"),
     Route("POST", "/logout", "user"),
 ]
 ADMIN_ROUTES = [r for r in ROUTES if r.level == "admin"]
@@ -649,6 +655,9 @@ def _is_acceptable(route: Route, name: str, value: Any) -> bool:
     if isinstance(value, str) and not value.startswith("@@"):
         # A string is the right type for a string field; its content is another test's job.
         return isinstance((route.body or {})[name], str)
+    if name == "credential":
+        # Any JSON object is the right type: the ceremony judges its inside (see below).
+        return isinstance(value, dict)
     if route.template == "/api/transfer":
         return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
     if route.method == "PATCH":
@@ -1409,3 +1418,131 @@ async def test_totp_forms_without_a_session_or_token_change_nothing(world: World
         forged = await world.clients["alice"].post(path, data={"code": "123456"})
         assert forged.status_code == 403, path
     assert await _factor_state(world) == before
+
+
+# -- passkeys: the credential's inside, and the sign-in routes open to anyone ----------------
+
+_B64_JUNK = ["", "!!!!", "A", "=" * 8, "\u00e9\u00e9", "A" * 6000]
+BAD_CREDENTIALS: dict[str, Any] = {
+    "empty": {},
+    "id-only": {"id": "AAAA"},
+    "response-string": {"id": "AAAA", "rawId": "AAAA", "type": "public-key", "response": "x"},
+    "response-array": {"id": "AAAA", "rawId": "AAAA", "type": "public-key", "response": [1]},
+    **{
+        f"bad-base64-{i}": {
+            "id": junk,
+            "rawId": junk,
+            "type": "public-key",
+            "response": {
+                "clientDataJSON": junk,
+                "attestationObject": junk,
+                "authenticatorData": junk,
+                "signature": junk,
+                "userHandle": junk,
+                "transports": [junk, 1, None],
+            },
+        }
+        for i, junk in enumerate(_B64_JUNK)
+    },
+    "wrong-types": {
+        "id": 1,
+        "rawId": None,
+        "type": True,
+        "response": {"clientDataJSON": [], "userHandle": {}, "signature": 1.5},
+    },
+    "huge-user-handle": {
+        "id": "AAAA",
+        "rawId": "AAAA",
+        "type": "public-key",
+        "response": {"userHandle": "OTk5" * 2000, "clientDataJSON": "e30"},
+    },
+    "unicode-digit-handle": {
+        "id": "AAAA",
+        "rawId": "AAAA",
+        "type": "public-key",
+        "response": {"userHandle": "2aE", "clientDataJSON": "e30"},
+    },
+    "client-data-not-json": {
+        "id": "AAAA",
+        "rawId": "AAAA",
+        "type": "public-key",
+        "response": {
+            "clientDataJSON": "bm90IGpzb24",
+            "attestationObject": "oA",
+            "authenticatorData": "AA",
+            "signature": "AA",
+            "userHandle": "MQ",
+        },
+    },
+    "deep": {"response": json.loads("[" * 200 + "]" * 200)},
+}
+
+
+@pytest.mark.parametrize("kind", list(BAD_CREDENTIALS))
+async def test_malformed_passkey_credentials_are_a_4xx(world: World, kind: str) -> None:
+    """Junk credentials to registration (after its options) and sign-in: 400/401, no change."""
+    before = await world.state()
+    credential = BAD_CREDENTIALS[kind]
+    alice = world.clients["alice"]
+    headers = world.csrf("alice")
+    options = await alice.post("/passkeys/register/options", headers=headers)
+    assert options.status_code == 200
+    registered = await alice.post(
+        "/passkeys/register", json={"credential": credential}, headers=headers
+    )
+    assert (registered.status_code, registered.json()) == (400, {"error": "Invalid passkey"})
+    anonymous = world.client()
+    token = {"X-CSRF-Token": (await anonymous.get("/csrf-token")).json()["csrfToken"]}
+    assert (await anonymous.post("/passkeys/login/options", headers=token)).status_code == 200
+    signed = await anonymous.post("/passkeys/login", json={"credential": credential}, headers=token)
+    assert (signed.status_code, signed.json()) == (401, {"error": "Invalid passkey"})
+    assert (await anonymous.get("/me")).status_code == 401
+    assert await world.state() == before
+
+
+PASSKEY_LOGIN_BODIES: dict[str, bytes] = {
+    **{f"malformed-{kind}": body for kind, body in MALFORMED_JSON.items()},
+    "credential-missing": b"{}",
+    "credential-string": b'{"credential": "{}"}',
+    "credential-array": b'{"credential": []}',
+    "credential-null": b'{"credential": null}',
+    "remember-string": b'{"credential": {}, "remember": "true"}',
+    "remember-int": b'{"credential": {}, "remember": 1}',
+    "unknown-field": b'{"credential": {}, "isAdmin": true}',
+}
+
+
+@pytest.mark.parametrize("kind", list(PASSKEY_LOGIN_BODIES))
+async def test_bad_passkey_sign_in_bodies_are_a_400(world: World, kind: str) -> None:
+    """POST /passkeys/login with junk JSON, wrong types or unknown fields: 400, no session."""
+    anonymous = world.client()
+    token = {"X-CSRF-Token": (await anonymous.get("/csrf-token")).json()["csrfToken"]}
+    await anonymous.post("/passkeys/login/options", headers=token)
+    response = await anonymous.post(
+        "/passkeys/login",
+        content=PASSKEY_LOGIN_BODIES[kind],
+        headers={**token, "content-type": "application/json"},
+    )
+    assert response.status_code == 400, response.text
+    assert (await anonymous.get("/me")).status_code == 401
+
+
+@pytest.mark.parametrize("name", ["x" * 257, "x" * 100_000])
+async def test_overlong_passkey_names_are_a_4xx(world: World, name: str) -> None:
+    """A name over 256 characters (or over the body limit) is refused before any lookup."""
+    route = Route("PATCH", "/passkeys/" + PASSKEY_ID, "user", {"name": name})
+    response = await world.call("alice", route)
+    assert response.status_code in (400, 413), response.text
+
+
+@pytest.mark.parametrize(
+    "passkey_id", ["A", "AAAAA", "!!", "A" * 1365, "..", "%00", "AA%2FAA", "AA=="]
+)
+async def test_passkey_ids_that_are_no_base64url_are_a_4xx(world: World, passkey_id: str) -> None:
+    """Bad base64url, too long, dot segments, NUL, slashes: 400/404/405, never a 500."""
+    for method in ("PATCH", "DELETE"):
+        route = Route(
+            method, "/passkeys/" + passkey_id, "user", {"name": "n"} if method == "PATCH" else None
+        )
+        response = await world.call("alice", route)
+        assert response.status_code in (400, 404, 405), (method, passkey_id, response.text)

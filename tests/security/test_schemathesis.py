@@ -191,9 +191,18 @@ def _assert_fuzzed_answers_conform(
         "POST /mfa/totp/confirm",
         "POST /mfa/totp/disable",
         "POST /mfa/recovery-codes",
+        "GET /passkeys",
+        "POST /passkeys/register/options",
+        "POST /passkeys/register",
+        "PATCH /passkeys/{credential_id}",
+        "DELETE /passkeys/{credential_id}",
+        "POST /passkeys/login/options",
+        "POST /passkeys/login",
     } <= set(labels)
 
 
+# Every operation fuzzed in one test: more than the suite's 120 s per test on a busy machine.
+@pytest.mark.timeout(600)
 def test_anonymous_requests_never_fail(
     anonymous_api: schemathesis.BaseSchema, subtests: pytest.Subtests
 ) -> None:
@@ -215,6 +224,7 @@ def _admin_session(served: Served) -> tuple[asgi.ASGIClient, str]:
     raise AssertionError(f"cannot sign an administrator in: {login.status_code} {login.text}")
 
 
+@pytest.mark.timeout(600)
 def test_admin_requests_never_fail(admin_served: Served, subtests: pytest.Subtests) -> None:
     """Any generated request as a signed-in admin with a CSRF token: no 5xx, answers conform."""
     schemes = admin_served.schema.raw_schema["components"]["securitySchemes"]
@@ -239,4 +249,5 @@ def test_admin_requests_never_fail(admin_served: Served, subtests: pytest.Subtes
     # Guard the harness: the fuzzed requests did reach the guarded handlers as an admin.
     assert ("GET /users", 200) in answered
     assert ("GET /sessions", 200) in answered
+    assert ("GET /passkeys", 200) in answered
     assert ("POST /verify/request", 409) in answered  # the administrator's address is verified

@@ -44,9 +44,9 @@ from sessionauth.auth.events import (
     PasswordChangeFailed,
 )
 from sessionauth.auth.logins import Login, principal_after_stale, read_account
+from sessionauth.auth.passkey_login import PasskeyLogin
 from sessionauth.auth.passwords import PasswordHasher
 from sessionauth.auth.throttle import Attempt, LoginThrottle
-from sessionauth.auth.two_step import TwoStepLogin
 from sessionauth.auth.user_ids import IdT, UserId
 from sessionauth.auth.user_source import AccountLike, UserSource
 from sessionauth.errors import (
@@ -75,7 +75,7 @@ __all__ = ["Authenticator"]
 _MAX_USER_AGENT = 256
 
 
-class Authenticator(AccountAdministration[IdT], TwoStepLogin[IdT]):
+class Authenticator(AccountAdministration[IdT], PasskeyLogin[IdT]):
     """Logins, logouts, password changes; with account and session administration.
 
     Generic in the user id type, ``int`` (the default: the built-in stores' ids) or ``str``
@@ -108,7 +108,8 @@ class Authenticator(AccountAdministration[IdT], TwoStepLogin[IdT]):
             Their store belongs with ``users`` (the accounts' database), not with
             ``sessions``: a session store that loses its keys must not switch the second
             factor off (see :mod:`sessionauth.stores.factors`).
-        passkeys: Passkeys; ``None`` offers none.
+        passkeys: Passkeys; ``None`` offers none (their store belongs with ``users`` too). See
+            :class:`~sessionauth.auth.passkey_login.PasskeyLogin` for the sign-in.
 
     Attributes:
         throttle: The login throttle, if any.

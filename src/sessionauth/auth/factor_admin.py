@@ -124,6 +124,32 @@ class FactorAdministration(SessionAdministration[IdT]):
         await self.events.publish(FactorDisabled(user_id=user.id, address=address, kind="passkey"))
         return ended
 
+    async def list_passkeys(self, session: Session) -> list[Passkey]:
+        """Return the passkeys of the session's user, oldest first.
+
+        Raises:
+            NotAuthenticated: Without an authenticated session.
+        """
+        user = await self.current_user(session)
+        return await self._passkeys().store.list_passkeys(str(user.id))
+
+    async def rename_passkey(self, session: Session, credential_id: bytes, name: str) -> Passkey:
+        """Rename one passkey of the session's user; return it as stored.
+
+        Sessions are untouched: a name changes nothing a login needs.
+
+        Raises:
+            NotAuthenticated: Without an authenticated session.
+            FactorConflict: If the user has no such passkey.
+        """
+        user = await self.current_user(session)
+        passkeys = self._passkeys()
+        renamed = await passkeys.rename(str(user.id), credential_id, name)
+        found = await passkeys.store.get_passkey(str(user.id), credential_id) if renamed else None
+        if found is None:
+            raise FactorConflict("no such passkey")
+        return found
+
     async def start_totp_setup(self, session: Session) -> TotpSetup:
         """Begin enabling TOTP for the session's user: a new pending secret, shown once.
 

@@ -19,13 +19,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sessionauth.auth.user_ids import UserId
 from sessionauth.auth.user_source import AccountLike, UserSource
 from sessionauth.principal import Principal, PrincipalChange, new_epoch
 from sessionauth.stores.base import SessionStore
 from sessionauth.stores.users import ADMIN_ROLE
 from sessionauth.user_text import user_id_text
 
-__all__ = ["Login", "principal_after_stale", "principal_of", "read_account"]
+__all__ = [
+    "Login",
+    "principal_after_stale",
+    "principal_of",
+    "read_account",
+    "read_account_by_id",
+]
 
 # No account has id 0 (int ids start at 1): its principal is read for unknown emails, so that
 # an unknown email costs the same store round trip as a known one. A text id "0" is harmless:
@@ -104,6 +111,28 @@ async def read_account(
     repair = missed_restriction(again, principal) if again is not None else None
     if repair is not None:
         principal, _ = await sessions.change_principal(user_id, repair)
+    return again, principal
+
+
+async def read_account_by_id(
+    users: UserSource[AccountLike], sessions: SessionStore, user_id: UserId
+) -> tuple[AccountLike | None, Principal | None]:
+    """Read the principal of ``user_id``, then the account: a passkey sign-in's first step.
+
+    Like :func:`read_account`, before the credential is checked, and with the same install
+    and repair of the principal; ``(None, None)`` for a user that does not exist.
+    """
+    text = user_id_text(user_id)
+    principal = await sessions.principal(text)
+    if principal is None:
+        fresh = await users.get(user_id)
+        if fresh is None:
+            return None, None
+        principal = await sessions.install_principal(text, principal_of(fresh))
+    again = await users.get(user_id)
+    repair = missed_restriction(again, principal) if again is not None else None
+    if repair is not None:
+        principal, _ = await sessions.change_principal(text, repair)
     return again, principal
 
 

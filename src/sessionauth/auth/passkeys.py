@@ -227,6 +227,18 @@ class Passkeys:
             raise PasskeyRejected("this passkey is registered already")
         return passkey
 
+    def claimed_user(self, credential: str | dict[str, Any]) -> str | None:
+        """The user id an assertion's user handle names, unverified; ``None`` if malformed.
+
+        A sign-in reads that account's principal *before* :meth:`authenticate` verifies the
+        assertion (see :mod:`sessionauth.auth.passkey_login`).
+        """
+        try:
+            user_id, _ = _identify(credential)
+        except InvalidCode:
+            return None
+        return user_id or None
+
     def authentication_options(self, session: Session) -> str:
         """Return the ``PublicKeyCredentialRequestOptions`` JSON of a discoverable sign-in."""
         options = webauthn.generate_authentication_options(

@@ -55,6 +55,7 @@ from sessionauth.server import (
     mfa_api,
     mfa_pages,
     pages,
+    passkey_api,
     totp_pages,
 )
 from sessionauth.server.account_mail import postbox
@@ -112,7 +113,12 @@ def _complete_openapi(app: FastAPI, *, cookie_name: str) -> None:
                 _edge_answers(hot_routes.document(generate())),
                 cookie_name=cookie_name,
                 operations=session_operations(
-                    [*api.router.routes, *lifecycle_api.router.routes, *mfa_api.router.routes]
+                    [
+                        *api.router.routes,
+                        *lifecycle_api.router.routes,
+                        *mfa_api.router.routes,
+                        *passkey_api.router.routes,
+                    ]
                 ),
             )
         return app.openapi_schema
@@ -204,6 +210,11 @@ def create_app(
                 clock=clock,
                 factors=second_factors(settings, databases, keyring, clock=clock),
             )
+            # Built after the Authenticator: a sign counter that went backwards is published
+            # on its events (the security log, the metrics, the hooks).
+            auth.passkeys = passkey_api.passkeys_of(
+                settings, databases, counter, events=auth.events, clock=clock
+            )
             metrics.subscribe(auth.events)
             if settings.bootstrap_enabled:
                 await bootstrap_admin(
@@ -277,6 +288,7 @@ def create_app(
     app.include_router(api.router)
     app.include_router(lifecycle_api.router)
     app.include_router(mfa_api.router)
+    app.include_router(passkey_api.router)
     app.include_router(pages.router)
     app.include_router(lifecycle_pages.router)
     app.include_router(mfa_pages.router)

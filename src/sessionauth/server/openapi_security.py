@@ -6,9 +6,9 @@ the cookie, and those with an unsafe method list the token with it (both are nee
 operations open to anyone (``POST /login``, ``/healthz``, ``/csrf-token``…) list nothing.
 
 Which operations need a session is read from the API's routes: a route needs one when
-a guard (:data:`~sessionauth.server.api.UserId`, :data:`~sessionauth.server.api.AdminId`) is
-among its dependencies, however deep; the few routes that check the session in their body are
-named here.
+a guard (:data:`~sessionauth.server.api.UserId`, :data:`~sessionauth.server.api.AdminId`,
+:data:`~sessionauth.server.mfa_api.RecentUserId`) is among its dependencies, however deep;
+the few routes that check the session in their body are named here.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute
 
-from sessionauth.server import api
+from sessionauth.server import api, mfa_api
 
 __all__ = ["CSRF_SCHEME", "SESSION_SCHEME", "declare_security", "session_operations"]
 
@@ -36,8 +36,10 @@ _CHECKED_INSIDE = frozenset({("get", "/dashboard"), ("get", "/admin"), ("get", "
 
 
 def _guards() -> frozenset[Callable[..., Any]]:
-    """The dependencies that demand a session: those of ``UserId`` and ``AdminId``."""
-    return frozenset(get_args(alias)[1].dependency for alias in (api.UserId, api.AdminId))
+    """The dependencies that demand a session: those of the three guards."""
+    return frozenset(
+        get_args(alias)[1].dependency for alias in (api.UserId, api.AdminId, mfa_api.RecentUserId)
+    )
 
 
 def _needs_guard(dependant: Dependant, guards: frozenset[Callable[..., Any]]) -> bool:
