@@ -99,10 +99,14 @@ class ServerMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = [h for h in message.get("headers", ()) if h[0].lower() not in names]
+                # ASGI response header names are lower-case: no .lower() per header.
+                headers = []
+                for header in message.get("headers", ()):
+                    if header[0] not in names:
+                        headers.append(header)
                 if vary:
                     headers = vary_origin(headers)
-                headers.extend(extra)
+                headers += extra
                 message["headers"] = headers
             await send(message)
 
