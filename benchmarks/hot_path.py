@@ -30,6 +30,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -97,8 +98,8 @@ async def _serve(requests: int) -> None:
             raise SystemExit(f"GET /dashboard answered {sent[0]['status']}, not 200")
 
 
-def _callgrind_total(requests: int) -> int:
-    """Instructions of one interpreter run serving ``requests`` requests, per callgrind."""
+def callgrind_total(script: str, requests: int) -> int:
+    """Instructions of one run of ``script --serve requests``, per callgrind."""
     valgrind = shutil.which("valgrind")
     if valgrind is None:
         raise SystemExit("valgrind is not installed (apt-get install valgrind)")
@@ -108,7 +109,7 @@ def _callgrind_total(requests: int) -> int:
         run = subprocess.run(  # noqa: S603 - valgrind on our own interpreter and script
             [
                 valgrind, "--tool=callgrind", f"--callgrind-out-file={out}",
-                sys.executable, __file__, "--serve", str(requests),
+                sys.executable, script, "--serve", str(requests),
             ],
             env=env, capture_output=True, text=True, check=False,
         )  # fmt: skip
@@ -118,28 +119,33 @@ def _callgrind_total(requests: int) -> int:
         return int(match.group(1))
 
 
-def measure() -> int:
-    """Instructions per authenticated request (see the module docstring)."""
-    few, many = _callgrind_total(FEW), _callgrind_total(MANY)
+def measure(script: str = __file__) -> int:
+    """Instructions per authenticated request of ``script`` (see the module docstring)."""
+    few, many = callgrind_total(script, FEW), callgrind_total(script, MANY)
     return round((many - few) / (MANY - FEW))
 
 
-def main() -> None:
-    """Measure, check against the committed figure, or record a new one."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def run_cli(
+    doc: str,
+    serve: Callable[[int], Awaitable[None]],
+    *,
+    script: str,
+    budget_file: Path,
+    what: str,
+) -> None:
+    """Serve (under callgrind), measure, check against ``budget_file``, or record a figure."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--check", action="store_true", help="fail if over the budget")
     parser.add_argument("--record", metavar="REASON", help="commit a new figure, with why")
     args = parser.parse_args()
     if args.serve is not None:
-        asyncio.run(_serve(args.serve))
+        asyncio.run(serve(args.serve))
         return
-    per_request = measure()
-    print(
-        f"{per_request} instructions per authenticated request (Python {platform.python_version()})"
-    )
+    per_request = measure(script)
+    print(f"{per_request} instructions per {what} (Python {platform.python_version()})")
     if args.record:
-        BUDGET_FILE.write_text(
+        budget_file.write_text(
             json.dumps(
                 {
                     "instructions_per_request": per_request,
@@ -152,7 +158,7 @@ def main() -> None:
         )
         return
     if args.check:
-        budget = json.loads(BUDGET_FILE.read_text())["instructions_per_request"]
+        budget = json.loads(budget_file.read_text())["instructions_per_request"]
         limit = round(budget * TOLERANCE)
         print(f"budget {budget}, limit {limit} (+{round((TOLERANCE - 1) * 100)} %)")
         if per_request > limit:
@@ -163,4 +169,10 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_cli(
+        __doc__,
+        _serve,
+        script=__file__,
+        budget_file=BUDGET_FILE,
+        what="authenticated request",
+    )

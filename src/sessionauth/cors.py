@@ -16,7 +16,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sessionauth.origins import single_header, validate_origins
 
-__all__ = ["CORS_HEADERS", "CORS_METHODS", "TrustedCORSMiddleware"]
+__all__ = [
+    "CORS_HEADERS",
+    "CORS_METHODS",
+    "TrustedCORSMiddleware",
+    "credentialed_cors",
+    "vary_origin",
+]
 
 CORS_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
 """Methods a preflight allows."""
@@ -50,18 +56,7 @@ class TrustedCORSMiddleware:
     def __init__(self, app: ASGIApp, *, trusted_origins: Iterable[str], max_age: int = 600):
         self.app = app
         self.trusted_origins = validate_origins(trusted_origins)
-        # Starlette types scopes as MutableMapping; ours are the dicts ASGI servers pass.
-        self._cors = cast(
-            ASGIApp,
-            CORSMiddleware(
-                cast(Any, app),
-                allow_origins=sorted(self.trusted_origins),
-                allow_methods=CORS_METHODS,
-                allow_headers=CORS_HEADERS,
-                allow_credentials=True,
-                max_age=max_age,
-            ),
-        )
+        self._cors = credentialed_cors(app, self.trusted_origins, max_age=max_age)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one ASGI connection; only trusted origins reach Starlette's CORS handling."""
@@ -76,11 +71,46 @@ class TrustedCORSMiddleware:
 
         async def send_vary(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = list(message.get("headers", ()))
-                vary = [v for k, v in headers if k.lower() == b"vary"]
-                headers = [h for h in headers if h[0].lower() != b"vary"]
-                headers.append((b"vary", b", ".join([*vary, b"Origin"])))
-                message["headers"] = headers
+                message["headers"] = vary_origin(message.get("headers", ()))
             await send(message)
 
         await self.app(scope, receive, send_vary)
+
+
+def credentialed_cors(app: ASGIApp, trusted_origins: frozenset[str], *, max_age: int) -> ASGIApp:
+    """Starlette's CORS middleware around ``app``, configured for the trusted origins.
+
+    Credentials allowed, :data:`CORS_METHODS` and :data:`CORS_HEADERS` in preflights. Hand it
+    only requests whose ``Origin`` is exactly one of ``trusted_origins`` (validated with
+    :func:`validate_origins`), as :class:`TrustedCORSMiddleware` does: Starlette alone would
+    send ``Allow-Credentials`` to any origin.
+    """
+    # Starlette types scopes as MutableMapping; ours are the dicts ASGI servers pass.
+    return cast(
+        ASGIApp,
+        CORSMiddleware(
+            cast(Any, app),
+            allow_origins=sorted(trusted_origins),
+            allow_methods=CORS_METHODS,
+            allow_headers=CORS_HEADERS,
+            allow_credentials=True,
+            max_age=max_age,
+        ),
+    )
+
+
+def vary_origin(headers: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """Return response ``headers`` with ``Origin`` added to ``Vary``, merged into one header.
+
+    What a response to an untrusted (or absent) ``Origin`` carries when trusted origins exist:
+    the answer depends on the header, so a shared cache must not serve it to another origin.
+    """
+    vary: list[bytes] = []
+    kept: list[tuple[bytes, bytes]] = []
+    for header in headers:
+        if header[0].lower() == b"vary":
+            vary.append(header[1])
+        else:
+            kept.append(header)
+    kept.append((b"vary", b", ".join([*vary, b"Origin"])))
+    return kept

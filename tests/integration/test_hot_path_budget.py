@@ -1,4 +1,4 @@
-"""The library's hot path stays within its instruction budget (benchmarks/hot_path.py)."""
+"""The hot paths stay within their instruction budgets (benchmarks/*hot_path.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from tests.support.services import ServiceUnavailable, require_service
 
 pytestmark = pytest.mark.slow
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "hot_path.py"
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
 def _valgrind() -> str:
@@ -23,14 +23,20 @@ def _valgrind() -> str:
     return found
 
 
-def test_instructions_per_authenticated_request_stay_within_ten_percent_of_the_budget() -> None:
+# Two callgrind runs each; the server's start-up (FastAPI, the routes' models) is most of its
+# runs: a few minutes under callgrind, past the suite's default timeout.
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("script", ["hot_path.py", "server_hot_path.py"])
+def test_instructions_per_authenticated_request_stay_within_ten_percent_of_the_budget(
+    script: str,
+) -> None:
     """Callgrind's count per GET /dashboard is at most 110 % of the committed figure."""
     require_service("valgrind", _valgrind)
     run = subprocess.run(  # noqa: S603 - our own interpreter and script
-        [sys.executable, str(SCRIPT), "--check"],
+        [sys.executable, str(BENCHMARKS / script), "--check"],
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=900,
         check=False,
     )
     print(run.stdout)

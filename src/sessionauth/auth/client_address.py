@@ -40,6 +40,7 @@ from sessionauth.errors import ConfigurationError
 __all__ = [
     "ProxyHeader",
     "TrustedProxyMiddleware",
+    "apply_proxy_headers",
     "client_address",
     "covers_every_address",
     "trusted_networks",
@@ -324,18 +325,31 @@ class TrustedProxyMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one ASGI connection, resolving HTTP and WebSocket clients first."""
-        schemes = _SCHEMES.get(scope["type"])
-        if schemes is not None and self.trusted:
-            address, proto = _resolve(scope, self.trusted, self.header)
-            client = scope.get("client")
-            peer = _parse_ip(client[0]) if client else None
-            if address != _UNKNOWN and address != str(peer):
-                scope["client"] = (address, 0)  # a forwarded hop: its port is unknown
-            if proto is not None:
-                # A proxy reports the scheme of its own connection: http(s) even for websockets.
-                plain, secure = schemes
-                if proto in (plain, "http", "ws"):
-                    scope["scheme"] = plain
-                elif proto in (secure, "https", "wss"):
-                    scope["scheme"] = secure
+        apply_proxy_headers(scope, self.trusted, self.header)
         await self.app(scope, receive, send)
+
+
+def apply_proxy_headers(
+    scope: Scope, trusted: tuple[_Network, ...], header: ProxyHeader = "x-forwarded-for"
+) -> None:
+    """Set an HTTP or WebSocket scope's client and scheme from the trusted proxies' headers.
+
+    What :class:`TrustedProxyMiddleware` does to each scope, for middleware that folds it into
+    its own call. ``trusted`` comes from :func:`trusted_networks`; other scopes, and requests
+    from peers outside it, are left unchanged.
+    """
+    schemes = _SCHEMES.get(scope["type"])
+    if schemes is None or not trusted:
+        return
+    address, proto = _resolve(scope, trusted, header)
+    client = scope.get("client")
+    peer = _parse_ip(client[0]) if client else None
+    if address != _UNKNOWN and address != str(peer):
+        scope["client"] = (address, 0)  # a forwarded hop: its port is unknown
+    if proto is not None:
+        # A proxy reports the scheme of its own connection: http(s) even for websockets.
+        plain, secure = schemes
+        if proto in (plain, "http", "ws"):
+            scope["scheme"] = plain
+        elif proto in (secure, "https", "wss"):
+            scope["scheme"] = secure

@@ -6,13 +6,15 @@ Run it with ``sessionauth serve``, or any ASGI server as a factory::
 
 The layers, outermost first::
 
-    SecurityHeadersMiddleware  nosniff on every response, HSTS in production
-    TrustedProxyMiddleware  client address and scheme from trusted proxies' headers
-    TrustedCORSMiddleware   the trusted origins only, with credentials; answers preflights
+    ServerMiddleware        trusted proxies' headers, CORS for the trusted origins only (it
+                            answers preflights), nosniff on every response, HSTS in production
+    ServerErrorMiddleware   Starlette's: a bare 500, logged, for anything unhandled
     SessionMiddleware       loads and commits the session; 503 (JSON or a page) on outage
+    HotRouteMiddleware      answers GET /dashboard, /admin and /csrf-token itself
     CSRFMiddleware          origin layer + token; API bodies must be JSON (forms: /ui/...)
     BodyLimitMiddleware     bodies over 64 KiB get 413 before anything buffers them
-    FastAPI                 the JSON API (api.py), the pages (pages.py), /static
+    FastAPI                 exception handlers, the JSON API (api.py), the pages (pages.py),
+                            /static
 
 The stores are views of one backend per database (see :mod:`sessionauth.server.databases`);
 nothing connects before the first request. The lifespan checks that a Redis store cannot evict
@@ -36,12 +38,11 @@ from starlette.types import ASGIApp, Scope
 
 from sessionauth import __version__
 from sessionauth.auth.authenticator import Authenticator
-from sessionauth.auth.client_address import TrustedProxyMiddleware, trusted_networks
+from sessionauth.auth.client_address import trusted_networks
 from sessionauth.auth.lifecycle import AccountLifecycle
 from sessionauth.auth.passwords import PasswordHasher
 from sessionauth.auth.single_use import SingleUseTokens
 from sessionauth.auth.throttle import LoginThrottle
-from sessionauth.cors import TrustedCORSMiddleware
 from sessionauth.csrf import CSRFMiddleware
 from sessionauth.middleware import SessionMiddleware
 from sessionauth.origins import validate_origins
@@ -75,7 +76,7 @@ from sessionauth.server.purge import run_purger
 from sessionauth.server.readiness import Readiness
 from sessionauth.server.redis_eviction import enforce_no_eviction, eviction_findings
 from sessionauth.server.secret_key import load_keyring
-from sessionauth.server.security_headers import SecurityHeadersMiddleware
+from sessionauth.server.server_middleware import ServerMiddleware
 from sessionauth.server.settings import Settings, load_settings
 from sessionauth.server.settings_findings import enforce
 from sessionauth.server.templating import static_files
@@ -282,7 +283,7 @@ def create_app(
     app.state.outage_log = OutageLog("store", logger=server_log)
     app.state.full_store_log = OutageLog("store writes", logger=server_log)
     install_handlers(app, metrics)
-    # Ahead of everything: the requests a session serves most skip FastAPI's machinery.
+    # HotRouteMiddleware answers their reads; the router answers other methods with 405.
     app.router.routes[:0] = hot_routes.ROUTES
     _complete_openapi(app, cookie_name=settings.cookie().name)
     app.include_router(api.router)
@@ -303,6 +304,7 @@ def create_app(
         require_json=is_api_request,
         on_reject=csrf_responder(metrics),
     )
+    app.add_middleware(hot_routes.HotRouteMiddleware)
     app.add_middleware(
         SessionMiddleware,
         store=store,
@@ -312,27 +314,29 @@ def create_app(
         on_unavailable=unavailable_responder(metrics),
         on_touch_skipped=lambda exc: metrics.touches_skipped.inc(),
     )
-    app.add_middleware(TrustedCORSMiddleware, trusted_origins=origins)
-    if settings.trusted_proxies:
-        # The one place proxy headers are read (uvicorn's own handling is off, see cli.serve):
-        # everything inside sees the client's address and scheme already resolved.
-        app.add_middleware(TrustedProxyMiddleware, trusted_proxies=settings.trusted_proxies)
-    _wrap_outermost(app, hsts=settings.hsts)
+    _wrap_outermost(app, settings, origins)
     return app
 
 
-def _wrap_outermost(app: FastAPI, *, hsts: bool) -> None:
-    """Put :class:`SecurityHeadersMiddleware` around the whole stack.
+def _wrap_outermost(app: FastAPI, settings: Settings, origins: frozenset[str]) -> None:
+    """Put :class:`ServerMiddleware` around the whole stack.
 
     Outside Starlette's own ``ServerErrorMiddleware`` too, which ``add_middleware`` cannot
-    reach: a 500 must carry the headers like every other answer.
+    reach: a 500 must carry the security headers like every other answer. It is also the one
+    place proxy headers are read (uvicorn's own handling is off, see ``cli.serve``): everything
+    inside sees the client's address and scheme already resolved.
     """
     build = app.build_middleware_stack
 
-    def build_with_headers() -> ASGIApp:
-        return SecurityHeadersMiddleware(build(), hsts=hsts)
+    def build_with_server_layer() -> ASGIApp:
+        return ServerMiddleware(
+            build(),
+            hsts=settings.hsts,
+            trusted_origins=origins,
+            trusted_proxies=settings.trusted_proxies,
+        )
 
-    app.build_middleware_stack = build_with_headers  # type: ignore[method-assign]
+    app.build_middleware_stack = build_with_server_layer  # type: ignore[method-assign]
 
 
 async def _check_eviction(settings: Settings) -> None:

@@ -1,28 +1,35 @@
-"""The tutorial's read routes as plain Starlette endpoints: the requests a session serves most.
+"""The tutorial's read routes, answered inside the session layer: the requests served most.
 
 ``GET /dashboard``, ``GET /admin`` and ``GET /csrf-token`` answer from the session alone. Served
 through FastAPI's router they spent about 65 µs per request on dependency solving, response
 validation and serialisation: more than the session layer and the Redis round trip together
-(``benchmarks/README.md``). As Starlette routes placed ahead of the API router they answer
-the same bodies and errors (guards raise, the app's exception handlers answer), and
-:func:`document` adds them to the OpenAPI schema from the same models, so the schema stays
-complete.
+(``benchmarks/README.md``). :class:`HotRouteMiddleware`, installed right inside
+``SessionMiddleware``, answers their GET and HEAD requests itself, so they also skip the layers
+that have nothing to do for them: the CSRF check (a safe method), the body limit (no body is
+read), Starlette's exception layer and the router. A guard's refusal is answered with
+:func:`~sessionauth.auth.guards.error_response`, as the app's handler for it does; anything else
+raised reaches Starlette's error layer, as before. :data:`ROUTES` keeps them in the router too,
+for its answers to other methods (405), and :func:`document` adds them to the OpenAPI schema
+from the same models, so the schema stays complete.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from sessionauth.auth.guards import check_auth, check_role, session_of
+from sessionauth.auth.guards import check_auth, check_role, error_response, session_of
 from sessionauth.csrf import csrf_token
+from sessionauth.errors import NotAuthenticated, PermissionDenied
 from sessionauth.server import schemas as s
 
-__all__ = ["ROUTES", "document"]
+__all__ = ["ROUTES", "HotRouteMiddleware", "document"]
 
 _ADMINS = frozenset({"admin"})
 _ADMIN_AREA = b'{"message":"Admin area"}'
@@ -45,12 +52,46 @@ async def get_csrf_token(request: Request) -> Response:
     return JSONResponse({"csrfToken": token})
 
 
-ROUTES = [
-    Route("/dashboard", dashboard, methods=["GET"]),
-    Route("/admin", admin, methods=["GET"]),
-    Route("/csrf-token", get_csrf_token, methods=["GET"]),
-]
-"""Insert these ahead of the app's other routes."""
+_ENDPOINTS: dict[str, Callable[[Request], Awaitable[Response]]] = {
+    "/dashboard": dashboard,
+    "/admin": admin,
+    "/csrf-token": get_csrf_token,
+}
+# What a Starlette route for GET serves.
+_READS = frozenset({"GET", "HEAD"})
+
+ROUTES = [Route(path, endpoint, methods=["GET"]) for path, endpoint in _ENDPOINTS.items()]
+"""The same endpoints as router routes: add these to the app's router."""
+
+
+class HotRouteMiddleware:
+    """Answers GET and HEAD requests for the hot routes; passes everything else to ``app``.
+
+    Install it right inside ``SessionMiddleware`` (it reads ``scope["session"]``) and outside
+    the CSRF middleware, which checks unsafe methods only.
+
+    Args:
+        app: The rest of the application.
+    """
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one ASGI connection: a hot route's read here, any other request in ``app``."""
+        # Under a root path the router, which strips it, finds them.
+        if scope["type"] == "http" and scope["method"] in _READS and not scope.get("root_path"):
+            endpoint = _ENDPOINTS.get(scope["path"])
+            if endpoint is not None:
+                request = Request(scope, receive)
+                try:
+                    response = await endpoint(request)
+                except (NotAuthenticated, PermissionDenied) as exc:
+                    response = error_response(request, exc)
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
 
 # path -> (operation id, summary, success model, error statuses)
 _DOCS: dict[str, tuple[str, str, type[BaseModel], tuple[int, ...]]] = {

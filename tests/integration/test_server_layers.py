@@ -1,0 +1,83 @@
+"""The server's own layers: the hot routes inside the session layer, ServerMiddleware outermost."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from tests.support.apps import running_app
+
+TRUSTED = "https://app.example.com"
+PASSWORD = "p" * 12
+
+
+async def _broken() -> None:
+    raise RuntimeError("a bug")
+
+
+@pytest.fixture
+async def app(tmp_path: Path) -> AsyncIterator[FastAPI]:
+    async with running_app(tmp_path, allowed_origins=(TRUSTED,)) as app:
+        app.add_api_route("/broken", _broken)
+        yield app
+
+
+def _client(app: FastAPI, root_path: str = "") -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, root_path=root_path)
+    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+
+async def _sign_in(app: FastAPI, client: httpx.AsyncClient, role: str) -> int:
+    auth = app.state.authenticator
+    email = f"{role}@example.com"
+    user = await auth.users.create(email, await auth.hasher.hash(PASSWORD), role=role)
+    response = await client.post("/login", json={"email": email, "password": PASSWORD})
+    assert response.status_code == 200
+    return int(user.id)
+
+
+async def test_head_of_a_hot_route_answers_like_its_get(app: FastAPI) -> None:
+    """HEAD /dashboard is 401 anonymous and 200 signed in, as the router's GET route was."""
+    async with _client(app) as client:
+        assert (await client.head("/dashboard")).status_code == 401
+        user_id = await _sign_in(app, client, "user")
+        assert (await client.head("/dashboard")).status_code == 200
+        assert (await client.get("/dashboard")).json() == {"userId": user_id}
+
+
+async def test_hot_route_refusals_are_the_guards_answers(app: FastAPI) -> None:
+    """A browser without a session is sent to log in; a non-admin gets the JSON 403."""
+    async with _client(app) as client:
+        browser = await client.get("/admin", headers={"Accept": "text/html"})
+        assert browser.status_code == 303
+        assert browser.headers["location"] == "/login?next=%2Fadmin"
+        await _sign_in(app, client, "user")
+        refused = await client.get("/admin")
+        assert (refused.status_code, refused.json()) == (403, {"error": "Insufficient permissions"})
+
+
+async def test_under_a_root_path_the_router_serves_the_hot_routes(app: FastAPI) -> None:
+    """Mounted under /auth, GET /auth/dashboard still answers (the router strips the prefix)."""
+    async with _client(app, root_path="/auth") as client:
+        response = await client.get("/auth/dashboard")
+    assert (response.status_code, response.json()) == (401, {"error": "Authentication required"})
+
+
+async def test_a_500_to_a_trusted_origin_carries_cors_and_the_security_headers(
+    app: FastAPI,
+) -> None:
+    """The front end can read the 500: CORS and nosniff are added outside the error layer."""
+    async with _client(app) as client:
+        trusted = await client.get("/broken", headers={"Origin": TRUSTED})
+        other = await client.get("/broken", headers={"Origin": "https://evil.example"})
+    assert trusted.status_code == other.status_code == 500
+    assert trusted.headers["access-control-allow-origin"] == TRUSTED
+    assert trusted.headers["access-control-allow-credentials"] == "true"
+    assert trusted.headers["x-content-type-options"] == "nosniff"
+    assert "access-control-allow-origin" not in other.headers
+    assert other.headers.get_list("vary") == ["Origin"]
+    assert other.headers["x-content-type-options"] == "nosniff"
