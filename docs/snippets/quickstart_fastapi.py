@@ -16,6 +16,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel
+from starlette.exceptions import HTTPException
 
 from sessionauth import (
     CookieConfig,
@@ -66,12 +67,25 @@ async def invalid_body(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"error": "Invalid request body"}, status_code=400)
 
 
+async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+    """FastAPI's own refusals as ``{"error": ...}``: 404, 405, and 400 for a body it cannot parse.
+
+    A body of bytes that are not UTF-8, or of JSON nested too deep, never reaches the
+    validation (``invalid_body``): FastAPI answers it 400 ``{"detail": ...}`` itself.
+    """
+    return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+
 # `guards.exception_handlers` answers, as {"error": ...}: the guards' 401 / 403 (browsers are
 # sent to GET /login), InvalidCredentials 401, TooManyAttempts 429 and StoreUnavailable 503
 # (both with Retry-After). So the routes need no try/except for them.
 app = FastAPI(
     lifespan=lifespan,
-    exception_handlers={**guards.exception_handlers, RequestValidationError: invalid_body},
+    exception_handlers={
+        **guards.exception_handlers,
+        RequestValidationError: invalid_body,
+        HTTPException: http_error,
+    },
 )
 app.add_middleware(CSRFMiddleware, keyring=keyring)  # added first: runs inside the sessions
 app.add_middleware(

@@ -31,6 +31,7 @@ from sqlalchemy import String, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from starlette.exceptions import HTTPException
 
 from sessionauth import (
     CookieConfig,
@@ -151,12 +152,25 @@ async def invalid_body(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"error": "Invalid request body"}, status_code=400)
 
 
+async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+    """FastAPI's own refusals as ``{"error": ...}``: 404, 405, and 400 for a body it cannot parse.
+
+    A body of bytes that are not UTF-8, or of JSON nested too deep, never reaches the
+    validation (``invalid_body``): FastAPI answers it 400 ``{"detail": ...}`` itself.
+    """
+    return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+
 # 401 and 403 from the guards (browsers sent to GET /login), 401 for InvalidCredentials, 429
 # with Retry-After for TooManyAttempts, 503 with Retry-After for StoreUnavailable: all
 # {"error": ...}, so the routes need no try/except for them.
 app = FastAPI(
     lifespan=lifespan,
-    exception_handlers={**guards.exception_handlers, RequestValidationError: invalid_body},
+    exception_handlers={
+        **guards.exception_handlers,
+        RequestValidationError: invalid_body,
+        HTTPException: http_error,
+    },
 )
 app.state.hasher = PasswordHasher()  # argon2id; replace before startup to tune it
 app.add_middleware(CSRFMiddleware, keyring=keyring)  # added first: runs inside the sessions

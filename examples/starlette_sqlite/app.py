@@ -52,6 +52,40 @@ def authenticator(request: Request) -> Authenticator[int]:
     return auth
 
 
+class BadBody(Exception):
+    """The request body is not the JSON object the route reads (answered 400 by `bad_body`)."""
+
+
+async def json_strings(request: Request, *names: str) -> dict[str, str]:
+    """Read the body as a JSON object and return its fields ``names``, each a string.
+
+    Starlette's ``request.json()`` raises on a body that is not JSON and returns whatever
+    JSON it is (an array, a string, a number for a field): each route reading it must check
+    it, or a client's typo becomes a 500. This is that check, once.
+
+    Raises:
+        BadBody: For a body that is not UTF-8 JSON (or nests too deep to parse), is not an
+            object, or lacks one of ``names`` as a string.
+    """
+    try:
+        body = await request.json()
+    # JSONDecodeError and UnicodeDecodeError are ValueErrors; very deep nesting is a
+    # RecursionError of the parser, still only a bad body.
+    except (ValueError, RecursionError):
+        raise BadBody("The body must be JSON") from None
+    if not isinstance(body, dict):
+        raise BadBody("The body must be a JSON object")
+    wrong = [name for name in names if not isinstance(body.get(name), str)]
+    if wrong:
+        raise BadBody(f"These fields must be strings: {', '.join(wrong)}")
+    return {name: body[name] for name in names}
+
+
+async def bad_body(request: Request, exc: Exception) -> Response:
+    """A body `json_strings` refused, as 400 ``{"error": ...}``."""
+    return JSONResponse({"error": str(exc)}, status_code=400)
+
+
 async def get_csrf(request: Request) -> Response:
     """A CSRF token for this client: send it back as ``X-CSRF-Token`` on every POST."""
     return JSONResponse({"csrfToken": csrf_token(session_of(request), request.app.state.keyring)})
@@ -64,14 +98,12 @@ async def login_page(request: Request) -> Response:
 
 async def login(request: Request) -> Response:
     """Check the email and password, then bind the session to the user (a new token)."""
-    body = await request.json()
+    body = await json_strings(request, "email", "password")  # BadBody: 400
     auth = authenticator(request)
     address = request.client.host if request.client else "unknown"
     # A wrong password raises InvalidCredentials (401), too many TooManyAttempts (429), a
     # store that cannot answer StoreUnavailable (503): `exception_handlers` answers them.
-    accepted = await auth.authenticate(
-        str(body.get("email", "")), str(body.get("password", "")), address=address
-    )
+    accepted = await auth.authenticate(body["email"], body["password"], address=address)
     session = session_of(request)
     principal = await auth.login(
         session, accepted, address=address, user_agent=request.headers.get("user-agent")
@@ -149,7 +181,8 @@ def create_app(*, database: str = DATABASE, secret: str, secure: bool = False) -
             Middleware(CSRFMiddleware, keyring=keyring),
         ],
         lifespan=lifespan,
-        exception_handlers=exception_handlers,  # every refusal and outage as {"error": ...}
+        # Every refusal, outage and bad body as {"error": ...}.
+        exception_handlers={**exception_handlers, BadBody: bad_body},
     )
 
 

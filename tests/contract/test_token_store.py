@@ -91,7 +91,7 @@ def _second_store(opened: Opened, store: TokenStore) -> TokenStore:
     backend = opened.second()
     if hasattr(store, "prefix"):
         return backend.token_store(prefix=store.prefix)
-    table = getattr(store, "_table", None)
+    table = getattr(store, "table", None)
     return backend.token_store(**({"table": table} if table else {}))
 
 

@@ -71,7 +71,7 @@ async def server(tmp_path: Path) -> AsyncIterator[MfaServer]:
 async def redis_server(
     tmp_path: Path, redis_url: str, redis_prefix: str
 ) -> AsyncIterator[MfaServer]:
-    """The reference server with sessions, counters and factors on Redis."""
+    """The reference server with sessions and counters on Redis (factors with the users)."""
     async for running in _server(tmp_path, store_url=f"{redis_url}?prefix={redis_prefix}"):
         yield running
 

@@ -105,6 +105,9 @@ class Authenticator(AccountAdministration[IdT], TwoStepLogin[IdT]):
             user's ``id`` must be of it).
         factors: Second factors (TOTP, recovery codes); ``None`` offers none. See
             :class:`~sessionauth.auth.factor_admin.FactorAdministration` for the methods.
+            Their store belongs with ``users`` (the accounts' database), not with
+            ``sessions``: a session store that loses its keys must not switch the second
+            factor off (see :mod:`sessionauth.stores.factors`).
         passkeys: Passkeys; ``None`` offers none.
 
     Attributes:

@@ -51,8 +51,10 @@ class SecondFactors:
     """TOTP and recovery codes over a factor store.
 
     Args:
-        store: Where factors live (the session store's backend:
-            :meth:`~sessionauth.backends.Backend.factor_store`).
+        store: Where factors live: the factor store of the backend holding the accounts
+            (:meth:`~sessionauth.backends.Backend.factor_store`), not of a session store that
+            may lose its keys, which would let every account in with its password alone (see
+            :mod:`sessionauth.stores.factors`).
         cipher: Encrypts TOTP secrets at rest
             (:meth:`~sessionauth.auth.totp.TotpCipher.from_keyring`).
         issuer: The service's name in authenticator apps.

@@ -1,7 +1,10 @@
 """The server's databases: one backend when sessions and users share a URL, two otherwise.
 
-``SESSIONAUTH_DATABASE_URL`` holds the accounts; ``SESSIONAUTH_STORE_URL`` (by default the
-same) holds the sessions and the login-attempt counters. When both name one database, the
+``SESSIONAUTH_DATABASE_URL`` holds the accounts and their second factors;
+``SESSIONAUTH_STORE_URL`` (by default the same) holds the sessions, the login-attempt counters
+and the single-use tokens of mailed links. Second factors are account data: a session store
+that loses its keys must not take them along (see
+:func:`sessionauth.server.mfa_api.second_factors`). When both name one database, the
 default (one SQLite file), one backend serves the session store, the counter and the user
 store, so a worker opens one connection (SQLite) or one pool (PostgreSQL) for all three (and,
 on SQLite, the session store's own connection for its loads on the event loop); users on SQL
@@ -36,8 +39,11 @@ class Databases:
     """The backends of a server.
 
     Attributes:
-        sessions: Serves the session store, the attempt counter and the purge lock.
-        users: Serves the user store; the same object as ``sessions`` when they share a URL.
+        sessions: Serves the session store, the attempt counter, the single-use token store
+            and the purge lock: what may be lost with no worse effect than signing people out
+            or killing a mailed link.
+        users: Serves the user store and the second-factor store; the same object as
+            ``sessions`` when they share a URL.
     """
 
     sessions: Backend

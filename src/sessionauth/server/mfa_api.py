@@ -58,13 +58,17 @@ def issuer_of(site_url: str) -> str:
 def second_factors(
     settings: Settings, databases: Databases, keyring: Keyring, *, clock: Clock = system_clock
 ) -> SecondFactors:
-    """The server's TOTP and recovery codes, kept in the session store's backend.
+    """The server's TOTP and recovery codes, kept with the accounts (the users' backend).
 
-    TOTP secrets are sealed under ``keyring`` (the secret key's), so a copy of the store alone
-    does not give the codes away.
+    Not in the session store: sessions may be on a Redis that a restart without persistence,
+    a flush or a failover to a replica that missed writes empties. Sessions lost that way only
+    sign people out; factors lost that way would let every account in with its password alone
+    and bring used recovery codes back. The throttles of the code step stay with the sessions.
+    TOTP secrets are sealed under ``keyring`` (the secret key's), so a copy of the database
+    alone does not give the codes away.
     """
     return SecondFactors(
-        store=databases.sessions.factor_store(),
+        store=databases.users.factor_store(),
         cipher=TotpCipher.from_keyring(keyring),
         issuer=issuer_of(settings.site_url),
         clock=clock,

@@ -1,6 +1,11 @@
 """The contract every second-factor store keeps: TOTP, recovery codes and passkeys per user.
 
-Factors live in the same backend as sessions (:meth:`sessionauth.backends.Backend.factor_store`).
+Every backend has one (:meth:`sessionauth.backends.Backend.factor_store`). Keep factors with the
+accounts, in the database that holds the users, not in a session store that may lose its keys
+(a Redis restarted without persistence, flushed, or failed over to a replica that missed
+writes): losing sessions only signs people out, but losing factors fails open. Every account
+would then sign in with its password alone, and used recovery codes and TOTP steps would work
+again. The login throttles and the held login of the code step may stay with the sessions.
 The store sees opaque values only: the TOTP secret arrives encrypted (see
 :mod:`sessionauth.auth.totp`), recovery codes as their hashes (:mod:`sessionauth.auth.recovery`),
 passkeys as public keys. Nothing it holds lets a reader of a database dump pass a second factor.

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-from typing import Any
-
-from sessionauth.backends.postgres.calls import UNAVAILABLE, unavailable
 from sessionauth.backends.postgres.pool import PostgresPool
+from sessionauth.backends.postgres.table_guard import TableGuard
 from sessionauth.backends.sql_tokens import DEFAULT_TABLE, names, record_of, schema, statements
-from sessionauth.errors import StoreUnavailable
 from sessionauth.policy import Clock, system_clock
 from sessionauth.stores.tokens import TokenRecord, TokenStore
 
@@ -41,44 +37,32 @@ class PostgresTokenStore(TokenStore):
         owned: bool = False,
     ):
         t, index = names(table, database.timeout, schemas=True)
-        self._database = database
-        self._owned = owned
-        self._clock = clock
-        self._timeout = database.timeout
-        self._ready = False
-        self._closed = False
-        self._lock = asyncio.Lock()
-        self._schema = schema(
-            t,
-            index,
-            'token_hash text COLLATE "C" PRIMARY KEY, user_id text NOT NULL,'
-            " purpose text NOT NULL, binding text NOT NULL, expires double precision NOT NULL,"
-            " payload text",
+        self._table = table
+        self._guard = TableGuard(
+            database,
+            table=table,
+            quoted=t,
+            schema=schema(
+                t,
+                index,
+                'token_hash text COLLATE "C" PRIMARY KEY, user_id text NOT NULL,'
+                " purpose text NOT NULL, binding text NOT NULL,"
+                " expires double precision NOT NULL, payload text",
+            ),
+            what="PostgreSQL token store",
+            owned=owned,
         )
-        self._table, self._quoted = table, t
+        self._clock = clock
         self._sql = statements(t, "$", text_cast="::text")
 
-    async def _ensure_table(self) -> None:
-        async with self._lock:
-            if self._closed:
-                raise StoreUnavailable("the PostgreSQL token store is closed")
-            if not self._ready:
-                await self._database.create_tables(self._table, self._quoted, self._schema)
-                self._ready = True
-
-    async def _call(self, method: str, sql: str, *args: Any) -> Any:
-        """Run one statement, first use's setup included, under one deadline."""
-        try:
-            async with asyncio.timeout(self._timeout):
-                if not self._ready:
-                    await self._ensure_table()
-                return await self._database.run(method, sql, *args)
-        except UNAVAILABLE as exc:
-            raise unavailable(exc, "PostgreSQL token store") from exc
+    @property
+    def table(self) -> str:
+        """The table's name, as given: where to look for the records."""
+        return self._table
 
     async def add(self, key: str, record: TokenRecord) -> None:
         """Insert the record."""
-        await self._call(
+        await self._guard.call(
             "execute",
             self._sql["add"],
             key,
@@ -91,7 +75,7 @@ class PostgresTokenStore(TokenStore):
 
     async def take(self, key: str, *, user_id: str | None = None) -> TokenRecord | None:
         """Delete and return the live record under ``key`` in one statement."""
-        row = await self._call("fetchrow", self._sql["take"], key, user_id)
+        row = await self._guard.call("fetchrow", self._sql["take"], key, user_id)
         if row is None:
             return None
         record = record_of(tuple(row))
@@ -100,13 +84,8 @@ class PostgresTokenStore(TokenStore):
     async def purge_expired(self, now: float | None = None) -> int:
         """Delete expired rows; return how many."""
         cutoff = self._clock() if now is None else now
-        status = await self._call("execute", self._sql["purge"], cutoff)
-        return int(status.rpartition(" ")[2])
+        return await self._guard.rowcount(self._sql["purge"], cutoff)
 
     async def aclose(self) -> None:
         """Stop serving; close the pool if this store owns it."""
-        async with self._lock:
-            self._closed, self._ready = True, False
-        if self._owned:
-            self._owned = False
-            await self._database.aclose()
+        await self._guard.aclose()

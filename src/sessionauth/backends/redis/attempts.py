@@ -9,24 +9,19 @@ computes.
 
 from __future__ import annotations
 
-import asyncio
 import math
-from collections.abc import Awaitable
-from typing import TypeVar
 
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
-from sessionauth.backends.redis.errors import guarded
-from sessionauth.backends.redis.urls import RedisClients, server_of
-from sessionauth.errors import ConfigurationError
+from sessionauth.backends.redis.client_guard import ClientGuard
+from sessionauth.backends.redis.urls import RedisClients
 from sessionauth.policy import Clock, system_clock
 from sessionauth.stores.attempts import DEFAULT_PREFIX, AttemptCounter
 from sessionauth.stores.base import DEFAULT_TIMEOUT
 
 __all__ = ["RedisCounter"]
 
-_T = TypeVar("_T")
 # Keeps a Redis key a little past its window, so clock skew between the application and Redis
 # never drops a live count; the window itself is decided from the counter's clock.
 _TTL_GRACE_MS = 60_000
@@ -89,22 +84,14 @@ class RedisCounter(AttemptCounter):
         timeout: float = DEFAULT_TIMEOUT,
         owner: RedisClients | None = None,
     ):
-        if not timeout > 0:
-            raise ConfigurationError("the counter timeout must be a positive number of seconds")
+        self._redis = ClientGuard(
+            client, timeout=timeout, what="Redis attempt counter", owner=owner
+        )
         self._client = client
         self._clock = clock
         self._prefix = prefix
-        self._timeout = timeout
         self._reserve = client.register_script(_RESERVE_SCRIPT)
         self._release = client.register_script(_RELEASE_SCRIPT)
-        self._owned = owner
-        self._server = server_of(client)
-        # A RedisCluster client must learn the topology before concurrent use: commands racing
-        # its lazy initialisation can be sent twice, so 50 concurrent INCRs on a fresh client
-        # count 52 (redis-py 8.1; see redis/redis-py#3935). Plain clients need nothing.
-        self._cluster = client if isinstance(client, RedisCluster) else None
-        self._initialized = self._cluster is None
-        self._init_lock = asyncio.Lock()
 
     @property
     def prefix(self) -> str:
@@ -142,41 +129,27 @@ class RedisCounter(AttemptCounter):
         backend = RedisBackend.from_url(url, clock=clock, timeout=timeout)
         return backend.attempt_counter(owned=True, prefix=prefix)
 
-    async def _guard(self, operation: Awaitable[_T]) -> _T:
-        return await guarded(
-            operation, timeout=self._timeout, what="Redis attempt counter", server=self._server
-        )
-
-    async def _initialize(self) -> None:
-        async with self._init_lock:
-            if not self._initialized and self._cluster is not None:
-                await self._guard(self._cluster.initialize())
-                self._initialized = True
-
     async def reserve(self, key: str, window: float, limit: int) -> tuple[bool, int, float]:
         """Take one attempt of ``key`` in one script run."""
-        if not self._initialized:
-            await self._initialize()
+        await self._redis.ready()
         now = self._clock()
         ttl_ms = math.ceil(window * 1000) + _TTL_GRACE_MS
         args = (repr(now), repr(now + window), ttl_ms, limit)
-        granted, count, reset_at = await self._guard(
+        granted, count, reset_at = await self._redis.guard(
             self._reserve(keys=[self._prefix + key], args=args)
         )
         return bool(granted), int(count), float(reset_at)
 
     async def release(self, key: str, reset_at: float) -> None:
         """Give back one attempt of the window ending at ``reset_at``, in one script run."""
-        if not self._initialized:
-            await self._initialize()
-        await self._guard(self._release(keys=[self._prefix + key], args=(repr(reset_at),)))
+        await self._redis.ready()
+        await self._redis.guard(self._release(keys=[self._prefix + key], args=(repr(reset_at),)))
 
     async def count(self, key: str) -> tuple[int, float]:
         """Return ``(count, reset_at)``, or ``(0, now)`` once the window is over."""
-        if not self._initialized:
-            await self._initialize()
+        await self._redis.ready()
         now = self._clock()
-        count, reset_at = await self._guard(
+        count, reset_at = await self._redis.guard(
             self._client.hmget(self._prefix + key, ["count", "reset_at"])
         )
         if count is None or reset_at is None or float(reset_at) <= now:
@@ -185,12 +158,9 @@ class RedisCounter(AttemptCounter):
 
     async def reset(self, key: str) -> None:
         """Delete ``key``."""
-        if not self._initialized:
-            await self._initialize()
-        await self._guard(self._client.delete(self._prefix + key))
+        await self._redis.ready()
+        await self._redis.guard(self._client.delete(self._prefix + key))
 
     async def aclose(self) -> None:
         """Close the clients this counter owns (see :meth:`from_url`)."""
-        owned, self._owned = self._owned, None
-        if owned is not None:
-            await owned.aclose()
+        await self._redis.aclose()

@@ -9,24 +9,19 @@ collects garbage: expiry is decided from the store's clock.
 
 from __future__ import annotations
 
-import asyncio
 import math
-from collections.abc import Awaitable
-from typing import TypeVar
 
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
-from sessionauth.backends.redis.errors import guarded
-from sessionauth.backends.redis.urls import RedisClients, server_of
-from sessionauth.errors import ConfigurationError
+from sessionauth.backends.redis.client_guard import ClientGuard
+from sessionauth.backends.redis.urls import RedisClients
 from sessionauth.policy import Clock, system_clock
 from sessionauth.stores.base import DEFAULT_TIMEOUT
 from sessionauth.stores.tokens import DEFAULT_PREFIX, TokenRecord, TokenStore
 
 __all__ = ["RedisTokenStore"]
 
-_T = TypeVar("_T")
 # Keeps a key a little past its token's end, so clock skew between the application and Redis
 # never drops a live token; the token's expiry itself is decided from the store's clock.
 _TTL_GRACE_MS = 60_000
@@ -78,42 +73,20 @@ class RedisTokenStore(TokenStore):
         timeout: float = DEFAULT_TIMEOUT,
         owner: RedisClients | None = None,
     ):
-        if not timeout > 0:
-            raise ConfigurationError("the token store timeout must be a positive number")
-        self._client = client
+        self._redis = ClientGuard(client, timeout=timeout, what="Redis token store", owner=owner)
         self._clock = clock
         self._prefix = prefix
-        self._timeout = timeout
         self._add = client.register_script(_ADD_SCRIPT)
         self._take = client.register_script(_TAKE_SCRIPT)
-        self._owned = owner
-        self._server = server_of(client)
-        # As for the attempt counter: a RedisCluster client must learn the topology before
-        # concurrent use, or commands racing its lazy initialisation may be sent twice.
-        self._cluster = client if isinstance(client, RedisCluster) else None
-        self._initialized = self._cluster is None
-        self._init_lock = asyncio.Lock()
 
     @property
     def prefix(self) -> str:
         """What every key of this store starts with."""
         return self._prefix
 
-    async def _guard(self, operation: Awaitable[_T]) -> _T:
-        return await guarded(
-            operation, timeout=self._timeout, what="Redis token store", server=self._server
-        )
-
-    async def _initialize(self) -> None:
-        async with self._init_lock:
-            if not self._initialized and self._cluster is not None:
-                await self._guard(self._cluster.initialize())
-                self._initialized = True
-
     async def add(self, key: str, record: TokenRecord) -> None:
         """Store the record as one hash, with a TTL past its expiry."""
-        if not self._initialized:
-            await self._initialize()
+        await self._redis.ready()
         ttl_ms = max(1, math.ceil((record.expires - self._clock()) * 1000)) + _TTL_GRACE_MS
         args = (
             record.user_id,
@@ -124,13 +97,14 @@ class RedisTokenStore(TokenStore):
             ttl_ms,
             "0" if record.payload is None else "1",
         )
-        await self._guard(self._add(keys=[self._prefix + key], args=args))
+        await self._redis.guard(self._add(keys=[self._prefix + key], args=args))
 
     async def take(self, key: str, *, user_id: str | None = None) -> TokenRecord | None:
         """Delete and return the live record under ``key`` in one script run."""
-        if not self._initialized:
-            await self._initialize()
-        reply = await self._guard(self._take(keys=[self._prefix + key], args=(user_id or "",)))
+        await self._redis.ready()
+        reply = await self._redis.guard(
+            self._take(keys=[self._prefix + key], args=(user_id or "",))
+        )
         if not reply:
             return None
         user, purpose, binding, expires, payload = reply
@@ -145,6 +119,4 @@ class RedisTokenStore(TokenStore):
 
     async def aclose(self) -> None:
         """Close the clients this store owns."""
-        owned, self._owned = self._owned, None
-        if owned is not None:
-            await owned.aclose()
+        await self._redis.aclose()

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import aiosqlite
-
 from sessionauth.backends.sql_attempts import DEFAULT_TABLE, check_options, schema, statements
 from sessionauth.backends.sqlite.files import SQLiteDatabase
-from sessionauth.errors import ConfigurationError, StoreUnavailable
+from sessionauth.backends.sqlite.table_guard import TableGuard
+from sessionauth.errors import ConfigurationError
 from sessionauth.policy import Clock, system_clock
 from sessionauth.stores.attempts import AttemptCounter
 from sessionauth.stores.base import DEFAULT_TIMEOUT
 
 __all__ = ["SQLiteCounter"]
-
-_WHAT = "SQLite attempt counter"
 
 
 class SQLiteCounter(AttemptCounter):
@@ -59,36 +55,22 @@ class SQLiteCounter(AttemptCounter):
             owned = True
         elif path is not None:
             raise ConfigurationError("give the SQLite counter a path or a database, not both")
-        self._database = database
-        self._owned = owned
-        self._clock = clock
-        self._lock = asyncio.Lock()
-        self._ready = False
-        self._closed = False
-        self._schema = schema(
-            t,
-            index,
-            '"key" TEXT PRIMARY KEY NOT NULL, count INTEGER NOT NULL, reset_at REAL NOT NULL',
-            " WITHOUT ROWID",
+        self._guard = TableGuard(
+            database,
+            schema=schema(
+                t,
+                index,
+                '"key" TEXT PRIMARY KEY NOT NULL, count INTEGER NOT NULL, reset_at REAL NOT NULL',
+                " WITHOUT ROWID",
+            ),
+            what="SQLite attempt counter",
+            owned=owned,
         )
+        self._clock = clock
         self._sql = statements(t, "?")
 
-    async def _connection(self) -> aiosqlite.Connection:
-        if self._ready:
-            return await self._database.connection()
-        async with self._lock:
-            if self._closed:
-                raise StoreUnavailable("the SQLite attempt counter is closed")
-            db = await self._database.connection()
-            if not self._ready:
-                for statement in self._schema:
-                    await self._database.run(db.execute_fetchall(statement), _WHAT)
-                self._ready = True
-            return db
-
     async def _fetch(self, name: str, *params: Any) -> Iterable[Sequence[Any]]:
-        db = await self._connection()
-        return await self._database.run(db.execute_fetchall(self._sql[name], params), _WHAT)
+        return await self._guard.fetch(self._sql[name], params)
 
     async def reserve(self, key: str, window: float, limit: int) -> tuple[bool, int, float]:
         """Take one attempt of ``key`` in one guarded upsert (see the module docstring)."""
@@ -114,15 +96,9 @@ class SQLiteCounter(AttemptCounter):
 
     async def purge(self, now: float | None = None) -> int:
         """Delete rows whose window ended at or before ``now``; return how many."""
-        db = await self._connection()
         cutoff = self._clock() if now is None else now
-        cursor = await self._database.run(db.execute(self._sql["purge"], (cutoff,)), _WHAT)
-        return int(cursor.rowcount)
+        return await self._guard.rowcount(self._sql["purge"], (cutoff,))
 
     async def aclose(self) -> None:
         """Stop counting; close the connection if this counter owns it."""
-        async with self._lock:
-            self._closed, self._ready = True, False
-        if self._owned:
-            self._owned = False
-            await self._database.aclose()
+        await self._guard.aclose()

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable, Sequence
 from typing import Any
-
-import aiosqlite
 
 from sessionauth.backends.sql_tokens import (
     DEFAULT_TABLE,
@@ -16,13 +13,11 @@ from sessionauth.backends.sql_tokens import (
     statements,
 )
 from sessionauth.backends.sqlite.files import SQLiteDatabase
-from sessionauth.errors import StoreUnavailable
+from sessionauth.backends.sqlite.table_guard import TableGuard
 from sessionauth.policy import Clock, system_clock
 from sessionauth.stores.tokens import TokenRecord, TokenStore
 
 __all__ = ["SQLiteTokenStore"]
-
-_WHAT = "SQLite token store"
 
 
 class SQLiteTokenStore(TokenStore):
@@ -51,37 +46,30 @@ class SQLiteTokenStore(TokenStore):
         owned: bool = False,
     ):
         t, index = names(table, database.timeout, schemas=False)
-        self._database = database
-        self._owned = owned
-        self._clock = clock
-        self._lock = asyncio.Lock()
-        self._ready = False
-        self._closed = False
-        self._schema = schema(
-            t,
-            index,
-            "token_hash TEXT PRIMARY KEY NOT NULL, user_id TEXT NOT NULL, purpose TEXT NOT NULL,"
-            " binding TEXT NOT NULL, expires REAL NOT NULL, payload TEXT",
-            " WITHOUT ROWID",
+        self._table = table
+        self._guard = TableGuard(
+            database,
+            schema=schema(
+                t,
+                index,
+                "token_hash TEXT PRIMARY KEY NOT NULL, user_id TEXT NOT NULL,"
+                " purpose TEXT NOT NULL, binding TEXT NOT NULL, expires REAL NOT NULL,"
+                " payload TEXT",
+                " WITHOUT ROWID",
+            ),
+            what="SQLite token store",
+            owned=owned,
         )
+        self._clock = clock
         self._sql = statements(t, "?")
 
-    async def _connection(self) -> aiosqlite.Connection:
-        if self._ready:
-            return await self._database.connection()
-        async with self._lock:
-            if self._closed:
-                raise StoreUnavailable("the SQLite token store is closed")
-            db = await self._database.connection()
-            if not self._ready:
-                for statement in self._schema:
-                    await self._database.run(db.execute_fetchall(statement), _WHAT)
-                self._ready = True
-            return db
-
     async def _fetch(self, name: str, *params: Any) -> Iterable[Sequence[Any]]:
-        db = await self._connection()
-        return await self._database.run(db.execute_fetchall(self._sql[name], params), _WHAT)
+        return await self._guard.fetch(self._sql[name], params)
+
+    @property
+    def table(self) -> str:
+        """The table's name, as given: where to look for the records."""
+        return self._table
 
     async def add(self, key: str, record: TokenRecord) -> None:
         """Insert the record."""
@@ -104,15 +92,9 @@ class SQLiteTokenStore(TokenStore):
 
     async def purge_expired(self, now: float | None = None) -> int:
         """Delete expired rows; return how many."""
-        db = await self._connection()
         cutoff = self._clock() if now is None else now
-        cursor = await self._database.run(db.execute(self._sql["purge"], (cutoff,)), _WHAT)
-        return int(cursor.rowcount)
+        return await self._guard.rowcount(self._sql["purge"], (cutoff,))
 
     async def aclose(self) -> None:
         """Stop serving; close the connection if this store owns it."""
-        async with self._lock:
-            self._closed, self._ready = True, False
-        if self._owned:
-            self._owned = False
-            await self._database.aclose()
+        await self._guard.aclose()

@@ -1,0 +1,66 @@
+"""Second factors outlive the session store: sessions on Redis, accounts and factors on SQLite.
+
+A Redis restart without persistence, a flush or a failover to a replica that missed writes
+loses the session store's keys. The factors must not go with them: an account with TOTP
+would then log in with its password alone, and a used recovery code would come back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.test_api import login
+from tests.integration.test_mfa_api import INVALID_CODE, MfaServer, _enrolled, _held, _server
+from tests.support.services import delete_redis_keys
+
+pytestmark = pytest.mark.redis
+
+
+@pytest.fixture
+async def split_server(
+    tmp_path: Path, redis_url: str, redis_prefix: str
+) -> AsyncIterator[MfaServer]:
+    """The reference server with sessions and counters on Redis, users on SQLite."""
+    async for running in _server(tmp_path, store_url=f"{redis_url}?prefix={redis_prefix}"):
+        yield running
+
+
+async def _lose_the_session_store(redis_url: str, redis_prefix: str) -> None:
+    """Delete every key of this test's prefix, as a Redis restart without persistence would."""
+    deleted = await asyncio.to_thread(delete_redis_keys, redis_url, redis_prefix)
+    assert deleted > 0  # the test's sessions were there: the loss is real
+
+
+async def test_totp_still_asked_after_the_session_store_is_lost(
+    split_server: MfaServer, redis_url: str, redis_prefix: str
+) -> None:
+    """After the Redis keys are gone, the password alone still only holds the login."""
+    await _enrolled(split_server, "ann@example.com")
+    await _lose_the_session_store(redis_url, redis_prefix)
+    client = split_server.client()
+    response = await login(client, "ann@example.com")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["mfaRequired"] is True
+    assert "totp" in body["methods"]
+    assert (await client.get("/me")).status_code == 401
+
+
+async def test_a_used_recovery_code_stays_used_after_the_session_store_is_lost(
+    split_server: MfaServer, redis_url: str, redis_prefix: str
+) -> None:
+    """A recovery code used before the loss is refused after it; an unused one still works."""
+    _, _, codes = await _enrolled(split_server, "ann@example.com")
+    client, token = await _held(split_server, "ann@example.com")
+    used = await client.post("/login/mfa", json={"recoveryCode": codes[0]}, headers=token)
+    assert used.status_code == 200, used.text
+    await _lose_the_session_store(redis_url, redis_prefix)
+    again, token = await _held(split_server, "ann@example.com")
+    reused = await again.post("/login/mfa", json={"recoveryCode": codes[0]}, headers=token)
+    assert (reused.status_code, reused.json()) == (401, INVALID_CODE)
+    fresh = await again.post("/login/mfa", json={"recoveryCode": codes[1]}, headers=token)
+    assert fresh.status_code == 200, fresh.text
