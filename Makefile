@@ -10,7 +10,7 @@ SERVER := $(VENV)/.installed-server
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test install lint typecheck pytest docs services browser bench clean
+.PHONY: run test install lint typecheck pytest docs services browser bench compiled clean
 
 ## run: serve http://127.0.0.1:8000 on SQLite (users and sessions in ./sessionauth.db)
 run: $(SERVER)
@@ -39,7 +39,7 @@ services: $(STAMP)
 	$(BIN)/python -m tests.support.check_services
 
 # examples/ and docs/snippets/ are code users copy, docs/hooks/ builds the site: all linted.
-CHECKED := src tests benchmarks examples docs/snippets docs/hooks
+CHECKED := src tests benchmarks examples docs/snippets docs/hooks tools
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check $(CHECKED)
@@ -65,5 +65,10 @@ bench: $(STAMP)
 	../shared/bench/setup.sh
 	../shared/bench/compare.sh baseline ./benchmarks/library starsessions express
 
+## compiled: the optional compiled hot path (mypyc) into build/compiled; run it with
+## PYTHONPATH=build/compiled (the suite then tests it too; see the README's performance section)
+compiled: $(STAMP)
+	$(BIN)/python tools/build_compiled.py
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov site
+	rm -rf build $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov site

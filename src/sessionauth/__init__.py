@@ -10,6 +10,9 @@ events), :mod:`sessionauth.stores`, :mod:`sessionauth.backends`, and the framewo
 :mod:`sessionauth.fastapi` and :mod:`sessionauth.starlette`.
 """
 
+from importlib.machinery import EXTENSION_SUFFIXES as _EXTENSION_SUFFIXES
+
+from sessionauth import middleware as _middleware
 from sessionauth.backends import open_backend
 from sessionauth.config import CookieConfig
 from sessionauth.cors import TrustedCORSMiddleware
@@ -82,6 +85,7 @@ __all__ = [
     "TrustedCORSMiddleware",
     "UserError",
     "UserNotFound",
+    "compiled",
     "csrf_token",
     "open_backend",
     "open_store",
@@ -89,3 +93,9 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+compiled: bool = (_middleware.__file__ or "").endswith(tuple(_EXTENSION_SUFFIXES))
+"""Whether the hot path runs compiled: mypyc extension modules built by ``make compiled``.
+
+``False`` for the default install, which is pure Python; see the README's performance section.
+"""

@@ -78,7 +78,9 @@ class SessionRecord(msgspec.Struct, kw_only=True):
     issued: float
     expires: float
     user_id: str | None = None
-    meta: dict[str, Any] = msgspec.field(default_factory=dict)
+    # An empty dict default: msgspec copies it per instance. Not msgspec.field(default_factory=...),
+    # whose Field object a mypyc-compiled class body refuses as the default of a dict attribute.
+    meta: dict[str, Any] = {}
     epoch: str | None = None
     principal: Principal | None = None
 
