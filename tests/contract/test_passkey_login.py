@@ -24,12 +24,15 @@ from sessionauth.backends import open_backend
 from sessionauth.errors import InvalidCode, InvalidCredentials
 from sessionauth.session import Session
 from sessionauth.stores.users import User
+from sessionauth.tokens import Keyring
 from tests.support.backends import user_store
 from tests.support.clock import FakeClock
 from tests.support.webauthn import ORIGIN, SoftAuthenticator
 
 RP = RelyingParty(id="example.com", name="Example", origins=(ORIGIN,))
 HASHER = PasswordHasher.for_tests()
+
+KEYRING = Keyring(["passkey-test-" + "k" * 40])
 
 
 @dataclass
@@ -76,7 +79,7 @@ async def world(
     auth.passkeys = Passkeys(
         store=backend.factor_store(**options("factors")),
         rp=RP,
-        challenges=ChallengeKeeper(counter, clock=clock),
+        challenges=ChallengeKeeper(counter, KEYRING, clock=clock),
         clock=clock,
         events=auth.events,
     )
@@ -100,7 +103,7 @@ async def _register(world: World) -> SoftAuthenticator:
 
 async def _sign_in(world: World, key: SoftAuthenticator) -> Session:
     session = Session()
-    credential = key.get(world.auth.passkey_login_options(session))
+    credential = key.get(world.auth.passkey_login_options())
     await world.auth.login_with_passkey(session, credential, address="10.0.0.2", user_agent="test")
     return session
 
@@ -131,7 +134,7 @@ async def test_one_assertion_signs_in_once(world: World) -> None:
     """The challenge is used up: the same session and assertion again is refused."""
     key = await _register(world)
     session = Session()
-    credential = key.get(world.auth.passkey_login_options(session))
+    credential = key.get(world.auth.passkey_login_options())
     snapshot = dict(session)
     await world.auth.login_with_passkey(session, credential, address=None, user_agent=None)
     replayed = Session()
@@ -144,13 +147,13 @@ async def test_a_sign_in_after_the_principal_moved_is_refused(world: World) -> N
     """Read before the check, stored after a revocation: the store refuses the stale epoch."""
     key = await _register(world)
     session = Session()
-    credential = key.get(world.auth.passkey_login_options(session))
+    credential = key.get(world.auth.passkey_login_options())
     original = world.auth.passkeys
     assert original is not None
 
     class Revoking(Passkeys):
-        async def authenticate(self, s: Session, c: str | dict[str, Any]) -> tuple[str, Any]:
-            found = await super().authenticate(s, c)
+        async def authenticate(self, c: str | dict[str, Any]) -> tuple[str, Any]:
+            found = await super().authenticate(c)
             await world.auth.revoke_all_sessions(world.user.id)
             return found
 

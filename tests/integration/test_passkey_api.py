@@ -19,7 +19,6 @@ import httpx
 import pytest
 
 from sessionauth.auth.passkeys import Passkeys
-from sessionauth.session import Session
 from tests.integration.test_api import INVALID, PASSWORD, csrf, login
 from tests.integration.test_mfa_api import MfaServer, _enrol, _server
 from tests.support.webauthn import SoftAuthenticator, b64
@@ -359,13 +358,11 @@ class GatedPasskeys(Passkeys):
     gate: asyncio.Event
     entered: asyncio.Event
 
-    async def authenticate(
-        self, session: Session, credential: str | dict[str, Any]
-    ) -> tuple[str, Any]:
+    async def authenticate(self, credential: str | dict[str, Any]) -> tuple[str, Any]:
         """Wait for the test to change the account, then verify as usual."""
         self.entered.set()
         await self.gate.wait()
-        return await super().authenticate(session, credential)
+        return await super().authenticate(credential)
 
 
 @pytest.mark.parametrize("change", ["disable", "revoke", "password", "demote"])

@@ -23,10 +23,9 @@ async def test_a_nested_assertion_is_an_invalid_passkey() -> None:
     """Sign-in with a deeply nested body: InvalidCode, not RecursionError."""
     env = Env()
     await env.register(SoftAuthenticator())
-    session = Session()
-    env.passkeys.authentication_options(session)
+    env.passkeys.authentication_options()
     with pytest.raises(InvalidCode):
-        await env.passkeys.authenticate(session, NESTED)
+        await env.passkeys.authenticate(NESTED)
 
 
 async def test_a_nested_registration_is_rejected() -> None:

@@ -199,7 +199,7 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
         passkeys=Passkeys(
             store=store,
             rp=RelyingParty(id="example.com", name="Test", origins=(ORIGIN,)),
-            challenges=ChallengeKeeper(MemoryCounter(clock), clock=clock),
+            challenges=ChallengeKeeper(MemoryCounter(clock), KEYRING, clock=clock),
             clock=clock,
         ),
     )

@@ -8,8 +8,8 @@ verification, signature, sign counter.
 from __future__ import annotations
 
 import asyncio
-import copy
 import json
+import os
 
 import pytest
 
@@ -21,11 +21,14 @@ from sessionauth.errors import InvalidCode, PasskeyRejected
 from sessionauth.session import Session
 from sessionauth.stores.memory import MemoryCounter
 from sessionauth.stores.memory_factors import MemoryFactorStore
+from sessionauth.tokens import Keyring
 from tests.support.clock import FakeClock
 from tests.support.webauthn import SoftAuthenticator, b64, unb64
 
 RP = RelyingParty(id="example.com", name="Example", origins=("https://example.com",))
 USER = "42"
+
+KEYRING = Keyring(["passkey-test-" + "k" * 40])
 
 
 class Env:
@@ -40,7 +43,7 @@ class Env:
         self.passkeys = Passkeys(
             store=self.store,
             rp=RP,
-            challenges=ChallengeKeeper(MemoryCounter(self.clock), clock=self.clock),
+            challenges=ChallengeKeeper(MemoryCounter(self.clock), KEYRING, clock=self.clock),
             clock=self.clock,
             events=hub,
         )
@@ -55,9 +58,8 @@ class Env:
         )
 
     async def sign_in(self, device: SoftAuthenticator) -> str:
-        session = Session()
-        options = self.passkeys.authentication_options(session)
-        user_id, _ = await self.passkeys.authenticate(session, json.dumps(device.get(options)))
+        options = self.passkeys.authentication_options()
+        user_id, _ = await self.passkeys.authenticate(json.dumps(device.get(options)))
         return user_id
 
 
@@ -93,7 +95,7 @@ async def test_options_require_a_resident_key_and_user_verification(env: Env) ->
     assert selection["userVerification"] == "required"
     assert [c["id"] for c in options["excludeCredentials"]] == [b64(device.credential_id)]
     assert unb64(options["user"]["id"]) == USER.encode()
-    login = json.loads(env.passkeys.authentication_options(Session()))
+    login = json.loads(env.passkeys.authentication_options())
     assert login["userVerification"] == "required"
     assert login.get("allowCredentials", []) == []
 
@@ -137,40 +139,36 @@ async def test_a_counter_that_goes_back_is_refused_and_reported(env: Env) -> Non
 
 
 async def test_a_challenge_is_single_use_even_for_concurrent_requests(env: Env) -> None:
-    """Two requests of one session carrying one assertion at once: exactly one signs in.
+    """Two requests carrying one assertion at once: exactly one signs in.
 
     The authenticator keeps no counter (synced passkeys often do not), so only the
     challenge's single use stands between a replay and a second session.
     """
     device = SoftAuthenticator(counts=False)
     await env.register(device)
-    session = Session()
-    options = env.passkeys.authentication_options(session)
+    options = env.passkeys.authentication_options()
     assertion = device.get(options)
-    # Both requests load the same stored session, challenge included.
-    copies = [Session(copy.deepcopy(session.data())) for _ in range(2)]
     results = await asyncio.gather(
-        *(env.passkeys.authenticate(s, assertion) for s in copies), return_exceptions=True
+        *(env.passkeys.authenticate(assertion) for _ in range(2)), return_exceptions=True
     )
     assert sum(isinstance(r, tuple) for r in results) == 1
     assert sum(isinstance(r, InvalidCode) for r in results) == 1
     with pytest.raises(InvalidCode):
-        await env.passkeys.authenticate(session, assertion)
+        await env.passkeys.authenticate(assertion)
 
 
 async def test_an_expired_or_misdirected_challenge_is_refused(env: Env) -> None:
     """A challenge past its TTL, or issued for registration, does not sign in."""
     device = SoftAuthenticator()
     await env.register(device)
-    session = Session()
-    options = env.passkeys.authentication_options(session)
+    options = env.passkeys.authentication_options()
     env.clock.advance(CHALLENGE_TTL + 1)
     with pytest.raises(InvalidCode):
-        await env.passkeys.authenticate(session, device.get(options))
+        await env.passkeys.authenticate(device.get(options))
     session = Session()
     options = await env.passkeys.registration_options(session, user_id=USER, user_name="ana")
     with pytest.raises(InvalidCode):
-        await env.passkeys.authenticate(session, device.get(options))
+        await env.passkeys.authenticate(device.get(options))
 
 
 async def test_unknown_or_deleted_passkeys_and_garbage_do_not_sign_in(env: Env) -> None:
@@ -181,10 +179,9 @@ async def test_unknown_or_deleted_passkeys_and_garbage_do_not_sign_in(env: Env) 
     with pytest.raises(InvalidCode):
         await env.sign_in(device)
     for garbage in ("[]", "{}", '{"rawId": "!!", "response": {"userHandle": "x"}}'):
-        session = Session()
-        env.passkeys.authentication_options(session)
+        env.passkeys.authentication_options()
         with pytest.raises(InvalidCode):
-            await env.passkeys.authenticate(session, garbage)
+            await env.passkeys.authenticate(garbage)
 
 
 async def test_rename_trims_and_bounds_the_name(env: Env) -> None:
@@ -198,3 +195,26 @@ async def test_rename_trims_and_bounds_the_name(env: Env) -> None:
     (stored,) = await env.store.list_passkeys(USER)
     assert stored.name == "Passkey"
     assert not await env.passkeys.rename(USER, b"unknown", "x")
+
+
+@pytest.mark.parametrize("forgery", ["random", "other-keyring", "longer-expiry"])
+async def test_a_sign_in_challenge_not_issued_here_is_refused(env: Env, forgery: str) -> None:
+    """The stateless challenge is only good with this keyring's MAC over its nonce and expiry.
+
+    The authenticator signs whatever challenge it is given: a forged one must fail on the MAC,
+    or the single-use claim alone would be all that stands between an attacker and any
+    challenge of their choosing (one that never expires, say).
+    """
+    device = SoftAuthenticator()
+    await env.register(device)
+    genuine = unb64(json.loads(env.passkeys.authentication_options())["challenge"])
+    if forgery == "random":
+        challenge = os.urandom(len(genuine))
+    elif forgery == "other-keyring":
+        other = ChallengeKeeper(MemoryCounter(env.clock), Keyring(["other-" + "o" * 40]))
+        challenge = other.issue_signed()
+    else:  # the expiry pushed out, the MAC kept
+        challenge = genuine[:16] + (2**40).to_bytes(8, "big") + genuine[24:]
+    options = {**json.loads(env.passkeys.authentication_options()), "challenge": b64(challenge)}
+    with pytest.raises(InvalidCode):
+        await env.passkeys.authenticate(device.get(json.dumps(options)))

@@ -44,15 +44,16 @@ class PasskeyLogin(TwoStepLogin[IdT]):
 
     require_verified: bool
 
-    def passkey_login_options(self, session: Session) -> str:
+    def passkey_login_options(self) -> str:
         """Return the ``PublicKeyCredentialRequestOptions`` JSON of a passkey sign-in.
 
-        The challenge is kept in ``session`` (anonymous or not) for 5 minutes, for one use.
+        The challenge is valid 5 minutes, for one use, and stateless: asking stores nothing
+        (the options are anonymous; see :mod:`sessionauth.auth.passkeys`).
 
         Raises:
             ConfigurationError: If this Authenticator was built without passkeys.
         """
-        return self._passkeys().authentication_options(session)
+        return self._passkeys().authentication_options()
 
     async def login_with_passkey(
         self,
@@ -91,11 +92,13 @@ class PasskeyLogin(TwoStepLogin[IdT]):
                 if typed is not None
                 else (None, None)
             )
-            await passkeys.authenticate(session, credential)
+            await passkeys.authenticate(credential)
         except InvalidCode:
-            # The attempt stays reserved: it is this failure's count.
+            # The attempt stays reserved: it is this failure's count. No user is named: the
+            # user handle is the client's to choose until the assertion verifies, and naming
+            # it would let anyone write failures into any account's security log.
             await self.events.publish(
-                SecondFactorFailed(user_id=typed, address=address, kind="passkey")
+                SecondFactorFailed(user_id=None, address=address, kind="passkey")
             )
             raise
         except BaseException:

@@ -10,11 +10,16 @@ The user handle stored in each credential is the user's id as ASCII digits: the 
 a discoverable credential names the account by it, so sign-in looks the passkey up by (user,
 credential id) without any global index. It carries no personal data.
 
-Challenges (:class:`ChallengeKeeper`) are 32 random bytes kept in the session that asked for
-them, for a few minutes, and single-use twice over: the verification removes the challenge
-from the session, and claims it in the attempt counter with a limit of one, an atomic step on
-every backend, so even two concurrent requests of one session carrying one assertion cannot
-both pass. Sign counts go through the store's compare-and-set
+Challenges (:class:`ChallengeKeeper`) are single-use twice over. A registration's (32 random
+bytes) is kept for a few minutes in the signed-in session that asked for it and removed by the
+verification. A sign-in's is *stateless*: the options of a sign-in are anonymous, and keeping
+their challenge in a session would store a record per asker (anyone could grow the store for a
+day with cookieless calls), so it is 16 random bytes, its expiry, and a MAC of both under the
+keyring; the verification reads it back from the assertion's ``clientDataJSON``, checks MAC and
+expiry, then signs it against the stored key. Either challenge is then claimed in the attempt
+counter with a limit of one, an atomic step on every backend, so even two concurrent requests
+carrying one assertion cannot both pass.
+Sign counts go through the store's compare-and-set
 (:meth:`~sessionauth.stores.factors.FactorStore.use_passkey`); a counter that does not grow is
 refused and published as :class:`~sessionauth.auth.factor_events.PasskeyCounterRegressed`.
 Needs the ``mfa`` extra.
@@ -24,6 +29,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import json
 import secrets
 from dataclasses import dataclass
@@ -46,6 +52,7 @@ from sessionauth.policy import Clock, system_clock
 from sessionauth.session import Session
 from sessionauth.stores.attempts import AttemptCounter
 from sessionauth.stores.factors import FactorStore, Passkey, PasskeyUse
+from sessionauth.tokens import Keyring
 
 __all__ = ["CHALLENGE_TTL", "ChallengeKeeper", "Passkeys", "RelyingParty"]
 
@@ -53,6 +60,8 @@ CHALLENGE_TTL = 300.0
 """Seconds a ceremony's challenge stays valid (WebAuthn's recommended timeout is 5 min)."""
 
 _SESSION_KEY = "_webauthn"
+_SIGNED_PURPOSE = "webauthn-challenge"
+_NONCE, _EXPIRY, _MAC = 16, 8, 16
 _MAX_NAME = 64
 Purpose = Literal["register", "login"]
 
@@ -81,19 +90,26 @@ def _unb64(text: str) -> bytes:
 
 
 class ChallengeKeeper:
-    """Issues ceremony challenges into sessions and takes each back once.
+    """Issues ceremony challenges and takes each back once (see the module).
 
     Args:
         counter: The attempt counter of the session store's backend (its atomic
             reserve-with-limit-one marks a challenge used).
+        keyring: Signs the stateless challenges of sign-ins (a key of their own is derived).
         clock: The time source of expiry.
         ttl: Seconds a challenge stays valid.
     """
 
     def __init__(
-        self, counter: AttemptCounter, *, clock: Clock = system_clock, ttl: float = CHALLENGE_TTL
+        self,
+        counter: AttemptCounter,
+        keyring: Keyring,
+        *,
+        clock: Clock = system_clock,
+        ttl: float = CHALLENGE_TTL,
     ):
         self._counter = counter
+        self._keys = keyring.derived_keys(_SIGNED_PURPOSE)
         self._clock = clock
         self._ttl = ttl
 
@@ -124,11 +140,37 @@ class ChallengeKeeper:
         ):
             raise InvalidCode("Invalid passkey")
         challenge = _unb64(kept["challenge"])
+        await self._claim(challenge)
+        return challenge
+
+    def issue_signed(self) -> bytes:
+        """Return a fresh sign-in challenge that nothing stores: nonce, expiry and their MAC."""
+        body = secrets.token_bytes(_NONCE) + int(self._clock() + self._ttl).to_bytes(_EXPIRY, "big")
+        return body + _mac(self._keys[0], body)
+
+    async def take_signed(self, challenge: bytes) -> bytes:
+        """Check a sign-in challenge read back from an assertion and claim it, this once.
+
+        Raises:
+            InvalidCode: If it is not one of :meth:`issue_signed`'s (under any key of the
+                keyring), expired, or was taken already (also by a concurrent request).
+        """
+        body, mac = challenge[: _NONCE + _EXPIRY], challenge[_NONCE + _EXPIRY :]
+        if (
+            len(challenge) != _NONCE + _EXPIRY + _MAC
+            or not any(hmac.compare_digest(mac, _mac(key, body)) for key in self._keys)
+            or int.from_bytes(body[_NONCE:], "big") <= self._clock()
+        ):
+            raise InvalidCode("Invalid passkey")
+        await self._claim(challenge)
+        return challenge
+
+    async def _claim(self, challenge: bytes) -> None:
+        """Mark ``challenge`` used in the counter; :class:`InvalidCode` if it was already."""
         key = "webauthn:" + hashlib.sha256(challenge).hexdigest()
         granted, _, _ = await self._counter.reserve(key, self._ttl, 1)
         if not granted:
             raise InvalidCode("Invalid passkey")
-        return challenge
 
 
 class Passkeys:
@@ -239,26 +281,27 @@ class Passkeys:
             return None
         return user_id or None
 
-    def authentication_options(self, session: Session) -> str:
-        """Return the ``PublicKeyCredentialRequestOptions`` JSON of a discoverable sign-in."""
+    def authentication_options(self) -> str:
+        """Return the ``PublicKeyCredentialRequestOptions`` JSON of a discoverable sign-in.
+
+        Its challenge is stateless (see the module): asking stores nothing.
+        """
         options = webauthn.generate_authentication_options(
             rp_id=self._rp.id,
-            challenge=self._challenges.issue(session, "login"),
+            challenge=self._challenges.issue_signed(),
             timeout=int(CHALLENGE_TTL * 1000),
             user_verification=UserVerificationRequirement.REQUIRED,
         )
         return webauthn.options_to_json(options)
 
-    async def authenticate(
-        self, session: Session, credential: str | dict[str, Any]
-    ) -> tuple[str, Passkey]:
+    async def authenticate(self, credential: str | dict[str, Any]) -> tuple[str, Passkey]:
         """Verify a sign-in assertion; return the user id and the passkey, as now stored.
 
         Raises:
             InvalidCode: For any failure (no challenge, unknown passkey, bad signature, no
                 user verification, a counter that did not grow), indistinguishably.
         """
-        challenge = await self._challenges.take(session, "login")
+        challenge = await self._challenges.take_signed(_client_challenge(credential))
         user_id, credential_id = _identify(credential)
         stored = await self.store.get_passkey(user_id, credential_id) if user_id else None
         if stored is None:
@@ -321,6 +364,19 @@ def _fields(credential: str | dict[str, Any]) -> dict[str, Any]:
     return parsed
 
 
+def _mac(key: bytes, body: bytes) -> bytes:
+    return hmac.new(key, body, hashlib.sha256).digest()[:_MAC]
+
+
+def _client_challenge(credential: str | dict[str, Any]) -> bytes:
+    """The challenge an assertion's ``clientDataJSON`` says it signed (not yet verified)."""
+    try:
+        client_data = json.loads(_unb64(_fields(credential)["response"]["clientDataJSON"]))
+        return _unb64(client_data["challenge"])
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
+        raise InvalidCode("Invalid passkey") from None
+
+
 def _identify(credential: str | dict[str, Any]) -> tuple[str, bytes]:
     """The user id (from the user handle) and credential id an assertion names."""
     try:
@@ -336,5 +392,7 @@ def _transports(credential: str | dict[str, Any]) -> tuple[str, ...]:
     try:
         found = _fields(credential)["response"].get("transports") or []
     except (ValueError, KeyError, TypeError, AttributeError, InvalidCode, RecursionError):
+        return ()
+    if not isinstance(found, list):  # the browser's is a list; anything else says nothing
         return ()
     return tuple(str(t)[:16] for t in found if isinstance(t, str))[:8]

@@ -214,7 +214,7 @@ def create_app(
             # Built after the Authenticator: a sign counter that went backwards is published
             # on its events (the security log, the metrics, the hooks).
             auth.passkeys = passkey_api.passkeys_of(
-                settings, databases, counter, events=auth.events, clock=clock
+                settings, databases, counter, keyring, events=auth.events, clock=clock
             )
             metrics.subscribe(auth.events)
             if settings.bootstrap_enabled:

@@ -36,6 +36,7 @@ from sessionauth.server.mfa_api import RecentUserId
 from sessionauth.server.page_context import authenticator, client_address
 from sessionauth.server.settings import Settings
 from sessionauth.stores.attempts import AttemptCounter
+from sessionauth.tokens import Keyring
 
 __all__ = ["passkeys_of", "relying_party", "router"]
 
@@ -72,6 +73,7 @@ def passkeys_of(
     settings: Settings,
     databases: Databases,
     counter: AttemptCounter,
+    keyring: Keyring,
     *,
     events: EventHub,
     clock: Clock = system_clock,
@@ -80,14 +82,14 @@ def passkeys_of(
 
     Like the other factors, not in the session store: a store that loses its keys must not
     lose the passkeys' counters (see :mod:`sessionauth.stores.factors`). Challenges are
-    marked used on ``counter`` (the session store's attempt counter: they live no longer than
-    the sessions holding them), and a counter that went backwards is published on ``events``
-    (the Authenticator's).
+    marked used on ``counter`` (the session store's attempt counter: they live 5 minutes),
+    sign-in challenges are signed under ``keyring``, and a counter that went backwards is
+    published on ``events`` (the Authenticator's).
     """
     return Passkeys(
         store=databases.users.factor_store(),
         rp=relying_party(settings),
-        challenges=ChallengeKeeper(counter, clock=clock),
+        challenges=ChallengeKeeper(counter, keyring, clock=clock),
         clock=clock,
         events=events,
     )
@@ -178,10 +180,10 @@ async def delete(request: Request, credential_id: CredentialId, user_id: RecentU
 async def login_options(request: Request) -> p.PasskeyOptions:
     """Options for ``navigator.credentials.get()``: a discoverable sign-in, no account named.
 
-    User verification is required. Anonymous; the challenge stays in this session for 5
-    minutes, for one use.
+    User verification is required. Anonymous, and nothing is stored: the challenge is signed,
+    valid 5 minutes, for one use.
     """
-    options = authenticator(request).passkey_login_options(session_of(request))
+    options = authenticator(request).passkey_login_options()
     return p.PasskeyOptions.from_json(options)
 
 
