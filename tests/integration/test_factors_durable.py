@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from tests.integration.test_api import login
-from tests.integration.test_mfa_api import INVALID_CODE, MfaServer, _enrolled, _held, _server
+from tests.integration.test_mfa_api import INVALID_CODE, MfaServer, _enrolled, _held
 from tests.integration.test_passkey_api import INVALID_PASSKEY, passkey_login, with_passkey
+from tests.support.mfa_server import serve_mfa
 from tests.support.services import delete_redis_keys
 
 pytestmark = pytest.mark.redis
@@ -26,7 +27,7 @@ async def split_server(
     tmp_path: Path, redis_url: str, redis_prefix: str
 ) -> AsyncIterator[MfaServer]:
     """The reference server with sessions and counters on Redis, users on SQLite."""
-    async for running in _server(tmp_path, store_url=f"{redis_url}?prefix={redis_prefix}"):
+    async for running in serve_mfa(tmp_path, store_url=f"{redis_url}?prefix={redis_prefix}"):
         yield running
 
 

@@ -23,14 +23,14 @@ from tests.integration.test_mfa_api import (
     _enrolled,
     _held,
     _hidden_token,
-    _server,
 )
+from tests.support.mfa_server import serve_mfa
 
 
 @pytest.fixture
 async def server(tmp_path: Path) -> AsyncIterator[MfaServer]:
     """The reference server on SQLite, with a hand-moved clock."""
-    async for running in _server(tmp_path):
+    async for running in serve_mfa(tmp_path):
         yield running
 
 
