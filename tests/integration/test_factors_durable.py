@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from tests.integration.test_api import login
-from tests.integration.test_mfa_api import INVALID_CODE, MfaServer, _enrolled, _held
+from tests.integration.test_mfa_api import INVALID_CODE, _enrolled, _held
 from tests.integration.test_passkey_api import INVALID_PASSKEY, passkey_login, with_passkey
-from tests.support.mfa_server import serve_mfa
+from tests.support.mfa_server import MfaServer, serve_mfa
 from tests.support.services import delete_redis_keys
 
 pytestmark = pytest.mark.redis

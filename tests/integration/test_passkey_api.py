@@ -21,8 +21,8 @@ import pytest
 from sessionauth.auth.passkeys import Passkeys
 from sessionauth.session import Session
 from tests.integration.test_api import INVALID, PASSWORD, csrf, login
-from tests.integration.test_mfa_api import MfaServer, _enrol
-from tests.support.mfa_server import serve_mfa, store_overrides
+from tests.integration.test_mfa_api import _enrol
+from tests.support.mfa_server import MfaServer, serve_mfa, store_overrides
 from tests.support.webauthn import SoftAuthenticator, b64
 
 SITE = "http://127.0.0.1:8000"

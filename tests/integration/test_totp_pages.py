@@ -19,13 +19,13 @@ from tests.integration.test_mfa_api import (
     HTML,
     INVALID_CODE,
     JSON,
-    MfaServer,
     _enrol,
     _enrolled,
     _held,
     _hidden_token,
     _html_sign_in,
 )
+from tests.support.mfa_server import MfaServer
 
 RECENT_REQUIRED = {"error": "Recent authentication required"}
 NO_STORE = "no-store"

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_mfa_api import HTML, MfaServer, _enrol
-from tests.support.mfa_server import serve_mfa
+from tests.integration.test_mfa_api import HTML, _enrol
+from tests.support.mfa_server import MfaServer, serve_mfa
 
 STALE = 601  # seconds: past mfa_api.RECENT_AUTH
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_mfa_api import MfaServer, _enrolled
-from tests.support.mfa_server import SQLITE_OR_REDIS, serve_mfa, store_overrides
+from tests.integration.test_mfa_api import _enrolled
+from tests.support.mfa_server import SQLITE_OR_REDIS, MfaServer, serve_mfa, store_overrides
 
 
 @pytest.fixture(params=SQLITE_OR_REDIS)

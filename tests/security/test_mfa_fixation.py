@@ -18,13 +18,11 @@ import pytest
 from tests.integration.test_api import PASSWORD, csrf
 from tests.integration.test_mfa_api import (
     HTML,
-    STEP,
-    MfaServer,
     _enrolled,
     _held,
     _hidden_token,
 )
-from tests.support.mfa_server import serve_mfa
+from tests.support.mfa_server import STEP, MfaServer, serve_mfa
 
 
 @pytest.fixture

@@ -20,8 +20,8 @@ import pytest
 import redis.asyncio as redis
 
 from tests.integration.test_api import login
-from tests.integration.test_mfa_api import MfaServer, _enrolled
-from tests.support.mfa_server import serve_mfa
+from tests.integration.test_mfa_api import _enrolled
+from tests.support.mfa_server import MfaServer, serve_mfa
 
 pytestmark = pytest.mark.redis
 

@@ -19,8 +19,8 @@ import pytest
 import redis.asyncio as redis
 
 from tests.integration.test_api import INVALID
-from tests.integration.test_mfa_api import STEP, MfaServer, _enrolled, _held
-from tests.support.mfa_server import serve_mfa
+from tests.integration.test_mfa_api import _enrolled, _held
+from tests.support.mfa_server import STEP, MfaServer, serve_mfa
 
 pytestmark = pytest.mark.redis
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_mfa_api import MfaServer, _enrolled, _held
-from tests.support.mfa_server import SQLITE_OR_REDIS, serve_mfa, store_overrides
+from tests.integration.test_mfa_api import _enrolled, _held
+from tests.support.mfa_server import SQLITE_OR_REDIS, MfaServer, serve_mfa, store_overrides
 
 ACCOUNT_LIMIT = 5  # LoginThrottle's default max_per_account, which the server uses
 

@@ -6,7 +6,7 @@ step first: each code is then of a step no earlier code used (a code works once)
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +51,7 @@ def store_overrides(request: pytest.FixtureRequest, backend: str) -> dict[str, A
     return {}
 
 
-async def serve_mfa(tmp_path: Path, **overrides: Any) -> AsyncIterator[MfaServer]:
+async def serve_mfa(tmp_path: Path, **overrides: Any) -> AsyncGenerator[MfaServer, None]:
     """Run the app on a :class:`FakeClock` (settings from ``settings_for``); close its clients."""
     clock = FakeClock()
     app = create_app(
