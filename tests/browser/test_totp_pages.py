@@ -64,7 +64,7 @@ def password_step(page: Page, server: LiveServer, email: str) -> None:
     page.goto(f"{server.url}/login")
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(server.password)
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in", exact=True).click()
     page.wait_for_url(f"{server.url}/login/mfa")
 
 
