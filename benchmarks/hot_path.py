@@ -44,6 +44,16 @@ TOLERANCE = 1.10
 FEW, MANY = 100, 700
 
 
+def asgi_scope(method: str, path: str, headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
+    """The ASGI scope of one HTTP/1.1 request from 127.0.0.1 (no query string)."""
+    return {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+        "method": method, "scheme": "http", "path": path, "raw_path": path.encode(),
+        "query_string": b"", "root_path": "", "headers": headers,
+        "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8000),
+    }  # fmt: skip
+
+
 async def _serve(requests: int) -> None:
     """Sign in once, then send ``requests`` authenticated GETs straight into the ASGI app."""
     from starlette.applications import Starlette
@@ -83,19 +93,11 @@ async def _serve(requests: int) -> None:
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    def scope(method: str, path: str, headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
-        return {
-            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
-            "method": method, "scheme": "http", "path": path, "raw_path": path.encode(),
-            "query_string": b"", "root_path": "", "headers": headers,
-            "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8000),
-        }  # fmt: skip
-
-    await app(scope("POST", "/login", [(b"host", b"bench")]), receive, send)
+    await app(asgi_scope("POST", "/login", [(b"host", b"bench")]), receive, send)
     set_cookie = next(v for k, v in sent[0]["headers"] if k == b"set-cookie")
     cookie = set_cookie.split(b";", 1)[0]
     headers = [(b"host", b"bench"), (b"cookie", cookie), (b"accept", b"*/*")]
-    request = scope("GET", "/dashboard", headers)
+    request = asgi_scope("GET", "/dashboard", headers)
     for _ in range(requests):
         sent.clear()
         await app(dict(request), receive, send)

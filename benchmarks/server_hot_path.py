@@ -20,20 +20,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from hot_path import run_cli
+from hot_path import asgi_scope, run_cli
 
 BUDGET_FILE = Path(__file__).with_name("server_hot_path.json")
 EMAIL = "bench@example.com"
 PASSWORD = "correct-horse-battery-staple-bench-password-42"
-
-
-def _scope(method: str, path: str, headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
-    return {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
-        "method": method, "scheme": "http", "path": path, "raw_path": path.encode(),
-        "query_string": b"", "root_path": "", "headers": headers,
-        "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8000),
-    }  # fmt: skip
 
 
 async def _serve(requests: int) -> None:
@@ -80,12 +71,12 @@ async def _requests(app: Any, requests: int) -> None:
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
     ]
-    await app(_scope("POST", "/login", login), receive_body(body), send)
+    await app(asgi_scope("POST", "/login", login), receive_body(body), send)
     if sent[0]["status"] != 200:
         raise SystemExit(f"POST /login answered {sent[0]['status']}: {sent[1:]}")
     set_cookie = next(v for k, v in sent[0]["headers"] if k == b"set-cookie")
     cookie = set_cookie.split(b";", 1)[0]
-    request = _scope("GET", "/dashboard", [(b"host", b"bench"), (b"cookie", cookie)])
+    request = asgi_scope("GET", "/dashboard", [(b"host", b"bench"), (b"cookie", cookie)])
     empty = receive_body(b"")
     for _ in range(requests):
         sent.clear()

@@ -183,3 +183,15 @@ def browser() -> Iterator[Any]:
             yield chromium
         finally:
             chromium.close()
+
+
+@pytest.fixture
+def contexts(browser: Any) -> Iterator[list[Any]]:
+    """Browser contexts (separate cookie jars, as separate browsers) made by the test, closed after.
+
+    A test appends each ``BrowserContext`` it makes (``open_page`` in ``test_pages`` does).
+    """
+    made: list[Any] = []
+    yield made
+    for context in made:
+        context.close()

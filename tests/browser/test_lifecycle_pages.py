@@ -96,15 +96,6 @@ def mail_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailSite]:
             yield MailSite(url, database_url, hasher, smtp)
 
 
-@pytest.fixture
-def contexts(browser: Browser) -> Iterator[list[BrowserContext]]:
-    """Browser contexts (separate cookie jars) made by the test, closed after it."""
-    made: list[BrowserContext] = []
-    yield made
-    for context in made:
-        context.close()
-
-
 def sign_in(page: Page, site: MailSite, email: str, password: str) -> None:
     page.goto(f"{site.url}/login")
     page.get_by_label("Email").fill(email)

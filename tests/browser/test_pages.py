@@ -11,7 +11,6 @@ import os
 import re
 import tempfile
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
@@ -28,15 +27,6 @@ SCREENSHOTS = Path(
 VIEWPORT = {"width": 1100, "height": 750}
 FIREFOX_MAC = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14.5; rv:128.0) Gecko/20100101 Firefox/128.0"
 COOKIE = "session"
-
-
-@pytest.fixture
-def contexts(browser: Browser) -> Iterator[list[BrowserContext]]:
-    """Browser contexts (separate cookie jars) made by the test, closed after it."""
-    made: list[BrowserContext] = []
-    yield made
-    for context in made:
-        context.close()
 
 
 def open_page(

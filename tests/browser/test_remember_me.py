@@ -58,15 +58,6 @@ def server_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield url
 
 
-@pytest.fixture
-def contexts(browser: Browser) -> Iterator[list[BrowserContext]]:
-    """Browser contexts (separate cookie jars, as two browsers) made by the test, closed after."""
-    made: list[BrowserContext] = []
-    yield made
-    for context in made:
-        context.close()
-
-
 def sign_in(browser: Browser, made: list[BrowserContext], url: str, *, keep: bool) -> Page:
     context = browser.new_context(viewport=VIEWPORT)
     made.append(context)

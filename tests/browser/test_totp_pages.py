@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 
 import pyotp
 import pytest
@@ -23,13 +22,14 @@ pytestmark = pytest.mark.browser
 INVALID = "That code is not valid. Try the current one, or a recovery code."
 
 
-@pytest.fixture
-def contexts(browser: Browser) -> Iterator[list[BrowserContext]]:
-    """Browser contexts (separate cookie jars) made by the test, closed after it."""
-    made: list[BrowserContext] = []
-    yield made
-    for context in made:
-        context.close()
+def signed_in(
+    browser: Browser, contexts: list[BrowserContext], server: LiveServer, name: str
+) -> tuple[str, Page]:
+    """A new account ``name`` and a page signed in as it; return its email and the page."""
+    email = server.new_user(name)
+    _, page = open_page(browser, contexts)
+    sign_in(page, server, email)
+    return email, page
 
 
 def enrol(page: Page, server: LiveServer) -> tuple[str, list[str]]:
@@ -68,13 +68,17 @@ def password_step(page: Page, server: LiveServer, email: str) -> None:
     page.wait_for_url(f"{server.url}/login/mfa")
 
 
+def use_recovery_code(page: Page, code: str) -> None:
+    """Submit ``code`` on the login's second step as the recovery code."""
+    page.get_by_label("Or a recovery code").fill(code)
+    page.get_by_role("button", name="Verify").click()
+
+
 def test_enrol_then_sign_in_with_a_code_and_with_a_recovery_code(
     browser: Browser, contexts: list[BrowserContext], live_server: LiveServer
 ) -> None:
     """Enrolment from the page; a code from the shown secret signs in; a recovery code, once."""
-    email = live_server.new_user("totp")
-    _, page = open_page(browser, contexts)
-    sign_in(page, live_server, email)
+    email, page = signed_in(browser, contexts, live_server, "totp")
     secret, codes = enrol(page, live_server)
     page.get_by_role("link", name="I have saved them").click()
     expect(page.locator("#totp-status")).to_have_text("On")
@@ -92,18 +96,15 @@ def test_enrol_then_sign_in_with_a_code_and_with_a_recovery_code(
     sign_out(page, live_server)
 
     password_step(page, live_server, email)
-    page.get_by_label("Or a recovery code").fill(codes[3])
-    page.get_by_role("button", name="Verify").click()
+    use_recovery_code(page, codes[3])
     page.wait_for_url(f"{live_server.url}/")
     sign_out(page, live_server)
 
     password_step(page, live_server, email)
-    page.get_by_label("Or a recovery code").fill(codes[3])
-    page.get_by_role("button", name="Verify").click()
+    use_recovery_code(page, codes[3])
     page.wait_for_url(f"{live_server.url}/login/mfa?next=/&error=invalid")
     expect(page.get_by_role("alert")).to_have_text(INVALID)
-    page.get_by_label("Or a recovery code").fill(codes[4])
-    page.get_by_role("button", name="Verify").click()
+    use_recovery_code(page, codes[4])
     page.wait_for_url(f"{live_server.url}/")
     page.goto(f"{live_server.url}/account")
     expect(page.locator("#recovery-left")).to_have_text("8")
@@ -113,14 +114,11 @@ def test_recovery_codes_are_counted_and_renewed_from_the_account_page(
     browser: Browser, contexts: list[BrowserContext], live_server: LiveServer
 ) -> None:
     """One recovery code used leaves 9; new codes replace the set: an old one is refused."""
-    email = live_server.new_user("renew")
-    _, page = open_page(browser, contexts)
-    sign_in(page, live_server, email)
+    email, page = signed_in(browser, contexts, live_server, "renew")
     _, codes = enrol(page, live_server)
     sign_out(page, live_server)
     password_step(page, live_server, email)
-    page.get_by_label("Or a recovery code").fill(codes[0])
-    page.get_by_role("button", name="Verify").click()
+    use_recovery_code(page, codes[0])
     page.wait_for_url(f"{live_server.url}/")
     page.goto(f"{live_server.url}/account")
     expect(page.locator("#recovery-left")).to_have_text("9")
@@ -135,11 +133,9 @@ def test_recovery_codes_are_counted_and_renewed_from_the_account_page(
     sign_out(page, live_server)
 
     password_step(page, live_server, email)
-    page.get_by_label("Or a recovery code").fill(codes[1])
-    page.get_by_role("button", name="Verify").click()
+    use_recovery_code(page, codes[1])
     page.wait_for_url(f"{live_server.url}/login/mfa?next=/&error=invalid")
-    page.get_by_label("Or a recovery code").fill(fresh[0])
-    page.get_by_role("button", name="Verify").click()
+    use_recovery_code(page, fresh[0])
     page.wait_for_url(f"{live_server.url}/")
 
 
@@ -147,9 +143,7 @@ def test_disable_with_a_code_then_the_password_suffices(
     browser: Browser, contexts: list[BrowserContext], live_server: LiveServer
 ) -> None:
     """A wrong code leaves TOTP on; a current one turns it off; the next login is password only."""
-    email = live_server.new_user("disable")
-    _, page = open_page(browser, contexts)
-    sign_in(page, live_server, email)
+    email, page = signed_in(browser, contexts, live_server, "disable")
     secret, _ = enrol(page, live_server)
     page.goto(f"{live_server.url}/account")
     page.get_by_label("Current code from your app").fill("000000")
@@ -172,9 +166,7 @@ def test_wrong_first_code_keeps_the_setup_and_says_so(
     browser: Browser, contexts: list[BrowserContext], live_server: LiveServer
 ) -> None:
     """A wrong code on the enrolment page shows the fixed error, the same secret, TOTP still off."""
-    email = live_server.new_user("wrong")
-    _, page = open_page(browser, contexts)
-    sign_in(page, live_server, email)
+    _, page = signed_in(browser, contexts, live_server, "wrong")
     page.goto(f"{live_server.url}/account")
     page.get_by_role("button", name="Set up an authenticator app").click()
     page.wait_for_url(f"{live_server.url}/account/totp")

@@ -8,72 +8,24 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
-import pyotp
 import pytest
 
-from sessionauth.auth.passwords import PasswordHasher
-from sessionauth.server.app import create_app
 from sessionauth.stores.users import User
 from tests.integration.test_api import (
     AUTH_REQUIRED,
     INVALID,
     PASSWORD,
-    Server,
     csrf,
     login,
-    settings_for,
 )
-from tests.support.clock import FakeClock
+from tests.support.mfa_server import MfaServer
 
 INVALID_CODE = {"error": "Invalid code"}
-STEP = 30
 HTML = {"Accept": "text/html", "Origin": "http://testserver"}
 JSON = {"Accept": "application/json"}
-
-
-class MfaServer(Server):
-    """A server whose Authenticator runs on a clock the test moves."""
-
-    clock: FakeClock
-
-    def code(self, secret: str) -> str:
-        """A TOTP code one step after any code used so far."""
-        self.clock.advance(STEP)
-        return str(pyotp.TOTP(secret).at(self.clock.now))
-
-
-async def _server(tmp_path: Path, **overrides: Any) -> AsyncIterator[MfaServer]:
-    clock = FakeClock()
-    app = create_app(
-        settings_for(tmp_path, **overrides), hasher=PasswordHasher.for_tests(), clock=clock
-    )
-    async with app.router.lifespan_context(app):
-        running = MfaServer(app)
-        running.clock = clock
-        yield running
-        for client in running.clients:
-            await client.aclose()
-
-
-@pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[MfaServer]:
-    """The reference server on SQLite, with a hand-moved clock."""
-    async for running in _server(tmp_path):
-        yield running
-
-
-@pytest.fixture
-async def redis_server(
-    tmp_path: Path, redis_url: str, redis_prefix: str
-) -> AsyncIterator[MfaServer]:
-    """The reference server with sessions and counters on Redis (factors with the users)."""
-    async for running in _server(tmp_path, store_url=f"{redis_url}?prefix={redis_prefix}"):
-        yield running
 
 
 async def _enrol(server: MfaServer, client: httpx.AsyncClient) -> tuple[str, list[str]]:

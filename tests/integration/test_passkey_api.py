@@ -20,7 +20,8 @@ import pytest
 
 from sessionauth.auth.passkeys import Passkeys
 from tests.integration.test_api import INVALID, PASSWORD, csrf, login
-from tests.integration.test_mfa_api import MfaServer, _enrol, _server
+from tests.integration.test_mfa_api import _enrol
+from tests.support.mfa_server import MfaServer, serve_mfa, store_overrides
 from tests.support.webauthn import SoftAuthenticator, b64
 
 SITE = "http://127.0.0.1:8000"
@@ -36,20 +37,7 @@ async def any_server(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIte
     The passkeys stay in the users database (SQLite); the contract test
     (tests/contract/test_passkey_login.py) runs them on every backend.
     """
-    overrides: dict[str, Any] = {}
-    if request.param == "memory":
-        overrides["store_url"] = "memory://"
-    elif request.param == "redis":
-        url, prefix = request.getfixturevalue("redis_url"), request.getfixturevalue("redis_prefix")
-        overrides["store_url"] = f"{url}?prefix={prefix}"
-    async for running in _server(tmp_path, **overrides):
-        yield running
-
-
-@pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[MfaServer]:
-    """The server on SQLite, with a hand-moved clock."""
-    async for running in _server(tmp_path):
+    async for running in serve_mfa(tmp_path, **store_overrides(request, request.param)):
         yield running
 
 
@@ -309,7 +297,7 @@ async def test_an_unverified_email_is_refused_when_verification_is_required(
 ) -> None:
     """With require_verified: 403 Email not verified, as for the password login."""
     key = SoftAuthenticator()
-    async with contextlib.aclosing(_server(tmp_path)) as servers:
+    async with contextlib.aclosing(serve_mfa(tmp_path)) as servers:
         async for server in servers:
             auth = server.app.state.authenticator
             hashed = await auth.hasher.hash(PASSWORD)
@@ -318,7 +306,7 @@ async def test_an_unverified_email_is_refused_when_verification_is_required(
             assert (await login(client, "ann@example.com")).status_code == 200
             assert (await register(client, key)).status_code == 200
     # The same databases, now requiring a confirmed email.
-    async with contextlib.aclosing(_server(tmp_path, require_verified=True)) as servers:
+    async with contextlib.aclosing(serve_mfa(tmp_path, require_verified=True)) as servers:
         async for server in servers:
             client = server.client()
             refused = await passkey_login(client, key)

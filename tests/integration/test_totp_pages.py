@@ -9,8 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
 import pyotp
@@ -21,33 +19,16 @@ from tests.integration.test_mfa_api import (
     HTML,
     INVALID_CODE,
     JSON,
-    MfaServer,
     _enrol,
     _enrolled,
     _held,
     _hidden_token,
     _html_sign_in,
-    _server,
 )
+from tests.support.mfa_server import MfaServer
 
 RECENT_REQUIRED = {"error": "Recent authentication required"}
 NO_STORE = "no-store"
-
-
-@pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[MfaServer]:
-    """The reference server on SQLite, with a hand-moved clock."""
-    async for running in _server(tmp_path):
-        yield running
-
-
-@pytest.fixture
-async def redis_server(
-    tmp_path: Path, redis_url: str, redis_prefix: str
-) -> AsyncIterator[MfaServer]:
-    """The reference server with sessions and counters on Redis (factors with the users)."""
-    async for running in _server(tmp_path, store_url=f"{redis_url}?prefix={redis_prefix}"):
-        yield running
 
 
 async def _recovery_login(server: MfaServer, email: str, code: str) -> httpx.Response:

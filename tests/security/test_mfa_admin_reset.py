@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_mfa_api import HTML, MfaServer, _enrol, _server
+from tests.integration.test_mfa_api import HTML, _enrol
+from tests.support.mfa_server import MfaServer, serve_mfa
 
 STALE = 601  # seconds: past mfa_api.RECENT_AUTH
 
@@ -27,7 +28,7 @@ STALE = 601  # seconds: past mfa_api.RECENT_AUTH
 @pytest.fixture
 async def server(tmp_path: Path) -> AsyncIterator[MfaServer]:
     """The reference server on SQLite, with a hand-moved clock."""
-    async for running in _server(tmp_path):
+    async for running in serve_mfa(tmp_path):
         yield running
 
 

@@ -16,18 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_mfa_api import MfaServer, _enrolled, _server
+from tests.integration.test_mfa_api import _enrolled
+from tests.support.mfa_server import SQLITE_OR_REDIS, MfaServer, serve_mfa, store_overrides
 
 
-@pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
+@pytest.fixture(params=SQLITE_OR_REDIS)
 async def server(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[MfaServer]:
     """The reference server, its factors on SQLite or on Redis."""
-    overrides = {}
-    if request.param == "redis":
-        url = request.getfixturevalue("redis_url")
-        prefix = request.getfixturevalue("redis_prefix")
-        overrides["store_url"] = f"{url}?prefix={prefix}"
-    async for running in _server(tmp_path, **overrides):
+    async for running in serve_mfa(tmp_path, **store_overrides(request, request.param)):
         yield running
 
 

@@ -18,19 +18,17 @@ import pytest
 from tests.integration.test_api import PASSWORD, csrf
 from tests.integration.test_mfa_api import (
     HTML,
-    STEP,
-    MfaServer,
     _enrolled,
     _held,
     _hidden_token,
-    _server,
 )
+from tests.support.mfa_server import STEP, MfaServer, serve_mfa
 
 
 @pytest.fixture
 async def server(tmp_path: Path) -> AsyncIterator[MfaServer]:
     """The reference server on SQLite, with a hand-moved clock."""
-    async for running in _server(tmp_path):
+    async for running in serve_mfa(tmp_path):
         yield running
 
 

@@ -20,7 +20,8 @@ import pytest
 import redis.asyncio as redis
 
 from tests.integration.test_api import login
-from tests.integration.test_mfa_api import MfaServer, _enrolled, _server
+from tests.integration.test_mfa_api import _enrolled
+from tests.support.mfa_server import MfaServer, serve_mfa
 
 pytestmark = pytest.mark.redis
 
@@ -28,7 +29,7 @@ pytestmark = pytest.mark.redis
 @pytest.fixture
 async def server(tmp_path: Path, redis_url: str, redis_prefix: str) -> AsyncIterator[MfaServer]:
     """The reference server with sessions, principals and counters on Redis, users on SQLite."""
-    async for running in _server(tmp_path, store_url=f"{redis_url}?prefix={redis_prefix}"):
+    async for running in serve_mfa(tmp_path, store_url=f"{redis_url}?prefix={redis_prefix}"):
         yield running
 
 

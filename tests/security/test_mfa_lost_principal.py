@@ -19,7 +19,8 @@ import pytest
 import redis.asyncio as redis
 
 from tests.integration.test_api import INVALID
-from tests.integration.test_mfa_api import STEP, MfaServer, _enrolled, _held, _server
+from tests.integration.test_mfa_api import _enrolled, _held
+from tests.support.mfa_server import STEP, MfaServer, serve_mfa
 
 pytestmark = pytest.mark.redis
 
@@ -27,7 +28,7 @@ pytestmark = pytest.mark.redis
 @pytest.fixture
 async def server(tmp_path: Path, redis_url: str, redis_prefix: str) -> AsyncIterator[MfaServer]:
     """The reference server with sessions, principals and factors on Redis."""
-    async for running in _server(tmp_path, store_url=f"{redis_url}?prefix={redis_prefix}"):
+    async for running in serve_mfa(tmp_path, store_url=f"{redis_url}?prefix={redis_prefix}"):
         yield running
 
 

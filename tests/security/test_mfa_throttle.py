@@ -13,20 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_mfa_api import MfaServer, _enrolled, _held, _server
+from tests.integration.test_mfa_api import _enrolled, _held
+from tests.support.mfa_server import SQLITE_OR_REDIS, MfaServer, serve_mfa, store_overrides
 
 ACCOUNT_LIMIT = 5  # LoginThrottle's default max_per_account, which the server uses
 
 
-@pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
+@pytest.fixture(params=SQLITE_OR_REDIS)
 async def server(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[MfaServer]:
     """The reference server, its counters on SQLite or on Redis."""
-    overrides = {}
-    if request.param == "redis":
-        url = request.getfixturevalue("redis_url")
-        prefix = request.getfixturevalue("redis_prefix")
-        overrides["store_url"] = f"{url}?prefix={prefix}"
-    async for running in _server(tmp_path, **overrides):
+    async for running in serve_mfa(tmp_path, **store_overrides(request, request.param)):
         yield running
 
 
