@@ -109,7 +109,11 @@ async def test_one_new_recovery_code_used_by_held_logins_at_once(redis_server: M
                 for each, token in held
             )
         )
-        assert sorted(a.status_code for a in answers) == [200, 401, 401, 401]
+        statuses = sorted(a.status_code for a in answers)
+        # One winner; the losers are wrong codes (401) or, once the rounds' failures fill the
+        # per-account code budget that only an accepted code empties, throttled (429).
+        assert statuses[0] == 200, statuses
+        assert set(statuses[1:]) <= {401, 429}, statuses
 
 
 async def test_openapi_lists_the_recovery_codes_route(server: MfaServer) -> None:
