@@ -23,7 +23,7 @@ import redis.asyncio as redis
 
 from sessionauth.auth.passkeys import CHALLENGE_TTL
 from sessionauth.stores.memory import MemoryStore
-from tests.integration.test_mfa_api import MfaServer, _server
+from tests.support.mfa_server import MfaServer, serve_mfa
 
 CALLS = 20
 
@@ -38,7 +38,7 @@ async def _call_options(server: MfaServer) -> None:
 @pytest.fixture
 async def memory_server(tmp_path: Path) -> AsyncIterator[MfaServer]:
     """The server with its sessions in memory."""
-    async for running in _server(tmp_path, store_url="memory://"):
+    async for running in serve_mfa(tmp_path, store_url="memory://"):
         yield running
 
 
@@ -59,7 +59,7 @@ async def redis_server(
     tmp_path: Path, redis_url: str, redis_prefix: str
 ) -> AsyncIterator[MfaServer]:
     """The server with its sessions on Redis."""
-    async for running in _server(tmp_path, store_url=f"{redis_url}?prefix={redis_prefix}"):
+    async for running in serve_mfa(tmp_path, store_url=f"{redis_url}?prefix={redis_prefix}"):
         yield running
 
 

@@ -20,15 +20,15 @@ from typing import Any
 import pytest
 
 from tests.integration.test_api import csrf
-from tests.integration.test_mfa_api import MfaServer, _server
 from tests.integration.test_passkey_api import INVALID_PASSKEY, SITE
+from tests.support.mfa_server import MfaServer, serve_mfa
 from tests.support.webauthn import SoftAuthenticator
 
 
 @pytest.fixture
 async def server(tmp_path: Path) -> AsyncIterator[MfaServer]:
     """The server on SQLite."""
-    async for running in _server(tmp_path):
+    async for running in serve_mfa(tmp_path):
         yield running
 
 
