@@ -63,6 +63,7 @@ __all__ = [
     "PasskeyRejected",
     "PasswordPolicyError",
     "PermissionDenied",
+    "SecondFactorRequired",
     "SessionAuthError",
     "SessionExists",
     "SessionNotFound",
@@ -172,6 +173,23 @@ class TooManyAttempts(AuthenticationError):
 
 class FactorError(SessionAuthError):
     """A second factor was refused (see the subclasses)."""
+
+
+class SecondFactorRequired(FactorError):
+    """A login of an account with a second factor, without its second step.
+
+    ``Authenticator.login`` refuses to store its session: hold the login and ask for the code.
+
+    Raised only after the password was judged right, so it tells nothing to someone who does
+    not know it.
+
+    Attributes:
+        methods: The second factors the account can complete the login with.
+    """
+
+    def __init__(self, methods: list[str]):
+        super().__init__("second factor required")
+        self.methods = methods
 
 
 class InvalidCode(FactorError):

@@ -32,6 +32,7 @@ SESSION_OPERATIONS = {
     ("post", "/mfa/totp/setup"): COOKIE_AND_CSRF,
     ("post", "/mfa/totp/confirm"): COOKIE_AND_CSRF,
     ("post", "/mfa/totp/disable"): COOKIE_AND_CSRF,
+    ("post", "/mfa/recovery-codes"): COOKIE_AND_CSRF,
     ("get", "/passkeys"): COOKIE,
     ("post", "/passkeys/register/options"): COOKIE_AND_CSRF,
     ("post", "/passkeys/register"): COOKIE_AND_CSRF,

@@ -41,6 +41,7 @@ from sessionauth.errors import (
     FactorConflict,
     InvalidCode,
     NotAuthenticated,
+    SecondFactorRequired,
     TooManyAttempts,
     UserNotFound,
 )
@@ -70,10 +71,26 @@ def make_app(auth: Authenticator) -> Starlette:
     """A minimal API over the factor methods, mapping exceptions as an edge would."""
 
     async def login(request: Request) -> Response:
+        """The password, and in the same request the code if the account needs one."""
         body = await request.json()
+        session = _session(request)
         accepted = await auth.authenticate(body["email"], body["password"], address="x")
-        await auth.login(_session(request), accepted, address="x", user_agent="t")
+        try:
+            await auth.login(session, accepted, address="x", user_agent="t")
+        except SecondFactorRequired:
+            if "code" not in body:
+                raise
+            auth.hold_login(session, accepted)
+            await auth.complete_login(session, code=body["code"], address="x", user_agent="t")
         return JSONResponse({"id": accepted.user.id})
+
+    async def passkey_login_options(request: Request) -> Response:
+        return Response(auth.passkey_login_options(), media_type="application/json")
+
+    async def passkey_login(request: Request) -> Response:
+        credential = await request.json()
+        await auth.login_with_passkey(_session(request), credential, address="x", user_agent="t")
+        return JSONResponse({"user": _session(request).user_id})
 
     async def me(request: Request) -> Response:
         return JSONResponse({"user": _session(request).user_id})
@@ -119,12 +136,15 @@ def make_app(auth: Authenticator) -> Starlette:
             Route("/totp/confirm", confirm, methods=["POST"]),
             Route("/totp/disable", disable, methods=["POST"]),
             Route("/passkeys/options", passkey_options, methods=["POST"]),
+            Route("/passkeys/login/options", passkey_login_options, methods=["POST"]),
+            Route("/passkeys/login", passkey_login, methods=["POST"]),
             Route("/passkeys", passkey_register, methods=["POST"]),
             Route("/passkeys", passkey_delete, methods=["DELETE"]),
         ],
         exception_handlers={
             NotAuthenticated: status(401),
             InvalidCode: status(401),
+            SecondFactorRequired: status(401),
             FactorConflict: status(409),
             TooManyAttempts: status(429),
         },
@@ -149,8 +169,9 @@ class Env:
         headers = {"cookie": f"{NAME}={cookie}"} if cookie is not None else {}
         return await self.client.request(method, path, headers=headers, **kwargs)
 
-    async def login(self) -> str:
-        response = await self.call("POST", "/login", json={"email": ALICE, "password": PASSWORD})
+    async def login(self, code: str | None = None) -> str:
+        body = {"email": ALICE, "password": PASSWORD} | ({"code": code} if code else {})
+        response = await self.call("POST", "/login", json=body)
         assert response.status_code == 200, response.text
         return cookie_of(response)
 
@@ -221,6 +242,23 @@ async def alice(env: Env) -> User:
     return user
 
 
+async def test_a_password_alone_never_signs_in_an_account_with_totp(env: Env) -> None:
+    """login() after authenticate(), the code never asked for: refused, and no session.
+
+    This app's /login asks only when the request carries a code; without one it fails closed.
+    """
+    here = await env.login()
+    await env.enable(here)
+    refused = await env.client.post("/login", json={"email": ALICE, "password": PASSWORD})
+    assert refused.status_code == 401
+    assert refused.json() == {"error": "second factor required"}
+    assert "set-cookie" not in refused.headers
+    accepted = await env.auth.authenticate(ALICE, PASSWORD, address="x")
+    with pytest.raises(SecondFactorRequired) as raised:
+        await env.auth.login(Session(), accepted, address="x", user_agent="t")
+    assert raised.value.methods == ["totp", "recovery"]
+
+
 async def test_setup_returns_a_secret_and_its_url(env: Env) -> None:
     """Setup answers the secret and an otpauth URL with the issuer; the factor stays off."""
     cookie = await env.login()
@@ -278,10 +316,10 @@ async def test_setup_while_enabled_is_a_conflict(env: Env) -> None:
 async def test_disable_refuses_the_replayed_code_and_takes_a_fresh_one(env: Env) -> None:
     """The code that enabled TOTP cannot disable it; the next step's code does, ending others."""
     secret, cookie, _ = await env.enable(await env.login())
-    other = await env.login()
+    other = await env.login(code=env.code(secret, steps_ahead=1))
     replay = await env.call("POST", "/totp/disable", cookie, json={"code": env.code(secret)})
     assert replay.status_code == 401
-    env.clock.advance(STEP_SECONDS)
+    env.clock.advance(2 * STEP_SECONDS)  # past the step the second login used
     response = await env.call("POST", "/totp/disable", cookie, json={"code": env.code(secret)})
     assert response.status_code == 200, response.text
     renewed = cookie_of(response)
@@ -351,8 +389,8 @@ async def test_the_second_step_needs_exactly_one_kind_of_code(env: Env) -> None:
 
 async def test_reset_removes_every_factor_and_ends_every_session(env: Env) -> None:
     """An administrator's reset deletes TOTP, codes and passkeys and ends all the sessions."""
-    _, cookie, _ = await env.enable(await env.login())
-    other = await env.login()
+    secret, cookie, _ = await env.enable(await env.login())
+    other = await env.login(code=env.code(secret, steps_ahead=1))
     user = await alice(env)
     ended = await env.auth.reset_factors(user.id, actor=None)
     assert ended == 2
@@ -388,7 +426,10 @@ async def test_adding_and_deleting_a_passkey_moves_the_epoch(env: Env) -> None:
     user = await alice(env)
     assert await env.whoami(here) == str(user.id)
     assert len(await env.factors.list_passkeys(str(user.id))) == 1
-    again = await env.login()
+    options = await env.call("POST", "/passkeys/login/options")
+    signed_in = await env.call("POST", "/passkeys/login", json=device.get(options.text))
+    assert signed_in.json() == {"user": str(user.id)}
+    again = cookie_of(signed_in)
     deleted = await env.call("DELETE", f"/passkeys?id={device.credential_id.hex()}", here)
     assert deleted.json() == {"ended": 1}
     assert await env.whoami(again) is None

@@ -53,6 +53,7 @@ from sessionauth.errors import (
     EmailNotVerified,
     InvalidCredentials,
     NotAuthenticated,
+    SecondFactorRequired,
     StaleLogin,
     TooManyAttempts,
 )
@@ -281,6 +282,10 @@ class Authenticator(AccountAdministration[IdT], PasskeyLogin[IdT]):
             InvalidCredentials: If the account changed while the login ran (password changed,
                 disabled, deleted, sessions revoked) and reading it again does not allow the
                 login: the same answer as a wrong password.
+            SecondFactorRequired: If the account has a second factor and ``login`` did not
+                come from its second step (:meth:`complete_login`, a passkey): hold it with
+                :meth:`hold_login` and ask for the code. A password alone never signs in such
+                an account, even in an application that forgot to ask.
         """
         if not isinstance(login.user.id, self.user_id_type):
             # Its session would name no user of this application: say so rather than log in.
@@ -288,6 +293,10 @@ class Authenticator(AccountAdministration[IdT], PasskeyLogin[IdT]):
                 f"the user source's ids are {type(login.user.id).__name__}, "
                 f"not the Authenticator's user_id_type {self.user_id_type.__name__}"
             )
+        if not login.second_factor_done and self.factors is not None:
+            methods = await self.second_factor_methods(login)
+            if methods:
+                raise SecondFactorRequired(methods)
         user_id = user_id_text(login.user.id)
         meta = {
             "ip": address,

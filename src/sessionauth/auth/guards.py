@@ -35,9 +35,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from sessionauth.errors import (
+    EmailNotVerified,
+    FactorConflict,
+    InvalidCode,
     InvalidCredentials,
     NotAuthenticated,
+    PasskeyRejected,
     PermissionDenied,
+    SecondFactorRequired,
     StoreUnavailable,
     TooManyAttempts,
 )
@@ -73,8 +78,13 @@ HANDLED = (
     NotAuthenticated,
     PermissionDenied,
     InvalidCredentials,
+    EmailNotVerified,
     TooManyAttempts,
     StoreUnavailable,
+    SecondFactorRequired,
+    InvalidCode,
+    FactorConflict,
+    PasskeyRejected,
 )
 # How many layers of percent-encoding safe_next peels before refusing a ``next`` outright.
 _MAX_DECODES = 3
@@ -236,7 +246,13 @@ def refusal_response(request: Request, exc: Exception, *, login_url: str = "/log
       ``Retry-After``;
     * :class:`~sessionauth.errors.StoreUnavailable` (a session, attempt or user store, or a
       user source, that cannot answer): the middleware's 503 ``{"error": "Service temporarily
-      unavailable, please retry"}`` with ``Retry-After``.
+      unavailable, please retry"}`` with ``Retry-After``;
+    * :class:`~sessionauth.errors.EmailNotVerified`: 403 ``{"error": "Email not verified"}``;
+    * second factors: :class:`~sessionauth.errors.SecondFactorRequired` 401 ``{"error":
+      "Second factor required", "mfaRequired": true, "methods": [...]}``,
+      :class:`~sessionauth.errors.InvalidCode` 401 ``{"error": "Invalid code"}``,
+      :class:`~sessionauth.errors.FactorConflict` 409 with its message,
+      :class:`~sessionauth.errors.PasskeyRejected` 400 ``{"error": "Invalid passkey"}``.
 
     Raises:
         Exception: ``exc`` itself, if it is none of these.
@@ -252,6 +268,18 @@ def refusal_response(request: Request, exc: Exception, *, login_url: str = "/log
         # The outage itself is logged by whoever saw it fail; one traceback per request is noise.
         logger.debug("store unavailable in a route", exc_info=exc)
         return json_unavailable(request.scope, exc)
+    if isinstance(exc, EmailNotVerified):
+        return JSONResponse({"error": "Email not verified"}, status_code=403)
+    if isinstance(exc, SecondFactorRequired):
+        body = {"error": "Second factor required", "mfaRequired": True, "methods": exc.methods}
+        return JSONResponse(body, status_code=401)
+    if isinstance(exc, InvalidCode):
+        return JSONResponse({"error": "Invalid code"}, status_code=401)
+    if isinstance(exc, FactorConflict):
+        message = str(exc)
+        return JSONResponse({"error": message[:1].upper() + message[1:]}, status_code=409)
+    if isinstance(exc, PasskeyRejected):
+        return JSONResponse({"error": "Invalid passkey"}, status_code=400)
     raise exc
 
 

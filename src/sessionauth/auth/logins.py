@@ -48,11 +48,15 @@ class Login:
         user: The account, as read before the password check.
         principal: The account's principal, read before the password check.
         password_hash: The hash the password was verified against (or its upgrade, stored).
+        second_factor_done: The account's second factor was checked too (the two-step login
+            completed it, or a passkey, which is both): :meth:`Authenticator.login` then does
+            not ask for one.
     """
 
     user: AccountLike
     principal: Principal
     password_hash: str
+    second_factor_done: bool = False
 
 
 def principal_of(user: AccountLike) -> Principal:

@@ -119,7 +119,7 @@ class PasskeyLogin(TwoStepLogin[IdT]):
             )
             raise EmailNotVerified("Email not verified")
         session.pop(PENDING_KEY, None)
-        login = Login(user, principal, user.password_hash)
+        login = Login(user, principal, user.password_hash, second_factor_done=True)
         stored = await self.login(
             session, login, address=address, user_agent=user_agent, remember=remember
         )

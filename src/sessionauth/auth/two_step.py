@@ -147,6 +147,7 @@ class TwoStepLogin(FactorAdministration[IdT]):
             user,
             Principal(epoch=str(held["epoch"]), role=str(held["role"]), disabled=False),
             user.password_hash,
+            second_factor_done=True,
         )
         del session[PENDING_KEY]
         principal = await self.login(

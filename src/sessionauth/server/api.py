@@ -24,7 +24,7 @@ from sessionauth.auth.guards import require_auth, require_role, session_of
 from sessionauth.auth.session_admin import DEFAULT_PAGE
 from sessionauth.auth.user_ids import parse_user_id
 from sessionauth.csrf import csrf_token
-from sessionauth.errors import StoreUnavailable
+from sessionauth.errors import SecondFactorRequired, StoreUnavailable
 from sessionauth.server import schemas as s
 from sessionauth.server.handlers import outage_log
 from sessionauth.server.metrics import CONTENT_TYPE, Metrics
@@ -84,18 +84,18 @@ async def login(body: s.LoginBody, request: Request) -> s.LoginResult | s.MfaReq
     address = client_address(request)
     accepted = await auth.authenticate(body.email, body.password, address=address)
     session = session_of(request)
-    methods = await auth.second_factor_methods(accepted)
-    if methods:
+    try:
+        principal = await auth.login(
+            session,
+            accepted,
+            address=address,
+            user_agent=request.headers.get("user-agent"),
+            remember=body.remember,
+        )
+    except SecondFactorRequired as exc:
         auth.hold_login(session, accepted, remember=body.remember)
         token = csrf_token(session, request.app.state.keyring)
-        return s.MfaRequired(methods=methods, csrfToken=token)
-    principal = await auth.login(
-        session,
-        accepted,
-        address=address,
-        user_agent=request.headers.get("user-agent"),
-        remember=body.remember,
-    )
+        return s.MfaRequired(methods=exc.methods, csrfToken=token)
     # Login regenerated the session, so tokens fetched before it no longer verify: hand out one
     # for the new session at once.
     token = csrf_token(session, request.app.state.keyring)

@@ -33,6 +33,7 @@ from sessionauth.errors import (
     InvalidRole,
     PasswordPolicyError,
     PermissionDenied,
+    SecondFactorRequired,
     SessionNotFound,
     TooManyAttempts,
     UserNotFound,
@@ -86,12 +87,6 @@ async def login(request: Request) -> Response:
     address = client_address(request)
     try:
         accepted = await auth.authenticate(email, _field(form, "password"), address=address)
-        if await auth.second_factor_methods(accepted):
-            # The code step completes it (sessionauth.server.mfa_pages); nothing granted yet.
-            auth.hold_login(session_of(request), accepted, remember=remember)
-            return see_other(
-                MFA_PAGE + (f"?next={quote(target, safe='/')}" if target != "/" else "")
-            )
         await auth.login(
             session_of(request),
             accepted,
@@ -99,6 +94,10 @@ async def login(request: Request) -> Response:
             user_agent=request.headers.get("user-agent"),
             remember=remember,
         )
+    except SecondFactorRequired:
+        # The code step completes it (sessionauth.server.mfa_pages); nothing granted yet.
+        auth.hold_login(session_of(request), accepted, remember=remember)
+        return see_other(MFA_PAGE + (f"?next={quote(target, safe='/')}" if target != "/" else ""))
     except (InvalidCredentials, PasswordPolicyError):
         return see_other(f"/login?error=invalid{retry}")
     except EmailNotVerified:
