@@ -22,6 +22,13 @@ from starlette.routing import Route
 from sessionauth import InvalidCredentials, StoreFull, StoreUnavailable, TooManyAttempts
 from sessionauth.auth import Guards
 from sessionauth.auth.guards import refusal_response
+from sessionauth.errors import (
+    EmailNotVerified,
+    FactorConflict,
+    InvalidCode,
+    PasskeyRejected,
+    SecondFactorRequired,
+)
 from sessionauth.fastapi import exception_handlers as fastapi_handlers
 from sessionauth.starlette import exception_handlers as starlette_handlers
 
@@ -57,7 +64,36 @@ async def _bug(request: Request) -> Response:
     raise ValueError("a bug of the application")
 
 
-ROUTES = {"/user": _user, "/full": _full, "/login": _wrong_password, "/throttled": _throttled}
+def _raising(exc: Exception) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+    async def endpoint(request: Request) -> Response:
+        raise exc
+
+    return endpoint
+
+
+# The second step's refusals: what each raises, and the answer the handlers must give.
+FACTOR_ERRORS: dict[str, tuple[Exception, int, dict[str, Any]]] = {
+    "/unverified": (EmailNotVerified("not yet"), 403, {"error": "Email not verified"}),
+    "/second-factor": (
+        SecondFactorRequired(["totp", "recovery"]),
+        401,
+        {"error": "Second factor required", "mfaRequired": True, "methods": ["totp", "recovery"]},
+    ),
+    "/code": (InvalidCode("Invalid code"), 401, {"error": "Invalid code"}),
+    "/conflict": (
+        FactorConflict("TOTP is enabled already"),
+        409,
+        {"error": "TOTP is enabled already"},
+    ),
+    "/passkey": (PasskeyRejected("the origin is wrong"), 400, {"error": "Invalid passkey"}),
+}
+ROUTES = {
+    "/user": _user,
+    "/full": _full,
+    "/login": _wrong_password,
+    "/throttled": _throttled,
+    **{path: _raising(exc) for path, (exc, _, _) in FACTOR_ERRORS.items()},
+}
 
 
 def _fastapi(handlers: Handlers) -> FastAPI:
@@ -110,6 +146,16 @@ async def test_failed_logins_need_no_try_except(client: httpx.AsyncClient) -> No
     throttled = await client.get("/throttled")
     assert (throttled.status_code, throttled.json()) == (429, {"error": "Too many attempts"})
     assert throttled.headers["retry-after"] == "42"
+
+
+@pytest.mark.parametrize("path", FACTOR_ERRORS)
+async def test_second_factor_refusals_are_answered_not_500(
+    client: httpx.AsyncClient, path: str
+) -> None:
+    """A wrong code, a missing second step, a refused passkey: their status and fixed body."""
+    _, status, body = FACTOR_ERRORS[path]
+    answer = await client.get(path)
+    assert (answer.status_code, answer.json()) == (status, body)
 
 
 async def test_other_exceptions_stay_500(client: httpx.AsyncClient) -> None:
