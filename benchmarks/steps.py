@@ -6,11 +6,12 @@ principal, no values) timed alone with :mod:`timeit`, best of 7, plus the whole 
 around a do-nothing app on the memory store (the plumbing: frames, the ``send`` wrapper, the
 headers). Python objects only: no network, no event-loop wake-up, no syscall.
 
-    .venv/bin/python benchmarks/steps.py
+    .venv/bin/python benchmarks/steps.py [--number N]
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import timeit
 from collections.abc import Callable
@@ -20,7 +21,7 @@ import msgspec
 
 from sessionauth import CookieConfig, Keyring, MemoryStore, SessionMiddleware, TimeoutPolicy
 from sessionauth.backends.redis.codec import decode_principal, decode_record, encode_record, to_ms
-from sessionauth.backends.redis.sessions import RedisStore
+from sessionauth.backends.redis.keys import SessionKeys
 from sessionauth.middleware import _private_headers
 from sessionauth.principal import Principal, new_epoch
 from sessionauth.record import SessionRecord
@@ -30,13 +31,13 @@ from sessionauth.tokens import new_token, storage_id
 NUMBER = 20000
 
 
-def _best(step: Callable[[], Any], number: int = NUMBER) -> float:
-    """Microseconds per call, best of 7 runs."""
+def _best(step: Callable[[], Any], number: int) -> float:
+    """Microseconds per call, best of 7 runs of ``number`` calls."""
     return min(timeit.repeat(step, number=number, repeat=7)) / number * 1e6
 
 
-def main() -> None:
-    """Print one line per step."""
+def main(number: int = NUMBER) -> None:
+    """Print one line per step, each the best of 7 runs of ``number`` calls."""
     keyring = Keyring(["steps-" + "k" * 40])
     policy = TimeoutPolicy(idle_timeout=86400, absolute_timeout=86400)
     cookie = CookieConfig(secure=False, name="sessionId")
@@ -62,8 +63,7 @@ def main() -> None:
     middleware = SessionMiddleware(
         nothing, store=MemoryStore(), keyring=keyring, cookie=cookie, policy=policy
     )
-    redis = object.__new__(RedisStore)  # only _locate: no client needed
-    redis._anon_prefix, redis._user_prefix = b"sa:a:", b"sa:u:"
+    keys = SessionKeys("sa:")
     session = Session(
         {}, token=token, handle=sid, user_id="1", created=now, seen=now, issued=now,
         epoch=epoch, principal=principal, policy=policy,
@@ -72,7 +72,7 @@ def main() -> None:
         "find the cookie": lambda: middleware._cookie_value(scope),
         "check its MAC (HMAC-SHA256)": lambda: keyring.unsign(value),
         "storage id (SHA-256)": lambda: storage_id(token),
-        "key and field of the read": lambda: redis._locate(sid),
+        "key and field of the read": lambda: keys.locate(sid),
         "decode the record": lambda: decode_record(blob, to_ms(now), sid),
         "its principal (cached)": lambda: decode_principal(principals, "1"),
         "the Session object": lambda: Session(
@@ -97,14 +97,14 @@ def main() -> None:
     }
     total = 0.0
     for name, step in steps.items():
-        micros = _best(step)
+        micros = _best(step, number)
         total += micros
         print(f"{name:34s} {micros:6.2f} us")
     print(f"{'sum of the steps':34s} {total:6.2f} us")
-    asyncio.run(_plumbing(middleware, nothing, value))
+    asyncio.run(_plumbing(middleware, nothing, value, number))
 
 
-async def _plumbing(middleware: Any, bare: Any, value: str) -> None:
+async def _plumbing(middleware: Any, bare: Any, value: str, number: int) -> None:
     """The whole middleware around a do-nothing app (memory store) against the app alone."""
     sent: list[Any] = []
 
@@ -137,10 +137,12 @@ async def _plumbing(middleware: Any, bare: Any, value: str) -> None:
             await app({"type": "http", "headers": headers}, receive, send)
         return (loop.time() - started) / number * 1e6
 
-    bare_us = min([await run(bare, NUMBER) for _ in range(7)])
-    wrapped_us = min([await run(middleware, NUMBER) for _ in range(7)])
+    bare_us = min([await run(bare, number) for _ in range(7)])
+    wrapped_us = min([await run(middleware, number) for _ in range(7)])
     print(f"{'whole middleware, memory store':34s} {wrapped_us - bare_us:6.2f} us")
 
 
 if __name__ == "__main__":
-    main()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--number", type=int, default=NUMBER, help="calls per timed run")
+    main(parser.parse_args().number)
