@@ -1,7 +1,8 @@
 """The optional compiled build (``make compiled``, mypyc) passes the core of the suite.
 
-The unit tests, the memory and SQLite store contracts and the hot path budget run again, in a
-child pytest, against ``build/compiled`` (see ``tools/build_compiled.py``). Skipped, saying why,
+The unit tests, the memory, SQLite and Redis store contracts, the Redis read pipeline's own
+tests and the hot path budget run again, in a child pytest, against ``build/compiled`` (see
+``tools/build_compiled.py``). Skipped, saying why,
 when there is no build or it is older than the sources; under ``CI=true`` that fails instead
 (``.ci/run`` builds it first), so the two builds pass the same tests in CI.
 """
@@ -27,14 +28,18 @@ BUILD = ROOT / "build" / "compiled"
 # What the compiled build must pass. test_public_api reads the docs as mkdocstrings does
 # (griffe), and griffe inspects an extension module instead of reading its source: the docs are
 # built from the pure sources, so it is a test of the sources, not of a build.
-# The contract tests are kept for the memory and SQLite stores only (their ids end in the store's
-# name); no unit test's name says "contract".
+# The contract tests are kept for the stores whose code is compiled or Python-only (their ids end
+# in the store's name): memory, SQLite, and Redis, whose read pipeline and codec are compiled; no
+# unit test's name says "contract".
 SUBSET = [
     "tests/unit",
     "--ignore=tests/unit/test_public_api.py",
     "tests/contract",
+    "tests/backends/test_redis_reads.py",
+    "tests/backends/test_redis_push_frames.py",
+    "tests/backends/test_redis_tampered_replies.py",
     "-k",
-    "not contract or memory or sqlite",
+    "not contract or memory or sqlite or redis",
     # The library's budget: the server's figure is the pure build's alone (its layers are
     # FastAPI's and Starlette's, which no build of sessionauth compiles).
     "tests/integration/test_hot_path_budget.py::"
