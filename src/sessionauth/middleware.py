@@ -213,10 +213,12 @@ class SessionMiddleware:
         presession = False
         for key, raw in scope["headers"]:
             if key == b"cookie":
-                presession = presession or self._presession_name in raw
+                # find(), not `in`: CPython's bytes `in` first tries the operand as an integer,
+                # and raises and clears a TypeError for every bytes one (1,800 instructions).
+                presession = presession or raw.find(self._presession_name) >= 0
                 if (
                     raw.startswith(self._cookie_prefix)
-                    and b";" not in raw
+                    and raw.find(b";") < 0
                     and len(raw) <= _MAX_COOKIE_HEADER
                 ):
                     # The session cookie alone: what find_cookie returns, without the split.
@@ -239,7 +241,7 @@ class SessionMiddleware:
         """
         name, found = self._presession_name, None
         for key, raw in scope["headers"]:
-            if key == b"cookie" and name in raw:
+            if key == b"cookie" and raw.find(name) >= 0:
                 for part in raw.split(b";"):
                     cookie, sep, value = part.partition(b"=")
                     if sep and cookie.strip() == name:
