@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from sessionauth.auth.authenticator import Authenticator
-from sessionauth.auth.events import AuthEvent
+from sessionauth.auth.events import AuthEvent, SessionsRevoked
 from sessionauth.auth.factor_events import (
     FactorDisabled,
     FactorEnabled,
@@ -40,6 +40,7 @@ from sessionauth.errors import (
     ConfigurationError,
     FactorConflict,
     InvalidCode,
+    InvalidCredentials,
     NotAuthenticated,
     SecondFactorRequired,
     TooManyAttempts,
@@ -101,7 +102,8 @@ def make_app(auth: Authenticator) -> Starlette:
 
     async def confirm(request: Request) -> Response:
         code = (await request.json())["code"]
-        return JSONResponse({"recoveryCodes": await auth.confirm_totp(_session(request), code)})
+        codes = await auth.confirm_totp(_session(request), code, address="x")
+        return JSONResponse({"recoveryCodes": codes})
 
     async def passkey_options(request: Request) -> Response:
         options = await auth.passkey_registration_options(_session(request))
@@ -289,6 +291,8 @@ async def test_confirm_enables_totp_keeps_this_session_and_ends_the_others(env: 
     assert after is not None
     assert after.epoch != before.epoch
     assert any(isinstance(e, FactorEnabled) for e in env.events)
+    revoked = [e for e in env.events if isinstance(e, SessionsRevoked)]
+    assert [(e.count, e.why, e.address) for e in revoked] == [(1, "account-changed", "x")]
     assert await env.factors.count_recovery_codes(str(user.id)) == 10
     assert secret not in repr(env.events)
 
@@ -374,6 +378,24 @@ async def test_a_recovery_code_used_twice_at_once_passes_once(env: Env) -> None:
     with pytest.raises(InvalidCode):
         await env.auth.verify_second_factor(user, recovery_code=codes[0])
     await env.auth.verify_second_factor(user, recovery_code=codes[1])
+
+
+async def test_a_held_login_of_a_changed_account_spends_no_recovery_code(env: Env) -> None:
+    """Signed out everywhere between the steps: the held login is refused, the code kept.
+
+    The refusal comes before the code is checked, so the recovery code stays unused.
+    """
+    _, _, codes = await env.enable(await env.login())
+    user = await alice(env)
+    accepted = await env.auth.authenticate(ALICE, PASSWORD, address="x")
+    held = Session()
+    env.auth.hold_login(held, accepted)
+    await env.auth.revoke_all_sessions(user.id)
+    with pytest.raises(InvalidCredentials):
+        await env.auth.complete_login(held, recovery_code=codes[0], address="x", user_agent="t")
+    assert env.auth.pending_login(held) is None
+    assert not [e for e in env.events if isinstance(e, RecoveryCodeUsed)]
+    await env.auth.verify_second_factor(user, recovery_code=codes[0])
 
 
 async def test_the_second_step_needs_exactly_one_kind_of_code(env: Env) -> None:

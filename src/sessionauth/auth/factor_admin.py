@@ -28,11 +28,12 @@ from sessionauth.auth.factor_events import (
 )
 from sessionauth.auth.session_admin import SessionAdministration
 from sessionauth.auth.throttle import LoginThrottle
-from sessionauth.auth.user_ids import IdT
+from sessionauth.auth.user_ids import IdT, UserId
 from sessionauth.errors import ConfigurationError, FactorConflict, InvalidCode, UserNotFound
 from sessionauth.session import Session
 from sessionauth.stores.factors import Passkey
 from sessionauth.stores.users import User
+from sessionauth.user_text import user_id_text
 
 # Imported for type checking only: these modules need the mfa extra (pyotp, py_webauthn).
 if TYPE_CHECKING:
@@ -104,7 +105,7 @@ class FactorAdministration(SessionAdministration[IdT]):
         passkey = await self._passkeys().register(
             session, user_id=str(user.id), credential=credential, name=name
         )
-        await self._factor_changed(user.id, session)
+        await self._factor_changed(user.id, session, address)
         await self.events.publish(FactorEnabled(user_id=user.id, address=address, kind="passkey"))
         return passkey
 
@@ -120,7 +121,7 @@ class FactorAdministration(SessionAdministration[IdT]):
         user = await self.current_user(session)
         if not await self._passkeys().store.delete_passkey(str(user.id), credential_id):
             raise FactorConflict("no such passkey")
-        ended = await self._factor_changed(user.id, session)
+        ended = await self._factor_changed(user.id, session, address)
         await self.events.publish(FactorDisabled(user_id=user.id, address=address, kind="passkey"))
         return ended
 
@@ -176,7 +177,7 @@ class FactorAdministration(SessionAdministration[IdT]):
         """
         user = await self.current_user(session)
         codes = await self._second_factors().confirm_totp(str(user.id), code)
-        await self._factor_changed(user.id, session)
+        await self._factor_changed(user.id, session, address)
         await self.events.publish(FactorEnabled(user_id=user.id, address=address, kind="totp"))
         return codes
 
@@ -194,7 +195,7 @@ class FactorAdministration(SessionAdministration[IdT]):
         await self._throttled(
             user, address, "totp", lambda: factors.disable_totp(str(user.id), code)
         )
-        ended = await self._factor_changed(user.id, session)
+        ended = await self._factor_changed(user.id, session, address)
         await self.events.publish(FactorDisabled(user_id=user.id, address=address, kind="totp"))
         return ended
 
@@ -259,7 +260,7 @@ class FactorAdministration(SessionAdministration[IdT]):
             RecoveryCodeUsed(user_id=user.id, address=address, remaining=left)
         )
 
-    async def reset_factors(self, user_id: int, *, actor: int | None = None) -> int:
+    async def reset_factors(self, user_id: IdT, *, actor: IdT | None = None) -> int:
         """Remove every second factor of a user and end all their sessions; return how many.
 
         For a user who lost their authenticator (the CLI's ``users reset-mfa``).
@@ -269,17 +270,19 @@ class FactorAdministration(SessionAdministration[IdT]):
         """
         if await self.users.get(user_id) is None:
             raise UserNotFound(f"no user with id {user_id}")
-        await self._second_factors().reset(str(user_id))
+        await self._second_factors().reset(user_id_text(user_id))
         _, ended = await self._change_principal(user_id, rotate=True)
         await self.events.publish(FactorsReset(user_id=user_id, actor=actor))
         await self._revoked(user_id, ended, "account-changed", actor=actor)
         return ended
 
-    async def _factor_changed(self, user_id: int, session: Session) -> int:
+    async def _factor_changed(
+        self, user_id: UserId, session: Session, address: str | None = None
+    ) -> int:
         """A new epoch for the user: other sessions end, ``session`` follows with a new token."""
         _, ended = await self._change_principal(user_id, rotate=True, keep=session)
         session.regenerate()
-        await self._revoked(user_id, ended, "account-changed", actor=user_id)
+        await self._revoked(user_id, ended, "account-changed", actor=user_id, address=address)
         return ended
 
     async def _throttled(

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import ClassVar, Literal
 
 from sessionauth.auth.events import AuthEvent
+from sessionauth.auth.user_ids import UserId
 
 __all__ = [
     "FactorDisabled",
@@ -76,7 +77,7 @@ class FactorsReset(AuthEvent):
     name: ClassVar[str] = "factors_reset"
     level: ClassVar[int] = logging.WARNING
 
-    actor: int | None = None
+    actor: UserId | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

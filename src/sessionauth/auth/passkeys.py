@@ -35,15 +35,20 @@ import secrets
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import webauthn
-from webauthn.helpers import exceptions as wx
-from webauthn.helpers.structs import (
-    AuthenticatorSelectionCriteria,
-    CredentialDeviceType,
-    PublicKeyCredentialDescriptor,
-    ResidentKeyRequirement,
-    UserVerificationRequirement,
-)
+try:
+    import webauthn
+    from webauthn.helpers import exceptions as wx
+    from webauthn.helpers.structs import (
+        AuthenticatorSelectionCriteria,
+        CredentialDeviceType,
+        PublicKeyCredentialDescriptor,
+        ResidentKeyRequirement,
+        UserVerificationRequirement,
+    )
+except ImportError as exc:
+    raise ImportError(
+        f"passkeys need the 'mfa' extra: pip install 'sessionauth[mfa]' ({exc})"
+    ) from exc
 
 from sessionauth.auth.event_hub import EventHub
 from sessionauth.auth.factor_events import PasskeyCounterRegressed

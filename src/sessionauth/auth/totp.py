@@ -22,9 +22,14 @@ import os
 import re
 from collections.abc import Sequence
 
-import pyotp
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+try:
+    import pyotp
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+except ImportError as exc:
+    raise ImportError(
+        f"TOTP needs the 'mfa' extra: pip install 'sessionauth[mfa]' ({exc})"
+    ) from exc
 
 from sessionauth.errors import ConfigurationError
 from sessionauth.tokens import Keyring

@@ -25,6 +25,7 @@ from sessionauth.errors import InvalidCredentials
 from sessionauth.principal import Principal
 from sessionauth.session import Session
 from sessionauth.stores.users import User
+from sessionauth.user_text import user_id_text
 
 __all__ = ["PENDING_KEY", "PENDING_TTL", "TwoStepLogin"]
 
@@ -134,6 +135,14 @@ class TwoStepLogin(FactorAdministration[IdT]):
             or user.disabled
             or not hmac.compare_digest(str(held.get("pw")), _hash_digest(user.password_hash))
         ):
+            del session[PENDING_KEY]
+            raise InvalidCredentials("Invalid credentials")
+        # An account changed since the password step (revoked, a factor reset, a role change)
+        # refuses the login below anyway: say so before the code is checked, so that a
+        # recovery code is not spent on a login that cannot win. (A change racing this read is
+        # still refused by the create-if-current; only then is the code spent for nothing.)
+        current = await self.sessions.principal(user_id_text(user.id))
+        if current is not None and (current.disabled or current.epoch != held["epoch"]):
             del session[PENDING_KEY]
             raise InvalidCredentials("Invalid credentials")
         # Only the id and email are read, which every AccountLike has.

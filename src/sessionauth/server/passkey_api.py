@@ -96,7 +96,7 @@ def passkeys_of(
 
 
 def _credential_id(text: str) -> bytes:
-    """The bytes of a path's ``{id}``; 404 for text no passkey id can be."""
+    """The bytes of a path's ``{credential_id}``; 404 for text no passkey id can be."""
     try:
         return p.unb64url(text)
     except (ValueError, binascii.Error):

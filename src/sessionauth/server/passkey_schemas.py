@@ -48,7 +48,7 @@ class _Request(BaseModel):
 
 
 def b64url(data: bytes) -> str:
-    """Unpadded base64url, as WebAuthn's JSON and the passkey routes' ``{id}`` spell bytes."""
+    """Unpadded base64url, as WebAuthn's JSON and the routes' ``{credential_id}`` spell bytes."""
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
@@ -86,7 +86,7 @@ class PasskeyRegisterBody(_Request):
 
 
 class PasskeyRenameBody(_Request):
-    """``PATCH /passkeys/{id}``."""
+    """``PATCH /passkeys/{credential_id}``."""
 
     name: Name
 
@@ -101,7 +101,7 @@ class PasskeyLoginBody(_Request):
 class PasskeyOut(BaseModel):
     """One passkey of the user asking; times are POSIX seconds (``lastUsed``: null if never)."""
 
-    id: str = Field(description="The credential id, base64url: the {id} of the routes.")
+    id: str = Field(description="The credential id, base64url: the {credential_id} of the routes.")
     name: str
     created: float
     lastUsed: float | None  # noqa: N815 - camelCase like the other fields
