@@ -18,7 +18,6 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from fastapi import APIRouter
-from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -31,6 +30,7 @@ from sessionauth.errors import (
     PasswordPolicyError,
     TooManyAttempts,
 )
+from sessionauth.server.form_fields import form_fields
 from sessionauth.server.page_context import (
     authenticator,
     client_address,
@@ -61,11 +61,6 @@ ERRORS = {
     "throttled": "Too many requests for this address. Wait a while, then try again.",
     "invalid": "This link is invalid, was used already, or has expired.",
 }
-
-
-def _field(form: FormData, name: str) -> str:
-    value = form.get(name)
-    return value if isinstance(value, str) else ""
 
 
 def _token(text: str | None) -> str:
@@ -127,10 +122,10 @@ async def signup(request: Request) -> Response:
         return render_error(request, 404, "There is nothing at this address.")
     if (refused := _no_mail(request)) is not None:
         return refused
-    form = await request.form()
-    email, password = _field(form, "email"), _field(form, "password")
+    form = await form_fields(request, "email", "password", "confirm_password")
+    email, password = form["email"], form["password"]
     retry = f"&email={quote(email, safe='@')}" if _typed_email(email) else ""
-    if password != _field(form, "confirm_password"):
+    if password != form["confirm_password"]:
         return see_other(f"/signup?error=mismatch{retry}")
     try:
         await lifecycle(request).sign_up(email, password, address=client_address(request))
@@ -163,10 +158,10 @@ async def verify_page(
 @router.post("/ui/verify")
 async def verify(request: Request) -> Response:
     """Confirm the address of the link; signed in, back to the account page."""
-    form = await request.form()
+    token = (await form_fields(request, "token"))["token"]
     session = session_of(request)
     try:
-        await lifecycle(request).verify_email(_field(form, "token"), session=session)
+        await lifecycle(request).verify_email(token, session=session)
     except InvalidToken:
         return see_other("/verify?error=invalid")
     except DuplicateUser:
@@ -201,7 +196,7 @@ async def forgot(request: Request) -> Response:
     """Ask for a reset link: the same "check your inbox" for every address."""
     if (refused := _no_mail(request)) is not None:
         return refused
-    email = _field(await request.form(), "email")
+    email = (await form_fields(request, "email"))["email"]
     try:
         await lifecycle(request).forgot_password(email, address=client_address(request))
     except InvalidEmail:
@@ -232,10 +227,10 @@ async def reset_page(
 @router.post("/ui/password/reset")
 async def reset(request: Request) -> Response:
     """Set the new password; every session of the account ends, and nobody is signed in."""
-    form = await request.form()
-    token, password = _field(form, "token"), _field(form, "password")
+    form = await form_fields(request, "token", "password", "confirm_password")
+    token, password = form["token"], form["password"]
     again = f"/password/reset?token={quote(_token(token), safe='')}"
-    if password != _field(form, "confirm_password"):
+    if password != form["confirm_password"]:
         return see_other(f"{again}&error=mismatch")
     try:
         await lifecycle(request).reset_password(token, password)
@@ -272,12 +267,12 @@ async def change_email(request: Request) -> Response:
     """Change my address: a link goes to the new one, which replaces the old when followed."""
     if await page_user(request) is None:
         return see_other(f"/login?notice=expired&next={ACCOUNT}")
-    form = await request.form()
+    form = await form_fields(request, "email", "password")
     try:
         await lifecycle(request).request_email_change(
             session_of(request),
-            _field(form, "email"),
-            _field(form, "password"),
+            form["email"],
+            form["password"],
             address=client_address(request),
         )
     except InvalidEmail as exc:

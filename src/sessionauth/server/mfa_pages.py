@@ -16,6 +16,7 @@ from starlette.responses import Response
 
 from sessionauth.auth.guards import safe_next
 from sessionauth.errors import InvalidCode, InvalidCredentials, TooManyAttempts
+from sessionauth.server.form_fields import form_fields
 from sessionauth.server.page_context import authenticator, client_address, see_other, session_of
 from sessionauth.server.pages import page
 from sessionauth.server.ui_forms import MFA_PAGE
@@ -51,10 +52,10 @@ async def mfa_page(request: Request, next: str | None = None, error: str | None 
 @router.post("/ui" + MFA_PAGE)
 async def mfa_form(request: Request) -> Response:
     """Complete the held login with the typed TOTP or recovery code."""
-    form = await request.form()
-    target = safe_next(str(form.get("next") or ""))
-    code = str(form.get("code") or "").strip()[:64]
-    recovery = str(form.get("recovery_code") or "").strip()[:64]
+    form = await form_fields(request, "next", "code", "recovery_code")
+    target = safe_next(form["next"])
+    code = form["code"].strip()[:64]
+    recovery = form["recovery_code"].strip()[:64]
     again = f"{MFA_PAGE}?next={quote(target, safe='/')}&error="
     try:
         await authenticator(request).complete_login(

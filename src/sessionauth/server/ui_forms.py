@@ -19,7 +19,6 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from fastapi import APIRouter
-from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -38,6 +37,7 @@ from sessionauth.errors import (
     TooManyAttempts,
     UserNotFound,
 )
+from sessionauth.server.form_fields import form_fields
 from sessionauth.server.mfa_api import RECENT_AUTH
 from sessionauth.server.page_context import (
     authenticator,
@@ -60,11 +60,6 @@ MFA_PAGE = "/login/mfa"
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
 
-def _field(form: FormData, name: str) -> str:
-    value = form.get(name)
-    return value if isinstance(value, str) else ""
-
-
 def _to_login(page: str) -> Response:
     # A form is posted from a page that was shown signed in: its session has ended since
     # (revoked, expired, signed out elsewhere), which the login page then says.
@@ -74,19 +69,19 @@ def _to_login(page: str) -> Response:
 @router.post("/login")
 async def login(request: Request) -> Response:
     """Sign in from the login form, then go to its (safe) ``next`` page."""
-    form = await request.form()
-    target = safe_next(_field(form, "next"))
-    email = _field(form, "email")
+    form = await form_fields(request, "next", "email", "password", "remember")
+    target = safe_next(form["next"])
+    email = form["email"]
     # The form comes back with the email filled in, so that only the password is typed again.
     retry = f"&email={quote(email, safe='@')}" if email else ""
     retry += f"&next={quote(target, safe='/')}" if target != "/" else ""
     # A checked box posts "on"; an unchecked one posts nothing.
-    remember = _field(form, "remember") == "on"
+    remember = form["remember"] == "on"
     retry += "&remember=1" if remember else ""
     auth = authenticator(request)
     address = client_address(request)
     try:
-        accepted = await auth.authenticate(email, _field(form, "password"), address=address)
+        accepted = await auth.authenticate(email, form["password"], address=address)
         await auth.login(
             session_of(request),
             accepted,
@@ -124,15 +119,15 @@ async def change_password(request: Request) -> Response:
     user = await page_user(request)
     if user is None:
         return _to_login(ACCOUNT)
-    form = await request.form()
-    new_password = _field(form, "new_password")
-    if new_password != _field(form, "confirm_password"):
+    form = await form_fields(request, "new_password", "confirm_password", "current_password")
+    new_password = form["new_password"]
+    if new_password != form["confirm_password"]:
         flash(request, "error", "The new passwords do not match.")
         return see_other(ACCOUNT)
     try:
         revoked = await authenticator(request).change_password(
             session_of(request),
-            _field(form, "current_password"),
+            form["current_password"],
             new_password,
             address=client_address(request),
         )
@@ -220,11 +215,11 @@ async def create_user(request: Request) -> Response:
     admin = await _admin(request)
     if not isinstance(admin, User):
         return admin
-    form = await request.form()
-    email, role = _field(form, "email"), _field(form, "role")
+    form = await form_fields(request, "email", "role", "password")
+    email, role = form["email"], form["role"]
     try:
         created = await authenticator(request).create_user(
-            email, _field(form, "password"), role, actor=admin.id
+            email, form["password"], role, actor=admin.id
         )
     except InvalidRole as exc:
         flash(request, "error", f"{exc}.")
@@ -246,7 +241,7 @@ async def set_role(request: Request, user_id: str) -> Response:
     if not isinstance(found, tuple):
         return found
     admin, target = found
-    role = _field(await request.form(), "role")
+    role = (await form_fields(request, "role"))["role"]
     try:
         updated = await authenticator(request).set_role(target.id, role, actor=admin.id)
     except UserNotFound:
@@ -265,7 +260,7 @@ async def set_disabled(request: Request, user_id: str) -> Response:
     if not isinstance(found, tuple):
         return found
     admin, target = found
-    disabled = _field(await request.form(), "disabled") != "false"
+    disabled = (await form_fields(request, "disabled"))["disabled"] != "false"
     try:
         updated = await authenticator(request).set_disabled(target.id, disabled, actor=admin.id)
     except UserNotFound:
