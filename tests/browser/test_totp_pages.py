@@ -162,6 +162,31 @@ def test_disable_with_a_code_then_the_password_suffices(
     assert page.url == f"{live_server.url}/"
 
 
+def test_app_lost_a_recovery_code_turns_totp_off_then_the_password_suffices(
+    browser: Browser, contexts: list[BrowserContext], live_server: LiveServer
+) -> None:
+    """Signed in with a recovery code, another one turns TOTP off on the account page."""
+    email, page = signed_in(browser, contexts, live_server, "lost")
+    _, codes = enrol(page, live_server)
+    sign_out(page, live_server)
+
+    password_step(page, live_server, email)
+    use_recovery_code(page, codes[0])
+    page.wait_for_url(f"{live_server.url}/")
+    page.goto(f"{live_server.url}/account")
+    expect(page.locator("#totp-status")).to_have_text("On")
+    disable = page.get_by_role("form", name="Turn off two-factor authentication")
+    disable.get_by_label("Or a recovery code").fill(codes[1])
+    disable.get_by_role("button", name="Turn off").click()
+    page.wait_for_url(f"{live_server.url}/account")
+    expect(page.get_by_role("status")).to_contain_text("Two-factor authentication is off.")
+    expect(page.locator("#totp-status")).to_have_text("Off")
+    sign_out(page, live_server)
+
+    sign_in(page, live_server, email)
+    assert page.url == f"{live_server.url}/"
+
+
 def test_wrong_first_code_keeps_the_setup_and_says_so(
     browser: Browser, contexts: list[BrowserContext], live_server: LiveServer
 ) -> None:

@@ -244,6 +244,86 @@ async def test_disable_needs_a_code_then_the_login_is_one_step_again(server: Mfa
     assert again.status_code == 409
 
 
+async def _recovered(server: MfaServer, email: str, code: str) -> httpx.AsyncClient:
+    """A client signed in (just now) with the recovery code ``code``: the app is lost."""
+    client, token = await _held(server, email)
+    done = await client.post("/login/mfa", json={"recoveryCode": code}, headers=token)
+    assert done.status_code == 200, done.text
+    return client
+
+
+async def test_a_recovery_code_disables_totp_then_the_login_is_one_step(
+    server: MfaServer,
+) -> None:
+    """App lost: signed in with one recovery code, another turns TOTP off; then enrol anew.
+
+    The other sessions end (the enrolling one), this one stays; the password alone signs in.
+    """
+    user, _, codes = await _enrolled(server, "ann@example.com")
+    client = await _recovered(server, "ann@example.com", codes[0])
+    off = await client.post(
+        "/mfa/totp/disable", json={"recoveryCode": codes[1]}, headers=await csrf(client)
+    )
+    assert (off.status_code, off.json()) == (200, {"success": True, "revoked": 1})
+    assert (await client.get("/me")).status_code == 200
+    factors = server.app.state.authenticator.factors
+    assert await factors.methods(str(user.id)) == []
+    assert await factors.store.count_recovery_codes(str(user.id)) == 0
+    signed_in = await login(server.client(), "ann@example.com")
+    assert signed_in.json()["success"] is True
+    # The old set went with the factor: nothing left to disable with it.
+    again = await client.post(
+        "/mfa/totp/disable", json={"recoveryCode": codes[2]}, headers=await csrf(client)
+    )
+    assert again.status_code == 409
+    secret, _ = await _enrol(server, client)
+    assert secret
+    assert await factors.methods(str(user.id)) == ["totp", "recovery"]
+
+
+async def test_a_used_recovery_code_does_not_disable_totp(server: MfaServer) -> None:
+    """The recovery code the login spent is refused by disable: 401, TOTP stays on."""
+    user, _, codes = await _enrolled(server, "ann@example.com")
+    client = await _recovered(server, "ann@example.com", codes[0])
+    used = await client.post(
+        "/mfa/totp/disable", json={"recoveryCode": codes[0]}, headers=await csrf(client)
+    )
+    assert (used.status_code, used.json()) == (401, INVALID_CODE)
+    factors = server.app.state.authenticator.factors
+    assert await factors.methods(str(user.id)) == ["totp", "recovery"]
+    assert await factors.store.count_recovery_codes(str(user.id)) == 9
+
+
+ONE_CODE = "exactly one of code and recoveryCode"
+
+
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        ({"code": "123456", "recoveryCode": "AAAAA-AAAAA"}, ONE_CODE),
+        ({"code": None, "recoveryCode": None}, ONE_CODE),
+        ({"recoveryCode": 1}, "recoveryCode"),
+        ({"recoveryCode": ["AAAAA-AAAAA"]}, "recoveryCode"),
+        ({"recoveryCode": ""}, "recoveryCode"),
+        ({"recoveryCode": "A" * 65}, "recoveryCode"),
+        ({"recoveryCode": "AAAAA-AAAAA", "recovery_code": "AAAAA-AAAAA"}, "recovery_code"),
+    ],
+)
+async def test_disable_takes_exactly_one_code_as_a_string(
+    server: MfaServer, body: dict[str, Any], said: str
+) -> None:
+    """Both codes, neither, or a mistyped recovery code: 400 saying why; nothing is spent."""
+    user, _, codes = await _enrolled(server, "ann@example.com")
+    client = await _recovered(server, "ann@example.com", codes[0])
+    response = await client.post("/mfa/totp/disable", json=body, headers=await csrf(client))
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error.startswith("Invalid request"), error
+    assert said in error, error
+    factors = server.app.state.authenticator.factors
+    assert await factors.store.count_recovery_codes(str(user.id)) == 9
+
+
 @pytest.mark.parametrize(
     "body",
     [
@@ -306,6 +386,12 @@ async def test_openapi_lists_the_second_factor_routes(server: MfaServer) -> None
         assert "post" in schema["paths"][path], path
         assert "400" in schema["paths"][path]["post"]["responses"] or path == "/mfa/totp/setup"
     assert "MfaRequired" in schema["components"]["schemas"]
+    # Disabling takes a TOTP code or a recovery code, both documented.
+    body = schema["paths"]["/mfa/totp/disable"]["post"]["requestBody"]["content"]
+    ref = body["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+    disable = schema["components"]["schemas"][ref]
+    assert set(disable["properties"]) == {"code", "recoveryCode"}
+    assert "recoveryCode" in disable["description"]
 
 
 def _hidden_token(html: str) -> str:

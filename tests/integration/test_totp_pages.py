@@ -240,6 +240,39 @@ async def test_page_forms_renew_and_disable(server: MfaServer) -> None:
     assert "Signing in needs only your password" in account.text
 
 
+async def test_page_form_disables_with_a_recovery_code(server: MfaServer) -> None:
+    """The Turn off form takes a recovery code instead of the app's; both, or a wrong one, not."""
+    await server.add_user("ann@example.com")
+    client = await _html_sign_in(server, "ann@example.com")
+    auth = server.app.state.authenticator
+    user_id = str((await auth.users.get_by_email("ann@example.com")).id)
+    setup = await auth.factors.start_totp(user_id, "ann@example.com")
+    codes = await auth.factors.confirm_totp(
+        user_id, str(pyotp.TOTP(setup.secret).at(server.clock.now))
+    )
+    account = await client.get("/account")
+    assert 'name="recovery_code"' in account.text
+    for data, message in [
+        ({"code": "123456", "recovery_code": codes[0]}, "or a recovery code, not both"),
+        ({"recovery_code": "AAAAA-AAAAA"}, "That code is not valid"),
+    ]:
+        refused = await client.post(
+            "/ui/mfa/totp/disable", data={**data, "csrf_token": await _account_token(client)}
+        )
+        assert refused.headers["location"] == "/account"
+        assert message in (await client.get("/account")).text
+    assert await auth.factors.store.count_recovery_codes(user_id) == 10
+    off = await client.post(
+        "/ui/mfa/totp/disable",
+        data={"code": "", "recovery_code": codes[0], "csrf_token": await _account_token(client)},
+    )
+    assert off.headers["location"] == "/account"
+    account = await client.get("/account")
+    assert "Two-factor authentication is off." in account.text
+    assert "Signing in needs only your password" in account.text
+    assert await auth.factors.methods(user_id) == []
+
+
 async def test_a_stale_login_signs_in_again_then_comes_back(server: MfaServer) -> None:
     """A login over 10 minutes old is sent to sign in again, and a new login lets it through.
 

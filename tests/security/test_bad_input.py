@@ -166,9 +166,10 @@ class Route:
     template: str
     level: str  # "user" (any session) or "admin"
     body: dict[str, Any] | None = None
+    variant: str = ""  # tells apart two bodies of one route in the test ids
 
     def __str__(self) -> str:
-        return f"{self.method} {self.template}"
+        return f"{self.method} {self.template}" + (f" ({self.variant})" if self.variant else "")
 
 
 ROUTES = [
@@ -195,6 +196,8 @@ ROUTES = [
     Route("POST", "/mfa/totp/setup", "user"),
     Route("POST", "/mfa/totp/confirm", "user", {"code": "123456"}),
     Route("POST", "/mfa/totp/disable", "user", {"code": "123456"}),
+    # The same route's other body: a recovery code instead (a user who lost the app).
+    Route("POST", "/mfa/totp/disable", "user", {"recoveryCode": "AAAAA-AAAAA"}, "recovery"),
     Route("POST", "/mfa/recovery-codes", "user"),
     Route("GET", "/passkeys", "user"),
     Route("POST", "/passkeys/register/options", "user"),
@@ -1338,6 +1341,17 @@ FORM_BODIES: dict[str, dict[str, Any]] = {
     "file": {"files": {"code": ("code.txt", b"123456", "text/plain")}},
     "json": {"json": {"code": ["123456"]}},
     "oversized": {"content": b"code=" + b"1" * 2_000_000, "headers": FORM},
+    # The disable form's other field: a recovery code instead of the app's.
+    "both-codes": {"data": {"code": "123456", "recovery_code": "AAAAA-AAAAA"}},
+    "empty-recovery-code": {"data": {"recovery_code": ""}},
+    "long-recovery-code": {"data": {"recovery_code": "A" * 60_000}},
+    "nul-recovery-code": {"data": {"recovery_code": "AAAAA\x00AAAAA"}},
+    "crlf-recovery-code": {"data": {"recovery_code": "AAAAA-AAAAA\r\nX-Injected: yes"}},
+    "repeated-recovery-code": {
+        "content": b"recovery_code=AAAAA-AAAAA&recovery_code=BBBBB-BBBBB",
+        "headers": FORM,
+    },
+    "file-recovery-code": {"files": {"recovery_code": ("code.txt", b"AAAAA-AAAAA", "text/plain")}},
 }
 # Where a refused or judged form may send the browser: fixed pages, never text it sent.
 FORM_LOCATIONS = {"/account", "/account/totp", "/account/totp?error=invalid"}

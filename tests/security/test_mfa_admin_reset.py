@@ -2,10 +2,10 @@
 
 Found by an attack review: the reset stripped a second factor without a recent login.
 
-``POST /mfa/totp/disable`` needs a login within the last 10 minutes *and* a current code:
-"a session left open on a shared computer must not be enough to take over or strip the
-account's second factor" (:mod:`sessionauth.server.mfa_api`). The admin page offers "Reset
-2FA" on every row with factors, the administrator's own included, and
+``POST /mfa/totp/disable`` needs a login within the last 10 minutes *and* a current code (or a
+recovery code): "a session left open on a shared computer must not be enough to take over or
+strip the account's second factor" (:mod:`sessionauth.server.mfa_api`). The admin page offers
+"Reset 2FA" on every row with factors, the administrator's own included, and
 ``POST /ui/admin/users/{id}/reset-mfa`` checks only the admin role: an administrator's session
 left open for hours removes its own second factor (and any other administrator's), with no
 code and no fresh login. From then on the password alone signs in to those accounts.

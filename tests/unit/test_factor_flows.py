@@ -48,6 +48,7 @@ from sessionauth.errors import (
 )
 from sessionauth.middleware import SessionMiddleware
 from sessionauth.session import Session
+from sessionauth.stores.factors import TotpRecord
 from sessionauth.stores.memory import MemoryCounter, MemoryStore
 from sessionauth.stores.memory_factors import MemoryFactorStore
 from sessionauth.stores.users import User, UserStore
@@ -79,10 +80,16 @@ def make_app(auth: Authenticator) -> Starlette:
         try:
             await auth.login(session, accepted, address="x", user_agent="t")
         except SecondFactorRequired:
-            if "code" not in body:
+            if "code" not in body and "recoveryCode" not in body:
                 raise
             auth.hold_login(session, accepted)
-            await auth.complete_login(session, code=body["code"], address="x", user_agent="t")
+            await auth.complete_login(
+                session,
+                code=body.get("code"),
+                recovery_code=body.get("recoveryCode"),
+                address="x",
+                user_agent="t",
+            )
         return JSONResponse({"id": accepted.user.id})
 
     async def passkey_login_options(request: Request) -> Response:
@@ -120,8 +127,11 @@ def make_app(auth: Authenticator) -> Starlette:
         return JSONResponse({"ended": ended})
 
     async def disable(request: Request) -> Response:
-        code = (await request.json())["code"]
-        return JSONResponse({"ended": await auth.disable_totp(_session(request), code)})
+        body = await request.json()
+        ended = await auth.disable_totp(
+            _session(request), body.get("code"), recovery_code=body.get("recoveryCode")
+        )
+        return JSONResponse({"ended": ended})
 
     def status(code: int) -> Any:
         async def handler(request: Request, exc: Exception) -> Response:
@@ -171,8 +181,9 @@ class Env:
         headers = {"cookie": f"{NAME}={cookie}"} if cookie is not None else {}
         return await self.client.request(method, path, headers=headers, **kwargs)
 
-    async def login(self, code: str | None = None) -> str:
+    async def login(self, code: str | None = None, *, recovery_code: str | None = None) -> str:
         body = {"email": ALICE, "password": PASSWORD} | ({"code": code} if code else {})
+        body |= {"recoveryCode": recovery_code} if recovery_code else {}
         response = await self.call("POST", "/login", json=body)
         assert response.status_code == 200, response.text
         return cookie_of(response)
@@ -346,6 +357,119 @@ async def test_disable_codes_are_throttled_like_passwords(env: Env) -> None:
     right = await env.call("POST", "/totp/disable", cookie, json={"code": env.code(secret)})
     assert right.status_code == 429
     assert sum(isinstance(e, SecondFactorFailed) for e in env.events) == 3
+
+
+async def test_a_recovery_code_disables_totp_once_and_the_set_goes_with_it(env: Env) -> None:
+    """Signed in with a recovery code, another turns TOTP off; it is spent, the others gone.
+
+    The other sessions end and this one is renewed, as with a TOTP code; the password alone
+    then signs in, and a new app can be enrolled.
+    """
+    _, enrolling, codes = await env.enable(await env.login())
+    here = await env.login(recovery_code=codes[0])
+    elsewhere = await env.login(recovery_code=codes[1])
+    user = await alice(env)
+    response = await env.call("POST", "/totp/disable", here, json={"recoveryCode": codes[2]})
+    assert response.status_code == 200, response.text
+    assert response.json() == {"ended": 2}
+    renewed = cookie_of(response)
+    assert renewed != here
+    assert await env.whoami(renewed) == str(user.id)
+    assert await env.whoami(elsewhere) is None
+    assert await env.whoami(enrolling) is None
+    assert await env.factors.get_totp(str(user.id)) is None
+    assert await env.factors.count_recovery_codes(str(user.id)) == 0
+    assert env.auth.factors is not None
+    assert await env.auth.factors.methods(str(user.id)) == []
+    used = [e.remaining for e in env.events if isinstance(e, RecoveryCodeUsed)]
+    assert used == [9, 8, 0]
+    disabled = [e for e in env.events if isinstance(e, FactorDisabled)]
+    assert [(e.kind, e.user_id) for e in disabled] == [("totp", user.id)]
+    # The same code, and any other of the old set: TOTP is off, nothing to disable.
+    for code in codes[2:4]:
+        again = await env.call("POST", "/totp/disable", renewed, json={"recoveryCode": code})
+        assert again.status_code == 409
+    assert await env.whoami(await env.login()) == str(user.id)
+    await env.enable(renewed)
+
+
+async def test_a_used_recovery_code_cannot_disable_totp(env: Env) -> None:
+    """A recovery code spent on a login is refused by disable (401, counted); TOTP stays on."""
+    _, _, codes = await env.enable(await env.login())
+    here = await env.login(recovery_code=codes[0])
+    response = await env.call("POST", "/totp/disable", here, json={"recoveryCode": codes[0]})
+    assert (response.status_code, response.json()) == (401, {"error": "Invalid code"})
+    user = await alice(env)
+    assert env.auth.factors is not None
+    assert await env.auth.factors.totp_enabled(str(user.id))
+    assert await env.factors.count_recovery_codes(str(user.id)) == 9
+    failed = [e.kind for e in env.events if isinstance(e, SecondFactorFailed)]
+    assert failed == ["recovery"]
+    assert not any(isinstance(e, FactorDisabled) for e in env.events)
+
+
+async def test_disable_recovery_codes_count_on_the_code_throttle(env: Env) -> None:
+    """Wrong recovery codes count like wrong TOTP codes: past the limit a right one is 429."""
+    _, cookie, codes = await env.enable(await env.login())
+    for _ in range(3):
+        wrong = await env.call(
+            "POST", "/totp/disable", cookie, json={"recoveryCode": "AAAAA-AAAAA"}
+        )
+        assert wrong.status_code == 401
+    right = await env.call("POST", "/totp/disable", cookie, json={"recoveryCode": codes[0]})
+    assert right.status_code == 429
+    user = await alice(env)
+    assert await env.factors.count_recovery_codes(str(user.id)) == 10
+
+
+async def test_disable_needs_exactly_one_kind_of_code(env: Env) -> None:
+    """Neither or both of a code and a recovery code: InvalidCode, uncounted, nothing spent."""
+    secret, cookie, codes = await env.enable(await env.login())
+    env.clock.advance(STEP_SECONDS)
+    for body in ({}, {"code": env.code(secret), "recoveryCode": codes[0]}):
+        response = await env.call("POST", "/totp/disable", cookie, json=body)
+        assert (response.status_code, response.json()) == (401, {"error": "Invalid code"})
+    user = await alice(env)
+    assert await env.factors.count_recovery_codes(str(user.id)) == 10
+    assert not any(isinstance(e, SecondFactorFailed) for e in env.events)
+    response = await env.call("POST", "/totp/disable", cookie, json={"code": env.code(secret)})
+    assert response.status_code == 200, response.text
+
+
+async def test_two_disables_with_one_recovery_code_at_once_one_wins(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two sessions send one recovery code at once, both past the TOTP-is-on check: one wins.
+
+    The factor read waits for both, so both reach the store's atomic consume of the code.
+    """
+    _, _, codes = await env.enable(await env.login())
+    first = await env.login(recovery_code=codes[0])
+    second = await env.login(recovery_code=codes[1])
+    both_read = asyncio.Barrier(2)
+    read = env.factors.get_totp
+
+    async def get_totp_together(user_id: str) -> TotpRecord | None:
+        found = await read(user_id)
+        async with asyncio.timeout(5):
+            await both_read.wait()
+        return found
+
+    monkeypatch.setattr(env.factors, "get_totp", get_totp_together)
+    answers = await asyncio.gather(
+        *(
+            env.call("POST", "/totp/disable", cookie, json={"recoveryCode": codes[2]})
+            for cookie in (first, second)
+        )
+    )
+    monkeypatch.undo()
+    assert sorted(a.status_code for a in answers) == [200, 401]
+    loser = next(a for a in answers if a.status_code == 401)
+    assert loser.json() == {"error": "Invalid code"}
+    user = await alice(env)
+    assert await env.factors.get_totp(str(user.id)) is None
+    assert sum(isinstance(e, FactorDisabled) for e in env.events) == 1
+    assert [e.remaining for e in env.events if isinstance(e, RecoveryCodeUsed)] == [9, 8, 0]
 
 
 async def test_one_code_at_once_twice_passes_the_second_step_once(env: Env) -> None:

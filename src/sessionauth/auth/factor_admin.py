@@ -6,10 +6,11 @@ login needs, so it gives the user's principal a new epoch *after* the factor cha
 login that was pending under the old epoch, while the session that made the change takes the
 new epoch and a new token. An administrator's reset keeps no session of the user.
 
-Code checks of a signed-in user (disabling TOTP) and of the login's second step are throttled
-like passwords (six digits are guessable without a limit): per account on a code counter of
-their own, which only an accepted code clears (a right password, a password or email change
-never refill the code guesses), and per address together with passwords.
+Code checks of a signed-in user (disabling TOTP, with a TOTP code or a recovery code) and of
+the login's second step are throttled like passwords (six digits are guessable without a
+limit): per account on a code counter of their own, which only an accepted code clears (a right
+password, a password or email change never refill the code guesses), and per address together
+with passwords.
 """
 
 from __future__ import annotations
@@ -181,20 +182,44 @@ class FactorAdministration(SessionAdministration[IdT]):
         await self.events.publish(FactorEnabled(user_id=user.id, address=address, kind="totp"))
         return codes
 
-    async def disable_totp(self, session: Session, code: str, *, address: str | None = None) -> int:
-        """Disable TOTP given a current code; return how many other sessions ended.
+    async def disable_totp(
+        self,
+        session: Session,
+        code: str | None = None,
+        *,
+        recovery_code: str | None = None,
+        address: str | None = None,
+    ) -> int:
+        """Disable TOTP given a current code or a recovery code; return how many sessions ended.
+
+        Exactly one of ``code`` and ``recovery_code``: a user who lost their authenticator
+        app turns TOTP off with a recovery code (then enrols the new app), which is consumed
+        like one used to sign in (single use, also concurrently; a
+        :class:`~sessionauth.auth.factor_events.RecoveryCodeUsed` event). The remaining
+        recovery codes go with the factor. Either kind is throttled like the login's code.
 
         Raises:
             NotAuthenticated: Without an authenticated session.
             TooManyAttempts: If the account or address is throttled.
             FactorConflict: If TOTP is not enabled.
-            InvalidCode: For a wrong or replayed code (counted by the throttle).
+            InvalidCode: For a wrong or replayed code, a used or unknown recovery code
+                (counted by the throttle), or neither or both given (not counted).
         """
         user = await self.current_user(session)
         factors = self._second_factors()
+        if (code is None) == (recovery_code is None):
+            raise InvalidCode("Invalid code")
         await self._throttled(
-            user, address, "totp", lambda: factors.disable_totp(str(user.id), code)
+            user,
+            address,
+            "totp" if code is not None else "recovery",
+            lambda: factors.disable_totp(str(user.id), code, recovery_code=recovery_code),
         )
+        if recovery_code is not None:
+            # Consumed, and the rest of the set went with the factor: none is left.
+            await self.events.publish(
+                RecoveryCodeUsed(user_id=user.id, address=address, remaining=0)
+            )
         ended = await self._factor_changed(user.id, session, address)
         await self.events.publish(FactorDisabled(user_id=user.id, address=address, kind="totp"))
         return ended

@@ -102,7 +102,8 @@ class SecondFactors:
             account: The name the app shows (the user's email).
 
         Raises:
-            FactorConflict: If TOTP is enabled already (disabling it takes a code first).
+            FactorConflict: If TOTP is enabled already (disabling it takes a code or a
+                recovery code first).
         """
         secret = new_secret()
         if not await self.store.begin_totp(user_id, self._cipher.encrypt(user_id, secret)):
@@ -155,16 +156,30 @@ class SecondFactors:
             raise InvalidCode(_INVALID)
         await self._accept(user_id, totp.secret, code, confirm=False)
 
-    async def disable_totp(self, user_id: str, code: str) -> None:
-        """Remove the TOTP factor and the recovery codes, given a current code.
+    async def disable_totp(
+        self, user_id: str, code: str | None = None, *, recovery_code: str | None = None
+    ) -> None:
+        """Remove the TOTP factor and the recovery codes, given a current code or a recovery code.
+
+        A recovery code is consumed first (:meth:`use_recovery_code`: one atomic delete), so of
+        two disables sending the same code only one gets past it. The rest of the set goes
+        with the factor: recovery codes stand in for TOTP and mean nothing without it.
 
         Raises:
+            InvalidCode: Unless exactly one of ``code`` and ``recovery_code`` is given; for a
+                code refused as by :meth:`verify_totp`; for a recovery code malformed, unknown
+                or used already.
             FactorConflict: If TOTP is not enabled.
-            InvalidCode: As :meth:`verify_totp`.
         """
+        if (code is None) == (recovery_code is None):
+            raise InvalidCode(_INVALID)
         if not await self.totp_enabled(user_id):
             raise FactorConflict("two-factor authentication is not enabled")
-        await self.verify_totp(user_id, code)
+        if code is not None:
+            await self.verify_totp(user_id, code)
+        else:
+            assert recovery_code is not None  # noqa: S101 - exactly one of the two, checked above
+            await self.use_recovery_code(user_id, recovery_code)
         await self.store.delete_totp(user_id)
         await self.store.set_recovery_codes(user_id, [])
 

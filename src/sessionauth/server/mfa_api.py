@@ -131,14 +131,22 @@ async def totp_confirm(
 
 
 @router.post("/mfa/totp/disable", responses=_errors(400, 401, 403, 409, 429))
-async def totp_disable(body: s.MfaCodeBody, request: Request, user_id: RecentUserId) -> s.Revoked:
-    """Disable TOTP (and its recovery codes) given a current code.
+async def totp_disable(
+    body: s.TotpDisableBody, request: Request, user_id: RecentUserId
+) -> s.Revoked:
+    """Disable TOTP (and its recovery codes) given a current code or a recovery code.
 
-    401 ``Invalid code`` for a wrong or replayed code (throttled like passwords); 409 if TOTP
-    is not enabled. The user's other sessions end; this one gets a new token.
+    Exactly one of ``code`` and ``recoveryCode`` (400 otherwise): a user who lost their app
+    signs in with a recovery code, turns TOTP off with another, then sets up the new app. A
+    recovery code is consumed. 401 ``Invalid code`` for a wrong or replayed code or a used
+    recovery code (throttled like passwords); 409 if TOTP is not enabled. The user's other
+    sessions end; this one gets a new token.
     """
     ended = await authenticator(request).disable_totp(
-        session_of(request), body.code, address=client_address(request)
+        session_of(request),
+        body.code,
+        recovery_code=body.recoveryCode,
+        address=client_address(request),
     )
     return s.Revoked(revoked=ended)
 

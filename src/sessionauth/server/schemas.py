@@ -38,6 +38,7 @@ __all__ = [
     "SignupBody",
     "Success",
     "TokenBody",
+    "TotpDisableBody",
     "TotpSetupResult",
     "TransferBody",
     "TransferResult",
@@ -289,11 +290,13 @@ class MfaRequired(BaseModel):
     csrfToken: str  # noqa: N815 - named like GET /csrf-token's field
 
 
-class MfaLoginBody(_Request):
-    """``POST /login/mfa``: exactly one of ``code`` (TOTP) and ``recoveryCode``."""
+class _OneCode(_Request):
+    """Exactly one of a TOTP code and a recovery code (both or neither: a 400)."""
 
-    code: Code | None = None
-    recoveryCode: Code | None = None  # noqa: N815 - the contract's name
+    code: Code | None = Field(default=None, description="A current code from the app.")
+    recoveryCode: Code | None = Field(  # noqa: N815 - the contract's name
+        default=None, description="An unused recovery code (it is consumed)."
+    )
 
     @model_validator(mode="after")
     def _one_code(self) -> Self:
@@ -302,8 +305,19 @@ class MfaLoginBody(_Request):
         return self
 
 
+class MfaLoginBody(_OneCode):
+    """``POST /login/mfa``: exactly one of ``code`` (TOTP) and ``recoveryCode``."""
+
+
+class TotpDisableBody(_OneCode):
+    """``POST /mfa/totp/disable``: exactly one of ``code`` (TOTP) and ``recoveryCode``.
+
+    A recovery code is for a user who lost their authenticator app.
+    """
+
+
 class MfaCodeBody(_Request):
-    """``POST /mfa/totp/confirm`` and ``POST /mfa/totp/disable``: a current TOTP code."""
+    """``POST /mfa/totp/confirm``: a current TOTP code."""
 
     code: Code
 

@@ -8,7 +8,8 @@ The account page's two-factor section (``templates/account_totp.html``) posts to
 - ``POST /ui/mfa/totp/confirm`` enables TOTP with a first code and answers, in its own
   response, the page with the 10 recovery codes;
 - ``POST /ui/mfa/recovery-codes`` replaces the recovery codes and answers the same page;
-- ``POST /ui/mfa/totp/disable`` removes TOTP given a current code.
+- ``POST /ui/mfa/totp/disable`` removes TOTP given a current code, or a recovery code for a
+  user who lost their app (who then sets up the new one).
 
 The recovery codes are shown only in the response of the post that made them (``no-store``),
 never kept in the session to show after a redirect: the store only ever holds their hashes.
@@ -91,15 +92,15 @@ def _sign_in_again(user: User, back_to: str) -> Response:
     )
 
 
-async def _posted_code(request: Request) -> str:
-    """The form's ``code`` field ("" if absent or a file); the form is closed after reading.
+async def _posted(request: Request, *names: str) -> list[str]:
+    """The form's fields ``names`` ("" for one absent or a file); the form is closed after reading.
 
     Closing matters for a multipart body: an uploaded "code" would otherwise leave its
     spooled temporary file open.
     """
     async with request.form() as form:
-        value = form.get("code")
-    return value.strip()[:64] if isinstance(value, str) else ""
+        values = [form.get(name) for name in names]
+    return [value.strip()[:64] if isinstance(value, str) else "" for value in values]
 
 
 def _grouped(secret: str) -> str:
@@ -171,7 +172,7 @@ async def confirm_form(request: Request) -> Response:
     user = await _signed_in_recently(request, SETUP_PAGE)
     if isinstance(user, Response):
         return user
-    code = await _posted_code(request)
+    (code,) = await _posted(request, "code")
     try:
         codes = await authenticator(request).confirm_totp(
             session_of(request), code, address=client_address(request)
@@ -202,14 +203,20 @@ async def recovery_codes_form(request: Request) -> Response:
 
 @router.post("/ui/mfa/totp/disable")
 async def disable_form(request: Request) -> Response:
-    """Turn TOTP off given a current code; the user's other sessions end."""
+    """Turn TOTP off given a current code or a recovery code; the user's other sessions end."""
     user = await _signed_in_recently(request, ACCOUNT)
     if isinstance(user, Response):
         return user
-    code = await _posted_code(request)
+    code, recovery = await _posted(request, "code", "recovery_code")
+    if bool(code) == bool(recovery):
+        flash(request, "error", "Type the current code from your app or a recovery code, not both.")
+        return see_other(ACCOUNT)
     try:
         ended = await authenticator(request).disable_totp(
-            session_of(request), code, address=client_address(request)
+            session_of(request),
+            code or None,
+            recovery_code=recovery or None,
+            address=client_address(request),
         )
     except InvalidCode:
         flash(request, "error", "That code is not valid. Two-factor authentication is still on.")

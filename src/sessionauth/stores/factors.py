@@ -118,7 +118,7 @@ class FactorStore(abc.ABC):
 
         Returns:
             False (and nothing changes) if the user has a confirmed TOTP factor: replacing it
-            takes disabling it first, which takes a code.
+            takes disabling it first, which takes a code (or a recovery code).
         """
 
     @abc.abstractmethod
