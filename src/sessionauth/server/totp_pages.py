@@ -33,6 +33,7 @@ from starlette.responses import Response
 
 from sessionauth.auth.guards import check_recent_auth
 from sessionauth.errors import FactorConflict, InvalidCode, PermissionDenied, TooManyAttempts
+from sessionauth.server.form_fields import form_fields
 from sessionauth.server.mfa_api import RECENT_AUTH
 from sessionauth.server.page_context import (
     authenticator,
@@ -92,15 +93,10 @@ def _sign_in_again(user: User, back_to: str) -> Response:
     )
 
 
-async def _posted(request: Request, *names: str) -> list[str]:
-    """The form's fields ``names`` ("" for one absent or a file); the form is closed after reading.
-
-    Closing matters for a multipart body: an uploaded "code" would otherwise leave its
-    spooled temporary file open.
-    """
-    async with request.form() as form:
-        values = [form.get(name) for name in names]
-    return [value.strip()[:64] if isinstance(value, str) else "" for value in values]
+async def _codes(request: Request, *names: str) -> list[str]:
+    """The form's code fields ``names``, trimmed and cut to 64 characters (see form_fields)."""
+    fields = await form_fields(request, *names)
+    return [fields[name].strip()[:64] for name in names]
 
 
 def _grouped(secret: str) -> str:
@@ -172,7 +168,7 @@ async def confirm_form(request: Request) -> Response:
     user = await _signed_in_recently(request, SETUP_PAGE)
     if isinstance(user, Response):
         return user
-    (code,) = await _posted(request, "code")
+    (code,) = await _codes(request, "code")
     try:
         codes = await authenticator(request).confirm_totp(
             session_of(request), code, address=client_address(request)
@@ -207,7 +203,7 @@ async def disable_form(request: Request) -> Response:
     user = await _signed_in_recently(request, ACCOUNT)
     if isinstance(user, Response):
         return user
-    code, recovery = await _posted(request, "code", "recovery_code")
+    code, recovery = await _codes(request, "code", "recovery_code")
     if bool(code) == bool(recovery):
         flash(request, "error", "Type the current code from your app or a recovery code, not both.")
         return see_other(ACCOUNT)
