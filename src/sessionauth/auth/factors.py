@@ -180,8 +180,11 @@ class SecondFactors:
         else:
             assert recovery_code is not None  # noqa: S101 - exactly one of the two, checked above
             await self.use_recovery_code(user_id, recovery_code)
-        await self.store.delete_totp(user_id)
+        # Codes first: a failure between the two writes leaves TOTP on without codes (still a
+        # second factor, and new codes can be made), never codes that outlive their factor and
+        # would pass the second step of an account that also has a passkey.
         await self.store.set_recovery_codes(user_id, [])
+        await self.store.delete_totp(user_id)
 
     async def use_recovery_code(self, user_id: str, code: str) -> int:
         """Consume one recovery code (single use, also concurrently); return how many are left.
