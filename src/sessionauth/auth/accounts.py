@@ -30,6 +30,7 @@ from sessionauth.auth.events import (
     UserCreated,
     UserDeleted,
 )
+from sessionauth.auth.factor_admin import forget_factors
 from sessionauth.auth.logins import missed_restriction
 from sessionauth.auth.passwords import PasswordHasher
 from sessionauth.auth.session_admin import SessionAdministration
@@ -322,19 +323,10 @@ class AccountAdministration(SessionAdministration[IdT]):
         except AdminLockout:
             await self._change_principal(user_id, disabled=current.disabled, account=current)
             raise
-        await self._forget_factors(str(user_id))
+        await forget_factors(self.factors, self.passkeys, user_id_text(user_id))
         await self.events.publish(UserDeleted(user_id=user_id, actor=actor))
         await self._revoked(user_id, revoked, "deleted", actor=actor)
         return revoked
-
-    async def _forget_factors(self, user_id: str) -> None:
-        """Delete every factor of a deleted user, in the passkeys' store too if it is apart."""
-        if self.factors is not None:
-            await self.factors.reset(user_id)
-        if self.passkeys is not None and (
-            self.factors is None or self.passkeys.store is not self.factors.store
-        ):
-            await self.passkeys.store.reset(user_id)
 
     async def principal_changed(self, user_id: IdT, *, end_sessions: bool) -> int:
         """Apply a change made to an account outside the Authenticator to its sessions.

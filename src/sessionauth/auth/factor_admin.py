@@ -41,9 +41,24 @@ if TYPE_CHECKING:
     from sessionauth.auth.factors import SecondFactors, TotpSetup
     from sessionauth.auth.passkeys import Passkeys
 
-__all__ = ["FactorAdministration"]
+__all__ = ["FactorAdministration", "forget_factors"]
 
 _T = TypeVar("_T")
+
+
+async def forget_factors(
+    factors: SecondFactors | None, passkeys: Passkeys | None, user_id: str
+) -> None:
+    """Delete every second factor of a user: TOTP, recovery codes, and passkeys.
+
+    The passkeys' store is reset too when it is not the factors' own (an Authenticator may be
+    given the two apart, or passkeys alone): a reset or a deletion must not leave a passkey
+    that still signs the user in.
+    """
+    if factors is not None:
+        await factors.reset(user_id)
+    if passkeys is not None and (factors is None or passkeys.store is not factors.store):
+        await passkeys.store.reset(user_id)
 
 
 class FactorAdministration(SessionAdministration[IdT]):
@@ -293,9 +308,11 @@ class FactorAdministration(SessionAdministration[IdT]):
         Raises:
             UserNotFound: If there is no such user.
         """
+        if self.factors is None and self.passkeys is None:
+            raise ConfigurationError("this Authenticator was built without second factors")
         if await self.users.get(user_id) is None:
             raise UserNotFound(f"no user with id {user_id}")
-        await self._second_factors().reset(user_id_text(user_id))
+        await forget_factors(self.factors, self.passkeys, user_id_text(user_id))
         _, ended = await self._change_principal(user_id, rotate=True)
         await self.events.publish(FactorsReset(user_id=user_id, actor=actor))
         await self._revoked(user_id, ended, "account-changed", actor=actor)
