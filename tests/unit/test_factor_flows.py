@@ -308,6 +308,34 @@ async def test_confirm_enables_totp_keeps_this_session_and_ends_the_others(env: 
     assert secret not in repr(env.events)
 
 
+async def test_an_enrolment_that_a_revocation_overtakes_is_undone(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Signed out everywhere while the confirm runs: 401, TOTP off again, the session ended.
+
+    Otherwise whoever held the session would leave the account behind a secret only they have,
+    and the confirm's rotation would carry the revoked session over to the new epoch.
+    """
+    here = await env.login()
+    user = await alice(env)
+    secret = (await env.call("POST", "/totp/setup", here)).json()["secret"]
+    set_codes = env.factors.set_recovery_codes
+
+    async def revoked_meanwhile(user_id: str, hashes: list[str]) -> None:
+        await set_codes(user_id, hashes)
+        if hashes:
+            await env.auth.revoke_all_sessions(user.id)
+
+    monkeypatch.setattr(env.factors, "set_recovery_codes", revoked_meanwhile)
+    confirmed = await env.call("POST", "/totp/confirm", here, json={"code": env.code(secret)})
+    assert confirmed.status_code == 401
+    assert not await env.factors.count_recovery_codes(str(user.id))
+    assert env.auth.factors is not None
+    assert await env.auth.factors.methods(str(user.id)) == []
+    assert await env.whoami(here) is None
+    assert "Max-Age=0" in confirmed.headers.get("set-cookie", "")
+
+
 async def test_a_wrong_code_enables_nothing_and_ends_nothing(env: Env) -> None:
     """A wrong confirmation code is 401; the factor stays off and every session lives."""
     here, elsewhere = await env.login(), await env.login()

@@ -30,7 +30,13 @@ from sessionauth.auth.factor_events import (
 from sessionauth.auth.session_admin import SessionAdministration
 from sessionauth.auth.throttle import LoginThrottle
 from sessionauth.auth.user_ids import IdT, UserId
-from sessionauth.errors import ConfigurationError, FactorConflict, InvalidCode, UserNotFound
+from sessionauth.errors import (
+    ConfigurationError,
+    FactorConflict,
+    InvalidCode,
+    NotAuthenticated,
+    UserNotFound,
+)
 from sessionauth.session import Session
 from sessionauth.stores.factors import Passkey
 from sessionauth.stores.users import User
@@ -118,10 +124,17 @@ class FactorAdministration(SessionAdministration[IdT]):
             PasskeyRejected: If the response fails verification or is registered already.
         """
         user = await self.current_user(session)
-        passkey = await self._passkeys().register(
+        passkeys = self._passkeys()
+        passkey = await passkeys.register(
             session, user_id=str(user.id), credential=credential, name=name
         )
-        await self._factor_changed(user.id, session, address)
+        try:
+            await self._factor_changed(user.id, session, address)
+        except NotAuthenticated:
+            # Registered by a session that a reset or revocation ended meanwhile: a passkey
+            # signs in on its own, so it must not outlive the revocation meant to end it.
+            await passkeys.store.delete_passkey(str(user.id), passkey.credential_id)
+            raise
         await self.events.publish(FactorEnabled(user_id=user.id, address=address, kind="passkey"))
         return passkey
 
@@ -192,8 +205,15 @@ class FactorAdministration(SessionAdministration[IdT]):
             InvalidCode: If the code is not current for the pending secret.
         """
         user = await self.current_user(session)
-        codes = await self._second_factors().confirm_totp(str(user.id), code)
-        await self._factor_changed(user.id, session, address)
+        factors = self._second_factors()
+        codes = await factors.confirm_totp(str(user.id), code)
+        try:
+            await self._factor_changed(user.id, session, address)
+        except NotAuthenticated:
+            # Enabled by a session that a revocation ended meanwhile: undone, so that whoever
+            # held it cannot leave the account behind a secret only they have.
+            await factors.reset_totp(str(user.id))
+            raise
         await self.events.publish(FactorEnabled(user_id=user.id, address=address, kind="totp"))
         return codes
 
@@ -321,10 +341,18 @@ class FactorAdministration(SessionAdministration[IdT]):
     async def _factor_changed(
         self, user_id: UserId, session: Session, address: str | None = None
     ) -> int:
-        """A new epoch for the user: other sessions end, ``session`` follows with a new token."""
-        _, ended = await self._change_principal(user_id, rotate=True, keep=session)
-        session.regenerate()
+        """A new epoch for the user: other sessions end, ``session`` follows with a new token.
+
+        Raises:
+            NotAuthenticated: If ``session`` itself was revoked while the change ran (the
+                rotation did not carry it over): it is destroyed, not revived.
+        """
+        principal, ended = await self._change_principal(user_id, rotate=True, keep=session)
         await self._revoked(user_id, ended, "account-changed", actor=user_id, address=address)
+        if session.epoch != principal.epoch:
+            session.destroy()
+            raise NotAuthenticated("the session ended while the change was made")
+        session.regenerate()
         return ended
 
     async def _throttled(

@@ -180,11 +180,7 @@ class SecondFactors:
         else:
             assert recovery_code is not None  # noqa: S101 - exactly one of the two, checked above
             await self.use_recovery_code(user_id, recovery_code)
-        # Codes first: a failure between the two writes leaves TOTP on without codes (still a
-        # second factor, and new codes can be made), never codes that outlive their factor and
-        # would pass the second step of an account that also has a passkey.
-        await self.store.set_recovery_codes(user_id, [])
-        await self.store.delete_totp(user_id)
+        await self.reset_totp(user_id)
 
     async def use_recovery_code(self, user_id: str, code: str) -> int:
         """Consume one recovery code (single use, also concurrently); return how many are left.
@@ -193,7 +189,11 @@ class SecondFactors:
             InvalidCode: If the code is malformed, unknown or used already.
         """
         hashed = recovery.hash_code(user_id, code)
-        if hashed is None or not await self.store.consume_recovery_code(user_id, hashed):
+        # Recovery codes stand in for TOTP: with TOTP off they are no factor, even if a renewal
+        # racing the disable left some behind.
+        if hashed is None or not await self.totp_enabled(user_id):
+            raise InvalidCode(_INVALID)
+        if not await self.store.consume_recovery_code(user_id, hashed):
             raise InvalidCode(_INVALID)
         return await self.store.count_recovery_codes(user_id)
 
@@ -209,7 +209,24 @@ class SecondFactors:
         await self.store.set_recovery_codes(
             user_id, [hashed for c in codes if (hashed := recovery.hash_code(user_id, c))]
         )
+        if not await self.totp_enabled(user_id):
+            # A disable ran between the check and the write: the codes go with the factor.
+            await self.store.set_recovery_codes(user_id, [])
+            raise FactorConflict("two-factor authentication is not enabled")
         return codes
+
+    async def reset_totp(self, user_id: str) -> None:
+        """Remove TOTP and its recovery codes, without a code (a disable's last step, or an undo).
+
+        Codes first: a failure between the writes leaves TOTP on without codes (still a second
+        factor, and new codes can be made), never codes that outlive their factor. And codes
+        last, again: a renewal (:meth:`new_recovery_codes`) that wrote its set between the two
+        finds TOTP still on when it checks, so this clear is what removes its codes; one that
+        writes later finds TOTP off and clears them itself.
+        """
+        await self.store.set_recovery_codes(user_id, [])
+        await self.store.delete_totp(user_id)
+        await self.store.set_recovery_codes(user_id, [])
 
     async def reset(self, user_id: str) -> None:
         """Remove every factor of ``user_id`` (an administrator's reset)."""

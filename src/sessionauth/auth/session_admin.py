@@ -255,7 +255,11 @@ class SessionAdministration(Generic[IdT]):
 
         ``account`` is the users-database read the change starts from when the store holds no
         principal (read now if not given; a missing account grants nothing). ``keep`` survives
-        a rotation and follows it: its record and the request's session take the new epoch.
+        a rotation and follows it: its record and the request's session take the new epoch,
+        but only if the store still held its record. A revocation that landed while this
+        request ran (a reset, "sign out everywhere", a new password) deleted it: the request's
+        session then keeps its old epoch, so that it ends (a regeneration's create-if-current
+        is refused) instead of coming back under the new one.
         """
         if account is None:
             account = await self.users.get(user_id)
@@ -268,8 +272,10 @@ class SessionAdministration(Generic[IdT]):
             keep=keep.handle if keep is not None else None,
         )
         principal, gone = await self.sessions.change_principal(user_id_text(user_id), change)
-        if keep is not None:
-            keep.restamp(principal)
+        if keep is not None and keep.handle is not None:
+            kept = await self.sessions.load(keep.handle)
+            if kept is not None and kept.epoch == principal.epoch:
+                keep.restamp(principal)
         return principal, gone
 
     async def _rotating(
