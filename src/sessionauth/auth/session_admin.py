@@ -288,8 +288,16 @@ class SessionAdministration(Generic[IdT]):
         a login that read the old password hash between the two writes and verified the old
         password: its session carries an epoch that is no longer the principal's. Returns what
         ``change`` returned, and how many sessions went.
+
+        Raises:
+            NotAuthenticated: If ``keep`` was revoked before the first rotation (see
+                :meth:`_change_principal`): ``change`` is not applied and ``keep`` is destroyed.
         """
-        _, revoked = await self._change_principal(user_id, rotate=True, keep=keep)
+        principal, revoked = await self._change_principal(user_id, rotate=True, keep=keep)
+        if keep is not None and keep.epoch != principal.epoch:
+            # ``keep`` was revoked while this request ran: the change is not made in its name.
+            keep.destroy()
+            raise NotAuthenticated("the session ended while the change was made")
         result = await change()
         _, more = await self._change_principal(user_id, rotate=True, keep=keep)
         return result, revoked + more
