@@ -272,6 +272,10 @@ def create_app(
         # The server exports its own Prometheus metrics (/metrics). FastAPI's OpenTelemetry
         # hooks, on by default, consult the global providers on every request: 6 us each.
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
+        # Starlette answers "/account/" with a redirect to an absolute URL built from the Host
+        # header: any Host a client (or a cache in front) sends would come back as Location.
+        # Every route has one spelling, so a trailing slash is a 404 instead.
+        redirect_slashes=False,
     )
     app.state.settings = settings
     app.state.keyring = keyring
