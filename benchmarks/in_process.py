@@ -14,10 +14,9 @@ this ratio is the lower, harsher one).
 
 ``--profile OUT`` writes a cProfile of one run of each app (read it with ``pstats``).
 
-The system ``floor`` is the design's limit: bare Starlette behind a middleware that does nothing
-but await one ``HMGET`` through the Redis store's own read pipeline (the read every
-authenticated request makes), no cookie, no MAC, no decoding, no session. No implementation of
-"one store read per request" on this event loop and client can cost less.
+The system ``floor`` (``floor/app.py``) is the design's limit: bare Starlette behind one
+``HMGET`` through the Redis store's own read pipeline (the read every authenticated request
+makes), no cookie, no MAC, no decoding, no session (``--store`` must be a Redis URL for it).
 """
 
 from __future__ import annotations
@@ -75,23 +74,6 @@ def _server_app(store_url: str) -> Any:
     from sessionauth.server.app import create_app
 
     return create_app(hasher=PasswordHasher.for_tests())
-
-
-def _floor_app(store_url: str) -> Any:
-    """Bare Starlette behind one pipelined ``HMGET`` per request (see the module docstring)."""
-    import redis.asyncio
-
-    from sessionauth.backends.redis.reads import ReadPipeline
-
-    app = _load_app(BASELINE, "floor_app")
-    reads = ReadPipeline(redis.asyncio.Redis.from_url(store_url), timeout=2.0)
-
-    async def one_read(scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            await reads.hmget(b"sa:bench-floor", b"0123456789a", b"p")
-        await app(scope, receive, send)
-
-    return one_read
 
 
 class Driver:
@@ -211,7 +193,7 @@ def main() -> None:
         elif name == "library":
             app = _load_app(HERE / "library" / "app.py", "library_app")
         elif name == "floor":
-            app = _floor_app(args.store)
+            app = _load_app(HERE / "floor" / "app.py", "floor_bench_app")
         else:
             app = _server_app(args.store)
         results[name] = uvloop.run(_measure(name, app, args))

@@ -27,7 +27,10 @@ BASELINE = Path(
         Path(__file__).resolve().parents[3] / "shared" / "bench" / "peers" / "baseline" / "app.py",
     )
 )
-REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+# As the library app: BENCH_STORE_URL (benchmarks/in_process.py sets it) or compare.sh's REDIS_URL.
+REDIS_URL = os.environ.get("BENCH_STORE_URL") or os.environ.get(
+    "REDIS_URL", "redis://127.0.0.1:6379/0"
+)
 
 
 def _baseline() -> Any:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.cli import cli_environment
-from tests.support.mfa_server import MfaServer, serve_mfa
+from tests.support.mfa_server import MfaServer, mfa_server_fixture, serve_mfa
 
 
 @pytest.fixture
@@ -22,11 +22,7 @@ def env(tmp_path: Path) -> dict[str, str]:
     return cli_environment(tmp_path)
 
 
-@pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[MfaServer]:
-    """The reference server on SQLite, with a hand-moved clock."""
-    async for running in serve_mfa(tmp_path):
-        yield running
+server = mfa_server_fixture()
 
 
 @pytest.fixture

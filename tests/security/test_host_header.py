@@ -9,32 +9,20 @@ the other is a plain 404, and no answer names a host the client chose.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 
-from sessionauth.auth.passwords import PasswordHasher
-from sessionauth.server.app import create_app
-from tests.integration.test_api import Server, settings_for
+from tests.support.mfa_server import MfaServer, mfa_server_fixture
 
 EVIL = "evil.example"
 SLASHED = ["/account/", "/login/", "/admin/users/", "/me/", "/dashboard/", "/passkeys/"]
 
 
-@pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[Server]:
-    app = create_app(settings_for(tmp_path), hasher=PasswordHasher.for_tests())
-    async with app.router.lifespan_context(app):
-        running = Server(app)
-        yield running
-        for client in running.clients:
-            await client.aclose()
+server = mfa_server_fixture()
 
 
 @pytest.mark.parametrize("path", SLASHED)
 async def test_a_trailing_slash_is_a_404_not_a_redirect_to_the_host_sent(
-    server: Server, path: str
+    server: MfaServer, path: str
 ) -> None:
     """The other spelling of a route is 404, with no Location, whatever the Host."""
     response = await server.client().get(path, headers={"host": EVIL})

@@ -14,22 +14,14 @@ code and no fresh login. From then on the password alone signs in to those accou
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
 
 from tests.integration.test_mfa_api import HTML, _enrol
-from tests.support.mfa_server import MfaServer, serve_mfa
+from tests.support.mfa_server import MfaServer, mfa_server_fixture
 
 STALE = 601  # seconds: past mfa_api.RECENT_AUTH
 
 
-@pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[MfaServer]:
-    """The reference server on SQLite, with a hand-moved clock."""
-    async for running in serve_mfa(tmp_path):
-        yield running
+server = mfa_server_fixture()
 
 
 async def _admin_resets(

@@ -11,20 +11,10 @@ recovery codes pass the new account's second step.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
-
 from tests.integration.test_mfa_api import _enrolled
-from tests.support.mfa_server import SQLITE_OR_REDIS, MfaServer, serve_mfa, store_overrides
+from tests.support.mfa_server import SQLITE_OR_REDIS, MfaServer, mfa_server_fixture
 
-
-@pytest.fixture(params=SQLITE_OR_REDIS)
-async def server(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[MfaServer]:
-    """The reference server, its factors on SQLite or on Redis."""
-    async for running in serve_mfa(tmp_path, **store_overrides(request, request.param)):
-        yield running
+server = mfa_server_fixture(SQLITE_OR_REDIS)
 
 
 async def test_deleting_a_user_removes_their_second_factors(server: MfaServer) -> None:

@@ -14,8 +14,6 @@ ends, but the ten codes it was shown stay) signs in with the password and one of
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,15 +22,10 @@ import pytest
 from tests.integration.test_api import csrf, login
 from tests.integration.test_mfa_api import _enrol, _recovered
 from tests.integration.test_passkey_api import register
-from tests.support.mfa_server import MfaServer, serve_mfa
+from tests.support.mfa_server import MfaServer, mfa_server_fixture
 from tests.support.webauthn import SoftAuthenticator
 
-
-@pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[MfaServer]:
-    """The reference server on SQLite, with a hand-moved clock."""
-    async for running in serve_mfa(tmp_path):
-        yield running
+server = mfa_server_fixture()
 
 
 async def test_a_renewal_racing_a_disable_leaves_no_recovery_code(

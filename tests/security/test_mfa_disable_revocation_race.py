@@ -15,22 +15,16 @@ outlives the revocation meant to throw them out.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 
 from tests.integration.test_api import csrf
 from tests.integration.test_mfa_api import _enrolled, _recovered
-from tests.support.mfa_server import SQLITE_OR_REDIS, MfaServer, serve_mfa, store_overrides
+from tests.support.mfa_server import SQLITE_OR_REDIS, MfaServer, mfa_server_fixture
 
-
-@pytest.fixture(params=SQLITE_OR_REDIS)
-async def server(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[MfaServer]:
-    """The reference server, its sessions on SQLite or on Redis."""
-    async for running in serve_mfa(tmp_path, **store_overrides(request, request.param)):
-        yield running
+server = mfa_server_fixture(SQLITE_OR_REDIS)
 
 
 Revocation = Callable[[Any, int], Awaitable[object]]

@@ -9,11 +9,7 @@ and no password, the attacker completes the victim's login in their own browser.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pyotp
-import pytest
 
 from tests.integration.test_api import PASSWORD, csrf
 from tests.integration.test_mfa_api import (
@@ -22,14 +18,9 @@ from tests.integration.test_mfa_api import (
     _held,
     _hidden_token,
 )
-from tests.support.mfa_server import STEP, MfaServer, serve_mfa
+from tests.support.mfa_server import STEP, MfaServer, mfa_server_fixture
 
-
-@pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[MfaServer]:
-    """The reference server on SQLite, with a hand-moved clock."""
-    async for running in serve_mfa(tmp_path):
-        yield running
+server = mfa_server_fixture()
 
 
 async def test_the_password_step_gives_the_held_login_a_new_session_token(

@@ -12,22 +12,15 @@ to throw out keeps a passkey that signs in without the password.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.integration.test_passkey_api import passkey_login, register
-from tests.support.mfa_server import MfaServer, serve_mfa
+from tests.support.mfa_server import MfaServer, mfa_server_fixture
 from tests.support.webauthn import SoftAuthenticator
 
-
-@pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[MfaServer]:
-    """The reference server on SQLite, with a hand-moved clock."""
-    async for running in serve_mfa(tmp_path):
-        yield running
+server = mfa_server_fixture()
 
 
 async def test_a_registration_racing_a_reset_leaves_no_passkey(

@@ -8,22 +8,13 @@ gets a fresh budget of code guesses, again and again within one throttle window.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
-
 from tests.integration.test_mfa_api import _enrolled, _held
-from tests.support.mfa_server import SQLITE_OR_REDIS, MfaServer, serve_mfa, store_overrides
+from tests.support.mfa_server import SQLITE_OR_REDIS, MfaServer, mfa_server_fixture
 
 ACCOUNT_LIMIT = 5  # LoginThrottle's default max_per_account, which the server uses
 
 
-@pytest.fixture(params=SQLITE_OR_REDIS)
-async def server(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[MfaServer]:
-    """The reference server, its counters on SQLite or on Redis."""
-    async for running in serve_mfa(tmp_path, **store_overrides(request, request.param)):
-        yield running
+server = mfa_server_fixture(SQLITE_OR_REDIS)
 
 
 async def test_password_step_does_not_refill_the_code_guess_budget(server: MfaServer) -> None:

@@ -12,23 +12,16 @@ failing", is the attacker's to forge. A failure before the assertion is verified
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.integration.test_api import csrf
 from tests.integration.test_passkey_api import INVALID_PASSKEY, assertion, with_passkey
-from tests.support.mfa_server import MfaServer, serve_mfa
+from tests.support.mfa_server import MfaServer, mfa_server_fixture
 from tests.support.webauthn import SoftAuthenticator, b64
 
-
-@pytest.fixture
-async def server(tmp_path: Path) -> AsyncIterator[MfaServer]:
-    """The server on SQLite."""
-    async for running in serve_mfa(tmp_path):
-        yield running
+server = mfa_server_fixture()
 
 
 async def test_a_forged_user_handle_is_not_logged_as_the_victims_failure(

@@ -9,22 +9,15 @@ administrator has just ended, must not be set.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 
 from tests.integration.test_api import PASSWORD, csrf, login
-from tests.support.mfa_server import SQLITE_OR_REDIS, MfaServer, serve_mfa, store_overrides
+from tests.support.mfa_server import SQLITE_OR_REDIS, MfaServer, mfa_server_fixture
 
 NEW_PASSWORD = "a brand new passphrase"
 
 
-@pytest.fixture(params=SQLITE_OR_REDIS)
-async def server(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[MfaServer]:
-    """The reference server, its sessions on SQLite or on Redis."""
-    async for running in serve_mfa(tmp_path, **store_overrides(request, request.param)):
-        yield running
+server = mfa_server_fixture(SQLITE_OR_REDIS)
 
 
 async def test_a_sign_out_everywhere_overtaking_a_password_change_stops_it(

@@ -18,7 +18,14 @@ from sessionauth.server.app import create_app
 from tests.integration.test_api import Server, settings_for
 from tests.support.clock import FakeClock
 
-__all__ = ["SQLITE_OR_REDIS", "STEP", "MfaServer", "serve_mfa", "store_overrides"]
+__all__ = [
+    "SQLITE_OR_REDIS",
+    "STEP",
+    "MfaServer",
+    "mfa_server_fixture",
+    "serve_mfa",
+    "store_overrides",
+]
 
 STEP = 30
 
@@ -63,3 +70,21 @@ async def serve_mfa(tmp_path: Path, **overrides: Any) -> AsyncGenerator[MfaServe
         yield running
         for client in running.clients:
             await client.aclose()
+
+
+def mfa_server_fixture(backends: list[Any] | None = None) -> Any:
+    """A ``server`` fixture for a test module to assign to its own ``server`` name.
+
+    Without ``backends``, the server on SQLite; with them (e.g. :data:`SQLITE_OR_REDIS`), once
+    per backend, its sessions and counters there (:func:`store_overrides`).
+    """
+
+    @pytest.fixture(params=backends or ["sqlite"])
+    async def server(
+        request: pytest.FixtureRequest, tmp_path: Path
+    ) -> AsyncGenerator[MfaServer, None]:
+        """The reference server on a hand-moved clock (see :func:`mfa_server_fixture`)."""
+        async for running in serve_mfa(tmp_path, **store_overrides(request, request.param)):
+            yield running
+
+    return server

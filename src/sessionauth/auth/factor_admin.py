@@ -27,7 +27,7 @@ from sessionauth.auth.factor_events import (
     RecoveryCodeUsed,
     SecondFactorFailed,
 )
-from sessionauth.auth.session_admin import SessionAdministration
+from sessionauth.auth.session_admin import SessionAdministration, end_unless_kept
 from sessionauth.auth.throttle import LoginThrottle
 from sessionauth.auth.user_ids import IdT, UserId
 from sessionauth.errors import (
@@ -349,9 +349,7 @@ class FactorAdministration(SessionAdministration[IdT]):
         """
         principal, ended = await self._change_principal(user_id, rotate=True, keep=session)
         await self._revoked(user_id, ended, "account-changed", actor=user_id, address=address)
-        if session.epoch != principal.epoch:
-            session.destroy()
-            raise NotAuthenticated("the session ended while the change was made")
+        end_unless_kept(session, principal)
         session.regenerate()
         return ended
 

@@ -26,7 +26,13 @@ from sessionauth.session import Session
 from sessionauth.stores.base import MAX_PAGE, SessionStore
 from sessionauth.user_text import user_id_text
 
-__all__ = ["DEFAULT_PAGE", "SessionAdministration", "SessionInfo", "SessionListing"]
+__all__ = [
+    "DEFAULT_PAGE",
+    "SessionAdministration",
+    "SessionInfo",
+    "SessionListing",
+    "end_unless_kept",
+]
 
 # What a storage id can look like (base64url, a dot after a user's group): anything else names
 # no session, and must not reach a store (PostgreSQL refuses NUL in text with an error).
@@ -73,6 +79,21 @@ class SessionListing:
 
     sessions: list[SessionInfo]
     next_cursor: str | None
+
+
+def end_unless_kept(session: Session, principal: Principal) -> None:
+    """Go on only if a rotation to ``principal`` carried ``session`` over; else end it.
+
+    :meth:`SessionAdministration._change_principal` restamps a kept session only if the store
+    still held its record: one that a revocation deleted while the request ran keeps its old
+    epoch, and is destroyed here rather than regenerated into the new one.
+
+    Raises:
+        NotAuthenticated: If ``session`` was not carried over.
+    """
+    if session.epoch != principal.epoch:
+        session.destroy()
+        raise NotAuthenticated("the session ended while the change was made")
 
 
 class SessionAdministration(Generic[IdT]):
@@ -294,10 +315,9 @@ class SessionAdministration(Generic[IdT]):
                 :meth:`_change_principal`): ``change`` is not applied and ``keep`` is destroyed.
         """
         principal, revoked = await self._change_principal(user_id, rotate=True, keep=keep)
-        if keep is not None and keep.epoch != principal.epoch:
-            # ``keep`` was revoked while this request ran: the change is not made in its name.
-            keep.destroy()
-            raise NotAuthenticated("the session ended while the change was made")
+        if keep is not None:
+            # Revoked while this request ran: the change is not made in its name.
+            end_unless_kept(keep, principal)
         result = await change()
         _, more = await self._change_principal(user_id, rotate=True, keep=keep)
         return result, revoked + more
