@@ -198,11 +198,14 @@ async def recovery_codes(request: Request) -> dict[str, object]:
 
 
 @app.post("/mfa/totp/disable", dependencies=[recent_login])
-async def totp_disable(body: Code, request: Request) -> dict[str, object]:
-    """TOTP off, given a current code; the other sessions end, this one gets a new token."""
+async def totp_disable(body: SecondStep, request: Request) -> dict[str, object]:
+    """TOTP off, given a current code or (the app lost) a recovery code.
+
+    The other sessions end, this one gets a new token. Neither or both: InvalidCode, 401.
+    """
     session = session_of(request)
     ended = await authenticator(request).disable_totp(
-        session, body.code, address=address_of(request)
+        session, body.code, recovery_code=body.recoveryCode, address=address_of(request)
     )
     return {"revoked": ended, "csrfToken": csrf_token(session, keyring)}
 

@@ -262,6 +262,20 @@ async def test_enabling_and_disabling_end_the_other_sessions_and_keep_this_one(
     assert (await password_step(there)).json()["success"] is True  # a password suffices again
 
 
+async def test_a_lost_app_is_turned_off_with_a_recovery_code(site: Site) -> None:
+    """Signed in with one recovery code, another turns TOTP off: the password suffices again."""
+    here = site.client()
+    _, codes = await enrol(here)
+    lost = site.client()
+    await held(lost)
+    assert (await second_step(lost, recoveryCode=codes[0])).status_code == 200
+    off = await lost.post(
+        "/mfa/totp/disable", json={"recoveryCode": codes[1]}, headers=await csrf(lost)
+    )
+    assert off.status_code == 200, off.text
+    assert (await password_step(site.client())).json()["success"] is True
+
+
 async def test_a_change_of_the_account_meanwhile_refuses_the_held_login(site: Site) -> None:
     """A password reset or "sign out everywhere" after the password step: 401, not signed in."""
     here = site.client()
