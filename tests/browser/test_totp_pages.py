@@ -74,6 +74,20 @@ def use_recovery_code(page: Page, code: str) -> None:
     page.get_by_role("button", name="Verify").click()
 
 
+def recovered(
+    browser: Browser, contexts: list[BrowserContext], server: LiveServer, name: str
+) -> tuple[str, Page, list[str]]:
+    """A user who enrolled, signed out and signed back in with recovery code 0: on /account."""
+    email, page = signed_in(browser, contexts, server, name)
+    _, codes = enrol(page, server)
+    sign_out(page, server)
+    password_step(page, server, email)
+    use_recovery_code(page, codes[0])
+    page.wait_for_url(f"{server.url}/")
+    page.goto(f"{server.url}/account")
+    return email, page, codes
+
+
 def test_enrol_then_sign_in_with_a_code_and_with_a_recovery_code(
     browser: Browser, contexts: list[BrowserContext], live_server: LiveServer
 ) -> None:
@@ -114,13 +128,7 @@ def test_recovery_codes_are_counted_and_renewed_from_the_account_page(
     browser: Browser, contexts: list[BrowserContext], live_server: LiveServer
 ) -> None:
     """One recovery code used leaves 9; new codes replace the set: an old one is refused."""
-    email, page = signed_in(browser, contexts, live_server, "renew")
-    _, codes = enrol(page, live_server)
-    sign_out(page, live_server)
-    password_step(page, live_server, email)
-    use_recovery_code(page, codes[0])
-    page.wait_for_url(f"{live_server.url}/")
-    page.goto(f"{live_server.url}/account")
+    email, page, codes = recovered(browser, contexts, live_server, "renew")
     expect(page.locator("#recovery-left")).to_have_text("9")
 
     page.get_by_role("button", name="New recovery codes").click()
@@ -166,14 +174,7 @@ def test_app_lost_a_recovery_code_turns_totp_off_then_the_password_suffices(
     browser: Browser, contexts: list[BrowserContext], live_server: LiveServer
 ) -> None:
     """Signed in with a recovery code, another one turns TOTP off on the account page."""
-    email, page = signed_in(browser, contexts, live_server, "lost")
-    _, codes = enrol(page, live_server)
-    sign_out(page, live_server)
-
-    password_step(page, live_server, email)
-    use_recovery_code(page, codes[0])
-    page.wait_for_url(f"{live_server.url}/")
-    page.goto(f"{live_server.url}/account")
+    email, page, codes = recovered(browser, contexts, live_server, "lost")
     expect(page.locator("#totp-status")).to_have_text("On")
     disable = page.get_by_role("form", name="Turn off two-factor authentication")
     disable.get_by_label("Or a recovery code").fill(codes[1])
