@@ -44,8 +44,13 @@ BUGS: tuple[type[sqlite3.Error], ...] = (
 other ``sqlite3.DatabaseError`` means the database is not usable now (:func:`unavailable`)."""
 
 _URL_PREFIX = "sqlite:///"
-# Per connection, so only for connections a backend opens; WAL also persists in the file.
-_PRAGMAS = ("PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL")
+# Persists in the file once switched; see SQLiteDatabase._switch_to_wal.
+_WAL = "PRAGMA journal_mode = WAL"
+# Per connection, so only for connections a backend opens.
+_SYNCHRONOUS = "PRAGMA synchronous = NORMAL"
+# The first pause between two attempts at switching to WAL, doubled up to the last one.
+_FIRST_PAUSE = 0.002
+_LAST_PAUSE = 0.05
 
 _T = TypeVar("_T")
 
@@ -128,6 +133,17 @@ def unavailable(exc: sqlite3.Error, what: str) -> StoreUnavailable:
     if code & 0xFF == sqlite3.SQLITE_FULL:  # the primary code, whatever the extended one
         return StoreFull(f"{what} is full: {exc}")
     return StoreUnavailable(f"{what} failed: {exc}")
+
+
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    """Whether SQLite refused for a lock another connection holds (worth trying again)."""
+    code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+    return code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+async def _pause(seconds: float) -> None:
+    """Wait before trying a lock again (a function of its own so a test can see each wait)."""
+    await asyncio.sleep(seconds)
 
 
 class Transaction:
@@ -226,14 +242,35 @@ class SQLiteDatabase:
     async def _open(self, path: str) -> aiosqlite.Connection:
         db = await open_sqlite(path, timeout=self.timeout)
         try:
-            for pragma in _PRAGMAS:
-                await self.run(db.execute_fetchall(pragma), "SQLite database")
+            await self.run(self._switch_to_wal(db), "SQLite database")
+            await self.run(db.execute_fetchall(_SYNCHRONOUS), "SQLite database")
             if self._file is not None:
                 await self._file.remember()
         except BaseException:
             await db.close()
             raise
         return db
+
+    @staticmethod
+    async def _switch_to_wal(db: aiosqlite.Connection) -> None:
+        # Switching a rollback-journal file to WAL reads the file and then upgrades to an
+        # exclusive lock, and SQLite does not run the busy handler for that upgrade (two
+        # connections each holding a read lock and waiting for the other would deadlock): it
+        # answers SQLITE_BUSY at once while another connection writes, e.g. the next process
+        # starting on the same file, switching too. So the switch is retried, with growing
+        # pauses, until the caller's timeout; once one connection has switched, the mode is in
+        # the file and the pragma has nothing left to do.
+        pause = _FIRST_PAUSE
+        while True:
+            try:
+                await db.execute_fetchall(_WAL)
+            except sqlite3.OperationalError as exc:
+                if not _busy(exc):
+                    raise
+            else:
+                return
+            await _pause(pause)
+            pause = min(2 * pause, _LAST_PAUSE)
 
     async def open_reader(self) -> None:
         """Open the connection :meth:`read_now` uses, once, on a file this object opened.
@@ -285,8 +322,7 @@ class SQLiteDatabase:
         except BUGS:
             raise
         except sqlite3.OperationalError as exc:
-            code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
-            if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+            if _busy(exc):
                 return None
             raise unavailable(exc, what) from exc
         except sqlite3.DatabaseError as exc:
