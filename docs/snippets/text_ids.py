@@ -37,9 +37,13 @@ class Members:
         """The member who logs in with this (normalised) email, or None."""
         return next((m for m in self.rows.values() if m.email == email), None)
 
-    async def set_password(self, user_id: str, password_hash: str) -> None:
-        """Keep a new hash (a rehash at login, a password change)."""
-        self.rows[user_id] = self.rows[user_id]._replace(password_hash=password_hash)
+    async def set_password(self, user_id: str, password_hash: str, *, replacing: str) -> bool:
+        """Replace the hash ``replacing`` (and only that one); say whether it was."""
+        member = self.rows.get(user_id)
+        if member is None or member.password_hash != replacing:
+            return False  # changed since it was read: the later change stands
+        self.rows[user_id] = member._replace(password_hash=password_hash)
+        return True
 
 
 members = Members()

@@ -101,12 +101,21 @@ class SQLAlchemyUsers:
             async with self.sessionmaker() as db:
                 return await db.scalar(select(Account).where(Account.email == email))
 
-    async def set_password(self, user_id: int, password_hash: str) -> None:
-        """Store a new hash: an upgrade at login, or a password change."""
+    async def set_password(self, user_id: int, password_hash: str, *, replacing: str) -> bool:
+        """Replace the hash ``replacing`` (an upgrade at login, a change, a reset); say whether.
+
+        The condition is in the one UPDATE, so a change that lost a race never overwrites
+        the one that won (an administrator's reset, say).
+        """
         with reachable():
             async with self.sessionmaker.begin() as db:
-                change = update(Account).where(Account.id == user_id)
-                await db.execute(change.values(password_hash=password_hash))
+                change = (
+                    update(Account)
+                    .where(Account.id == user_id, Account.password_hash == replacing)
+                    .values(password_hash=password_hash)
+                    .returning(Account.id)
+                )
+                return await db.scalar(change) is not None
 
 
 # --8<-- [end:source]

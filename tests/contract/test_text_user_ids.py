@@ -61,8 +61,12 @@ class Members:
     async def get_by_email(self, email: str) -> Member | None:
         return next((m for m in self.rows.values() if m.email == email), None)
 
-    async def set_password(self, user_id: str, password_hash: str) -> None:
-        self.rows[user_id] = replace(self.rows[user_id], password_hash=password_hash)
+    async def set_password(self, user_id: str, password_hash: str, *, replacing: str) -> bool:
+        member = self.rows.get(user_id)
+        if member is None or member.password_hash != replacing:
+            return False
+        self.rows[user_id] = replace(member, password_hash=password_hash)
+        return True
 
     def add(self, user_id: str, role: str = "user") -> Member:
         member = Member(user_id, f"{len(self.rows)}@example.com", role, HASH)

@@ -252,11 +252,33 @@ async def test_set_role_changes_only_the_role(store: UserStore) -> None:
 
 
 async def test_set_password_replaces_the_hash(store: UserStore) -> None:
-    """set_password() returns and persists the new hash."""
+    """set_password() persists the new hash and nothing else."""
     user = await store.create("leo@example.com", HASH)
-    updated = await store.set_password(user.id, "$2b$12$new")
-    assert updated.password_hash == "$2b$12$new"
-    assert await store.get(user.id) == updated
+    assert await store.set_password(user.id, "$2b$12$new") is True
+    assert await store.get(user.id) == dataclasses.replace(user, password_hash="$2b$12$new")
+
+
+async def test_set_password_replacing_writes_only_over_that_hash(store: UserStore) -> None:
+    """The compare-and-set write: a change that read an older hash loses, and says so."""
+    user = await store.create("leo@example.com", HASH)
+    assert await store.set_password(user.id, "$argon2id$reset", replacing=HASH) is True
+    # A late write of a change that verified against HASH: refused, the reset stands.
+    assert await store.set_password(user.id, "$argon2id$late", replacing=HASH) is False
+    assert (await store.get(user.id)) == dataclasses.replace(user, password_hash="$argon2id$reset")
+    assert await store.set_password(user.id + 1, "$argon2id$x", replacing=HASH) is False
+    assert await store.set_password(-1, "$argon2id$x", replacing=HASH) is False
+
+
+async def test_concurrent_writes_over_one_hash_let_exactly_one_through(store: UserStore) -> None:
+    """Twenty changes that all verified the same password: one wins, nineteen are refused."""
+    user = await store.create("leo@example.com", HASH)
+    hashes = [f"$argon2id$change-{n}" for n in range(20)]
+    results = await asyncio.gather(
+        *(store.set_password(user.id, new, replacing=HASH) for new in hashes)
+    )
+    assert results.count(True) == 1
+    winner = hashes[results.index(True)]
+    assert (await store.get(user.id)) == dataclasses.replace(user, password_hash=winner)
 
 
 async def test_set_disabled_toggles_the_flag(store: UserStore) -> None:

@@ -110,6 +110,17 @@ async def test_the_walk(running: Running) -> None:
     assert (await user.get("/me")).status_code == 401
 
 
+async def test_the_sources_password_write_is_a_compare_and_set(running: Running) -> None:
+    """A write over a hash that changed since it was read is refused, not applied."""
+    user_id, _ = await running.account("user")
+    users = running.example.users
+    read = (await users.get(user_id)).password_hash
+    assert await users.set_password(user_id, "$argon2id$first", replacing=read) is True
+    assert await users.set_password(user_id, "$argon2id$late", replacing=read) is False
+    assert (await users.get(user_id)).password_hash == "$argon2id$first"
+    assert await users.set_password(user_id + 1000, "$argon2id$x", replacing=read) is False
+
+
 async def test_wrong_passwords_and_unknown_emails_are_the_same_401(running: Running) -> None:
     """The Authenticator's uniform failure holds on the application's own table."""
     _, email = await running.account("user")

@@ -1,19 +1,22 @@
 """An administrator's password reset is not undone by a password change already in flight.
 
-Found by attack review 4; open (xfail, strict: it fails the run once fixed, so the mark
-goes). ``_rotating`` checks that the requesting session survived only its *first* rotation
-(commit f09008b). A revocation that lands after that rotation and before the users-database
-write is not noticed: the change's write still happens, after the administrator's. An
-attacker who holds a stolen session (and the current password) starts a password change; the
-administrator, to throw them out, sets a new password (ending every session). The attacker's
-in-flight write lands last: their password replaces the administrator's, and they sign in
-again with it.
+Found by attack review 4. ``_rotating`` checks that the requesting session survived only its
+*first* rotation (commit f09008b). A revocation that lands after that rotation and before the
+users-database write was not noticed: the change's write still happened, after the
+administrator's. An attacker who holds a stolen session (and the current password) starts a
+password change; the administrator, to throw them out, sets a new password (ending every
+session). The attacker's in-flight write landed last: their password replaced the
+administrator's, and they signed in again with it. Every password write is now a
+compare-and-set of the hash it replaces (``UserSource.set_password(..., replacing=)``), so the
+late write is refused.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+import bcrypt
 import pytest
 
 from tests.integration.test_api import PASSWORD, csrf, login
@@ -26,11 +29,6 @@ ADMIN_PASSWORD = "the administrator's reset passphrase"
 server = mfa_server_fixture(SQLITE_OR_REDIS)
 
 
-# Open: the users database needs a compare-and-set write of the password hash (the one the
-# change verified) to refuse the late write; see the closing note of 2026-12-03.
-@pytest.mark.xfail(
-    strict=True, raises=AssertionError, reason="open: the password write is not conditional"
-)
 async def test_an_admin_reset_during_a_password_change_is_not_overwritten(
     server: MfaServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -41,12 +39,12 @@ async def test_an_admin_reset_during_a_password_change_is_not_overwritten(
     set_password = users.set_password
     fired: list[object] = []
 
-    async def reset_meanwhile(user_id: Any, password_hash: str) -> Any:
+    async def reset_meanwhile(user_id: Any, password_hash: str, *, replacing: str) -> bool:
         """The change's write: the administrator's whole reset runs just before it."""
         if not fired:
             fired.append(True)
             await auth.set_password(user.id, ADMIN_PASSWORD)
-        return await set_password(user_id, password_hash)
+        return await set_password(user_id, password_hash, replacing=replacing)
 
     monkeypatch.setattr(users, "set_password", reset_meanwhile)
     changed = await attacker.post(
@@ -56,6 +54,7 @@ async def test_an_admin_reset_during_a_password_change_is_not_overwritten(
     )
     monkeypatch.undo()
     assert fired, "the reset did not run inside the change"
+    assert changed.status_code == 401  # the current password it proved is no longer current
     assert (await attacker.get("/me")).status_code == 401
     relogin = await login(server.client(), "ann@example.com", ATTACKER_PASSWORD)
     assert relogin.status_code == 401, (
@@ -63,3 +62,57 @@ async def test_an_admin_reset_during_a_password_change_is_not_overwritten(
         f"administrator's reset: the attacker signs in again ({relogin.status_code})"
     )
     assert (await login(server.client(), "ann@example.com", ADMIN_PASSWORD)).status_code == 200
+
+
+async def test_a_rehash_at_login_does_not_bring_back_a_password_just_reset(
+    server: MfaServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bcrypt account signs in with a stolen password while the administrator resets it.
+
+    The login verified the old password and upgrades its hash to argon2id; the reset lands
+    between the two. The upgrade (of the old password) must not overwrite the reset.
+    """
+    auth = server.app.state.authenticator
+    legacy = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
+    user = await auth.users.create("ann@example.com", legacy)
+    users = auth.users
+    set_password = users.set_password
+    fired: list[object] = []
+
+    async def reset_meanwhile(user_id: Any, password_hash: str, *, replacing: str) -> bool:
+        """The login's upgrade: the administrator's whole reset runs just before it."""
+        if not fired:
+            fired.append(True)
+            await auth.set_password(user.id, ADMIN_PASSWORD)
+        return await set_password(user_id, password_hash, replacing=replacing)
+
+    monkeypatch.setattr(users, "set_password", reset_meanwhile)
+    thief = await login(server.client(), "ann@example.com", PASSWORD)
+    monkeypatch.undo()
+    assert fired, "the reset did not run inside the login"
+    assert thief.status_code == 401  # its account changed under it: stale, no session
+    assert (await login(server.client(), "ann@example.com", PASSWORD)).status_code == 401
+    assert (await login(server.client(), "ann@example.com", ADMIN_PASSWORD)).status_code == 200
+
+
+async def test_two_changes_from_one_session_at_once_leave_one_password(server: MfaServer) -> None:
+    """A double-submitted change form: both proved the same current password, one wins.
+
+    The loser answers 401 (the password it proved is no longer current) and the password is
+    the winner's; before, both answered 200 and the last write won.
+    """
+    _, client = await server.signed_in("ann@example.com")
+    headers = await csrf(client)
+    bodies = [
+        {"current_password": PASSWORD, "new_password": f"the new passphrase number {n}"}
+        for n in range(2)
+    ]
+    answers = await asyncio.gather(
+        *(client.post("/password", json=body, headers=headers) for body in bodies)
+    )
+    codes = sorted(answer.status_code for answer in answers)
+    assert codes == [200, 401], codes
+    winner = bodies[[a.status_code for a in answers].index(200)]["new_password"]
+    loser = bodies[[a.status_code for a in answers].index(401)]["new_password"]
+    assert (await login(server.client(), "ann@example.com", winner)).status_code == 200
+    assert (await login(server.client(), "ann@example.com", loser)).status_code == 401

@@ -552,9 +552,11 @@ async def test_a_login_during_a_password_reset_is_revoked_too(env: Env) -> None:
     during: list[str] = []
     original = env.users.set_password
 
-    async def set_password_while_someone_logs_in(user_id: int, password_hash: str) -> None:
+    async def set_password_while_someone_logs_in(
+        user_id: int, password_hash: str, *, replacing: str | None = None
+    ) -> bool:
         during.append(await env.login())
-        await original(user_id, password_hash)
+        return await original(user_id, password_hash, replacing=replacing)
 
     env.users.set_password = set_password_while_someone_logs_in  # type: ignore[method-assign]
     assert await env.auth.set_password(alice.id, NEW_PASSWORD) == 2

@@ -262,8 +262,8 @@ def test_account_administration_refuses_a_user_source_of_the_applications_own() 
         async def get_by_email(self, email: str) -> User | None:
             return None
 
-        async def set_password(self, user_id: int, password_hash: str) -> None:
-            return None
+        async def set_password(self, user_id: int, password_hash: str, *, replacing: str) -> bool:
+            return False
 
     auth = Authenticator(
         users=Own(), sessions=MemoryStore(), hasher=PasswordHasher.for_tests(), throttle=None
@@ -295,8 +295,8 @@ class OwnUsers:
     async def get_by_email(self, email: str) -> OwnUser | None:
         return self.user if email == self.user.email else None
 
-    async def set_password(self, user_id: int, password_hash: str) -> None:
-        return None
+    async def set_password(self, user_id: int, password_hash: str, *, replacing: str) -> bool:
+        return False
 
 
 @pytest.mark.parametrize("require_verified", [False, True])

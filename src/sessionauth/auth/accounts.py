@@ -36,7 +36,7 @@ from sessionauth.auth.passwords import PasswordHasher
 from sessionauth.auth.session_admin import SessionAdministration
 from sessionauth.auth.user_ids import IdT, UserId
 from sessionauth.auth.user_source import AccountLike, UserSource
-from sessionauth.errors import AdminLockout, UserNotFound
+from sessionauth.errors import AdminLockout, StoreUnavailable, UserNotFound
 from sessionauth.stores.base import SessionStore
 from sessionauth.stores.users import ADMIN_ROLE, User, UserPage, UserStore
 from sessionauth.user_text import user_id_text
@@ -47,6 +47,10 @@ if TYPE_CHECKING:
     from sessionauth.auth.passkeys import Passkeys
 
 __all__ = ["AccountAdministration"]
+
+# A reset reads the stored hash and replaces it if unchanged; each retry means another change
+# landed in between, which a password change cannot do more than once per login it holds.
+_RESET_TRIES = 5
 
 
 class AccountAdministration(SessionAdministration[IdT]):
@@ -251,11 +255,29 @@ class AccountAdministration(SessionAdministration[IdT]):
         """
         new_hash = await self.hasher.hash(new_password)
         _, revoked = await self._rotating(
-            user_id, lambda: self.users.set_password(user_id, new_hash)
+            user_id, lambda: self._replace_password(user_id, new_hash)
         )
         await self.events.publish(PasswordReset(user_id=user_id, actor=actor))
         await self._revoked(user_id, revoked, "password-reset", actor=actor)
         return revoked
+
+    async def _replace_password(self, user_id: int, new_hash: str) -> None:
+        """Write a reset's hash over whatever is stored, through the compare-and-set write.
+
+        A source only replaces a hash it is told (see ``UserSource.set_password``), so the
+        reset reads the current one first and reads again if a change slipped in between.
+
+        Raises:
+            UserNotFound: If there is no such user.
+            StoreUnavailable: If the hash changed under every try (try the reset again).
+        """
+        for _ in range(_RESET_TRIES):
+            user = await self.users.get(user_id)
+            if user is None:
+                raise UserNotFound(f"no user with id {user_id}")
+            if await self.users.set_password(user_id, new_hash, replacing=user.password_hash):
+                return
+        raise StoreUnavailable(f"the password changed {_RESET_TRIES} times during the reset")
 
     async def set_disabled(
         self, user_id: int, disabled: bool, *, actor: int | None = None, force: bool = False

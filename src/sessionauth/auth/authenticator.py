@@ -245,12 +245,16 @@ class Authenticator(AccountAdministration[IdT], PasskeyLogin[IdT]):
                 LoginFailed(user_id=user.id, address=address, reason="unverified")
             )
             raise EmailNotVerified("Email not verified")
-        if new_hash is not None:
-            # Upgrade a bcrypt or weaker argon2 hash now that we hold the right password, and
+        if new_hash is not None and await self.users.set_password(
+            user.id, new_hash, replacing=user.password_hash
+        ):
+            # Upgraded a bcrypt or weaker argon2 hash now that we hold the right password, and
             # only for a login that goes on: a refused one (unverified) keeps the stored hash,
-            # and with it the mailed links bound to it.
-            await self.users.set_password(user.id, new_hash)
-        return Login(user, principal, new_hash or user.password_hash)
+            # and with it the mailed links bound to it. Only while the hash is the one the
+            # password matched: a late upgrade must not bring back a password an administrator
+            # has just replaced (this login then fails as stale, at its commit).
+            return Login(user, principal, new_hash)
+        return Login(user, principal, user.password_hash)
 
     async def login(
         self,
@@ -370,7 +374,8 @@ class Authenticator(AccountAdministration[IdT], PasskeyLogin[IdT]):
         Raises:
             NotAuthenticated: Without an authenticated session.
             TooManyAttempts: If the account is throttled (failed checks count as failed logins).
-            InvalidCredentials: If ``current_password`` is wrong.
+            InvalidCredentials: If ``current_password`` is wrong, or stopped being the
+                password while this ran (another change or a reset landed first, and stands).
             PasswordPolicyError: If the new password breaks the policy.
         """
         user = await self._active_account(session)
@@ -392,9 +397,20 @@ class Authenticator(AccountAdministration[IdT], PasskeyLogin[IdT]):
             raise InvalidCredentials("Invalid credentials")
         await self._succeeded(attempt)
         new_hash = await self.hasher.hash(new_password)
-        _, revoked = await self._rotating(
-            user.id, lambda: self.users.set_password(user.id, new_hash), keep=session
+        replaced, revoked = await self._rotating(
+            user.id,
+            lambda: self.users.set_password(user.id, new_hash, replacing=user.password_hash),
+            keep=session,
         )
+        if not replaced:
+            # Another change landed after the current password was checked (an administrator's
+            # reset ending a thief's sessions, or a second change): the password this request
+            # proved is no longer the account's, and the later change stands.
+            await self._revoked(
+                user.id, revoked, "password-changed", actor=user.id, address=address
+            )
+            await self.events.publish(PasswordChangeFailed(user_id=user.id, address=address))
+            raise InvalidCredentials("Invalid credentials")
         session.regenerate()
         await self.events.publish(PasswordChanged(user_id=user.id, address=address))
         await self._revoked(user.id, revoked, "password-changed", actor=user.id, address=address)

@@ -90,6 +90,14 @@ class UserSource(Protocol[UserT_co]):
         """Return the user whose login name is ``email`` (already normalised), or ``None``."""
         ...
 
-    async def set_password(self, user_id: Any, password_hash: str) -> object:
-        """Store a new password hash for the user (a rehash at login, a password change)."""
+    async def set_password(self, user_id: Any, password_hash: str, *, replacing: str) -> bool:
+        """Replace the user's hash ``replacing`` by ``password_hash``; return whether it was.
+
+        One conditional write, a compare-and-set (in SQL, ``UPDATE ... SET password_hash =
+        :new WHERE id = :id AND password_hash = :replacing``), returning ``False`` when no
+        row matched: the stored hash is no longer the one the Authenticator read (another
+        change landed since) or the user is gone. A rehash at login and a password change
+        replace the hash the password was verified against, so a late write never undoes an
+        administrator's reset; a reset reads the current hash and tries again.
+        """
         ...

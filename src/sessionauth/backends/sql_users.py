@@ -99,6 +99,11 @@ class SQLUserStore(UserStore):
             f"email_verified = {p(2)} WHERE id = {p(3)} AND email = COALESCE({p(4)}, email) "
             f"RETURNING {_COLUMNS}"
         )
+        # With a hash to replace, only while it is the stored one: a compare-and-set.
+        self._set_password_sql = (
+            f"UPDATE {table} SET password_hash = {p(1)} WHERE id = {p(2)} "  # noqa: S608
+            f"AND password_hash = COALESCE({p(3)}, password_hash) RETURNING id"
+        )
         self._update_sql = {
             (column, guarded): f"UPDATE {table} SET {column} = {p(1)} "  # noqa: S608
             f"WHERE id = {p(2)}{_keeps_an_admin(table, p(2)) if guarded else ''} "
@@ -136,6 +141,9 @@ class SQLUserStore(UserStore):
         except self._duplicate as exc:
             raise DuplicateUser(f"a user with email {email!r} already exists") from exc
         return users[0] if users else None
+
+    async def _set_password(self, user_id: int, password_hash: str, replacing: str | None) -> bool:
+        return bool(await self._fetch(self._set_password_sql, password_hash, user_id, replacing))
 
     async def _get(self, user_id: int) -> User | None:
         users = await self._users(self._select_by_id, user_id)

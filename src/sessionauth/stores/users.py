@@ -62,7 +62,7 @@ ADMIN_ROLE: Final = "admin"
 LAST_ADMIN: Final = "This would leave no enabled administrator"
 """Why a guarded change was refused (see ``keep_admin``)."""
 
-Column = Literal["role", "password_hash", "disabled", "email_verified"]
+Column = Literal["role", "disabled", "email_verified"]
 """The columns the update operations may set."""
 
 
@@ -125,13 +125,32 @@ class UserStore(abc.ABC):
         guarded = keep_admin and role != ADMIN_ROLE
         return await self._set(user_id, "role", check_role(role), guarded=guarded)
 
-    async def set_password(self, user_id: int, password_hash: str) -> User:
-        """Replace an account's password hash and return the updated account.
+    async def set_password(
+        self, user_id: int, password_hash: str, *, replacing: str | None = None
+    ) -> bool:
+        """Replace an account's password hash; with ``replacing``, only while it is that one.
+
+        The condition is part of the one write, so a password change or a rehash at login,
+        which verified a password against ``replacing``, never overwrites a change that landed
+        since (an administrator's reset ending a thief's sessions, another change).
+
+        Args:
+            user_id: The account.
+            password_hash: The new hash.
+            replacing: The hash the caller read; ``None`` replaces whatever is stored.
+
+        Returns:
+            Whether the hash was replaced: ``False`` only with ``replacing``, when the stored
+            hash is another one or there is no such account.
 
         Raises:
-            UserNotFound: If there is no such account.
+            UserNotFound: Without ``replacing``, if there is no such account.
         """
-        return await self._set(user_id, "password_hash", password_hash)
+        if valid_id(user_id) and await self._set_password(user_id, password_hash, replacing):
+            return True
+        if replacing is None:
+            raise UserNotFound(f"no user with id {user_id}")
+        return False
 
     async def set_disabled(self, user_id: int, disabled: bool, *, keep_admin: bool = False) -> User:
         """Disable or re-enable an account and return the updated account.
@@ -308,6 +327,10 @@ class UserStore(abc.ABC):
         the change applies only while the stored email is ``current``. Raise ``DuplicateUser``
         if another account has ``email``.
         """
+
+    @abc.abstractmethod
+    async def _set_password(self, user_id: int, password_hash: str, replacing: str | None) -> bool:
+        """Set the password hash, while it is ``replacing`` unless that is ``None``; say whether."""
 
     @abc.abstractmethod
     async def _get(self, user_id: int) -> User | None:
