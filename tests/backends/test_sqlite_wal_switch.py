@@ -51,6 +51,7 @@ def journal_mode(path: Path) -> str:
 async def test_a_switch_refused_while_another_process_writes_is_tried_again(
     rollback_file: Path, writer: sqlite3.Connection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The switch refused while another process writes succeeds once it lets go; data kept."""
     pauses: list[float] = []
 
     async def pause(seconds: float) -> None:
@@ -74,6 +75,7 @@ async def test_a_switch_refused_while_another_process_writes_is_tried_again(
 async def test_a_writer_that_never_lets_go_is_a_store_outage_after_the_timeout(
     rollback_file: Path, writer: sqlite3.Connection, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A lock never released is StoreUnavailable after the timeout, with growing pauses."""
     pauses: list[float] = []
 
     async def pause(seconds: float) -> None:

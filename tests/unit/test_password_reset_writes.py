@@ -71,6 +71,7 @@ def auth(members: Members) -> Authenticator[int]:
 async def test_a_reset_replaces_the_hash_it_read(
     auth: Authenticator[int], members: Members
 ) -> None:
+    """One read, one write over the hash read: the new password verifies."""
     await auth.set_password(7, "the administrator's new passphrase")
     assert members.writes == [OLD_HASH]
     new = members.rows[7].password_hash
@@ -80,6 +81,7 @@ async def test_a_reset_replaces_the_hash_it_read(
 async def test_a_change_slipping_in_before_the_reset_is_read_again_and_replaced(
     auth: Authenticator[int], members: Members
 ) -> None:
+    """A refused write reads the hash again and replaces the newer one: the reset wins."""
     members.slips = 2
     await auth.set_password(7, "the administrator's new passphrase")
     # Two refusals, each followed by a new read of what the other writer stored.
@@ -91,6 +93,7 @@ async def test_a_change_slipping_in_before_the_reset_is_read_again_and_replaced(
 async def test_a_hash_that_changes_under_every_try_is_an_outage_not_a_loop(
     auth: Authenticator[int], members: Members
 ) -> None:
+    """Five refusals in a row: StoreUnavailable, and nothing written."""
     members.slips = 1_000
     with pytest.raises(StoreUnavailable, match="changed 5 times"):
         await auth.set_password(7, "the administrator's new passphrase")
@@ -101,6 +104,7 @@ async def test_a_hash_that_changes_under_every_try_is_an_outage_not_a_loop(
 async def test_a_reset_of_nobody_is_user_not_found(
     auth: Authenticator[int], members: Members
 ) -> None:
+    """A missing user is UserNotFound before any write."""
     with pytest.raises(UserNotFound):
         await auth.set_password(8, "the administrator's new passphrase")
     assert members.writes == []
