@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from sessionauth.backends import open_backend
-from sessionauth.stores.factors import FactorStore, Passkey, PasskeyUse
+from sessionauth.stores.factors import FactorStore, Passkey, PasskeyUse, TotpRecord
 from sessionauth.stores.memory_factors import MemoryFactorStore
 from tests.contract.conftest import STORE_BACKENDS
 
@@ -143,6 +143,23 @@ async def test_accept_needs_the_same_secret_and_a_later_step(pair: Pair) -> None
     record = await pair.first.get_totp(user)
     assert record is not None
     assert record.last_step == 11
+
+
+async def test_an_accepted_step_can_store_the_secret_resealed(pair: Pair) -> None:
+    """With ``reseal``, a success also replaces the secret; a refusal changes nothing."""
+    user = new_user()
+    await pair.first.begin_totp(user, b"old key")
+    assert not await pair.first.accept_totp_step(user, b"other", 3, confirm=True, reseal=b"x")
+    assert await pair.first.accept_totp_step(user, b"old key", 3, confirm=True, reseal=b"new key")
+    assert await pair.second.get_totp(user) == TotpRecord(
+        secret=b"new key", confirmed=True, last_step=3
+    )
+    # The old secret is gone: a code checked against it is refused, and reseals nothing.
+    assert not await pair.second.accept_totp_step(user, b"old key", 4, reseal=b"y")
+    assert await pair.second.accept_totp_step(user, b"new key", 4)
+    assert await pair.first.get_totp(user) == TotpRecord(
+        secret=b"new key", confirmed=True, last_step=4
+    )
 
 
 async def test_confirm_and_use_need_the_right_state(pair: Pair) -> None:

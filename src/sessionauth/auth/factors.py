@@ -238,7 +238,9 @@ class SecondFactors:
             # Encrypted under a key no longer in the keyring: no code can match.
             raise InvalidCode(_INVALID)
         step = matching_step(secret, code, self._clock())
+        # Sealed under an older key: the accepted step also moves it to the newest one.
+        reseal = None if step is None else self._cipher.reseal(user_id, sealed)
         if step is None or not await self.store.accept_totp_step(
-            user_id, sealed, step, confirm=confirm
+            user_id, sealed, step, confirm=confirm, reseal=reseal
         ):
             raise InvalidCode(_INVALID)

@@ -10,9 +10,11 @@ requests carry it at the same moment.
 Secrets are encrypted at rest with AES-256-GCM under a key derived from the server's secret
 keyring (:meth:`~sessionauth.tokens.Keyring.derived_keys`), bound to the user's id as
 associated data: a database dump alone yields no secret, and a secret copied onto another
-account does not decrypt. Rotating ``SESSIONAUTH_SECRET`` keeps older keys for decryption;
-dropping a key for good makes the secrets encrypted under it unreadable (their users then need
-``users reset-mfa``). Needs the ``mfa`` extra (pyotp, cryptography).
+account does not decrypt. Rotating ``SESSIONAUTH_SECRET`` keeps older keys for decryption,
+and each secret moves to the newest key with its next accepted code (stored in the same
+compare-and-set as the step, :meth:`TotpCipher.reseal`); dropping an old key for good makes
+only the secrets not used since the rotation unreadable (their users then need ``users
+reset-mfa``). Needs the ``mfa`` extra (pyotp, cryptography).
 """
 
 from __future__ import annotations
@@ -135,12 +137,29 @@ class TotpCipher:
 
     def decrypt(self, user_id: str, blob: bytes) -> str | None:
         """Return the secret in ``blob``, or ``None`` if no key opens it for ``user_id``."""
+        opened = self._open(user_id, blob)
+        return None if opened is None else opened[0]
+
+    def reseal(self, user_id: str, blob: bytes) -> bytes | None:
+        """Return ``blob``'s secret encrypted under the newest key, if an older key sealed it.
+
+        ``None`` when the newest key sealed it already, or no key opens it. Stored at the
+        secret's next accepted code, so that keys can leave the keyring once every secret in
+        use has moved on.
+        """
+        opened = self._open(user_id, blob)
+        if opened is None or opened[1] == 0:
+            return None
+        return self.encrypt(user_id, opened[0])
+
+    def _open(self, user_id: str, blob: bytes) -> tuple[str, int] | None:
+        """The secret in ``blob`` and the position of the key that opened it."""
         if blob[:1] != _VERSION or len(blob) < 1 + _NONCE + 16:
             return None
         nonce, sealed = blob[1 : 1 + _NONCE], blob[1 + _NONCE :]
-        for key in self._keys:
+        for position, key in enumerate(self._keys):
             try:
-                return key.decrypt(nonce, sealed, _bound(user_id)).decode()
+                return key.decrypt(nonce, sealed, _bound(user_id)).decode(), position
             except InvalidTag:
                 continue
         return None

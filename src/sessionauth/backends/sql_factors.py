@@ -48,8 +48,9 @@ _STATEMENTS = {
     ),
     "get_totp": "SELECT secret, confirmed, last_step FROM {totp} WHERE user_id = {p1}",
     "accept_totp": (
-        "UPDATE {totp} SET last_step = {p3}, confirmed = 1 WHERE user_id = {p1}"
-        " AND secret = {p2} AND last_step < {p3} AND confirmed = {p4} RETURNING user_id"
+        "UPDATE {totp} SET last_step = {p3}, confirmed = 1, secret = COALESCE({p5}, secret)"
+        " WHERE user_id = {p1} AND secret = {p2} AND last_step < {p3} AND confirmed = {p4}"
+        " RETURNING user_id"
     ),
     "delete_totp": "DELETE FROM {totp} WHERE user_id = {p1} RETURNING user_id",
     "delete_codes": "DELETE FROM {recovery} WHERE user_id = {p1}",
@@ -181,10 +182,18 @@ class SQLFactorStore(FactorStore):
         return None
 
     async def accept_totp_step(
-        self, user_id: str, secret: bytes, step: int, *, confirm: bool = False
+        self,
+        user_id: str,
+        secret: bytes,
+        step: int,
+        *,
+        confirm: bool = False,
+        reseal: bytes | None = None,
     ) -> bool:
         """Compare-and-set the last accepted step in one guarded ``UPDATE``."""
-        return bool(await self._rows("accept_totp", user_id, secret, step, int(not confirm)))
+        return bool(
+            await self._rows("accept_totp", user_id, secret, step, int(not confirm), reseal)
+        )
 
     async def delete_totp(self, user_id: str) -> bool:
         """Delete the TOTP factor; return whether there was one."""

@@ -127,14 +127,22 @@ class FactorStore(abc.ABC):
 
     @abc.abstractmethod
     async def accept_totp_step(
-        self, user_id: str, secret: bytes, step: int, *, confirm: bool = False
+        self,
+        user_id: str,
+        secret: bytes,
+        step: int,
+        *,
+        confirm: bool = False,
+        reseal: bytes | None = None,
     ) -> bool:
         """Record ``step`` as the last accepted one: one atomic compare-and-set.
 
         It succeeds only if the stored secret is still ``secret`` (the one the code was
         checked against), ``step`` is later than the last accepted step, and the factor is
         unconfirmed when ``confirm`` is true (it becomes confirmed) or confirmed when it is
-        false. Two concurrent calls with the same step: exactly one returns True.
+        false. Two concurrent calls with the same step: exactly one returns True. With
+        ``reseal`` (the same secret encrypted under a newer key), a success also stores it in
+        place of ``secret``, in the same step.
         """
 
     @abc.abstractmethod

@@ -42,7 +42,13 @@ class MemoryFactorStore(FactorStore):
         return self._totp.get(user_id)
 
     async def accept_totp_step(
-        self, user_id: str, secret: bytes, step: int, *, confirm: bool = False
+        self,
+        user_id: str,
+        secret: bytes,
+        step: int,
+        *,
+        confirm: bool = False,
+        reseal: bytes | None = None,
     ) -> bool:
         """Compare-and-set the last accepted step (see the contract)."""
         current = self._totp.get(user_id)
@@ -53,7 +59,7 @@ class MemoryFactorStore(FactorStore):
             or step <= current.last_step
         ):
             return False
-        self._totp[user_id] = TotpRecord(secret=secret, confirmed=True, last_step=step)
+        self._totp[user_id] = TotpRecord(secret=reseal or secret, confirmed=True, last_step=step)
         return True
 
     async def delete_totp(self, user_id: str) -> bool:

@@ -53,13 +53,15 @@ redis.call('HSET', KEYS[1], 't:s', ARGV[1], 't:c', '0', 't:l', '-1')
 return 1
 """
 
-# ARGV: the secret the code was checked against, the step, the confirmed flag required.
+# ARGV: the secret the code was checked against, the step, the confirmed flag required, and
+# the secret under the newest key to store instead ('' to keep it).
 _ACCEPT = """
 local v = redis.call('HMGET', KEYS[1], 't:s', 't:c', 't:l')
 if v[1] ~= ARGV[1] or v[2] ~= ARGV[3] or tonumber(v[3]) >= tonumber(ARGV[2]) then
   return 0
 end
 redis.call('HSET', KEYS[1], 't:c', '1', 't:l', ARGV[2])
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 't:s', ARGV[4]) end
 return 1
 """
 
@@ -181,10 +183,17 @@ class RedisFactorStore(FactorStore):
         return TotpRecord(secret=_bytes(secret), confirmed=confirmed == b"1", last_step=int(last))
 
     async def accept_totp_step(
-        self, user_id: str, secret: bytes, step: int, *, confirm: bool = False
+        self,
+        user_id: str,
+        secret: bytes,
+        step: int,
+        *,
+        confirm: bool = False,
+        reseal: bytes | None = None,
     ) -> bool:
         """Compare-and-set the last accepted step (one script)."""
-        return await self._run("accept", user_id, secret, step, "0" if confirm else "1") == 1
+        flag = "0" if confirm else "1"
+        return await self._run("accept", user_id, secret, step, flag, reseal or b"") == 1
 
     async def delete_totp(self, user_id: str) -> bool:
         """Delete the TOTP factor; return whether there was one."""
