@@ -35,8 +35,8 @@ from sessionauth.auth.logins import missed_restriction
 from sessionauth.auth.passwords import PasswordHasher
 from sessionauth.auth.session_admin import SessionAdministration
 from sessionauth.auth.user_ids import IdT, UserId
-from sessionauth.auth.user_source import AccountLike, UserSource
-from sessionauth.errors import AdminLockout, StoreUnavailable, UserNotFound
+from sessionauth.auth.user_source import AccountLike, UserSource, check_compare_and_set, replaced
+from sessionauth.errors import AdminLockout, InvalidCredentials, StoreUnavailable, UserNotFound
 from sessionauth.stores.base import SessionStore
 from sessionauth.stores.users import ADMIN_ROLE, User, UserPage, UserStore
 from sessionauth.user_text import user_id_text
@@ -91,6 +91,7 @@ class AccountAdministration(SessionAdministration[IdT]):
         roles: Iterable[str] = DEFAULT_ROLES,
         user_id_type: type[IdT] = int,  # type: ignore[assignment]  # see SessionAdministration
     ):
+        check_compare_and_set(users)
         super().__init__(sessions=sessions, events=events, users=users)
         self.user_id_type = user_id_type
         self.roles = role_set(roles)
@@ -245,23 +246,48 @@ class AccountAdministration(SessionAdministration[IdT]):
             await self.sessions.change_principal(user_id_text(user_id), repair)
 
     async def set_password(
-        self, user_id: int, new_password: str, *, actor: int | None = None
+        self,
+        user_id: int,
+        new_password: str,
+        *,
+        actor: int | None = None,
+        replacing: str | None = None,
     ) -> int:
-        """Set a user's password (an admin reset); end all their sessions and return how many.
+        """Set a user's password (a reset); end all their sessions and return how many.
+
+        Args:
+            user_id: Whose password.
+            new_password: The new password.
+            actor: The administrator asking, if any.
+            replacing: The hash a mailed reset link was checked against: the reset is made
+                only over that one. Without it (an administrator), over whatever is stored.
 
         Raises:
             UserNotFound: If there is no such user.
             PasswordPolicyError: If the password breaks the policy.
+            InvalidCredentials: With ``replacing``, if the password changed since (the change
+                stands: it killed the link).
         """
         new_hash = await self.hasher.hash(new_password)
-        _, revoked = await self._rotating(
-            user_id, lambda: self._replace_password(user_id, new_hash)
-        )
+        if replacing is None:
+            done, revoked = await self._rotating(
+                user_id, lambda: self._replace_password(user_id, new_hash)
+            )
+        else:
+            done, revoked = await self._rotating(
+                user_id, lambda: self._replace_exactly(user_id, new_hash, replacing)
+            )
+        if not done:
+            await self._revoked(user_id, revoked, "password-reset", actor=actor)
+            raise InvalidCredentials("Invalid credentials")
         await self.events.publish(PasswordReset(user_id=user_id, actor=actor))
         await self._revoked(user_id, revoked, "password-reset", actor=actor)
         return revoked
 
-    async def _replace_password(self, user_id: int, new_hash: str) -> None:
+    async def _replace_exactly(self, user_id: int, new_hash: str, replacing: str) -> bool:
+        return replaced(await self.users.set_password(user_id, new_hash, replacing=replacing))
+
+    async def _replace_password(self, user_id: int, new_hash: str) -> bool:
         """Write a reset's hash over whatever is stored, through the compare-and-set write.
 
         A source only replaces a hash it is told (see ``UserSource.set_password``), so the
@@ -275,8 +301,8 @@ class AccountAdministration(SessionAdministration[IdT]):
             user = await self.users.get(user_id)
             if user is None:
                 raise UserNotFound(f"no user with id {user_id}")
-            if await self.users.set_password(user_id, new_hash, replacing=user.password_hash):
-                return
+            if await self._replace_exactly(user_id, new_hash, user.password_hash):
+                return True
         raise StoreUnavailable(f"the password changed {_RESET_TRIES} times during the reset")
 
     async def set_disabled(

@@ -48,7 +48,7 @@ from sessionauth.auth.passkey_login import PasskeyLogin
 from sessionauth.auth.passwords import PasswordHasher
 from sessionauth.auth.throttle import Attempt, LoginThrottle
 from sessionauth.auth.user_ids import IdT, UserId
-from sessionauth.auth.user_source import AccountLike, UserSource
+from sessionauth.auth.user_source import AccountLike, UserSource, replaced
 from sessionauth.errors import (
     EmailNotVerified,
     InvalidCredentials,
@@ -74,6 +74,9 @@ __all__ = ["Authenticator"]
 
 # Longest user agent kept with a session: enough to tell devices apart, bounded storage.
 _MAX_USER_AGENT = 256
+# A password's hash is upgraded once per change of the hashing costs: one retry is enough,
+# the second covers an upgrade racing another upgrade.
+_REHASH_TRIES = 3
 
 
 class Authenticator(AccountAdministration[IdT], PasskeyLogin[IdT]):
@@ -245,8 +248,8 @@ class Authenticator(AccountAdministration[IdT], PasskeyLogin[IdT]):
                 LoginFailed(user_id=user.id, address=address, reason="unverified")
             )
             raise EmailNotVerified("Email not verified")
-        if new_hash is not None and await self.users.set_password(
-            user.id, new_hash, replacing=user.password_hash
+        if new_hash is not None and replaced(
+            await self.users.set_password(user.id, new_hash, replacing=user.password_hash)
         ):
             # Upgraded a bcrypt or weaker argon2 hash now that we hold the right password, and
             # only for a login that goes on: a refused one (unverified) keeps the stored hash,
@@ -362,6 +365,24 @@ class Authenticator(AccountAdministration[IdT], PasskeyLogin[IdT]):
             raise NotAuthenticated("Authentication required")
         return user
 
+    async def _replace_proved(
+        self, user_id: UserId, new_hash: str, proved: str, password: str
+    ) -> bool:
+        """Write ``new_hash`` over the hash ``password`` was proved against, or its rehash.
+
+        A login with the same password may upgrade the hash between the check and the write
+        (bcrypt or older argon2 costs to today's): the stored hash is then another one of the
+        same password, which the change may still replace. Any other change wins.
+        """
+        for _ in range(_REHASH_TRIES):
+            if replaced(await self.users.set_password(user_id, new_hash, replacing=proved)):
+                return True
+            fresh = await self.users.get(user_id)
+            if fresh is None or not (await self.hasher.verify(password, fresh.password_hash))[0]:
+                return False
+            proved = fresh.password_hash
+        return False
+
     async def change_password(
         self, session: Session, current_password: str, new_password: str, *, address: str | None
     ) -> int:
@@ -397,12 +418,12 @@ class Authenticator(AccountAdministration[IdT], PasskeyLogin[IdT]):
             raise InvalidCredentials("Invalid credentials")
         await self._succeeded(attempt)
         new_hash = await self.hasher.hash(new_password)
-        replaced, revoked = await self._rotating(
+        done, revoked = await self._rotating(
             user.id,
-            lambda: self.users.set_password(user.id, new_hash, replacing=user.password_hash),
+            lambda: self._replace_proved(user.id, new_hash, user.password_hash, current_password),
             keep=session,
         )
-        if not replaced:
+        if not done:
             # Another change landed after the current password was checked (an administrator's
             # reset ending a thief's sessions, or a second change): the password this request
             # proved is no longer the account's, and the later change stands.

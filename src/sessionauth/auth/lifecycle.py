@@ -280,7 +280,14 @@ class AccountLifecycle:
         if claim is None:
             raise InvalidToken("Invalid or expired link")
         user = claim.user
-        ended = await self.auth.set_password(user.id, new_password)
+        try:
+            # Only over the hash the link was checked against: a change landing since (the
+            # owner's, say) killed the link, and it stands.
+            ended = await self.auth.set_password(
+                user.id, new_password, replacing=user.password_hash
+            )
+        except InvalidCredentials:
+            raise InvalidToken("Invalid or expired link") from None
         if not user.email_verified:
             await self.auth.mark_email_verified(user.id)
         return ended

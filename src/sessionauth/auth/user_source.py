@@ -21,9 +21,10 @@ with a user source of your own, you change accounts yourself and call ``principa
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, Protocol, TypeVar
 
-__all__ = ["AccountLike", "UserSource"]
+__all__ = ["AccountLike", "UserSource", "check_compare_and_set", "replaced"]
 
 
 class AccountLike(Protocol):
@@ -101,3 +102,45 @@ class UserSource(Protocol[UserT_co]):
         administrator's reset; a reset reads the current hash and tries again.
         """
         ...
+
+
+def check_compare_and_set(users: object) -> None:
+    """Refuse a user source whose ``set_password`` cannot take ``replacing`` (0.1's signature).
+
+    Checked when the Authenticator is made, rather than at the first password change or
+    rehash, where it would be a failed request.
+
+    Raises:
+        TypeError: If ``set_password`` has no ``replacing`` keyword parameter.
+    """
+    try:
+        parameters = inspect.signature(users.set_password).parameters  # type: ignore[attr-defined]
+    except (AttributeError, TypeError, ValueError):
+        return  # no signature to read (a C callable, a mock): the protocol's type check stands
+    if "replacing" in parameters or any(
+        p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()
+    ):
+        return
+    raise TypeError(
+        "UserSource.set_password(user_id, password_hash, *, replacing) -> bool: replace the "
+        "hash only while it is `replacing` and say whether it did (a compare-and-set; see "
+        "the 0.2.0 changelog)"
+    )
+
+
+def replaced(answer: object) -> bool:
+    """Return what ``set_password`` answered, which must be ``True`` or ``False``.
+
+    Anything else (``None`` from a write that forgot its result, a driver's status string
+    such as asyncpg's ``"UPDATE 0"``, which is truthy) cannot tell a refused write from a
+    done one, and either reading of it would be a lie told to the user.
+
+    Raises:
+        TypeError: For an answer that is not a ``bool``.
+    """
+    if answer is True or answer is False:
+        return answer
+    raise TypeError(
+        f"UserSource.set_password must return True (written) or False (the stored hash was "
+        f"not `replacing`), not {answer!r}"
+    )
