@@ -17,7 +17,7 @@ import sys
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 
 import typer
 
@@ -31,6 +31,9 @@ from sessionauth.server.mfa_api import second_factors
 from sessionauth.server.secret_key import load_keyring
 from sessionauth.server.settings import Settings, load_settings
 from sessionauth.stores.users import User
+
+if TYPE_CHECKING:  # the mfa extra may be missing; the commands that need it say so
+    from sessionauth.auth.factors import ResealReport
 
 __all__ = ["fail", "role_findings", "run", "sessions_app", "settings_or_exit", "users_app"]
 
@@ -286,6 +289,29 @@ def users_reset_mfa(email: Email, yes: Yes = False) -> None:
 
     revoked = run(reset, factors=True)
     typer.echo(f"second factors of {email} removed; {revoked} sessions revoked")
+
+
+@users_app.command("reseal-mfa")
+def users_reseal_mfa() -> None:
+    """Move every TOTP secret to the newest key of SESSIONAUTH_SECRET (after a rotation).
+
+    Then the older keys can be dropped from SESSIONAUTH_SECRET without locking anyone out.
+    """
+
+    async def reseal(auth: Authenticator[int]) -> ResealReport:
+        assert auth.factors is not None  # noqa: S101 - run(factors=True) gives them
+        return await auth.factors.reseal_all()
+
+    report = run(reseal, factors=True)
+    typer.echo(
+        f"{report.moved} TOTP secrets moved to the newest key; {report.current} were on it; "
+        f"{report.changed} changed meanwhile (left as they are)"
+    )
+    if report.unreadable:
+        fail(
+            f"{report.unreadable} TOTP secrets are sealed under no key of SESSIONAUTH_SECRET: "
+            "put the old key back and run this again, or `users reset-mfa` those accounts"
+        )
 
 
 # -- sessions -------------------------------------------------------------------------------

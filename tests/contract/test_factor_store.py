@@ -162,6 +162,35 @@ async def test_an_accepted_step_can_store_the_secret_resealed(pair: Pair) -> Non
     )
 
 
+async def test_totp_users_lists_every_user_with_a_totp_factor(pair: Pair) -> None:
+    """Pending and confirmed factors are listed; codes alone, or a deleted factor, are not."""
+    pending, confirmed, codes_only, gone = (new_user() for _ in range(4))
+    await pair.first.begin_totp(pending, b"p")
+    await pair.first.begin_totp(confirmed, b"c")
+    assert await pair.first.accept_totp_step(confirmed, b"c", 1, confirm=True)
+    await pair.first.set_recovery_codes(codes_only, ["a-code-hash"])
+    await pair.first.begin_totp(gone, b"g")
+    assert await pair.first.delete_totp(gone)
+    assert sorted(await pair.second.totp_users()) == sorted([pending, confirmed])
+
+
+async def test_replace_totp_secret_is_a_compare_and_set_keeping_the_state(pair: Pair) -> None:
+    """Only over the secret read; confirmed and the last step stay; one of racing moves wins."""
+    user = new_user()
+    await pair.first.begin_totp(user, b"old")
+    assert await pair.first.accept_totp_step(user, b"old", 7, confirm=True)
+    assert not await pair.second.replace_totp_secret(user, b"other", b"new")
+    assert await pair.second.replace_totp_secret(user, b"old", b"new")
+    assert await pair.first.get_totp(user) == TotpRecord(secret=b"new", confirmed=True, last_step=7)
+    assert not await pair.first.replace_totp_secret(user, b"old", b"newer")
+    assert not await pair.first.replace_totp_secret(new_user(), b"old", b"new")
+    stores = [pair.first, pair.second] * (RACERS // 2)
+    results = await asyncio.gather(
+        *(store.replace_totp_secret(user, b"new", b"move %d" % n) for n, store in enumerate(stores))
+    )
+    assert results.count(True) == 1
+
+
 async def test_confirm_and_use_need_the_right_state(pair: Pair) -> None:
     """A pending factor cannot be used, and a confirmed one cannot be confirmed again."""
     user = new_user()

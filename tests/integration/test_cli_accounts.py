@@ -228,3 +228,57 @@ def test_users_reset_mfa_asks_then_removes_the_factors_and_signs_out(
     unknown = invoke(env, "users", "reset-mfa", "nobody@example.com", "--yes")
     assert unknown.exit_code == 1
     assert "no user with email" in unknown.stderr
+
+
+def _sealed(env: dict[str, str], user: User) -> bytes:
+    """The TOTP secret of ``user`` as the CLI's database holds it (encrypted)."""
+    backend = open_backend(env["SESSIONAUTH_DATABASE_URL"])
+
+    async def read() -> bytes:
+        try:
+            totp = await backend.factor_store().get_totp(str(user.id))
+            assert totp is not None
+            return totp.secret
+        finally:
+            await backend.aclose()
+
+    return asyncio.run(read())
+
+
+def test_users_reseal_mfa_moves_the_secrets_so_the_old_key_can_go(env: dict[str, str]) -> None:
+    """After prepending a key, `users reseal-mfa` moves every secret; the old key can leave."""
+    new = "n" * 48
+    for email in ("ann@example.com", "bob@example.com"):
+        invoke(env, "users", "create", email, "--password-stdin", input=PASSWORD)
+    ann, bob = user_named(env, "ann@example.com"), user_named(env, "bob@example.com")
+    assert ann is not None
+    assert bob is not None
+    _enable_totp(env, ann)
+    _enable_totp(env, bob)
+    rotated = {**env, "SESSIONAUTH_SECRET": f"{new},{env['SESSIONAUTH_SECRET']}"}
+
+    moved = invoke(rotated, "users", "reseal-mfa")
+    assert moved.exit_code == 0, moved.output
+    assert "2 TOTP secrets moved to the newest key; 0 were on it" in moved.stdout
+    only_new = TotpCipher.from_keyring(Keyring([new]))
+    for user in (ann, bob):
+        assert only_new.decrypt(str(user.id), _sealed(env, user)) is not None
+
+    dropped = {**env, "SESSIONAUTH_SECRET": new}
+    again = invoke(dropped, "users", "reseal-mfa")
+    assert again.exit_code == 0, again.output
+    assert "0 TOTP secrets moved to the newest key; 2 were on it" in again.stdout
+
+
+def test_users_reseal_mfa_fails_naming_secrets_no_key_opens(env: dict[str, str]) -> None:
+    """A secret under a key already dropped: counted, left alone, and the command exits 1."""
+    invoke(env, "users", "create", "ann@example.com", "--password-stdin", input=PASSWORD)
+    ann = user_named(env, "ann@example.com")
+    assert ann is not None
+    _enable_totp(env, ann)
+    before = _sealed(env, ann)
+    dropped = {**env, "SESSIONAUTH_SECRET": "n" * 48}
+    failed = invoke(dropped, "users", "reseal-mfa")
+    assert failed.exit_code == 1
+    assert "1 TOTP secrets are sealed under no key of SESSIONAUTH_SECRET" in failed.stderr
+    assert _sealed(env, ann) == before

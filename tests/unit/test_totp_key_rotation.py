@@ -9,9 +9,10 @@ from __future__ import annotations
 import pyotp
 import pytest
 
-from sessionauth.auth.factors import SecondFactors
+from sessionauth.auth.factors import ResealReport, SecondFactors
 from sessionauth.auth.totp import STEP_SECONDS, TotpCipher
 from sessionauth.errors import InvalidCode
+from sessionauth.stores.factors import TotpRecord
 from sessionauth.stores.memory_factors import MemoryFactorStore
 from sessionauth.tokens import Keyring
 from tests.support.clock import FakeClock
@@ -47,8 +48,9 @@ async def enrolled(clock: FakeClock) -> tuple[MemoryFactorStore, str]:
     return store, setup.secret
 
 
-async def stored(store: MemoryFactorStore) -> bytes:
-    record = await store.get_totp(USER)
+async def stored(store: MemoryFactorStore, user: str = USER) -> bytes:
+    """The secret the store holds for ``user``, as sealed."""
+    record = await store.get_totp(user)
     assert record is not None
     return record.secret
 
@@ -99,3 +101,46 @@ async def test_a_secret_unused_since_the_rotation_dies_with_the_old_key(
     clock.advance(STEP_SECONDS)
     with pytest.raises(InvalidCode):
         await factors(store, clock, NEW).verify_totp(USER, pyotp.TOTP(secret).at(clock.now))
+
+
+async def test_reseal_all_moves_every_secret_and_reports_each_kind(clock: FakeClock) -> None:
+    """Old-key secrets move, new-key ones stay, unreadable ones are counted, not touched."""
+    store = MemoryFactorStore()
+    secrets: dict[str, str] = {}
+    for user, keys in (("1", (OLD,)), ("2", (OLD,)), ("3", (NEW,)), ("4", ("g" * 40,))):
+        enrol = factors(store, clock, *keys)
+        setup = await enrol.start_totp(user, f"{user}@example.com")
+        await enrol.confirm_totp(user, pyotp.TOTP(setup.secret).at(clock.now))
+        secrets[user] = setup.secret
+    lost = await store.get_totp("4")
+
+    report = await factors(store, clock, NEW, OLD).reseal_all()
+
+    assert report == ResealReport(moved=2, current=1, unreadable=1, changed=0)
+    for user in ("1", "2", "3"):
+        assert cipher(NEW).decrypt(user, await stored(store, user)) == secrets[user]
+    assert await store.get_totp("4") == lost
+    # Run again: nothing left to move.
+    again = await factors(store, clock, NEW, OLD).reseal_all()
+    assert again == ResealReport(moved=0, current=3, unreadable=1, changed=0)
+
+
+async def test_reseal_all_never_undoes_a_setup_that_lands_meanwhile(clock: FakeClock) -> None:
+    """A new setup between the read and the move: the move is refused and the setup stands."""
+    store = MemoryFactorStore()
+    await factors(store, clock, OLD).start_totp(USER, "ann@example.com")
+    rotated = factors(store, clock, NEW, OLD)
+    get_totp = store.get_totp
+    fresh: list[str] = []
+
+    async def a_new_setup_after_the_read(user_id: str) -> TotpRecord | None:
+        record = await get_totp(user_id)
+        if not fresh:
+            fresh.append((await rotated.start_totp(USER, "ann@example.com")).secret)
+        return record
+
+    store.get_totp = a_new_setup_after_the_read  # type: ignore[method-assign]
+    report = await rotated.reseal_all()
+    del store.get_totp
+    assert report == ResealReport(moved=0, current=0, unreadable=0, changed=1)
+    assert cipher(NEW).decrypt(USER, await stored(store)) == fresh[0]

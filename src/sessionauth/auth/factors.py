@@ -23,7 +23,7 @@ from sessionauth.errors import FactorConflict, InvalidCode
 from sessionauth.policy import Clock, system_clock
 from sessionauth.stores.factors import FactorStore
 
-__all__ = ["DEFAULT_ISSUER", "SecondFactors", "TotpSetup"]
+__all__ = ["DEFAULT_ISSUER", "ResealReport", "SecondFactors", "TotpSetup"]
 
 DEFAULT_ISSUER = "sessionauth"
 """The issuer authenticator apps show unless told otherwise."""
@@ -45,6 +45,25 @@ class TotpSetup:
 
     def __repr__(self) -> str:
         return "TotpSetup(<secret hidden>)"
+
+
+@dataclass(frozen=True, slots=True)
+class ResealReport:
+    """What :meth:`SecondFactors.reseal_all` did, secret by secret.
+
+    Attributes:
+        moved: Secrets now sealed under the newest key (they were under an older one).
+        current: Secrets that were under the newest key already.
+        unreadable: Secrets no key of the keyring opens: their users sign in with a recovery
+            code or need ``users reset-mfa``.
+        changed: Secrets that changed while they were read (a new setup, a disable, or a
+            code that moved it itself): left as they now are.
+    """
+
+    moved: int = 0
+    current: int = 0
+    unreadable: int = 0
+    changed: int = 0
 
 
 class SecondFactors:
@@ -231,6 +250,33 @@ class SecondFactors:
     async def reset(self, user_id: str) -> None:
         """Remove every factor of ``user_id`` (an administrator's reset)."""
         await self.store.reset(user_id)
+
+    async def reseal_all(self) -> ResealReport:
+        """Move every TOTP secret sealed under an older key of the keyring to the newest one.
+
+        After a rotation (a new secret prepended to the keyring), each secret also moves with
+        its next accepted code; this moves the rest at once, so the old key can leave the
+        keyring without locking anyone out. Each move is a compare-and-set of the secret
+        read, so a setup, a disable or a code landing meanwhile is never undone. Safe to run
+        again, and while the servers serve.
+        """
+        moved = current = unreadable = changed = 0
+        for user_id in await self.store.totp_users():
+            totp = await self.store.get_totp(user_id)
+            if totp is None:
+                changed += 1  # disabled since it was listed
+                continue
+            resealed = self._cipher.reseal(user_id, totp.secret)
+            if resealed is not None:
+                if await self.store.replace_totp_secret(user_id, totp.secret, resealed):
+                    moved += 1
+                else:
+                    changed += 1
+            elif self._cipher.decrypt(user_id, totp.secret) is None:
+                unreadable += 1
+            else:
+                current += 1
+        return ResealReport(moved=moved, current=current, unreadable=unreadable, changed=changed)
 
     async def _accept(self, user_id: str, sealed: bytes, code: str, *, confirm: bool) -> None:
         secret = self._cipher.decrypt(user_id, sealed)

@@ -53,6 +53,10 @@ _STATEMENTS = {
         " RETURNING user_id"
     ),
     "delete_totp": "DELETE FROM {totp} WHERE user_id = {p1} RETURNING user_id",
+    "totp_users": "SELECT user_id FROM {totp}",
+    "replace_totp_secret": (
+        "UPDATE {totp} SET secret = {p3} WHERE user_id = {p1} AND secret = {p2} RETURNING user_id"
+    ),
     "delete_codes": "DELETE FROM {recovery} WHERE user_id = {p1}",
     "insert_code": "INSERT INTO {recovery} (user_id, code_hash) VALUES ({p1}, {p2})",
     "consume_code": (
@@ -198,6 +202,14 @@ class SQLFactorStore(FactorStore):
     async def delete_totp(self, user_id: str) -> bool:
         """Delete the TOTP factor; return whether there was one."""
         return bool(await self._rows("delete_totp", user_id))
+
+    async def totp_users(self) -> list[str]:
+        """Return the users with a TOTP factor (one ``SELECT``)."""
+        return [str(user_id) for (user_id,) in await self._rows("totp_users")]
+
+    async def replace_totp_secret(self, user_id: str, secret: bytes, new: bytes) -> bool:
+        """Compare-and-set the secret in one guarded ``UPDATE``."""
+        return bool(await self._rows("replace_totp_secret", user_id, secret, new))
 
     async def set_recovery_codes(self, user_id: str, hashes: Sequence[str]) -> None:
         """Replace the user's codes in one transaction."""

@@ -149,6 +149,23 @@ class FactorStore(abc.ABC):
     async def delete_totp(self, user_id: str) -> bool:
         """Delete the user's TOTP factor; return whether there was one."""
 
+    @abc.abstractmethod
+    async def totp_users(self) -> list[str]:
+        """Return the id of every user with a TOTP factor, confirmed or not, in no set order.
+
+        For maintenance (moving the secrets to a new key after a rotation), not for requests:
+        it reads the whole store.
+        """
+
+    @abc.abstractmethod
+    async def replace_totp_secret(self, user_id: str, secret: bytes, new: bytes) -> bool:
+        """Store ``new`` in place of the TOTP secret ``secret``: one atomic compare-and-set.
+
+        The factor keeps its state (confirmed, last step). ``False``, and nothing changes, if
+        the stored secret is not ``secret`` (another setup, a disable, or a code that moved
+        it meanwhile).
+        """
+
     # --- recovery codes ---
 
     @abc.abstractmethod

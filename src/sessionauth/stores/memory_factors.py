@@ -66,6 +66,20 @@ class MemoryFactorStore(FactorStore):
         """Delete the TOTP factor; return whether there was one."""
         return self._totp.pop(user_id, None) is not None
 
+    async def totp_users(self) -> list[str]:
+        """Return the users with a TOTP factor."""
+        return list(self._totp)
+
+    async def replace_totp_secret(self, user_id: str, secret: bytes, new: bytes) -> bool:
+        """Compare-and-set the secret, keeping the factor's state."""
+        current = self._totp.get(user_id)
+        if current is None or current.secret != secret:
+            return False
+        self._totp[user_id] = TotpRecord(
+            secret=new, confirmed=current.confirmed, last_step=current.last_step
+        )
+        return True
+
     async def set_recovery_codes(self, user_id: str, hashes: Sequence[str]) -> None:
         """Replace the user's recovery codes."""
         self._codes[user_id] = set(hashes)

@@ -24,6 +24,7 @@ the SQL backend's ``factor_store()``, as the reference server does.
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -44,6 +45,9 @@ from sessionauth.stores.factors import (
 
 __all__ = ["RedisFactorStore"]
 
+# Characters SCAN's MATCH would read as a pattern, escaped in a literal prefix.
+_GLOB_SPECIAL = re.compile(r"[*?\[\]\\]")
+
 _T = TypeVar("_T")
 
 # ARGV: the new secret. A confirmed factor is never replaced.
@@ -62,6 +66,13 @@ if v[1] ~= ARGV[1] or v[2] ~= ARGV[3] or tonumber(v[3]) >= tonumber(ARGV[2]) the
 end
 redis.call('HSET', KEYS[1], 't:c', '1', 't:l', ARGV[2])
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 't:s', ARGV[4]) end
+return 1
+"""
+
+# ARGV: the secret expected, the secret to store instead.
+_RESEAL = """
+if redis.call('HGET', KEYS[1], 't:s') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 't:s', ARGV[2])
 return 1
 """
 
@@ -151,6 +162,7 @@ class RedisFactorStore(FactorStore):
             for name, source in (
                 ("begin", _BEGIN),
                 ("accept", _ACCEPT),
+                ("reseal", _RESEAL),
                 ("set_codes", _SET_CODES),
                 ("add", _ADD_PASSKEY),
                 ("rename", _RENAME),
@@ -199,6 +211,28 @@ class RedisFactorStore(FactorStore):
         """Delete the TOTP factor; return whether there was one."""
         key = self._prefix + user_id
         return bool(await self._call(self._client.hdel(key, "t:s", "t:c", "t:l")))
+
+    async def totp_users(self) -> list[str]:
+        """Return the users with a TOTP factor (``SCAN``, then ``HEXISTS`` of each key).
+
+        ``SCAN`` walks every primary of a cluster. Each round trip has the store's timeout,
+        not the whole walk, which can be long.
+        """
+        pattern = _GLOB_SPECIAL.sub(r"\\\g<0>", self._prefix) + "*"
+        found = self._client.scan_iter(match=pattern, count=1000)
+        users = []
+        while True:
+            try:
+                key = await self._call(anext(found))
+            except StopAsyncIteration:
+                break
+            if await self._call(self._client.hexists(key, "t:s")):
+                users.append(_bytes(key)[len(self._prefix.encode()) :].decode())
+        return users
+
+    async def replace_totp_secret(self, user_id: str, secret: bytes, new: bytes) -> bool:
+        """Compare-and-set the secret (one script)."""
+        return await self._run("reseal", user_id, secret, new) == 1
 
     async def set_recovery_codes(self, user_id: str, hashes: Sequence[str]) -> None:
         """Replace the user's codes (one script)."""
