@@ -1,0 +1,81 @@
+"""Review of ``sessionauth users reseal-mfa`` (d638c54): what it tells the operator.
+
+The command exits 1 with "N TOTP secrets are sealed under no key of SESSIONAUTH_SECRET: put
+the old key back and run this again, or `users reset-mfa` those accounts". It counts a setup
+that was started and never confirmed (no second factor: the user signs in with the password,
+and ``pending_totp``/``start_totp`` already treat an unreadable one as none) like an enabled
+factor, and it never says which accounts are meant, so the advice cannot be followed (``users
+list`` does not show second factors) and ``users reset-mfa`` also deletes passkeys.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pyotp
+
+from sessionauth.auth.factors import SecondFactors
+from sessionauth.auth.totp import TotpCipher
+from sessionauth.backends import open_backend
+from sessionauth.stores.users import User
+from sessionauth.tokens import Keyring
+from tests.support.cli import PASSWORD, invoke, user_named
+
+DROPPED = "d" * 48
+
+
+def _totp(env: dict[str, str], user: User, *, confirm: bool) -> None:
+    """Start (and with ``confirm``, enable) TOTP for ``user`` under the key DROPPED."""
+    backend = open_backend(env["SESSIONAUTH_DATABASE_URL"])
+    factors = SecondFactors(
+        store=backend.factor_store(), cipher=TotpCipher.from_keyring(Keyring([DROPPED]))
+    )
+
+    async def enrol() -> None:
+        try:
+            setup = await factors.start_totp(str(user.id), user.email)
+            if confirm:
+                await factors.confirm_totp(str(user.id), pyotp.TOTP(setup.secret).now())
+        finally:
+            await backend.aclose()
+
+    asyncio.run(enrol())
+
+
+def _account(env: dict[str, str], email: str) -> User:
+    invoke(env, "users", "create", email, "--password-stdin", input=PASSWORD)
+    user = user_named(env, email)
+    assert user is not None
+    return user
+
+
+def test_an_abandoned_setup_under_a_dropped_key_is_no_locked_out_user(
+    env: dict[str, str],
+) -> None:
+    """A setup never confirmed, sealed under a key long gone: nobody needs a reset.
+
+    The user has no second factor (the password alone signs in; the next setup replaces the
+    stored one). The command still exits 1 and tells the operator to put the old key back
+    or ``users reset-mfa`` the account, which would also delete its passkeys.
+    """
+    ann = _account(env, "ann@example.com")
+    _totp(env, ann, confirm=False)
+
+    result = invoke(env, "users", "reseal-mfa")
+
+    assert "reset-mfa" not in result.stderr, result.stderr
+    assert result.exit_code == 0, result.output
+
+
+def test_unreadable_secrets_are_reported_with_the_accounts_they_lock_out(
+    env: dict[str, str],
+) -> None:
+    """The failure says "`users reset-mfa` those accounts" and names none of them."""
+    _account(env, "bob@example.com")
+    ann = _account(env, "ann@example.com")
+    _totp(env, ann, confirm=True)
+
+    result = invoke(env, "users", "reseal-mfa")
+
+    assert result.exit_code == 1
+    assert "ann@example.com" in result.stderr, result.stderr
