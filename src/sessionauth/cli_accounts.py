@@ -298,19 +298,27 @@ def users_reseal_mfa() -> None:
     Then the older keys can be dropped from SESSIONAUTH_SECRET without locking anyone out.
     """
 
-    async def reseal(auth: Authenticator[int]) -> ResealReport:
+    async def reseal(auth: Authenticator[int]) -> tuple[ResealReport, list[str]]:
         assert auth.factors is not None  # noqa: S101 - run(factors=True) gives them
-        return await auth.factors.reseal_all()
+        report = await auth.factors.reseal_all()
+        locked_out = []
+        for user_id in report.unreadable:
+            user = await auth.users.get(int(user_id))
+            locked_out.append(user.email if user is not None else f"user id {user_id}")
+        return report, locked_out
 
-    report = run(reseal, factors=True)
+    report, locked_out = run(reseal, factors=True)
     typer.echo(
         f"{report.moved} TOTP secrets moved to the newest key; {report.current} were on it; "
-        f"{report.changed} changed meanwhile (left as they are)"
+        f"{report.changed} changed meanwhile (left as they are); {report.abandoned} setups "
+        "never confirmed are sealed under no key (no second factor: left as they are)"
     )
-    if report.unreadable:
+    if locked_out:
         fail(
-            f"{report.unreadable} TOTP secrets are sealed under no key of SESSIONAUTH_SECRET: "
-            "put the old key back and run this again, or `users reset-mfa` those accounts"
+            f"{len(locked_out)} enabled TOTP secrets are sealed under no key of "
+            f"SESSIONAUTH_SECRET: {', '.join(locked_out)}. Put the old key back (last) and "
+            "run this again; or those users turn TOTP off with a recovery code, or "
+            "`users reset-mfa EMAIL` removes their second factors (passkeys too)"
         )
 
 

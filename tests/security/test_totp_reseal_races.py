@@ -1,12 +1,13 @@
-"""Review of the TOTP key-rotation moves (081426e, d638c54): a right code must stay right.
+"""A right TOTP code stays right while its secret moves to a new key (attack review 6).
 
 Both moves, the lazy one stored with an accepted code (``accept_totp_step(..., reseal=)``) and
-``SecondFactors.reseal_all`` (``sessionauth users reseal-mfa``, documented as safe "while the
-servers serve"), write a *new ciphertext* of the same secret. A code being checked at that
-moment compares the ciphertext it read (``accept_totp_step``'s ``secret = ?``), finds another
-one, and the right code is refused: ``InvalidCode``, which ``POST /login/mfa`` answers 401
-"Invalid code" and counts against the account's throttle, and which refuses the first code of
-an enrolment. Every store, real; only the moment of the concurrent move is injected.
+``SecondFactors.reseal_all`` (``sessionauth users reseal-mfa``, safe while the servers serve),
+write a *new ciphertext* of the same secret. A code being checked at that moment compared the
+ciphertext it had read, found another one, and the right code was refused (401 "Invalid
+code" on ``POST /login/mfa``, counted against the throttle; an enrolment's first code
+refused). Now a refusal whose stored ciphertext opens to the same secret is tried again
+against it, with the same step (still accepted once). Every store, real; only the moment of
+the concurrent move is injected.
 """
 
 from __future__ import annotations

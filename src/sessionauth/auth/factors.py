@@ -29,6 +29,9 @@ DEFAULT_ISSUER = "sessionauth"
 """The issuer authenticator apps show unless told otherwise."""
 
 _INVALID = "Invalid code"
+# A secret is sealed again at most once per key rotation; more tries cover a run of reseal-mfa
+# racing a code's own move.
+_RESEALED_TRIES = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,15 +57,19 @@ class ResealReport:
     Attributes:
         moved: Secrets now sealed under the newest key (they were under an older one).
         current: Secrets that were under the newest key already.
-        unreadable: Secrets no key of the keyring opens: their users sign in with a recovery
-            code or need ``users reset-mfa``.
+        unreadable: The users whose enabled TOTP no key of the keyring opens: they sign in
+            with a recovery code (and can turn TOTP off with one), or need an administrator's
+            reset of their factors.
+        abandoned: Setups never confirmed that no key opens: no second factor (the password
+            alone signs in, and the next setup replaces them); left as they are.
         changed: Secrets that changed while they were read (a new setup, a disable, or a
             code that moved it itself): left as they now are.
     """
 
     moved: int = 0
     current: int = 0
-    unreadable: int = 0
+    unreadable: tuple[str, ...] = ()
+    abandoned: int = 0
     changed: int = 0
 
 
@@ -260,7 +267,8 @@ class SecondFactors:
         read, so a setup, a disable or a code landing meanwhile is never undone. Safe to run
         again, and while the servers serve.
         """
-        moved = current = unreadable = changed = 0
+        moved = current = abandoned = changed = 0
+        unreadable: list[str] = []
         for user_id in await self.store.totp_users():
             totp = await self.store.get_totp(user_id)
             if totp is None:
@@ -272,11 +280,19 @@ class SecondFactors:
                     moved += 1
                 else:
                     changed += 1
-            elif self._cipher.decrypt(user_id, totp.secret) is None:
-                unreadable += 1
-            else:
+            elif self._cipher.decrypt(user_id, totp.secret) is not None:
                 current += 1
-        return ResealReport(moved=moved, current=current, unreadable=unreadable, changed=changed)
+            elif totp.confirmed:
+                unreadable.append(user_id)
+            else:
+                abandoned += 1
+        return ResealReport(
+            moved=moved,
+            current=current,
+            unreadable=tuple(unreadable),
+            abandoned=abandoned,
+            changed=changed,
+        )
 
     async def _accept(self, user_id: str, sealed: bytes, code: str, *, confirm: bool) -> None:
         secret = self._cipher.decrypt(user_id, sealed)
@@ -284,9 +300,25 @@ class SecondFactors:
             # Encrypted under a key no longer in the keyring: no code can match.
             raise InvalidCode(_INVALID)
         step = matching_step(secret, code, self._clock())
-        # Sealed under an older key: the accepted step also moves it to the newest one.
-        reseal = None if step is None else self._cipher.reseal(user_id, sealed)
-        if step is None or not await self.store.accept_totp_step(
-            user_id, sealed, step, confirm=confirm, reseal=reseal
-        ):
+        if step is None:
             raise InvalidCode(_INVALID)
+        for _ in range(_RESEALED_TRIES):
+            # Sealed under an older key: the accepted step also moves it to the newest one.
+            reseal = self._cipher.reseal(user_id, sealed)
+            if await self.store.accept_totp_step(
+                user_id, sealed, step, confirm=confirm, reseal=reseal
+            ):
+                return
+            # Refused: the step was taken (a replay), the factor changed, or the same secret
+            # was sealed again meanwhile (another code's move to the newest key, reseal-mfa),
+            # which changes the bytes the compare-and-set compares. Only the last is tried
+            # again, against the new bytes, with the same step: still accepted only once.
+            totp = await self.store.get_totp(user_id)
+            if (
+                totp is None
+                or totp.secret == sealed
+                or self._cipher.decrypt(user_id, totp.secret) != secret
+            ):
+                break
+            sealed = totp.secret
+        raise InvalidCode(_INVALID)

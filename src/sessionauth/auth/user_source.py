@@ -114,7 +114,9 @@ def check_compare_and_set(users: object) -> None:
         TypeError: If ``set_password`` has no ``replacing`` keyword parameter.
     """
     try:
-        parameters = inspect.signature(users.set_password).parameters  # type: ignore[attr-defined]
+        # Not through __wrapped__: an adapter made with functools.wraps is called as itself.
+        method = users.set_password  # type: ignore[attr-defined]
+        parameters = inspect.signature(method, follow_wrapped=False).parameters
     except (AttributeError, TypeError, ValueError):
         return  # no signature to read (a C callable, a mock): the protocol's type check stands
     if "replacing" in parameters or any(

@@ -1,11 +1,11 @@
-"""Review of ``sessionauth users reseal-mfa`` (d638c54): what it tells the operator.
+"""What ``sessionauth users reseal-mfa`` tells the operator (attack review 6).
 
-The command exits 1 with "N TOTP secrets are sealed under no key of SESSIONAUTH_SECRET: put
-the old key back and run this again, or `users reset-mfa` those accounts". It counts a setup
-that was started and never confirmed (no second factor: the user signs in with the password,
-and ``pending_totp``/``start_totp`` already treat an unreadable one as none) like an enabled
-factor, and it never says which accounts are meant, so the advice cannot be followed (``users
-list`` does not show second factors) and ``users reset-mfa`` also deletes passkeys.
+It used to exit 1 with "N TOTP secrets are sealed under no key of SESSIONAUTH_SECRET: put the
+old key back and run this again, or `users reset-mfa` those accounts", counting a setup never
+confirmed (no second factor: the password alone signs in, and ``pending_totp``/``start_totp``
+already treat an unreadable one as none) like an enabled factor, and naming no account, so the
+advice could not be followed (``users list`` does not show second factors; ``users reset-mfa``
+also deletes passkeys). Now abandoned setups are counted apart and the accounts are named.
 """
 
 from __future__ import annotations

@@ -1,12 +1,11 @@
-"""Review of the refused reset link (72a2959): a reset that is not made must not act as one.
+"""A reset link refused because the owner's change landed first acts as no reset (review 6).
 
-A mailed reset link checked before the owner's password change now writes only over the hash
-it was checked against, and is refused ("Invalid or expired link", 400) when the owner's
-change landed first. But ``AccountAdministration.set_password`` runs the refused write inside
-``_rotating``: both rotations of the principal still happen, so every session of the account
-ends, the one the owner's change just kept included, and ``SessionsRevoked(why=
-"password-reset")`` is published for a reset that was never made. The same link presented a
-moment later is refused by ``consume`` and ends nothing.
+A mailed reset link checked before the owner's password change writes only over the hash it
+was checked against, and is refused ("Invalid or expired link", 400) when the owner's change
+landed first. It used to run the refused write inside ``_rotating``: both rotations of the
+principal still happened, so every session of the account ended, the one the owner's change
+had just kept included, and ``SessionsRevoked(why="password-reset")`` was published for a
+reset never made. Now the stored hash is checked before anything changes.
 """
 
 from __future__ import annotations

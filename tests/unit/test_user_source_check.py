@@ -1,10 +1,10 @@
-"""Review of ``check_compare_and_set`` (72a2959): the signature it reads is not always the call's.
+"""``check_compare_and_set`` reads the signature that is called (attack review 6).
 
-``inspect.signature`` follows ``__wrapped__`` (set by ``functools.wraps``), so for a method
-that a decorator turned into the compare-and-set write it reads the *decorated* function's
-parameters. The natural migration of a 0.1 source, an adapter keeping the old write and
-adding the ``replacing`` check around it, has exactly the 0.2 signature when called, yet the
-Authenticator refuses to be made with it (``TypeError``: "0.1's signature").
+``inspect.signature`` follows ``__wrapped__`` (set by ``functools.wraps``), so for a method that
+a decorator turned into the compare-and-set write it read the *decorated* function's
+parameters. The natural migration of a 0.1 source, an adapter keeping the old write and adding
+the ``replacing`` check around it, has exactly the 0.2 signature when called, yet the
+Authenticator refused to be made with it (``TypeError``: "0.1's signature").
 """
 
 from __future__ import annotations
