@@ -58,6 +58,8 @@ async def test_a_reset_link_checked_before_a_password_change_does_not_overwrite_
     password (200). The reset then reads the *new* hash and writes over it
     (``AccountAdministration._replace_password`` replaces whatever is stored), although the
     hash its token was bound to is gone: the owner's change, answered 200, is undone.
+    Then (review 6) the refused link still ran both rotations of the principal and ended
+    the owner's session that their own change had just kept; it now ends nothing.
     """
     await site.add_user("me@example.com")
     owner = await site.signed_in("me@example.com")
@@ -77,6 +79,7 @@ async def test_a_reset_link_checked_before_a_password_change_does_not_overwrite_
             headers=await csrf(owner),
         )
         changed.append(answer.status_code)
+        changed.append((await owner.get("/me")).status_code)
         return claim
 
     monkeypatch.setattr(tokens, "consume", consume_then_the_owner_changes)
@@ -84,7 +87,10 @@ async def test_a_reset_link_checked_before_a_password_change_does_not_overwrite_
         "/password/reset", json={"token": token, "password": ATTACKER_PASSWORD}
     )
     monkeypatch.undo()
-    assert changed == [200], changed
+    assert changed == [200, 200], changed  # the change was made and kept the owner's session
+    assert reset.status_code == 400, reset.text  # the link is refused: nothing was reset
+    me = (await owner.get("/me")).status_code
+    assert me == 200, f"a refused reset ended the owner's session: GET /me {me}"
     owner_login = {"email": "me@example.com", "password": OWNER_PASSWORD}
     attacker_login = {"email": "me@example.com", "password": ATTACKER_PASSWORD}
     owner_after = (await site.client().post("/login", json=owner_login)).status_code
