@@ -179,9 +179,9 @@ class Authenticator(AccountAdministration[IdT], PasskeyLogin[IdT]):
             )
             raise
 
-    async def _release(self, attempt: Attempt | None) -> None:
+    async def _release(self, attempt: Attempt | None, after: BaseException) -> None:
         if self.throttle is not None and attempt is not None:
-            await self.throttle.release(attempt)
+            await self.throttle.release(attempt, after=after)
 
     async def _succeeded(self, attempt: Attempt | None) -> None:
         if self.throttle is not None and attempt is not None:
@@ -220,10 +220,10 @@ class Authenticator(AccountAdministration[IdT], PasskeyLogin[IdT]):
                 ok, new_hash = False, None
             else:
                 ok, new_hash = await self.hasher.verify(password, user.password_hash)
-        except BaseException:
+        except BaseException as exc:
             # No password was judged (too long, an outage, a cancelled request): the attempt
             # does not count.
-            await self._release(attempt)
+            await self._release(attempt, exc)
             raise
         if user is None or not ok or user.disabled or principal is None or principal.disabled:
             # The reservation stays: it is this failure's count.
@@ -410,8 +410,8 @@ class Authenticator(AccountAdministration[IdT], PasskeyLogin[IdT]):
         )
         try:
             ok, _ = await self.hasher.verify(current_password, user.password_hash)
-        except BaseException:
-            await self._release(attempt)
+        except BaseException as exc:
+            await self._release(attempt, exc)
             raise
         if not ok:
             await self.events.publish(PasswordChangeFailed(user_id=user.id, address=address))

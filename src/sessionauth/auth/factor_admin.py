@@ -376,9 +376,9 @@ class FactorAdministration(SessionAdministration[IdT]):
                 SecondFactorFailed(user_id=user.id, address=address, kind=kind)
             )
             raise
-        except BaseException:
+        except BaseException as exc:
             if self.throttle is not None and attempt is not None:
-                await self.throttle.release(attempt)
+                await self.throttle.release(attempt, after=exc)
             raise
         if self.throttle is not None and attempt is not None:
             await self.throttle.succeeded(attempt)

@@ -237,9 +237,9 @@ class AccountLifecycle:
         attempt = await throttle.reserve(user.email, address) if throttle is not None else None
         try:
             ok, _ = await self.auth.hasher.verify(password, user.password_hash)
-        except BaseException:
+        except BaseException as exc:
             if throttle is not None and attempt is not None:
-                await throttle.release(attempt)
+                await throttle.release(attempt, after=exc)
             raise
         if not ok:
             raise InvalidCredentials("Invalid credentials")

@@ -101,8 +101,8 @@ class PasskeyLogin(TwoStepLogin[IdT]):
                 SecondFactorFailed(user_id=None, address=address, kind="passkey")
             )
             raise
-        except BaseException:
-            await self._release_passkey(attempt)
+        except BaseException as exc:
+            await self._release_passkey(attempt, exc)
             raise
         if user is None or principal is None or user.disabled or principal.disabled:
             await self.events.publish(
@@ -139,6 +139,6 @@ class PasskeyLogin(TwoStepLogin[IdT]):
             )
             raise
 
-    async def _release_passkey(self, attempt: Attempt | None) -> None:
+    async def _release_passkey(self, attempt: Attempt | None, after: BaseException) -> None:
         if self.throttle is not None and attempt is not None:
-            await self.throttle.release(attempt)
+            await self.throttle.release(attempt, after=after)

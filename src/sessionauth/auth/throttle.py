@@ -137,6 +137,9 @@ class LoginThrottle:
         self._limits = {"account": max_per_account, "address": max_per_address}
         self._windows = {"account": account_window, "address": address_window}
         self._ipv6_prefix = ipv6_prefix
+        # Give-backs left to finish on their own after an outage (see release); held here so
+        # that they are not collected while they wait.
+        self._giving_back: set[asyncio.Task[None]] = set()
 
     def _address_key(self, address: str) -> str:
         try:
@@ -232,17 +235,38 @@ class LoginThrottle:
         await self._counter.reset(attempt.account[0])
         await self._counter.release(*attempt.address)
 
-    async def release(self, attempt: Attempt) -> None:
+    async def release(self, attempt: Attempt, *, after: BaseException | None = None) -> None:
         """Give back an attempt that judged no password (refused before hashing, an outage).
 
         Never raises for the backend: a place not given back only counts against the caller
         until the window ends, and the error that stopped the attempt is the one to report.
+
+        Args:
+            attempt: What :meth:`reserve` took.
+            after: The error that stopped the attempt. After a ``StoreUnavailable`` the
+                counter may be down too, and waiting out its timeout once more (per key) would
+                turn the request's fast 503 into a slow one: the places are then given back
+                in the background (:meth:`given_back` waits for them).
         """
-        await self._give_back([attempt.account, attempt.address])
+        taken = [attempt.account, attempt.address]
+        if not isinstance(after, StoreUnavailable):
+            await self._give_back(taken)
+            return
+        task = asyncio.get_running_loop().create_task(self._give_back(taken))
+        self._giving_back.add(task)
+        task.add_done_callback(self._giving_back.discard)
+
+    async def given_back(self) -> None:
+        """Wait until the give-backs that :meth:`release` left running after an outage end."""
+        while self._giving_back:
+            await asyncio.gather(*self._giving_back)
 
     async def _give_back(self, taken: list[tuple[str, float]]) -> None:
-        for key, reset_at in taken:
+        async def one(key: str, reset_at: float) -> None:
             try:
                 await self._counter.release(key, reset_at)
             except StoreUnavailable:
                 security_log.warning("throttle: an attempt could not be given back (%s)", key[:14])
+
+        # Both at once: a slow counter costs one timeout, not one per key.
+        await asyncio.gather(*(one(key, reset_at) for key, reset_at in taken))
