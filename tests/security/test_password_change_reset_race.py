@@ -14,13 +14,13 @@ late write is refused.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import bcrypt
 import pytest
 
 from tests.integration.test_api import PASSWORD, csrf, login
 from tests.support.mfa_server import SQLITE_OR_REDIS, MfaServer, mfa_server_fixture
+from tests.support.password_writes import before_the_next_password_write
 
 ATTACKER_PASSWORD = "the attacker's own passphrase"
 ADMIN_PASSWORD = "the administrator's reset passphrase"
@@ -35,18 +35,10 @@ async def test_an_admin_reset_during_a_password_change_is_not_overwritten(
     """The reset lands after the change's first rotation: the reset's password must stand."""
     auth = server.app.state.authenticator
     user, attacker = await server.signed_in("ann@example.com")
-    users = auth.users
-    set_password = users.set_password
-    fired: list[object] = []
-
-    async def reset_meanwhile(user_id: Any, password_hash: str, *, replacing: str) -> bool:
-        """The change's write: the administrator's whole reset runs just before it."""
-        if not fired:
-            fired.append(True)
-            await auth.set_password(user.id, ADMIN_PASSWORD)
-        return await set_password(user_id, password_hash, replacing=replacing)
-
-    monkeypatch.setattr(users, "set_password", reset_meanwhile)
+    # The change's write: the administrator's whole reset runs just before it.
+    fired = before_the_next_password_write(
+        monkeypatch, auth.users, lambda: auth.set_password(user.id, ADMIN_PASSWORD)
+    )
     changed = await attacker.post(
         "/password",
         json={"current_password": PASSWORD, "new_password": ATTACKER_PASSWORD},
@@ -75,18 +67,10 @@ async def test_a_rehash_at_login_does_not_bring_back_a_password_just_reset(
     auth = server.app.state.authenticator
     legacy = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=4)).decode()
     user = await auth.users.create("ann@example.com", legacy)
-    users = auth.users
-    set_password = users.set_password
-    fired: list[object] = []
-
-    async def reset_meanwhile(user_id: Any, password_hash: str, *, replacing: str) -> bool:
-        """The login's upgrade: the administrator's whole reset runs just before it."""
-        if not fired:
-            fired.append(True)
-            await auth.set_password(user.id, ADMIN_PASSWORD)
-        return await set_password(user_id, password_hash, replacing=replacing)
-
-    monkeypatch.setattr(users, "set_password", reset_meanwhile)
+    # The login's upgrade: the administrator's whole reset runs just before it.
+    fired = before_the_next_password_write(
+        monkeypatch, auth.users, lambda: auth.set_password(user.id, ADMIN_PASSWORD)
+    )
     thief = await login(server.client(), "ann@example.com", PASSWORD)
     monkeypatch.undo()
     assert fired, "the reset did not run inside the login"

@@ -277,19 +277,19 @@ class AccountAdministration(SessionAdministration[IdT]):
             if current.password_hash != replacing:
                 raise InvalidCredentials("Invalid credentials")
         new_hash = await self.hasher.hash(new_password)
-        if replacing is None:
-            done, revoked = await self._rotating(
-                user_id, lambda: self._replace_password(user_id, new_hash)
-            )
-        else:
-            done, revoked = await self._rotating(
-                user_id, lambda: self._replace_exactly(user_id, new_hash, replacing)
-            )
-        if not done:
-            await self._revoked(user_id, revoked, "password-reset", actor=actor)
-            raise InvalidCredentials("Invalid credentials")
-        await self.events.publish(PasswordReset(user_id=user_id, actor=actor))
+        done, revoked = await self._rotating(
+            user_id,
+            lambda: (
+                self._replace_password(user_id, new_hash)
+                if replacing is None
+                else self._replace_exactly(user_id, new_hash, replacing)
+            ),
+        )
+        if done:
+            await self.events.publish(PasswordReset(user_id=user_id, actor=actor))
         await self._revoked(user_id, revoked, "password-reset", actor=actor)
+        if not done:
+            raise InvalidCredentials("Invalid credentials")
         return revoked
 
     async def _replace_exactly(self, user_id: int, new_hash: str, replacing: str) -> bool:

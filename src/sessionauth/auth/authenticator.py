@@ -423,16 +423,14 @@ class Authenticator(AccountAdministration[IdT], PasskeyLogin[IdT]):
             lambda: self._replace_proved(user.id, new_hash, user.password_hash, current_password),
             keep=session,
         )
+        if done:
+            session.regenerate()
+            await self.events.publish(PasswordChanged(user_id=user.id, address=address))
+        await self._revoked(user.id, revoked, "password-changed", actor=user.id, address=address)
         if not done:
             # Another change landed after the current password was checked (an administrator's
             # reset ending a thief's sessions, or a second change): the password this request
             # proved is no longer the account's, and the later change stands.
-            await self._revoked(
-                user.id, revoked, "password-changed", actor=user.id, address=address
-            )
             await self.events.publish(PasswordChangeFailed(user_id=user.id, address=address))
             raise InvalidCredentials("Invalid credentials")
-        session.regenerate()
-        await self.events.publish(PasswordChanged(user_id=user.id, address=address))
-        await self._revoked(user.id, revoked, "password-changed", actor=user.id, address=address)
         return revoked
