@@ -100,3 +100,30 @@ async def test_two_changes_from_one_session_at_once_leave_one_password(server: M
     loser = bodies[[a.status_code for a in answers].index(401)]["new_password"]
     assert (await login(server.client(), "ann@example.com", winner)).status_code == 200
     assert (await login(server.client(), "ann@example.com", loser)).status_code == 401
+
+
+async def test_forty_changes_from_one_session_at_once_leave_one_password(
+    server: MfaServer,
+) -> None:
+    """The same change request 40 times at once, each with its own new password: one wins.
+
+    The others answer 401 (their proof is stale) or 429 (the account's attempt budget), and
+    exactly the winner's password signs in; before the compare-and-set write, up to five
+    answered 200 and the last write stood.
+    """
+    _, client = await server.signed_in("ann@example.com")
+    headers = await csrf(client)
+    bodies = [
+        {"current_password": PASSWORD, "new_password": f"the new passphrase number {n:02d}"}
+        for n in range(40)
+    ]
+    answers = await asyncio.gather(
+        *(client.post("/password", json=body, headers=headers) for body in bodies)
+    )
+    codes = [answer.status_code for answer in answers]
+    assert codes.count(200) == 1, codes
+    assert set(codes) <= {200, 401, 429}, codes
+    won = codes.index(200)
+    winner, loser = bodies[won]["new_password"], bodies[won - 1]["new_password"]
+    assert (await login(server.client(), "ann@example.com", winner)).status_code == 200
+    assert (await login(server.client(), "ann@example.com", loser)).status_code == 401
