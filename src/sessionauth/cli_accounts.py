@@ -316,7 +316,8 @@ def users_reseal_mfa() -> None:
     if locked_out:
         fail(
             f"{len(locked_out)} enabled TOTP secrets are sealed under no key of "
-            f"SESSIONAUTH_SECRET: {', '.join(locked_out)}. Put the old key back (last) and "
+            "SESSIONAUTH_SECRET (in development without it: of the key generated in "
+            f"SESSIONAUTH_DATA_DIR): {', '.join(locked_out)}. Put the old key back (last) and "
             "run this again; or those users turn TOTP off with a recovery code, or "
             "`users reset-mfa EMAIL` removes their second factors (passkeys too)"
         )
