@@ -34,7 +34,7 @@ import secrets
 from collections.abc import Iterable
 
 from sessionauth.errors import ConfigurationError
-from sessionauth.hmac_sha256 import HmacSha256
+from sessionauth.hmac_sha256 import HmacSha256, sha256
 
 __all__ = [
     "COOKIE_VALUE_LENGTHS",
@@ -100,7 +100,7 @@ def storage_id(token: str) -> str:
     (2**64 sessions), while every stored id and every Redis key is 21 bytes shorter. An unkeyed
     hash stays valid across secret rotations.
     """
-    digest = _b64(hashlib.sha256(token.encode("ascii")).digest()[:DIGEST_BYTES])
+    digest = _b64(sha256(token.encode("ascii")).digest()[:DIGEST_BYTES])
     if len(token) == RANDOM_LENGTH:
         return digest
     return f"{token[:GROUP_LENGTH]}.{digest}"

@@ -1,13 +1,16 @@
-"""HmacSha256 is HMAC-SHA256: RFC 4231's vectors, and the standard library on random input."""
+"""HmacSha256 is HMAC-SHA256 and sha256 is SHA-256: RFC 4231's vectors, the standard library."""
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import random
+import sys
 
 import pytest
 
-from sessionauth.hmac_sha256 import HmacSha256
+from sessionauth import hmac_sha256
+from sessionauth.hmac_sha256 import HmacSha256, choose_sha256
 
 # RFC 4231, test cases 1, 2, 3, 4, 6 and 7 (case 5 truncates the output).
 RFC_4231 = [
@@ -64,3 +67,33 @@ def test_one_instance_serves_many_messages_independently() -> None:
     first = mac.digest(b"first")
     mac.digest(b"something else entirely")
     assert mac.digest(b"first") == first
+
+
+def test_the_hot_path_hash_is_cpythons_own_unless_openssl_is_in_fips_mode() -> None:
+    """Outside FIPS mode the built-in module hashes; in it, OpenSSL (hashlib) does."""
+    built_in = "_sha2" if sys.version_info >= (3, 12) else "_sha256"
+    assert choose_sha256(fips_mode=False) is sys.modules[built_in].sha256
+    assert choose_sha256(fips_mode=True) is hashlib.sha256
+    assert hmac_sha256.sha256 is choose_sha256(hmac_sha256._fips_mode())
+
+
+def test_the_built_in_sha256_is_sha256_through_copies() -> None:
+    """Digests of every small length agree with OpenSSL's, and a copy does not share state."""
+    built_in = choose_sha256(fips_mode=False)
+    rng = random.Random(6234)
+    for length in range(0, 300, 5):
+        data = rng.randbytes(length)
+        assert built_in(data).digest() == hashlib.sha256(data).digest()
+        state = built_in(data)
+        copy = state.copy()
+        copy.update(b"more")
+        assert state.digest() == hashlib.sha256(data).digest()
+        assert copy.digest() == hashlib.sha256(data + b"more").digest()
+
+
+def test_a_python_without_the_built_in_module_falls_back_to_hashlib(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A build configured without CPython's own SHA-256 still hashes, through OpenSSL."""
+    monkeypatch.setattr(hmac_sha256, "_BUILT_IN", ("_no_such_sha_module",))
+    assert choose_sha256(fips_mode=False) is hashlib.sha256
