@@ -17,6 +17,8 @@ this ratio is the lower, harsher one).
 The system ``floor`` (``floor/app.py``) is the design's limit: bare Starlette behind one
 ``HMGET`` through the Redis store's own read pipeline (the read every authenticated request
 makes), no cookie, no MAC, no decoding, no session (``--store`` must be a Redis URL for it).
+The system ``session-floor`` (``session-floor/app.py``) is the next limit up: the library's
+per-request work inlined, without its structure (a Redis URL too).
 """
 
 from __future__ import annotations
@@ -192,15 +194,15 @@ def main() -> None:
             app = _load_app(BASELINE, "baseline_app")
         elif name == "library":
             app = _load_app(HERE / "library" / "app.py", "library_app")
-        elif name == "floor":
-            app = _load_app(HERE / "floor" / "app.py", "floor_bench_app")
+        elif name in ("floor", "session-floor"):
+            app = _load_app(HERE / name / "app.py", name.replace("-", "_") + "_bench_app")
         else:
             app = _server_app(args.store)
         results[name] = uvloop.run(_measure(name, app, args))
     base = results.get("baseline")
     for name, micros in results.items():
         ratio = f"  {base / micros:.2f}x baseline" if base else ""
-        print(f"{name:10s} {micros:7.1f} us/request{ratio}")
+        print(f"{name:13s} {micros:7.1f} us/request{ratio}")
 
 
 if __name__ == "__main__":
