@@ -18,6 +18,7 @@ from sessionauth import __version__
 from sessionauth.auth.authenticator import Authenticator
 from sessionauth.backends import open_backend
 from sessionauth.cli_accounts import (
+    factor_key_findings,
     fail,
     role_findings,
     run,
@@ -189,9 +190,10 @@ async def _unreachable(settings: Settings) -> list[str]:
 
 @app.command()
 def check() -> None:
-    """Print every unsafe setting with its fix, and every store that does not answer.
+    """Print every unsafe setting and unreachable store, with its fix; exit 1 if there is any.
 
-    Exits 1 if there is any.
+    Also every enabled TOTP secret that no key of SESSIONAUTH_SECRET opens (those users cannot
+    sign in with a code), and, as a warning, the secrets only an older key opens.
     """
     settings = settings_or_exit()
     found = findings(settings) + role_findings(settings) + asyncio.run(_unreachable(settings))
@@ -199,10 +201,11 @@ def check() -> None:
         eviction = asyncio.run(eviction_findings(settings.session_store_url))
     except SessionAuthError as exc:
         fail(str(exc))
-    found += eviction.problems
+    keys, older_keys = factor_key_findings(settings)
+    found += eviction.problems + keys
     for item in found:
         typer.echo(f"- {item}")
-    for item in eviction.warnings:
+    for item in eviction.warnings + older_keys:
         typer.echo(f"- warning: {item}")
     if found:
         raise typer.Exit(1)

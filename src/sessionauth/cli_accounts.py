@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import getpass
 import sys
 import warnings
@@ -297,30 +298,62 @@ def users_reseal_mfa() -> None:
 
     Then the older keys can be dropped from SESSIONAUTH_SECRET without locking anyone out.
     """
-
-    async def reseal(auth: Authenticator[int]) -> tuple[ResealReport, list[str]]:
-        assert auth.factors is not None  # noqa: S101 - run(factors=True) gives them
-        report = await auth.factors.reseal_all()
-        locked_out = []
-        for user_id in report.unreadable:
-            user = await auth.users.get(int(user_id))
-            locked_out.append(user.email if user is not None else f"user id {user_id}")
-        return report, locked_out
-
-    report, locked_out = run(reseal, factors=True)
+    report, locked_out = run(functools.partial(_reseal, dry_run=False), factors=True)
     typer.echo(
         f"{report.moved} TOTP secrets moved to the newest key; {report.current} were on it; "
         f"{report.changed} changed meanwhile (left as they are); {report.abandoned} setups "
         "never confirmed are sealed under no key (no second factor: left as they are)"
     )
     if locked_out:
-        fail(
-            f"{len(locked_out)} enabled TOTP secrets are sealed under no key of "
-            "SESSIONAUTH_SECRET (in development without it: of the key generated in "
-            f"SESSIONAUTH_DATA_DIR): {', '.join(locked_out)}. Put the old key back (last) and "
-            "run this again; or those users turn TOTP off with a recovery code, or "
-            "`users reset-mfa EMAIL` removes their second factors (passkeys too)"
-        )
+        fail(_locked_out(locked_out, "run this again"))
+
+
+async def _reseal(auth: Authenticator[int], *, dry_run: bool) -> tuple[ResealReport, list[str]]:
+    """Reseal (or count) the TOTP secrets; name the users whose secret no key opens."""
+    assert auth.factors is not None  # noqa: S101 - run(factors=True) gives them
+    report = await auth.factors.reseal_all(dry_run=dry_run)
+    locked_out = []
+    for user_id in report.unreadable:
+        user = await auth.users.get(int(user_id))
+        locked_out.append(user.email if user is not None else f"user id {user_id}")
+    return report, locked_out
+
+
+def _locked_out(emails: list[str], then: str) -> str:
+    return (
+        f"{len(emails)} enabled TOTP secrets are sealed under no key of SESSIONAUTH_SECRET (in "
+        f"development without it: of the key generated in SESSIONAUTH_DATA_DIR): "
+        f"{', '.join(emails)}. Put the old key back (last) and {then}; or those users turn "
+        "TOTP off with a recovery code, or `sessionauth users reset-mfa EMAIL` removes their "
+        "second factors (passkeys too)"
+    )
+
+
+def factor_key_findings(settings: Settings) -> tuple[list[str], list[str]]:
+    """TOTP secrets that no key opens (findings) or only an older key opens (warnings).
+
+    For ``sessionauth check`` before a key leaves ``SESSIONAUTH_SECRET``: a secret sealed under
+    a dropped key can never verify a code again. Writes nothing; a SQLite users database that
+    does not exist yet has no factors (and is not created here).
+    """
+    url = settings.database_url
+    if url.lower().startswith("sqlite") and not Path(database_path(url)).exists():
+        return [], []
+
+    async def census() -> tuple[ResealReport, list[str]]:
+        async with _authenticator(settings, factors=True) as auth:
+            return await _reseal(auth, dry_run=True)
+
+    try:
+        report, locked_out = asyncio.run(census())
+    except SessionAuthError as exc:
+        return [f"the second factors could not be read to check their keys: {exc}"], []
+    found = [_locked_out(locked_out, "run `sessionauth users reseal-mfa`")] if locked_out else []
+    older = [
+        f"{report.moved} TOTP secrets are still sealed under an older key of SESSIONAUTH_SECRET: "
+        "run `sessionauth users reseal-mfa` before dropping it"
+    ]
+    return found, older if report.moved else []
 
 
 # -- sessions -------------------------------------------------------------------------------

@@ -79,3 +79,42 @@ def test_unreadable_secrets_are_reported_with_the_accounts_they_lock_out(
 
     assert result.exit_code == 1
     assert "ann@example.com" in result.stderr, result.stderr
+
+
+def test_check_names_the_accounts_a_dropped_key_locked_out_and_exits_1(
+    env: dict[str, str],
+) -> None:
+    """``sessionauth check`` before (or after) a key leaves SESSIONAUTH_SECRET.
+
+    Those accounts can never verify a code again; check used to say "no findings".
+    """
+    ann = _account(env, "ann@example.com")
+    _totp(env, ann, confirm=True)
+    _totp(env, _account(env, "cy@example.com"), confirm=False)  # abandoned: no finding
+
+    result = invoke(env, "check")
+
+    assert result.exit_code == 1, result.output
+    assert "1 enabled TOTP secrets are sealed under no key" in result.output, result.output
+    assert "ann@example.com" in result.output
+    assert "cy@example.com" not in result.output
+
+
+def test_check_warns_of_secrets_only_an_older_key_opens_and_writes_nothing(
+    env: dict[str, str],
+) -> None:
+    """With the old key still last in the keyring: a warning to reseal before dropping it."""
+    ann = _account(env, "ann@example.com")
+    _totp(env, ann, confirm=True)
+    rotated = {**env, "SESSIONAUTH_SECRET": f"{env['SESSIONAUTH_SECRET']},{DROPPED}"}
+
+    first = invoke(rotated, "check")
+    second = invoke(rotated, "check")
+
+    assert first.exit_code == 0, first.output
+    assert "warning: 1 TOTP secrets are still sealed under an older key" in first.output
+    assert "users reseal-mfa" in first.output
+    assert second.output == first.output  # the dry run moved nothing
+    invoke(rotated, "users", "reseal-mfa")
+    assert "older key" not in invoke(rotated, "check").output
+    assert invoke({**env}, "check").exit_code == 0  # the newest key alone opens it now

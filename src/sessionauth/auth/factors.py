@@ -55,7 +55,8 @@ class ResealReport:
     """What :meth:`SecondFactors.reseal_all` did, secret by secret.
 
     Attributes:
-        moved: Secrets now sealed under the newest key (they were under an older one).
+        moved: Secrets now sealed under the newest key (they were under an older one); in a
+            dry run, the secrets an older key opens.
         current: Secrets that were under the newest key already.
         unreadable: The users whose enabled TOTP no key of the keyring opens: they sign in
             with a recovery code (and can turn TOTP off with one), or need an administrator's
@@ -258,7 +259,7 @@ class SecondFactors:
         """Remove every factor of ``user_id`` (an administrator's reset)."""
         await self.store.reset(user_id)
 
-    async def reseal_all(self) -> ResealReport:
+    async def reseal_all(self, *, dry_run: bool = False) -> ResealReport:
         """Move every TOTP secret sealed under an older key of the keyring to the newest one.
 
         After a rotation (a new secret prepended to the keyring), each secret also moves with
@@ -266,6 +267,10 @@ class SecondFactors:
         keyring without locking anyone out. Each move is a compare-and-set of the secret
         read, so a setup, a disable or a code landing meanwhile is never undone. Safe to run
         again, and while the servers serve.
+
+        Args:
+            dry_run: Write nothing: ``moved`` counts the secrets an older key still opens
+                (``sessionauth check`` asks this before a key is dropped).
         """
         moved = current = abandoned = changed = 0
         unreadable: list[str] = []
@@ -276,7 +281,7 @@ class SecondFactors:
                 continue
             resealed = self._cipher.reseal(user_id, totp.secret)
             if resealed is not None:
-                if await self.store.replace_totp_secret(user_id, totp.secret, resealed):
+                if dry_run or await self.store.replace_totp_secret(user_id, totp.secret, resealed):
                     moved += 1
                 else:
                     changed += 1
