@@ -36,7 +36,15 @@ from sessionauth.stores.users import User
 if TYPE_CHECKING:  # the mfa extra may be missing; the commands that need it say so
     from sessionauth.auth.factors import ResealReport
 
-__all__ = ["fail", "role_findings", "run", "sessions_app", "settings_or_exit", "users_app"]
+__all__ = [
+    "factor_key_findings",
+    "fail",
+    "role_findings",
+    "run",
+    "sessions_app",
+    "settings_or_exit",
+    "users_app",
+]
 
 _T = TypeVar("_T")
 
