@@ -5,10 +5,11 @@ check an authenticated request of the library needs, with the library's own part
 its structure. The same cookie (token + 128-bit HMAC-SHA256 through :class:`HmacSha256`, with
 the same hash), the same storage id, the same one pipelined ``HMGET`` of the user's hash
 (:class:`ReadPipeline`) for the record and the principals, the same record bytes, the same
-checks (format version, binding to its id, expiry, idle and absolute timeouts, the principal's
-epoch), and a private response (``Cache-Control: no-store``, ``Vary: Cookie``). What it leaves
-out is what makes a library: a ``Session`` mapping, a store interface, a commit plan, the
-pre-session and CSRF cookies, several keys, outage handling.
+checks (format version, binding to its id, expiry, idle and absolute timeouts with remember-me's
+shorter one, the principal's epoch and disabled flag, a corrupt record or a doubled cookie
+being no session), and a private response (``Cache-Control: no-store``, ``Vary: Cookie``).
+What it leaves out is what makes a library: a ``Session`` mapping, a store interface, a commit
+plan, the pre-session and CSRF cookies, several keys, outage handling.
 
 The login goes through the library (``RedisStore.install_principal`` and ``create``, as
 ``library/app.py`` does), so both read the very same stored bytes. compare.sh's ratio of this
@@ -35,7 +36,7 @@ from sessionauth import Keyring, Session, TimeoutPolicy, open_store
 from sessionauth.backends.redis.reads import ReadPipeline
 from sessionauth.hmac_sha256 import sha256
 from sessionauth.principal import Principal, new_epoch
-from sessionauth.record import FORMAT_VERSION
+from sessionauth.record import FORMAT_VERSION, REMEMBER
 from sessionauth.tokens import new_token, storage_id
 
 BASELINE = Path(
@@ -71,6 +72,7 @@ _URLSAFE = bytes.maketrans(b"+/", b"-_")
 _PRIVATE = ((b"cache-control", b"no-store"), (b"vary", b"Cookie"))
 _unpack = msgspec.msgpack.Decoder(list[Any]).decode
 _principals: dict[bytes, dict[str, Any]] = {}
+_meta = msgspec.json.Decoder(dict[str, Any]).decode
 
 
 def _b64(raw: bytes) -> bytes:
@@ -98,7 +100,7 @@ async def _login(scope: Any, receive: Any, send: Any) -> None:
 
 async def _user_of(value: bytes) -> str | None:
     """The user of a cookie value, or ``None``: every check the library makes, inline."""
-    if len(value) != 77:  # group (11) + random (43) + "." + MAC (22)
+    if len(value) != 77 or value[54] != 0x2E:  # group (11) + random (43) + "." + MAC (22)
         return None
     token = value[:54]
     if not hmac.compare_digest(_b64(mac.digest(token)[:16])[:22], value[55:]):
@@ -107,20 +109,28 @@ async def _user_of(value: bytes) -> str | None:
     blob, principals = await reads.hmget(b"sa:u:" + token[:11], digest[:11].encode(), b"p")
     if blob is None or principals is None:
         return None
-    version, created, expires, seen, _, user, _, _, bound, epoch, _ = _unpack(blob)
+    try:
+        version, created, expires, seen, _, user, meta, _, bound, epoch, _ = _unpack(blob)
+        # Remembered unless the login said otherwise: then the shorter absolute timeout.
+        remembered = not meta or _meta(meta).get(REMEMBER) is not False
+        known = _principals.get(principals)
+        if known is None:
+            known = _principals[principals] = msgspec.msgpack.decode(principals)
+        current = known.get(user)
+    except (TypeError, ValueError, AttributeError, msgspec.DecodeError):
+        return None  # corrupt: no session
     now = time.time() * 1000
+    absolute = LIFETIME if remembered else policy.lifetime(False)
     if (
         version != FORMAT_VERSION
         or bound != digest[11:]
         or created + expires <= now
-        or created + seen + LIFETIME * 1000 <= now
+        or created + seen + LIFETIME * 1000 <= now  # idle
+        or created + absolute * 1000 <= now
+        or current is None
     ):
         return None
-    known = _principals.get(principals)
-    if known is None:
-        known = _principals[principals] = msgspec.msgpack.decode(principals)
-    current = known.get(user)
-    return user if current is not None and current[0] == epoch and not current[2] else None
+    return user if current[0] == epoch and not current[2] else None
 
 
 async def app(scope: Any, receive: Any, send: Any) -> None:
@@ -134,7 +144,8 @@ async def app(scope: Any, receive: Any, send: Any) -> None:
     value = None
     for name, raw in scope["headers"]:
         if name == b"cookie" and raw.startswith(_PREFIX) and raw.find(b";") < 0:
-            value = raw[len(_PREFIX) :]
+            # Two of them: a planted cookie; the library answers no session either.
+            value = raw[len(_PREFIX) :] if value is None else b""
     user_id = None if value is None else await _user_of(value)
     if user_id is None and scope["path"] == "/dashboard":
         await JSONResponse({"error": "Authentication required"}, 401)(scope, receive, send)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import functools
 import getpass
 import sys
 import warnings
@@ -24,17 +23,19 @@ import typer
 
 from sessionauth.auth.authenticator import Authenticator
 from sessionauth.auth.passwords import PasswordHasher
+from sessionauth.auth.user_source import AccountLike, UserSource
 from sessionauth.backends import open_backend
 from sessionauth.backends.sqlite.files import database_path
 from sessionauth.errors import ConfigurationError, SessionAuthError, StoreUnavailable
 from sessionauth.server.databases import Databases
 from sessionauth.server.mfa_api import second_factors
-from sessionauth.server.secret_key import load_keyring
+from sessionauth.server.secret_key import existing_keyring, load_keyring, secret_keys
 from sessionauth.server.settings import Settings, load_settings
 from sessionauth.stores.users import User
+from sessionauth.tokens import Keyring
 
 if TYPE_CHECKING:  # the mfa extra may be missing; the commands that need it say so
-    from sessionauth.auth.factors import ResealReport
+    from sessionauth.auth.factors import ResealReport, SecondFactors
 
 __all__ = [
     "factor_key_findings",
@@ -306,7 +307,12 @@ def users_reseal_mfa() -> None:
 
     Then the older keys can be dropped from SESSIONAUTH_SECRET without locking anyone out.
     """
-    report, locked_out = run(functools.partial(_reseal, dry_run=False), factors=True)
+
+    async def reseal(auth: Authenticator[int]) -> tuple[ResealReport, list[str]]:
+        assert auth.factors is not None  # noqa: S101 - run(factors=True) gives them
+        return await _reseal(auth.factors, auth.users, dry_run=False)
+
+    report, locked_out = run(reseal, factors=True)
     typer.echo(
         f"{report.moved} TOTP secrets moved to the newest key; {report.current} were on it; "
         f"{report.changed} changed meanwhile (left as they are); {report.abandoned} setups "
@@ -316,49 +322,65 @@ def users_reseal_mfa() -> None:
         fail(_locked_out(locked_out, "run this again"))
 
 
-async def _reseal(auth: Authenticator[int], *, dry_run: bool) -> tuple[ResealReport, list[str]]:
-    """Reseal (or count) the TOTP secrets; name the users whose secret no key opens."""
-    assert auth.factors is not None  # noqa: S101 - run(factors=True) gives them
-    report = await auth.factors.reseal_all(dry_run=dry_run)
+async def _reseal(
+    factors: SecondFactors, users: UserSource[AccountLike], *, dry_run: bool
+) -> tuple[ResealReport, list[str]]:
+    """Reseal (or count) the TOTP secrets; name the users whose enabled secret no key opens."""
+    report = await factors.reseal_all(dry_run=dry_run)
     locked_out = []
     for user_id in report.unreadable:
-        user = await auth.users.get(int(user_id))
+        user = await users.get(int(user_id))
         locked_out.append(user.email if user is not None else f"user id {user_id}")
     return report, locked_out
 
 
+def _secrets(count: int) -> str:
+    return "1 enabled TOTP secret is" if count == 1 else f"{count} enabled TOTP secrets are"
+
+
 def _locked_out(emails: list[str], then: str) -> str:
     return (
-        f"{len(emails)} enabled TOTP secrets are sealed under no key of SESSIONAUTH_SECRET (in "
-        f"development without it: of the key generated in SESSIONAUTH_DATA_DIR): "
-        f"{', '.join(emails)}. Put the old key back (last) and {then}; or those users turn "
-        "TOTP off with a recovery code, or `sessionauth users reset-mfa EMAIL` removes their "
-        "second factors (passkeys too)"
+        f"{_secrets(len(emails))} sealed under no key of SESSIONAUTH_SECRET (in development "
+        f"without it: of the key generated in SESSIONAUTH_DATA_DIR): {', '.join(emails)}. Put "
+        f"the old key back (last) and {then}; or those users turn TOTP off with a recovery "
+        "code, or `sessionauth users reset-mfa EMAIL` removes their second factors (passkeys "
+        "too)"
     )
 
 
 def factor_key_findings(settings: Settings) -> tuple[list[str], list[str]]:
-    """TOTP secrets that no key opens (findings) or only an older key opens (warnings).
+    """Enabled TOTP secrets that no key opens (findings) or only an older key opens (warnings).
 
     For ``sessionauth check`` before a key leaves ``SESSIONAUTH_SECRET``: a secret sealed under
-    a dropped key can never verify a code again. Writes nothing; a SQLite users database that
-    does not exist yet has no factors (and is not created here).
+    a dropped key can never verify a code again. Changes nothing: development's key is read,
+    never generated (without one yet, no key opens any secret), and a SQLite users database
+    that does not exist yet has no factors. A missing or weak secret is the settings
+    findings' to report.
     """
     url = settings.database_url
     if url.lower().startswith("sqlite") and not Path(database_path(url)).exists():
         return [], []
+    if secret_keys(settings) and existing_keyring(settings) is None:
+        return [], []  # a weak SESSIONAUTH_SECRET: findings() says so
+    if not secret_keys(settings) and not settings.generates_secret:
+        return [], []  # production without a secret: findings() says so
 
     async def census() -> tuple[ResealReport, list[str]]:
-        async with _authenticator(settings, factors=True) as auth:
-            return await _reseal(auth, dry_run=True)
+        keyring = existing_keyring(settings) or Keyring.generate()
+        databases = Databases.open(settings)
+        try:
+            factors = second_factors(settings, databases, keyring)
+            return await _reseal(factors, databases.users.user_store(), dry_run=True)
+        finally:
+            await databases.aclose()
 
     try:
         report, locked_out = asyncio.run(census())
-    except SessionAuthError as exc:
+    except (SessionAuthError, OSError) as exc:
         return [f"the second factors could not be read to check their keys: {exc}"], []
     found = [_locked_out(locked_out, "run `sessionauth users reseal-mfa`")] if locked_out else []
     older = [
-        f"{report.moved} TOTP secrets are still sealed under an older key of SESSIONAUTH_SECRET: "
+        f"{_secrets(report.moved)} sealed under an older key of SESSIONAUTH_SECRET only: "
         "run `sessionauth users reseal-mfa` before dropping it"
     ]
     return found, older if report.moved else []

@@ -30,7 +30,7 @@ __all__ = ["HmacSha256", "Sha256", "Sha256State", "choose_sha256", "sha256"]
 _BLOCK = 64  # SHA-256's block size in bytes
 _INNER_PAD = bytes(byte ^ 0x36 for byte in range(256))  # translate tables: XOR every byte
 _OUTER_PAD = bytes(byte ^ 0x5C for byte in range(256))
-_BUILT_IN = ("_sha2", "_sha256")  # CPython 3.12 and later, 3.11
+_BUILT_IN: tuple[str, ...] = ("_sha2", "_sha256")  # CPython 3.12 and later, 3.11
 
 
 class Sha256State(Protocol):

@@ -165,7 +165,10 @@ class SessionMiddleware:
                 # the task and the store's future is stepped through again when it resumes.
                 sid = storage_id(token)
                 try:
-                    record = await self._call(self.store.load(sid))
+                    loading = self.store.load(sid)
+                    if self.store_timeout is not None:  # _call, inlined
+                        loading = self._bounded(loading, self.store_timeout)
+                    record = await loading
                 except StoreUnavailable as exc:
                     await self._send_unavailable(scope, receive, send, exc)
                     return

@@ -11,6 +11,7 @@ also deletes passkeys). Now abandoned setups are counted apart and the accounts 
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pyotp
 
@@ -95,7 +96,7 @@ def test_check_names_the_accounts_a_dropped_key_locked_out_and_exits_1(
     result = invoke(env, "check")
 
     assert result.exit_code == 1, result.output
-    assert "1 enabled TOTP secrets are sealed under no key" in result.output, result.output
+    assert "1 enabled TOTP secret is sealed under no key" in result.output, result.output
     assert "ann@example.com" in result.output
     assert "cy@example.com" not in result.output
 
@@ -103,18 +104,47 @@ def test_check_names_the_accounts_a_dropped_key_locked_out_and_exits_1(
 def test_check_warns_of_secrets_only_an_older_key_opens_and_writes_nothing(
     env: dict[str, str],
 ) -> None:
-    """With the old key still last in the keyring: a warning to reseal before dropping it."""
+    """With the old key still last in the keyring: a warning to reseal before dropping it.
+
+    A setup under way under that key is not counted: dropping the key costs it nothing.
+    """
     ann = _account(env, "ann@example.com")
     _totp(env, ann, confirm=True)
+    _totp(env, _account(env, "cy@example.com"), confirm=False)
     rotated = {**env, "SESSIONAUTH_SECRET": f"{env['SESSIONAUTH_SECRET']},{DROPPED}"}
 
     first = invoke(rotated, "check")
     second = invoke(rotated, "check")
 
     assert first.exit_code == 0, first.output
-    assert "warning: 1 TOTP secrets are still sealed under an older key" in first.output
+    assert "warning: 1 enabled TOTP secret is sealed under an older key" in first.output
     assert "users reseal-mfa" in first.output
     assert second.output == first.output  # the dry run moved nothing
     invoke(rotated, "users", "reseal-mfa")
     assert "older key" not in invoke(rotated, "check").output
     assert invoke({**env}, "check").exit_code == 0  # the newest key alone opens it now
+
+
+def test_check_in_development_reads_the_generated_key_and_never_makes_one(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """check changes nothing: without a generated key yet, no key opens any secret.
+
+    It used to load the keyring as a server does, which writes development's key into the
+    data directory (and raised a traceback when that directory could not be made).
+    """
+    development = {k: v for k, v in env.items() if k != "SESSIONAUTH_SECRET"}
+    ann = _account(development, "ann@example.com")
+    _totp(development, ann, confirm=True)
+    data = Path(development["SESSIONAUTH_DATA_DIR"])
+    assert not (data / "secret").exists()
+
+    result = invoke(development, "check")
+
+    assert not (data / "secret").exists()
+    assert "ann@example.com" in result.output, result.output
+    (tmp_path / "not-a-directory").write_text("")
+    unusable = {**development, "SESSIONAUTH_DATA_DIR": str(tmp_path / "not-a-directory")}
+    result = invoke(unusable, "check")
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    assert "ann@example.com" in result.output, result.output

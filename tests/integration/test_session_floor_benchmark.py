@@ -2,8 +2,9 @@
 
 The app inlines the library's per-request work to measure what its structure costs; an app that
 skipped a check would be cheaper for the wrong reason, and the comparison a lie. Each check is
-attacked here against a real (private) Redis: a forged MAC, a session of another id, an expired
-record, a principal with another epoch or disabled.
+attacked here against a real (private) Redis: a forged MAC or separator, a doubled cookie, a
+record of another id, expired, idle, past the absolute or remember-me's shorter timeout, of
+another format or corrupt, a principal with another epoch, disabled or missing.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import msgspec
 import pytest
 import redis.asyncio
 
+from sessionauth.record import FORMAT_VERSION
 from tests.support.services import RedisServer
 
 PASSWORD = "correct-horse-battery-staple-bench-password-42"
@@ -70,6 +72,7 @@ async def _status(client: httpx.AsyncClient, cookie: str) -> int:
 
 
 async def test_a_live_session_is_served_privately_and_no_cookie_is_not(floor: ModuleType) -> None:
+    """The login's cookie reads the session (200, never cached); no cookie is a 401."""
     client, cookie = await _signed_in(floor)
     answer = await client.get("/dashboard", headers={"cookie": f"sessionId={cookie}"})
     assert answer.status_code == 200
@@ -80,18 +83,24 @@ async def test_a_live_session_is_served_privately_and_no_cookie_is_not(floor: Mo
 
 
 async def test_a_forged_or_reshaped_cookie_is_refused(floor: ModuleType) -> None:
+    """A MAC that does not fit the token, or a cookie of another length, reads nothing."""
     client, cookie = await _signed_in(floor)
     token, mac = cookie.split(".")
     flipped = token[:-1] + ("A" if token[-1] != "A" else "B")
     assert await _status(client, f"{flipped}.{mac}") == 401  # token changed, MAC kept
     assert await _status(client, f"{token}.{mac[:-1]}{'A' if mac[-1] != 'A' else 'B'}") == 401
     assert await _status(client, cookie + "A") == 401
+    assert await _status(client, f"{token}X{mac}") == 401  # no separator
     assert await _status(client, cookie) == 200
+    client.cookies.clear()
+    twice = [("cookie", f"sessionId={cookie}"), ("cookie", f"sessionId={cookie}")]
+    assert (await client.get("/dashboard", headers=twice)).status_code == 401
 
 
 async def test_a_record_of_another_id_expired_or_of_an_old_epoch_is_refused(
     floor: ModuleType, private_redis: RedisServer
 ) -> None:
+    """The stored record, edited in Redis, stops being served; put back, it is again."""
     client, cookie = await _signed_in(floor)
     raw = redis.asyncio.Redis.from_url(private_redis.url)
     try:
@@ -112,6 +121,23 @@ async def test_a_record_of_another_id_expired_or_of_an_old_epoch_is_refused(
         await raw.hset(key, field, msgspec.msgpack.encode(idle))
         assert await _status(client, cookie) == 401
 
+        now = round(time.time() * 1000)
+        old_login = [record[0], now - 25 * 3_600_000, 26 * 3_600_000, 25 * 3_600_000 - 60_000]
+        await raw.hset(key, field, msgspec.msgpack.encode([*old_login, *record[4:]]))
+        assert await _status(client, cookie) == 401  # seen a minute ago, but logged in 25 h ago
+
+        not_remembered = [*record[:6], '{"remember":false}', *record[7:]]
+        await raw.hset(key, field, msgspec.msgpack.encode(not_remembered))
+        assert await _status(client, cookie) == 200  # created just now
+        short = [record[0], now - 13 * 3_600_000, 26 * 3_600_000, 13 * 3_600_000 - 60_000]
+        await raw.hset(key, field, msgspec.msgpack.encode([*short, *not_remembered[4:]]))
+        assert await _status(client, cookie) == 401  # past the short absolute timeout
+
+        await raw.hset(key, field, msgspec.msgpack.encode([FORMAT_VERSION + 1, *record[1:]]))
+        assert await _status(client, cookie) == 401
+        await raw.hset(key, field, b"\x93\x01\x02\x03")
+        assert await _status(client, cookie) == 401  # corrupt: no session, no 500
+
         await raw.hset(key, field, original)
         assert await _status(client, cookie) == 200
         principals = _decoded(await raw.hget(key, "p"))
@@ -123,9 +149,10 @@ async def test_a_record_of_another_id_expired_or_of_an_old_epoch_is_refused(
         await client.aclose()
 
 
-async def test_a_disabled_principal_is_refused(
+async def test_a_disabled_or_missing_principal_is_refused(
     floor: ModuleType, private_redis: RedisServer
 ) -> None:
+    """A principal disabled in, or missing from, the user's hash ends the session."""
     client, cookie = await _signed_in(floor)
     raw = redis.asyncio.Redis.from_url(private_redis.url)
     try:
@@ -134,6 +161,8 @@ async def test_a_disabled_principal_is_refused(
         principals["1"][2] = True
         await raw.hset(key, "p", msgspec.msgpack.encode(principals))
         assert await _status(client, cookie) == 401
+        await raw.hset(key, "p", msgspec.msgpack.encode({"2": principals["1"]}))
+        assert await _status(client, cookie) == 401  # no principal for the user
     finally:
         await raw.aclose()
         await client.aclose()

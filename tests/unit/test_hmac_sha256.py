@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import _hashlib
 import hashlib
 import hmac
 import random
@@ -44,13 +45,21 @@ RFC_4231 = [
 ]
 
 
+@pytest.fixture(params=["built-in", "openssl"])
+def hashes_with(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each SHA-256 the hot path may use: CPython's own, and OpenSSL's (FIPS mode)."""
+    fips = request.param == "openssl"
+    monkeypatch.setattr(hmac_sha256, "sha256", choose_sha256(fips_mode=fips))
+    return str(request.param)
+
+
 @pytest.mark.parametrize(("key", "message", "mac"), RFC_4231)
-def test_rfc_4231_vectors(key: str, message: str, mac: str) -> None:
+def test_rfc_4231_vectors(key: str, message: str, mac: str, hashes_with: str) -> None:
     """Each RFC 4231 key and message gives the RFC's HMAC-SHA256, keys past a block included."""
     assert HmacSha256(bytes.fromhex(key)).digest(bytes.fromhex(message)).hex() == mac
 
 
-def test_agrees_with_the_standard_library_on_random_keys_and_messages() -> None:
+def test_agrees_with_the_standard_library_on_random_keys_and_messages(hashes_with: str) -> None:
     """Keys shorter than, equal to and longer than a block; messages of every small length."""
     rng = random.Random(2104)
     for key_length in (0, 1, 31, 32, 63, 64, 65, 200):
@@ -75,6 +84,16 @@ def test_the_hot_path_hash_is_cpythons_own_unless_openssl_is_in_fips_mode() -> N
     assert choose_sha256(fips_mode=False) is sys.modules[built_in].sha256
     assert choose_sha256(fips_mode=True) is hashlib.sha256
     assert hmac_sha256.sha256 is choose_sha256(hmac_sha256._fips_mode())
+
+
+@pytest.mark.parametrize(("reported", "fips"), [(1, True), (0, False)])
+def test_fips_mode_is_what_openssl_reports(
+    reported: int, fips: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a FIPS host (OpenSSL says so) the hot path must hash through OpenSSL."""
+    monkeypatch.setattr(_hashlib, "get_fips_mode", lambda: reported)
+    assert hmac_sha256._fips_mode() is fips
+    assert (choose_sha256(hmac_sha256._fips_mode()) is hashlib.sha256) is fips
 
 
 def test_the_built_in_sha256_is_sha256_through_copies() -> None:

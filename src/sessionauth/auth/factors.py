@@ -56,7 +56,7 @@ class ResealReport:
 
     Attributes:
         moved: Secrets now sealed under the newest key (they were under an older one); in a
-            dry run, the secrets an older key opens.
+            dry run, the enabled secrets only an older key opens.
         current: Secrets that were under the newest key already.
         unreadable: The users whose enabled TOTP no key of the keyring opens: they sign in
             with a recovery code (and can turn TOTP off with one), or need an administrator's
@@ -269,8 +269,9 @@ class SecondFactors:
         again, and while the servers serve.
 
         Args:
-            dry_run: Write nothing: ``moved`` counts the secrets an older key still opens
-                (``sessionauth check`` asks this before a key is dropped).
+            dry_run: Write nothing: ``moved`` counts the enabled secrets an older key opens,
+                the ones dropping it would lock out (``sessionauth check`` asks). A setup
+                under way is not counted: the next setup replaces it anyway.
         """
         moved = current = abandoned = changed = 0
         unreadable: list[str] = []
@@ -280,8 +281,10 @@ class SecondFactors:
                 changed += 1  # disabled since it was listed
                 continue
             resealed = self._cipher.reseal(user_id, totp.secret)
-            if resealed is not None:
-                if dry_run or await self.store.replace_totp_secret(user_id, totp.secret, resealed):
+            if resealed is not None and dry_run:
+                moved += int(totp.confirmed)  # a setup under way: the next one replaces it
+            elif resealed is not None:
+                if await self.store.replace_totp_secret(user_id, totp.secret, resealed):
                     moved += 1
                 else:
                     changed += 1

@@ -17,7 +17,14 @@ from sessionauth.errors import ConfigurationError
 from sessionauth.server.settings import Settings
 from sessionauth.tokens import MIN_KEY_BYTES, Keyring
 
-__all__ = ["GENERATE", "SECRET_FILE", "load_keyring", "new_secret", "secret_keys"]
+__all__ = [
+    "GENERATE",
+    "SECRET_FILE",
+    "existing_keyring",
+    "load_keyring",
+    "new_secret",
+    "secret_keys",
+]
 
 logger = logging.getLogger("sessionauth.server")
 
@@ -58,6 +65,27 @@ def load_keyring(settings: Settings) -> Keyring:
     if not settings.generates_secret:
         raise ConfigurationError(f"SESSIONAUTH_SECRET is not set: {GENERATE} and set it")
     return Keyring([_development_secret(settings.data_dir)])
+
+
+def existing_keyring(settings: Settings) -> Keyring | None:
+    """Return the keyring :func:`load_keyring` would, but never generate development's key.
+
+    For ``sessionauth check``, which must change nothing. ``None`` when there is no usable key
+    to read: a missing or weak ``SESSIONAUTH_SECRET`` (reported by the settings findings), or
+    development before a server generated its key.
+
+    Raises:
+        OSError: If the generated key's file exists but cannot be read.
+    """
+    keys = secret_keys(settings)
+    try:
+        if keys:
+            return Keyring(keys)
+        if settings.generates_secret:
+            return Keyring([_read_secret(settings.data_dir / SECRET_FILE)])
+    except (ConfigurationError, FileNotFoundError, NotADirectoryError):
+        pass
+    return None
 
 
 def _development_secret(data_dir: Path) -> str:

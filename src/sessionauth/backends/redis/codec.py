@@ -103,7 +103,7 @@ def decode_record(blob: bytes, now_ms: int, sid: str) -> SessionRecord | None:
             return None
         return SessionRecord(
             # Lua's cmsgpack writes an empty table as an empty array.
-            data={key: _from_json(value) for key, value in (data or {}).items()},
+            data={key: _from_json(value) for key, value in data.items()} if data else {},
             created=created / 1000,
             seen=(created + seen) / 1000,
             issued=(created + issued) / 1000,

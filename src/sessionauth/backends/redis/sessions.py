@@ -253,7 +253,7 @@ class RedisStore(SessionStore):
                 raise outage(_WHAT, self._server, exc) from exc
         if blob is None:
             return None
-        record = decode_record(blob, to_ms(self._clock()), sid)
+        record = decode_record(blob, round(self._clock() * 1000), sid)  # to_ms, inlined
         if record is None or not field or record.epoch is None:
             return record
         principal = decode_principal(principals, record.user_id or "")
