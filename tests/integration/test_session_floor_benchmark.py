@@ -46,10 +46,24 @@ async def floor(
     await module.store.aclose()
 
 
-async def _signed_in(floor: ModuleType) -> tuple[httpx.AsyncClient, str]:
-    client = httpx.AsyncClient(
+@pytest.fixture
+async def raw(private_redis: RedisServer) -> AsyncIterator[redis.asyncio.Redis]:
+    """A plain client of the private Redis, to edit what the app stored."""
+    client = redis.asyncio.Redis.from_url(private_redis.url)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def signed_in(floor: ModuleType) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
+    """A client of the app, signed in once, and its session cookie's value."""
+    async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=floor.app), base_url="http://bench"
-    )
+    ) as client:
+        yield client, await _signed_in(client)
+
+
+async def _signed_in(client: httpx.AsyncClient) -> str:
     login = await client.post(
         "/login",
         json={
@@ -58,7 +72,7 @@ async def _signed_in(floor: ModuleType) -> tuple[httpx.AsyncClient, str]:
         },
     )
     assert login.status_code == 200
-    return client, login.cookies["sessionId"]
+    return str(login.cookies["sessionId"])
 
 
 def _decoded(blob: bytes | str | None) -> Any:
@@ -71,9 +85,11 @@ async def _status(client: httpx.AsyncClient, cookie: str) -> int:
     return (await client.get("/dashboard", headers={"cookie": f"sessionId={cookie}"})).status_code
 
 
-async def test_a_live_session_is_served_privately_and_no_cookie_is_not(floor: ModuleType) -> None:
+async def test_a_live_session_is_served_privately_and_no_cookie_is_not(
+    signed_in: tuple[httpx.AsyncClient, str],
+) -> None:
     """The login's cookie reads the session (200, never cached); no cookie is a 401."""
-    client, cookie = await _signed_in(floor)
+    client, cookie = signed_in
     answer = await client.get("/dashboard", headers={"cookie": f"sessionId={cookie}"})
     assert answer.status_code == 200
     assert answer.headers["cache-control"] == "no-store"
@@ -82,9 +98,11 @@ async def test_a_live_session_is_served_privately_and_no_cookie_is_not(floor: Mo
     assert (await client.get("/dashboard")).status_code == 401
 
 
-async def test_a_forged_or_reshaped_cookie_is_refused(floor: ModuleType) -> None:
+async def test_a_forged_or_reshaped_cookie_is_refused(
+    signed_in: tuple[httpx.AsyncClient, str],
+) -> None:
     """A MAC that does not fit the token, or a cookie of another length, reads nothing."""
-    client, cookie = await _signed_in(floor)
+    client, cookie = signed_in
     token, mac = cookie.split(".")
     flipped = token[:-1] + ("A" if token[-1] != "A" else "B")
     assert await _status(client, f"{flipped}.{mac}") == 401  # token changed, MAC kept
@@ -98,71 +116,61 @@ async def test_a_forged_or_reshaped_cookie_is_refused(floor: ModuleType) -> None
 
 
 async def test_a_record_of_another_id_expired_or_of_an_old_epoch_is_refused(
-    floor: ModuleType, private_redis: RedisServer
+    signed_in: tuple[httpx.AsyncClient, str], raw: redis.asyncio.Redis
 ) -> None:
     """The stored record, edited in Redis, stops being served; put back, it is again."""
-    client, cookie = await _signed_in(floor)
-    raw = redis.asyncio.Redis.from_url(private_redis.url)
-    try:
-        [key] = await raw.keys("sa:u:*")
-        field = next(name for name in await raw.hkeys(key) if len(name) == 11)
-        original = await raw.hget(key, field)
-        record = _decoded(original)
+    client, cookie = signed_in
+    [key] = await raw.keys("sa:u:*")
+    field = next(name for name in await raw.hkeys(key) if len(name) == 11)
+    original = await raw.hget(key, field)
+    record = _decoded(original)
 
-        bound_elsewhere = [*record[:8], "x" * 11, *record[9:]]
-        await raw.hset(key, field, msgspec.msgpack.encode(bound_elsewhere))
-        assert await _status(client, cookie) == 401
+    bound_elsewhere = [*record[:8], "x" * 11, *record[9:]]
+    await raw.hset(key, field, msgspec.msgpack.encode(bound_elsewhere))
+    assert await _status(client, cookie) == 401
 
-        expired = [record[0], record[1], round(time.time() * 1000) - record[1] - 1, *record[3:]]
-        await raw.hset(key, field, msgspec.msgpack.encode(expired))
-        assert await _status(client, cookie) == 401
+    expired = [record[0], record[1], round(time.time() * 1000) - record[1] - 1, *record[3:]]
+    await raw.hset(key, field, msgspec.msgpack.encode(expired))
+    assert await _status(client, cookie) == 401
 
-        idle = [*record[:3], round(time.time() * 1000) - record[1] - 86_400_001, *record[4:]]
-        await raw.hset(key, field, msgspec.msgpack.encode(idle))
-        assert await _status(client, cookie) == 401
+    idle = [*record[:3], round(time.time() * 1000) - record[1] - 86_400_001, *record[4:]]
+    await raw.hset(key, field, msgspec.msgpack.encode(idle))
+    assert await _status(client, cookie) == 401
 
-        now = round(time.time() * 1000)
-        old_login = [record[0], now - 25 * 3_600_000, 26 * 3_600_000, 25 * 3_600_000 - 60_000]
-        await raw.hset(key, field, msgspec.msgpack.encode([*old_login, *record[4:]]))
-        assert await _status(client, cookie) == 401  # seen a minute ago, but logged in 25 h ago
+    now = round(time.time() * 1000)
+    old_login = [record[0], now - 25 * 3_600_000, 26 * 3_600_000, 25 * 3_600_000 - 60_000]
+    await raw.hset(key, field, msgspec.msgpack.encode([*old_login, *record[4:]]))
+    assert await _status(client, cookie) == 401  # seen a minute ago, but logged in 25 h ago
 
-        not_remembered = [*record[:6], '{"remember":false}', *record[7:]]
-        await raw.hset(key, field, msgspec.msgpack.encode(not_remembered))
-        assert await _status(client, cookie) == 200  # created just now
-        short = [record[0], now - 13 * 3_600_000, 26 * 3_600_000, 13 * 3_600_000 - 60_000]
-        await raw.hset(key, field, msgspec.msgpack.encode([*short, *not_remembered[4:]]))
-        assert await _status(client, cookie) == 401  # past the short absolute timeout
+    not_remembered = [*record[:6], '{"remember":false}', *record[7:]]
+    await raw.hset(key, field, msgspec.msgpack.encode(not_remembered))
+    assert await _status(client, cookie) == 200  # created just now
+    short = [record[0], now - 13 * 3_600_000, 26 * 3_600_000, 13 * 3_600_000 - 60_000]
+    await raw.hset(key, field, msgspec.msgpack.encode([*short, *not_remembered[4:]]))
+    assert await _status(client, cookie) == 401  # past the short absolute timeout
 
-        await raw.hset(key, field, msgspec.msgpack.encode([FORMAT_VERSION + 1, *record[1:]]))
-        assert await _status(client, cookie) == 401
-        await raw.hset(key, field, b"\x93\x01\x02\x03")
-        assert await _status(client, cookie) == 401  # corrupt: no session, no 500
+    await raw.hset(key, field, msgspec.msgpack.encode([FORMAT_VERSION + 1, *record[1:]]))
+    assert await _status(client, cookie) == 401
+    await raw.hset(key, field, b"\x93\x01\x02\x03")
+    assert await _status(client, cookie) == 401  # corrupt: no session, no 500
 
-        await raw.hset(key, field, original)
-        assert await _status(client, cookie) == 200
-        principals = _decoded(await raw.hget(key, "p"))
-        principals["1"][0] = "another-epoch"
-        await raw.hset(key, "p", msgspec.msgpack.encode(principals))
-        assert await _status(client, cookie) == 401
-    finally:
-        await raw.aclose()
-        await client.aclose()
+    await raw.hset(key, field, original)
+    assert await _status(client, cookie) == 200
+    principals = _decoded(await raw.hget(key, "p"))
+    principals["1"][0] = "another-epoch"
+    await raw.hset(key, "p", msgspec.msgpack.encode(principals))
+    assert await _status(client, cookie) == 401
 
 
 async def test_a_disabled_or_missing_principal_is_refused(
-    floor: ModuleType, private_redis: RedisServer
+    signed_in: tuple[httpx.AsyncClient, str], raw: redis.asyncio.Redis
 ) -> None:
     """A principal disabled in, or missing from, the user's hash ends the session."""
-    client, cookie = await _signed_in(floor)
-    raw = redis.asyncio.Redis.from_url(private_redis.url)
-    try:
-        [key] = await raw.keys("sa:u:*")
-        principals = _decoded(await raw.hget(key, "p"))
-        principals["1"][2] = True
-        await raw.hset(key, "p", msgspec.msgpack.encode(principals))
-        assert await _status(client, cookie) == 401
-        await raw.hset(key, "p", msgspec.msgpack.encode({"2": principals["1"]}))
-        assert await _status(client, cookie) == 401  # no principal for the user
-    finally:
-        await raw.aclose()
-        await client.aclose()
+    client, cookie = signed_in
+    [key] = await raw.keys("sa:u:*")
+    principals = _decoded(await raw.hget(key, "p"))
+    principals["1"][2] = True
+    await raw.hset(key, "p", msgspec.msgpack.encode(principals))
+    assert await _status(client, cookie) == 401
+    await raw.hset(key, "p", msgspec.msgpack.encode({"2": principals["1"]}))
+    assert await _status(client, cookie) == 401  # no principal for the user
