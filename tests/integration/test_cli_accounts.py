@@ -280,6 +280,6 @@ def test_users_reseal_mfa_fails_naming_secrets_no_key_opens(env: dict[str, str])
     dropped = {**env, "SESSIONAUTH_SECRET": "n" * 48}
     failed = invoke(dropped, "users", "reseal-mfa")
     assert failed.exit_code == 1
-    assert "1 enabled TOTP secrets are sealed under no key of SESSIONAUTH_SECRET" in failed.stderr
+    assert "1 enabled TOTP secret is sealed under no key of SESSIONAUTH_SECRET" in failed.stderr
     assert "ann@example.com" in failed.stderr
     assert _sealed(env, ann) == before
