@@ -29,40 +29,31 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-import redis.asyncio
 from starlette.responses import JSONResponse
 
 from sessionauth import Keyring, Session, TimeoutPolicy, open_store
-from sessionauth.backends.redis.reads import ReadPipeline
 from sessionauth.hmac_sha256 import sha256
 from sessionauth.principal import Principal, new_epoch
 from sessionauth.record import FORMAT_VERSION, REMEMBER
 from sessionauth.tokens import new_token, storage_id
 
-BASELINE = Path(
-    os.environ.get(
-        "BENCH_BASELINE_APP",
-        Path(__file__).resolve().parents[3] / "shared" / "bench" / "peers" / "baseline" / "app.py",
-    )
-)
-STORE_URL = os.environ.get("BENCH_STORE_URL") or os.environ.get(
-    "REDIS_URL", "redis://127.0.0.1:6379/0"
-)
 LIFETIME = 86400.0  # the contract's 24 h, idle and absolute
 
 
-def _baseline() -> Any:
-    spec = importlib.util.spec_from_file_location("baseline_app", BASELINE)
+def _floor() -> Any:
+    """``floor/app.py``: the same baseline app and read pipeline, on the same store URL."""
+    path = Path(__file__).resolve().parents[1] / "floor" / "app.py"
+    spec = importlib.util.spec_from_file_location("session_floor_base", path)
     if spec is None or spec.loader is None:
-        raise SystemExit(f"cannot load the baseline app at {BASELINE}")
+        raise SystemExit(f"cannot load {path}")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.app
+    return module
 
 
-baseline = _baseline()
-store = open_store(STORE_URL)
-reads = ReadPipeline(redis.asyncio.Redis.from_url(STORE_URL), timeout=2.0)
+_base = _floor()
+baseline, reads = _base.baseline, _base.reads
+store = open_store(_base.REDIS_URL)
 keyring = Keyring([os.environ.get("BENCH_SECRET") or secrets.token_urlsafe(48)])
 mac = keyring._cookie_macs[0]  # the experiment inlines Keyring.unsign
 policy = TimeoutPolicy(idle_timeout=LIFETIME, absolute_timeout=LIFETIME)

@@ -360,16 +360,15 @@ def factor_key_findings(settings: Settings) -> tuple[list[str], list[str]]:
     url = settings.database_url
     if url.lower().startswith("sqlite") and not Path(database_path(url)).exists():
         return [], []
-    if secret_keys(settings) and existing_keyring(settings) is None:
-        return [], []  # a weak SESSIONAUTH_SECRET: findings() says so
-    if not secret_keys(settings) and not settings.generates_secret:
-        return [], []  # production without a secret: findings() says so
+    keyring = existing_keyring(settings)
+    if keyring is None and (secret_keys(settings) or not settings.generates_secret):
+        return [], []  # a weak or missing SESSIONAUTH_SECRET: findings() says so
 
     async def census() -> tuple[ResealReport, list[str]]:
-        keyring = existing_keyring(settings) or Keyring.generate()
+        # Development before its key was generated: no key opens any secret.
         databases = Databases.open(settings)
         try:
-            factors = second_factors(settings, databases, keyring)
+            factors = second_factors(settings, databases, keyring or Keyring.generate())
             return await _reseal(factors, databases.users.user_store(), dry_run=True)
         finally:
             await databases.aclose()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 
 import bcrypt
+import httpx
 import pytest
 
 from tests.integration.test_api import PASSWORD, csrf, login
@@ -79,21 +80,29 @@ async def test_a_rehash_at_login_does_not_bring_back_a_password_just_reset(
     assert (await login(server.client(), "ann@example.com", ADMIN_PASSWORD)).status_code == 200
 
 
+async def _changes_at_once(
+    server: MfaServer, count: int
+) -> tuple[list[dict[str, str]], list[httpx.Response]]:
+    """Ann's session sends ``count`` password changes at once, each to a password of its own."""
+    _, client = await server.signed_in("ann@example.com")
+    headers = await csrf(client)
+    bodies = [
+        {"current_password": PASSWORD, "new_password": f"the new passphrase number {n:02d}"}
+        for n in range(count)
+    ]
+    answers = await asyncio.gather(
+        *(client.post("/password", json=body, headers=headers) for body in bodies)
+    )
+    return bodies, list(answers)
+
+
 async def test_two_changes_from_one_session_at_once_leave_one_password(server: MfaServer) -> None:
     """A double-submitted change form: both proved the same current password, one wins.
 
     The loser answers 401 (the password it proved is no longer current) and the password is
     the winner's; before, both answered 200 and the last write won.
     """
-    _, client = await server.signed_in("ann@example.com")
-    headers = await csrf(client)
-    bodies = [
-        {"current_password": PASSWORD, "new_password": f"the new passphrase number {n}"}
-        for n in range(2)
-    ]
-    answers = await asyncio.gather(
-        *(client.post("/password", json=body, headers=headers) for body in bodies)
-    )
+    bodies, answers = await _changes_at_once(server, 2)
     codes = sorted(answer.status_code for answer in answers)
     assert codes == [200, 401], codes
     winner = bodies[[a.status_code for a in answers].index(200)]["new_password"]
@@ -111,15 +120,7 @@ async def test_forty_changes_from_one_session_at_once_leave_one_password(
     exactly the winner's password signs in; before the compare-and-set write, up to five
     answered 200 and the last write stood.
     """
-    _, client = await server.signed_in("ann@example.com")
-    headers = await csrf(client)
-    bodies = [
-        {"current_password": PASSWORD, "new_password": f"the new passphrase number {n:02d}"}
-        for n in range(40)
-    ]
-    answers = await asyncio.gather(
-        *(client.post("/password", json=body, headers=headers) for body in bodies)
-    )
+    bodies, answers = await _changes_at_once(server, 40)
     codes = [answer.status_code for answer in answers]
     assert codes.count(200) == 1, codes
     assert set(codes) <= {200, 401, 429}, codes

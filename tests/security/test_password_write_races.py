@@ -20,13 +20,13 @@ import pytest
 
 from sessionauth.auth import Authenticator, PasswordHasher
 from sessionauth.backends import open_backend
-from sessionauth.session import Session
 from sessionauth.stores.base import SessionStore
 from sessionauth.stores.memory import MemoryStore
 from sessionauth.stores.users import User, UserStore
 from tests.integration.test_api import PASSWORD, csrf, login
 from tests.integration.test_lifecycle_api import Site, link_token, running_site
 from tests.support.mfa_server import MfaServer, mfa_server_fixture
+from tests.support.password_writes import signed_in
 from tests.support.smtp_server import SMTPServer, smtp_server
 
 OWNER_PASSWORD = "the owner's brand new passphrase"
@@ -201,13 +201,7 @@ async def test_a_change_through_a_source_answering_none_is_a_type_error(
     """
     auth, store = forgetful
     await store.create("ann@example.com", await auth.hasher.hash(PASSWORD))
-    session = Session()
-    await auth.login(
-        session,
-        await auth.authenticate("ann@example.com", PASSWORD, address=ADDRESS),
-        address=ADDRESS,
-        user_agent=None,
-    )
+    session = await signed_in(auth, "ann@example.com", PASSWORD, address=ADDRESS)
     with pytest.raises(TypeError, match="must return True"):
         await auth.change_password(session, PASSWORD, OWNER_PASSWORD, address=ADDRESS)
 

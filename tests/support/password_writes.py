@@ -1,4 +1,4 @@
-"""Racing a password write: run something just before the next one reaches the users store."""
+"""Password-write tests: a signed-in session, and racing the next write to the users store."""
 
 from __future__ import annotations
 
@@ -7,7 +7,21 @@ from typing import Any
 
 import pytest
 
-__all__ = ["before_the_next_password_write"]
+from sessionauth.session import Session
+
+__all__ = ["before_the_next_password_write", "signed_in"]
+
+
+async def signed_in(auth: Any, email: str, password: str, *, address: str) -> Session:
+    """A session signed in through ``auth`` with ``email`` and ``password``, as a login makes."""
+    session = Session()
+    await auth.login(
+        session,
+        await auth.authenticate(email, password, address=address),
+        address=address,
+        user_agent=None,
+    )
+    return session
 
 
 def before_the_next_password_write(

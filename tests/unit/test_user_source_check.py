@@ -19,9 +19,9 @@ import pytest
 
 from sessionauth.auth import Authenticator, PasswordHasher
 from sessionauth.backends import open_backend
-from sessionauth.session import Session
 from sessionauth.stores.memory import MemoryStore
 from sessionauth.stores.users import User, UserStore
+from tests.support.password_writes import signed_in
 
 PASSWORD = "correct horse battery"
 NEW_PASSWORD = "a brand new passphrase"
@@ -96,13 +96,7 @@ async def test_a_compare_and_set_write_made_by_a_wraps_decorator_is_accepted(
         hasher=PasswordHasher.for_tests(),
         throttle=None,
     )
-    session = Session()
-    await auth.login(
-        session,
-        await auth.authenticate("ann@example.com", PASSWORD, address=ADDRESS),
-        address=ADDRESS,
-        user_agent=None,
-    )
+    session = await signed_in(auth, "ann@example.com", PASSWORD, address=ADDRESS)
     await auth.change_password(session, PASSWORD, NEW_PASSWORD, address=ADDRESS)
     changed = await store.get(user.id)
     assert changed is not None
