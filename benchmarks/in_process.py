@@ -181,11 +181,20 @@ async def _measure(name: str, app: Any, args: argparse.Namespace) -> float:
 def main() -> None:
     """Measure the baseline and the chosen systems; print µs/request and the ratios."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--store", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15"))
-    parser.add_argument("--requests", type=int, default=16000)
-    parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--systems", default="baseline,floor,library,server")
-    parser.add_argument("--profile", metavar="OUT")
+    parser.add_argument(
+        "--store",
+        default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15"),
+        help="the store URL (redis://, sqlite:///, postgresql://; the floors need Redis); "
+        "default: REDIS_URL or %(default)s",
+    )
+    parser.add_argument("--requests", type=int, default=16000, help="per run (%(default)s)")
+    parser.add_argument("--repeat", type=int, default=5, help="runs; the best counts (%(default)s)")
+    parser.add_argument(
+        "--systems",
+        default="baseline,floor,session-floor,library,server",
+        help="comma-separated, of %(default)s (the default: all)",
+    )
+    parser.add_argument("--profile", metavar="OUT", help="write a cProfile per system to OUT.NAME")
     args = parser.parse_args()
     os.environ["BENCH_STORE_URL"] = args.store
     results: dict[str, float] = {}

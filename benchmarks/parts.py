@@ -165,10 +165,15 @@ def _serve(variant: str, requests: int, repeat: int) -> None:
 def main() -> None:
     """Alternate the variants ``--rounds`` times; print each one's µs per request."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--store", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15"))
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--requests", type=int, default=16000)
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument(
+        "--store",
+        default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15"),
+        help="a Redis URL (the variants replace Redis store parts); default: REDIS_URL or "
+        "%(default)s",
+    )
+    parser.add_argument("--rounds", type=int, default=2, help="alternations (%(default)s)")
+    parser.add_argument("--requests", type=int, default=16000, help="per run (%(default)s)")
+    parser.add_argument("--repeat", type=int, default=5, help="runs; the best counts (%(default)s)")
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     args = parser.parse_args()
     os.environ["BENCH_STORE_URL"] = args.store

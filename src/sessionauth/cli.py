@@ -205,11 +205,16 @@ def check() -> None:
     found += eviction.problems + keys
     for item in found:
         typer.echo(f"- {item}")
-    for item in eviction.warnings + older_keys:
+    warnings = eviction.warnings + older_keys
+    for item in warnings:
         typer.echo(f"- warning: {item}")
     if found:
         raise typer.Exit(1)
-    typer.echo("no findings")
+    if warnings:  # said apart, so that the warnings above do not read as contradicted
+        plural = "" if len(warnings) == 1 else "s"
+        typer.echo(f"no findings ({len(warnings)} warning{plural} above)")
+    else:
+        typer.echo("no findings")
 
 
 @app.command()

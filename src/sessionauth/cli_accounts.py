@@ -316,7 +316,8 @@ def users_reseal_mfa() -> None:
     typer.echo(
         f"{report.moved} TOTP secrets moved to the newest key; {report.current} were on it; "
         f"{report.changed} changed meanwhile (left as they are); {report.abandoned} setups "
-        "never confirmed are sealed under no key (no second factor: left as they are)"
+        "never confirmed are sealed under no key (no second factor: left as they are); "
+        f"{len(locked_out)} enabled secrets are sealed under no key"
     )
     if locked_out:
         fail(_locked_out(locked_out, "run this again"))

@@ -80,6 +80,7 @@ def test_unreadable_secrets_are_reported_with_the_accounts_they_lock_out(
 
     assert result.exit_code == 1
     assert "ann@example.com" in result.stderr, result.stderr
+    assert "1 enabled secrets are sealed under no key" in result.stdout, result.stdout
 
 
 def test_check_names_the_accounts_a_dropped_key_locked_out_and_exits_1(
@@ -117,6 +118,7 @@ def test_check_warns_of_secrets_only_an_older_key_opens_and_writes_nothing(
     second = invoke(rotated, "check")
 
     assert first.exit_code == 0, first.output
+    assert first.output.endswith("no findings (1 warning above)\n"), first.output
     assert "warning: 1 enabled TOTP secret is sealed under an older key" in first.output
     assert "users reseal-mfa" in first.output
     assert second.output == first.output  # the dry run moved nothing
