@@ -353,10 +353,11 @@ def factor_key_findings(settings: Settings) -> tuple[list[str], list[str]]:
     """Enabled TOTP secrets that no key opens (findings) or only an older key opens (warnings).
 
     For ``sessionauth check`` before a key leaves ``SESSIONAUTH_SECRET``: a secret sealed under
-    a dropped key can never verify a code again. Changes nothing: development's key is read,
-    never generated (without one yet, no key opens any secret), and a SQLite users database
-    that does not exist yet has no factors. A missing or weak secret is the settings
-    findings' to report.
+    a dropped key can never verify a code again. Writes no key and no factor: development's
+    key is read, never generated (without one yet, no key opens any secret); a SQLite users
+    database that does not exist yet has no factors (opening one that exists creates the
+    factor tables it lacks, as the role check creates the users table). A missing or weak
+    secret is the settings findings' to report.
     """
     url = settings.database_url
     if url.lower().startswith("sqlite") and not Path(database_path(url)).exists():

@@ -24,7 +24,14 @@ from sessionauth.stores.base import SessionStore
 from sessionauth.stores.memory import MemoryStore
 from sessionauth.stores.users import User, UserStore
 from tests.integration.test_api import PASSWORD, csrf, login
-from tests.integration.test_lifecycle_api import Site, link_token, running_site
+from tests.integration.test_lifecycle_api import (
+    BASE,
+    INVALID_LINK,
+    NEW_PASSWORD,
+    Site,
+    link_token,
+    running_site,
+)
 from tests.support.mfa_server import MfaServer, mfa_server_fixture
 from tests.support.password_writes import signed_in
 from tests.support.smtp_server import SMTPServer, smtp_server
@@ -100,6 +107,45 @@ async def test_a_reset_link_checked_before_a_password_change_does_not_overwrite_
         f"{reset.status_code} and replaced it: owner login {owner_after}, "
         f"attacker login {attacker_after}"
     )
+
+
+async def test_a_reset_link_of_an_account_deleted_meanwhile_is_just_an_invalid_link(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An administrator deletes the account between the link's check and its write.
+
+    The API and the form answer as for any dead link; before (attack review 8), the reset's
+    check of the bound hash raised ``UserNotFound``: 404 "User not found" from both, which
+    told the link's holder the account had existed and was deleted.
+    """
+    user = await site.add_user("me@example.com")
+    tokens = site.app.state.lifecycle.tokens
+    consume = tokens.consume
+
+    async def consume_then_the_account_goes(raw: object, purpose: str, **kw: Any) -> Any:
+        claim = await consume(raw, purpose, **kw)
+        await site.app.state.authenticator.users.delete(user.id)
+        return claim
+
+    answers = []
+    for path, form in (("/password/reset", False), ("/ui/password/reset", True)):
+        if form:
+            user = await site.add_user("me@example.com")
+        await site.client().post("/password/forgot", json={"email": "me@example.com"})
+        token = link_token(await site.mail_to("me@example.com"), "/password/reset")
+        monkeypatch.setattr(tokens, "consume", consume_then_the_account_goes)
+        client = site.client()
+        if form:
+            client.headers["origin"] = BASE
+            answer = await client.post(
+                path,
+                data={"token": token, "password": NEW_PASSWORD, "confirm_password": NEW_PASSWORD},
+            )
+        else:
+            answer = await client.post(path, json={"token": token, "password": NEW_PASSWORD})
+        monkeypatch.undo()
+        answers.append((answer.status_code, answer.headers.get("location") or answer.json()))
+    assert answers == [(400, INVALID_LINK), (303, "/password/reset?error=invalid")], answers
 
 
 # -- 2. a rehash at login beats a password change ----------------------------------------------

@@ -266,15 +266,14 @@ class AccountAdministration(SessionAdministration[IdT]):
             UserNotFound: If there is no such user.
             PasswordPolicyError: If the password breaks the policy.
             InvalidCredentials: With ``replacing``, if the password changed since (the change
-                stands: it killed the link).
+                stands: it killed the link), or the account is gone (a dead link too, never a
+                "no such user" to whoever holds the link).
         """
         if replacing is not None:
             # Refused before anything changes when the password changed already (the usual
             # case of a dead link): no session ends for a reset that is not made.
             current = await self.users.get(user_id)
-            if current is None:
-                raise UserNotFound(f"no user with id {user_id}")
-            if current.password_hash != replacing:
+            if current is None or current.password_hash != replacing:
                 raise InvalidCredentials("Invalid credentials")
         new_hash = await self.hasher.hash(new_password)
         done, revoked = await self._rotating(
