@@ -402,12 +402,14 @@ class _Committer:
         self._stale = stale
         self._replaced = False
 
-    async def __call__(self, message: Message) -> None:
+    def __call__(self, message: Message) -> Awaitable[None]:
+        # A plain function returning the awaitable, not a coroutine: a body message goes to the
+        # server's send as it is, and so does a start that needs nothing from the store (most
+        # requests), with no frame of ours to step through when it is awaited.
         if self._replaced:
-            return  # the application's response was swapped for a 503; drop the rest of it
+            return _dropped()  # the application's response was swapped for a 503
         if message["type"] != "http.response.start":
-            await self._send(message)
-            return
+            return self._send(message)
         session = self._session
         middleware = self._middleware
         added: list[tuple[bytes, bytes]] = []
@@ -418,19 +420,39 @@ class _Committer:
                 middleware.policy, middleware.clock(), stale_cookie=self._stale
             )
             if plan is not NOTHING:
-                try:
-                    added = await middleware._execute(plan)
-                except StoreUnavailable as exc:
-                    self._replaced = True
-                    await middleware._send_unavailable(self._scope, self._receive, self._send, exc)
-                    return
+                return self._commit_then_start(message, plan)
             if session.presession is not None:
-                added += middleware.presession_headers(session.presession, session)
-            if added:
-                middleware.plain_http.check(self._scope)
+                added = middleware.presession_headers(session.presession, session)
+                if added:
+                    middleware.plain_http.check(self._scope)
+        return self._start(message, added)
+
+    async def _commit_then_start(self, message: Message, plan: CommitPlan) -> None:
+        """Run ``plan`` against the store, then send the start with the headers it adds."""
+        middleware = self._middleware
+        try:
+            added = await middleware._execute(plan)
+        except StoreUnavailable as exc:
+            self._replaced = True
+            await middleware._send_unavailable(self._scope, self._receive, self._send, exc)
+            return
+        session = self._session
+        if session.presession is not None:
+            added += middleware.presession_headers(session.presession, session)
+        if added:
+            middleware.plain_http.check(self._scope)
+        await self._start(message, added)
+
+    def _start(self, message: Message, added: list[tuple[bytes, bytes]]) -> Awaitable[None]:
+        """Send the response's start, private if it carries or read anything of the session."""
+        session = self._session
         if added or session.accessed or session.handle is not None:
             message["headers"] = _private_headers(message.get("headers", ()), added)
-        await self._send(message)
+        return self._send(message)
+
+
+async def _dropped() -> None:
+    """What sending a message of a response replaced by a 503 awaits: nothing."""
 
 
 def _private_headers(

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.responses import HTMLResponse
+from starlette.types import Message, Receive, Scope, Send
 
 from sessionauth.middleware import SessionMiddleware
+from sessionauth.stores.memory import MemoryStore
 from sessionauth.tokens import storage_id
-from tests.unit.test_middleware import make_env
+from tests.support.stores import InstrumentedStore
+from tests.unit.test_middleware import KEYRING, make_env
 
 
 async def test_store_outage_on_load_answers_503_with_retry_after() -> None:
@@ -42,6 +47,42 @@ async def test_store_outage_on_commit_replaces_the_response_with_503() -> None:
     assert response.status_code == 503
     assert "set-cookie" not in response.headers
     assert response.text != "logged in"
+
+
+async def test_a_streamed_response_replaced_by_503_sends_none_of_its_own_messages() -> None:
+    """After a failed commit only the 503 reaches the server; each later chunk is dropped.
+
+    Observed at the ASGI level: a client library would merge the chunks into one body.
+    """
+    chunks_sent: list[bool] = []
+
+    async def streaming(scope: Scope, receive: Receive, send: Send) -> None:
+        scope["session"]["theme"] = "dark"  # a write: the commit at the start fails
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        for chunk in (b"secret-1", b"secret-2"):
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            chunks_sent.append(True)  # the app's send returned: the app is not stuck
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    store = InstrumentedStore(MemoryStore())
+    store.fail_writes = True
+    app = SessionMiddleware(streaming, store=store, keyring=KEYRING)
+    received: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        received.append(message)
+
+    scope: dict[str, Any] = {"type": "http", "method": "GET", "path": "/", "headers": []}
+    await app(scope, receive, send)
+    assert chunks_sent == [True, True]
+    assert [m["type"] for m in received] == ["http.response.start", "http.response.body"]
+    assert received[0]["status"] == 503
+    body = b"".join(m.get("body", b"") for m in received[1:])
+    assert b"secret" not in body
+    assert b"error" in body
 
 
 async def test_store_recovers_without_restart() -> None:

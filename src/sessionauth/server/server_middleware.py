@@ -30,6 +30,8 @@ In that order, per HTTP request (a websocket gets the proxy step only):
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sessionauth.auth.client_address import apply_proxy_headers, trusted_networks
@@ -97,7 +99,9 @@ class ServerMiddleware:
         names = self._names
         extra = self._headers
 
-        async def send_with_headers(message: Message) -> None:
+        # A plain function returning send's awaitable, not a coroutine: no frame of ours to step
+        # through for each message of the response.
+        def send_with_headers(message: Message) -> Awaitable[None]:
             if message["type"] == "http.response.start":
                 # ASGI response header names are lower-case: no .lower() per header.
                 headers = []
@@ -108,6 +112,6 @@ class ServerMiddleware:
                     headers = vary_origin(headers)
                 headers += extra
                 message["headers"] = headers
-            await send(message)
+            return send(message)
 
         await app(scope, receive, send_with_headers)
