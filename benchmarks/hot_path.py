@@ -105,8 +105,8 @@ async def _serve(requests: int) -> None:
             raise SystemExit(f"GET /dashboard answered {sent[0]['status']}, not 200")
 
 
-def callgrind_total(script: str, requests: int) -> int:
-    """Instructions of one run of ``script --serve requests``, per callgrind."""
+def callgrind_total(script: str, requests: int, options: tuple[str, ...] = ()) -> int:
+    """Instructions of one run of ``script [options] --serve requests``, per callgrind."""
     valgrind = shutil.which("valgrind")
     if valgrind is None:
         raise SystemExit("valgrind is not installed (apt-get install valgrind)")
@@ -116,7 +116,7 @@ def callgrind_total(script: str, requests: int) -> int:
         run = subprocess.run(  # noqa: S603 - valgrind on our own interpreter and script
             [
                 valgrind, "--tool=callgrind", f"--callgrind-out-file={out}",
-                sys.executable, script, "--serve", str(requests),
+                sys.executable, script, *options, "--serve", str(requests),
             ],
             env=env, capture_output=True, text=True, check=False,
         )  # fmt: skip

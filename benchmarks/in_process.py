@@ -14,6 +14,13 @@ this ratio is the lower, harsher one).
 
 ``--profile OUT`` writes a cProfile of one run of each app (read it with ``pstats``).
 
+``--instructions`` counts instead of timing: instructions per request of each system under
+``valgrind --tool=callgrind``, by the method of ``hot_path.py`` (two runs that differ only in
+the number of requests), over the real store. The count is repeatable to about 0.2 % on this
+noisy machine (how many reads share one Redis round trip varies a little), so the difference
+between two systems, the library's structure against ``session-floor`` for one, is exact enough
+to attribute a change of a few hundred instructions.
+
 The system ``floor`` (``floor/app.py``) is the design's limit: bare Starlette behind one
 ``HMGET`` through the Redis store's own read pipeline (the read every authenticated request
 makes), no cookie, no MAC, no decoding, no session (``--store`` must be a Redis URL for it).
@@ -33,6 +40,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +50,8 @@ HERE = Path(__file__).resolve().parent
 # The bench harness lives next to the checkout (../shared); worktrees are one level deeper.
 BASELINE = Path(os.environ.get("BENCH_BASELINE_APP", "/work/shared/bench/peers/baseline/app.py"))
 CONCURRENCY = 32
+# --instructions: requests of the two callgrind runs, multiples of CONCURRENCY.
+FEW, MANY = 1600, 4800
 
 
 def _load_app(path: Path, name: str) -> Any:
@@ -161,6 +171,37 @@ class Driver:
         return (time.process_time() - started) / (per_worker * CONCURRENCY)
 
 
+async def _serve(app: Any, requests: int) -> None:
+    """Sign in, warm up, and send ``requests`` authenticated GETs: what callgrind counts."""
+    driver = Driver(app)
+    inbox, task = await driver.lifespan()
+    cookie = await driver.login()
+    await driver.run(cookie, 640)
+    await driver.run(cookie, requests)
+    await inbox.put({"type": "lifespan.shutdown"})
+    await task
+
+
+def _instructions(name: str, store: str, runs: tuple[int, int]) -> int:
+    """Instructions per request of system ``name`` on ``store``, counted by callgrind."""
+    from hot_path import callgrind_total
+
+    options = ("--store", store, "--systems", name)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        few, many = pool.map(lambda n: callgrind_total(__file__, n, options), runs)
+    return round((many - few) / (runs[1] - runs[0]))
+
+
+def _app(name: str, store: str) -> Any:
+    if name == "baseline":
+        return _load_app(BASELINE, "baseline_app")
+    if name == "library":
+        return _load_app(HERE / "library" / "app.py", "library_app")
+    if name in ("floor", "session-floor"):
+        return _load_app(HERE / name / "app.py", name.replace("-", "_") + "_bench_app")
+    return _server_app(store)
+
+
 async def _measure(name: str, app: Any, args: argparse.Namespace) -> float:
     driver = Driver(app)
     inbox, task = await driver.lifespan()
@@ -195,19 +236,33 @@ def main() -> None:
         help="comma-separated, of %(default)s (the default: all)",
     )
     parser.add_argument("--profile", metavar="OUT", help="write a cProfile per system to OUT.NAME")
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="count instructions per request under callgrind instead of timing",
+    )
+    parser.add_argument(
+        "--runs",
+        default=f"{FEW},{MANY}",
+        help="--instructions: requests of its two runs, multiples of 32 (%(default)s)",
+    )
+    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)  # under callgrind
     args = parser.parse_args()
     os.environ["BENCH_STORE_URL"] = args.store
+    names = args.systems.split(",")
+    if args.serve is not None:
+        uvloop.run(_serve(_app(names[0], args.store), args.serve))
+        return
+    if args.instructions:
+        few, many = (int(count) for count in args.runs.split(","))
+        counts = {name: _instructions(name, args.store, (few, many)) for name in names}
+        for name, count in counts.items():
+            ratio = f"  {count / counts['baseline']:.2f}x baseline" if "baseline" in counts else ""
+            print(f"{name:13s} {count:8,d} instructions/request{ratio}")
+        return
     results: dict[str, float] = {}
-    for name in args.systems.split(","):
-        if name == "baseline":
-            app = _load_app(BASELINE, "baseline_app")
-        elif name == "library":
-            app = _load_app(HERE / "library" / "app.py", "library_app")
-        elif name in ("floor", "session-floor"):
-            app = _load_app(HERE / name / "app.py", name.replace("-", "_") + "_bench_app")
-        else:
-            app = _server_app(args.store)
-        results[name] = uvloop.run(_measure(name, app, args))
+    for name in names:
+        results[name] = uvloop.run(_measure(name, _app(name, args.store), args))
     base = results.get("baseline")
     for name, micros in results.items():
         ratio = f"  {base / micros:.2f}x baseline" if base else ""

@@ -45,6 +45,29 @@ def test_steps_prints_a_time_for_every_step_of_the_hot_path() -> None:
         assert re.search(rf"^{re.escape(row)}\s+-?\d+\.\d\d us$", run.stdout, re.M), run.stdout
 
 
+def test_in_process_times_and_counts_every_system(private_redis: RedisServer) -> None:
+    """in_process.py drives each app to 200s and prints µs; --instructions prints counts."""
+    script = str(BENCHMARKS / "in_process.py")
+    timed = subprocess.run(  # noqa: S603 - our own interpreter and script
+        [sys.executable, script, "--store", private_redis.url, "--requests", "320",
+         "--repeat", "1"],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert timed.returncode == 0, timed.stderr
+    for system in ("baseline", "floor", "session-floor", "library", "server"):
+        assert re.search(rf"^{system}\s+\d+\.\d us/request", timed.stdout, re.M), timed.stdout
+    counted = subprocess.run(  # noqa: S603 - our own interpreter and script
+        [sys.executable, script, "--store", private_redis.url, "--instructions",
+         "--systems", "baseline,library", "--runs", "320,640"],
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert counted.returncode == 0, counted.stderr
+    counts = dict(re.findall(r"^(\S+)\s+([\d,]+) instructions/request", counted.stdout, re.M))
+    assert set(counts) == {"baseline", "library"}, counted.stdout
+    # The library does everything bare Starlette does and a session besides.
+    assert int(counts["library"].replace(",", "")) > int(counts["baseline"].replace(",", ""))
+
+
 def test_parts_prints_a_time_for_the_library_and_each_variant(private_redis: RedisServer) -> None:
     """Each variant of benchmarks/parts.py runs (answering 200 throughout) and prints µs."""
     run = subprocess.run(  # noqa: S603 - our own interpreter and script
