@@ -106,7 +106,7 @@ __all__ = [
     "verify_csrf_token",
 ]
 
-__version__ = "0.1.0"
+__version__ = "0.2.0.dev0"
 
 compiled: bool = (_middleware.__file__ or "").endswith(tuple(_EXTENSION_SUFFIXES))
 """Whether the hot path runs compiled: mypyc extension modules built by ``make compiled``.

@@ -69,7 +69,7 @@ def metadata_of(wheel: Path) -> str:
 
 
 def version_of(wheel: Path) -> str:
-    """The version in the wheel's file name (``sessionauth-0.1.0-py3-none-any.whl``)."""
+    """The version in the wheel's file name (``sessionauth-0.2.0.dev0-py3-none-any.whl``)."""
     return wheel.name.split("-")[1]
 
 
