@@ -28,6 +28,7 @@ from pwdlib.hashers.bcrypt import BcryptHasher
 
 from sessionauth.auth.passwords import PasswordHasher
 from sessionauth.server.app import create_app
+from sessionauth.server.schemas import MAX_TRANSFER
 from sessionauth.server.settings import Settings
 from sessionauth.stores.users import User, normalize_email
 from sessionauth.tokens import Keyring, new_token
@@ -618,6 +619,7 @@ async def test_malformed_or_truncated_json_is_a_400(world: World, kind: str) -> 
 
 
 HUGE_INT = "9" * 5000  # more digits than Python's int parsing limit (4300)
+BEYOND_FLOAT = "1" + "0" * 309  # parses as an int, overflows a float: it once raised a 500
 BAD_VALUES: dict[str, Any] = {
     "true": True,
     "false": False,
@@ -630,6 +632,8 @@ BAD_VALUES: dict[str, Any] = {
     "float": 1.5,
     "negative": -1,
     "huge-int": "@@HUGE@@",
+    "beyond-float": "@@BEYOND_FLOAT@@",
+    "above-the-bound": MAX_TRANSFER + 1,
     "NaN": "@@NaN@@",
     "Infinity": "@@Infinity@@",
     "-Infinity": "@@-Infinity@@",
@@ -639,6 +643,7 @@ BAD_VALUES: dict[str, Any] = {
 # JSON literals json.dumps would not write: substituted into the text after dumping.
 _LITERALS = {
     '"@@HUGE@@"': HUGE_INT,
+    '"@@BEYOND_FLOAT@@"': BEYOND_FLOAT,
     '"@@NaN@@"': "NaN",
     '"@@Infinity@@"': "Infinity",
     '"@@-Infinity@@"': "-Infinity",
@@ -662,7 +667,11 @@ def _is_acceptable(route: Route, name: str, value: Any) -> bool:
         # Any JSON object is the right type: the ceremony judges its inside (see below).
         return isinstance(value, dict)
     if route.template == "/api/transfer":
-        return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+        return (
+            isinstance(value, int | float)
+            and not isinstance(value, bool)
+            and 0 < value <= MAX_TRANSFER
+        )
     if route.method == "PATCH":
         # None means "leave unchanged" and a bool is what `disabled` is.
         return value is None or (name == "disabled" and isinstance(value, bool))
