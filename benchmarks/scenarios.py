@@ -617,7 +617,8 @@ async def scenario_revoke(
 
         connection = await asyncpg.connect(postgres_url, timeout=10)
         try:
-            await connection.execute(f"DROP TABLE IF EXISTS {table_name}")
+            # The store's two tables: its sessions and its principals.
+            await connection.execute(f"DROP TABLE IF EXISTS {table_name}, {table_name}_principals")
         finally:
             await connection.close()
 

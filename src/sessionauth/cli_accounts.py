@@ -26,12 +26,17 @@ from sessionauth.auth.passwords import PasswordHasher
 from sessionauth.auth.user_source import AccountLike, UserSource
 from sessionauth.backends import open_backend
 from sessionauth.backends.sqlite.files import database_path
-from sessionauth.errors import ConfigurationError, SessionAuthError, StoreUnavailable
+from sessionauth.errors import (
+    AdminLockout,
+    ConfigurationError,
+    SessionAuthError,
+    StoreUnavailable,
+)
 from sessionauth.server.databases import Databases
 from sessionauth.server.mfa_api import second_factors
 from sessionauth.server.secret_key import existing_keyring, load_keyring, secret_keys
 from sessionauth.server.settings import Settings, load_settings
-from sessionauth.stores.users import User
+from sessionauth.stores.users import LAST_ADMIN, User
 from sessionauth.tokens import Keyring
 
 if TYPE_CHECKING:  # the mfa extra may be missing; the commands that need it say so
@@ -131,6 +136,10 @@ def run(work: Callable[[Authenticator[int]], Awaitable[_T]], *, factors: bool = 
 
     try:
         return asyncio.run(main())
+    except AdminLockout as exc:
+        # Only the CLI may override the last-administrator rule: say how.
+        hint = " (--force overrides it)" if str(exc) == LAST_ADMIN else ""
+        fail(f"{exc}{hint}")
     except SessionAuthError as exc:
         fail(str(exc) or type(exc).__name__)
 

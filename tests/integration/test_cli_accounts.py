@@ -87,9 +87,13 @@ def test_the_last_admin_needs_force_and_roles_come_from_the_setting(
     ):
         refused = invoke(env, "users", *command)
         assert refused.exit_code == 1, refused.output
-        assert "error: This would leave no enabled administrator" in refused.stderr
+        assert (
+            "error: This would leave no enabled administrator (--force overrides it)"
+            in refused.stderr
+        )
     refused = invoke(env, "users", "delete", "ann@example.com", "--yes")
     assert refused.exit_code == 1
+    assert "(--force overrides it)" in refused.stderr
     assert user_named(env, "ann@example.com").role == "admin"  # type: ignore[union-attr]
     unknown = invoke(env, "users", "set-role", "ann@example.com", "superuser")
     assert unknown.exit_code == 1
