@@ -75,6 +75,10 @@ class Create:
         record: The record to store.
         replaces: The stored record this one supersedes (deleted after the create), or ``None``.
         superseded: The record a login of this request replaced, deleted too (``None``: none).
+        continues: Whether the new record carries on the session of ``replaces`` (a
+            regeneration or a renewal, not a login): it must then not outlive it. If
+            ``replaces`` is gone when it is deleted (a logout, a revocation, or another
+            request's rotation landed while this request ran), the new record is deleted too.
     """
 
     sid: str
@@ -82,6 +86,7 @@ class Create:
     record: SessionRecord
     replaces: str | None
     superseded: str | None = None
+    continues: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +209,9 @@ def plan_commit(
             return _forget(sid, stale_cookie, superseded)
         start = now if fate is Fate.RESTART or created is None else created
         plan = _create(token or mint(user_id), sid, user_id, data, meta, start, now, policy, epoch)
+        if fate is Fate.REGENERATE and created is not None and plan.replaces is not None:
+            # The session's lifetime carries over (no login in this request): it continues.
+            plan = replace(plan, continues=True)
         return plan if superseded is None else replace(plan, superseded=superseded)
     start = created if created is not None else now
     if adopted:
@@ -217,7 +225,8 @@ def plan_commit(
         )
         return Adopt(sid, token or "", start, superseded, written, remembered)
     if policy.needs_renewal(issued or start, now):
-        return _create(mint(user_id), sid, user_id, data, meta, start, now, policy, epoch)
+        renewal = _create(mint(user_id), sid, user_id, data, meta, start, now, policy, epoch)
+        return replace(renewal, continues=True)
     if changed or deleted:
         return Update(sid, _update(data, changed, deleted, start, now, policy, is_remembered(meta)))
     if policy.needs_touch(seen or now, now):

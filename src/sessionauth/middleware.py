@@ -321,16 +321,30 @@ class SessionMiddleware:
         return await self._execute(plan)
 
     async def _create(self, plan: Create) -> list[tuple[bytes, bytes]]:
-        """Store a new record; a refused one (the session was revoked meanwhile) ends it."""
+        """Store a new record; a refused one (the session was revoked meanwhile) ends it.
+
+        A rotation's new record is stored before the old one is deleted, and deleted in turn
+        if the old one was already gone: a logout, a revocation or another request's rotation
+        landed while this request ran, and the session must not live on under a new token
+        (nor fork into two). The response then leaves the cookie alone: the request that
+        ended or rotated the session set it.
+        """
         try:
             await self._call(self.store.create(plan.sid, plan.record))
         except StaleLogin:
             created = False
         else:
             created = True
-        for sid in (plan.replaces, plan.superseded):
-            if sid is not None:
-                await self._call(self.store.delete(sid))
+        if plan.replaces is not None:
+            retired = await self._call(self.store.delete(plan.replaces))
+            if created and plan.continues and retired is False:
+                await self._call(self.store.delete(plan.sid))
+                if plan.superseded is not None:
+                    await self._call(self.store.delete(plan.superseded))
+                self._written()
+                return []
+        if plan.superseded is not None:
+            await self._call(self.store.delete(plan.superseded))
         self._written()
         if not created:
             return [self._clear_header]

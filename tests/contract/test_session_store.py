@@ -174,10 +174,14 @@ async def test_delete_is_idempotent_and_leaves_the_index(
     user = new_user()
     sid = new_sid(user)
     await sign_in(harness.store, sid, make_record(clock, user=user))
-    await harness.store.delete(sid)
-    await harness.store.delete(sid)
+    assert await harness.store.delete(sid) is True
+    assert await harness.store.delete(sid) is False  # a rotation reads this: nothing was there
     assert await harness.store.load(sid) is None
     assert await listed(harness, user) == []
+    anonymous = new_sid()
+    await harness.store.create(anonymous, make_record(clock))
+    assert await harness.store.delete(anonymous) is True
+    assert await harness.store.delete(anonymous) is False
 
 
 async def test_expired_record_is_no_session_anywhere(harness: Harness, clock: FakeClock) -> None:

@@ -50,9 +50,9 @@ class InstrumentedStore(SessionStore):
         await self._enter("touch", write=True)
         return await self.inner.touch(sid, seen=seen, expires=expires)
 
-    async def delete(self, sid: str) -> None:
+    async def delete(self, sid: str) -> bool:
         await self._enter("delete", write=True)
-        await self.inner.delete(sid)
+        return await self.inner.delete(sid)
 
     async def list_user(
         self, user_id: str, *, limit: int = MAX_PAGE, cursor: str | None = None

@@ -125,9 +125,9 @@ def record(
     )
 
 
-def create(rec: SessionRecord, replaces: str | None = None) -> Create:
+def create(rec: SessionRecord, replaces: str | None = None, *, continues: bool = False) -> Create:
     """An expected Create; its random token and id are compared apart."""
-    return Create("*", "*", rec, replaces)
+    return Create("*", "*", rec, replaces, continues=continues)
 
 
 def update(values: dict[str, Any], deleted: tuple[str, ...] = ()) -> Update:
@@ -209,7 +209,9 @@ CASES = [
         stored(issued=NOW - 5000),
         (),
         False,
-        create(record({"a": 1}, created=CREATED, user="1", meta=META, epoch=EPOCH), SID),
+        create(
+            record({"a": 1}, created=CREATED, user="1", meta=META, epoch=EPOCH), SID, continues=True
+        ),
         id="renewal due keeps the epoch",
     ),
     pytest.param(
@@ -219,14 +221,18 @@ CASES = [
         stored(),
         (call("regenerate"),),
         False,
-        create(record({"a": 1}, created=CREATED, user="1", meta=META, epoch=EPOCH), SID),
+        create(
+            record({"a": 1}, created=CREATED, user="1", meta=META, epoch=EPOCH), SID, continues=True
+        ),
         id="regenerated keeps the epoch",
     ),
     pytest.param(
         stored(),
         (call("restamp", RESTAMPED), call("regenerate")),
         False,
-        create(record({"a": 1}, created=CREATED, user="1", meta=META, epoch="E2"), SID),
+        create(
+            record({"a": 1}, created=CREATED, user="1", meta=META, epoch="E2"), SID, continues=True
+        ),
         id="regenerated after a rotation that kept it: the new epoch",
     ),
     pytest.param(
@@ -271,6 +277,7 @@ CASES = [
             create(
                 record({"a": 1}, user="7", meta=META, epoch="E1"),
                 LOGIN_SID,
+                continues=True,
             ),
             superseded=SID,
         ),
@@ -312,7 +319,7 @@ CASES = [
         stored(),
         (call("destroy"), call("regenerate"), put("x", 1)),
         False,
-        create(record({"x": 1}, created=CREATED), SID),
+        create(record({"x": 1}, created=CREATED), SID, continues=True),
         id="destroyed then regenerated and written: a new anonymous session",
     ),
 ]
@@ -387,7 +394,11 @@ def test_renewal_mints_the_new_token_with_the_injected_minter() -> None:
         mint=lambda user: minted if user == "1" else "",
     )
     assert plan == Create(
-        storage_id(minted), minted, record({"a": 1}, created=CREATED, user="1"), SID
+        storage_id(minted),
+        minted,
+        record({"a": 1}, created=CREATED, user="1"),
+        SID,
+        continues=True,
     )
 
 

@@ -250,9 +250,9 @@ class TimedStore(SessionStore):
             "touch", lambda: self.inner.touch(sid, seen=seen, expires=expires)
         )
 
-    async def delete(self, sid: str) -> None:
+    async def delete(self, sid: str) -> bool:
         """Delete, timed."""
-        await self._timed("delete", lambda: self.inner.delete(sid))
+        return await self._timed("delete", lambda: self.inner.delete(sid))
 
     async def list_user(
         self, user_id: str, *, limit: int = MAX_PAGE, cursor: str | None = None

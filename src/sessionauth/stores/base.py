@@ -93,8 +93,14 @@ class SessionStore(abc.ABC):
         """Move the record's activity time and expiry if it still exists; return whether it did."""
 
     @abc.abstractmethod
-    async def delete(self, sid: str) -> None:
-        """Delete the record (and its index entry) if present."""
+    async def delete(self, sid: str) -> bool:
+        """Delete the record (and its index entry) if present; return whether one was there.
+
+        A rotation (a regeneration, a renewal) reads the answer for the record it replaces:
+        ``False`` means the session ended, or another request rotated it, while the rotating
+        request ran, and the new record is deleted in turn. A store that cannot tell may return
+        ``None``, which is taken as ``True``.
+        """
 
     @abc.abstractmethod
     async def list_user(

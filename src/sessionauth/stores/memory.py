@@ -125,11 +125,12 @@ class MemoryStore(SessionStore):
         record.seen, record.expires = seen, expires
         return True
 
-    async def delete(self, sid: str) -> None:
-        """Delete the record under ``sid`` if present."""
+    async def delete(self, sid: str) -> bool:
+        """Delete the record under ``sid`` if present; return whether it was."""
         record = self._records.pop(sid, None)
         if record is not None and record.user_id is not None:
             self._by_user.get(record.user_id, {}).pop(sid, None)
+        return record is not None
 
     async def list_user(
         self, user_id: str, *, limit: int = MAX_PAGE, cursor: str | None = None

@@ -245,12 +245,14 @@ class PostgresStore(SessionStore):
         )
         return affected(status) == 1
 
-    async def delete(self, sid: str) -> None:
-        """Delete the record under ``sid`` if present, and uncount it from its user's."""
+    async def delete(self, sid: str) -> bool:
+        """Delete the record under ``sid`` if present, and uncount it from its user's.
+
+        Returns whether there was one.
+        """
         if group_of(sid) is None:  # an anonymous session's id: no principal's row to lock
-            await self._guard.call("execute", self._sql["delete_any"], sid)
-            return
-        await self._guard.transact(lambda c: writes.delete(c, self._sql, sid))
+            return bool(await self._guard.call("fetchval", self._sql["delete_any"], sid))
+        return await self._guard.transact(lambda c: writes.delete(c, self._sql, sid))
 
     async def list_user(
         self, user_id: str, *, limit: int = MAX_PAGE, cursor: str | None = None

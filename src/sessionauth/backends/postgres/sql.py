@@ -128,17 +128,21 @@ STATEMENTS = {
     # logout, which leaves it alone): the principal's row is always locked first.
     "owner": "SELECT user_id FROM {table} WHERE id = $1",
     "lock_user": "SELECT 1 FROM {principals} WHERE user_id = $1 FOR UPDATE",
+    # Both deletes answer how many rows went (0 or 1): a rotation asks whether the record it
+    # replaces was still there. The UPDATE runs whether or not the SELECT reads it.
     "delete": (
         "WITH gone AS (DELETE FROM {table} WHERE id = $1 AND user_id IS NOT DISTINCT FROM $2"
-        " RETURNING user_id, version)"
-        " UPDATE {principals} p SET sessions = greatest(p.sessions - 1, 0) FROM gone"
-        " WHERE p.user_id = gone.user_id AND gone.version IS NOT NULL"
+        " RETURNING user_id, version),"
+        " uncounted AS (UPDATE {principals} p SET sessions = greatest(p.sessions - 1, 0)"
+        " FROM gone WHERE p.user_id = gone.user_id AND gone.version IS NOT NULL)"
+        " SELECT count(*) FROM gone"
     ),
     # An anonymous session's id (no user group in it): nothing to lock first.
     "delete_any": (
-        "WITH gone AS (DELETE FROM {table} WHERE id = $1 RETURNING user_id, version)"
-        " UPDATE {principals} p SET sessions = greatest(p.sessions - 1, 0) FROM gone"
-        " WHERE p.user_id = gone.user_id AND gone.version IS NOT NULL"
+        "WITH gone AS (DELETE FROM {table} WHERE id = $1 RETURNING user_id, version),"
+        " uncounted AS (UPDATE {principals} p SET sessions = greatest(p.sessions - 1, 0)"
+        " FROM gone WHERE p.user_id = gone.user_id AND gone.version IS NOT NULL)"
+        " SELECT count(*) FROM gone"
     ),
     "purge_candidates": (
         "SELECT id, user_id FROM {table} WHERE expires <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED"

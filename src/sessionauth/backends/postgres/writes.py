@@ -96,12 +96,15 @@ async def insert(
     await connection.execute(sql["insert"], *row)
 
 
-async def delete(connection: Connection, sql: dict[str, str], sid: str) -> None:
-    """Delete the session ``sid`` and uncount it, its principal's row locked first."""
+async def delete(connection: Connection, sql: dict[str, str], sid: str) -> bool:
+    """Delete the session ``sid`` and uncount it, its principal's row locked first.
+
+    Returns whether there was one.
+    """
     owner = await connection.fetchval(sql["owner"], sid)
     if owner is not None:
         await connection.execute(sql["lock_user"], owner)
-    await connection.execute(sql["delete"], sid, owner)
+    return bool(await connection.fetchval(sql["delete"], sid, owner))
 
 
 async def change_principal(

@@ -325,16 +325,15 @@ class RedisStore(SessionStore):
         args = [field, binding(sid), to_ms(self._clock()), seen, expires, *changes]
         return bool(await self._runner.script(scripts.UPDATE, key, args))
 
-    async def delete(self, sid: str) -> None:
-        """Delete the record under ``sid`` (and its index entry) if present."""
+    async def delete(self, sid: str) -> bool:
+        """Delete the record under ``sid`` (and its index entry) if present; say whether it was."""
         located = self._keys.locate(sid)
         if located is None:
-            return
+            return False
         key, field = located
         if field:
-            await self._runner.script(scripts.DELETE, key, [field, binding(sid)])
-        else:
-            await self._runner.run(self._client.delete(key))
+            return bool(await self._runner.script(scripts.DELETE, key, [field, binding(sid)]))
+        return bool(await self._runner.run(self._client.delete(key)))
 
     async def list_user(
         self, user_id: str, *, limit: int = MAX_PAGE, cursor: str | None = None

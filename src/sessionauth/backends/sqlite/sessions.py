@@ -262,9 +262,12 @@ class SQLiteStore(SessionStore):
         """Move the live record's activity time and expiry; ``False`` if it is gone."""
         return await self._write("touch", (seen, expires, sid, self._clock())) > 0
 
-    async def delete(self, sid: str) -> None:
-        """Delete the record under ``sid`` if present (and uncount it, in one transaction)."""
-        await self._transaction(lambda tx: writes.delete(tx, self._sql, sid))
+    async def delete(self, sid: str) -> bool:
+        """Delete the record under ``sid`` if present (and uncount it, in one transaction).
+
+        Returns whether there was one.
+        """
+        return await self._transaction(lambda tx: writes.delete(tx, self._sql, sid))
 
     async def list_user(
         self, user_id: str, *, limit: int = MAX_PAGE, cursor: str | None = None

@@ -75,9 +75,11 @@ async def uncount(tx: Transaction, sql: dict[str, str], gone: Iterable[Sequence[
     await tx.many(sql["uncount"], [(n, user_id) for user_id, n in lost.items()])
 
 
-async def delete(tx: Transaction, sql: dict[str, str], sid: str) -> None:
-    """Delete the session ``sid`` and uncount it."""
-    await uncount(tx, sql, await tx.fetch(sql["delete"], (sid,)))
+async def delete(tx: Transaction, sql: dict[str, str], sid: str) -> bool:
+    """Delete the session ``sid`` and uncount it; return whether there was one."""
+    gone = list(await tx.fetch(sql["delete"], (sid,)))
+    await uncount(tx, sql, gone)
+    return bool(gone)
 
 
 async def change_principal(

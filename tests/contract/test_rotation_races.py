@@ -1,0 +1,160 @@
+"""A session rotated by one request (regenerate, renewal) while another ends it stays ended.
+
+A rotation stores the session under a new token and deletes the old record. Before, a logout
+(or a revocation) that deleted the old record while the rotating request ran did not stop the
+rotation: the new record was stored all the same, and the rotating response handed the browser
+a live cookie for a session its user had just ended. Two rotations at once forked the session
+in two. The middleware now deletes the new record when the old one was already gone
+(``Create.continues``, ``SessionStore.delete``'s answer); these tests fail on the code before.
+Run against every store, through the middleware.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from sessionauth import CookieConfig, Keyring, SessionMiddleware, TimeoutPolicy
+from sessionauth.record import SessionRecord
+from sessionauth.stores.base import SessionStore
+from tests.contract.harness import Harness
+from tests.support.clock import FakeClock
+from tests.support.stores import InstrumentedStore
+
+NAME = "s"
+USER = "7"
+RENEWAL = 60.0
+
+
+class LogoutDuringRequest(InstrumentedStore):
+    """Deletes the record a request just loaded, once armed: a logout landing mid-request."""
+
+    def __init__(self, inner: SessionStore):
+        super().__init__(inner)
+        self.armed = False
+
+    async def load(self, sid: str) -> SessionRecord | None:
+        record = await super().load(sid)
+        if self.armed:
+            self.armed = False
+            await self.inner.delete(sid)
+        return record
+
+
+@dataclass
+class World:
+    """The app through the middleware, its store, clock and client."""
+
+    store: LogoutDuringRequest
+    clock: FakeClock
+    client: httpx.AsyncClient
+
+    async def get(self, path: str, cookie: str) -> httpx.Response:
+        return await self.client.get(path, headers={"cookie": f"{NAME}={cookie}"})
+
+    async def login(self) -> str:
+        return (await self.client.get("/login")).cookies[NAME]
+
+    async def user_of(self, cookie: str) -> str | None:
+        user: str | None = (await self.get("/read", cookie)).json()["user"]
+        return user
+
+    async def live_sessions(self) -> int:
+        return len((await self.store.inner.list_user(USER)).sessions)
+
+
+def new_cookie(response: httpx.Response) -> str | None:
+    """The session cookie a response sets, or ``None`` (none set, or it is cleared)."""
+    value = response.cookies.get(NAME)
+    return value or None
+
+
+async def read(request: Request) -> JSONResponse:
+    return JSONResponse({"user": request.session.user_id})
+
+
+async def login(request: Request) -> JSONResponse:
+    request.session.set_user(USER)
+    return JSONResponse({})
+
+
+async def regenerate(request: Request) -> JSONResponse:
+    request.session.regenerate()
+    return JSONResponse({})
+
+
+@pytest.fixture
+async def world(harness: Harness, clock: FakeClock) -> AsyncIterator[World]:
+    store = LogoutDuringRequest(harness.store)
+    app = SessionMiddleware(
+        Starlette(
+            routes=[
+                Route("/login", login),
+                Route("/read", read),
+                Route("/regenerate", regenerate),
+            ]
+        ),
+        store=store,
+        keyring=Keyring.generate(),
+        cookie=CookieConfig(secure=False, name=NAME),
+        policy=TimeoutPolicy(renewal_interval=RENEWAL),
+        clock=clock,
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield World(store=store, clock=clock, client=client)
+
+
+@pytest.mark.parametrize("path", ["/read", "/regenerate"], ids=["renewal", "regenerate"])
+async def test_a_session_ended_while_a_request_rotates_it_stays_ended(
+    world: World, path: str
+) -> None:
+    """A logout landing between the rotating request's load and its commit ends the session.
+
+    The rotating response sets no cookie, the new record is gone, and so is the old one.
+    """
+    cookie = await world.login()
+    world.clock.advance(RENEWAL + 1)  # /read renews: the token is due for rotation
+    world.client.cookies.clear()
+    world.store.armed = True
+    response = await world.get(path, cookie)
+    assert response.status_code == 200
+    assert new_cookie(response) is None, "a cookie for a session its user ended"
+    assert await world.live_sessions() == 0
+    assert await world.user_of(cookie) is None
+
+
+@pytest.mark.parametrize("path", ["/read", "/regenerate"], ids=["renewal", "regenerate"])
+async def test_a_rotation_without_a_race_still_rotates(world: World, path: str) -> None:
+    """The guard costs the ordinary rotation nothing: a new cookie, one live session."""
+    cookie = await world.login()
+    world.clock.advance(RENEWAL + 1)
+    world.client.cookies.clear()
+    response = await world.get(path, cookie)
+    rotated = new_cookie(response)
+    assert rotated is not None
+    assert rotated != cookie
+    assert await world.user_of(rotated) == USER
+    assert await world.user_of(cookie) is None
+    assert await world.live_sessions() == 1
+
+
+async def test_forty_regenerations_at_once_leave_one_session(world: World) -> None:
+    """40 concurrent regenerations of one session: one wins, none forks it."""
+    cookie = await world.login()
+    world.client.cookies.clear()
+    responses = await asyncio.gather(*(world.get("/regenerate", cookie) for _ in range(40)))
+    assert all(response.status_code == 200 for response in responses)
+    rotated = [value for value in map(new_cookie, responses) if value is not None]
+    users = [await world.user_of(value) for value in rotated]
+    assert users.count(USER) == 1, f"{users.count(USER)} live sessions from one"
+    assert await world.live_sessions() == 1
+    assert await world.user_of(cookie) is None
