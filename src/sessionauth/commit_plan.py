@@ -76,9 +76,9 @@ class Create:
         replaces: The stored record this one supersedes (deleted after the create), or ``None``.
         superseded: The record a login of this request replaced, deleted too (``None``: none).
         continues: Whether the new record carries on the session of ``replaces`` (a
-            regeneration or a renewal, not a login): it must then not outlive it. If
-            ``replaces`` is gone when it is deleted (a logout, a revocation, or another
-            request's rotation landed while this request ran), the new record is deleted too.
+            regeneration or a renewal, not a login): it must then not outlive it.
+            ``replaces`` is deleted first, and the new record stored only if it was still
+            there (no logout, revocation or other rotation landed while this request ran).
     """
 
     sid: str

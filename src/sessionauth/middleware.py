@@ -323,28 +323,34 @@ class SessionMiddleware:
     async def _create(self, plan: Create) -> list[tuple[bytes, bytes]]:
         """Store a new record; a refused one (the session was revoked meanwhile) ends it.
 
-        A rotation's new record is stored before the old one is deleted, and deleted in turn
-        if the old one was already gone: a logout, a revocation or another request's rotation
-        landed while this request ran, and the session must not live on under a new token
-        (nor fork into two). The response then leaves the cookie alone: the request that
-        ended or rotated the session set it.
+        A rotation (``plan.continues``) deletes the old record first and stores the new one
+        only if the old one was still there. Otherwise a logout, a revocation or another
+        request's rotation landed while this request ran: the session must not live on under
+        a new token, nor fork into two, and the response leaves the cookie alone (the request
+        that ended or rotated the session set it). Deleting first also keeps the store's
+        per-user cap from evicting the very session being rotated (it keeps its ``created``,
+        so it is the user's oldest). The price: a store failure between the two writes ends
+        the session (the request answers 503), where a login's create would leave it as it was.
         """
+        if (
+            plan.continues
+            and plan.replaces is not None
+            and await self._call(self.store.delete(plan.replaces)) is False
+        ):
+            if plan.superseded is not None:
+                await self._call(self.store.delete(plan.superseded))
+            self._written()
+            return []
         try:
             await self._call(self.store.create(plan.sid, plan.record))
         except StaleLogin:
             created = False
         else:
             created = True
-        if plan.replaces is not None:
-            retired = await self._call(self.store.delete(plan.replaces))
-            if created and plan.continues and retired is False:
-                await self._call(self.store.delete(plan.sid))
-                if plan.superseded is not None:
-                    await self._call(self.store.delete(plan.superseded))
-                self._written()
-                return []
-        if plan.superseded is not None:
-            await self._call(self.store.delete(plan.superseded))
+        replaced = None if plan.continues else plan.replaces
+        for sid in (replaced, plan.superseded):
+            if sid is not None:
+                await self._call(self.store.delete(sid))
         self._written()
         if not created:
             return [self._clear_header]

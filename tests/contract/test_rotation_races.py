@@ -4,9 +4,9 @@ A rotation stores the session under a new token and deletes the old record. Befo
 (or a revocation) that deleted the old record while the rotating request ran did not stop the
 rotation: the new record was stored all the same, and the rotating response handed the browser
 a live cookie for a session its user had just ended. Two rotations at once forked the session
-in two. The middleware now deletes the new record when the old one was already gone
-(``Create.continues``, ``SessionStore.delete``'s answer); these tests fail on the code before.
-Run against every store, through the middleware.
+in two. The middleware now deletes the old record first and stores the new one only if the old
+one was still there (``Create.continues``, ``SessionStore.delete``'s answer); these tests fail
+on the code before. Run against every store, through the middleware.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from starlette.routing import Route
 
 from sessionauth import CookieConfig, Keyring, SessionMiddleware, TimeoutPolicy
 from sessionauth.record import SessionRecord
-from sessionauth.stores.base import SessionStore
+from sessionauth.stores.base import DEFAULT_MAX_SESSIONS, SessionStore
 from tests.contract.harness import Harness
 from tests.support.clock import FakeClock
 from tests.support.stores import InstrumentedStore
@@ -158,3 +158,23 @@ async def test_forty_regenerations_at_once_leave_one_session(world: World) -> No
     assert users.count(USER) == 1, f"{users.count(USER)} live sessions from one"
     assert await world.live_sessions() == 1
     assert await world.user_of(cookie) is None
+
+
+@pytest.mark.parametrize("path", ["/read", "/regenerate"], ids=["renewal", "regenerate"])
+async def test_the_oldest_session_of_a_user_at_the_cap_rotates(world: World, path: str) -> None:
+    """At the per-user cap, the oldest session rotates like any other: nothing is evicted.
+
+    The rotated record keeps its ``created``, so it is the user's oldest: a rotation that
+    stored the new record first had the cap evict the very session being rotated.
+    """
+    oldest = await world.login()
+    for _ in range(DEFAULT_MAX_SESSIONS - 1):
+        world.client.cookies.clear()
+        await world.login()
+    world.client.cookies.clear()
+    assert await world.live_sessions() == DEFAULT_MAX_SESSIONS
+    world.clock.advance(RENEWAL + 1)
+    rotated = new_cookie(await world.get(path, oldest))
+    assert rotated is not None
+    assert await world.user_of(rotated) == USER
+    assert await world.live_sessions() == DEFAULT_MAX_SESSIONS
