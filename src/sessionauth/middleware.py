@@ -36,8 +36,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sessionauth.commit_plan import NOTHING, Adopt, CommitPlan, Create, Delete, Touch, Update
 from sessionauth.config import CookieConfig
-from sessionauth.errors import SessionExists, StaleLogin, StoreFull, StoreUnavailable
-from sessionauth.forwards import end_session, forward_id, forward_record
+from sessionauth.errors import StaleLogin, StoreFull, StoreUnavailable
 from sessionauth.outages import OutageLog
 from sessionauth.plain_http import PlainHttpWarning
 from sessionauth.policy import Clock, TimeoutPolicy, system_clock
@@ -324,32 +323,30 @@ class SessionMiddleware:
     async def _create(self, plan: Create) -> list[tuple[bytes, bytes]]:
         """Store a new record; a refused one (the session was revoked meanwhile) ends it.
 
-        A rotation (``plan.continues``) goes through a forward (:mod:`sessionauth.forwards`):
-        a logout, a revocation or another request's rotation racing it ends or keeps the
-        session whichever order their writes reach the store in; the session never lives on
-        under a new token after it was ended, nor forks into two. A rotation that lost to
-        another leaves the cookie alone (the winner's response sets it); one that found the
-        session ended clears it. The old record is deleted before the new one is stored, which also keeps the
-        store's per-user cap from evicting the very session being rotated (it keeps its
-        ``created``, so it is the user's oldest). The price: a store failure between those two
-        writes ends the session (the request answers 503).
+        A rotation (``plan.continues``) deletes the old record first and stores the new one
+        only if the old one was still there. Otherwise a logout, a revocation or another
+        request's rotation landed while this request ran: the session must not live on under
+        a new token, nor fork into two, and the response leaves the cookie alone (the request
+        that ended or rotated the session set it). Deleting first also keeps the store's
+        per-user cap from evicting the very session being rotated (it keeps its ``created``,
+        so it is the user's oldest). The price: a store failure between the two writes ends
+        the session (the request answers 503), where a login's create would leave it as it was.
         """
-        forward = None
-        if plan.continues and plan.replaces is not None:
-            forward = forward_id(plan.replaces)
-            lost = await self._forwarded(plan, forward)
-            if lost is not None:
-                return lost
+        if (
+            plan.continues
+            and plan.replaces is not None
+            and await self._call(self.store.delete(plan.replaces)) is False
+        ):
+            if plan.superseded is not None:
+                await self._call(self.store.delete(plan.superseded))
+            self._written()
+            return []
         try:
             await self._call(self.store.create(plan.sid, plan.record))
         except StaleLogin:
             created = False
         else:
             created = True
-        if forward is not None and created and await self._call(self.store.load(forward)) is None:
-            # An ending request followed the forward meanwhile: the new record goes too.
-            await self._call(self.store.delete(plan.sid))
-            created = False
         replaced = None if plan.continues else plan.replaces
         for sid in (replaced, plan.superseded):
             if sid is not None:
@@ -361,29 +358,6 @@ class SessionMiddleware:
         return [
             self._set_header(plan.token, record.created, record.issued, is_remembered(record.meta))
         ]
-
-    async def _forwarded(self, plan: Create, forward: str) -> list[tuple[bytes, bytes]] | None:
-        """Forward ``plan.replaces`` to the new id and delete it; ``None`` when that worked.
-
-        Otherwise the race is lost, and the headers to answer with are returned: none when
-        another request is rotating the same session (its forward is there, its response sets
-        the cookie), the cleared cookie when the session ended first (a logout, a revocation).
-        """
-        assert plan.replaces is not None  # noqa: S101 - a rotation replaces a record
-        answer: list[tuple[bytes, bytes]] | None = None
-        try:
-            await self._call(self.store.create(forward, forward_record(plan.sid, self.clock())))
-        except SessionExists:
-            answer = []
-        else:
-            if await self._call(self.store.delete(plan.replaces)) is False:
-                await self._call(self.store.delete(forward))
-                answer = [self._clear_header]
-        if answer is not None:
-            if plan.superseded is not None:
-                await self._call(self.store.delete(plan.superseded))
-            self._written()
-        return answer
 
     async def _execute(self, plan: CommitPlan) -> list[tuple[bytes, bytes]]:
         if isinstance(plan, Touch):
@@ -413,11 +387,9 @@ class SessionMiddleware:
                 return []
             return [self._set_header(plan.token, plan.created, self.clock(), plan.remembered)]
         elif isinstance(plan, Delete):
-            if plan.sid is not None:
-                # Also the session a racing rotation made of it (sessionauth.forwards).
-                await self._call(end_session(self.store, plan.sid))
-            if plan.superseded is not None:
-                await self._call(self.store.delete(plan.superseded))
+            for sid in (plan.sid, plan.superseded):
+                if sid is not None:
+                    await self._call(self.store.delete(sid))
             if plan.sid is not None:
                 self._written()
             return [self._clear_header]

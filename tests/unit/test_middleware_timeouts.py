@@ -84,8 +84,7 @@ async def test_renewal_rotates_the_token_and_keeps_the_session() -> None:
         assert (await env.get("/read", new)).json() == {"data": {"theme": "dark"}, "user": "1"}
         assert (await env.get("/read", old)).json()["user"] is None
         assert await env.memory.load(storage_id(old.split(".")[0])) is None
-        # The session, and for a while the forward from its old id (sessionauth.forwards).
-        assert len(env.memory) == 2
+        assert len(env.memory) == 1
 
 
 async def test_renewal_keeps_the_absolute_deadline() -> None:

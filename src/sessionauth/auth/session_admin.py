@@ -20,7 +20,6 @@ from sessionauth.auth.events import RevocationReason, SessionRevoked, SessionsRe
 from sessionauth.auth.user_ids import IdT, UserId, typed_user_id
 from sessionauth.auth.user_source import AccountLike, UserSource
 from sessionauth.errors import NotAuthenticated, SessionNotFound, UserNotFound
-from sessionauth.forwards import end_session
 from sessionauth.principal import Principal, PrincipalChange
 from sessionauth.record import is_remembered
 from sessionauth.session import Session
@@ -208,7 +207,7 @@ class SessionAdministration(Generic[IdT]):
         record = await self.sessions.load(handle) if _HANDLE.fullmatch(handle) else None
         if record is None or record.user_id != user_id_text(user_id):
             raise SessionNotFound("no such session")
-        await end_session(self.sessions, handle)  # also what a racing rotation made of it
+        await self.sessions.delete(handle)
         await self.events.publish(SessionRevoked(user_id=user_id, address=address, actor=user_id))
 
     async def revoke_handle(self, handle: str) -> None:
@@ -220,7 +219,7 @@ class SessionAdministration(Generic[IdT]):
         record = await self.sessions.load(handle) if _HANDLE.fullmatch(handle) else None
         if record is None:
             raise SessionNotFound("no live session with that handle")
-        await end_session(self.sessions, handle)  # also what a racing rotation made of it
+        await self.sessions.delete(handle)
         await self.events.publish(SessionRevoked(user_id=self._typed(record.user_id), actor=None))
 
     async def revoke_other_sessions(self, session: Session, *, address: str | None = None) -> int:
