@@ -13,7 +13,9 @@ the clock and the :class:`~sessionauth.policy.TimeoutPolicy` into one :data:`Com
 * :class:`Touch`: push the stored record's idle deadline forward (at most once per
   ``touch_interval``).
 * :class:`Delete`: delete the stored record, if there is one, and clear the cookie
-  (:meth:`Session.destroy`, an emptied session, or a stale cookie naming nothing).
+  (:meth:`Session.destroy`, an emptied session, or a stale cookie naming nothing); a login
+  ended this way names its lineage, so that a rotation which replaced the record while the
+  request ran ends too (:mod:`sessionauth.lineage`).
 * :data:`NOTHING`: leave the store and the cookie alone (most requests).
 
 Nothing here does I/O: :class:`~sessionauth.middleware.SessionMiddleware` runs the plan against
@@ -40,6 +42,7 @@ __all__ = [
     "Create",
     "Delete",
     "Fate",
+    "Lineage",
     "Nothing",
     "Touch",
     "Update",
@@ -61,6 +64,21 @@ class Fate(enum.Enum):
 
 
 @dataclass(frozen=True, slots=True)
+class Lineage:
+    """A loaded login that a request ends (see :mod:`sessionauth.lineage`).
+
+    Attributes:
+        sid: The record the request loaded (and deletes).
+        user_id: Its user.
+        created: When the login began, as the store gave it: its rotations keep it.
+    """
+
+    sid: str
+    user_id: str
+    created: float
+
+
+@dataclass(frozen=True, slots=True)
 class Nothing:
     """Leave the store and the cookie alone."""
 
@@ -79,6 +97,8 @@ class Create:
             regeneration or a renewal, not a login): it must then not outlive it.
             ``replaces`` is deleted first, and the new record stored only if it was still
             there (no logout, revocation or other rotation landed while this request ran).
+        ends: The loaded login a login of this request ended (``None``: none): see
+            :class:`Delete`.
     """
 
     sid: str
@@ -87,6 +107,7 @@ class Create:
     replaces: str | None
     superseded: str | None = None
     continues: bool = False
+    ends: Lineage | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +121,7 @@ class Adopt:
         replaces: The session the login replaced (deleted now), or ``None``.
         update: Keys the application changed after the login, or ``None``.
         remembered: Whether the login asked to be remembered (a persistent cookie).
+        ends: The loaded login this login ended (``None``: none): see :class:`Delete`.
     """
 
     sid: str
@@ -108,6 +130,7 @@ class Adopt:
     replaces: str | None
     update: RecordUpdate | None
     remembered: bool = True
+    ends: Lineage | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,10 +157,13 @@ class Delete:
     Attributes:
         sid: The record to delete.
         superseded: The record a login of this request replaced, deleted too (``None``: none).
+        ends: The loaded login the request ended (``None``: none). If its record is gone
+            when deleted, a rotation replaced it meanwhile: the lineage ends instead.
     """
 
     sid: str | None
     superseded: str | None = None
+    ends: Lineage | None = None
 
 
 CommitPlan = Nothing | Create | Adopt | Update | Touch | Delete
@@ -171,6 +197,7 @@ def plan_commit(
     epoch: str | None = None,
     adopted: bool = False,
     superseded: str | None = None,
+    ends: Lineage | None = None,
 ) -> CommitPlan:
     """Decide what the store must do for a session at the end of a request.
 
@@ -197,22 +224,26 @@ def plan_commit(
         adopted: Whether ``sid`` is a login the Authenticator stored during this request
             (its cookie is not set yet).
         superseded: The record such a login replaced (deleted with whatever the plan does).
+        ends: The loaded login the request ended (a logout, another login), which the plan
+            carries: if its record is gone when deleted, the lineage ends instead.
 
     Returns:
         The plan; :data:`NOTHING` for a stored session that needs no write.
     """
     empty = not data and user_id is None
     if fate is Fate.DESTROY or (sid is not None and empty and (changed or deleted)):
-        return _forget(sid, stale_cookie, superseded)
+        return _forget(sid, stale_cookie, superseded, ends)
     if sid is None or fate is not Fate.KEEP:
         if empty and not keep:
-            return _forget(sid, stale_cookie, superseded)
+            return _forget(sid, stale_cookie, superseded, ends)
         start = now if fate is Fate.RESTART or created is None else created
         plan = _create(token or mint(user_id), sid, user_id, data, meta, start, now, policy, epoch)
         if fate is Fate.REGENERATE and created is not None and plan.replaces is not None:
             # The session's lifetime carries over (no login in this request): it continues.
             plan = replace(plan, continues=True)
-        return plan if superseded is None else replace(plan, superseded=superseded)
+        if superseded is not None or ends is not None:
+            plan = replace(plan, superseded=superseded, ends=ends)
+        return plan
     start = created if created is not None else now
     if adopted:
         # A login stored this record moments ago: nothing is due but the cookie and the keys
@@ -223,7 +254,7 @@ def plan_commit(
             if changed or deleted
             else None
         )
-        return Adopt(sid, token or "", start, superseded, written, remembered)
+        return Adopt(sid, token or "", start, superseded, written, remembered, ends)
     if policy.needs_renewal(issued or start, now):
         renewal = _create(mint(user_id), sid, user_id, data, meta, start, now, policy, epoch)
         return replace(renewal, continues=True)
@@ -248,10 +279,12 @@ def _update(
     return RecordUpdate(set=values, delete=tuple(deleted), seen=now, expires=expires)
 
 
-def _forget(sid: str | None, stale_cookie: bool, superseded: str | None) -> CommitPlan:
+def _forget(
+    sid: str | None, stale_cookie: bool, superseded: str | None, ends: Lineage | None
+) -> CommitPlan:
     """Delete what is stored; clear the cookie if the browser holds one."""
     if sid is not None:
-        return Delete(sid, superseded)
+        return Delete(sid, superseded, ends)
     return FORGET if stale_cookie else NOTHING
 
 

@@ -34,9 +34,19 @@ from typing import TypeVar
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sessionauth.commit_plan import NOTHING, Adopt, CommitPlan, Create, Delete, Touch, Update
+from sessionauth.commit_plan import (
+    NOTHING,
+    Adopt,
+    CommitPlan,
+    Create,
+    Delete,
+    Lineage,
+    Touch,
+    Update,
+)
 from sessionauth.config import CookieConfig
 from sessionauth.errors import StaleLogin, StoreFull, StoreUnavailable
+from sessionauth.lineage import end_lineage
 from sessionauth.outages import OutageLog
 from sessionauth.plain_http import PlainHttpWarning
 from sessionauth.policy import Clock, TimeoutPolicy, system_clock
@@ -335,10 +345,10 @@ class SessionMiddleware:
         if (
             plan.continues
             and plan.replaces is not None
-            and await self._call(self.store.delete(plan.replaces)) is False
+            and not await self._end(plan.replaces, plan.ends)
         ):
             if plan.superseded is not None:
-                await self._call(self.store.delete(plan.superseded))
+                await self._end(plan.superseded, plan.ends)
             self._written()
             return []
         try:
@@ -350,7 +360,7 @@ class SessionMiddleware:
         replaced = None if plan.continues else plan.replaces
         for sid in (replaced, plan.superseded):
             if sid is not None:
-                await self._call(self.store.delete(sid))
+                await self._end(sid, plan.ends)
         self._written()
         if not created:
             return [self._clear_header]
@@ -358,6 +368,19 @@ class SessionMiddleware:
         return [
             self._set_header(plan.token, record.created, record.issued, is_remembered(record.meta))
         ]
+
+    async def _end(self, sid: str, ends: Lineage | None) -> bool:
+        """Delete the record ``sid``; return whether it was there (``None`` from a store: yes).
+
+        If it was gone and is the login ``ends``, a rotation by another request replaced it
+        after this request loaded it, and stored the session anew under the cookie its
+        response set: the logout (or the login replacing it) ends that session too, by its
+        lineage (:mod:`sessionauth.lineage`).
+        """
+        present = await self._call(self.store.delete(sid)) is not False
+        if not present and ends is not None and ends.sid == sid:
+            await self._call(end_lineage(self.store, ends))
+        return present
 
     async def _execute(self, plan: CommitPlan) -> list[tuple[bytes, bytes]]:
         if isinstance(plan, Touch):
@@ -377,7 +400,7 @@ class SessionMiddleware:
             return await self._create(plan)
         elif isinstance(plan, Adopt):
             if plan.replaces is not None:
-                await self._call(self.store.delete(plan.replaces))
+                await self._end(plan.replaces, plan.ends)
             alive = plan.update is None or await self._call(
                 self.store.update(plan.sid, plan.update)
             )
@@ -389,7 +412,7 @@ class SessionMiddleware:
         elif isinstance(plan, Delete):
             for sid in (plan.sid, plan.superseded):
                 if sid is not None:
-                    await self._call(self.store.delete(sid))
+                    await self._end(sid, plan.ends)
             if plan.sid is not None:
                 self._written()
             return [self._clear_header]

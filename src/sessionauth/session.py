@@ -16,7 +16,7 @@ import hmac
 from collections.abc import Iterator, MutableMapping
 from typing import Any
 
-from sessionauth.commit_plan import NOTHING, CommitPlan, Fate, plan_commit
+from sessionauth.commit_plan import NOTHING, CommitPlan, Fate, Lineage, plan_commit
 from sessionauth.policy import TimeoutPolicy
 from sessionauth.presession import PreSession
 from sessionauth.principal import Principal
@@ -57,6 +57,7 @@ class Session(MutableMapping[str, Any]):
         "_changed",
         "_data",
         "_deleted",
+        "_ends",
         "_epoch",
         "_fate",
         "_handle",
@@ -107,6 +108,7 @@ class Session(MutableMapping[str, Any]):
         self._policy = policy
         self._adopted = False
         self._superseded: str | None = None
+        self._ends: Lineage | None = None
 
     # -- mapping ---------------------------------------------------------------------------
 
@@ -289,6 +291,7 @@ class Session(MutableMapping[str, Any]):
             epoch=self._epoch,
             adopted=self._adopted,
             superseded=self._superseded,
+            ends=self._ends,
         )
 
     def _current_token(self) -> str:
@@ -386,7 +389,9 @@ class Session(MutableMapping[str, Any]):
                 :func:`~sessionauth.user_text.user_id_text`): nothing changes.
             TypeError: For an id neither ``int`` nor ``str``.
         """
-        self._user_id = None if user_id is None else user_id_text(user_id)
+        user = None if user_id is None else user_id_text(user_id)
+        self._end_loaded_login()
+        self._user_id = user
         self._meta = {**(meta or {}), REMEMBER: remember}
         # Bound without the Authenticator: no principal, so no role (see ``principal``).
         self._epoch = None
@@ -424,6 +429,7 @@ class Session(MutableMapping[str, Any]):
         this one replaces, and writes only keys changed after the login.
         """
         self._accessed = True
+        self._end_loaded_login()
         if not self._adopted:
             self._superseded = self._handle
         self._adopted = True
@@ -448,9 +454,27 @@ class Session(MutableMapping[str, Any]):
         self._epoch = principal.epoch
         self._principal = principal
 
+    def _end_loaded_login(self) -> None:
+        """Note that this request ends the login it loaded, if it loaded one.
+
+        Its record is deleted when the response starts; a rotation racing this request may
+        have replaced it by then, and what continues it must end too (:mod:`sessionauth.lineage`).
+        Only the identity as loaded counts: not a login of this request, nor a second ending.
+        """
+        if (
+            self._ends is None
+            and self._user_id is not None
+            and self.created is not None
+            and self._handle is not None
+            and not self._adopted
+            and self._fate is not _RESTART
+        ):
+            self._ends = Lineage(self._handle, self._user_id, self.created)
+
     def destroy(self) -> None:
         """Delete the session from the store and expire the cookie when the response starts."""
         self._accessed = True
+        self._end_loaded_login()
         self._fate = _DESTROY
         self._keep_empty = False
         self._user_id = None

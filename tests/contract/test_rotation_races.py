@@ -5,8 +5,10 @@ A rotation stores the session under a new token and deletes the old record. Befo
 rotation: the new record was stored all the same, and the rotating response handed the browser
 a live cookie for a session its user had just ended. Two rotations at once forked the session
 in two. The middleware now deletes the old record first and stores the new one only if the old
-one was still there (``Create.continues``, ``SessionStore.delete``'s answer); these tests fail
-on the code before. Run against every store, through the middleware.
+one was still there (``Create.continues``, ``SessionStore.delete``'s answer); a logout (or a
+login) that finds the record it loaded already rotated away ends the login's lineage, the
+user's sessions with its ``created`` (:mod:`sessionauth.lineage`). These tests fail on the code
+before. Run against every store, through the middleware.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ class World:
     store: LogoutDuringRequest
     clock: FakeClock
     client: httpx.AsyncClient
+    held: HeldEnding
 
     async def get(self, path: str, cookie: str) -> httpx.Response:
         return await self.client.get(path, headers={"cookie": f"{NAME}={cookie}"})
@@ -91,15 +94,42 @@ async def regenerate(request: Request) -> JSONResponse:
     return JSONResponse({})
 
 
+class HeldEnding:
+    """``/logout`` and ``/relogin``, which hold their response (so their commit) until released.
+
+    ``/relogin`` signs the same user in anew: the login it loaded ends as a logout's does.
+    """
+
+    def __init__(self) -> None:
+        self.loaded = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def logout(self, request: Request) -> JSONResponse:
+        request.session.destroy()
+        return await self._held()
+
+    async def relogin(self, request: Request) -> JSONResponse:
+        request.session.set_user(USER)
+        return await self._held()
+
+    async def _held(self) -> JSONResponse:
+        self.loaded.set()
+        await self.release.wait()
+        return JSONResponse({})
+
+
 @pytest.fixture
 async def world(harness: Harness, clock: FakeClock) -> AsyncIterator[World]:
     store = LogoutDuringRequest(harness.store)
+    held = HeldEnding()
     app = SessionMiddleware(
         Starlette(
             routes=[
                 Route("/login", login),
                 Route("/read", read),
                 Route("/regenerate", regenerate),
+                Route("/logout", held.logout),
+                Route("/relogin", held.relogin),
             ]
         ),
         store=store,
@@ -110,7 +140,7 @@ async def world(harness: Harness, clock: FakeClock) -> AsyncIterator[World]:
     )
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-        yield World(store=store, clock=clock, client=client)
+        yield World(store=store, clock=clock, client=client, held=held)
 
 
 @pytest.mark.parametrize("path", ["/read", "/regenerate"], ids=["renewal", "regenerate"])
@@ -178,3 +208,48 @@ async def test_the_oldest_session_of_a_user_at_the_cap_rotates(world: World, pat
     assert rotated is not None
     assert await world.user_of(rotated) == USER
     assert await world.live_sessions() == DEFAULT_MAX_SESSIONS
+
+
+@pytest.mark.parametrize("path", ["/read", "/regenerate"], ids=["renewal", "regenerate"])
+async def test_a_logout_committing_after_a_rotation_ends_the_rotated_session(
+    world: World, path: str
+) -> None:
+    """A logout that loaded the session before a rotation and commits after it ends the new one.
+
+    The rotating response has set its new cookie already (a second tab's): the logout finds
+    the record it loaded gone and ends the login's lineage. Another device of the same user
+    (another login, another ``created``) stays signed in.
+    """
+    other_device = await world.login()
+    world.client.cookies.clear()
+    world.clock.advance(1)
+    cookie = await world.login()
+    world.client.cookies.clear()
+    world.clock.advance(RENEWAL + 1)
+    logout = asyncio.create_task(world.get("/logout", cookie))
+    await world.held.loaded.wait()  # the logout loaded the record; its commit waits
+    rotated = new_cookie(await world.get(path, cookie))
+    assert rotated is not None
+    assert await world.user_of(rotated) == USER  # the rotation did its work
+    world.held.release.set()
+    assert (await logout).status_code == 200
+    assert await world.user_of(rotated) is None, "the logout did not end the rotated session"
+    assert await world.user_of(other_device) == USER, "the logout ended another login"
+    assert await world.live_sessions() == 1
+
+
+async def test_a_login_replacing_a_session_a_rotation_carried_on_ends_it(world: World) -> None:
+    """A new login over a session that a racing request rotated leaves one session, the new one."""
+    cookie = await world.login()
+    world.client.cookies.clear()
+    world.clock.advance(RENEWAL + 1)
+    relogin = asyncio.create_task(world.get("/relogin", cookie))
+    await world.held.loaded.wait()
+    rotated = new_cookie(await world.get("/read", cookie))
+    assert rotated is not None
+    world.held.release.set()
+    signed_in = new_cookie(await relogin)
+    assert signed_in is not None
+    assert await world.user_of(rotated) is None, "the rotated session outlived its login"
+    assert await world.user_of(signed_in) == USER
+    assert await world.live_sessions() == 1

@@ -18,6 +18,7 @@ from sessionauth.commit_plan import (
     Create,
     Delete,
     Fate,
+    Lineage,
     Touch,
     Update,
     plan_commit,
@@ -44,6 +45,7 @@ EPOCH = "E0"  # ...stamped with its user's principal epoch
 RESTAMPED = Principal(epoch="E2", role="user")
 LOGIN_TOKEN = new_token("7")
 LOGIN_SID = storage_id(LOGIN_TOKEN)
+ENDS = Lineage(SID, "1", CREATED)  # the stored login a logout (or a new login) ends
 
 Action = Callable[[Session], object]
 
@@ -187,7 +189,9 @@ CASES = [
         stored(), (put("a", 5), put("a", 6)), False, update({"a": 6}), id="last write wins"
     ),
     pytest.param(stored(), (drop("a"),), False, update({}, ("a",)), id="logged-in key deleted"),
-    pytest.param(stored(), (call("clear"),), False, Delete(SID), id="logged-in cleared: logout"),
+    pytest.param(
+        stored(), (call("clear"),), False, Delete(SID, ends=ENDS), id="logged-in cleared: logout"
+    ),
     pytest.param(
         stored(user=None), (put("b", 1), call("clear")), False, Delete(SID), id="anonymous cleared"
     ),
@@ -301,26 +305,53 @@ CASES = [
         stored(),
         (call("set_user", "2"), call("regenerate")),
         False,
-        create(record({"a": 1}, user="2", meta=FORGETFUL), SID),
+        dataclasses.replace(create(record({"a": 1}, user="2", meta=FORGETFUL), SID), ends=ENDS),
         id="a login regenerated again is still a login, without an epoch",
     ),
-    pytest.param(stored(), (call("destroy"),), False, Delete(SID), id="destroyed"),
+    pytest.param(stored(), (call("destroy"),), False, Delete(SID, ends=ENDS), id="destroyed"),
     pytest.param(
-        stored(), (call("destroy"), put("x", 1)), False, Delete(SID), id="destroyed then written"
+        stored(),
+        (call("destroy"), put("x", 1)),
+        False,
+        Delete(SID, ends=ENDS),
+        id="destroyed then written",
     ),
     pytest.param(
         stored(),
         (call("destroy"), call("set_user", "3")),
         False,
-        create(record({}, user="3", meta=FORGETFUL), SID),
+        dataclasses.replace(create(record({}, user="3", meta=FORGETFUL), SID), ends=ENDS),
         id="destroyed then logged in again",
     ),
     pytest.param(
         stored(),
         (call("destroy"), call("regenerate"), put("x", 1)),
         False,
-        create(record({"x": 1}, created=CREATED), SID, continues=True),
+        dataclasses.replace(
+            create(record({"x": 1}, created=CREATED), SID, continues=True), ends=ENDS
+        ),
         id="destroyed then regenerated and written: a new anonymous session",
+    ),
+    pytest.param(
+        stored(),
+        (login(),),
+        False,
+        Adopt(LOGIN_SID, LOGIN_TOKEN, NOW, SID, None, ends=ENDS),
+        id="a login over a stored login: the loaded login ends, by its lineage",
+    ),
+    pytest.param(
+        stored(),
+        (call("regenerate"), call("destroy")),
+        False,
+        Delete(SID, ends=ENDS),
+        id="regenerated then destroyed: the loaded login ends, by its lineage",
+    ),
+    pytest.param(
+        stored(user=None),
+        (call("set_user", "2"), call("destroy")),
+        False,
+        Delete(SID),
+        id="a login of this request destroyed: no login was loaded, no lineage",
     ),
 ]
 

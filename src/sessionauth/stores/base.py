@@ -98,7 +98,9 @@ class SessionStore(abc.ABC):
 
         A rotation (a regeneration, a renewal) reads the answer for the record it replaces:
         ``False`` means the session ended, or another request rotated it, while the rotating
-        request ran, and the new record is deleted in turn. A store that cannot tell may return
+        request ran, and the new record is not stored. A request ending a login reads it for
+        the record it loaded: ``False`` means a rotation replaced it, and the login's lineage
+        is ended instead (:mod:`sessionauth.lineage`). A store that cannot tell may return
         ``None``, which is taken as ``True``.
         """
 
