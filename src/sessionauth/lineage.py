@@ -4,51 +4,93 @@ A rotation (a renewal due, :meth:`~sessionauth.session.Session.regenerate`) stor
 under a new token's id and deletes the old record; the new record keeps the old one's
 ``created``, so a login's records over time form a *lineage*: one user, one ``created``. A
 request that ends the login (a logout, another login in the same browser) deletes the record it
-loaded. If a rotation by another request (a second tab, a second device of one cookie jar)
+loaded. If a rotation by another request (a second tab, or a thief holding the same cookie)
 replaced that record after the load, the delete finds nothing, and the rotated session would
 live on under the cookie the rotating response set, although its user logged out.
 
-So when the delete of the loaded record answers that nothing was there, the ending request
-ends the lineage instead: every live session of the user with the same ``created``. Two logins
-of one user in the same instant (the store's resolution: a millisecond on Redis) share a
-lineage, and end together in this race, never otherwise: the cost of that rare coincidence is a
-second sign-in.
+Two writes and two reads close that race on any store whose operations are linearizable (each
+takes effect at one instant between its call and its answer, as on one Redis, PostgreSQL's
+committed transactions, SQLite and the memory store):
 
-What stays uncovered: a logout whose delete and lineage lookup both land between the rotation's
-delete of the old record and its store of the new one (two store round trips inside one). The
-order the other way round, a logout landing before the rotation's delete, is the rotation's to
-notice (:class:`~sessionauth.commit_plan.Create`'s ``continues``).
+* The ending request, finding its record gone, first stores a *marker* for the lineage
+  (:func:`end_lineage`): an anonymous record of the store's ordinary kind, under an id derived
+  from the user and ``created`` (:func:`marker_id`), which no cookie can name (that would take a
+  SHA-256 preimage). Then it lists the user's sessions and deletes those of the lineage.
+* A rotation of a logged-in session, once its new record is stored, looks for the marker
+  (:func:`lineage_ended`); if it is there, the rotation deletes its new record and clears the
+  cookie.
+
+Whichever of the marker and the new record is stored first, the other request sees it: the
+rotation finds the marker, or the listing finds the new record. A thief rotating over and over
+gains nothing: every rotation after the marker ends itself. The marker lasts
+:data:`MARKER_LIFETIME`, far beyond the few store calls between a rotation's write and its look.
+
+Two logins of one user in the same instant (the store's resolution: a millisecond on Redis)
+share a lineage, and end together in this race, never otherwise: a second sign-in is the cost
+of that coincidence. Not covered: an ending request that never loaded the record (its cookie
+already named nothing when it arrived: there is no lineage to know), and one retried after a
+503 (the retry's cookie names nothing any more).
 """
 
 from __future__ import annotations
 
+import binascii
+import contextlib
+
 from sessionauth.commit_plan import Lineage
+from sessionauth.errors import SessionExists
+from sessionauth.hmac_sha256 import sha256
+from sessionauth.record import SessionRecord
 from sessionauth.stores.base import SessionStore
 
-__all__ = ["end_lineage"]
+__all__ = ["MARKER_LIFETIME", "end_lineage", "lineage_ended", "marker_id"]
 
-_ROUNDS = 4
-"""Lookups before giving up on a lineage still rotating: each round follows one more rotation."""
+MARKER_LIFETIME = 600.0
+"""Seconds an ended lineage's marker is kept: a rotation looks for it one store call after
+its write, each call bounded by the store's timeout (seconds)."""
+
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
+_DIGEST_BYTES = 16  # as a storage id's: 22 characters, the shape of an anonymous session's id
 
 
-async def end_lineage(store: SessionStore, lineage: Lineage) -> int:
-    """Delete every live session continuing ``lineage``; return how many were deleted.
+def marker_id(user_id: str, created: float) -> str:
+    """The id of the marker that ends the lineage ``(user_id, created)``.
 
-    A session found but gone by the time it is deleted was rotated once more meanwhile: the
-    lookup runs again, for at most a few rounds (each needs a request on the newest cookie to
-    have rotated it in between).
+    Shaped as an anonymous session's storage id (no group, so no user's listing shows it);
+    unlike one, it is not the hash of any token, so no cookie names it.
     """
+    name = f"sessionauth/ended-lineage/{created!r}/{user_id}".encode()
+    digest = sha256(name).digest()[:_DIGEST_BYTES]
+    return binascii.b2a_base64(digest, newline=False).translate(_URLSAFE).rstrip(b"=").decode()
+
+
+async def end_lineage(store: SessionStore, lineage: Lineage, now: float) -> int:
+    """Mark ``lineage`` ended, then delete its live sessions; return how many were deleted.
+
+    The marker goes first: a rotation storing a new record after this listing finds it (see
+    the module docstring). A marker already there (two requests ending one lineage) is fine.
+    """
+    marker = SessionRecord(
+        data={},
+        created=now,
+        seen=now,
+        issued=now,
+        expires=now + MARKER_LIFETIME,
+        user_id=None,
+        meta={},
+    )
+    with contextlib.suppress(SessionExists):  # another request ended the lineage too
+        await store.create(marker_id(lineage.user_id, lineage.created), marker)
     ended = 0
-    for _ in range(_ROUNDS):
-        raced = False
-        for handle in await _continuing(store, lineage):
-            if await store.delete(handle) is False:
-                raced = True
-            else:
-                ended += 1
-        if not raced:
-            break
+    for handle in await _continuing(store, lineage):
+        if await store.delete(handle) is not False:
+            ended += 1
     return ended
+
+
+async def lineage_ended(store: SessionStore, user_id: str, created: float) -> bool:
+    """Whether a request ended the lineage ``(user_id, created)`` in the last minutes."""
+    return await store.load(marker_id(user_id, created)) is not None
 
 
 async def _continuing(store: SessionStore, lineage: Lineage) -> list[str]:

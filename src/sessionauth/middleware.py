@@ -46,7 +46,7 @@ from sessionauth.commit_plan import (
 )
 from sessionauth.config import CookieConfig
 from sessionauth.errors import StaleLogin, StoreFull, StoreUnavailable
-from sessionauth.lineage import end_lineage
+from sessionauth.lineage import end_lineage, lineage_ended
 from sessionauth.outages import OutageLog
 from sessionauth.plain_http import PlainHttpWarning
 from sessionauth.policy import Clock, TimeoutPolicy, system_clock
@@ -341,6 +341,9 @@ class SessionMiddleware:
         per-user cap from evicting the very session being rotated (it keeps its ``created``,
         so it is the user's oldest). The price: a store failure between the two writes ends
         the session (the request answers 503), where a login's create would leave it as it was.
+        A rotation of a logged-in session then looks for the marker of a logout that loaded the
+        session before the old record's delete and ended it after: found, the new record goes
+        too and the cookie is cleared (:mod:`sessionauth.lineage` shows why one look suffices).
         """
         if (
             plan.continues
@@ -351,12 +354,23 @@ class SessionMiddleware:
                 await self._end(plan.superseded, plan.ends)
             self._written()
             return []
+        record = plan.record
         try:
-            await self._call(self.store.create(plan.sid, plan.record))
+            await self._call(self.store.create(plan.sid, record))
         except StaleLogin:
             created = False
         else:
             created = True
+        if (
+            created
+            and plan.continues
+            and record.user_id is not None
+            and await self._call(lineage_ended(self.store, record.user_id, record.created))
+        ):
+            # A logout that loaded the session before this rotation deleted the old record
+            # has ended the login meanwhile: the new record must not outlive it.
+            await self._call(self.store.delete(plan.sid))
+            created = False
         replaced = None if plan.continues else plan.replaces
         for sid in (replaced, plan.superseded):
             if sid is not None:
@@ -364,7 +378,6 @@ class SessionMiddleware:
         self._written()
         if not created:
             return [self._clear_header]
-        record = plan.record
         return [
             self._set_header(plan.token, record.created, record.issued, is_remembered(record.meta))
         ]
@@ -379,7 +392,7 @@ class SessionMiddleware:
         """
         present = await self._call(self.store.delete(sid)) is not False
         if not present and ends is not None and ends.sid == sid:
-            await self._call(end_lineage(self.store, ends))
+            await self._call(end_lineage(self.store, ends, self.clock()))
         return present
 
     async def _execute(self, plan: CommitPlan) -> list[tuple[bytes, bytes]]:

@@ -7,14 +7,15 @@ a live cookie for a session its user had just ended. Two rotations at once forke
 in two. The middleware now deletes the old record first and stores the new one only if the old
 one was still there (``Create.continues``, ``SessionStore.delete``'s answer); a logout (or a
 login) that finds the record it loaded already rotated away ends the login's lineage, the
-user's sessions with its ``created`` (:mod:`sessionauth.lineage`). These tests fail on the code
-before. Run against every store, through the middleware.
+user's sessions with its ``created``, after storing a marker that a rotation looks for once
+its new record is stored (:mod:`sessionauth.lineage`). These tests fail on the code before.
+Run against every store, through the middleware.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 import httpx
@@ -25,6 +26,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from sessionauth import CookieConfig, Keyring, SessionMiddleware, TimeoutPolicy
+from sessionauth.principal import Principal
 from sessionauth.record import SessionRecord
 from sessionauth.stores.base import DEFAULT_MAX_SESSIONS, SessionStore
 from tests.contract.harness import Harness
@@ -37,11 +39,23 @@ RENEWAL = 60.0
 
 
 class LogoutDuringRequest(InstrumentedStore):
-    """Deletes the record a request just loaded, once armed: a logout landing mid-request."""
+    """Deletes the record a request just loaded, once armed: a logout landing mid-request.
+
+    ``before_login_create``, when set, runs (once) before the next create of a user's record:
+    another request landing between a rotation's delete of the old record and its create.
+    """
 
     def __init__(self, inner: SessionStore):
         super().__init__(inner)
         self.armed = False
+        self.before_login_create: Callable[[], Awaitable[None]] | None = None
+
+    async def create(self, sid: str, record: SessionRecord) -> Principal | None:
+        hook = self.before_login_create
+        if hook is not None and record.user_id is not None:
+            self.before_login_create = None
+            await hook()
+        return await super().create(sid, record)
 
     async def load(self, sid: str) -> SessionRecord | None:
         record = await super().load(sid)
@@ -253,3 +267,48 @@ async def test_a_login_replacing_a_session_a_rotation_carried_on_ends_it(world: 
     assert await world.user_of(rotated) is None, "the rotated session outlived its login"
     assert await world.user_of(signed_in) == USER
     assert await world.live_sessions() == 1
+
+
+@pytest.mark.parametrize("path", ["/read", "/regenerate"], ids=["renewal", "regenerate"])
+async def test_a_logout_landing_inside_a_rotation_ends_the_rotated_session(
+    world: World, path: str
+) -> None:
+    """A logout whose delete and lineage lookup fall between a rotation's two writes.
+
+    The logout loaded the session first; the rotation deletes the old record, then the logout
+    commits (finding nothing to delete, nor any successor yet), then the rotation stores its
+    new record: it finds the logout's marker, deletes the record and clears the cookie.
+    """
+    cookie = await world.login()
+    world.client.cookies.clear()
+    world.clock.advance(RENEWAL + 1)
+    logout = asyncio.create_task(world.get("/logout", cookie))
+    await world.held.loaded.wait()
+
+    async def logout_commits() -> None:
+        world.held.release.set()
+        assert (await logout).status_code == 200
+
+    world.store.before_login_create = logout_commits
+    response = await world.get(path, cookie)
+    assert logout.done(), "the logout did not commit inside the rotation"
+    assert response.status_code == 200
+    assert new_cookie(response) is None, "a cookie for a session its user ended"
+    assert await world.live_sessions() == 0
+
+
+async def test_a_thief_rotating_again_and_again_is_ended_by_the_logout(world: World) -> None:
+    """A chain of regenerations racing a logout: once the logout committed, every one ends."""
+    cookie = await world.login()
+    world.client.cookies.clear()
+    logout = asyncio.create_task(world.get("/logout", cookie))
+    await world.held.loaded.wait()
+    thief = new_cookie(await world.get("/regenerate", cookie))
+    assert thief is not None
+    world.held.release.set()
+    assert (await logout).status_code == 200
+    assert await world.live_sessions() == 0
+    for _ in range(3):
+        rotated = new_cookie(await world.get("/regenerate", thief))
+        assert rotated is None, "a regeneration outlived the logout"
+    assert await world.live_sessions() == 0

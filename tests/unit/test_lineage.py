@@ -1,4 +1,4 @@
-"""Ending a login's lineage: every live session of the user that began when it did.
+"""Ending a login's lineage: a marker, then every live session of the user that began with it.
 
 :func:`sessionauth.lineage.end_lineage` runs when a request ending a login (a logout, another
 login) finds the record it loaded already rotated away. These tests drive it over the memory
@@ -10,12 +10,11 @@ from __future__ import annotations
 import pytest
 
 from sessionauth.commit_plan import Lineage
-from sessionauth.lineage import end_lineage
+from sessionauth.lineage import MARKER_LIFETIME, end_lineage, lineage_ended, marker_id
 from sessionauth.record import SessionRecord
-from sessionauth.stores.base import MAX_PAGE, SessionPage, SessionStore
+from sessionauth.stores.base import MAX_PAGE, SessionStore
 from sessionauth.stores.memory import MemoryStore
-from sessionauth.tokens import new_token, storage_id
-from tests.support.stores import InstrumentedStore
+from sessionauth.tokens import group_of, new_token, storage_id
 
 USER = "7"
 BEGUN = 1_000_000.0
@@ -53,7 +52,7 @@ async def test_the_sessions_continuing_the_login_end_and_no_other(store: MemoryS
     successor = await store_session(store, BEGUN)
     other_login = await store_session(store, BEGUN + 1)
     other_user = await store_session(store, BEGUN, user="8")
-    ended = await end_lineage(store, Lineage(gone, USER, BEGUN))
+    ended = await end_lineage(store, Lineage(gone, USER, BEGUN), NOW)
     assert ended == 1
     assert await live(store) == {other_login}
     assert await live(store, "8") == {other_user}
@@ -65,40 +64,44 @@ async def test_a_lineage_longer_than_a_page_ends_whole(store: MemoryStore) -> No
     for _ in range(MAX_PAGE + 5):
         await store_session(store, BEGUN)
     kept = await store_session(store, BEGUN + 1)
-    assert await end_lineage(store, Lineage("gone", USER, BEGUN)) == MAX_PAGE + 5
+    assert await end_lineage(store, Lineage("gone", USER, BEGUN), NOW) == MAX_PAGE + 5
     assert await live(store) == {kept}
 
 
-class RotatesOnLookup(InstrumentedStore):
-    """Rotates the lineage's session once more right after each of the first lookups."""
-
-    def __init__(self, inner: SessionStore, rotations: int):
-        super().__init__(inner)
-        self.rotations = rotations
-
-    async def list_user(
-        self, user_id: str, *, limit: int = MAX_PAGE, cursor: str | None = None
-    ) -> SessionPage:
-        page = await super().list_user(user_id, limit=limit, cursor=cursor)
-        if self.rotations:
-            self.rotations -= 1
-            for handle, found in page.sessions:
-                await self.inner.delete(handle)
-                await self.inner.create(storage_id(new_token(user_id)), found)
-        return page
+async def test_the_marker_is_stored_first_and_found_by_its_lineage_only(
+    store: MemoryStore,
+) -> None:
+    """After an ending, a rotation of that lineage finds the marker; other lineages do not."""
+    assert not await lineage_ended(store, USER, BEGUN)
+    await end_lineage(store, Lineage("gone", USER, BEGUN), NOW)
+    assert await lineage_ended(store, USER, BEGUN)
+    assert not await lineage_ended(store, USER, BEGUN + 1)
+    assert not await lineage_ended(store, "8", BEGUN)
+    assert await live(store) == set(), "the marker is listed as a session of the user"
 
 
-async def test_a_session_rotated_again_meanwhile_is_followed(store: MemoryStore) -> None:
-    """A successor rotated between the lookup and its delete is found by the next lookup."""
-    await store_session(store, BEGUN)
-    racing = RotatesOnLookup(store, rotations=2)
-    assert await end_lineage(racing, Lineage("gone", USER, BEGUN)) == 1
-    assert await live(store) == set()
+async def test_a_lineage_ended_twice_keeps_one_marker(store: MemoryStore) -> None:
+    """Two requests ending one lineage (two tabs logging out): no error, still ended."""
+    await end_lineage(store, Lineage("gone", USER, BEGUN), NOW)
+    await end_lineage(store, Lineage("gone", USER, BEGUN), NOW)
+    assert await lineage_ended(store, USER, BEGUN)
 
 
-async def test_a_lineage_rotating_without_end_is_given_up(store: MemoryStore) -> None:
-    """Bounded: a lineage rotated after every lookup is left after a few rounds, not chased."""
-    await store_session(store, BEGUN)
-    racing = RotatesOnLookup(store, rotations=100)
-    assert await end_lineage(racing, Lineage("gone", USER, BEGUN)) == 0
-    assert racing.rotations == 100 - 4
+async def test_the_marker_lasts_its_lifetime_and_no_longer() -> None:
+    """Kept MARKER_LIFETIME: past it, a later rotation of the lineage is not refused."""
+    now = [NOW]
+    store = MemoryStore(clock=lambda: now[0])
+    await end_lineage(store, Lineage("gone", USER, BEGUN), NOW)
+    now[0] = NOW + MARKER_LIFETIME - 1
+    assert await lineage_ended(store, USER, BEGUN)
+    now[0] = NOW + MARKER_LIFETIME
+    assert not await lineage_ended(store, USER, BEGUN)
+
+
+def test_a_marker_id_names_no_token_and_no_user() -> None:
+    """Shaped as an anonymous id (no group), distinct per user and per ``created``."""
+    marker = marker_id(USER, BEGUN)
+    assert len(marker) == 22
+    assert group_of(marker) is None
+    assert len({marker, marker_id(USER, BEGUN + 0.001), marker_id("8", BEGUN)}) == 3
+    assert marker == marker_id(USER, BEGUN)
