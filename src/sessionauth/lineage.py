@@ -22,12 +22,15 @@ committed transactions, SQLite and the memory store):
 
 Whichever of the marker and the new record is stored first, the other request sees it: the
 rotation finds the marker, or the listing finds the new record. A thief rotating over and over
-gains nothing: every rotation after the marker ends itself. The marker lasts
-:data:`MARKER_LIFETIME`, far beyond the few store calls between a rotation's write and its look.
+gains nothing: every rotation after the marker ends itself. The marker lasts as long as a
+session of the lineage could: one small record per login ended in this race.
 
 Two logins of one user in the same instant (the store's resolution: a millisecond on Redis)
-share a lineage, and end together in this race, never otherwise: a second sign-in is the cost
-of that coincidence. Not covered: an ending request that never loaded the record (its cookie
+share a lineage: a request ending one of them whose record is already gone (a rotation, but
+also a second click on logout, or a revocation at the same moment) ends the other too, and
+its rotations then end themselves. Parallel logins of one account (an API client's workers)
+can meet this; a second sign-in is the cost. A random lineage id in the record would remove
+it, at a few bytes per session. Not covered: an ending request that never loaded the record (its cookie
 already named nothing when it arrived: there is no lineage to know), and one retried after a
 503 (the retry's cookie names nothing any more).
 """
@@ -46,8 +49,8 @@ from sessionauth.stores.base import SessionStore
 __all__ = ["MARKER_LIFETIME", "end_lineage", "lineage_ended", "marker_id"]
 
 MARKER_LIFETIME = 600.0
-"""Seconds an ended lineage's marker is kept: a rotation looks for it one store call after
-its write, each call bounded by the store's timeout (seconds)."""
+"""The least time, in seconds, an ended lineage's marker is kept (a rotation looks for it one
+store call after its write); it is kept as long as a session of the lineage could live."""
 
 _URLSAFE = bytes.maketrans(b"+/", b"-_")
 _DIGEST_BYTES = 16  # as a storage id's: 22 characters, the shape of an anonymous session's id
@@ -64,18 +67,25 @@ def marker_id(user_id: str, created: float) -> str:
     return binascii.b2a_base64(digest, newline=False).translate(_URLSAFE).rstrip(b"=").decode()
 
 
-async def end_lineage(store: SessionStore, lineage: Lineage, now: float) -> int:
+async def end_lineage(
+    store: SessionStore, lineage: Lineage, now: float, absolute_timeout: float
+) -> int:
     """Mark ``lineage`` ended, then delete its live sessions; return how many were deleted.
 
     The marker goes first: a rotation storing a new record after this listing finds it (see
     the module docstring). A marker already there (two requests ending one lineage) is fine.
+    It lasts as long as any session of the lineage could (``absolute_timeout`` after the
+    login), at least :data:`MARKER_LIFETIME`: so a listing that failed (the request answers
+    503) still ends the lineage at its next rotation, and clocks that disagree by minutes
+    between workers and the store do not expire it early.
     """
+    expires = max(now + MARKER_LIFETIME, lineage.created + absolute_timeout)
     marker = SessionRecord(
         data={},
         created=now,
         seen=now,
         issued=now,
-        expires=now + MARKER_LIFETIME,
+        expires=expires,
         user_id=None,
         meta={},
     )

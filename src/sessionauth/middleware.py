@@ -27,6 +27,7 @@ Websocket and lifespan scopes pass through untouched.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TypeVar
@@ -365,7 +366,7 @@ class SessionMiddleware:
             created
             and plan.continues
             and record.user_id is not None
-            and await self._call(lineage_ended(self.store, record.user_id, record.created))
+            and await self._ended(plan.sid, record.user_id, record.created)
         ):
             # A logout that loaded the session before this rotation deleted the old record
             # has ended the login meanwhile: the new record must not outlive it.
@@ -382,6 +383,20 @@ class SessionMiddleware:
             self._set_header(plan.token, record.created, record.issued, is_remembered(record.meta))
         ]
 
+    async def _ended(self, sid: str, user_id: str, created: float) -> bool:
+        """Whether the lineage of the record just stored under ``sid`` was ended meanwhile.
+
+        If the store fails to say, the record is deleted (as far as the store lets) before
+        the 503: its cookie is never sent, and a session nobody holds would only clutter the
+        user's list and cap.
+        """
+        try:
+            return await self._call(lineage_ended(self.store, user_id, created))
+        except StoreUnavailable:
+            with contextlib.suppress(StoreUnavailable):
+                await self._call(self.store.delete(sid))
+            raise
+
     async def _end(self, sid: str, ends: Lineage | None) -> bool:
         """Delete the record ``sid``; return whether it was there (``None`` from a store: yes).
 
@@ -392,7 +407,8 @@ class SessionMiddleware:
         """
         present = await self._call(self.store.delete(sid)) is not False
         if not present and ends is not None and ends.sid == sid:
-            await self._call(end_lineage(self.store, ends, self.clock()))
+            ending = end_lineage(self.store, ends, self.clock(), self.policy.absolute_timeout)
+            await self._call(ending)
         return present
 
     async def _execute(self, plan: CommitPlan) -> list[tuple[bytes, bytes]]:

@@ -26,6 +26,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from sessionauth import CookieConfig, Keyring, SessionMiddleware, TimeoutPolicy
+from sessionauth.errors import StoreUnavailable
+from sessionauth.lineage import marker_id
 from sessionauth.principal import Principal
 from sessionauth.record import SessionRecord
 from sessionauth.stores.base import DEFAULT_MAX_SESSIONS, SessionStore
@@ -49,6 +51,7 @@ class LogoutDuringRequest(InstrumentedStore):
         super().__init__(inner)
         self.armed = False
         self.before_login_create: Callable[[], Awaitable[None]] | None = None
+        self.unreadable: str | None = None  # a load of this id fails (StoreUnavailable)
 
     async def create(self, sid: str, record: SessionRecord) -> Principal | None:
         hook = self.before_login_create
@@ -58,6 +61,8 @@ class LogoutDuringRequest(InstrumentedStore):
         return await super().create(sid, record)
 
     async def load(self, sid: str) -> SessionRecord | None:
+        if sid == self.unreadable:
+            raise StoreUnavailable("injected: this read fails")
         record = await super().load(sid)
         if self.armed:
             self.armed = False
@@ -311,4 +316,20 @@ async def test_a_thief_rotating_again_and_again_is_ended_by_the_logout(world: Wo
     for _ in range(3):
         rotated = new_cookie(await world.get("/regenerate", thief))
         assert rotated is None, "a regeneration outlived the logout"
+    assert await world.live_sessions() == 0
+
+
+async def test_a_rotation_that_cannot_look_for_the_marker_leaves_no_session(world: World) -> None:
+    """The store fails the look for the marker: 503, and no session is left.
+
+    The new record, whose cookie is never sent, is deleted rather than left for nobody,
+    counted against the user's cap.
+    """
+    cookie = await world.login()
+    world.client.cookies.clear()
+    [(_, stored)] = (await world.store.inner.list_user(USER)).sessions
+    world.store.unreadable = marker_id(USER, stored.created)
+    response = await world.get("/regenerate", cookie)
+    assert response.status_code == 503
+    assert new_cookie(response) is None
     assert await world.live_sessions() == 0

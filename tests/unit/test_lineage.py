@@ -17,6 +17,7 @@ from sessionauth.stores.memory import MemoryStore
 from sessionauth.tokens import group_of, new_token, storage_id
 
 USER = "7"
+LIFETIME = 86400.0  # the policy's absolute timeout
 BEGUN = 1_000_000.0
 NOW = BEGUN + 100
 
@@ -52,7 +53,7 @@ async def test_the_sessions_continuing_the_login_end_and_no_other(store: MemoryS
     successor = await store_session(store, BEGUN)
     other_login = await store_session(store, BEGUN + 1)
     other_user = await store_session(store, BEGUN, user="8")
-    ended = await end_lineage(store, Lineage(gone, USER, BEGUN), NOW)
+    ended = await end_lineage(store, Lineage(gone, USER, BEGUN), NOW, LIFETIME)
     assert ended == 1
     assert await live(store) == {other_login}
     assert await live(store, "8") == {other_user}
@@ -64,7 +65,7 @@ async def test_a_lineage_longer_than_a_page_ends_whole(store: MemoryStore) -> No
     for _ in range(MAX_PAGE + 5):
         await store_session(store, BEGUN)
     kept = await store_session(store, BEGUN + 1)
-    assert await end_lineage(store, Lineage("gone", USER, BEGUN), NOW) == MAX_PAGE + 5
+    assert await end_lineage(store, Lineage("gone", USER, BEGUN), NOW, LIFETIME) == MAX_PAGE + 5
     assert await live(store) == {kept}
 
 
@@ -73,7 +74,7 @@ async def test_the_marker_is_stored_first_and_found_by_its_lineage_only(
 ) -> None:
     """After an ending, a rotation of that lineage finds the marker; other lineages do not."""
     assert not await lineage_ended(store, USER, BEGUN)
-    await end_lineage(store, Lineage("gone", USER, BEGUN), NOW)
+    await end_lineage(store, Lineage("gone", USER, BEGUN), NOW, LIFETIME)
     assert await lineage_ended(store, USER, BEGUN)
     assert not await lineage_ended(store, USER, BEGUN + 1)
     assert not await lineage_ended(store, "8", BEGUN)
@@ -82,19 +83,28 @@ async def test_the_marker_is_stored_first_and_found_by_its_lineage_only(
 
 async def test_a_lineage_ended_twice_keeps_one_marker(store: MemoryStore) -> None:
     """Two requests ending one lineage (two tabs logging out): no error, still ended."""
-    await end_lineage(store, Lineage("gone", USER, BEGUN), NOW)
-    await end_lineage(store, Lineage("gone", USER, BEGUN), NOW)
+    await end_lineage(store, Lineage("gone", USER, BEGUN), NOW, LIFETIME)
+    await end_lineage(store, Lineage("gone", USER, BEGUN), NOW, LIFETIME)
     assert await lineage_ended(store, USER, BEGUN)
 
 
-async def test_the_marker_lasts_its_lifetime_and_no_longer() -> None:
-    """Kept MARKER_LIFETIME: past it, a later rotation of the lineage is not refused."""
-    now = [NOW]
+@pytest.mark.parametrize(
+    ("ended_at", "until"),
+    [(NOW, BEGUN + LIFETIME), (BEGUN + LIFETIME - 60, BEGUN + LIFETIME - 60 + MARKER_LIFETIME)],
+    ids=["as long as the lineage could live", "at least MARKER_LIFETIME"],
+)
+async def test_the_marker_lasts_as_long_as_the_lineage_could(ended_at: float, until: float) -> None:
+    """Kept until the login's absolute timeout, never less than the floor.
+
+    So a failed listing still ends the lineage at its next rotation, and minutes of clock skew
+    between workers and the store change nothing.
+    """
+    now = [ended_at]
     store = MemoryStore(clock=lambda: now[0])
-    await end_lineage(store, Lineage("gone", USER, BEGUN), NOW)
-    now[0] = NOW + MARKER_LIFETIME - 1
+    await end_lineage(store, Lineage("gone", USER, BEGUN), ended_at, LIFETIME)
+    now[0] = until - 1
     assert await lineage_ended(store, USER, BEGUN)
-    now[0] = NOW + MARKER_LIFETIME
+    now[0] = until
     assert not await lineage_ended(store, USER, BEGUN)
 
 
