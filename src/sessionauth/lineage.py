@@ -30,9 +30,11 @@ share a lineage: a request ending one of them whose record is already gone (a ro
 also a second click on logout, or a revocation at the same moment) ends the other too, and
 its rotations then end themselves. Parallel logins of one account (an API client's workers)
 can meet this; a second sign-in is the cost. A random lineage id in the record would remove
-it, at a few bytes per session. Not covered: an ending request that never loaded the record (its cookie
-already named nothing when it arrived: there is no lineage to know), and one retried after a
-503 (the retry's cookie names nothing any more).
+it, at a few bytes per session.
+
+Not covered: an ending request that never loaded the record (its cookie already named nothing
+when it arrived: there is no lineage to know), and one retried after a 503 (the retry's cookie
+names nothing any more).
 """
 
 from __future__ import annotations
