@@ -39,7 +39,6 @@ names nothing any more).
 
 from __future__ import annotations
 
-import binascii
 import contextlib
 
 from sessionauth.commit_plan import Lineage
@@ -47,6 +46,7 @@ from sessionauth.errors import SessionExists
 from sessionauth.hmac_sha256 import sha256
 from sessionauth.record import SessionRecord
 from sessionauth.stores.base import SessionStore
+from sessionauth.tokens import b64url
 
 __all__ = ["MARKER_LIFETIME", "end_lineage", "lineage_ended", "marker_id"]
 
@@ -54,7 +54,6 @@ MARKER_LIFETIME = 600.0
 """The least time, in seconds, an ended lineage's marker is kept (a rotation looks for it one
 store call after its write); it is kept as long as a session of the lineage could live."""
 
-_URLSAFE = bytes.maketrans(b"+/", b"-_")
 _DIGEST_BYTES = 16  # as a storage id's: 22 characters, the shape of an anonymous session's id
 
 
@@ -65,8 +64,7 @@ def marker_id(user_id: str, created: float) -> str:
     unlike one, it is not the hash of any token, so no cookie names it.
     """
     name = f"sessionauth/ended-lineage/{created!r}/{user_id}".encode()
-    digest = sha256(name).digest()[:_DIGEST_BYTES]
-    return binascii.b2a_base64(digest, newline=False).translate(_URLSAFE).rstrip(b"=").decode()
+    return b64url(sha256(name).digest()[:_DIGEST_BYTES])
 
 
 async def end_lineage(

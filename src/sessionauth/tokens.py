@@ -39,6 +39,7 @@ from sessionauth.hmac_sha256 import HmacSha256, sha256
 __all__ = [
     "COOKIE_VALUE_LENGTHS",
     "Keyring",
+    "b64url",
     "group_of",
     "new_token",
     "storage_id",
@@ -65,8 +66,8 @@ def _b64_bytes(raw: bytes) -> bytes:
     return binascii.b2a_base64(raw, newline=False).translate(_URLSAFE)
 
 
-def _b64(raw: bytes) -> str:
-    """base64url of ``raw`` without padding."""
+def b64url(raw: bytes) -> str:
+    """base64url of ``raw`` without padding: how tokens, MACs and storage ids are written."""
     return _b64_bytes(raw).rstrip(b"=").decode("ascii")
 
 
@@ -77,7 +78,7 @@ def user_group(user_id: str) -> str:
     share a group (stores filter by the record's user id), which costs nothing but a few bytes.
     """
     digest = hashlib.sha256(b"sessionauth/user-group/" + user_id.encode()).digest()
-    return _b64(digest[:GROUP_BYTES])
+    return b64url(digest[:GROUP_BYTES])
 
 
 def new_token(user_id: str | None = None) -> str:
@@ -100,7 +101,7 @@ def storage_id(token: str) -> str:
     (2**64 sessions), while every stored id and every Redis key is 21 bytes shorter. An unkeyed
     hash stays valid across secret rotations.
     """
-    # _b64 inlined: every authenticated request computes this once.
+    # b64url inlined: every authenticated request computes this once.
     digest = (
         binascii.b2a_base64(sha256(token.encode("ascii")).digest()[:DIGEST_BYTES], newline=False)
         .translate(_URLSAFE)
@@ -174,7 +175,7 @@ class Keyring:
     def sign(self, token: str) -> str:
         """Return the cookie value for ``token``, MACed with the current key."""
         mac = self._cookie_macs[0].digest(token.encode("ascii"))
-        return f"{token}.{_b64(mac[:MAC_BYTES])}"
+        return f"{token}.{b64url(mac[:MAC_BYTES])}"
 
     def unsign(self, value: str) -> str | None:
         """Return the token inside a cookie value, or ``None`` if it is malformed or forged.
