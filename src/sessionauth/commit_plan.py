@@ -6,7 +6,8 @@ the clock and the :class:`~sessionauth.policy.TimeoutPolicy` into one :data:`Com
 * :class:`Create`: store a new record under a new token's id (a first write, a regeneration, a
   login bound by ``set_user``, a renewal due), deleting the record it ``replaces``; set the
   cookie. The record keeps the session's principal epoch, so a renewal or regeneration is
-  refused by the store (create-if-current) once the session was revoked.
+  refused by the store (create-if-current) once the session was revoked. A renewal leaves a
+  forward from the old record to the new one for a short grace (:mod:`sessionauth.forwards`).
 * :class:`Adopt`: a login the Authenticator already stored (eagerly, create-if-current): set
   the cookie, delete the record it ``replaces``, write the keys changed after the login.
 * :class:`Update`: write only the changed keys of the stored record.
@@ -99,6 +100,11 @@ class Create:
             there (no logout, revocation or other rotation landed while this request ran).
         ends: The loaded login a login of this request ended (``None``: none): see
             :class:`Delete`.
+        forward: Seconds for which ``replaces`` leads to the new record (a renewal; ``0``:
+            no forward): requests still carrying the old cookie are served the new record
+            (:mod:`sessionauth.forwards`).
+        changes: The keys a renewing request changed (``None``: none): if another request
+            renewed the session first, they are written to the record it stored.
     """
 
     sid: str
@@ -108,6 +114,8 @@ class Create:
     superseded: str | None = None
     continues: bool = False
     ends: Lineage | None = None
+    forward: float = 0.0
+    changes: RecordUpdate | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,7 +265,12 @@ def plan_commit(
         return Adopt(sid, token or "", start, superseded, written, remembered, ends)
     if policy.needs_renewal(issued or start, now):
         renewal = _create(mint(user_id), sid, user_id, data, meta, start, now, policy, epoch)
-        return replace(renewal, continues=True)
+        changes = (
+            _update(data, changed, deleted, start, now, policy, is_remembered(meta))
+            if changed or deleted
+            else None
+        )
+        return replace(renewal, continues=True, forward=policy.renewal_grace, changes=changes)
     if changed or deleted:
         return Update(sid, _update(data, changed, deleted, start, now, policy, is_remembered(meta)))
     if policy.needs_touch(seen or now, now):

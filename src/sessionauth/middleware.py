@@ -5,7 +5,8 @@ Per HTTP request:
 1. Find the session cookie. A missing, malformed, duplicated or forged cookie means no session
    and costs no store call (the MAC is checked first, see :mod:`sessionauth.tokens`).
 2. Otherwise load the record in one store round trip; an expired or missing record means no
-   session, and the stale cookie is cleared.
+   session, and the stale cookie is cleared. With renewal on, a cookie a renewal replaced in the
+   last ``renewal_grace`` seconds is served the renewed session (:mod:`sessionauth.forwards`).
 3. Put a :class:`~sessionauth.session.Session` on ``scope["session"]``, with the request's
    pre-session cookie read (:mod:`sessionauth.presession`), and run the application.
 4. When the response starts, run the session's commit plan (:mod:`sessionauth.commit_plan`):
@@ -46,13 +47,20 @@ from sessionauth.commit_plan import (
     Update,
 )
 from sessionauth.config import CookieConfig
-from sessionauth.errors import StaleLogin, StoreFull, StoreUnavailable
+from sessionauth.errors import SessionExists, StaleLogin, StoreFull, StoreUnavailable
+from sessionauth.forwards import (
+    MAX_FORWARDS,
+    forward_id,
+    forward_record,
+    forward_update,
+    successor_of,
+)
 from sessionauth.lineage import end_lineage, lineage_ended
 from sessionauth.outages import OutageLog
 from sessionauth.plain_http import PlainHttpWarning
 from sessionauth.policy import Clock, TimeoutPolicy, system_clock
 from sessionauth.presession import MAX_AGE, PreSession, sign_nonce, unsign_nonce
-from sessionauth.record import REMEMBER, is_remembered
+from sessionauth.record import REMEMBER, RecordUpdate, SessionRecord, is_remembered
 from sessionauth.session import Session
 from sessionauth.stores.base import SessionStore
 from sessionauth.tokens import COOKIE_VALUE_LENGTHS, Keyring, storage_id
@@ -149,6 +157,8 @@ class SessionMiddleware:
         self.outage_log = outage_log or OutageLog("session store", logger=logger)
         self._full_log = OutageLog("session store writes", logger=self.outage_log.logger)
         self.plain_http = PlainHttpWarning(self.cookie)
+        # Only renewals leave forwards: without renewal, a stale cookie costs no second read.
+        self._forwards = self.policy.renewal_interval is not None and self.policy.renewal_grace > 0
         self._attributes = self.cookie.attributes()
         self._clear_header = (
             b"set-cookie",
@@ -180,6 +190,13 @@ class SessionMiddleware:
                     if self.store_timeout is not None:  # _call, inlined
                         loading = self._bounded(loading, self.store_timeout)
                     record = await loading
+                    if record is None and self._forwards:
+                        followed = await self._follow(sid)
+                        if followed is not None:
+                            # A renewal moved the session on: its response sets the new cookie,
+                            # so this one must not clear it, whatever the forward leads to.
+                            sid, record = followed
+                            value = None
                 except StoreUnavailable as exc:
                     await self._send_unavailable(scope, receive, send, exc)
                     return
@@ -346,6 +363,9 @@ class SessionMiddleware:
         session before the old record's delete and ended it after: found, the new record goes
         too and the cookie is cleared (:mod:`sessionauth.lineage` shows why one look suffices).
         """
+        forwarded = True
+        if plan.forward and plan.replaces is not None:
+            forwarded = await self._leave_forward(plan.replaces, plan.sid, plan.forward)
         if (
             plan.continues
             and plan.replaces is not None
@@ -353,8 +373,16 @@ class SessionMiddleware:
         ):
             if plan.superseded is not None:
                 await self._end(plan.superseded, plan.ends)
+            if plan.forward and plan.changes is not None:
+                # Another request renewed the session first: this one's writes go there.
+                await self._write_forwarded(plan.replaces, plan.changes)
             self._written()
             return []
+        if not forwarded and plan.replaces is not None:
+            # Two renewals of one record raced, the other left its forward first and lost the
+            # delete (it stores nothing): the forward must lead to the session that lives on.
+            repoint = forward_update(plan.sid, self.clock(), plan.forward)
+            await self._call(self.store.update(forward_id(plan.replaces), repoint))
         record = plan.record
         try:
             await self._call(self.store.create(plan.sid, record))
@@ -382,6 +410,46 @@ class SessionMiddleware:
         return [
             self._set_header(plan.token, record.created, record.issued, is_remembered(record.meta))
         ]
+
+    async def _follow(self, sid: str) -> tuple[str, SessionRecord | None] | None:
+        """Where renewals moved the record ``sid``: ``(id, record or None)``; ``None``: nowhere.
+
+        Follows up to :data:`~sessionauth.forwards.MAX_FORWARDS` forwards (renewals within one
+        grace), stopping at the first live record.
+        """
+        followed: tuple[str, SessionRecord | None] | None = None
+        now = self.clock()
+        for _ in range(MAX_FORWARDS):
+            successor = await self._call(successor_of(self.store, sid, now))
+            if successor is None:
+                break
+            sid = successor
+            followed = (sid, await self._call(self.store.load(sid)))
+            if followed[1] is not None:
+                break
+        return followed
+
+    async def _write_forwarded(self, sid: str, changes: RecordUpdate | None) -> bool:
+        """Write ``changes`` where renewals moved the record ``sid``; ``False``: no forward."""
+        followed = await self._follow(sid)
+        if followed is None:
+            return False
+        successor, current = followed
+        if current is not None and changes is not None:
+            await self._call(self.store.update(successor, changes))
+        return True
+
+    async def _leave_forward(self, old: str, new: str, grace: float) -> bool:
+        """Store the forward from ``old`` to ``new``; ``False``: another renewal's was first.
+
+        It goes before ``old`` is deleted, so whoever finds ``old`` gone finds the forward.
+        """
+        record = forward_record(new, self.clock(), grace)
+        try:
+            await self._call(self.store.create(forward_id(old), record))
+        except SessionExists:
+            return False
+        return True
 
     async def _ended(self, sid: str, user_id: str, created: float) -> bool:
         """Whether the lineage of the record just stored under ``sid`` was ended meanwhile.
@@ -447,6 +515,15 @@ class SessionMiddleware:
             return [self._clear_header]
         else:
             return []
+        if not alive and self._forwards:
+            # A renewal moved the session on while this request ran? Then its writes go to the
+            # renewed record (a touch is moot there), and its cookie stays.
+            moved = await self._write_forwarded(
+                plan.sid, plan.update if isinstance(plan, Update) else None
+            )
+            if moved:
+                self._written()
+                return []
         self._written()
         # A revocation raced this request: the session stays dead and the browser forgets it.
         return [] if alive else [self._clear_header]

@@ -8,6 +8,9 @@ session ends. Nothing here does I/O; the middleware asks and the store obeys.
 * ``short_absolute_timeout``: the absolute timeout of a login without "remember me" (12 h; never
   longer than ``absolute_timeout``). Whether a session is remembered is in its record.
 * ``renewal_interval``: if set, the token is rotated this often while the session is used.
+* ``renewal_grace``: for this long after a renewal, a request still carrying the old cookie
+  (a second tab, a page's parallel fetches) is served the renewed session instead of being
+  signed out (:mod:`sessionauth.forwards`); ``0`` turns that off.
 * ``touch_interval``: the idle deadline is pushed forward at most this often, so an active
   session costs one store write per interval instead of one per request.
 """
@@ -42,6 +45,7 @@ class TimeoutPolicy:
     absolute_timeout: float = 7 * 24 * 3600
     short_absolute_timeout: float = 12 * 3600
     renewal_interval: float | None = None
+    renewal_grace: float = 30
     touch_interval: float = 60
 
     def __post_init__(self) -> None:
@@ -53,6 +57,8 @@ class TimeoutPolicy:
             raise ConfigurationError("touch_interval must be shorter than idle_timeout")
         if self.renewal_interval is not None and self.renewal_interval <= 0:
             raise ConfigurationError("renewal_interval must be positive (or None to disable)")
+        if not self.renewal_grace >= 0:  # also refuses NaN
+            raise ConfigurationError("renewal_grace must be zero or a positive number of seconds")
 
     def lifetime(self, remembered: bool) -> float:
         """Return the absolute timeout of a remembered session, or of one that is not."""

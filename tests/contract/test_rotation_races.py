@@ -8,8 +8,11 @@ in two. The middleware now deletes the old record first and stores the new one o
 one was still there (``Create.continues``, ``SessionStore.delete``'s answer); a logout (or a
 login) that finds the record it loaded already rotated away ends the login's lineage, the
 user's sessions with its ``created``, after storing a marker that a rotation looks for once
-its new record is stored (:mod:`sessionauth.lineage`). These tests fail on the code before.
-Run against every store, through the middleware.
+its new record is stored (:mod:`sessionauth.lineage`). A renewal leaves a forward from the old
+record to the new one for the renewal's grace, so the requests still carrying the old cookie
+(a second tab, a page's parallel fetches) are served the renewed session instead of signing
+their user out (:mod:`sessionauth.forwards`). These tests fail on the code before. Run against
+every store, through the middleware.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from starlette.routing import Route
 
 from sessionauth import CookieConfig, Keyring, SessionMiddleware, TimeoutPolicy
 from sessionauth.errors import StoreUnavailable
+from sessionauth.forwards import forward_id, forward_record
 from sessionauth.lineage import marker_id
 from sessionauth.principal import Principal
 from sessionauth.record import SessionRecord
@@ -100,7 +104,7 @@ def new_cookie(response: httpx.Response) -> str | None:
 
 
 async def read(request: Request) -> JSONResponse:
-    return JSONResponse({"user": request.session.user_id})
+    return JSONResponse({"user": request.session.user_id, "written": "written" in request.session})
 
 
 async def login(request: Request) -> JSONResponse:
@@ -114,9 +118,10 @@ async def regenerate(request: Request) -> JSONResponse:
 
 
 class HeldEnding:
-    """``/logout`` and ``/relogin``, which hold their response (so their commit) until released.
+    """``/logout``, ``/relogin`` and ``/write``: each holds its response (so its commit).
 
     ``/relogin`` signs the same user in anew: the login it loaded ends as a logout's does.
+    ``/write`` sets the key ``written``.
     """
 
     def __init__(self) -> None:
@@ -129,6 +134,10 @@ class HeldEnding:
 
     async def relogin(self, request: Request) -> JSONResponse:
         request.session.set_user(USER)
+        return await self._held()
+
+    async def write(self, request: Request) -> JSONResponse:
+        request.session["written"] = True
         return await self._held()
 
     async def _held(self) -> JSONResponse:
@@ -149,6 +158,7 @@ async def world(harness: Harness, clock: FakeClock) -> AsyncIterator[World]:
                 Route("/regenerate", regenerate),
                 Route("/logout", held.logout),
                 Route("/relogin", held.relogin),
+                Route("/write", held.write),
             ]
         ),
         store=store,
@@ -183,7 +193,11 @@ async def test_a_session_ended_while_a_request_rotates_it_stays_ended(
 
 @pytest.mark.parametrize("path", ["/read", "/regenerate"], ids=["renewal", "regenerate"])
 async def test_a_rotation_without_a_race_still_rotates(world: World, path: str) -> None:
-    """The guard costs the ordinary rotation nothing: a new cookie, one live session."""
+    """The guard costs the ordinary rotation nothing: a new cookie, one live session.
+
+    A regeneration's old cookie dies at once; a renewal's leads to the new session for the
+    renewal's grace, and dies after it (:mod:`sessionauth.forwards`).
+    """
     cookie = await world.login()
     world.clock.advance(RENEWAL + 1)
     world.client.cookies.clear()
@@ -192,7 +206,11 @@ async def test_a_rotation_without_a_race_still_rotates(world: World, path: str) 
     assert rotated is not None
     assert rotated != cookie
     assert await world.user_of(rotated) == USER
+    if path == "/read":
+        assert await world.user_of(cookie) == USER
+        world.clock.advance(TimeoutPolicy().renewal_grace)
     assert await world.user_of(cookie) is None
+    assert await world.user_of(rotated) == USER
     assert await world.live_sessions() == 1
 
 
@@ -333,3 +351,131 @@ async def test_a_rotation_that_cannot_look_for_the_marker_leaves_no_session(worl
     assert response.status_code == 503
     assert new_cookie(response) is None
     assert await world.live_sessions() == 0
+
+
+# -- the renewal's grace: requests still carrying the old cookie --------------------------------
+
+
+async def renewed(world: World) -> tuple[str, str]:
+    """A login, renewed by one request: ``(the old cookie, the new one)``."""
+    cookie = await world.login()
+    world.client.cookies.clear()
+    world.clock.advance(RENEWAL + 1)
+    rotated = new_cookie(await world.get("/read", cookie))
+    assert rotated is not None
+    return cookie, rotated
+
+
+async def test_a_request_with_the_cookie_a_renewal_replaced_is_served_and_keeps_it(
+    world: World,
+) -> None:
+    """A second tab's request carrying the old cookie: served signed in, no Set-Cookie.
+
+    Before, it was served signed out and cleared the cookie, and when its response came
+    after the renewing one the browser dropped the new cookie: its user was signed out.
+    """
+    cookie, rotated = await renewed(world)
+    response = await world.get("/read", cookie)
+    assert response.json()["user"] == USER
+    assert "set-cookie" not in response.headers, "a stale request touched the renewed cookie"
+    assert await world.user_of(rotated) == USER
+    assert await world.live_sessions() == 1
+
+
+async def test_a_write_loaded_before_a_renewal_lands_on_the_renewed_session(world: World) -> None:
+    """A request loads the session, a renewal replaces it, the request's write commits.
+
+    The write goes to the renewed record and the response leaves the cookie alone; before,
+    the write was lost and the response cleared the cookie.
+    """
+    cookie = await world.login()
+    world.client.cookies.clear()
+    world.clock.advance(RENEWAL / 2)
+    writing = asyncio.create_task(world.get("/write", cookie))
+    await world.held.loaded.wait()
+    world.clock.advance(RENEWAL / 2 + 1)  # the renewal is due now, not when /write loaded
+    rotated = new_cookie(await world.get("/read", cookie))
+    assert rotated is not None
+    world.held.release.set()
+    response = await writing
+    assert response.status_code == 200
+    assert "set-cookie" not in response.headers, "the write's response touched the cookie"
+    assert (await world.get("/read", rotated)).json() == {"user": USER, "written": True}
+    assert await world.live_sessions() == 1
+
+
+async def test_a_logout_with_the_cookie_a_renewal_replaced_ends_the_renewed_session(
+    world: World,
+) -> None:
+    """A logout sent before the renewing response came back (so with the old cookie) ends it.
+
+    Before, its cookie named nothing, and the renewed session lived on under the new cookie.
+    """
+    cookie, rotated = await renewed(world)
+    world.held.release.set()
+    logout = await world.get("/logout", cookie)
+    assert logout.status_code == 200
+    assert new_cookie(logout) is None
+    assert await world.user_of(rotated) is None, "the logout left the renewed session alive"
+    assert await world.live_sessions() == 0
+
+
+async def test_forty_requests_at_a_renewal_leave_one_session_and_sign_nobody_out(
+    world: World,
+) -> None:
+    """40 requests with one cookie, all when a renewal is due: one renewal, no cleared cookie.
+
+    Whatever order they run in, none clears the cookie, so the browser keeps the renewed
+    one, and the old cookie leads to the session that lives on.
+    """
+    cookie = await world.login()
+    world.client.cookies.clear()
+    world.clock.advance(RENEWAL + 1)
+    responses = await asyncio.gather(*(world.get("/read", cookie) for _ in range(40)))
+    assert all(response.status_code == 200 for response in responses)
+    cleared = [r for r in responses if "set-cookie" in r.headers and new_cookie(r) is None]
+    assert cleared == [], f"{len(cleared)} of 40 responses cleared the cookie"
+    rotated = [value for value in map(new_cookie, responses) if value is not None]
+    assert len(rotated) == 1, f"{len(rotated)} renewals of one session"
+    assert await world.user_of(rotated[0]) == USER
+    assert await world.user_of(cookie) == USER
+    assert await world.live_sessions() == 1
+
+
+async def test_a_renewal_repoints_the_forward_another_renewal_left(world: World) -> None:
+    """Two renewals of one record: the loser left its forward first, the winner repoints it.
+
+    The forward must lead to the session that lives on, not to one never stored.
+    """
+    cookie = await world.login()
+    world.client.cookies.clear()
+    [(handle, _)] = (await world.store.inner.list_user(USER)).sessions
+    world.clock.advance(RENEWAL + 1)
+    lost = forward_record("the-loser-stored-nothing", world.clock(), 30)
+    await world.store.inner.create(forward_id(handle), lost)
+    rotated = new_cookie(await world.get("/read", cookie))
+    assert rotated is not None
+    assert await world.user_of(cookie) == USER, "the forward leads to a session never stored"
+
+
+async def test_a_forward_that_cannot_be_read_answers_503(world: World) -> None:
+    """A cookie a renewal replaced, and the store fails the look for the forward: 503."""
+    cookie = await world.login()
+    world.client.cookies.clear()
+    [(handle, _)] = (await world.store.inner.list_user(USER)).sessions
+    world.clock.advance(RENEWAL + 1)
+    assert new_cookie(await world.get("/read", cookie)) is not None
+    world.store.unreadable = forward_id(handle)
+    response = await world.get("/read", cookie)
+    assert response.status_code == 503
+    assert "set-cookie" not in response.headers
+
+
+async def test_a_forward_leads_nowhere_once_the_renewed_session_ends(world: World) -> None:
+    """Revoked (signed out with the new cookie): the old cookie is no session, and stays set."""
+    cookie, rotated = await renewed(world)
+    world.held.release.set()
+    assert (await world.get("/logout", rotated)).status_code == 200
+    response = await world.get("/read", cookie)
+    assert response.json()["user"] is None
+    assert "set-cookie" not in response.headers

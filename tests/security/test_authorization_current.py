@@ -320,17 +320,23 @@ async def test_a_renewal_after_a_revocation_ends_the_session(library: Library) -
 
     The renewal finds the old record gone and stores nothing: it cannot tell a revocation from
     another tab's renewal that won, whose cookie a cleared one could overwrite, so it leaves
-    the cookie alone. The browser's old cookie names nothing and is cleared at its next use.
+    the cookie alone. The browser's old cookie names nothing: within the renewal's grace its
+    forward leads nowhere (no session, the cookie left alone), and after it the cookie is
+    cleared at its next use.
     """
-    await library.auth.create_user("alice@example.com", PASSWORD)
+    user = await library.auth.create_user("alice@example.com", PASSWORD)
     await library.client.post("/login", json={"email": "alice@example.com", "password": PASSWORD})
     token = library.client.cookies["__Host-session"]
     library.clock.advance(601)  # this request renews the token
     response = await library.client.post("/revoke-everywhere")
     assert response.status_code == 200
     assert "set-cookie" not in response.headers
-    assert len(library.store) == 0
+    assert (await library.store.list_user(str(user.id))).sessions == []
+    assert len(library.store) == 1  # the renewal's forward, to a record never stored
     library.client.cookies.set("__Host-session", token, domain="t")
+    within_grace = await library.client.get("/auth")
+    assert within_grace.status_code == 401
+    library.clock.advance(TimeoutPolicy().renewal_grace)
     stale = await library.client.get("/auth")
     assert stale.status_code == 401
     assert "Max-Age=0" in stale.headers["set-cookie"]

@@ -127,9 +127,11 @@ def record(
     )
 
 
-def create(rec: SessionRecord, replaces: str | None = None, *, continues: bool = False) -> Create:
+def create(
+    rec: SessionRecord, replaces: str | None = None, *, continues: bool = False, forward: float = 0
+) -> Create:
     """An expected Create; its random token and id are compared apart."""
-    return Create("*", "*", rec, replaces, continues=continues)
+    return Create("*", "*", rec, replaces, continues=continues, forward=forward)
 
 
 def update(values: dict[str, Any], deleted: tuple[str, ...] = ()) -> Update:
@@ -214,9 +216,12 @@ CASES = [
         (),
         False,
         create(
-            record({"a": 1}, created=CREATED, user="1", meta=META, epoch=EPOCH), SID, continues=True
+            record({"a": 1}, created=CREATED, user="1", meta=META, epoch=EPOCH),
+            SID,
+            continues=True,
+            forward=POLICY.renewal_grace,
         ),
-        id="renewal due keeps the epoch",
+        id="renewal due keeps the epoch, leaves a forward",
     ),
     pytest.param(
         stored(issued=NOW - 4999), (), False, NOTHING, id="renewal one second before it is due"
@@ -430,7 +435,19 @@ def test_renewal_mints_the_new_token_with_the_injected_minter() -> None:
         record({"a": 1}, created=CREATED, user="1"),
         SID,
         continues=True,
+        forward=POLICY.renewal_grace,
     )
+
+
+def test_a_renewal_without_grace_leaves_no_forward() -> None:
+    """``renewal_grace=0``: the old token dies with the renewal, as a regeneration's does."""
+    no_grace = TimeoutPolicy(
+        idle_timeout=1000, absolute_timeout=10_000, renewal_interval=5000, renewal_grace=0
+    )
+    plan = stored(issued=NOW - 5000)().commit_plan(no_grace, NOW)
+    assert isinstance(plan, Create)
+    assert plan.continues
+    assert plan.forward == 0
 
 
 def test_a_created_record_does_not_share_the_sessions_dicts() -> None:

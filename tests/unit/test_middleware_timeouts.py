@@ -71,8 +71,12 @@ async def test_touch_writes_at_most_once_per_interval() -> None:
 
 
 async def test_renewal_rotates_the_token_and_keeps_the_session() -> None:
-    """Past renewal_interval the next request gets a new token; the old one stops working."""
-    env = make_env(TimeoutPolicy(renewal_interval=HOUR))
+    """Past renewal_interval the next request gets a new token; the old one stops working.
+
+    It stops at once with ``renewal_grace=0``; by default it leads to the renewed session for
+    the grace (see test_renewal_grace.py).
+    """
+    env = make_env(TimeoutPolicy(renewal_interval=HOUR, renewal_grace=0))
     async with env.client:
         old = await env.login()
         env.clock.advance(HOUR - 1)

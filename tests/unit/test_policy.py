@@ -75,6 +75,8 @@ def test_touch_and_renewal_intervals() -> None:
         {"touch_interval": 0},
         {"idle_timeout": 60, "touch_interval": 60},
         {"renewal_interval": 0},
+        {"renewal_grace": -1},
+        {"renewal_grace": float("nan")},
     ],
 )
 def test_contradictory_policies_are_refused(kwargs: dict[str, float]) -> None:
