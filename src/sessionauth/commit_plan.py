@@ -32,8 +32,8 @@ from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from sessionauth.policy import TimeoutPolicy
-from sessionauth.record import RecordUpdate, SessionRecord, is_remembered
-from sessionauth.tokens import new_token, storage_id
+from sessionauth.record import CSRF_SEED, RecordUpdate, SessionRecord, is_remembered
+from sessionauth.tokens import csrf_seed, new_token, storage_id
 
 __all__ = [
     "FORGET",
@@ -264,7 +264,12 @@ def plan_commit(
         )
         return Adopt(sid, token or "", start, superseded, written, remembered, ends)
     if policy.needs_renewal(issued or start, now):
-        renewal = _create(mint(user_id), sid, user_id, data, meta, start, now, policy, epoch)
+        if CSRF_SEED in meta:  # the CSRF tokens of the pages open in the user's tabs still post
+            renewal = _create(
+                mint(user_id), sid, user_id, data, meta, start, now, policy, epoch, seeded=True
+            )
+        else:
+            renewal = _create(mint(user_id), sid, user_id, data, meta, start, now, policy, epoch)
         changes = (
             _update(data, changed, deleted, start, now, policy, is_remembered(meta))
             if changed or deleted
@@ -311,8 +316,11 @@ def _create(
     now: float,
     policy: TimeoutPolicy,
     epoch: str | None,
+    *,
+    seeded: bool = False,
 ) -> Create:
-    # Copies: the record may outlive the request (the memory store keeps it as it is).
+    # Copies: the record may outlive the request (the memory store keeps it as it is). Its
+    # CSRF seed is the new token's (Session.bound_secret), but for a renewal that keeps one.
     record = SessionRecord(
         data=dict(data),
         created=created,
@@ -320,7 +328,7 @@ def _create(
         issued=now,
         expires=policy.expires_at(created, now, is_remembered(meta)),
         user_id=user_id,
-        meta=dict(meta),
+        meta=dict(meta) if seeded else {**meta, CSRF_SEED: csrf_seed(token)},
         epoch=epoch,
     )
     sid = storage_id(token)

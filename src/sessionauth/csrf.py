@@ -9,9 +9,10 @@ a urlencoded or multipart form. Never from the query string
 (it leaks into logs and Referers) nor a cookie (the browser attaches cookies to forged requests
 too, which is the whole attack).
 
-Tokens need no storage. The secret is ``HMAC(csrf subkey, session token)``
-(:meth:`Session.bound_secret`): it dies with the session, changes when login regenerates the
-token, and means nothing in another session. A client with no session (and about to store
+Tokens need no storage. The secret is ``HMAC(csrf subkey, seed)``, the seed a random value in
+the session's record (:meth:`Session.bound_secret`): it dies with the session, changes at login
+and regeneration, survives a renewal (so open forms still post), and means nothing in another
+session. A client with no session (and about to store
 none) gets a token bound to its pre-session cookie instead, so asking for a token stores
 nothing; an anonymous session that starts storing values still accepts it while the cookie
 lives. Each :func:`csrf_token` call hides it under a fresh

@@ -16,6 +16,7 @@ import msgspec
 from sessionauth.principal import Principal
 
 __all__ = [
+    "CSRF_SEED",
     "FORMAT_VERSION",
     "REMEMBER",
     "RecordUpdate",
@@ -43,6 +44,18 @@ REMEMBER = "remember"
 Absent (records written before remember-me, anonymous sessions) means remembered. It lives in
 ``meta`` because ``meta`` is written once, when a record is created, and copied to the record
 a rotation creates: every store already keeps it, so the flag needed no new column.
+"""
+
+
+CSRF_SEED = "csrf"
+"""The ``meta`` key of the value a session's CSRF secret is derived from.
+
+Written with the record that a login, a regeneration or a new session stores (a hash of its
+first token, :func:`sessionauth.tokens.csrf_seed`), and kept by a renewal (``meta`` is copied
+to the record a rotation creates), so a page rendered before a renewal still posts after it;
+a login or a regeneration writes a new one. Records written before it have none, and their
+CSRF secret is derived from the token, as it was then. It is not a credential: the secret is
+an HMAC of it under the server's key.
 """
 
 

@@ -20,8 +20,8 @@ from sessionauth.commit_plan import NOTHING, CommitPlan, Fate, Lineage, plan_com
 from sessionauth.policy import TimeoutPolicy
 from sessionauth.presession import PreSession
 from sessionauth.principal import Principal
-from sessionauth.record import REMEMBER, SessionRecord, is_remembered
-from sessionauth.tokens import new_token
+from sessionauth.record import CSRF_SEED, REMEMBER, SessionRecord, is_remembered
+from sessionauth.tokens import csrf_seed, new_token
 from sessionauth.user_text import user_id_text
 
 __all__ = ["Session"]
@@ -209,9 +209,9 @@ class Session(MutableMapping[str, Any]):
     def meta(self) -> dict[str, Any]:
         """Facts recorded at login: ``ip``, ``ua``, ``auth`` (POSIX seconds), ``remember``.
 
-        Read-only.
+        Read-only; without the CSRF seed, which is no fact about the client.
         """
-        return dict(self._meta)
+        return {key: value for key, value in self._meta.items() if key != CSRF_SEED}
 
     @property
     def remembered(self) -> bool:
@@ -301,15 +301,24 @@ class Session(MutableMapping[str, Any]):
         return self._token
 
     def bound_secret(self, key: bytes) -> bytes:
-        """Return ``HMAC-SHA256(key, token)``: a secret tied to this session and its token.
+        """Return ``HMAC-SHA256(key, seed)``: a secret tied to this session.
 
-        CSRF tokens are derived this way, so they need no storage and change whenever the
-        token does (login, regeneration). Asking for one keeps even an empty session alive,
-        since the browser will come back with something bound to it.
+        The seed (:data:`~sessionauth.record.CSRF_SEED`) is a hash of the token the session
+        was stored under at its login, regeneration or first write, and a renewal keeps it:
+        CSRF tokens are derived this way, so they need no storage, change at login and
+        regeneration, and survive a renewal. A stored record without a seed (written before
+        seeds) is bound to its token, as it was. Asking for one keeps even an empty session
+        alive, since the browser will come back with something bound to it.
         """
         self._accessed = True
         self._keep_empty = True
-        return hmac.new(key, self._current_token().encode("ascii"), hashlib.sha256).digest()
+        if self._fate is _KEEP and self._handle is not None:
+            seed = self._meta.get(CSRF_SEED)
+            # Without one: a record stored before seeds, whose tokens were bound to the token.
+            material = seed if isinstance(seed, str) else self._current_token()
+        else:  # stored anew when the response starts, with the seed of its new token
+            material = csrf_seed(self._current_token())
+        return hmac.new(key, material.encode("ascii"), hashlib.sha256).digest()
 
     @property
     def presession(self) -> PreSession | None:
@@ -400,9 +409,11 @@ class Session(MutableMapping[str, Any]):
         self.regenerate()
 
     def login_record(
-        self, user_id: str, *, meta: dict[str, Any], epoch: str, now: float
+        self, user_id: str, *, token: str, meta: dict[str, Any], epoch: str, now: float
     ) -> SessionRecord:
-        """Return the record a login of ``user_id`` at ``now`` stores (the Authenticator's part).
+        """Return the record a login of ``user_id`` at ``now`` stores under ``token``'s id.
+
+        The Authenticator's part of a login; the record's CSRF seed is ``token``'s.
 
         Values of an anonymous session (a cart) and of the same user's session carry over;
         another user's do not, so a shared browser never hands one user's data to the next.
@@ -417,7 +428,7 @@ class Session(MutableMapping[str, Any]):
             issued=now,
             expires=policy.expires_at(now, now, is_remembered(meta)),
             user_id=user_id,
-            meta=dict(meta),
+            meta={**meta, CSRF_SEED: csrf_seed(token)},
             epoch=epoch,
         )
 

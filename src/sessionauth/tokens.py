@@ -40,6 +40,7 @@ __all__ = [
     "COOKIE_VALUE_LENGTHS",
     "Keyring",
     "b64url",
+    "csrf_seed",
     "group_of",
     "new_token",
     "storage_id",
@@ -79,6 +80,17 @@ def user_group(user_id: str) -> str:
     """
     digest = hashlib.sha256(b"sessionauth/user-group/" + user_id.encode()).digest()
     return b64url(digest[:GROUP_BYTES])
+
+
+def csrf_seed(token: str) -> str:
+    """Return the CSRF seed of a session first stored under ``token`` (128 bits, base64url).
+
+    A one-way hash of the token, apart from the storage id's (its own prefix): the record
+    keeps it through renewals (:data:`~sessionauth.record.CSRF_SEED`), and it reveals nothing
+    of the token, nor is it a secret itself (the CSRF secret is an HMAC of it under the
+    server's key).
+    """
+    return b64url(hashlib.sha256(b"sessionauth/csrf-seed/" + token.encode()).digest()[:16])
 
 
 def new_token(user_id: str | None = None) -> str:

@@ -8,6 +8,7 @@ import hmac
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
 import pytest
 
 from sessionauth.commit_plan import (
@@ -25,9 +26,9 @@ from sessionauth.commit_plan import (
 )
 from sessionauth.policy import TimeoutPolicy
 from sessionauth.principal import Principal
-from sessionauth.record import REMEMBER, RecordUpdate, SessionRecord
+from sessionauth.record import CSRF_SEED, REMEMBER, RecordUpdate, SessionRecord
 from sessionauth.session import Session
-from sessionauth.tokens import new_token, storage_id
+from sessionauth.tokens import csrf_seed, new_token, storage_id
 
 POLICY = TimeoutPolicy(
     idle_timeout=1000, absolute_timeout=10_000, renewal_interval=5000, touch_interval=60
@@ -43,6 +44,7 @@ SIGNED_IN = {**META, REMEMBER: False}
 FORGETFUL = {REMEMBER: False}
 EPOCH = "E0"  # ...stamped with its user's principal epoch
 RESTAMPED = Principal(epoch="E2", role="user")
+SEED_LENGTH = 22  # 128 random bits, base64url
 LOGIN_TOKEN = new_token("7")
 LOGIN_SID = storage_id(LOGIN_TOKEN)
 ENDS = Lineage(SID, "1", CREATED)  # the stored login a logout (or a new login) ends
@@ -99,7 +101,7 @@ def login() -> Action:
     """What Authenticator.login does once the store took the login's record."""
 
     def act(session: Session) -> None:
-        rec = session.login_record("7", meta=dict(META), epoch="E1", now=NOW)
+        rec = session.login_record("7", token=LOGIN_TOKEN, meta=dict(META), epoch="E1", now=NOW)
         session.adopt(LOGIN_TOKEN, LOGIN_SID, rec, Principal(epoch="E1", role="user"))
 
     return act
@@ -362,9 +364,17 @@ CASES = [
 
 
 def _comparable(plan: CommitPlan) -> CommitPlan:
+    """The plan with its random parts set aside: the token, its id, a fresh CSRF seed.
+
+    Where seeds are drawn and kept is tested on its own (test_session_csrf_seed.py).
+    """
     if isinstance(plan, Create):
         assert plan.sid == storage_id(plan.token)
-        return dataclasses.replace(plan, sid="*", token="*")
+        meta = dict(plan.record.meta)
+        if meta.get(CSRF_SEED) is not None:
+            assert len(meta.pop(CSRF_SEED)) == SEED_LENGTH
+        record = msgspec.structs.replace(plan.record, meta=meta)
+        return dataclasses.replace(plan, sid="*", token="*", record=record)
     return plan
 
 
@@ -385,27 +395,75 @@ def test_nothing_to_do_is_the_shared_plan() -> None:
     assert new().commit_plan(POLICY, NOW) is NOTHING
 
 
-def test_a_created_record_carries_the_token_csrf_tokens_were_bound_to() -> None:
-    """After a login, the cookie's token is the one the response's CSRF token is bound to."""
+def bound_to(plan: CommitPlan, key: bytes) -> bytes:
+    """The CSRF secret of the record a plan creates: an HMAC of the seed it stores."""
+    assert isinstance(plan, Create)
+    seed = plan.record.meta[CSRF_SEED]
+    return hmac.new(key, seed.encode(), hashlib.sha256).digest()
+
+
+def test_a_created_record_carries_the_seed_csrf_tokens_were_bound_to() -> None:
+    """After a login, the stored seed is the one the response's CSRF token is bound to."""
     session = stored()()
-    session.set_user("2")
     key = b"k" * 32
+    before = session.bound_secret(key)
+    session.set_user("2")
     secret = session.bound_secret(key)
+    assert secret != before  # a login draws a new seed: tokens from before it die
     plan = session.commit_plan(POLICY, NOW)
     assert isinstance(plan, Create)
     assert plan.token != TOKEN
     assert plan.token.startswith(new_token("2")[:11])  # grouped under the new user
-    assert hmac.new(key, plan.token.encode(), hashlib.sha256).digest() == secret
+    assert bound_to(plan, key) == secret
 
 
-def test_a_kept_new_session_is_stored_under_the_token_it_handed_out() -> None:
-    """An anonymous session that handed out a bound secret is created under that same token."""
+def test_a_kept_new_session_is_stored_with_the_seed_it_handed_out() -> None:
+    """An anonymous session that handed out a bound secret is created with that same seed."""
     session = new()
     key = b"k" * 32
     secret = session.bound_secret(key)
-    plan = session.commit_plan(POLICY, NOW)
-    assert isinstance(plan, Create)
-    assert hmac.new(key, plan.token.encode(), hashlib.sha256).digest() == secret
+    assert bound_to(session.commit_plan(POLICY, NOW), key) == secret
+
+
+def test_a_renewal_keeps_the_seed_and_a_regeneration_draws_a_new_one() -> None:
+    """A page rendered before a renewal posts after it; one rendered before a regeneration not."""
+    key = b"k" * 32
+    seeded = {**META, CSRF_SEED: "s" * 22}
+    renewing = Session(
+        {"a": 1},
+        token=TOKEN,
+        handle=SID,
+        user_id="1",
+        created=CREATED,
+        seen=SEEN,
+        issued=NOW - 5000,
+        meta=seeded,
+        epoch=EPOCH,
+    )
+    secret = renewing.bound_secret(key)
+    assert bound_to(renewing.commit_plan(POLICY, NOW), key) == secret
+    regenerating = Session(
+        {"a": 1},
+        token=TOKEN,
+        handle=SID,
+        user_id="1",
+        created=CREATED,
+        seen=SEEN,
+        issued=SEEN,
+        meta=seeded,
+        epoch=EPOCH,
+    )
+    regenerating.regenerate()
+    plan = regenerating.commit_plan(POLICY, NOW)
+    assert bound_to(plan, key) == regenerating.bound_secret(key) != secret
+    assert seeded[CSRF_SEED] == "s" * 22  # the loaded record's meta is not written into
+
+
+def test_a_record_stored_before_seeds_stays_bound_to_its_token() -> None:
+    """A loaded record without a seed: its CSRF tokens were bound to the session token."""
+    key = b"k" * 32
+    session = stored()()
+    assert session.bound_secret(key) == hmac.new(key, TOKEN.encode(), hashlib.sha256).digest()
 
 
 def test_renewal_mints_the_new_token_with_the_injected_minter() -> None:
@@ -432,7 +490,8 @@ def test_renewal_mints_the_new_token_with_the_injected_minter() -> None:
     assert plan == Create(
         storage_id(minted),
         minted,
-        record({"a": 1}, created=CREATED, user="1"),
+        # A record stored before seeds gets the new token's: from now on, renewals keep it.
+        record({"a": 1}, created=CREATED, user="1", meta={CSRF_SEED: csrf_seed(minted)}),
         SID,
         continues=True,
         forward=POLICY.renewal_grace,

@@ -28,9 +28,11 @@ from sessionauth.origins import (
     request_origin,
     validate_origins,
 )
+from sessionauth.policy import TimeoutPolicy
 from sessionauth.session import Session
 from sessionauth.stores.memory import MemoryStore
 from sessionauth.tokens import Keyring, new_token, storage_id
+from tests.support.clock import FakeClock
 
 KEY_OLD = "o" * 40
 KEY_NEW = "n" * 40
@@ -233,6 +235,35 @@ def test_regeneration_invalidates_earlier_tokens() -> None:
     session.regenerate()
     assert not verify_csrf_token(session, KEYRING, old)
     assert verify_csrf_token(session, KEYRING, csrf_token(session, KEYRING))
+
+
+async def test_a_form_rendered_before_a_renewal_posts_after_it() -> None:
+    """A renewal keeps the CSRF seed: a page's token still verifies under the renewed cookie.
+
+    Before, the secret was derived from the session token, so every renewal refused the forms
+    open in the user's tabs (``CSRF token incorrect``).
+    """
+    clock = FakeClock()
+    protected = CSRFMiddleware(Starlette(routes=ROUTES), keyring=KEYRING, trusted_origins=[TRUSTED])
+    app = SessionMiddleware(
+        protected,
+        store=MemoryStore(clock=clock),
+        keyring=KEYRING,
+        policy=TimeoutPolicy(renewal_interval=60),
+        clock=clock,
+    )
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=SITE) as client:
+        browser = Browser(client)
+        before_login = await browser.token()
+        assert (await browser.post("/login", headers={"csrf-token": before_login})).is_success
+        form = await browser.token()  # the form page
+        signed_in = browser.cookie
+        clock.advance(61)
+        await browser.token()  # another tab's request renews the session
+        assert browser.cookie not in (None, signed_in)
+        assert (await browser.post(headers={"csrf-token": form}, content="x")).status_code == 200
+        refused = await browser.post(headers={"csrf-token": before_login}, content="x")
+        assert refused.status_code == 403  # the login's new seed still ended the older tokens
 
 
 def test_token_made_under_the_old_key_verifies_after_rotation() -> None:

@@ -42,6 +42,7 @@ from sessionauth.errors import (
     TooManyAttempts,
 )
 from sessionauth.middleware import SessionMiddleware
+from sessionauth.record import CSRF_SEED
 from sessionauth.session import Session
 from sessionauth.stores.memory import MemoryCounter, MemoryStore
 from sessionauth.stores.users import User, UserStore
@@ -366,7 +367,8 @@ async def test_login_regenerates_and_records_the_client(env: Env) -> None:
     record = await env.memory.load(handle_of(cookie))
     assert record is not None
     assert record.user_id == str(alice.id)
-    assert record.meta == {
+    assert len(record.meta[CSRF_SEED]) == 22  # the CSRF seed: random, drawn at login
+    assert {key: value for key, value in record.meta.items() if key != CSRF_SEED} == {
         "ip": "127.0.0.1",
         "ua": "Firefox/128",
         "auth": env.clock.now,

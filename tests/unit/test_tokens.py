@@ -8,7 +8,7 @@ import hashlib
 import pytest
 
 from sessionauth.errors import ConfigurationError
-from sessionauth.tokens import Keyring, group_of, new_token, storage_id, user_group
+from sessionauth.tokens import Keyring, csrf_seed, group_of, new_token, storage_id, user_group
 
 COOKIE_VALUE_LENGTH = 66  # an anonymous session's cookie: 43 + 1 + 22
 
@@ -138,3 +138,13 @@ def test_subkeys_differ_per_purpose_and_from_the_cookie_key() -> None:
     assert len(csrf) == 2
     assert csrf != keyring.subkeys("other")
     assert csrf[0] not in (KEY_A.encode(), KEY_B.encode())
+
+
+def test_a_csrf_seed_is_a_hash_of_the_token_apart_from_its_storage_id() -> None:
+    """128 bits, one per token, and not the digest the store keys the record by."""
+    token = new_token("7")
+    assert csrf_seed(token) == csrf_seed(token)
+    assert len(csrf_seed(token)) == 22
+    assert csrf_seed(token) != csrf_seed(new_token("7"))
+    assert csrf_seed(token) not in storage_id(token)
+    assert token not in csrf_seed(token)

@@ -317,7 +317,7 @@ class Authenticator(AccountAdministration[IdT], PasskeyLogin[IdT]):
             token = new_token(user_id)
             sid = storage_id(token)
             record = session.login_record(
-                user_id, meta=meta, epoch=principal.epoch, now=self.clock()
+                user_id, token=token, meta=meta, epoch=principal.epoch, now=self.clock()
             )
             try:
                 stored = await self.sessions.create(sid, record)
