@@ -29,6 +29,7 @@ from sessionauth.cli_accounts import (
 from sessionauth.errors import SessionAuthError
 from sessionauth.origins import validate_origins
 from sessionauth.server.databases import Databases
+from sessionauth.server.metrics import pooled_across_workers
 from sessionauth.server.redis_eviction import enforce_no_eviction, eviction_findings
 from sessionauth.server.secret_key import load_keyring, new_secret
 from sessionauth.server.settings import Settings
@@ -131,7 +132,8 @@ def serve(
         log_config=_log_config(settings.log_format),
         timeout_graceful_shutdown=graceful_timeout,  # type: ignore[arg-type]  # any seconds
     )
-    serve_on(sock, config)
+    with pooled_across_workers(workers):
+        serve_on(sock, config)
 
 
 async def _preflight(settings: Settings) -> None:

@@ -17,17 +17,21 @@ Instrumentation is cheap and sits at the edges, never inside the library:
 write that succeeds (the attempt counter's writes are watched by
 :class:`~sessionauth.server.watched_counter.WatchedCounter`).
 
-Each process keeps its own counts. With several workers (``sessionauth serve --workers N``),
-either scrape each worker, or set ``PROMETHEUS_MULTIPROC_DIR`` to an empty directory before
-starting: every worker then writes its samples there and ``/metrics`` reports the sum over all
-of them (prometheus-client's multiprocess mode; empty the directory between runs).
+Each process keeps its own counts. With several workers (``sessionauth serve --workers N``) on
+one port a scrape reaches any one of them, so the workers pool their samples in a directory
+(prometheus-client's multiprocess mode, :func:`pooled_across_workers`): ``/metrics`` reports
+the sum over all of them, whichever answers. ``serve`` makes a fresh directory for each run
+(removed at exit) unless ``PROMETHEUS_MULTIPROC_DIR`` names one (empty it between runs).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
+import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import TypeVar
 
 from prometheus_client import (
@@ -53,10 +57,33 @@ from sessionauth.record import RecordUpdate, SessionRecord
 from sessionauth.server.readiness import LOGIN_ACKNOWLEDGEMENT, STORE_WRITES, Readiness
 from sessionauth.stores.base import MAX_PAGE, SessionPage, SessionStore
 
-__all__ = ["CONTENT_TYPE", "Metrics", "TimedStore"]
+__all__ = ["CONTENT_TYPE", "Metrics", "TimedStore", "pooled_across_workers"]
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 """The media type of the text exposition format."""
+
+_MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
+
+
+@contextlib.contextmanager
+def pooled_across_workers(workers: int) -> Iterator[None]:
+    """While serving with ``workers`` processes, have them pool their metrics.
+
+    Several workers: a fresh directory in ``PROMETHEUS_MULTIPROC_DIR``, which the workers
+    inherit and prometheus-client reads when they import it; removed on exit. Without it,
+    each scrape got the counts of whichever worker answered, and counters seemed to reset
+    between scrapes. One worker, or a directory the operator named: nothing to do.
+    """
+    if workers == 1 or os.environ.get(_MULTIPROC_DIR):
+        yield
+        return
+    directory = tempfile.mkdtemp(prefix="sessionauth-metrics-")
+    os.environ[_MULTIPROC_DIR] = directory
+    try:
+        yield
+    finally:
+        del os.environ[_MULTIPROC_DIR]
+        shutil.rmtree(directory, ignore_errors=True)
 
 _T = TypeVar("_T")
 # Store calls are sub-millisecond on a local backend and bounded by a 2 s timeout.
