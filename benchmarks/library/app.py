@@ -68,7 +68,9 @@ async def login(request: Request) -> JSONResponse:
     )
     token = new_token(user_id)
     sid = storage_id(token)
-    record = request.session.login_record(user_id, meta={}, epoch=principal.epoch, now=time.time())
+    record = request.session.login_record(
+        user_id, token=token, meta={}, epoch=principal.epoch, now=time.time()
+    )
     stored = await store.create(sid, record)
     assert stored is not None  # noqa: S101 - a user's record always has a principal
     request.session.adopt(token, sid, record, stored)

@@ -76,7 +76,7 @@ async def _login(scope: Any, receive: Any, send: Any) -> None:
     principal = await store.install_principal(user_id, Principal(epoch=new_epoch(), role="admin"))
     token = new_token(user_id)
     record = Session(policy=policy).login_record(
-        user_id, meta={}, epoch=principal.epoch, now=time.time()
+        user_id, token=token, meta={}, epoch=principal.epoch, now=time.time()
     )
     await store.create(storage_id(token), record)
     cookie = f"sessionId={keyring.sign(token)}; Path=/; HttpOnly; SameSite=Lax".encode()
