@@ -154,16 +154,24 @@ async def _preflight(settings: Settings) -> None:
 
 
 def _log_config(log_format: str) -> dict[str, Any]:
-    """Uvicorn's logging, plus the library's loggers (security events, purges) at INFO.
+    """Uvicorn's logging, plus the library's loggers at INFO and every other logger's warnings.
 
-    ``SESSIONAUTH_LOG_FORMAT=json`` makes every line a JSON object.
+    The library's records (security events, purges, outages) from INFO and any other logger's
+    (asyncpg's, redis's, asyncio's…) from WARNING go through uvicorn's ``default`` handler and
+    formatter on stderr, one line each: ``SESSIONAUTH_LOG_FORMAT=json`` makes every line a JSON
+    object, a traceback inside its ``exception`` field.
     """
     from uvicorn.config import LOGGING_CONFIG
 
     from sessionauth.server.log_format import log_config
 
     config = copy.deepcopy(LOGGING_CONFIG)
-    config["loggers"]["sessionauth"] = {"handlers": ["default"], "level": "INFO"}
+    # Without a handler on the root logger, third-party records went to Python's last resort:
+    # raw text, tracebacks over many lines, in the middle of JSON logs (asyncpg's pool retrying
+    # during a PostgreSQL outage). Their INFO and DEBUG are their own business: not logged.
+    config["root"] = {"handlers": ["default"], "level": "WARNING"}
+    # No handler of its own: its records reach the root's, once.
+    config["loggers"]["sessionauth"] = {"level": "INFO"}
     return log_config(config, log_format)
 
 
