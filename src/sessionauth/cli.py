@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
+import sys
 from typing import Annotated, Any
 
 import typer
@@ -58,6 +59,7 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def _options(
+    ctx: typer.Context,
     version: Annotated[
         bool,
         typer.Option(
@@ -67,10 +69,45 @@ def _options(
 ) -> None:
     """Server-side session authentication: the reference server and its admin tools."""
     del version
-    # Each command prints its own one-line outcome; the library's log lines (security events
-    # such as "revoked user=6 address=None ...") are for servers' logs, not an admin's screen.
-    # `serve` configures logging afresh, so the server still logs them.
-    logging.getLogger("sessionauth").addHandler(logging.NullHandler())
+    _admin_logging(ctx)
+
+
+def _admin_logging(ctx: typer.Context) -> None:
+    """Log the security events of this command on stderr, and no other line of the library.
+
+    Each command prints its own one-line outcome on stdout. Its security events (a role
+    changed, an account disabled, sessions revoked…) are the audit trail of what an
+    administrator did, so each goes to stderr as one line in the server's format (JSON with
+    ``SESSIONAUTH_LOG_FORMAT=json``), where a wrapper or the shell can keep it. The library's
+    other lines (configuration warnings, a store's notes) are for servers' logs, not an
+    admin's screen. ``serve`` configures logging afresh (:func:`_log_config`). Undone when the
+    command ends, for callers that run several commands in one process (the tests).
+    """
+    from sessionauth.server.log_format import formatter
+    from sessionauth.server.settings import load_settings
+
+    library = logging.getLogger("sessionauth")
+    quiet = logging.NullHandler()  # else Python's last resort would print their warnings
+    library.addHandler(quiet)
+    ctx.call_on_close(lambda: library.removeHandler(quiet))
+    if ctx.invoked_subcommand == "serve":
+        return
+    try:
+        log_format = load_settings().log_format
+    except SessionAuthError:
+        log_format = "text"  # the command itself says what is wrong with the settings
+    events = logging.StreamHandler(sys.stderr)
+    events.setFormatter(formatter(log_format, use_colors=sys.stderr.isatty()))
+    security = logging.getLogger("sessionauth.security")
+    level = security.level
+    security.addHandler(events)
+    security.setLevel(logging.INFO)  # user_created and email_verified are INFO
+
+    def undo() -> None:
+        security.removeHandler(events)
+        security.setLevel(level)
+
+    ctx.call_on_close(undo)
 
 
 # -- server ---------------------------------------------------------------------------------
@@ -156,16 +193,24 @@ async def _preflight(settings: Settings) -> None:
 
 
 def _log_config(log_format: str) -> dict[str, Any]:
-    """Uvicorn's logging, plus the library's loggers (security events, purges) at INFO.
+    """Uvicorn's logging, plus the library's loggers at INFO and every other logger's warnings.
 
-    ``SESSIONAUTH_LOG_FORMAT=json`` makes every line a JSON object.
+    The library's records (security events, purges, outages) from INFO and any other logger's
+    (asyncpg's, redis's, asyncio's…) from WARNING go through uvicorn's ``default`` handler and
+    formatter on stderr, one line each: ``SESSIONAUTH_LOG_FORMAT=json`` makes every line a JSON
+    object, a traceback inside its ``exception`` field.
     """
     from uvicorn.config import LOGGING_CONFIG
 
     from sessionauth.server.log_format import log_config
 
     config = copy.deepcopy(LOGGING_CONFIG)
-    config["loggers"]["sessionauth"] = {"handlers": ["default"], "level": "INFO"}
+    # Without a handler on the root logger, third-party records went to Python's last resort:
+    # raw text, tracebacks over many lines, in the middle of JSON logs (asyncpg's pool retrying
+    # during a PostgreSQL outage). Their INFO and DEBUG are their own business: not logged.
+    config["root"] = {"handlers": ["default"], "level": "WARNING"}
+    # No handler of its own: its records reach the root's, once.
+    config["loggers"]["sessionauth"] = {"level": "INFO"}
     return log_config(config, log_format)
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import stat
+from pathlib import Path
+
 from sessionauth.tokens import Keyring
 from tests.support.cli import PASSWORD, invoke
 
@@ -53,6 +56,23 @@ def test_check_reports_users_whose_role_is_not_configured(env: dict[str, str]) -
     assert "user ed@example.com has the role 'editor', which is not in SESSIONAUTH_ROLES" in (
         found.stdout
     )
+
+
+def test_check_reports_a_database_file_others_may_read(env: dict[str, str]) -> None:
+    """`check`: the 0600 database the CLI made is fine; chmod 644 is a finding naming the fix."""
+    made = invoke(env, "users", "create", "ann@example.com", "--password-stdin", input=PASSWORD)
+    assert made.exit_code == 0, made.output
+    path = Path(env["SESSIONAUTH_DATABASE_URL"].removeprefix("sqlite:///"))
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert (invoke(env, "check").stdout.strip()) == "no findings"
+    path.chmod(0o644)
+    exposed = invoke(env, "check")
+    assert exposed.exit_code == 1
+    assert exposed.stdout.splitlines() == [
+        f"- the SQLite database {path} is readable or writable by others (it holds password "
+        f"hashes and sessions): chmod 600 {path}"
+    ]
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644  # reported, never changed
 
 
 def test_serve_refuses_an_unsafe_production_configuration(env: dict[str, str]) -> None:

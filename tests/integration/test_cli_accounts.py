@@ -287,3 +287,20 @@ def test_users_reseal_mfa_fails_naming_secrets_no_key_opens(env: dict[str, str])
     assert "1 enabled TOTP secret is sealed under no key of SESSIONAUTH_SECRET" in failed.stderr
     assert "ann@example.com" in failed.stderr
     assert _sealed(env, ann) == before
+
+
+def test_each_event_goes_to_the_commands_stderr_and_no_handler_stays(env: dict[str, str]) -> None:
+    """In process too: set-role's event on stderr, its outcome on stdout, no handler left after."""
+    invoke(env, "users", "create", "ann@example.com", "--password-stdin", input=PASSWORD)
+    ann = user_named(env, "ann@example.com")
+    assert ann is not None
+    before = {name: logging.getLogger(name).handlers[:] for name in ("sessionauth", "root")}
+    changed = invoke(env, "users", "set-role", "ann@example.com", "admin")
+    assert changed.exit_code == 0, changed.output
+    assert changed.stdout == "ann@example.com is now admin\n"
+    assert (
+        changed.stderr
+        == f"WARNING:  role_changed user={ann.id} address=None actor=None role=admin\n"
+    )
+    assert logging.getLogger("sessionauth.security").handlers == []
+    assert {name: logging.getLogger(name).handlers for name in before} == before

@@ -6,6 +6,7 @@ the real console script; the others through typer's runner.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -162,8 +163,8 @@ def test_users_disable_asks_unless_yes(env: dict[str, str]) -> None:
     assert user_named(env, "ann@example.com").disabled  # type: ignore[union-attr]
 
 
-def test_a_disable_prints_one_human_line_and_no_security_log(env: dict[str, str]) -> None:
-    """The security log's `revoked user=…` lines stay off the CLI's stderr."""
+def test_a_disable_prints_its_outcome_and_logs_its_events_on_stderr(env: dict[str, str]) -> None:
+    """stdout: the one human line; stderr: the security events, one line each, as a server's."""
     script(env, "users", "create", "ann@example.com", "--password-stdin", stdin=PASSWORD)
     ann = user_named(env, "ann@example.com")
     assert ann is not None
@@ -171,7 +172,48 @@ def test_a_disable_prints_one_human_line_and_no_security_log(env: dict[str, str]
     result = script(env, "users", "disable", "ann@example.com", "--yes")
     assert result.returncode == 0, result.stderr
     assert result.stdout == "ann@example.com is disabled and signed out everywhere\n"
-    assert result.stderr == ""
+    assert result.stderr.splitlines() == [
+        f"WARNING:  account_disabled user={ann.id} address=None actor=None",
+        f"WARNING:  sessions_revoked user={ann.id} address=None count=1 why=disabled actor=None",
+    ]
+
+
+def test_admin_commands_log_json_events_with_log_format_json(env: dict[str, str]) -> None:
+    """SESSIONAUTH_LOG_FORMAT=json: each event of set-role, set-password… is one JSON line."""
+    json_env = {**env, "SESSIONAUTH_LOG_FORMAT": "json"}
+    made = script(
+        json_env, "users", "create", "ann@example.com", "--password-stdin", stdin=PASSWORD
+    )
+    ann = user_named(env, "ann@example.com")
+    assert ann is not None
+    add_session(env, ann)
+    runs = [
+        made,
+        script(json_env, "users", "set-role", "ann@example.com", "admin"),
+        script(
+            json_env, "users", "set-password", "ann@example.com", "--password-stdin", stdin=PASSWORD
+        ),
+        script(json_env, "sessions", "revoke", "--user", "ann@example.com", "--yes"),
+    ]
+    assert [run.returncode for run in runs] == [0, 0, 0, 0], [run.stderr for run in runs]
+    assert runs[1].stdout == "ann@example.com is now admin\n"
+    lines = [json.loads(line) for run in runs for line in run.stderr.splitlines()]
+    fields = ("event", "user", "actor", "role", "count", "why")
+    assert [{k: line[k] for k in fields if k in line} for line in lines] == [
+        {"event": "user_created", "user": ann.id, "actor": None, "role": "user"},
+        {"event": "role_changed", "user": ann.id, "actor": None, "role": "admin"},
+        {"event": "password_reset", "user": ann.id, "actor": None},
+        {
+            "event": "sessions_revoked",
+            "user": ann.id,
+            "actor": None,
+            "count": 1,
+            "why": "password-reset",
+        },
+        {"event": "sessions_revoked", "user": ann.id, "actor": None, "count": 0, "why": "admin"},
+    ]
+    assert {line["logger"] for line in lines} == {"sessionauth.security"}
+    assert PASSWORD not in "".join(run.stderr for run in runs)
 
 
 def test_users_create_without_a_terminal_says_to_use_password_stdin(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import stat
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ from sessionauth.errors import ConfigurationError
 from sessionauth.server.app import create_app
 from sessionauth.server.secret_key import load_keyring
 from sessionauth.server.settings import Settings
-from sessionauth.server.settings_findings import findings
+from sessionauth.server.settings_findings import enforce, findings
 from tests.support.apps import production
 
 STRONG = "k" * 48
@@ -76,3 +77,20 @@ def test_production_never_generates_a_secret(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="SESSIONAUTH_SECRET is not set"):
         load_keyring(production(tmp_path, secret=None))
     assert not (tmp_path / "data").exists()
+
+
+def test_production_warns_of_a_database_others_may_read_but_starts(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 0644 SQLite file in production is a logged warning with the fix, not a refused start."""
+    settings = production(tmp_path)
+    path = Path(settings.database_url.removeprefix("sqlite:///"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o644)
+    path.chmod(0o644)
+    with caplog.at_level(logging.WARNING, logger="sessionauth.server"):
+        enforce(settings)
+    assert [record.getMessage() for record in caplog.records] == [
+        f"configuration: the SQLite database {path} is readable or writable by others (it holds "
+        f"password hashes and sessions): chmod 600 {path}"
+    ]

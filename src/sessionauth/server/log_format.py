@@ -16,7 +16,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["EVENT_FIELDS", "JsonFormatter", "log_config"]
+__all__ = ["EVENT_FIELDS", "JsonFormatter", "formatter", "log_config"]
 
 EVENT_FIELDS = (
     "event",
@@ -67,3 +67,22 @@ def log_config(base: dict[str, Any], log_format: str) -> dict[str, Any]:
         for name in base.get("formatters", {}):
             base["formatters"][name] = {"()": f"{__name__}.JsonFormatter"}
     return base
+
+
+def formatter(log_format: str, *, use_colors: bool = False) -> logging.Formatter:
+    """Return the formatter of ``sessionauth serve``'s lines, for a handler of one's own.
+
+    The ``sessionauth`` command writes its security events with it, so that they read as the
+    server's do.
+
+    Args:
+        log_format: ``text`` (uvicorn's default formatter: ``WARNING:  role_changed user=…``)
+            or ``json`` (:class:`JsonFormatter`).
+        use_colors: Colour the level of a text line (for a terminal).
+    """
+    if log_format == "json":
+        return JsonFormatter()
+    from uvicorn.config import LOGGING_CONFIG
+    from uvicorn.logging import DefaultFormatter
+
+    return DefaultFormatter(LOGGING_CONFIG["formatters"]["default"]["fmt"], use_colors=use_colors)

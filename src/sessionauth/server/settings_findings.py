@@ -3,6 +3,9 @@
 :func:`findings` lists them for any environment (``sessionauth check`` prints them all);
 :func:`enforce` refuses to start when the settings are
 :attr:`~sessionauth.server.settings.Settings.strict` (production) and logs them otherwise.
+A SQLite database file that other users may read or write is a finding too, but only a logged
+warning at start-up, in production as well: the file is the operator's, and a start refused
+by an upgrade over a mode the file always had would be an outage, not a fix.
 """
 
 from __future__ import annotations
@@ -10,8 +13,10 @@ from __future__ import annotations
 import ipaddress
 import logging
 import stat
+from pathlib import Path
 
 from sessionauth.auth.client_address import trusted_networks
+from sessionauth.backends.sqlite.files import database_path
 from sessionauth.errors import ConfigurationError
 from sessionauth.mail.smtp import parse_smtp_url
 from sessionauth.origins import validate_origins
@@ -51,6 +56,39 @@ def _secret_findings(settings: Settings) -> list[str]:
             mode = 0
         if mode & (stat.S_IRWXG | stat.S_IRWXO):
             out.append(f"the generated secret {path} is readable by others: chmod 600 {path}")
+    return out
+
+
+def _database_file_findings(settings: Settings) -> list[str]:
+    """Each SQLite database file (or its -wal, -shm) that group or others may read or write.
+
+    It holds password hashes, emails, sealed TOTP secrets and sessions' addresses. sessionauth
+    creates it 0600; one made otherwise (by the operator, or an older release) is left as it is
+    and reported here, as the generated secret is.
+    """
+    out = []
+    for url in dict.fromkeys((settings.database_url, settings.session_store_url)):
+        if not url.lower().startswith("sqlite:"):
+            continue
+        try:
+            path = database_path(url)
+        except ConfigurationError:
+            continue  # refused when the store is opened, with its own message
+        if path == ":memory:":
+            continue
+        exposed = []
+        for name in (path, f"{path}-wal", f"{path}-shm"):
+            try:
+                mode = Path(name).stat().st_mode
+            except OSError:
+                continue  # not there (yet): created 0600, or with the database's mode
+            if mode & (stat.S_IRWXG | stat.S_IRWXO):
+                exposed.append(name)
+        if exposed:
+            out.append(
+                f"the SQLite database {path} is readable or writable by others (it holds "
+                f"password hashes and sessions): chmod 600 {' '.join(exposed)}"
+            )
     return out
 
 
@@ -139,6 +177,11 @@ def findings(settings: Settings) -> list[str]:
     Production must have none (see :func:`enforce`); ``sessionauth check`` prints them all for
     any environment.
     """
+    return _setting_findings(settings) + _database_file_findings(settings)
+
+
+def _setting_findings(settings: Settings) -> list[str]:
+    """The findings about the settings themselves: production refuses to start on any."""
     out = _secret_findings(settings)
     if not settings.ephemeral_stores_allowed:
         if settings.session_store_url.partition("://")[0].lower() == "memory":
@@ -185,13 +228,16 @@ def findings(settings: Settings) -> list[str]:
 def enforce(settings: Settings) -> None:
     """Refuse a production configuration with findings; log them in development.
 
+    A database file open to other users is logged as a warning in production too, not refused
+    (see the module's docstring).
+
     Raises:
-        ConfigurationError: In production, listing every finding.
+        ConfigurationError: In production, listing every finding about the settings.
     """
-    found = findings(settings)
+    found = _setting_findings(settings)
     if found and settings.strict:
         raise ConfigurationError(
             "refusing to start in production:\n" + "\n".join(f"- {item}" for item in found)
         )
-    for item in found:
+    for item in found + _database_file_findings(settings):
         logger.warning("configuration: %s", item)

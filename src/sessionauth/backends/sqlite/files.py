@@ -3,9 +3,9 @@
 :class:`SQLiteDatabase` is the one connection a backend keeps to a file (see
 :class:`~sessionauth.backends.sqlite.SQLiteBackend`): the session store, the login-attempt
 counter and the user store on that file are views that run their statements on it. It parses
-the ``sqlite:///`` URL, opens the file on first use (directory created, autocommit, a busy
-timeout, WAL, the opening done in a worker thread) and says which exception a SQLite error
-becomes (:meth:`SQLiteDatabase.run`), the same for every view.
+the ``sqlite:///`` URL, opens the file on first use (directory created, a new file made
+owner-only, autocommit, a busy timeout, WAL, the opening done in a worker thread) and says
+which exception a SQLite error becomes (:meth:`SQLiteDatabase.run`), the same for every view.
 
 The file it opened is watched by :class:`~sessionauth.backends.sqlite.identity.DatabaseFile`
 (``ping`` fails once the path names another file or none).
@@ -14,6 +14,8 @@ The file it opened is watched by :class:`~sessionauth.backends.sqlite.identity.D
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import sqlite3
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from pathlib import Path
@@ -83,7 +85,19 @@ def _connect_reader(path: str) -> sqlite3.Connection:
     return reader
 
 
+def _create_private(path: str) -> None:
+    # The file holds password hashes, emails, sealed TOTP secrets and sessions' addresses, and
+    # SQLite would create it 0644 (less the umask): so a new file is made owner-only first, and
+    # SQLite gives its -wal and -shm files the mode of the database file. O_EXCL: a file that
+    # exists (the operator's, another process's) is left as it is; `sessionauth check` reports
+    # one that others may read. Any other failure is sqlite3.connect's to report.
+    with contextlib.suppress(OSError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 def _connect(path: str, timeout: float) -> sqlite3.Connection:
+    if path != ":memory:":
+        _create_private(path)
     # sqlite3's timeout is the busy timeout: a locked database is retried this long, then
     # raises "database is locked". Autocommit, so no statement leaves a transaction open.
     # check_same_thread=False: opened here, used only on aiosqlite's thread afterwards.
