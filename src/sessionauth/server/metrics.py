@@ -85,6 +85,7 @@ def pooled_across_workers(workers: int) -> Iterator[None]:
         del os.environ[_MULTIPROC_DIR]
         shutil.rmtree(directory, ignore_errors=True)
 
+
 _T = TypeVar("_T")
 # Store calls are sub-millisecond on a local backend and bounded by a 2 s timeout.
 _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
