@@ -22,7 +22,9 @@ from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 import typer
 
 from sessionauth.auth.authenticator import Authenticator
+from sessionauth.auth.events import AccountUnlocked
 from sessionauth.auth.passwords import PasswordHasher
+from sessionauth.auth.throttle import LoginThrottle
 from sessionauth.auth.user_source import AccountLike, UserSource
 from sessionauth.backends import open_backend
 from sessionauth.backends.sqlite.files import database_path
@@ -266,6 +268,29 @@ def users_enable(email: Email) -> None:
     """Re-enable a disabled account."""
     _set_disabled(email, False)
     typer.echo(f"{email} is enabled")
+
+
+@users_app.command("unlock")
+def users_unlock(email: Email) -> None:
+    """Let an account sign in again at once: forget the failed attempts against it.
+
+    The login throttle refuses an account for up to its window (15 minutes) after five wrong
+    passwords or codes, whoever typed them; this ends that. The client addresses' counts stay.
+    """
+    settings = settings_or_exit()
+
+    async def unlock(auth: Authenticator[int]) -> None:
+        user = await _user(auth, email)
+        databases = Databases.open(settings)
+        try:
+            throttle = LoginThrottle(databases.sessions.attempt_counter())
+            await throttle.clear_account(user.email, str(user.id))
+        finally:
+            await databases.aclose()
+        await auth.events.publish(AccountUnlocked(user_id=user.id, actor=None))
+
+    run(unlock)
+    typer.echo(f"{email} may sign in again")
 
 
 @users_app.command("verify")

@@ -10,8 +10,10 @@ import pyotp
 import pytest
 
 from sessionauth.auth.factors import SecondFactors
+from sessionauth.auth.throttle import LoginThrottle
 from sessionauth.auth.totp import TotpCipher
 from sessionauth.backends import open_backend
+from sessionauth.errors import TooManyAttempts
 from sessionauth.stores.users import User
 from sessionauth.tokens import Keyring
 from tests.support.cli import PASSWORD, add_session, invoke, live_sessions, user_named
@@ -304,3 +306,43 @@ def test_each_event_goes_to_the_commands_stderr_and_no_handler_stays(env: dict[s
     )
     assert logging.getLogger("sessionauth.security").handlers == []
     assert {name: logging.getLogger(name).handlers for name in before} == before
+
+
+def test_users_unlock_lets_a_throttled_account_sign_in_at_once(env: dict[str, str]) -> None:
+    """Five wrong guesses lock an account for the window; `users unlock` ends that, logged.
+
+    The address the guesses came from keeps its count: unlocking buys a guesser nothing.
+    """
+    invoke(env, "users", "create", "ann@example.com", "--password-stdin", input=PASSWORD)
+    ann = user_named(env, "ann@example.com")
+    assert ann is not None
+
+    async def guess(times: int) -> list[bool]:
+        async with open_backend(env["SESSIONAUTH_DATABASE_URL"]) as backend:
+            throttle = LoginThrottle(backend.attempt_counter())
+            taken = []
+            for _ in range(times):
+                try:
+                    await throttle.reserve("Ann@Example.com", "192.0.2.7")
+                except TooManyAttempts:
+                    taken.append(False)
+                else:
+                    taken.append(True)
+            return taken
+
+    async def address_count() -> int:
+        async with open_backend(env["SESSIONAUTH_DATABASE_URL"]) as backend:
+            count, _ = await backend.attempt_counter().count("ip:192.0.2.7")
+            return count
+
+    assert asyncio.run(guess(6)) == [True] * 5 + [False]
+    unlocked = invoke(env, "users", "unlock", "ann@example.com")
+    assert unlocked.exit_code == 0, unlocked.output
+    assert "ann@example.com may sign in again" in unlocked.stdout
+    assert "account_unlocked" in unlocked.stderr
+    assert f"user={ann.id}" in unlocked.stderr
+    assert asyncio.run(address_count()) == 5
+    assert asyncio.run(guess(1)) == [True]
+    missing = invoke(env, "users", "unlock", "bob@example.com")
+    assert missing.exit_code == 1
+    assert "no user with email" in missing.stderr

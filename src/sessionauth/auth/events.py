@@ -40,6 +40,7 @@ __all__ = [
     "AccountDisabled",
     "AccountEnabled",
     "AccountEvent",
+    "AccountUnlocked",
     "AuthEvent",
     "EmailVerified",
     "LoggedOut",
@@ -243,6 +244,13 @@ class AccountEnabled(AccountEvent):
     """A disabled account was enabled again."""
 
     name: ClassVar[str] = "account_enabled"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AccountUnlocked(AccountEvent):
+    """An account's failed login attempts were forgotten: it may sign in again at once."""
+
+    name: ClassVar[str] = "account_unlocked"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -220,6 +220,19 @@ class LoginThrottle:
             raise error
         raise TooManyAttempts(retry_after=max(1, math.ceil(wait)))
 
+    async def clear_account(self, account: str, user_id: str | None = None) -> None:
+        """Forget the account's attempts (and, given ``user_id``, its code attempts).
+
+        An administrator's unlock: a user whom someone else's wrong guesses keep refusing
+        signs in again at once. The addresses' counts stay, so a guesser gains nothing.
+
+        Raises:
+            StoreUnavailable: If the counter's backend failed.
+        """
+        await self._counter.reset(self._scope + _account_key(account))
+        if user_id is not None:
+            await self._counter.reset(self._scope + _code_key(user_id))
+
     async def succeeded(self, attempt: Attempt) -> None:
         """Clear the account's attempts and give back this attempt's place on the address.
 
