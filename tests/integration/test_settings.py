@@ -94,3 +94,25 @@ def test_production_warns_of_a_database_others_may_read_but_starts(
         f"configuration: the SQLite database {path} is readable or writable by others (it holds "
         f"password hashes and sessions): chmod 600 {path}"
     ]
+
+
+def test_a_variable_that_is_no_setting_is_a_finding_and_a_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A misspelt variable was ignored without a word (its setting left at the default).
+
+    Now `check` names it with the setting it is closest to; production still starts (a
+    variable of the operator's own must not stop it) and logs it.
+    """
+    monkeypatch.setenv("SESSIONAUTH_STORE_ULR", "redis://127.0.0.1:6379/0")
+    monkeypatch.setenv("SESSIONAUTH_DEPLOYED_BY", "ci")
+    settings = production(tmp_path, allowed_origins=("https://app.example.com",))
+    assert findings(settings) == [
+        "SESSIONAUTH_DEPLOYED_BY is not a setting and is ignored",
+        "SESSIONAUTH_STORE_ULR is not a setting and is ignored: did you mean "
+        "SESSIONAUTH_STORE_URL?",
+    ]
+    with caplog.at_level(logging.WARNING, logger="sessionauth.server"):
+        enforce(settings)
+    assert len(caplog.records) == 2
+    assert "SESSIONAUTH_STORE_ULR" in caplog.records[1].getMessage()

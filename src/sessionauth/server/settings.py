@@ -10,6 +10,9 @@ is listed by :mod:`sessionauth.server.settings_findings`; the secret key comes f
 
 from __future__ import annotations
 
+import difflib
+import os
+from collections.abc import Mapping
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -23,7 +26,9 @@ from sessionauth.errors import ConfigurationError
 from sessionauth.policy import TimeoutPolicy
 from sessionauth.stores.base import DEFAULT_MAX_SESSIONS
 
-__all__ = ["Settings", "load_settings"]
+__all__ = ["Settings", "load_settings", "unknown_variables"]
+
+_PREFIX = "SESSIONAUTH_"
 
 CSV = Annotated[tuple[str, ...], NoDecode]
 """A comma-separated environment variable, read as a tuple of stripped, non-empty items."""
@@ -73,7 +78,7 @@ class Settings(BaseSettings):
         mail_templates: A directory whose templates override the default mails.
     """
 
-    model_config = SettingsConfigDict(env_prefix="SESSIONAUTH_", extra="forbid", frozen=True)
+    model_config = SettingsConfigDict(env_prefix=_PREFIX, extra="forbid", frozen=True)
 
     env: Literal["development", "production"] = "development"
     secret: SecretStr | None = None
@@ -284,6 +289,21 @@ class Settings(BaseSettings):
             short_absolute_timeout=self.short_absolute_timeout,
             touch_interval=touch,
         )
+
+
+def unknown_variables(environ: Mapping[str, str] | None = None) -> list[tuple[str, str | None]]:
+    """The ``SESSIONAUTH_*`` variables of ``environ`` (the process's) that are no setting.
+
+    Each with the setting its name is closest to, if any (a typo: ``SESSIONAUTH_STORE_ULR``),
+    which is otherwise ignored without a word and leaves its setting at the default.
+    """
+    known = [f"{_PREFIX}{name.upper()}" for name in Settings.model_fields]
+    names = os.environ if environ is None else environ
+    return [
+        (name, next(iter(difflib.get_close_matches(name, known, n=1, cutoff=0.8)), None))
+        for name in sorted(names)
+        if name.upper().startswith(_PREFIX) and name.upper() not in known
+    ]
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -5,7 +5,9 @@
 :attr:`~sessionauth.server.settings.Settings.strict` (production) and logs them otherwise.
 A SQLite database file that other users may read or write is a finding too, but only a logged
 warning at start-up, in production as well: the file is the operator's, and a start refused
-by an upgrade over a mode the file always had would be an outage, not a fix.
+by an upgrade over a mode the file always had would be an outage, not a fix. So is a
+``SESSIONAUTH_*`` variable that is no setting (a typo leaves the setting at its default; a
+variable of the operator's own must not stop a start).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from sessionauth.errors import ConfigurationError
 from sessionauth.mail.smtp import parse_smtp_url
 from sessionauth.origins import validate_origins
 from sessionauth.server.secret_key import GENERATE, SECRET_FILE, secret_keys
-from sessionauth.server.settings import Settings
+from sessionauth.server.settings import Settings, unknown_variables
 from sessionauth.tokens import MIN_KEY_BYTES
 
 __all__ = ["MIN_METRICS_TOKEN_BYTES", "enforce", "findings"]
@@ -177,7 +179,16 @@ def findings(settings: Settings) -> list[str]:
     Production must have none (see :func:`enforce`); ``sessionauth check`` prints them all for
     any environment.
     """
-    return _setting_findings(settings) + _database_file_findings(settings)
+    return _setting_findings(settings) + _database_file_findings(settings) + _unknown_findings()
+
+
+def _unknown_findings() -> list[str]:
+    """Each ``SESSIONAUTH_*`` variable that is no setting: ignored, so probably a typo."""
+    return [
+        f"{name} is not a setting and is ignored"
+        + (f": did you mean {closest}?" if closest else "")
+        for name, closest in unknown_variables()
+    ]
 
 
 def _setting_findings(settings: Settings) -> list[str]:
@@ -239,5 +250,5 @@ def enforce(settings: Settings) -> None:
         raise ConfigurationError(
             "refusing to start in production:\n" + "\n".join(f"- {item}" for item in found)
         )
-    for item in found + _database_file_findings(settings):
+    for item in found + _database_file_findings(settings) + _unknown_findings():
         logger.warning("configuration: %s", item)
