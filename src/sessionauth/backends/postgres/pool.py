@@ -18,6 +18,7 @@ import asyncpg
 import asyncpg.exceptions
 
 from sessionauth.backends.postgres.calls import UNAVAILABLE, PooledCalls, unavailable
+from sessionauth.backends.url_checks import check_url
 from sessionauth.errors import ConfigurationError, StoreUnavailable
 
 __all__ = ["APPLICATION_NAME", "PostgresPool", "advisory_key"]
@@ -60,8 +61,9 @@ class PostgresPool:
         application_name: What ``pg_stat_activity`` shows for an owned pool's connections.
 
     Raises:
-        ConfigurationError: For a bad timeout or pool size, or not exactly one of ``url`` and
-            ``pool``.
+        ConfigurationError: For a bad timeout or pool size, a malformed URL (see
+            :func:`~sessionauth.backends.url_checks.check_url`), or not exactly one of ``url``
+            and ``pool``.
     """
 
     def __init__(
@@ -76,6 +78,8 @@ class PostgresPool:
     ):
         if (pool is None) == (url is None):
             raise ConfigurationError("give the PostgreSQL backend either a pool or a url")
+        if url is not None:
+            check_url(url)  # asyncpg sends options it does not know to the server as settings
         if not timeout > 0:
             raise ConfigurationError("the store timeout must be a positive number of seconds")
         if not 0 <= min_size <= max_size or max_size < 1:
