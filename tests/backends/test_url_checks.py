@@ -23,6 +23,10 @@ BAD = {
         "bad Redis URL 'redis://app:***@127.0.0.1:6379/11?prefx=app1:'",
         "unknown option 'prefx'; it accepts prefix, client_name, health_check_interval,",
     ),
+    "redis://127.0.0.1:6379/0?protocol=4": (
+        "bad Redis URL",
+        "bad protocol='4': use one of 2, 3",
+    ),
     "redis://127.0.0.1:6379/0?bogus=1": (
         "bad Redis URL 'redis://127.0.0.1:6379/0?bogus=1'",
         "unknown option 'bogus'",
@@ -84,7 +88,8 @@ BAD = {
 # Every option the README and docs/deployment.md document, and the TLS and pool settings.
 GOOD = [
     "redis://127.0.0.1:6379/0?prefix=app1:",
-    "redis://app:pw@[::1]:6379?health_check_interval=30&max_connections=50&client_name=web",
+    "redis://app:pw@[::1]:6379?health_check_interval=30&max_connections=50&client_name=web"
+    "&protocol=3",
     "rediss://app:pw@127.0.0.1:6380/0?ssl_ca_certs=/ca.pem&ssl_cert_reqs=required"
     "&ssl_check_hostname=true&ssl_certfile=/c.pem&ssl_keyfile=/k.pem&ssl_ca_path=/cas",
     "redis+sentinel://:pw@127.0.0.1:26379,[::1]/mymaster?db=2&wait_replicas=0&ack_timeout=0.5"

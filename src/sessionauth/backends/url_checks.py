@@ -13,7 +13,7 @@ not a non-negative integer.
 The options each scheme accepts (:data:`OPTIONS`):
 
 * ``redis://``: ``prefix`` (the key prefix), ``client_name``, ``health_check_interval``
-  (seconds), ``max_connections`` (the pool's limit);
+  (seconds), ``max_connections`` (the pool's limit), ``protocol`` (``2`` or ``3``);
 * ``rediss://``: those, and redis-py's TLS options ``ssl_ca_certs``, ``ssl_ca_path``,
   ``ssl_certfile``, ``ssl_keyfile``, ``ssl_cert_reqs`` (``none``, ``optional``,
   ``required``) and ``ssl_check_hostname``;
@@ -33,7 +33,7 @@ from sessionauth.errors import ConfigurationError
 
 __all__ = ["OPTIONS", "check_url", "redact"]
 
-_REDIS = ("prefix", "client_name", "health_check_interval", "max_connections")
+_REDIS = ("prefix", "client_name", "health_check_interval", "max_connections", "protocol")
 _TLS = (
     "ssl_ca_certs",
     "ssl_ca_path",
@@ -80,6 +80,7 @@ OPTIONS: dict[str, tuple[str, ...]] = {
 # later, or fall back to a default quietly).
 _CHOICES = {
     "ssl_cert_reqs": ("none", "optional", "required"),
+    "protocol": ("2", "3"),  # RESP2 or RESP3 (the read pipeline speaks RESP2 either way)
     "sslmode": ("disable", "allow", "prefer", "require", "verify-ca", "verify-full"),
     "target_session_attrs": (
         "any",
