@@ -154,3 +154,4 @@ def test_redact_masks_passwords_only() -> None:
         "postgresql://u@h/d?sslpassword=***&password=***"
     )
     assert redact("postgresql://u@h/d") == "postgresql://u@h/d"
+    assert redact("redis://u:pa/ss@h:1/0") == "redis://u:***@h:1/0"

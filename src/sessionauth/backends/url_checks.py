@@ -108,22 +108,20 @@ def redact(url: str) -> str:
     in its query.
     """
     scheme, sep, rest = url.partition("://")
-    authority, slash, tail = rest.partition("/")
-    if not slash:  # no path: the query may follow the hosts directly
-        authority, question, query = authority.partition("?")
-        tail = f"{question}{query}"
-    userinfo, at, hosts = authority.rpartition("@")
+    # The user part ends at the last "@" before the query, so that a raw "/" in a password
+    # (which should be percent-encoded) is masked too.
+    head, question, query = rest.partition("?")
+    userinfo, at, hosts = head.rpartition("@")
     if at and ":" in userinfo:
-        authority = f"{userinfo.partition(':')[0]}:***@{hosts}"
-    base, question, query = tail.partition("?")
+        head = f"{userinfo.partition(':')[0]}:***@{hosts}"
     if question:
         items = [
             f"{name}=***" if name in _SECRETS else item
             for item in query.split("&")
             for name in [item.partition("=")[0]]
         ]
-        tail = f"{base}?{'&'.join(items)}"
-    return f"{scheme}{sep}{authority}{slash}{tail}"
+        query = "&".join(items)
+    return f"{scheme}{sep}{head}{question}{query}"
 
 
 def check_url(url: str) -> None:
