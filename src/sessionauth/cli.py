@@ -27,7 +27,7 @@ from sessionauth.cli_accounts import (
     settings_or_exit,
     users_app,
 )
-from sessionauth.errors import SessionAuthError
+from sessionauth.errors import SessionAuthError, StoreMisconfigured, StoreUnavailable
 from sessionauth.origins import validate_origins
 from sessionauth.server.databases import Databases
 from sessionauth.server.metrics import pooled_across_workers
@@ -35,6 +35,7 @@ from sessionauth.server.redis_eviction import enforce_no_eviction, eviction_find
 from sessionauth.server.secret_key import load_keyring, new_secret
 from sessionauth.server.settings import Settings
 from sessionauth.server.settings_findings import enforce, findings
+from sessionauth.stores.base import SessionStore
 
 __all__ = ["app", "main"]
 
@@ -180,8 +181,9 @@ async def _preflight(settings: Settings) -> None:
     validate_origins(settings.allowed_origins)
     databases = Databases.open(settings)
     try:
-        databases.sessions.session_store()
+        sessions = databases.sessions.session_store()
         databases.sessions.attempt_counter()
+        await _refused_or_reachable(sessions)
         # Only the refusal here: each worker's start-up logs the warnings itself.
         enforce_no_eviction(
             await eviction_findings(settings.session_store_url), production=settings.strict
@@ -190,6 +192,24 @@ async def _preflight(settings: Settings) -> None:
         await databases.users.user_store().ping()
     finally:
         await databases.aclose()
+
+
+async def _refused_or_reachable(store: SessionStore) -> None:
+    """Raise if the session store answers but refuses its URL; an unreachable one may start.
+
+    A store that is down at start-up only means 503s until it is back (the workers connect on
+    first use), but one that refuses the URL (a Redis database it does not have, a PostgreSQL
+    login or setting it refuses) would answer 503 forever.
+
+    Raises:
+        StoreMisconfigured: Saying what the store refused.
+    """
+    try:
+        await store.ping()
+    except StoreMisconfigured as exc:
+        raise StoreMisconfigured(f"the session store: {exc}") from exc
+    except StoreUnavailable:
+        return  # down for now: requests get 503 until it answers, as before
 
 
 def _log_config(log_format: str) -> dict[str, Any]:
@@ -215,21 +235,26 @@ def _log_config(log_format: str) -> dict[str, Any]:
 
 
 async def _unreachable(settings: Settings) -> list[str]:
-    """Say which of the session store and the users database does not answer, and why."""
+    """Say which of the session store and the users database fails, and why.
+
+    Each either does not answer or answers but refuses its URL (``StoreMisconfigured``).
+    """
     found = []
     try:
         databases = Databases.open(settings)
     except SessionAuthError as exc:
         return [f"the session store does not answer: {exc}"]
     try:
-        try:
-            await databases.sessions.session_store().ping()
-        except SessionAuthError as exc:
-            found.append(f"the session store does not answer: {exc}")
-        try:
-            await databases.users.user_store().ping()
-        except SessionAuthError as exc:
-            found.append(f"the users database does not answer: {exc}")
+        for name, store in (
+            ("the session store", databases.sessions.session_store()),
+            ("the users database", databases.users.user_store()),
+        ):
+            try:
+                await store.ping()
+            except StoreMisconfigured as exc:
+                found.append(f"{name}: {exc}")
+            except SessionAuthError as exc:
+                found.append(f"{name} does not answer: {exc}")
     finally:
         await databases.aclose()
     return found

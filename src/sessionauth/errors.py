@@ -7,8 +7,11 @@ HTTP status codes. Catch the most specific class you can handle::
     ├── ConfigurationError          settings that are unsafe or inconsistent (raised at start-up)
     ├── StoreError
     │   ├── StoreUnavailable        the backend did not answer in time or refused: HTTP 503
-    │   │   └── StoreFull           the backend is out of memory or disk: writes fail (503),
-    │   │                           reads still work, so a mere touch can be skipped
+    │   │   ├── StoreFull           the backend is out of memory or disk: writes fail (503),
+    │   │   │                       reads still work, so a mere touch can be skipped
+    │   │   └── StoreMisconfigured  the backend answers but refuses the URL's settings (a
+    │   │                           Redis database it lacks, a login PostgreSQL refuses):
+    │   │                           503 per request, and a refused start-up
     │   ├── SessionExists           ``create`` under the id of a live session (a bug or a
     │   │                           token collision; never overwritten)
     │   └── StaleLogin              the user's principal changed (or went) while a login ran:
@@ -70,6 +73,7 @@ __all__ = [
     "StaleLogin",
     "StoreError",
     "StoreFull",
+    "StoreMisconfigured",
     "StoreUnavailable",
     "TooManyAttempts",
     "UserError",
@@ -99,6 +103,16 @@ class StoreUnavailable(StoreError):
     def __init__(self, message: str = "session store unavailable", *, retry_after: int = 1):
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class StoreMisconfigured(StoreUnavailable):
+    """The backend answers, but refuses what its URL asks for; waiting will not help.
+
+    Redis's ``DB index is out of range`` or a refused password; PostgreSQL refusing the login,
+    the database or a connection setting. A request still gets HTTP 503 (the edge never answers
+    500 for a deployment's mistake), but ``sessionauth serve`` and ``sessionauth check`` refuse
+    it, where a store that is merely unreachable only delays service.
+    """
 
 
 class StoreFull(StoreUnavailable):

@@ -7,12 +7,8 @@ the real console script; the others through typer's runner.
 from __future__ import annotations
 
 import json
-import os
 import socket
-import subprocess
-import sys
-from collections.abc import Iterator, Mapping
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -20,10 +16,8 @@ import typer
 
 from sessionauth import __version__
 from sessionauth.cli import app as cli
-from tests.support.cli import PASSWORD, add_session, invoke, user_named
+from tests.support.cli import PASSWORD, add_session, invoke, script, user_named
 from tests.support.services.ports import free_port
-
-SCRIPT = str(Path(sys.executable).parent / "sessionauth")
 
 
 @pytest.fixture
@@ -39,23 +33,6 @@ def taken_port() -> Iterator[int]:
         sock.bind(("127.0.0.1", 0))
         sock.listen()
         yield sock.getsockname()[1]
-
-
-def script(
-    env: Mapping[str, str], *args: str, stdin: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Run the console script (stdin from ``stdin``, else /dev/null: no terminal)."""
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("SESSIONAUTH_")}
-    return subprocess.run(  # noqa: S603 - the venv's own script, fixed arguments
-        [SCRIPT, *args],
-        input=stdin,
-        stdin=subprocess.DEVNULL if stdin is None else None,
-        env={**environment, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def test_version_prints_the_package_version(env: dict[str, str]) -> None:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,14 +21,18 @@ from tests.support.backends import user_store
 
 __all__ = [
     "PASSWORD",
+    "SCRIPT",
     "STRONG",
     "add_session",
     "cli_environment",
     "invoke",
     "live_sessions",
+    "script",
+    "script_environment",
     "user_named",
 ]
 
+SCRIPT = str(Path(sys.executable).parent / "sessionauth")
 STRONG = "k" * 48
 PASSWORD = "correct horse battery"
 
@@ -43,6 +50,27 @@ def cli_environment(tmp_path: Path) -> dict[str, str]:
 def invoke(env: Mapping[str, str], *args: str, input: str | None = None) -> Result:
     """Run ``sessionauth ARGS`` in process with ``env`` (and ``input`` on stdin)."""
     return CliRunner().invoke(cli, list(args), env=dict(env), input=input)
+
+
+def script_environment() -> dict[str, str]:
+    """This process's environment without its ``SESSIONAUTH_*`` variables, for the script."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("SESSIONAUTH_")}
+
+
+def script(
+    env: Mapping[str, str], *args: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the console script (stdin from ``stdin``, else /dev/null: no terminal)."""
+    return subprocess.run(  # noqa: S603 - the venv's own script, fixed arguments
+        [SCRIPT, *args],
+        input=stdin,
+        stdin=subprocess.DEVNULL if stdin is None else None,
+        env={**script_environment(), **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def user_named(env: Mapping[str, str], email: str) -> User | None:

@@ -6,6 +6,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from sessionauth.backends.base import Backend
+from sessionauth.backends.url_checks import check_url
 from sessionauth.errors import ConfigurationError
 from sessionauth.policy import Clock, system_clock
 from sessionauth.stores.base import DEFAULT_TIMEOUT
@@ -66,9 +67,12 @@ def open_backend(
             for PostgreSQL's pool.
 
     Raises:
-        ConfigurationError: For an unknown scheme, a malformed URL or a backend whose extra is
-            not installed.
+        ConfigurationError: For an unknown scheme, a malformed URL (an option the backend does
+            not take, a bad host, port or Redis database: see
+            :mod:`~sessionauth.backends.url_checks`) or a backend whose extra is not installed.
     """
+    # Before any driver reads the URL: both pass unknown options on, to fail at first use.
+    check_url(url)
     scheme = scheme_of(url)
     if scheme == "memory":
         from sessionauth.backends.memory import MemoryBackend

@@ -50,6 +50,14 @@ def _without_store_options(url: str) -> str:
     return f"{base}?{'&'.join(kept)}" if any(kept) else base
 
 
+def _command_refused(exc: BaseException) -> bool:
+    """Whether a Redis error reply refuses the command itself (forbidden, renamed, unknown)."""
+    from redis import exceptions as rx
+
+    text = str(exc).lower()
+    return isinstance(exc, rx.NoPermissionError) or "unknown command" in text
+
+
 def _policy_from(info: Any) -> str | None:
     if isinstance(info, dict):
         value = info.get("maxmemory_policy", info.get("maxmemory-policy"))
@@ -70,7 +78,11 @@ async def _read_policy(run: Any) -> str | None:
     for method, args in (("info", ("memory",)), ("config_get", ("maxmemory-policy",))):
         try:
             policy = _policy_from(await run(method, *args))
-        except rx.ResponseError:  # renamed or forbidden (NOPERM) on managed services
+        except rx.ResponseError as exc:
+            # Only a command renamed or forbidden (NOPERM) on managed services means "hidden";
+            # any other refusal (``DB index is out of range``) is the real error to report.
+            if not _command_refused(exc):
+                raise
             continue
         if policy:
             return policy

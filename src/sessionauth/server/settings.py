@@ -21,6 +21,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from sessionauth.auth.admin_rules import DEFAULT_ROLES, role_set
+from sessionauth.backends.url_checks import check_url
 from sessionauth.config import CookieConfig
 from sessionauth.errors import ConfigurationError
 from sessionauth.policy import TimeoutPolicy
@@ -141,7 +142,12 @@ class Settings(BaseSettings):
         # the same URL and would otherwise refuse it as an unknown *session store*.
         if value.partition("://")[0].lower() not in ("sqlite", "postgresql", "postgres"):
             raise ValueError("not a users database URL: use sqlite:///PATH or postgresql://…")
-        return value
+        return _checked_url(value)
+
+    @field_validator("store_url")
+    @classmethod
+    def _store(cls, value: str | None) -> str | None:
+        return None if value is None else _checked_url(value)
 
     @field_validator("public_url")
     @classmethod
@@ -304,6 +310,19 @@ def unknown_variables(environ: Mapping[str, str] | None = None) -> list[tuple[st
         for name in sorted(names)
         if name.upper().startswith(_PREFIX) and name.upper() not in known
     ]
+
+
+def _checked_url(url: str) -> str:
+    """Refuse a malformed database URL here, so that every command names it before any work.
+
+    The backends check it again (:func:`~sessionauth.backends.url_checks.check_url`): the
+    library is also used without these settings.
+    """
+    try:
+        check_url(url)
+    except ConfigurationError as exc:
+        raise ValueError(str(exc)) from None
+    return url
 
 
 def load_settings(**overrides: Any) -> Settings:

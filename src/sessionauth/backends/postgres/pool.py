@@ -15,10 +15,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
-import asyncpg.exceptions
+import asyncpg.exceptions as pg
 
 from sessionauth.backends.postgres.calls import UNAVAILABLE, PooledCalls, unavailable
-from sessionauth.errors import ConfigurationError, StoreUnavailable
+from sessionauth.backends.url_checks import check_url, redact
+from sessionauth.errors import ConfigurationError, StoreMisconfigured, StoreUnavailable
 
 __all__ = ["APPLICATION_NAME", "PostgresPool", "advisory_key"]
 
@@ -29,6 +30,17 @@ APPLICATION_NAME = "sessionauth"
 _PRESENT = (
     "SELECT to_regclass($1) IS NOT NULL AND ($2::text IS NULL OR EXISTS (SELECT 1 FROM"
     " pg_attribute WHERE attrelid = to_regclass($1) AND attname = $2 AND NOT attisdropped))"
+)
+
+
+# Errors of a connection attempt that are outages (class 08, 53 and 57: refused, too many
+# connections, shutting down or starting up): waiting may fix them. Every other error the
+# server answers a connection with (class 28: login refused; 3D000: no such database; an
+# unknown or invalid setting) is a refusal of the URL, as is asyncpg's refusal of its contents.
+_CONNECT_OUTAGES = (
+    asyncpg.PostgresConnectionError,
+    pg.OperatorInterventionError,
+    pg.InsufficientResourcesError,
 )
 
 
@@ -60,8 +72,9 @@ class PostgresPool:
         application_name: What ``pg_stat_activity`` shows for an owned pool's connections.
 
     Raises:
-        ConfigurationError: For a bad timeout or pool size, or not exactly one of ``url`` and
-            ``pool``.
+        ConfigurationError: For a bad timeout or pool size, a malformed URL (see
+            :func:`~sessionauth.backends.url_checks.check_url`), or not exactly one of ``url``
+            and ``pool``.
     """
 
     def __init__(
@@ -76,6 +89,8 @@ class PostgresPool:
     ):
         if (pool is None) == (url is None):
             raise ConfigurationError("give the PostgreSQL backend either a pool or a url")
+        if url is not None:
+            check_url(url)  # asyncpg sends options it does not know to the server as settings
         if not timeout > 0:
             raise ConfigurationError("the store timeout must be a positive number of seconds")
         if not 0 <= min_size <= max_size or max_size < 1:
@@ -94,7 +109,8 @@ class PostgresPool:
 
         Raises:
             StoreUnavailable: Once closed.
-            ConfigurationError: For a DSN asyncpg cannot parse.
+            StoreMisconfigured: When the server refuses the URL's settings (see
+                :meth:`_connect`).
         """
         pool = self._pool
         if pool is not None and not self._closed:
@@ -104,21 +120,38 @@ class PostgresPool:
                 raise StoreUnavailable("the PostgreSQL backend is closed")
             if self._pool is None and self._url is not None:
                 min_size, max_size = self._size
-                try:
-                    self._pool = await asyncpg.create_pool(
-                        self._url,
-                        min_size=min_size,
-                        max_size=max_size,
-                        timeout=self.timeout,
-                        # Bounds the cancel request asyncpg sends for a timed-out query.
-                        command_timeout=self.timeout,
-                        reset=_keep_session_state,
-                        server_settings={"application_name": self._application_name},
-                    )
-                except asyncpg.exceptions.ClientConfigurationError as exc:
-                    raise ConfigurationError(f"invalid PostgreSQL URL: {exc}") from exc
+                self._pool = await asyncpg.create_pool(
+                    self._url,
+                    min_size=min_size,
+                    max_size=max_size,
+                    timeout=self.timeout,
+                    # Bounds the cancel request asyncpg sends for a timed-out query.
+                    command_timeout=self.timeout,
+                    reset=_keep_session_state,
+                    server_settings={"application_name": self._application_name},
+                    connect=self._connect,
+                )
             assert self._pool is not None  # noqa: S101 - given, or just created
             return self._pool
+
+    async def _connect(self, *args: Any, **kwargs: Any) -> asyncpg.Connection:
+        """``asyncpg.connect`` for the pool, with a refused configuration as StoreMisconfigured.
+
+        The pool opens connections at creation and whenever it grows, so every one comes
+        here. A server that answers the connection with an error that waiting will not fix (a
+        refused login, a missing database, an unknown setting) raises ``StoreMisconfigured``:
+        a 503 per request, which ``sessionauth serve`` and ``check`` refuse. The outages of
+        :data:`UNAVAILABLE` (refused, shutting down, too many connections) pass unchanged.
+        """
+        try:
+            return await asyncpg.connect(*args, **kwargs)
+        except (asyncpg.PostgresError, ValueError) as exc:  # ClientConfigurationError too
+            if isinstance(exc, _CONNECT_OUTAGES):
+                raise
+            raise StoreMisconfigured(
+                f"PostgreSQL at {redact(self._url or '')} refuses the URL's settings: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
 
     async def run(self, method: str, sql: str, *args: Any) -> Any:
         """Return ``connection.<method>(sql, *args)`` on a pooled connection.

@@ -2,8 +2,8 @@
 
 Every failure to reach Redis, and every error reply that means "not now" or "this deployment
 cannot serve", becomes :class:`~sessionauth.errors.StoreUnavailable` (``StoreFull`` when
-``maxmemory`` refused a write) naming the component and the server; any other error reply is
-a bug of ours and propagates.
+``maxmemory`` refused a write, ``StoreMisconfigured`` when the URL itself is refused) naming
+the component and the server; any other error reply is a bug of ours and propagates.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import TypeVar
 
 from redis import exceptions as rx
 
-from sessionauth.errors import StoreFull, StoreUnavailable
+from sessionauth.errors import StoreFull, StoreMisconfigured, StoreUnavailable
 
 __all__ = ["UNAVAILABLE", "guarded", "is_outage", "outage"]
 
@@ -43,6 +43,8 @@ _TRANSIENT_REPLIES = (
     "WRONGTYPE", "MOVED", "ASK", "NOPERM",
     "DB index is out of range",  # SELECT of a database the server does not have
 )  # fmt: skip
+# Of those, the refusals of the URL itself: the server answers, and will refuse again.
+_REFUSED_REPLIES = ("DB index is out of range",)
 
 
 def is_outage(exc: BaseException) -> bool:
@@ -79,12 +81,20 @@ async def guarded(
 def outage(what: str, server: str, exc: BaseException) -> StoreUnavailable:
     """The ``StoreUnavailable`` for a Redis failure: what failed, where, and redis-py's words.
 
-    ``StoreFull`` when ``maxmemory`` refused a write. (redis-py 8's exceptions ``repr`` as
-    ``network:ConnectionError`` alone: their text is what says which address failed and how.)
+    ``StoreFull`` when ``maxmemory`` refused a write; ``StoreMisconfigured`` when the server
+    refuses the URL itself (a database it does not have, a wrong password). (redis-py 8's
+    exceptions ``repr`` as ``network:ConnectionError`` alone: their text is what says which
+    address failed and how.)
     """
     detail = str(exc) or "no answer in time"
     if len(detail) > 200:  # Sentinel's "no master found" lists every Sentinel client's repr
         detail = detail[:199] + "…"
     if isinstance(exc, rx.OutOfMemoryError):
         return StoreFull(f"{what} is full at {server}: {type(exc).__name__}: {detail}")
+    if isinstance(exc, rx.AuthenticationError) or (
+        isinstance(exc, rx.ResponseError) and str(exc).startswith(_REFUSED_REPLIES)
+    ):
+        return StoreMisconfigured(
+            f"{what} at {server} refuses the URL's settings: {type(exc).__name__}: {detail}"
+        )
     return StoreUnavailable(f"{what} at {server} unavailable: {type(exc).__name__}: {detail}")

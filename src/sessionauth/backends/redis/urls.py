@@ -25,6 +25,7 @@ from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import NoBackoff
 
 from sessionauth.backends.redis.tls import SharedContextSSLConnection
+from sessionauth.backends.url_checks import check_url, redact
 from sessionauth.errors import ConfigurationError
 
 __all__ = ["RedisClients", "client_from_url", "redact", "server_of"]
@@ -70,6 +71,7 @@ def client_from_url(url: str, *, timeout: float) -> RedisClients:
     """
     if not timeout > 0:
         raise ConfigurationError("the store timeout must be a positive number of seconds")
+    check_url(url)  # redis-py passes options it does not know to every connection it opens
     scheme = url.partition("://")[0].lower()
     options: dict[str, Any] = {
         "socket_timeout": timeout,
@@ -108,13 +110,6 @@ def _host_port(item: str, default_port: int, url: str) -> tuple[str, int]:
     if not host or (port and not port.isdigit()) or not 0 < int(port or default_port) < 65536:
         raise ConfigurationError(f"bad host:port {item!r} in the Redis URL {redact(url)!r}")
     return host, int(port or default_port)
-
-
-def redact(url: str) -> str:
-    """Return ``url`` with its credentials masked, for messages and logs."""
-    scheme, sep, rest = url.partition("://")
-    userinfo, at, hosts = rest.rpartition("@")
-    return f"{scheme}{sep}***@{hosts}" if at and userinfo else url
 
 
 def _split(url: str) -> tuple[str, list[str], str, str]:
