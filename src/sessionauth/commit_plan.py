@@ -206,6 +206,7 @@ def plan_commit(
     adopted: bool = False,
     superseded: str | None = None,
     ends: Lineage | None = None,
+    forwarded: bool = False,
 ) -> CommitPlan:
     """Decide what the store must do for a session at the end of a request.
 
@@ -234,11 +235,19 @@ def plan_commit(
         superseded: The record such a login replaced (deleted with whatever the plan does).
         ends: The loaded login the request ended (a logout, another login), which the plan
             carries: if its record is gone when deleted, the lineage ends instead.
+        forwarded: Whether the request reached the session through a renewal's forward (its
+            cookie is the token a renewal replaced): such a request never gives it a new token,
+            so no renewal is due, and a regeneration ends the session instead (fail closed:
+            the token's holder may be whoever stole it before the renewal).
 
     Returns:
         The plan; :data:`NOTHING` for a stored session that needs no write.
     """
     empty = not data and user_id is None
+    if forwarded and fate is Fate.REGENERATE and sid is not None:
+        if user_id is not None and created is not None:
+            ends = Lineage(sid, user_id, created)
+        return Delete(sid, superseded, ends)
     if fate is Fate.DESTROY or (sid is not None and empty and (changed or deleted)):
         return _forget(sid, stale_cookie, superseded, ends)
     if sid is None or fate is not Fate.KEEP:
@@ -263,7 +272,7 @@ def plan_commit(
             else None
         )
         return Adopt(sid, token or "", start, superseded, written, remembered, ends)
-    if policy.needs_renewal(issued or start, now):
+    if not forwarded and policy.needs_renewal(issued or start, now):
         if CSRF_SEED in meta:  # the CSRF tokens of the pages open in the user's tabs still post
             renewal = _create(
                 mint(user_id), sid, user_id, data, meta, start, now, policy, epoch, seeded=True

@@ -17,13 +17,19 @@ finds the record it loaded gone) follows the forward (:func:`successor_of`):
 
 * the new record alive: the request is served it (its writes go there, a logout ends it), and
   the response leaves the cookie alone, since the renewing response sets the new one;
-* the new record gone (signed out, revoked, expired): no session, and still the cookie is left
-  alone: whatever ended the session cleared it, or the browser holds a newer one.
+* the new record not there: the request waits a moment for it (up to about 170 ms: the
+  renewal stores it right after its delete of the old record), then is served no session,
+  and still leaves the cookie alone (whatever ended the session cleared it, or the browser
+  holds a newer one); values it writes are refused with a 503 to retry, never lost silently
+  nor stored as a session of their own.
 
-Only a renewal leaves a forward. :meth:`~sessionauth.session.Session.regenerate` and a login
-change what the session may do, so their old token must die at once. The price: a cookie
-stolen before a renewal keeps working for ``renewal_grace`` seconds after it (30 by default),
-no longer. It never gets the new token: only the renewing response carries that.
+Whoever holds a replaced cookie never gets a token of its own: a request that followed a
+forward is not renewed, and a :meth:`~sessionauth.session.Session.regenerate` through it ends
+the session (fail closed). Only a renewal leaves a forward: a regeneration and a login change
+what the session may do, so their old token must die at once, and a regeneration that a
+renewal beat to the old record deletes the renewal's forward. The price: a cookie stolen
+before a renewal keeps reaching the session for ``renewal_grace`` seconds after it (30 by
+default), no longer, and never learns a new token.
 """
 
 from __future__ import annotations

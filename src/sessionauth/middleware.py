@@ -77,6 +77,8 @@ _T = TypeVar("_T")
 _NO_STORE = (b"cache-control", b"no-store")
 _VARY = b"vary"
 _CLEARED = "Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT"
+# How long a request reaching a renewal's forward waits for the renewed record (s, in turn).
+_SUCCESSOR_WAITS = (0.002, 0.008, 0.032, 0.128)
 # Longest Cookie header worth parsing; browsers cap a host's cookies near 4 KiB each.
 _MAX_COOKIE_HEADER = 16 * 1024
 
@@ -179,6 +181,7 @@ class SessionMiddleware:
             return
         value, presession_sent = self._cookie_value(scope)
         session: Session | None = None
+        forwarded = False
         if value is not None:
             token = self.keyring.unsign(value)
             if token is not None:
@@ -196,7 +199,7 @@ class SessionMiddleware:
                             # A renewal moved the session on: its response sets the new cookie,
                             # so this one must not clear it, whatever the forward leads to.
                             sid, record = followed
-                            value = None
+                            forwarded = True
                 except StoreUnavailable as exc:
                     await self._send_unavailable(scope, receive, send, exc)
                     return
@@ -221,9 +224,11 @@ class SessionMiddleware:
                         principal=record.principal,
                         policy=self.policy,
                     )
-        stale_cookie = value is not None and session is None
+        stale_cookie = value is not None and session is None and not forwarded
         if session is None:
             session = Session(policy=self.policy)
+        if forwarded:
+            session.mark_forwarded()
         if presession_sent:
             presession = self._presession_value(scope)
             if presession is not None:
@@ -346,6 +351,7 @@ class SessionMiddleware:
         plan = session.commit_plan(self.policy, self.clock(), stale_cookie=stale_cookie)
         if plan is NOTHING:
             return []
+        _refuse_in_transit(session, plan)
         return await self._execute(plan)
 
     async def _create(self, plan: Create) -> list[tuple[bytes, bytes]]:
@@ -376,6 +382,10 @@ class SessionMiddleware:
             if plan.forward and plan.changes is not None:
                 # Another request renewed the session first: this one's writes go there.
                 await self._write_forwarded(plan.replaces, plan.changes)
+            elif not plan.forward and self._forwards:
+                # A regeneration that a renewal beat: the old token must still die, so the
+                # renewal's forward from it goes.
+                await self._call(self.store.delete(forward_id(plan.replaces)))
             self._written()
             return []
         if not forwarded and plan.replaces is not None:
@@ -426,16 +436,33 @@ class SessionMiddleware:
             sid = successor
             followed = (sid, await self._call(self.store.load(sid)))
             if followed[1] is not None:
-                break
+                return followed
+        if followed is not None:
+            # The last forward leads to no record: the renewal that left it stores it a moment
+            # after (the forward goes first, then the old record's delete, then the create),
+            # unless the session ended since. A short wait tells the two apart, and only a
+            # request carrying a replaced cookie within the grace ever pays it.
+            for pause in _SUCCESSOR_WAITS:
+                await asyncio.sleep(pause)
+                record = await self._call(self.store.load(followed[0]))
+                if record is not None:
+                    return (followed[0], record)
         return followed
 
     async def _write_forwarded(self, sid: str, changes: RecordUpdate | None) -> bool:
-        """Write ``changes`` where renewals moved the record ``sid``; ``False``: no forward."""
+        """Write ``changes`` where renewals moved the record ``sid``; ``False``: no forward.
+
+        Raises:
+            StoreUnavailable: If the forward leads to no record although there are changes to
+                write: a 503 the client retries, rather than a 200 that lost them.
+        """
         followed = await self._follow(sid)
         if followed is None:
             return False
         successor, current = followed
-        if current is not None and changes is not None:
+        if changes is not None:
+            if current is None:
+                raise StoreUnavailable("the session was being renewed: retry the request")
             await self._call(self.store.update(successor, changes))
         return True
 
@@ -529,6 +556,26 @@ class SessionMiddleware:
         return [] if alive else [self._clear_header]
 
 
+def _refuse_in_transit(session: Session, plan: CommitPlan) -> None:
+    """Refuse to store a new anonymous session for a request whose forward led to no record.
+
+    Its cookie is one a renewal replaced, and the renewed record was not there (the renewal is
+    between its writes, or the session ended since): values written now would start a session
+    of their own, whose cookie would replace the renewed one in the browser. A 503 the client
+    retries (with the renewed cookie by then) loses nothing.
+
+    Raises:
+        StoreUnavailable: For such a plan.
+    """
+    if (
+        isinstance(plan, Create)
+        and plan.replaces is None
+        and plan.record.user_id is None
+        and session.forwarded
+    ):
+        raise StoreUnavailable("the session was being renewed: retry the request")
+
+
 class _Committer:
     """The ``send`` wrapper: commits the session when the response starts."""
 
@@ -580,6 +627,7 @@ class _Committer:
         """Run ``plan`` against the store, then send the start with the headers it adds."""
         middleware = self._middleware
         try:
+            _refuse_in_transit(self._session, plan)
             added = await middleware._execute(plan)
         except StoreUnavailable as exc:
             self._replaced = True

@@ -60,6 +60,7 @@ class Session(MutableMapping[str, Any]):
         "_ends",
         "_epoch",
         "_fate",
+        "_forwarded",
         "_handle",
         "_keep_empty",
         "_meta",
@@ -109,6 +110,7 @@ class Session(MutableMapping[str, Any]):
         self._adopted = False
         self._superseded: str | None = None
         self._ends: Lineage | None = None
+        self._forwarded = False
 
     # -- mapping ---------------------------------------------------------------------------
 
@@ -292,6 +294,7 @@ class Session(MutableMapping[str, Any]):
             adopted=self._adopted,
             superseded=self._superseded,
             ends=self._ends,
+            forwarded=self._forwarded,
         )
 
     def _current_token(self) -> str:
@@ -299,6 +302,20 @@ class Session(MutableMapping[str, Any]):
         if self._token is None:
             self._token = new_token(self._user_id)
         return self._token
+
+    @property
+    def forwarded(self) -> bool:
+        """Whether this request reached the session through a renewal's forward."""
+        return self._forwarded
+
+    def mark_forwarded(self) -> None:
+        """Note that this request reached the session through a renewal's forward (middleware).
+
+        Its cookie is the token a renewal replaced (:mod:`sessionauth.forwards`): whoever holds
+        it is served the session for the grace but never given a new token, so the session
+        is not renewed from here, and a :meth:`regenerate` ends it instead.
+        """
+        self._forwarded = True
 
     def bound_secret(self, key: bytes) -> bytes:
         """Return ``HMAC-SHA256(key, seed)``: a secret tied to this session.

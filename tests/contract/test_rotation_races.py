@@ -56,6 +56,8 @@ class LogoutDuringRequest(InstrumentedStore):
         self.armed = False
         self.before_login_create: Callable[[], Awaitable[None]] | None = None
         self.unreadable: str | None = None  # a load of this id fails (StoreUnavailable)
+        self.loads = 0  # loads so far, and an event set at each
+        self.loaded = asyncio.Event()
 
     async def create(self, sid: str, record: SessionRecord) -> Principal | None:
         hook = self.before_login_create
@@ -68,6 +70,8 @@ class LogoutDuringRequest(InstrumentedStore):
         if sid == self.unreadable:
             raise StoreUnavailable("injected: this read fails")
         record = await super().load(sid)
+        self.loads += 1
+        self.loaded.set()
         if self.armed:
             self.armed = False
             await self.inner.delete(sid)
@@ -107,6 +111,11 @@ async def read(request: Request) -> JSONResponse:
     return JSONResponse({"user": request.session.user_id, "written": "written" in request.session})
 
 
+async def put(request: Request) -> JSONResponse:
+    request.session["written"] = True
+    return JSONResponse({})
+
+
 async def login(request: Request) -> JSONResponse:
     request.session.set_user(USER)
     return JSONResponse({})
@@ -121,7 +130,7 @@ class HeldEnding:
     """``/logout``, ``/relogin`` and ``/write``: each holds its response (so its commit).
 
     ``/relogin`` signs the same user in anew: the login it loaded ends as a logout's does.
-    ``/write`` sets the key ``written``.
+    ``/write`` sets the key ``written``; ``/regenerate-held`` regenerates.
     """
 
     def __init__(self) -> None:
@@ -138,6 +147,10 @@ class HeldEnding:
 
     async def write(self, request: Request) -> JSONResponse:
         request.session["written"] = True
+        return await self._held()
+
+    async def regenerate(self, request: Request) -> JSONResponse:
+        request.session.regenerate()
         return await self._held()
 
     async def _held(self) -> JSONResponse:
@@ -159,6 +172,8 @@ async def world(harness: Harness, clock: FakeClock) -> AsyncIterator[World]:
                 Route("/logout", held.logout),
                 Route("/relogin", held.relogin),
                 Route("/write", held.write),
+                Route("/regenerate-held", held.regenerate),
+                Route("/put", put),
             ]
         ),
         store=store,
@@ -479,3 +494,95 @@ async def test_a_forward_leads_nowhere_once_the_renewed_session_ends(world: Worl
     response = await world.get("/read", cookie)
     assert response.json()["user"] is None
     assert "set-cookie" not in response.headers
+
+
+async def test_a_replaced_cookie_that_regenerates_ends_the_session_and_gets_no_token(
+    world: World,
+) -> None:
+    """A request with the replaced cookie asks for a new token (a privilege change).
+
+    Its holder may be whoever stole the cookie before the renewal: it must never get a token
+    of its own. The regeneration ends the session instead (fail closed). Before, it was
+    handed a new cookie that outlived the grace, and the user's renewed cookie died.
+    """
+    cookie, rotated = await renewed(world)
+    response = await world.get("/regenerate", cookie)
+    assert response.status_code == 200
+    assert new_cookie(response) is None, "the replaced cookie was given a new token"
+    assert "set-cookie" in response.headers  # cleared
+    assert await world.user_of(rotated) is None
+    assert await world.live_sessions() == 0
+
+
+async def test_a_write_reaching_a_renewal_between_its_writes_answers_503(world: World) -> None:
+    """A write with the replaced cookie while the renewed record is not stored yet: 503.
+
+    The forward is stored, the old record deleted, the new one not created yet (the renewal
+    is held there): the write cannot land, so the client is told to retry instead of a 200
+    that lost it. Before, the answer was 200 and the write was gone.
+    """
+    cookie = await world.login()
+    world.client.cookies.clear()
+    world.clock.advance(RENEWAL + 1)
+    answers: list[int] = []
+
+    async def write_meanwhile() -> None:
+        answers.append((await world.get("/put", cookie)).status_code)
+
+    world.store.before_login_create = write_meanwhile
+    rotated = new_cookie(await world.get("/read", cookie))
+    assert rotated is not None
+    assert answers == [503], "a write during the renewal was answered without being written"
+    assert (await world.get("/put", rotated)).status_code == 200  # the retry
+    assert (await world.get("/read", rotated)).json() == {"user": USER, "written": True}
+
+
+async def test_a_logout_reaching_a_renewal_between_its_writes_ends_the_renewed_session(
+    world: World,
+) -> None:
+    """A logout with the replaced cookie lands while the renewed record is not stored yet.
+
+    It has found the forward, and no record where it leads, when the renewal stores that
+    record: it waits for it and ends it. Before, it answered at once with no session to end,
+    and the renewal stored the session after the logout had answered.
+    """
+    cookie = await world.login()
+    world.client.cookies.clear()
+    world.clock.advance(RENEWAL + 1)
+    world.held.release.set()
+    logouts: list[asyncio.Task[httpx.Response]] = []
+
+    async def logout_meanwhile() -> None:
+        # The logout loads the old record (gone), the forward, and the record it leads to
+        # (not there yet) before the renewal may go on and store it.
+        seen = world.store.loads
+        logouts.append(asyncio.create_task(world.get("/logout", cookie)))
+        while world.store.loads < seen + 3:
+            world.store.loaded.clear()
+            await world.store.loaded.wait()
+
+    world.store.before_login_create = logout_meanwhile
+    rotated = new_cookie(await world.get("/read", cookie))
+    [logout] = logouts
+    assert (await logout).status_code == 200
+    assert rotated is None or await world.user_of(rotated) is None
+    assert await world.live_sessions() == 0
+
+
+async def test_a_regeneration_beaten_by_a_renewal_still_ends_the_old_token(world: World) -> None:
+    """A regeneration loses its old record to a renewal: the renewal's forward goes too.
+
+    The regeneration asked for the old token to die; the renewal's forward would have kept
+    it reaching the session for the grace. The session lives on under the renewal's cookie.
+    """
+    cookie = await world.login()
+    world.client.cookies.clear()
+    world.clock.advance(RENEWAL + 1)
+    regenerating = asyncio.create_task(world.get("/regenerate-held", cookie))
+    await world.held.loaded.wait()
+    rotated = new_cookie(await world.get("/read", cookie))
+    assert rotated is not None
+    world.held.release.set()
+    assert (await regenerating).status_code == 200
+    assert await world.user_of(cookie) is None, "the old token outlived its regeneration"
+    assert await world.user_of(rotated) == USER

@@ -524,3 +524,20 @@ def test_without_renewal_interval_an_old_token_is_never_rotated() -> None:
     policy = TimeoutPolicy(idle_timeout=1000, absolute_timeout=10_000, touch_interval=60)
     session = stored(issued=NOW - 9_999)()
     assert session.commit_plan(policy, NOW) is NOTHING
+
+
+def test_a_session_reached_through_a_forward_is_never_renewed() -> None:
+    """A replaced cookie's request: no renewal, whatever is due (its holder gets no token)."""
+    session = stored(issued=NOW - 5000)()
+    session.mark_forwarded()
+    assert session.commit_plan(POLICY, NOW) is NOTHING
+    session["a"] = 2
+    assert session.commit_plan(POLICY, NOW) == update({"a": 2})
+
+
+def test_a_regeneration_through_a_forward_ends_the_session() -> None:
+    """Fail closed: the session ends, with its lineage, rather than give the cookie a token."""
+    session = stored()()
+    session.mark_forwarded()
+    session.regenerate()
+    assert session.commit_plan(POLICY, NOW) == Delete(SID, None, Lineage(SID, "1", CREATED))
