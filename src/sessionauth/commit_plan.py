@@ -249,6 +249,10 @@ def plan_commit(
             ends = Lineage(sid, user_id, created)
         return Delete(sid, superseded, ends)
     if fate is Fate.DESTROY or (sid is not None and empty and (changed or deleted)):
+        if sid is None and ends is not None and fate is Fate.DESTROY:
+            # A logout through a renewal's forward to a record not stored yet: end the login
+            # by its lineage (the renewal finds it ended once it stores the record).
+            return Delete(ends.sid, superseded, ends)
         return _forget(sid, stale_cookie, superseded, ends)
     if sid is None or fate is not Fate.KEEP:
         if empty and not keep:

@@ -34,17 +34,29 @@ default), no longer, and never learns a new token.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from sessionauth.commit_plan import Lineage
 from sessionauth.hmac_sha256 import sha256
 from sessionauth.record import RecordUpdate, SessionRecord
 from sessionauth.stores.base import SessionStore
 from sessionauth.tokens import b64url
 
-__all__ = ["MAX_FORWARDS", "forward_id", "forward_record", "forward_update", "successor_of"]
+__all__ = [
+    "MAX_FORWARDS",
+    "Forward",
+    "forward_id",
+    "forward_record",
+    "forward_update",
+    "successor_of",
+]
 
 MAX_FORWARDS = 3
 """How many forwards a request follows (renewals within one grace, with a short interval)."""
 
 _SUCCESSOR = "to"
+_USER = "user"
+_CREATED = "created"
 _DIGEST_BYTES = 16  # as a storage id's: 22 characters, the shape of an anonymous session's id
 
 
@@ -57,10 +69,30 @@ def forward_id(sid: str) -> str:
     return b64url(sha256(f"sessionauth/forward/{sid}".encode()).digest()[:_DIGEST_BYTES])
 
 
-def forward_record(successor: str, now: float, grace: float) -> SessionRecord:
-    """The forward to ``successor``, kept until ``now + grace``."""
+@dataclass(frozen=True, slots=True)
+class Forward:
+    """Where a forward leads.
+
+    Attributes:
+        successor: The renewed record's id.
+        lineage: The login it continues (``None``: an anonymous session): a logout that finds
+            no record there yet ends it by its lineage (:mod:`sessionauth.lineage`), which the
+            renewal, once it stores the record, finds ended.
+    """
+
+    successor: str
+    lineage: Lineage | None
+
+
+def forward_record(
+    successor: str, now: float, grace: float, renewed: SessionRecord | None = None
+) -> SessionRecord:
+    """The forward to ``successor``, kept until ``now + grace``; ``renewed``: its record."""
+    data: dict[str, object] = {_SUCCESSOR: successor}
+    if renewed is not None and renewed.user_id is not None:
+        data |= {_USER: renewed.user_id, _CREATED: renewed.created}
     return SessionRecord(
-        data={_SUCCESSOR: successor},
+        data=data,
         created=now,
         seen=now,
         issued=now,
@@ -75,8 +107,8 @@ def forward_update(successor: str, now: float, grace: float) -> RecordUpdate:
     return RecordUpdate(set={_SUCCESSOR: successor}, delete=(), seen=now, expires=now + grace)
 
 
-async def successor_of(store: SessionStore, sid: str, now: float) -> str | None:
-    """The id a renewal moved the record ``sid`` to, within its grace; ``None``: no forward.
+async def successor_of(store: SessionStore, sid: str, now: float) -> Forward | None:
+    """Where a renewal moved the record ``sid``, within its grace; ``None``: no forward.
 
     The forward's own expiry is checked against ``now`` too: a store whose clock runs behind
     the middleware's must not stretch the grace.
@@ -84,5 +116,9 @@ async def successor_of(store: SessionStore, sid: str, now: float) -> str | None:
     forward = await store.load(forward_id(sid))
     if forward is None or forward.user_id is not None or forward.expires <= now:
         return None
-    successor = forward.data.get(_SUCCESSOR)
-    return successor if isinstance(successor, str) else None
+    successor, user, created = (forward.data.get(k) for k in (_SUCCESSOR, _USER, _CREATED))
+    if not isinstance(successor, str):
+        return None
+    if isinstance(user, str) and isinstance(created, int | float):
+        return Forward(successor, Lineage(successor, user, float(created)))
+    return Forward(successor, None)

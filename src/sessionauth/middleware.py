@@ -77,6 +77,8 @@ _T = TypeVar("_T")
 _NO_STORE = (b"cache-control", b"no-store")
 _VARY = b"vary"
 _CLEARED = "Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT"
+_Followed = tuple[str, SessionRecord | None, Lineage | None]
+"""What :meth:`SessionMiddleware._follow` found: the record's id, it (if there), its lineage."""
 # How long a request reaching a renewal's forward waits for the renewed record (s, in turn).
 _SUCCESSOR_WAITS = (0.002, 0.008, 0.032, 0.128)
 # Longest Cookie header worth parsing; browsers cap a host's cookies near 4 KiB each.
@@ -198,7 +200,7 @@ class SessionMiddleware:
                         if followed is not None:
                             # A renewal moved the session on: its response sets the new cookie,
                             # so this one must not clear it, whatever the forward leads to.
-                            sid, record = followed
+                            sid, record, pending = followed
                             forwarded = True
                 except StoreUnavailable as exc:
                     await self._send_unavailable(scope, receive, send, exc)
@@ -228,7 +230,7 @@ class SessionMiddleware:
         if session is None:
             session = Session(policy=self.policy)
         if forwarded:
-            session.mark_forwarded()
+            session.mark_forwarded(None if session.handle is not None else pending)
         if presession_sent:
             presession = self._presession_value(scope)
             if presession is not None:
@@ -371,7 +373,9 @@ class SessionMiddleware:
         """
         forwarded = True
         if plan.forward and plan.replaces is not None:
-            forwarded = await self._leave_forward(plan.replaces, plan.sid, plan.forward)
+            forwarded = await self._leave_forward(
+                plan.replaces, plan.sid, plan.forward, plan.record
+            )
         if (
             plan.continues
             and plan.replaces is not None
@@ -421,32 +425,34 @@ class SessionMiddleware:
             self._set_header(plan.token, record.created, record.issued, is_remembered(record.meta))
         ]
 
-    async def _follow(self, sid: str) -> tuple[str, SessionRecord | None] | None:
-        """Where renewals moved the record ``sid``: ``(id, record or None)``; ``None``: nowhere.
+    async def _follow(self, sid: str) -> _Followed | None:
+        """Where renewals moved the record ``sid``: ``(id, record or None, lineage)``.
 
-        Follows up to :data:`~sessionauth.forwards.MAX_FORWARDS` forwards (renewals within one
-        grace), stopping at the first live record.
+        ``None``: no forward. Follows up to :data:`~sessionauth.forwards.MAX_FORWARDS`
+        forwards (renewals within one grace), stopping at the first live record; the lineage
+        is the last forward's (``None`` for an anonymous session).
         """
-        followed: tuple[str, SessionRecord | None] | None = None
+        followed: _Followed | None = None
         now = self.clock()
         for _ in range(MAX_FORWARDS):
-            successor = await self._call(successor_of(self.store, sid, now))
-            if successor is None:
+            forward = await self._call(successor_of(self.store, sid, now))
+            if forward is None:
                 break
-            sid = successor
-            followed = (sid, await self._call(self.store.load(sid)))
+            sid = forward.successor
+            followed = (sid, await self._call(self.store.load(sid)), forward.lineage)
             if followed[1] is not None:
                 return followed
         if followed is not None:
             # The last forward leads to no record: the renewal that left it stores it a moment
             # after (the forward goes first, then the old record's delete, then the create),
             # unless the session ended since. A short wait tells the two apart, and only a
-            # request carrying a replaced cookie within the grace ever pays it.
+            # request carrying a replaced cookie within the grace ever pays it. A logout that
+            # still finds nothing ends the lineage, which the renewal then finds ended.
             for pause in _SUCCESSOR_WAITS:
                 await asyncio.sleep(pause)
                 record = await self._call(self.store.load(followed[0]))
                 if record is not None:
-                    return (followed[0], record)
+                    return (followed[0], record, followed[2])
         return followed
 
     async def _write_forwarded(self, sid: str, changes: RecordUpdate | None) -> bool:
@@ -459,19 +465,21 @@ class SessionMiddleware:
         followed = await self._follow(sid)
         if followed is None:
             return False
-        successor, current = followed
+        successor, current, _ = followed
         if changes is not None:
             if current is None:
                 raise StoreUnavailable("the session was being renewed: retry the request")
             await self._call(self.store.update(successor, changes))
         return True
 
-    async def _leave_forward(self, old: str, new: str, grace: float) -> bool:
+    async def _leave_forward(
+        self, old: str, new: str, grace: float, renewed: SessionRecord
+    ) -> bool:
         """Store the forward from ``old`` to ``new``; ``False``: another renewal's was first.
 
         It goes before ``old`` is deleted, so whoever finds ``old`` gone finds the forward.
         """
-        record = forward_record(new, self.clock(), grace)
+        record = forward_record(new, self.clock(), grace, renewed)
         try:
             await self._call(self.store.create(forward_id(old), record))
         except SessionExists:

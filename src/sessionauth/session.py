@@ -308,14 +308,18 @@ class Session(MutableMapping[str, Any]):
         """Whether this request reached the session through a renewal's forward."""
         return self._forwarded
 
-    def mark_forwarded(self) -> None:
+    def mark_forwarded(self, pending: Lineage | None = None) -> None:
         """Note that this request reached the session through a renewal's forward (middleware).
 
         Its cookie is the token a renewal replaced (:mod:`sessionauth.forwards`): whoever holds
         it is served the session for the grace but never given a new token, so the session
-        is not renewed from here, and a :meth:`regenerate` ends it instead.
+        is not renewed from here, and a :meth:`regenerate` ends it instead. ``pending``: the
+        login the forward leads to when its record is not stored yet, which a :meth:`destroy`
+        of this (so far anonymous) session ends by its lineage.
         """
         self._forwarded = True
+        if pending is not None and self._ends is None:
+            self._ends = pending
 
     def bound_secret(self, key: bytes) -> bytes:
         """Return ``HMAC-SHA256(key, seed)``: a secret tied to this session.

@@ -586,3 +586,30 @@ async def test_a_regeneration_beaten_by_a_renewal_still_ends_the_old_token(world
     assert (await regenerating).status_code == 200
     assert await world.user_of(cookie) is None, "the old token outlived its regeneration"
     assert await world.user_of(rotated) == USER
+
+
+async def test_a_logout_held_up_inside_a_renewal_ends_the_renewed_session(world: World) -> None:
+    """The renewal stays between its two writes until the logout (old cookie) has answered.
+
+    The logout finds the forward but no record where it leads, however long it waits: it ends
+    the login by the lineage the forward names, and the renewal, storing its record after,
+    finds the login ended and sets no cookie. Before, the session lived on (attack review 12:
+    20 of 20 on every store) and the logout did not even clear the cookie.
+    """
+    cookie = await world.login()
+    world.client.cookies.clear()
+    world.clock.advance(RENEWAL + 1)
+    world.held.release.set()
+    logouts: list[httpx.Response] = []
+
+    async def logout_meanwhile() -> None:
+        logouts.append(await world.get("/logout", cookie))
+
+    world.store.before_login_create = logout_meanwhile
+    renewal = await world.get("/read", cookie)
+    [logout] = logouts
+    assert logout.status_code == 200
+    assert "set-cookie" in logout.headers
+    assert new_cookie(logout) is None  # cleared
+    assert new_cookie(renewal) is None, "the renewal handed out a cookie for an ended login"
+    assert await world.live_sessions() == 0

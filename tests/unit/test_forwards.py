@@ -9,7 +9,14 @@ from __future__ import annotations
 
 import msgspec
 
-from sessionauth.forwards import forward_id, forward_record, forward_update, successor_of
+from sessionauth.commit_plan import Lineage
+from sessionauth.forwards import (
+    Forward,
+    forward_id,
+    forward_record,
+    forward_update,
+    successor_of,
+)
 from sessionauth.lineage import marker_id
 from sessionauth.record import SessionRecord
 from sessionauth.stores.memory import MemoryStore
@@ -39,8 +46,8 @@ async def test_a_forward_leads_to_its_successor_within_the_grace_only() -> None:
     """Until ``now + grace`` by the caller's clock, whatever the store's says."""
     store = MemoryStore(clock=clock)
     await store.create(forward_id("old"), forward_record("new", NOW, GRACE))
-    assert await successor_of(store, "old", NOW) == "new"
-    assert await successor_of(store, "old", NOW + GRACE - 0.001) == "new"
+    assert await successor_of(store, "old", NOW) == Forward("new", None)
+    assert await successor_of(store, "old", NOW + GRACE - 0.001) == Forward("new", None)
     # The middleware's clock decides too: a store whose clock lags cannot stretch the grace.
     assert await successor_of(store, "old", NOW + GRACE) is None
     assert await successor_of(store, "other", NOW) is None
@@ -61,7 +68,7 @@ async def test_a_repointed_forward_leads_to_the_new_successor() -> None:
     store = MemoryStore(clock=clock)
     await store.create(forward_id("old"), forward_record("lost", NOW, GRACE))
     assert await store.update(forward_id("old"), forward_update("won", NOW, GRACE))
-    assert await successor_of(store, "old", NOW) == "won"
+    assert await successor_of(store, "old", NOW) == Forward("won", None)
 
 
 async def test_a_record_that_is_not_a_forward_leads_nowhere() -> None:
@@ -76,3 +83,15 @@ async def test_a_record_that_is_not_a_forward_leads_nowhere() -> None:
     )
     assert await successor_of(store, "a", NOW) is None
     assert await successor_of(store, "b", NOW) is None
+
+
+async def test_a_login_s_forward_names_its_lineage() -> None:
+    """A renewed login's forward carries its user and start, for a logout that finds no record."""
+    store = MemoryStore(clock=clock)
+    renewed = SessionRecord(
+        data={}, created=NOW - 500.25, seen=NOW, issued=NOW, expires=NOW + 60, user_id="7"
+    )
+    await store.create(forward_id("old"), forward_record("new", NOW, GRACE, renewed))
+    assert await successor_of(store, "old", NOW) == Forward(
+        "new", Lineage("new", "7", NOW - 500.25)
+    )

@@ -131,6 +131,7 @@ INTERNAL_TYPES = {
     "sessionauth.commit_plan.Nothing",
     "sessionauth.commit_plan.Touch",
     "sessionauth.commit_plan.Update",
+    "sessionauth.commit_plan.Lineage",  # Session.mark_forwarded(): the middleware's
     "sessionauth.outages.OutageLog",  # SessionMiddleware(outage_log=): the reference server's
     "sessionauth.presession.PreSession",  # Session.presession: the CSRF middleware's
     # Second factors (issue 16) need the mfa extra, so no package exports them (an import of
