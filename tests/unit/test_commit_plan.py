@@ -64,8 +64,9 @@ def stored(
     seen: float = SEEN,
     issued: float = CREATED,
     created: float = CREATED,
+    meta: dict[str, Any] | None = None,
 ) -> Callable[[], Session]:
-    """A factory of sessions loaded from the store."""
+    """A factory of sessions loaded from the store (``meta``: else ``META``)."""
 
     def make() -> Session:
         return Session(
@@ -76,7 +77,7 @@ def stored(
             created=created,
             seen=seen,
             issued=issued,
-            meta=dict(META),
+            meta=dict(META if meta is None else meta),
             epoch=EPOCH if user is not None else None,
             principal=Principal(epoch=EPOCH, role="user") if user is not None else None,
             policy=POLICY,
@@ -429,30 +430,10 @@ def test_a_renewal_keeps_the_seed_and_a_regeneration_draws_a_new_one() -> None:
     """A page rendered before a renewal posts after it; one rendered before a regeneration not."""
     key = b"k" * 32
     seeded = {**META, CSRF_SEED: "s" * 22}
-    renewing = Session(
-        {"a": 1},
-        token=TOKEN,
-        handle=SID,
-        user_id="1",
-        created=CREATED,
-        seen=SEEN,
-        issued=NOW - 5000,
-        meta=seeded,
-        epoch=EPOCH,
-    )
+    renewing = stored(issued=NOW - 5000, meta=seeded)()
     secret = renewing.bound_secret(key)
     assert bound_to(renewing.commit_plan(POLICY, NOW), key) == secret
-    regenerating = Session(
-        {"a": 1},
-        token=TOKEN,
-        handle=SID,
-        user_id="1",
-        created=CREATED,
-        seen=SEEN,
-        issued=SEEN,
-        meta=seeded,
-        epoch=EPOCH,
-    )
+    regenerating = stored(meta=seeded)()
     regenerating.regenerate()
     plan = regenerating.commit_plan(POLICY, NOW)
     assert bound_to(plan, key) == regenerating.bound_secret(key) != secret
