@@ -655,7 +655,11 @@ async def test_revoking_an_own_session_by_handle_ends_it(env: Env) -> None:
 
 
 async def test_revoke_other_sessions_keeps_the_current_one(env: Env) -> None:
-    """Every other session of the user goes; the asking session and other users' stay."""
+    """Every other session of the user goes; the asking session and other users' stay.
+
+    The asking session carries on under a new token: its old one (which a renewal's forward
+    may still lead from, sessionauth.forwards) reaches nothing any more.
+    """
     alice = await env.add_user(ALICE)
     bob = await env.add_user(BOB)
     here, second, third, bobs = (
@@ -666,7 +670,10 @@ async def test_revoke_other_sessions_keeps_the_current_one(env: Env) -> None:
     )
     response = await env.call("POST", "/sessions-revoke-others", here)
     assert response.json() == {"revoked": 2}
-    assert await env.whoami(here) == str(alice.id)
+    kept = cookie_value(response)
+    assert kept != here
+    assert await env.whoami(kept) == str(alice.id)
+    assert await env.whoami(here) is None
     assert await env.whoami(second) is None
     assert await env.whoami(third) is None
     assert await env.whoami(bobs) == str(bob.id)
@@ -696,7 +703,7 @@ async def test_hooks_and_security_log_see_events_but_no_secrets(
     failed = await env.call("POST", "/login", json={"email": ALICE, "password": WRONG})
     assert failed.status_code == 401
     first, second = await env.login(), await env.login()
-    await env.call("POST", "/sessions-revoke-others", second)
+    second = cookie_value(await env.call("POST", "/sessions-revoke-others", second))
     body = {"current_password": PASSWORD, "new_password": NEW_PASSWORD}
     third = cookie_value(await env.call("POST", "/password", second, json=body))
     await env.call("POST", "/logout", third)

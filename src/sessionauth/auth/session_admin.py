@@ -225,6 +225,8 @@ class SessionAdministration(Generic[IdT]):
     async def revoke_other_sessions(self, session: Session, *, address: str | None = None) -> int:
         """Revoke every session of the current user but this one; return how many went.
 
+        This one carries on under a new token (set when the response starts).
+
         Raises:
             NotAuthenticated: Without an authenticated session.
         """
@@ -232,6 +234,9 @@ class SessionAdministration(Generic[IdT]):
         if user_id is None:
             raise NotAuthenticated("Authentication required")
         _, revoked = await self._change_principal(user_id, rotate=True, keep=session)
+        # A new token too: a cookie that a renewal replaced in the last seconds still reaches
+        # the kept record through its forward (sessionauth.forwards); this one's must not.
+        session.regenerate()
         await self._revoked(user_id, revoked, "others", actor=user_id, address=address)
         return revoked
 
