@@ -69,6 +69,7 @@ __all__ = [
     "SecondFactorRequired",
     "SessionAuthError",
     "SessionExists",
+    "SessionInTransit",
     "SessionNotFound",
     "StaleLogin",
     "StoreError",
@@ -113,6 +114,18 @@ class StoreMisconfigured(StoreUnavailable):
     500 for a deployment's mistake), but ``sessionauth serve`` and ``sessionauth check`` refuse
     it, where a store that is merely unreachable only delays service.
     """
+
+
+class SessionInTransit(StoreUnavailable):
+    """A write reached a session that a renewal is moving to a new record; retry it (HTTP 503).
+
+    The request carried a cookie a renewal replaced, and the renewed record was not stored
+    yet (:mod:`sessionauth.forwards`): the write is refused rather than lost. The store is
+    fine, so this is no outage and the outage log does not count it.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("the session was being renewed: retry the request")
 
 
 class StoreFull(StoreUnavailable):

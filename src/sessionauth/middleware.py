@@ -47,7 +47,13 @@ from sessionauth.commit_plan import (
     Update,
 )
 from sessionauth.config import CookieConfig
-from sessionauth.errors import SessionExists, StaleLogin, StoreFull, StoreUnavailable
+from sessionauth.errors import (
+    SessionExists,
+    SessionInTransit,
+    StaleLogin,
+    StoreFull,
+    StoreUnavailable,
+)
 from sessionauth.forwards import (
     MAX_FORWARDS,
     forward_id,
@@ -314,7 +320,10 @@ class SessionMiddleware:
     async def _send_unavailable(
         self, scope: Scope, receive: Receive, send: Send, exc: StoreUnavailable
     ) -> None:
-        (self._full_log if isinstance(exc, StoreFull) else self.outage_log).failed(exc)
+        if isinstance(exc, StoreFull):
+            self._full_log.failed(exc)
+        elif not isinstance(exc, SessionInTransit):  # a renewal in progress: no outage
+            self.outage_log.failed(exc)
         response = self.on_unavailable(scope, exc)
         await response(scope, receive, send)
 
@@ -459,7 +468,7 @@ class SessionMiddleware:
         """Write ``changes`` where renewals moved the record ``sid``; ``False``: no forward.
 
         Raises:
-            StoreUnavailable: If the forward leads to no record although there are changes to
+            SessionInTransit: If the forward leads to no record although there are changes to
                 write: a 503 the client retries, rather than a 200 that lost them.
         """
         followed = await self._follow(sid)
@@ -468,7 +477,7 @@ class SessionMiddleware:
         successor, current, _ = followed
         if changes is not None:
             if current is None:
-                raise StoreUnavailable("the session was being renewed: retry the request")
+                raise SessionInTransit
             await self._call(self.store.update(successor, changes))
         return True
 
@@ -573,7 +582,7 @@ def _refuse_in_transit(session: Session, plan: CommitPlan) -> None:
     retries (with the renewed cookie by then) loses nothing.
 
     Raises:
-        StoreUnavailable: For such a plan.
+        SessionInTransit: For such a plan.
     """
     if (
         isinstance(plan, Create)
@@ -581,7 +590,7 @@ def _refuse_in_transit(session: Session, plan: CommitPlan) -> None:
         and plan.record.user_id is None
         and session.forwarded
     ):
-        raise StoreUnavailable("the session was being renewed: retry the request")
+        raise SessionInTransit
 
 
 class _Committer:

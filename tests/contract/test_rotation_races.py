@@ -514,12 +514,15 @@ async def test_a_replaced_cookie_that_regenerates_ends_the_session_and_gets_no_t
     assert await world.live_sessions() == 0
 
 
-async def test_a_write_reaching_a_renewal_between_its_writes_answers_503(world: World) -> None:
+async def test_a_write_reaching_a_renewal_between_its_writes_answers_503(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
     """A write with the replaced cookie while the renewed record is not stored yet: 503.
 
     The forward is stored, the old record deleted, the new one not created yet (the renewal
     is held there): the write cannot land, so the client is told to retry instead of a 200
-    that lost it. Before, the answer was 200 and the write was gone.
+    that lost it, and the store is not logged as down. Before, the answer was 200 and the
+    write was gone.
     """
     cookie = await world.login()
     world.client.cookies.clear()
@@ -533,6 +536,8 @@ async def test_a_write_reaching_a_renewal_between_its_writes_answers_503(world: 
     rotated = new_cookie(await world.get("/read", cookie))
     assert rotated is not None
     assert answers == [503], "a write during the renewal was answered without being written"
+    outages = [r for r in caplog.records if r.name == "sessionauth.store"]
+    assert outages == [], "a renewal in progress was logged as a store outage"
     assert (await world.get("/put", rotated)).status_code == 200  # the retry
     assert (await world.get("/read", rotated)).json() == {"user": USER, "written": True}
 
