@@ -116,7 +116,8 @@ async def _authenticator(settings: Settings, *, factors: bool) -> AsyncIterator[
             users=databases.users.user_store(),
             sessions=databases.sessions.session_store(max_sessions=settings.max_sessions_per_user),
             hasher=PasswordHasher(),
-            throttle=None,
+            # The servers' counters, for `users unlock`; no CLI command verifies a password.
+            throttle=LoginThrottle(databases.sessions.attempt_counter()),
             roles=settings.roles,
             factors=(
                 second_factors(settings, databases, load_keyring(settings)) if factors else None
@@ -277,16 +278,11 @@ def users_unlock(email: Email) -> None:
     The login throttle refuses an account for up to its window (15 minutes) after five wrong
     passwords or codes, whoever typed them; this ends that. The client addresses' counts stay.
     """
-    settings = settings_or_exit()
 
     async def unlock(auth: Authenticator[int]) -> None:
         user = await _user(auth, email)
-        databases = Databases.open(settings)
-        try:
-            throttle = LoginThrottle(databases.sessions.attempt_counter())
-            await throttle.clear_account(user.email, str(user.id))
-        finally:
-            await databases.aclose()
+        assert auth.throttle is not None  # noqa: S101 - _authenticator gives the CLI one
+        await auth.throttle.clear_account(user.email, str(user.id))
         await auth.events.publish(AccountUnlocked(user_id=user.id, actor=None))
 
     run(unlock)

@@ -236,7 +236,7 @@ class SessionMiddleware:
         if session is None:
             session = Session(policy=self.policy)
         if forwarded:
-            session.mark_forwarded(None if session.handle is not None else pending)
+            session.mark_forwarded(pending)
         if presession_sent:
             presession = self._presession_value(scope)
             if presession is not None:

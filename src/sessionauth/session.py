@@ -318,7 +318,7 @@ class Session(MutableMapping[str, Any]):
         of this (so far anonymous) session ends by its lineage.
         """
         self._forwarded = True
-        if pending is not None and self._ends is None:
+        if pending is not None and self._handle is None and self._ends is None:
             self._ends = pending
 
     def bound_secret(self, key: bytes) -> bytes:
