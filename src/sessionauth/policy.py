@@ -36,9 +36,9 @@ class TimeoutPolicy:
     """How long sessions live, all durations in seconds.
 
     Raises:
-        ConfigurationError: If a duration is not positive or the intervals contradict each
-            other (a touch interval as long as the idle timeout would let sessions expire while
-            in use).
+        ConfigurationError: If a duration is not positive (``renewal_grace`` may be ``0``) or
+            the intervals contradict each other (a touch interval as long as the idle timeout
+            would let sessions expire while in use).
     """
 
     idle_timeout: float = 24 * 3600
