@@ -195,6 +195,53 @@ async def test_expired_sessions_leave_the_users_hash_at_the_next_login(
 
 
 @pytest.mark.redis
+async def test_listing_a_users_sessions_costs_the_same_after_any_number_of_rotations(
+    private_redis: RedisServer,
+) -> None:
+    """Rotations behind a live older session leave no work for each later listing.
+
+    Each rotation (a login over a session, a regeneration, a renewal) indexes its new record
+    and unindexes the old one, leaving a gap in the sequence numbers while an older session
+    stays alive ahead of them. Listing used to walk every number down to that session: a user
+    who rotated 20,000 times made each listing of their sessions (the account page, a logout
+    racing a rotation) block Redis for ~30 ms, for every client of it.
+    """
+    store = RedisStore.from_url(private_redis.url)
+    observer = Redis.from_url(private_redis.url)
+
+    async def listing_commands() -> tuple[int, int]:
+        # Commands run inside the script count too: Redis reports each in commandstats.
+        await observer.config_resetstat()
+        page = await store.list_user("u1")
+        info = await observer.info("commandstats")
+        calls = sum(value["calls"] for name, value in info.items() if name != "cmdstat_info")
+        return len(page.sessions), calls
+
+    async def rotate(times: int, sid: str) -> str:
+        for _ in range(times):
+            successor = new_sid("u1")
+            await sign_in(store, successor, record("u1"))
+            await store.delete(sid)
+            sid = successor
+        return sid
+
+    try:
+        await sign_in(store, new_sid("u1"), record("u1"))  # the old session, still alive
+        current = new_sid("u1")
+        await sign_in(store, current, record("u1"))
+        current = await rotate(3, current)
+        await store.list_user("u1")  # the script is loaded before anything is counted
+        few = await listing_commands()
+        await rotate(400, current)
+        many = await listing_commands()
+    finally:
+        await observer.aclose()
+        await store.aclose()
+    assert few[0] == many[0] == 2
+    assert many[1] == few[1]
+
+
+@pytest.mark.redis
 async def test_anonymous_sessions_are_one_string_key(store: RedisStore, redis_prefix: str) -> None:
     """A session without a user is a single string key with its own TTL."""
     sid = new_sid(None)

@@ -11,8 +11,9 @@ Each is one script on the user's hash (see :mod:`.keys` for the layout and
   sessions is forgotten after a day and installed again by the next login. On Sentinel both
   wait for the replicas like a login does; unacknowledged, the write stands on the master (a
   restriction is safer applied than not) and ``StoreUnavailable`` is raised all the same.
-* ``page`` walks the creation index from the newest entry (or from before the cursor, a
-  sequence number) and returns the sessions served now: O(page + entries deleted meanwhile).
+* ``page`` reads the user's hash in one script and returns the sessions served now, newest
+  first by their creation sequence number (from before the cursor, one such number):
+  O(the user's live sessions), however many times they rotated.
 """
 
 from __future__ import annotations

@@ -246,33 +246,43 @@ return {epoch, role, flag(disabled), deleted}
 )
 
 # KEYS[1] the user hash; ARGV: user id, now ms, before (a sequence number: list older ones),
-# limit. Walks the index from the newest entry down; returns {principals map or nil, then per
-# session served: field .. binding (the digest), record, sequence}, at most limit of them.
+# limit. Returns {principals map or nil, then per session served, newest first: field ..
+# binding (the digest), record, sequence}, at most limit of them. The hash is read whole
+# (HGETALL), not walked number by number: rotations behind a live older session leave gaps in
+# the sequence numbers, as many as the user rotated, while the hash holds only the live
+# entries (at most max_sessions and the fields p and q), so the work stays bounded by those.
 LIST = (
     _HELPERS
     + """
 local key, user, now = KEYS[1], ARGV[1], tonumber(ARGV[2])
 local limit = tonumber(ARGV[4])
-local pblob = redis.call('HGET', key, 'p')
-local found = {pblob or false}
-local q = unpacked(redis.call('HGET', key, 'q'))
-if not q then return found end
-local p = unpacked(pblob) or {}
-local principal = p[user]
-local seq = math.min(tonumber(ARGV[3]), q[1]) - 1
-while seq >= q[2] and #found < 1 + 3 * limit do
-  local f = redis.call('HGET', key, tostring(seq))
-  if f then
-    local blob = redis.call('HGET', key, f)
-    local r = live(blob, now)
-    if r and r[11] == seq and r[6] == user and (r[10] == '' or (type(principal) == 'table'
-        and not principal[3] and principal[1] == r[10])) then
-      table.insert(found, f .. r[9])
-      table.insert(found, blob)
-      table.insert(found, seq)
-    end
+local all = redis.call('HGETALL', key)
+local values = {}
+for i = 1, #all, 2 do values[all[i]] = all[i + 1] end
+local found = {values['p'] or false}
+local q = unpacked(values['q'])
+if not q or type(q[1]) ~= 'number' or type(q[2]) ~= 'number' then return found end
+local before = math.min(tonumber(ARGV[3]), q[1])
+local entries = {}
+for f, _ in pairs(values) do
+  if #f ~= 11 and string.find(f, '^%d+$') then
+    local seq = tonumber(f)
+    if seq >= q[2] and seq < before then table.insert(entries, {seq, f}) end
   end
-  seq = seq - 1
+end
+table.sort(entries, function(a, b) return a[1] > b[1] end)
+local principal = (unpacked(values['p']) or {})[user]
+for _, entry in ipairs(entries) do
+  if #found >= 1 + 3 * limit then break end
+  local seq, f = entry[1], values[entry[2]]
+  local blob = values[f]
+  local r = live(blob, now)
+  if r and r[11] == seq and r[6] == user and (r[10] == '' or (type(principal) == 'table'
+      and not principal[3] and principal[1] == r[10])) then
+    table.insert(found, f .. r[9])
+    table.insert(found, blob)
+    table.insert(found, seq)
+  end
 end
 return found
 """

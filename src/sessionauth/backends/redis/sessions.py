@@ -21,7 +21,8 @@ key is what makes this store small and exact:
   :mod:`~sessionauth.backends.redis.scripts`). Expired sessions are dropped as the index's head
   passes them; an expired session behind a live older one still counts against the cap until
   then (the cap bounds the hash, which is what keeps it small). A rotation reads the whole hash
-  (O(sessions of the user)): it is rare. ``list_user`` walks the index from the newest entry.
+  (O(sessions of the user)): it is rare. ``list_user`` reads the whole hash too, so the gaps
+  that rotations leave in the index behind a live older session cost it nothing.
 * ``update`` and ``touch`` write only if the session still exists and has not expired by the
   store's clock, so a write racing a logout or a revocation never brings the session back.
   Changed keys are merged into the record inside the script, so two requests changing
