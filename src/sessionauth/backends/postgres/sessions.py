@@ -14,7 +14,7 @@ how a row is judged served). Times are POSIX seconds from the store's clock, nev
 server's ``now()``, so expiry agrees with the policy that computed it.
 
 * ``load`` is one statement, the session row ``LEFT JOIN`` its principal; the loads of one
-  event-loop iteration share it (:mod:`~sessionauth.backends.postgres.loads`).
+  event-loop iteration share it (:mod:`~sessionauth.backends.load_batches`).
 * ``update`` merges in SQL (``data || set - delete``) under ``WHERE expires > now``: concurrent
   writers of different keys each merge into the latest version of the row, and a write that
   lands after a delete finds no row, so it can never bring the session back.
@@ -37,8 +37,8 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 
 from sessionauth.backends.binding import encode_bound_meta
+from sessionauth.backends.load_batches import LoadBatcher
 from sessionauth.backends.postgres import writes
-from sessionauth.backends.postgres.loads import LoadBatcher
 from sessionauth.backends.postgres.pool import PostgresPool, advisory_key
 from sessionauth.backends.postgres.rows import affected, to_record
 from sessionauth.backends.postgres.session_guard import SessionGuard
@@ -167,7 +167,7 @@ class PostgresStore(SessionStore):
     async def load(self, sid: str) -> SessionRecord | None:
         """Return the live record under ``sid``, or ``None`` (also for a corrupt one).
 
-        Loads issued together share one query (:mod:`~sessionauth.backends.postgres.loads`).
+        Loads issued together share one query (:mod:`~sessionauth.backends.load_batches`).
         """
         return await self._loads.load(sid)
 

@@ -10,13 +10,32 @@ from __future__ import annotations
 
 from sessionauth.backends.sqlite.files import Transaction
 
-__all__ = ["MIGRATIONS", "create_schema", "statements"]
+__all__ = ["LOAD_BATCH", "MIGRATIONS", "create_schema", "load_many", "statements"]
 
 MIGRATIONS = {"epoch": "TEXT", "version": "INTEGER"}
 """Columns that tables created by sessionauth 0.1 lack, added on first use (NULL in old rows)."""
 
+LOAD_BATCH = 32
+"""Most ids one load statement reads; larger batches take several (each size is one statement
+in sqlite3's per-connection cache, so sizes are bounded)."""
+
 _COLUMNS = "data, user_id, created, seen, issued, expires, meta, epoch, version"
 _PRINCIPAL = "p.epoch, p.role, p.disabled"
+
+
+def load_many(t: str, count: int) -> str:
+    """The load of ``count`` ids (at most :data:`LOAD_BATCH`), then the time, as parameters.
+
+    Each row is a live session ``LEFT JOIN`` its user's principal, its id last (the batch is
+    answered by id, :mod:`sessionauth.backends.load_batches`).
+    """
+    ids = ", ".join("?" * count)
+    return (
+        f"SELECT s.data, s.user_id, s.created, s.seen, s.issued, s.expires, s.meta,"  # noqa: S608
+        f" s.epoch, s.version, {_PRINCIPAL}, s.id"
+        f" FROM {t} AS s LEFT JOIN {t}_principals AS p ON p.user_id = s.user_id"
+        f" WHERE s.id IN ({ids}) AND s.expires > ?"
+    )
 
 
 def statements(t: str) -> dict[str, str]:
@@ -44,12 +63,6 @@ def statements(t: str) -> dict[str, str]:
             " user_id TEXT PRIMARY KEY NOT NULL, epoch TEXT, role TEXT NOT NULL DEFAULT '',"
             " disabled INTEGER NOT NULL DEFAULT 0, sessions INTEGER NOT NULL DEFAULT 0"
             ") WITHOUT ROWID"
-        ),
-        "load": (
-            f"SELECT s.data, s.user_id, s.created, s.seen, s.issued, s.expires, s.meta,"  # noqa: S608
-            f" s.epoch, s.version, {_PRINCIPAL}"
-            f" FROM {t} AS s LEFT JOIN {p} AS p ON p.user_id = s.user_id"
-            " WHERE s.id = ? AND s.expires > ?"
         ),
         # Checks the epoch and counts the new session in one write of the principal's row.
         "claim": (

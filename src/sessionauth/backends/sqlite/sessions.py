@@ -9,6 +9,8 @@ CLI) can share one file.
 
 * ``load`` is one statement: the session row ``LEFT JOIN`` its user's principal row; whether
   the row is served is decided in Python (:func:`~sessionauth.backends.sql_sessions.served`).
+  The loads of one event-loop iteration share that statement, and its read transaction
+  (:mod:`~sessionauth.backends.load_batches`).
 * ``update`` and ``touch`` are single autocommitted statements guarded by ``expires > now``,
   so a write racing a logout or a revocation finds no row and never brings a session back.
 * ``create``, ``delete``, ``change_principal`` and each batch of ``purge_expired`` are one
@@ -39,11 +41,17 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from sessionauth.backends.binding import encode_bound_meta
+from sessionauth.backends.load_batches import LoadBatcher
 from sessionauth.backends.sql_sessions import decode_cursor, encode_cursor
 from sessionauth.backends.sqlite import writes
 from sessionauth.backends.sqlite.files import SQLiteDatabase, Transaction, database_path
 from sessionauth.backends.sqlite.rows import decode_row, encode_values
-from sessionauth.backends.sqlite.session_sql import create_schema, statements
+from sessionauth.backends.sqlite.session_sql import (
+    LOAD_BATCH,
+    create_schema,
+    load_many,
+    statements,
+)
 from sessionauth.errors import ConfigurationError, StoreUnavailable
 from sessionauth.policy import Clock, system_clock
 from sessionauth.principal import Principal, PrincipalChange
@@ -139,6 +147,8 @@ class SQLiteStore(SessionStore):
         self._table = table
         # The table name is a validated identifier; every value goes in as a parameter.
         self._sql = statements(table)
+        self._load_statements: dict[int, str] = {}
+        self._loads = LoadBatcher(self._load_many, decode_row, fetch_now=self._load_now)
 
     @classmethod
     def from_url(
@@ -203,17 +213,39 @@ class SQLiteStore(SessionStore):
         """Return the live record under ``sid`` with its principal, or ``None``.
 
         ``None`` also for a row that fails to decode, has another format version, or is a
-        login whose principal is missing, disabled or has another epoch.
+        login whose principal is missing, disabled or has another epoch. Loads issued together
+        share one statement (:mod:`~sessionauth.backends.load_batches`).
         """
-        params = (sid, self._clock())
-        rows: Iterable[Sequence[Any]] | None = (
-            self._database.read_now(self._sql["load"], params, _WHAT) if self._ready else None
-        )
-        if rows is None:  # no reader connection, or the read would wait: the worker thread
-            rows = await self._fetch("load", params)
-        for row in rows:
-            return decode_row(row, sid)
-        return None
+        return await self._loads.load(sid)
+
+    def _load_now(self, sids: list[str]) -> list[Any] | None:
+        """The rows of ``sids``, read on the event loop; ``None``: go through :meth:`_load_many`."""
+        if not self._ready:
+            return None
+        now, rows = self._clock(), list[Any]()
+        for at in range(0, len(sids), LOAD_BATCH):
+            chunk = sids[at : at + LOAD_BATCH]
+            found = self._database.read_now(self._load_sql(len(chunk)), (*chunk, now), _WHAT)
+            if found is None:  # the read would wait: the whole batch goes to the thread
+                return None
+            rows += found
+        return rows
+
+    async def _load_many(self, sids: list[str]) -> list[Any]:
+        """The rows of ``sids`` read on the worker thread (no loop reader, or it would wait)."""
+        db = await self._connection()
+        now, rows = self._clock(), list[Any]()
+        for at in range(0, len(sids), LOAD_BATCH):
+            chunk = sids[at : at + LOAD_BATCH]
+            statement = db.execute_fetchall(self._load_sql(len(chunk)), (*chunk, now))
+            rows += await self._database.run(statement, _WHAT)
+        return rows
+
+    def _load_sql(self, count: int) -> str:
+        sql = self._load_statements.get(count)
+        if sql is None:
+            sql = self._load_statements[count] = load_many(self._table, count)
+        return sql
 
     async def create(self, sid: str, record: SessionRecord) -> Principal | None:
         """Insert ``record`` under ``sid`` if its epoch is current; evict beyond the cap.

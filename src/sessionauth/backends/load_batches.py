@@ -1,11 +1,19 @@
-"""The PostgreSQL store's loads, batched: the loads of one event-loop iteration share one query.
+"""Batched loads for the SQL stores: the loads of one event-loop iteration share one query.
 
-Almost every request costs the store one load. One query per load means one pool checkout and
-one round trip each: at 32 requests in flight on a pool of 10, requests queue for connections
-while each query carries a few hundred bytes. :class:`LoadBatcher` gathers the loads issued in
-one iteration of the event loop and answers them all from one
-``SELECT … WHERE id = ANY($1)``, the way the Redis store pipelines its reads. Batches do not
-wait for each other: a load issued while a batch is in flight starts the next batch at once.
+Almost every request costs the store one load, and most of a load's cost is not finding the
+row but what surrounds it. On PostgreSQL one query per load means a pool checkout and a round
+trip each: at 32 requests in flight on a pool of 10, requests queue for connections while each
+query carries a few hundred bytes. On SQLite each statement opens and closes a read transaction
+(the WAL read lock: two ``fcntl`` calls, the pager's shared lock) around a few microseconds of
+B-tree search. :class:`LoadBatcher` gathers the loads issued in one iteration of the event loop
+and answers them all from one ``SELECT … WHERE id = ANY($1)`` (``IN (?, …)`` on SQLite), the
+way the Redis store pipelines its reads. Batches do not wait for each other: a load issued
+while a batch is in flight starts the next batch at once.
+
+A store that can read without waiting (SQLite's loop-thread reader,
+:meth:`~sessionauth.backends.sqlite.files.SQLiteDatabase.read_now`) answers the batch in the
+very callback that closes it, with no task; when that read would wait, the batch goes the
+awaited way.
 
 The rows come back keyed by their ``id`` column, so a row can only answer the load of its own
 id; each record is then checked against the id it is served for (its binding, see
@@ -23,7 +31,9 @@ from sessionauth.record import SessionRecord
 __all__ = ["LoadBatcher"]
 
 Fetch = Callable[[list[str]], Awaitable[Sequence[Any]]]
+FetchNow = Callable[[list[str]], Sequence[Any] | None]
 Decode = Callable[[Any, str], SessionRecord | None]
+_Batch = dict[str, list[asyncio.Future[SessionRecord | None]]]
 
 
 class LoadBatcher:
@@ -33,12 +43,15 @@ class LoadBatcher:
         fetch: Runs the batched query for a list of ids (bounded by the store's timeout) and
             returns rows whose last column is the row's id.
         decode: Turns a row, read for an id, into its record (``None`` if corrupt or unbound).
+        fetch_now: Runs the batched query at once, without awaiting; returns ``None`` when it
+            cannot (the read would wait, or no such reader), and the batch goes to ``fetch``.
     """
 
-    def __init__(self, fetch: Fetch, decode: Decode):
+    def __init__(self, fetch: Fetch, decode: Decode, *, fetch_now: FetchNow | None = None):
         self._fetch = fetch
+        self._fetch_now = fetch_now
         self._decode = decode
-        self._pending: dict[str, list[asyncio.Future[SessionRecord | None]]] = {}
+        self._pending: _Batch = {}
         self._scheduled = False
         self._batches: set[asyncio.Task[None]] = set()
 
@@ -57,25 +70,34 @@ class LoadBatcher:
         return future
 
     def _send(self) -> None:
-        """Start one query for every load queued since the last batch."""
+        """Answer every load queued since the last batch: at once if possible, else by a task."""
         self._scheduled = False
         batch, self._pending = self._pending, {}
+        if self._fetch_now is not None:
+            try:
+                rows = self._fetch_now(list(batch))
+            except Exception as exc:  # an outage: each load raises it
+                _fail(batch, exc)
+                return
+            if rows is not None:
+                self._resolve(batch, rows)
+                return
         task = asyncio.get_running_loop().create_task(self._answer(batch))
         # Held until done: the loop keeps only a weak reference to its tasks.
         self._batches.add(task)
         task.add_done_callback(self._batches.discard)
 
-    async def _answer(self, batch: dict[str, list[asyncio.Future[SessionRecord | None]]]) -> None:
+    async def _answer(self, batch: _Batch) -> None:
         try:
             rows = await self._fetch(list(batch))
         except BaseException as exc:
-            for futures in batch.values():
-                for future in futures:
-                    if not future.done():
-                        future.set_exception(exc)
+            _fail(batch, exc)
             if not isinstance(exc, Exception):
                 raise  # cancelled (the store is closing): the loads above have their answer
             return
+        self._resolve(batch, rows)
+
+    def _resolve(self, batch: _Batch, rows: Sequence[Any]) -> None:
         by_id = {row[-1]: row for row in rows}
         for sid, futures in batch.items():
             row = by_id.get(sid)
@@ -83,3 +105,10 @@ class LoadBatcher:
                 if not future.done():  # its caller may have given up
                     # A record of its own for each caller: the middleware may change its copy.
                     future.set_result(None if row is None else self._decode(row, sid))
+
+
+def _fail(batch: _Batch, exc: BaseException) -> None:
+    for futures in batch.values():
+        for future in futures:
+            if not future.done():
+                future.set_exception(exc)

@@ -1,0 +1,79 @@
+"""LoadBatcher: loads of one loop iteration answered together, at once or by the awaited path."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+from sessionauth.backends.load_batches import LoadBatcher
+from sessionauth.errors import StoreUnavailable
+from sessionauth.record import SessionRecord
+
+ROWS = {"a": ("A", "a"), "b": ("B", "b")}  # a row is (value, id): its id last
+
+
+def decode(row: Any, sid: str) -> SessionRecord:
+    return SessionRecord(data={"value": row[0], "for": sid}, created=0, seen=0, issued=0, expires=1)
+
+
+class Calls:
+    """Records each batch the two paths were asked for."""
+
+    def __init__(self, now: str) -> None:
+        self.now_mode = now  # "answer", "decline" (the read would wait) or "fail"
+        self.now: list[list[str]] = []
+        self.awaited: list[list[str]] = []
+
+    def fetch_now(self, sids: list[str]) -> Sequence[Any] | None:
+        self.now.append(sids)
+        if self.now_mode == "fail":
+            raise StoreUnavailable("disk I/O error")
+        if self.now_mode == "decline":
+            return None
+        return [ROWS[sid] for sid in sids if sid in ROWS]
+
+    async def fetch(self, sids: list[str]) -> Sequence[Any]:
+        self.awaited.append(sids)
+        return [ROWS[sid] for sid in sids if sid in ROWS]
+
+
+@pytest.mark.parametrize("mode", ["answer", "decline"])
+async def test_one_batch_answers_every_load_of_an_iteration(mode: str) -> None:
+    """Loads queued together are one batch: answered at once, or awaited when it would wait."""
+    calls = Calls(mode)
+    batcher = LoadBatcher(calls.fetch, decode, fetch_now=calls.fetch_now)
+    loaded = await asyncio.gather(*(batcher.load(sid) for sid in ["a", "b", "a", "zz"]))
+    assert [None if found is None else found.data for found in loaded] == [
+        {"value": "A", "for": "a"},
+        {"value": "B", "for": "b"},
+        {"value": "A", "for": "a"},
+        None,
+    ]
+    assert loaded[0] is not loaded[2]
+    assert calls.now == [["a", "b", "zz"]]
+    assert calls.awaited == ([] if mode == "answer" else [["a", "b", "zz"]])
+
+
+async def test_an_outage_of_the_immediate_read_fails_every_load_of_the_batch() -> None:
+    """A read that fails (not one that would wait) is an outage for each load, not a retry."""
+    calls = Calls("fail")
+    batcher = LoadBatcher(calls.fetch, decode, fetch_now=calls.fetch_now)
+    results = await asyncio.gather(batcher.load("a"), batcher.load("b"), return_exceptions=True)
+    assert [type(result) for result in results] == [StoreUnavailable, StoreUnavailable]
+    assert calls.awaited == []
+
+
+async def test_a_load_given_up_on_is_skipped_and_the_others_answered() -> None:
+    """A caller cancelled before the batch ran leaves its future alone; the rest get rows."""
+    calls = Calls("answer")
+    batcher = LoadBatcher(calls.fetch, decode, fetch_now=calls.fetch_now)
+    abandoned = batcher.load("a")
+    kept = batcher.load("b")
+    abandoned.cancel()
+    found = await kept
+    assert found is not None
+    assert found.data == {"value": "B", "for": "b"}
+    assert abandoned.cancelled()
