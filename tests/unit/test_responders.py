@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from sessionauth import csrf
 from sessionauth.csrf import json_reject
-from sessionauth.errors import StoreUnavailable
+from sessionauth.errors import SessionInTransit, StoreUnavailable
 from sessionauth.middleware import json_unavailable
 from sessionauth.server.handlers import csrf_responder, unavailable_responder
 from sessionauth.server.metrics import Metrics
@@ -101,3 +101,13 @@ async def test_server_csrf_reject_is_a_page_for_browsers_and_is_counted_by_reaso
         "sessionauth_csrf_rejections_total", {"reason": csrf.REASON_BAD_ORIGIN}
     )
     assert counted == 1
+
+
+async def test_a_renewal_in_transit_is_answered_503_but_counts_as_no_store_error() -> None:
+    """A write refused while a renewal moved its session is retryable, and no store failed."""
+    metrics = Metrics()
+    respond = unavailable_responder(metrics)
+    status, headers, _ = await sent(respond(scope(SCRIPT), SessionInTransit()))
+    assert status == 503
+    assert headers["retry-after"] == "1"
+    assert metrics.registry.get_sample_value("sessionauth_store_errors_total") == 0

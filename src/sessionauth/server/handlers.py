@@ -38,6 +38,7 @@ from sessionauth.errors import (
     NotAuthenticated,
     PasswordPolicyError,
     PermissionDenied,
+    SessionInTransit,
     SessionNotFound,
     StoreFull,
     StoreUnavailable,
@@ -111,12 +112,14 @@ def install_handlers(app: FastAPI, metrics: Metrics) -> None:
         )
 
     async def unavailable(request: Request, exc: Exception) -> Response:
-        metrics.store_errors.inc()
         retry = exc.retry_after if isinstance(exc, StoreUnavailable) else 1
-        # One line per outage, not per request (see sessionauth.outages).
+        # One line per outage, not per request (see sessionauth.outages). A renewal in
+        # transit is no failure of any store: neither counted nor logged.
         if isinstance(exc, StoreFull):
+            metrics.store_errors.inc()
             request.app.state.full_store_log.failed(exc)
-        else:
+        elif not isinstance(exc, SessionInTransit):
+            metrics.store_errors.inc()
             outage_log(request).failed(exc)
         return error(
             request,
@@ -193,7 +196,8 @@ def unavailable_responder(metrics: Metrics) -> UnavailableResponder:
     """``SessionMiddleware(on_unavailable=...)``: JSON or the 503 page, counted."""
 
     def respond(scope: Scope, exc: StoreUnavailable) -> Response:
-        metrics.store_errors.inc()
+        if not isinstance(exc, SessionInTransit):  # a renewal in progress: the store is fine
+            metrics.store_errors.inc()
         return html_unavailable(scope, exc)
 
     return respond

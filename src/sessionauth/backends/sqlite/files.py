@@ -310,8 +310,9 @@ class SQLiteDatabase:
         """Run a small read on the event loop, without the worker thread; ``None``: go that way.
 
         The hot path's one statement, the loads of one loop iteration read by primary key
-        (``SELECT ... WHERE id IN (...)``), takes a few microseconds from SQLite's page cache, where the hop to aiosqlite's
-        thread and back cost about 40 µs of CPU and two context switches per request
+        (``SELECT ... WHERE id IN (...)``), takes a few microseconds from SQLite's page
+        cache, where the hop to aiosqlite's thread and back cost about 40 µs of CPU and two
+        context switches per request
         (``benchmarks/README.md``). So a file this object opened gets a second connection,
         used only here, on the loop's thread: WAL readers never wait for a writer, and this one
         has no busy timeout, so a read that would wait (a lock held during WAL recovery, a
