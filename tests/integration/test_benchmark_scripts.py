@@ -82,3 +82,21 @@ def test_parts_prints_a_time_for_the_library_and_each_variant(private_redis: Red
     assert run.returncode == 0, run.stderr
     for variant in ("library", "cookie cached", "load inlined", "bare wrapper"):
         assert re.search(rf"^{variant}\s+\d+\.\d us/request$", run.stdout, re.M), run.stdout
+
+
+def test_sqlite_batches_prints_both_costs_for_every_batch_size() -> None:
+    """sqlite_batches.py reads real sessions both ways and prints µs for each batch size."""
+    run = subprocess.run(  # noqa: S603 - our own interpreter and script
+        [sys.executable, str(BENCHMARKS / "sqlite_batches.py"), "--reads", "200", "--repeat", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    sizes = re.findall(
+        r"^batch of\s+(\d+):\s+\d+\.\d\d us a read by its own statement,\s+\d+\.\d\d us in one",
+        run.stdout,
+        re.M,
+    )
+    assert sizes == ["1", "2", "4", "8", "16", "32"], run.stdout
