@@ -312,14 +312,13 @@ class SQLiteDatabase:
         The hot path's one statement, the loads of one loop iteration read by primary key
         (``SELECT ... WHERE id IN (...)``), takes a few microseconds from SQLite's page
         cache, where the hop to aiosqlite's thread and back cost about 40 µs of CPU and two
-        context switches per request
-        (``benchmarks/README.md``). So a file this object opened gets a second connection,
-        used only here, on the loop's thread: WAL readers never wait for a writer, and this one
-        has no busy timeout, so a read that would wait (a lock held during WAL recovery, a
-        database in exclusive locking mode) fails at once and the caller sends the statement
-        the usual way, through :meth:`run`, which waits within the timeout. It reads committed
-        data only, as another process would: a statement of a transaction still open on the
-        main connection is not seen, nor waited for.
+        context switches per request (``benchmarks/README.md``). So a file this object opened
+        gets a second connection, used only here, on the loop's thread: WAL readers never wait
+        for a writer, and this one has no busy timeout, so a read that would wait (a lock held
+        during WAL recovery, a database in exclusive locking mode) fails at once and the
+        caller sends the statement the usual way, through :meth:`run`, which waits within the
+        timeout. It reads committed data only, as another process would: a statement of a
+        transaction still open on the main connection is not seen, nor waited for.
 
         Returns:
             The rows, or ``None`` when there is no such connection (``:memory:``, an injected
