@@ -13,6 +13,7 @@ from sessionauth.auth.factors import SecondFactors
 from sessionauth.auth.throttle import LoginThrottle
 from sessionauth.auth.totp import TotpCipher
 from sessionauth.backends import open_backend
+from sessionauth.cli_accounts import _USERS_AT_ONCE
 from sessionauth.errors import TooManyAttempts
 from sessionauth.stores.users import User
 from sessionauth.tokens import Keyring
@@ -346,3 +347,23 @@ def test_users_unlock_lets_a_throttled_account_sign_in_at_once(env: dict[str, st
     missing = invoke(env, "users", "unlock", "bob@example.com")
     assert missing.exit_code == 1
     assert "no user with email" in missing.stderr
+
+
+def test_sessions_of_more_users_than_are_handled_at_once_are_all_listed_and_revoked(
+    env: dict[str, str],
+) -> None:
+    """`sessions list` and `revoke --all` handle users concurrently, missing and doubling none."""
+    count = 2 * _USERS_AT_ONCE + 5
+    for n in range(count):
+        invoke(env, "users", "create", f"u{n}@example.com", "--password-stdin", input=PASSWORD)
+        user = user_named(env, f"u{n}@example.com")
+        assert user is not None
+        add_session(env, user, f"s{n}")
+    listing = invoke(env, "sessions", "list").stdout.splitlines()
+    # One line per session, in the users' order (each user's sessions together).
+    assert [line.split("\t")[:2] for line in listing] == [
+        [f"s{n}", f"u{n}@example.com"] for n in range(count)
+    ]
+    revoked = invoke(env, "sessions", "revoke", "--all", "--yes")
+    assert (revoked.exit_code, revoked.stdout.strip()) == (0, f"revoked {count} sessions")
+    assert invoke(env, "sessions", "list").stdout.strip() == "no sessions"
