@@ -77,3 +77,22 @@ async def test_a_load_given_up_on_is_skipped_and_the_others_answered() -> None:
     assert found is not None
     assert found.data == {"value": "B", "for": "b"}
     assert abandoned.cancelled()
+
+
+@pytest.mark.parametrize("mode", ["answer", "decline"])
+async def test_a_row_that_fails_to_decode_fails_its_load_only(mode: str) -> None:
+    """A decode error reaches that load's caller; the batch's other loads are still answered."""
+
+    def fussy(row: Any, sid: str) -> SessionRecord:
+        if sid == "a":
+            raise TypeError("created is not a number")
+        return decode(row, sid)
+
+    calls = Calls(mode)
+    batcher = LoadBatcher(calls.fetch, fussy, fetch_now=calls.fetch_now)
+    results = await asyncio.wait_for(
+        asyncio.gather(batcher.load("a"), batcher.load("b"), return_exceptions=True), 1
+    )
+    assert isinstance(results[0], TypeError)
+    assert isinstance(results[1], SessionRecord)
+    assert results[1].data == {"value": "B", "for": "b"}

@@ -102,9 +102,17 @@ class LoadBatcher:
         for sid, futures in batch.items():
             row = by_id.get(sid)
             for future in futures:
-                if not future.done():  # its caller may have given up
+                if future.done():  # its caller gave up
+                    continue
+                try:
                     # A record of its own for each caller: the middleware may change its copy.
-                    future.set_result(None if row is None else self._decode(row, sid))
+                    record = None if row is None else self._decode(row, sid)
+                except Exception as exc:  # a row no store wrote, or a bug
+                    # That load fails as it would alone; the batch's other loads must not wait
+                    # forever on futures nobody resolves.
+                    future.set_exception(exc)
+                else:
+                    future.set_result(record)
 
 
 def _fail(batch: _Batch, exc: BaseException) -> None:
