@@ -48,6 +48,8 @@ async def test_the_first_failure_stops_the_rest_and_is_raised_as_itself() -> Non
 
 
 async def test_no_accounts_need_no_work() -> None:
+    """No accounts: no worker starts and the result is empty."""
+
     async def work(n: int) -> int:
         raise AssertionError("called")
 
