@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import msgspec
 import pytest
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
@@ -239,6 +240,120 @@ async def test_listing_a_users_sessions_costs_the_same_after_any_number_of_rotat
         await store.aclose()
     assert few[0] == many[0] == 2
     assert many[1] == few[1]
+
+
+@pytest.mark.redis
+async def test_a_login_after_many_rotations_costs_what_it_costs_after_few(
+    private_redis: RedisServer,
+) -> None:
+    """The login that passes the gaps rotations left behind an ended session jumps over them.
+
+    The creation index's head stays at the oldest live session while later ones rotate; once
+    that session ends, the next login moves the head past every number the rotations used. It
+    used to look at each in turn: 20,000 rotations made that login run 20,000 commands inside
+    Redis (~30 ms during which Redis served no one), a cycle a user could repeat.
+    """
+    store = RedisStore.from_url(private_redis.url)
+    observer = Redis.from_url(private_redis.url)
+
+    async def login_after(user: str, rotations: int) -> int:
+        old = new_sid(user)
+        await sign_in(store, old, record(user))
+        current = new_sid(user)
+        await sign_in(store, current, record(user))
+        for _ in range(rotations):
+            successor = new_sid(user)
+            await sign_in(store, successor, record(user))
+            await store.delete(current)
+            current = successor
+        await store.delete(old)
+        await observer.config_resetstat()
+        await sign_in(store, new_sid(user), record(user))
+        info = await observer.info("commandstats")
+        assert len((await store.list_user(user)).sessions) == 2
+        return sum(value["calls"] for name, value in info.items() if name != "cmdstat_info")
+
+    try:
+        await login_after("warm-up", 1)  # the scripts are loaded before anything is counted
+        few = await login_after("few", 3)
+        many = await login_after("many", 403)
+    finally:
+        await observer.aclose()
+        await store.aclose()
+    assert many == few
+
+
+@pytest.mark.redis
+async def test_index_entries_under_a_number_written_another_way_are_not_listed_twice(
+    store: RedisStore, redis_prefix: str
+) -> None:
+    """A field "02" beside "2" (not the store's writing) names no second listing of a session."""
+    client = client_of(store)
+    sids = [new_sid("u7") for _ in range(2)]
+    for sid in sids:
+        await sign_in(store, sid, record("u7"))
+    key = f"{redis_prefix}u:{user_group('u7')}"
+    field = await client.hget(key, "2")
+    assert field is not None
+    await client.hset(key, mapping={"02": field, "002": field})
+    listed = [handle for handle, _ in (await store.list_user("u7")).sessions]
+    assert sorted(listed) == sorted(sids)
+
+
+async def _rewrite_record(store: RedisStore, prefix: str, sid: str, **changes: Any) -> None:
+    """Rewrite fields of the stored record of ``sid`` (as a hand with write access to Redis)."""
+    client = client_of(store)
+    group, field = sid.split(".")[0], sid.split(".")[1][:11]
+    key = f"{prefix}u:{group}"
+    fields = list(msgspec.msgpack.decode(await client.hget(key, field)))
+    raw: dict[str, bytes] = {}
+    for at, value in changes.items():
+        if isinstance(value, bytes):  # a msgpack string of these bytes, valid UTF-8 or not
+            raw[at] = value
+            value = "\x01" * len(value)
+        fields[int(at.removeprefix("at"))] = value
+    blob = msgspec.msgpack.encode(fields)
+    for value in raw.values():
+        blob = blob.replace(b"\x01" * len(value), value, 1)
+    await client.hset(key, field, blob)
+
+
+@pytest.mark.redis
+async def test_a_corrupt_record_does_not_end_the_listing_before_the_sessions_after_it(
+    store: RedisStore, redis_prefix: str
+) -> None:
+    """Page by page, a record that fails to decode is skipped and the older sessions follow."""
+    oldest, middle, newest = (new_sid("u8") for _ in range(3))
+    for sid in (oldest, middle, newest):
+        await sign_in(store, sid, record("u8"))
+    await _rewrite_record(store, redis_prefix, middle, at7={"k": "{not json"})
+    listed, cursor = [], None
+    for _ in range(4):
+        page = await store.list_user("u8", limit=1, cursor=cursor)
+        listed += [handle for handle, _ in page.sessions]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert listed == [newest, oldest]
+    assert await store.load(middle) is None
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize(
+    "changes",
+    [{"at8": b"\xff" * 11}, {"at7": {"k": "[" * 5000 + "]" * 5000}}],
+    ids=["binding-not-text", "value-nested-5000-deep"],
+)
+async def test_records_no_store_wrote_are_no_session_in_listings_and_loads(
+    store: RedisStore, redis_prefix: str, changes: dict[str, Any]
+) -> None:
+    """A binding that is not text, a value nested deeper than any written: no session, no 500."""
+    planted, kept = new_sid("u9"), new_sid("u9")
+    await sign_in(store, planted, record("u9"))
+    await sign_in(store, kept, record("u9"))
+    await _rewrite_record(store, redis_prefix, planted, **changes)
+    assert [handle for handle, _ in (await store.list_user("u9")).sessions] == [kept]
+    assert await store.load(planted) is None
 
 
 @pytest.mark.redis

@@ -75,7 +75,7 @@ def decode_bound_meta(sid: str, text: str | bytes) -> dict[str, Any] | None:
     """
     try:
         bound, meta = _decode_meta(text)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):  # nested deeper than any value written
         return None
     if bound != sid[-BINDING_LENGTH:]:
         report_unbound(sid, bound)

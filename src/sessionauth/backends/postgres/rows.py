@@ -34,7 +34,7 @@ def to_record(row: asyncpg.Record, sid: str) -> SessionRecord | None:
         return None
     try:
         data = decode_json(row[0])
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):  # nested deeper than any value written
         return None
     return SessionRecord(
         data=data,

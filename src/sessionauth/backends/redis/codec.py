@@ -112,8 +112,8 @@ def decode_record(blob: bytes, now_ms: int, sid: str) -> SessionRecord | None:
             meta=_meta_from_json(meta) if meta else {},
             epoch=epoch or None,
         )
-    except (TypeError, ValueError, AttributeError, msgspec.DecodeError):
-        return None
+    except (TypeError, ValueError, AttributeError, RecursionError, msgspec.DecodeError):
+        return None  # RecursionError: JSON nested deeper than any value this store wrote
 
 
 def decode_principal(blob: bytes | None, user_id: str) -> Principal | None:

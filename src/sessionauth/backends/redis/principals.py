@@ -85,19 +85,23 @@ class RedisPrincipals:
         now = to_ms(self._clock())
         reply = await self._runner.script(scripts.LIST, key, [user_id, now, before, limit + 1])
         principal = decode_principal(reply[0], user_id)
+        entries = range(1, len(reply), 3)  # the script's sessions: limit + 1 if there are more
         found: list[tuple[str, SessionRecord]] = []
-        sequences: list[int] = []
-        for at in range(1, len(reply), 3):
-            sid = f"{group}.{reply[at].decode()}"
+        for at in entries[:limit]:
+            try:
+                sid = f"{group}.{reply[at].decode('ascii')}"
+            except UnicodeDecodeError:  # no id this store writes: no session
+                continue
             record = decode_record(reply[at + 1], now, sid)
             if record is None:
                 continue
             record.principal = None if record.epoch is None else principal
             found.append((sid, record))
-            sequences.append(reply[at + 2])
-        if len(found) <= limit:
+        # The cursor follows the script's entries, not the sessions that decoded: a corrupt
+        # record on this page must not end the listing before the sessions after it.
+        if len(entries) <= limit:
             return SessionPage(found, None)
-        return SessionPage(found[:limit], str(sequences[limit - 1]))
+        return SessionPage(found, str(reply[entries[limit - 1] + 2]))
 
     async def get(self, user_id: str) -> Principal | None:
         """Return the principal of ``user_id`` (one ``HGET``), or ``None``."""

@@ -82,6 +82,22 @@ local function unindex(key, q, seq, f)
   end
 end
 local function flag(value) if value then return 1 end return 0 end
+-- The number an index entry's field names, if the field is one: decimal as this store writes
+-- it ("7", never "07"), so one number is never two entries.
+local function entry_number(f)
+  if #f == 11 or not string.find(f, '^[1-9]%d*$') then return nil end
+  return tonumber(f)
+end
+-- The numbers of the index entries in the hash, from `from` on, ascending.
+local function entries_from(key, from)
+  local found = {{}}
+  for _, f in ipairs(redis.call('HKEYS', key)) do
+    local n = entry_number(f)
+    if n and n >= from then table.insert(found, n) end
+  end
+  table.sort(found)
+  return found
+end
 """
 
 # KEYS[1]; ARGV: field ('' for an anonymous key), binding, now ms, seen ms, expires ms, number
@@ -131,6 +147,9 @@ q[1] = q[1] + 1
 q[3] = q[3] + 1
 write(key, field, r)
 local max = tonumber(ARGV[4])
+-- At the first gap (numbers whose sessions were deleted or rotated away) the walk reads the
+-- index's numbers once and jumps from entry to entry: a gap costs nothing, however long.
+local ahead, next_at = nil, 1
 while q[2] < q[1] do
   local at = tostring(q[2])
   local f = redis.call('HGET', key, at)
@@ -142,8 +161,12 @@ while q[2] < q[1] do
     redis.call('HDEL', key, at)
     q[3] = q[3] - 1
     if mine or (blob and not s) then redis.call('HDEL', key, f) end
+    q[2] = q[2] + 1
+  else
+    if not ahead then ahead = entries_from(key, q[2]) end
+    while ahead[next_at] and ahead[next_at] <= q[2] do next_at = next_at + 1 end
+    q[2] = math.min(ahead[next_at] or q[1], q[1])
   end
-  q[2] = q[2] + 1
 end
 redis.call('HSET', key, 'q', cmsgpack.pack(q))
 if not principal then return {0} end
@@ -247,41 +270,36 @@ return {epoch, role, flag(disabled), deleted}
 
 # KEYS[1] the user hash; ARGV: user id, now ms, before (a sequence number: list older ones),
 # limit. Returns {principals map or nil, then per session served, newest first: field ..
-# binding (the digest), record, sequence}, at most limit of them. The hash is read whole
-# (HGETALL), not walked number by number: rotations behind a live older session leave gaps in
-# the sequence numbers, as many as the user rotated, while the hash holds only the live
-# entries (at most max_sessions and the fields p and q), so the work stays bounded by those.
+# binding (the digest), record, sequence}, at most limit of them. The index's numbers are read
+# from the hash's field names (HKEYS), not tried one by one: rotations behind a live older
+# session leave gaps in the numbers, as many as the user rotated, while the hash holds only the
+# live entries (at most max_sessions, with their sessions and the fields p and q). Only the
+# sessions of the page are read.
 LIST = (
     _HELPERS
     + """
 local key, user, now = KEYS[1], ARGV[1], tonumber(ARGV[2])
 local limit = tonumber(ARGV[4])
-local all = redis.call('HGETALL', key)
-local values = {}
-for i = 1, #all, 2 do values[all[i]] = all[i + 1] end
-local found = {values['p'] or false}
-local q = unpacked(values['q'])
+local pblob = redis.call('HGET', key, 'p')
+local found = {pblob or false}
+local q = unpacked(redis.call('HGET', key, 'q'))
 if not q or type(q[1]) ~= 'number' or type(q[2]) ~= 'number' then return found end
 local before = math.min(tonumber(ARGV[3]), q[1])
-local entries = {}
-for f, _ in pairs(values) do
-  if #f ~= 11 and string.find(f, '^%d+$') then
-    local seq = tonumber(f)
-    if seq >= q[2] and seq < before then table.insert(entries, {seq, f}) end
-  end
-end
-table.sort(entries, function(a, b) return a[1] > b[1] end)
-local principal = (unpacked(values['p']) or {})[user]
-for _, entry in ipairs(entries) do
+local entries = entries_from(key, q[2])
+local principal = (unpacked(pblob) or {})[user]
+for i = #entries, 1, -1 do
   if #found >= 1 + 3 * limit then break end
-  local seq, f = entry[1], values[entry[2]]
-  local blob = values[f]
-  local r = live(blob, now)
-  if r and r[11] == seq and r[6] == user and (r[10] == '' or (type(principal) == 'table'
-      and not principal[3] and principal[1] == r[10])) then
-    table.insert(found, f .. r[9])
-    table.insert(found, blob)
-    table.insert(found, seq)
+  local seq = entries[i]
+  if seq < before then
+    local f = redis.call('HGET', key, tostring(seq))
+    local blob = f and redis.call('HGET', key, f)
+    local r = live(blob, now)
+    if r and r[11] == seq and r[6] == user and type(r[9]) == 'string' and (r[10] == ''
+        or (type(principal) == 'table' and not principal[3] and principal[1] == r[10])) then
+      table.insert(found, f .. r[9])
+      table.insert(found, blob)
+      table.insert(found, seq)
+    end
   end
 end
 return found

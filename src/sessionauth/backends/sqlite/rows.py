@@ -40,7 +40,7 @@ def decode_row(row: Sequence[Any], sid: str) -> SessionRecord | None:
         return None
     try:
         values = _unwrap(decode_json(data))
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):  # nested deeper than any value written
         return None
     if values is None:
         return None
