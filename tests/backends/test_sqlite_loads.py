@@ -87,3 +87,22 @@ async def test_a_batch_sees_what_was_committed_before_it_and_nothing_expired(
         await store.delete(long)
         second = await asyncio.gather(store.load(short), store.load(long))
         assert second == [None, None]
+
+
+async def test_loads_pending_when_the_store_closes_are_answered_or_unavailable() -> None:
+    """Closing mid-batch: each load gets its record or StoreUnavailable (a 503), no other error.
+
+    ``:memory:`` has no loop reader, so the batch goes to the worker thread in chunks of
+    LOAD_BATCH ids; the close lands while the first chunk runs.
+    """
+    store = SQLiteStore.from_url("sqlite:///:memory:")
+    sids = [new_sid(str(user)) for user in range(3 * LOAD_BATCH)]
+    for user, sid in enumerate(sids):
+        await sign_in(store, sid, record(str(user)))
+    loading = asyncio.gather(*(store.load(sid) for sid in sids), return_exceptions=True)
+    for _ in range(3):  # the batch's send, its task, its first chunk queued on the thread
+        await asyncio.sleep(0)
+    await store.aclose()
+    results = await asyncio.wait_for(loading, 5)
+    odd = {type(result).__name__ for result in results} - {"SessionRecord", "StoreUnavailable"}
+    assert odd == set()

@@ -96,3 +96,28 @@ async def test_a_row_that_fails_to_decode_fails_its_load_only(mode: str) -> None
     assert isinstance(results[0], TypeError)
     assert isinstance(results[1], SessionRecord)
     assert results[1].data == {"value": "B", "for": "b"}
+
+
+async def test_a_batch_whose_read_fails_is_read_id_by_id_so_one_bad_row_fails_alone() -> None:
+    """A row no read can take fails its own load; the batch's other ids are read one by one."""
+    asked: list[list[str]] = []
+
+    def fetch_now(sids: list[str]) -> Sequence[Any] | None:
+        asked.append(sids)
+        if "bad" in sids:
+            raise StoreUnavailable("Could not decode to UTF-8 column 'data'")
+        return [ROWS[sid] for sid in sids if sid in ROWS]
+
+    async def fetch(sids: list[str]) -> Sequence[Any]:
+        raise AssertionError("the immediate path answers")
+
+    batcher = LoadBatcher(fetch, decode, fetch_now=fetch_now)
+    results = await asyncio.gather(
+        batcher.load("a"), batcher.load("bad"), batcher.load("b"), return_exceptions=True
+    )
+    assert isinstance(results[1], StoreUnavailable)
+    assert [getattr(found, "data", None) for found in (results[0], results[2])] == [
+        {"value": "A", "for": "a"},
+        {"value": "B", "for": "b"},
+    ]
+    assert asked == [["a", "bad", "b"], ["a"], ["bad"], ["b"]]

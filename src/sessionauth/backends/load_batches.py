@@ -76,12 +76,42 @@ class LoadBatcher:
         if self._fetch_now is not None:
             try:
                 rows = self._fetch_now(list(batch))
-            except Exception as exc:  # an outage: each load raises it
-                _fail(batch, exc)
+            except Exception as exc:
+                if len(batch) == 1:  # an outage, or a row no read can take: this load fails
+                    _fail(batch, exc)
+                else:
+                    self._one_by_one(batch)
                 return
             if rows is not None:
                 self._resolve(batch, rows)
                 return
+        self._start(batch)
+
+    def _one_by_one(self, batch: _Batch) -> None:
+        """Read each id of ``batch`` alone, its immediate read having failed as a whole.
+
+        One corrupt row (a text column SQLite cannot decode) then fails only its own load,
+        not its neighbours'. In an outage each read fails at once, as the batch did.
+        """
+        fetch_now = self._fetch_now
+        assert fetch_now is not None  # noqa: S101 - only the immediate path comes here
+        waiting: _Batch = {}
+        for sid, futures in batch.items():
+            one = {sid: futures}
+            try:
+                rows = fetch_now([sid])
+            except Exception as exc:
+                _fail(one, exc)
+                continue
+            if rows is None:
+                waiting[sid] = futures
+            else:
+                self._resolve(one, rows)
+        if waiting:
+            self._start(waiting)
+
+    def _start(self, batch: _Batch) -> None:
+        """Answer ``batch`` through the awaited ``fetch``, in a task of its own."""
         task = asyncio.get_running_loop().create_task(self._answer(batch))
         # Held until done: the loop keeps only a weak reference to its tasks.
         self._batches.add(task)

@@ -44,6 +44,10 @@ BUGS: tuple[type[sqlite3.Error], ...] = (
 )
 """SQLite errors that mean our own bug (bad SQL or parameters) or a violated constraint; every
 other ``sqlite3.DatabaseError`` means the database is not usable now (:func:`unavailable`)."""
+# aiosqlite raises ValueError for a statement sent after its connection closed; sqlite3
+# raises ProgrammingError (among BUGS) for one run on a closed connection.
+_BUGS_OR_CLOSED: tuple[type[Exception], ...] = (*BUGS, ValueError)
+
 
 _URL_PREFIX = "sqlite:///"
 # Persists in the file once switched; see SQLiteDatabase._switch_to_wal.
@@ -362,7 +366,9 @@ class SQLiteDatabase:
                     return await operation
                 async with self._transaction_lock:
                     return await operation
-        except BUGS:
+        except _BUGS_OR_CLOSED as exc:
+            if self._closed:  # closed while this statement waited: no bug, the store is gone
+                raise StoreUnavailable(f"{what} is closed") from exc
             raise  # the email's UNIQUE constraint among them: the user store's DuplicateUser
         except TimeoutError as exc:
             raise StoreUnavailable(f"{what} timed out after {self.timeout} s") from exc

@@ -234,12 +234,18 @@ class SQLiteStore(SessionStore):
     async def _load_many(self, sids: list[str]) -> list[Any]:
         """The rows of ``sids`` read on the worker thread (no loop reader, or it would wait)."""
         db = await self._connection()
-        now, rows = self._clock(), list[Any]()
-        for at in range(0, len(sids), LOAD_BATCH):
-            chunk = sids[at : at + LOAD_BATCH]
-            statement = db.execute_fetchall(self._load_sql(len(chunk)), (*chunk, now))
-            rows += await self._database.run(statement, _WHAT)
-        return rows
+        now = self._clock()
+        chunks = [sids[at : at + LOAD_BATCH] for at in range(0, len(sids), LOAD_BATCH)]
+        # Queued on the thread together: a close cannot land between two of them.
+        found = await asyncio.gather(
+            *(
+                self._database.run(
+                    db.execute_fetchall(self._load_sql(len(chunk)), (*chunk, now)), _WHAT
+                )
+                for chunk in chunks
+            )
+        )
+        return [row for rows in found for row in rows]
 
     def _load_sql(self, count: int) -> str:
         sql = self._load_statements.get(count)
