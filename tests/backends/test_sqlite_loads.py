@@ -9,6 +9,8 @@ read on the event loop's own connection, so the statements are counted there.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -16,6 +18,7 @@ import pytest
 
 from sessionauth.backends.sqlite.session_sql import LOAD_BATCH
 from sessionauth.backends.sqlite.sessions import SQLiteStore
+from sessionauth.errors import StoreUnavailable
 from tests.support.clock import FakeClock
 from tests.support.records import new_sid, record, sign_in
 
@@ -106,3 +109,33 @@ async def test_loads_pending_when_the_store_closes_are_answered_or_unavailable()
     results = await asyncio.wait_for(loading, 5)
     odd = {type(result).__name__ for result in results} - {"SessionRecord", "StoreUnavailable"}
     assert odd == set()
+
+
+@pytest.mark.parametrize("change", ["replaced", "deleted"])
+async def test_the_loop_reader_opens_only_the_file_the_database_opened(
+    tmp_path: Path, change: str
+) -> None:
+    """A reader opened after its path changed files refuses: loads fail (503), nothing made.
+
+    The session store's reader opens on first use, maybe long after the database's own
+    connection. Served from a replacement (a backup restored under the running server), logouts and
+    revocations written to the file still open would not reach what the reader reads; a
+    deleted file would come back empty, and readable by all (0644).
+    """
+    path = tmp_path / "sessions.db"
+    sid = new_sid("1")
+    async with SQLiteStore.from_url(f"sqlite:///{tmp_path / 'backup.db'}") as backup:
+        await sign_in(backup, sid, record("1"))
+    store = SQLiteStore.from_url(f"sqlite:///{path}")
+    try:
+        await store._database.connection()  # e.g. the user store's, at the server's start
+        for name in (str(path), f"{path}-wal", f"{path}-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(name)
+        if change == "replaced":
+            os.replace(tmp_path / "backup.db", path)
+        with pytest.raises(StoreUnavailable):
+            await store.load(sid)
+        assert ("sessions.db" in os.listdir(tmp_path)) is (change == "replaced")
+    finally:
+        await store.aclose()

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
-from sessionauth.backends.sqlite.identity import DatabaseFile
+from sessionauth.backends.sqlite.identity import DatabaseFile, file_identity
 from sessionauth.errors import ConfigurationError, StoreFull, StoreUnavailable
 
 __all__ = [
@@ -81,10 +81,23 @@ def database_path(url: str) -> str:
     return path
 
 
-def _connect_reader(path: str) -> sqlite3.Connection:
+def _connect_reader(path: str, opened: tuple[int, int] | None) -> sqlite3.Connection:
+    """Open the loop's reader on ``path``, which must still name the file ``opened``.
+
+    ``mode=rw``: never create a file (a deleted database would come back empty, and 0644).
+    The path is checked after connecting too: a reader on a replacement (a backup restored
+    under the running server) would serve sessions that logouts written to the open file
+    never reach.
+    """
+    uri = f"{Path(path).absolute().as_uri()}?mode=rw"
     # No busy timeout: a read that would wait returns at once and goes to the worker thread,
     # so the event loop never waits on a lock. query_only: this connection never writes.
-    reader = sqlite3.connect(path, timeout=0, isolation_level=None, check_same_thread=False)
+    reader = sqlite3.connect(
+        uri, uri=True, timeout=0, isolation_level=None, check_same_thread=False
+    )
+    if opened is not None and file_identity(path) != opened:
+        reader.close()
+        raise sqlite3.OperationalError("the path names another file than the one opened")
     reader.execute("PRAGMA query_only = ON")
     return reader
 
@@ -304,7 +317,8 @@ class SQLiteDatabase:
         async with self._lock:
             if self._reader is None and not self._closed:
                 try:
-                    self._reader = await asyncio.to_thread(_connect_reader, path)
+                    opened = None if self._file is None else self._file.opened
+                    self._reader = await asyncio.to_thread(_connect_reader, path, opened)
                 except sqlite3.Error as exc:
                     raise StoreUnavailable(
                         f"cannot open the SQLite database {path!r}: {exc}"

@@ -15,12 +15,12 @@ import os
 
 from sessionauth.errors import StoreUnavailable
 
-__all__ = ["DatabaseFile"]
+__all__ = ["DatabaseFile", "file_identity"]
 
 logger = logging.getLogger("sessionauth.store")
 
 
-def _identity(path: str) -> tuple[int, int] | None:
+def file_identity(path: str) -> tuple[int, int] | None:
     """Return ``(st_dev, st_ino)`` of the file at ``path``, or ``None`` if there is none."""
     try:
         found = os.stat(path)
@@ -43,10 +43,15 @@ class DatabaseFile:
         self._opened: tuple[int, int] | None = None
         self._reported = False
 
+    @property
+    def opened(self) -> tuple[int, int] | None:
+        """``(st_dev, st_ino)`` of the file opened, once remembered (``None`` before)."""
+        return self._opened
+
     async def remember(self) -> None:
         """Record the file the path names now; call it right after opening the connection."""
         if self.path != ":memory:":
-            self._opened = await asyncio.to_thread(_identity, self.path)
+            self._opened = await asyncio.to_thread(file_identity, self.path)
 
     async def check(self) -> None:
         """Raise unless the path still names the file opened; log the first time it does not.
@@ -56,7 +61,7 @@ class DatabaseFile:
         """
         if self._opened is None:
             return
-        now = await asyncio.to_thread(_identity, self.path)
+        now = await asyncio.to_thread(file_identity, self.path)
         if now == self._opened:
             return
         change = "was deleted" if now is None else "was replaced by another file"
