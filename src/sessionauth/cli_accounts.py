@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 
 import typer
 
+from sessionauth.auth.admin_rules import check_removal
 from sessionauth.auth.authenticator import Authenticator
 from sessionauth.auth.events import AccountUnlocked
 from sessionauth.auth.passwords import PasswordHasher
@@ -277,26 +278,40 @@ def users_set_password(email: Email, password_stdin: PasswordStdin = False) -> N
     typer.echo(f"password changed for {email}; {revoked} sessions revoked")
 
 
-def _set_disabled(email: str, disabled: bool, *, force: bool = False) -> None:
-    async def change(auth: Authenticator[int]) -> None:
-        await auth.set_disabled((await _user(auth, email)).id, disabled, force=force)
+async def _removable(auth: Authenticator[int], email: str, force: bool, question: str) -> User:
+    """The account, once the refusals that need no answer are out of the way, and confirmed.
 
-    run(change)
+    A missing account or the last-administrator rule refuses before the operator is asked
+    (``question``; ``""``: ``--yes``), not after they said yes.
+    """
+    user = await _user(auth, email)
+    await check_removal(auth.user_store(), user.id, actor=None, force=force)
+    if question:
+        typer.confirm(question, abort=True)
+    return user
 
 
 @users_app.command("disable")
 def users_disable(email: Email, yes: Yes = False, force: Force = False) -> None:
     """Disable an account and revoke its sessions."""
-    if not yes:
-        typer.confirm(f"Disable {email} and sign them out everywhere?", abort=True)
-    _set_disabled(email, True, force=force)
+    question = "" if yes else f"Disable {email} and sign them out everywhere?"
+
+    async def disable(auth: Authenticator[int]) -> None:
+        user = await _removable(auth, email, force, question)
+        await auth.set_disabled(user.id, True, force=force)
+
+    run(disable)
     typer.echo(f"{email} is disabled and signed out everywhere")
 
 
 @users_app.command("enable")
 def users_enable(email: Email) -> None:
     """Re-enable a disabled account."""
-    _set_disabled(email, False)
+
+    async def enable(auth: Authenticator[int]) -> None:
+        await auth.set_disabled((await _user(auth, email)).id, False)
+
+    run(enable)
     typer.echo(f"{email} is enabled")
 
 
@@ -335,11 +350,11 @@ def users_verify(email: Email) -> None:
 @users_app.command("delete")
 def users_delete(email: Email, yes: Yes = False, force: Force = False) -> None:
     """Delete an account and revoke its sessions."""
-    if not yes:
-        typer.confirm(f"Delete {email} and sign them out everywhere?", abort=True)
+    question = "" if yes else f"Delete {email} and sign them out everywhere?"
 
     async def delete(auth: Authenticator[int]) -> int:
-        return await auth.delete_user((await _user(auth, email)).id, force=force)
+        user = await _removable(auth, email, force, question)
+        return await auth.delete_user(user.id, force=force)
 
     revoked = run(delete)
     typer.echo(f"deleted {email}; {revoked} sessions revoked")

@@ -367,3 +367,23 @@ def test_sessions_of_more_users_than_are_handled_at_once_are_all_listed_and_revo
     revoked = invoke(env, "sessions", "revoke", "--all", "--yes")
     assert (revoked.exit_code, revoked.stdout.strip()) == (0, f"revoked {count} sessions")
     assert invoke(env, "sessions", "list").stdout.strip() == "no sessions"
+
+
+@pytest.mark.parametrize("command", ["delete", "disable"])
+def test_refusals_come_before_the_question_not_after_a_yes(
+    env: dict[str, str], command: str
+) -> None:
+    """A missing account or the last admin is refused before the operator is asked to confirm."""
+    invoke(env, "users", "create", "ann@example.com", "--password-stdin", input=PASSWORD)
+    assert invoke(env, "users", "set-role", "ann@example.com", "admin").exit_code == 0
+    last_admin = invoke(env, "users", command, "ann@example.com", input="y\n")
+    assert last_admin.exit_code == 1
+    assert "(--force overrides it)" in last_admin.stderr
+    assert "sign them out everywhere?" not in last_admin.output
+    missing = invoke(env, "users", command, "nobody@example.com", input="y\n")
+    assert missing.exit_code == 1
+    assert "no user with email" in missing.stderr
+    assert "sign them out everywhere?" not in missing.output
+    forced = invoke(env, "users", command, "ann@example.com", "--force", input="y\n")
+    assert forced.exit_code == 0, forced.output
+    assert "sign them out everywhere?" in forced.output  # asked, once the rules allow it
