@@ -256,6 +256,14 @@ async def test_account_administration_publishes_one_event_per_change(world: Worl
     ]
 
 
+async def test_enabling_an_enabled_account_publishes_nothing(world: World) -> None:
+    """Only a change is an event: enabling an account that is enabled leaves no audit line."""
+    bob = await world.user("bob@example.com")
+    await world.auth.set_disabled(bob.id, False, actor=9)
+    assert world.published() == []
+    assert not (await world.auth.get_user(bob.id)).disabled
+
+
 async def test_a_refused_change_publishes_nothing(world: World) -> None:
     """Demoting, disabling or deleting the last admin is refused, and no event claims it."""
     admin = await world.user("root@example.com", role="admin")

@@ -331,10 +331,14 @@ class AccountAdministration(SessionAdministration[IdT]):
             AdminLockout: If this disables ``actor`` or the last enabled administrator.
         """
         if not disabled:
+            before = await self.user_store().get(user_id)
             user = await self.user_store().set_disabled(user_id, False)
+            # The principal is written even for an enabled account (it repairs one that a
+            # failure left disabled), but only a change is an event in the audit trail.
             await self._change_principal(user_id, disabled=False, account=user)
             await self._settle_principal(user_id)
-            await self.events.publish(AccountEnabled(user_id=user_id, actor=actor))
+            if before is None or before.disabled:
+                await self.events.publish(AccountEnabled(user_id=user_id, actor=actor))
             return user
         current = await check_removal(self.user_store(), user_id, actor=actor, force=force)
         _, revoked = await self._change_principal(
