@@ -30,6 +30,7 @@ from sessionauth.cli_accounts import (
 from sessionauth.errors import SessionAuthError, StoreMisconfigured, StoreUnavailable
 from sessionauth.origins import validate_origins
 from sessionauth.server.databases import Databases
+from sessionauth.server.log_format import formatter
 from sessionauth.server.metrics import pooled_across_workers
 from sessionauth.server.redis_eviction import enforce_no_eviction, eviction_findings
 from sessionauth.server.secret_key import load_keyring, new_secret
@@ -155,7 +156,13 @@ def serve(
     except OSError as exc:
         fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
     shown = f"[{host}]" if ":" in host else host
-    typer.echo(f"sessionauth: listening on http://{shown}:{port}", err=True)
+    # Formatted as the server's own log lines: with SESSIONAUTH_LOG_FORMAT=json, one JSON
+    # object like every other line a log pipeline reads from stderr.
+    listening = logging.LogRecord(
+        "sessionauth.server", logging.INFO, __file__, 0, "listening on http://%s:%d",
+        (shown, port), None,
+    )  # fmt: skip
+    typer.echo(formatter(settings.log_format).format(listening), err=True)
     config = uvicorn.Config(
         "sessionauth.server.app:create_app",
         factory=True,

@@ -62,6 +62,10 @@ async def test_serve_logs_a_failed_login_as_a_json_event(tmp_path: Path) -> None
     assert event["address"] == "127.0.0.1"
     assert PASSWORD not in text
     assert "alice@example.com" not in json.dumps(event)
+    # Every line a pipeline reads is JSON, the start-up's "listening on" included.
+    lines = [line for line in text.splitlines() if line.strip()]
+    assert len(json_lines(text)) == len(lines), text
+    assert any(e["message"].startswith("listening on http://") for e in json_lines(text)), text
 
 
 # Logs as `sessionauth serve` configures logging: a third-party warning with a traceback (as
