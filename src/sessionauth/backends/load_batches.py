@@ -13,7 +13,8 @@ while a batch is in flight starts the next batch at once.
 A store that can read without waiting (SQLite's loop-thread reader,
 :meth:`~sessionauth.backends.sqlite.files.SQLiteDatabase.read_now`) answers the batch in the
 very callback that closes it, with no task; when that read would wait, the batch goes the
-awaited way.
+awaited way, and when it fails, each id is read alone, so that one row no read can take fails
+only its own load.
 
 The rows come back keyed by their ``id`` column, so a row can only answer the load of its own
 id; each record is then checked against the id it is served for (its binding, see
