@@ -284,7 +284,7 @@ local pblob = redis.call('HGET', key, 'p')
 local found = {pblob or false}
 local q = unpacked(redis.call('HGET', key, 'q'))
 if not q or type(q[1]) ~= 'number' or type(q[2]) ~= 'number' then return found end
-local before = math.min(tonumber(ARGV[3]), q[1])
+local before = tonumber(ARGV[3])  -- every entry is below q[1] already
 local entries = entries_from(key, q[2])
 local principal = (unpacked(pblob) or {})[user]
 for i = #entries, 1, -1 do

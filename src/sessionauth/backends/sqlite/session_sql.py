@@ -8,6 +8,8 @@ statements are safe together is in :mod:`sessionauth.backends.sqlite.sessions`.
 
 from __future__ import annotations
 
+import functools
+
 from sessionauth.backends.sqlite.files import Transaction
 
 __all__ = ["LOAD_BATCH", "MIGRATIONS", "create_schema", "load_many", "statements"]
@@ -23,6 +25,7 @@ _COLUMNS = "data, user_id, created, seen, issued, expires, meta, epoch, version"
 _PRINCIPAL = "p.epoch, p.role, p.disabled"
 
 
+@functools.cache  # a few tables, at most LOAD_BATCH sizes each
 def load_many(t: str, count: int) -> str:
     """The load of ``count`` ids (at most :data:`LOAD_BATCH`), then the time, as parameters.
 

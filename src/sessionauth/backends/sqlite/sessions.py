@@ -147,7 +147,6 @@ class SQLiteStore(SessionStore):
         self._table = table
         # The table name is a validated identifier; every value goes in as a parameter.
         self._sql = statements(table)
-        self._load_statements: dict[int, str] = {}
         self._loads = LoadBatcher(self._load_many, decode_row, fetch_now=self._load_now)
 
     @classmethod
@@ -222,10 +221,9 @@ class SQLiteStore(SessionStore):
         """The rows of ``sids``, read on the event loop; ``None``: go through :meth:`_load_many`."""
         if not self._ready:
             return None
-        now, rows = self._clock(), list[Any]()
-        for at in range(0, len(sids), LOAD_BATCH):
-            chunk = sids[at : at + LOAD_BATCH]
-            found = self._database.read_now(self._load_sql(len(chunk)), (*chunk, now), _WHAT)
+        rows: list[Any] = []
+        for sql, params in self._load_statements(sids):
+            found = self._database.read_now(sql, params, _WHAT)
             if found is None:  # the read would wait: the whole batch goes to the thread
                 return None
             rows += found
@@ -234,24 +232,20 @@ class SQLiteStore(SessionStore):
     async def _load_many(self, sids: list[str]) -> list[Any]:
         """The rows of ``sids`` read on the worker thread (no loop reader, or it would wait)."""
         db = await self._connection()
-        now = self._clock()
-        chunks = [sids[at : at + LOAD_BATCH] for at in range(0, len(sids), LOAD_BATCH)]
         # Queued on the thread together: a close cannot land between two of them.
         found = await asyncio.gather(
             *(
-                self._database.run(
-                    db.execute_fetchall(self._load_sql(len(chunk)), (*chunk, now)), _WHAT
-                )
-                for chunk in chunks
+                self._database.run(db.execute_fetchall(sql, params), _WHAT)
+                for sql, params in self._load_statements(sids)
             )
         )
         return [row for rows in found for row in rows]
 
-    def _load_sql(self, count: int) -> str:
-        sql = self._load_statements.get(count)
-        if sql is None:
-            sql = self._load_statements[count] = load_many(self._table, count)
-        return sql
+    def _load_statements(self, sids: list[str]) -> list[tuple[str, tuple[Any, ...]]]:
+        """The statements that load ``sids``, :data:`LOAD_BATCH` ids each, with their values."""
+        now = self._clock()
+        chunks = [sids[at : at + LOAD_BATCH] for at in range(0, len(sids), LOAD_BATCH)]
+        return [(load_many(self._table, len(chunk)), (*chunk, now)) for chunk in chunks]
 
     async def create(self, sid: str, record: SessionRecord) -> Principal | None:
         """Insert ``record`` under ``sid`` if its epoch is current; evict beyond the cap.
