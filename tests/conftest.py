@@ -79,17 +79,25 @@ def redis_cluster() -> Iterator[RedisCluster]:
 
 
 @pytest.fixture(scope="session")
-def redis_sentinel() -> Iterator[RedisSentinelSetup]:
-    """A private master, replica and three Sentinels shared by the whole run.
-
-    Tests that fail over must ask `master_address()` afresh; `failover()` leaves the setup
-    healthy (the crashed server rejoins as a replica).
-    """
+def shared_redis_sentinel() -> Iterator[RedisSentinelSetup]:
+    """A private master, replica and three Sentinels shared by the whole run."""
     setup = require_service("a private Redis Sentinel setup", lambda: RedisSentinelSetup().start())
     try:
         yield setup
     finally:
         setup.close()
+
+
+@pytest.fixture
+def redis_sentinel(shared_redis_sentinel: RedisSentinelSetup) -> RedisSentinelSetup:
+    """The run's Sentinel setup, settled before each test that uses it.
+
+    Tests that fail over must ask `master_address()` afresh; `failover()` leaves the setup
+    healthy (the crashed server rejoins as a replica), and a test that failed half way is
+    mended here rather than failing every test after it.
+    """
+    shared_redis_sentinel.ensure_healthy()
+    return shared_redis_sentinel
 
 
 @pytest.fixture(scope="session")

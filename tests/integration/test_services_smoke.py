@@ -19,6 +19,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from tests.support import services
 from tests.support.services import PostgresServer, RedisSentinelSetup, RedisServer, redis_call
+from tests.support.services.process import wait_until
 
 
 def _client(url: str) -> aioredis.Redis:
@@ -130,6 +131,34 @@ def test_a_master_stall_while_the_crashed_master_rejoins_keeps_acknowledged_data
     assert outcome == "-failover-abort-no-good-slave"
     assert redis_sentinel.master_address() == promoted
     assert redis_call(promoted, "GET", key) == "acknowledged"
+
+
+@pytest.mark.redis
+@pytest.mark.slow
+def test_a_failover_that_promotes_nobody_says_why_and_leaves_the_setup_serving() -> None:
+    """No promotable replica: failover() raises with the Sentinels' log, the master is back."""
+    with RedisSentinelSetup() as setup:
+        old_master = setup.master_address()
+        replica = next(s for s in setup.servers if s.address != old_master)
+        redis_call(replica.address, "CONFIG", "SET", "replica-priority", "0")
+
+        def every_sentinel_knows() -> bool:
+            seen = [
+                dict(zip(r[::2], r[1::2], strict=True)) if isinstance(r, list) else r
+                for sentinel in setup.sentinels
+                for r in redis_call(sentinel, "SENTINEL", "REPLICAS", setup.service_name)
+            ]
+            return bool(seen) and all(r["slave-priority"] == "0" for r in seen)
+
+        wait_until(every_sentinel_knows, what="Sentinels to read the priority")
+        with pytest.raises(services.ServiceUnavailable) as failed:
+            setup.failover(timeout=8)
+        assert "-failover-abort-no-good-slave" in str(failed.value)
+        assert "slave-priority=0" in str(failed.value)
+        setup.ensure_healthy()
+        assert setup.master_address() == old_master
+        redis_call(old_master, "SET", "satest:after", "1")
+        assert redis_call(old_master, "WAIT", 1, 2000) == 1
 
 
 @pytest.mark.redis

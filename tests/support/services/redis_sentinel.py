@@ -17,6 +17,22 @@ def _flat_dict(reply: Any) -> dict[str, str]:
     return {str(key): str(value) for key, value in zip(reply[::2], reply[1::2], strict=True)}
 
 
+# What a failed failover's report shows of each replica: the fields Sentinel's choice reads.
+_REPLICA_FIELDS = (
+    "name",
+    "flags",
+    "slave-priority",
+    "master-link-status",
+    "master-link-down-time",
+    "info-refresh",
+    "last-ok-ping-reply",
+)
+
+
+def _log_size(server: RedisServer) -> int:
+    return server.log_path.stat().st_size if server.log_path.exists() else 0
+
+
 class _SentinelServer(RedisServer):
     """A ``redis-server --sentinel`` process monitoring one master."""
 
@@ -124,21 +140,29 @@ class RedisSentinelSetup:
                 return self._reported_master(sentinel)
         raise ServiceUnavailable(f"no Sentinel knows a master named {self.service_name!r}")
 
-    def failover(self, *, timeout: float = 30.0, rejoin: bool = True) -> tuple[str, int]:
+    def failover(self, *, timeout: float = 45.0, rejoin: bool = True) -> tuple[str, int]:
         """Crash the master with SIGKILL and wait until every Sentinel names a new master.
 
         Args:
-            timeout: Seconds to wait for the switch (and again for the rejoin).
+            timeout: Seconds to wait for the switch (and again for the rejoin). Sentinels
+                that split their votes or find no good replica retry only after twice their
+                failover timeout (10 s), so allow a few rounds on a busy machine.
             rejoin: Then restart the crashed server as a replica of the new master and wait
                 until the setup is healthy again, so that it can fail over once more.
 
         Returns:
             The new master's ``(host, port)``.
+
+        Raises:
+            ServiceUnavailable: no replica was promoted in time. The message has what each
+                Sentinel logged since the crash; the crashed server is back by then, so the
+                setup serves the tests that follow instead of failing them all.
         """
         import redis
 
         old = self.master_address()
         crashed = next(server for server in self.servers if server.address == old)
+        logged = {sentinel: _log_size(sentinel) for sentinel in self.sentinel_servers}
         crashed.kill()
 
         def switched() -> bool:
@@ -151,7 +175,15 @@ class RedisSentinelSetup:
                 return False
             return info.get("role") == "master"
 
-        wait_until(switched, what="Sentinels to promote a new master", timeout=timeout)
+        try:
+            wait_until(switched, what="Sentinels to promote a new master", timeout=timeout)
+        except ServiceUnavailable as error:
+            report = self._failover_report(logged)
+            with contextlib.suppress(ServiceUnavailable):
+                crashed.replicaof = None  # still the master in the Sentinels' eyes, now empty
+                crashed.start()
+                wait_until(self._settled, what="the crashed master to come back")
+            raise ServiceUnavailable(f"{error}\n{report}") from None
         new = self.master_address()
         # Keep each server's own idea of its role right, so a later stop()/start() agrees.
         next(server for server in self.servers if server.address == new).replicaof = None
@@ -175,6 +207,38 @@ class RedisSentinelSetup:
         """
         server.replica_priority = 100
         redis_call(server.address, "CONFIG", "SET", "replica-priority", "100")
+
+    def ensure_healthy(self) -> None:
+        """Return at once if the setup is settled; else restart what is down and wait.
+
+        A test that failed half way (a server left down, a failover that never finished)
+        must not fail every later test that shares the setup.
+
+        Raises:
+            ServiceUnavailable: the setup did not settle in time.
+        """
+        if not self._settled():
+            self.start()
+
+    def _failover_report(self, logged: dict[_SentinelServer, int]) -> str:
+        """What each Sentinel logged since the crash, and how it sees the replicas now."""
+        import redis
+
+        parts = []
+        for sentinel, offset in logged.items():
+            with sentinel.log_path.open("rb") as log:
+                log.seek(offset)
+                lines = log.read().decode(errors="replace").splitlines()[-25:]
+            try:
+                replicas = redis_call(sentinel.address, "SENTINEL", "REPLICAS", self.service_name)
+                seen = "; ".join(
+                    " ".join(f"{key}={_flat_dict(r).get(key)}" for key in _REPLICA_FIELDS)
+                    for r in replicas
+                )
+            except redis.RedisError as error:
+                seen = f"no answer: {error}"
+            parts.append(f"--- sentinel {sentinel.port}: replicas {seen}\n" + "\n".join(lines))
+        return "\n".join(parts)
 
     def _reported_master(self, sentinel: tuple[str, int]) -> tuple[str, int]:
         import redis
