@@ -353,18 +353,6 @@ class SessionMiddleware:
             return [self._clear_presession]
         return []
 
-    async def commit(self, session: Session, stale_cookie: bool) -> list[tuple[bytes, bytes]]:
-        """Run ``session``'s commit plan against the store; return the headers to add.
-
-        Raises:
-            StoreUnavailable: If the store failed or timed out.
-        """
-        plan = session.commit_plan(self.policy, self.clock(), stale_cookie=stale_cookie)
-        if plan is NOTHING:
-            return []
-        _refuse_in_transit(session, plan)
-        return await self._execute(plan)
-
     async def _create(self, plan: Create) -> list[tuple[bytes, bytes]]:
         """Store a new record; a refused one (the session was revoked meanwhile) ends it.
 
@@ -627,8 +615,8 @@ class _Committer:
         middleware = self._middleware
         added: list[tuple[bytes, bytes]] = []
         if message["status"] < 500:
-            # commit(), with the plan decided here: most requests need nothing from the store,
-            # and should not pay for a coroutine that finds that out.
+            # The commit plan is decided here: most requests need nothing from the store, and
+            # should not pay for a coroutine that finds that out.
             plan = session.commit_plan(
                 middleware.policy, middleware.clock(), stale_cookie=self._stale
             )
