@@ -32,7 +32,14 @@ from sessionauth.auth.events import (
 )
 from sessionauth.auth.passwords import PasswordHasher
 from sessionauth.auth.throttle import LoginThrottle
-from sessionauth.errors import AdminLockout, InvalidCredentials, TooManyAttempts
+from sessionauth.commit_plan import Lineage
+from sessionauth.errors import (
+    AdminLockout,
+    InvalidCredentials,
+    SessionNotFound,
+    TooManyAttempts,
+)
+from sessionauth.lineage import end_lineage, marker_id
 from sessionauth.record import SessionRecord
 from sessionauth.server.log_format import EVENT_FIELDS
 from sessionauth.session import Session
@@ -341,3 +348,20 @@ def test_log_fields_name_the_user_as_before() -> None:
         "address": ADDRESS,
         "reason": "disabled",
     }
+
+
+@pytest.mark.parametrize("kind", ["anonymous", "marker"])
+async def test_revoking_by_handle_leaves_records_of_no_user_alone(world: World, kind: str) -> None:
+    """An anonymous record or an ended lineage's marker is no session to revoke: not found."""
+    now = world.clock()
+    handle = "anonymous-session" if kind == "anonymous" else marker_id("1", now)
+    if kind == "anonymous":
+        await world.memory.create(
+            handle, SessionRecord(data={}, created=now, seen=now, issued=now, expires=now + 60)
+        )
+    else:
+        await end_lineage(world.memory, Lineage("gone", "1", now), now, 3600)
+    with pytest.raises(SessionNotFound):
+        await world.auth.revoke_handle(handle)
+    assert await world.memory.load(handle) is not None
+    assert world.published() == []

@@ -211,13 +211,17 @@ class SessionAdministration(Generic[IdT]):
         await self.events.publish(SessionRevoked(user_id=user_id, address=address, actor=user_id))
 
     async def revoke_handle(self, handle: str) -> None:
-        """Revoke any live session by its handle (an operator's ``sessions revoke HANDLE``).
+        """Revoke any user's live session by its handle (an operator's ``sessions revoke HANDLE``).
+
+        Only a signed-in session, as ``sessions list`` shows them: an anonymous record is no
+        one's to revoke, and some are the library's own (a lineage's marker, a renewal's
+        forward), whose deletion would let an ended login carry on.
 
         Raises:
-            SessionNotFound: If no live session has that handle.
+            SessionNotFound: If no signed-in session has that handle.
         """
         record = await self.sessions.load(handle) if _HANDLE.fullmatch(handle) else None
-        if record is None:
+        if record is None or record.user_id is None:
             raise SessionNotFound("no live session with that handle")
         await self.sessions.delete(handle)
         await self.events.publish(SessionRevoked(user_id=self._typed(record.user_id), actor=None))
