@@ -437,15 +437,18 @@ async def test_the_login_form_asks_for_the_code_and_grants_nothing_before(
 async def test_the_code_page_without_a_held_login_goes_to_the_login_page(
     server: MfaServer,
 ) -> None:
-    """Nothing held (or expired): the code page and its form send the browser to sign in."""
+    """Nothing held: to the login page; it says "expired" only to a browser that had a session."""
     client = server.client()
     client.headers.update(HTML)
-    page = await client.get("/login/mfa")
-    assert page.status_code == 303
-    assert page.headers["location"].startswith("/login?notice=expired")
+    page = await client.get("/login/mfa?next=/account")
+    assert (page.status_code, page.headers["location"]) == (303, "/login?next=/account")
     token = _hidden_token((await client.get("/login")).text)
     posted = await client.post("/ui/login/mfa", data={"code": "123456", "csrf_token": token})
-    assert posted.headers["location"].startswith("/login?notice=expired")
+    assert posted.headers["location"] == "/login?next=/"
+    name = server.app.state.settings.cookie().name
+    ended = {"cookie": f"{name}=a-session-that-ended"}  # a held login timed out, say
+    page = await client.get("/login/mfa?next=/account", headers=ended)
+    assert page.headers["location"] == "/login?notice=expired&next=/account"
 
 
 async def _html_sign_in(server: MfaServer, email: str) -> httpx.AsyncClient:

@@ -17,7 +17,13 @@ from starlette.responses import Response
 from sessionauth.auth.guards import safe_next
 from sessionauth.errors import InvalidCode, InvalidCredentials, TooManyAttempts
 from sessionauth.server.form_fields import form_fields
-from sessionauth.server.page_context import authenticator, client_address, see_other, session_of
+from sessionauth.server.page_context import (
+    authenticator,
+    client_address,
+    login_redirect,
+    see_other,
+    session_of,
+)
 from sessionauth.server.pages import page
 from sessionauth.server.ui_forms import MFA_PAGE
 
@@ -37,7 +43,7 @@ async def mfa_page(request: Request, next: str | None = None, error: str | None 
     target = safe_next(next)
     held = authenticator(request).pending_login(session_of(request))
     if held is None:
-        return see_other(f"/login?notice=expired&next={quote(target, safe='/')}")
+        return login_redirect(request, target)
     return page(
         request,
         "login_mfa.html",
@@ -70,5 +76,5 @@ async def mfa_form(request: Request) -> Response:
     except TooManyAttempts:
         return see_other(again + "throttled")
     except InvalidCredentials:
-        return see_other(f"/login?notice=expired&next={quote(target, safe='/')}")
+        return login_redirect(request, target)
     return see_other(target)

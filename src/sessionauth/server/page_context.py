@@ -101,14 +101,15 @@ def csrf_value(request: Request) -> str:
     return csrf_token(session, _keyring(request))
 
 
-def login_redirect(request: Request) -> RedirectResponse:
-    """Redirect to the login page, asking to come back to this page afterwards.
+def login_redirect(request: Request, target: str | None = None) -> RedirectResponse:
+    """Redirect to the login page, asking to come back to ``target`` (this page) afterwards.
 
     A browser that still sent a session cookie had a session that ended since (revoked,
-    expired, its account disabled): the login page then says so, instead of silently asking
-    to sign in again.
+    expired, its account disabled, a held login timed out): the login page then says so,
+    instead of silently asking to sign in again. One that sent none had nothing to end.
     """
-    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    if target is None:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     ended = "notice=expired&" if _session_cookie_sent(request) else ""
     return see_other(f"/login?{ended}next={quote(safe_next(target), safe='/')}")
 
