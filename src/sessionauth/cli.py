@@ -119,7 +119,13 @@ def _admin_logging(ctx: typer.Context) -> None:
 def serve(
     host: Annotated[str, typer.Option(metavar="HOST", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[
-        int, typer.Option(min=1, max=65535, metavar="PORT", help="Port to listen on.")
+        int,
+        typer.Option(
+            min=0,
+            max=65535,
+            metavar="PORT",
+            help='Port to listen on; 0 picks a free one, which the "listening on" line shows.',
+        ),
     ] = 8000,
     workers: Annotated[int, typer.Option(min=1, metavar="N", help="Worker processes.")] = 1,
     access_log: Annotated[
@@ -155,6 +161,7 @@ def serve(
         sock = listen(host, port)
     except OSError as exc:
         fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+    port = sock.getsockname()[1]  # the one the system picked, for --port 0
     shown = f"[{host}]" if ":" in host else host
     # Formatted as the server's own log lines: with SESSIONAUTH_LOG_FORMAT=json, one JSON
     # object like every other line a log pipeline reads from stderr.

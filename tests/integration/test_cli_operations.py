@@ -7,7 +7,10 @@ the real console script; the others through typer's runner.
 from __future__ import annotations
 
 import json
+import re
 import socket
+import subprocess
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,8 +19,17 @@ import typer
 
 from sessionauth import __version__
 from sessionauth.cli import app as cli
-from tests.support.cli import PASSWORD, add_session, invoke, script, user_named
+from tests.support.cli import (
+    PASSWORD,
+    SCRIPT,
+    add_session,
+    invoke,
+    script,
+    script_environment,
+    user_named,
+)
 from tests.support.services.ports import free_port
+from tests.support.services.process import wait_until
 
 
 @pytest.fixture
@@ -110,12 +122,44 @@ def test_an_unknown_database_url_names_its_own_variable(env: dict[str, str]) -> 
     assert "session store" not in result.stderr
 
 
-@pytest.mark.parametrize("port", ["0", "65536", "99999"])
-def test_serve_refuses_a_port_outside_1_to_65535(env: dict[str, str], port: str) -> None:
+@pytest.mark.parametrize("port", ["-1", "65536", "99999"])
+def test_serve_refuses_a_port_outside_0_to_65535(env: dict[str, str], port: str) -> None:
     """`serve --port 99999` is a usage error, not a server on port 99999 % 65536."""
     result = script(env, "serve", "--port", port)
     assert result.returncode == 2
     assert "--port" in result.stderr
+
+
+def test_serve_on_port_0_says_which_port_it_got(env: dict[str, str]) -> None:
+    """`serve --port 0` listens on a free port and its "listening on" line names that one."""
+    server = subprocess.Popen(  # noqa: S603 - the venv's own script, fixed arguments
+        [SCRIPT, "serve", "--port", "0", "--no-access-log"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env={**script_environment(), **env},
+        text=True,
+    )
+    try:
+        assert server.stderr is not None
+        lines = iter(server.stderr.readline, "")
+        listening = next(line for line in lines if "listening on" in line)
+        found = re.search(r"listening on http://127\.0\.0\.1:(\d+)$", listening.strip())
+        assert found, listening
+        port = int(found[1])
+        assert port != 0
+
+        def healthy() -> bool:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:
+                    return bool(r.status == 200)
+            except OSError:
+                return False
+
+        wait_until(healthy, what="the server on the port it named")
+    finally:
+        server.terminate()
+        server.communicate(timeout=30)
 
 
 def test_a_taken_port_fails_the_start_before_the_admin_is_made(
