@@ -152,13 +152,29 @@ def test_a_failover_that_promotes_nobody_says_why_and_leaves_the_setup_serving()
 
         wait_until(every_sentinel_knows, what="Sentinels to read the priority")
         with pytest.raises(services.ServiceUnavailable) as failed:
-            setup.failover(timeout=8)
+            setup.failover(timeout=8, patience=4)
         assert "-failover-abort-no-good-slave" in str(failed.value)
         assert "slave-priority=0" in str(failed.value)
+        assert "forcing refused by every Sentinel" in str(failed.value)
         setup.ensure_healthy()
         assert setup.master_address() == old_master
         redis_call(old_master, "SET", "satest:after", "1")
         assert redis_call(old_master, "WAIT", 1, 2000) == 1
+
+
+@pytest.mark.redis
+@pytest.mark.slow
+def test_a_failover_the_sentinels_do_not_start_is_forced() -> None:
+    """Sentinels that never agree the master is down (quorum 4 of 3): failover() forces it."""
+    with RedisSentinelSetup(quorum=4) as setup:
+        old_master = setup.master_address()
+        promoted = setup.failover(patience=3, rejoin=False)
+        assert promoted != old_master
+        assert setup.master_address() == promoted
+        assert redis_call(promoted, "SET", "satest:forced", "1") is True
+        logs = [sentinel.log_path.read_text() for sentinel in setup.sentinel_servers]
+        assert not any("+odown" in log for log in logs)  # no Sentinel failed over by itself
+        assert any("+promoted-slave" in log for log in logs)
 
 
 @pytest.mark.redis

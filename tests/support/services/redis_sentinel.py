@@ -72,14 +72,16 @@ class RedisSentinelSetup:
 
     Args:
         service_name: The name the Sentinels monitor the master under.
+        quorum: How many Sentinels must agree that the master is down before they fail over
+            by themselves (more than three: never, only when `failover()` forces it).
     """
 
-    def __init__(self, *, service_name: str = "mymaster") -> None:
+    def __init__(self, *, service_name: str = "mymaster", quorum: int = 2) -> None:
         self.service_name = service_name
         master = RedisServer()
         self.servers = [master, RedisServer(replicaof=master.address)]
         self.sentinel_servers = [
-            _SentinelServer(monitor=master.address, service_name=service_name, quorum=2)
+            _SentinelServer(monitor=master.address, service_name=service_name, quorum=quorum)
             for _ in range(3)
         ]
         self._started = False
@@ -140,13 +142,20 @@ class RedisSentinelSetup:
                 return self._reported_master(sentinel)
         raise ServiceUnavailable(f"no Sentinel knows a master named {self.service_name!r}")
 
-    def failover(self, *, timeout: float = 45.0, rejoin: bool = True) -> tuple[str, int]:
+    def failover(
+        self, *, timeout: float = 45.0, patience: float = 20.0, rejoin: bool = True
+    ) -> tuple[str, int]:
         """Crash the master with SIGKILL and wait until every Sentinel names a new master.
 
+        The Sentinels fail over by themselves within seconds. If they have not after
+        ``patience`` seconds (a split vote or a missed ODOWN is retried only after twice the
+        failover timeout, 10 s), ``SENTINEL FAILOVER`` makes one of them do it without an
+        election: still the replica Sentinel picks, promoted the way it always is. The tests
+        are about what a client sees across a failover, not about the Sentinels' election.
+
         Args:
-            timeout: Seconds to wait for the switch (and again for the rejoin). Sentinels
-                that split their votes or find no good replica retry only after twice their
-                failover timeout (10 s), so allow a few rounds on a busy machine.
+            timeout: Seconds to wait for the switch in all (and again for the rejoin).
+            patience: Seconds to wait for the Sentinels before forcing the failover.
             rejoin: Then restart the crashed server as a replica of the new master and wait
                 until the setup is healthy again, so that it can fail over once more.
 
@@ -154,9 +163,9 @@ class RedisSentinelSetup:
             The new master's ``(host, port)``.
 
         Raises:
-            ServiceUnavailable: no replica was promoted in time. The message has what each
-                Sentinel logged since the crash; the crashed server is back by then, so the
-                setup serves the tests that follow instead of failing them all.
+            ServiceUnavailable: no replica was promoted in time, forced or not. The message
+                has what each Sentinel logged since the crash; the crashed server is back by
+                then, so the setup serves the tests that follow instead of failing them all.
         """
         import redis
 
@@ -176,7 +185,15 @@ class RedisSentinelSetup:
             return info.get("role") == "master"
 
         try:
-            wait_until(switched, what="Sentinels to promote a new master", timeout=timeout)
+            try:
+                wait_until(switched, what="Sentinels to promote a new master", timeout=patience)
+            except ServiceUnavailable:
+                forced = self._force_failover()
+                wait_until(
+                    switched,
+                    what=f"Sentinels to promote a new master ({forced})",
+                    timeout=max(timeout - patience, 1.0),
+                )
         except ServiceUnavailable as error:
             report = self._failover_report(logged)
             with contextlib.suppress(ServiceUnavailable):
@@ -207,6 +224,22 @@ class RedisSentinelSetup:
         """
         server.replica_priority = 100
         redis_call(server.address, "CONFIG", "SET", "replica-priority", "100")
+
+    def _force_failover(self) -> str:
+        """Ask each Sentinel in turn for ``SENTINEL FAILOVER``; say which accepted, or why not."""
+        import redis
+
+        refusals = []
+        for sentinel in self.sentinels:
+            try:
+                redis_call(sentinel, "SENTINEL", "FAILOVER", self.service_name)
+            except redis.RedisError as refused:  # INPROG, NOGOODSLAVE, no answer
+                if "INPROG" in str(refused):
+                    return f"the Sentinel on port {sentinel[1]} is failing over already"
+                refusals.append(f"{sentinel[1]}: {refused}")
+                continue
+            return f"forced through the Sentinel on port {sentinel[1]}"
+        return "forcing refused by every Sentinel: " + "; ".join(refusals)
 
     def ensure_healthy(self) -> None:
         """Return at once if the setup is settled; else restart what is down and wait.
