@@ -302,8 +302,12 @@ async def test_locked_database_makes_writes_unavailable_while_reads_go_on(
     """With another connection holding the write lock, writes raise StoreUnavailable; loads work."""
     sid = new_sid()
     url = f"sqlite:///{db_path}"
+    # The file, its WAL switch and the schema first, with the default timeout: on a busy
+    # machine those first writes (fsyncs) alone can take longer than the 0.3 s under test.
+    async with SQLiteStore.from_url(url, clock=clock) as first:
+        await first.create(sid, record(clock, a=1))
     async with SQLiteStore.from_url(url, clock=clock, timeout=0.3) as store:
-        await store.create(sid, record(clock, a=1))
+        assert await store.load(sid) is not None
         async with aiosqlite.connect(db_path, isolation_level=None) as locker:
             await locker.execute("BEGIN EXCLUSIVE")
             with pytest.raises(StoreUnavailable):
