@@ -184,8 +184,8 @@ def _sentinel_client(url: str, options: dict[str, Any]) -> tuple[Redis, Sentinel
         "socket_connect_timeout": options["socket_connect_timeout"],
         "retry": Retry(NoBackoff(), 0),
     }
-    # redis-py leaves Sentinel.__init__ unannotated.
-    sentinel = Sentinel(nodes, sentinel_kwargs=sentinel_options, **options)  # type: ignore[no-untyped-call]
+    # redis-py 8.1 leaves Sentinel.__init__ unannotated (8.2 annotates it: the ignore is unused).
+    sentinel = Sentinel(nodes, sentinel_kwargs=sentinel_options, **options)  # type: ignore[no-untyped-call, unused-ignore]
     master = sentinel.master_for(service, db=db, **_credentials(userinfo))
     return master, sentinel, policy
 
