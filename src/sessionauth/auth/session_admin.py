@@ -19,9 +19,12 @@ from sessionauth.auth.event_hub import EventHub
 from sessionauth.auth.events import RevocationReason, SessionRevoked, SessionsRevoked
 from sessionauth.auth.user_ids import IdT, UserId, typed_user_id
 from sessionauth.auth.user_source import AccountLike, UserSource
+from sessionauth.commit_plan import Lineage
 from sessionauth.errors import NotAuthenticated, SessionNotFound, UserNotFound
+from sessionauth.lineage import end_lineage
+from sessionauth.policy import Clock, system_clock
 from sessionauth.principal import Principal, PrincipalChange
-from sessionauth.record import is_remembered
+from sessionauth.record import SessionRecord, is_remembered
 from sessionauth.session import Session
 from sessionauth.stores.base import MAX_PAGE, SessionStore
 from sessionauth.user_text import user_id_text
@@ -112,12 +115,14 @@ class SessionAdministration(Generic[IdT]):
         events: Where events are published.
         users: Where accounts live (a principal the store lost is rebuilt from them).
         user_id_type: ``int`` (the default) or ``str``: the type of the users' ids.
+        clock: Seconds since the epoch (an ended login's marker is stamped with it).
 
     Attributes:
         sessions: The session store.
         events: The publisher; subscribe to it for the events you want.
         users: Where accounts live.
         user_id_type: The type of the users' ids.
+        clock: The clock.
     """
 
     def __init__(
@@ -128,11 +133,13 @@ class SessionAdministration(Generic[IdT]):
         users: UserSource[AccountLike],
         # A constrained TypeVar left open is its first constraint, int: the default's type.
         user_id_type: type[IdT] = int,  # type: ignore[assignment]
+        clock: Clock = system_clock,
     ):
         self.sessions = sessions
         self.events = events
         self.users = users
         self.user_id_type: type[IdT] = user_id_type
+        self.clock = clock
 
     def session_user_id(self, session: Session) -> IdT | None:
         """Return the user id of ``session`` as :attr:`user_id_type`; ``None`` if anonymous.
@@ -207,7 +214,7 @@ class SessionAdministration(Generic[IdT]):
         record = await self.sessions.load(handle) if _HANDLE.fullmatch(handle) else None
         if record is None or record.user_id != user_id_text(user_id):
             raise SessionNotFound("no such session")
-        await self.sessions.delete(handle)
+        await self._end(handle, record.user_id, record)
         await self.events.publish(SessionRevoked(user_id=user_id, address=address, actor=user_id))
 
     async def revoke_handle(self, handle: str) -> None:
@@ -223,8 +230,24 @@ class SessionAdministration(Generic[IdT]):
         record = await self.sessions.load(handle) if _HANDLE.fullmatch(handle) else None
         if record is None or record.user_id is None:
             raise SessionNotFound("no live session with that handle")
-        await self.sessions.delete(handle)
+        await self._end(handle, record.user_id, record)
         await self.events.publish(SessionRevoked(user_id=self._typed(record.user_id), actor=None))
+
+    async def _end(self, handle: str, user_id: str, record: SessionRecord) -> None:
+        """Delete the session ``handle``, loaded as ``record``, wherever a rotation moved it.
+
+        A request of that session rotating it (a renewal, "sign out my other sessions") may
+        have deleted the record since the load, to store it anew under its new cookie's id:
+        the delete then finds nothing, and the revocation ends the login's lineage instead, as
+        the middleware's logout does (:mod:`sessionauth.lineage`). The marker is kept at least
+        until the loaded record would have expired; a session of the lineage that a store
+        failure kept from this delete is ended by its next rotation meanwhile.
+        """
+        if await self.sessions.delete(handle) is not False:
+            return
+        lineage = Lineage(handle, user_id, record.created)
+        kept = max(record.expires - record.created, 0.0)
+        await end_lineage(self.sessions, lineage, self.clock(), kept)
 
     async def revoke_other_sessions(self, session: Session, *, address: str | None = None) -> int:
         """Revoke every session of the current user but this one; return how many went.
