@@ -103,6 +103,19 @@ class World:
     async def login(self) -> str:
         return (await self.client.get("/login")).cookies[NAME]
 
+    async def two_logins(self) -> tuple[str, str]:
+        """Sign in on another device, then (a second later) here; both due for renewal.
+
+        Returns the cookies ``(other_device, here)``: one user, two logins, two ``created``.
+        """
+        other_device = await self.login()
+        self.client.cookies.clear()
+        self.clock.advance(1)
+        here = await self.login()
+        self.client.cookies.clear()
+        self.clock.advance(RENEWAL + 1)
+        return other_device, here
+
     async def user_of(self, cookie: str) -> str | None:
         user: str | None = (await self.get("/read", cookie)).json()["user"]
         return user
@@ -282,12 +295,7 @@ async def test_a_logout_committing_after_a_rotation_ends_the_rotated_session(
     the record it loaded gone and ends the login's lineage. Another device of the same user
     (another login, another ``created``) stays signed in.
     """
-    other_device = await world.login()
-    world.client.cookies.clear()
-    world.clock.advance(1)
-    cookie = await world.login()
-    world.client.cookies.clear()
-    world.clock.advance(RENEWAL + 1)
+    other_device, cookie = await world.two_logins()
     logout = asyncio.create_task(world.get("/logout", cookie))
     await world.held.loaded.wait()  # the logout loaded the record; its commit waits
     rotated = new_cookie(await world.get(path, cookie))
@@ -325,12 +333,7 @@ async def test_a_revocation_whose_delete_a_rotation_beat_ends_the_rotated_sessio
     it anew under the cookie its response sets. The revocation answered success and the
     session lived on (an attack review: 10 to 14 of 100 over HTTP on SQLite).
     """
-    other_device = await world.login()
-    world.client.cookies.clear()
-    world.clock.advance(1)
-    cookie = await world.login()
-    world.client.cookies.clear()
-    world.clock.advance(RENEWAL + 1)
+    other_device, cookie = await world.two_logins()
     listed = (await world.store.inner.list_user(USER)).sessions
     handle = max(listed, key=lambda entry: entry[1].created)[0]  # the later login's
     rotated: list[str | None] = []
