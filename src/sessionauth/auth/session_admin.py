@@ -214,7 +214,7 @@ class SessionAdministration(Generic[IdT]):
         record = await self.sessions.load(handle) if _HANDLE.fullmatch(handle) else None
         if record is None or record.user_id != user_id_text(user_id):
             raise SessionNotFound("no such session")
-        await self._end(handle, record.user_id, record)
+        await self._end(handle, record)
         await self.events.publish(SessionRevoked(user_id=user_id, address=address, actor=user_id))
 
     async def revoke_handle(self, handle: str) -> None:
@@ -230,10 +230,10 @@ class SessionAdministration(Generic[IdT]):
         record = await self.sessions.load(handle) if _HANDLE.fullmatch(handle) else None
         if record is None or record.user_id is None:
             raise SessionNotFound("no live session with that handle")
-        await self._end(handle, record.user_id, record)
+        await self._end(handle, record)
         await self.events.publish(SessionRevoked(user_id=self._typed(record.user_id), actor=None))
 
-    async def _end(self, handle: str, user_id: str, record: SessionRecord) -> None:
+    async def _end(self, handle: str, record: SessionRecord) -> None:
         """Delete the session ``handle``, loaded as ``record``, wherever a rotation moved it.
 
         A request of that session rotating it (a renewal, "sign out my other sessions") may
@@ -243,9 +243,9 @@ class SessionAdministration(Generic[IdT]):
         until the loaded record would have expired; a session of the lineage that a store
         failure kept from this delete is ended by its next rotation meanwhile.
         """
-        if await self.sessions.delete(handle) is not False:
+        if await self.sessions.delete(handle) is not False or record.user_id is None:
             return
-        lineage = Lineage(handle, user_id, record.created)
+        lineage = Lineage(handle, record.user_id, record.created)
         kept = max(record.expires - record.created, 0.0)
         await end_lineage(self.sessions, lineage, self.clock(), kept)
 

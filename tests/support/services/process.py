@@ -197,7 +197,7 @@ class ServerProcess:
             return self
         attempts = 1 if self._port_pinned else 3
         for attempt in range(1, attempts + 1):
-            log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+            log_offset = self.log_size()
             self._proc = self._spawn()
             try:
                 wait_until(
@@ -217,6 +217,10 @@ class ServerProcess:
             break
         self._port_pinned = self._has_run = True
         return self
+
+    def log_size(self) -> int:
+        """How many bytes the server's log holds so far: where what it writes next begins."""
+        return self.log_path.stat().st_size if self.log_path.exists() else 0
 
     def _lost_port_race(self, log_offset: int) -> bool:
         with self.log_path.open("rb") as log:

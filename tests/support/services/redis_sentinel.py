@@ -29,10 +29,6 @@ _REPLICA_FIELDS = (
 )
 
 
-def _log_size(server: RedisServer) -> int:
-    return server.log_path.stat().st_size if server.log_path.exists() else 0
-
-
 class _SentinelServer(RedisServer):
     """A ``redis-server --sentinel`` process monitoring one master."""
 
@@ -171,7 +167,7 @@ class RedisSentinelSetup:
 
         old = self.master_address()
         crashed = next(server for server in self.servers if server.address == old)
-        logged = {sentinel: _log_size(sentinel) for sentinel in self.sentinel_servers}
+        logged = {sentinel: sentinel.log_size() for sentinel in self.sentinel_servers}
         crashed.kill()
 
         def switched() -> bool:
