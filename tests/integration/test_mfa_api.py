@@ -451,6 +451,21 @@ async def test_the_code_page_without_a_held_login_goes_to_the_login_page(
     assert page.headers["location"] == "/login?notice=expired&next=/account"
 
 
+async def test_the_code_page_sends_a_signed_in_browser_on_without_a_notice(
+    server: MfaServer,
+) -> None:
+    """Signed in, nothing held: on to ``next``, not "your session has ended" (it has not)."""
+    await server.add_user("bob@example.com")
+    client = await _html_sign_in(server, "bob@example.com")
+    page = await client.get("/login/mfa?next=/account")
+    assert (page.status_code, page.headers["location"]) == (303, "/account")
+    token = _hidden_token((await client.get("/account")).text)
+    data = {"code": "123456", "csrf_token": token, "next": "/account"}
+    posted = await client.post("/ui/login/mfa", data=data)
+    assert (posted.status_code, posted.headers["location"]) == (303, "/account")
+    assert (await client.get("/me", headers=JSON)).status_code == 200
+
+
 async def _html_sign_in(server: MfaServer, email: str) -> httpx.AsyncClient:
     client = server.client()
     client.headers.update(HTML)

@@ -39,11 +39,11 @@ router = APIRouter(include_in_schema=False)
 
 @router.get(MFA_PAGE)
 async def mfa_page(request: Request, next: str | None = None, error: str | None = None) -> Response:
-    """The code form of a held login; without one (none, or expired), the login page."""
+    """The code form of a held login; without one, on to ``next`` or to the login page."""
     target = safe_next(next)
     held = authenticator(request).pending_login(session_of(request))
     if held is None:
-        return login_redirect(request, target)
+        return _nothing_held(request, target)
     return page(
         request,
         "login_mfa.html",
@@ -76,5 +76,16 @@ async def mfa_form(request: Request) -> Response:
     except TooManyAttempts:
         return see_other(again + "throttled")
     except InvalidCredentials:
-        return login_redirect(request, target)
+        return _nothing_held(request, target)
     return see_other(target)
+
+
+def _nothing_held(request: Request, target: str) -> Response:
+    """No login waits for a code: a signed-in browser goes on to ``target``, others sign in.
+
+    Only a browser whose session ended is told so (:func:`login_redirect`); one still signed in
+    (it finished this login in another tab, or came here by hand) has nothing to do here.
+    """
+    if session_of(request).user_id is not None:
+        return see_other(target)
+    return login_redirect(request, target)
