@@ -19,6 +19,7 @@ from sessionauth import __version__
 from sessionauth.auth.authenticator import Authenticator
 from sessionauth.backends import open_backend
 from sessionauth.cli_accounts import (
+    counted,
     factor_key_findings,
     fail,
     role_findings,
@@ -297,8 +298,7 @@ def check() -> None:
     if found:
         raise typer.Exit(1)
     if warnings:  # said apart, so that the warnings above do not read as contradicted
-        plural = "" if len(warnings) == 1 else "s"
-        typer.echo(f"no findings ({len(warnings)} warning{plural} above)")
+        typer.echo(f"no findings ({counted(len(warnings), 'warning')} above)")
     else:
         typer.echo("no findings")
 
@@ -323,7 +323,7 @@ def purge_expired() -> None:
             await backend.attempt_counter().purge()
         return purged
 
-    typer.echo(f"purged {run(purge)} expired sessions")
+    typer.echo(f"purged {counted(run(purge), 'expired session')}")
 
 
 def main() -> None:

@@ -46,6 +46,7 @@ if TYPE_CHECKING:  # the mfa extra may be missing; the commands that need it say
     from sessionauth.auth.factors import ResealReport, SecondFactors
 
 __all__ = [
+    "counted",
     "factor_key_findings",
     "fail",
     "role_findings",
@@ -79,6 +80,21 @@ Force = Annotated[
         "--force", help="Allow demoting, disabling or deleting the last enabled administrator."
     ),
 ]
+
+
+def counted(count: int, noun: str, plural: str | None = None) -> str:
+    """Return ``count`` and ``noun``, plural unless it is 1: ``1 session``, ``0 sessions``.
+
+    Every count the commands print goes through here, so that none says "1 sessions".
+
+    Args:
+        count: How many.
+        noun: The singular; a phrase may end with its verb (``"enabled secret is"``).
+        plural: The plural when it is not ``noun`` + ``s`` (``"enabled secrets are"``).
+    """
+    if count == 1:
+        return f"1 {noun}"
+    return f"{count} {plural if plural is not None else noun + 's'}"
 
 
 def fail(message: str) -> NoReturn:
@@ -275,7 +291,7 @@ def users_set_password(email: Email, password_stdin: PasswordStdin = False) -> N
         return await auth.set_password((await _user(auth, email)).id, password)
 
     revoked = run(reset)
-    typer.echo(f"password changed for {email}; {revoked} sessions revoked")
+    typer.echo(f"password changed for {email}; {counted(revoked, 'session')} revoked")
 
 
 async def _removable(auth: Authenticator[int], email: str, force: bool, question: str) -> User:
@@ -357,7 +373,7 @@ def users_delete(email: Email, yes: Yes = False, force: Force = False) -> None:
         return await auth.delete_user(user.id, force=force)
 
     revoked = run(delete)
-    typer.echo(f"deleted {email}; {revoked} sessions revoked")
+    typer.echo(f"deleted {email}; {counted(revoked, 'session')} revoked")
 
 
 @users_app.command("reset-mfa")
@@ -372,7 +388,7 @@ def users_reset_mfa(email: Email, yes: Yes = False) -> None:
         return await auth.reset_factors((await _user(auth, email)).id)
 
     revoked = run(reset, factors=True)
-    typer.echo(f"second factors of {email} removed; {revoked} sessions revoked")
+    typer.echo(f"second factors of {email} removed; {counted(revoked, 'session')} revoked")
 
 
 @users_app.command("reseal-mfa")
@@ -388,10 +404,13 @@ def users_reseal_mfa() -> None:
 
     report, locked_out = run(reseal, factors=True)
     typer.echo(
-        f"{report.moved} TOTP secrets moved to the newest key; {report.current} were on it; "
-        f"{report.changed} changed meanwhile (left as they are); {report.abandoned} setups "
-        "never confirmed are sealed under no key (no second factor: left as they are); "
-        f"{len(locked_out)} enabled secrets are sealed under no key"
+        f"{counted(report.moved, 'TOTP secret')} moved to the newest key; "
+        f"{counted(report.current, 'was', 'were')} on it; "
+        f"{report.changed} changed meanwhile (left as they are); "
+        f"{counted(report.abandoned, 'setup never confirmed is', 'setups never confirmed are')} "
+        "sealed under no key (no second factor: left as they are); "
+        f"{counted(len(locked_out), 'enabled secret is', 'enabled secrets are')} "
+        "sealed under no key"
     )
     if locked_out:
         fail(_locked_out(locked_out, "run this again"))
@@ -410,7 +429,7 @@ async def _reseal(
 
 
 def _secrets(count: int) -> str:
-    return "1 enabled TOTP secret is" if count == 1 else f"{count} enabled TOTP secrets are"
+    return counted(count, "enabled TOTP secret is", "enabled TOTP secrets are")
 
 
 def _locked_out(emails: list[str], then: str) -> str:
@@ -525,4 +544,4 @@ def sessions_revoke(
         accounts = [await _user(auth, user)] if user is not None else await auth.list_users()
         return sum(await _each(accounts, lambda account: auth.revoke_all_sessions(account.id)))
 
-    typer.echo(f"revoked {run(revoke)} sessions")
+    typer.echo(f"revoked {counted(run(revoke), 'session')}")

@@ -62,7 +62,7 @@ def test_users_role_password_disable_delete(env: dict[str, str]) -> None:
         env, "users", "set-password", "ann@example.com", "--password-stdin", input=new_password
     )
     assert reset.exit_code == 0
-    assert "1 sessions revoked" in reset.stdout
+    assert "; 1 session revoked" in reset.stdout
     assert live_sessions(env, ann) == []
     add_session(env, ann, "s2")
     assert invoke(env, "users", "disable", "ann@example.com", "--yes", "--force").exit_code == 0
@@ -124,7 +124,7 @@ def test_sessions_list_and_revoke(env: dict[str, str]) -> None:
     only_bob = invoke(env, "sessions", "list", "--user", "bob@example.com").stdout
     assert only_bob.startswith("b1\tbob@example.com")
     one = invoke(env, "sessions", "revoke", "a1", "--yes")
-    assert (one.exit_code, one.stdout.strip()) == (0, "revoked 1 sessions")
+    assert (one.exit_code, one.stdout.strip()) == (0, "revoked 1 session")
     gone = invoke(env, "sessions", "revoke", "a1", "--yes")
     assert gone.exit_code == 1
     assert "no live session" in gone.stderr
@@ -132,9 +132,7 @@ def test_sessions_list_and_revoke(env: dict[str, str]) -> None:
     assert live_sessions(env, ann) == []
     assert live_sessions(env, bob) == ["b1"]
     assert invoke(env, "sessions", "revoke", "--all", input="n\n").exit_code == 1
-    assert (
-        invoke(env, "sessions", "revoke", "--all", "--yes").stdout.strip() == "revoked 1 sessions"
-    )
+    assert invoke(env, "sessions", "revoke", "--all", "--yes").stdout.strip() == "revoked 1 session"
     assert invoke(env, "sessions", "list").stdout.strip() == "no sessions"
     assert invoke(env, "sessions", "revoke", "--yes").exit_code == 2
 
@@ -177,6 +175,30 @@ def test_cli_account_commands_go_through_the_authenticator(
         {"event": "role_changed", "user": ann.id, "actor": None, "role": "admin"},
         {"event": "user_deleted", "user": ann.id, "actor": None},
         {"event": "sessions_revoked", "user": ann.id, "actor": None, "count": 1, "why": "deleted"},
+    ]
+
+
+def test_counts_are_singular_for_one_and_plural_otherwise(env: dict[str, str]) -> None:
+    """`sessions revoke` and `users delete` print "0 sessions", "1 session", "2 sessions"."""
+    invoke(env, "users", "create", "ann@example.com", "--password-stdin", input=PASSWORD)
+    ann = user_named(env, "ann@example.com")
+    assert ann is not None
+    said = []
+    for sid in ("", "a1"):  # none, then one
+        if sid:
+            add_session(env, ann, sid)
+        revoked = invoke(env, "sessions", "revoke", "--user", "ann@example.com", "--yes")
+        assert revoked.exit_code == 0, revoked.output
+        said.append(revoked.stdout.strip())
+    add_session(env, ann, "a2")
+    add_session(env, ann, "a3")
+    deleted = invoke(env, "users", "delete", "ann@example.com", "--yes")
+    assert deleted.exit_code == 0, deleted.output
+    said.append(deleted.stdout.strip())
+    assert said == [
+        "revoked 0 sessions",
+        "revoked 1 session",
+        "deleted ann@example.com; 2 sessions revoked",
     ]
 
 
@@ -229,7 +251,7 @@ def test_users_reset_mfa_asks_then_removes_the_factors_and_signs_out(
     assert live_sessions(env, ann) == ["s1"]
     done = invoke(env, "users", "reset-mfa", "ann@example.com", "--yes")
     assert done.exit_code == 0, done.output
-    assert "second factors of ann@example.com removed; 1 sessions revoked" in done.stdout
+    assert "second factors of ann@example.com removed; 1 session revoked" in done.stdout
     assert _methods(env, ann) == []
     assert live_sessions(env, ann) == []
     unknown = invoke(env, "users", "reset-mfa", "nobody@example.com", "--yes")

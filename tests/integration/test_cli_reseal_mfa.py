@@ -80,7 +80,7 @@ def test_unreadable_secrets_are_reported_with_the_accounts_they_lock_out(
 
     assert result.exit_code == 1
     assert "ann@example.com" in result.stderr, result.stderr
-    assert "1 enabled secrets are sealed under no key" in result.stdout, result.stdout
+    assert "1 enabled secret is sealed under no key" in result.stdout, result.stdout
 
 
 def test_check_names_the_accounts_a_dropped_key_locked_out_and_exits_1(

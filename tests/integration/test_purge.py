@@ -84,7 +84,7 @@ def test_purge_expired(env: dict[str, str]) -> None:
 
     asyncio.run(seed())
     result = invoke(env, "purge-expired")
-    assert (result.exit_code, result.stdout.strip()) == (0, "purged 1 expired sessions")
+    assert (result.exit_code, result.stdout.strip()) == (0, "purged 1 expired session")
     assert invoke(env, "purge-expired").stdout.strip() == "purged 0 expired sessions"
 
 
