@@ -63,6 +63,9 @@ _A = TypeVar("_A")
 # ms a user on PostgreSQL (2,000 users: 4.7 s), too slow for "sign everyone out" in an incident.
 _USERS_AT_ONCE = 16
 
+# The header of `sessions list`, a row like the others (see _table).
+_SESSION_COLUMNS = ("HANDLE", "USER", "CREATED", "LAST SEEN", "ADDRESS", "BROWSER")
+
 # Plain help, like the main app's (see sessionauth.cli).
 users_app = typer.Typer(help="Manage user accounts.", no_args_is_help=True, rich_markup_mode=None)
 sessions_app = typer.Typer(
@@ -489,28 +492,55 @@ def sessions_list(
         str | None, typer.Option("--user", metavar="EMAIL", help="Only this user's.")
     ] = None,
 ) -> None:
-    """List signed-in sessions: handle, user, created, last seen, address, browser.
+    """List signed-in sessions, one line each under a header line naming the columns.
 
-    Sessions are indexed by user, so anonymous ones (no login) are not listed.
+    The columns: HANDLE (what `sessions revoke HANDLE` takes), USER (the email), CREATED and
+    LAST SEEN (UTC), ADDRESS (the client's IP) and BROWSER (its User-Agent); "-" when
+    unknown. Piped, the columns are separated by tabs, and `tail -n +2` skips the header; at
+    a terminal they are aligned with spaces. Sessions are indexed by user, so anonymous ones
+    (no login) are not listed.
     """
 
-    async def listing(auth: Authenticator[int]) -> list[list[str]]:
+    async def listing(auth: Authenticator[int]) -> list[list[tuple[str, ...]]]:
         accounts = [await _user(auth, user)] if user is not None else await auth.list_users()
 
-        async def lines_of(account: User) -> list[str]:
+        async def rows_of(account: User) -> list[tuple[str, ...]]:
             return [
-                f"{i.handle}\t{account.email}\t{_when(i.created)}\t{_when(i.last_seen)}"
-                f"\t{i.ip or '-'}\t{i.user_agent or '-'}"
+                (
+                    i.handle,
+                    account.email,
+                    _when(i.created),
+                    _when(i.last_seen),
+                    i.ip or "-",
+                    i.user_agent or "-",
+                )
                 for i in await auth.all_sessions(account.id)
             ]
 
-        return await _each(accounts, lines_of)
+        return await _each(accounts, rows_of)
 
-    lines = [line for account_lines in run(listing) for line in account_lines]
-    for line in lines:
+    rows = [row for account_rows in run(listing) for row in account_rows]
+    if not rows:
+        # One line instead of a header over nothing, so that `tail -n +2` still leaves none.
+        typer.echo("no signed-in sessions" if user is None else f"{user} has no signed-in sessions")
+        return
+    for line in _table([_SESSION_COLUMNS, *rows], aligned=sys.stdout.isatty()):
         typer.echo(line)
-    if not lines:
-        typer.echo("no sessions")
+
+
+def _table(rows: list[tuple[str, ...]], *, aligned: bool) -> list[str]:
+    """The lines of ``rows``: cells padded to their column's widest if ``aligned``, else tabs.
+
+    Tabs for a script (``cut -f``; the cells hold spaces); a reader at a terminal gets the
+    columns lined up under the header, as ``ps`` and ``kubectl get`` print them.
+    """
+    if not aligned:
+        return ["\t".join(row) for row in rows]
+    widths = [max(map(len, column)) for column in zip(*rows, strict=True)]
+    return [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
 
 
 @sessions_app.command("revoke")

@@ -118,11 +118,12 @@ def test_sessions_list_and_revoke(env: dict[str, str]) -> None:
     for sid in ("a1", "a2"):
         add_session(env, ann, sid)
     add_session(env, bob, "b1")
-    listing = invoke(env, "sessions", "list").stdout.splitlines()
-    assert sorted(line.split("\t")[0] for line in listing) == ["a1", "a2", "b1"]
-    assert "203.0.113.9" in listing[0]
-    only_bob = invoke(env, "sessions", "list", "--user", "bob@example.com").stdout
-    assert only_bob.startswith("b1\tbob@example.com")
+    header, *rows = invoke(env, "sessions", "list").stdout.splitlines()
+    assert header.startswith("HANDLE\t")
+    assert sorted(row.split("\t")[0] for row in rows) == ["a1", "a2", "b1"]
+    assert "203.0.113.9" in rows[0]
+    only_bob = invoke(env, "sessions", "list", "--user", "bob@example.com").stdout.splitlines()
+    assert only_bob[1].startswith("b1\tbob@example.com")
     one = invoke(env, "sessions", "revoke", "a1", "--yes")
     assert (one.exit_code, one.stdout.strip()) == (0, "revoked 1 session")
     gone = invoke(env, "sessions", "revoke", "a1", "--yes")
@@ -133,7 +134,7 @@ def test_sessions_list_and_revoke(env: dict[str, str]) -> None:
     assert live_sessions(env, bob) == ["b1"]
     assert invoke(env, "sessions", "revoke", "--all", input="n\n").exit_code == 1
     assert invoke(env, "sessions", "revoke", "--all", "--yes").stdout.strip() == "revoked 1 session"
-    assert invoke(env, "sessions", "list").stdout.strip() == "no sessions"
+    assert invoke(env, "sessions", "list").stdout.strip() == "no signed-in sessions"
     assert invoke(env, "sessions", "revoke", "--yes").exit_code == 2
 
 
@@ -176,6 +177,34 @@ def test_cli_account_commands_go_through_the_authenticator(
         {"event": "user_deleted", "user": ann.id, "actor": None},
         {"event": "sessions_revoked", "user": ann.id, "actor": None, "count": 1, "why": "deleted"},
     ]
+
+
+def test_sessions_list_names_its_columns_in_a_header_over_its_rows(env: dict[str, str]) -> None:
+    """A header names each tab-separated column; a user without sessions is told so in one line."""
+    for email in ("ann@example.com", "bob@example.com"):
+        invoke(env, "users", "create", email, "--password-stdin", input=PASSWORD)
+    ann = user_named(env, "ann@example.com")
+    assert ann is not None
+    add_session(env, ann, "a1")
+    listed = invoke(env, "sessions", "list", "--user", "ann@example.com")
+    assert listed.exit_code == 0, listed.output
+    header, *rows = [line.split("\t") for line in listed.stdout.splitlines()]
+    assert header == ["HANDLE", "USER", "CREATED", "LAST SEEN", "ADDRESS", "BROWSER"]
+    assert len(rows) == 1
+    row = dict(zip(header, rows[0], strict=True))
+    assert row["CREATED"].endswith(" UTC")
+    assert row["LAST SEEN"].endswith(" UTC")
+    del row["CREATED"], row["LAST SEEN"]
+    assert row == {
+        "HANDLE": "a1",
+        "USER": "ann@example.com",
+        "ADDRESS": "203.0.113.9",
+        "BROWSER": "curl/8",
+    }
+    nothing = invoke(env, "sessions", "list", "--user", "bob@example.com")
+    assert (nothing.exit_code, nothing.stdout) == (0, "bob@example.com has no signed-in sessions\n")
+    help_text = " ".join(invoke(env, "sessions", "list", "--help").stdout.split())  # unwrapped
+    assert all(column in help_text for column in header)
 
 
 def test_counts_are_singular_for_one_and_plural_otherwise(env: dict[str, str]) -> None:
@@ -381,14 +410,14 @@ def test_sessions_of_more_users_than_are_handled_at_once_are_all_listed_and_revo
         user = user_named(env, f"u{n}@example.com")
         assert user is not None
         add_session(env, user, f"s{n}")
-    listing = invoke(env, "sessions", "list").stdout.splitlines()
-    # One line per session, in the users' order (each user's sessions together).
-    assert [line.split("\t")[:2] for line in listing] == [
+    _, *rows = invoke(env, "sessions", "list").stdout.splitlines()
+    # One line per session under the header, in the users' order (each user's together).
+    assert [row.split("\t")[:2] for row in rows] == [
         [f"s{n}", f"u{n}@example.com"] for n in range(count)
     ]
     revoked = invoke(env, "sessions", "revoke", "--all", "--yes")
     assert (revoked.exit_code, revoked.stdout.strip()) == (0, f"revoked {count} sessions")
-    assert invoke(env, "sessions", "list").stdout.strip() == "no sessions"
+    assert invoke(env, "sessions", "list").stdout.strip() == "no signed-in sessions"
 
 
 @pytest.mark.parametrize("command", ["delete", "disable"])
