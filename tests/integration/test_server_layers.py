@@ -81,3 +81,24 @@ async def test_a_500_to_a_trusted_origin_carries_cors_and_the_security_headers(
     assert "access-control-allow-origin" not in other.headers
     assert other.headers.get_list("vary") == ["Origin"]
     assert other.headers["x-content-type-options"] == "nosniff"
+
+
+@pytest.mark.parametrize("path", ["/dashboard", "/admin", "/csrf-token"])
+async def test_a_hot_route_answers_as_the_router_would(app: FastAPI, path: str) -> None:
+    """Status, headers and body of the hot route's answer are the router route's (same cookie).
+
+    The router serves the same path under a root path; the hot route builds its answer without
+    a Starlette ``Response``, so this pins what it sends to what one would have sent.
+    """
+    async with _client(app) as hot, _client(app, root_path="/auth") as routed:
+        await _sign_in(app, hot, "admin")
+        routed.cookies = hot.cookies
+        fast = await hot.get(path)
+        slow = await routed.get(f"/auth{path}")
+    assert fast.status_code == slow.status_code == 200
+    assert fast.headers.multi_items() == slow.headers.multi_items()
+    if path == "/csrf-token":  # freshly masked each time: the same shape, not the same bytes
+        assert fast.json().keys() == slow.json().keys() == {"csrfToken"}
+        assert len(fast.content) == len(slow.content)
+    else:
+        assert fast.content == slow.content

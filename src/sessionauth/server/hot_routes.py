@@ -8,7 +8,10 @@ validation and serialisation: more than the session layer and the Redis round tr
 that have nothing to do for them: the CSRF check (a safe method), the body limit (no body is
 read), Starlette's exception layer and the router. A guard's refusal is answered with
 :func:`~sessionauth.auth.guards.error_response`, as the app's handler for it does; anything else
-raised reaches Starlette's error layer, as before. :data:`ROUTES` keeps them in the router too,
+raised reaches Starlette's error layer, as before. Their bodies are encoded by msgspec and sent
+as the two ASGI messages a ``Response`` would send, without building one: Starlette's
+``JSONResponse`` alone cost a fifth of the server's time per request in process (its
+``json.dumps`` builds an encoder per call). :data:`ROUTES` keeps them in the router too,
 for its answers to other methods (405), and :func:`document` adds them to the OpenAPI schema
 from the same models, so the schema stays complete.
 """
@@ -18,9 +21,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import msgspec
 from pydantic import BaseModel
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -28,39 +32,59 @@ from sessionauth.auth.guards import check_auth, check_role, error_response, sess
 from sessionauth.csrf import csrf_token
 from sessionauth.errors import NotAuthenticated, PermissionDenied
 from sessionauth.server import schemas as s
+from sessionauth.session import Session
 
 __all__ = ["ROUTES", "HotRouteMiddleware", "document"]
 
 _ADMINS = frozenset({"admin"})
 _ADMIN_AREA = b'{"message":"Admin area"}'
+_JSON = "application/json"
+_JSON_TYPE = (b"content-type", _JSON.encode())
+# Starlette's JSONResponse calls json.dumps with non-default options, which builds an encoder
+# per call: 3.6 us a response, more than the session layer's checks. msgspec encodes the same
+# compact UTF-8 JSON in 0.14 us.
+_encode = msgspec.json.encode
 
 
-async def dashboard(request: Request) -> Response:
+def _dashboard(session: Session, scope: Scope) -> bytes:
     """The signed-in user's id."""
-    return JSONResponse({"userId": int(check_auth(session_of(request)))})
+    return _encode({"userId": int(check_auth(session))})
 
 
-async def admin(request: Request) -> Response:
+def _admin(session: Session, scope: Scope) -> bytes:
     """Administrators only."""
-    check_role(session_of(request), _ADMINS)
-    return Response(_ADMIN_AREA, media_type="application/json")
+    check_role(session, _ADMINS)
+    return _ADMIN_AREA
 
 
-async def get_csrf_token(request: Request) -> Response:
+def _csrf_token(session: Session, scope: Scope) -> bytes:
     """A freshly masked CSRF token for this session (send it as ``X-CSRF-Token``)."""
-    token = csrf_token(session_of(request), request.app.state.keyring)
-    return JSONResponse({"csrfToken": token})
+    return _encode({"csrfToken": csrf_token(session, scope["app"].state.keyring)})
 
 
-_ENDPOINTS: dict[str, Callable[[Request], Awaitable[Response]]] = {
-    "/dashboard": dashboard,
-    "/admin": admin,
-    "/csrf-token": get_csrf_token,
+# Each answer's body, from the session (and the app, through the scope), or a guard's refusal.
+_BODIES: dict[str, Callable[[Session, Scope], bytes]] = {
+    "/dashboard": _dashboard,
+    "/admin": _admin,
+    "/csrf-token": _csrf_token,
 }
 # What a Starlette route for GET serves.
 _READS = frozenset({"GET", "HEAD"})
 
-ROUTES = [Route(path, endpoint, methods=["GET"]) for path, endpoint in _ENDPOINTS.items()]
+
+def _endpoint(body: Callable[[Session, Scope], bytes]) -> Callable[[Request], Awaitable[Response]]:
+    """The router's endpoint for a hot route: the same body, as a Starlette response."""
+
+    async def endpoint(request: Request) -> Response:
+        return Response(body(session_of(request), request.scope), media_type=_JSON)
+
+    return endpoint
+
+
+ROUTES = [
+    Route(path, _endpoint(body), methods=["GET"], name=path.lstrip("/"))
+    for path, body in _BODIES.items()
+]
 """The same endpoints as router routes: add these to the app's router."""
 
 
@@ -81,14 +105,18 @@ class HotRouteMiddleware:
         """Serve one ASGI connection: a hot route's read here, any other request in ``app``."""
         # Under a root path the router, which strips it, finds them.
         if scope["type"] == "http" and scope["method"] in _READS and not scope.get("root_path"):
-            endpoint = _ENDPOINTS.get(scope["path"])
-            if endpoint is not None:
-                request = Request(scope, receive)
+            body = _BODIES.get(scope["path"])
+            if body is not None:
                 try:
-                    response = await endpoint(request)
+                    # SessionMiddleware, right outside, put the session there.
+                    content = body(scope["session"], scope)
                 except (NotAuthenticated, PermissionDenied) as exc:
-                    response = error_response(request, exc)
-                await response(scope, receive, send)
+                    await error_response(Request(scope, receive), exc)(scope, receive, send)
+                    return
+                # What Response(content, media_type=...) sends, without building one.
+                headers = [(b"content-length", b"%d" % len(content)), _JSON_TYPE]
+                await send({"type": "http.response.start", "status": 200, "headers": headers})
+                await send({"type": "http.response.body", "body": content})
                 return
         await self.app(scope, receive, send)
 
