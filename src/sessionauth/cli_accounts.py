@@ -128,6 +128,17 @@ def _password(from_stdin: bool) -> str:
         fail("no password given: type it at a terminal, or pipe it in with --password-stdin")
 
 
+def _printable(text: str) -> str:
+    r"""``text`` with each character that is not printable written as its escape (``\t``).
+
+    A browser's User-Agent is whatever the client sent: a tab would split a piped row, and a
+    C1 control (``\x9b`` is a terminal's CSI) could drive the operator's terminal.
+    """
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+
+
 def _when(timestamp: float) -> str:
     return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
@@ -511,8 +522,8 @@ def sessions_list(
                     account.email,
                     _when(i.created),
                     _when(i.last_seen),
-                    i.ip or "-",
-                    i.user_agent or "-",
+                    _printable(i.ip or "-"),
+                    _printable(i.user_agent or "-"),
                 )
                 for i in await auth.all_sessions(account.id)
             ]

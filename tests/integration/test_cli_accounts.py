@@ -207,6 +207,20 @@ def test_sessions_list_names_its_columns_in_a_header_over_its_rows(env: dict[str
     assert all(column in help_text for column in header)
 
 
+def test_sessions_list_escapes_what_a_client_sent_that_is_not_printable(
+    env: dict[str, str],
+) -> None:
+    """A User-Agent with a tab, a newline or a C1 control (a terminal's CSI) stays one cell."""
+    invoke(env, "users", "create", "ann@example.com", "--password-stdin", input=PASSWORD)
+    ann = user_named(env, "ann@example.com")
+    assert ann is not None
+    add_session(env, ann, "a1", user_agent="x\ty\nz\x9b31m\x1b[2J\u2028é")
+    listed = invoke(env, "sessions", "list", "--user", "ann@example.com")
+    assert listed.exit_code == 0, listed.output
+    _, row = listed.stdout.splitlines()
+    assert row.split("\t")[-1] == "x\\ty\\nz\\x9b31m\\x1b[2J\\u2028é"
+
+
 def test_counts_are_singular_for_one_and_plural_otherwise(env: dict[str, str]) -> None:
     """`sessions revoke` and `users delete` print "0 sessions", "1 session", "2 sessions"."""
     invoke(env, "users", "create", "ann@example.com", "--password-stdin", input=PASSWORD)

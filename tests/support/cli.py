@@ -83,7 +83,9 @@ def user_named(env: Mapping[str, str], email: str) -> User | None:
     return asyncio.run(find())
 
 
-def add_session(env: Mapping[str, str], user: User, sid: str | None = None) -> str:
+def add_session(
+    env: Mapping[str, str], user: User, sid: str | None = None, *, user_agent: str = "curl/8"
+) -> str:
     """Store a live hour-long session of ``user`` under ``sid`` (else a fresh id); return the id."""
     handle = sid or storage_id(new_token(str(user.id)))
 
@@ -96,7 +98,7 @@ def add_session(env: Mapping[str, str], user: User, sid: str | None = None) -> s
             issued=now,
             expires=now + 3600,
             user_id=str(user.id),
-            meta={"ip": "203.0.113.9", "ua": "curl/8"},
+            meta={"ip": "203.0.113.9", "ua": user_agent},
         )
         async with open_store(env["SESSIONAUTH_DATABASE_URL"]) as store:
             await store.create(handle, record)
