@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import NoReturn
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
+from sessionauth.server.hot_routes import HotRouteMiddleware
 from tests.support.apps import running_app
 
 TRUSTED = "https://app.example.com"
@@ -102,3 +104,26 @@ async def test_a_hot_route_answers_as_the_router_would(app: FastAPI, path: str) 
         assert len(fast.content) == len(slow.content)
     else:
         assert fast.content == slow.content
+
+
+async def test_the_hot_routes_keep_their_names_and_need_the_session_layer(app: FastAPI) -> None:
+    """Each router copy is named by its OpenAPI operation id; without sessions, a clear error."""
+    operations = {
+        path: app.openapi()["paths"][path]["get"]["operationId"]
+        for path in ("/dashboard", "/admin", "/csrf-token")
+    }
+    assert operations == {
+        "/dashboard": "dashboard",
+        "/admin": "admin",
+        "/csrf-token": "get_csrf_token",
+    }
+    for path, name in operations.items():
+        assert app.url_path_for(name) == path
+    bare = HotRouteMiddleware(app)
+    scope = {"type": "http", "method": "GET", "path": "/dashboard", "headers": []}
+    with pytest.raises(TypeError, match="need SessionMiddleware"):
+        await bare(scope, _never, _never)
+
+
+async def _never(*args: object) -> NoReturn:
+    raise AssertionError("nothing is received or sent before the session is found")

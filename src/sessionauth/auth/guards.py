@@ -33,6 +33,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.types import Scope
 
 from sessionauth.errors import (
     EmailNotVerified,
@@ -65,6 +66,7 @@ __all__ = [
     "require_role",
     "role_required",
     "safe_next",
+    "session_in_scope",
     "session_of",
 ]
 
@@ -100,7 +102,16 @@ def session_of(request: Request) -> Session:
     Raises:
         TypeError: If no ``SessionMiddleware`` wraps the app.
     """
-    session = request.scope.get("session")
+    return session_in_scope(request.scope)
+
+
+def session_in_scope(scope: Scope) -> Session:
+    """Return the session ``SessionMiddleware`` put in an ASGI ``scope`` (no ``Request`` needed).
+
+    Raises:
+        TypeError: If no ``SessionMiddleware`` wraps the app.
+    """
+    session = scope.get("session")
     if not isinstance(session, Session):
         raise TypeError("sessionauth guards need SessionMiddleware installed around the app")
     return session

@@ -28,7 +28,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from sessionauth.auth.guards import check_auth, check_role, error_response, session_of
+from sessionauth.auth.guards import (
+    check_auth,
+    check_role,
+    error_response,
+    session_in_scope,
+    session_of,
+)
 from sessionauth.csrf import csrf_token
 from sessionauth.errors import NotAuthenticated, PermissionDenied
 from sessionauth.server import schemas as s
@@ -81,13 +87,6 @@ def _endpoint(body: Callable[[Session, Scope], bytes]) -> Callable[[Request], Aw
     return endpoint
 
 
-ROUTES = [
-    Route(path, _endpoint(body), methods=["GET"], name=path.lstrip("/"))
-    for path, body in _BODIES.items()
-]
-"""The same endpoints as router routes: add these to the app's router."""
-
-
 class HotRouteMiddleware:
     """Answers GET and HEAD requests for the hot routes; passes everything else to ``app``.
 
@@ -108,8 +107,7 @@ class HotRouteMiddleware:
             body = _BODIES.get(scope["path"])
             if body is not None:
                 try:
-                    # SessionMiddleware, right outside, put the session there.
-                    content = body(scope["session"], scope)
+                    content = body(session_in_scope(scope), scope)
                 except (NotAuthenticated, PermissionDenied) as exc:
                     await error_response(Request(scope, receive), exc)(scope, receive, send)
                     return
@@ -132,6 +130,13 @@ _DOCS: dict[str, tuple[str, str, type[BaseModel], tuple[int, ...]]] = {
         (),
     ),
 }
+
+
+ROUTES = [
+    Route(path, _endpoint(body), methods=["GET"], name=_DOCS[path][0])
+    for path, body in _BODIES.items()
+]
+"""The same endpoints as router routes: add these to the app's router."""
 
 
 def _ref(model: type[BaseModel], schema: dict[str, Any]) -> dict[str, str]:
