@@ -17,7 +17,7 @@ from sessionauth.cli_accounts import _USERS_AT_ONCE
 from sessionauth.errors import TooManyAttempts
 from sessionauth.stores.users import User
 from sessionauth.tokens import Keyring
-from tests.support.cli import PASSWORD, add_session, invoke, live_sessions, user_named
+from tests.support.cli import PASSWORD, add_session, created_user, invoke, live_sessions, user_named
 
 
 def test_users_create_list_and_refusals(env: dict[str, str]) -> None:
@@ -51,9 +51,7 @@ def test_users_create_list_and_refusals(env: dict[str, str]) -> None:
 
 def test_users_role_password_disable_delete(env: dict[str, str]) -> None:
     """set-role, set-password (revokes sessions), disable and delete act on the account."""
-    invoke(env, "users", "create", "ann@example.com", "--password-stdin", input=PASSWORD)
-    ann = user_named(env, "ann@example.com")
-    assert ann is not None
+    ann = created_user(env, "ann@example.com")
     assert invoke(env, "users", "set-role", "ann@example.com", "admin").exit_code == 0
     assert user_named(env, "ann@example.com").role == "admin"  # type: ignore[union-attr]
     add_session(env, ann, "s1")
@@ -211,9 +209,7 @@ def test_sessions_list_escapes_what_a_client_sent_that_is_not_printable(
     env: dict[str, str],
 ) -> None:
     """A User-Agent with a tab, a newline or a C1 control (a terminal's CSI) stays one cell."""
-    invoke(env, "users", "create", "ann@example.com", "--password-stdin", input=PASSWORD)
-    ann = user_named(env, "ann@example.com")
-    assert ann is not None
+    ann = created_user(env, "ann@example.com")
     add_session(env, ann, "a1", user_agent="x\ty\nz\x9b31m\x1b[2J\u2028é")
     listed = invoke(env, "sessions", "list", "--user", "ann@example.com")
     assert listed.exit_code == 0, listed.output
@@ -223,9 +219,7 @@ def test_sessions_list_escapes_what_a_client_sent_that_is_not_printable(
 
 def test_counts_are_singular_for_one_and_plural_otherwise(env: dict[str, str]) -> None:
     """`sessions revoke` and `users delete` print "0 sessions", "1 session", "2 sessions"."""
-    invoke(env, "users", "create", "ann@example.com", "--password-stdin", input=PASSWORD)
-    ann = user_named(env, "ann@example.com")
-    assert ann is not None
+    ann = created_user(env, "ann@example.com")
     said = []
     for sid in ("", "a1"):  # none, then one
         if sid:
@@ -282,9 +276,7 @@ def test_users_reset_mfa_asks_then_removes_the_factors_and_signs_out(
     env: dict[str, str],
 ) -> None:
     """`users reset-mfa` asks (or takes --yes), removes TOTP and the codes, ends the sessions."""
-    invoke(env, "users", "create", "ann@example.com", "--password-stdin", input=PASSWORD)
-    ann = user_named(env, "ann@example.com")
-    assert ann is not None
+    ann = created_user(env, "ann@example.com")
     _enable_totp(env, ann)
     add_session(env, ann, "s1")
     assert _methods(env, ann) == ["totp", "recovery"]
@@ -344,9 +336,7 @@ def test_users_reseal_mfa_moves_the_secrets_so_the_old_key_can_go(env: dict[str,
 
 def test_users_reseal_mfa_fails_naming_secrets_no_key_opens(env: dict[str, str]) -> None:
     """A secret under a key already dropped: counted, left alone, and the command exits 1."""
-    invoke(env, "users", "create", "ann@example.com", "--password-stdin", input=PASSWORD)
-    ann = user_named(env, "ann@example.com")
-    assert ann is not None
+    ann = created_user(env, "ann@example.com")
     _enable_totp(env, ann)
     before = _sealed(env, ann)
     dropped = {**env, "SESSIONAUTH_SECRET": "n" * 48}
@@ -359,9 +349,7 @@ def test_users_reseal_mfa_fails_naming_secrets_no_key_opens(env: dict[str, str])
 
 def test_each_event_goes_to_the_commands_stderr_and_no_handler_stays(env: dict[str, str]) -> None:
     """In process too: set-role's event on stderr, its outcome on stdout, no handler left after."""
-    invoke(env, "users", "create", "ann@example.com", "--password-stdin", input=PASSWORD)
-    ann = user_named(env, "ann@example.com")
-    assert ann is not None
+    ann = created_user(env, "ann@example.com")
     before = {name: logging.getLogger(name).handlers[:] for name in ("sessionauth", "root")}
     changed = invoke(env, "users", "set-role", "ann@example.com", "admin")
     assert changed.exit_code == 0, changed.output
@@ -379,9 +367,7 @@ def test_users_unlock_lets_a_throttled_account_sign_in_at_once(env: dict[str, st
 
     The address the guesses came from keeps its count: unlocking buys a guesser nothing.
     """
-    invoke(env, "users", "create", "ann@example.com", "--password-stdin", input=PASSWORD)
-    ann = user_named(env, "ann@example.com")
-    assert ann is not None
+    ann = created_user(env, "ann@example.com")
 
     async def guess(times: int) -> list[bool]:
         async with open_backend(env["SESSIONAUTH_DATABASE_URL"]) as backend:

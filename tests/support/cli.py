@@ -83,6 +83,15 @@ def user_named(env: Mapping[str, str], email: str) -> User | None:
     return asyncio.run(find())
 
 
+def created_user(env: Mapping[str, str], email: str) -> User:
+    """Create the account ``email`` (password :data:`PASSWORD`) through the CLI; return it."""
+    created = invoke(env, "users", "create", email, "--password-stdin", input=PASSWORD)
+    assert created.exit_code == 0, created.output
+    user = user_named(env, email)
+    assert user is not None
+    return user
+
+
 def add_session(
     env: Mapping[str, str], user: User, sid: str | None = None, *, user_agent: str = "curl/8"
 ) -> str:
