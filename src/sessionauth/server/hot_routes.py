@@ -33,7 +33,6 @@ from sessionauth.auth.guards import (
     check_role,
     error_response,
     session_in_scope,
-    session_of,
 )
 from sessionauth.csrf import csrf_token
 from sessionauth.errors import NotAuthenticated, PermissionDenied
@@ -82,7 +81,7 @@ def _endpoint(body: Callable[[Session, Scope], bytes]) -> Callable[[Request], Aw
     """The router's endpoint for a hot route: the same body, as a Starlette response."""
 
     async def endpoint(request: Request) -> Response:
-        return Response(body(session_of(request), request.scope), media_type=_JSON)
+        return Response(body(session_in_scope(request.scope), request.scope), media_type=_JSON)
 
     return endpoint
 
