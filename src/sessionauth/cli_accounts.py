@@ -129,14 +129,17 @@ def _password(from_stdin: bool) -> str:
 
 
 def _printable(text: str) -> str:
-    r"""``text`` with each character that is not printable written as its escape (``\t``).
+    r"""``text`` with each character that is not printable, and the backslash, escaped.
 
     A browser's User-Agent is whatever the client sent: a tab would split a piped row, and a
-    C1 control (``\x9b`` is a terminal's CSI) could drive the operator's terminal.
+    C1 control (``\x9b`` is a terminal's CSI) could drive the operator's terminal. The
+    backslash is doubled so that a sent ``\t`` is not read as an escaped tab.
     """
-    if text.isprintable():
+    if text.isprintable() and "\\" not in text:
         return text
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+    return "".join(
+        c if c.isprintable() and c != "\\" else c.encode("unicode_escape").decode() for c in text
+    )
 
 
 def _when(timestamp: float) -> str:
@@ -506,10 +509,10 @@ def sessions_list(
     """List signed-in sessions, one line each under a header line naming the columns.
 
     The columns: HANDLE (what `sessions revoke HANDLE` takes), USER (the email), CREATED and
-    LAST SEEN (UTC), ADDRESS (the client's IP) and BROWSER (its User-Agent); "-" when
-    unknown. Piped, the columns are separated by tabs, and `tail -n +2` skips the header; at
-    a terminal they are aligned with spaces. Sessions are indexed by user, so anonymous ones
-    (no login) are not listed.
+    LAST SEEN (UTC), ADDRESS (the client's IP) and BROWSER (its User-Agent, a backslash
+    doubled and what is not printable escaped); "-" when unknown. Piped, the columns are
+    separated by tabs, and `tail -n +2` skips the header; at a terminal they are aligned with
+    spaces. Sessions are indexed by user, so anonymous ones (no login) are not listed.
     """
 
     async def listing(auth: Authenticator[int]) -> list[list[tuple[str, ...]]]:

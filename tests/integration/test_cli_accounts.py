@@ -208,13 +208,15 @@ def test_sessions_list_names_its_columns_in_a_header_over_its_rows(env: dict[str
 def test_sessions_list_escapes_what_a_client_sent_that_is_not_printable(
     env: dict[str, str],
 ) -> None:
-    """A User-Agent with a tab, a newline or a C1 control (a terminal's CSI) stays one cell."""
+    """A tab, a newline or a C1 control (a terminal's CSI) is escaped, and so is a backslash."""
     ann = created_user(env, "ann@example.com")
     add_session(env, ann, "a1", user_agent="x\ty\nz\x9b31m\x1b[2J\u2028é")
+    add_session(env, ann, "a2", user_agent="x\\ty")  # a backslash and a t: not a tab
     listed = invoke(env, "sessions", "list", "--user", "ann@example.com")
     assert listed.exit_code == 0, listed.output
-    _, row = listed.stdout.splitlines()
-    assert row.split("\t")[-1] == "x\\ty\\nz\\x9b31m\\x1b[2J\\u2028é"
+    _, *rows = listed.stdout.splitlines()
+    browsers = {row.split("\t")[0]: row.split("\t")[-1] for row in rows}
+    assert browsers == {"a1": "x\\ty\\nz\\x9b31m\\x1b[2J\\u2028é", "a2": "x\\\\ty"}
 
 
 def test_counts_are_singular_for_one_and_plural_otherwise(env: dict[str, str]) -> None:
