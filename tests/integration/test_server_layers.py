@@ -127,3 +127,51 @@ async def test_the_hot_routes_keep_their_names_and_need_the_session_layer(app: F
 
 async def _never(*args: object) -> NoReturn:
     raise AssertionError("nothing is received or sent before the session is found")
+
+
+# Every page GET besides the JSON API's (which the OpenAPI document lists).
+_PAGES = (
+    "/",
+    "/login",
+    "/account",
+    "/admin/users",
+    "/signup",
+    "/verify",
+    "/password/forgot",
+    "/password/reset",
+    "/static/app.css",
+)
+
+
+async def test_every_get_route_answers_head_as_its_get(app: FastAPI) -> None:
+    """HEAD of each GET route (API, pages, static) has its GET's status and header names."""
+    async with _client(app) as client:
+        await _sign_in(app, client, "admin")
+        documented = [
+            path
+            for path, operations in (await client.get("/openapi.json")).json()["paths"].items()
+            if "get" in operations
+        ]
+        assert {"/healthz", "/readyz", "/me"} <= set(documented)
+        for path in [*documented, *_PAGES]:
+            get = await client.get(path, headers={"Accept": "text/html"})
+            head = await client.head(path, headers={"Accept": "text/html"})
+            assert (path, head.status_code) == (path, get.status_code)
+            assert get.status_code != 405
+            names = {name for name in get.headers if name != "set-cookie"}
+            assert {name for name in head.headers if name != "set-cookie"} == names, path
+
+
+async def test_a_405_allows_head_wherever_it_allows_get(app: FastAPI) -> None:
+    """Allow names HEAD beside GET, sorted: for FastAPI's routes and Starlette's alike."""
+    async with _client(app) as client:
+        answers = {
+            path: await client.post(path, json={})
+            for path in ("/healthz", "/me", "/dashboard", "/openapi.json")
+        }
+        logout = await client.get("/logout")
+    assert {path: r.status_code for path, r in answers.items()} == dict.fromkeys(answers, 405)
+    assert {path: r.headers["allow"] for path, r in answers.items()} == dict.fromkeys(
+        answers, "GET, HEAD"
+    )
+    assert (logout.status_code, logout.headers["allow"]) == (405, "POST")

@@ -13,6 +13,7 @@ The layers, outermost first::
     HotRouteMiddleware      answers GET /dashboard, /admin and /csrf-token itself
     CSRFMiddleware          origin layer + token; API bodies must be JSON (forms: /ui/...)
     BodyLimitMiddleware     bodies over 64 KiB get 413 before anything buffers them
+    HeadMiddleware          HEAD reaches the router as GET (FastAPI's routes answer GET only)
     FastAPI                 exception handlers, the JSON API (api.py), the pages (pages.py),
                             /static
 
@@ -73,6 +74,7 @@ from sessionauth.server.metrics import Metrics, TimedStore
 from sessionauth.server.mfa_api import second_factors
 from sessionauth.server.openapi_security import declare_security, session_operations
 from sessionauth.server.purge import run_purger
+from sessionauth.server.read_methods import HeadMiddleware
 from sessionauth.server.readiness import Readiness
 from sessionauth.server.redis_eviction import enforce_no_eviction, eviction_findings
 from sessionauth.server.secret_key import load_keyring
@@ -300,6 +302,7 @@ def create_app(
     app.include_router(totp_pages.router)
     app.mount("/static", static_files(), name="static")
     # add_middleware wraps what is already there: innermost first, outermost last.
+    app.add_middleware(HeadMiddleware)
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(
         CSRFMiddleware,
