@@ -63,7 +63,8 @@ _A = TypeVar("_A")
 # ms a user on PostgreSQL (2,000 users: 4.7 s), too slow for "sign everyone out" in an incident.
 _USERS_AT_ONCE = 16
 
-# The header of `sessions list`, a row like the others (see _table).
+# The headers of `users list` and `sessions list`, rows like the others (see _table).
+_USER_COLUMNS = ("ID", "EMAIL", "ROLE", "STATUS", "CREATED")
 _SESSION_COLUMNS = ("HANDLE", "USER", "CREATED", "LAST SEEN", "ADDRESS", "BROWSER")
 
 # Plain help, like the main app's (see sessionauth.cli).
@@ -267,19 +268,33 @@ def users_create(
 
 @users_app.command("list")
 def users_list() -> None:
-    """List every account."""
+    """List every account, one line each under a header line naming the columns.
+
+    The columns: ID, EMAIL, ROLE, STATUS ("active" or "disabled", then ", unverified" for an
+    address not yet confirmed) and CREATED (UTC). Piped, the columns are separated by tabs, and
+    `tail -n +2` skips the header; at a terminal they are aligned with spaces.
+    """
 
     async def everyone(auth: Authenticator[int]) -> list[User]:
         return await auth.list_users()
 
     accounts = run(everyone)
-    for user in accounts:
-        status = ("disabled" if user.disabled else "active") + (
-            "" if user.email_verified else ", unverified"
-        )
-        typer.echo(f"{user.id}\t{user.email}\t{user.role}\t{status}\t{_when(user.created_at)}")
     if not accounts:
         typer.echo("no users")
+        return
+    rows = [
+        (
+            str(user.id),
+            user.email,
+            user.role,
+            ("disabled" if user.disabled else "active")
+            + ("" if user.email_verified else ", unverified"),
+            _when(user.created_at),
+        )
+        for user in accounts
+    ]
+    for line in _table([_USER_COLUMNS, *rows], aligned=sys.stdout.isatty()):
+        typer.echo(line)
 
 
 @users_app.command("set-role")

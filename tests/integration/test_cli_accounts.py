@@ -22,6 +22,7 @@ from tests.support.cli import PASSWORD, add_session, created_user, invoke, live_
 
 def test_users_create_list_and_refusals(env: dict[str, str]) -> None:
     """`users create` reads the password from stdin or a twice-typed prompt; errors exit 1/2."""
+    assert invoke(env, "users", "list").stdout == "no users\n"
     made = invoke(env, "users", "create", "Ann@Example.com", "--password-stdin", input=PASSWORD)
     assert made.exit_code == 0, made.output
     assert "ann@example.com (user)" in made.stdout
@@ -30,9 +31,12 @@ def test_users_create_list_and_refusals(env: dict[str, str]) -> None:
         env, "users", "create", "bob@example.com", "--role", "admin", input=typed_twice
     )
     assert prompted.exit_code == 0, prompted.output
-    listing = invoke(env, "users", "list").stdout
-    assert "ann@example.com\tuser\tactive" in listing
-    assert "bob@example.com\tadmin\tactive" in listing
+    header, *rows = invoke(env, "users", "list").stdout.splitlines()
+    assert header.split("\t") == ["ID", "EMAIL", "ROLE", "STATUS", "CREATED"]
+    assert [row.split("\t")[1:4] for row in rows] == [
+        ["ann@example.com", "user", "active"],
+        ["bob@example.com", "admin", "active"],
+    ]
     duplicate = invoke(
         env, "users", "create", "ann@example.com", "--password-stdin", input=PASSWORD
     )
