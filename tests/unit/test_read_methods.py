@@ -52,14 +52,34 @@ async def _serve(app: Any, scope: dict[str, Any]) -> list[dict[str, Any]]:
     return sent
 
 
-async def test_head_is_handed_on_as_get_and_the_callers_scope_keeps_head() -> None:
-    """The app inside sees GET; the scope of the layers outside still says HEAD."""
+async def test_head_is_handed_on_as_get_and_answered_without_the_body() -> None:
+    """The app inside sees GET; the caller's scope still says HEAD; the GET's headers, no body."""
     inner = _Recorder(200, [(b"content-length", b"1")])
     scope = {"type": "http", "method": "HEAD", "path": "/healthz", "headers": []}
     sent = await _serve(HeadMiddleware(inner), scope)
     assert inner.methods == ["GET"]
     assert scope["method"] == "HEAD"
-    assert sent[0]["headers"] == [(b"content-length", b"1")]
+    assert sent == [
+        {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"1")]},
+        {"type": "http.response.body", "body": b""},
+    ]
+    got = await _serve(HeadMiddleware(inner), {**scope, "method": "GET"})
+    assert got[1] == {"type": "http.response.body", "body": b"x"}
+
+
+async def test_a_head_answer_keeps_its_framing_and_sends_no_file() -> None:
+    """``more_body`` survives the emptying; a file handed over by path becomes an empty body."""
+
+    async def streamed(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"a", "more_body": True})
+        await send({"type": "http.response.pathsend", "path": "/etc/hostname"})
+
+    sent = await _serve(HeadMiddleware(streamed), {"type": "http", "method": "HEAD"})
+    assert sent[1:] == [
+        {"type": "http.response.body", "body": b"", "more_body": True},
+        {"type": "http.response.body", "body": b""},
+    ]
 
 
 async def test_only_a_405_has_its_allow_completed() -> None:

@@ -5,8 +5,8 @@ answer with the headers its GET would (§9.3.2). Starlette's own routes do this 
 GET adds HEAD to its methods), FastAPI's do not: ``HEAD /healthz`` was a 405, so a load balancer
 or uptime checker that probes with HEAD saw the server as broken. Adding ``HEAD`` to each route
 would put a second operation per path in the OpenAPI document; instead this layer, right around
-the router, passes a HEAD request on as a GET. The server sends no body to a HEAD request
-(uvicorn and every ASGI server drop it), exactly as for Starlette's routes.
+the router, passes a HEAD request on as a GET and drops the body of its answer, keeping the
+GET's headers (``Content-Length`` included, as §9.3.2 allows).
 
 A 405's ``Allow`` then names HEAD wherever it names GET, in one order: Starlette joins a set of
 methods, whose order changes with each process's string hashing.
@@ -30,8 +30,8 @@ def allowed_methods(allow: bytes) -> bytes:
 class HeadMiddleware:
     """Serves HEAD as GET for the app it wraps, and completes the ``Allow`` of its 405s.
 
-    Install it innermost, right around the router: the layers outside it (the session, the
-    CSRF check, the metrics, the access log) still see the request as the HEAD it is.
+    Install it innermost, right around the router: the layers outside it (the session layer,
+    the CSRF check, the server's access log) still see the request as the HEAD it is.
 
     Args:
         app: The router (or any ASGI app whose GET routes should answer HEAD).
@@ -45,16 +45,24 @@ class HeadMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if scope["method"] == "HEAD":
+        head = scope["method"] == "HEAD"
+        if head:
             # A copy: the layers outside keep their scope, and with it the method sent.
             scope = {**scope, "method": "GET"}
 
-        async def complete_allow(message: Message) -> None:
-            if message["type"] == "http.response.start" and message["status"] == 405:
-                message["headers"] = [
-                    (name, allowed_methods(value) if name.lower() == b"allow" else value)
-                    for name, value in message.get("headers", ())
-                ]
+        async def answer(message: Message) -> None:
+            kind = message["type"]
+            if kind == "http.response.start":
+                if message["status"] == 405:
+                    message["headers"] = [
+                        (name, allowed_methods(value) if name.lower() == b"allow" else value)
+                        for name, value in message.get("headers", ())
+                    ]
+            elif head and kind == "http.response.body":
+                message = {**message, "body": b""}
+            elif head and kind == "http.response.pathsend":
+                # A file handed to a server that sends it itself: for HEAD, nothing.
+                message = {"type": "http.response.body", "body": b""}
             await send(message)
 
-        await self.app(scope, receive, complete_allow)
+        await self.app(scope, receive, answer)
