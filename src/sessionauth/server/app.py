@@ -7,13 +7,16 @@ Run it with ``sessionauth serve``, or any ASGI server as a factory::
 The layers, outermost first::
 
     ServerMiddleware        trusted proxies' headers, CORS for the trusted origins only (it
-                            answers preflights), nosniff on every response, HSTS in production
+                            answers preflights), nosniff on every response, HSTS in production,
+                            no body for HEAD
     ServerErrorMiddleware   Starlette's: a bare 500, logged, for anything unhandled
     SessionMiddleware       loads and commits the session; 503 (JSON or a page) on outage
     HotRouteMiddleware      answers GET /dashboard, /admin and /csrf-token itself
     CSRFMiddleware          origin layer + token; API bodies must be JSON (forms: /ui/...)
     BodyLimitMiddleware     bodies over 64 KiB get 413 before anything buffers them
-    HeadMiddleware          HEAD reaches the router as GET (FastAPI's routes answer GET only)
+    AllowedMethodsMiddleware
+                            HEAD reaches the router as GET (FastAPI's routes answer GET only);
+                            a 405's Allow names every method the path takes
     FastAPI                 exception handlers, the JSON API (api.py), the pages (pages.py),
                             /static
 
@@ -61,6 +64,7 @@ from sessionauth.server import (
     totp_pages,
 )
 from sessionauth.server.account_mail import postbox
+from sessionauth.server.allowed_methods import AllowedMethodsMiddleware
 from sessionauth.server.bootstrap import bootstrap_admin
 from sessionauth.server.databases import Databases
 from sessionauth.server.handlers import (
@@ -74,7 +78,6 @@ from sessionauth.server.metrics import Metrics, TimedStore
 from sessionauth.server.mfa_api import second_factors
 from sessionauth.server.openapi_security import declare_security, session_operations
 from sessionauth.server.purge import run_purger
-from sessionauth.server.read_methods import HeadMiddleware
 from sessionauth.server.readiness import Readiness
 from sessionauth.server.redis_eviction import enforce_no_eviction, eviction_findings
 from sessionauth.server.secret_key import load_keyring
@@ -302,7 +305,7 @@ def create_app(
     app.include_router(totp_pages.router)
     app.mount("/static", static_files(), name="static")
     # add_middleware wraps what is already there: innermost first, outermost last.
-    app.add_middleware(HeadMiddleware)
+    app.add_middleware(AllowedMethodsMiddleware, routes=app.router.routes)
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(
         CSRFMiddleware,

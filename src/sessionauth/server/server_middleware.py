@@ -15,6 +15,10 @@ In that order, per HTTP request (a websocket gets the proxy step only):
   the ``Access-Control-*`` headers; any other gets only ``Vary: Origin``, and none at all
   without trusted origins (no answer depends on ``Origin`` then). As
   :class:`~sessionauth.cors.TrustedCORSMiddleware` does.
+* **HEAD answers without a body**: whichever layer answers (a route, the hot routes, a 413, a
+  503, the 500), its body never goes out for a HEAD, with its headers, ``Content-Length``
+  included (RFC 9110 §9.3.2). Servers such as uvicorn drop it too; the server does not count
+  on one that does.
 * **Security headers**, set here rather than by each responder: the JSON API, the pages, the
   error handlers (the 500 included: this layer is outside Starlette's
   ``ServerErrorMiddleware``), static files and the answers middleware give before any route
@@ -98,6 +102,7 @@ class ServerMiddleware:
                 vary = True
         names = self._names
         extra = self._headers
+        head = scope["method"] == "HEAD"
 
         # A plain function returning send's awaitable, not a coroutine: no frame of ours to step
         # through for each message of the response.
@@ -112,6 +117,17 @@ class ServerMiddleware:
                     headers = vary_origin(headers)
                 headers += extra
                 message["headers"] = headers
+            elif head:
+                message = _bodiless(message)
             return send(message)
 
         await app(scope, receive, send_with_headers)
+
+
+def _bodiless(message: Message) -> Message:
+    """A HEAD answer's body message, emptied; a file handed over by path becomes no body."""
+    if message["type"] == "http.response.body":
+        return {**message, "body": b""}
+    if message["type"] == "http.response.pathsend":
+        return {"type": "http.response.body", "body": b""}
+    return message
