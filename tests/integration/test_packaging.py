@@ -142,6 +142,12 @@ def test_the_wheel_with_the_server_extra_runs_the_cli(dist: Path, tmp_path: Path
     helped = run(bin_dir / "sessionauth", "--help")
     assert helped.returncode == 0, helped.stderr
     assert "serve" in helped.stdout
+    # `python -m sessionauth` is the same CLI (the script may not be on PATH).
+    as_module = run(bin_dir / "python", "-m", "sessionauth", "--help", cwd=tmp_path)
+    assert as_module.returncode == 0, as_module.stderr
+    assert as_module.stdout == helped.stdout.replace(
+        "Usage: sessionauth", "Usage: python -m sessionauth"
+    )
     assert version.stdout.strip() == version_of(wheel)
     # The server extra brings the mail extra: every name of sessionauth.mail imports too.
     mail = "import sessionauth.mail as m; print(len([getattr(m, n) for n in m.__all__]))"
