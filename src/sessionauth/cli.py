@@ -323,7 +323,8 @@ def purge_expired() -> None:
             await backend.attempt_counter().purge()
         return purged
 
-    typer.echo(f"purged {counted(run(purge), 'expired session')}")
+    # Purging reads no account: a missing accounts database is no reason to refuse.
+    typer.echo(f"purged {counted(run(purge, allow_new_database=True), 'expired session')}")
 
 
 def main() -> None:

@@ -165,13 +165,41 @@ async def _authenticator(settings: Settings, *, factors: bool) -> AsyncIterator[
         )
 
 
-def run(work: Callable[[Authenticator[int]], Awaitable[_T]], *, factors: bool = False) -> _T:
+def missing_database(settings: Settings) -> Path | None:
+    """The accounts database's file if it is SQLite and not there yet, else ``None``."""
+    if not settings.database_url.lower().startswith("sqlite:"):
+        return None
+    path = database_path(settings.database_url)
+    if path == ":memory:" or Path(path).exists():
+        return None
+    return Path(path).absolute()
+
+
+def run(
+    work: Callable[[Authenticator[int]], Awaitable[_T]],
+    *,
+    factors: bool = False,
+    allow_new_database: bool = False,
+) -> _T:
     """Run ``work`` against the configured stores; expected errors exit 1 with a message.
 
     ``factors``: give the Authenticator the second factors, which needs the secret key (TOTP
     secrets are encrypted under it); the other commands work without one.
+    ``allow_new_database``: the command may run where the SQLite accounts database is not there
+    yet (``users create`` makes it; ``purge-expired`` reads no account); any other exits 1.
+    The default URL is relative to the current directory: run from elsewhere, a command made an
+    empty database of its own there and answered from it ("no users", a role change for nobody)
+    as if it were the server's.
     """
     settings = settings_or_exit()
+    missing = missing_database(settings)
+    if missing is not None and not allow_new_database:
+        fail(
+            f"no accounts database at {missing}: run the command in the server's directory (a"
+            " relative SESSIONAUTH_DATABASE_URL, like the default, is relative to the current"
+            " directory) or set SESSIONAUTH_DATABASE_URL; `sessionauth users create` makes a"
+            " new database"
+        )
 
     async def main() -> _T:
         async with _authenticator(settings, factors=factors) as auth:
@@ -262,7 +290,10 @@ def users_create(
     async def create(auth: Authenticator[int]) -> User:
         return await auth.create_user(email, password, role=role)
 
-    user = run(create)
+    missing = missing_database(settings_or_exit())
+    user = run(create, allow_new_database=True)
+    if missing is not None:
+        typer.echo(f"created the accounts database {missing}")
     typer.echo(f"created user {user.id} {user.email} ({user.role})")
 
 

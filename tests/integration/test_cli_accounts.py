@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 from typing import Any
 
 import pyotp
@@ -22,10 +23,19 @@ from tests.support.cli import PASSWORD, add_session, created_user, invoke, live_
 
 def test_users_create_list_and_refusals(env: dict[str, str]) -> None:
     """`users create` reads the password from stdin or a twice-typed prompt; errors exit 1/2."""
-    assert invoke(env, "users", "list").stdout == "no users\n"
+    database = Path(env["SESSIONAUTH_DATABASE_URL"].removeprefix("sqlite:///"))
+    elsewhere = invoke(env, "users", "list")  # as run from another directory than the server's
+    assert (elsewhere.exit_code, elsewhere.stdout) == (1, "")
+    assert f"no accounts database at {database}: run the command in the server's" in " ".join(
+        elsewhere.stderr.split()
+    )
+    assert not database.exists()
     made = invoke(env, "users", "create", "Ann@Example.com", "--password-stdin", input=PASSWORD)
     assert made.exit_code == 0, made.output
-    assert "ann@example.com (user)" in made.stdout
+    assert made.stdout.splitlines() == [
+        f"created the accounts database {database}",
+        "created user 1 ann@example.com (user)",
+    ]
     typed_twice = f"{PASSWORD}\n{PASSWORD}\n"
     prompted = invoke(
         env, "users", "create", "bob@example.com", "--role", "admin", input=typed_twice
