@@ -290,7 +290,7 @@ def users_create(
     async def create(auth: Authenticator[int]) -> User:
         return await auth.create_user(email, password, role=role)
 
-    missing = missing_database(settings_or_exit())
+    missing = missing_database(settings_or_exit())  # before run() makes it
     user = run(create, allow_new_database=True)
     if missing is not None:
         typer.echo(f"created the accounts database {missing}")

@@ -15,10 +15,10 @@ In that order, per HTTP request (a websocket gets the proxy step only):
   the ``Access-Control-*`` headers; any other gets only ``Vary: Origin``, and none at all
   without trusted origins (no answer depends on ``Origin`` then). As
   :class:`~sessionauth.cors.TrustedCORSMiddleware` does.
-* **HEAD answers without a body**: whichever layer answers (a route, the hot routes, a 413, a
-  503, the 500), its body never goes out for a HEAD, with its headers, ``Content-Length``
-  included (RFC 9110 §9.3.2). Servers such as uvicorn drop it too; the server does not count
-  on one that does.
+* **HEAD answers without a body**: a HEAD gets the answer's headers, ``Content-Length``
+  included (RFC 9110 §9.3.2), and never its body, whichever layer answered (a route, the hot
+  routes, a 413, a 503, the 500). uvicorn drops such a body too; the server does not count on
+  every ASGI server doing so.
 * **Security headers**, set here rather than by each responder: the JSON API, the pages, the
   error handlers (the 500 included: this layer is outside Starlette's
   ``ServerErrorMiddleware``), static files and the answers middleware give before any route
