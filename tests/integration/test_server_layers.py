@@ -13,6 +13,7 @@ from fastapi import FastAPI
 
 from sessionauth.server.hot_routes import HotRouteMiddleware
 from tests.support.apps import running_app
+from tests.support.asgi import http_scope
 
 TRUSTED = "https://app.example.com"
 PASSWORD = "p" * 12
@@ -162,20 +163,7 @@ async def _raw(
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": path.encode(),
-        "root_path": "",
-        "query_string": b"",
-        "headers": [(b"host", b"testserver"), *headers],
-        "client": ("127.0.0.1", 5000),
-        "server": ("testserver", 80),
-    }
+    scope = http_scope(method, path, headers)
     await app(scope, receive, send)
     body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
     return sent[0]["status"], dict(sent[0]["headers"]), body

@@ -32,6 +32,7 @@ from sessionauth.server.schemas import MAX_TRANSFER
 from sessionauth.server.settings import Settings
 from sessionauth.stores.users import User, normalize_email
 from sessionauth.tokens import Keyring, new_token
+from tests.support.asgi import http_scope
 
 PASSWORD = "correct horse battery"
 NEW_PASSWORD = "a brand new passphrase"
@@ -114,21 +115,7 @@ async def raw_request(
     The path in the scope is the percent-decoded ``raw_path``, as uvicorn and hypercorn give it.
     """
     path = unquote(raw_path.decode("latin-1"), encoding="latin-1")
-    host = [] if any(k == b"host" for k, _ in headers) else [(b"host", b"testserver")]
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": method,
-        "scheme": "http",
-        "path": path,
-        "raw_path": raw_path,
-        "root_path": "",
-        "query_string": query,
-        "headers": [*host, *headers],
-        "client": ("127.0.0.1", 50000),
-        "server": ("testserver", 80),
-    }
+    scope = http_scope(method, path, headers, raw_path=raw_path, query=query)
     sent = False
     status = 0
     response_headers: RawHeaders = []
